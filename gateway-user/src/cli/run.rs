@@ -1,0 +1,89 @@
+//! `edgegw run`: the daemon.
+//!
+//! Order matters for "nothing half-started": the config is validated, the
+//! listeners are bound (an occupied port fails before XDP is touched), then
+//! XDP is attached; on exit XDP is detached whatever happened while serving.
+
+use std::{io::IsTerminal, path::Path};
+
+use anyhow::Context;
+use tokio::{net::TcpListener, signal::unix::{SignalKind, signal}};
+
+use crate::{
+    config::Config,
+    datapath::{self, XdpMode},
+    proxy::{self, Proxy},
+};
+
+pub fn run(config_path: &Path, iface: Option<String>, mode: Option<XdpMode>) -> anyhow::Result<()> {
+    let mut config = Config::load(config_path)?;
+    if let Some(iface) = iface {
+        config.iface = iface;
+    }
+    if let Some(mode) = mode {
+        config.xdp_mode = mode;
+    }
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = bind(config.listen, "gateway.listen").await?;
+    let echo = match config.demo_backend {
+        Some(addr) => Some(bind(addr, "demo_backend.listen").await?),
+        None => None,
+    };
+    let attachment = match config.xdp_mode {
+        XdpMode::Off => None,
+        mode => Some(datapath::attach(&config.iface, mode)?),
+    };
+    if let Some(echo) = echo {
+        tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
+        tokio::spawn(proxy::echo::serve(echo));
+    }
+    tracing::info!(
+        listen = %config.listen,
+        iface = %config.iface,
+        xdp_mode = %config.xdp_mode,
+        apis = config.apis.len(),
+        "edgegw ready"
+    );
+    let proxy = Proxy::new(&config);
+    proxy::serve(listener, proxy, shutdown_signal(), config.drain_timeout).await;
+    if let Some(attachment) = attachment {
+        let iface = attachment.iface().to_string();
+        attachment.detach().with_context(|| format!("detaching XDP from {iface}"))?;
+        tracing::info!(%iface, "XDP detached");
+    }
+    tracing::info!("edgegw stopped");
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {addr} ({field}): {e}; choose a free address or stop what uses it")
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDGEGW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}

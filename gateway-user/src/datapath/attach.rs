@@ -1,0 +1,159 @@
+//! Loading the embedded XDP object, attaching it to an interface and pinning
+//! its maps and link; and the reverse.
+
+use std::ffi::CString;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{Xdp, XdpMode as AyaMode, links::FdLink},
+};
+use gateway_common::{COUNTERS_MAP, PROGRAM_NAME};
+
+use super::{
+    DatapathError, PinDir, XdpMode, bpffs,
+    error::{is_permission_error, os_error},
+    sys,
+};
+use crate::EBPF_OBJECT;
+
+/// The XDP program attached to one interface, with its maps pinned.
+/// Dropping it without `detach` leaves the pins (and so the program) in place.
+pub struct Attachment {
+    /// Keeps the maps' and program's file descriptors for map access.
+    ebpf: Ebpf,
+    dir: PinDir,
+    pub mode: XdpMode,
+}
+
+impl Attachment {
+    pub fn iface(&self) -> &str {
+        &self.dir.iface
+    }
+
+    pub fn pin_dir(&self) -> &PinDir {
+        &self.dir
+    }
+
+    pub fn ebpf(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+
+    /// Detaches the program and removes every pin.
+    pub fn detach(self) -> Result<(), DatapathError> {
+        let Attachment { ebpf, dir, .. } = self;
+        let result = detach_dir(&dir);
+        drop(ebpf);
+        result
+    }
+}
+
+/// Removes the pins on drop unless disarmed: a failed attach leaves nothing.
+struct CleanupGuard(Option<PinDir>);
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// Loads the embedded program and attaches it to `iface`.
+pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
+    let aya_mode = match mode {
+        XdpMode::Native => AyaMode::Driver,
+        XdpMode::Skb => AyaMode::Skb,
+        XdpMode::Off => unreachable!("callers do not attach with --xdp-mode off"),
+    };
+    let ifindex = if_index(iface)?;
+    bpffs::ensure_mounted()?;
+
+    let dir = PinDir::new(iface);
+    if dir.link().exists() {
+        return Err(DatapathError::AlreadyAttached { iface: iface.into(), dir: dir.path });
+    }
+    std::fs::create_dir_all(&dir.path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            DatapathError::NotPermitted { action: "creating the pin directory" }
+        } else {
+            DatapathError::Io { action: "creating", path: dir.path.clone(), source }
+        }
+    })?;
+    let guard = CleanupGuard(Some(dir.clone()));
+
+    let mut ebpf = EbpfLoader::new()
+        .map_pin_path(COUNTERS_MAP, dir.map(COUNTERS_MAP))
+        .load(EBPF_OBJECT)
+        .map_err(|e| DatapathError::ebpf("loading the XDP program", e))?;
+    let program: &mut Xdp = ebpf
+        .program_mut(PROGRAM_NAME)
+        .ok_or_else(|| DatapathError::Ebpf {
+            action: "finding the XDP program",
+            source: format!("program {PROGRAM_NAME} missing from the embedded object").into(),
+        })?
+        .try_into()
+        .map_err(|e| DatapathError::ebpf("loading the XDP program", e))?;
+    program.load().map_err(|e| DatapathError::ebpf("verifying the XDP program", e))?;
+    let link_id = program.attach(ifindex, aya_mode).map_err(|e| {
+        if is_permission_error(&e) {
+            return DatapathError::NotPermitted { action: "attaching XDP" };
+        }
+        match os_error(&e) {
+            Some(libc::EBUSY) | Some(libc::EEXIST) => DatapathError::ForeignProgram { iface: iface.into() },
+            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) if mode == XdpMode::Native => {
+                DatapathError::NativeUnsupported { iface: iface.into() }
+            }
+            _ => DatapathError::ebpf("attaching XDP", e),
+        }
+    })?;
+    let link = program
+        .take_link(link_id)
+        .map_err(|e| DatapathError::ebpf("taking the XDP link", e))?;
+    let fd_link = FdLink::try_from(link).map_err(|e| DatapathError::ebpf("pinning the XDP link", e))?;
+    // The pinned link keeps the program attached; the file is what
+    // `edgegw detach` removes.
+    let _pinned = fd_link
+        .pin(dir.link())
+        .map_err(|e| DatapathError::ebpf("pinning the XDP link", e))?;
+
+    let mut guard = guard;
+    guard.0 = None;
+    Ok(Attachment { ebpf, dir, mode })
+}
+
+/// Detaches whatever edgegw pinned for `iface` (from any process) and
+/// removes the pins. Returns an error if nothing was pinned.
+pub fn detach_pinned(iface: &str) -> Result<(), DatapathError> {
+    let dir = PinDir::new(iface);
+    if !dir.exists() {
+        return Err(DatapathError::NotPinned { iface: iface.into(), dir: dir.path });
+    }
+    detach_dir(&dir)
+}
+
+fn detach_dir(dir: &PinDir) -> Result<(), DatapathError> {
+    let link_path = dir.link();
+    if link_path.exists() {
+        // Force the detach so that a hung daemon holding the link open cannot
+        // keep the program attached.
+        let fd = sys::obj_get(&link_path).map_err(|source| DatapathError::Io {
+            action: "opening the pinned link",
+            path: link_path.clone(),
+            source,
+        })?;
+        sys::link_detach(&fd).map_err(|source| DatapathError::Io {
+            action: "detaching the link",
+            path: link_path.clone(),
+            source,
+        })?;
+    }
+    dir.remove()
+}
+
+fn if_index(iface: &str) -> Result<u32, DatapathError> {
+    let not_found = || DatapathError::InterfaceNotFound { iface: iface.into() };
+    let c = CString::new(iface).map_err(|_| not_found())?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 { Err(not_found()) } else { Ok(index) }
+}

@@ -1,0 +1,81 @@
+//! Errors of the datapath, each phrased so that the operator knows the fix.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatapathError {
+    #[error("interface \"{iface}\" not found; list interfaces with `ip link` and set xdp.iface or --iface")]
+    InterfaceNotFound { iface: String },
+    #[error("permission denied {action}: run as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN")]
+    NotPermitted { action: &'static str },
+    #[error("interface \"{iface}\" already has an XDP program that edgegw did not attach; remove it with `ip link set dev {iface} xdp off` (or run with --xdp-mode off)")]
+    ForeignProgram { iface: String },
+    #[error("edgegw is already attached to \"{iface}\" ({dir}); stop the other edgegw or run `edgegw detach --iface {iface}`")]
+    AlreadyAttached { iface: String, dir: PathBuf },
+    #[error("interface \"{iface}\" does not support native XDP; use --xdp-mode skb")]
+    NativeUnsupported { iface: String },
+    #[error("bpffs: {message}")]
+    Bpffs { message: String },
+    #[error("nothing pinned for interface \"{iface}\" ({dir}): is `edgegw run` attached to it?")]
+    NotPinned { iface: String, dir: PathBuf },
+    #[error("nothing pinned under {dir}: no edgegw XDP program is attached on this host")]
+    NothingPinned { dir: PathBuf },
+    #[error("several interfaces are attached ({ifaces}); choose one with --iface")]
+    Ambiguous { ifaces: String },
+    #[error("{action}: {source}")]
+    Ebpf {
+        action: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DatapathError {
+    /// Wraps an aya error, recognising the permission case.
+    pub(crate) fn ebpf<E>(action: &'static str, source: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        if is_permission_error(&source) {
+            return DatapathError::NotPermitted { action };
+        }
+        DatapathError::Ebpf { action, source: Box::new(source) }
+    }
+}
+
+/// Walks the error chain looking for EPERM/EACCES.
+pub(crate) fn is_permission_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+        {
+            return true;
+        }
+        let text = e.to_string();
+        if text.contains("Operation not permitted") || text.contains("Permission denied") {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// The raw OS error anywhere in the chain.
+pub(crate) fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(code) = e.downcast_ref::<std::io::Error>().and_then(|io| io.raw_os_error()) {
+            return Some(code);
+        }
+        cur = e.source();
+    }
+    None
+}

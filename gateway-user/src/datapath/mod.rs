@@ -1,0 +1,52 @@
+//! The kernel half of the gateway, seen from user space: loading and
+//! attaching the XDP program, pinning its maps and link, and reading them.
+//!
+//! Everything for one interface lives under `/sys/fs/bpf/edgegw/<iface>/`:
+//! one file per map (named as in `gateway_common`) and `link`, the XDP link.
+
+mod attach;
+mod bpffs;
+mod counters;
+mod error;
+mod pins;
+mod sys;
+
+pub use attach::{Attachment, attach, detach_pinned};
+pub use counters::{ReasonTotals, read_counters};
+pub use error::DatapathError;
+pub use pins::{PinDir, pinned_interfaces, resolve_iface};
+
+use std::str::FromStr;
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpMode {
+    /// In the NIC driver: fastest; needs driver support.
+    Native,
+    /// Generic (skb) mode: works on any interface, including `lo`.
+    Skb,
+    /// Do not attach XDP at all (proxy only).
+    Off,
+}
+
+impl FromStr for XdpMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(XdpMode::Native),
+            "skb" => Ok(XdpMode::Skb),
+            "off" => Ok(XdpMode::Off),
+            other => Err(format!("unknown XDP mode \"{other}\"; use native, skb or off")),
+        }
+    }
+}
+
+impl std::fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            XdpMode::Native => "native",
+            XdpMode::Skb => "skb",
+            XdpMode::Off => "off",
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! edgegw: the gateway daemon and its operator CLI.
+//!
+//! - `config`: the daemon's configuration file, validated into domain types.
+//! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
+//! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
+//! - `cli`: one module per `edgegw` subcommand.
+
+pub mod cli;
+pub mod config;
+pub mod datapath;
+pub mod proxy;
+
+/// The XDP object built by `cargo xtask build-ebpf`, embedded at build time.
+/// Aligned because the ELF parser reads it in place.
+pub static EBPF_OBJECT: &[u8] = {
+    #[repr(C, align(8))]
+    struct Aligned<B: ?Sized>(B);
+    static ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("EDGEGW_EBPF_OBJECT")));
+    &ALIGNED.0
+};

@@ -1,0 +1,71 @@
+//! Building the XDP object and the binaries that embed it.
+
+use std::{os::unix::process::CommandExt, path::PathBuf, process::Command};
+
+use anyhow::Context;
+
+use crate::{root, setup};
+
+/// Where `build-ebpf` writes the object; gateway-user's build.rs reads it.
+pub fn ebpf_object() -> PathBuf {
+    root().join("target/bpf/bpfel-unknown-none/release/gateway-ebpf")
+}
+
+pub fn edgegw_bin() -> PathBuf {
+    root().join("target/release/edgegw")
+}
+
+pub fn ebpf() -> anyhow::Result<()> {
+    let path = std::env::join_paths(
+        std::iter::once(setup::bpf_linker_root().join("bin"))
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )?;
+    setup::run(
+        cargo()
+            .current_dir(root().join("gateway-ebpf"))
+            .args(["build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+            .arg("--target-dir")
+            .arg(root().join("target/bpf"))
+            .env("PATH", path)
+            // build-std needs nightly features; the pinned stable allows them
+            // with RUSTC_BOOTSTRAP rather than a second toolchain.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf"),
+    )
+    .context("building the XDP program")
+}
+
+pub fn all() -> anyhow::Result<()> {
+    ebpf()?;
+    setup::run(
+        cargo()
+            .current_dir(root())
+            .args(["build", "--release", "-p", "gateway-user"])
+            .env("EDGEGW_EBPF_OBJECT", ebpf_object()),
+    )
+    .context("building edgegw")
+}
+
+/// Replaces this process with the daemon so that signals reach it directly.
+pub fn exec_edgegw(args: &[String]) -> anyhow::Result<()> {
+    let err = Command::new(edgegw_bin())
+        .current_dir(root())
+        .args(["run", "--config", "config/edgegw.toml"])
+        .args(args)
+        .exec();
+    Err(err).context("starting edgegw")
+}
+
+/// A cargo command that does not inherit the outer `cargo run`'s package
+/// environment.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && (k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR" || k == "CARGO_PRIMARY_PACKAGE")
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}

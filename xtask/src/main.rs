@@ -1,0 +1,73 @@
+//! `cargo xtask <command>`: everything needed to go from a fresh machine to a
+//! running, tested gateway. Every command first runs the setup checks and
+//! installs only what is missing.
+#![forbid(unsafe_code)]
+
+mod build;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what is missing: toolchain components, bpf-linker (under
+    /// .tools/), and the Debian packages the tests use.
+    Setup,
+    /// Build the XDP object for bpfel-unknown-none.
+    BuildEbpf,
+    /// Build the XDP object and the binaries that embed it (release).
+    Build,
+    /// Build, then run `edgegw run --config config/edgegw.toml ARGS`.
+    Run {
+        /// Extra arguments for `edgegw run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build and run every test: unit, BPF_PROG_TEST_RUN fixtures,
+    /// network-namespace end-to-end.
+    Test {
+        /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Setup => setup::ensure(),
+        Command::BuildEbpf => {
+            setup::ensure()?;
+            build::ebpf()
+        }
+        Command::Build => {
+            setup::ensure()?;
+            build::all()
+        }
+        Command::Run { args } => {
+            setup::ensure()?;
+            build::all()?;
+            build::exec_edgegw(&args)
+        }
+        Command::Test { args } => {
+            setup::ensure()?;
+            build::all()?;
+            test::run(&args)
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+}

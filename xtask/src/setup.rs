@@ -1,0 +1,123 @@
+//! Installs what a fresh machine lacks, idempotently, saying what it does.
+//!
+//! - the toolchain components from rust-toolchain.toml (rustup installs the
+//!   pinned toolchain itself when cargo first runs in the workspace);
+//! - bpf-linker, built under `.tools/` against the pinned toolchain's own
+//!   libLLVM so that it always links the LLVM major rustc emits;
+//! - the Debian packages the tests use.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, bail};
+
+use crate::root;
+
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Debian packages the tests run: `ip` (iproute2), `nsenter` (util-linux),
+/// hping3 for floods, curl as the HTTP client.
+pub const TEST_PACKAGES: &[&str] = &["iproute2", "util-linux", "hping3", "curl"];
+
+pub fn ensure() -> anyhow::Result<()> {
+    ensure_components()?;
+    ensure_bpf_linker()?;
+    ensure_packages(TEST_PACKAGES)?;
+    Ok(())
+}
+
+/// Directory that holds bpf-linker's `bin/`.
+pub fn bpf_linker_root() -> PathBuf {
+    root().join(".tools/bpf-linker")
+}
+
+fn sysroot() -> anyhow::Result<PathBuf> {
+    let out = Command::new("rustc").args(["--print", "sysroot"]).output().context("running rustc")?;
+    if !out.status.success() {
+        bail!("`rustc --print sysroot` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+}
+
+fn ensure_components() -> anyhow::Result<()> {
+    let src = sysroot()?.join("lib/rustlib/src/rust/library/core");
+    if src.is_dir() {
+        return Ok(());
+    }
+    println!("setup: installing rustup component rust-src (needed to build core for BPF)");
+    run(Command::new("rustup").args(["component", "add", "rust-src"]))
+}
+
+fn ensure_bpf_linker() -> anyhow::Result<()> {
+    let bin = bpf_linker_root().join("bin/bpf-linker");
+    if bin.exists()
+        && Command::new(&bin).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+    {
+        return Ok(());
+    }
+    let sysroot = sysroot()?;
+    let libllvm = find_libllvm(&sysroot.join("lib"))?;
+    println!(
+        "setup: building bpf-linker {BPF_LINKER_VERSION} into {} against {}",
+        bpf_linker_root().display(),
+        libllvm.display()
+    );
+    // An LLVM prefix whose lib/ holds the toolchain's libLLVM under the
+    // generic name (for the build) and its own name (for the soname).
+    let prefix = root().join(".tools/llvm");
+    let lib = prefix.join("lib");
+    std::fs::create_dir_all(&lib)?;
+    for name in ["libLLVM.so".into(), libllvm.file_name().unwrap().to_os_string()] {
+        let link = lib.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&libllvm, &link)
+            .with_context(|| format!("linking {}", link.display()))?;
+    }
+    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked", "--force", "--root"])
+        .arg(bpf_linker_root())
+        .env("LLVM_PREFIX", &prefix))
+}
+
+fn find_libllvm(lib: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::read_dir(lib)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.starts_with("libLLVM.so.") || (name.starts_with("libLLVM-") && name.ends_with(".so"))
+        })
+        .with_context(|| format!("no libLLVM in {}: is the pinned toolchain installed?", lib.display()))
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Installs the Debian packages that are not installed yet.
+pub fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("setup: installing Debian packages: {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}

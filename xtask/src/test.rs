@@ -1,0 +1,24 @@
+//! `cargo xtask test`: lints, then every test of the workspace against the
+//! release binaries just built.
+
+use crate::{
+    build::{cargo, ebpf_object, edgegw_bin},
+    root, setup,
+};
+
+pub fn run(extra: &[String]) -> anyhow::Result<()> {
+    setup::run(
+        cargo()
+            .current_dir(root())
+            .args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"])
+            .env("EDGEGW_EBPF_OBJECT", ebpf_object()),
+    )?;
+    setup::run(
+        cargo()
+            .current_dir(root())
+            .args(["test", "--release", "--workspace"])
+            .args(extra)
+            .env("EDGEGW_EBPF_OBJECT", ebpf_object())
+            .env("EDGEGW_BIN", edgegw_bin()),
+    )
+}
