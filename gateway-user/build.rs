@@ -7,9 +7,9 @@ fn main() {
         .parent()
         .unwrap()
         .to_path_buf();
-    let object = std::env::var("EDGEGW_EBPF_OBJECT").map(PathBuf::from).unwrap_or_else(|_| {
-        root.join("target/bpf/bpfel-unknown-none/release/gateway-ebpf")
-    });
+    let object = std::env::var("EDGEGW_EBPF_OBJECT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/bpf/bpfel-unknown-none/release/gateway-ebpf"));
     if !object.exists() {
         panic!(
             "XDP object {} not found: build it with `cargo xtask build-ebpf` (or use `cargo xtask build`)",

@@ -68,7 +68,10 @@ struct XdpSection {
 
 impl Default for XdpSection {
     fn default() -> Self {
-        Self { iface: default_iface(), mode: default_mode() }
+        Self {
+            iface: default_iface(),
+            mode: default_mode(),
+        }
     }
 }
 
@@ -130,8 +133,10 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         Self::parse(&shown, &text)
     }
 
@@ -141,7 +146,10 @@ impl Config {
             path: path.into(),
             message: one_line(&e.to_string()),
         })?;
-        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        };
 
         let listen = parse_addr(&file.gateway.listen)
             .map_err(|m| invalid(format!("gateway.listen: {m}")))?;
@@ -160,20 +168,31 @@ impl Config {
         for api in &file.apis {
             let at = |m: String| invalid(format!("api \"{}\": {m}", api.name));
             if api.name.is_empty() {
-                return Err(invalid("apis: an API has an empty name; give each API a unique name".into()));
+                return Err(invalid(
+                    "apis: an API has an empty name; give each API a unique name".into(),
+                ));
             }
             if apis.iter().any(|a: &Api| a.name == api.name) {
                 return Err(at("duplicate API name; names must be unique".into()));
             }
-            let prefix = normalise_prefix(&api.path).map_err(&at)?;
+            let prefix = normalise_prefix(&api.path).map_err(at)?;
             if let Some(other) = apis.iter().find(|a: &&Api| a.prefix == prefix) {
-                return Err(at(format!("path \"{prefix}\" is already used by api \"{}\"", other.name)));
+                return Err(at(format!(
+                    "path \"{prefix}\" is already used by api \"{}\"",
+                    other.name
+                )));
             }
-            let backend = parse_backend(&api.backend).map_err(&at)?;
-            apis.push(Api { name: api.name.clone(), prefix, backend });
+            let backend = parse_backend(&api.backend).map_err(at)?;
+            apis.push(Api {
+                name: api.name.clone(),
+                prefix,
+                backend,
+            });
         }
         let demo_backend = match &file.demo_backend {
-            Some(d) => Some(parse_addr(&d.listen).map_err(|m| invalid(format!("demo_backend.listen: {m}")))?),
+            Some(d) => Some(
+                parse_addr(&d.listen).map_err(|m| invalid(format!("demo_backend.listen: {m}")))?,
+            ),
             None => None,
         };
         Ok(Config {
@@ -201,10 +220,16 @@ fn normalise_prefix(path: &str) -> Result<String, String> {
         return Err(format!("path \"{path}\" must start with '/'"));
     }
     if path.contains(['?', '#', ' ']) {
-        return Err(format!("path \"{path}\" must not contain '?', '#' or spaces"));
+        return Err(format!(
+            "path \"{path}\" must not contain '?', '#' or spaces"
+        ));
     }
     let trimmed = path.trim_end_matches('/');
-    Ok(if trimmed.is_empty() { "/".into() } else { trimmed.into() })
+    Ok(if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.into()
+    })
 }
 
 fn parse_backend(url: &str) -> Result<Backend, String> {
@@ -213,7 +238,9 @@ fn parse_backend(url: &str) -> Result<Backend, String> {
         .map_err(|_| format!("backend \"{url}\" is not a URL such as \"http://127.0.0.1:9000\""))?;
     let scheme = uri.scheme_str().unwrap_or_default();
     if scheme != "http" {
-        return Err(format!("backend \"{url}\": only http:// backends are supported"));
+        return Err(format!(
+            "backend \"{url}\": only http:// backends are supported"
+        ));
     }
     let authority = uri
         .authority()
@@ -267,20 +294,32 @@ mod tests {
     #[test]
     fn rejects_bad_values_naming_the_field() {
         let cases = [
-            ("listen = \"127.0.0.1:8080\"", "listen = \"nope\"", "gateway.listen"),
+            (
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"nope\"",
+                "gateway.listen",
+            ),
             ("mode = \"skb\"", "mode = \"turbo\"", "xdp.mode"),
-            ("path = \"/orders/\"", "path = \"orders\"", "must start with '/'"),
+            (
+                "path = \"/orders/\"",
+                "path = \"orders\"",
+                "must start with '/'",
+            ),
             ("http://127.0.0.1:9000/api/", "ftp://x", "only http://"),
         ];
         for (from, to, want) in cases {
-            let err = Config::parse("t.toml", &GOOD.replace(from, to)).unwrap_err().to_string();
+            let err = Config::parse("t.toml", &GOOD.replace(from, to))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{to}: {err}");
         }
     }
 
     #[test]
     fn rejects_duplicate_prefixes() {
-        let text = format!("{GOOD}\n[[apis]]\nname = \"b\"\npath = \"/orders\"\nbackend = \"http://h:1\"\n");
+        let text = format!(
+            "{GOOD}\n[[apis]]\nname = \"b\"\npath = \"/orders\"\nbackend = \"http://h:1\"\n"
+        );
         let err = Config::parse("t.toml", &text).unwrap_err().to_string();
         assert!(err.contains("already used by api \"orders\""), "{err}");
     }

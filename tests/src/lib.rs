@@ -9,3 +9,4 @@
 pub mod netns;
 pub mod packets;
 pub mod process;
+pub mod xdp;

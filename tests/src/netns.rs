@@ -10,7 +10,10 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 /// A name unique to this process and call, short enough for an interface
 /// (at most 15 bytes): `<prefix><pid mod 10^5><counter>`.
 pub fn unique_name(prefix: &str) -> String {
-    assert!(prefix.len() <= 6, "prefix {prefix:?} too long for an interface name");
+    assert!(
+        prefix.len() <= 6,
+        "prefix {prefix:?} too long for an interface name"
+    );
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{prefix}{}x{n}", std::process::id() % 100_000)
 }
@@ -20,7 +23,9 @@ pub fn sh(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (is it installed? `cargo xtask setup`)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program}: {e} (is it installed? `cargo xtask setup`)")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}{}",
@@ -53,7 +58,9 @@ impl NetNs {
     /// A command that runs `argv` inside this namespace.
     pub fn command(&self, argv: &[&str]) -> Command {
         let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net={}", self.path())).arg("--").args(argv);
+        cmd.arg(format!("--net={}", self.path()))
+            .arg("--")
+            .args(argv);
         cmd
     }
 
@@ -68,7 +75,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -88,8 +97,20 @@ impl Veth {
     pub fn new(ns_a: &NetNs, ns_b: &NetNs) -> Veth {
         let a = unique_name("va");
         let b = unique_name("vb");
-        sh("ip", &["link", "add", &a, "netns", &ns_a.name, "type", "veth", "peer", "name", &b, "netns", &ns_b.name]);
-        let veth = Veth { a, b, a_ip: "10.200.0.1".into(), b_ip: "10.200.0.2".into(), ns_a: ns_a.name.clone() };
+        sh(
+            "ip",
+            &[
+                "link", "add", &a, "netns", &ns_a.name, "type", "veth", "peer", "name", &b,
+                "netns", &ns_b.name,
+            ],
+        );
+        let veth = Veth {
+            a,
+            b,
+            a_ip: "10.200.0.1".into(),
+            b_ip: "10.200.0.2".into(),
+            ns_a: ns_a.name.clone(),
+        };
         ns_a.exec(&["ip", "addr", "add", "10.200.0.1/24", "dev", &veth.a]);
         ns_a.exec(&["ip", "link", "set", &veth.a, "up"]);
         ns_b.exec(&["ip", "addr", "add", "10.200.0.2/24", "dev", &veth.b]);
@@ -105,5 +126,23 @@ impl Drop for Veth {
             .args(["-n", &self.ns_a, "link", "del", &self.a])
             .stderr(std::process::Stdio::null())
             .status();
+    }
+}
+
+impl NetNs {
+    /// Runs `f` on a thread that has joined this namespace (setns affects
+    /// only the calling thread), and returns its result.
+    pub fn run_in<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = self.path();
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            // SAFETY: setns on a valid namespace fd, for this thread only.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread in namespace panicked")
     }
 }

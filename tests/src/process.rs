@@ -11,16 +11,23 @@ use std::{
 /// The binary under test: `EDGEGW_BIN` (set by `cargo xtask test`), or the
 /// release build in the workspace.
 pub fn edgegw_bin() -> PathBuf {
-    let bin = std::env::var_os("EDGEGW_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/edgegw")
-    });
-    assert!(bin.exists(), "{} missing: run the tests with `cargo xtask test`", bin.display());
+    let bin = std::env::var_os("EDGEGW_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/edgegw"));
+    assert!(
+        bin.exists(),
+        "{} missing: run the tests with `cargo xtask test`",
+        bin.display()
+    );
     bin
 }
 
 /// Runs `edgegw ARGS` to completion.
 pub fn edgegw(args: &[&str]) -> Output {
-    Command::new(edgegw_bin()).args(args).output().expect("running edgegw")
+    Command::new(edgegw_bin())
+        .args(args)
+        .output()
+        .expect("running edgegw")
 }
 
 /// A temporary directory removed on drop.
@@ -28,14 +35,18 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(crate::netns::unique_name("egw").replace('x', &format!("-{tag}-")));
+        let dir = std::env::temp_dir()
+            .join(crate::netns::unique_name("egw").replace('x', &format!("-{tag}-")));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.0.join(name);
-        std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         path
     }
 }
@@ -57,7 +68,11 @@ impl Daemon {
     /// stderr captured to `log`.
     pub fn spawn(mut cmd: Command, log: PathBuf) -> Daemon {
         let file = std::fs::File::create(&log).unwrap();
-        let child = cmd.stdout(Stdio::null()).stderr(file).spawn().expect("starting edgegw");
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting edgegw");
         Daemon { child, log }
     }
 
@@ -74,9 +89,16 @@ impl Daemon {
                 return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("edgegw exited ({status}) before ready:\n{}", self.log_text());
+                panic!(
+                    "edgegw exited ({status}) before ready:\n{}",
+                    self.log_text()
+                );
             }
-            assert!(Instant::now() < deadline, "edgegw not ready after 20 s:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "edgegw not ready after 20 s:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -97,7 +119,10 @@ impl Daemon {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("edgegw did not exit within 15 s of SIGTERM:\n{}", self.log_text());
+                panic!(
+                    "edgegw did not exit within 15 s of SIGTERM:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -123,7 +148,11 @@ impl Drop for Daemon {
 
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until something accepts on `addr`.

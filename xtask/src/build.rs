@@ -16,21 +16,30 @@ pub fn edgegw_bin() -> PathBuf {
 }
 
 pub fn ebpf() -> anyhow::Result<()> {
-    let path = std::env::join_paths(
-        std::iter::once(setup::bpf_linker_root().join("bin"))
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )?;
+    let path = std::env::join_paths(std::iter::once(setup::bpf_linker_root().join("bin")).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
     setup::run(
         cargo()
             .current_dir(root().join("gateway-ebpf"))
-            .args(["build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "bpfel-unknown-none",
+                "-Z",
+                "build-std=core",
+            ])
             .arg("--target-dir")
             .arg(root().join("target/bpf"))
             .env("PATH", path)
             // build-std needs nightly features; the pinned stable allows them
             // with RUSTC_BOOTSTRAP rather than a second toolchain.
             .env("RUSTC_BOOTSTRAP", "1")
-            .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf"),
+            .env(
+                "CARGO_ENCODED_RUSTFLAGS",
+                "-Cdebuginfo=2\x1f-Clink-arg=--btf",
+            ),
     )
     .context("building the XDP program")
 }
@@ -62,7 +71,9 @@ pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
-            && (k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR" || k == "CARGO_PRIMARY_PACKAGE")
+            && (k.starts_with("CARGO_PKG_")
+                || k == "CARGO_MANIFEST_DIR"
+                || k == "CARGO_PRIMARY_PACKAGE")
         {
             cmd.env_remove(k);
         }

@@ -34,9 +34,15 @@ pub fn bpf_linker_root() -> PathBuf {
 }
 
 fn sysroot() -> anyhow::Result<PathBuf> {
-    let out = Command::new("rustc").args(["--print", "sysroot"]).output().context("running rustc")?;
+    let out = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running rustc")?;
     if !out.status.success() {
-        bail!("`rustc --print sysroot` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`rustc --print sysroot` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
@@ -53,7 +59,11 @@ fn ensure_components() -> anyhow::Result<()> {
 fn ensure_bpf_linker() -> anyhow::Result<()> {
     let bin = bpf_linker_root().join("bin/bpf-linker");
     if bin.exists()
-        && Command::new(&bin).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+        && Command::new(&bin)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
     {
         return Ok(());
     }
@@ -69,16 +79,27 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
     let prefix = root().join(".tools/llvm");
     let lib = prefix.join("lib");
     std::fs::create_dir_all(&lib)?;
-    for name in ["libLLVM.so".into(), libllvm.file_name().unwrap().to_os_string()] {
+    for name in [
+        "libLLVM.so".into(),
+        libllvm.file_name().unwrap().to_os_string(),
+    ] {
         let link = lib.join(name);
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&libllvm, &link)
             .with_context(|| format!("linking {}", link.display()))?;
     }
-    run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked", "--force", "--root"])
-        .arg(bpf_linker_root())
-        .env("LLVM_PREFIX", &prefix))
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "install",
+                &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+                "--locked",
+                "--force",
+                "--root",
+            ])
+            .arg(bpf_linker_root())
+            .env("LLVM_PREFIX", &prefix),
+    )
 }
 
 fn find_libllvm(lib: &Path) -> anyhow::Result<PathBuf> {
@@ -87,9 +108,15 @@ fn find_libllvm(lib: &Path) -> anyhow::Result<PathBuf> {
         .map(|e| e.path())
         .find(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.starts_with("libLLVM.so.") || (name.starts_with("libLLVM-") && name.ends_with(".so"))
+            name.starts_with("libLLVM.so.")
+                || (name.starts_with("libLLVM-") && name.ends_with(".so"))
         })
-        .with_context(|| format!("no libLLVM in {}: is the pinned toolchain installed?", lib.display()))
+        .with_context(|| {
+            format!(
+                "no libLLVM in {}: is the pinned toolchain installed?",
+                lib.display()
+            )
+        })
 }
 
 fn installed(package: &str) -> bool {

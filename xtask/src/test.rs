@@ -10,7 +10,15 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     setup::run(
         cargo()
             .current_dir(root())
-            .args(["clippy", "--release", "--workspace", "--all-targets", "--", "-D", "warnings"])
+            .args([
+                "clippy",
+                "--release",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ])
             .env("EDGEGW_EBPF_OBJECT", ebpf_object()),
     )?;
     setup::run(

@@ -18,16 +18,29 @@ pub fn drops(iface: Option<&str>, json: bool) -> anyhow::Result<()> {
 fn render_json(iface: &str, counters: &[(Reason, ReasonTotals)]) -> serde_json::Value {
     let reasons: serde_json::Map<String, serde_json::Value> = counters
         .iter()
-        .map(|(r, t)| (r.name().to_string(), serde_json::json!({ "packets": t.packets, "bytes": t.bytes })))
+        .map(|(r, t)| {
+            (
+                r.name().to_string(),
+                serde_json::json!({ "packets": t.packets, "bytes": t.bytes }),
+            )
+        })
         .collect();
     serde_json::json!({ "iface": iface, "reasons": reasons })
 }
 
 fn render_table(iface: &str, counters: &[(Reason, ReasonTotals)]) -> String {
     let mut out = format!("interface {iface}\n");
-    out.push_str(&format!("{:<18} {:>14} {:>16}\n", "REASON", "PACKETS", "BYTES"));
+    out.push_str(&format!(
+        "{:<18} {:>14} {:>16}\n",
+        "REASON", "PACKETS", "BYTES"
+    ));
     for (reason, t) in counters {
-        out.push_str(&format!("{:<18} {:>14} {:>16}\n", reason.name(), t.packets, t.bytes));
+        out.push_str(&format!(
+            "{:<18} {:>14} {:>16}\n",
+            reason.name(),
+            t.packets,
+            t.bytes
+        ));
     }
     out
 }
@@ -40,7 +53,15 @@ mod tests {
     fn table_columns_align_and_json_names_every_reason() {
         let counters: Vec<_> = Reason::ALL
             .iter()
-            .map(|&r| (r, ReasonTotals { packets: r as u64 * 1000, bytes: 7 }))
+            .map(|&r| {
+                (
+                    r,
+                    ReasonTotals {
+                        packets: r as u64 * 1000,
+                        bytes: 7,
+                    },
+                )
+            })
             .collect();
         let table = render_table("lo", &counters);
         let widths: Vec<usize> = table.lines().skip(1).map(str::len).collect();

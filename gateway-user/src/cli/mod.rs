@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use crate::datapath::XdpMode;
 
 #[derive(Debug, Parser)]
-#[command(name = "edgegw", version, about = "Self-hosted API gateway with an XDP DoS fast path")]
+#[command(
+    name = "edgegw",
+    version,
+    about = "Self-hosted API gateway with an XDP DoS fast path"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,7 +71,11 @@ impl From<XdpModeArg> for XdpMode {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { config, iface, xdp_mode } => run::run(&config, iface, xdp_mode.map(Into::into)),
+        Command::Run {
+            config,
+            iface,
+            xdp_mode,
+        } => run::run(&config, iface, xdp_mode.map(Into::into)),
         Command::Detach { iface } => detach::detach(&iface),
         Command::Drops { iface, json } => drops::drops(iface.as_deref(), json),
     }

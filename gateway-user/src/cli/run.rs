@@ -7,7 +7,10 @@
 use std::{io::IsTerminal, path::Path};
 
 use anyhow::Context;
-use tokio::{net::TcpListener, signal::unix::{SignalKind, signal}};
+use tokio::{
+    net::TcpListener,
+    signal::unix::{SignalKind, signal},
+};
 
 use crate::{
     config::Config,
@@ -56,7 +59,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     proxy::serve(listener, proxy, shutdown_signal(), config.drain_timeout).await;
     if let Some(attachment) = attachment {
         let iface = attachment.iface().to_string();
-        attachment.detach().with_context(|| format!("detaching XDP from {iface}"))?;
+        attachment
+            .detach()
+            .with_context(|| format!("detaching XDP from {iface}"))?;
         tracing::info!(%iface, "XDP detached");
     }
     tracing::info!("edgegw stopped");
@@ -65,7 +70,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| {
-        anyhow::anyhow!("cannot listen on {addr} ({field}): {e}; choose a free address or stop what uses it")
+        anyhow::anyhow!(
+            "cannot listen on {addr} ({field}): {e}; choose a free address or stop what uses it"
+        )
     })
 }
 

@@ -12,7 +12,7 @@ use gateway_common::{COUNTERS_MAP, PROGRAM_NAME};
 use super::{
     DatapathError, PinDir, XdpMode, bpffs,
     error::{is_permission_error, os_error},
-    sys,
+    privilege, sys,
 };
 use crate::EBPF_OBJECT;
 
@@ -66,17 +66,27 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
         XdpMode::Off => unreachable!("callers do not attach with --xdp-mode off"),
     };
     let ifindex = if_index(iface)?;
+    privilege::check()?;
     bpffs::ensure_mounted()?;
 
     let dir = PinDir::new(iface);
     if dir.link().exists() {
-        return Err(DatapathError::AlreadyAttached { iface: iface.into(), dir: dir.path });
+        return Err(DatapathError::AlreadyAttached {
+            iface: iface.into(),
+            dir: dir.path,
+        });
     }
     std::fs::create_dir_all(&dir.path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::PermissionDenied {
-            DatapathError::NotPermitted { action: "creating the pin directory" }
+            DatapathError::NotPermitted {
+                action: "creating the pin directory",
+            }
         } else {
-            DatapathError::Io { action: "creating", path: dir.path.clone(), source }
+            DatapathError::Io {
+                action: "creating",
+                path: dir.path.clone(),
+                source,
+            }
         }
     })?;
     let guard = CleanupGuard(Some(dir.clone()));
@@ -93,15 +103,23 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
         })?
         .try_into()
         .map_err(|e| DatapathError::ebpf("loading the XDP program", e))?;
-    program.load().map_err(|e| DatapathError::ebpf("verifying the XDP program", e))?;
+    program
+        .load()
+        .map_err(|e| DatapathError::ebpf("verifying the XDP program", e))?;
     let link_id = program.attach(ifindex, aya_mode).map_err(|e| {
         if is_permission_error(&e) {
-            return DatapathError::NotPermitted { action: "attaching XDP" };
+            return DatapathError::NotPermitted {
+                action: "attaching XDP",
+            };
         }
         match os_error(&e) {
-            Some(libc::EBUSY) | Some(libc::EEXIST) => DatapathError::ForeignProgram { iface: iface.into() },
+            Some(libc::EBUSY) | Some(libc::EEXIST) => DatapathError::ForeignProgram {
+                iface: iface.into(),
+            },
             Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) if mode == XdpMode::Native => {
-                DatapathError::NativeUnsupported { iface: iface.into() }
+                DatapathError::NativeUnsupported {
+                    iface: iface.into(),
+                }
             }
             _ => DatapathError::ebpf("attaching XDP", e),
         }
@@ -109,7 +127,8 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
     let link = program
         .take_link(link_id)
         .map_err(|e| DatapathError::ebpf("taking the XDP link", e))?;
-    let fd_link = FdLink::try_from(link).map_err(|e| DatapathError::ebpf("pinning the XDP link", e))?;
+    let fd_link =
+        FdLink::try_from(link).map_err(|e| DatapathError::ebpf("pinning the XDP link", e))?;
     // The pinned link keeps the program attached; the file is what
     // `edgegw detach` removes.
     let _pinned = fd_link
@@ -126,7 +145,10 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
 pub fn detach_pinned(iface: &str) -> Result<(), DatapathError> {
     let dir = PinDir::new(iface);
     if !dir.exists() {
-        return Err(DatapathError::NotPinned { iface: iface.into(), dir: dir.path });
+        return Err(DatapathError::NotPinned {
+            iface: iface.into(),
+            dir: dir.path,
+        });
     }
     detach_dir(&dir)
 }
@@ -151,9 +173,15 @@ fn detach_dir(dir: &PinDir) -> Result<(), DatapathError> {
 }
 
 fn if_index(iface: &str) -> Result<u32, DatapathError> {
-    let not_found = || DatapathError::InterfaceNotFound { iface: iface.into() };
+    let not_found = || DatapathError::InterfaceNotFound {
+        iface: iface.into(),
+    };
     let c = CString::new(iface).map_err(|_| not_found())?;
     // SAFETY: c is a valid NUL-terminated string.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 { Err(not_found()) } else { Ok(index) }
+    if index == 0 {
+        Err(not_found())
+    } else {
+        Ok(index)
+    }
 }

@@ -16,9 +16,13 @@ pub struct ReasonTotals {
 pub fn read_counters(dir: &PinDir) -> Result<Vec<(Reason, ReasonTotals)>, DatapathError> {
     let path = dir.map(COUNTERS_MAP);
     if !path.exists() {
-        return Err(DatapathError::NotPinned { iface: dir.iface.clone(), dir: dir.path.clone() });
+        return Err(DatapathError::NotPinned {
+            iface: dir.iface.clone(),
+            dir: dir.path.clone(),
+        });
     }
-    let data = MapData::from_pin(&path).map_err(|e| DatapathError::ebpf("opening the counters map", e))?;
+    let data =
+        MapData::from_pin(&path).map_err(|e| DatapathError::ebpf("opening the counters map", e))?;
     let map: PerCpuArray<MapData, Counter> = PerCpuArray::try_from(Map::PerCpuArray(data))
         .map_err(|e| DatapathError::ebpf("opening the counters map", e))?;
     Reason::ALL
@@ -27,10 +31,12 @@ pub fn read_counters(dir: &PinDir) -> Result<Vec<(Reason, ReasonTotals)>, Datapa
             let per_cpu = map
                 .get(&(reason as u32), 0)
                 .map_err(|e| DatapathError::ebpf("reading the counters map", e))?;
-            let totals = per_cpu.iter().fold(ReasonTotals::default(), |acc, c| ReasonTotals {
-                packets: acc.packets + c.packets,
-                bytes: acc.bytes + c.bytes,
-            });
+            let totals = per_cpu
+                .iter()
+                .fold(ReasonTotals::default(), |acc, c| ReasonTotals {
+                    packets: acc.packets + c.packets,
+                    bytes: acc.bytes + c.bytes,
+                });
             Ok((reason, totals))
         })
         .collect()

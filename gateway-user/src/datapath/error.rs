@@ -4,13 +4,21 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
-    #[error("interface \"{iface}\" not found; list interfaces with `ip link` and set xdp.iface or --iface")]
+    #[error(
+        "interface \"{iface}\" not found; list interfaces with `ip link` and set xdp.iface or --iface"
+    )]
     InterfaceNotFound { iface: String },
-    #[error("permission denied {action}: run as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN")]
+    #[error(
+        "permission denied {action}: run as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (CAP_SYS_ADMIN also mounts bpffs)"
+    )]
     NotPermitted { action: &'static str },
-    #[error("interface \"{iface}\" already has an XDP program that edgegw did not attach; remove it with `ip link set dev {iface} xdp off` (or run with --xdp-mode off)")]
+    #[error(
+        "interface \"{iface}\" already has an XDP program that edgegw did not attach; remove it with `ip link set dev {iface} xdp off` (or run with --xdp-mode off)"
+    )]
     ForeignProgram { iface: String },
-    #[error("edgegw is already attached to \"{iface}\" ({dir}); stop the other edgegw or run `edgegw detach --iface {iface}`")]
+    #[error(
+        "edgegw is already attached to \"{iface}\" ({dir}); stop the other edgegw or run `edgegw detach --iface {iface}`"
+    )]
     AlreadyAttached { iface: String, dir: PathBuf },
     #[error("interface \"{iface}\" does not support native XDP; use --xdp-mode skb")]
     NativeUnsupported { iface: String },
@@ -46,7 +54,10 @@ impl DatapathError {
         if is_permission_error(&source) {
             return DatapathError::NotPermitted { action };
         }
-        DatapathError::Ebpf { action, source: Box::new(source) }
+        DatapathError::Ebpf {
+            action,
+            source: Box::new(source),
+        }
     }
 }
 
@@ -72,7 +83,10 @@ pub(crate) fn is_permission_error(err: &(dyn std::error::Error + 'static)) -> bo
 pub(crate) fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
-        if let Some(code) = e.downcast_ref::<std::io::Error>().and_then(|io| io.raw_os_error()) {
+        if let Some(code) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.raw_os_error())
+        {
             return Some(code);
         }
         cur = e.source();

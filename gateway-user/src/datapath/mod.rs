@@ -9,6 +9,7 @@ mod bpffs;
 mod counters;
 mod error;
 mod pins;
+mod privilege;
 mod sys;
 
 pub use attach::{Attachment, attach, detach_pinned};
@@ -36,7 +37,9 @@ impl FromStr for XdpMode {
             "native" => Ok(XdpMode::Native),
             "skb" => Ok(XdpMode::Skb),
             "off" => Ok(XdpMode::Off),
-            other => Err(format!("unknown XDP mode \"{other}\"; use native, skb or off")),
+            other => Err(format!(
+                "unknown XDP mode \"{other}\"; use native, skb or off"
+            )),
         }
     }
 }

@@ -23,7 +23,10 @@ pub struct PinDir {
 
 impl PinDir {
     pub fn new(iface: &str) -> PinDir {
-        PinDir { iface: iface.into(), path: root().join(iface) }
+        PinDir {
+            iface: iface.into(),
+            path: root().join(iface),
+        }
     }
 
     pub fn map(&self, name: &str) -> PathBuf {
@@ -41,7 +44,11 @@ impl PinDir {
     /// Removes every pin in the directory and the directory itself.
     /// Removing the link pin detaches the program once no process holds it.
     pub fn remove(&self) -> Result<(), DatapathError> {
-        let io = |action, path: &Path, source| DatapathError::Io { action, path: path.into(), source };
+        let io = |action, path: &Path, source| DatapathError::Io {
+            action,
+            path: path.into(),
+            source,
+        };
         let entries = match std::fs::read_dir(&self.path) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -76,13 +83,18 @@ pub fn resolve_iface(iface: Option<&str>) -> Result<PinDir, DatapathError> {
     if let Some(iface) = iface {
         let dir = PinDir::new(iface);
         if !dir.exists() {
-            return Err(DatapathError::NotPinned { iface: iface.into(), dir: dir.path });
+            return Err(DatapathError::NotPinned {
+                iface: iface.into(),
+                dir: dir.path,
+            });
         }
         return Ok(dir);
     }
     match pinned_interfaces().as_slice() {
         [] => Err(DatapathError::NothingPinned { dir: root() }),
         [one] => Ok(PinDir::new(one)),
-        many => Err(DatapathError::Ambiguous { ifaces: many.join(", ") }),
+        many => Err(DatapathError::Ambiguous {
+            ifaces: many.join(", "),
+        }),
     }
 }

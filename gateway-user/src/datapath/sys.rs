@@ -3,7 +3,7 @@
 
 use std::{
     ffi::CString,
-    os::fd::{FromRawFd, OwnedFd, AsRawFd},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     path::Path,
 };
 
@@ -18,7 +18,11 @@ fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<i64> {
     // SAFETY: attr is a zero-initialised buffer of the size passed, laid out
     // as the kernel's bpf_attr for `cmd` by the callers below.
     let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut Attr, size_of::<Attr>()) };
-    if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(rc) }
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
 /// Opens a pinned BPF object (BPF_OBJ_GET).

@@ -18,9 +18,14 @@ use super::{ProxyBody, respond};
 pub async fn serve(listener: TcpListener) {
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let conn = builder
-            .serve_connection(TokioIo::new(stream), service_fn(|req| async { Ok::<_, Infallible>(echo(req).await) }))
+            .serve_connection(
+                TokioIo::new(stream),
+                service_fn(|req| async { Ok::<_, Infallible>(echo(req).await) }),
+            )
             .into_owned();
         tokio::spawn(conn);
     }
@@ -28,7 +33,11 @@ pub async fn serve(listener: TcpListener) {
 
 async fn echo(req: Request<Incoming>) -> Response<ProxyBody> {
     let (parts, body) = req.into_parts();
-    let body_bytes = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let body_bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
     let headers: serde_json::Map<String, serde_json::Value> = parts
         .headers
         .iter()
@@ -43,8 +52,9 @@ async fn echo(req: Request<Incoming>) -> Response<ProxyBody> {
         "body_bytes": body_bytes,
     });
     let mut response = Response::new(respond::full(format!("{answer}\n")));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }

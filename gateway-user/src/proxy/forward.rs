@@ -39,11 +39,18 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Arc::new(Proxy { router: Router::new(config.apis.clone()), client })
+        Arc::new(Proxy {
+            router: Router::new(config.apis.clone()),
+            client,
+        })
     }
 
     /// Routes and forwards one request; never fails, errors become responses.
-    pub async fn handle(&self, req: Request<Incoming>, client_addr: SocketAddr) -> Response<ProxyBody> {
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        client_addr: SocketAddr,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
@@ -60,19 +67,33 @@ impl Proxy {
         response
     }
 
-    async fn forward(&self, mut req: Request<Incoming>, client_addr: SocketAddr) -> (Option<&str>, Response<ProxyBody>) {
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        client_addr: SocketAddr,
+    ) -> (Option<&str>, Response<ProxyBody>) {
         let path = req.uri().path();
         let Some((api, rest)) = self.router.route(path) else {
             let message = format!("No API matches the path {path}");
             return (None, respond::error(StatusCode::NOT_FOUND, &message));
         };
-        let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+        let query = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
         let target = format!(
             "{}://{}{}{}{}",
             api.backend.scheme, api.backend.authority, api.backend.base_path, rest, query
         );
         let Ok(uri) = target.parse::<Uri>() else {
-            return (Some(&api.name), respond::error(StatusCode::BAD_REQUEST, "The request path cannot be forwarded"));
+            return (
+                Some(&api.name),
+                respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "The request path cannot be forwarded",
+                ),
+            );
         };
         let original_host = req.headers().get(header::HOST).cloned();
         *req.uri_mut() = uri;
@@ -91,7 +112,10 @@ impl Proxy {
             Err(err) => {
                 tracing::warn!(api = %api.name, backend = %api.backend.authority, error = %err, "backend request failed");
                 let message = format!("Backend for API {} is unavailable", api.name);
-                (Some(&api.name), respond::error(StatusCode::BAD_GATEWAY, &message))
+                (
+                    Some(&api.name),
+                    respond::error(StatusCode::BAD_GATEWAY, &message),
+                )
             }
         }
     }

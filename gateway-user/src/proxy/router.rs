@@ -10,7 +10,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(mut apis: Vec<Api>) -> Router {
-        apis.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        apis.sort_by_key(|a| std::cmp::Reverse(a.prefix.len()));
         Router { apis }
     }
 
@@ -36,14 +36,25 @@ mod tests {
         Api {
             name: name.into(),
             prefix: prefix.into(),
-            backend: Backend { scheme: "http".into(), authority: "b".into(), base_path: String::new() },
+            backend: Backend {
+                scheme: "http".into(),
+                authority: "b".into(),
+                base_path: String::new(),
+            },
         }
     }
 
     #[test]
     fn longest_prefix_on_segment_boundary_wins() {
-        let r = Router::new(vec![api("root", "/"), api("orders", "/orders"), api("v2", "/orders/v2")]);
-        let name = |p: &str| r.route(p).map(|(a, rest)| (a.name.clone(), rest.to_string()));
+        let r = Router::new(vec![
+            api("root", "/"),
+            api("orders", "/orders"),
+            api("v2", "/orders/v2"),
+        ]);
+        let name = |p: &str| {
+            r.route(p)
+                .map(|(a, rest)| (a.name.clone(), rest.to_string()))
+        };
         assert_eq!(name("/orders/v2/x"), Some(("v2".into(), "/x".into())));
         assert_eq!(name("/orders/1"), Some(("orders".into(), "/1".into())));
         assert_eq!(name("/orders"), Some(("orders".into(), "".into())));

@@ -14,7 +14,12 @@ use super::Proxy;
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting and
 /// gives in-flight requests up to `drain` to finish.
-pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>, drain: Duration) {
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -46,8 +51,14 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Futu
         });
     }
     drop(listener);
-    tracing::info!(deadline_secs = drain.as_secs(), "draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        deadline_secs = drain.as_secs(),
+        "draining in-flight requests"
+    );
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain deadline reached; closing remaining connections");
     }
 }
