@@ -110,8 +110,7 @@ fn foreign_xdp_program_is_left_alone() {
             .unwrap()
             .try_into()
             .unwrap();
-        let name = std::ffi::CString::new(iface).unwrap();
-        prog.attach(name.as_c_str(), XdpMode::Skb)
+        prog.attach(&iface, XdpMode::Skb)
             .expect("attach the foreign program");
         foreign
     });

@@ -47,18 +47,59 @@ fn sysroot() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
+/// Components rust-toolchain.toml lists; rustup does not add them to an
+/// installed toolchain by itself.
 fn ensure_components() -> anyhow::Result<()> {
-    let src = sysroot()?.join("lib/rustlib/src/rust/library/core");
-    if src.is_dir() {
+    let sysroot = sysroot()?;
+    let present = |c: &str| match c {
+        "rust-src" => sysroot.join("lib/rustlib/src/rust/library/core").is_dir(),
+        tool => sysroot
+            .join("bin")
+            .join(if tool == "clippy" {
+                "cargo-clippy"
+            } else {
+                tool
+            })
+            .exists(),
+    };
+    let missing: Vec<&str> = ["rust-src", "clippy", "rustfmt"]
+        .into_iter()
+        .filter(|c| !present(c))
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    println!("setup: installing rustup component rust-src (needed to build core for BPF)");
-    run(Command::new("rustup").args(["component", "add", "rust-src"]))
+    println!("setup: installing rustup components: {}", missing.join(" "));
+    run(Command::new("rustup")
+        .current_dir(root())
+        .args(["component", "add"])
+        .args(&missing))
+}
+
+/// The LLVM major version rustc was built with (bpf-linker must match it).
+fn llvm_major() -> anyhow::Result<String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    let text = String::from_utf8(out.stdout)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .map(str::to_string)
+        .context("`rustc -vV` printed no LLVM version")
 }
 
 fn ensure_bpf_linker() -> anyhow::Result<()> {
+    let sysroot = sysroot()?;
+    let libllvm = find_libllvm(&sysroot.join("lib"))?;
+    // The stamp names the libLLVM it was built against: a toolchain change
+    // rebuilds it rather than linking with a mismatched LLVM.
+    let stamp = bpf_linker_root().join("built-against");
     let bin = bpf_linker_root().join("bin/bpf-linker");
+    let current = std::fs::read_to_string(&stamp).unwrap_or_default();
     if bin.exists()
+        && current == libllvm.display().to_string()
         && Command::new(&bin)
             .arg("--version")
             .output()
@@ -67,8 +108,6 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    let sysroot = sysroot()?;
-    let libllvm = find_libllvm(&sysroot.join("lib"))?;
     println!(
         "setup: building bpf-linker {BPF_LINKER_VERSION} into {} against {}",
         bpf_linker_root().display(),
@@ -95,25 +134,32 @@ fn ensure_bpf_linker() -> anyhow::Result<()> {
                 &format!("bpf-linker@{BPF_LINKER_VERSION}"),
                 "--locked",
                 "--force",
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{}", llvm_major()?),
                 "--root",
             ])
             .arg(bpf_linker_root())
             .env("LLVM_PREFIX", &prefix),
-    )
+    )?;
+    std::fs::write(&stamp, libllvm.display().to_string())?;
+    Ok(())
 }
 
+/// The toolchain's libLLVM shared object, named by its soname
+/// (`libLLVM.so.<ver>-rust-<ver>`; the `libLLVM-*.so` beside it is a linker script).
 fn find_libllvm(lib: &Path) -> anyhow::Result<PathBuf> {
     std::fs::read_dir(lib)?
         .flatten()
         .map(|e| e.path())
         .find(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.starts_with("libLLVM.so.")
-                || (name.starts_with("libLLVM-") && name.ends_with(".so"))
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libLLVM.so."))
         })
         .with_context(|| {
             format!(
-                "no libLLVM in {}: is the pinned toolchain installed?",
+                "no libLLVM.so.* in {}: is the pinned toolchain installed?",
                 lib.display()
             )
         })

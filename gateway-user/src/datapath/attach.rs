@@ -65,7 +65,7 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
         XdpMode::Skb => AyaMode::Skb,
         XdpMode::Off => unreachable!("callers do not attach with --xdp-mode off"),
     };
-    let ifindex = if_index(iface)?;
+    if_index(iface)?;
     privilege::check()?;
     bpffs::ensure_mounted()?;
 
@@ -106,7 +106,7 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
     program
         .load()
         .map_err(|e| DatapathError::ebpf("verifying the XDP program", e))?;
-    let link_id = program.attach(ifindex, aya_mode).map_err(|e| {
+    let link_id = program.attach(iface, aya_mode).map_err(|e| {
         if is_permission_error(&e) {
             return DatapathError::NotPermitted {
                 action: "attaching XDP",
