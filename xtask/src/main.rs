@@ -3,6 +3,7 @@
 //! installs only what is missing.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod build;
 mod setup;
 mod test;
@@ -33,6 +34,14 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Benchmarks against a peer measured in the same run.
+    Bench {
+        /// Which benchmark.
+        target: String,
+        /// Extra arguments for the benchmark.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Build and run every test: unit, BPF_PROG_TEST_RUN fixtures,
     /// network-namespace end-to-end.
     Test {
@@ -58,6 +67,11 @@ fn main() -> anyhow::Result<()> {
             setup::ensure()?;
             build::all()?;
             build::exec_edgegw(&args)
+        }
+        Command::Bench { target, args } => {
+            setup::ensure()?;
+            build::all()?;
+            bench::run(&target, &args)
         }
         Command::Test { args } => {
             setup::ensure()?;
