@@ -4,11 +4,18 @@
 //! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
 //! - `cli`: one module per `edgegw` subcommand.
+//! - `lifecycle`: what operators and systemd see: `logging`, the `status`
+//!   file, sd_`notify` readiness and the `watchdog`.
 
 pub mod cli;
 pub mod config;
 pub mod datapath;
+pub mod lifecycle;
+pub mod logging;
+pub mod notify;
 pub mod proxy;
+pub mod status;
+pub mod watchdog;
 
 /// The XDP object built by `cargo xtask build-ebpf`, embedded at build time.
 /// Aligned because the ELF parser reads it in place.

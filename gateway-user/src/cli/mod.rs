@@ -1,14 +1,17 @@
 //! Command-line interface: one module per subcommand.
 
+mod config_cmd;
 mod detach;
 mod drops;
+mod log_level;
 mod run;
+mod status;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::datapath::XdpMode;
+use crate::{datapath::XdpMode, status as status_file};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +37,9 @@ enum Command {
         /// XDP attach mode (overrides xdp.mode).
         #[arg(long, value_parser = clap::value_parser!(XdpModeArg))]
         xdp_mode: Option<XdpModeArg>,
+        /// Directory of the status file (default $EDGEGW_RUNTIME_DIR or /run/edgegw).
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
     },
     /// Detach the XDP program from an interface and remove its pins.
     Detach {
@@ -49,6 +55,37 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Show the running daemon: version, uptime, config, XDP, listeners, drop totals.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's runtime directory (default $EDGEGW_RUNTIME_DIR or /run/edgegw).
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
+    },
+    /// Change the running daemon's log level without a restart.
+    LogLevel {
+        /// A level (error, warn, info, debug, trace) or directives such as "info,edgegw=debug".
+        level: String,
+        /// The daemon's runtime directory (default $EDGEGW_RUNTIME_DIR or /run/edgegw).
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Check a configuration file without touching the running daemon.
+    Validate {
+        /// The file to check.
+        file: PathBuf,
     },
 }
 
@@ -75,8 +112,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             config,
             iface,
             xdp_mode,
-        } => run::run(&config, iface, xdp_mode.map(Into::into)),
+            runtime_dir,
+        } => run::run(
+            &config,
+            iface,
+            xdp_mode.map(Into::into),
+            &status_file::runtime_dir(runtime_dir),
+        ),
         Command::Detach { iface } => detach::detach(&iface),
         Command::Drops { iface, json } => drops::drops(iface.as_deref(), json),
+        Command::Status { json, runtime_dir } => {
+            status::status(&status_file::runtime_dir(runtime_dir), json)
+        }
+        Command::LogLevel { level, runtime_dir } => {
+            log_level::set(&status_file::runtime_dir(runtime_dir), &level)
+        }
+        Command::Config {
+            action: ConfigAction::Validate { file },
+        } => config_cmd::validate(&file),
     }
 }

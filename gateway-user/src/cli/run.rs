@@ -4,7 +4,7 @@
 //! listeners are bound (an occupied port fails before XDP is touched), then
 //! XDP is attached; on exit XDP is detached whatever happened while serving.
 
-use std::{io::IsTerminal, path::Path};
+use std::path::Path;
 
 use anyhow::Context;
 use tokio::{
@@ -15,10 +15,16 @@ use tokio::{
 use crate::{
     config::Config,
     datapath::{self, XdpMode},
+    lifecycle::Lifecycle,
     proxy::{self, Proxy},
 };
 
-pub fn run(config_path: &Path, iface: Option<String>, mode: Option<XdpMode>) -> anyhow::Result<()> {
+pub fn run(
+    config_path: &Path,
+    iface: Option<String>,
+    mode: Option<XdpMode>,
+    runtime_dir: &Path,
+) -> anyhow::Result<()> {
     let mut config = Config::load(config_path)?;
     if let Some(iface) = iface {
         config.iface = iface;
@@ -26,15 +32,15 @@ pub fn run(config_path: &Path, iface: Option<String>, mode: Option<XdpMode>) -> 
     if let Some(mode) = mode {
         config.xdp_mode = mode;
     }
-    init_logging();
+    let lifecycle = Lifecycle::start(config_path, &config, runtime_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, lifecycle))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, lifecycle: Lifecycle) -> anyhow::Result<()> {
     let listener = bind(config.listen, "gateway.listen").await?;
     let echo = match config.demo_backend {
         Some(addr) => Some(bind(addr, "demo_backend.listen").await?),
@@ -55,8 +61,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         apis = config.apis.len(),
         "edgegw ready"
     );
+    let mut listeners = vec![("gateway", listener.local_addr()?)];
+    listeners.extend(config.demo_backend.map(|addr| ("demo_backend", addr)));
+    lifecycle.ready(&listeners)?;
     let proxy = Proxy::new(&config);
-    proxy::serve(listener, proxy, shutdown_signal(), config.drain_timeout).await;
+    let shutdown = lifecycle.on_shutdown(shutdown_signal());
+    proxy::serve(listener, proxy, shutdown, config.drain_timeout).await;
     if let Some(attachment) = attachment {
         let iface = attachment.iface().to_string();
         attachment
@@ -83,14 +93,4 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDGEGW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -1,0 +1,262 @@
+//! The daemon's status file, `<runtime dir>/status.json`: written atomically
+//! (temp file + rename) at start and whenever something in it changes, read
+//! by `edgegw status` without any network endpoint. Removed on exit.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the status file lives unless `--runtime-dir` or `$EDGEGW_RUNTIME_DIR` say otherwise.
+pub const DEFAULT_RUNTIME_DIR: &str = "/run/edgegw";
+const STATUS_FILE: &str = "status.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(
+        "cannot write runtime directory {dir}: {source}; make it writable (ReadWritePaths= under systemd) or choose another with --runtime-dir"
+    )]
+    NotWritable {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another edgegw (pid {pid}) already uses runtime directory {dir}; stop it or choose another with --runtime-dir"
+    )]
+    InUse { pid: u32, dir: PathBuf },
+    #[error(
+        "edgegw is not running: no status file in {dir}; start it with `edgegw run` (or pass the daemon's --runtime-dir)"
+    )]
+    NotRunning { dir: PathBuf },
+    #[error("edgegw is not running: pid {pid} in {path} has exited")]
+    Exited { pid: u32, path: PathBuf },
+    #[error("cannot read {path}: {message}")]
+    Unreadable { path: PathBuf, message: String },
+}
+
+/// The runtime directory: the flag, else `$EDGEGW_RUNTIME_DIR`, else /run/edgegw.
+pub fn runtime_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("EDGEGW_RUNTIME_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNTIME_DIR))
+}
+
+/// Everything `edgegw status` shows that only the daemon knows.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub version: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// "starting", "serving" or "draining".
+    pub state: String,
+    pub config: ConfigStatus,
+    /// None when XDP is off.
+    pub xdp: Option<XdpStatus>,
+    pub listeners: Vec<ListenerStatus>,
+    /// Result of the last configuration load, reload or sync.
+    pub last_sync: SyncResult,
+    pub log_level: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    pub path: PathBuf,
+    /// "file", "control-plane" or "backup".
+    pub source: String,
+    /// Content hash of the configuration in force (FNV-1a, hex).
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct XdpStatus {
+    pub iface: String,
+    pub mode: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ListenerStatus {
+    pub name: String,
+    pub addr: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncResult {
+    /// Unix seconds.
+    pub at: u64,
+    pub ok: bool,
+    pub message: String,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// A stable short version of a configuration's text.
+pub fn content_version(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// The daemon's side: owns the file and rewrites it on every change.
+pub struct StatusFile {
+    dir: PathBuf,
+    status: Mutex<Status>,
+}
+
+impl StatusFile {
+    /// Creates the runtime directory and writes the first status; fails if the
+    /// directory is not writable or another live daemon uses it.
+    pub fn create(dir: &Path, status: Status) -> Result<StatusFile, StatusError> {
+        let not_writable = |source| StatusError::NotWritable {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(not_writable)?;
+        if let Ok(other) = read_file(&dir.join(STATUS_FILE))
+            && other.pid != std::process::id()
+            && pid_alive(other.pid)
+        {
+            return Err(StatusError::InUse {
+                pid: other.pid,
+                dir: dir.to_path_buf(),
+            });
+        }
+        write_atomically(dir, &status).map_err(not_writable)?;
+        Ok(StatusFile {
+            dir: dir.to_path_buf(),
+            status: Mutex::new(status),
+        })
+    }
+
+    /// Applies `change` and rewrites the file.
+    pub fn update(&self, change: impl FnOnce(&mut Status)) {
+        let mut status = self.status.lock().expect("status lock");
+        change(&mut status);
+        if let Err(err) = write_atomically(&self.dir, &status) {
+            tracing::warn!(dir = %self.dir.display(), error = %err, "cannot update the status file");
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for StatusFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join(STATUS_FILE));
+    }
+}
+
+fn write_atomically(dir: &Path, status: &Status) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{STATUS_FILE}.{}", std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    let mut text = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    file.write_all(&text)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(STATUS_FILE))
+}
+
+fn read_file(path: &Path) -> Result<Status, StatusError> {
+    let text = std::fs::read(path).map_err(|e| StatusError::Unreadable {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_slice(&text).map_err(|e| StatusError::Unreadable {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+/// The CLI's side: the status of the daemon using `dir`, if it is alive.
+pub fn read(dir: &Path) -> Result<Status, StatusError> {
+    let path = dir.join(STATUS_FILE);
+    if !path.exists() {
+        return Err(StatusError::NotRunning { dir: dir.into() });
+    }
+    let status = read_file(&path)?;
+    if !pid_alive(status.pid) {
+        return Err(StatusError::Exited {
+            pid: status.pid,
+            path,
+        });
+    }
+    Ok(status)
+}
+
+/// True if a process with this pid exists (signal 0 probes without sending).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks that the pid exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Sends `signal` to the daemon `pid`.
+pub fn signal(pid: u32, signal: i32) -> std::io::Result<()> {
+    let pid = i32::try_from(pid).map_err(std::io::Error::other)?;
+    // SAFETY: kill(2) on a pid read from the daemon's status file.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(pid: u32) -> Status {
+        Status {
+            pid,
+            version: "0.1.0".into(),
+            started_at: 1,
+            state: "serving".into(),
+            config: ConfigStatus {
+                path: "/etc/edgegw/edgegw.toml".into(),
+                source: "file".into(),
+                version: content_version(b"x"),
+            },
+            xdp: None,
+            listeners: vec![],
+            last_sync: SyncResult {
+                at: 1,
+                ok: true,
+                message: "loaded".into(),
+            },
+            log_level: "info".into(),
+        }
+    }
+
+    #[test]
+    fn written_file_reads_back_and_is_removed_on_drop() {
+        let dir = std::env::temp_dir().join(format!("edgegw-status-{}", std::process::id()));
+        let file = StatusFile::create(&dir, sample(std::process::id())).unwrap();
+        file.update(|s| s.state = "draining".into());
+        assert_eq!(read(&dir).unwrap().state, "draining");
+        drop(file);
+        assert!(matches!(read(&dir), Err(StatusError::NotRunning { .. })));
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    #[test]
+    fn content_version_changes_with_content() {
+        assert_eq!(content_version(b"a"), content_version(b"a"));
+        assert_ne!(content_version(b"a"), content_version(b"b"));
+        assert_eq!(content_version(b"").len(), 16);
+    }
+}
