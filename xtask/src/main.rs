@@ -5,6 +5,8 @@
 
 mod bench;
 mod build;
+mod dist;
+mod install;
 mod setup;
 mod test;
 
@@ -42,6 +44,16 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build target/dist/edgegw-<version>-x86_64-linux.tar.gz: binaries,
+    /// unit files, default configuration, install.sh.
+    Dist,
+    /// Build and install from the source tree with the bundle's install.sh
+    /// (same arguments: --prefix DIR, --root DIR).
+    Install {
+        /// Arguments for install.sh.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Build and run every test: unit, BPF_PROG_TEST_RUN fixtures,
     /// network-namespace end-to-end.
     Test {
@@ -72,6 +84,14 @@ fn main() -> anyhow::Result<()> {
             setup::ensure()?;
             build::all()?;
             bench::run(&target, &args)
+        }
+        Command::Dist => {
+            setup::ensure()?;
+            dist::run()
+        }
+        Command::Install { args } => {
+            setup::ensure()?;
+            install::run(&args)
         }
         Command::Test { args } => {
             setup::ensure()?;

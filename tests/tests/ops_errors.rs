@@ -1,0 +1,120 @@
+//! Bad operating conditions from the operations issue that `cli_errors.rs`
+//! does not cover: a read-only runtime directory, a missing bpffs that
+//! cannot be mounted; and journald-friendly logs.
+
+use std::{os::unix::fs::MetadataExt, path::Path, process::Command};
+
+use edgegw_tests::{
+    netns::{NetNs, Veth},
+    process::{Daemon, TempDir, edgegw_bin, free_port},
+};
+
+fn config(listen: &str, iface: &str) -> String {
+    format!(
+        "[gateway]\nlisten = \"{listen}\"\n[xdp]\niface = \"{iface}\"\nmode = \"native\"\n[[apis]]\nname = \"a\"\npath = \"/\"\nbackend = \"http://127.0.0.1:9\"\n"
+    )
+}
+
+fn assert_one_line_error(out: &std::process::Output, wanted: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got:\n{stderr}");
+    for w in wanted {
+        assert!(lines[0].contains(w), "{w:?} not in {:?}", lines[0]);
+    }
+}
+
+#[test]
+fn read_only_runtime_directory() {
+    let tmp = TempDir::new("rofs");
+    let port = free_port();
+    let cfg = tmp.write("c.toml", &config(&format!("127.0.0.1:{port}"), "lo"));
+    let ro = tmp.0.join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    // A private mount namespace with a read-only tmpfs: EROFS even for root.
+    let script = format!(
+        "mount -t tmpfs -o ro tmpfs {ro} && exec {bin} run --config {cfg} --xdp-mode off --runtime-dir {ro}/edgegw",
+        ro = ro.display(),
+        bin = edgegw_bin().display(),
+        cfg = cfg.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &out,
+        &[
+            "cannot write runtime directory",
+            "Read-only file system",
+            "--runtime-dir",
+        ],
+    );
+    // Nothing half-started: the port was never bound.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn missing_bpffs_that_cannot_be_mounted() {
+    let ns = NetNs::new("bf");
+    let peer = NetNs::new("bf");
+    let veth = Veth::new(&ns, &peer);
+    let tmp = TempDir::new("nobpffs");
+    let cfg = tmp.write("c.toml", &config("127.0.0.1:18090", &veth.a));
+    // /sys/fs/bpf hidden by a plain tmpfs in a private mount namespace, and
+    // CAP_SYS_ADMIN dropped so the daemon cannot mount bpffs itself
+    // (CAP_BPF and CAP_NET_ADMIN stay: the privilege check passes).
+    let script = format!(
+        "mount -t tmpfs tmpfs /sys/fs/bpf && exec setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin {bin} run --config {cfg} --runtime-dir {run}",
+        bin = edgegw_bin().display(),
+        cfg = cfg.display(),
+        run = tmp.0.join("run").display()
+    );
+    let out = ns
+        .command(&[
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, &["bpffs", "mount -t bpf bpf /sys/fs/bpf"]);
+    assert!(!Path::new("/sys/fs/bpf/edgegw").join(&veth.a).exists());
+    assert!(!ns.exec(&["ip", "link", "show", "dev", &veth.a]).contains("xdp"));
+}
+
+#[test]
+fn no_timestamps_when_stderr_is_the_journal() {
+    let tmp = TempDir::new("journal");
+    let port = free_port();
+    let cfg = tmp.write("c.toml", &config(&format!("127.0.0.1:{port}"), "lo"));
+    let log = tmp.write("journal.log", "");
+    // journald sets JOURNAL_STREAM to the device and inode of the stream it
+    // hands the service as stderr: point it at the log file.
+    let meta = std::fs::metadata(&log).unwrap();
+    let mut cmd = Command::new(edgegw_bin());
+    cmd.args([
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--xdp-mode",
+        "off",
+        "--runtime-dir",
+        tmp.0.join("run").to_str().unwrap(),
+    ])
+    .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+    .env("EDGEGW_LOG_FORMAT", "human");
+    let mut daemon = Daemon::spawn(cmd, log);
+    daemon.wait_ready();
+    assert_eq!(daemon.stop(), Some(0));
+    let text = daemon.log_text();
+    let ready = text.lines().find(|l| l.contains("edgegw ready")).unwrap();
+    // Human format, starting with the level: no timestamp, no ANSI colour.
+    assert!(ready.trim_start().starts_with("INFO"), "{ready}");
+    assert!(!ready.contains("\u{1b}["), "{ready}");
+}

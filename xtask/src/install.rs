@@ -1,0 +1,13 @@
+//! `cargo xtask install [--prefix DIR] [--root DIR]`: builds, stages the same
+//! files as `cargo xtask dist` and runs their `install.sh`, so a source tree
+//! and a tarball install identically.
+
+use std::process::Command;
+
+use crate::{build, dist, root, setup};
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    build::all()?;
+    let staged = dist::stage(&root().join("target/dist"))?;
+    setup::run(Command::new(staged.join("install.sh")).args(args))
+}
