@@ -87,7 +87,10 @@ impl Lifecycle {
             .map(|(_, addr)| *addr)
             .context("no listener to report")?;
         if let Some(interval) = notify::watchdog_interval() {
-            tracing::info!(interval_ms = interval.as_millis() as u64, "systemd watchdog enabled");
+            tracing::info!(
+                interval_ms = interval.as_millis() as u64,
+                "systemd watchdog enabled"
+            );
             watchdog::spawn(self.notifier.clone(), gateway, interval);
         }
         self.spawn_log_level_control()?;
@@ -109,7 +112,8 @@ impl Lifecycle {
 
     /// SIGUSR2: re-read `<runtime dir>/log-level` and swap the filter in.
     fn spawn_log_level_control(&self) -> anyhow::Result<()> {
-        let mut usr2 = signal(SignalKind::user_defined2()).context("installing a SIGUSR2 handler")?;
+        let mut usr2 =
+            signal(SignalKind::user_defined2()).context("installing a SIGUSR2 handler")?;
         let path = self.status.dir().join(LOG_LEVEL_FILE);
         let log = self.log.clone();
         let status = self.status.clone();
@@ -121,7 +125,9 @@ impl Lifecycle {
                         tracing::warn!(level = %log.current(), "log level changed");
                         status.update(|s| s.log_level = log.current());
                     }
-                    Err(err) => tracing::error!(file = %path.display(), error = %err, "log level unchanged"),
+                    Err(err) => {
+                        tracing::error!(file = %path.display(), error = %err, "log level unchanged")
+                    }
                 }
             }
         });

@@ -53,7 +53,10 @@ pub fn parse_filter(text: &str) -> Result<EnvFilter, LoggingError> {
 }
 
 /// The format chosen from `EDGEGW_LOG_FORMAT` and whether stderr is a terminal.
-pub fn choose_format(forced: Option<&str>, stderr_is_terminal: bool) -> Result<Format, LoggingError> {
+pub fn choose_format(
+    forced: Option<&str>,
+    stderr_is_terminal: bool,
+) -> Result<Format, LoggingError> {
     match forced {
         Some("json") => Ok(Format::Json),
         Some("human") => Ok(Format::Human),

@@ -48,7 +48,9 @@ pub fn spawn(notifier: Arc<Notifier>, listen: SocketAddr, interval: Duration) {
             ticker.tick().await;
             match probe(target, interval).await {
                 Ok(()) => notifier.watchdog(),
-                Err(err) => tracing::error!(error = %err, "watchdog probe failed; not pinging systemd"),
+                Err(err) => {
+                    tracing::error!(error = %err, "watchdog probe failed; not pinging systemd")
+                }
             }
         }
     });

@@ -37,7 +37,13 @@ fn tarball() -> &'static Path {
             String::from_utf8_lossy(&out.stderr)
         );
         let printed = String::from_utf8_lossy(&out.stdout);
-        let path = PathBuf::from(printed.lines().last().expect("dist prints the tarball").trim());
+        let path = PathBuf::from(
+            printed
+                .lines()
+                .last()
+                .expect("dist prints the tarball")
+                .trim(),
+        );
         let name = path.file_name().unwrap().to_str().unwrap();
         assert_eq!(
             name,
@@ -57,7 +63,11 @@ fn unpack(dir: &Path) -> PathBuf {
         .arg(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir.join(format!("edgegw-{}-x86_64-linux", env!("CARGO_PKG_VERSION")))
 }
 
@@ -83,7 +93,11 @@ fn tarball_installs_offline_and_the_installed_binary_serves() {
     let bundle = unpack(&tmp.0);
     let root = tmp.0.join("root");
     let root_s = root.to_str().unwrap();
-    install(&offline, &bundle, &["--root", root_s, "--prefix", "/opt/edgegw"]);
+    install(
+        &offline,
+        &bundle,
+        &["--root", root_s, "--prefix", "/opt/edgegw"],
+    );
 
     let bin = root.join("opt/edgegw/bin/edgegw");
     let config = root.join("etc/edgegw/edgegw.toml");
@@ -113,7 +127,11 @@ fn tarball_installs_offline_and_the_installed_binary_serves() {
         .args(["config", "validate", config.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let gw = NetNs::new("dg");
     let client = NetNs::new("dc");
     let veth = Veth::new(&gw, &client);
@@ -170,7 +188,9 @@ fn second_install_keeps_an_edited_configuration() {
 
     let out = install(&offline, &bundle, &["--root", root_s]);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), edited);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("keeping existing /etc/edgegw/edgegw.toml"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("keeping existing /etc/edgegw/edgegw.toml")
+    );
     assert!(root.join("usr/local/bin/edgegw").is_file());
 
     let out = Command::new(bundle.join("install.sh"))
@@ -196,9 +216,16 @@ fn units_pass_systemd_analyze_verify() {
         std::fs::copy(&cp, bin.join("edgegw-cp")).unwrap();
     } else {
         let stand_in = bin.join("edgegw-cp");
-        std::fs::write(&stand_in, "#!/bin/sh\necho 'edgegw-cp is not built yet' >&2\nexit 1\n").unwrap();
-        std::fs::set_permissions(&stand_in, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        std::fs::write(
+            &stand_in,
+            "#!/bin/sh\necho 'edgegw-cp is not built yet' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &stand_in,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
     }
     let verify = |name: &str, extra: &str| -> Output {
         let text = std::fs::read_to_string(workspace().join("systemd").join(name))
@@ -214,7 +241,10 @@ fn units_pass_systemd_analyze_verify() {
     for name in ["edgegw.service", "edgegw-cp.service"] {
         let out = verify(name, "");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && stderr.trim().is_empty(), "{name}: {stderr}");
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "{name}: {stderr}"
+        );
         let text = std::fs::read_to_string(workspace().join("systemd").join(name)).unwrap();
         for want in [
             "Type=notify",

@@ -85,7 +85,10 @@ fn missing_bpffs_that_cannot_be_mounted() {
         .unwrap();
     assert_one_line_error(&out, &["bpffs", "mount -t bpf bpf /sys/fs/bpf"]);
     assert!(!Path::new("/sys/fs/bpf/edgegw").join(&veth.a).exists());
-    assert!(!ns.exec(&["ip", "link", "show", "dev", &veth.a]).contains("xdp"));
+    assert!(
+        !ns.exec(&["ip", "link", "show", "dev", &veth.a])
+            .contains("xdp")
+    );
 }
 
 #[test]

@@ -30,7 +30,12 @@ fn next(socket: &UnixDatagram, timeout: Duration) -> Option<String> {
     let mut buf = [0u8; 4096];
     match socket.recv(&mut buf) {
         Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
             None
         }
         Err(e) => panic!("recv: {e}"),
@@ -100,7 +105,10 @@ fn ready_after_listen_and_attach_then_watchdog_then_stopping() {
             .exists(),
         "XDP link not pinned at READY=1"
     );
-    assert!(gw.exec(&["ip", "link", "show", "dev", &veth.a]).contains("xdp"));
+    assert!(
+        gw.exec(&["ip", "link", "show", "dev", &veth.a])
+            .contains("xdp")
+    );
 
     // WATCHDOG=1 every 200 ms: count them over 2 s (bounds are loose on
     // purpose: a busy machine delays pings, it must not fail the test).

@@ -32,7 +32,11 @@ fn one_line_error(out: &Output, wanted: &str) {
     assert!(!out.status.success(), "expected failure: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line:\n{stderr}");
-    assert!(lines[0].contains(wanted), "{wanted:?} not in {:?}", lines[0]);
+    assert!(
+        lines[0].contains(wanted),
+        "{wanted:?} not in {:?}",
+        lines[0]
+    );
 }
 
 fn request_lines(daemon: &Daemon) -> usize {
@@ -61,7 +65,8 @@ fn status_and_runtime_log_level_of_a_running_daemon() {
         "--runtime-dir",
         run_s,
     ]);
-    cmd.env("EDGEGW_LOG", "info").env_remove("EDGEGW_LOG_FORMAT");
+    cmd.env("EDGEGW_LOG", "info")
+        .env_remove("EDGEGW_LOG_FORMAT");
     let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
     daemon.wait_ready();
     let url = format!("http://{}:8080/orders/1", veth.a_ip);
@@ -83,7 +88,12 @@ fn status_and_runtime_log_level_of_a_running_daemon() {
     assert!(s["uptime_secs"].as_u64().unwrap() < 600);
     assert_eq!(s["config"]["source"], "file");
     assert_eq!(s["config"]["version"].as_str().unwrap().len(), 16);
-    assert!(s["config"]["path"].as_str().unwrap().ends_with("edgegw.toml"));
+    assert!(
+        s["config"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("edgegw.toml")
+    );
     assert_eq!(s["last_sync"]["ok"], true);
     assert_eq!(s["listeners"][0]["name"], "gateway");
     assert_eq!(s["listeners"][0]["addr"], "0.0.0.0:8080");

@@ -58,7 +58,10 @@ pub fn stage(out: &Path) -> anyhow::Result<PathBuf> {
         (src.join("dist/install.sh"), "install.sh"),
         (src.join("dist/edgegw.toml"), "config/edgegw.toml"),
         (src.join("systemd/edgegw.service"), "systemd/edgegw.service"),
-        (src.join("systemd/edgegw-cp.service"), "systemd/edgegw-cp.service"),
+        (
+            src.join("systemd/edgegw-cp.service"),
+            "systemd/edgegw-cp.service",
+        ),
         (src.join("docs/operator-guide.md"), "doc/operator-guide.md"),
     ];
     for (from, to) in files {

@@ -20,14 +20,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian packages the tests run: `ip` (iproute2), `nsenter` (util-linux),
 /// hping3 for floods, curl as the HTTP client; `systemd-analyze` (systemd)
 /// verifies the unit files, tar unpacks the `cargo xtask dist` bundle.
-pub const TEST_PACKAGES: &[&str] = &[
-    "iproute2",
-    "util-linux",
-    "hping3",
-    "curl",
-    "systemd",
-    "tar",
-];
+pub const TEST_PACKAGES: &[&str] = &["iproute2", "util-linux", "hping3", "curl", "systemd", "tar"];
 
 pub fn ensure() -> anyhow::Result<()> {
     ensure_components()?;

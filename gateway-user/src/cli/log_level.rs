@@ -19,9 +19,18 @@ pub fn set(runtime_dir: &Path, level: &str) -> anyhow::Result<()> {
     let tmp = runtime_dir.join(format!(".{LOG_LEVEL_FILE}.{}", std::process::id()));
     std::fs::write(&tmp, level)
         .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}; run as the daemon's user or root", path.display()))?;
-    status::signal(daemon.pid, libc::SIGUSR2)
-        .map_err(|e| anyhow::anyhow!("cannot signal edgegw (pid {}): {e}; run as the daemon's user or root", daemon.pid))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write {}: {e}; run as the daemon's user or root",
+                path.display()
+            )
+        })?;
+    status::signal(daemon.pid, libc::SIGUSR2).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot signal edgegw (pid {}): {e}; run as the daemon's user or root",
+            daemon.pid
+        )
+    })?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if status::read(runtime_dir)?.log_level == level {

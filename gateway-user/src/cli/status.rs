@@ -81,7 +81,10 @@ fn render_text(v: &Value) -> String {
     };
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
-    line("state", format!("{} (pid {})", s(&v["state"]), s(&v["pid"])));
+    line(
+        "state",
+        format!("{} (pid {})", s(&v["state"]), s(&v["pid"])),
+    );
     line("version", s(&v["version"]));
     line("uptime", format!("{}s", s(&v["uptime_secs"])));
     line(
@@ -123,11 +126,17 @@ fn render_text(v: &Value) -> String {
         if !t.is_null() {
             line(
                 "passed",
-                format!("{} packets, {} bytes", t["passed"]["packets"], t["passed"]["bytes"]),
+                format!(
+                    "{} packets, {} bytes",
+                    t["passed"]["packets"], t["passed"]["bytes"]
+                ),
             );
             line(
                 "dropped",
-                format!("{} packets, {} bytes", t["dropped"]["packets"], t["dropped"]["bytes"]),
+                format!(
+                    "{} packets, {} bytes",
+                    t["dropped"]["packets"], t["dropped"]["bytes"]
+                ),
             );
         }
         if !xdp["error"].is_null() {
