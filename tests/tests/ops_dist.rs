@@ -201,6 +201,38 @@ fn second_install_keeps_an_edited_configuration() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--prefix must be an absolute path"));
 }
 
+#[test]
+fn xtask_install_from_the_source_tree() {
+    let tmp = TempDir::new("xinst");
+    let root = tmp.0.join("root");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace())
+        .args([
+            "xtask",
+            "install",
+            "--root",
+            root.to_str().unwrap(),
+            "--prefix",
+            "/opt/x",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo xtask install failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(root.join("opt/x/bin/edgegw")).unwrap(),
+        std::fs::read(edgegw_bin()).unwrap()
+    );
+    assert!(root.join("etc/edgegw/edgegw.toml").is_file());
+    assert!(root.join("var/lib/edgegw").is_dir());
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system/edgegw.service")).unwrap();
+    assert!(unit.contains("ExecStart=/opt/x/bin/edgegw run"), "{unit}");
+}
+
 /// `systemd-analyze verify` on the shipped units; its warnings count as
 /// failures. ExecStart must name an executable: the installed edgegw, and
 /// for edgegw-cp (not built in this workspace yet) an executable stand-in

@@ -8,6 +8,7 @@ use crate::{build, dist, root, setup};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     build::all()?;
-    let staged = dist::stage(&root().join("target/dist"))?;
+    // Its own staging directory: a concurrent `dist` rewrites target/dist.
+    let staged = dist::stage(&root().join("target/install-stage"))?;
     setup::run(Command::new(staged.join("install.sh")).args(args))
 }
