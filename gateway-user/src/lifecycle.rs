@@ -4,7 +4,12 @@
 //! shutdown). `edgegw run` calls it at each step; it never decides anything
 //! about serving itself.
 
-use std::{future::Future, net::SocketAddr, path::Path, sync::Arc};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
@@ -23,13 +28,17 @@ pub const LOG_LEVEL_FILE: &str = "log-level";
 
 pub struct Lifecycle {
     log: Arc<LogControl>,
-    status: Arc<StatusFile>,
     notifier: Arc<Notifier>,
+    runtime_dir: PathBuf,
+    /// What `ready` publishes first.
+    initial: Status,
+    /// The published status file, from `ready` on.
+    status: Option<Arc<StatusFile>>,
 }
 
 impl Lifecycle {
-    /// Installs logging, checks the runtime directory and writes the first
-    /// status; called before anything is bound or attached.
+    /// Installs logging and reads the notification socket; called before
+    /// anything is bound or attached.
     pub fn start(
         config_path: &Path,
         config: &Config,
@@ -39,7 +48,7 @@ impl Lifecycle {
         let notifier = Arc::new(Notifier::from_env()?);
         let text = std::fs::read(config_path).unwrap_or_default();
         let now = status::now_secs();
-        let first = Status {
+        let initial = Status {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").into(),
             started_at: now,
@@ -61,27 +70,30 @@ impl Lifecycle {
             },
             log_level: log.current(),
         };
-        let status = Arc::new(StatusFile::create(runtime_dir, first)?);
         Ok(Lifecycle {
             log,
-            status,
             notifier,
+            runtime_dir: runtime_dir.into(),
+            initial,
+            status: None,
         })
     }
 
-    /// Listeners are bound and XDP attached: record them, tell systemd, start
-    /// the watchdog and the runtime log-level control.
-    pub fn ready(&self, listeners: &[(&str, SocketAddr)]) -> anyhow::Result<()> {
-        self.status.update(|s| {
-            s.state = "serving".into();
-            s.listeners = listeners
-                .iter()
-                .map(|(name, addr)| ListenerStatus {
-                    name: (*name).into(),
-                    addr: addr.to_string(),
-                })
-                .collect();
-        });
+    /// Listeners are bound and XDP attached: publish the status file (the
+    /// one step that can fail: an unwritable runtime directory), tell
+    /// systemd, start the watchdog and the runtime log-level control.
+    pub fn ready(&mut self, listeners: &[(&str, SocketAddr)]) -> anyhow::Result<()> {
+        let mut first = self.initial.clone();
+        first.state = "serving".into();
+        first.listeners = listeners
+            .iter()
+            .map(|(name, addr)| ListenerStatus {
+                name: (*name).into(),
+                addr: addr.to_string(),
+            })
+            .collect();
+        let status = Arc::new(StatusFile::create(&self.runtime_dir, first)?);
+        self.status = Some(status.clone());
         let gateway = listeners
             .first()
             .map(|(_, addr)| *addr)
@@ -93,7 +105,7 @@ impl Lifecycle {
             );
             watchdog::spawn(self.notifier.clone(), gateway, interval);
         }
-        self.spawn_log_level_control()?;
+        self.spawn_log_level_control(status)?;
         self.notifier.ready(&format!("serving on {gateway}"));
         Ok(())
     }
@@ -106,20 +118,23 @@ impl Lifecycle {
         async move {
             signal.await;
             notifier.stopping();
-            status.update(|s| s.state = "draining".into());
+            if let Some(status) = status {
+                status.update(|s| s.state = "draining".into());
+            }
         }
     }
 
     /// SIGUSR2: re-read `<runtime dir>/log-level` and swap the filter in.
-    fn spawn_log_level_control(&self) -> anyhow::Result<()> {
+    fn spawn_log_level_control(&self, status: Arc<StatusFile>) -> anyhow::Result<()> {
         let mut usr2 =
             signal(SignalKind::user_defined2()).context("installing a SIGUSR2 handler")?;
-        let path = self.status.dir().join(LOG_LEVEL_FILE);
+        let path = self.runtime_dir.join(LOG_LEVEL_FILE);
         let log = self.log.clone();
-        let status = self.status.clone();
         tokio::spawn(async move {
             while usr2.recv().await.is_some() {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
+                // A request, not state: consumed so that nothing stays behind.
+                let _ = std::fs::remove_file(&path);
                 match log.set(&text) {
                     Ok(()) => {
                         tracing::warn!(level = %log.current(), "log level changed");

@@ -26,10 +26,6 @@ pub enum StatusError {
         source: std::io::Error,
     },
     #[error(
-        "another edgegw (pid {pid}) already uses runtime directory {dir}; stop it or choose another with --runtime-dir"
-    )]
-    InUse { pid: u32, dir: PathBuf },
-    #[error(
         "edgegw is not running: no status file in {dir}; start it with `edgegw run` (or pass the daemon's --runtime-dir)"
     )]
     NotRunning { dir: PathBuf },
@@ -111,30 +107,41 @@ pub fn content_version(bytes: &[u8]) -> String {
 pub struct StatusFile {
     dir: PathBuf,
     status: Mutex<Status>,
+    /// False when another live daemon owns the file: this one then keeps
+    /// its status to itself rather than overwrite the other's.
+    owner: bool,
 }
 
 impl StatusFile {
-    /// Creates the runtime directory and writes the first status; fails if the
-    /// directory is not writable or another live daemon uses it.
+    /// Creates the runtime directory and writes the first status; fails if
+    /// the directory is not writable. If another live daemon already
+    /// publishes there, this one warns and does not publish.
     pub fn create(dir: &Path, status: Status) -> Result<StatusFile, StatusError> {
         let not_writable = |source| StatusError::NotWritable {
             dir: dir.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(dir).map_err(not_writable)?;
-        if let Ok(other) = read_file(&dir.join(STATUS_FILE))
-            && other.pid != std::process::id()
-            && pid_alive(other.pid)
-        {
-            return Err(StatusError::InUse {
-                pid: other.pid,
-                dir: dir.to_path_buf(),
-            });
+        let other = read_file(&dir.join(STATUS_FILE))
+            .ok()
+            .filter(|o| o.pid != std::process::id() && pid_alive(o.pid));
+        if let Some(other) = &other {
+            tracing::warn!(
+                other_pid = other.pid,
+                dir = %dir.display(),
+                "another edgegw publishes its status here; this one does not (give it its own --runtime-dir)"
+            );
+            // Still prove the directory is writable.
+            let probe = dir.join(format!(".probe.{}", std::process::id()));
+            std::fs::write(&probe, b"").map_err(not_writable)?;
+            let _ = std::fs::remove_file(&probe);
+        } else {
+            write_atomically(dir, &status).map_err(not_writable)?;
         }
-        write_atomically(dir, &status).map_err(not_writable)?;
         Ok(StatusFile {
             dir: dir.to_path_buf(),
             status: Mutex::new(status),
+            owner: other.is_none(),
         })
     }
 
@@ -142,6 +149,9 @@ impl StatusFile {
     pub fn update(&self, change: impl FnOnce(&mut Status)) {
         let mut status = self.status.lock().expect("status lock");
         change(&mut status);
+        if !self.owner {
+            return;
+        }
         if let Err(err) = write_atomically(&self.dir, &status) {
             tracing::warn!(dir = %self.dir.display(), error = %err, "cannot update the status file");
         }
@@ -154,7 +164,13 @@ impl StatusFile {
 
 impl Drop for StatusFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.dir.join(STATUS_FILE));
+        let path = self.dir.join(STATUS_FILE);
+        // Only our own: a daemon started meanwhile may have taken over.
+        if self.owner && read_file(&path).is_ok_and(|s| s.pid == std::process::id()) {
+            let _ = std::fs::remove_file(path);
+            // Leave no empty directory behind (systemd removes its own anyway).
+            let _ = std::fs::remove_dir(&self.dir);
+        }
     }
 }
 
@@ -250,7 +266,21 @@ mod tests {
         assert_eq!(read(&dir).unwrap().state, "draining");
         drop(file);
         assert!(matches!(read(&dir), Err(StatusError::NotRunning { .. })));
-        let _ = std::fs::remove_dir(&dir);
+        assert!(!dir.exists(), "empty runtime directory left behind");
+    }
+
+    #[test]
+    fn a_second_daemon_does_not_overwrite_a_live_owner() {
+        let dir = std::env::temp_dir().join(format!("edgegw-status2-{}", std::process::id()));
+        // pid 1 is always alive: it stands for the other daemon.
+        let owner = StatusFile::create(&dir, sample(1)).unwrap();
+        let second = StatusFile::create(&dir, sample(std::process::id())).unwrap();
+        second.update(|s| s.state = "draining".into());
+        drop(second);
+        assert_eq!(read(&dir).unwrap().pid, 1);
+        assert_eq!(read(&dir).unwrap().state, "serving");
+        drop(owner); // not our pid: the file stays until its owner exits.
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

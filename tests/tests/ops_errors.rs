@@ -51,7 +51,7 @@ fn read_only_runtime_directory() {
             "--runtime-dir",
         ],
     );
-    // Nothing half-started: the port was never bound.
+    // Nothing half-started: the daemon exited, the port is free again.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 

@@ -40,7 +40,7 @@ pub fn run(
     runtime.block_on(serve(config, lifecycle))
 }
 
-async fn serve(config: Config, lifecycle: Lifecycle) -> anyhow::Result<()> {
+async fn serve(config: Config, mut lifecycle: Lifecycle) -> anyhow::Result<()> {
     let listener = bind(config.listen, "gateway.listen").await?;
     let echo = match config.demo_backend {
         Some(addr) => Some(bind(addr, "demo_backend.listen").await?),
@@ -50,6 +50,15 @@ async fn serve(config: Config, lifecycle: Lifecycle) -> anyhow::Result<()> {
         XdpMode::Off => None,
         mode => Some(datapath::attach(&config.iface, mode)?),
     };
+    let mut listeners = vec![("gateway", listener.local_addr()?)];
+    listeners.extend(config.demo_backend.map(|addr| ("demo_backend", addr)));
+    if let Err(err) = lifecycle.ready(&listeners) {
+        // Nothing half-started: no status file means no XDP either.
+        if let Some(attachment) = attachment {
+            let _ = attachment.detach();
+        }
+        return Err(err);
+    }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
         tokio::spawn(proxy::echo::serve(echo));
@@ -61,9 +70,6 @@ async fn serve(config: Config, lifecycle: Lifecycle) -> anyhow::Result<()> {
         apis = config.apis.len(),
         "edgegw ready"
     );
-    let mut listeners = vec![("gateway", listener.local_addr()?)];
-    listeners.extend(config.demo_backend.map(|addr| ("demo_backend", addr)));
-    lifecycle.ready(&listeners)?;
     let proxy = Proxy::new(&config);
     let shutdown = lifecycle.on_shutdown(shutdown_signal());
     proxy::serve(listener, proxy, shutdown, config.drain_timeout).await;
