@@ -110,6 +110,12 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// The published status file (after `ready`), for the reload and sync
+    /// paths to record their outcome with `StatusFile::record_reload`.
+    pub fn status(&self) -> Option<Arc<StatusFile>> {
+        self.status.clone()
+    }
+
     /// Wraps the shutdown signal: tells systemd and the status file that the
     /// daemon is draining.
     pub fn on_shutdown(&self, signal: impl Future<Output = ()>) -> impl Future<Output = ()> {

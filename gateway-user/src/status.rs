@@ -162,6 +162,33 @@ impl StatusFile {
     }
 }
 
+impl StatusFile {
+    /// Records the outcome of a configuration reload (SIGHUP) or sync: on
+    /// success the new content version, on failure the reason (the version in
+    /// force stays).
+    pub fn record_reload(&self, source: &str, config_text: Result<&[u8], String>) {
+        let at = now_secs();
+        self.update(|s| match config_text {
+            Ok(text) => {
+                s.config.source = source.into();
+                s.config.version = content_version(text);
+                s.last_sync = SyncResult {
+                    at,
+                    ok: true,
+                    message: format!("reloaded from {source}"),
+                };
+            }
+            Err(message) => {
+                s.last_sync = SyncResult {
+                    at,
+                    ok: false,
+                    message,
+                }
+            }
+        });
+    }
+}
+
 impl Drop for StatusFile {
     fn drop(&mut self) {
         let path = self.dir.join(STATUS_FILE);
@@ -281,6 +308,21 @@ mod tests {
         assert_eq!(read(&dir).unwrap().state, "serving");
         drop(owner); // not our pid: the file stays until its owner exits.
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reloads_update_version_or_keep_it_with_the_reason() {
+        let dir = std::env::temp_dir().join(format!("edgegw-status3-{}", std::process::id()));
+        let file = StatusFile::create(&dir, sample(std::process::id())).unwrap();
+        file.record_reload("file", Ok(b"new"));
+        let s = read(&dir).unwrap();
+        assert_eq!(s.config.version, content_version(b"new"));
+        assert!(s.last_sync.ok);
+        file.record_reload("file", Err("c.toml: xdp.mode: unknown".into()));
+        let s = read(&dir).unwrap();
+        assert_eq!(s.config.version, content_version(b"new"));
+        assert!(!s.last_sync.ok);
+        assert_eq!(s.last_sync.message, "c.toml: xdp.mode: unknown");
     }
 
     #[test]
