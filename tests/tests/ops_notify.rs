@@ -161,3 +161,57 @@ fn abstract_socket_and_watchdog_for_another_pid() {
     wait_for(&socket, "STOPPING=1", &daemon);
     assert_eq!(daemon.stop(), Some(0));
 }
+
+/// When the gateway cannot serve (every file descriptor taken by idle client
+/// connections: accept fails, and so does the probe's own connection),
+/// WATCHDOG=1 stops and systemd would restart it. Once the clients leave,
+/// the pings resume. (A listener that accepts but never answers is covered
+/// by the probe's unit tests in `gateway-user/src/watchdog.rs`.)
+#[test]
+fn watchdog_stops_while_the_gateway_cannot_serve() {
+    let tmp = TempDir::new("wdhang");
+    let port = free_port();
+    let cfg = tmp.write("c.toml", &config(&format!("127.0.0.1:{port}"), "lo"));
+    let socket_path = tmp.0.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=64:64", "--"])
+        .arg(edgegw_bin())
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--xdp-mode",
+            "off",
+            "--runtime-dir",
+            tmp.0.join("run").to_str().unwrap(),
+        ])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("WATCHDOG_PID");
+    let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
+    wait_for(&socket, "READY=1", &daemon);
+    wait_for(&socket, "WATCHDOG=1", &daemon);
+
+    // 100 idle connections: more than the daemon's 64 descriptors.
+    let held: Vec<std::net::TcpStream> = (0..100)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert!(held.len() >= 64, "only {} connections", held.len());
+    // Let pings already on their way arrive, then listen for silence.
+    std::thread::sleep(Duration::from_millis(600));
+    while next(&socket, Duration::from_millis(10)).is_some() {}
+    let started = Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        if next(&socket, Duration::from_millis(300)).is_some_and(|m| m == "WATCHDOG=1") {
+            pings += 1;
+        }
+    }
+    assert_eq!(pings, 0, "WATCHDOG=1 while the gateway could not serve");
+    assert!(daemon.log_text().contains("watchdog probe failed"));
+
+    drop(held);
+    wait_for(&socket, "WATCHDOG=1", &daemon);
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
+}
