@@ -1,12 +1,12 @@
 //! Bad operating conditions from the operations issue that `cli_errors.rs`
 //! does not cover: a read-only runtime directory, a missing bpffs that
-//! cannot be mounted; and journald-friendly logs.
+//! cannot be mounted.
 
-use std::{os::unix::fs::MetadataExt, path::Path, process::Command};
+use std::{path::Path, process::Command};
 
 use edgegw_tests::{
     netns::{NetNs, Veth},
-    process::{Daemon, TempDir, edgegw_bin, free_port},
+    process::{TempDir, edgegw_bin, free_port},
 };
 
 fn config(listen: &str, iface: &str) -> String {
@@ -89,35 +89,4 @@ fn missing_bpffs_that_cannot_be_mounted() {
         !ns.exec(&["ip", "link", "show", "dev", &veth.a])
             .contains("xdp")
     );
-}
-
-#[test]
-fn no_timestamps_when_stderr_is_the_journal() {
-    let tmp = TempDir::new("journal");
-    let port = free_port();
-    let cfg = tmp.write("c.toml", &config(&format!("127.0.0.1:{port}"), "lo"));
-    let log = tmp.write("journal.log", "");
-    // journald sets JOURNAL_STREAM to the device and inode of the stream it
-    // hands the service as stderr: point it at the log file.
-    let meta = std::fs::metadata(&log).unwrap();
-    let mut cmd = Command::new(edgegw_bin());
-    cmd.args([
-        "run",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--xdp-mode",
-        "off",
-        "--runtime-dir",
-        tmp.0.join("run").to_str().unwrap(),
-    ])
-    .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
-    .env("EDGEGW_LOG_FORMAT", "human");
-    let mut daemon = Daemon::spawn(cmd, log);
-    daemon.wait_ready();
-    assert_eq!(daemon.stop(), Some(0));
-    let text = daemon.log_text();
-    let ready = text.lines().find(|l| l.contains("edgegw ready")).unwrap();
-    // Human format, starting with the level: no timestamp, no ANSI colour.
-    assert!(ready.trim_start().starts_with("INFO"), "{ready}");
-    assert!(!ready.contains("\u{1b}["), "{ready}");
 }

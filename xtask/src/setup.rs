@@ -19,7 +19,8 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 
 /// Debian packages the tests run: `ip` (iproute2), `nsenter` (util-linux),
 /// hping3 for floods, curl as the HTTP client; `systemd-analyze` (systemd)
-/// verifies the unit files, tar unpacks the `cargo xtask dist` bundle.
+/// verifies the unit files, tar unpacks the `cargo xtask dist` bundle,
+/// `script` (bsdutils) gives the daemon a terminal.
 pub const TEST_PACKAGES: &[&str] = &["iproute2", "util-linux", "hping3", "curl", "systemd", "tar"];
 
 pub fn ensure() -> anyhow::Result<()> {
