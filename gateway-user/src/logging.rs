@@ -27,6 +27,8 @@ pub enum LoggingError {
     InvalidFormat(String),
     #[error("a logger is already installed in this process")]
     AlreadyInstalled,
+    #[error("the logger is gone: cannot change the level")]
+    Gone,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,9 +94,7 @@ impl LogControl {
     /// Validates `text` and swaps it in.
     pub fn set(&self, text: &str) -> Result<(), LoggingError> {
         let filter = parse_filter(text)?;
-        self.handle
-            .reload(filter)
-            .map_err(|_| LoggingError::AlreadyInstalled)?;
+        self.handle.reload(filter).map_err(|_| LoggingError::Gone)?;
         *self.current.lock().expect("log level lock") = text.trim().to_string();
         Ok(())
     }

@@ -45,11 +45,6 @@ impl Notifier {
         })
     }
 
-    /// True when a service manager listens.
-    pub fn is_active(&self) -> bool {
-        self.socket.is_some()
-    }
-
     /// Sends one state message such as "READY=1" or "STATUS=...".
     pub fn send(&self, state: &str) {
         let Some((socket, addr)) = &self.socket else {
