@@ -26,7 +26,6 @@ const MAX_IPV6_EXT_HEADERS: usize = 8;
 
 /// The source of an IP packet, addresses in network byte order.
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // read by the DoS logic that builds on this parser
 pub enum Source {
     V4([u8; 4]),
     V6([u8; 16]),
@@ -34,7 +33,6 @@ pub enum Source {
 
 /// Where an IP packet sits in a fragmented datagram.
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
 pub enum Fragment {
     /// Not fragmented.
     No,
@@ -46,18 +44,16 @@ pub enum Fragment {
 
 /// The transport layer as far as the verdict needs it.
 #[derive(Clone, Copy)]
-#[allow(dead_code)]
 pub enum L4 {
     /// No transport header in this packet (later fragment, no next header).
     None,
     Tcp { dst_port: u16, flags: u8 },
     Udp { dst_port: u16 },
     /// Another protocol (ICMP, GRE...), not parsed.
-    Other(u8),
+    Other,
 }
 
 /// What the verdict logic needs to know about one frame.
-#[allow(dead_code)]
 pub struct Packet {
     /// `None` for frames that are not IP (ARP, LLDP...).
     pub source: Option<Source>,
@@ -236,6 +232,6 @@ fn transport(
             }
             Ok(L4::Udp { dst_port: be16([udp[2], udp[3]]) })
         }
-        other => Ok(L4::Other(other)),
+        _ => Ok(L4::Other),
     }
 }

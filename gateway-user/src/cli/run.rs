@@ -2,7 +2,9 @@
 //!
 //! Order matters for "nothing half-started": the config is validated, the
 //! listeners are bound (an occupied port fails before XDP is touched), then
-//! XDP is attached; on exit XDP is detached whatever happened while serving.
+//! XDP is attached (or the pinned program adopted) and the DoS policy written
+//! to its maps; on exit XDP stays pinned and enforcing, unless
+//! `xdp.detach_on_exit` asks for a clean detach.
 
 use std::{io::IsTerminal, path::Path};
 
@@ -42,7 +44,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let attachment = match config.xdp_mode {
         XdpMode::Off => None,
-        mode => Some(datapath::attach(&config.iface, mode)?),
+        mode => Some(attach_xdp(&config, mode)?),
     };
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
@@ -59,13 +61,46 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     proxy::serve(listener, proxy, shutdown_signal(), config.drain_timeout).await;
     if let Some(attachment) = attachment {
         let iface = attachment.iface().to_string();
-        attachment
-            .detach()
-            .with_context(|| format!("detaching XDP from {iface}"))?;
-        tracing::info!(%iface, "XDP detached");
+        if config.detach_on_exit {
+            attachment
+                .detach()
+                .with_context(|| format!("detaching XDP from {iface}"))?;
+            tracing::info!(%iface, "XDP detached");
+        } else {
+            attachment.release();
+            tracing::info!(%iface, "XDP left attached and pinned; `edgegw detach --iface {iface}` removes it");
+        }
     }
     tracing::info!("edgegw stopped");
     Ok(())
+}
+
+fn attach_xdp(config: &Config, mode: XdpMode) -> anyhow::Result<datapath::Attachment> {
+    let max_sources = config
+        .dos
+        .as_ref()
+        .map_or(gateway_common::DEFAULT_SOURCES, |d| d.max_sources);
+    let attachment = datapath::attach(&config.iface, mode, max_sources)?;
+    if attachment.adopted {
+        tracing::info!(iface = %config.iface, "adopted the pinned XDP program and maps; program replaced in place");
+    }
+    let applied = datapath::apply_policy(attachment.pin_dir(), config.dos.as_ref());
+    if let Err(e) = applied {
+        // CONFIG is written last, so a partial write leaves the previous
+        // policy (or fail open) in force: keep an adopted program, remove a
+        // fresh one.
+        if attachment.adopted {
+            attachment.release();
+        } else {
+            let _ = attachment.detach();
+        }
+        return Err(anyhow::Error::new(e).context("writing the DoS policy to the XDP maps"));
+    }
+    tracing::info!(
+        dos = if config.dos.is_some() { "enforcing" } else { "off (counting, fail open)" },
+        "XDP policy written"
+    );
+    Ok(attachment)
 }
 
 async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpListener> {

@@ -5,9 +5,13 @@ use std::ffi::CString;
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{Xdp, XdpMode as AyaMode, links::FdLink},
+    programs::{
+        Xdp, XdpMode as AyaMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
 };
-use gateway_common::{COUNTERS_MAP, PROGRAM_NAME};
+use gateway_common::{ALL_MAPS, PROGRAM_NAME, SOURCES_MAP};
 
 use super::{
     DatapathError, PinDir, XdpMode, bpffs,
@@ -23,6 +27,9 @@ pub struct Attachment {
     ebpf: Ebpf,
     dir: PinDir,
     pub mode: XdpMode,
+    /// True when the program, link and maps were already pinned (a restart):
+    /// the program was replaced atomically and the maps' state kept.
+    pub adopted: bool,
 }
 
 impl Attachment {
@@ -36,6 +43,12 @@ impl Attachment {
 
     pub fn ebpf(&mut self) -> &mut Ebpf {
         &mut self.ebpf
+    }
+
+    /// Exits leaving the program attached and its state pinned, for the
+    /// next `edgegw run` to adopt.
+    pub fn release(self) {
+        drop(self.ebpf);
     }
 
     /// Detaches the program and removes every pin.
@@ -58,8 +71,12 @@ impl Drop for CleanupGuard {
     }
 }
 
-/// Loads the embedded program and attaches it to `iface`.
-pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
+/// Loads the embedded program and attaches it to `iface`, with every map
+/// pinned. If edgegw is already pinned there (a restart, an upgrade, or a
+/// daemon that was killed), the pinned maps are reused and the new program
+/// replaces the old one atomically on the pinned link: no gap, no second
+/// attachment. `max_sources` sizes a newly created `SOURCES` map.
+pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment, DatapathError> {
     let aya_mode = match mode {
         XdpMode::Native => AyaMode::Driver,
         XdpMode::Skb => AyaMode::Skb,
@@ -70,12 +87,7 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
     bpffs::ensure_mounted()?;
 
     let dir = PinDir::new(iface);
-    if dir.link().exists() {
-        return Err(DatapathError::AlreadyAttached {
-            iface: iface.into(),
-            dir: dir.path,
-        });
-    }
+    let adopted = dir.link().exists();
     std::fs::create_dir_all(&dir.path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::PermissionDenied {
             DatapathError::NotPermitted {
@@ -89,10 +101,16 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
             }
         }
     })?;
-    let guard = CleanupGuard(Some(dir.clone()));
+    // A failed first attach leaves nothing; a failed adoption leaves the
+    // running protection as it was.
+    let guard = CleanupGuard((!adopted).then(|| dir.clone()));
 
-    let mut ebpf = EbpfLoader::new()
-        .map_pin_path(COUNTERS_MAP, dir.map(COUNTERS_MAP))
+    let mut loader = EbpfLoader::new();
+    for name in ALL_MAPS {
+        loader.map_pin_path(name, dir.map(name));
+    }
+    let mut ebpf = loader
+        .map_max_entries(SOURCES_MAP, max_sources)
         .load(EBPF_OBJECT)
         .map_err(|e| DatapathError::ebpf("loading the XDP program", e))?;
     let program: &mut Xdp = ebpf
@@ -106,6 +124,18 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
     program
         .load()
         .map_err(|e| DatapathError::ebpf("verifying the XDP program", e))?;
+    if adopted {
+        let pinned = PinnedLink::from_pin(dir.link())
+            .map_err(|e| DatapathError::ebpf("opening the pinned XDP link", e))?;
+        let link = XdpLink::try_from(FdLink::from(pinned))
+            .map_err(|e| DatapathError::ebpf("opening the pinned XDP link", e))?;
+        let link_id = program
+            .attach_to_link(link)
+            .map_err(|e| DatapathError::ebpf("replacing the XDP program on its link", e))?;
+        // Closing our descriptor leaves the link to its pin.
+        drop(program.take_link(link_id));
+        return Ok(Attachment { ebpf, dir, mode, adopted });
+    }
     let link_id = program.attach(iface, aya_mode).map_err(|e| {
         if is_permission_error(&e) {
             return DatapathError::NotPermitted {
@@ -137,7 +167,12 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
 
     let mut guard = guard;
     guard.0 = None;
-    Ok(Attachment { ebpf, dir, mode })
+    Ok(Attachment {
+        ebpf,
+        dir,
+        mode,
+        adopted,
+    })
 }
 
 /// Detaches whatever edgegw pinned for `iface` (from any process) and
