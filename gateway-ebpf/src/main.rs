@@ -9,6 +9,7 @@
 #![no_std]
 #![no_main]
 
+mod bench;
 mod counters;
 mod maps;
 mod parse;

@@ -22,7 +22,7 @@ impl Cidr {
 }
 
 /// Zeroes every bit after the first `prefix` bits.
-pub(crate) fn mask<const N: usize>(mut bytes: [u8; N], prefix: u8) -> [u8; N] {
+pub fn mask<const N: usize>(mut bytes: [u8; N], prefix: u8) -> [u8; N] {
     for (i, b) in bytes.iter_mut().enumerate() {
         let keep = (prefix as usize).saturating_sub(i * 8).min(8);
         *b &= (0xff_u16 << (8 - keep)) as u8;
