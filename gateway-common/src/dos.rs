@@ -124,7 +124,11 @@ impl Bucket {
         } else {
             *tokens + elapsed * self.rate
         };
-        *tokens = if refilled > self.cap { self.cap } else { refilled };
+        *tokens = if refilled > self.cap {
+            self.cap
+        } else {
+            refilled
+        };
         *at = now;
         if *tokens >= TOKEN {
             *tokens -= TOKEN;

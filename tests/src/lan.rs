@@ -29,11 +29,22 @@ impl Lan {
         sh(
             "ip",
             &[
-                "link", "add", &inner, "netns", &ns.name, "type", "veth", "peer", "name", &port,
-                "netns", &self.switch.name,
+                "link",
+                "add",
+                &inner,
+                "netns",
+                &ns.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port,
+                "netns",
+                &self.switch.name,
             ],
         );
-        self.switch.exec(&["ip", "link", "set", &port, "master", &self.bridge]);
+        self.switch
+            .exec(&["ip", "link", "set", &port, "master", &self.bridge]);
         self.switch.exec(&["ip", "link", "set", &port, "up"]);
         let addr = format!("{}/24", Self::ip(host));
         ns.exec(&["ip", "addr", "add", &addr, "dev", &inner]);

@@ -11,7 +11,9 @@ pub struct PinGuard {
 
 impl PinGuard {
     pub fn new(iface: &str) -> PinGuard {
-        PinGuard { iface: iface.into() }
+        PinGuard {
+            iface: iface.into(),
+        }
     }
 
     pub fn dir(&self) -> PathBuf {

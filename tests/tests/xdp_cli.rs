@@ -25,7 +25,11 @@ fn cli(prog: &TestProgram, args: &[&str]) -> Output {
 }
 
 fn ok_json(out: Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -51,7 +55,11 @@ fn ban_bans_unban_and_top_work_on_the_pinned_maps() {
     edgegw::datapath::apply_policy(&prog.pins, policy.as_ref()).unwrap();
 
     let out = cli(&prog, &["ban", "198.51.100.0/24", "--for", "10m"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(prog.run(&frame([198, 51, 100, 9], ACK)), XDP_DROP);
     let bans = ok_json(cli(&prog, &["bans", "--json"]));
     assert_eq!(bans["bans"][0]["cidr"], "198.51.100.0/24", "{bans}");
@@ -63,7 +71,10 @@ fn ban_bans_unban_and_top_work_on_the_pinned_maps() {
     let out = cli(&prog, &["unban", "198.51.100.0/24"]);
     assert!(out.status.success());
     assert_eq!(prog.run(&frame([198, 51, 100, 9], ACK)), XDP_PASS);
-    one_line_error(&cli(&prog, &["unban", "198.51.100.0/24"]), &["is not banned", "edgegw bans"]);
+    one_line_error(
+        &cli(&prog, &["unban", "198.51.100.0/24"]),
+        &["is not banned", "edgegw bans"],
+    );
 
     for _ in 0..5 {
         prog.run(&frame([192, 0, 2, 1], SYN));
@@ -73,16 +84,32 @@ fn ban_bans_unban_and_top_work_on_the_pinned_maps() {
     let sources = top["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 1, "{top}");
     assert_eq!(sources[0]["source"], "192.0.2.1");
-    assert_eq!((sources[0]["packets"].as_u64(), sources[0]["dropped"].as_u64()), (Some(5), Some(3)));
+    assert_eq!(
+        (
+            sources[0]["packets"].as_u64(),
+            sources[0]["dropped"].as_u64()
+        ),
+        (Some(5), Some(3))
+    );
     let table = String::from_utf8(cli(&prog, &["top"]).stdout).unwrap();
-    assert!(table.contains("192.0.2.2") && table.contains("DROPPED"), "{table}");
+    assert!(
+        table.contains("192.0.2.2") && table.contains("DROPPED"),
+        "{table}"
+    );
 }
 
 #[test]
 fn drops_watch_prints_rates() {
     let prog = TestProgram::load();
-    let mut watch = Command::new("timeout")
-        .args(["3.5", edgegw_bin().to_str().unwrap(), "drops", "--json", "--watch", "1"])
+    let watch = Command::new("timeout")
+        .args([
+            "3.5",
+            edgegw_bin().to_str().unwrap(),
+            "drops",
+            "--json",
+            "--watch",
+            "1",
+        ])
         .args(["--iface", &prog.pins.iface])
         .env("EDGEGW_BPFFS_ROOT", prog.pins.path.parent().unwrap())
         .stdout(Stdio::piped())
@@ -95,15 +122,26 @@ fn drops_watch_prints_rates() {
     }
     let out = watch.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let samples: Vec<serde_json::Value> =
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let samples: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(samples.len() >= 2, "{text}");
     for s in &samples {
-        assert!(s["reasons"]["passed"]["packets_per_sec"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(
+            s["reasons"]["passed"]["packets_per_sec"].as_f64().unwrap() > 0.0,
+            "{s}"
+        );
         assert_eq!(s["reasons"]["banned"]["packets_per_sec"], 0.0, "{s}");
     }
     let table = Command::new("timeout")
-        .args(["1.5", edgegw_bin().to_str().unwrap(), "drops", "--watch", "1"])
+        .args([
+            "1.5",
+            edgegw_bin().to_str().unwrap(),
+            "drops",
+            "--watch",
+            "1",
+        ])
         .args(["--iface", &prog.pins.iface])
         .env("EDGEGW_BPFFS_ROOT", prog.pins.path.parent().unwrap())
         .output()
@@ -114,15 +152,39 @@ fn drops_watch_prints_rates() {
 #[test]
 fn bad_cli_input_is_one_clear_line() {
     for (args, wanted) in [
-        (vec!["ban", "banana", "--for", "10m"], vec!["CIDR", "\"banana\""]),
-        (vec!["ban", "10.0.0.1/8", "--for", "10m"], vec!["did you mean \"10.0.0.0/8\""]),
-        (vec!["ban", "10.0.0.0/33", "--for", "10m"], vec!["prefix length"]),
-        (vec!["ban", "10.0.0.0/8", "--for", "10x"], vec!["--for", "\"10x\"", "10m"]),
-        (vec!["ban", "10.0.0.0/8", "--for", "0s"], vec!["--for", "at least 1s"]),
-        (vec!["ban", "10.0.0.0/8", "--for", "99999999999999999999d"], vec!["--for", "at most"]),
+        (
+            vec!["ban", "banana", "--for", "10m"],
+            vec!["CIDR", "\"banana\""],
+        ),
+        (
+            vec!["ban", "10.0.0.1/8", "--for", "10m"],
+            vec!["did you mean \"10.0.0.0/8\""],
+        ),
+        (
+            vec!["ban", "10.0.0.0/33", "--for", "10m"],
+            vec!["prefix length"],
+        ),
+        (
+            vec!["ban", "10.0.0.0/8", "--for", "10x"],
+            vec!["--for", "\"10x\"", "10m"],
+        ),
+        (
+            vec!["ban", "10.0.0.0/8", "--for", "0s"],
+            vec!["--for", "at least 1s"],
+        ),
+        (
+            vec!["ban", "10.0.0.0/8", "--for", "99999999999999999999d"],
+            vec!["--for", "at most"],
+        ),
         (vec!["unban", "::1/200"], vec!["CIDR", "0 to 128"]),
-        (vec!["drops", "--watch", "0"], vec!["--watch", "at least 1 second"]),
-        (vec!["ban", "10.0.0.0/8", "--for", "1h", "--iface", "nosuch2"], vec!["nothing pinned for interface \"nosuch2\""]),
+        (
+            vec!["drops", "--watch", "0"],
+            vec!["--watch", "at least 1 second"],
+        ),
+        (
+            vec!["ban", "10.0.0.0/8", "--for", "1h", "--iface", "nosuch2"],
+            vec!["nothing pinned for interface \"nosuch2\""],
+        ),
         (vec!["top", "--iface", "nosuch2"], vec!["nothing pinned"]),
     ] {
         one_line_error(&edgegw(&args), &wanted);
@@ -133,9 +195,18 @@ fn bad_cli_input_is_one_clear_line() {
 fn bad_dos_config_is_rejected_whole_before_anything_is_attached() {
     let tmp = TempDir::new("dosbad");
     for (dos, wanted) in [
-        ("packets_per_sec = 0", "dos.packets_per_sec: 0 is out of range"),
-        ("syn_burst = 1000000001", "dos.syn_burst: 1000000001 is out of range"),
-        ("deny = [\"10.0.0.1/8\"]", "dos.deny: \"10.0.0.1/8\" has host bits set"),
+        (
+            "packets_per_sec = 0",
+            "dos.packets_per_sec: 0 is out of range",
+        ),
+        (
+            "syn_burst = 1000000001",
+            "dos.syn_burst: 1000000001 is out of range",
+        ),
+        (
+            "deny = [\"10.0.0.1/8\"]",
+            "dos.deny: \"10.0.0.1/8\" has host bits set",
+        ),
         ("allow = [\"300.0.0.0/8\"]", "dos.allow"),
         ("fragments = \"sometimes\"", "dos.fragments"),
         ("ipv6_prefix = 129", "dos.ipv6_prefix"),

@@ -65,7 +65,8 @@ fn flood(attacker: &NetNs, count: u32) -> Child {
     let target = Lan::ip(GW);
     attacker
         .command(&[
-            "timeout", "30", "hping3", "-q", "-S", "-p", "8080", "-i", "u100", "-c", &count, &target,
+            "timeout", "30", "hping3", "-q", "-S", "-p", "8080", "-i", "u100", "-c", &count,
+            &target,
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -93,7 +94,12 @@ fn legit_requests(client: &NetNs, n: usize) {
 }
 
 fn start(gw: &NetNs, config: &std::path::Path, log: std::path::PathBuf) -> Daemon {
-    let cmd = gw.command(&[edgegw_bin().to_str().unwrap(), "run", "--config", config.to_str().unwrap()]);
+    let cmd = gw.command(&[
+        edgegw_bin().to_str().unwrap(),
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
     let mut daemon = Daemon::spawn(cmd, log);
     daemon.wait_ready();
     daemon
@@ -124,8 +130,14 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     let sources = top["sources"].as_array().unwrap();
     assert_eq!(sources[0]["source"], Lan::ip(ATTACKER), "{top}");
     assert!(sources[0]["dropped"].as_u64().unwrap() >= 29_000, "{top}");
-    let legit = sources.iter().find(|s| s["source"] == Lan::ip(CLIENT)).expect("client in top");
-    assert_eq!(legit["dropped"], 0, "the legitimate client lost packets: {top}");
+    let legit = sources
+        .iter()
+        .find(|s| s["source"] == Lan::ip(CLIENT))
+        .expect("client in top");
+    assert_eq!(
+        legit["dropped"], 0,
+        "the legitimate client lost packets: {top}"
+    );
 
     // 2. SIGKILL mid-flood: the pinned program keeps enforcing the policy.
     let hping = flood(&attacker, 30_000);
@@ -139,12 +151,19 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
         limited(&after) > at_kill + 20_000,
         "flood not dropped after SIGKILL: {at_kill} -> {after}"
     );
-    assert!(gw.exec(&["ip", "link", "show", "dev", &iface]).contains("xdp"));
+    assert!(
+        gw.exec(&["ip", "link", "show", "dev", &iface])
+            .contains("xdp")
+    );
 
     // 3. The CLI bans while no daemon runs; the ban holds at once.
     let attacker_cidr = format!("{}/32", Lan::ip(ATTACKER));
     let out = edgegw(&["ban", &attacker_cidr, "--for", "10m", "--iface", &iface]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hping = flood(&attacker, 500);
     finish(hping);
     let banned = json(&["drops", "--iface", &iface, "--json"]);
@@ -152,20 +171,33 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
 
     // 4. Restart: the pinned program and maps are adopted, nothing reset.
     let mut daemon = start(&gw, &cfg, tmp.0.join("daemon2.log"));
-    assert!(daemon.log_text().contains("adopted the pinned XDP program"), "{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("adopted the pinned XDP program"),
+        "{}",
+        daemon.log_text()
+    );
     let restarted = json(&["drops", "--iface", &iface, "--json"]);
     for name in ["passed", "syn_rate_limited", "banned"] {
-        assert!(reason(&restarted, name) >= reason(&banned, name), "{name} reset: {restarted}");
+        assert!(
+            reason(&restarted, name) >= reason(&banned, name),
+            "{name} reset: {restarted}"
+        );
     }
     let bans = json(&["bans", "--iface", &iface, "--json"]);
     assert_eq!(bans["bans"][0]["cidr"], attacker_cidr.as_str(), "{bans}");
     let top = json(&["top", "--iface", &iface, "--json"]);
-    assert!(top["sources"][0]["dropped"].as_u64().unwrap() >= 55_000, "buckets reset: {top}");
+    assert!(
+        top["sources"][0]["dropped"].as_u64().unwrap() >= 55_000,
+        "buckets reset: {top}"
+    );
     legit_requests(&client, 5);
     let hping = flood(&attacker, 200);
     finish(hping);
     let end = json(&["drops", "--iface", &iface, "--json"]);
-    assert!(reason(&end, "banned") >= reason(&restarted, "banned") + 200, "{end}");
+    assert!(
+        reason(&end, "banned") >= reason(&restarted, "banned") + 200,
+        "{end}"
+    );
 
     // 5. A clean stop leaves the protection pinned; detach removes it.
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
@@ -173,5 +205,8 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     let out = edgegw(&["detach", "--iface", &iface]);
     assert!(out.status.success());
     assert!(!pins.dir().exists());
-    assert!(!gw.exec(&["ip", "link", "show", "dev", &iface]).contains("prog/xdp"));
+    assert!(
+        !gw.exec(&["ip", "link", "show", "dev", &iface])
+            .contains("prog/xdp")
+    );
 }

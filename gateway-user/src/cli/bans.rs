@@ -6,7 +6,10 @@ pub fn bans(iface: Option<&str>, json: bool) -> anyhow::Result<()> {
     let dir = datapath::resolve_iface(iface)?;
     let bans = datapath::list_bans(&dir)?;
     if json {
-        println!("{}", serde_json::json!({ "iface": dir.iface, "bans": bans }));
+        println!(
+            "{}",
+            serde_json::json!({ "iface": dir.iface, "bans": bans })
+        );
         return Ok(());
     }
     println!("interface {}", dir.iface);

@@ -2,7 +2,10 @@
 //! counters, so it works from any process while the daemon runs (or after
 //! it died). With `--watch`, prints again every SECS seconds with rates.
 
-use std::{io::Write, time::{Duration, Instant}};
+use std::{
+    io::Write,
+    time::{Duration, Instant},
+};
 
 use crate::datapath::{self, ReasonTotals};
 use gateway_common::Reason;
@@ -44,7 +47,11 @@ pub fn drops(iface: Option<&str>, json: bool, watch: Option<u64>) -> anyhow::Res
         };
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`| head`) ends the watch.
-        if stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+        if stdout
+            .write_all(out.as_bytes())
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
             return Ok(());
         }
         previous = now;
@@ -54,7 +61,11 @@ pub fn drops(iface: Option<&str>, json: bool, watch: Option<u64>) -> anyhow::Res
 /// Rates per reason, in counter order: (packets/s, bytes/s).
 type Rates<'a> = Option<&'a [(f64, f64)]>;
 
-fn render_json(iface: &str, counters: &[(Reason, ReasonTotals)], rates: Rates) -> serde_json::Value {
+fn render_json(
+    iface: &str,
+    counters: &[(Reason, ReasonTotals)],
+    rates: Rates,
+) -> serde_json::Value {
     let reasons: serde_json::Map<String, serde_json::Value> = counters
         .iter()
         .enumerate()
@@ -120,7 +131,10 @@ mod tests {
         let watched = render_table("lo", &counters, Some(&rates));
         let widths: Vec<usize> = watched.lines().skip(1).map(str::len).collect();
         assert!(widths.windows(2).all(|w| w[0] == w[1]), "{watched}");
-        assert_eq!(render_json("lo", &counters, Some(&rates))["reasons"]["denied"]["bytes_per_sec"], 2.0);
+        assert_eq!(
+            render_json("lo", &counters, Some(&rates))["reasons"]["denied"]["bytes_per_sec"],
+            2.0
+        );
         let json = render_json("lo", &counters, None);
         for r in Reason::ALL {
             assert_eq!(json["reasons"][r.name()]["bytes"], 7);

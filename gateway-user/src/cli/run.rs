@@ -97,7 +97,11 @@ fn attach_xdp(config: &Config, mode: XdpMode) -> anyhow::Result<datapath::Attach
         return Err(anyhow::Error::new(e).context("writing the DoS policy to the XDP maps"));
     }
     tracing::info!(
-        dos = if config.dos.is_some() { "enforcing" } else { "off (counting, fail open)" },
+        dos = if config.dos.is_some() {
+            "enforcing"
+        } else {
+            "off (counting, fail open)"
+        },
         "XDP policy written"
     );
     Ok(attachment)

@@ -7,7 +7,10 @@ pub fn top(iface: Option<&str>, limit: usize, json: bool) -> anyhow::Result<()> 
     let dir = datapath::resolve_iface(iface)?;
     let rows = datapath::top(&dir, limit)?;
     if json {
-        println!("{}", serde_json::json!({ "iface": dir.iface, "sources": rows }));
+        println!(
+            "{}",
+            serde_json::json!({ "iface": dir.iface, "sources": rows })
+        );
         return Ok(());
     }
     println!("interface {}", dir.iface);

@@ -131,8 +131,18 @@ impl TryFrom<&DosSection> for DosPolicy {
             ));
         }
         let global = Limits {
-            packets: bucket("dos.packets_per_sec", s.packets_per_sec, "dos.packet_burst", s.packet_burst)?,
-            syns: bucket("dos.syn_per_sec", s.syn_per_sec, "dos.syn_burst", s.syn_burst)?,
+            packets: bucket(
+                "dos.packets_per_sec",
+                s.packets_per_sec,
+                "dos.packet_burst",
+                s.packet_burst,
+            )?,
+            syns: bucket(
+                "dos.syn_per_sec",
+                s.syn_per_sec,
+                "dos.syn_burst",
+                s.syn_burst,
+            )?,
         };
         let mut flags = 0;
         if policy("dos.unprotected_ports", &s.unprotected_ports)? {
@@ -179,23 +189,38 @@ impl TryFrom<&DosSection> for DosPolicy {
             };
             groups.push(limits);
             if g.tcp.is_empty() && g.udp.is_empty() {
-                return Err(at("lists no tcp or udp ports; add some or remove the group".into()));
+                return Err(at(
+                    "lists no tcp or udp ports; add some or remove the group".into(),
+                ));
             }
-            let all = g.tcp.iter().map(|&p| (PROTO_TCP, p)).chain(g.udp.iter().map(|&p| (PROTO_UDP, p)));
+            let all = g
+                .tcp
+                .iter()
+                .map(|&p| (PROTO_TCP, p))
+                .chain(g.udp.iter().map(|&p| (PROTO_UDP, p)));
             for (proto, port) in all {
-                let key = PortKey { proto, _pad: 0, port };
+                let key = PortKey {
+                    proto,
+                    _pad: 0,
+                    port,
+                };
                 let name = if proto == PROTO_TCP { "tcp" } else { "udp" };
                 if port == 0 {
                     return Err(at(format!("{name} port 0 is not a port; use 1 to 65535")));
                 }
                 if ports.iter().any(|(k, _)| *k == key) {
-                    return Err(at(format!("{name} port {port} is listed twice; a port belongs to one group")));
+                    return Err(at(format!(
+                        "{name} port {port} is listed twice; a port belongs to one group"
+                    )));
                 }
                 ports.push((key, index));
             }
         }
         if ports.len() > MAX_PORTS as usize {
-            return Err(format!("dos.port_groups: {} ports; at most {MAX_PORTS} are supported", ports.len()));
+            return Err(format!(
+                "dos.port_groups: {} ports; at most {MAX_PORTS} are supported",
+                ports.len()
+            ));
         }
         Ok(DosPolicy {
             max_sources: s.max_sources,
@@ -223,13 +248,18 @@ fn policy(field: &str, value: &str) -> Result<bool, String> {
     match value {
         "drop" => Ok(true),
         "pass" => Ok(false),
-        other => Err(format!("{field}: \"{other}\" is not a policy; use \"pass\" or \"drop\"")),
+        other => Err(format!(
+            "{field}: \"{other}\" is not a policy; use \"pass\" or \"drop\""
+        )),
     }
 }
 
 fn cidrs(field: &str, list: &[String]) -> Result<Vec<Cidr>, String> {
     if list.len() > MAX_LIST_ENTRIES as usize {
-        return Err(format!("{field}: {} entries; at most {MAX_LIST_ENTRIES} are supported", list.len()));
+        return Err(format!(
+            "{field}: {} entries; at most {MAX_LIST_ENTRIES} are supported",
+            list.len()
+        ));
     }
     let mut out: Vec<Cidr> = list
         .iter()
@@ -251,7 +281,9 @@ mod tests {
 
     #[test]
     fn defaults_and_groups() {
-        let p = parse("port_groups = [{ name = \"api\", tcp = [8080], udp = [53], syn_per_sec = 5 }]").unwrap();
+        let p =
+            parse("port_groups = [{ name = \"api\", tcp = [8080], udp = [53], syn_per_sec = 5 }]")
+                .unwrap();
         assert_eq!(p.groups.len(), 2);
         assert_eq!(p.groups[1].syns.rate, 5);
         assert_eq!(p.groups[1].packets, p.groups[0].packets);
@@ -273,8 +305,14 @@ mod tests {
             ("allow = [\"nope\"]", "dos.allow"),
             ("port_groups = [{ name = \"a\", tcp = [0] }]", "port 0"),
             ("port_groups = [{ name = \"a\" }]", "no tcp or udp"),
-            ("port_groups = [{ name = \"a\", tcp = [1] }, { name = \"b\", tcp = [1] }]", "listed twice"),
-            ("port_groups = [{ name = \"a\", tcp = [1], packet_burst = 0 }]", "\"a\": packet_burst"),
+            (
+                "port_groups = [{ name = \"a\", tcp = [1] }, { name = \"b\", tcp = [1] }]",
+                "listed twice",
+            ),
+            (
+                "port_groups = [{ name = \"a\", tcp = [1], packet_burst = 0 }]",
+                "\"a\": packet_burst",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(want), "{text}: {err}");

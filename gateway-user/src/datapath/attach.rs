@@ -134,7 +134,12 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
             .map_err(|e| DatapathError::ebpf("replacing the XDP program on its link", e))?;
         // Closing our descriptor leaves the link to its pin.
         drop(program.take_link(link_id));
-        return Ok(Attachment { ebpf, dir, mode, adopted });
+        return Ok(Attachment {
+            ebpf,
+            dir,
+            mode,
+            adopted,
+        });
     }
     let link_id = program.attach(iface, aya_mode).map_err(|e| {
         if is_permission_error(&e) {

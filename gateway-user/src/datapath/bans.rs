@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use aya::maps::{MapData, MapError, lpm_trie::{Key, LpmTrie}};
+use aya::maps::{
+    MapData, MapError,
+    lpm_trie::{Key, LpmTrie},
+};
 use gateway_common::{BANS_V4_MAP, BANS_V6_MAP, MAX_BANS};
 
 use super::{Cidr, DatapathError, PinDir, clock::monotonic_ns, maps};
@@ -23,8 +26,18 @@ pub struct Ban {
 pub fn ban(dir: &PinDir, cidr: Cidr, duration: Duration) -> Result<(), DatapathError> {
     let until = monotonic_ns().saturating_add(duration.as_nanos().min(u64::MAX as u128) as u64);
     match cidr {
-        Cidr::V4(a, p) => insert(&mut maps::trie(dir, BANS_V4_MAP)?, BANS_V4_MAP, Key::new(p.into(), a), until),
-        Cidr::V6(a, p) => insert(&mut maps::trie(dir, BANS_V6_MAP)?, BANS_V6_MAP, Key::new(p.into(), a), until),
+        Cidr::V4(a, p) => insert(
+            &mut maps::trie(dir, BANS_V4_MAP)?,
+            BANS_V4_MAP,
+            Key::new(p.into(), a),
+            until,
+        ),
+        Cidr::V6(a, p) => insert(
+            &mut maps::trie(dir, BANS_V6_MAP)?,
+            BANS_V6_MAP,
+            Key::new(p.into(), a),
+            until,
+        ),
     }
 }
 
@@ -70,14 +83,22 @@ fn prune<const N: usize>(trie: &mut LpmTrie<MapData, [u8; N], u64>) {
 /// Lifts the ban of exactly `cidr`.
 pub fn unban(dir: &PinDir, cidr: Cidr) -> Result<(), DatapathError> {
     let result = match cidr {
-        Cidr::V4(a, p) => maps::trie::<[u8; 4], u64>(dir, BANS_V4_MAP)?.remove(&Key::new(p.into(), a)),
-        Cidr::V6(a, p) => maps::trie::<[u8; 16], u64>(dir, BANS_V6_MAP)?.remove(&Key::new(p.into(), a)),
+        Cidr::V4(a, p) => {
+            maps::trie::<[u8; 4], u64>(dir, BANS_V4_MAP)?.remove(&Key::new(p.into(), a))
+        }
+        Cidr::V6(a, p) => {
+            maps::trie::<[u8; 16], u64>(dir, BANS_V6_MAP)?.remove(&Key::new(p.into(), a))
+        }
     };
     match result {
         Ok(()) => Ok(()),
-        Err(MapError::KeyNotFound) => Err(DatapathError::NotBanned { cidr: cidr.to_string() }),
+        Err(MapError::KeyNotFound) => Err(DatapathError::NotBanned {
+            cidr: cidr.to_string(),
+        }),
         Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
-            Err(DatapathError::NotBanned { cidr: cidr.to_string() })
+            Err(DatapathError::NotBanned {
+                cidr: cidr.to_string(),
+            })
         }
         Err(e) => Err(DatapathError::map(BANS_V4_MAP, "removing from", e)),
     }
@@ -91,12 +112,18 @@ pub fn list(dir: &PinDir) -> Result<Vec<Ban>, DatapathError> {
         cidr: cidr.to_string(),
         expires_in_secs: (until - now).div_ceil(1_000_000_000),
     };
-    for (k, until) in maps::trie::<[u8; 4], u64>(dir, BANS_V4_MAP)?.iter().filter_map(Result::ok) {
+    for (k, until) in maps::trie::<[u8; 4], u64>(dir, BANS_V4_MAP)?
+        .iter()
+        .filter_map(Result::ok)
+    {
         if until > now {
             out.push((until, row(Cidr::V4(k.data(), k.prefix_len() as u8), until)));
         }
     }
-    for (k, until) in maps::trie::<[u8; 16], u64>(dir, BANS_V6_MAP)?.iter().filter_map(Result::ok) {
+    for (k, until) in maps::trie::<[u8; 16], u64>(dir, BANS_V6_MAP)?
+        .iter()
+        .filter_map(Result::ok)
+    {
         if until > now {
             out.push((until, row(Cidr::V6(k.data(), k.prefix_len() as u8), until)));
         }

@@ -56,11 +56,21 @@ pub enum DatapathError {
 
 impl DatapathError {
     /// Wraps a map error, recognising the permission case.
-    pub(crate) fn map(name: &'static str, action: &'static str, source: aya::maps::MapError) -> Self {
+    pub(crate) fn map(
+        name: &'static str,
+        action: &'static str,
+        source: aya::maps::MapError,
+    ) -> Self {
         if is_permission_error(&source) {
-            return DatapathError::NotPermitted { action: "opening the pinned maps" };
+            return DatapathError::NotPermitted {
+                action: "opening the pinned maps",
+            };
         }
-        DatapathError::Map { name, action, source }
+        DatapathError::Map {
+            name,
+            action,
+            source,
+        }
     }
 
     /// Wraps an aya error, recognising the permission case.

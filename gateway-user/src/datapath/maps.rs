@@ -23,7 +23,8 @@ pub(crate) fn array<V: Pod>(
     dir: &PinDir,
     name: &'static str,
 ) -> Result<Array<MapData, V>, DatapathError> {
-    Array::try_from(Map::Array(open(dir, name)?)).map_err(|e| DatapathError::map(name, "opening", e))
+    Array::try_from(Map::Array(open(dir, name)?))
+        .map_err(|e| DatapathError::map(name, "opening", e))
 }
 
 pub(crate) fn hash<K: Pod, V: Pod>(

@@ -24,10 +24,10 @@ pub use bpffs::ensure_mounted as ensure_bpffs;
 pub use cidr::{Cidr, mask as cidr_mask};
 pub use clock::monotonic_ns;
 pub use counters::{ReasonTotals, read_counters};
-pub use policy::apply as apply_policy;
-pub use sources::{SourceTotals, top};
 pub use error::DatapathError;
 pub use pins::{PinDir, pinned_interfaces, resolve_iface};
+pub use policy::apply as apply_policy;
+pub use sources::{SourceTotals, top};
 
 use std::str::FromStr;
 

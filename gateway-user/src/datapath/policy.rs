@@ -6,7 +6,10 @@
 
 use std::collections::HashSet;
 
-use aya::maps::{MapData, lpm_trie::{Key, LpmTrie}};
+use aya::maps::{
+    MapData,
+    lpm_trie::{Key, LpmTrie},
+};
 use gateway_common::{
     ALLOW_V4_MAP, ALLOW_V6_MAP, CONFIG_MAP, DENY_V4_MAP, DENY_V6_MAP, DosConfig, GROUPS_MAP,
     Limits, MAX_GROUPS, PORTS_MAP, PortKey,
@@ -40,7 +43,11 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
             .map_err(|e| DatapathError::map(PORTS_MAP, "writing", e))?;
     }
     let wanted: HashSet<PortKey> = policy.ports.iter().map(|(k, _)| *k).collect();
-    let stale: Vec<PortKey> = ports.keys().filter_map(Result::ok).filter(|k| !wanted.contains(k)).collect();
+    let stale: Vec<PortKey> = ports
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !wanted.contains(k))
+        .collect();
     for key in stale {
         let _ = ports.remove(&key);
     }

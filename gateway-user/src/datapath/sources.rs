@@ -1,6 +1,9 @@
 //! Reading the per-source state (`SOURCES`) for `edgegw top`.
 
-use std::{collections::HashMap, net::{Ipv4Addr, Ipv6Addr}};
+use std::{
+    collections::HashMap,
+    net::{Ipv4Addr, Ipv6Addr},
+};
 
 use gateway_common::{CONFIG_MAP, DosConfig, SOURCES_MAP, SourceKey, SourceState};
 
@@ -37,7 +40,11 @@ pub fn top(dir: &PinDir, limit: usize) -> Result<Vec<SourceTotals>, DatapathErro
     }
     let mut rows: Vec<SourceTotals> = totals
         .into_iter()
-        .map(|(source, (packets, dropped))| SourceTotals { source, packets, dropped })
+        .map(|(source, (packets, dropped))| SourceTotals {
+            source,
+            packets,
+            dropped,
+        })
         .collect();
     rows.sort_by(|a, b| {
         (b.dropped, b.packets)
