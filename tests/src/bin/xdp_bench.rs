@@ -1,0 +1,249 @@
+//! `cargo xtask bench xdp` (which builds everything and installs nftables
+//! and ethtool, then runs this binary as root):
+//!
+//! 1. Per-packet cost through BPF_PROG_TEST_RUN with `repeat`, for a
+//!    passed packet, a rate-limited drop and a deny-list drop, each beside
+//!    the empty `edgegw_baseline` program on the same frame.
+//! 2. Drop rate on a veth pair: `edgegw_flood` (BPF_PROG_TEST_RUN live
+//!    frames, random sources in 10.0.0.0/8) transmits into a namespace
+//!    where first the real `edgegw` daemon (native XDP, deny 10.0.0.0/8)
+//!    and then an nftables netdev-ingress rule drop the same traffic.
+//!
+//! Prints numbers and ratios; asserts nothing about speed.
+
+use std::{
+    os::fd::AsRawFd,
+    time::{Duration, Instant},
+};
+
+use aya::{
+    Ebpf,
+    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
+};
+use edgegw_tests::{
+    netns::{NetNs, Veth},
+    packets::*,
+    process::{Daemon, TempDir, edgegw, edgegw_bin, free_port},
+    xdp::TestProgram,
+};
+
+const REPEAT: u32 = 2_000_000;
+const ROUNDS: usize = 5;
+const FLOOD_SECS: u64 = 3;
+/// Where `packets::ether` sends frames; set as the sink veth's address.
+const SINK_MAC: &str = "02:00:00:00:00:01";
+
+fn main() {
+    per_packet_cost();
+    drop_rate();
+}
+
+/// Average ns per run of `name` on `frame`, best of ROUNDS.
+fn ns_per_packet(ebpf: &Ebpf, name: &str, frame: &[u8]) -> f64 {
+    let prog: &Xdp = ebpf.program(name).unwrap().try_into().unwrap();
+    (0..ROUNDS)
+        .map(|_| {
+            let opts = TestRunOptions {
+                data_in: Some(frame),
+                repeat: REPEAT,
+                ..Default::default()
+            };
+            prog.test_run(opts)
+                .expect("BPF_PROG_TEST_RUN")
+                .duration
+                .as_nanos() as f64
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+fn per_packet_cost() {
+    let mut prog = TestProgram::load();
+    let baseline: &mut Xdp = prog
+        .ebpf
+        .program_mut("edgegw_baseline")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    baseline.load().expect("loading edgegw_baseline");
+    let policy = edgegw::config::Config::parse(
+        "bench.toml",
+        r#"[gateway]
+listen = "127.0.0.1:1"
+[dos]
+packets_per_sec = 1000000000
+packet_burst = 1000000000
+deny = ["203.0.113.0/24", "2001:db8:bad::/48"]
+allow = ["192.0.2.0/24"]
+[[dos.port_groups]]
+name = "slow"
+tcp = [9000]
+packets_per_sec = 1
+packet_burst = 1
+"#,
+    )
+    .unwrap()
+    .dos;
+    edgegw::datapath::apply_policy(&prog.pins, policy.as_ref()).unwrap();
+
+    let tcp4 =
+        |src: [u8; 4], port: u16| ether(ETH_IPV4, &[], &ipv4(src, PROTO_TCP, &tcp(port, ACK)));
+    let limited = tcp4([198, 51, 100, 2], 9000);
+    prog.run(&limited); // spends the one-packet burst
+    let cases = [
+        ("pass (full pipeline, TCP ACK)", tcp4([198, 51, 100, 1], 80)),
+        ("rate-limited drop", limited),
+        ("deny-list drop", tcp4([203, 0, 113, 5], 80)),
+    ];
+    println!("== per-packet cost: BPF_PROG_TEST_RUN, repeat {REPEAT}, best of {ROUNDS} ==");
+    println!(
+        "{:<32} {:>12} {:>12} {:>12}",
+        "packet", "edgegw ns", "empty ns", "difference"
+    );
+    for (what, frame) in &cases {
+        let full = ns_per_packet(&prog.ebpf, gateway_common::PROGRAM_NAME, frame);
+        let empty = ns_per_packet(&prog.ebpf, "edgegw_baseline", frame);
+        println!(
+            "{what:<32} {full:>12.1} {empty:>12.1} {:>12.1}",
+            full - empty
+        );
+    }
+    println!("target: difference <= 60 ns per packet\n");
+}
+
+/// Runs `edgegw_flood` in `ns` out of `iface` for FLOOD_SECS; returns the
+/// number of frames it transmitted.
+fn flood(ns: &NetNs, iface: &str) -> u64 {
+    let path = ns.path();
+    let iface = iface.to_string();
+    std::thread::spawn(move || {
+        let netns = std::fs::File::open(&path).unwrap();
+        // SAFETY: setns on a valid namespace fd, for this thread only.
+        let rc = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let c = std::ffi::CString::new(iface).unwrap();
+        // SAFETY: c is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        assert_ne!(ifindex, 0);
+        let mut ebpf = Ebpf::load(edgegw::EBPF_OBJECT).unwrap();
+        let prog: &mut Xdp = ebpf
+            .program_mut("edgegw_flood")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        prog.load().expect("loading edgegw_flood");
+        let frame = ether(
+            ETH_IPV4,
+            &[],
+            &ipv4([10, 0, 0, 1], PROTO_UDP, &udp(9, &[0; 18])),
+        );
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
+        // rx_queue_index, egress_ifindex.
+        let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
+        let ctx: Vec<u8> = md.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let per_call = 1_000_000u32;
+        let (start, mut sent) = (Instant::now(), 0u64);
+        while start.elapsed() < Duration::from_secs(FLOOD_SECS) {
+            let opts = TestRunOptions {
+                data_in: Some(&frame),
+                ctx_in: Some(&ctx),
+                repeat: per_call,
+                attrs: TestRunAttrs::new().xdp_live_frames(64),
+                ..Default::default()
+            };
+            prog.test_run(opts)
+                .expect("BPF_PROG_TEST_RUN with live frames");
+            sent += per_call as u64;
+        }
+        sent
+    })
+    .join()
+    .unwrap()
+}
+
+/// Frames dropped per second while `edgegw_flood` runs, read by `counter`.
+fn measure(gen_ns: &NetNs, gen_if: &str, counter: impl Fn() -> u64) -> (f64, f64) {
+    let before = counter();
+    let start = Instant::now();
+    let sent = flood(gen_ns, gen_if);
+    let secs = start.elapsed().as_secs_f64();
+    let dropped = counter() - before;
+    (dropped as f64 / secs, sent as f64 / secs)
+}
+
+fn drop_rate() {
+    let gen_ns = NetNs::new("bg");
+    let sink = NetNs::new("bs");
+    let veth = Veth::new(&gen_ns, &sink);
+    sink.exec(&["ip", "link", "set", "dev", &veth.b, "address", SINK_MAC]);
+    println!(
+        "== drop rate on veth: {FLOOD_SECS} s floods, random sources in 10.0.0.0/8, 64-byte UDP =="
+    );
+
+    // edgegw: the real daemon, native XDP, denying the flood's sources.
+    let tmp = TempDir::new("bench");
+    let cfg = tmp.write(
+        "edgegw.toml",
+        &format!(
+            "[gateway]\nlisten = \"127.0.0.1:{}\"\n[xdp]\niface = \"{}\"\nmode = \"native\"\ndetach_on_exit = true\n[dos]\ndeny = [\"10.0.0.0/8\"]\n",
+            free_port(),
+            veth.b
+        ),
+    );
+    let cmd = sink.command(&[
+        edgegw_bin().to_str().unwrap(),
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
+    daemon.wait_ready();
+    let denied = || {
+        let out = edgegw(&["drops", "--iface", &veth.b, "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("edgegw drops --json");
+        v["reasons"]["denied"]["packets"].as_u64().unwrap()
+    };
+    let (xdp, xdp_offered) = measure(&gen_ns, &veth.a, denied);
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
+
+    // nftables: the earliest hook it has (netdev ingress), same traffic.
+    // Without an XDP program, veth needs GRO on to accept XDP_TX frames.
+    sink.exec(&["ethtool", "-K", &veth.b, "gro", "on"]);
+    let rules = format!(
+        "table netdev egwbench {{ chain in {{ type filter hook ingress device \"{}\" priority 0; ip saddr 10.0.0.0/8 counter drop; }} }}",
+        veth.b
+    );
+    sink.exec(&["nft", &rules]);
+    let nft_dropped = || {
+        let out = sink.exec(&["nft", "list", "chain", "netdev", "egwbench", "in"]);
+        let at = out.find("counter packets ").expect("nft counter") + "counter packets ".len();
+        out[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let (nft, nft_offered) = measure(&gen_ns, &veth.a, nft_dropped);
+    sink.exec(&["nft", "delete", "table", "netdev", "egwbench"]);
+
+    println!("{:<34} {:>14} {:>14}", "dropper", "dropped/s", "offered/s");
+    println!(
+        "{:<34} {:>14.0} {:>14.0}",
+        "edgegw XDP (native, deny list)", xdp, xdp_offered
+    );
+    println!(
+        "{:<34} {:>14.0} {:>14.0}",
+        "nftables (netdev ingress drop)", nft, nft_offered
+    );
+    println!("ratio edgegw / nftables: {:.2}x (target >= 5x)", xdp / nft);
+    if xdp < 0.9 * xdp_offered {
+        println!(
+            "note: edgegw dropped less than was offered; the rest was lost before XDP (veth ring full)"
+        );
+    } else {
+        println!(
+            "note: edgegw dropped everything offered; the generator, not XDP, bounds its rate"
+        );
+    }
+}
