@@ -9,44 +9,49 @@ pub const CONFIG_MAP: &str = "CONFIG";
 /// `Array<Limits>` indexed by port group; group 0 holds the global limits
 /// that apply to traffic outside any protected port group.
 pub const GROUPS_MAP: &str = "GROUPS";
-/// `HashMap<PortKey, u32>`: protected (protocol, destination port) -> group.
+/// `Array<u32>` of `PORT_SLOTS` entries indexed by `PortKey::slot`: the port
+/// group of a protected (protocol, destination port), 0 if not protected.
+/// An array rather than a hash: one indexed load per packet.
 pub const PORTS_MAP: &str = "PORTS";
 /// `LruHashMap<SourceKey, SourceState>`: per-source buckets and counts.
 pub const SOURCES_MAP: &str = "SOURCES";
-/// `LpmTrie<[u8; 4], u32>` / `LpmTrie<[u8; 16], u32>`: sources that bypass
-/// every limit. Written by the daemon from the config.
-pub const ALLOW_V4_MAP: &str = "ALLOW_V4";
-pub const ALLOW_V6_MAP: &str = "ALLOW_V6";
-/// Same layout: sources always dropped as `denied`.
-pub const DENY_V4_MAP: &str = "DENY_V4";
-pub const DENY_V6_MAP: &str = "DENY_V6";
+/// `LpmTrie<[u8; 4], u32>` / `LpmTrie<[u8; 16], u32>`: the allow and deny
+/// lists in one trie per family, so that one lookup answers both. The value
+/// of the longest match is `LIST_ALLOW` or `LIST_DENY`; user space marks a
+/// deny block that lies inside an allow block as `LIST_ALLOW`, so allow
+/// always wins. Written by the daemon from the config.
+pub const LISTS_V4_MAP: &str = "LISTS_V4";
+pub const LISTS_V6_MAP: &str = "LISTS_V6";
 /// `LpmTrie<[u8; 4], u64>` / `LpmTrie<[u8; 16], u64>`: temporary bans; the
 /// value is the expiry in CLOCK_MONOTONIC nanoseconds (`bpf_ktime_get_ns`).
 /// Written by `edgegw ban` / `unban`.
 pub const BANS_V4_MAP: &str = "BANS_V4";
 pub const BANS_V6_MAP: &str = "BANS_V6";
+/// `Array<u64>`, one entry: the latest expiry of any ban written so far
+/// (raised by `edgegw ban` before it inserts). Once it has passed no ban can
+/// be active, and the program skips the ban lookups.
+pub const BAN_HORIZON_MAP: &str = "BAN_HORIZON";
 
 /// Every map of the object: all of them are pinned so that a restarted
 /// daemon adopts the same state.
-pub const ALL_MAPS: [&str; 11] = [
+pub const ALL_MAPS: [&str; 10] = [
     crate::COUNTERS_MAP,
     CONFIG_MAP,
     GROUPS_MAP,
     PORTS_MAP,
     SOURCES_MAP,
-    ALLOW_V4_MAP,
-    ALLOW_V6_MAP,
-    DENY_V4_MAP,
-    DENY_V6_MAP,
+    LISTS_V4_MAP,
+    LISTS_V6_MAP,
     BANS_V4_MAP,
     BANS_V6_MAP,
+    BAN_HORIZON_MAP,
 ];
 
 /// Port groups including the global group 0.
 pub const MAX_GROUPS: u32 = 16;
-/// Protected (protocol, port) entries.
-pub const MAX_PORTS: u32 = 1024;
-/// Entries of each allow / deny trie.
+/// Entries of `PORTS`: every TCP port, then every UDP port.
+pub const PORT_SLOTS: u32 = 2 * 65536;
+/// Entries of each list trie (allow and deny together).
 pub const MAX_LIST_ENTRIES: u32 = 16384;
 /// Entries of each ban trie; `edgegw ban` reports a full trie as an error.
 pub const MAX_BANS: u32 = 4096;
@@ -57,6 +62,14 @@ pub const DEFAULT_SOURCES: u32 = 65536;
 pub const FLAG_DROP_UNPROTECTED: u32 = 1;
 /// `DosConfig::flags`: drop IPv4 and IPv6 fragments (first and later).
 pub const FLAG_DROP_FRAGMENTS: u32 = 2;
+/// `DosConfig::flags`: `LISTS_V4` / `LISTS_V6` have entries (else the
+/// program skips the lookup).
+pub const FLAG_LISTS_V4: u32 = 4;
+pub const FLAG_LISTS_V6: u32 = 8;
+
+/// Values of `LISTS_V4` / `LISTS_V6`.
+pub const LIST_ALLOW: u32 = 1;
+pub const LIST_DENY: u32 = 2;
 
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
@@ -149,7 +162,7 @@ pub struct Limits {
     pub syns: Bucket,
 }
 
-/// Key of `PORTS`: protocol (`PROTO_TCP` / `PROTO_UDP`) and destination
+/// A protected port: protocol (`PROTO_TCP` / `PROTO_UDP`) and destination
 /// port in host byte order.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -157,6 +170,15 @@ pub struct PortKey {
     pub proto: u8,
     pub _pad: u8,
     pub port: u16,
+}
+
+impl PortKey {
+    /// Index of this port in `PORTS`.
+    #[inline(always)]
+    pub const fn slot(&self) -> u32 {
+        let base = if self.proto == PROTO_UDP { 65536 } else { 0 };
+        base + self.port as u32
+    }
 }
 
 /// Key of `SOURCES`: an IPv4 address (first 4 bytes, rest zero) or an IPv6
@@ -231,7 +253,6 @@ mod pod {
     unsafe impl aya::Pod for DosConfig {}
     unsafe impl aya::Pod for Bucket {}
     unsafe impl aya::Pod for Limits {}
-    unsafe impl aya::Pod for PortKey {}
     unsafe impl aya::Pod for SourceKey {}
     unsafe impl aya::Pod for SourceState {}
 }

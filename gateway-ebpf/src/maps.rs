@@ -5,11 +5,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap},
+    maps::{Array, LpmTrie, LruHashMap},
 };
 use gateway_common::{
-    DEFAULT_SOURCES, DosConfig, Limits, MAX_BANS, MAX_GROUPS, MAX_LIST_ENTRIES, MAX_PORTS,
-    PortKey, SourceKey, SourceState,
+    DEFAULT_SOURCES, DosConfig, Limits, MAX_BANS, MAX_GROUPS, MAX_LIST_ENTRIES, PORT_SLOTS,
+    SourceKey, SourceState,
 };
 
 #[map(name = "CONFIG")]
@@ -19,26 +19,23 @@ pub static CONFIG: Array<DosConfig> = Array::with_max_entries(1, 0);
 pub static GROUPS: Array<Limits> = Array::with_max_entries(MAX_GROUPS, 0);
 
 #[map(name = "PORTS")]
-pub static PORTS: HashMap<PortKey, u32> = HashMap::with_max_entries(MAX_PORTS, 0);
+pub static PORTS: Array<u32> = Array::with_max_entries(PORT_SLOTS, 0);
 
 #[map(name = "SOURCES")]
 pub static SOURCES: LruHashMap<SourceKey, SourceState> =
     LruHashMap::with_max_entries(DEFAULT_SOURCES, 0);
 
-#[map(name = "ALLOW_V4")]
-pub static ALLOW_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(MAX_LIST_ENTRIES, 0);
+#[map(name = "LISTS_V4")]
+pub static LISTS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(MAX_LIST_ENTRIES, 0);
 
-#[map(name = "ALLOW_V6")]
-pub static ALLOW_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(MAX_LIST_ENTRIES, 0);
-
-#[map(name = "DENY_V4")]
-pub static DENY_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(MAX_LIST_ENTRIES, 0);
-
-#[map(name = "DENY_V6")]
-pub static DENY_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(MAX_LIST_ENTRIES, 0);
+#[map(name = "LISTS_V6")]
+pub static LISTS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(MAX_LIST_ENTRIES, 0);
 
 #[map(name = "BANS_V4")]
 pub static BANS_V4: LpmTrie<[u8; 4], u64> = LpmTrie::with_max_entries(MAX_BANS, 0);
 
 #[map(name = "BANS_V6")]
 pub static BANS_V6: LpmTrie<[u8; 16], u64> = LpmTrie::with_max_entries(MAX_BANS, 0);
+
+#[map(name = "BAN_HORIZON")]
+pub static BAN_HORIZON: Array<u64> = Array::with_max_entries(1, 0);

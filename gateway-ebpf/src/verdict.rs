@@ -1,48 +1,51 @@
 //! The DoS verdict for a parsed IP packet, in order: allow list (bypasses
-//! everything), deny list, bans, fragment policy, TCP flags, port filter,
+//! everything) and deny list (one trie lookup), bans, fragment policy, TCP flags, port filter,
 //! then the source's packet and new-connection buckets.
 //!
 //! Anything unexpected (a map lookup that fails, a full LRU) passes: the
 //! gateway never blackholes the node because of its own state.
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, maps::lpm_trie::Key};
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::lpm_trie::Key};
 use gateway_common::{
-    DosConfig, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, PROTO_TCP, PROTO_UDP, PortKey, Reason,
+    DosConfig, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, FLAG_LISTS_V4, FLAG_LISTS_V6,
+    LIST_ALLOW, LIST_DENY, PROTO_TCP, PROTO_UDP, PortKey, Reason,
     SourceKey, SourceState, bad_tcp_flags, is_new_connection,
 };
 
 use crate::{
-    maps::{
-        ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, DENY_V4, DENY_V6, GROUPS, PORTS, SOURCES,
-    },
+    maps::{BAN_HORIZON, BANS_V4, BANS_V6, GROUPS, LISTS_V4, LISTS_V6, PORTS, SOURCES},
     parse::{Fragment, L4, Packet, Source},
 };
 
 #[inline(always)]
 pub fn decide(cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
     let now = monotonic_ns();
+    // Empty lists and expired bans cost no trie lookup.
+    let bans_possible = BAN_HORIZON.get(0).is_some_and(|&h| h > now);
     match source {
         Source::V4(a) => {
             let key = Key::new(32, a);
-            if ALLOW_V4.get(&key).is_some() {
-                return Reason::Passed;
+            if cfg.flags & FLAG_LISTS_V4 != 0 {
+                match LISTS_V4.get(&key) {
+                    Some(&LIST_ALLOW) => return Reason::Passed,
+                    Some(&LIST_DENY) => return Reason::Denied,
+                    _ => {}
+                }
             }
-            if DENY_V4.get(&key).is_some() {
-                return Reason::Denied;
-            }
-            if BANS_V4.get(&key).is_some_and(|&until| until > now) {
+            if bans_possible && BANS_V4.get(&key).is_some_and(|&until| until > now) {
                 return Reason::Banned;
             }
         }
         Source::V6(a) => {
             let key = Key::new(128, a);
-            if ALLOW_V6.get(&key).is_some() {
-                return Reason::Passed;
+            if cfg.flags & FLAG_LISTS_V6 != 0 {
+                match LISTS_V6.get(&key) {
+                    Some(&LIST_ALLOW) => return Reason::Passed,
+                    Some(&LIST_DENY) => return Reason::Denied,
+                    _ => {}
+                }
             }
-            if DENY_V6.get(&key).is_some() {
-                return Reason::Denied;
-            }
-            if BANS_V6.get(&key).is_some_and(|&until| until > now) {
+            if bans_possible && BANS_V6.get(&key).is_some_and(|&until| until > now) {
                 return Reason::Banned;
             }
         }
@@ -63,11 +66,10 @@ pub fn decide(cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
     let group = match port {
         Some((proto, port)) => {
             let key = PortKey { proto, _pad: 0, port };
-            // SAFETY: the value is a plain u32 copied out at once.
-            match unsafe { PORTS.get(&key) } {
-                Some(&g) => g,
-                None if cfg.flags & FLAG_DROP_UNPROTECTED != 0 => return Reason::PortFiltered,
-                None => 0,
+            match PORTS.get(key.slot()) {
+                Some(&g) if g != 0 => g,
+                _ if cfg.flags & FLAG_DROP_UNPROTECTED != 0 => return Reason::PortFiltered,
+                _ => 0,
             }
         }
         None => 0,
@@ -125,9 +127,11 @@ fn buckets(cfg: &DosConfig, source: Source, group: u32, syn: bool, now: u64) -> 
     Reason::Passed
 }
 
-/// CLOCK_MONOTONIC in ns, the clock user space uses for ban expiries.
+/// CLOCK_MONOTONIC_COARSE in ns (kernel >= 5.11): the clock user space
+/// writes ban expiries in, at tick resolution, which is plenty for bans and
+/// token refills and much cheaper per packet than the precise clock.
 #[inline(always)]
 fn monotonic_ns() -> u64 {
-    // SAFETY: bpf_ktime_get_ns has no preconditions.
-    unsafe { bpf_ktime_get_ns() }
+    // SAFETY: bpf_ktime_get_coarse_ns has no preconditions.
+    unsafe { bpf_ktime_get_coarse_ns() }
 }

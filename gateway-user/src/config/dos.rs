@@ -19,7 +19,7 @@
 
 use gateway_common::{
     Bucket, DEFAULT_SOURCES, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, Limits, MAX_GROUPS,
-    MAX_LIST_ENTRIES, MAX_PORTS, MAX_RATE, PROTO_TCP, PROTO_UDP, PortKey,
+    MAX_LIST_ENTRIES, MAX_RATE, PROTO_TCP, PROTO_UDP, PortKey,
 };
 use serde::Deserialize;
 
@@ -215,12 +215,6 @@ impl TryFrom<&DosSection> for DosPolicy {
                 }
                 ports.push((key, index));
             }
-        }
-        if ports.len() > MAX_PORTS as usize {
-            return Err(format!(
-                "dos.port_groups: {} ports; at most {MAX_PORTS} are supported",
-                ports.len()
-            ));
         }
         Ok(DosPolicy {
             max_sources: s.max_sources,

@@ -8,7 +8,7 @@ use aya::maps::{
     MapData, MapError,
     lpm_trie::{Key, LpmTrie},
 };
-use gateway_common::{BANS_V4_MAP, BANS_V6_MAP, MAX_BANS};
+use gateway_common::{BAN_HORIZON_MAP, BANS_V4_MAP, BANS_V6_MAP, MAX_BANS};
 
 use super::{Cidr, DatapathError, PinDir, clock::monotonic_ns, maps};
 
@@ -25,6 +25,16 @@ pub struct Ban {
 /// full, that is an error and nothing changes.
 pub fn ban(dir: &PinDir, cidr: Cidr, duration: Duration) -> Result<(), DatapathError> {
     let until = monotonic_ns().saturating_add(duration.as_nanos().min(u64::MAX as u128) as u64);
+    // Raise the horizon first: the program only looks for bans before it.
+    let mut horizon = maps::array::<u64>(dir, BAN_HORIZON_MAP)?;
+    let current = horizon
+        .get(&0, 0)
+        .map_err(|e| DatapathError::map(BAN_HORIZON_MAP, "reading", e))?;
+    if until > current {
+        horizon
+            .set(0, until, 0)
+            .map_err(|e| DatapathError::map(BAN_HORIZON_MAP, "writing", e))?;
+    }
     match cidr {
         Cidr::V4(a, p) => insert(
             &mut maps::trie(dir, BANS_V4_MAP)?,

@@ -19,6 +19,15 @@ impl Cidr {
             Cidr::V4(_, p) | Cidr::V6(_, p) => *p,
         }
     }
+
+    /// True if every address of `other` is in `self`.
+    pub fn contains(&self, other: &Cidr) -> bool {
+        match (*self, *other) {
+            (Cidr::V4(a, p), Cidr::V4(b, q)) => p <= q && mask(b, p) == a,
+            (Cidr::V6(a, p), Cidr::V6(b, q)) => p <= q && mask(b, p) == a,
+            _ => false,
+        }
+    }
 }
 
 /// Zeroes every bit after the first `prefix` bits.
@@ -89,6 +98,12 @@ mod tests {
         let v6: Cidr = "2001:db8::/32".parse().unwrap();
         assert_eq!(v6.to_string(), "2001:db8::/32");
         assert_eq!("::/0".parse::<Cidr>().unwrap().prefix_len(), 0);
+        let wide: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(wide.contains(&"10.1.0.0/16".parse().unwrap()));
+        assert!(wide.contains(&wide));
+        assert!(!wide.contains(&"11.0.0.0/16".parse().unwrap()));
+        assert!(!wide.contains(&"0.0.0.0/0".parse().unwrap()));
+        assert!(!wide.contains(&v6));
     }
 
     #[test]

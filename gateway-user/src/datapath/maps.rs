@@ -27,14 +27,6 @@ pub(crate) fn array<V: Pod>(
         .map_err(|e| DatapathError::map(name, "opening", e))
 }
 
-pub(crate) fn hash<K: Pod, V: Pod>(
-    dir: &PinDir,
-    name: &'static str,
-) -> Result<HashMap<MapData, K, V>, DatapathError> {
-    HashMap::try_from(Map::HashMap(open(dir, name)?))
-        .map_err(|e| DatapathError::map(name, "opening", e))
-}
-
 pub(crate) fn lru<K: Pod, V: Pod>(
     dir: &PinDir,
     name: &'static str,

@@ -209,11 +209,16 @@ fn drop_rate() {
     // nftables: the earliest hook it has (netdev ingress), same traffic.
     // Without an XDP program, veth needs GRO on to accept XDP_TX frames.
     sink.exec(&["ethtool", "-K", &veth.b, "gro", "on"]);
-    let rules = format!(
-        "table netdev egwbench {{ chain in {{ type filter hook ingress device \"{}\" priority 0; ip saddr 10.0.0.0/8 counter drop; }} }}",
+    let chain = format!(
+        "{{ type filter hook ingress device \"{}\" priority 0 ; }}",
         veth.b
     );
-    sink.exec(&["nft", &rules]);
+    sink.exec(&["nft", "add", "table", "netdev", "egwbench"]);
+    sink.exec(&["nft", "add", "chain", "netdev", "egwbench", "in", &chain]);
+    sink.exec(&[
+        "nft", "add", "rule", "netdev", "egwbench", "in", "ip", "saddr", "10.0.0.0/8", "counter",
+        "drop",
+    ]);
     let nft_dropped = || {
         let out = sink.exec(&["nft", "list", "chain", "netdev", "egwbench", "in"]);
         let at = out.find("counter packets ").expect("nft counter") + "counter packets ".len();
