@@ -216,7 +216,16 @@ fn drop_rate() {
     sink.exec(&["nft", "add", "table", "netdev", "egwbench"]);
     sink.exec(&["nft", "add", "chain", "netdev", "egwbench", "in", &chain]);
     sink.exec(&[
-        "nft", "add", "rule", "netdev", "egwbench", "in", "ip", "saddr", "10.0.0.0/8", "counter",
+        "nft",
+        "add",
+        "rule",
+        "netdev",
+        "egwbench",
+        "in",
+        "ip",
+        "saddr",
+        "10.0.0.0/8",
+        "counter",
         "drop",
     ]);
     let nft_dropped = || {
@@ -242,13 +251,9 @@ fn drop_rate() {
         "nftables (netdev ingress drop)", nft, nft_offered
     );
     println!("ratio edgegw / nftables: {:.2}x (target >= 5x)", xdp / nft);
-    if xdp < 0.9 * xdp_offered {
-        println!(
-            "note: edgegw dropped less than was offered; the rest was lost before XDP (veth ring full)"
-        );
-    } else {
-        println!(
-            "note: edgegw dropped everything offered; the generator, not XDP, bounds its rate"
-        );
-    }
+    // veth runs the receiver inline in the sender's syscall: each rate is
+    // generator + dropper on one CPU, so the ratio understates the droppers'.
+    println!(
+        "note: the generator shares the CPU with the dropper (veth receives inline), so this ratio is a lower bound"
+    );
 }
