@@ -4,6 +4,7 @@ mod ban;
 mod bans;
 mod detach;
 mod drops;
+mod reload;
 mod run;
 mod top;
 

@@ -33,10 +33,10 @@ pub fn run(config_path: &Path, iface: Option<String>, mode: Option<XdpMode>) -> 
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, config_path.to_path_buf()))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, config_path: std::path::PathBuf) -> anyhow::Result<()> {
     let listener = bind(config.listen, "gateway.listen").await?;
     let echo = match config.demo_backend {
         Some(addr) => Some(bind(addr, "demo_backend.listen").await?),
@@ -46,6 +46,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         XdpMode::Off => None,
         mode => Some(attach_xdp(&config, mode)?),
     };
+    if let Some(attachment) = &attachment {
+        tokio::spawn(super::reload::reload_dos_on_sighup(
+            config_path,
+            attachment.pin_dir().clone(),
+            config.dos.clone(),
+        ));
+    }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
         tokio::spawn(proxy::echo::serve(echo));
