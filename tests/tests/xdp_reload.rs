@@ -33,7 +33,11 @@ fn reload(daemon: &Daemon, needle: &str) {
     daemon.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     while daemon.log_text().matches(needle).count() == before {
-        assert!(Instant::now() < deadline, "no {needle:?} after SIGHUP:\n{}", daemon.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} after SIGHUP:\n{}",
+            daemon.log_text()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -54,7 +58,12 @@ fn sighup_applies_the_dos_section_in_place() {
     let _pins = PinGuard::new(&iface);
     let tmp = TempDir::new("reload");
     let path = tmp.write("edgegw.toml", &config(&iface, "[dos]\nsyn_per_sec = 1000"));
-    let cmd = gw.command(&[edgegw_bin().to_str().unwrap(), "run", "--config", path.to_str().unwrap()]);
+    let cmd = gw.command(&[
+        edgegw_bin().to_str().unwrap(),
+        "run",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
     let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
     daemon.wait_ready();
     let id = prog_id(&gw, &iface);
@@ -67,12 +76,22 @@ fn sighup_applies_the_dos_section_in_place() {
 
     tmp.write("edgegw.toml", &config(&iface, "[dos]\nsyn_per_sec = 0"));
     reload(&daemon, "config reload rejected");
-    assert!(daemon.log_text().contains("dos.syn_per_sec: 0 is out of range"));
-    assert!(!request_ok(&client), "an invalid reload dropped the last good policy");
+    assert!(
+        daemon
+            .log_text()
+            .contains("dos.syn_per_sec: 0 is out of range")
+    );
+    assert!(
+        !request_ok(&client),
+        "an invalid reload dropped the last good policy"
+    );
 
     tmp.write("edgegw.toml", &config(&iface, "[dos]\nsyn_per_sec = 1000"));
     reload(&daemon, "DoS policy reloaded");
-    assert!(request_ok(&client), "the client is still denied after the deny was removed");
+    assert!(
+        request_ok(&client),
+        "the client is still denied after the deny was removed"
+    );
     assert_eq!(prog_id(&gw, &iface), id, "the program was reloaded");
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
 }

@@ -29,7 +29,8 @@ use edgegw_tests::{
 
 const REPEAT: u32 = 2_000_000;
 const ROUNDS: usize = 5;
-const FLOOD_SECS: u64 = 3;
+const FLOOD_SECS: u64 = 2;
+const RATE_ROUNDS: usize = 3;
 /// Where `packets::ether` sends frames; set as the sink veth's address.
 const SINK_MAC: &str = "02:00:00:00:00:01";
 
@@ -112,8 +113,8 @@ packet_burst = 1
 
 /// Runs `edgegw_flood` in `ns` out of `iface` for FLOOD_SECS; returns the
 /// number of frames it transmitted.
-fn flood(ns: &NetNs, iface: &str) -> u64 {
-    let path = ns.path();
+fn flood(ns_path: &str, iface: &str) -> u64 {
+    let path = ns_path.to_string();
     let iface = iface.to_string();
     std::thread::spawn(move || {
         let netns = std::fs::File::open(&path).unwrap();
@@ -147,7 +148,7 @@ fn flood(ns: &NetNs, iface: &str) -> u64 {
                 data_in: Some(&frame),
                 ctx_in: Some(&ctx),
                 repeat: per_call,
-                attrs: TestRunAttrs::new().xdp_live_frames(64),
+                attrs: TestRunAttrs::new().xdp_live_frames(256),
                 ..Default::default()
             };
             prog.test_run(opts)
@@ -164,32 +165,31 @@ fn flood(ns: &NetNs, iface: &str) -> u64 {
 fn measure(gen_ns: &NetNs, gen_if: &str, counter: impl Fn() -> u64) -> (f64, f64) {
     let before = counter();
     let start = Instant::now();
-    let sent = flood(gen_ns, gen_if);
+    let sent = flood(&gen_ns.path(), gen_if);
     let secs = start.elapsed().as_secs_f64();
     let dropped = counter() - before;
     (dropped as f64 / secs, sent as f64 / secs)
 }
 
-fn drop_rate() {
-    let gen_ns = NetNs::new("bg");
-    let sink = NetNs::new("bs");
-    let veth = Veth::new(&gen_ns, &sink);
-    sink.exec(&["ip", "link", "set", "dev", &veth.b, "address", SINK_MAC]);
-    println!(
-        "== drop rate on veth: {FLOOD_SECS} s floods, random sources in 10.0.0.0/8, 64-byte UDP =="
-    );
+/// The veth pair the floods cross: generator namespace -> sink namespace.
+struct Path {
+    gen_ns: NetNs,
+    sink: NetNs,
+    veth: Veth,
+}
 
-    // edgegw: the real daemon, native XDP, denying the flood's sources.
+/// edgegw: the real daemon, native XDP, denying the flood's sources.
+fn edgegw_rate(p: &Path) -> (f64, f64) {
     let tmp = TempDir::new("bench");
     let cfg = tmp.write(
         "edgegw.toml",
         &format!(
             "[gateway]\nlisten = \"127.0.0.1:{}\"\n[xdp]\niface = \"{}\"\nmode = \"native\"\ndetach_on_exit = true\n[dos]\ndeny = [\"10.0.0.0/8\"]\n",
             free_port(),
-            veth.b
+            p.veth.b
         ),
     );
-    let cmd = sink.command(&[
+    let cmd = p.sink.command(&[
         edgegw_bin().to_str().unwrap(),
         "run",
         "--config",
@@ -198,21 +198,22 @@ fn drop_rate() {
     let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
     daemon.wait_ready();
     let denied = || {
-        let out = edgegw(&["drops", "--iface", &veth.b, "--json"]);
+        let out = edgegw(&["drops", "--iface", &p.veth.b, "--json"]);
         let v: serde_json::Value =
             serde_json::from_slice(&out.stdout).expect("edgegw drops --json");
         v["reasons"]["denied"]["packets"].as_u64().unwrap()
     };
-    let (xdp, xdp_offered) = measure(&gen_ns, &veth.a, denied);
+    let rate = measure(&p.gen_ns, &p.veth.a, denied);
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
+    rate
+}
 
-    // nftables: the earliest hook it has (netdev ingress), same traffic.
-    // Without an XDP program, veth needs GRO on to accept XDP_TX frames.
-    sink.exec(&["ethtool", "-K", &veth.b, "gro", "on"]);
-    let chain = format!(
-        "{{ type filter hook ingress device \"{}\" priority 0 ; }}",
-        veth.b
-    );
+/// nftables: its earliest hook (netdev ingress), the same traffic. Without
+/// an XDP program, veth needs GRO on to accept XDP_TX frames.
+fn nftables_rate(p: &Path) -> (f64, f64) {
+    let (sink, dev) = (&p.sink, &p.veth.b);
+    sink.exec(&["ethtool", "-K", dev, "gro", "on"]);
+    let chain = format!("{{ type filter hook ingress device \"{dev}\" priority 0 ; }}");
     sink.exec(&["nft", "add", "table", "netdev", "egwbench"]);
     sink.exec(&["nft", "add", "chain", "netdev", "egwbench", "in", &chain]);
     sink.exec(&[
@@ -228,7 +229,7 @@ fn drop_rate() {
         "counter",
         "drop",
     ]);
-    let nft_dropped = || {
+    let dropped = || {
         let out = sink.exec(&["nft", "list", "chain", "netdev", "egwbench", "in"]);
         let at = out.find("counter packets ").expect("nft counter") + "counter packets ".len();
         out[at..]
@@ -238,22 +239,44 @@ fn drop_rate() {
             .parse::<u64>()
             .unwrap()
     };
-    let (nft, nft_offered) = measure(&gen_ns, &veth.a, nft_dropped);
+    let rate = measure(&p.gen_ns, &p.veth.a, dropped);
     sink.exec(&["nft", "delete", "table", "netdev", "egwbench"]);
+    sink.exec(&["ethtool", "-K", dev, "gro", "off"]);
+    rate
+}
+
+fn drop_rate() {
+    let gen_ns = NetNs::new("bg");
+    let sink = NetNs::new("bs");
+    let veth = Veth::new(&gen_ns, &sink);
+    sink.exec(&["ip", "link", "set", "dev", &veth.b, "address", SINK_MAC]);
+    let path = Path { gen_ns, sink, veth };
+    println!(
+        "== drop rate on veth: {FLOOD_SECS} s floods, random sources in 10.0.0.0/8, 64-byte UDP, best of {RATE_ROUNDS} interleaved rounds =="
+    );
+    let best = |a: (f64, f64), b: (f64, f64)| if b.0 > a.0 { b } else { a };
+    let (mut xdp, mut nft) = ((0.0, 0.0), (0.0, 0.0));
+    for _ in 0..RATE_ROUNDS {
+        xdp = best(xdp, edgegw_rate(&path));
+        nft = best(nft, nftables_rate(&path));
+    }
 
     println!("{:<34} {:>14} {:>14}", "dropper", "dropped/s", "offered/s");
     println!(
         "{:<34} {:>14.0} {:>14.0}",
-        "edgegw XDP (native, deny list)", xdp, xdp_offered
+        "edgegw XDP (native, deny list)", xdp.0, xdp.1
     );
     println!(
         "{:<34} {:>14.0} {:>14.0}",
-        "nftables (netdev ingress drop)", nft, nft_offered
+        "nftables (netdev ingress drop)", nft.0, nft.1
     );
-    println!("ratio edgegw / nftables: {:.2}x (target >= 5x)", xdp / nft);
-    // veth runs the receiver inline in the sender's syscall: each rate is
-    // generator + dropper on one CPU, so the ratio understates the droppers'.
     println!(
-        "note: the generator shares the CPU with the dropper (veth receives inline), so this ratio is a lower bound"
+        "ratio edgegw / nftables: {:.2}x (target >= 5x)",
+        xdp.0 / nft.0
+    );
+    // veth runs the receiver inline in the sender's syscall: each rate is
+    // generator + transport + dropper on one CPU.
+    println!(
+        "note: the generator shares the CPU with the dropper, so the end-to-end ratio is a lower bound"
     );
 }
