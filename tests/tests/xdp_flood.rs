@@ -93,6 +93,12 @@ fn legit_requests(client: &NetNs, n: usize) {
     }
 }
 
+fn prog_id(gw: &NetNs, iface: &str) -> String {
+    let link = gw.exec(&["ip", "link", "show", "dev", iface]);
+    let at = link.find("prog/xdp id ").expect("XDP attached") + "prog/xdp id ".len();
+    link[at..].split_whitespace().next().unwrap().to_string()
+}
+
 fn start(gw: &NetNs, config: &std::path::Path, log: std::path::PathBuf) -> Daemon {
     let cmd = gw.command(&[
         edgegw_bin().to_str().unwrap(),
@@ -140,6 +146,7 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     );
 
     // 2. SIGKILL mid-flood: the pinned program keeps enforcing the policy.
+    let first_prog = prog_id(&gw, &iface);
     let hping = flood(&attacker, 30_000);
     std::thread::sleep(Duration::from_millis(300));
     daemon.signal(libc::SIGKILL);
@@ -175,6 +182,14 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
         daemon.log_text().contains("adopted the pinned XDP program"),
         "{}",
         daemon.log_text()
+    );
+    // The new program replaced the old one on the same link: one attachment.
+    let link = gw.exec(&["ip", "link", "show", "dev", &iface]);
+    assert_eq!(link.matches("prog/xdp").count(), 1, "{link}");
+    assert_ne!(
+        prog_id(&gw, &iface),
+        first_prog,
+        "the program was not replaced"
     );
     let restarted = json(&["drops", "--iface", &iface, "--json"]);
     for name in ["passed", "syn_rate_limited", "banned"] {

@@ -69,6 +69,28 @@ fn sighup_applies_the_dos_section_in_place() {
     let id = prog_id(&gw, &iface);
     assert!(request_ok(&client));
 
+    // A second daemon on the same interface is refused, and changes nothing.
+    let second = config(&iface, "").replace("0.0.0.0:8080", "127.0.0.1:8090");
+    let second = second.replace("[demo_backend]\nlisten = \"127.0.0.1:8081\"\n", "");
+    let path2 = tmp.write("second.toml", &second);
+    let out = gw
+        .command(&[
+            edgegw_bin().to_str().unwrap(),
+            "run",
+            "--config",
+            path2.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another edgegw is already running"),
+        "{stderr}"
+    );
+    assert_eq!(prog_id(&gw, &iface), id);
+    assert!(request_ok(&client));
+
     let deny = format!("[dos]\nsyn_per_sec = 1000\ndeny = [\"{}/32\"]", Lan::ip(2));
     tmp.write("edgegw.toml", &config(&iface, &deny));
     reload(&daemon, "DoS policy reloaded");

@@ -1,7 +1,7 @@
 //! Loading the embedded XDP object, attaching it to an interface and pinning
 //! its maps and link; and the reverse.
 
-use std::ffi::CString;
+use std::{ffi::CString, os::fd::AsRawFd};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -30,6 +30,9 @@ pub struct Attachment {
     /// True when the program, link and maps were already pinned (a restart):
     /// the program was replaced atomically and the maps' state kept.
     pub adopted: bool,
+    /// flock on the pin directory, held while this daemon runs: a second
+    /// daemon on the same interface would fight over the same pins.
+    _lock: std::fs::File,
 }
 
 impl Attachment {
@@ -101,6 +104,7 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
             }
         }
     })?;
+    let lock = lock_dir(&dir)?;
     // A failed first attach leaves nothing; a failed adoption leaves the
     // running protection as it was.
     let guard = CleanupGuard((!adopted).then(|| dir.clone()));
@@ -139,6 +143,7 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
             dir,
             mode,
             adopted,
+            _lock: lock,
         });
     }
     let link_id = program.attach(iface, aya_mode).map_err(|e| {
@@ -177,6 +182,7 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
         dir,
         mode,
         adopted,
+        _lock: lock,
     })
 }
 
@@ -210,6 +216,31 @@ fn detach_dir(dir: &PinDir) -> Result<(), DatapathError> {
         })?;
     }
     dir.remove()
+}
+
+/// Takes an exclusive, non-blocking flock on the pin directory.
+fn lock_dir(dir: &PinDir) -> Result<std::fs::File, DatapathError> {
+    let file = std::fs::File::open(&dir.path).map_err(|source| DatapathError::Io {
+        action: "opening",
+        path: dir.path.clone(),
+        source,
+    })?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(DatapathError::AlreadyRunning {
+                iface: dir.iface.clone(),
+            });
+        }
+        return Err(DatapathError::Io {
+            action: "locking",
+            path: dir.path.clone(),
+            source: err,
+        });
+    }
+    Ok(file)
 }
 
 fn if_index(iface: &str) -> Result<u32, DatapathError> {

@@ -16,6 +16,10 @@ pub enum DatapathError {
         "interface \"{iface}\" already has an XDP program that edgegw did not attach; remove it with `ip link set dev {iface} xdp off` (or run with --xdp-mode off)"
     )]
     ForeignProgram { iface: String },
+    #[error(
+        "another edgegw is already running on \"{iface}\"; stop it first (its XDP program stays pinned and is adopted by the next `edgegw run`)"
+    )]
+    AlreadyRunning { iface: String },
     #[error("interface \"{iface}\" does not support native XDP; use --xdp-mode skb")]
     NativeUnsupported { iface: String },
     #[error("bpffs: {message}")]
