@@ -4,7 +4,9 @@
 //! BPF_PROG_TEST_RUN live frames (it transmits every frame back out of its
 //! ingress interface, with a random IPv4 source in 10.0.0.0/8).
 
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_get_prandom_u32, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_get_prandom_u32, macros::xdp, programs::XdpContext,
+};
 
 /// Offset of the IPv4 source address in an untagged Ethernet frame.
 const IPV4_SRC: usize = 14 + 12;

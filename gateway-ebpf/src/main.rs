@@ -5,7 +5,8 @@
 //! per CPU in `COUNTERS` (`counters`). Frames that are not IP pass;
 //! truncated or inconsistent IP/TCP/UDP headers drop as `malformed`. Until
 //! the daemon writes a configuration, every parsed packet passes (fail
-//! open). Minimum kernel: 5.9 (XDP bpf_link), bounded loops need 5.3.
+//! open). Minimum kernel: 5.11 (bpf_ktime_get_coarse_ns; XDP bpf_link needs
+//! 5.9, bounded loops 5.3). `bench` holds two bench-only programs.
 #![no_std]
 #![no_main]
 

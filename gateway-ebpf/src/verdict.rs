@@ -1,6 +1,6 @@
 //! The DoS verdict for a parsed IP packet, in order: allow list (bypasses
-//! everything) and deny list (one trie lookup), bans, fragment policy, TCP flags, port filter,
-//! then the source's packet and new-connection buckets.
+//! everything) and deny list (one trie lookup), bans, fragment policy, TCP
+//! flags, port filter, then the source's packet and new-connection buckets.
 //!
 //! Anything unexpected (a map lookup that fails, a full LRU) passes: the
 //! gateway never blackholes the node because of its own state.
@@ -8,8 +8,8 @@
 use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::lpm_trie::Key};
 use gateway_common::{
     DosConfig, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, FLAG_LISTS_V4, FLAG_LISTS_V6,
-    LIST_ALLOW, LIST_DENY, PROTO_TCP, PROTO_UDP, PortKey, Reason,
-    SourceKey, SourceState, bad_tcp_flags, is_new_connection,
+    LIST_ALLOW, LIST_DENY, PROTO_TCP, PROTO_UDP, PortKey, Reason, SourceKey, SourceState,
+    bad_tcp_flags, is_new_connection,
 };
 
 use crate::{
@@ -65,7 +65,11 @@ pub fn decide(cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
     };
     let group = match port {
         Some((proto, port)) => {
-            let key = PortKey { proto, _pad: 0, port };
+            let key = PortKey {
+                proto,
+                _pad: 0,
+                port,
+            };
             match PORTS.get(key.slot()) {
                 Some(&g) if g != 0 => g,
                 _ if cfg.flags & FLAG_DROP_UNPROTECTED != 0 => return Reason::PortFiltered,
@@ -109,8 +113,9 @@ fn buckets(cfg: &DosConfig, source: Source, group: u32, syn: bool, now: u64) -> 
         }
     };
     // SAFETY: the pointer comes from a successful lookup and stays valid for
-    // this program run; concurrent CPUs may race on the same source, which
-    // only makes the (approximate) bucket slightly generous.
+    // this program run. Other CPUs may update the same source concurrently:
+    // plain u64 fields, so a lost update only makes the bucket and counts
+    // approximate (slightly generous), never invalid.
     let state = unsafe { &mut *state };
     state.packets += 1;
     if !limits
@@ -120,7 +125,11 @@ fn buckets(cfg: &DosConfig, source: Source, group: u32, syn: bool, now: u64) -> 
         state.dropped += 1;
         return Reason::RateLimited;
     }
-    if syn && !limits.syns.take(&mut state.syn_tokens, &mut state.syn_at, now) {
+    if syn
+        && !limits
+            .syns
+            .take(&mut state.syn_tokens, &mut state.syn_at, now)
+    {
         state.dropped += 1;
         return Reason::SynRateLimited;
     }
