@@ -5,8 +5,10 @@
 //! per CPU in `COUNTERS` (`counters`). Frames that are not IP pass;
 //! truncated or inconsistent IP/TCP/UDP headers drop as `malformed`. Until
 //! the daemon writes a configuration, every parsed packet passes (fail
-//! open). Minimum kernel: 5.11 (bpf_ktime_get_coarse_ns; XDP bpf_link needs
-//! 5.9, bounded loops 5.3). `bench` holds two bench-only programs.
+//! open) unless the operator banned its source.
+//!
+//! Minimum kernel: 5.11 (bpf_ktime_get_coarse_ns; XDP bpf_link needs 5.9,
+//! bounded loops 5.3). `bench` holds two bench-only programs.
 #![no_std]
 #![no_main]
 
@@ -41,7 +43,7 @@ fn classify(ctx: &XdpContext) -> Reason {
     };
     match maps::CONFIG.get(0) {
         Some(cfg) if cfg.configured != 0 => verdict::decide(cfg, &packet, source),
-        _ => Reason::Passed,
+        _ => verdict::bans_only(source),
     }
 }
 

@@ -17,38 +17,47 @@ use crate::{
     parse::{Fragment, L4, Packet, Source},
 };
 
+/// Without a policy only bans are enforced: an operator's `edgegw ban` is
+/// never silently ignored. Everything else passes (fail open).
+#[inline(always)]
+pub fn bans_only(source: Source) -> Reason {
+    if banned(source, monotonic_ns()) {
+        Reason::Banned
+    } else {
+        Reason::Passed
+    }
+}
+
+/// True if a ban covering `source` has not expired. No trie lookup once the
+/// latest expiry ever written has passed (the usual case: no bans).
+#[inline(always)]
+fn banned(source: Source, now: u64) -> bool {
+    if !BAN_HORIZON.get(0).is_some_and(|&h| h > now) {
+        return false;
+    }
+    let until = match source {
+        Source::V4(a) => BANS_V4.get(Key::new(32, a)),
+        Source::V6(a) => BANS_V6.get(Key::new(128, a)),
+    };
+    until.is_some_and(|&until| until > now)
+}
+
 #[inline(always)]
 pub fn decide(cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
     let now = monotonic_ns();
-    // Empty lists and expired bans cost no trie lookup.
-    let bans_possible = BAN_HORIZON.get(0).is_some_and(|&h| h > now);
-    match source {
-        Source::V4(a) => {
-            let key = Key::new(32, a);
-            if cfg.flags & FLAG_LISTS_V4 != 0 {
-                match LISTS_V4.get(&key) {
-                    Some(&LIST_ALLOW) => return Reason::Passed,
-                    Some(&LIST_DENY) => return Reason::Denied,
-                    _ => {}
-                }
-            }
-            if bans_possible && BANS_V4.get(&key).is_some_and(|&until| until > now) {
-                return Reason::Banned;
-            }
-        }
-        Source::V6(a) => {
-            let key = Key::new(128, a);
-            if cfg.flags & FLAG_LISTS_V6 != 0 {
-                match LISTS_V6.get(&key) {
-                    Some(&LIST_ALLOW) => return Reason::Passed,
-                    Some(&LIST_DENY) => return Reason::Denied,
-                    _ => {}
-                }
-            }
-            if bans_possible && BANS_V6.get(&key).is_some_and(|&until| until > now) {
-                return Reason::Banned;
-            }
-        }
+    // One trie lookup answers allow and deny; empty lists cost none.
+    let listed = match source {
+        Source::V4(a) if cfg.flags & FLAG_LISTS_V4 != 0 => LISTS_V4.get(Key::new(32, a)),
+        Source::V6(a) if cfg.flags & FLAG_LISTS_V6 != 0 => LISTS_V6.get(Key::new(128, a)),
+        _ => None,
+    };
+    match listed {
+        Some(&LIST_ALLOW) => return Reason::Passed,
+        Some(&LIST_DENY) => return Reason::Denied,
+        _ => {}
+    }
+    if banned(source, now) {
+        return Reason::Banned;
     }
     if packet.fragment != Fragment::No && cfg.flags & FLAG_DROP_FRAGMENTS != 0 {
         return Reason::Fragment;

@@ -71,7 +71,7 @@ fn cidr(s: &str) -> Cidr {
 }
 
 #[test]
-fn without_a_policy_everything_parsed_passes_and_is_counted() {
+fn without_a_policy_parsed_packets_pass_unless_banned() {
     let prog = TestProgram::load();
     check(
         &prog,
@@ -84,6 +84,20 @@ fn without_a_policy_everything_parsed_passes_and_is_counted() {
     check(&prog, "denied", &tcp4(SRC, 80, ACK), Reason::Denied);
     datapath::apply_policy(&prog.pins, None).unwrap();
     check(&prog, "policy removed", &tcp4(SRC, 80, ACK), Reason::Passed);
+    // An operator's ban holds even without a policy; nothing else does.
+    datapath::ban(&prog.pins, cidr("192.0.2.0/24"), Duration::from_secs(60)).unwrap();
+    check(
+        &prog,
+        "banned without a policy",
+        &tcp4(SRC, 80, ACK),
+        Reason::Banned,
+    );
+    check(
+        &prog,
+        "other sources still pass",
+        &tcp4([198, 51, 100, 1], 80, SYN | FIN),
+        Reason::Passed,
+    );
     let mut bad = tcp4(SRC, 80, ACK);
     bad[14] = 0x44;
     check(&prog, "malformed is still dropped", &bad, Reason::Malformed);
