@@ -576,3 +576,27 @@ fn policy_updates_apply_in_place_and_keep_state() {
         Reason::RateLimited,
     );
 }
+
+#[test]
+fn truncated_frames_are_malformed_with_a_policy_too() {
+    let prog = configured("deny = [\"192.0.2.0/24\"]\nunprotected_ports = \"drop\"");
+    let frames = [
+        tcp4(SRC, 80, SYN),
+        tcp6(v6(0x2001, 4), 443, SYN),
+        ether(
+            ETH_IPV4,
+            &[TPID_8021Q],
+            &ipv4_full(SRC, PROTO_UDP, &[1; 4], 0, &udp(53, b"x")),
+        ),
+    ];
+    for frame in frames {
+        for len in 14..frame.len() {
+            check(
+                &prog,
+                &format!("cut to {len}"),
+                &frame[..len],
+                Reason::Malformed,
+            );
+        }
+    }
+}
