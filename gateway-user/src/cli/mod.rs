@@ -4,9 +4,9 @@ mod ban;
 mod bans;
 mod detach;
 mod drops;
-mod reload;
 mod run;
 mod top;
+mod xdp;
 
 use std::path::PathBuf;
 

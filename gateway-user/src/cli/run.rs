@@ -14,9 +14,10 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 
+use super::xdp;
 use crate::{
     config::Config,
-    datapath::{self, XdpMode},
+    datapath::XdpMode,
     proxy::{self, Proxy},
 };
 
@@ -44,10 +45,10 @@ async fn serve(config: Config, config_path: std::path::PathBuf) -> anyhow::Resul
     };
     let attachment = match config.xdp_mode {
         XdpMode::Off => None,
-        mode => Some(attach_xdp(&config, mode)?),
+        mode => Some(xdp::attach(&config, mode)?),
     };
     if let Some(attachment) = &attachment {
-        tokio::spawn(super::reload::reload_dos_on_sighup(
+        tokio::spawn(xdp::reload_dos_on_sighup(
             config_path,
             attachment.pin_dir().clone(),
             config.dos.clone(),
@@ -67,51 +68,10 @@ async fn serve(config: Config, config_path: std::path::PathBuf) -> anyhow::Resul
     let proxy = Proxy::new(&config);
     proxy::serve(listener, proxy, shutdown_signal(), config.drain_timeout).await;
     if let Some(attachment) = attachment {
-        let iface = attachment.iface().to_string();
-        if config.detach_on_exit {
-            attachment
-                .detach()
-                .with_context(|| format!("detaching XDP from {iface}"))?;
-            tracing::info!(%iface, "XDP detached");
-        } else {
-            attachment.release();
-            tracing::info!(%iface, "XDP left attached and pinned; `edgegw detach --iface {iface}` removes it");
-        }
+        xdp::exit(attachment, config.detach_on_exit)?;
     }
     tracing::info!("edgegw stopped");
     Ok(())
-}
-
-fn attach_xdp(config: &Config, mode: XdpMode) -> anyhow::Result<datapath::Attachment> {
-    let max_sources = config
-        .dos
-        .as_ref()
-        .map_or(gateway_common::DEFAULT_SOURCES, |d| d.max_sources);
-    let attachment = datapath::attach(&config.iface, mode, max_sources)?;
-    if attachment.adopted {
-        tracing::info!(iface = %config.iface, "adopted the pinned XDP program and maps; program replaced in place");
-    }
-    let applied = datapath::apply_policy(attachment.pin_dir(), config.dos.as_ref());
-    if let Err(e) = applied {
-        // CONFIG is written last, so a partial write leaves the previous
-        // policy (or fail open) in force: keep an adopted program, remove a
-        // fresh one.
-        if attachment.adopted {
-            attachment.release();
-        } else {
-            let _ = attachment.detach();
-        }
-        return Err(anyhow::Error::new(e).context("writing the DoS policy to the XDP maps"));
-    }
-    tracing::info!(
-        dos = if config.dos.is_some() {
-            "enforcing"
-        } else {
-            "off (counting, fail open)"
-        },
-        "XDP policy written"
-    );
-    Ok(attachment)
 }
 
 async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpListener> {
