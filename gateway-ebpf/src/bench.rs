@@ -1,6 +1,7 @@
 //! Bench-only programs, loaded by `cargo xtask bench xdp` and never
 //! attached by edgegw: `edgegw_baseline`, the empty program the real one is
-//! measured against, and `edgegw_flood`, the traffic generator run with
+//! measured against; `edgegw_drop_all`, the cheapest possible dropper, the
+//! reference for the cost of the veth path itself; and `edgegw_flood`, the traffic generator run with
 //! BPF_PROG_TEST_RUN live frames (it transmits every frame back out of its
 //! ingress interface, with a random IPv4 source in 10.0.0.0/8).
 
@@ -14,6 +15,11 @@ const IPV4_SRC: usize = 14 + 12;
 #[xdp]
 pub fn edgegw_baseline(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
+}
+
+#[xdp]
+pub fn edgegw_drop_all(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
 }
 
 #[xdp]
