@@ -116,7 +116,7 @@ fn drops_watch_prints_rates() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(3) {
+    while start.elapsed() < Duration::from_secs(4) {
         prog.run_repeated(&frame([192, 0, 2, 1], ACK), 1000);
         std::thread::sleep(Duration::from_millis(50));
     }
