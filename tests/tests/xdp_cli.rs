@@ -103,7 +103,7 @@ fn drops_watch_prints_rates() {
     let prog = TestProgram::load();
     let watch = Command::new("timeout")
         .args([
-            "3.5",
+            "4.5",
             edgegw_bin().to_str().unwrap(),
             "drops",
             "--json",
