@@ -8,7 +8,9 @@ use std::{
 };
 
 use edgegw_tests::{
+    netns::{NetNs, Veth},
     packets::*,
+    pins::PinGuard,
     process::{TempDir, edgegw, edgegw_bin, free_port},
     xdp::{TestProgram, XDP_DROP, XDP_PASS},
 };
@@ -222,4 +224,58 @@ fn bad_dos_config_is_rejected_whole_before_anything_is_attached() {
         let out = edgegw(&["run", "--config", cfg.to_str().unwrap()]);
         one_line_error(&out, &[wanted, "c.toml"]);
     }
+}
+
+#[test]
+fn pinned_maps_of_an_incompatible_version_are_refused_not_adopted() {
+    let ns = NetNs::new("ic");
+    let peer = NetNs::new("ic");
+    let veth = Veth::new(&ns, &peer);
+    let pins = PinGuard::new(&veth.a);
+    // A GROUPS map with the wrong value size, as an older edgegw might
+    // have left it: here, a CONFIG map pinned under that name.
+    let other = TestProgram::load();
+    std::fs::create_dir_all(pins.dir()).unwrap();
+    aya::maps::MapData::from_pin(other.pins.map("CONFIG"))
+        .unwrap()
+        .pin(pins.dir().join("GROUPS"))
+        .unwrap();
+
+    let tmp = TempDir::new("compat");
+    let cfg = tmp.write(
+        "c.toml",
+        &format!(
+            "[gateway]\nlisten = \"127.0.0.1:{}\"\n[xdp]\niface = \"{}\"\nmode = \"skb\"\n",
+            free_port(),
+            veth.a
+        ),
+    );
+    let out = ns
+        .command(&[
+            edgegw_bin().to_str().unwrap(),
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    one_line_error(
+        &out,
+        &[
+            "pinned map GROUPS",
+            "incompatible edgegw version",
+            &format!("edgegw detach --iface {}", veth.a),
+        ],
+    );
+    assert!(
+        !ns.exec(&["ip", "link", "show", "dev", &veth.a])
+            .contains("prog/xdp")
+    );
+    let out = edgegw(&["detach", "--iface", &veth.a]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!pins.dir().exists());
 }

@@ -105,6 +105,7 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
         }
     })?;
     let lock = lock_dir(&dir)?;
+    super::compat::check_pinned_maps(&dir)?;
     // A failed first attach leaves nothing; a failed adoption leaves the
     // running protection as it was.
     let guard = CleanupGuard((!adopted).then(|| dir.clone()));

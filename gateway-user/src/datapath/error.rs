@@ -20,6 +20,10 @@ pub enum DatapathError {
         "another edgegw is already running on \"{iface}\"; stop it first (its XDP program stays pinned and is adopted by the next `edgegw run`)"
     )]
     AlreadyRunning { iface: String },
+    #[error(
+        "the pinned map {map} of \"{iface}\" comes from an incompatible edgegw version; `edgegw detach --iface {iface}` removes it (and the state it holds), then start again"
+    )]
+    IncompatiblePin { map: &'static str, iface: String },
     #[error("interface \"{iface}\" does not support native XDP; use --xdp-mode skb")]
     NativeUnsupported { iface: String },
     #[error("bpffs: {message}")]

@@ -9,6 +9,7 @@ mod bans;
 mod bpffs;
 mod cidr;
 mod clock;
+mod compat;
 mod counters;
 mod error;
 mod maps;
