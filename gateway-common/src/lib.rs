@@ -3,8 +3,10 @@
 //! second, hand-synced copy of any layout.
 #![no_std]
 
+pub mod dos;
 pub mod maps;
 pub mod reason;
 
+pub use dos::*;
 pub use maps::*;
 pub use reason::Reason;

@@ -1,29 +1,49 @@
 //! The edgegw XDP program.
 //!
 //! Every frame is parsed with bounds checks (`parse`), given exactly one
-//! verdict reason, and counted per CPU in `COUNTERS` (`counters`). Frames that
-//! are not IP pass; truncated or inconsistent IP/TCP/UDP headers drop as
-//! `malformed`. Minimum kernel: 5.9 (XDP bpf_link), bounded loops need 5.3.
+//! verdict reason (`verdict`, against the DoS maps in `maps`), and counted
+//! per CPU in `COUNTERS` (`counters`). Frames that are not IP pass;
+//! truncated or inconsistent IP/TCP/UDP headers drop as `malformed`. Until
+//! the daemon writes a configuration, every parsed packet passes (fail
+//! open) unless the operator banned its source.
+//!
+//! Minimum kernel: 5.11 (bpf_ktime_get_coarse_ns; XDP bpf_link needs 5.9,
+//! bounded loops 5.3). `bench` holds two bench-only programs.
 #![no_std]
 #![no_main]
 
+mod bench;
 mod counters;
+mod maps;
 mod parse;
+mod verdict;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use gateway_common::Reason;
 
 #[xdp]
 pub fn edgegw(ctx: XdpContext) -> u32 {
-    let reason = match parse::packet(&ctx) {
-        Ok(_packet) => Reason::Passed,
-        Err(parse::Malformed) => Reason::Malformed,
-    };
+    let reason = classify(&ctx);
     counters::add(reason, ctx.data_end() - ctx.data());
     if reason.is_pass() {
         xdp_action::XDP_PASS
     } else {
         xdp_action::XDP_DROP
+    }
+}
+
+#[inline(always)]
+fn classify(ctx: &XdpContext) -> Reason {
+    let packet = match parse::packet(ctx) {
+        Ok(packet) => packet,
+        Err(parse::Malformed) => return Reason::Malformed,
+    };
+    let Some(source) = packet.source else {
+        return Reason::Passed;
+    };
+    match maps::CONFIG.get(0) {
+        Some(cfg) if cfg.configured != 0 => verdict::decide(cfg, &packet, source),
+        _ => verdict::bans_only(source),
     }
 }
 

@@ -26,7 +26,6 @@ const MAX_IPV6_EXT_HEADERS: usize = 8;
 
 /// The source of an IP packet, addresses in network byte order.
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // read by the DoS logic that builds on this parser
 pub enum Source {
     V4([u8; 4]),
     V6([u8; 16]),
@@ -34,7 +33,6 @@ pub enum Source {
 
 /// Where an IP packet sits in a fragmented datagram.
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)]
 pub enum Fragment {
     /// Not fragmented.
     No,
@@ -46,18 +44,21 @@ pub enum Fragment {
 
 /// The transport layer as far as the verdict needs it.
 #[derive(Clone, Copy)]
-#[allow(dead_code)]
 pub enum L4 {
     /// No transport header in this packet (later fragment, no next header).
     None,
-    Tcp { dst_port: u16, flags: u8 },
-    Udp { dst_port: u16 },
+    Tcp {
+        dst_port: u16,
+        flags: u8,
+    },
+    Udp {
+        dst_port: u16,
+    },
     /// Another protocol (ICMP, GRE...), not parsed.
-    Other(u8),
+    Other,
 }
 
 /// What the verdict logic needs to know about one frame.
-#[allow(dead_code)]
 pub struct Packet {
     /// `None` for frames that are not IP (ARP, LLDP...).
     pub source: Option<Source>,
@@ -135,11 +136,23 @@ fn ipv4(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Packet, Malfor
     let more_fragments = frag & 0x2000 != 0;
     let source = Some(Source::V4([hdr[12], hdr[13], hdr[14], hdr[15]]));
     if frag_offset != 0 {
-        return Ok(Packet { source, fragment: Fragment::Later, l4: L4::None });
+        return Ok(Packet {
+            source,
+            fragment: Fragment::Later,
+            l4: L4::None,
+        });
     }
-    let fragment = if more_fragments { Fragment::First } else { Fragment::No };
+    let fragment = if more_fragments {
+        Fragment::First
+    } else {
+        Fragment::No
+    };
     let l4 = transport(ctx, hdr[9], off + ihl, total_len - ihl, fragment)?;
-    Ok(Packet { source, fragment, l4 })
+    Ok(Packet {
+        source,
+        fragment,
+        l4,
+    })
 }
 
 #[inline(always)]
@@ -182,9 +195,17 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Packet, Malfor
                 ext_off += 8;
                 let frag = be16([ext[2], ext[3]]);
                 if frag >> 3 != 0 {
-                    return Ok(Packet { source, fragment: Fragment::Later, l4: L4::None });
+                    return Ok(Packet {
+                        source,
+                        fragment: Fragment::Later,
+                        l4: L4::None,
+                    });
                 }
-                fragment = if frag & 1 != 0 { Fragment::First } else { Fragment::No };
+                fragment = if frag & 1 != 0 {
+                    Fragment::First
+                } else {
+                    Fragment::No
+                };
             }
             _ => break,
         }
@@ -198,10 +219,18 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Packet, Malfor
     }
     if next == 59 {
         // No next header.
-        return Ok(Packet { source, fragment, l4: L4::None });
+        return Ok(Packet {
+            source,
+            fragment,
+            l4: L4::None,
+        });
     }
     let l4 = transport(ctx, next, ext_off, end - ext_off, fragment)?;
-    Ok(Packet { source, fragment, l4 })
+    Ok(Packet {
+        source,
+        fragment,
+        l4,
+    })
 }
 
 /// Parses TCP or UDP at `off`; `avail` is what the IP header says follows.
@@ -224,7 +253,10 @@ fn transport(
             if doff > 20 {
                 ptr_at::<u8>(ctx, off + doff - 1)?;
             }
-            Ok(L4::Tcp { dst_port: be16([tcp[2], tcp[3]]), flags: tcp[13] })
+            Ok(L4::Tcp {
+                dst_port: be16([tcp[2], tcp[3]]),
+                flags: tcp[13],
+            })
         }
         IPPROTO_UDP => {
             let udp = read::<[u8; 8]>(ctx, off)?;
@@ -234,8 +266,10 @@ fn transport(
             if avail < 8 || len < 8 || (fragment == Fragment::No && len > avail) {
                 return Err(Malformed);
             }
-            Ok(L4::Udp { dst_port: be16([udp[2], udp[3]]) })
+            Ok(L4::Udp {
+                dst_port: be16([udp[2], udp[3]]),
+            })
         }
-        other => Ok(L4::Other(other)),
+        _ => Ok(L4::Other),
     }
 }

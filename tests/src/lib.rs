@@ -1,12 +1,15 @@
 //! Test harness shared by the end-to-end tests.
 //!
+//! - `lan`: a bridge joining several namespaces on one segment.
 //! - `netns`: uniquely named network namespaces and veth pairs, removed by
 //!   name on drop (also when the test panics).
 //! - `process`: the real `edgegw` binary, started as a process (optionally
 //!   inside a namespace) and stopped by pid on drop.
 //! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures.
 
+pub mod lan;
 pub mod netns;
 pub mod packets;
+pub mod pins;
 pub mod process;
 pub mod xdp;

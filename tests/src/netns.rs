@@ -121,6 +121,11 @@ impl Veth {
 
 impl Drop for Veth {
     fn drop(&mut self) {
+        // edgegw keeps its pins on exit by design; a test's interfaces must
+        // not leave any behind, whatever the test configured.
+        for end in [&self.a, &self.b] {
+            drop(crate::pins::PinGuard::new(end));
+        }
         // Usually gone with its namespace already; delete by name in case not.
         let _ = Command::new("ip")
             .args(["-n", &self.ns_a, "link", "del", &self.a])

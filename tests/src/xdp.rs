@@ -1,30 +1,55 @@
 //! The shipped XDP program (the object embedded in `edgegw`), loaded
-//! unattached for BPF_PROG_TEST_RUN.
+//! unattached for BPF_PROG_TEST_RUN. Its maps are pinned in a directory of
+//! their own (removed on drop) so that tests drive them through the same
+//! pinned-map code as the daemon and the CLI.
 
 use aya::{
-    Ebpf,
+    Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray},
     programs::{TestRun, TestRunOptions, Xdp},
 };
-use gateway_common::{COUNTERS_MAP, Counter, PROGRAM_NAME, Reason};
+use edgegw::datapath::PinDir;
+use gateway_common::{ALL_MAPS, COUNTERS_MAP, Counter, PROGRAM_NAME, Reason};
 
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 
 pub struct TestProgram {
     pub ebpf: Ebpf,
+    /// Where the maps are pinned: `/sys/fs/bpf/edgegw-test/<unique>`.
+    pub pins: PinDir,
 }
 
 impl TestProgram {
-    /// Loads and verifies the program; its maps are private to this test.
+    /// Loads and verifies the program with fresh maps private to this test
+    /// (no configuration written: the program fails open).
     pub fn load() -> TestProgram {
-        let mut ebpf = Ebpf::load(edgegw::EBPF_OBJECT).expect("parsing the embedded XDP object");
-        let prog: &mut Xdp = ebpf.program_mut(PROGRAM_NAME).unwrap().try_into().unwrap();
-        prog.load().expect("the verifier accepts the XDP program");
-        TestProgram { ebpf }
+        Self::load_with_sources(gateway_common::DEFAULT_SOURCES)
     }
 
-    fn program(&self) -> &Xdp {
+    /// As `load`, with a `SOURCES` map of `max_sources` entries.
+    pub fn load_with_sources(max_sources: u32) -> TestProgram {
+        edgegw::datapath::ensure_bpffs().expect("bpffs");
+        let name = crate::netns::unique_name("t");
+        let pins = PinDir {
+            path: std::path::Path::new("/sys/fs/bpf/edgegw-test").join(&name),
+            iface: name,
+        };
+        std::fs::create_dir_all(&pins.path).unwrap();
+        let mut loader = EbpfLoader::new();
+        for map in ALL_MAPS {
+            loader.map_pin_path(map, pins.map(map));
+        }
+        let mut ebpf = loader
+            .map_max_entries(gateway_common::SOURCES_MAP, max_sources)
+            .load(edgegw::EBPF_OBJECT)
+            .expect("parsing the embedded XDP object");
+        let prog: &mut Xdp = ebpf.program_mut(PROGRAM_NAME).unwrap().try_into().unwrap();
+        prog.load().expect("the verifier accepts the XDP program");
+        TestProgram { ebpf, pins }
+    }
+
+    pub fn program(&self) -> &Xdp {
         self.ebpf.program(PROGRAM_NAME).unwrap().try_into().unwrap()
     }
 
@@ -66,5 +91,12 @@ impl TestProgram {
     /// Every reason's packet count.
     pub fn packet_counts(&self) -> Vec<u64> {
         Reason::ALL.iter().map(|&r| self.counter(r).0).collect()
+    }
+}
+
+impl Drop for TestProgram {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.pins.path);
+        let _ = std::fs::remove_dir(self.pins.path.parent().unwrap());
     }
 }

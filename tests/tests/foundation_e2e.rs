@@ -29,6 +29,7 @@ drain_timeout_secs = 5
 [xdp]
 iface = "{iface}"
 mode = "{mode}"
+detach_on_exit = true
 [[apis]]
 name = "demo"
 path = "/"

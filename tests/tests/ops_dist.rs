@@ -168,6 +168,18 @@ fn tarball_installs_offline_and_the_installed_binary_serves() {
     assert_eq!(status["xdp"]["iface"], veth.a.as_str());
     assert_eq!(status["xdp"]["mode"], "native");
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
+    // The production config keeps XDP pinned and enforcing after exit (no
+    // protection gap across restarts); `edgegw detach` removes it.
+    assert!(Path::new("/sys/fs/bpf/edgegw").join(&veth.a).exists());
+    let out = Command::new(&bin)
+        .args(["detach", "--iface", &veth.a])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!Path::new("/sys/fs/bpf/edgegw").join(&veth.a).exists());
 }
 

@@ -59,7 +59,7 @@ fn daemon_runs_as_an_unprivileged_user_with_the_units_capabilities() {
     let cfg = tmp.write(
         "c.toml",
         &format!(
-            "[gateway]\nlisten = \"0.0.0.0:80\"\ndrain_timeout_secs = 2\n[xdp]\niface = \"{}\"\nmode = \"native\"\n",
+            "[gateway]\nlisten = \"0.0.0.0:80\"\ndrain_timeout_secs = 2\n[xdp]\niface = \"{}\"\nmode = \"native\"\ndetach_on_exit = true\n",
             veth.a
         ),
     );

@@ -14,7 +14,7 @@ use edgegw_tests::{
 
 fn config(listen: &str, iface: &str) -> String {
     format!(
-        "[gateway]\nlisten = \"{listen}\"\ndrain_timeout_secs = 2\n[xdp]\niface = \"{iface}\"\nmode = \"native\"\n[[apis]]\nname = \"demo\"\npath = \"/\"\nbackend = \"http://127.0.0.1:8081\"\n[demo_backend]\nlisten = \"127.0.0.1:8081\"\n"
+        "[gateway]\nlisten = \"{listen}\"\ndrain_timeout_secs = 2\n[xdp]\niface = \"{iface}\"\nmode = \"native\"\ndetach_on_exit = true\n[[apis]]\nname = \"demo\"\npath = \"/\"\nbackend = \"http://127.0.0.1:8081\"\n[demo_backend]\nlisten = \"127.0.0.1:8081\"\n"
     )
 }
 

@@ -1,11 +1,15 @@
 //! Command-line interface: one module per subcommand.
 
+mod ban;
+mod bans;
 mod config_cmd;
 mod detach;
 mod drops;
 mod log_level;
 mod run;
 mod status;
+mod top;
+mod xdp;
 
 use std::path::PathBuf;
 
@@ -55,6 +59,49 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print again every SECS seconds, with rates.
+        #[arg(long, value_name = "SECS")]
+        watch: Option<u64>,
+    },
+    /// Show the sources with the most dropped, then seen, packets.
+    Top {
+        /// Interface (defaults to the only attached one).
+        #[arg(long)]
+        iface: Option<String>,
+        /// How many sources to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the active temporary bans.
+    Bans {
+        /// Interface (defaults to the only attached one).
+        #[arg(long)]
+        iface: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ban a CIDR in XDP for a duration ("90s", "10m", "1h", "2d").
+    Ban {
+        /// Address or block, e.g. 192.0.2.0/24 or 2001:db8::/48.
+        cidr: String,
+        /// How long the ban lasts.
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Interface (defaults to the only attached one).
+        #[arg(long)]
+        iface: Option<String>,
+    },
+    /// Lift the ban of a CIDR.
+    Unban {
+        /// The banned address or block, as given to `edgegw ban`.
+        cidr: String,
+        /// Interface (defaults to the only attached one).
+        #[arg(long)]
+        iface: Option<String>,
     },
     /// Show the running daemon: version, uptime, config, XDP, listeners, drop totals.
     Status {
@@ -120,7 +167,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             &status_file::runtime_dir(runtime_dir),
         ),
         Command::Detach { iface } => detach::detach(&iface),
-        Command::Drops { iface, json } => drops::drops(iface.as_deref(), json),
         Command::Status { json, runtime_dir } => {
             status::status(&status_file::runtime_dir(runtime_dir), json)
         }
@@ -130,5 +176,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             action: ConfigAction::Validate { file },
         } => config_cmd::validate(&file),
+        Command::Drops { iface, json, watch } => drops::drops(iface.as_deref(), json, watch),
+        Command::Top { iface, limit, json } => top::top(iface.as_deref(), limit, json),
+        Command::Bans { iface, json } => bans::bans(iface.as_deref(), json),
+        Command::Ban {
+            cidr,
+            duration,
+            iface,
+        } => ban::ban(iface.as_deref(), &cidr, &duration),
+        Command::Unban { cidr, iface } => ban::unban(iface.as_deref(), &cidr),
     }
 }

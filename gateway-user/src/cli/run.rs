@@ -2,7 +2,9 @@
 //!
 //! Order matters for "nothing half-started": the config is validated, the
 //! listeners are bound (an occupied port fails before XDP is touched), then
-//! XDP is attached; on exit XDP is detached whatever happened while serving.
+//! XDP is attached (or the pinned program adopted) and the DoS policy written
+//! to its maps; on exit XDP stays pinned and enforcing, unless
+//! `xdp.detach_on_exit` asks for a clean detach.
 
 use std::path::Path;
 
@@ -12,9 +14,10 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 
+use super::xdp;
 use crate::{
     config::Config,
-    datapath::{self, XdpMode},
+    datapath::XdpMode,
     lifecycle::Lifecycle,
     proxy::{self, Proxy},
 };
@@ -37,10 +40,14 @@ pub fn run(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config, lifecycle))
+    runtime.block_on(serve(config, config_path.to_path_buf(), lifecycle))
 }
 
-async fn serve(config: Config, mut lifecycle: Lifecycle) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    config_path: std::path::PathBuf,
+    mut lifecycle: Lifecycle,
+) -> anyhow::Result<()> {
     let listener = bind(config.listen, "gateway.listen").await?;
     let echo = match config.demo_backend {
         Some(addr) => Some(bind(addr, "demo_backend.listen").await?),
@@ -48,16 +55,24 @@ async fn serve(config: Config, mut lifecycle: Lifecycle) -> anyhow::Result<()> {
     };
     let attachment = match config.xdp_mode {
         XdpMode::Off => None,
-        mode => Some(datapath::attach(&config.iface, mode)?),
+        mode => Some(xdp::attach(&config, mode)?),
     };
     let mut listeners = vec![("gateway", listener.local_addr()?)];
     listeners.extend(config.demo_backend.map(|addr| ("demo_backend", addr)));
     if let Err(err) = lifecycle.ready(&listeners) {
-        // Nothing half-started: no status file means no XDP either.
+        // Nothing half-started: leave XDP as an exit would (an adopted,
+        // enforcing program stays pinned unless detach_on_exit).
         if let Some(attachment) = attachment {
-            let _ = attachment.detach();
+            let _ = xdp::exit(attachment, config.detach_on_exit);
         }
         return Err(err);
+    }
+    if let Some(attachment) = &attachment {
+        tokio::spawn(xdp::reload_dos_on_sighup(
+            config_path,
+            attachment.pin_dir().clone(),
+            config.dos.clone(),
+        ));
     }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
@@ -74,11 +89,7 @@ async fn serve(config: Config, mut lifecycle: Lifecycle) -> anyhow::Result<()> {
     let shutdown = lifecycle.on_shutdown(shutdown_signal());
     proxy::serve(listener, proxy, shutdown, config.drain_timeout).await;
     if let Some(attachment) = attachment {
-        let iface = attachment.iface().to_string();
-        attachment
-            .detach()
-            .with_context(|| format!("detaching XDP from {iface}"))?;
-        tracing::info!(%iface, "XDP detached");
+        xdp::exit(attachment, config.detach_on_exit)?;
     }
     tracing::info!("edgegw stopped");
     Ok(())

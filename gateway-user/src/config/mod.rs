@@ -4,6 +4,12 @@
 //! converted into the validated `Config`; the rest of the daemon never sees
 //! unvalidated values.
 
+mod dos;
+mod duration;
+
+pub use dos::DosPolicy;
+pub use duration::parse_duration;
+
 use std::{net::SocketAddr, path::Path};
 
 use hyper::Uri;
@@ -39,6 +45,8 @@ struct FileConfig {
     apis: Vec<ApiSection>,
     /// Optional built-in echo backend, used by the demo configuration.
     demo_backend: Option<DemoBackendSection>,
+    /// What the XDP program enforces; absent: it counts and passes everything.
+    dos: Option<dos::DosSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +72,10 @@ struct XdpSection {
     /// "native" (driver), "skb" (generic) or "off".
     #[serde(default = "default_mode")]
     mode: String,
+    /// Detach and unpin on exit (demo); by default the program and its
+    /// state stay pinned so a restart has no protection gap.
+    #[serde(default)]
+    detach_on_exit: bool,
 }
 
 impl Default for XdpSection {
@@ -71,6 +83,7 @@ impl Default for XdpSection {
         Self {
             iface: default_iface(),
             mode: default_mode(),
+            detach_on_exit: false,
         }
     }
 }
@@ -110,6 +123,8 @@ pub struct Config {
     pub xdp_mode: XdpMode,
     pub apis: Vec<Api>,
     pub demo_backend: Option<SocketAddr>,
+    pub detach_on_exit: bool,
+    pub dos: Option<DosPolicy>,
 }
 
 /// One published API.
@@ -195,7 +210,13 @@ impl Config {
             ),
             None => None,
         };
+        let dos = match &file.dos {
+            Some(section) => Some(DosPolicy::try_from(section).map_err(invalid)?),
+            None => None,
+        };
         Ok(Config {
+            detach_on_exit: file.xdp.detach_on_exit,
+            dos,
             listen,
             drain_timeout: std::time::Duration::from_secs(file.gateway.drain_timeout_secs),
             iface: file.xdp.iface,

@@ -1,13 +1,17 @@
 //! Loading the embedded XDP object, attaching it to an interface and pinning
 //! its maps and link; and the reverse.
 
-use std::ffi::CString;
+use std::{ffi::CString, os::fd::AsRawFd};
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{Xdp, XdpMode as AyaMode, links::FdLink},
+    programs::{
+        Xdp, XdpMode as AyaMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
 };
-use gateway_common::{COUNTERS_MAP, PROGRAM_NAME};
+use gateway_common::{ALL_MAPS, PROGRAM_NAME, SOURCES_MAP};
 
 use super::{
     DatapathError, PinDir, XdpMode, bpffs,
@@ -23,6 +27,12 @@ pub struct Attachment {
     ebpf: Ebpf,
     dir: PinDir,
     pub mode: XdpMode,
+    /// True when the program, link and maps were already pinned (a restart):
+    /// the program was replaced atomically and the maps' state kept.
+    pub adopted: bool,
+    /// flock on the pin directory, held while this daemon runs: a second
+    /// daemon on the same interface would fight over the same pins.
+    _lock: std::fs::File,
 }
 
 impl Attachment {
@@ -36,6 +46,12 @@ impl Attachment {
 
     pub fn ebpf(&mut self) -> &mut Ebpf {
         &mut self.ebpf
+    }
+
+    /// Exits leaving the program attached and its state pinned, for the
+    /// next `edgegw run` to adopt.
+    pub fn release(self) {
+        drop(self.ebpf);
     }
 
     /// Detaches the program and removes every pin.
@@ -58,8 +74,12 @@ impl Drop for CleanupGuard {
     }
 }
 
-/// Loads the embedded program and attaches it to `iface`.
-pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
+/// Loads the embedded program and attaches it to `iface`, with every map
+/// pinned. If edgegw is already pinned there (a restart, an upgrade, or a
+/// daemon that was killed), the pinned maps are reused and the new program
+/// replaces the old one atomically on the pinned link: no gap, no second
+/// attachment. `max_sources` sizes a newly created `SOURCES` map.
+pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment, DatapathError> {
     let aya_mode = match mode {
         XdpMode::Native => AyaMode::Driver,
         XdpMode::Skb => AyaMode::Skb,
@@ -70,12 +90,7 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
     bpffs::ensure_mounted()?;
 
     let dir = PinDir::new(iface);
-    if dir.link().exists() {
-        return Err(DatapathError::AlreadyAttached {
-            iface: iface.into(),
-            dir: dir.path,
-        });
-    }
+    let adopted = dir.link().exists();
     std::fs::create_dir_all(&dir.path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::PermissionDenied {
             DatapathError::NotPermitted {
@@ -89,10 +104,18 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
             }
         }
     })?;
-    let guard = CleanupGuard(Some(dir.clone()));
+    let lock = lock_dir(&dir)?;
+    super::compat::check_pinned_maps(&dir)?;
+    // A failed first attach leaves nothing; a failed adoption leaves the
+    // running protection as it was.
+    let guard = CleanupGuard((!adopted).then(|| dir.clone()));
 
-    let mut ebpf = EbpfLoader::new()
-        .map_pin_path(COUNTERS_MAP, dir.map(COUNTERS_MAP))
+    let mut loader = EbpfLoader::new();
+    for name in ALL_MAPS {
+        loader.map_pin_path(name, dir.map(name));
+    }
+    let mut ebpf = loader
+        .map_max_entries(SOURCES_MAP, max_sources)
         .load(EBPF_OBJECT)
         .map_err(|e| DatapathError::ebpf("loading the XDP program", e))?;
     let program: &mut Xdp = ebpf
@@ -106,6 +129,24 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
     program
         .load()
         .map_err(|e| DatapathError::ebpf("verifying the XDP program", e))?;
+    if adopted {
+        let pinned = PinnedLink::from_pin(dir.link())
+            .map_err(|e| DatapathError::ebpf("opening the pinned XDP link", e))?;
+        let link = XdpLink::try_from(FdLink::from(pinned))
+            .map_err(|e| DatapathError::ebpf("opening the pinned XDP link", e))?;
+        let link_id = program
+            .attach_to_link(link)
+            .map_err(|e| DatapathError::ebpf("replacing the XDP program on its link", e))?;
+        // Closing our descriptor leaves the link to its pin.
+        drop(program.take_link(link_id));
+        return Ok(Attachment {
+            ebpf,
+            dir,
+            mode,
+            adopted,
+            _lock: lock,
+        });
+    }
     let link_id = program.attach(iface, aya_mode).map_err(|e| {
         if is_permission_error(&e) {
             return DatapathError::NotPermitted {
@@ -137,7 +178,13 @@ pub fn attach(iface: &str, mode: XdpMode) -> Result<Attachment, DatapathError> {
 
     let mut guard = guard;
     guard.0 = None;
-    Ok(Attachment { ebpf, dir, mode })
+    Ok(Attachment {
+        ebpf,
+        dir,
+        mode,
+        adopted,
+        _lock: lock,
+    })
 }
 
 /// Detaches whatever edgegw pinned for `iface` (from any process) and
@@ -170,6 +217,31 @@ fn detach_dir(dir: &PinDir) -> Result<(), DatapathError> {
         })?;
     }
     dir.remove()
+}
+
+/// Takes an exclusive, non-blocking flock on the pin directory.
+fn lock_dir(dir: &PinDir) -> Result<std::fs::File, DatapathError> {
+    let file = std::fs::File::open(&dir.path).map_err(|source| DatapathError::Io {
+        action: "opening",
+        path: dir.path.clone(),
+        source,
+    })?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(DatapathError::AlreadyRunning {
+                iface: dir.iface.clone(),
+            });
+        }
+        return Err(DatapathError::Io {
+            action: "locking",
+            path: dir.path.clone(),
+            source: err,
+        });
+    }
+    Ok(file)
 }
 
 fn if_index(iface: &str) -> Result<u32, DatapathError> {

@@ -17,9 +17,13 @@ pub enum DatapathError {
     )]
     ForeignProgram { iface: String },
     #[error(
-        "edgegw is already attached to \"{iface}\" ({dir}); stop the other edgegw or run `edgegw detach --iface {iface}`"
+        "another edgegw is already running on \"{iface}\"; stop it first (its XDP program stays pinned and is adopted by the next `edgegw run`)"
     )]
-    AlreadyAttached { iface: String, dir: PathBuf },
+    AlreadyRunning { iface: String },
+    #[error(
+        "the pinned map {map} of \"{iface}\" comes from an incompatible edgegw version; `edgegw detach --iface {iface}` removes it (and the state it holds), then start again"
+    )]
+    IncompatiblePin { map: &'static str, iface: String },
     #[error("interface \"{iface}\" does not support native XDP; use --xdp-mode skb")]
     NativeUnsupported { iface: String },
     #[error("bpffs: {message}")]
@@ -30,6 +34,19 @@ pub enum DatapathError {
     NothingPinned { dir: PathBuf },
     #[error("several interfaces are attached ({ifaces}); choose one with --iface")]
     Ambiguous { ifaces: String },
+    #[error("{action} the pinned map {name}: {source}")]
+    Map {
+        name: &'static str,
+        action: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error(
+        "the ban list is full ({max} entries per address family); lift bans with `edgegw unban CIDR`, ban a wider CIDR, or wait for bans to expire"
+    )]
+    BansFull { max: u32 },
+    #[error("{cidr} is not banned; `edgegw bans` lists the active bans")]
+    NotBanned { cidr: String },
     #[error("{action}: {source}")]
     Ebpf {
         action: &'static str,
@@ -46,6 +63,24 @@ pub enum DatapathError {
 }
 
 impl DatapathError {
+    /// Wraps a map error, recognising the permission case.
+    pub(crate) fn map(
+        name: &'static str,
+        action: &'static str,
+        source: aya::maps::MapError,
+    ) -> Self {
+        if is_permission_error(&source) {
+            return DatapathError::NotPermitted {
+                action: "opening the pinned maps",
+            };
+        }
+        DatapathError::Map {
+            name,
+            action,
+            source,
+        }
+    }
+
     /// Wraps an aya error, recognising the permission case.
     pub(crate) fn ebpf<E>(action: &'static str, source: E) -> Self
     where

@@ -5,17 +5,30 @@
 //! one file per map (named as in `gateway_common`) and `link`, the XDP link.
 
 mod attach;
+mod bans;
 mod bpffs;
+mod cidr;
+mod clock;
+mod compat;
 mod counters;
 mod error;
+mod maps;
 mod pins;
+mod policy;
 mod privilege;
+mod sources;
 mod sys;
 
 pub use attach::{Attachment, attach, detach_pinned};
+pub use bans::{Ban, ban, list as list_bans, unban};
+pub use bpffs::ensure_mounted as ensure_bpffs;
+pub use cidr::{Cidr, mask as cidr_mask};
+pub use clock::monotonic_ns;
 pub use counters::{ReasonTotals, read_counters};
 pub use error::DatapathError;
 pub use pins::{PinDir, pinned_interfaces, resolve_iface};
+pub use policy::apply as apply_policy;
+pub use sources::{SourceTotals, top};
 
 use std::str::FromStr;
 

@@ -1,0 +1,107 @@
+//! The daemon's side of XDP: attach (or adopt what is pinned) and write the
+//! DoS policy; on SIGHUP, re-read the config file and write its `[dos]`
+//! section to the pinned maps in place (no program reload, no window without
+//! limits; an invalid file is rejected whole and the last good policy
+//! stays); on exit, leave everything pinned or detach.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    config::{Config, DosPolicy},
+    datapath::{self, Attachment, PinDir, XdpMode},
+};
+
+/// Attaches XDP to the configured interface (adopting a pinned program and
+/// its maps) and writes the configured DoS policy.
+pub fn attach(config: &Config, mode: XdpMode) -> anyhow::Result<Attachment> {
+    let max_sources = config
+        .dos
+        .as_ref()
+        .map_or(gateway_common::DEFAULT_SOURCES, |d| d.max_sources);
+    let attachment = datapath::attach(&config.iface, mode, max_sources)?;
+    if attachment.adopted {
+        tracing::info!(iface = %config.iface, "adopted the pinned XDP program and maps; program replaced in place");
+    }
+    let applied = datapath::apply_policy(attachment.pin_dir(), config.dos.as_ref());
+    if let Err(e) = applied {
+        // CONFIG is written last, so a partial write leaves the previous
+        // policy (or fail open) in force: keep an adopted program, remove a
+        // fresh one.
+        if attachment.adopted {
+            attachment.release();
+        } else {
+            let _ = attachment.detach();
+        }
+        return Err(anyhow::Error::new(e).context("writing the DoS policy to the XDP maps"));
+    }
+    tracing::info!(
+        dos = if config.dos.is_some() {
+            "enforcing"
+        } else {
+            "off (counting, fail open)"
+        },
+        "XDP policy written"
+    );
+    Ok(attachment)
+}
+
+/// Leaves the program pinned and enforcing (the default), or detaches it.
+pub fn exit(attachment: Attachment, detach: bool) -> anyhow::Result<()> {
+    let iface = attachment.iface().to_string();
+    if detach {
+        attachment
+            .detach()
+            .with_context(|| format!("detaching XDP from {iface}"))?;
+        tracing::info!(%iface, "XDP detached");
+    } else {
+        attachment.release();
+        tracing::info!(%iface, "XDP left attached and pinned; `edgegw detach --iface {iface}` removes it");
+    }
+    Ok(())
+}
+
+/// On every SIGHUP, applies the `[dos]` section of the re-read config file.
+pub async fn reload_dos_on_sighup(path: PathBuf, dir: PinDir, mut current: Option<DosPolicy>) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install a SIGHUP handler; DoS policy reload is off");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let new = match Config::load(&path) {
+            Ok(config) => config.dos,
+            Err(e) => {
+                tracing::error!(error = %e, "config reload rejected; the last good DoS policy stays");
+                continue;
+            }
+        };
+        if new == current {
+            tracing::info!("config reloaded; DoS policy unchanged");
+            continue;
+        }
+        let old_size = current.as_ref().map(|d| d.max_sources);
+        if let Some(size) = new.as_ref().map(|d| d.max_sources)
+            && old_size.is_some_and(|old| old != size)
+        {
+            tracing::warn!(
+                "dos.max_sources changes only when the maps are recreated (`edgegw detach`, then run)"
+            );
+        }
+        match datapath::apply_policy(&dir, new.as_ref()) {
+            Ok(()) => {
+                tracing::info!(
+                    dos = if new.is_some() {
+                        "enforcing"
+                    } else {
+                        "off (fail open)"
+                    },
+                    "DoS policy reloaded"
+                );
+                current = new;
+            }
+            Err(e) => tracing::error!(error = %e, "writing the reloaded DoS policy failed"),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `cargo xtask bench xdp`: the XDP fast path's per-packet cost against an
+//! empty program, and its drop rate against nftables on a veth pair. The
+//! measurement itself is `tests/src/bin/xdp_bench.rs`, which shares the
+//! test harness (namespaces, the real daemon, packet builders).
+
+use crate::{
+    build::{cargo, ebpf_object, edgegw_bin},
+    root, setup,
+};
+
+/// Only the benchmark needs these: the nftables peer, and ethtool to turn
+/// on GRO so a veth without XDP accepts XDP_TX frames.
+const BENCH_PACKAGES: &[&str] = &["nftables", "ethtool"];
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    setup::ensure_packages(BENCH_PACKAGES)?;
+    setup::run(
+        cargo()
+            .current_dir(root())
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "edgegw-tests",
+                "--bin",
+                "xdp_bench",
+                "--",
+            ])
+            .args(args)
+            .env("EDGEGW_EBPF_OBJECT", ebpf_object())
+            .env("EDGEGW_BIN", edgegw_bin()),
+    )
+}
