@@ -1,10 +1,12 @@
 //! edgegw: the gateway daemon and its operator CLI.
 //!
+//! - `admin`: the admin listener (/healthz, /readyz, /metrics) and metrics.
 //! - `config`: the daemon's configuration file, validated into domain types.
 //! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
 //! - `cli`: one module per `edgegw` subcommand.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod datapath;
