@@ -227,7 +227,7 @@ fn stream_echo(req: Request<Incoming>) -> Response<Body> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|f| (Ok::<_, Infallible>(f), rx))
     });
-    let mut response = Response::new(StreamBody::new(stream).boxed());
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     response
         .headers_mut()
         .insert("content-type", HeaderValue::from_static("application/grpc"));

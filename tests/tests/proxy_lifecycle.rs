@@ -71,7 +71,7 @@ async fn load(port: u16, stop: Arc<AtomicBool>) -> (usize, Vec<String>, Vec<Stri
 #[test]
 fn sighup_reloads_under_load_without_a_failed_request() {
     let backend = TestBackend::echo();
-    let mut gw = TestGateway::start("hup", &api(&backend, "/one"));
+    let gw = TestGateway::start("hup", &api(&backend, "/one"));
     let base = TestGateway::base_config(&gw.tmp, gw.port, gw.admin_port);
     let port = gw.port;
     let stop = Arc::new(AtomicBool::new(false));

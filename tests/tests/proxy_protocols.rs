@@ -236,9 +236,10 @@ fn grpc_style_streaming_both_ways_with_trailers() {
         .unwrap();
         tokio::spawn(conn);
         let (tx, rx) = tokio::sync::mpsc::channel::<Frame<Bytes>>(4);
-        let body = StreamBody::new(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|f| (Ok::<_, Infallible>(f), rx))
-        }));
+        let body = StreamBody::new(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|f| (Ok::<_, Infallible>(f), rx)) },
+        )));
         let req = hyper::Request::post(format!("http://127.0.0.1:{port}/pkg.Service/Chat"))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
