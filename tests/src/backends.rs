@@ -210,7 +210,7 @@ fn stream_echo(req: Request<Incoming>) -> Response<Body> {
     tokio::spawn(async move {
         let mut chunks = 0;
         while let Some(Ok(frame)) = body.frame().await {
-            if let Some(data) = frame.data_ref() {
+            if let Some(data) = frame.data_ref().filter(|d| !d.is_empty()) {
                 chunks += 1;
                 let mut out = b"echo:".to_vec();
                 out.extend_from_slice(data);

@@ -116,6 +116,12 @@ fn connections_over_the_cap_are_closed_and_counted() {
         "cap",
         &format!("[limits]\nmax_connections = 3\n{}", api(&backend)),
     );
+    // The readiness probe's connection must be gone before counting.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while gw.metric("edgegw_active_connections") != 0.0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let held: Vec<TcpStream> = (0..3)
         .map(|_| TcpStream::connect(("127.0.0.1", gw.port)).unwrap())
         .collect();

@@ -64,7 +64,7 @@ backend = "http://{}"
                 "-o",
                 "/dev/null",
                 "-w",
-                "%{http_version}",
+                "%{http_version}\n%{http_code}",
                 &url,
             ]);
             assert_eq!(status, 200, "{name} {flag}: {out}");
@@ -103,7 +103,7 @@ backend = "http://{}"
         "-o",
         "/dev/null",
         "-w",
-        "%{http_version}",
+        "%{http_version}\n%{http_code}",
         &gw.url("/h2c"),
     ]);
     assert_eq!(status, 200);
