@@ -99,17 +99,18 @@ async fn proxy(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = request_host(&req);
     let path = req.uri().path().to_string();
-    let route = gw
-        .router
-        .route(host.as_deref(), req.method(), &path)
-        .map_err(|no| match no {
-            NoRoute::Api => ProxyError::NoApi { path: path.clone() },
-            NoRoute::Operation { api } => ProxyError::NoOperation {
+    let route = match gw.router.route(host.as_deref(), req.method(), &path) {
+        Ok(route) => route,
+        Err(NoRoute::Api) => return Err(ProxyError::NoApi { path }),
+        Err(NoRoute::Operation { api }) => {
+            record.api = Some(api.clone());
+            return Err(ProxyError::NoOperation {
                 api,
                 method: req.method().to_string(),
-                path: path.clone(),
-            },
-        })?;
+                path,
+            });
+        }
+    };
     let api = route.api;
     record.api = Some(api.name.clone());
     record.operation = route.operation.map(|o| o.name.clone());
