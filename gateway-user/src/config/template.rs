@@ -4,6 +4,12 @@
 //! parameters, and a specificity key so the router can prefer
 //! `/orders/latest` over `/orders/{id}` over `/orders/*`.
 
+/// Template parameters and their values, in template order.
+pub type Params = Vec<(String, String)>;
+
+/// Orders matches: smaller is more specific.
+pub type Specificity = Vec<u8>;
+
 /// One segment of a template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
@@ -64,7 +70,7 @@ impl UrlTemplate {
 
     /// Matches `path` (relative to the API prefix); on success returns the
     /// parameters and a key where smaller means more specific.
-    pub fn matches(&self, path: &str) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+    pub fn matches(&self, path: &str) -> Option<(Params, Specificity)> {
         let trimmed = path.trim_matches('/');
         let parts: Vec<&str> = if trimmed.is_empty() {
             Vec::new()

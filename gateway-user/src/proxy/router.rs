@@ -150,11 +150,10 @@ mod tests {
         url = "/{id}"
     "#;
 
-    fn route(
-        host: Option<&str>,
-        method: Method,
-        path: &str,
-    ) -> Result<(String, Option<String>, Vec<(String, String)>, String), NoRoute> {
+    /// API, operation, parameters, rest of the path.
+    type Found = (String, Option<String>, Vec<(String, String)>, String);
+
+    fn route(host: Option<&str>, method: Method, path: &str) -> Result<Found, NoRoute> {
         let config = Config::parse("t.toml", CONFIG).unwrap();
         let router = Router::new(config.apis);
         router.route(host, &method, path).map(|r| {
