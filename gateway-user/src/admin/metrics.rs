@@ -85,33 +85,30 @@ impl Histogram {
     }
 }
 
+/// Counters and histograms of one API.
 #[derive(Default)]
-struct PerRequest {
-    /// (api, operation, status class) -> count.
-    requests: BTreeMap<(String, String, &'static str), u64>,
-    /// api -> total duration.
-    total: BTreeMap<String, Histogram>,
-    /// api -> backend duration.
-    backend: BTreeMap<String, Histogram>,
+struct PerApi {
+    /// operation -> count per status class (1xx..5xx).
+    requests: BTreeMap<String, [u64; 5]>,
+    total: Histogram,
+    backend: Histogram,
 }
 
 #[derive(Default)]
 pub struct Metrics {
-    per_request: Mutex<PerRequest>,
+    /// api -> its series; looked up by `&str`, so the hot path allocates
+    /// only the first time an API or operation is seen.
+    per_api: Mutex<BTreeMap<String, PerApi>>,
     rejections: [AtomicU64; Rejection::ALL.len()],
     active_connections: AtomicI64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
 }
 
-fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_class(status: u16) -> usize {
+    (usize::from(status / 100)).clamp(1, 5) - 1
 }
 
 impl Metrics {
@@ -124,19 +121,18 @@ impl Metrics {
         total: Duration,
         backend: Option<Duration>,
     ) {
-        let mut m = self.per_request.lock().unwrap_or_else(|e| e.into_inner());
-        *m.requests
-            .entry((api.into(), operation.into(), status_class(status)))
-            .or_default() += 1;
-        if !m.total.contains_key(api) {
-            m.total.insert(api.into(), Histogram::default());
+        let mut apis = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
+        if !apis.contains_key(api) {
+            apis.insert(api.into(), PerApi::default());
         }
-        m.total.get_mut(api).unwrap().observe(total);
+        let per_api = apis.get_mut(api).expect("inserted above");
+        if !per_api.requests.contains_key(operation) {
+            per_api.requests.insert(operation.into(), [0; 5]);
+        }
+        per_api.requests.get_mut(operation).expect("inserted above")[status_class(status)] += 1;
+        per_api.total.observe(total);
         if let Some(b) = backend {
-            if !m.backend.contains_key(api) {
-                m.backend.insert(api.into(), Histogram::default());
-            }
-            m.backend.get_mut(api).unwrap().observe(b);
+            per_api.backend.observe(b);
         }
     }
 
@@ -166,31 +162,33 @@ impl Metrics {
     pub fn render(&self, xdp: Option<&[(Reason, ReasonTotals)]>) -> String {
         let mut out = String::with_capacity(4096);
         {
-            let m = self.per_request.lock().unwrap_or_else(|e| e.into_inner());
+            let apis = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
             out.push_str("# HELP edgegw_requests_total Requests answered, by API, operation and status class.\n# TYPE edgegw_requests_total counter\n");
-            for ((api, op, class), n) in &m.requests {
-                let _ = writeln!(
-                    out,
-                    "edgegw_requests_total{{api=\"{}\",operation=\"{}\",status=\"{class}\"}} {n}",
-                    escape(api),
-                    escape(op)
-                );
+            for (api, m) in apis.iter() {
+                for (op, classes) in &m.requests {
+                    for (class, n) in STATUS_CLASSES.iter().zip(classes) {
+                        if *n > 0 {
+                            let _ = writeln!(
+                                out,
+                                "edgegw_requests_total{{api=\"{}\",operation=\"{}\",status=\"{class}\"}} {n}",
+                                escape(api),
+                                escape(op)
+                            );
+                        }
+                    }
+                }
             }
             out.push_str("# HELP edgegw_request_duration_seconds Time from request head to the end of the response.\n# TYPE edgegw_request_duration_seconds histogram\n");
-            for (api, h) in &m.total {
-                h.render(
-                    &mut out,
-                    "edgegw_request_duration_seconds",
-                    &format!("api=\"{}\"", escape(api)),
-                );
+            for (api, m) in apis.iter() {
+                let labels = format!("api=\"{}\"", escape(api));
+                m.total
+                    .render(&mut out, "edgegw_request_duration_seconds", &labels);
             }
             out.push_str("# HELP edgegw_backend_duration_seconds Time until the backend's response head.\n# TYPE edgegw_backend_duration_seconds histogram\n");
-            for (api, h) in &m.backend {
-                h.render(
-                    &mut out,
-                    "edgegw_backend_duration_seconds",
-                    &format!("api=\"{}\"", escape(api)),
-                );
+            for (api, m) in apis.iter().filter(|(_, m)| m.backend.count > 0) {
+                let labels = format!("api=\"{}\"", escape(api));
+                m.backend
+                    .render(&mut out, "edgegw_backend_duration_seconds", &labels);
             }
         }
         out.push_str("# HELP edgegw_active_connections Client connections open now.\n# TYPE edgegw_active_connections gauge\n");

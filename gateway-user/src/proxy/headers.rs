@@ -142,19 +142,45 @@ fn parse_traceparent(v: &str) -> Option<(String, String)> {
     .then(|| (trace.to_string(), flags.to_string()))
 }
 
+/// `bytes` random bytes as lower-case hex, never all zero. Ids need to be
+/// unique, not secret: a per-thread splitmix64 seeded from the OS is enough
+/// and keeps a syscall off every request.
 fn random_hex(bytes: usize) -> String {
-    use ring::rand::SecureRandom;
-    let mut buf = [0u8; 16];
-    let buf = &mut buf[..bytes];
-    loop {
-        ring::rand::SystemRandom::new()
-            .fill(buf)
-            .expect("the system random source works");
-        if buf.iter().any(|b| *b != 0) {
-            break;
-        }
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(os_seed());
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes * 2);
+    STATE.with(|state| {
+        let mut left = bytes;
+        while left > 0 {
+            // splitmix64
+            let mut z = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+            state.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            if z == 0 {
+                continue;
+            }
+            for b in z.to_le_bytes().iter().take(left.min(8)) {
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+            left = left.saturating_sub(8);
+        }
+    });
+    out
+}
+
+fn os_seed() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut seed = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut seed)
+        .expect("the system random source works");
+    u64::from_le_bytes(seed)
 }
 
 #[cfg(test)]
@@ -211,5 +237,14 @@ mod tests {
         assert_eq!(t.trace_id.len(), 32);
         assert_ne!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(parse_traceparent(t.header().to_str().unwrap()).is_some());
+    }
+
+    #[test]
+    fn random_ids_have_the_right_length_and_differ() {
+        let a = random_hex(16);
+        assert_eq!(a.len(), 32);
+        assert_eq!(random_hex(8).len(), 16);
+        assert_ne!(a, random_hex(16));
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }
