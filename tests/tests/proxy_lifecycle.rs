@@ -176,8 +176,12 @@ fn sigterm_drains_in_flight_requests_then_exits() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let readyz = format!("http://127.0.0.1:{}/readyz", gw.admin_port);
+    assert_eq!(curl(&["-o", "/dev/null", &readyz]).0, 200);
     gw.daemon.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
+    // Draining: no longer ready, so a load balancer stops sending.
+    assert_eq!(curl(&["-o", "/dev/null", &readyz]).0, 503);
     // Not accepting any more, while the five are still being served.
     let (status, _) = curl(&["-o", "/dev/null", &gw.url("/api/late")]);
     assert_eq!(status, 0, "a new connection must be refused while draining");

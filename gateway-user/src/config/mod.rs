@@ -238,6 +238,16 @@ mod tests {
     "#;
 
     #[test]
+    fn the_shipped_default_config_is_valid() {
+        let text = include_str!("../../../config/edgegw.toml");
+        let c = Config::parse("config/edgegw.toml", text).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.admin.unwrap().to_string(), "127.0.0.1:9901");
+        assert_eq!(c.limits.max_header_bytes, 16384);
+        assert_eq!(c.access_log, AccessLogTarget::Stdout);
+    }
+
+    #[test]
     fn parses_and_normalises() {
         let c = Config::parse("t.toml", GOOD).unwrap();
         assert_eq!(c.apis[0].prefix, "/orders");
