@@ -46,6 +46,18 @@ fn header_and_body_limits_answer_431_and_413() {
     );
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert_eq!(rejections(&gw, "header_too_large"), 2.0);
+    // HTTP/2: the header list limit answers 431 on the stream.
+    let big_header = format!("X-Big: {}", "a".repeat(10_000));
+    let (status, _) = curl(&[
+        "--http2-prior-knowledge",
+        "-H",
+        &big_header,
+        "-o",
+        "/dev/null",
+        &gw.url("/h2"),
+    ]);
+    assert_eq!(status, 431);
+    assert_eq!(backend.hits(), 0);
 
     // Body over the limit, announced by Content-Length: refused up front.
     let body = gw.tmp.write("body", &"b".repeat(2000));
