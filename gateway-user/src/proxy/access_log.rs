@@ -46,6 +46,11 @@ impl AccessLog {
         Ok(AccessLog { tx: Some(tx) })
     }
 
+    /// False when the log is off: callers skip building the entry.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
     pub fn write(&self, entry: &serde_json::Value) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(format!("{entry}\n"));

@@ -52,7 +52,7 @@ pub async fn handle(
     let mut record = Record {
         started: Instant::now(),
         time: SystemTime::now(),
-        client_ip: conn.client.ip().to_string(),
+        client_ip: conn.client.ip(),
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
         api: None,

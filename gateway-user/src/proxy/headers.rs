@@ -56,20 +56,28 @@ pub fn add_forwarded(
     let ip = client.ip().to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
+        None => ip.clone(),
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     // RFC 7239: IPv6 addresses are quoted and bracketed.
-    let node = match client.ip() {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    };
-    let mut element = format!("for={node};proto={proto}");
+    let mut element = String::with_capacity(64);
+    element.push_str("for=");
+    if client.is_ipv6() {
+        element.push_str("\"[");
+        element.push_str(&ip);
+        element.push_str("]\"");
+    } else {
+        element.push_str(&ip);
+    }
+    element.push_str(";proto=");
+    element.push_str(proto);
     if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
-        element.push_str(&format!(";host=\"{host}\""));
+        element.push_str(";host=\"");
+        element.push_str(host);
+        element.push('"');
         if let Ok(v) = HeaderValue::from_str(host) {
             headers.insert("x-forwarded-host", v);
         }

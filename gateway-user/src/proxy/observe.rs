@@ -60,7 +60,7 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
 pub struct Record {
     pub started: Instant,
     pub time: SystemTime,
-    pub client_ip: String,
+    pub client_ip: std::net::IpAddr,
     pub method: String,
     pub path: String,
     pub api: Option<String>,
@@ -136,9 +136,12 @@ impl Drop for Observed {
         let operation = r.operation.as_deref().unwrap_or("-");
         self.metrics
             .request(api, operation, r.status, total, r.backend);
+        if !self.log.enabled() {
+            return;
+        }
         self.log.write(&serde_json::json!({
             "time": rfc3339(r.time),
-            "client_ip": r.client_ip,
+            "client_ip": r.client_ip.to_string(),
             "method": r.method,
             "path": r.path,
             "api": r.api,
