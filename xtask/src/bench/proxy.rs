@@ -1,8 +1,10 @@
-//! `cargo xtask bench proxy [--duration SECS] [--connections N]`: wrk
-//! against edgegw and against Debian's nginx configured as the equivalent
-//! plain reverse proxy, to the same backend, in the same run, with the same
-//! connection count; HTTP/1.1 keep-alive, then TLS. Prints requests/s, p50
-//! and p99 for both and the ratios.
+//! `cargo xtask bench proxy [--duration SECS] [--connections N] [--rounds N]`:
+//! wrk against edgegw and against Debian's nginx configured as the
+//! equivalent plain reverse proxy, to the same backend, in the same run,
+//! with the same connection count; HTTP/1.1 keep-alive, then TLS. Prints
+//! requests/s, p50 and p99 for both and the ratios. The two proxies are
+//! measured alternately for several rounds and the median round of each is
+//! reported, so that load from elsewhere on the machine hits both alike.
 //!
 //! Everything runs on ephemeral loopback ports, from a temporary directory,
 //! and is stopped by pid. The backend is a separate nginx instance that
@@ -41,6 +43,7 @@ struct Measure {
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut duration = 10u64;
     let mut connections = 64u64;
+    let mut rounds = 3u64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let value = it
@@ -51,14 +54,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         match a.as_str() {
             "--duration" => duration = value,
             "--connections" => connections = value,
-            other => bail!("unknown option {other}; use --duration SECS or --connections N"),
+            "--rounds" => rounds = value.max(1),
+            other => {
+                bail!("unknown option {other}; use --duration SECS, --connections N or --rounds N")
+            }
         }
     }
     install_tools()?;
     let dir = std::env::temp_dir().join(format!("edgegw-bench-proxy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let result = measure_all(&dir, duration, connections);
+    let result = measure_all(&dir, duration, connections, rounds);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -125,7 +131,7 @@ fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Result<Proc> {
     Ok(Proc(child))
 }
 
-fn measure_all(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()> {
+fn measure_all(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::Result<()> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     setup::run(
         Command::new("openssl")
@@ -177,7 +183,7 @@ fn measure_all(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()
     wait_port(et)?;
 
     println!(
-        "bench proxy: wrk, {connections} connections, {duration} s per run, same backend (nginx returning 23 bytes)"
+        "bench proxy: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds, same backend (nginx returning 23 bytes)"
     );
     println!(
         "{:<10} {:<7} {:>12} {:>9} {:>9} {:>7}",
@@ -198,8 +204,12 @@ fn measure_all(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()
         // Warm both (pools, TLS session state, page cache) before measuring.
         wrk(&e_url, connections, 2)?;
         wrk(&n_url, connections, 2)?;
-        let e = wrk(&e_url, connections, duration)?;
-        let n = wrk(&n_url, connections, duration)?;
+        let (mut es, mut ns) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            es.push(wrk(&e_url, connections, duration)?);
+            ns.push(wrk(&n_url, connections, duration)?);
+        }
+        let (e, n) = (median(es), median(ns));
         for (name, m) in [("edgegw", &e), ("nginx", &n)] {
             println!(
                 "{scenario:<10} {name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7}",
@@ -214,6 +224,13 @@ fn measure_all(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()
         );
     }
     Ok(())
+}
+
+/// The round with the median requests/s.
+fn median(mut runs: Vec<Measure>) -> Measure {
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let mid = runs.len() / 2;
+    runs.swap_remove(mid)
 }
 
 fn edgegw(
