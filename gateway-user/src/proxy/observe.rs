@@ -149,11 +149,16 @@ impl Drop for Observed {
             "status": r.status,
             "bytes_in": r.bytes_in.load(Ordering::Relaxed),
             "bytes_out": self.bytes_out,
-            "duration_ms": total.as_secs_f64() * 1000.0,
-            "backend_ms": r.backend.map(|d| d.as_secs_f64() * 1000.0),
+            "duration_ms": millis(total),
+            "backend_ms": r.backend.map(millis),
             "request_id": r.request_id,
         }));
     }
+}
+
+/// Milliseconds with microsecond precision.
+fn millis(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
 }
 
 /// `2026-11-26T09:30:00.123Z` without a date library (Hinnant's civil-from-days).
