@@ -79,6 +79,32 @@ listen = "127.0.0.1:{admin_port}"
         metric_value(&self.metrics(), series)
     }
 
+    /// Waits (up to 10 s) until `series` equals `want`; returns its last
+    /// value. Counters are updated when a response or connection ends,
+    /// which can be just after the client saw it.
+    pub fn wait_metric(&self, series: &str, want: f64) -> f64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self.metric(series);
+            if v == want || std::time::Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (up to 10 s) until the access log has `n` lines; returns them.
+    pub fn wait_access_log(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.access_log_lines();
+            if lines.len() >= n || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The access log's JSON lines.
     pub fn access_log_lines(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.access_log)

@@ -1,7 +1,7 @@
 //! The admin listener: health, readiness (XDP attached, listeners bound)
 //! and Prometheus metrics checked against known traffic.
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 use edgegw_tests::{
     backends::TestBackend,
@@ -44,7 +44,7 @@ url = "/{{id}}"
         assert_eq!(curl(&["-o", "/dev/null", &gw.url("/orders/1/x")]).0, 404);
     }
     assert_eq!(curl(&["-o", "/dev/null", &gw.url("/elsewhere")]).0, 404);
-    std::thread::sleep(Duration::from_millis(200));
+    gw.wait_metric("edgegw_request_duration_seconds_count{api=\"orders\"}", 7.0);
     let m = gw.metrics();
     let v = |s: &str| metric_value(&m, s);
     assert_eq!(

@@ -179,12 +179,18 @@ fn sigterm_drains_in_flight_requests_then_exits() {
     let readyz = format!("http://127.0.0.1:{}/readyz", gw.admin_port);
     assert_eq!(curl(&["-o", "/dev/null", &readyz]).0, 200);
     gw.daemon.signal(libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(300));
-    // Draining: no longer ready, so a load balancer stops sending.
-    assert_eq!(curl(&["-o", "/dev/null", &readyz]).0, 503);
-    // Not accepting any more, while the five are still being served.
-    let (status, _) = curl(&["-o", "/dev/null", &gw.url("/api/late")]);
-    assert_eq!(status, 0, "a new connection must be refused while draining");
+    // Draining: no longer ready, so a load balancer stops sending...
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while curl(&["-o", "/dev/null", &readyz]).0 != 503 {
+        assert!(Instant::now() < deadline, "/readyz still 200 after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...and the listener is closed, while the five are still being served.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while curl(&["-o", "/dev/null", &gw.url("/api/late")]).0 != 0 {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let statuses: Vec<u16> = in_flight.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(statuses, vec![200; 5]);
     assert_eq!(gw.daemon.stop(), Some(0), "{}", gw.daemon.log_text());

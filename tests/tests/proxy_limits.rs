@@ -16,8 +16,12 @@ fn api(backend: &TestBackend) -> String {
     )
 }
 
-fn rejections(gw: &TestGateway, reason: &str) -> f64 {
-    gw.metric(&format!("edgegw_rejections_total{{reason=\"{reason}\"}}"))
+/// The rejection counter for `reason`, once it reached `want` (or 10 s).
+fn rejections(gw: &TestGateway, reason: &str, want: f64) -> f64 {
+    gw.wait_metric(
+        &format!("edgegw_rejections_total{{reason=\"{reason}\"}}"),
+        want,
+    )
 }
 
 #[test]
@@ -45,7 +49,7 @@ fn header_and_body_limits_answer_431_and_413() {
         format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
     );
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-    assert_eq!(rejections(&gw, "header_too_large"), 2.0);
+    assert_eq!(rejections(&gw, "header_too_large", 2.0), 2.0);
     // HTTP/2: the header list limit answers 431 on the stream.
     let big_header = format!("X-Big: {}", "a".repeat(10_000));
     let (status, _) = curl(&[
@@ -87,7 +91,7 @@ fn header_and_body_limits_answer_431_and_413() {
         &gw.url("/up"),
     ]);
     assert_eq!((status, json["body_bytes"].as_u64()), (200, Some(900)));
-    assert_eq!(rejections(&gw, "body_too_large"), 2.0);
+    assert_eq!(rejections(&gw, "body_too_large", 2.0), 2.0);
 }
 
 #[test]
@@ -100,7 +104,7 @@ fn slow_headers_time_out_and_idle_connections_close() {
     // Slowloris: a request head that never ends.
     let (_, closed) = raw_exchange(gw.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n");
     assert!(closed, "an incomplete request head must be cut");
-    assert_eq!(rejections(&gw, "header_read_timeout"), 1.0);
+    assert_eq!(rejections(&gw, "header_read_timeout", 1.0), 1.0);
     assert_eq!(backend.hits(), 0);
 
     let backend = TestBackend::echo();
@@ -118,7 +122,7 @@ fn slow_headers_time_out_and_idle_connections_close() {
     let (answer, closed) = read_until_close(&mut stream);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(closed, "an idle keep-alive connection must be closed");
-    assert_eq!(rejections(&gw, "idle_timeout"), 1.0);
+    assert_eq!(rejections(&gw, "idle_timeout", 1.0), 1.0);
 }
 
 #[test]
@@ -129,21 +133,16 @@ fn connections_over_the_cap_are_closed_and_counted() {
         &format!("[limits]\nmax_connections = 3\n{}", api(&backend)),
     );
     // The readiness probe's connection must be gone before counting.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while gw.metric("edgegw_active_connections") != 0.0 {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(gw.wait_metric("edgegw_active_connections", 0.0), 0.0);
     let held: Vec<TcpStream> = (0..3)
         .map(|_| TcpStream::connect(("127.0.0.1", gw.port)).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(gw.metric("edgegw_active_connections"), 3.0);
+    assert_eq!(gw.wait_metric("edgegw_active_connections", 3.0), 3.0);
     let (answer, closed) = raw_exchange(gw.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(closed && answer.is_empty(), "{answer}");
-    assert_eq!(rejections(&gw, "max_connections"), 1.0);
+    assert_eq!(rejections(&gw, "max_connections", 1.0), 1.0);
     drop(held);
-    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(gw.wait_metric("edgegw_active_connections", 0.0), 0.0);
     let (status, _) = curl(&["-o", "/dev/null", &gw.url("/ok")]);
     assert_eq!(status, 200);
 }
@@ -169,7 +168,8 @@ fn malformed_and_ambiguous_requests_never_reach_the_backend() {
         );
     }
     assert_eq!(backend.hits(), 0);
-    assert_eq!(rejections(&gw, "bad_request"), bad.len() as f64);
+    let n = bad.len() as f64;
+    assert_eq!(rejections(&gw, "bad_request", n), n);
 
     // Content-Length and Transfer-Encoding together: chunked wins, the
     // length is dropped, and the connection closes after the answer, so
@@ -192,5 +192,5 @@ fn malformed_and_ambiguous_requests_never_reach_the_backend() {
     // The process is unharmed.
     let (status, _) = curl(&["-o", "/dev/null", &gw.url("/still-up")]);
     assert_eq!(status, 200);
-    assert_eq!(gw.metric("edgegw_active_connections"), 0.0);
+    assert_eq!(gw.wait_metric("edgegw_active_connections", 0.0), 0.0);
 }

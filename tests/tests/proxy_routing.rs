@@ -1,8 +1,6 @@
 //! Routing, forwarding headers, errors and the access log, end to end:
 //! the real `edgegw` binary between curl and a real backend.
 
-use std::time::Duration;
-
 use edgegw_tests::{
     backends::TestBackend,
     gateway::{TestGateway, curl, curl_json},
@@ -101,8 +99,7 @@ fn most_specific_route_wins_and_headers_are_forwarded() {
     assert_eq!(body["path"], "/shop/1");
 
     // The access log names the API and operation the router picked.
-    std::thread::sleep(Duration::from_millis(300));
-    let lines = gw.access_log_lines();
+    let lines = gw.wait_access_log(4);
     let ops: Vec<(&str, &str)> = lines
         .iter()
         .map(|l| {
@@ -145,16 +142,20 @@ fn most_specific_route_wins_and_headers_are_forwarded() {
 fn operation_precedence_literal_over_param_over_catch_all() {
     let backend = TestBackend::echo();
     let gw = TestGateway::start("prec", &routing_config(&backend));
-    for (method, path, want) in [
+    for (i, (method, path, want)) in [
         ("GET", "/orders/latest", "latest-order"),
         ("GET", "/orders/9", "get-order"),
         ("POST", "/orders/9", "order-anything"),
         ("GET", "/orders/9/items/3", "order-anything"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let (status, _) = curl(&["-X", method, "-o", "/dev/null", &gw.url(path)]);
         assert_eq!(status, 200, "{method} {path}");
-        std::thread::sleep(Duration::from_millis(100));
-        let last = gw.access_log_lines().pop().unwrap();
+        let lines = gw.wait_access_log(i + 1);
+        assert_eq!(lines.len(), i + 1);
+        let last = lines.last().unwrap();
         assert_eq!(last["operation"], want, "{method} {path}: {last}");
     }
 }
