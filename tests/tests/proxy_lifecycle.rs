@@ -25,6 +25,15 @@ fn api(backend: &TestBackend, base: &str) -> String {
     )
 }
 
+/// `api` plus a second API on its own backend, for the slow request.
+fn apis(backend: &TestBackend, slow: &TestBackend, base: &str) -> String {
+    format!(
+        "{}[[apis]]\nname = \"slow\"\npath = \"/slow\"\nbackend = \"http://{}{base}\"\n",
+        api(backend, base),
+        slow.addr
+    )
+}
+
 /// Paths the backend saw, as reported by keep-alive clients hammering the
 /// gateway until `stop`; returns (ok, failed, paths seen).
 async fn load(port: u16, stop: Arc<AtomicBool>) -> (usize, Vec<String>, Vec<String>) {
@@ -71,7 +80,8 @@ async fn load(port: u16, stop: Arc<AtomicBool>) -> (usize, Vec<String>, Vec<Stri
 #[test]
 fn sighup_reloads_under_load_without_a_failed_request() {
     let backend = TestBackend::echo();
-    let gw = TestGateway::start("hup", &api(&backend, "/one"));
+    let slow_backend = TestBackend::echo();
+    let gw = TestGateway::start("hup", &apis(&backend, &slow_backend, "/one"));
     let base = TestGateway::base_config(&gw.tmp, gw.port, gw.admin_port);
     let port = gw.port;
     let stop = Arc::new(AtomicBool::new(false));
@@ -79,11 +89,19 @@ fn sighup_reloads_under_load_without_a_failed_request() {
     let load = rt.spawn(load(port, stop.clone()));
 
     // A slow request started before the reload finishes on the old config.
-    let slow_url = gw.url("/api/slow?delay_ms=1500");
+    let slow_url = gw.url("/slow/x?delay_ms=1500");
     let slow = std::thread::spawn(move || curl_json(&[&slow_url]));
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slow_backend.hits() == 0 {
+        assert!(Instant::now() < deadline, "the slow request never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
-    std::fs::write(&gw.config, format!("{base}{}", api(&backend, "/two"))).unwrap();
+    std::fs::write(
+        &gw.config,
+        format!("{base}{}", apis(&backend, &slow_backend, "/two")),
+    )
+    .unwrap();
     gw.daemon.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -99,7 +117,7 @@ fn sighup_reloads_under_load_without_a_failed_request() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let (status, body) = slow.join().unwrap();
-    assert_eq!((status, body["path"].as_str()), (200, Some("/one/slow")));
+    assert_eq!((status, body["path"].as_str()), (200, Some("/one/x")));
 
     // An invalid file is rejected whole: the previous configuration stays.
     std::fs::write(
