@@ -15,7 +15,7 @@ use std::{
 use anyhow::Context;
 use tokio::{
     net::TcpListener,
-    signal::unix::{SignalKind, signal},
+    signal::unix::{Signal, SignalKind, signal},
 };
 
 use crate::{
@@ -92,7 +92,13 @@ async fn serve(path: PathBuf, overrides: Overrides, config: Config) -> anyhow::R
         tokio::spawn(proxy::echo::serve(echo));
     }
     let shared: SharedGateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway));
+    // Handlers are installed before "ready": a signal sent right after it
+    // must not meet the default action (which would kill the process).
+    let hup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
+    let term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     tokio::spawn(reload_on_sighup(
+        hup,
         path,
         overrides,
         shared.clone(),
@@ -108,7 +114,7 @@ async fn serve(path: PathBuf, overrides: Overrides, config: Config) -> anyhow::R
         "edgegw ready"
     );
     let shutdown = async {
-        shutdown_signal().await;
+        shutdown_signal(term, int).await;
         admin_state.ready.store(false, Ordering::Release);
     };
     proxy::serve(listeners, shared, metrics, shutdown, config.drain_timeout).await;
@@ -134,15 +140,12 @@ async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpList
 /// Reloads on every SIGHUP; requests in flight keep the configuration they
 /// started with.
 async fn reload_on_sighup(
+    mut hup: Signal,
     path: PathBuf,
     overrides: Overrides,
     shared: SharedGateway,
     metrics: Arc<Metrics>,
 ) {
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::error!("cannot install a SIGHUP handler; configuration reload disabled");
-        return;
-    };
     while hup.recv().await.is_some() {
         let built = overrides
             .load(&path)
@@ -184,9 +187,7 @@ async fn reload_on_sighup(
     }
 }
 
-async fn shutdown_signal() {
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+async fn shutdown_signal(mut term: Signal, mut int: Signal) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
