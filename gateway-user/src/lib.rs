@@ -1,5 +1,6 @@
 //! edgegw: the gateway daemon and its operator CLI.
 //!
+//! - `admin`: the admin listener (/healthz, /readyz, /metrics) and metrics.
 //! - `config`: the daemon's configuration file, validated into domain types.
 //! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
@@ -7,6 +8,7 @@
 //! - `lifecycle`: what operators and systemd see: `logging`, the `status`
 //!   file, sd_`notify` readiness and the `watchdog`.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod datapath;

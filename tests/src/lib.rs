@@ -6,7 +6,12 @@
 //! - `process`: the real `edgegw` binary, started as a process (optionally
 //!   inside a namespace) and stopped by pid on drop.
 //! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures.
+//! - `backends`, `certs`, `gateway`: real backends, test certificates and a
+//!   configured daemon for the proxy tests.
 
+pub mod backends;
+pub mod certs;
+pub mod gateway;
 pub mod lan;
 pub mod netns;
 pub mod packets;

@@ -97,7 +97,7 @@ fn sighup_applies_the_dos_section_in_place() {
     assert!(!request_ok(&client), "the denied client still gets through");
 
     tmp.write("edgegw.toml", &config(&iface, "[dos]\nsyn_per_sec = 0"));
-    reload(&daemon, "config reload rejected");
+    reload(&daemon, "configuration reload rejected");
     assert!(
         daemon
             .log_text()

@@ -9,10 +9,18 @@ mod duration;
 
 pub use dos::DosPolicy;
 pub use duration::parse_duration;
+mod apis;
+mod limits;
+mod listeners;
+mod template;
+
+pub use apis::{Api, Backend, BackendProtocol, Operation};
+pub use limits::Limits;
+pub use listeners::{Certificate, TlsListener};
+pub use template::UrlTemplate;
 
 use std::{net::SocketAddr, path::Path};
 
-use hyper::Uri;
 use serde::Deserialize;
 
 use crate::datapath::XdpMode;
@@ -40,9 +48,19 @@ struct FileConfig {
     /// XDP attachment.
     #[serde(default)]
     xdp: XdpSection,
+    /// Optional HTTPS listener.
+    tls: Option<listeners::TlsSection>,
+    /// Protection limits.
+    #[serde(default)]
+    limits: limits::LimitsSection,
+    /// Optional admin listener (/healthz, /readyz, /metrics).
+    admin: Option<listeners::AdminSection>,
+    /// Named backends APIs can refer to.
+    #[serde(default)]
+    backends: Vec<apis::BackendSection>,
     /// Published APIs, matched by longest path prefix.
     #[serde(default)]
-    apis: Vec<ApiSection>,
+    apis: Vec<apis::ApiSection>,
     /// Optional built-in echo backend, used by the demo configuration.
     demo_backend: Option<DemoBackendSection>,
     /// What the XDP program enforces; absent: it counts and passes everything.
@@ -57,6 +75,10 @@ struct GatewaySection {
     /// Seconds that in-flight requests get to finish on SIGTERM/SIGINT.
     #[serde(default = "default_drain_secs")]
     drain_timeout_secs: u64,
+    /// Where the JSON access log goes: "stdout" (default), "off", or a file
+    /// path (appended).
+    #[serde(default)]
+    access_log: Option<String>,
 }
 
 fn default_drain_secs() -> u64 {
@@ -98,17 +120,6 @@ fn default_mode() -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ApiSection {
-    /// Unique name, used in logs and metrics.
-    name: String,
-    /// Path prefix, e.g. "/orders". Requests under it go to `backend`.
-    path: String,
-    /// Backend base URL, e.g. "http://10.0.0.5:8080/api".
-    backend: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DemoBackendSection {
     /// Address the built-in echo backend listens on.
     listen: String,
@@ -125,23 +136,18 @@ pub struct Config {
     pub demo_backend: Option<SocketAddr>,
     pub detach_on_exit: bool,
     pub dos: Option<DosPolicy>,
+    pub tls: Option<TlsListener>,
+    pub limits: Limits,
+    pub admin: Option<SocketAddr>,
+    pub access_log: AccessLogTarget,
 }
 
-/// One published API.
-#[derive(Clone, Debug)]
-pub struct Api {
-    pub name: String,
-    /// Normalised prefix: starts with '/', no trailing '/' unless it is "/".
-    pub prefix: String,
-    /// Backend base: scheme and authority, plus a path without trailing '/'.
-    pub backend: Backend,
-}
-
-#[derive(Clone, Debug)]
-pub struct Backend {
-    pub scheme: String,
-    pub authority: String,
-    pub base_path: String,
+/// Destination of the access log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    Off,
+    File(std::path::PathBuf),
 }
 
 impl Config {
@@ -179,31 +185,26 @@ impl Config {
                 file.xdp.iface
             )));
         }
-        let mut apis = Vec::with_capacity(file.apis.len());
-        for api in &file.apis {
-            let at = |m: String| invalid(format!("api \"{}\": {m}", api.name));
-            if api.name.is_empty() {
+        let apis = apis::build(&file.apis, &file.backends).map_err(invalid)?;
+        let tls = match &file.tls {
+            Some(t) => Some(t.validate().map_err(invalid)?),
+            None => None,
+        };
+        let limits = file.limits.validate().map_err(invalid)?;
+        let admin = match &file.admin {
+            Some(a) => Some(a.validate().map_err(invalid)?),
+            None => None,
+        };
+        let access_log = match file.gateway.access_log.as_deref() {
+            None | Some("stdout") => AccessLogTarget::Stdout,
+            Some("off") => AccessLogTarget::Off,
+            Some("") => {
                 return Err(invalid(
-                    "apis: an API has an empty name; give each API a unique name".into(),
+                    "gateway.access_log: empty; use \"stdout\", \"off\" or a file path".into(),
                 ));
             }
-            if apis.iter().any(|a: &Api| a.name == api.name) {
-                return Err(at("duplicate API name; names must be unique".into()));
-            }
-            let prefix = normalise_prefix(&api.path).map_err(at)?;
-            if let Some(other) = apis.iter().find(|a: &&Api| a.prefix == prefix) {
-                return Err(at(format!(
-                    "path \"{prefix}\" is already used by api \"{}\"",
-                    other.name
-                )));
-            }
-            let backend = parse_backend(&api.backend).map_err(at)?;
-            apis.push(Api {
-                name: api.name.clone(),
-                prefix,
-                backend,
-            });
-        }
+            Some(path) => AccessLogTarget::File(path.into()),
+        };
         let demo_backend = match &file.demo_backend {
             Some(d) => Some(
                 parse_addr(&d.listen).map_err(|m| invalid(format!("demo_backend.listen: {m}")))?,
@@ -223,6 +224,10 @@ impl Config {
             xdp_mode,
             apis,
             demo_backend,
+            tls,
+            limits,
+            admin,
+            access_log,
         })
     }
 }
@@ -231,50 +236,9 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse()
         .map_err(|_| format!("\"{s}\" is not an address:port such as \"127.0.0.1:8080\""))
-}
-
-fn normalise_prefix(path: &str) -> Result<String, String> {
-    if !path.starts_with('/') {
-        return Err(format!("path \"{path}\" must start with '/'"));
-    }
-    if path.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "path \"{path}\" must not contain '?', '#' or spaces"
-        ));
-    }
-    let trimmed = path.trim_end_matches('/');
-    Ok(if trimmed.is_empty() {
-        "/".into()
-    } else {
-        trimmed.into()
-    })
-}
-
-fn parse_backend(url: &str) -> Result<Backend, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| format!("backend \"{url}\" is not a URL such as \"http://127.0.0.1:9000\""))?;
-    let scheme = uri.scheme_str().unwrap_or_default();
-    if scheme != "http" {
-        return Err(format!(
-            "backend \"{url}\": only http:// backends are supported"
-        ));
-    }
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("backend \"{url}\" has no host"))?
-        .to_string();
-    if uri.query().is_some() {
-        return Err(format!("backend \"{url}\" must not have a query string"));
-    }
-    Ok(Backend {
-        scheme: scheme.into(),
-        authority,
-        base_path: uri.path().trim_end_matches('/').into(),
-    })
 }
 
 #[cfg(test)]
@@ -292,6 +256,16 @@ mod tests {
         path = "/orders/"
         backend = "http://127.0.0.1:9000/api/"
     "#;
+
+    #[test]
+    fn the_shipped_default_config_is_valid() {
+        let text = include_str!("../../../config/edgegw.toml");
+        let c = Config::parse("config/edgegw.toml", text).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.admin.unwrap().to_string(), "127.0.0.1:9901");
+        assert_eq!(c.limits.max_header_bytes, 16384);
+        assert_eq!(c.access_log, AccessLogTarget::Stdout);
+    }
 
     #[test]
     fn parses_and_normalises() {
@@ -326,7 +300,11 @@ mod tests {
                 "path = \"orders\"",
                 "must start with '/'",
             ),
-            ("http://127.0.0.1:9000/api/", "ftp://x", "only http://"),
+            (
+                "http://127.0.0.1:9000/api/",
+                "ftp://x",
+                "only http:// and https://",
+            ),
         ];
         for (from, to, want) in cases {
             let err = Config::parse("t.toml", &GOOD.replace(from, to))

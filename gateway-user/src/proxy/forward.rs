@@ -1,154 +1,215 @@
-//! Forwarding a routed request to its backend over a pooled client.
+//! One request, from routing to the backend's response: route, check the
+//! body limit, rewrite headers, forward with timeouts, classify failures.
+//! Every outcome, error or not, goes through `observe` (access log, metrics).
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicU64},
+    time::{Instant, SystemTime},
+};
 
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Limited};
 use hyper::{
-    HeaderMap, Request, Response, StatusCode, Uri,
-    body::Incoming,
-    header::{self, HeaderName, HeaderValue},
-};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
+    Request, Response, StatusCode, Uri, Version,
+    body::{Body, Incoming},
+    header::{self, HeaderValue},
 };
 
-use super::{ProxyBody, Router, respond};
-use crate::config::Config;
+use super::{
+    Gateway, ProxyBody, RouteInfo, SharedGateway,
+    headers::{Trace, add_forwarded, strip_hop_by_hop},
+    limits::Activity,
+    observe::{Counted, Observed, Record},
+    respond::{self, ProxyError},
+    router::NoRoute,
+    upgrade,
+};
+use crate::{
+    admin::{Metrics, Rejection},
+    config::BackendProtocol,
+};
 
-/// Headers that describe one hop and must not be forwarded (RFC 9110 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
-
-/// Routing table and backend client shared by every connection.
-pub struct Proxy {
-    router: Router,
-    client: Client<HttpConnector, Incoming>,
+/// The client connection a request arrived on.
+#[derive(Clone)]
+pub struct Conn {
+    pub client: SocketAddr,
+    /// "http" or "https".
+    pub proto: &'static str,
+    pub activity: Arc<Activity>,
 }
 
-impl Proxy {
-    pub fn new(config: &Config) -> Arc<Proxy> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Arc::new(Proxy {
-            router: Router::new(config.apis.clone()),
-            client,
-        })
-    }
-
-    /// Routes and forwards one request; never fails, errors become responses.
-    pub async fn handle(
-        &self,
-        req: Request<Incoming>,
-        client_addr: SocketAddr,
-    ) -> Response<ProxyBody> {
-        let started = Instant::now();
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let (api_name, response) = self.forward(req, client_addr).await;
-        tracing::info!(
-            client = %client_addr.ip(),
-            %method,
-            %path,
-            api = api_name.unwrap_or("-"),
-            status = response.status().as_u16(),
-            duration_us = started.elapsed().as_micros() as u64,
-            "request"
-        );
-        response
-    }
-
-    async fn forward(
-        &self,
-        mut req: Request<Incoming>,
-        client_addr: SocketAddr,
-    ) -> (Option<&str>, Response<ProxyBody>) {
-        let path = req.uri().path();
-        let Some((api, rest)) = self.router.route(path) else {
-            let message = format!("No API matches the path {path}");
-            return (None, respond::error(StatusCode::NOT_FOUND, &message));
-        };
-        let query = req
-            .uri()
-            .query()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default();
-        let target = format!(
-            "{}://{}{}{}{}",
-            api.backend.scheme, api.backend.authority, api.backend.base_path, rest, query
-        );
-        let Ok(uri) = target.parse::<Uri>() else {
-            return (
-                Some(&api.name),
-                respond::error(
-                    StatusCode::BAD_REQUEST,
-                    "The request path cannot be forwarded",
-                ),
-            );
-        };
-        let original_host = req.headers().get(header::HOST).cloned();
-        *req.uri_mut() = uri;
-        *req.version_mut() = hyper::Version::HTTP_11;
-        let headers = req.headers_mut();
-        strip_hop_by_hop(headers);
-        add_forwarded(headers, client_addr, original_host);
-        headers.remove(header::HOST);
-
-        match self.client.request(req).await {
-            Ok(response) => {
-                let (mut parts, body) = response.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
-                (Some(&api.name), Response::from_parts(parts, body.boxed()))
-            }
-            Err(err) => {
-                tracing::warn!(api = %api.name, backend = %api.backend.authority, error = %err, "backend request failed");
-                let message = format!("Backend for API {} is unavailable", api.name);
-                (
-                    Some(&api.name),
-                    respond::error(StatusCode::BAD_GATEWAY, &message),
-                )
-            }
-        }
-    }
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named in Connection are hop-by-hop too.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
-
-fn add_forwarded(headers: &mut HeaderMap, client_addr: SocketAddr, host: Option<HeaderValue>) {
-    let ip = client_addr.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip,
+/// Answers one request; never fails, errors become JSON responses.
+pub async fn handle(
+    shared: &SharedGateway,
+    metrics: &Arc<Metrics>,
+    conn: &Conn,
+    req: Request<Incoming>,
+) -> Response<Observed> {
+    let gw = shared.load_full();
+    let in_flight = conn.activity.begin();
+    let trace = Trace::continue_or_start(req.headers());
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let mut record = Record {
+        started: Instant::now(),
+        time: SystemTime::now(),
+        client_ip: conn.client.ip(),
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+        api: None,
+        operation: None,
+        status: 0,
+        bytes_in: bytes_in.clone(),
+        backend: None,
+        request_id: trace.trace_id.clone(),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    let response = match proxy(&gw, conn, req, &trace, &mut record, bytes_in).await {
+        Ok(response) => response,
+        Err(err) => {
+            if matches!(err, ProxyError::BodyTooLarge { .. }) {
+                metrics.reject(Rejection::BodyTooLarge);
+            }
+            if err.status().is_server_error() {
+                tracing::warn!(error = ?err, request_id = %trace.trace_id, "backend request failed");
+            }
+            err.response()
+        }
+    };
+    record.status = response.status().as_u16();
+    let (mut parts, body) = response.into_parts();
+    if let Ok(id) = HeaderValue::from_str(&trace.trace_id) {
+        parts.headers.insert("x-request-id", id);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Some(host) = host {
-        headers.insert("x-forwarded-host", host);
+    let body = Observed::new(
+        body,
+        record,
+        gw.access_log.clone(),
+        metrics.clone(),
+        in_flight,
+    );
+    Response::from_parts(parts, body)
+}
+
+async fn proxy(
+    gw: &Gateway,
+    conn: &Conn,
+    mut req: Request<Incoming>,
+    trace: &Trace,
+    record: &mut Record,
+    bytes_in: Arc<AtomicU64>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let host = request_host(&req);
+    let path = req.uri().path().to_string();
+    let route = match gw.router.route(host.as_deref(), req.method(), &path) {
+        Ok(route) => route,
+        Err(NoRoute::Api) => return Err(ProxyError::NoApi { path }),
+        Err(NoRoute::Operation { api }) => {
+            record.api = Some(api.clone());
+            return Err(ProxyError::NoOperation {
+                api,
+                method: req.method().to_string(),
+                path,
+            });
+        }
+    };
+    let api = route.api;
+    record.api = Some(api.name.clone());
+    record.operation = route.operation.map(|o| o.name.clone());
+
+    let limit = gw.limits.max_body_bytes;
+    if req.body().size_hint().lower() > limit {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let b = &api.backend;
+    let uri: Uri = format!(
+        "{}://{}{}{}{}",
+        b.scheme, b.authority, b.base_path, route.rest, query
+    )
+    .parse()
+    .map_err(|_| ProxyError::BadPath)?;
+    req.extensions_mut().insert(RouteInfo {
+        api: api.name.clone(),
+        operation: record.operation.clone(),
+        params: route.params,
+    });
+
+    let upgrade_to = upgrade::requested(&req).filter(|_| b.protocol == BackendProtocol::Http1);
+    let on_client_upgrade = upgrade_to.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    parts.uri = uri;
+    parts.version = match b.protocol {
+        BackendProtocol::Http1 => Version::HTTP_11,
+        BackendProtocol::Http2 => Version::HTTP_2,
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = upgrade_to {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocol);
+    }
+    add_forwarded(&mut parts.headers, conn.client, conn.proto, host.as_deref());
+    parts.headers.remove(header::HOST);
+    parts.headers.insert("traceparent", trace.header());
+    let body = Limited::new(Counted::new(body, bytes_in), limit as usize).boxed_unsync();
+
+    let client = gw.backends.client(b);
+    let sent = Instant::now();
+    let result = tokio::time::timeout(
+        b.response_timeout,
+        client.request(Request::from_parts(parts, body)),
+    )
+    .await;
+    record.backend = Some(sent.elapsed());
+    let api_name = || api.name.clone();
+    let mut response = match result {
+        Err(_) => return Err(ProxyError::BackendTimeout { api: api_name() }),
+        Ok(Err(err)) => return Err(classify(&err, api_name(), limit)),
+        Ok(Ok(response)) => response,
+    };
+    if let Some(on_client) = on_client_upgrade
+        && response.status() == StatusCode::SWITCHING_PROTOCOLS
+    {
+        let on_backend = hyper::upgrade::on(&mut response);
+        tokio::spawn(upgrade::tunnel(on_client, on_backend));
+        let (parts, _) = response.into_parts();
+        return Ok(Response::from_parts(parts, respond::full("")));
+    }
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// The host the client addressed (`:authority` or `Host`), lower case,
+/// without port.
+fn request_host<B>(req: &Request<B>) -> Option<String> {
+    let raw = match req.uri().host() {
+        Some(h) => h.to_string(),
+        None => req.headers().get(header::HOST)?.to_str().ok()?.to_string(),
+    };
+    let host = if raw.starts_with('[') {
+        raw.split_inclusive(']').next().unwrap_or(&raw)
+    } else {
+        raw.split(':').next().unwrap_or(&raw)
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+fn classify(err: &hyper_util::client::legacy::Error, api: String, limit: u64) -> ProxyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ProxyError::BodyTooLarge { limit };
+        }
+        source = e.source();
+    }
+    if err.is_connect() {
+        ProxyError::BackendConnect { api }
+    } else {
+        ProxyError::BackendFailed { api }
     }
 }

@@ -1,19 +1,34 @@
-//! The HTTP reverse proxy: accept connections (`server`), pick the API for a
-//! request (`router`), forward it to the backend (`forward`), and answer
-//! errors in one JSON shape (`respond`). `echo` is the demo backend.
+//! The HTTP reverse proxy.
+//!
+//! Request flow: `server` (accept, TLS, HTTP/1.1 or HTTP/2 with limits) →
+//! `forward` (route with `router`, rewrite `headers`, send through a pooled
+//! `backend` client, `upgrade` pass-through) → `respond` (JSON errors);
+//! `observe` writes the `access_log` line and metrics when the response
+//! ends. `gateway` is the reloadable state; `echo` is the demo backend.
 
+mod access_log;
+mod backend;
 pub mod echo;
 mod forward;
+mod gateway;
+mod headers;
+mod limits;
+mod observe;
 mod respond;
 mod router;
 mod server;
+mod tls;
+mod upgrade;
 
-pub use forward::Proxy;
-pub use router::Router;
-pub use server::serve;
+pub use gateway::{Gateway, GatewayError, SharedGateway};
+pub use router::{RouteInfo, Router};
+pub use server::{Listeners, serve};
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 
 /// Body type of every response the proxy writes.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// Body type of every request sent to a backend.
+pub type RequestBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;

@@ -1,6 +1,40 @@
-//! Longest-prefix routing of request paths to APIs.
+//! Picking the API and operation for a request.
+//!
+//! APIs: the longest path prefix on a segment boundary wins; for the same
+//! prefix an API bound to the request's host beats one without a host.
+//! Operations: the method must match and the most specific URL template
+//! wins (literal over `{param}` over `*`, segment by segment).
 
-use crate::config::Api;
+use hyper::Method;
+
+use crate::config::{Api, Operation};
+
+/// What routing found; stored in the request extensions for later phases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub api: String,
+    /// `None` when the API declares no operations (everything is accepted).
+    pub operation: Option<String>,
+    /// Template parameters, in template order.
+    pub params: Vec<(String, String)>,
+}
+
+/// A successful match.
+#[derive(Debug)]
+pub struct Route<'a, 'p> {
+    pub api: &'a Api,
+    pub operation: Option<&'a Operation>,
+    pub params: Vec<(String, String)>,
+    /// The path after the API prefix (starts with '/', or is empty).
+    pub rest: &'p str,
+}
+
+/// Why nothing matched.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoRoute {
+    Api,
+    Operation { api: String },
+}
 
 /// APIs ordered so that the first match is the most specific one.
 #[derive(Debug)]
@@ -10,61 +44,183 @@ pub struct Router {
 
 impl Router {
     pub fn new(mut apis: Vec<Api>) -> Router {
-        apis.sort_by_key(|a| std::cmp::Reverse(a.prefix.len()));
+        apis.sort_by_key(|a| (std::cmp::Reverse(a.prefix.len()), a.host.is_none()));
         Router { apis }
     }
 
-    /// The API whose prefix matches `path` on a segment boundary, with the
-    /// rest of the path (always starting with '/', or empty).
-    pub fn route<'a>(&self, path: &'a str) -> Option<(&Api, &'a str)> {
-        self.apis.iter().find_map(|api| {
-            if api.prefix == "/" {
-                return Some((api, path));
-            }
-            let rest = path.strip_prefix(api.prefix.as_str())?;
-            (rest.is_empty() || rest.starts_with('/')).then_some((api, rest))
-        })
+    pub fn route<'a, 'p>(
+        &'a self,
+        host: Option<&str>,
+        method: &Method,
+        path: &'p str,
+    ) -> Result<Route<'a, 'p>, NoRoute> {
+        let (api, rest) = self
+            .apis
+            .iter()
+            .filter(|api| api.host.is_none() || api.host.as_deref() == host)
+            .find_map(|api| {
+                if api.prefix == "/" {
+                    return Some((api, path));
+                }
+                let rest = path.strip_prefix(api.prefix.as_str())?;
+                (rest.is_empty() || rest.starts_with('/')).then_some((api, rest))
+            })
+            .ok_or(NoRoute::Api)?;
+        if api.operations.is_empty() {
+            return Ok(Route {
+                api,
+                operation: None,
+                params: Vec::new(),
+                rest,
+            });
+        }
+        let relative = if rest.is_empty() { "/" } else { rest };
+        let best = api
+            .operations
+            .iter()
+            .filter(|op| op.method.as_ref().is_none_or(|m| m == method))
+            .filter_map(|op| {
+                let (params, key) = op.template.matches(relative)?;
+                // A specific method beats "*" for the same template.
+                Some(((key, op.method.is_none()), op, params))
+            })
+            .min_by(|a, b| a.0.cmp(&b.0));
+        match best {
+            Some((_, op, params)) => Ok(Route {
+                api,
+                operation: Some(op),
+                params,
+                rest,
+            }),
+            None => Err(NoRoute::Operation {
+                api: api.name.clone(),
+            }),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Backend;
+    use crate::config::Config;
 
-    fn api(name: &str, prefix: &str) -> Api {
-        Api {
-            name: name.into(),
-            prefix: prefix.into(),
-            backend: Backend {
-                scheme: "http".into(),
-                authority: "b".into(),
-                base_path: String::new(),
-            },
-        }
+    const CONFIG: &str = r#"
+        [gateway]
+        listen = "127.0.0.1:1"
+        [[apis]]
+        name = "root"
+        path = "/"
+        backend = "http://b:1"
+        [[apis]]
+        name = "orders"
+        path = "/orders"
+        backend = "http://b:1"
+        [[apis.operations]]
+        name = "list"
+        method = "GET"
+        url = "/"
+        [[apis.operations]]
+        name = "get"
+        method = "GET"
+        url = "/{id}"
+        [[apis.operations]]
+        name = "latest"
+        method = "GET"
+        url = "/latest"
+        [[apis.operations]]
+        name = "any"
+        method = "*"
+        url = "/*"
+        [[apis]]
+        name = "orders-v2"
+        path = "/orders/v2"
+        backend = "http://b:1"
+        [[apis]]
+        name = "orders-host"
+        path = "/orders"
+        host = "shop.example"
+        backend = "http://b:1"
+        [[apis]]
+        name = "users"
+        path = "/users"
+        backend = "http://b:1"
+        [[apis.operations]]
+        name = "get-user"
+        method = "GET"
+        url = "/{id}"
+    "#;
+
+    /// API, operation, parameters, rest of the path.
+    type Found = (String, Option<String>, Vec<(String, String)>, String);
+
+    fn route(host: Option<&str>, method: Method, path: &str) -> Result<Found, NoRoute> {
+        let config = Config::parse("t.toml", CONFIG).unwrap();
+        let router = Router::new(config.apis);
+        router.route(host, &method, path).map(|r| {
+            (
+                r.api.name.clone(),
+                r.operation.map(|o| o.name.clone()),
+                r.params,
+                r.rest.to_string(),
+            )
+        })
     }
 
     #[test]
-    fn longest_prefix_on_segment_boundary_wins() {
-        let r = Router::new(vec![
-            api("root", "/"),
-            api("orders", "/orders"),
-            api("v2", "/orders/v2"),
-        ]);
-        let name = |p: &str| {
-            r.route(p)
-                .map(|(a, rest)| (a.name.clone(), rest.to_string()))
-        };
-        assert_eq!(name("/orders/v2/x"), Some(("v2".into(), "/x".into())));
-        assert_eq!(name("/orders/1"), Some(("orders".into(), "/1".into())));
-        assert_eq!(name("/orders"), Some(("orders".into(), "".into())));
-        assert_eq!(name("/ordersx"), Some(("root".into(), "/ordersx".into())));
-        assert_eq!(name("/other"), Some(("root".into(), "/other".into())));
+    fn most_specific_api_and_operation_win() {
+        let r = route(None, Method::GET, "/orders/42").unwrap();
+        assert_eq!(r.0, "orders");
+        assert_eq!(r.1.as_deref(), Some("get"));
+        assert_eq!(r.2, vec![("id".to_string(), "42".to_string())]);
+        assert_eq!(r.3, "/42");
+        assert_eq!(
+            route(None, Method::GET, "/orders/latest")
+                .unwrap()
+                .1
+                .as_deref(),
+            Some("latest")
+        );
+        assert_eq!(
+            route(None, Method::GET, "/orders").unwrap().1.as_deref(),
+            Some("list")
+        );
+        assert_eq!(
+            route(None, Method::POST, "/orders/1").unwrap().1.as_deref(),
+            Some("any")
+        );
+        assert_eq!(
+            route(None, Method::GET, "/orders/1/items")
+                .unwrap()
+                .1
+                .as_deref(),
+            Some("any")
+        );
+        assert_eq!(
+            route(None, Method::GET, "/orders/v2/x").unwrap().0,
+            "orders-v2"
+        );
+        assert_eq!(route(None, Method::GET, "/ordersx").unwrap().0, "root");
+        assert_eq!(
+            route(Some("shop.example"), Method::GET, "/orders/1")
+                .unwrap()
+                .0,
+            "orders-host"
+        );
     }
 
     #[test]
-    fn no_match_without_root() {
-        let r = Router::new(vec![api("orders", "/orders")]);
-        assert!(r.route("/users").is_none());
+    fn unmatched_operation_is_reported_with_its_api() {
+        assert_eq!(
+            route(None, Method::DELETE, "/users/1"),
+            Err(NoRoute::Operation {
+                api: "users".into()
+            })
+        );
+        assert_eq!(
+            route(None, Method::GET, "/users/1/x"),
+            Err(NoRoute::Operation {
+                api: "users".into()
+            })
+        );
     }
 }

@@ -1,58 +1,106 @@
-//! Accepting connections and serving HTTP/1.1 and HTTP/2 (h2c) on them,
-//! with a graceful drain on shutdown.
+//! Accepting connections on the plain and TLS listeners and serving
+//! HTTP/1.1 and HTTP/2 on them (ALPN on TLS, prior knowledge on plain),
+//! with the process-protection limits and a graceful drain on shutdown.
 
 use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
 
 use hyper::service::service_fn;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{
+        conn::auto,
+        graceful::{GracefulShutdown, Watcher},
+    },
 };
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
+use tokio_rustls::TlsAcceptor;
 
-use super::Proxy;
+use super::{
+    SharedGateway,
+    forward::{self, Conn},
+    limits::{Activity, Tracked},
+};
+use crate::{
+    admin::{Metrics, Rejection},
+    config::Limits,
+};
 
-/// Serves `listener` until `shutdown` resolves, then stops accepting and
-/// gives in-flight requests up to `drain` to finish.
+/// The bound client listeners.
+pub struct Listeners {
+    pub plain: TcpListener,
+    pub tls: Option<TcpListener>,
+}
+
+/// Most concurrent HTTP/2 streams per connection.
+const MAX_H2_STREAMS: u32 = 256;
+
+/// Serves until `shutdown` resolves, then stops accepting and gives
+/// in-flight requests up to `drain` to finish.
 pub async fn serve(
-    listener: TcpListener,
-    proxy: Arc<Proxy>,
+    listeners: Listeners,
+    shared: SharedGateway,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    // The connection cap is fixed at start: it sizes the process (file
+    // descriptors), not a per-request policy.
+    let max_connections = shared.load().limits.max_connections;
+    let slots = Arc::new(Semaphore::new(max_connections));
     tokio::pin!(shutdown);
     loop {
-        let (stream, client_addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(err) => {
-                    // Out of file descriptors and similar: back off, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let (accepted, tls) = tokio::select! {
+            a = listeners.plain.accept() => (a, false),
+            a = accept_tls(listeners.tls.as_ref()) => (a, true),
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        let service = service_fn(move |req| {
-            let proxy = proxy.clone();
-            async move { Ok::<_, Infallible>(proxy.handle(req, client_addr).await) }
-        });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(client = %client_addr, error = %err, "connection ended with an error");
+        let (stream, client) = match accepted {
+            Ok(a) => a,
+            Err(err) => {
+                // Out of file descriptors and similar: back off, keep serving.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        });
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics.reject(Rejection::MaxConnections);
+            tracing::debug!(%client, max_connections, "connection refused: at the cap");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = shared.load_full();
+        let acceptor = match (tls, &gw.tls) {
+            (false, _) => None,
+            (true, Some(config)) => Some(TlsAcceptor::from(config.clone())),
+            (true, None) => continue,
+        };
+        let conn = Conn {
+            client,
+            proto: if tls { "https" } else { "http" },
+            activity: Activity::new(),
+        };
+        tokio::spawn(connection(
+            stream,
+            acceptor,
+            conn,
+            gw.limits.clone(),
+            shared.clone(),
+            metrics.clone(),
+            graceful.watcher(),
+            permit,
+        ));
     }
-    drop(listener);
+    drop(listeners);
     tracing::info!(
         deadline_secs = drain.as_secs(),
+        connections = graceful.count(),
         "draining in-flight requests"
     );
     if tokio::time::timeout(drain, graceful.shutdown())
@@ -60,5 +108,126 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("drain deadline reached; closing remaining connections");
+    }
+}
+
+async fn accept_tls(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "one connection's whole context")]
+async fn connection(
+    stream: TcpStream,
+    acceptor: Option<TlsAcceptor>,
+    conn: Conn,
+    limits: Limits,
+    shared: SharedGateway,
+    metrics: Arc<Metrics>,
+    watcher: Watcher,
+    _permit: OwnedSemaphorePermit,
+) {
+    metrics.connection_opened();
+    let activity = conn.activity.clone();
+    match acceptor {
+        None => {
+            let io = Tracked::new(stream, activity);
+            serve_http(io, conn, &limits, shared, &metrics, watcher).await;
+        }
+        // The handshake gets the header read timeout too (slow TLS clients).
+        Some(acceptor) => {
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let io = Tracked::new(tls, activity);
+                    serve_http(io, conn, &limits, shared, &metrics, watcher).await;
+                }
+                Ok(Err(err)) => {
+                    metrics.reject(Rejection::TlsHandshake);
+                    tracing::debug!(client = %conn.client, error = %err, "TLS handshake failed");
+                }
+                Err(_) => metrics.reject(Rejection::TlsHandshake),
+            }
+        }
+    }
+    metrics.connection_closed();
+}
+
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_H2_STREAMS);
+    builder
+}
+
+async fn serve_http<I>(
+    io: I,
+    conn: Conn,
+    limits: &Limits,
+    shared: SharedGateway,
+    metrics: &Arc<Metrics>,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = conn.activity.clone();
+    let client = conn.client;
+    let service_metrics = metrics.clone();
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        let metrics = service_metrics.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(forward::handle(&shared, &metrics, &conn, req).await) }
+    });
+    let builder = builder(limits);
+    let connection = watcher.watch(
+        builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
+            .into_owned(),
+    );
+    tokio::select! {
+        result = connection => {
+            if let Err(err) = result {
+                let why = classify(err.as_ref(), activity.unanswered());
+                if let Some(why) = why {
+                    metrics.reject(why);
+                }
+                tracing::debug!(%client, error = %err, "connection ended with an error");
+            }
+        }
+        () = activity.idle(limits.idle_timeout) => {
+            metrics.reject(Rejection::IdleTimeout);
+            tracing::debug!(%client, "idle connection closed");
+        }
+    }
+}
+
+/// The rejection a connection error stands for, if any.
+fn classify(err: &(dyn std::error::Error + 'static), unanswered: bool) -> Option<Rejection> {
+    let hyper = err.downcast_ref::<hyper::Error>()?;
+    if hyper.is_parse_too_large() {
+        Some(Rejection::HeaderTooLarge)
+    } else if hyper.is_timeout() {
+        Some(if unanswered {
+            Rejection::HeaderReadTimeout
+        } else {
+            Rejection::IdleTimeout
+        })
+    } else if hyper.is_parse() {
+        Some(Rejection::BadRequest)
+    } else {
+        None
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench <target>`: measurements against a peer in the same run,
 //! printed as ratios. Never part of `cargo xtask test`.
 
+mod proxy;
 mod xdp;
 
 use anyhow::bail;
@@ -10,6 +11,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     // Each benchmark adds an arm here: "xdp", "proxy", ...
     match target {
         "xdp" => xdp::run(args),
-        other => bail!("unknown benchmark \"{other}\"; available: xdp"),
+        "proxy" => proxy::run(args),
+        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy"),
     }
 }

@@ -1,0 +1,283 @@
+//! Process-wide counters and histograms, rendered in the Prometheus text
+//! format. One `Metrics` lives for the whole process, across reloads.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{
+        Mutex,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use gateway_common::Reason;
+
+use crate::datapath::ReasonTotals;
+
+/// Why the proxy refused or closed a client connection or request itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rejection {
+    HeaderTooLarge,
+    HeaderReadTimeout,
+    BodyTooLarge,
+    IdleTimeout,
+    MaxConnections,
+    BadRequest,
+    TlsHandshake,
+}
+
+impl Rejection {
+    pub const ALL: [Rejection; 7] = [
+        Rejection::HeaderTooLarge,
+        Rejection::HeaderReadTimeout,
+        Rejection::BodyTooLarge,
+        Rejection::IdleTimeout,
+        Rejection::MaxConnections,
+        Rejection::BadRequest,
+        Rejection::TlsHandshake,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Rejection::HeaderTooLarge => "header_too_large",
+            Rejection::HeaderReadTimeout => "header_read_timeout",
+            Rejection::BodyTooLarge => "body_too_large",
+            Rejection::IdleTimeout => "idle_timeout",
+            Rejection::MaxConnections => "max_connections",
+            Rejection::BadRequest => "bad_request",
+            Rejection::TlsHandshake => "tls_handshake",
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| s <= *b) {
+            self.counts[i] += 1;
+        }
+        self.count += 1;
+        self.sum += s;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+/// Counters and histograms of one API.
+#[derive(Default)]
+struct PerApi {
+    /// operation -> count per status class (1xx..5xx).
+    requests: BTreeMap<String, [u64; 5]>,
+    total: Histogram,
+    backend: Histogram,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// api -> its series; looked up by `&str`, so the hot path allocates
+    /// only the first time an API or operation is seen.
+    per_api: Mutex<BTreeMap<String, PerApi>>,
+    rejections: [AtomicU64; Rejection::ALL.len()],
+    active_connections: AtomicI64,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+}
+
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_class(status: u16) -> usize {
+    (usize::from(status / 100)).clamp(1, 5) - 1
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub fn request(
+        &self,
+        api: &str,
+        operation: &str,
+        status: u16,
+        total: Duration,
+        backend: Option<Duration>,
+    ) {
+        let mut apis = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
+        if !apis.contains_key(api) {
+            apis.insert(api.into(), PerApi::default());
+        }
+        let per_api = apis.get_mut(api).expect("inserted above");
+        if !per_api.requests.contains_key(operation) {
+            per_api.requests.insert(operation.into(), [0; 5]);
+        }
+        per_api.requests.get_mut(operation).expect("inserted above")[status_class(status)] += 1;
+        per_api.total.observe(total);
+        if let Some(b) = backend {
+            per_api.backend.observe(b);
+        }
+    }
+
+    pub fn reject(&self, why: Rejection) {
+        self.rejections[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        self.active_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.active_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn reloaded(&self, ok: bool) {
+        let c = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition; `xdp` holds the datapath counters
+    /// when XDP is attached.
+    pub fn render(&self, xdp: Option<&[(Reason, ReasonTotals)]>) -> String {
+        let mut out = String::with_capacity(4096);
+        {
+            let apis = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
+            out.push_str("# HELP edgegw_requests_total Requests answered, by API, operation and status class.\n# TYPE edgegw_requests_total counter\n");
+            for (api, m) in apis.iter() {
+                for (op, classes) in &m.requests {
+                    for (class, n) in STATUS_CLASSES.iter().zip(classes) {
+                        if *n > 0 {
+                            let _ = writeln!(
+                                out,
+                                "edgegw_requests_total{{api=\"{}\",operation=\"{}\",status=\"{class}\"}} {n}",
+                                escape(api),
+                                escape(op)
+                            );
+                        }
+                    }
+                }
+            }
+            out.push_str("# HELP edgegw_request_duration_seconds Time from request head to the end of the response.\n# TYPE edgegw_request_duration_seconds histogram\n");
+            for (api, m) in apis.iter() {
+                let labels = format!("api=\"{}\"", escape(api));
+                m.total
+                    .render(&mut out, "edgegw_request_duration_seconds", &labels);
+            }
+            out.push_str("# HELP edgegw_backend_duration_seconds Time until the backend's response head.\n# TYPE edgegw_backend_duration_seconds histogram\n");
+            for (api, m) in apis.iter().filter(|(_, m)| m.backend.count > 0) {
+                let labels = format!("api=\"{}\"", escape(api));
+                m.backend
+                    .render(&mut out, "edgegw_backend_duration_seconds", &labels);
+            }
+        }
+        out.push_str("# HELP edgegw_active_connections Client connections open now.\n# TYPE edgegw_active_connections gauge\n");
+        let _ = writeln!(
+            out,
+            "edgegw_active_connections {}",
+            self.active_connections.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP edgegw_rejections_total Requests or connections the proxy refused, by reason.\n# TYPE edgegw_rejections_total counter\n");
+        for r in Rejection::ALL {
+            let _ = writeln!(
+                out,
+                "edgegw_rejections_total{{reason=\"{}\"}} {}",
+                r.name(),
+                self.rejections[r as usize].load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP edgegw_config_reloads_total Configuration reloads, by result.\n# TYPE edgegw_config_reloads_total counter\n");
+        let _ = writeln!(
+            out,
+            "edgegw_config_reloads_total{{result=\"ok\"}} {}\nedgegw_config_reloads_total{{result=\"rejected\"}} {}",
+            self.reloads_ok.load(Ordering::Relaxed),
+            self.reloads_failed.load(Ordering::Relaxed)
+        );
+        if let Some(xdp) = xdp {
+            out.push_str("# HELP edgegw_xdp_packets_total Packets seen by the XDP program, by verdict reason.\n# TYPE edgegw_xdp_packets_total counter\n");
+            for (reason, t) in xdp {
+                let _ = writeln!(
+                    out,
+                    "edgegw_xdp_packets_total{{reason=\"{}\"}} {}",
+                    reason.name(),
+                    t.packets
+                );
+            }
+            out.push_str("# HELP edgegw_xdp_bytes_total Bytes seen by the XDP program, by verdict reason.\n# TYPE edgegw_xdp_bytes_total counter\n");
+            for (reason, t) in xdp {
+                let _ = writeln!(
+                    out,
+                    "edgegw_xdp_bytes_total{{reason=\"{}\"}} {}",
+                    reason.name(),
+                    t.bytes
+                );
+            }
+        }
+        out
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_requests_histograms_and_rejections() {
+        let m = Metrics::default();
+        m.request(
+            "orders",
+            "get",
+            200,
+            Duration::from_millis(3),
+            Some(Duration::from_millis(2)),
+        );
+        m.request("orders", "get", 503, Duration::from_secs(9), None);
+        m.reject(Rejection::BodyTooLarge);
+        let text = m.render(None);
+        assert!(
+            text.contains(
+                "edgegw_requests_total{api=\"orders\",operation=\"get\",status=\"2xx\"} 1"
+            )
+        );
+        assert!(
+            text.contains(
+                "edgegw_requests_total{api=\"orders\",operation=\"get\",status=\"5xx\"} 1"
+            )
+        );
+        assert!(
+            text.contains("edgegw_request_duration_seconds_bucket{api=\"orders\",le=\"0.005\"} 1")
+        );
+        assert!(
+            text.contains("edgegw_request_duration_seconds_bucket{api=\"orders\",le=\"+Inf\"} 2")
+        );
+        assert!(text.contains("edgegw_backend_duration_seconds_count{api=\"orders\"} 1"));
+        assert!(text.contains("edgegw_rejections_total{reason=\"body_too_large\"} 1"));
+        assert!(!text.contains("edgegw_xdp"));
+    }
+}

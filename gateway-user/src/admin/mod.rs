@@ -1,0 +1,87 @@
+//! The admin listener: `/healthz` (the process answers), `/readyz` (XDP is
+//! attached and the listeners are bound) and `/metrics` (Prometheus text).
+
+mod metrics;
+
+pub use metrics::{Metrics, Rejection};
+
+use std::{
+    convert::Infallible,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::datapath::PinDir;
+
+/// What the admin endpoints report on.
+pub struct AdminState {
+    pub metrics: Arc<Metrics>,
+    /// Set once the listeners are bound and XDP (if enabled) is attached.
+    pub ready: AtomicBool,
+    /// Pins of the attached XDP program, for its counters.
+    pub xdp: Option<PinDir>,
+}
+
+/// Serves the admin endpoints until the task is dropped.
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(answer(&state, &req)) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(conn);
+    }
+}
+
+fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::Bytes>> {
+    let (status, content_type, body) = match req.uri().path() {
+        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        "/readyz" if state.ready.load(Ordering::Acquire) => {
+            (StatusCode::OK, "text/plain", "ready\n".to_string())
+        }
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready\n".to_string(),
+        ),
+        "/metrics" => {
+            let xdp = state.xdp.as_ref().and_then(|dir| {
+                crate::datapath::read_counters(dir)
+                    .inspect_err(|e| tracing::warn!(error = %e, "reading XDP counters"))
+                    .ok()
+            });
+            (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                state.metrics.render(xdp.as_deref()),
+            )
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /healthz, /readyz or /metrics\n".to_string(),
+        ),
+    };
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}

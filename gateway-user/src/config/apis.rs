@@ -1,0 +1,255 @@
+//! The `[[apis]]` and `[[backends]]` sections: published APIs, their
+//! operations (method + URL template) and the backends they forward to.
+
+use std::{path::PathBuf, time::Duration};
+
+use hyper::{Method, Uri};
+use serde::Deserialize;
+
+use super::template::UrlTemplate;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApiSection {
+    /// Unique name, used in logs and metrics.
+    name: String,
+    /// Path prefix, e.g. "/orders". Requests under it go to `backend`.
+    path: String,
+    /// Optional host (the Host header or :authority, without port); an API
+    /// with a host is preferred over one without for the same prefix.
+    host: Option<String>,
+    /// Backend base URL ("http://10.0.0.5:8080/api") or the name of a
+    /// `[[backends]]` entry.
+    backend: String,
+    /// Operations; when empty every request under the prefix is accepted.
+    #[serde(default)]
+    operations: Vec<OperationSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperationSection {
+    /// Unique name within the API, used in logs and metrics.
+    name: String,
+    /// HTTP method, or "*" for any.
+    method: String,
+    /// URL template relative to the API path: "/orders/{id}", "/*".
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BackendSection {
+    /// Name APIs refer to.
+    name: String,
+    /// Base URL: http:// or https://.
+    url: String,
+    /// "http1" (default) or "http2" (prior knowledge on http://, ALPN on https://).
+    #[serde(default)]
+    protocol: Option<String>,
+    /// PEM file of CA certificates that sign the backend's certificate
+    /// (https only; default: the system bundle).
+    ca_file: Option<PathBuf>,
+    /// Milliseconds to establish the connection (502 when it fails).
+    connect_timeout_ms: Option<u64>,
+    /// Milliseconds until the response headers arrive (504 after).
+    response_timeout_ms: Option<u64>,
+}
+
+/// One published API.
+#[derive(Clone, Debug)]
+pub struct Api {
+    pub name: String,
+    /// Normalised prefix: starts with '/', no trailing '/' unless it is "/".
+    pub prefix: String,
+    /// Lower-case host without port, if the API is bound to one.
+    pub host: Option<String>,
+    pub backend: Backend,
+    pub operations: Vec<Operation>,
+}
+
+/// One operation of an API.
+#[derive(Clone, Debug)]
+pub struct Operation {
+    pub name: String,
+    /// `None` matches any method.
+    pub method: Option<Method>,
+    pub template: UrlTemplate,
+}
+
+/// HTTP version spoken to a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendProtocol {
+    Http1,
+    Http2,
+}
+
+/// Where and how requests of an API are forwarded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Backend {
+    pub scheme: String,
+    pub authority: String,
+    pub base_path: String,
+    pub protocol: BackendProtocol,
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+const DEFAULT_RESPONSE_TIMEOUT_MS: u64 = 60_000;
+
+/// Validates the APIs and the backends they use.
+pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<Vec<Api>, String> {
+    let mut named = Vec::with_capacity(backends.len());
+    for b in backends {
+        if b.name.is_empty() || named.iter().any(|(n, _): &(String, Backend)| *n == b.name) {
+            return Err(format!(
+                "backends: name \"{}\" is empty or used twice; give each backend a unique name",
+                b.name
+            ));
+        }
+        let backend = parse_backend(b).map_err(|m| format!("backend \"{}\": {m}", b.name))?;
+        named.push((b.name.clone(), backend));
+    }
+    let mut out: Vec<Api> = Vec::with_capacity(apis.len());
+    for api in apis {
+        let at = |m: String| format!("api \"{}\": {m}", api.name);
+        if api.name.is_empty() {
+            return Err("apis: an API has an empty name; give each API a unique name".into());
+        }
+        if out.iter().any(|a| a.name == api.name) {
+            return Err(at("duplicate API name; names must be unique".into()));
+        }
+        let prefix = normalise_prefix(&api.path).map_err(at)?;
+        let host = api.host.as_ref().map(|h| h.to_ascii_lowercase());
+        if let Some(other) = out.iter().find(|a| a.prefix == prefix && a.host == host) {
+            return Err(at(format!(
+                "path \"{prefix}\" is already used by api \"{}\"",
+                other.name
+            )));
+        }
+        let backend = if api.backend.contains("://") {
+            parse_backend(&BackendSection {
+                name: String::new(),
+                url: api.backend.clone(),
+                protocol: None,
+                ca_file: None,
+                connect_timeout_ms: None,
+                response_timeout_ms: None,
+            })
+            .map_err(at)?
+        } else {
+            named
+                .iter()
+                .find(|(n, _)| *n == api.backend)
+                .map(|(_, b)| b.clone())
+                .ok_or_else(|| {
+                    at(format!(
+                        "backend \"{}\" is neither a URL nor the name of a [[backends]] entry",
+                        api.backend
+                    ))
+                })?
+        };
+        let mut operations: Vec<Operation> = Vec::with_capacity(api.operations.len());
+        for op in &api.operations {
+            let at = |m: String| at(format!("operation \"{}\": {m}", op.name));
+            if op.name.is_empty() || operations.iter().any(|o| o.name == op.name) {
+                return Err(at("name is empty or used twice in this API".into()));
+            }
+            let method = match op.method.as_str() {
+                "*" => None,
+                m => Some(
+                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| at(format!("method \"{m}\" is not an HTTP method")))?,
+                ),
+            };
+            let template = UrlTemplate::parse(&op.url).map_err(at)?;
+            operations.push(Operation {
+                name: op.name.clone(),
+                method,
+                template,
+            });
+        }
+        out.push(Api {
+            name: api.name.clone(),
+            prefix,
+            host,
+            backend,
+            operations,
+        });
+    }
+    Ok(out)
+}
+
+fn normalise_prefix(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("path \"{path}\" must start with '/'"));
+    }
+    if path.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "path \"{path}\" must not contain '?', '#' or spaces"
+        ));
+    }
+    let trimmed = path.trim_end_matches('/');
+    Ok(if trimmed.is_empty() {
+        "/".into()
+    } else {
+        trimmed.into()
+    })
+}
+
+fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
+    let url = &b.url;
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| format!("backend \"{url}\" is not a URL such as \"http://127.0.0.1:9000\""))?;
+    let scheme = uri.scheme_str().unwrap_or_default();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "backend \"{url}\": only http:// and https:// backends are supported"
+        ));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("backend \"{url}\" has no host"))?
+        .to_string();
+    if uri.query().is_some() {
+        return Err(format!("backend \"{url}\" must not have a query string"));
+    }
+    let protocol = match b.protocol.as_deref() {
+        None | Some("http1") => BackendProtocol::Http1,
+        Some("http2") => BackendProtocol::Http2,
+        Some(other) => {
+            return Err(format!(
+                "protocol \"{other}\" is unknown; use \"http1\" or \"http2\""
+            ));
+        }
+    };
+    if b.ca_file.is_some() && scheme != "https" {
+        return Err(format!(
+            "ca_file is set but backend \"{url}\" is not https://"
+        ));
+    }
+    let ms = |v: Option<u64>, default: u64, field: &str| match v.unwrap_or(default) {
+        0 => Err(format!("{field} must be greater than 0")),
+        v => Ok(Duration::from_millis(v)),
+    };
+    Ok(Backend {
+        scheme: scheme.into(),
+        authority,
+        base_path: uri.path().trim_end_matches('/').into(),
+        protocol,
+        ca_file: b.ca_file.clone(),
+        connect_timeout: ms(
+            b.connect_timeout_ms,
+            DEFAULT_CONNECT_TIMEOUT_MS,
+            "connect_timeout_ms",
+        )?,
+        response_timeout: ms(
+            b.response_timeout_ms,
+            DEFAULT_RESPONSE_TIMEOUT_MS,
+            "response_timeout_ms",
+        )?,
+    })
+}

@@ -1,0 +1,67 @@
+//! The live configuration of the proxy: everything a request needs, built
+//! from a validated `Config` and swapped atomically on reload. A request
+//! holds the `Arc<Gateway>` it started with, so in-flight requests finish
+//! on the old configuration while new ones use the new.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::{
+    Router,
+    access_log::AccessLog,
+    backend::Backends,
+    tls::{self, TlsError},
+};
+use crate::config::{Config, Limits};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(
+        "cannot open the access log {path}: {source}; check the directory exists and is writable"
+    )]
+    AccessLog {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Gateway {
+    pub router: Router,
+    pub backends: Backends,
+    pub limits: Limits,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub access_log: AccessLog,
+    /// The config it was built from (listener addresses cannot change live).
+    pub config: Config,
+}
+
+impl Gateway {
+    /// Builds every part or fails as a whole.
+    pub fn build(config: &Config) -> Result<Gateway, GatewayError> {
+        let backends = Backends::new(config.apis.iter().map(|a| &a.backend))?;
+        let tls = match &config.tls {
+            Some(t) => Some(tls::server_config(t)?),
+            None => None,
+        };
+        let access_log =
+            AccessLog::open(&config.access_log).map_err(|source| GatewayError::AccessLog {
+                path: format!("{:?}", config.access_log),
+                source,
+            })?;
+        Ok(Gateway {
+            router: Router::new(config.apis.clone()),
+            backends,
+            limits: config.limits.clone(),
+            tls,
+            access_log,
+            config: config.clone(),
+        })
+    }
+}
+
+/// The current gateway, read per request and per connection.
+pub type SharedGateway = Arc<ArcSwap<Gateway>>;

@@ -1,0 +1,197 @@
+//! Per-request bookkeeping: bytes in and out, durations, and, when the
+//! response body ends (or the client goes away), one access-log line and
+//! the request metrics.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant, SystemTime},
+};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::{ProxyBody, access_log::AccessLog, limits::InFlight};
+use crate::admin::Metrics;
+
+/// Counts the bytes of the body it wraps.
+pub struct Counted<B> {
+    inner: B,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<B> Counted<B> {
+    pub fn new(inner: B, bytes: Arc<AtomicU64>) -> Self {
+        Counted { inner, bytes }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Everything the access log and metrics need about one request.
+pub struct Record {
+    pub started: Instant,
+    pub time: SystemTime,
+    pub client_ip: std::net::IpAddr,
+    pub method: String,
+    pub path: String,
+    pub api: Option<String>,
+    pub operation: Option<String>,
+    pub status: u16,
+    pub bytes_in: Arc<AtomicU64>,
+    pub backend: Option<Duration>,
+    pub request_id: String,
+}
+
+/// The response body, which emits the record when it is dropped.
+pub struct Observed {
+    inner: ProxyBody,
+    bytes_out: u64,
+    record: Option<Record>,
+    log: AccessLog,
+    metrics: Arc<Metrics>,
+    _in_flight: InFlight,
+}
+
+impl Observed {
+    pub fn new(
+        inner: ProxyBody,
+        record: Record,
+        log: AccessLog,
+        metrics: Arc<Metrics>,
+        in_flight: InFlight,
+    ) -> Observed {
+        Observed {
+            inner,
+            bytes_out: 0,
+            record: Some(record),
+            log,
+            metrics,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl Body for Observed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes_out += data.len() as u64;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        let Some(r) = self.record.take() else {
+            return;
+        };
+        let total = r.started.elapsed();
+        let api = r.api.as_deref().unwrap_or("-");
+        let operation = r.operation.as_deref().unwrap_or("-");
+        self.metrics
+            .request(api, operation, r.status, total, r.backend);
+        if !self.log.enabled() {
+            return;
+        }
+        self.log.write(&serde_json::json!({
+            "time": rfc3339(r.time),
+            "client_ip": r.client_ip.to_string(),
+            "method": r.method,
+            "path": r.path,
+            "api": r.api,
+            "operation": r.operation,
+            "status": r.status,
+            "bytes_in": r.bytes_in.load(Ordering::Relaxed),
+            "bytes_out": self.bytes_out,
+            "duration_ms": millis(total),
+            "backend_ms": r.backend.map(millis),
+            "request_id": r.request_id,
+        }));
+    }
+}
+
+/// Milliseconds with microsecond precision.
+fn millis(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}
+
+/// `2026-11-26T09:30:00.123Z` without a date library (Hinnant's civil-from-days).
+fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_time() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_685_400_123);
+        assert_eq!(rfc3339(t), "2026-11-26T09:30:00.123Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+}

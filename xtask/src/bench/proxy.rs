@@ -1,0 +1,330 @@
+//! `cargo xtask bench proxy [--duration SECS] [--connections N] [--rounds N]`:
+//! wrk against edgegw and against Debian's nginx configured as the
+//! equivalent plain reverse proxy, to the same backend, in the same run,
+//! with the same connection count; HTTP/1.1 keep-alive, then TLS. Prints
+//! requests/s, p50 and p99 for both and the ratios. The two proxies are
+//! measured alternately for several rounds and the median round of each is
+//! reported, so that load from elsewhere on the machine hits both alike.
+//!
+//! Everything runs on ephemeral loopback ports, from a temporary directory,
+//! and is stopped by pid. The backend is a separate nginx instance that
+//! answers a fixed small body, so both proxies do exactly the same work.
+
+use std::{
+    net::TcpListener,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+
+use crate::{build::edgegw_bin, setup};
+
+/// A child process killed (by pid) and reaped on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One wrk result.
+struct Measure {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let mut duration = 10u64;
+    let mut connections = 64u64;
+    let mut rounds = 3u64;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = it
+            .next()
+            .with_context(|| format!("{a} needs a value"))?
+            .parse()
+            .with_context(|| format!("{a} needs a number"))?;
+        match a.as_str() {
+            "--duration" => duration = value,
+            "--connections" => connections = value,
+            "--rounds" => rounds = value.max(1),
+            other => {
+                bail!("unknown option {other}; use --duration SECS, --connections N or --rounds N")
+            }
+        }
+    }
+    install_tools()?;
+    let dir = std::env::temp_dir().join(format!("edgegw-bench-proxy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let result = measure_all(&dir, duration, connections, rounds);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// nginx-light, wrk and openssl; the Debian package must not start a
+/// system nginx on port 80, so service starts are refused while installing.
+fn install_tools() -> anyhow::Result<()> {
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let ours = !policy.exists();
+    if ours {
+        std::fs::write(
+            policy,
+            "#!/bin/sh\n# edgegw bench: no service starts\nexit 101\n",
+        )?;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let installed = setup::ensure_packages(&["nginx-light", "wrk", "openssl"]);
+    if ours {
+        let _ = std::fs::remove_file(policy);
+    }
+    installed
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_port(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nothing listens on 127.0.0.1:{port} after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Result<Proc> {
+    let prefix = dir.join(name);
+    std::fs::create_dir_all(&prefix)?;
+    let p = prefix.display();
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "user root;\nworker_processes auto;\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+             events {{ worker_connections 8192; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
+             {http}\n}}\n"
+        ),
+    )?;
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-e")
+        .arg(prefix.join("error.log"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nginx")?;
+    Ok(Proc(child))
+}
+
+fn measure_all(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::Result<()> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    setup::run(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null()),
+    )?;
+    let backend_port = free_port()?;
+    let _backend = nginx(
+        dir,
+        "backend",
+        &format!(
+            "  server {{ listen 127.0.0.1:{backend_port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
+        ),
+    )?;
+    wait_port(backend_port)?;
+
+    let (np, nt) = (free_port()?, free_port()?);
+    let _nginx = nginx(
+        dir,
+        "proxy",
+        &format!(
+            "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; }}\n\
+             server {{ listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
+               ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;\n\
+               keepalive_requests 100000;\n\
+               location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }} }}",
+            c = cert.display(),
+            k = key.display()
+        ),
+    )?;
+    wait_port(np)?;
+    wait_port(nt)?;
+
+    let (ep, et) = (free_port()?, free_port()?);
+    let _edgegw = edgegw(dir, ep, et, backend_port, &cert, &key)?;
+    wait_port(ep)?;
+    wait_port(et)?;
+
+    println!(
+        "bench proxy: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds, same backend (nginx returning 23 bytes)"
+    );
+    println!(
+        "{:<10} {:<7} {:>12} {:>9} {:>9} {:>7}",
+        "scenario", "proxy", "requests/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (scenario, e_url, n_url) in [
+        (
+            "http/1.1",
+            format!("http://127.0.0.1:{ep}/b"),
+            format!("http://127.0.0.1:{np}/b"),
+        ),
+        (
+            "tls",
+            format!("https://127.0.0.1:{et}/b"),
+            format!("https://127.0.0.1:{nt}/b"),
+        ),
+    ] {
+        // Warm both (pools, TLS session state, page cache) before measuring.
+        wrk(&e_url, connections, 2)?;
+        wrk(&n_url, connections, 2)?;
+        let (mut es, mut ns) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            es.push(wrk(&e_url, connections, duration)?);
+            ns.push(wrk(&n_url, connections, duration)?);
+        }
+        let (e, n) = (median(es), median(ns));
+        for (name, m) in [("edgegw", &e), ("nginx", &n)] {
+            println!(
+                "{scenario:<10} {name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7}",
+                m.rps, m.p50_ms, m.p99_ms, m.errors
+            );
+        }
+        println!(
+            "{scenario:<10} ratio   edgegw/nginx: requests/s {:.2}x (target >= 1.0x), p99 {:.2}x (target <= 1.2x), p50 {:.2}x",
+            e.rps / n.rps,
+            e.p99_ms / n.p99_ms,
+            e.p50_ms / n.p50_ms
+        );
+    }
+    Ok(())
+}
+
+/// The round with the median requests/s.
+fn median(mut runs: Vec<Measure>) -> Measure {
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let mid = runs.len() / 2;
+    runs.swap_remove(mid)
+}
+
+fn edgegw(
+    dir: &Path,
+    port: u16,
+    tls_port: u16,
+    backend_port: u16,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<Proc> {
+    let config: PathBuf = dir.join("edgegw.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:{port}\"\naccess_log = \"off\"\n[xdp]\nmode = \"off\"\n\
+             [tls]\nlisten = \"127.0.0.1:{tls_port}\"\n[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n\
+             [[apis]]\nname = \"bench\"\npath = \"/\"\nbackend = \"http://127.0.0.1:{backend_port}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )?;
+    let child = Command::new(edgegw_bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("EDGEGW_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting edgegw")?;
+    Ok(Proc(child))
+}
+
+fn wrk(url: &str, connections: u64, secs: u64) -> anyhow::Result<Measure> {
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            "2",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{secs}s"),
+            "--latency",
+            url,
+        ])
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "wrk {url} failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))?;
+    let latency = |p: &str| -> anyhow::Result<f64> {
+        let v = field(p).with_context(|| format!("no {p} latency in wrk output:\n{text}"))?;
+        parse_ms(v).with_context(|| format!("cannot read latency {v:?}"))
+    };
+    // "Non-2xx or 3xx responses: N" and "Socket errors: connect A, read B, write C, timeout D".
+    let mut errors = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if let Some(socket) = field("Socket errors:") {
+        errors += socket
+            .split(',')
+            .filter_map(|kv| kv.split_whitespace().last()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(Measure {
+        rps,
+        p50_ms: latency("50%")?,
+        p99_ms: latency("99%")?,
+        errors,
+    })
+}
+
+/// wrk prints latencies as "812.00us", "1.25ms" or "1.02s".
+fn parse_ms(v: &str) -> Option<f64> {
+    let (num, factor) = if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|n| n * factor)
+}
