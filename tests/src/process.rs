@@ -163,3 +163,18 @@ pub fn wait_port(addr: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Asserts a failed command: non-zero exit and exactly one stderr line that
+/// contains every `wanted` fragment (the CLI's "one clear line" contract).
+pub fn assert_one_line_error(out: &Output, wanted: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got:\n{stderr}");
+    for w in wanted {
+        assert!(lines[0].contains(w), "{w:?} not in {:?}", lines[0]);
+    }
+}

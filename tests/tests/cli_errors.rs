@@ -6,7 +6,7 @@ use std::path::Path;
 use aya::programs::{Xdp, XdpMode};
 use edgegw_tests::{
     netns::{NetNs, Veth},
-    process::{TempDir, edgegw, edgegw_bin, free_port},
+    process::{TempDir, assert_one_line_error, edgegw, edgegw_bin, free_port},
     xdp::TestProgram,
 };
 
@@ -14,21 +14,6 @@ fn config(listen: &str, iface: &str) -> String {
     format!(
         "[gateway]\nlisten = \"{listen}\"\n[xdp]\niface = \"{iface}\"\nmode = \"skb\"\n[[apis]]\nname = \"a\"\npath = \"/\"\nbackend = \"http://127.0.0.1:9\"\n"
     )
-}
-
-/// Asserts a failed run: non-zero exit, exactly one stderr line containing
-/// every `wanted` fragment.
-fn assert_one_line_error(out: &std::process::Output, wanted: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success: {stderr}"
-    );
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got:\n{stderr}");
-    for w in wanted {
-        assert!(lines[0].contains(w), "{w:?} not in {:?}", lines[0]);
-    }
 }
 
 fn assert_nothing_pinned(iface: &str) {

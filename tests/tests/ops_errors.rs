@@ -6,23 +6,13 @@ use std::{path::Path, process::Command};
 
 use edgegw_tests::{
     netns::{NetNs, Veth},
-    process::{TempDir, edgegw_bin, free_port},
+    process::{TempDir, assert_one_line_error, edgegw_bin, free_port},
 };
 
 fn config(listen: &str, iface: &str) -> String {
     format!(
         "[gateway]\nlisten = \"{listen}\"\n[xdp]\niface = \"{iface}\"\nmode = \"native\"\ndetach_on_exit = true\n[[apis]]\nname = \"a\"\npath = \"/\"\nbackend = \"http://127.0.0.1:9\"\n"
     )
-}
-
-fn assert_one_line_error(out: &std::process::Output, wanted: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line, got:\n{stderr}");
-    for w in wanted {
-        assert!(lines[0].contains(w), "{w:?} not in {:?}", lines[0]);
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::{
 
 use edgegw_tests::{
     netns::{NetNs, Veth},
-    process::{Daemon, TempDir, edgegw, edgegw_bin},
+    process::{Daemon, TempDir, assert_one_line_error, edgegw, edgegw_bin},
 };
 
 fn config(listen: &str, iface: &str) -> String {
@@ -25,18 +25,6 @@ fn ok(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn one_line_error(out: &Output, wanted: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line:\n{stderr}");
-    assert!(
-        lines[0].contains(wanted),
-        "{wanted:?} not in {:?}",
-        lines[0]
-    );
 }
 
 /// Info-level lines the daemon logs on each SIGHUP reload.
@@ -138,15 +126,15 @@ fn status_and_runtime_log_level_of_a_running_daemon() {
     let s: serde_json::Value =
         serde_json::from_str(&ok(&edgegw(&["status", "--json", "--runtime-dir", run_s]))).unwrap();
     assert_eq!(s["log_level"], "debug");
-    one_line_error(
+    assert_one_line_error(
         &edgegw(&["log-level", "verbose", "--runtime-dir", run_s]),
-        "invalid log level \"verbose\"",
+        &["invalid log level \"verbose\""],
     );
 
     assert_eq!(daemon.stop(), Some(0));
-    one_line_error(
+    assert_one_line_error(
         &edgegw(&["status", "--runtime-dir", run_s]),
-        "edgegw is not running",
+        &["edgegw is not running"],
     );
     assert!(!run.exists(), "runtime directory left behind");
 }
@@ -154,9 +142,9 @@ fn status_and_runtime_log_level_of_a_running_daemon() {
 #[test]
 fn status_without_a_daemon() {
     let tmp = TempDir::new("nostatus");
-    one_line_error(
+    assert_one_line_error(
         &edgegw(&["status", "--runtime-dir", tmp.0.to_str().unwrap()]),
-        "edgegw is not running: no status file in",
+        &["edgegw is not running: no status file in"],
     );
     // A status file left by a daemon that died: its pid is checked.
     let child = std::process::Command::new("true").spawn().unwrap();
@@ -168,9 +156,9 @@ fn status_without_a_daemon() {
             r#"{{"pid":{pid},"version":"0","started_at":0,"state":"serving","config":{{"path":"/x","source":"file","version":"0"}},"xdp":null,"listeners":[],"last_sync":{{"at":0,"ok":true,"message":""}},"log_level":"info"}}"#
         ),
     );
-    one_line_error(
+    assert_one_line_error(
         &edgegw(&["status", "--json", "--runtime-dir", tmp.0.to_str().unwrap()]),
-        &format!("pid {pid}"),
+        &[&format!("pid {pid}")],
     );
 }
 
@@ -190,12 +178,12 @@ fn config_validate_checks_a_file_without_a_daemon() {
         "bad.toml",
         &config("127.0.0.1:1", "lo").replace("path = \"/\"", "path = \"nope\""),
     );
-    one_line_error(
+    assert_one_line_error(
         &edgegw(&["config", "validate", bad.to_str().unwrap()]),
-        "bad.toml: api \"demo\": path \"nope\" must start with '/'",
+        &["bad.toml: api \"demo\": path \"nope\" must start with '/'"],
     );
-    one_line_error(
+    assert_one_line_error(
         &edgegw(&["config", "validate", "/nonexistent.toml"]),
-        "cannot read config file /nonexistent.toml",
+        &["cannot read config file /nonexistent.toml"],
     );
 }

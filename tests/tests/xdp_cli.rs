@@ -11,7 +11,7 @@ use edgegw_tests::{
     netns::{NetNs, Veth},
     packets::*,
     pins::PinGuard,
-    process::{TempDir, edgegw, edgegw_bin, free_port},
+    process::{TempDir, assert_one_line_error, edgegw, edgegw_bin, free_port},
     xdp::{TestProgram, XDP_DROP, XDP_PASS},
 };
 
@@ -39,16 +39,6 @@ fn frame(src: [u8; 4], flags: u8) -> Vec<u8> {
     ether(ETH_IPV4, &[], &ipv4(src, PROTO_TCP, &tcp(8080, flags)))
 }
 
-fn one_line_error(out: &Output, wanted: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line:\n{stderr}");
-    for w in wanted {
-        assert!(lines[0].contains(w), "{w:?} not in {:?}", lines[0]);
-    }
-}
-
 #[test]
 fn ban_bans_unban_and_top_work_on_the_pinned_maps() {
     let prog = TestProgram::load();
@@ -73,7 +63,7 @@ fn ban_bans_unban_and_top_work_on_the_pinned_maps() {
     let out = cli(&prog, &["unban", "198.51.100.0/24"]);
     assert!(out.status.success());
     assert_eq!(prog.run(&frame([198, 51, 100, 9], ACK)), XDP_PASS);
-    one_line_error(
+    assert_one_line_error(
         &cli(&prog, &["unban", "198.51.100.0/24"]),
         &["is not banned", "edgegw bans"],
     );
@@ -189,7 +179,7 @@ fn bad_cli_input_is_one_clear_line() {
         ),
         (vec!["top", "--iface", "nosuch2"], vec!["nothing pinned"]),
     ] {
-        one_line_error(&edgegw(&args), &wanted);
+        assert_one_line_error(&edgegw(&args), &wanted);
     }
 }
 
@@ -222,7 +212,7 @@ fn bad_dos_config_is_rejected_whole_before_anything_is_attached() {
         );
         let cfg = tmp.write("c.toml", &text);
         let out = edgegw(&["run", "--config", cfg.to_str().unwrap()]);
-        one_line_error(&out, &[wanted, "c.toml"]);
+        assert_one_line_error(&out, &[wanted, "c.toml"]);
     }
 }
 
@@ -259,7 +249,7 @@ fn pinned_maps_of_an_incompatible_version_are_refused_not_adopted() {
         ])
         .output()
         .unwrap();
-    one_line_error(
+    assert_one_line_error(
         &out,
         &[
             "pinned map GROUPS",
