@@ -45,7 +45,7 @@ impl TestProgram {
             .load(edgegw::EBPF_OBJECT)
             .expect("parsing the embedded XDP object");
         let prog: &mut Xdp = ebpf.program_mut(PROGRAM_NAME).unwrap().try_into().unwrap();
-        prog.load().expect("the verifier accepts the XDP program");
+        edgegw::datapath::load_program(prog).expect("the verifier accepts the XDP program");
         TestProgram { ebpf, pins }
     }
 

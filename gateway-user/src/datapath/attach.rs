@@ -126,8 +126,7 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
         })?
         .try_into()
         .map_err(|e| DatapathError::ebpf("loading the XDP program", e))?;
-    program
-        .load()
+    super::verify::load(program)
         .map_err(|e| DatapathError::ebpf("verifying the XDP program", e))?;
     if adopted {
         let pinned = PinnedLink::from_pin(dir.link())

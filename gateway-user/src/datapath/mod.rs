@@ -18,6 +18,7 @@ mod policy;
 mod privilege;
 mod sources;
 mod sys;
+mod verify;
 
 pub use attach::{Attachment, attach, detach_pinned};
 pub use bans::{Ban, ban, list as list_bans, unban};
@@ -29,6 +30,7 @@ pub use error::DatapathError;
 pub use pins::{PinDir, pinned_interfaces, resolve_iface};
 pub use policy::apply as apply_policy;
 pub use sources::{SourceTotals, top};
+pub use verify::load as load_program;
 
 use std::str::FromStr;
 

@@ -67,7 +67,7 @@ fn per_packet_cost() {
         .unwrap()
         .try_into()
         .unwrap();
-    baseline.load().expect("loading edgegw_baseline");
+    edgegw::datapath::load_program(baseline).expect("loading edgegw_baseline");
     let policy = edgegw::config::Config::parse(
         "bench.toml",
         r#"[gateway]
@@ -133,7 +133,7 @@ fn flood(ns_path: &str, iface: &str) -> u64 {
             .unwrap()
             .try_into()
             .unwrap();
-        prog.load().expect("loading edgegw_flood");
+        edgegw::datapath::load_program(prog).expect("loading edgegw_flood");
         let frame = ether(
             ETH_IPV4,
             &[],
@@ -258,7 +258,7 @@ fn reference_rate(p: &Path) -> f64 {
             .unwrap()
             .try_into()
             .unwrap();
-        prog.load().expect("loading edgegw_drop_all");
+        edgegw::datapath::load_program(prog).expect("loading edgegw_drop_all");
         prog.attach(&sink_if, XdpMode::Driver)
             .expect("attaching edgegw_drop_all");
         let start = Instant::now();
