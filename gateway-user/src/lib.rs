@@ -2,14 +2,18 @@
 //!
 //! - `admin`: the admin listener (/healthz, /readyz, /metrics) and metrics.
 //! - `config`: the daemon's configuration file, validated into domain types.
+//! - `catalog`: the API-management catalog (products, subscriptions, policies).
+//! - `policy`: the policy pipeline (scopes, sections, each policy).
 //! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
 //! - `cli`: one module per `edgegw` subcommand.
 
 pub mod admin;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod datapath;
+pub mod policy;
 pub mod proxy;
 
 /// The XDP object built by `cargo xtask build-ebpf`, embedded at build time.

@@ -5,6 +5,7 @@
 //! unvalidated values.
 
 mod apis;
+mod catalog;
 mod limits;
 mod listeners;
 mod template;
@@ -58,6 +59,8 @@ struct FileConfig {
     apis: Vec<apis::ApiSection>,
     /// Optional built-in echo backend, used by the demo configuration.
     demo_backend: Option<DemoBackendSection>,
+    /// Optional API-management catalog (products, subscriptions, policies).
+    catalog: Option<catalog::CatalogSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +129,8 @@ pub struct Config {
     pub limits: Limits,
     pub admin: Option<SocketAddr>,
     pub access_log: AccessLogTarget,
+    /// The API-management catalog file, if any.
+    pub catalog: Option<std::path::PathBuf>,
 }
 
 /// Destination of the access log.
@@ -144,7 +149,9 @@ impl Config {
             path: shown.clone(),
             source,
         })?;
-        Self::parse(&shown, &text)
+        let mut config = Self::parse(&shown, &text)?;
+        config.catalog = config.catalog.map(|f| catalog::resolve(&f, path));
+        Ok(config)
     }
 
     /// Parses and validates config text; `path` is only used in messages.
@@ -197,7 +204,12 @@ impl Config {
             ),
             None => None,
         };
+        let catalog = match &file.catalog {
+            Some(c) => Some(c.validate().map_err(invalid)?),
+            None => None,
+        };
         Ok(Config {
+            catalog,
             listen,
             drain_timeout: std::time::Duration::from_secs(file.gateway.drain_timeout_secs),
             iface: file.xdp.iface,

@@ -27,6 +27,7 @@ use super::{
 use crate::{
     admin::{Metrics, Rejection},
     config::BackendProtocol,
+    policy::gate::{self, Admission, Admitted},
 };
 
 /// The client connection a request arrived on.
@@ -62,7 +63,8 @@ pub async fn handle(
         backend: None,
         request_id: trace.trace_id.clone(),
     };
-    let response = match proxy(&gw, conn, req, &trace, &mut record, bytes_in).await {
+    let mut admitted = None;
+    let response = match proxy(&gw, conn, req, &trace, &mut record, bytes_in, &mut admitted).await {
         Ok(response) => response,
         Err(err) => {
             if matches!(err, ProxyError::BodyTooLarge { .. }) {
@@ -71,7 +73,10 @@ pub async fn handle(
             if err.status().is_server_error() {
                 tracing::warn!(error = ?err, request_id = %trace.trace_id, "backend request failed");
             }
-            err.response()
+            match &admitted {
+                Some(a) => a.on_error(err.response()),
+                None => err.response(),
+            }
         }
     };
     record.status = response.status().as_u16();
@@ -96,6 +101,7 @@ async fn proxy(
     trace: &Trace,
     record: &mut Record,
     bytes_in: Arc<AtomicU64>,
+    admitted: &mut Option<Admitted>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = request_host(&req);
     let path = req.uri().path().to_string();
@@ -119,15 +125,39 @@ async fn proxy(
     if req.body().size_hint().lower() > limit {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    let query = req
+    let mut rest = route.rest.to_string();
+    let mut query = req
         .uri()
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
+    // API management: subscription key and inbound policies.
+    if let Some(catalog) = &gw.catalog {
+        let raw_query = req.uri().query().map(str::to_string);
+        let (method, headers) = (req.method().clone(), req.headers_mut());
+        let incoming = gate::Incoming {
+            api: &api.name,
+            operation: record.operation.as_deref(),
+            params: &route.params,
+            client_ip: conn.client.ip(),
+            method: &method,
+            headers,
+            path: route.rest,
+            query: raw_query.as_deref(),
+        };
+        match gate::admit(catalog, incoming) {
+            Admission::Respond(response) => return Ok(response),
+            Admission::Forward(a) => {
+                rest = a.path.clone();
+                query = a.query.to_suffix();
+                *admitted = Some(a);
+            }
+        }
+    }
     let b = &api.backend;
     let uri: Uri = format!(
         "{}://{}{}{}{}",
-        b.scheme, b.authority, b.base_path, route.rest, query
+        b.scheme, b.authority, b.base_path, rest, query
     )
     .parse()
     .map_err(|_| ProxyError::BadPath)?;
@@ -159,8 +189,9 @@ async fn proxy(
 
     let client = gw.backends.client(b);
     let sent = Instant::now();
+    let timeout = admitted.as_ref().and_then(Admitted::timeout);
     let result = tokio::time::timeout(
-        b.response_timeout,
+        timeout.unwrap_or(b.response_timeout),
         client.request(Request::from_parts(parts, body)),
     )
     .await;
@@ -181,7 +212,11 @@ async fn proxy(
     }
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, body.boxed()))
+    let response = Response::from_parts(parts, body.boxed());
+    Ok(match admitted {
+        Some(a) => a.finish(response),
+        None => response,
+    })
 }
 
 /// The host the client addressed (`:authority` or `Host`), lower case,
