@@ -104,7 +104,11 @@ impl Catalog {
         let file: file::CatalogFile =
             serde_yaml::from_str(text).map_err(|e| CatalogError::Parse {
                 path: path.into(),
-                message: e.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+                message: e
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
             })?;
         let mut problems = Vec::new();
         let catalog = build(file, apis, &mut problems);
@@ -112,7 +116,10 @@ impl Catalog {
             Ok(catalog)
         } else {
             Err(CatalogError::Invalid {
-                problems: problems.into_iter().map(|p| format!("{path}: {p}")).collect(),
+                problems: problems
+                    .into_iter()
+                    .map(|p| format!("{path}: {p}"))
+                    .collect(),
             })
         }
     }

@@ -26,7 +26,11 @@ impl std::fmt::Debug for NamedValues {
 
 impl NamedValues {
     pub fn insert(&mut self, name: &str, value: &str, secret: bool) -> Result<(), String> {
-        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        {
             return Err(format!(
                 "named value \"{name}\": use letters, digits, '-', '_' or '.'"
             ));
@@ -77,10 +81,17 @@ mod tests {
             nv.substitute("{{tenant}}-{{ token }}!").unwrap(),
             "contoso-s3cr3t!"
         );
-        assert!(nv.substitute("{{nope}}").unwrap_err().contains("\"{{nope}}\""));
+        assert!(
+            nv.substitute("{{nope}}")
+                .unwrap_err()
+                .contains("\"{{nope}}\"")
+        );
         assert!(nv.substitute("{{tenant").is_err());
         let shown = format!("{nv:?}");
-        assert!(!shown.contains("s3cr3t") && shown.contains("contoso"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("contoso"),
+            "{shown}"
+        );
         assert!(nv.insert("tenant", "x", false).is_err());
     }
 }

@@ -131,7 +131,11 @@ mod tests {
             id: "bob".into(),
             ..sub
         };
-        assert!(subs.insert(dup, &[hash_key("k2")]).unwrap_err().contains("alice"));
+        assert!(
+            subs.insert(dup, &[hash_key("k2")])
+                .unwrap_err()
+                .contains("alice")
+        );
     }
 
     #[test]

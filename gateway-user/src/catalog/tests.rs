@@ -73,7 +73,10 @@ fn parses_a_good_catalog() {
     let bob = c.subscriptions.find("b1").unwrap();
     assert_eq!(bob.state, State::Suspended);
     assert_eq!(c.grants(bob, "orders"), Some(None));
-    assert_eq!(c.grants(c.subscriptions.find("o1").unwrap(), "status"), Some(None));
+    assert_eq!(
+        c.grants(c.subscriptions.find("o1").unwrap(), "status"),
+        Some(None)
+    );
     let orders = c.api("orders").unwrap();
     assert!(orders.subscription_required);
     assert_eq!(orders.key_header, "ocp-apim-subscription-key");
@@ -97,7 +100,7 @@ fn reports_every_problem_with_its_place() {
         panic!("{err}")
     };
     let want = [
-        "catalog.yaml: api \"orders\": operation \"get-ordr\": unknown policy \"rate-limt\"",
+        "catalog.yaml: api \"orders\": operation \"get-ordr\": inbound: unknown policy \"rate-limt\"",
         "catalog.yaml: api \"orders\": operation \"get-ordr\": the API has no operation of that name",
         "catalog.yaml: product \"public\": api \"nope\" is not in the catalog's apis",
         "catalog.yaml: subscription \"bob\": state \"paused\" is unknown",
@@ -105,7 +108,10 @@ fn reports_every_problem_with_its_place() {
     ];
     assert_eq!(problems.len(), want.len(), "{problems:#?}");
     for w in want {
-        assert!(problems.iter().any(|p| p.starts_with(w)), "{w}: {problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with(w)),
+            "{w}: {problems:#?}"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand.
 
+mod catalog;
 mod detach;
 mod drops;
 mod run;
@@ -41,6 +42,9 @@ enum Command {
         #[arg(long)]
         iface: String,
     },
+    /// API-management catalog tools.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Show XDP packet and byte counters per verdict reason.
     Drops {
         /// Interface (defaults to the only attached one).
@@ -49,6 +53,23 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Print the SHA-256 of a subscription key, as the catalog stores it.
+    HashKey {
+        /// The subscription key.
+        key: String,
+    },
+    /// Validate a catalog file; with --config, also against the gateway's APIs.
+    Validate {
+        /// The catalog file (YAML).
+        file: PathBuf,
+        /// Gateway configuration whose APIs the catalog refers to.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -78,5 +99,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => run::run(&config, iface, xdp_mode.map(Into::into)),
         Command::Detach { iface } => detach::detach(&iface),
         Command::Drops { iface, json } => drops::drops(iface.as_deref(), json),
+        Command::Catalog(CatalogCommand::HashKey { key }) => catalog::hash(&key),
+        Command::Catalog(CatalogCommand::Validate { file, config }) => {
+            catalog::validate(&file, config.as_deref())
+        }
     }
 }

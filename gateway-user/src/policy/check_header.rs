@@ -108,6 +108,12 @@ mod tests {
         let listed = "{name: X-Env, values: [prod], failed_check_httpcode: 400}";
         assert_eq!(run(listed, Some("PROD")), Some(400));
         assert_eq!(run(listed, Some("prod")), None);
-        assert_eq!(run("{name: X-Env, values: [prod], ignore_case: true}", Some("PROD")), None);
+        assert_eq!(
+            run(
+                "{name: X-Env, values: [prod], ignore_case: true}",
+                Some("PROD")
+            ),
+            None
+        );
     }
 }

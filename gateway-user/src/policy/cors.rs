@@ -64,7 +64,8 @@ impl Cors {
                 .collect::<Result<_, _>>()?
         };
         for value in f.expose_headers.iter().chain(&f.allowed_headers) {
-            HeaderValue::from_str(value).map_err(|_| format!("\"{value}\" is not a header name"))?;
+            HeaderValue::from_str(value)
+                .map_err(|_| format!("\"{value}\" is not a header name"))?;
         }
         Ok(Cors {
             any_origin: f.allowed_origins.iter().any(|o| o == "*"),
@@ -87,7 +88,9 @@ impl Cors {
                 .to_str()
                 .is_ok_and(|o| self.origins.iter().any(|a| a == o));
         let preflight = ctx.method == Method::OPTIONS
-            && ctx.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+            && ctx
+                .headers
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         let mut out = HeaderMap::new();
         if allowed {
             let allow_origin = if self.any_origin && !self.credentials {
@@ -108,7 +111,11 @@ impl Cors {
         }
         if !preflight {
             if allowed && !self.expose.is_empty() {
-                insert_list(&mut out, header::ACCESS_CONTROL_EXPOSE_HEADERS, &self.expose);
+                insert_list(
+                    &mut out,
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    &self.expose,
+                );
             }
             ctx.response_headers.extend(out);
             return None;
@@ -126,7 +133,11 @@ impl Cors {
                     out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone());
                 }
             } else if !self.headers.is_empty() {
-                insert_list(&mut out, header::ACCESS_CONTROL_ALLOW_HEADERS, &self.headers);
+                insert_list(
+                    &mut out,
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    &self.headers,
+                );
             }
             if let Some(age) = self.max_age {
                 out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(age));
@@ -135,7 +146,8 @@ impl Cors {
             // A refused preflight carries no CORS headers: the browser blocks.
             out.clear();
         }
-        let mut response = Response::new(super::respond::json_error(StatusCode::OK, "").into_body());
+        let mut response =
+            Response::new(super::respond::json_error(StatusCode::OK, "").into_body());
         *response.headers_mut() = out;
         Some(response)
     }
@@ -156,7 +168,10 @@ mod tests {
         let cors = Cors::parse(serde_yaml::from_str(args).unwrap()).unwrap();
         let mut h = HeaderMap::new();
         for (n, v) in headers {
-            h.insert(header::HeaderName::from_bytes(n.as_bytes()).unwrap(), v.parse().unwrap());
+            h.insert(
+                header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         let mut ctx = Ctx {
             client_ip: "10.0.0.1".parse().unwrap(),
@@ -185,7 +200,10 @@ mod tests {
         let (status, h) = run(
             ARGS,
             Method::OPTIONS,
-            &[("origin", "https://app.example"), ("access-control-request-method", "PUT")],
+            &[
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "PUT"),
+            ],
         );
         assert_eq!(status, Some(200));
         assert_eq!(h["access-control-allow-origin"], "https://app.example");
@@ -195,7 +213,10 @@ mod tests {
         let (status, h) = run(
             ARGS,
             Method::OPTIONS,
-            &[("origin", "https://evil.example"), ("access-control-request-method", "PUT")],
+            &[
+                ("origin", "https://evil.example"),
+                ("access-control-request-method", "PUT"),
+            ],
         );
         assert_eq!(status, Some(200));
         assert!(!h.contains_key("access-control-allow-origin"));

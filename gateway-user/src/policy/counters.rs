@@ -103,7 +103,9 @@ mod tests {
         let c = Counters::new(3, Duration::from_secs(10), 10);
         let t0 = Instant::now();
         for left in [2, 1, 0] {
-            assert!(matches!(c.hit("a", t0), Decision::Allowed { remaining, .. } if remaining == left));
+            assert!(
+                matches!(c.hit("a", t0), Decision::Allowed { remaining, .. } if remaining == left)
+            );
         }
         assert_eq!(
             c.hit("a", t0 + Duration::from_secs(4)),

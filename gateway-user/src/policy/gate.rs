@@ -71,7 +71,11 @@ pub fn admit(catalog: &Catalog, req: Incoming) -> Admission {
                     None => refuse = Some((StatusCode::UNAUTHORIZED, INVALID.to_string())),
                     Some((sub, via)) => {
                         if sub.state != State::Active {
-                            let state = if sub.state == State::Suspended { "suspended" } else { "expired" };
+                            let state = if sub.state == State::Suspended {
+                                "suspended"
+                            } else {
+                                "expired"
+                            };
                             refuse = Some((
                                 StatusCode::FORBIDDEN,
                                 format!("Access denied: the subscription is {state}."),
@@ -105,7 +109,9 @@ pub fn admit(catalog: &Catalog, req: Incoming) -> Admission {
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
     let preflight = *req.method == Method::OPTIONS
-        && ctx.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        && ctx
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if let Some((status, message)) = refuse.take() {
         if preflight
             && status == StatusCode::UNAUTHORIZED

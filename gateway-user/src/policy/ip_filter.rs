@@ -31,9 +31,7 @@ impl Range {
     fn contains(&self, ip: IpAddr) -> bool {
         match self {
             Range::Net(net) => net.contains(&ip),
-            Range::FromTo(a, b) => {
-                a.is_ipv4() == ip.is_ipv4() && *a <= ip && ip <= *b
-            }
+            Range::FromTo(a, b) => a.is_ipv4() == ip.is_ipv4() && *a <= ip && ip <= *b,
         }
     }
 }
@@ -50,7 +48,11 @@ impl IpFilter {
         let allow = match f.action.as_str() {
             "allow" => true,
             "forbid" => false,
-            other => return Err(format!("action \"{other}\" is unknown; use allow or forbid")),
+            other => {
+                return Err(format!(
+                    "action \"{other}\" is unknown; use allow or forbid"
+                ));
+            }
         };
         let ranges = f
             .addresses
@@ -67,13 +69,21 @@ impl IpFilter {
             v4 => v4,
         };
         let listed = self.ranges.iter().any(|r| r.contains(ip));
-        (listed != self.allow)
-            .then(|| json_error(StatusCode::FORBIDDEN, "Forbidden: the caller's IP address is not allowed"))
+        (listed != self.allow).then(|| {
+            json_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden: the caller's IP address is not allowed",
+            )
+        })
     }
 }
 
 fn parse_range(text: &str) -> Result<Range, String> {
-    let bad = || format!("\"{text}\" is not an address, a CIDR range (10.0.0.0/8) or a range (10.0.0.1-10.0.0.9)");
+    let bad = || {
+        format!(
+            "\"{text}\" is not an address, a CIDR range (10.0.0.0/8) or a range (10.0.0.1-10.0.0.9)"
+        )
+    };
     if let Some((a, b)) = text.split_once('-') {
         let a: IpAddr = a.trim().parse().map_err(|_| bad())?;
         let b: IpAddr = b.trim().parse().map_err(|_| bad())?;
@@ -83,7 +93,10 @@ fn parse_range(text: &str) -> Result<Range, String> {
         return Ok(Range::FromTo(a, b));
     }
     if text.contains('/') {
-        return text.parse::<IpNet>().map(|n| Range::Net(n.trunc())).map_err(|_| bad());
+        return text
+            .parse::<IpNet>()
+            .map(|n| Range::Net(n.trunc()))
+            .map_err(|_| bad());
     }
     let ip: IpAddr = text.parse().map_err(|_| bad())?;
     Ok(Range::Net(IpNet::from(ip)))
@@ -103,7 +116,8 @@ mod tests {
 
     #[test]
     fn allow_and_forbid_lists() {
-        let allow = filter("{action: allow, addresses: [10.0.0.0/8, 192.168.1.5, 172.16.0.1-172.16.0.9]}");
+        let allow =
+            filter("{action: allow, addresses: [10.0.0.0/8, 192.168.1.5, 172.16.0.1-172.16.0.9]}");
         assert!(!blocked(&allow, "10.1.2.3"));
         assert!(!blocked(&allow, "192.168.1.5"));
         assert!(!blocked(&allow, "172.16.0.9"));
@@ -123,7 +137,10 @@ mod tests {
             "{action: allow, addresses: [10.0.0.9-10.0.0.1]}",
             "{action: allow, addresses: [10.0.0.0/33]}",
         ] {
-            assert!(IpFilter::parse(serde_yaml::from_str(bad).unwrap()).is_err(), "{bad}");
+            assert!(
+                IpFilter::parse(serde_yaml::from_str(bad).unwrap()).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -69,7 +69,12 @@ static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy"
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 impl Limit {
-    pub fn parse(name: &'static str, kind: Kind, by_key: bool, args: Value) -> Result<Self, String> {
+    pub fn parse(
+        name: &'static str,
+        kind: Kind,
+        by_key: bool,
+        args: Value,
+    ) -> Result<Self, String> {
         let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
         if f.calls == 0 {
             return Err("calls must be at least 1".into());
@@ -112,7 +117,12 @@ impl Limit {
                 None => format!("ip:{}", ctx.client_ip),
             },
         };
-        let policy = format!("\"{}\";q={};w={}", self.name, self.calls, self.period.as_secs());
+        let policy = format!(
+            "\"{}\";q={};w={}",
+            self.name,
+            self.calls,
+            self.period.as_secs()
+        );
         append(&mut ctx.response_headers, &RATELIMIT_POLICY, &policy);
         match self.counters.hit(&key, Instant::now()) {
             Decision::Allowed { remaining, reset } => {
@@ -131,7 +141,9 @@ impl Limit {
                     ),
                     Kind::Quota => (
                         StatusCode::FORBIDDEN,
-                        format!("Out of call volume quota. Quota will be replenished in {secs} seconds."),
+                        format!(
+                            "Out of call volume quota. Quota will be replenished in {secs} seconds."
+                        ),
                     ),
                 };
                 let mut response = json_error(status, &message);
@@ -185,8 +197,13 @@ mod tests {
 
     #[test]
     fn rate_limit_counts_per_subscription_and_answers_429() {
-        let l = Limit::parse("rate-limit", Kind::RateLimit, false, yaml("{calls: 2, renewal_period: 60}"))
-            .unwrap();
+        let l = Limit::parse(
+            "rate-limit",
+            Kind::RateLimit,
+            false,
+            yaml("{calls: 2, renewal_period: 60}"),
+        )
+        .unwrap();
         assert_eq!(check(&l, Some("a"), "t").0, None);
         let (status, headers) = check(&l, Some("a"), "t");
         assert_eq!(status, None);
@@ -219,7 +236,10 @@ mod tests {
             (false, "{calls: 1, renewal_period: 1, counter_key: x}"),
             (false, "{calls: 1, renewal-period: 1}"),
         ] {
-            assert!(Limit::parse("rate-limit", Kind::RateLimit, by_key, yaml(bad)).is_err(), "{bad}");
+            assert!(
+                Limit::parse("rate-limit", Kind::RateLimit, by_key, yaml(bad)).is_err(),
+                "{bad}"
+            );
         }
     }
 }

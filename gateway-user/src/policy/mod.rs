@@ -123,7 +123,9 @@ impl Policy {
         use limits::Kind::{Quota, RateLimit};
         let built = match *name {
             "rate-limit" => limits::Limit::parse(name, RateLimit, false, args).map(Policy::Limit),
-            "rate-limit-by-key" => limits::Limit::parse(name, RateLimit, true, args).map(Policy::Limit),
+            "rate-limit-by-key" => {
+                limits::Limit::parse(name, RateLimit, true, args).map(Policy::Limit)
+            }
             "quota" => limits::Limit::parse(name, Quota, false, args).map(Policy::Limit),
             "quota-by-key" => limits::Limit::parse(name, Quota, true, args).map(Policy::Limit),
             "ip-filter" => ip_filter::IpFilter::parse(args).map(Policy::IpFilter),

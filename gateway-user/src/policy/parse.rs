@@ -85,7 +85,9 @@ pub fn parse_scope(
             }
         }
         if bases > 1 {
-            problems.push(format!("{at}: \"base\" appears {bases} times; use it at most once"));
+            problems.push(format!(
+                "{at}: \"base\" appears {bases} times; use it at most once"
+            ));
         }
         out.sections[section.index()] = Some(parsed);
     }
@@ -95,14 +97,30 @@ pub fn parse_scope(
 fn step_of(step: &Value, section: Section, named: &NamedValues) -> Result<Step, String> {
     match step {
         Value::String(s) if s == "base" => Ok(Step::Base),
-        Value::String(name) => Policy::build(name, section, Value::Null).map(|p| Step::Policy(Arc::new(p))),
+        Value::String(name) => {
+            Policy::build(name, section, Value::Null).map(|p| Step::Policy(Arc::new(p)))
+        }
         Value::Mapping(m) if m.len() == 1 => {
             let (name, args) = m.iter().next().expect("one entry");
             let name = name.as_str().unwrap_or_default();
-            let args = substitute(args.clone(), named).map_err(|e| format!("policy \"{name}\": {e}"))?;
+            let args =
+                substitute(args.clone(), named).map_err(|e| format!("policy \"{name}\": {e}"))?;
             Policy::build(name, section, args).map(|p| Step::Policy(Arc::new(p)))
         }
         _ => Err("each entry is \"base\" or one `policy-name: {settings}`".into()),
+    }
+}
+
+/// Serde helper for text settings: a YAML number or boolean (`value: 2`)
+/// is taken as its text.
+pub(super) fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::{Deserialize, de::Error};
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        Value::Bool(b) => Ok(Some(b.to_string())),
+        _ => Err(D::Error::custom("expected text, a number or a boolean")),
     }
 }
 
@@ -139,9 +157,8 @@ mod tests {
 
     #[test]
     fn parses_sections_base_and_named_values() {
-        let (scope, problems) = parse(
-            "inbound: [base, {set-header: {name: x-who, value: '{{who}}'}}]\noutbound: []\n",
-        );
+        let (scope, problems) =
+            parse("inbound: [base, {set-header: {name: x-who, value: '{{who}}'}}]\noutbound: []\n");
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(scope.section(Section::Inbound).unwrap().len(), 2);
         assert!(scope.section(Section::Outbound).unwrap().is_empty());
@@ -173,7 +190,10 @@ backend:
         ];
         assert_eq!(problems.len(), want.len(), "{problems:#?}");
         for w in want {
-            assert!(problems.iter().any(|p| p.starts_with(w)), "{w}: {problems:#?}");
+            assert!(
+                problems.iter().any(|p| p.starts_with(w)),
+                "{w}: {problems:#?}"
+            );
         }
     }
 

@@ -156,7 +156,9 @@ mod tests {
     #[test]
     fn set_status_changes_the_status() {
         let (mut parts, _) = Response::new(()).into_parts();
-        SetStatus::parse(yaml("{code: 202}")).unwrap().apply(&mut parts);
+        SetStatus::parse(yaml("{code: 202}"))
+            .unwrap()
+            .apply(&mut parts);
         assert_eq!(parts.status, 202);
     }
 }

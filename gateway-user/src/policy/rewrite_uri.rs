@@ -97,11 +97,18 @@ mod tests {
             response_headers: Default::default(),
         };
         let r = |t: &str| RewriteUri::parse(serde_yaml::from_str(t).unwrap());
-        r("{template: '/v2/orders/{id}/detail?v=2'}").unwrap().apply(&mut ctx);
+        r("{template: '/v2/orders/{id}/detail?v=2'}")
+            .unwrap()
+            .apply(&mut ctx);
         assert_eq!(ctx.path, "/v2/orders/42/detail");
         assert_eq!(ctx.query.to_suffix(), "?a=1&v=2");
-        r("{template: /x, copy_unmatched_params: false}").unwrap().apply(&mut ctx);
-        assert_eq!((ctx.path.as_str(), ctx.query.to_suffix().as_str()), ("/x", ""));
+        r("{template: /x, copy_unmatched_params: false}")
+            .unwrap()
+            .apply(&mut ctx);
+        assert_eq!(
+            (ctx.path.as_str(), ctx.query.to_suffix().as_str()),
+            ("/x", "")
+        );
         assert!(r("{template: x}").is_err());
     }
 }

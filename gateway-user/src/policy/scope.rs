@@ -62,7 +62,14 @@ mod tests {
         let api = ScopePolicies::default();
         let op = scope(&format!("inbound: [base, {}]", header("o")));
         let got = names(&compose(&[&global, &product, &api, &op], Section::Inbound));
-        assert_eq!(got, ["SetHeader(p, Override)", "SetHeader(g, Override)", "SetHeader(o, Override)"]);
+        assert_eq!(
+            got,
+            [
+                "SetHeader(p, Override)",
+                "SetHeader(g, Override)",
+                "SetHeader(o, Override)"
+            ]
+        );
     }
 
     #[test]

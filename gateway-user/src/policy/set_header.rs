@@ -14,7 +14,7 @@ struct File {
     /// Header name.
     name: String,
     /// Value (named values are substituted); not needed for "delete".
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::parse::scalar")]
     value: Option<String>,
     /// "override" (default), "skip" (only when absent), "append", "delete".
     #[serde(default)]
@@ -58,14 +58,14 @@ impl SetHeader {
                 ));
             }
         };
-        let value = match (&f.value, action) {
-            (_, Action::Delete) => None,
-            (None, _) => return Err("value is required unless exists_action is delete".into()),
-            (Some(v), _) => Some(
-                HeaderValue::from_str(v)
-                    .map_err(|_| format!("value of header \"{}\" is not valid in a header", f.name))?,
-            ),
-        };
+        let value =
+            match (&f.value, action) {
+                (_, Action::Delete) => None,
+                (None, _) => return Err("value is required unless exists_action is delete".into()),
+                (Some(v), _) => Some(HeaderValue::from_str(v).map_err(|_| {
+                    format!("value of header \"{}\" is not valid in a header", f.name)
+                })?),
+            };
         Ok(SetHeader {
             name,
             value,
@@ -127,7 +127,10 @@ mod tests {
             "{name: X-A, value: v, exists_action: replace}",
             "{name: X-A, valeu: v}",
         ] {
-            assert!(SetHeader::parse(serde_yaml::from_str(bad).unwrap()).is_err(), "{bad}");
+            assert!(
+                SetHeader::parse(serde_yaml::from_str(bad).unwrap()).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -12,7 +12,7 @@ struct File {
     /// Parameter name.
     name: String,
     /// Value (encoded for the URL by the gateway); not needed for "delete".
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::parse::scalar")]
     value: Option<String>,
     /// "override" (default), "skip", "append", "delete".
     #[serde(default)]
@@ -83,9 +83,18 @@ mod tests {
     #[test]
     fn each_exists_action() {
         assert_eq!(apply("{name: v, value: 'a b'}", "v=1&x=2"), "?x=2&v=a%20b");
-        assert_eq!(apply("{name: v, value: 2, exists_action: skip}", "v=1"), "?v=1");
-        assert_eq!(apply("{name: v, value: 2, exists_action: skip}", ""), "?v=2");
-        assert_eq!(apply("{name: v, value: 2, exists_action: append}", "v=1"), "?v=1&v=2");
+        assert_eq!(
+            apply("{name: v, value: 2, exists_action: skip}", "v=1"),
+            "?v=1"
+        );
+        assert_eq!(
+            apply("{name: v, value: 2, exists_action: skip}", ""),
+            "?v=2"
+        );
+        assert_eq!(
+            apply("{name: v, value: 2, exists_action: append}", "v=1"),
+            "?v=1&v=2"
+        );
         assert_eq!(apply("{name: v, exists_action: delete}", "v=1&w"), "?w");
         assert!(SetQuery::parse(serde_yaml::from_str("{name: v}").unwrap()).is_err());
     }

@@ -140,7 +140,11 @@ mod tests {
 
     #[test]
     fn rejects_unknown_placeholders() {
-        assert!(KeyTemplate::parse("{cliet_ip}").unwrap_err().contains("cliet_ip"));
+        assert!(
+            KeyTemplate::parse("{cliet_ip}")
+                .unwrap_err()
+                .contains("cliet_ip")
+        );
         assert!(KeyTemplate::parse("{header:}").is_err());
         assert!(KeyTemplate::parse("").is_err());
         assert!(KeyTemplate::parse("a}").is_err());
