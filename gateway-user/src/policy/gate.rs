@@ -51,7 +51,7 @@ pub enum Admission {
 const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
 const INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
 
-pub fn admit(catalog: &Catalog, req: Incoming) -> Admission {
+pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
     let mut query = Query::parse(req.query);
     let (mut subscription, mut product, mut pipeline) = (None, None, catalog.unmanaged().clone());
     let mut refuse = None;
@@ -115,14 +115,14 @@ pub fn admit(catalog: &Catalog, req: Incoming) -> Admission {
     if let Some((status, message)) = refuse.take() {
         if preflight
             && status == StatusCode::UNAUTHORIZED
-            && let Flow::Respond(r) = pipeline.inbound(&mut ctx)
+            && let Flow::Respond(r) = pipeline.inbound(&mut ctx).await
         {
             return Admission::Respond(with_headers(r, &ctx.response_headers));
         }
         let r = pipeline.on_error(json_error(status, &message));
         return Admission::Respond(with_headers(r, &ctx.response_headers));
     }
-    match pipeline.inbound(&mut ctx) {
+    match pipeline.inbound(&mut ctx).await {
         Flow::Continue => Admission::Forward(Admitted {
             pipeline,
             path: ctx.path,

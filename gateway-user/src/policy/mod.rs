@@ -12,9 +12,11 @@ mod check_header;
 pub mod context;
 mod cors;
 pub mod counters;
+mod fetch;
 mod forward_request;
 pub mod gate;
 mod ip_filter;
+mod jwt;
 mod limits;
 mod parse;
 mod pipeline;
@@ -75,6 +77,7 @@ pub enum Policy {
     Return(respond::ReturnResponse),
     SetStatus(respond::SetStatus),
     ForwardRequest(forward_request::ForwardRequest),
+    ValidateJwt(jwt::ValidateJwt),
 }
 
 /// Policy names, and the sections each may appear in.
@@ -95,6 +98,7 @@ const KNOWN: &[(&str, &[Section])] = {
         ("return-response", &[Inbound, Outbound, OnError]),
         ("set-status", &[Outbound, OnError]),
         ("forward-request", &[Backend]),
+        ("validate-jwt", &[Inbound]),
     ]
 };
 
@@ -141,6 +145,7 @@ impl Policy {
             "forward-request" => {
                 forward_request::ForwardRequest::parse(args).map(Policy::ForwardRequest)
             }
+            "validate-jwt" => jwt::ValidateJwt::parse(args).map(Policy::ValidateJwt),
             other => unreachable!("policy {other} is listed in KNOWN but not built"),
         };
         built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))

@@ -33,12 +33,13 @@ impl Pipeline {
         }
     }
 
-    pub fn inbound(&self, ctx: &mut Ctx) -> Flow {
+    pub async fn inbound(&self, ctx: &mut Ctx<'_>) -> Flow {
         for policy in &self.inbound {
             let answer = match &**policy {
                 Policy::Limit(l) => l.check(ctx),
                 Policy::IpFilter(f) => f.check(ctx.client_ip),
                 Policy::CheckHeader(c) => c.check(ctx),
+                Policy::ValidateJwt(j) => j.check(ctx).await,
                 Policy::Cors(c) => c.apply(ctx),
                 Policy::SetHeader(h) => {
                     h.apply(ctx.headers);

@@ -145,7 +145,7 @@ async fn proxy(
             path: route.rest,
             query: raw_query.as_deref(),
         };
-        match gate::admit(catalog, incoming) {
+        match gate::admit(catalog, incoming).await {
             Admission::Respond(response) => return Ok(response),
             Admission::Forward(a) => {
                 rest = a.path.clone();
