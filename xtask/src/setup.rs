@@ -19,7 +19,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 
 /// Debian packages the tests run: `ip` (iproute2), `nsenter` (util-linux),
 /// hping3 for floods, curl as the HTTP client.
-pub const TEST_PACKAGES: &[&str] = &["iproute2", "util-linux", "hping3", "curl"];
+pub const TEST_PACKAGES: &[&str] = &["iproute2", "util-linux", "hping3", "curl", "openssl"];
 
 pub fn ensure() -> anyhow::Result<()> {
     ensure_components()?;
