@@ -259,7 +259,7 @@ impl ValidateJwt {
             let present = |want: &String| match claim {
                 serde_json::Value::String(s) => s == want || s.split(' ').any(|p| p == want),
                 serde_json::Value::Array(items) => items.iter().any(|i| i.as_str() == Some(want)),
-                other => other.to_string() == *want,
+                other => want.parse::<serde_json::Value>().is_ok_and(|w| w == *other),
             };
             if !values.is_empty() && !values.iter().any(present) {
                 return Err(format!("claim {name} has none of the required values"));

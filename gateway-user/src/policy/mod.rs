@@ -77,7 +77,7 @@ pub enum Policy {
     Return(respond::ReturnResponse),
     SetStatus(respond::SetStatus),
     ForwardRequest(forward_request::ForwardRequest),
-    ValidateJwt(jwt::ValidateJwt),
+    ValidateJwt(Box<jwt::ValidateJwt>),
 }
 
 /// Policy names, and the sections each may appear in.
@@ -145,7 +145,7 @@ impl Policy {
             "forward-request" => {
                 forward_request::ForwardRequest::parse(args).map(Policy::ForwardRequest)
             }
-            "validate-jwt" => jwt::ValidateJwt::parse(args).map(Policy::ValidateJwt),
+            "validate-jwt" => jwt::ValidateJwt::parse(args).map(|j| Policy::ValidateJwt(Box::new(j))),
             other => unreachable!("policy {other} is listed in KNOWN but not built"),
         };
         built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
