@@ -25,6 +25,10 @@ backend = "http://{b}"
 name = "tenants"
 path = "/tenants"
 backend = "http://{b}"
+[[apis]]
+name = "single"
+path = "/single"
+backend = "http://{b}"
 "#
     );
     let catalog = format!(
@@ -44,6 +48,11 @@ apis:
       inbound:
         - rate-limit-by-key: {{calls: 2, renewal_period: 60, counter_key: "{{api}}:{{header:x-tenant}}"}}
         - quota-by-key: {{calls: 3, renewal_period: 600, counter_key: "{{client_ip}}"}}
+  - name: single
+    subscription_required: false
+    policies:
+      inbound:
+        - limit-concurrency: {{max_count: 1}}
 subscriptions:
   - {{id: alice, scope: all, primary_key_sha256: {}}}
   - {{id: bob, scope: all, primary_key_sha256: {}}}
@@ -161,4 +170,27 @@ fn by_key_limits_count_per_rendered_key() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.header("retry-after").is_some());
     assert_eq!(backend.hits(), 3);
+}
+
+#[test]
+fn limit_concurrency_refuses_requests_beyond_the_count() {
+    let backend = TestBackend::echo();
+    let gw = start("conc", &backend);
+    let slow_url = gw.url("/single/x?delay_ms=2000");
+    let slow = std::thread::spawn(move || fetch(&[&slow_url]).status);
+    // Wait until the slow request is at the backend, holding the slot.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while backend.hits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slow request never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let r = fetch(&[&gw.url("/single/x")]);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(slow.join().unwrap(), 200);
+    // The slot is free again.
+    assert_eq!(fetch(&[&gw.url("/single/x")]).status, 200);
 }

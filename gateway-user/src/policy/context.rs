@@ -24,6 +24,8 @@ pub struct Ctx<'a> {
     /// Headers added to whatever response the client gets (rate-limit
     /// state, CORS).
     pub response_headers: HeaderMap,
+    /// `limit-concurrency` slots, held until the response headers.
+    pub slots: Vec<super::concurrency::Slot>,
 }
 
 /// A query string as raw `name[=value]` pairs, kept in order and encoding.

@@ -41,6 +41,7 @@ pub struct Admitted {
     pub path: String,
     pub query: Query,
     response_headers: HeaderMap,
+    _slots: Vec<super::concurrency::Slot>,
 }
 
 pub enum Admission {
@@ -105,6 +106,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
         subscription,
         product: product.map(|p| catalog.products[p].name.as_str()),
         response_headers: HeaderMap::new(),
+        slots: Vec::new(),
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
@@ -128,6 +130,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
             path: ctx.path,
             query: ctx.query,
             response_headers: ctx.response_headers,
+            _slots: ctx.slots,
         }),
         Flow::Respond(r) => {
             let r = if r.status().as_u16() >= 400 {

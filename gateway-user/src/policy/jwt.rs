@@ -409,6 +409,7 @@ mod tests {
             subscription: None,
             product: None,
             response_headers: Default::default(),
+            slots: Vec::new(),
         };
         p.check(&ctx).await.map(|r| r.status().as_u16())
     }

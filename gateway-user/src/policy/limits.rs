@@ -183,6 +183,7 @@ mod tests {
             subscription: sub,
             product: None,
             response_headers: HeaderMap::new(),
+            slots: Vec::new(),
         };
         let r = limit.check(&mut ctx).map(|r| {
             assert!(r.headers().contains_key("retry-after"));

@@ -9,6 +9,7 @@
 //! cannot run, is a configuration error naming it and its place.
 
 mod check_header;
+mod concurrency;
 pub mod context;
 mod cors;
 pub mod counters;
@@ -78,6 +79,7 @@ pub enum Policy {
     SetStatus(respond::SetStatus),
     ForwardRequest(forward_request::ForwardRequest),
     ValidateJwt(Box<jwt::ValidateJwt>),
+    LimitConcurrency(concurrency::LimitConcurrency),
 }
 
 /// Policy names, and the sections each may appear in.
@@ -99,6 +101,7 @@ const KNOWN: &[(&str, &[Section])] = {
         ("set-status", &[Outbound, OnError]),
         ("forward-request", &[Backend]),
         ("validate-jwt", &[Inbound]),
+        ("limit-concurrency", &[Inbound]),
     ]
 };
 
@@ -145,7 +148,12 @@ impl Policy {
             "forward-request" => {
                 forward_request::ForwardRequest::parse(args).map(Policy::ForwardRequest)
             }
-            "validate-jwt" => jwt::ValidateJwt::parse(args).map(|j| Policy::ValidateJwt(Box::new(j))),
+            "validate-jwt" => {
+                jwt::ValidateJwt::parse(args).map(|j| Policy::ValidateJwt(Box::new(j)))
+            }
+            "limit-concurrency" => {
+                concurrency::LimitConcurrency::parse(args).map(Policy::LimitConcurrency)
+            }
             other => unreachable!("policy {other} is listed in KNOWN but not built"),
         };
         built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))

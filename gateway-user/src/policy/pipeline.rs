@@ -40,6 +40,13 @@ impl Pipeline {
                 Policy::IpFilter(f) => f.check(ctx.client_ip),
                 Policy::CheckHeader(c) => c.check(ctx),
                 Policy::ValidateJwt(j) => j.check(ctx).await,
+                Policy::LimitConcurrency(l) => match l.acquire() {
+                    Ok(slot) => {
+                        ctx.slots.push(slot);
+                        None
+                    }
+                    Err(response) => Some(response),
+                },
                 Policy::Cors(c) => c.apply(ctx),
                 Policy::SetHeader(h) => {
                     h.apply(ctx.headers);

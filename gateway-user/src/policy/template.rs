@@ -130,6 +130,7 @@ mod tests {
             subscription: Some("alice"),
             product: None,
             response_headers: Default::default(),
+            slots: Vec::new(),
         };
         let t = KeyTemplate::parse(
             "{client_ip}|{subscription_id}|{product}|{api}|{operation}|{header:X-Tenant}|{query:region}|{{x}}",
