@@ -1,6 +1,7 @@
 //! `cargo xtask bench <target>`: measurements against a peer in the same run,
 //! printed as ratios. Never part of `cargo xtask test`.
 
+mod apim;
 mod proxy;
 
 use anyhow::bail;
@@ -10,6 +11,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     // Each benchmark adds an arm here: "xdp", "proxy", ...
     match target {
         "proxy" => proxy::run(args),
-        other => bail!("unknown benchmark \"{other}\"; available: proxy"),
+        "apim" => apim::run(args),
+        other => bail!("unknown benchmark \"{other}\"; available: proxy, apim"),
     }
 }
