@@ -4,7 +4,7 @@
 //! timing depends on the hash of the presented key only, which an attacker
 //! cannot steer toward a stored hash.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -71,12 +71,13 @@ pub fn parse_hex(text: &str) -> Result<KeyHash, String> {
 #[derive(Debug, Default)]
 pub struct Subscriptions {
     list: Vec<Subscription>,
+    ids: HashSet<String>,
     by_hash: HashMap<KeyHash, usize>,
 }
 
 impl Subscriptions {
     pub fn insert(&mut self, sub: Subscription, keys: &[KeyHash]) -> Result<(), String> {
-        if self.list.iter().any(|s| s.id == sub.id) {
+        if self.ids.contains(&sub.id) {
             return Err("id is used twice; give each subscription a unique id".into());
         }
         for key in keys {
@@ -90,6 +91,7 @@ impl Subscriptions {
         for key in keys {
             self.by_hash.insert(*key, self.list.len());
         }
+        self.ids.insert(sub.id.clone());
         self.list.push(sub);
         Ok(())
     }

@@ -51,11 +51,16 @@ impl Counters {
         if !windows.contains_key(key) && windows.len() >= self.max_keys {
             self.make_room(&mut windows, now);
         }
-        let window = windows.entry(key.to_string()).or_insert(Window {
-            start: now,
-            count: 0,
-            last_used: now,
-        });
+        // Look up before inserting: no key allocation on the hot path.
+        if !windows.contains_key(key) {
+            let fresh = Window {
+                start: now,
+                count: 0,
+                last_used: now,
+            };
+            windows.insert(key.to_string(), fresh);
+        }
+        let window = windows.get_mut(key).expect("inserted above");
         if now.duration_since(window.start) >= self.period {
             window.start = now;
             window.count = 0;

@@ -8,6 +8,9 @@
 //!   the key with a rate that never triggers, `proxy_set_header` and
 //!   `add_header`.
 //!
+//! The same edgegw binary without a catalog is measured too, to separate
+//! the cost of API management from the proxy's.
+//!
 //! Then the cost of a large catalog: edgegw's resident memory and time to
 //! ready with N subscriptions (default 100000), against edgegw without a
 //! catalog.
@@ -158,6 +161,10 @@ fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()>
     let ep = free_port()?;
     let _edgegw = start_edgegw(dir, "gw", ep, backend_port, Some(&catalog(KEYS)))?;
     wait_port(ep)?;
+    // The same binary without a catalog: the cost of API management itself.
+    let pp = free_port()?;
+    let _plain = start_edgegw(dir, "plain", pp, backend_port, None)?;
+    wait_port(pp)?;
 
     let good = format!("{KEY_HEADER}: {}", key(KEYS / 2));
     let (e_url, n_url) = (
@@ -196,9 +203,12 @@ fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()>
     );
     wrk_with(&e_url, connections, 2, &[&good])?;
     wrk_with(&n_url, connections, 2, &[&good])?;
+    let p_url = format!("http://127.0.0.1:{pp}/b");
+    wrk_with(&p_url, connections, 2, &[])?;
     let e = wrk_with(&e_url, connections, duration, &[&good])?;
     let n = wrk_with(&n_url, connections, duration, &[&good])?;
-    for (name, m) in [("edgegw", &e), ("nginx", &n)] {
+    let p = wrk_with(&p_url, connections, duration, &[])?;
+    for (name, m) in [("edgegw", &e), ("nginx", &n), ("plain", &p)] {
         println!(
             "{name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7}",
             m.rps, m.p50_ms, m.p99_ms, m.errors
@@ -209,6 +219,11 @@ fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()>
         e.rps / n.rps,
         e.p99_ms / n.p99_ms,
         e.p50_ms / n.p50_ms
+    );
+    println!(
+        "ratio   edgegw/plain edgegw (no catalog): requests/s {:.2}x, p99 {:.2}x",
+        e.rps / p.rps,
+        e.p99_ms / p.p99_ms
     );
     Ok(())
 }
