@@ -171,6 +171,7 @@ apis:
             issuers: [https://idp.test]
             audiences: [orders-api]
             required_claims: [{{name: roles, values: [reader]}}]
+        - rate-limit-by-key: {{calls: 2, renewal_period: 60, counter_key: "{{jwt:sub}}"}}
   - name: es
     subscription_required: false
     policies:
@@ -232,6 +233,19 @@ apis:
         401
     );
 
+    // The token's `sub` keys the rate limit: u1 has one call left, u2 two.
+    assert_eq!(
+        call("/hs/x", &sign(Algorithm::HS256, None, &good, &hs)),
+        200
+    );
+    assert_eq!(
+        call("/hs/x", &sign(Algorithm::HS256, None, &good, &hs)),
+        429
+    );
+    let mut u2 = good.clone();
+    u2["sub"] = serde_json::json!("u2");
+    assert_eq!(call("/hs/x", &sign(Algorithm::HS256, None, &u2, &hs)), 200);
+
     // ES256 with an inline PEM; 30 s of clock skew.
     assert_eq!(
         call("/es/x", &sign(Algorithm::ES256, None, &good, &es_enc)),
@@ -289,6 +303,6 @@ apis:
     // Cached: one fetch of each document for all of the above.
     assert_eq!(keys.config_hits.load(Ordering::SeqCst), 1);
     assert_eq!(keys.jwks_hits.load(Ordering::SeqCst), 1);
-    assert_eq!(backend.hits(), 5);
+    assert_eq!(backend.hits(), 7);
     assert!(!gw.gw.daemon.log_text().contains("a-long-shared-secret"));
 }

@@ -97,6 +97,7 @@ mod tests {
             subscription: None,
             product: None,
             response_headers: Default::default(),
+            jwt_claims: None,
             slots: Vec::new(),
         };
         p.check(&ctx).map(|r| r.status().as_u16())

@@ -24,6 +24,8 @@ pub struct Ctx<'a> {
     /// Headers added to whatever response the client gets (rate-limit
     /// state, CORS).
     pub response_headers: HeaderMap,
+    /// Claims of the token `validate-jwt` accepted, for key templates.
+    pub jwt_claims: Option<serde_json::Map<String, serde_json::Value>>,
     /// `limit-concurrency` slots, held until the response headers.
     pub slots: Vec<super::concurrency::Slot>,
 }

@@ -185,6 +185,7 @@ mod tests {
             subscription: None,
             product: None,
             response_headers: HeaderMap::new(),
+            jwt_claims: None,
             slots: Vec::new(),
         };
         let r = cors.apply(&mut ctx);

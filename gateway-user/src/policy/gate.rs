@@ -106,6 +106,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
         subscription,
         product: product.map(|p| catalog.products[p].name.as_str()),
         response_headers: HeaderMap::new(),
+        jwt_claims: None,
         slots: Vec::new(),
     };
     // Browsers send CORS preflights without keys: the pipeline may answer

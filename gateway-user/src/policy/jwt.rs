@@ -223,9 +223,12 @@ impl ValidateJwt {
         })
     }
 
-    pub async fn check(&self, ctx: &Ctx<'_>) -> Option<hyper::Response<ProxyBody>> {
+    pub async fn check(&self, ctx: &mut Ctx<'_>) -> Option<hyper::Response<ProxyBody>> {
         match self.validate(ctx).await {
-            Ok(()) => None,
+            Ok(claims) => {
+                ctx.jwt_claims = Some(claims);
+                None
+            }
             Err(reason) => {
                 tracing::debug!(%reason, api = ctx.api, "JWT rejected");
                 Some(respond::json_error(self.status, &self.message))
@@ -233,7 +236,10 @@ impl ValidateJwt {
         }
     }
 
-    async fn validate(&self, ctx: &Ctx<'_>) -> Result<(), String> {
+    async fn validate(
+        &self,
+        ctx: &Ctx<'_>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
         let token = match &self.query {
             Some(q) => ctx.query.get(q),
             None => ctx
@@ -265,7 +271,7 @@ impl ValidateJwt {
                 return Err(format!("claim {name} has none of the required values"));
             }
         }
-        Ok(())
+        Ok(claims)
     }
 
     fn try_keys(
@@ -397,7 +403,7 @@ mod tests {
             headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
         let method = hyper::Method::GET;
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             client_ip: "10.0.0.1".parse().unwrap(),
             method: &method,
             headers: &mut headers,
@@ -409,9 +415,10 @@ mod tests {
             subscription: None,
             product: None,
             response_headers: Default::default(),
+            jwt_claims: None,
             slots: Vec::new(),
         };
-        p.check(&ctx).await.map(|r| r.status().as_u16())
+        p.check(&mut ctx).await.map(|r| r.status().as_u16())
     }
 
     const POLICY: &str = "{signing_keys: [{alg: HS256, secret: k1}], issuers: [iss1], audiences: [api1], required_claims: [{name: scope, values: [read]}], clock_skew: 5}";

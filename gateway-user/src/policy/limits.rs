@@ -183,6 +183,7 @@ mod tests {
             subscription: sub,
             product: None,
             response_headers: HeaderMap::new(),
+            jwt_claims: None,
             slots: Vec::new(),
         };
         let r = limit.check(&mut ctx).map(|r| {

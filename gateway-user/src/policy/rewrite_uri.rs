@@ -95,6 +95,7 @@ mod tests {
             subscription: None,
             product: None,
             response_headers: Default::default(),
+            jwt_claims: None,
             slots: Vec::new(),
         };
         let r = |t: &str| RewriteUri::parse(serde_yaml::from_str(t).unwrap());

@@ -8,6 +8,7 @@
 //! | `{product}` / `{api}` / `{operation}` | names ("" when none) |
 //! | `{header:NAME}` | the request header NAME ("" when absent) |
 //! | `{query:NAME}` | the query parameter NAME ("" when absent) |
+//! | `{jwt:CLAIM}` | a claim of the token `validate-jwt` accepted earlier in the section ("" otherwise) |
 //!
 //! `{{` and `}}` are a literal brace.
 
@@ -23,6 +24,7 @@ enum Part {
     Operation,
     Header(String),
     Query(String),
+    Jwt(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +80,11 @@ impl KeyTemplate {
                     out.push_str(value.and_then(|v| v.to_str().ok()).unwrap_or_default());
                 }
                 Part::Query(name) => out.push_str(&ctx.query.get(name).unwrap_or_default()),
+                Part::Jwt(claim) => match ctx.jwt_claims.as_ref().and_then(|c| c.get(claim)) {
+                    Some(serde_json::Value::String(s)) => out.push_str(s),
+                    Some(other) => out.push_str(&other.to_string()),
+                    None => {}
+                },
             }
         }
         out
@@ -98,13 +105,14 @@ fn placeholder(name: &str, text: &str) -> Result<Part, String> {
             Part::Header(h.to_ascii_lowercase())
         }
         Some(("query", q)) if !q.is_empty() => Part::Query(q.into()),
+        Some(("jwt", c)) if !c.is_empty() => Part::Jwt(c.into()),
         Some(_) => return Err(unknown(name, text)),
     })
 }
 
 fn unknown(name: &str, text: &str) -> String {
     format!(
-        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, header:NAME or query:NAME"
+        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, header:NAME, query:NAME or jwt:CLAIM"
     )
 }
 
@@ -118,7 +126,7 @@ mod tests {
         let mut headers = hyper::HeaderMap::new();
         headers.insert("x-tenant", "t1".parse().unwrap());
         let method = hyper::Method::GET;
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             client_ip: "10.0.0.1".parse().unwrap(),
             method: &method,
             headers: &mut headers,
@@ -130,13 +138,16 @@ mod tests {
             subscription: Some("alice"),
             product: None,
             response_headers: Default::default(),
+            jwt_claims: None,
             slots: Vec::new(),
         };
         let t = KeyTemplate::parse(
-            "{client_ip}|{subscription_id}|{product}|{api}|{operation}|{header:X-Tenant}|{query:region}|{{x}}",
+            "{client_ip}|{subscription_id}|{product}|{api}|{operation}|{header:X-Tenant}|{query:region}|{jwt:sub}|{{x}}",
         )
         .unwrap();
-        assert_eq!(t.render(&ctx), "10.0.0.1|alice||orders|get|t1|eu|{x}");
+        assert_eq!(t.render(&ctx), "10.0.0.1|alice||orders|get|t1|eu||{x}");
+        ctx.jwt_claims = serde_json::json!({"sub": "u1"}).as_object().cloned();
+        assert!(t.render(&ctx).ends_with("|u1|{x}"));
     }
 
     #[test]
