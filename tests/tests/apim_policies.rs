@@ -241,3 +241,30 @@ fn forward_request_timeout_answers_504_through_on_error() {
     let r = fetch(&["-H", ALICE, &gw.url("/shop/slow?delay_ms=10")]);
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[test]
+fn set_backend_service_switches_the_backend() {
+    let (main, other) = (TestBackend::echo(), TestBackend::echo());
+    let apis = format!(
+        "[[apis]]\nname = \"svc\"\npath = \"/svc\"\nbackend = \"http://{}\"\n",
+        main.addr
+    );
+    let catalog = format!(
+        r#"
+apis:
+  - name: svc
+    subscription_required: false
+    policies:
+      inbound:
+        - check-header: {{name: x-route}}
+        - set-backend-service: {{base_url: "http://{}/v2"}}
+"#,
+        other.addr
+    );
+    let gw = ApimGateway::start("setbk", &apis, &catalog);
+    let r = fetch(&["-H", "x-route: 1", &gw.url("/svc/items/1?a=1")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["path"], "/v2/items/1");
+    assert_eq!(r.json()["query"], "a=1");
+    assert_eq!((main.hits(), other.hits()), (0, 1));
+}

@@ -134,6 +134,25 @@ impl Catalog {
         &self.unmanaged
     }
 
+    /// Every backend a `set-backend-service` policy may switch to.
+    pub fn backends(&self) -> Vec<crate::config::Backend> {
+        let mut out: Vec<crate::config::Backend> = Vec::new();
+        let pipelines = self
+            .apis
+            .values()
+            .flat_map(|a| a.pipelines.iter().chain(a.operations.values().flatten()))
+            .flatten()
+            .chain(std::iter::once(&self.unmanaged));
+        for pipeline in pipelines {
+            for b in pipeline.backends() {
+                if !out.contains(b) {
+                    out.push(b.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Whether subscription `sub` may call `api`; the product it goes
     /// through, if any.
     pub fn grants(&self, sub: &Subscription, api: &str) -> Option<Option<usize>> {

@@ -98,6 +98,7 @@ mod tests {
             product: None,
             response_headers: Default::default(),
             jwt_claims: None,
+            backend: None,
             slots: Vec::new(),
         };
         p.check(&ctx).map(|r| r.status().as_u16())

@@ -47,24 +47,25 @@ impl LimitConcurrency {
         })
     }
 
-    pub fn acquire(&self) -> Result<Slot, Response<ProxyBody>> {
-        let taken = self
-            .active
+    /// A slot, or `None` when `max_count` requests are in flight.
+    pub fn acquire(&self) -> Option<Slot> {
+        self.active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
-            });
-        match taken {
-            Ok(_) => Ok(Slot(self.active.clone())),
-            Err(_) => {
-                let mut r = json_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many concurrent requests. Try again shortly.",
-                );
-                r.headers_mut()
-                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                Err(r)
-            }
-        }
+            })
+            .ok()
+            .map(|_| Slot(self.active.clone()))
+    }
+
+    /// The answer when no slot is free.
+    pub fn refusal() -> Response<ProxyBody> {
+        let mut r = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many concurrent requests. Try again shortly.",
+        );
+        r.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
     }
 }
 
@@ -77,9 +78,10 @@ mod tests {
         let l = LimitConcurrency::parse(serde_yaml::from_str("{max_count: 2}").unwrap()).unwrap();
         let a = l.acquire().unwrap();
         let _b = l.acquire().unwrap();
-        assert_eq!(l.acquire().err().unwrap().status(), 429);
+        assert!(l.acquire().is_none());
         drop(a);
-        assert!(l.acquire().is_ok());
+        assert!(l.acquire().is_some());
+        assert_eq!(LimitConcurrency::refusal().status(), 429);
         assert!(LimitConcurrency::parse(serde_yaml::from_str("{max_count: 0}").unwrap()).is_err());
     }
 }

@@ -26,6 +26,8 @@ pub struct Ctx<'a> {
     pub response_headers: HeaderMap,
     /// Claims of the token `validate-jwt` accepted, for key templates.
     pub jwt_claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The backend `set-backend-service` chose instead of the API's.
+    pub backend: Option<std::sync::Arc<crate::config::Backend>>,
     /// `limit-concurrency` slots, held until the response headers.
     pub slots: Vec<super::concurrency::Slot>,
 }

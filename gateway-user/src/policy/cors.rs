@@ -186,6 +186,7 @@ mod tests {
             product: None,
             response_headers: HeaderMap::new(),
             jwt_claims: None,
+            backend: None,
             slots: Vec::new(),
         };
         let r = cors.apply(&mut ctx);

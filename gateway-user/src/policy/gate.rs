@@ -41,6 +41,8 @@ pub struct Admitted {
     pub path: String,
     pub query: Query,
     response_headers: HeaderMap,
+    /// Set by `set-backend-service`.
+    pub backend: Option<Arc<crate::config::Backend>>,
     _slots: Vec<super::concurrency::Slot>,
 }
 
@@ -107,6 +109,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
         product: product.map(|p| catalog.products[p].name.as_str()),
         response_headers: HeaderMap::new(),
         jwt_claims: None,
+        backend: None,
         slots: Vec::new(),
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
@@ -131,6 +134,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
             path: ctx.path,
             query: ctx.query,
             response_headers: ctx.response_headers,
+            backend: ctx.backend,
             _slots: ctx.slots,
         }),
         Flow::Respond(r) => {

@@ -416,6 +416,7 @@ mod tests {
             product: None,
             response_headers: Default::default(),
             jwt_claims: None,
+            backend: None,
             slots: Vec::new(),
         };
         p.check(&mut ctx).await.map(|r| r.status().as_u16())

@@ -184,6 +184,7 @@ mod tests {
             product: None,
             response_headers: HeaderMap::new(),
             jwt_claims: None,
+            backend: None,
             slots: Vec::new(),
         };
         let r = limit.check(&mut ctx).map(|r| {

@@ -24,6 +24,7 @@ mod pipeline;
 mod respond;
 mod rewrite_uri;
 mod scope;
+mod set_backend;
 mod set_header;
 mod set_query;
 pub mod template;
@@ -80,6 +81,7 @@ pub enum Policy {
     ForwardRequest(forward_request::ForwardRequest),
     ValidateJwt(Box<jwt::ValidateJwt>),
     LimitConcurrency(concurrency::LimitConcurrency),
+    SetBackend(set_backend::SetBackend),
 }
 
 /// Policy names, and the sections each may appear in.
@@ -102,6 +104,7 @@ const KNOWN: &[(&str, &[Section])] = {
         ("forward-request", &[Backend]),
         ("validate-jwt", &[Inbound]),
         ("limit-concurrency", &[Inbound]),
+        ("set-backend-service", &[Inbound]),
     ]
 };
 
@@ -154,6 +157,7 @@ impl Policy {
             "limit-concurrency" => {
                 concurrency::LimitConcurrency::parse(args).map(Policy::LimitConcurrency)
             }
+            "set-backend-service" => set_backend::SetBackend::parse(args).map(Policy::SetBackend),
             other => unreachable!("policy {other} is listed in KNOWN but not built"),
         };
         built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use hyper::Response;
 
-use super::{Policy, ScopePolicies, Section, compose, context::Ctx};
+use super::{Policy, ScopePolicies, Section, compose, concurrency::LimitConcurrency, context::Ctx};
 use crate::proxy::ProxyBody;
 
 /// Whether the request goes on, or is answered here.
@@ -41,12 +41,16 @@ impl Pipeline {
                 Policy::CheckHeader(c) => c.check(ctx),
                 Policy::ValidateJwt(j) => j.check(ctx).await,
                 Policy::LimitConcurrency(l) => match l.acquire() {
-                    Ok(slot) => {
+                    Some(slot) => {
                         ctx.slots.push(slot);
                         None
                     }
-                    Err(response) => Some(response),
+                    None => Some(LimitConcurrency::refusal()),
                 },
+                Policy::SetBackend(b) => {
+                    ctx.backend = Some(b.backend.clone());
+                    None
+                }
                 Policy::Cors(c) => c.apply(ctx),
                 Policy::SetHeader(h) => {
                     h.apply(ctx.headers);
@@ -86,6 +90,15 @@ impl Pipeline {
     /// Runs the on-error section on an error the gateway answers.
     pub fn on_error(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
         run_response(&self.on_error, response)
+    }
+
+    /// Backends `set-backend-service` may switch to (their clients are
+    /// built with the gateway).
+    pub fn backends(&self) -> impl Iterator<Item = &crate::config::Backend> {
+        self.inbound.iter().filter_map(|p| match &**p {
+            Policy::SetBackend(b) => Some(&*b.backend),
+            _ => None,
+        })
     }
 
     pub fn is_empty(&self) -> bool {

@@ -96,6 +96,7 @@ mod tests {
             product: None,
             response_headers: Default::default(),
             jwt_claims: None,
+            backend: None,
             slots: Vec::new(),
         };
         let r = |t: &str| RewriteUri::parse(serde_yaml::from_str(t).unwrap());

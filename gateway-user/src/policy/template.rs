@@ -139,6 +139,7 @@ mod tests {
             product: None,
             response_headers: Default::default(),
             jwt_claims: None,
+            backend: None,
             slots: Vec::new(),
         };
         let t = KeyTemplate::parse(

@@ -154,7 +154,8 @@ async fn proxy(
             }
         }
     }
-    let b = &api.backend;
+    let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
+    let b = chosen.as_deref().unwrap_or(&api.backend);
     let uri: Uri = format!(
         "{}://{}{}{}{}",
         b.scheme, b.authority, b.base_path, rest, query

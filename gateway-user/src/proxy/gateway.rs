@@ -49,7 +49,6 @@ pub struct Gateway {
 impl Gateway {
     /// Builds every part or fails as a whole.
     pub fn build(config: &Config) -> Result<Gateway, GatewayError> {
-        let backends = Backends::new(config.apis.iter().map(|a| &a.backend))?;
         let tls = match &config.tls {
             Some(t) => Some(tls::server_config(t)?),
             None => None,
@@ -63,6 +62,8 @@ impl Gateway {
             Some(path) => Some(Catalog::load(path, Some(&config.apis))?),
             None => None,
         };
+        let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
+        let backends = Backends::new(config.apis.iter().map(|a| &a.backend).chain(&extra))?;
         Ok(Gateway {
             catalog,
             router: Router::new(config.apis.clone()),
