@@ -268,3 +268,74 @@ apis:
     assert_eq!(r.json()["query"], "a=1");
     assert_eq!((main.hits(), other.hits()), (0, 1));
 }
+
+/// A backend that answers 503 to its first `failures` requests, then 200;
+/// returns its port and request counter.
+fn flaky_backend(failures: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::{
+        io::{Read, Write},
+        sync::atomic::Ordering,
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let status = if n < failures {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (port, hits)
+}
+
+#[test]
+fn retry_resends_on_listed_statuses_up_to_count() {
+    use std::sync::atomic::Ordering;
+    let (recovering, recovering_hits) = flaky_backend(2);
+    let (failing, failing_hits) = flaky_backend(100);
+    let (posted, posted_hits) = flaky_backend(1);
+    let apis = format!(
+        "[[apis]]\nname = \"recovering\"\npath = \"/recovering\"\nbackend = \"http://127.0.0.1:{recovering}\"\n\
+         [[apis]]\nname = \"failing\"\npath = \"/failing\"\nbackend = \"http://127.0.0.1:{failing}\"\n\
+         [[apis]]\nname = \"posted\"\npath = \"/posted\"\nbackend = \"http://127.0.0.1:{posted}\"\n"
+    );
+    let catalog = r#"
+policies:
+  backend:
+    - retry: {count: 3, interval_ms: 20, exponential: true}
+apis:
+  - name: recovering
+    subscription_required: false
+  - name: posted
+    subscription_required: false
+  - name: failing
+    subscription_required: false
+    policies:
+      backend:
+        - retry: {count: 1, status_codes: [503]}
+"#;
+    let gw = ApimGateway::start("retry", &apis, catalog);
+    assert_eq!(fetch(&[&gw.url("/recovering/x")]).status, 200);
+    assert_eq!(
+        recovering_hits.load(Ordering::SeqCst),
+        3,
+        "two 503s, then 200"
+    );
+    assert_eq!(fetch(&[&gw.url("/failing/x")]).status, 503);
+    assert_eq!(failing_hits.load(Ordering::SeqCst), 2, "one retry only");
+    // A request with a body is sent once.
+    assert_eq!(fetch(&["-d", "payload", &gw.url("/posted/x")]).status, 503);
+    assert_eq!(posted_hits.load(Ordering::SeqCst), 1);
+}

@@ -160,6 +160,11 @@ impl Admitted {
         with_headers(self.pipeline.on_error(response), &self.response_headers)
     }
 
+    /// The `retry` policy of the backend section, if any.
+    pub fn retry(&self) -> Option<&super::Retry> {
+        self.pipeline.retry()
+    }
+
     /// The backend timeout set by `forward-request`, if any.
     pub fn timeout(&self) -> Option<std::time::Duration> {
         self.pipeline.forward_timeout()

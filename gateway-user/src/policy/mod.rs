@@ -22,6 +22,7 @@ mod limits;
 mod parse;
 mod pipeline;
 mod respond;
+mod retry;
 mod rewrite_uri;
 mod scope;
 mod set_backend;
@@ -32,6 +33,7 @@ pub mod template;
 pub use parse::{ScopePolicies, parse_scope};
 pub use pipeline::{Flow, Pipeline};
 pub use respond::json_error;
+pub use retry::Retry;
 pub use scope::compose;
 
 /// Where in the request's life a policy runs.
@@ -82,6 +84,7 @@ pub enum Policy {
     ValidateJwt(Box<jwt::ValidateJwt>),
     LimitConcurrency(concurrency::LimitConcurrency),
     SetBackend(set_backend::SetBackend),
+    Retry(retry::Retry),
 }
 
 /// Policy names, and the sections each may appear in.
@@ -105,6 +108,7 @@ const KNOWN: &[(&str, &[Section])] = {
         ("validate-jwt", &[Inbound]),
         ("limit-concurrency", &[Inbound]),
         ("set-backend-service", &[Inbound]),
+        ("retry", &[Backend]),
     ]
 };
 
@@ -158,6 +162,7 @@ impl Policy {
                 concurrency::LimitConcurrency::parse(args).map(Policy::LimitConcurrency)
             }
             "set-backend-service" => set_backend::SetBackend::parse(args).map(Policy::SetBackend),
+            "retry" => retry::Retry::parse(args).map(Policy::Retry),
             other => unreachable!("policy {other} is listed in KNOWN but not built"),
         };
         built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))

@@ -65,7 +65,7 @@ impl Pipeline {
                     None
                 }
                 Policy::Return(r) => Some(r.response()),
-                Policy::SetStatus(_) | Policy::ForwardRequest(_) => None,
+                Policy::SetStatus(_) | Policy::ForwardRequest(_) | Policy::Retry(_) => None,
             };
             if let Some(response) = answer {
                 return Flow::Respond(response);
@@ -78,6 +78,14 @@ impl Pipeline {
     pub fn forward_timeout(&self) -> Option<Duration> {
         self.backend.iter().rev().find_map(|p| match &**p {
             Policy::ForwardRequest(f) => Some(f.timeout),
+            _ => None,
+        })
+    }
+
+    /// The `retry` policy of the backend section, if any.
+    pub fn retry(&self) -> Option<&super::Retry> {
+        self.backend.iter().rev().find_map(|p| match &**p {
+            Policy::Retry(r) => Some(r),
             _ => None,
         })
     }

@@ -170,6 +170,7 @@ async fn proxy(
 
     let upgrade_to = upgrade::requested(&req).filter(|_| b.protocol == BackendProtocol::Http1);
     let on_client_upgrade = upgrade_to.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let body_empty = req.body().is_end_stream();
     let (mut parts, body) = req.into_parts();
     parts.uri = uri;
     parts.version = match b.protocol {
@@ -190,12 +191,34 @@ async fn proxy(
 
     let client = gw.backends.client(b);
     let sent = Instant::now();
-    let timeout = admitted.as_ref().and_then(Admitted::timeout);
-    let result = tokio::time::timeout(
-        timeout.unwrap_or(b.response_timeout),
-        client.request(Request::from_parts(parts, body)),
-    )
-    .await;
+    let wait = admitted
+        .as_ref()
+        .and_then(Admitted::timeout)
+        .unwrap_or(b.response_timeout);
+    // `retry` resends requests without a body (a stream cannot be replayed).
+    let retry = admitted
+        .as_ref()
+        .and_then(Admitted::retry)
+        .filter(|_| body_empty && on_client_upgrade.is_none());
+    let result = match retry {
+        None => tokio::time::timeout(wait, client.request(Request::from_parts(parts, body))).await,
+        Some(retry) => {
+            let attempt = || {
+                let mut again = Request::new(empty_body());
+                *again.method_mut() = parts.method.clone();
+                *again.uri_mut() = parts.uri.clone();
+                *again.version_mut() = parts.version;
+                *again.headers_mut() = parts.headers.clone();
+                tokio::time::timeout(wait, client.request(again))
+            };
+            let again = |r: &Result<Result<Response<Incoming>, _>, _>| match r {
+                Ok(Ok(response)) => retry.retries_status(response.status()),
+                Ok(Err(e)) => hyper_util::client::legacy::Error::is_connect(e),
+                Err(_) => false,
+            };
+            retry.run(attempt, again).await
+        }
+    };
     record.backend = Some(sent.elapsed());
     let api_name = || api.name.clone();
     let mut response = match result {
@@ -218,6 +241,12 @@ async fn proxy(
         Some(a) => a.finish(response),
         None => response,
     })
+}
+
+fn empty_body() -> super::RequestBody {
+    http_body_util::Empty::<bytes::Bytes>::new()
+        .map_err(|never| -> Box<dyn std::error::Error + Send + Sync> { match never {} })
+        .boxed_unsync()
 }
 
 /// The host the client addressed (`:authority` or `Host`), lower case,
