@@ -122,3 +122,21 @@ fn structure_errors_and_empty_keys_are_one_clear_line() {
         "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
     );
 }
+
+#[test]
+fn the_example_catalog_is_valid_against_the_demo_configuration() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let catalog = root.join("config/catalog.example.yaml");
+    let config = root.join("config/edgegw.toml");
+    let out = edgegw(&[
+        "catalog",
+        "validate",
+        catalog.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    // Its documented demo key is the one whose hash it stores.
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    assert!(text.contains(&hash_key("demo-key")));
+}
