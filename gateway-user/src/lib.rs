@@ -2,6 +2,8 @@
 //!
 //! - `admin`: the admin listener (/healthz, /readyz, /metrics) and metrics.
 //! - `config`: the daemon's configuration file, validated into domain types.
+//! - `catalog`: the API-management catalog (products, subscriptions, policies).
+//! - `policy`: the policy pipeline (scopes, sections, each policy).
 //! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
 //! - `cli`: one module per `edgegw` subcommand.
@@ -9,12 +11,14 @@
 //!   file, sd_`notify` readiness and the `watchdog`.
 
 pub mod admin;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod datapath;
 pub mod lifecycle;
 pub mod logging;
 pub mod notify;
+pub mod policy;
 pub mod proxy;
 pub mod status;
 pub mod watchdog;

@@ -9,6 +9,7 @@
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests.
 
+pub mod apim;
 pub mod backends;
 pub mod certs;
 pub mod gateway;

@@ -18,6 +18,18 @@ pub struct TestProgram {
     pub ebpf: Ebpf,
     /// Where the maps are pinned: `/sys/fs/bpf/edgegw-test/<unique>`.
     pub pins: PinDir,
+    _cleanup: Cleanup,
+}
+
+/// Removes a test's pin directory (and the shared parent once empty) on
+/// drop, also when loading fails half-way.
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir(self.0.parent().unwrap());
+    }
 }
 
 impl TestProgram {
@@ -36,6 +48,7 @@ impl TestProgram {
             iface: name,
         };
         std::fs::create_dir_all(&pins.path).unwrap();
+        let cleanup = Cleanup(pins.path.clone());
         let mut loader = EbpfLoader::new();
         for map in ALL_MAPS {
             loader.map_pin_path(map, pins.map(map));
@@ -46,7 +59,11 @@ impl TestProgram {
             .expect("parsing the embedded XDP object");
         let prog: &mut Xdp = ebpf.program_mut(PROGRAM_NAME).unwrap().try_into().unwrap();
         edgegw::datapath::load_program(prog).expect("the verifier accepts the XDP program");
-        TestProgram { ebpf, pins }
+        TestProgram {
+            ebpf,
+            pins,
+            _cleanup: cleanup,
+        }
     }
 
     pub fn program(&self) -> &Xdp {
@@ -91,12 +108,5 @@ impl TestProgram {
     /// Every reason's packet count.
     pub fn packet_counts(&self) -> Vec<u64> {
         Reason::ALL.iter().map(|&r| self.counter(r).0).collect()
-    }
-}
-
-impl Drop for TestProgram {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.pins.path);
-        let _ = std::fs::remove_dir(self.pins.path.parent().unwrap());
     }
 }

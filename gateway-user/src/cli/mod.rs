@@ -2,6 +2,7 @@
 
 mod ban;
 mod bans;
+mod catalog;
 mod config_cmd;
 mod detach;
 mod drops;
@@ -51,6 +52,9 @@ enum Command {
         #[arg(long)]
         iface: String,
     },
+    /// API-management catalog tools.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Show XDP packet and byte counters per verdict reason.
     Drops {
         /// Interface (defaults to the only attached one).
@@ -136,6 +140,23 @@ enum ConfigAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Print the SHA-256 of a subscription key, as the catalog stores it.
+    HashKey {
+        /// The subscription key.
+        key: String,
+    },
+    /// Validate a catalog file; with --config, also against the gateway's APIs.
+    Validate {
+        /// The catalog file (YAML).
+        file: PathBuf,
+        /// Gateway configuration whose APIs the catalog refers to.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum XdpModeArg {
     Native,
@@ -185,5 +206,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             iface,
         } => ban::ban(iface.as_deref(), &cidr, &duration),
         Command::Unban { cidr, iface } => ban::unban(iface.as_deref(), &cidr),
+        Command::Catalog(CatalogCommand::HashKey { key }) => catalog::hash(&key),
+        Command::Catalog(CatalogCommand::Validate { file, config }) => {
+            catalog::validate(&file, config.as_deref())
+        }
     }
 }

@@ -10,6 +10,7 @@ mod duration;
 pub use dos::DosPolicy;
 pub use duration::parse_duration;
 mod apis;
+mod catalog;
 mod limits;
 mod listeners;
 mod template;
@@ -65,6 +66,8 @@ struct FileConfig {
     demo_backend: Option<DemoBackendSection>,
     /// What the XDP program enforces; absent: it counts and passes everything.
     dos: Option<dos::DosSection>,
+    /// Optional API-management catalog (products, subscriptions, policies).
+    catalog: Option<catalog::CatalogSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +143,8 @@ pub struct Config {
     pub limits: Limits,
     pub admin: Option<SocketAddr>,
     pub access_log: AccessLogTarget,
+    /// The API-management catalog file, if any.
+    pub catalog: Option<std::path::PathBuf>,
 }
 
 /// Destination of the access log.
@@ -158,7 +163,9 @@ impl Config {
             path: shown.clone(),
             source,
         })?;
-        Self::parse(&shown, &text)
+        let mut config = Self::parse(&shown, &text)?;
+        config.catalog = config.catalog.map(|f| catalog::resolve(&f, path));
+        Ok(config)
     }
 
     /// Parses and validates config text; `path` is only used in messages.
@@ -215,9 +222,14 @@ impl Config {
             Some(section) => Some(DosPolicy::try_from(section).map_err(invalid)?),
             None => None,
         };
+        let catalog = match &file.catalog {
+            Some(c) => Some(c.validate().map_err(invalid)?),
+            None => None,
+        };
         Ok(Config {
             detach_on_exit: file.xdp.detach_on_exit,
             dos,
+            catalog,
             listen,
             drain_timeout: std::time::Duration::from_secs(file.gateway.drain_timeout_secs),
             iface: file.xdp.iface,

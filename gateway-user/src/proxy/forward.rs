@@ -27,6 +27,7 @@ use super::{
 use crate::{
     admin::{Metrics, Rejection},
     config::BackendProtocol,
+    policy::gate::{self, Admission, Admitted},
 };
 
 /// The client connection a request arrived on.
@@ -62,7 +63,8 @@ pub async fn handle(
         backend: None,
         request_id: trace.trace_id.clone(),
     };
-    let response = match proxy(&gw, conn, req, &trace, &mut record, bytes_in).await {
+    let mut admitted = None;
+    let response = match proxy(&gw, conn, req, &trace, &mut record, bytes_in, &mut admitted).await {
         Ok(response) => response,
         Err(err) => {
             if matches!(err, ProxyError::BodyTooLarge { .. }) {
@@ -71,7 +73,10 @@ pub async fn handle(
             if err.status().is_server_error() {
                 tracing::warn!(error = ?err, request_id = %trace.trace_id, "backend request failed");
             }
-            err.response()
+            match &admitted {
+                Some(a) => a.on_error(err.response()),
+                None => err.response(),
+            }
         }
     };
     record.status = response.status().as_u16();
@@ -96,6 +101,7 @@ async fn proxy(
     trace: &Trace,
     record: &mut Record,
     bytes_in: Arc<AtomicU64>,
+    admitted: &mut Option<Admitted>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = request_host(&req);
     let path = req.uri().path().to_string();
@@ -119,15 +125,40 @@ async fn proxy(
     if req.body().size_hint().lower() > limit {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    let query = req
+    let mut rest = route.rest.to_string();
+    let mut query = req
         .uri()
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let b = &api.backend;
+    // API management: subscription key and inbound policies.
+    if let Some(catalog) = &gw.catalog {
+        let raw_query = req.uri().query().map(str::to_string);
+        let (method, headers) = (req.method().clone(), req.headers_mut());
+        let incoming = gate::Incoming {
+            api: &api.name,
+            operation: record.operation.as_deref(),
+            params: &route.params,
+            client_ip: conn.client.ip(),
+            method: &method,
+            headers,
+            path: route.rest,
+            query: raw_query.as_deref(),
+        };
+        match gate::admit(catalog, incoming).await {
+            Admission::Respond(response) => return Ok(response),
+            Admission::Forward(a) => {
+                rest = a.path.clone();
+                query = a.query.to_suffix();
+                *admitted = Some(a);
+            }
+        }
+    }
+    let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
+    let b = chosen.as_deref().unwrap_or(&api.backend);
     let uri: Uri = format!(
         "{}://{}{}{}{}",
-        b.scheme, b.authority, b.base_path, route.rest, query
+        b.scheme, b.authority, b.base_path, rest, query
     )
     .parse()
     .map_err(|_| ProxyError::BadPath)?;
@@ -139,6 +170,7 @@ async fn proxy(
 
     let upgrade_to = upgrade::requested(&req).filter(|_| b.protocol == BackendProtocol::Http1);
     let on_client_upgrade = upgrade_to.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let body_empty = req.body().is_end_stream();
     let (mut parts, body) = req.into_parts();
     parts.uri = uri;
     parts.version = match b.protocol {
@@ -159,11 +191,34 @@ async fn proxy(
 
     let client = gw.backends.client(b);
     let sent = Instant::now();
-    let result = tokio::time::timeout(
-        b.response_timeout,
-        client.request(Request::from_parts(parts, body)),
-    )
-    .await;
+    let wait = admitted
+        .as_ref()
+        .and_then(Admitted::timeout)
+        .unwrap_or(b.response_timeout);
+    // `retry` resends requests without a body (a stream cannot be replayed).
+    let retry = admitted
+        .as_ref()
+        .and_then(Admitted::retry)
+        .filter(|_| body_empty && on_client_upgrade.is_none());
+    let result = match retry {
+        None => tokio::time::timeout(wait, client.request(Request::from_parts(parts, body))).await,
+        Some(retry) => {
+            let attempt = || {
+                let mut again = Request::new(empty_body());
+                *again.method_mut() = parts.method.clone();
+                *again.uri_mut() = parts.uri.clone();
+                *again.version_mut() = parts.version;
+                *again.headers_mut() = parts.headers.clone();
+                tokio::time::timeout(wait, client.request(again))
+            };
+            let again = |r: &Result<Result<Response<Incoming>, _>, _>| match r {
+                Ok(Ok(response)) => retry.retries_status(response.status()),
+                Ok(Err(e)) => hyper_util::client::legacy::Error::is_connect(e),
+                Err(_) => false,
+            };
+            retry.run(attempt, again).await
+        }
+    };
     record.backend = Some(sent.elapsed());
     let api_name = || api.name.clone();
     let mut response = match result {
@@ -181,7 +236,17 @@ async fn proxy(
     }
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, body.boxed()))
+    let response = Response::from_parts(parts, body.boxed());
+    Ok(match admitted {
+        Some(a) => a.finish(response),
+        None => response,
+    })
+}
+
+fn empty_body() -> super::RequestBody {
+    http_body_util::Empty::<bytes::Bytes>::new()
+        .map_err(|never| -> Box<dyn std::error::Error + Send + Sync> { match never {} })
+        .boxed_unsync()
 }
 
 /// The host the client addressed (`:authority` or `Host`), lower case,

@@ -13,7 +13,10 @@ use super::{
     backend::Backends,
     tls::{self, TlsError},
 };
-use crate::config::{Config, Limits};
+use crate::{
+    catalog::{Catalog, CatalogError},
+    config::{Config, Limits},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -27,6 +30,8 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 pub struct Gateway {
@@ -35,6 +40,8 @@ pub struct Gateway {
     pub limits: Limits,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub access_log: AccessLog,
+    /// API management; `None` without a `[catalog]`: plain proxying.
+    pub catalog: Option<Catalog>,
     /// The config it was built from (listener addresses cannot change live).
     pub config: Config,
 }
@@ -42,7 +49,6 @@ pub struct Gateway {
 impl Gateway {
     /// Builds every part or fails as a whole.
     pub fn build(config: &Config) -> Result<Gateway, GatewayError> {
-        let backends = Backends::new(config.apis.iter().map(|a| &a.backend))?;
         let tls = match &config.tls {
             Some(t) => Some(tls::server_config(t)?),
             None => None,
@@ -52,7 +58,14 @@ impl Gateway {
                 path: format!("{:?}", config.access_log),
                 source,
             })?;
+        let catalog = match &config.catalog {
+            Some(path) => Some(Catalog::load(path, Some(&config.apis))?),
+            None => None,
+        };
+        let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
+        let backends = Backends::new(config.apis.iter().map(|a| &a.backend).chain(&extra))?;
         Ok(Gateway {
+            catalog,
             router: Router::new(config.apis.clone()),
             backends,
             limits: config.limits.clone(),

@@ -23,6 +23,7 @@ mod upgrade;
 pub use gateway::{Gateway, GatewayError, SharedGateway};
 pub use router::{RouteInfo, Router};
 pub use server::{Listeners, serve};
+pub use tls::client_config;
 
 use bytes::Bytes;
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};

@@ -1,6 +1,7 @@
 //! `cargo xtask bench <target>`: measurements against a peer in the same run,
 //! printed as ratios. Never part of `cargo xtask test`.
 
+mod apim;
 mod proxy;
 mod xdp;
 
@@ -12,6 +13,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     match target {
         "xdp" => xdp::run(args),
         "proxy" => proxy::run(args),
-        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy"),
+        "apim" => apim::run(args),
+        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim"),
     }
 }

@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use crate::{build::edgegw_bin, setup};
 
 /// A child process killed (by pid) and reaped on drop.
-struct Proc(Child);
+pub(super) struct Proc(pub(super) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -33,11 +33,11 @@ impl Drop for Proc {
 }
 
 /// One wrk result.
-struct Measure {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
+pub(super) struct Measure {
+    pub(super) rps: f64,
+    pub(super) p50_ms: f64,
+    pub(super) p99_ms: f64,
+    pub(super) errors: u64,
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -71,7 +71,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// nginx-light, wrk and openssl; the Debian package must not start a
 /// system nginx on port 80, so service starts are refused while installing.
-fn install_tools() -> anyhow::Result<()> {
+pub(super) fn install_tools() -> anyhow::Result<()> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let ours = !policy.exists();
     if ours {
@@ -88,11 +88,11 @@ fn install_tools() -> anyhow::Result<()> {
     installed
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_port(port: u16) -> anyhow::Result<()> {
+pub(super) fn wait_port(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
@@ -103,7 +103,7 @@ fn wait_port(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Result<Proc> {
+pub(super) fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Result<Proc> {
     let prefix = dir.join(name);
     std::fs::create_dir_all(&prefix)?;
     let p = prefix.display();
@@ -264,7 +264,18 @@ fn edgegw(
 }
 
 fn wrk(url: &str, connections: u64, secs: u64) -> anyhow::Result<Measure> {
+    wrk_with(url, connections, secs, &[])
+}
+
+/// `wrk` sending extra request headers ("Name: value").
+pub(super) fn wrk_with(
+    url: &str,
+    connections: u64,
+    secs: u64,
+    headers: &[&str],
+) -> anyhow::Result<Measure> {
     let out = Command::new("wrk")
+        .args(headers.iter().flat_map(|h| ["-H", h]))
         .args([
             "-t",
             "2",

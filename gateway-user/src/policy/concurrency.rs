@@ -1,0 +1,87 @@
+//! `limit-concurrency`: at most `max_count` requests of this scope at once
+//! (from inbound until the backend's response headers); more get 429.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use hyper::{Response, StatusCode, header::HeaderValue};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use super::respond::json_error;
+use crate::proxy::ProxyBody;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    /// Requests allowed at once.
+    max_count: usize,
+}
+
+#[derive(Debug)]
+pub struct LimitConcurrency {
+    max: usize,
+    active: Arc<AtomicUsize>,
+}
+
+/// One admitted request; releases its slot when dropped.
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl LimitConcurrency {
+    pub fn parse(args: Value) -> Result<Self, String> {
+        let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
+        if f.max_count == 0 {
+            return Err("max_count must be at least 1".into());
+        }
+        Ok(LimitConcurrency {
+            max: f.max_count,
+            active: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// A slot, or `None` when `max_count` requests are in flight.
+    pub fn acquire(&self) -> Option<Slot> {
+        self.active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.active.clone()))
+    }
+
+    /// The answer when no slot is free.
+    pub fn refusal() -> Response<ProxyBody> {
+        let mut r = json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many concurrent requests. Try again shortly.",
+        );
+        r.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_bounded_and_released() {
+        let l = LimitConcurrency::parse(serde_yaml::from_str("{max_count: 2}").unwrap()).unwrap();
+        let a = l.acquire().unwrap();
+        let _b = l.acquire().unwrap();
+        assert!(l.acquire().is_none());
+        drop(a);
+        assert!(l.acquire().is_some());
+        assert_eq!(LimitConcurrency::refusal().status(), 429);
+        assert!(LimitConcurrency::parse(serde_yaml::from_str("{max_count: 0}").unwrap()).is_err());
+    }
+}

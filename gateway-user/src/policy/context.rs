@@ -1,0 +1,143 @@
+//! What policies see of a request: the route, the client, the subscription
+//! and the parts of the request they may change.
+
+use std::net::IpAddr;
+
+use hyper::{HeaderMap, Method};
+
+/// The request as it goes through the inbound section.
+pub struct Ctx<'a> {
+    pub client_ip: IpAddr,
+    pub method: &'a Method,
+    pub headers: &'a mut HeaderMap,
+    /// The path after the API prefix, as it will be appended to the
+    /// backend's base path (`rewrite-uri` changes it).
+    pub path: String,
+    pub query: Query,
+    pub api: &'a str,
+    pub operation: Option<&'a str>,
+    /// URL template parameters of the matched operation.
+    pub params: &'a [(String, String)],
+    /// Id of the subscription whose key the request carried.
+    pub subscription: Option<&'a str>,
+    pub product: Option<&'a str>,
+    /// Headers added to whatever response the client gets (rate-limit
+    /// state, CORS).
+    pub response_headers: HeaderMap,
+    /// Claims of the token `validate-jwt` accepted, for key templates.
+    pub jwt_claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The backend `set-backend-service` chose instead of the API's.
+    pub backend: Option<std::sync::Arc<crate::config::Backend>>,
+    /// `limit-concurrency` slots, held until the response headers.
+    pub slots: Vec<super::concurrency::Slot>,
+}
+
+/// A query string as raw `name[=value]` pairs, kept in order and encoding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query(pub Vec<(String, Option<String>)>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Query {
+        let pairs = raw
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (p.to_string(), None),
+            })
+            .collect();
+        Query(pairs)
+    }
+
+    /// The decoded value of the first parameter called `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| percent_decode(n) == name)
+            .map(|(_, v)| percent_decode(v.as_deref().unwrap_or_default()))
+    }
+
+    /// Removes every parameter called `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| percent_decode(n) != name);
+    }
+
+    /// `?a=1&b` or "" when empty.
+    pub fn to_suffix(&self) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from("?");
+        for (i, (n, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            out.push_str(n);
+            if let Some(v) = v {
+                out.push('=');
+                out.push_str(v);
+            }
+        }
+        out
+    }
+}
+
+/// Decodes `%XX` and `+`; invalid escapes are kept as written.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Encodes a value for a query string.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_round_trip_get_and_remove() {
+        let mut q = Query::parse(Some("a=1&subscription-key=k%2B1&flag&a=2"));
+        assert_eq!(q.get("subscription-key").as_deref(), Some("k+1"));
+        assert_eq!(q.get("flag").as_deref(), Some(""));
+        q.remove("subscription-key");
+        assert_eq!(q.to_suffix(), "?a=1&flag&a=2");
+        assert_eq!(Query::parse(None).to_suffix(), "");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+    }
+}

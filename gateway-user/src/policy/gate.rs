@@ -1,0 +1,179 @@
+//! The front door of API management, run after routing: finds the
+//! subscription from the key (header or query parameter, both stripped
+//! before forwarding), checks it may call the API, picks the composed
+//! pipeline for (product, API, operation) and runs the inbound section.
+//!
+//! 401: key missing, unknown, or not valid for this API; 403: subscription
+//! suspended or expired. Answers the gateway gives with a status of 400 or
+//! more (these, rate limits, filters) go through the on-error section.
+
+use std::{net::IpAddr, sync::Arc};
+
+use hyper::{HeaderMap, Method, Response, StatusCode, header};
+
+use super::{
+    Flow, Pipeline,
+    context::{Ctx, Query},
+    json_error,
+};
+use crate::{
+    catalog::{Catalog, State},
+    proxy::ProxyBody,
+};
+
+/// The request, as routing found it.
+pub struct Incoming<'a> {
+    pub api: &'a str,
+    pub operation: Option<&'a str>,
+    pub params: &'a [(String, String)],
+    pub client_ip: IpAddr,
+    pub method: &'a Method,
+    pub headers: &'a mut HeaderMap,
+    /// Path after the API prefix.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+/// A request that goes on to the backend.
+pub struct Admitted {
+    pipeline: Arc<Pipeline>,
+    /// Path after the backend's base path.
+    pub path: String,
+    pub query: Query,
+    response_headers: HeaderMap,
+    /// Set by `set-backend-service`.
+    pub backend: Option<Arc<crate::config::Backend>>,
+    _slots: Vec<super::concurrency::Slot>,
+}
+
+pub enum Admission {
+    Forward(Admitted),
+    Respond(Response<ProxyBody>),
+}
+
+const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
+const INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
+
+pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
+    let mut query = Query::parse(req.query);
+    let (mut subscription, mut product, mut pipeline) = (None, None, catalog.unmanaged().clone());
+    let mut refuse = None;
+    if let Some(api) = catalog.api(req.api) {
+        let from_header = req
+            .headers
+            .get(&api.key_header)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let key = from_header.or_else(|| query.get(&api.key_query));
+        req.headers.remove(&api.key_header);
+        query.remove(&api.key_query);
+        match key.filter(|k| !k.is_empty()) {
+            Some(key) => {
+                let found = catalog.subscriptions.find(&key);
+                match found.and_then(|s| Some((s, catalog.grants(s, req.api)?))) {
+                    None => refuse = Some((StatusCode::UNAUTHORIZED, INVALID.to_string())),
+                    Some((sub, via)) => {
+                        if sub.state != State::Active {
+                            let state = if sub.state == State::Suspended {
+                                "suspended"
+                            } else {
+                                "expired"
+                            };
+                            refuse = Some((
+                                StatusCode::FORBIDDEN,
+                                format!("Access denied: the subscription is {state}."),
+                            ));
+                        }
+                        subscription = Some(sub.id.as_str());
+                        product = via;
+                    }
+                }
+            }
+            None if api.subscription_required => {
+                refuse = Some((StatusCode::UNAUTHORIZED, MISSING.to_string()))
+            }
+            None => product = api.open_product,
+        }
+        pipeline = api.pipeline(req.operation, product);
+    }
+    let mut ctx = Ctx {
+        client_ip: req.client_ip,
+        method: req.method,
+        headers: req.headers,
+        path: req.path.to_string(),
+        query,
+        api: req.api,
+        operation: req.operation,
+        params: req.params,
+        subscription,
+        product: product.map(|p| catalog.products[p].name.as_str()),
+        response_headers: HeaderMap::new(),
+        jwt_claims: None,
+        backend: None,
+        slots: Vec::new(),
+    };
+    // Browsers send CORS preflights without keys: the pipeline may answer
+    // them (the cors policy) before the key is required.
+    let preflight = *req.method == Method::OPTIONS
+        && ctx
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if let Some((status, message)) = refuse.take() {
+        if preflight
+            && status == StatusCode::UNAUTHORIZED
+            && let Flow::Respond(r) = pipeline.inbound(&mut ctx).await
+        {
+            return Admission::Respond(with_headers(r, &ctx.response_headers));
+        }
+        let r = pipeline.on_error(json_error(status, &message));
+        return Admission::Respond(with_headers(r, &ctx.response_headers));
+    }
+    match pipeline.inbound(&mut ctx).await {
+        Flow::Continue => Admission::Forward(Admitted {
+            pipeline,
+            path: ctx.path,
+            query: ctx.query,
+            response_headers: ctx.response_headers,
+            backend: ctx.backend,
+            _slots: ctx.slots,
+        }),
+        Flow::Respond(r) => {
+            let r = if r.status().as_u16() >= 400 {
+                pipeline.on_error(r)
+            } else {
+                r
+            };
+            Admission::Respond(with_headers(r, &ctx.response_headers))
+        }
+    }
+}
+
+impl Admitted {
+    /// The backend's response, through the outbound section.
+    pub fn finish(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        with_headers(self.pipeline.outbound(response), &self.response_headers)
+    }
+
+    /// An error the gateway answers (backend down, too slow), through the
+    /// on-error section.
+    pub fn on_error(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        with_headers(self.pipeline.on_error(response), &self.response_headers)
+    }
+
+    /// The `retry` policy of the backend section, if any.
+    pub fn retry(&self) -> Option<&super::Retry> {
+        self.pipeline.retry()
+    }
+
+    /// The backend timeout set by `forward-request`, if any.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.pipeline.forward_timeout()
+    }
+}
+
+fn with_headers(mut response: Response<ProxyBody>, extra: &HeaderMap) -> Response<ProxyBody> {
+    for (name, value) in extra {
+        response.headers_mut().append(name.clone(), value.clone());
+    }
+    response
+}

@@ -1,0 +1,91 @@
+//! API-management test helpers: a gateway started with a catalog file,
+//! key hashing as operators do it, and curl with response headers.
+
+use std::{path::PathBuf, process::Command};
+
+use crate::{
+    gateway::TestGateway,
+    process::{TempDir, edgegw},
+};
+
+/// A gateway whose `[catalog]` points at `catalog` (written in its own
+/// directory, so the test can rewrite it and send SIGHUP).
+pub struct ApimGateway {
+    pub gw: TestGateway,
+    pub catalog: PathBuf,
+    _dir: TempDir,
+}
+
+impl ApimGateway {
+    /// `rest` is the gateway config after the base sections (APIs,
+    /// backends); `catalog` the YAML text.
+    pub fn start(tag: &str, rest: &str, catalog: &str) -> ApimGateway {
+        let dir = TempDir::new(&format!("{tag}-cat"));
+        let path = dir.write("catalog.yaml", catalog);
+        let rest = format!("{rest}\n[catalog]\nfile = \"{}\"\n", path.display());
+        ApimGateway {
+            gw: TestGateway::start(tag, &rest),
+            catalog: path,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.gw.url(path)
+    }
+}
+
+/// The hex SHA-256 of `key`, from `edgegw catalog hash-key` (the
+/// operator's tool).
+pub fn hash_key(key: &str) -> String {
+    let out = edgegw(&["catalog", "hash-key", key]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A curl answer: status, lower-cased header lines, body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+}
+
+/// Runs curl with `args`, returning the status, headers and body.
+pub fn fetch(args: &[&str]) -> Answer {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("running curl");
+    assert!(out.status.success(), "curl {args:?}: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}

@@ -1,0 +1,290 @@
+//! `cargo xtask bench apim [--duration SECS] [--connections N]
+//! [--subscriptions N]`: the API-management path, against nginx doing the
+//! same job, same backend, same run:
+//!
+//! - edgegw: subscription key check (header, hashed keys), `rate-limit-by-key`
+//!   per subscription with a limit that never triggers, `set-header`;
+//! - nginx: a `map` of the valid keys (401 otherwise), `limit_req` keyed by
+//!   the key with a rate that never triggers, `proxy_set_header` and
+//!   `add_header`.
+//!
+//! The same edgegw binary without a catalog is measured too, to separate
+//! the cost of API management from the proxy's.
+//!
+//! Then the cost of a large catalog: edgegw's resident memory and time to
+//! ready with N subscriptions (default 100000), against edgegw without a
+//! catalog.
+
+use std::{
+    fmt::Write as _,
+    path::Path,
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+use super::proxy::{Proc, free_port, install_tools, nginx, wait_port, wrk_with};
+use crate::build::edgegw_bin;
+
+const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let (mut duration, mut connections, mut subscriptions) = (10u64, 64u64, 100_000usize);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value: u64 = it
+            .next()
+            .with_context(|| format!("{a} needs a value"))?
+            .parse()
+            .with_context(|| format!("{a} needs a number"))?;
+        match a.as_str() {
+            "--duration" => duration = value,
+            "--connections" => connections = value,
+            "--subscriptions" => subscriptions = value as usize,
+            other => bail!(
+                "unknown option {other}; use --duration SECS, --connections N or --subscriptions N"
+            ),
+        }
+    }
+    if subscriptions == 0 {
+        bail!("--subscriptions must be at least 1");
+    }
+    install_tools()?;
+    let dir = std::env::temp_dir().join(format!("edgegw-bench-apim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let result =
+        throughput(&dir, duration, connections).and_then(|()| catalog_cost(&dir, subscriptions));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn key(i: usize) -> String {
+    format!("bench-key-{i:08}")
+}
+
+fn hex_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A catalog with `n` subscriptions to the API "bench", keys `key(i)`.
+fn catalog(n: usize) -> String {
+    let mut text = String::from(
+        "apis:\n  - name: bench\n    policies:\n      inbound:\n\
+         \x20       - rate-limit-by-key: {calls: 1000000000, renewal_period: 60, counter_key: \"{subscription_id}\"}\n\
+         \x20       - set-header: {name: X-Gateway, value: edgegw}\n\
+         \x20     outbound:\n        - set-header: {name: X-Served-By, value: edgegw}\nsubscriptions:\n",
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            text,
+            "  - {{id: s{i}, scope: \"api:bench\", primary_key_sha256: {}}}",
+            hex_sha256(&key(i))
+        );
+    }
+    text
+}
+
+fn start_edgegw(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    backend_port: u16,
+    catalog: Option<&str>,
+) -> anyhow::Result<Proc> {
+    let mut config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:{port}\"\naccess_log = \"off\"\n[xdp]\nmode = \"off\"\n\
+         [[apis]]\nname = \"bench\"\npath = \"/\"\nbackend = \"http://127.0.0.1:{backend_port}\"\n"
+    );
+    if let Some(text) = catalog {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, text)?;
+        let _ = write!(config, "[catalog]\nfile = \"{}\"\n", file.display());
+    }
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config)?;
+    let child = Command::new(edgegw_bin())
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("EDGEGW_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting edgegw")?;
+    Ok(Proc(child))
+}
+
+fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()> {
+    let backend_port = free_port()?;
+    let _backend = nginx(
+        dir,
+        "backend",
+        &format!(
+            "  server {{ listen 127.0.0.1:{backend_port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
+        ),
+    )?;
+    wait_port(backend_port)?;
+
+    // The same 1000 subscriptions for both; the benchmark uses one key.
+    const KEYS: usize = 1000;
+    let mut map =
+        String::from("  map $http_ocp_apim_subscription_key $subscription {\n    default \"\";\n");
+    for i in 0..KEYS {
+        let _ = writeln!(map, "    \"{}\" s{i};", key(i));
+    }
+    map.push_str("  }\n");
+    let np = free_port()?;
+    let _nginx = nginx(
+        dir,
+        "proxy",
+        &format!(
+            "{map}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
+             upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; }}\n\
+             server {{ listen 127.0.0.1:{np} backlog=4096; keepalive_requests 100000;\n\
+               location / {{\n\
+                 if ($subscription = \"\") {{ return 401 \"{{\\\"statusCode\\\": 401}}\"; }}\n\
+                 limit_req zone=subs burst=100000000 nodelay;\n\
+                 proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
+                 proxy_set_header {KEY_HEADER} \"\"; proxy_set_header X-Gateway edgegw;\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                 add_header X-Served-By nginx; }} }}"
+        ),
+    )?;
+    wait_port(np)?;
+    let ep = free_port()?;
+    let _edgegw = start_edgegw(dir, "gw", ep, backend_port, Some(&catalog(KEYS)))?;
+    wait_port(ep)?;
+    // The same binary without a catalog: the cost of API management itself.
+    let pp = free_port()?;
+    let _plain = start_edgegw(dir, "plain", pp, backend_port, None)?;
+    wait_port(pp)?;
+
+    let good = format!("{KEY_HEADER}: {}", key(KEYS / 2));
+    let (e_url, n_url) = (
+        format!("http://127.0.0.1:{ep}/b"),
+        format!("http://127.0.0.1:{np}/b"),
+    );
+    // Both must refuse a wrong key and accept the right one.
+    for url in [&e_url, &n_url] {
+        let status = |header: &str| -> anyhow::Result<String> {
+            let out = Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-H",
+                    header,
+                    url,
+                ])
+                .output()
+                .context("running curl")?;
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let (ok, bad) = (status(&good)?, status(&format!("{KEY_HEADER}: wrong"))?);
+        if ok != "200" || bad != "401" {
+            bail!("{url}: expected 200 with the key and 401 without, got {ok} and {bad}");
+        }
+    }
+    println!(
+        "bench apim: wrk, {connections} connections, {duration} s per run, key check + rate-limit-by-key + set-header, {KEYS} subscriptions, same backend"
+    );
+    println!(
+        "{:<7} {:>12} {:>9} {:>9} {:>7}",
+        "proxy", "requests/s", "p50 ms", "p99 ms", "errors"
+    );
+    wrk_with(&e_url, connections, 2, &[&good])?;
+    wrk_with(&n_url, connections, 2, &[&good])?;
+    let p_url = format!("http://127.0.0.1:{pp}/b");
+    wrk_with(&p_url, connections, 2, &[])?;
+    let e = wrk_with(&e_url, connections, duration, &[&good])?;
+    let n = wrk_with(&n_url, connections, duration, &[&good])?;
+    let p = wrk_with(&p_url, connections, duration, &[])?;
+    for (name, m) in [("edgegw", &e), ("nginx", &n), ("plain", &p)] {
+        println!(
+            "{name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7}",
+            m.rps, m.p50_ms, m.p99_ms, m.errors
+        );
+    }
+    println!(
+        "ratio   edgegw/nginx: requests/s {:.2}x (target >= 1.0x), p99 {:.2}x, p50 {:.2}x",
+        e.rps / n.rps,
+        e.p99_ms / n.p99_ms,
+        e.p50_ms / n.p50_ms
+    );
+    println!(
+        "ratio   edgegw/plain edgegw (no catalog): requests/s {:.2}x, p99 {:.2}x",
+        e.rps / p.rps,
+        e.p99_ms / p.p99_ms
+    );
+    Ok(())
+}
+
+/// Resident memory and time to ready with `n` subscriptions, against
+/// edgegw without a catalog.
+fn catalog_cost(dir: &Path, n: usize) -> anyhow::Result<()> {
+    let text = catalog(n);
+    let backend_port = free_port()?;
+    let mut rows = Vec::new();
+    for (name, catalog) in [("no catalog", None), ("catalog", Some(text.as_str()))] {
+        let port = free_port()?;
+        let started = Instant::now();
+        let proc = start_edgegw(dir, &name.replace(' ', "-"), port, backend_port, catalog)?;
+        wait_port(port)?;
+        // The listener is bound before the catalog loads: ready is when a
+        // request is answered.
+        first_answer(port)?;
+        let ready = started.elapsed();
+        let rss_kib = rss_kib(proc.0.id())?;
+        rows.push((name, ready, rss_kib));
+    }
+    println!(
+        "bench apim: edgegw with {n} subscriptions ({} bytes of YAML)",
+        text.len()
+    );
+    for (name, ready, rss) in &rows {
+        println!(
+            "{name:<11} time to ready {:>8.1} ms   resident memory {:>8.1} MiB",
+            ready.as_secs_f64() * 1000.0,
+            *rss as f64 / 1024.0
+        );
+    }
+    let (base, full) = (&rows[0], &rows[1]);
+    println!(
+        "catalog cost: +{:.1} MiB ({:.0} bytes per subscription), +{:.0} ms to load; memory ratio {:.2}x",
+        (full.2 - base.2) as f64 / 1024.0,
+        (full.2 - base.2) as f64 * 1024.0 / n as f64,
+        (full.1.as_secs_f64() - base.1.as_secs_f64()) * 1000.0,
+        full.2 as f64 / base.2 as f64
+    );
+    Ok(())
+}
+
+fn first_answer(port: u16) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
+    stream.write_all(b"GET /b HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
+    let mut first = [0u8; 1];
+    stream
+        .read_exact(&mut first)
+        .context("edgegw did not answer within 120 s")?;
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("no VmRSS in /proc/PID/status")
+}
