@@ -76,7 +76,6 @@ impl CheckHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::context::Query;
 
     fn run(args: &str, header: Option<&str>) -> Option<u16> {
         let p = CheckHeader::parse(serde_yaml::from_str(args).unwrap()).unwrap();
@@ -85,22 +84,7 @@ mod tests {
             headers.insert("x-env", v.parse().unwrap());
         }
         let method = hyper::Method::GET;
-        let ctx = Ctx {
-            client_ip: "10.0.0.1".parse().unwrap(),
-            method: &method,
-            headers: &mut headers,
-            path: "/".into(),
-            query: Query::default(),
-            api: "a",
-            operation: None,
-            params: &[],
-            subscription: None,
-            product: None,
-            response_headers: Default::default(),
-            jwt_claims: None,
-            backend: None,
-            slots: Vec::new(),
-        };
+        let ctx = Ctx::test(&method, &mut headers);
         p.check(&ctx).map(|r| r.status().as_u16())
     }
 

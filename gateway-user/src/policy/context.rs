@@ -32,6 +32,30 @@ pub struct Ctx<'a> {
     pub slots: Vec<super::concurrency::Slot>,
 }
 
+#[cfg(test)]
+impl<'a> Ctx<'a> {
+    /// A request from 10.0.0.1 to API "a", path "/", nothing else set;
+    /// unit tests override fields with `Ctx { .., ..Ctx::test(..) }`.
+    pub fn test(method: &'a Method, headers: &'a mut HeaderMap) -> Ctx<'a> {
+        Ctx {
+            client_ip: "10.0.0.1".parse().unwrap(),
+            method,
+            headers,
+            path: "/".into(),
+            query: Query::default(),
+            api: "a",
+            operation: None,
+            params: &[],
+            subscription: None,
+            product: None,
+            response_headers: HeaderMap::new(),
+            jwt_claims: None,
+            backend: None,
+            slots: Vec::new(),
+        }
+    }
+}
+
 /// A query string as raw `name[=value]` pairs, kept in order and encoding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query(pub Vec<(String, Option<String>)>);

@@ -162,7 +162,6 @@ fn insert_list(headers: &mut HeaderMap, name: header::HeaderName, items: &[Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::context::Query;
 
     fn run(args: &str, method: Method, headers: &[(&str, &str)]) -> (Option<u16>, HeaderMap) {
         let cors = Cors::parse(serde_yaml::from_str(args).unwrap()).unwrap();
@@ -173,22 +172,7 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        let mut ctx = Ctx {
-            client_ip: "10.0.0.1".parse().unwrap(),
-            method: &method,
-            headers: &mut h,
-            path: "/".into(),
-            query: Query::default(),
-            api: "a",
-            operation: None,
-            params: &[],
-            subscription: None,
-            product: None,
-            response_headers: HeaderMap::new(),
-            jwt_claims: None,
-            backend: None,
-            slots: Vec::new(),
-        };
+        let mut ctx = Ctx::test(&method, &mut h);
         let r = cors.apply(&mut ctx);
         match r {
             Some(r) => (Some(r.status().as_u16()), r.headers().clone()),

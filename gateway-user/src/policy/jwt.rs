@@ -380,7 +380,6 @@ async fn fetch_keys(remote: &Remote) -> Result<Vec<Key>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::context::Query;
     use jsonwebtoken::{EncodingKey, Header, encode};
 
     fn now() -> u64 {
@@ -403,22 +402,7 @@ mod tests {
             headers.insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
         let method = hyper::Method::GET;
-        let mut ctx = Ctx {
-            client_ip: "10.0.0.1".parse().unwrap(),
-            method: &method,
-            headers: &mut headers,
-            path: "/".into(),
-            query: Query::default(),
-            api: "a",
-            operation: None,
-            params: &[],
-            subscription: None,
-            product: None,
-            response_headers: Default::default(),
-            jwt_claims: None,
-            backend: None,
-            slots: Vec::new(),
-        };
+        let mut ctx = Ctx::test(&method, &mut headers);
         p.check(&mut ctx).await.map(|r| r.status().as_u16())
     }
 

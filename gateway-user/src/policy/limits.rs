@@ -165,27 +165,14 @@ fn append(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::context::Query;
 
     fn check(limit: &Limit, sub: Option<&str>, tenant: &str) -> (Option<u16>, HeaderMap) {
         let mut headers = HeaderMap::new();
         headers.insert("x-tenant", tenant.parse().unwrap());
         let method = hyper::Method::GET;
         let mut ctx = Ctx {
-            client_ip: "10.0.0.1".parse().unwrap(),
-            method: &method,
-            headers: &mut headers,
-            path: "/".into(),
-            query: Query::default(),
-            api: "a",
-            operation: None,
-            params: &[],
             subscription: sub,
-            product: None,
-            response_headers: HeaderMap::new(),
-            jwt_claims: None,
-            backend: None,
-            slots: Vec::new(),
+            ..Ctx::test(&method, &mut headers)
         };
         let r = limit.check(&mut ctx).map(|r| {
             assert!(r.headers().contains_key("retry-after"));

@@ -84,20 +84,10 @@ mod tests {
         let method = hyper::Method::GET;
         let params = vec![("id".to_string(), "42".to_string())];
         let mut ctx = Ctx {
-            client_ip: "10.0.0.1".parse().unwrap(),
-            method: &method,
-            headers: &mut headers,
             path: "/42".into(),
             query: Query::parse(Some("a=1")),
-            api: "a",
-            operation: None,
             params: &params,
-            subscription: None,
-            product: None,
-            response_headers: Default::default(),
-            jwt_claims: None,
-            backend: None,
-            slots: Vec::new(),
+            ..Ctx::test(&method, &mut headers)
         };
         let r = |t: &str| RewriteUri::parse(serde_yaml::from_str(t).unwrap());
         r("{template: '/v2/orders/{id}/detail?v=2'}")

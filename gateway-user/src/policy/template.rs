@@ -127,20 +127,12 @@ mod tests {
         headers.insert("x-tenant", "t1".parse().unwrap());
         let method = hyper::Method::GET;
         let mut ctx = Ctx {
-            client_ip: "10.0.0.1".parse().unwrap(),
-            method: &method,
-            headers: &mut headers,
             path: "/1".into(),
             query: Query::parse(Some("region=eu")),
             api: "orders",
             operation: Some("get"),
-            params: &[],
             subscription: Some("alice"),
-            product: None,
-            response_headers: Default::default(),
-            jwt_claims: None,
-            backend: None,
-            slots: Vec::new(),
+            ..Ctx::test(&method, &mut headers)
         };
         let t = KeyTemplate::parse(
             "{client_ip}|{subscription_id}|{product}|{api}|{operation}|{header:X-Tenant}|{query:region}|{jwt:sub}|{{x}}",
