@@ -9,8 +9,10 @@ mod duration;
 
 pub use dos::DosPolicy;
 pub use duration::parse_duration;
+pub use escalation::Escalation;
 mod apis;
 mod catalog;
+mod escalation;
 mod limits;
 mod listeners;
 mod template;
@@ -68,6 +70,8 @@ struct FileConfig {
     dos: Option<dos::DosSection>,
     /// Optional API-management catalog (products, subscriptions, policies).
     catalog: Option<catalog::CatalogSection>,
+    /// Optional L7-to-XDP escalation (ban abusive client IPs in the kernel).
+    escalation: Option<escalation::EscalationSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +149,7 @@ pub struct Config {
     pub access_log: AccessLogTarget,
     /// The API-management catalog file, if any.
     pub catalog: Option<std::path::PathBuf>,
+    pub escalation: Option<Escalation>,
 }
 
 /// Destination of the access log.
@@ -226,7 +231,12 @@ impl Config {
             Some(c) => Some(c.validate().map_err(invalid)?),
             None => None,
         };
+        let escalation = match &file.escalation {
+            Some(e) => Some(e.validate().map_err(invalid)?),
+            None => None,
+        };
         Ok(Config {
+            escalation,
             detach_on_exit: file.xdp.detach_on_exit,
             dos,
             catalog,

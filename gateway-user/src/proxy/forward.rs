@@ -80,6 +80,9 @@ pub async fn handle(
         }
     };
     record.status = response.status().as_u16();
+    if let Some(escalator) = &gw.escalation {
+        escalator.observe(conn.client.ip(), record.status);
+    }
     let (mut parts, body) = response.into_parts();
     if let Ok(id) = HeaderValue::from_str(&trace.trace_id) {
         parts.headers.insert("x-request-id", id);

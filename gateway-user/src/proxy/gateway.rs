@@ -11,11 +11,13 @@ use super::{
     Router,
     access_log::AccessLog,
     backend::Backends,
+    escalate::Escalator,
     tls::{self, TlsError},
 };
 use crate::{
     catalog::{Catalog, CatalogError},
     config::{Config, Limits},
+    datapath::{PinDir, XdpMode},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ pub struct Gateway {
     pub access_log: AccessLog,
     /// API management; `None` without a `[catalog]`: plain proxying.
     pub catalog: Option<Catalog>,
+    /// Bans abusive clients in XDP; `None` without `[escalation]` or XDP.
+    pub escalation: Option<Escalator>,
     /// The config it was built from (listener addresses cannot change live).
     pub config: Config,
 }
@@ -64,7 +68,16 @@ impl Gateway {
         };
         let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
         let backends = Backends::new(config.apis.iter().map(|a| &a.backend).chain(&extra))?;
+        let escalation = match (&config.escalation, config.xdp_mode) {
+            (Some(_), XdpMode::Off) => {
+                tracing::warn!("[escalation] is ignored: XDP is off (xdp.mode or --xdp-mode)");
+                None
+            }
+            (Some(e), _) => Some(Escalator::new(e.clone(), PinDir::new(&config.iface))),
+            (None, _) => None,
+        };
         Ok(Gateway {
+            escalation,
             catalog,
             router: Router::new(config.apis.clone()),
             backends,

@@ -9,6 +9,7 @@
 mod access_log;
 mod backend;
 pub mod echo;
+mod escalate;
 mod forward;
 mod gateway;
 mod headers;
