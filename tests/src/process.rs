@@ -178,3 +178,15 @@ pub fn assert_one_line_error(out: &Output, wanted: &[&str]) {
         assert!(lines[0].contains(w), "{w:?} not in {:?}", lines[0]);
     }
 }
+
+/// Runs `edgegw ARGS` (a `--json` read command), asserts success and parses
+/// its output.
+pub fn edgegw_json(args: &[&str]) -> serde_json::Value {
+    let out = edgegw(args);
+    assert!(
+        out.status.success(),
+        "edgegw {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("edgegw {args:?}: {e}"))
+}

@@ -6,7 +6,7 @@ use edgegw_tests::{
     lan::Lan,
     netns::NetNs,
     pins::PinGuard,
-    process::{Daemon, TempDir, edgegw, edgegw_bin},
+    process::{Daemon, TempDir, edgegw, edgegw_bin, edgegw_json},
 };
 
 const GW: u8 = 1;
@@ -14,16 +14,6 @@ const CLIENT: u8 = 2;
 const ABUSER: u8 = 3;
 // `edgegw catalog hash-key demo-key`
 const DEMO_KEY_SHA256: &str = "c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c";
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = edgegw(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// HTTP status of one GET from `ns` (000 when the connection fails).
 fn status(ns: &NetNs, key: Option<&str>) -> String {
@@ -97,19 +87,21 @@ fn repeated_401s_ban_the_client_in_xdp_and_others_are_unaffected() {
         );
         assert_eq!(status(&client, Some("demo-key")), "200");
     }
-    let bans = json(&["bans", "--iface", &iface, "--json"]);
+    let bans = edgegw_json(&["bans", "--iface", &iface, "--json"]);
     let abuser_cidr = format!("{}/32", Lan::ip(ABUSER));
     assert!(bans.to_string().contains(&abuser_cidr), "{bans}");
 
     // The banned client's SYNs drop in XDP; the other client is served.
-    let before = json(&["drops", "--iface", &iface, "--json"])["reasons"]["banned"]["packets"]
-        .as_u64()
-        .unwrap();
+    let before =
+        edgegw_json(&["drops", "--iface", &iface, "--json"])["reasons"]["banned"]["packets"]
+            .as_u64()
+            .unwrap();
     assert_eq!(status(&abuser, Some("demo-key")), "000");
     assert_eq!(status(&client, Some("demo-key")), "200");
-    let after = json(&["drops", "--iface", &iface, "--json"])["reasons"]["banned"]["packets"]
-        .as_u64()
-        .unwrap();
+    let after =
+        edgegw_json(&["drops", "--iface", &iface, "--json"])["reasons"]["banned"]["packets"]
+            .as_u64()
+            .unwrap();
     assert!(after > before, "no banned drops: {before} -> {after}");
 
     // Reversible with the operator CLI.

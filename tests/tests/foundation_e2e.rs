@@ -7,17 +7,11 @@ use std::path::Path;
 
 use edgegw_tests::{
     netns::{NetNs, Veth},
-    process::{Daemon, TempDir, edgegw, edgegw_bin},
+    process::{Daemon, TempDir, edgegw, edgegw_bin, edgegw_json},
 };
 
 fn drops_json(iface: &str) -> serde_json::Value {
-    let out = edgegw(&["drops", "--iface", iface, "--json"]);
-    assert!(
-        out.status.success(),
-        "drops failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("drops --json prints JSON")
+    edgegw_json(&["drops", "--iface", iface, "--json"])
 }
 
 pub fn gateway_config(listen: &str, iface: &str, mode: &str) -> String {

@@ -14,7 +14,7 @@ use edgegw_tests::{
     lan::Lan,
     netns::NetNs,
     pins::PinGuard,
-    process::{Daemon, TempDir, edgegw, edgegw_bin},
+    process::{Daemon, TempDir, edgegw, edgegw_bin, edgegw_json},
 };
 
 const GW: u8 = 1;
@@ -43,16 +43,6 @@ syn_per_sec = 20
 syn_burst = 60
 "#
     )
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = edgegw(args);
-    assert!(
-        out.status.success(),
-        "edgegw {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", out.stdout))
 }
 
 fn reason(drops: &serde_json::Value, name: &str) -> u64 {
@@ -130,9 +120,9 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     std::thread::sleep(Duration::from_millis(300));
     legit_requests(&client, 20);
     finish(hping);
-    let drops = json(&["drops", "--iface", &iface, "--json"]);
+    let drops = edgegw_json(&["drops", "--iface", &iface, "--json"]);
     assert!(limited(&drops) >= 29_000, "flood not rate limited: {drops}");
-    let top = json(&["top", "--iface", &iface, "--json", "--limit", "5"]);
+    let top = edgegw_json(&["top", "--iface", &iface, "--json", "--limit", "5"]);
     let sources = top["sources"].as_array().unwrap();
     assert_eq!(sources[0]["source"], Lan::ip(ATTACKER), "{top}");
     assert!(sources[0]["dropped"].as_u64().unwrap() >= 29_000, "{top}");
@@ -151,9 +141,9 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     std::thread::sleep(Duration::from_millis(300));
     daemon.signal(libc::SIGKILL);
     daemon.child.wait().unwrap();
-    let at_kill = limited(&json(&["drops", "--iface", &iface, "--json"]));
+    let at_kill = limited(&edgegw_json(&["drops", "--iface", &iface, "--json"]));
     finish(hping);
-    let after = json(&["drops", "--iface", &iface, "--json"]);
+    let after = edgegw_json(&["drops", "--iface", &iface, "--json"]);
     assert!(
         limited(&after) > at_kill + 20_000,
         "flood not dropped after SIGKILL: {at_kill} -> {after}"
@@ -173,7 +163,7 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     );
     let hping = flood(&attacker, 500);
     finish(hping);
-    let banned = json(&["drops", "--iface", &iface, "--json"]);
+    let banned = edgegw_json(&["drops", "--iface", &iface, "--json"]);
     assert!(reason(&banned, "banned") >= 500, "{banned}");
 
     // 4. Restart: the pinned program and maps are adopted, nothing reset.
@@ -191,16 +181,16 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
         first_prog,
         "the program was not replaced"
     );
-    let restarted = json(&["drops", "--iface", &iface, "--json"]);
+    let restarted = edgegw_json(&["drops", "--iface", &iface, "--json"]);
     for name in ["passed", "syn_rate_limited", "banned"] {
         assert!(
             reason(&restarted, name) >= reason(&banned, name),
             "{name} reset: {restarted}"
         );
     }
-    let bans = json(&["bans", "--iface", &iface, "--json"]);
+    let bans = edgegw_json(&["bans", "--iface", &iface, "--json"]);
     assert_eq!(bans["bans"][0]["cidr"], attacker_cidr.as_str(), "{bans}");
-    let top = json(&["top", "--iface", &iface, "--json"]);
+    let top = edgegw_json(&["top", "--iface", &iface, "--json"]);
     assert!(
         top["sources"][0]["dropped"].as_u64().unwrap() >= 55_000,
         "buckets reset: {top}"
@@ -208,7 +198,7 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     legit_requests(&client, 5);
     let hping = flood(&attacker, 200);
     finish(hping);
-    let end = json(&["drops", "--iface", &iface, "--json"]);
+    let end = edgegw_json(&["drops", "--iface", &iface, "--json"]);
     assert!(
         reason(&end, "banned") >= reason(&restarted, "banned") + 200,
         "{end}"
