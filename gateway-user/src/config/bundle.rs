@@ -40,6 +40,14 @@ pub struct Bundle {
     dos: Option<DosSection>,
 }
 
+/// A bundle's parts, validated.
+struct Managed {
+    apis: Vec<super::Api>,
+    dos: Option<DosPolicy>,
+    /// The catalog as JSON text, known to parse.
+    catalog: Option<String>,
+}
+
 impl Bundle {
     /// Parses the JSON text served by the control plane.
     pub fn parse(text: &str) -> Result<Bundle, ConfigError> {
@@ -55,9 +63,7 @@ impl Bundle {
         self.validated().map(drop)
     }
 
-    fn validated(
-        &self,
-    ) -> Result<(Vec<super::Api>, Option<DosPolicy>, Option<String>), ConfigError> {
+    fn validated(&self) -> Result<Managed, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: ORIGIN.into(),
             message,
@@ -84,7 +90,7 @@ impl Bundle {
             }
             None => None,
         };
-        Ok((apis, dos, catalog))
+        Ok(Managed { apis, dos, catalog })
     }
 }
 
@@ -92,7 +98,7 @@ impl Config {
     /// This node's configuration with the managed parts taken from
     /// `bundle`, validated whole (nothing of a bad bundle is used).
     pub fn with_bundle(&self, bundle: &Bundle) -> Result<Config, ConfigError> {
-        let (apis, dos, catalog) = bundle.validated()?;
+        let Managed { apis, dos, catalog } = bundle.validated()?;
         Ok(Config {
             apis,
             dos,
