@@ -27,6 +27,7 @@ use crate::{api, cli::ServeArgs, state::State, store, tokens};
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -115,13 +116,21 @@ async fn serve(
             let builder = auto::Builder::new(TokioExecutor::new());
             let served = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => builder.serve_connection(TokioIo::new(stream), service).await,
+                    Ok(stream) => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
                         return;
                     }
                 },
-                None => builder.serve_connection(TokioIo::new(stream), service).await,
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
             };
             if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");

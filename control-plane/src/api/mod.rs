@@ -72,23 +72,25 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
     match (req.method(), segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &json!({"status": "ok"}))),
         (&Method::GET, ["v1", "gateway", "config"]) => {
-            let wait = longpoll::parse_wait(
-                http::query_param(req.uri().query(), "wait").as_deref(),
-            )?;
+            let wait =
+                longpoll::parse_wait(http::query_param(req.uri().query(), "wait").as_deref())?;
             let known = req
                 .headers()
                 .get(header::IF_NONE_MATCH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(longpoll::parse_etag);
-            let gateway =
-                blocking(state, move |s| s.store.read(|c| tokens::verify_gateway(c, auth.as_deref())))
-                    .await?;
+            let gateway = blocking(state, move |s| {
+                s.store.read(|c| tokens::verify_gateway(c, auth.as_deref()))
+            })
+            .await?;
             Ok(match longpoll::config(state, gateway, known, wait).await? {
                 longpoll::Answer::Bundle { version, body } => {
                     let mut reply = http::text(StatusCode::OK, body);
                     reply.headers_mut().insert(
                         header::ETAG,
-                        format!("\"{version}\"").parse().expect("digits are a valid header"),
+                        format!("\"{version}\"")
+                            .parse()
+                            .expect("digits are a valid header"),
                     );
                     reply
                 }
@@ -98,7 +100,9 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
                     reply.headers_mut().remove(header::CONTENT_TYPE);
                     reply.headers_mut().insert(
                         header::ETAG,
-                        format!("\"{version}\"").parse().expect("digits are a valid header"),
+                        format!("\"{version}\"")
+                            .parse()
+                            .expect("digits are a valid header"),
                     );
                     reply
                 }
@@ -107,7 +111,9 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
         (&Method::POST, ["v1", "gateway", "heartbeat"]) => {
             let body = http::read_body(req.into_body(), http::MAX_BODY).await?;
             let fleet = blocking(state, move |s| {
-                let gateway = s.store.read(|c| tokens::verify_gateway(c, auth.as_deref()))?;
+                let gateway = s
+                    .store
+                    .read(|c| tokens::verify_gateway(c, auth.as_deref()))?;
                 let hb: fleet::Heartbeat = crate::model::parse("heartbeat", &body)?;
                 s.store.write(|tx| fleet::record(tx, &gateway, hb))
             })
@@ -127,8 +133,10 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             let query = req.uri().query().map(String::from);
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             // Authenticate before reading (and buffering) the body.
-            blocking(state, move |s| s.store.read(|c| tokens::check_admin(c, auth.as_deref())))
-                .await?;
+            blocking(state, move |s| {
+                s.store.read(|c| tokens::check_admin(c, auth.as_deref()))
+            })
+            .await?;
             let body = http::read_body(req.into_body(), limit).await?;
             let request = AdminRequest {
                 method,
