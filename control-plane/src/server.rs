@@ -32,6 +32,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
+        _ => None,
+    };
     let store = store::Store::open(&args.db)?;
     store.write(|tx| tokens::ensure_signing_key(tx))?;
     if store.read(|c| tokens::admin_count(c))? == 0 {
@@ -40,10 +44,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.db.display()
         );
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
-        _ => None,
-    };
     let revision = store.read(|c| store::revision(c))?;
     let state = Arc::new(State {
         store,
