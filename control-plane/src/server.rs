@@ -90,6 +90,7 @@ async fn serve(
     let notifier = Notifier::from_env()?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     if let Some(every) = notify::watchdog_interval() {
         tokio::spawn(watchdog(state.clone(), every));
     }
@@ -106,6 +107,12 @@ async fn serve(
                     continue;
                 }
             },
+            _ = hup.recv() => {
+                // `systemctl reload`: everything lives in the database and
+                // takes effect on commit, so there is nothing to re-read.
+                tracing::info!("SIGHUP: nothing to reload (the configuration is the database)");
+                continue;
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         };
