@@ -94,8 +94,8 @@ async fn serve(
     if let Some(every) = notify::watchdog_interval() {
         tokio::spawn(watchdog(state.clone(), every));
     }
-    notifier.ready(&format!("serving on {local}"));
     tracing::info!(listen = %local, tls = tls.is_some(), "edgegw-cp ready");
+    notifier.ready(&format!("serving on {local}"));
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
