@@ -24,6 +24,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{api, cli::ServeArgs, state::State, store, tokens};
 
+/// Concurrent HTTP/2 streams per connection (hyper's default is 200).
+const MAX_STREAMS: u32 = 4096;
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -120,7 +123,9 @@ async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| api::handle(state.clone(), req));
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A fleet may hold its long-polls on one HTTP/2 connection.
+            builder.http2().max_concurrent_streams(MAX_STREAMS);
             let served = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(stream) => {

@@ -46,6 +46,19 @@ pub fn create_admin(conn: &Connection, name: &str) -> rusqlite::Result<String> {
     Ok(token)
 }
 
+/// Labels and creation times (Unix seconds), oldest first.
+pub fn list_admin(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt =
+        conn.prepare("SELECT name, created_at FROM admin_tokens ORDER BY created_at, name")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Deletes the admin tokens labelled `name`; how many there were.
+pub fn revoke_admin(conn: &Connection, name: &str) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM admin_tokens WHERE name = ?1", params![name])
+}
+
 pub fn admin_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM admin_tokens", [], |r| r.get(0))
 }
