@@ -177,6 +177,28 @@ fn heartbeats_show_in_the_gateway_list_and_usage_is_summed_over_the_fleet() {
     // Each gateway's own share is visible.
     let (_, detail) = cp.admin("GET", "/v1/gateways/edge-a", None);
     assert_eq!(detail["usage"][0]["calls"], 10);
+    // A bad heartbeat is refused whole: neither its status nor its usage
+    // is kept.
+    for (bad, want) in [
+        (
+            json!({"uptime_secs": 1, "healthy": false, "usage": [
+                {"counter": "api:orders/inbound/0|s:sub-1", "window": window, "period": 3600, "calls": 100},
+                {"counter": "c", "window": window + 1, "period": 3600, "calls": 1}]}),
+            "window a multiple of it",
+        ),
+        (
+            json!({"uptime_secs": 1, "healthy": false, "uptim": 2}),
+            "unknown field `uptim`",
+        ),
+        (json!({"uptime_secs": 1}), "missing field `healthy`"),
+    ] {
+        let answer = cp.gateway(&a, "POST", "/v1/gateway/heartbeat", &[], Some(&bad));
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(answer.body.contains(want), "{want}: {}", answer.body);
+    }
+    let (_, detail) = cp.admin("GET", "/v1/gateways/edge-a", None);
+    assert_eq!(detail["usage"][0]["calls"], 10);
+    assert_eq!(detail["heartbeat"]["healthy"], true);
     // A gateway that never reported has no heartbeat.
     cp.gateway_token("edge-c");
     let (_, c) = cp.admin("GET", "/v1/gateways/edge-c", None);
