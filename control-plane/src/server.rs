@@ -52,6 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         store,
         revision: watch::channel(revision).0,
         token_ttl: args.token_ttl,
+        slots: tokio::sync::Semaphore::new(crate::state::SLOTS),
     });
     tokio::runtime::Runtime::new()
         .context("starting the async runtime")?
