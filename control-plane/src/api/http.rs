@@ -69,6 +69,24 @@ pub fn text(status: StatusCode, body: String) -> Reply {
         .expect("static parts are valid")
 }
 
+/// A status without a body (204, 304).
+pub fn empty(status: StatusCode) -> Reply {
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::new()))
+        .expect("static parts are valid")
+}
+
+/// `reply` with `ETag: "<version>"`.
+pub fn tagged(mut reply: Reply, version: u64) -> Reply {
+    reply.headers_mut().insert(
+        header::ETAG,
+        header::HeaderValue::from_str(&format!("\"{version}\""))
+            .expect("digits are a valid header"),
+    );
+    reply
+}
+
 pub fn error(err: &ApiError) -> Reply {
     text(err.status, err.body())
 }
