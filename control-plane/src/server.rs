@@ -41,12 +41,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let store = store::Store::open(&args.db)?;
     store.write(|tx| tokens::ensure_signing_key(tx))?;
-    if store.read(tokens::admin_count)? == 0 {
-        tracing::warn!(
+    // Logged once listening, so a failure to start stays one line.
+    let hint = (store.read(tokens::admin_count)? == 0).then(|| {
+        format!(
             "no admin token yet: create one with `edgegw-cp admin-token create --db {}`",
             args.db.display()
-        );
-    }
+        )
+    });
     let revision = store.read(store::revision)?;
     let state = Arc::new(State {
         store,
@@ -56,7 +57,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     tokio::runtime::Runtime::new()
         .context("starting the async runtime")?
-        .block_on(serve(state, args.listen, tls))
+        .block_on(serve(state, args.listen, tls, hint))
 }
 
 fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
@@ -86,11 +87,15 @@ async fn serve(
     state: Arc<State>,
     listen: std::net::SocketAddr,
     tls: Option<TlsAcceptor>,
+    hint: Option<String>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}; is another process using it?"))?;
     let local = listener.local_addr()?;
+    if let Some(hint) = hint {
+        tracing::warn!("{hint}");
+    }
     let notifier = Notifier::from_env()?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

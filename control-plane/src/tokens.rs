@@ -64,8 +64,8 @@ pub fn admin_count(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Checks `Authorization: Bearer <admin token>` (its hash is looked up, so
-/// timing reveals nothing about the token).
-pub fn check_admin(conn: &Connection, header: Option<&str>) -> Result<(), ApiError> {
+/// timing reveals nothing about the token); returns the token's label.
+pub fn check_admin(conn: &Connection, header: Option<&str>) -> Result<String, ApiError> {
     let token = bearer(header).ok_or_else(|| {
         ApiError::unauthorized(
             "missing admin token: send Authorization: Bearer <token> (create one with `edgegw-cp admin-token create`)",
@@ -79,7 +79,7 @@ pub fn check_admin(conn: &Connection, header: Option<&str>) -> Result<(), ApiErr
         )
         .optional()?;
     match known {
-        Some(_) => Ok(()),
+        Some(label) => Ok(label),
         None => Err(ApiError::unauthorized(
             "admin token not recognised; create one with `edgegw-cp admin-token create`",
         )),

@@ -90,6 +90,12 @@ fn admin_tokens_are_required_and_can_be_added_while_serving() {
         "{listed}"
     );
     assert!(!listed.contains(&second), "{listed}");
+    // Changes are logged with the label of the token that made them.
+    let log = cp.log_text();
+    assert!(
+        log.contains("admin write admin=admin method=POST path=/v1/gateways status=201"),
+        "{log}"
+    );
     let out = edgegw_cp(&["admin-token", "revoke", "--db", db, "--name", "ci"]);
     assert!(out.status.success(), "{out:?}");
     let revoked = cp.request("GET", "/v1/apis", Some(&second), &[], None);

@@ -126,8 +126,17 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
                 body,
             };
             let (status, value) = blocking(state, move |s| {
-                s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
-                admin(s, &request)
+                let label = s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
+                let answer = admin(s, &request);
+                if request.method != Method::GET {
+                    // The audit trail of changes: who, what, and the outcome.
+                    let status = match &answer {
+                        Ok((status, _)) => *status,
+                        Err(e) => e.status,
+                    };
+                    tracing::info!(admin = %label, method = %request.method, path = %format!("/v1/{}", request.segments.join("/")), status = status.as_u16(), "admin write");
+                }
+                answer
             })
             .await?;
             Ok(match value {
