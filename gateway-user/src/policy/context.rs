@@ -30,6 +30,8 @@ pub struct Ctx<'a> {
     pub backend: Option<std::sync::Arc<crate::config::Backend>>,
     /// `limit-concurrency` slots, held until the response headers.
     pub slots: Vec<super::concurrency::Slot>,
+    /// Bandwidth quotas the call's body bytes are charged to when it ends.
+    pub charges: Vec<super::limits::Charge>,
 }
 
 #[cfg(test)]
@@ -52,6 +54,7 @@ impl<'a> Ctx<'a> {
             jwt_claims: None,
             backend: None,
             slots: Vec::new(),
+            charges: Vec::new(),
         }
     }
 }

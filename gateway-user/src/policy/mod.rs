@@ -30,6 +30,7 @@ mod set_header;
 mod set_query;
 pub mod template;
 
+pub use limits::Charge;
 pub use parse::{ScopePolicies, parse_scope};
 pub use pipeline::{Flow, Pipeline};
 pub use respond::json_error;
