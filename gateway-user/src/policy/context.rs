@@ -32,6 +32,8 @@ pub struct Ctx<'a> {
     pub slots: Vec<super::concurrency::Slot>,
     /// Bandwidth quotas the call's body bytes are charged to when it ends.
     pub charges: Vec<super::limits::Charge>,
+    /// The XDP program's allow/deny/ban state, when XDP is attached.
+    pub xdp: Option<&'a super::XdpState>,
 }
 
 #[cfg(test)]
@@ -55,6 +57,7 @@ impl<'a> Ctx<'a> {
             backend: None,
             slots: Vec::new(),
             charges: Vec::new(),
+            xdp: None,
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Incoming<'a> {
     /// Path after the API prefix.
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// The XDP program's source state, when XDP is attached.
+    pub xdp: Option<&'a super::XdpState>,
 }
 
 /// A request that goes on to the backend.
@@ -114,6 +116,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
         backend: None,
         slots: Vec::new(),
         charges: Vec::new(),
+        xdp: req.xdp,
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.

@@ -29,7 +29,10 @@ use super::{
     respond::json_error,
     template::KeyTemplate,
 };
-use crate::proxy::ProxyBody;
+use crate::{
+    datapath::{Standing, monotonic_ns},
+    proxy::ProxyBody,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -168,6 +171,24 @@ impl Limit {
     }
 
     pub fn check(&self, ctx: &mut Ctx) -> Option<Response<ProxyBody>> {
+        // Keyed by client IP: XDP's allow list bypasses the limit, as it
+        // bypasses XDP's own; a client XDP denies or banned is refused.
+        let by_ip = match &self.key {
+            Some(t) => t.uses_client_ip(),
+            None => ctx.subscription.is_none(),
+        };
+        if by_ip && let Some(xdp) = ctx.xdp {
+            match xdp.standing(ctx.client_ip) {
+                Standing::Allowed => return None,
+                s if s.refused(monotonic_ns()) => {
+                    return Some(json_error(
+                        StatusCode::FORBIDDEN,
+                        "Forbidden: the caller's IP address is denied or banned by the gateway",
+                    ));
+                }
+                _ => {}
+            }
+        }
         let key = match &self.key {
             Some(t) => t.render(ctx),
             None => match ctx.subscription {

@@ -151,6 +151,7 @@ async fn proxy(
             headers,
             path: route.rest,
             query: raw_query.as_deref(),
+            xdp: gw.xdp_state.as_ref(),
         };
         match gate::admit(catalog, incoming).await {
             Admission::Respond(response) => return Ok(response),
