@@ -71,7 +71,10 @@ impl Sources {
             .backends
             .iter()
             .filter(|b| {
-                only.is_none() || apis.iter().any(|a| Some(a.backend.as_str()) == b["name"].as_str())
+                only.is_none()
+                    || apis
+                        .iter()
+                        .any(|a| Some(a.backend.as_str()) == b["name"].as_str())
             })
             .collect();
         let products: Vec<Value> = self
@@ -88,10 +91,12 @@ impl Sources {
         let subscriptions: Vec<&Value> = self
             .subscriptions
             .iter()
-            .filter(|s| match s["scope"].as_str().and_then(|s| s.strip_prefix("api:")) {
-                Some(api) => included(api),
-                None => true,
-            })
+            .filter(
+                |s| match s["scope"].as_str().and_then(|s| s.strip_prefix("api:")) {
+                    Some(api) => included(api),
+                    None => true,
+                },
+            )
             .collect();
         let mut catalog = Map::new();
         catalog.insert("named_values".into(), json!(self.named_values));
@@ -160,6 +165,18 @@ fn versioned(version: u64, content: &Value) -> String {
     Value::Object(out).to_string()
 }
 
+/// The gateway names its origin twice for catalog problems
+/// ("control plane configuration: control plane configuration: catalog:
+/// ..."); once is enough.
+fn one_origin(message: &str) -> String {
+    const ORIGIN: &str = "control plane configuration: ";
+    let mut out = message;
+    while out.starts_with(&ORIGIN.repeat(2)) {
+        out = &out[ORIGIN.len()..];
+    }
+    out.to_string()
+}
+
 fn sha256_hex(text: &str) -> String {
     digest::digest(&digest::SHA256, text.as_bytes())
         .as_ref()
@@ -181,7 +198,9 @@ pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
         if checked.insert(hash.clone()) {
             Bundle::parse(&versioned(0, content))
                 .and_then(|b| b.check())
-                .map_err(|e| ApiError::invalid(format!("{context}{e}")))?;
+                .map_err(|e| {
+                    ApiError::invalid(format!("{context}{}", one_origin(&e.to_string())))
+                })?;
         }
         Ok(hash)
     };
@@ -212,7 +231,13 @@ pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
         let content = sources.assemble(Some(&gw.apis), dos);
         let hash = check(&at, &content)?;
         if hash != gw.bundle_hash {
-            gateways::set_bundle(conn, &gw.name, &hash, &versioned(revision, &content), revision)?;
+            gateways::set_bundle(
+                conn,
+                &gw.name,
+                &hash,
+                &versioned(revision, &content),
+                revision,
+            )?;
         }
     }
     Ok(())

@@ -40,8 +40,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> String {
-        serde_json::json!({"statusCode": self.status.as_u16(), "message": self.message})
-            .to_string()
+        serde_json::json!({"statusCode": self.status.as_u16(), "message": self.message}).to_string()
     }
 }
 

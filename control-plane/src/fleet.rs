@@ -86,9 +86,19 @@ pub fn record(conn: &Connection, gateway: &str, hb: Heartbeat) -> Result<Value, 
              calls = calls + excluded.calls, kilobytes = kilobytes + excluded.kilobytes",
     )?;
     for u in hb.usage.iter().filter(|u| u.window + u.period > now) {
-        add.execute(params![u.counter, u.window, gateway, u.period, u.calls, u.kilobytes])?;
+        add.execute(params![
+            u.counter,
+            u.window,
+            gateway,
+            u.period,
+            u.calls,
+            u.kilobytes
+        ])?;
     }
-    conn.execute("DELETE FROM usage WHERE window + period <= ?1", params![now])?;
+    conn.execute(
+        "DELETE FROM usage WHERE window + period <= ?1",
+        params![now],
+    )?;
     let mut totals = conn.prepare_cached(
         "SELECT counter, window, SUM(calls), SUM(kilobytes) FROM usage
          WHERE window + period > ?1 GROUP BY counter, window ORDER BY counter, window",

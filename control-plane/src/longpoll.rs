@@ -30,9 +30,7 @@ pub fn parse_wait(value: Option<&str>) -> Result<Duration, ApiError> {
             .ok()
             .filter(|s| (1..=60).contains(s))
             .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "wait={v} is not a number of seconds from 1 to 60"
-                ))
+                ApiError::bad_request(format!("wait={v} is not a number of seconds from 1 to 60"))
             })?,
     };
     Ok(Duration::from_secs(secs))
@@ -61,9 +59,13 @@ pub async fn config(
     loop {
         let name = gateway.clone();
         let version = blocking(state, move |s| {
-            s.store.read(|c| gateways::version(c, &name))?.ok_or_else(|| {
-                ApiError::unauthorized(format!("gateway \"{name}\" is not registered (it was deleted)"))
-            })
+            s.store
+                .read(|c| gateways::version(c, &name))?
+                .ok_or_else(|| {
+                    ApiError::unauthorized(format!(
+                        "gateway \"{name}\" is not registered (it was deleted)"
+                    ))
+                })
         })
         .await?;
         if known != Some(version) {
@@ -71,7 +73,9 @@ pub async fn config(
             let (version, body) = blocking(state, move |s| {
                 s.store
                     .read(|c| gateways::bundle(c, &name))?
-                    .ok_or_else(|| ApiError::unauthorized(format!("gateway \"{name}\" is not registered")))
+                    .ok_or_else(|| {
+                        ApiError::unauthorized(format!("gateway \"{name}\" is not registered"))
+                    })
             })
             .await?;
             return Ok(Answer::Bundle { version, body });

@@ -175,4 +175,3 @@ pub fn name_of(kind: Kind, body: &Value) -> Result<String, ApiError> {
         ))),
     }
 }
-

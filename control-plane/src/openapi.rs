@@ -66,7 +66,10 @@ pub fn import(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
     } else {
         StatusCode::OK
     };
-    Ok((status, Some(serde_json::to_value(&api).expect("documents serialise"))))
+    Ok((
+        status,
+        Some(serde_json::to_value(&api).expect("documents serialise")),
+    ))
 }
 
 /// The operations of an OpenAPI 3 document, in document order.

@@ -72,23 +72,25 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
     match (req.method(), segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &json!({"status": "ok"}))),
         (&Method::GET, ["v1", "gateway", "config"]) => {
-            let wait = longpoll::parse_wait(
-                http::query_param(req.uri().query(), "wait").as_deref(),
-            )?;
+            let wait =
+                longpoll::parse_wait(http::query_param(req.uri().query(), "wait").as_deref())?;
             let known = req
                 .headers()
                 .get(header::IF_NONE_MATCH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(longpoll::parse_etag);
-            let gateway =
-                blocking(state, move |s| s.store.read(|c| tokens::verify_gateway(c, auth.as_deref())))
-                    .await?;
+            let gateway = blocking(state, move |s| {
+                s.store.read(|c| tokens::verify_gateway(c, auth.as_deref()))
+            })
+            .await?;
             Ok(match longpoll::config(state, gateway, known, wait).await? {
                 longpoll::Answer::Bundle { version, body } => {
                     let mut reply = http::text(StatusCode::OK, body);
                     reply.headers_mut().insert(
                         header::ETAG,
-                        format!("\"{version}\"").parse().expect("digits are a valid header"),
+                        format!("\"{version}\"")
+                            .parse()
+                            .expect("digits are a valid header"),
                     );
                     reply
                 }
@@ -98,16 +100,20 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
                     reply.headers_mut().remove(header::CONTENT_TYPE);
                     reply.headers_mut().insert(
                         header::ETAG,
-                        format!("\"{version}\"").parse().expect("digits are a valid header"),
+                        format!("\"{version}\"")
+                            .parse()
+                            .expect("digits are a valid header"),
                     );
                     reply
                 }
             })
         }
         (&Method::POST, ["v1", "gateway", "heartbeat"]) => {
-            let body = http::read_body(req.into_body(), http::MAX_BODY).await?;
+            let body = http::read_body(req, http::MAX_BODY).await?;
             let fleet = blocking(state, move |s| {
-                let gateway = s.store.read(|c| tokens::verify_gateway(c, auth.as_deref()))?;
+                let gateway = s
+                    .store
+                    .read(|c| tokens::verify_gateway(c, auth.as_deref()))?;
                 let hb: fleet::Heartbeat = crate::model::parse("heartbeat", &body)?;
                 s.store.write(|tx| fleet::record(tx, &gateway, hb))
             })
@@ -126,17 +132,20 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             let method = req.method().clone();
             let query = req.uri().query().map(String::from);
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            // Authenticate before reading (and buffering) the body.
-            blocking(state, move |s| s.store.read(|c| tokens::check_admin(c, auth.as_deref())))
-                .await?;
-            let body = http::read_body(req.into_body(), limit).await?;
+            // The (bounded) body is read even when the token is refused:
+            // HTTP/2 clients report an answer before the body as an error.
+            let body = http::read_body(req, limit).await?;
             let request = AdminRequest {
                 method,
                 segments: rest,
                 query,
                 body,
             };
-            let (status, value) = blocking(state, move |s| admin(s, &request)).await?;
+            let (status, value) = blocking(state, move |s| {
+                s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
+                admin(s, &request)
+            })
+            .await?;
             Ok(match value {
                 Some(v) => http::json(status, &v),
                 None => http::text(status, String::new()),

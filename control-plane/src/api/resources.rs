@@ -31,7 +31,8 @@ pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer
             match req.method {
                 Method::GET => {
                     let docs = state.store.read(|c| resources::list(c, kind))?;
-                    let shown: Vec<Value> = docs.into_iter().map(|d| model::shown(kind, d)).collect();
+                    let shown: Vec<Value> =
+                        docs.into_iter().map(|d| model::shown(kind, d)).collect();
                     Ok((StatusCode::OK, Some(Value::Array(shown))))
                 }
                 Method::POST => {
@@ -117,14 +118,20 @@ pub fn put(
         }
         Ok(resources::put(tx, kind, name, &doc)?)
     })?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Some(model::shown(kind, doc))))
 }
 
 fn policies(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
     match req.method {
         Method::GET => {
-            let doc = state.store.read(|c| resources::get(c, Kind::Policies, GLOBAL))?;
+            let doc = state
+                .store
+                .read(|c| resources::get(c, Kind::Policies, GLOBAL))?;
             Ok((StatusCode::OK, Some(doc.unwrap_or_else(|| json!({})))))
         }
         Method::PUT => {
@@ -198,7 +205,11 @@ fn put_subscription(
         shown["primary_key"] = json!(primary);
         shown["secondary_key"] = json!(secondary);
     }
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Some(shown)))
 }
 

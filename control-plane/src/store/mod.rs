@@ -91,4 +91,3 @@ pub fn bump_revision(tx: &Transaction) -> rusqlite::Result<u64> {
     )
     .map(|v| v as u64)
 }
-

@@ -82,8 +82,8 @@ pub fn get(conn: &Connection, kind: Kind, name: &str) -> rusqlite::Result<Option
 /// Every document of `kind`, ordered by name (so assembled bundles are
 /// deterministic).
 pub fn list(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<Value>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT body FROM resources WHERE kind = ?1 ORDER BY name")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT body FROM resources WHERE kind = ?1 ORDER BY name")?;
     let rows = stmt.query_map(params![kind.segment()], |r| r.get::<_, String>(0))?;
     rows.map(|body| body.map(|b| serde_json::from_str(&b).unwrap_or(Value::Null)))
         .collect()
