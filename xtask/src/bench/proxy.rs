@@ -24,11 +24,23 @@ use anyhow::{Context, bail};
 
 use crate::{build::edgegw_bin, setup};
 
-/// A child process killed (by pid) and reaped on drop.
+/// A child process stopped (by pid) and reaped on drop: SIGTERM first, so
+/// that an nginx master stops its workers (SIGKILL would orphan them),
+/// then SIGKILL after 5 s.
 pub(super) struct Proc(pub(super) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
