@@ -113,7 +113,7 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
         "apim",
         &format!(
             "{map}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
-             upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; }}\n\
+             upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
              server {{ listen 127.0.0.1:{np} backlog=4096; keepalive_requests 100000;\n\
                location / {{\n\
                  if ($subscription = \"\") {{ return 401 \"{{\\\"statusCode\\\": 401}}\"; }}\n\

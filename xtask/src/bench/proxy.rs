@@ -220,7 +220,7 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
         dir,
         "proxy",
         &format!(
-            "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; }}\n\
+            "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
              server {{ listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
                ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;\n\
                keepalive_requests 100000;\n\
