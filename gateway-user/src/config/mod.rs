@@ -11,6 +11,7 @@ pub use dos::DosPolicy;
 pub use duration::parse_duration;
 pub use escalation::Escalation;
 mod apis;
+mod bundle;
 mod catalog;
 mod escalation;
 mod limits;
@@ -18,6 +19,7 @@ mod listeners;
 mod template;
 
 pub use apis::{Api, Backend, BackendProtocol, Operation};
+pub use bundle::Bundle;
 pub use limits::Limits;
 pub use listeners::{Certificate, TlsListener};
 pub use template::UrlTemplate;
@@ -147,9 +149,18 @@ pub struct Config {
     pub limits: Limits,
     pub admin: Option<SocketAddr>,
     pub access_log: AccessLogTarget,
-    /// The API-management catalog file, if any.
-    pub catalog: Option<std::path::PathBuf>,
+    /// The API-management catalog, if any.
+    pub catalog: Option<CatalogSource>,
     pub escalation: Option<Escalation>,
+}
+
+/// Where the API-management catalog comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatalogSource {
+    /// A YAML file on the node (`[catalog] file`).
+    File(std::path::PathBuf),
+    /// The catalog of a control-plane bundle (JSON text).
+    Inline(std::sync::Arc<str>),
 }
 
 /// Destination of the access log.
@@ -169,7 +180,9 @@ impl Config {
             source,
         })?;
         let mut config = Self::parse(&shown, &text)?;
-        config.catalog = config.catalog.map(|f| catalog::resolve(&f, path));
+        if let Some(CatalogSource::File(f)) = &config.catalog {
+            config.catalog = Some(CatalogSource::File(catalog::resolve(f, path)));
+        }
         Ok(config)
     }
 
@@ -228,7 +241,7 @@ impl Config {
             None => None,
         };
         let catalog = match &file.catalog {
-            Some(c) => Some(c.validate().map_err(invalid)?),
+            Some(c) => Some(CatalogSource::File(c.validate().map_err(invalid)?)),
             None => None,
         };
         let escalation = match &file.escalation {

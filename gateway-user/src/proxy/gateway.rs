@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     catalog::{Catalog, CatalogError},
-    config::{Config, Limits},
+    config::{CatalogSource, Config, Limits},
     datapath::{PinDir, XdpMode},
     policy::XdpState,
 };
@@ -66,7 +66,12 @@ impl Gateway {
                 source,
             })?;
         let catalog = match &config.catalog {
-            Some(path) => Some(Catalog::load(path, Some(&config.apis))?),
+            Some(CatalogSource::File(path)) => Some(Catalog::load(path, Some(&config.apis))?),
+            Some(CatalogSource::Inline(text)) => Some(Catalog::parse(
+                "control plane configuration: catalog",
+                text,
+                Some(&config.apis),
+            )?),
             None => None,
         };
         let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();

@@ -1,0 +1,168 @@
+//! The centrally managed part of a gateway's configuration, as the control
+//! plane serves it (`GET /v1/gateway/config`, JSON; see
+//! `docs/sync-protocol.md`): the APIs, named backends, the API-management
+//! catalog and the DoS profile. Everything else (listeners, XDP attachment,
+//! limits, admin) stays in the node's own file.
+//!
+//! One validation for both sides: the control plane checks every write
+//! with `Bundle::check`, the gateway with `Config::with_bundle` before it
+//! swaps a bundle in, so what the control plane accepts the gateway runs.
+
+use serde::Deserialize;
+
+use super::{
+    CatalogSource, Config, ConfigError, DosPolicy,
+    apis::{self, ApiSection, BackendSection},
+    dos::DosSection,
+};
+use crate::catalog::{Catalog, CatalogError};
+
+/// Where bundle problems are reported from.
+const ORIGIN: &str = "control plane configuration";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// Configuration generation; grows with every change.
+    pub version: u64,
+    /// Same shape as the file's `[[apis]]`.
+    #[serde(default)]
+    apis: Vec<ApiSection>,
+    /// Same shape as the file's `[[backends]]`.
+    #[serde(default)]
+    backends: Vec<BackendSection>,
+    /// Same model as `catalog.yaml` (named values, products, subscriptions,
+    /// policies at every scope).
+    #[serde(default)]
+    catalog: Option<serde_json::Value>,
+    /// Same shape as the file's `[dos]`: what XDP enforces.
+    #[serde(default)]
+    dos: Option<DosSection>,
+}
+
+/// A bundle's parts, validated.
+struct Managed {
+    apis: Vec<super::Api>,
+    dos: Option<DosPolicy>,
+    /// The catalog as JSON text, known to parse.
+    catalog: Option<String>,
+}
+
+impl Bundle {
+    /// Parses the JSON text served by the control plane.
+    pub fn parse(text: &str) -> Result<Bundle, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+            path: ORIGIN.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Validates the bundle on its own: every problem, each with its place,
+    /// joined into one line.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.validated().map(drop)
+    }
+
+    fn validated(&self) -> Result<Managed, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: ORIGIN.into(),
+            message,
+        };
+        let apis = apis::build(&self.apis, &self.backends).map_err(invalid)?;
+        let dos = match &self.dos {
+            Some(section) => Some(DosPolicy::try_from(section).map_err(invalid)?),
+            None => None,
+        };
+        let catalog = match &self.catalog {
+            Some(value) => {
+                // JSON is YAML: the catalog parser reads it as it is.
+                let text = value.to_string();
+                Catalog::parse(&format!("{ORIGIN}: catalog"), &text, Some(&apis)).map_err(|e| {
+                    match e {
+                        CatalogError::Invalid { problems } => ConfigError::Invalid {
+                            path: ORIGIN.into(),
+                            message: problems.join("; "),
+                        },
+                        other => invalid(other.to_string()),
+                    }
+                })?;
+                Some(text)
+            }
+            None => None,
+        };
+        Ok(Managed { apis, dos, catalog })
+    }
+}
+
+impl Config {
+    /// This node's configuration with the managed parts taken from
+    /// `bundle`, validated whole (nothing of a bad bundle is used).
+    pub fn with_bundle(&self, bundle: &Bundle) -> Result<Config, ConfigError> {
+        let Managed { apis, dos, catalog } = bundle.validated()?;
+        Ok(Config {
+            apis,
+            dos,
+            catalog: catalog.map(|text| CatalogSource::Inline(text.into())),
+            ..self.clone()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Config {
+        Config::parse("t.toml", "[gateway]\nlisten = \"127.0.0.1:8080\"\n").unwrap()
+    }
+
+    const GOOD: &str = r#"{
+        "version": 3,
+        "apis": [{"name": "orders", "path": "/orders", "backend": "http://127.0.0.1:9000",
+                  "operations": [{"name": "get", "method": "GET", "url": "/{id}"}]}],
+        "catalog": {"apis": [{"name": "orders", "subscription_required": false,
+                              "policies": {"inbound": [{"set-header": {"name": "x-a", "value": "1"}}]}}]},
+        "dos": {"packets_per_sec": 1000, "packet_burst": 2000}
+    }"#;
+
+    #[test]
+    fn a_valid_bundle_replaces_the_managed_parts() {
+        let bundle = Bundle::parse(GOOD).unwrap();
+        bundle.check().unwrap();
+        let config = base().with_bundle(&bundle).unwrap();
+        assert_eq!(bundle.version, 3);
+        assert_eq!(config.apis[0].name, "orders");
+        assert!(config.dos.is_some());
+        assert!(matches!(config.catalog, Some(CatalogSource::Inline(_))));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn problems_name_their_place_on_one_line() {
+        for (from, to, want) in [
+            ("\"version\": 3", "\"versoin\": 3", "versoin"),
+            ("/orders\"", "orders\"", "must start with '/'"),
+            (
+                "\"packet_burst\": 2000",
+                "\"packet_burst\": 2000, \"ipv6_prefix\": 0",
+                "dos.ipv6_prefix",
+            ),
+            ("\"set-header\"", "\"set-haeder\"", "set-haeder"),
+            (
+                "\"name\": \"orders\", \"subscription",
+                "\"name\": \"nope\", \"subscription",
+                "nope",
+            ),
+        ] {
+            let text = GOOD.replace(from, to);
+            assert_ne!(text, GOOD, "{from}");
+            let err = Bundle::parse(&text)
+                .and_then(|b| base().with_bundle(&b))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(ORIGIN), "{err}");
+            assert!(err.contains(want), "{want}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+}
