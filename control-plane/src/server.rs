@@ -38,13 +38,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let store = store::Store::open(&args.db)?;
     store.write(|tx| tokens::ensure_signing_key(tx))?;
-    if store.read(|c| tokens::admin_count(c))? == 0 {
+    if store.read(tokens::admin_count)? == 0 {
         tracing::warn!(
             "no admin token yet: create one with `edgegw-cp admin-token create --db {}`",
             args.db.display()
         );
     }
-    let revision = store.read(|c| store::revision(c))?;
+    let revision = store.read(store::revision)?;
     let state = Arc::new(State {
         store,
         revision: watch::channel(revision).0,
@@ -155,7 +155,7 @@ async fn watchdog(state: Arc<State>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let alive = crate::state::blocking(&state, |s| Ok(s.store.read(|c| store::revision(c))?))
+        let alive = crate::state::blocking(&state, |s| Ok(s.store.read(store::revision)?))
             .await
             .is_ok();
         if alive {
