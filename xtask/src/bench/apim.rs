@@ -35,6 +35,8 @@ pub(super) struct Apim {
     pub(super) nginx_url: String,
     /// The request header with a valid key.
     pub(super) key_header: String,
+    /// Process ids of edgegw and nginx, for their CPU time.
+    pub(super) pids: (u32, u32),
 }
 
 fn key(i: usize) -> String {
@@ -158,6 +160,7 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
         }
     }
     Ok(Apim {
+        pids: (edgegw.0.id(), nginx.0.id()),
         _procs: vec![nginx, edgegw],
         edgegw_url: e_url,
         nginx_url: n_url,
