@@ -59,7 +59,10 @@ pub fn run(
     let overrides = Overrides { iface, mode };
     let config = overrides.load(config_path)?;
     let lifecycle = Lifecycle::start(config_path, &config, runtime_dir)?;
+    // Accept, admin, signals and reloads; connections are served by the
+    // proxy's own worker threads (`proxy::serve`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

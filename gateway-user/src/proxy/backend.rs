@@ -1,5 +1,7 @@
 //! Pooled clients to the backends: one pool per distinct backend settings
-//! (protocol, TLS roots, connect timeout), HTTP/1.1 or HTTP/2, plain or TLS.
+//! (protocol, TLS roots, connect timeout), HTTP/1.1 or HTTP/2, plain or TLS,
+//! and per thread: a proxy worker (see `workers`) reuses only the backend
+//! connections it opened, which live on its own runtime.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -8,6 +10,7 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioTimer},
 };
+use thread_local::ThreadLocal;
 
 use super::{RequestBody, tls};
 use crate::config::{Backend, BackendProtocol};
@@ -17,30 +20,46 @@ pub type BackendClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 /// How long an idle pooled connection to a backend is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
+/// One backend's connector (TLS settings built once) and its per-thread
+/// clients.
+struct Pools {
+    connector: HttpsConnector<HttpConnector>,
+    protocol: BackendProtocol,
+    clients: ThreadLocal<BackendClient>,
+}
+
 /// The clients of every backend the configuration uses.
 pub struct Backends {
-    clients: HashMap<Backend, BackendClient>,
+    pools: HashMap<Backend, Pools>,
 }
 
 impl Backends {
     pub fn new<'a>(backends: impl Iterator<Item = &'a Backend>) -> Result<Backends, tls::TlsError> {
-        let mut clients = HashMap::new();
+        let mut pools = HashMap::new();
         for b in backends {
-            if !clients.contains_key(b) {
-                clients.insert(b.clone(), client(b)?);
+            if !pools.contains_key(b) {
+                let p = Pools {
+                    connector: connector(b)?,
+                    protocol: b.protocol,
+                    clients: ThreadLocal::new(),
+                };
+                pools.insert(b.clone(), p);
             }
         }
-        Ok(Backends { clients })
+        Ok(Backends { pools })
     }
 
+    /// This thread's client for `backend`.
     pub fn client(&self, backend: &Backend) -> &BackendClient {
-        self.clients
+        let p = self
+            .pools
             .get(backend)
-            .expect("every configured backend has a client")
+            .expect("every configured backend has a client");
+        p.clients.get_or(|| client(&p.connector, p.protocol))
     }
 }
 
-fn client(b: &Backend) -> Result<BackendClient, tls::TlsError> {
+fn connector(b: &Backend) -> Result<HttpsConnector<HttpConnector>, tls::TlsError> {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.enforce_http(false);
@@ -48,17 +67,20 @@ fn client(b: &Backend) -> Result<BackendClient, tls::TlsError> {
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls::client_config(b)?)
         .https_or_http();
-    let connector = match b.protocol {
+    Ok(match b.protocol {
         BackendProtocol::Http1 => https.enable_http1().wrap_connector(http),
         BackendProtocol::Http2 => https.enable_http2().wrap_connector(http),
-    };
+    })
+}
+
+fn client(connector: &HttpsConnector<HttpConnector>, protocol: BackendProtocol) -> BackendClient {
     let mut builder = Client::builder(TokioExecutor::new());
     builder
         .pool_idle_timeout(POOL_IDLE)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new());
-    if b.protocol == BackendProtocol::Http2 {
+    if protocol == BackendProtocol::Http2 {
         builder.http2_only(true);
     }
-    Ok(builder.build(connector))
+    builder.build(connector.clone())
 }

@@ -5,6 +5,7 @@
 //! `backend` client, `upgrade` pass-through) → `respond` (JSON errors);
 //! `observe` writes the `access_log` line and metrics when the response
 //! ends. `gateway` is the reloadable state; `echo` is the demo backend.
+//! `workers` runs connections thread per core.
 
 mod access_log;
 mod backend;
@@ -20,6 +21,7 @@ mod router;
 mod server;
 mod tls;
 mod upgrade;
+mod workers;
 
 pub use gateway::{Gateway, GatewayError, SharedGateway};
 pub use router::{RouteInfo, Router};

@@ -23,6 +23,7 @@ use super::{
     SharedGateway,
     forward::{self, Conn},
     limits::{Activity, Tracked},
+    workers::Workers,
 };
 use crate::{
     admin::{Metrics, Rejection},
@@ -52,6 +53,7 @@ pub async fn serve(
     // descriptors), not a per-request policy.
     let max_connections = shared.load().limits.max_connections;
     let slots = Arc::new(Semaphore::new(max_connections));
+    let mut workers = Workers::start();
     tokio::pin!(shutdown);
     loop {
         let (accepted, tls) = tokio::select! {
@@ -75,6 +77,10 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // Registered again with the reactor of the worker that serves it.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
         let gw = shared.load_full();
         let acceptor = match (tls, &gw.tls) {
             (false, _) => None,
@@ -86,7 +92,7 @@ pub async fn serve(
             proto: if tls { "https" } else { "http" },
             activity: Activity::new(),
         };
-        tokio::spawn(connection(
+        workers.spawn(connection(
             stream,
             acceptor,
             conn,
@@ -109,6 +115,7 @@ pub async fn serve(
     {
         tracing::warn!("drain deadline reached; closing remaining connections");
     }
+    drop(workers);
 }
 
 async fn accept_tls(
@@ -122,7 +129,7 @@ async fn accept_tls(
 
 #[expect(clippy::too_many_arguments, reason = "one connection's whole context")]
 async fn connection(
-    stream: TcpStream,
+    stream: std::net::TcpStream,
     acceptor: Option<TlsAcceptor>,
     conn: Conn,
     limits: Limits,
@@ -131,6 +138,9 @@ async fn connection(
     watcher: Watcher,
     _permit: OwnedSemaphorePermit,
 ) {
+    let Ok(stream) = TcpStream::from_std(stream) else {
+        return;
+    };
     metrics.connection_opened();
     let activity = conn.activity.clone();
     match acceptor {

@@ -35,6 +35,8 @@ pub(super) struct Apim {
     pub(super) nginx_url: String,
     /// The request header with a valid key.
     pub(super) key_header: String,
+    /// Process ids of edgegw and nginx, for their CPU time.
+    pub(super) pids: (u32, u32),
 }
 
 fn key(i: usize) -> String {
@@ -113,7 +115,7 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
         "apim",
         &format!(
             "{map}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
-             upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; }}\n\
+             upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
              server {{ listen 127.0.0.1:{np} backlog=4096; keepalive_requests 100000;\n\
                location / {{\n\
                  if ($subscription = \"\") {{ return 401 \"{{\\\"statusCode\\\": 401}}\"; }}\n\
@@ -158,6 +160,7 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
         }
     }
     Ok(Apim {
+        pids: (edgegw.0.id(), nginx.0.id()),
         _procs: vec![nginx, edgegw],
         edgegw_url: e_url,
         nginx_url: n_url,

@@ -4,7 +4,10 @@
 //! the same backend, in the same run, with the same connection count;
 //! scenarios HTTP/1.1 keep-alive, TLS, and "apim" (key check, rate limit,
 //! set-header: see `apim`), then the memory and load time of a catalog of
-//! N subscriptions. Prints requests/s, p50 and p99 for both and the ratios. The two proxies are
+//! N subscriptions. Prints requests/s, p50, p99 and the CPU time each proxy
+//! spent per request (all threads and worker processes: the efficiency
+//! measure that holds when other load on the machine skews the CPU shares)
+//! for both, and the ratios. The two proxies are
 //! measured alternately for several rounds and the median round of each is
 //! reported, so that load from elsewhere on the machine hits both alike.
 //!
@@ -24,11 +27,23 @@ use anyhow::{Context, bail};
 
 use crate::{build::edgegw_bin, setup};
 
-/// A child process killed (by pid) and reaped on drop.
+/// A child process stopped (by pid) and reaped on drop: SIGTERM first, so
+/// that an nginx master stops its workers (SIGKILL would orphan them),
+/// then SIGKILL after 5 s.
 pub(super) struct Proc(pub(super) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -40,6 +55,11 @@ pub(super) struct Measure {
     pub(super) p50_ms: f64,
     pub(super) p99_ms: f64,
     pub(super) errors: u64,
+    /// Requests completed.
+    pub(super) requests: u64,
+    /// CPU time the proxy (all its threads and worker processes) spent per
+    /// request: its efficiency, whatever share of the CPUs it got.
+    pub(super) cpu_us: f64,
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -204,11 +224,11 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
     wait_port(backend_port)?;
 
     let (np, nt) = (free_port()?, free_port()?);
-    let _nginx = nginx(
+    let nginx_proc = nginx(
         dir,
         "proxy",
         &format!(
-            "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; }}\n\
+            "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
              server {{ listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
                ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;\n\
                keepalive_requests 100000;\n\
@@ -222,7 +242,7 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
     wait_port(nt)?;
 
     let (ep, et) = (free_port()?, free_port()?);
-    let _edgegw = edgegw(dir, ep, et, backend_port, &cert, &key)?;
+    let edgegw_proc = edgegw(dir, ep, et, backend_port, &cert, &key)?;
     wait_port(ep)?;
     wait_port(et)?;
     let apim = if run.wants("apim") {
@@ -235,8 +255,8 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
         "bench proxy: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds, same backend (nginx returning 23 bytes)"
     );
     println!(
-        "{:<10} {:<7} {:>12} {:>9} {:>9} {:>7}",
-        "scenario", "proxy", "requests/s", "p50 ms", "p99 ms", "errors"
+        "{:<10} {:<7} {:>12} {:>9} {:>9} {:>7} {:>12}",
+        "scenario", "proxy", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
     );
     let mut scenarios = vec![
         (
@@ -244,12 +264,14 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             format!("http://127.0.0.1:{ep}/b"),
             format!("http://127.0.0.1:{np}/b"),
             None,
+            (edgegw_proc.0.id(), nginx_proc.0.id()),
         ),
         (
             "tls",
             format!("https://127.0.0.1:{et}/b"),
             format!("https://127.0.0.1:{nt}/b"),
             None,
+            (edgegw_proc.0.id(), nginx_proc.0.id()),
         ),
     ];
     if let Some(a) = &apim {
@@ -258,9 +280,10 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             a.edgegw_url.clone(),
             a.nginx_url.clone(),
             Some(a.key_header.as_str()),
+            a.pids,
         ));
     }
-    for (scenario, e_url, n_url, header) in scenarios {
+    for (scenario, e_url, n_url, header, (e_pid, n_pid)) in scenarios {
         if !run.wants(scenario) {
             continue;
         }
@@ -270,21 +293,26 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
         wrk_with(&n_url, connections, 2, &headers)?;
         let (mut es, mut ns) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            es.push(wrk_with(&e_url, connections, duration, &headers)?);
-            ns.push(wrk_with(&n_url, connections, duration, &headers)?);
+            es.push(with_cpu(e_pid, || {
+                wrk_with(&e_url, connections, duration, &headers)
+            })?);
+            ns.push(with_cpu(n_pid, || {
+                wrk_with(&n_url, connections, duration, &headers)
+            })?);
         }
         let (e, n) = (median(es), median(ns));
         for (name, m) in [("edgegw", &e), ("nginx", &n)] {
             println!(
-                "{scenario:<10} {name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7}",
-                m.rps, m.p50_ms, m.p99_ms, m.errors
+                "{scenario:<10} {name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
+                m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
             );
         }
         println!(
-            "{scenario:<10} ratio   edgegw/nginx: requests/s {:.2}x (target >= 1.0x), p99 {:.2}x (target <= 1.2x), p50 {:.2}x",
+            "{scenario:<10} ratio   edgegw/nginx: requests/s {:.2}x (target >= 1.0x), p99 {:.2}x (target <= 1.2x), p50 {:.2}x, CPU per request {:.2}x",
             e.rps / n.rps,
             e.p99_ms / n.p99_ms,
-            e.p50_ms / n.p50_ms
+            e.p50_ms / n.p50_ms,
+            e.cpu_us / n.cpu_us
         );
     }
     Ok(())
@@ -378,12 +406,63 @@ pub(super) fn wrk_with(
             .filter_map(|kv| kv.split_whitespace().last()?.parse::<u64>().ok())
             .sum::<u64>();
     }
+    // "123456 requests in 5.00s, 20.1MB read"
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no request count in wrk output:\n{text}"))?;
     Ok(Measure {
         rps,
         p50_ms: latency("50%")?,
         p99_ms: latency("99%")?,
         errors,
+        requests,
+        cpu_us: 0.0,
     })
+}
+
+/// Runs `measure` and records the CPU time `pid` and its children spent
+/// meanwhile, per request.
+fn with_cpu(
+    pid: u32,
+    measure: impl FnOnce() -> anyhow::Result<Measure>,
+) -> anyhow::Result<Measure> {
+    let before = cpu_ns(pid);
+    let mut m = measure()?;
+    let spent = cpu_ns(pid).saturating_sub(before);
+    m.cpu_us = spent as f64 / 1000.0 / m.requests.max(1) as f64;
+    Ok(m)
+}
+
+/// Nanoseconds on CPU of every thread of `pid` and of its child processes
+/// (nginx's workers), from /proc/*/task/*/schedstat.
+fn cpu_ns(pid: u32) -> u64 {
+    let threads = |p: u32| -> u64 {
+        std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let children = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| {
+            // The parent pid is the second field after the ")" of the name.
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = &s[s.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        });
+    threads(pid) + children.map(threads).sum::<u64>()
 }
 
 /// wrk prints latencies as "812.00us", "1.25ms" or "1.02s".
