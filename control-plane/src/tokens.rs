@@ -21,11 +21,16 @@ use crate::{
 
 /// `n` random bytes, base64url.
 pub fn random(n: usize) -> String {
+    B64.encode(random_bytes(n))
+}
+
+/// `n` random bytes from the system RNG.
+pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     SystemRandom::new()
         .fill(&mut bytes)
         .expect("the system RNG works");
-    B64.encode(bytes)
+    bytes
 }
 
 fn sha256_hex(text: &str) -> String {

@@ -117,6 +117,9 @@ fn structure_errors_and_empty_keys_are_one_clear_line() {
     let out = edgegw(&["catalog", "hash-key", ""]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("the key is empty"));
+    // A key may start with '-': it is the key, not an option.
+    let out = edgegw(&["catalog", "hash-key", "-Cab"]);
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(
         hash_key("secret"),
         "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"

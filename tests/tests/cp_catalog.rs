@@ -94,6 +94,10 @@ fn catalog_resources_are_placed_into_the_bundles_of_their_gateways() {
     );
     assert_eq!(status, 201, "{sub}");
     let primary = sub["primary_key"].as_str().unwrap().to_string();
+    assert!(
+        primary.len() == 48 && primary.bytes().all(|b| b.is_ascii_hexdigit()),
+        "keys are 48 hex digits: {primary}"
+    );
     let secondary = sub["secondary_key"].as_str().unwrap().to_string();
     assert!(primary.len() >= 32 && primary != secondary);
     ok(

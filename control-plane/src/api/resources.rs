@@ -146,9 +146,11 @@ fn policies(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
     }
 }
 
-/// A new subscription key: shown once, stored as its SHA-256.
+/// A new subscription key: shown once, stored as its SHA-256. Hex, like
+/// the managed product's keys: safe in shells, URLs and headers (a base64
+/// key may start with '-' and read as an option on a command line).
 fn new_key() -> (String, String) {
-    let key = tokens::random(24);
+    let key = edgegw::catalog::to_hex(&tokens::random_bytes(24));
     let hash = edgegw::catalog::to_hex(&edgegw::catalog::hash_key(&key));
     (key, hash)
 }

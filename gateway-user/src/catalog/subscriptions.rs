@@ -42,8 +42,8 @@ pub fn hash_key(key: &str) -> KeyHash {
 }
 
 /// Hex form, as written in the catalog.
-pub fn to_hex(hash: &KeyHash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn parse_hex(text: &str) -> Result<KeyHash, String> {

@@ -144,7 +144,8 @@ enum ConfigAction {
 enum CatalogCommand {
     /// Print the SHA-256 of a subscription key, as the catalog stores it.
     HashKey {
-        /// The subscription key.
+        /// The subscription key (may start with '-').
+        #[arg(allow_hyphen_values = true)]
         key: String,
     },
     /// Validate a catalog file; with --config, also against the gateway's APIs.
