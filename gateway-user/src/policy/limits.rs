@@ -26,7 +26,7 @@ use super::{
     respond::json_error,
     template::KeyTemplate,
 };
-use crate::proxy::ProxyBody;
+use crate::{proxy::ProxyBody, sync::fleet::FleetDecision};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -57,6 +57,9 @@ pub struct Limit {
     period: Duration,
     key: Option<KeyTemplate>,
     counters: Arc<Counters>,
+    /// Where the policy sits (scope/section/index): with a control plane,
+    /// quotas are counted fleet-wide under `<place>|<key>`.
+    place: String,
 }
 
 impl std::fmt::Debug for Limit {
@@ -106,6 +109,7 @@ impl Limit {
                 period,
                 f.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
             )),
+            place: String::new(),
         })
     }
 
@@ -124,7 +128,7 @@ impl Limit {
             self.period.as_secs()
         );
         append(&mut ctx.response_headers, &RATELIMIT_POLICY, &policy);
-        match self.counters.hit(&key, Instant::now()) {
+        match self.count(&key) {
             Decision::Allowed { remaining, reset } => {
                 let state = format!("\"{}\";r={remaining};t={}", self.name, ceil_secs(reset));
                 append(&mut ctx.response_headers, &RATELIMIT, &state);
@@ -152,6 +156,33 @@ impl Limit {
                     .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
                 Some(response)
             }
+        }
+    }
+}
+
+impl Limit {
+    /// Names the policy's place, the stable part of its fleet counters.
+    pub fn set_place(&mut self, place: String) {
+        self.place = place;
+    }
+
+    /// One call of `key`: quotas of a managed gateway count fleet-wide
+    /// (`sync::fleet`), everything else on this gateway.
+    fn count(&self, key: &str) -> Decision {
+        let fleet = crate::sync::fleet::global().filter(|_| self.kind == Kind::Quota);
+        let Some(fleet) = fleet else {
+            return self.counters.hit(key, Instant::now());
+        };
+        let counter = format!("{}|{key}", self.place);
+        let now = crate::status::now_secs();
+        match fleet.hit(&counter, self.calls, self.period.as_secs(), now) {
+            FleetDecision::Allowed { remaining, reset } => Decision::Allowed {
+                remaining,
+                reset: Duration::from_secs(reset),
+            },
+            FleetDecision::Denied { retry_after } => Decision::Denied {
+                retry_after: Duration::from_secs(retry_after),
+            },
         }
     }
 }
