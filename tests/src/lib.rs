@@ -8,12 +8,15 @@
 //! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests.
+//! - `managed`: a gateway node managed by a control plane (config, token,
+//!   backups) that survives restarts of its daemon.
 
 pub mod apim;
 pub mod backends;
 pub mod certs;
 pub mod gateway;
 pub mod lan;
+pub mod managed;
 pub mod netns;
 pub mod packets;
 pub mod pins;

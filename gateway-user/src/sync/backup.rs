@@ -73,7 +73,7 @@ pub fn generations(dir: &Path) -> Vec<(u64, PathBuf)> {
             Some((version, entry.path()))
         })
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|g| std::cmp::Reverse(g.0));
     out
 }
 
