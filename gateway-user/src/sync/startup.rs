@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{
     backoff::Backoff,
     backup,
-    client::{CpClient, Fetched},
+    client::{CpClient, Fetched, SyncError},
 };
 use crate::config::{Bundle, Config, ControlPlane};
 
@@ -73,6 +73,7 @@ pub async fn first_bundle(
                 Err(e) => last = format!("its configuration was rejected: {e}"),
             },
             Ok(Ok(Fetched::Unchanged)) => last = "it answered 304 to a first request".into(),
+            Ok(Err(SyncError::Unreachable { message, .. })) => last = message,
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => {
                 last = format!("no answer within {}s", cp.startup_timeout.as_secs());
