@@ -1,6 +1,6 @@
 //! Rate limits and quotas end to end: exact counts under concurrency,
 //! 429 / 403 with `Retry-After` and the IETF `RateLimit` headers, per
-//! subscription and per key.
+//! subscription and per key; bandwidth quotas charged with body bytes.
 
 use std::process::Command;
 
@@ -29,6 +29,10 @@ backend = "http://{b}"
 name = "single"
 path = "/single"
 backend = "http://{b}"
+[[apis]]
+name = "bulk"
+path = "/bulk"
+backend = "http://{b}"
 "#
     );
     let catalog = format!(
@@ -53,6 +57,10 @@ apis:
     policies:
       inbound:
         - limit-concurrency: {{max_count: 1}}
+  - name: bulk
+    policies:
+      inbound:
+        - quota: {{bandwidth: 4, renewal_period: 3600}}
 subscriptions:
   - {{id: alice, scope: all, primary_key_sha256: {}}}
   - {{id: bob, scope: all, primary_key_sha256: {}}}
@@ -193,4 +201,89 @@ fn limit_concurrency_refuses_requests_beyond_the_count() {
     assert_eq!(slow.join().unwrap(), 200);
     // The slot is free again.
     assert_eq!(fetch(&[&gw.url("/single/x")]).status, 200);
+}
+
+#[test]
+fn bandwidth_quota_counts_request_and_response_bytes() {
+    let backend = TestBackend::echo();
+    let gw = start("bandwidth", &backend);
+    let url = gw.url("/bulk/x");
+    let alice = "Ocp-Apim-Subscription-Key: alice-key";
+    let tmp = edgegw_tests::process::TempDir::new("bw-body");
+    let body = tmp.write("body", &"a".repeat(3000));
+    let upload = format!("@{}", body.display());
+    // One curl, one keep-alive connection: each call ends (and is charged)
+    // before the next one is read.
+    let format = "%{http_code} %{size_download} %header{ratelimit}\n";
+    let call = ["-H", alice, "-o", "/dev/null", "-w", format, url.as_str()];
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(call)
+        .args(["--next"])
+        .args(call)
+        .args(["--next", "--data-binary", &upload])
+        .args(call)
+        .args(["--next"])
+        .args(call)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<(u16, u64, String)> = text
+        .lines()
+        .map(|l| {
+            let mut f = l.splitn(3, ' ');
+            let status = f.next().unwrap().parse().unwrap();
+            let size = f.next().unwrap().parse().unwrap();
+            (status, size, f.next().unwrap_or_default().to_string())
+        })
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    let remaining = |row: &(u16, u64, String)| -> u64 {
+        let r = row
+            .2
+            .split(";r=")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{text}"));
+        r.split(';').next().unwrap().parse().unwrap()
+    };
+    // 4 KiB per hour; the first call finds all of it.
+    assert_eq!(rows[0].0, 200, "{text}");
+    assert!(
+        rows[0].2.starts_with("\"quota-bandwidth\";r=4096;t="),
+        "{text}"
+    );
+    // The second finds it less the first response's body.
+    assert_eq!(rows[1].0, 200, "{text}");
+    assert_eq!(remaining(&rows[1]), 4096 - rows[0].1, "{text}");
+    // The third, with a 3000-byte body, is admitted (bytes were left) ...
+    assert_eq!(rows[2].0, 200, "{text}");
+    assert_eq!(remaining(&rows[2]), 4096 - rows[0].1 - rows[1].1, "{text}");
+    // ... and uses the rest up: the fourth is refused.
+    assert_eq!(rows[3].0, 403, "{text}");
+    assert!(
+        rows[3].2.starts_with("\"quota-bandwidth\";r=0;t="),
+        "{text}"
+    );
+    assert_eq!(backend.hits(), 3);
+
+    let r = fetch(&["-H", alice, &url]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((3590..=3600).contains(&retry), "{retry}");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Out of bandwidth quota"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.header("ratelimit-policy"),
+        Some("\"quota-bandwidth\";q=4096;qu=\"content-bytes\";w=3600")
+    );
+    // Another subscription has its own bandwidth.
+    let r = fetch(&["-H", "Ocp-Apim-Subscription-Key: bob-key", &url]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(backend.hits(), 4);
 }

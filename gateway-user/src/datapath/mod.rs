@@ -17,6 +17,7 @@ mod pins;
 mod policy;
 mod privilege;
 mod sources;
+mod standing;
 mod sys;
 mod verify;
 
@@ -30,6 +31,7 @@ pub use error::DatapathError;
 pub use pins::{PinDir, pinned_interfaces, resolve_iface};
 pub use policy::apply as apply_policy;
 pub use sources::{SourceTotals, top};
+pub use standing::{SourceMaps, Standing};
 pub use verify::load as load_program;
 
 use std::str::FromStr;

@@ -30,6 +30,10 @@ pub struct Ctx<'a> {
     pub backend: Option<std::sync::Arc<crate::config::Backend>>,
     /// `limit-concurrency` slots, held until the response headers.
     pub slots: Vec<super::concurrency::Slot>,
+    /// Bandwidth quotas the call's body bytes are charged to when it ends.
+    pub charges: Vec<super::limits::Charge>,
+    /// The XDP program's allow/deny/ban state, when XDP is attached.
+    pub xdp: Option<&'a super::XdpState>,
 }
 
 #[cfg(test)]
@@ -52,6 +56,8 @@ impl<'a> Ctx<'a> {
             jwt_claims: None,
             backend: None,
             slots: Vec::new(),
+            charges: Vec::new(),
+            xdp: None,
         }
     }
 }

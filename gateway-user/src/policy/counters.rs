@@ -1,8 +1,11 @@
-//! Fixed-window call counters per key, exact on one gateway (one mutex per
-//! policy; the check and the increment are one step).
+//! Fixed-window call and bandwidth counters per key, exact on one gateway
+//! (one mutex per policy; the check and the increment are one step).
 //!
 //! A key's window starts with its first call and lasts the renewal period;
-//! up to `limit` calls are admitted in it. Memory is bounded: at most
+//! up to `calls` calls are admitted in it, and calls are admitted while
+//! fewer than `bytes` body bytes were charged to it. Bytes are known only
+//! when a call ends, so they are charged afterwards (`charge`): the call
+//! that crosses the bandwidth limit completes, the next ones are refused. Memory is bounded: at most
 //! `max_keys` windows are kept; when full, expired windows are dropped
 //! first, then the least recently used key is evicted (that client's count
 //! restarts, so under key churn above `max_keys` a limit can admit more).
@@ -16,18 +19,45 @@ use std::{
 /// Outcome of one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
-    Allowed { remaining: u64, reset: Duration },
-    Denied { retry_after: Duration },
+    Allowed {
+        /// Calls left in the window (with a calls limit).
+        remaining: Option<u64>,
+        /// Bytes left in the window (with a bandwidth limit).
+        remaining_bytes: Option<u64>,
+        /// When the window ends.
+        reset: Duration,
+        /// The window the call was counted in, for `charge`.
+        window: Instant,
+    },
+    Denied {
+        retry_after: Duration,
+        exhausted: Exhausted,
+    },
+}
+
+/// Which limit refused a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    Calls,
+    Bandwidth,
 }
 
 struct Window {
     start: Instant,
     count: u64,
+    bytes: u64,
     last_used: Instant,
 }
 
+/// What a window admits; at least one is set (checked by the policy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    pub calls: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
 pub struct Counters {
-    limit: u64,
+    limit: Allowance,
     period: Duration,
     max_keys: usize,
     windows: Mutex<HashMap<String, Window>>,
@@ -37,7 +67,7 @@ pub struct Counters {
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
 
 impl Counters {
-    pub fn new(limit: u64, period: Duration, max_keys: usize) -> Counters {
+    pub fn new(limit: Allowance, period: Duration, max_keys: usize) -> Counters {
         Counters {
             limit,
             period,
@@ -56,6 +86,7 @@ impl Counters {
             let fresh = Window {
                 start: now,
                 count: 0,
+                bytes: 0,
                 last_used: now,
             };
             windows.insert(key.to_string(), fresh);
@@ -64,16 +95,37 @@ impl Counters {
         if now.duration_since(window.start) >= self.period {
             window.start = now;
             window.count = 0;
+            window.bytes = 0;
         }
         window.last_used = now;
         let reset = self.period - now.duration_since(window.start);
-        if window.count >= self.limit {
-            return Decision::Denied { retry_after: reset };
+        let denied = |exhausted| Decision::Denied {
+            retry_after: reset,
+            exhausted,
+        };
+        if self.limit.calls.is_some_and(|c| window.count >= c) {
+            return denied(Exhausted::Calls);
+        }
+        if self.limit.bytes.is_some_and(|b| window.bytes >= b) {
+            return denied(Exhausted::Bandwidth);
         }
         window.count += 1;
         Decision::Allowed {
-            remaining: self.limit - window.count,
+            remaining: self.limit.calls.map(|c| c - window.count),
+            remaining_bytes: self.limit.bytes.map(|b| b - window.bytes),
             reset,
+            window: window.start,
+        }
+    }
+
+    /// Adds the body bytes of a call admitted in `window` (the `Allowed`
+    /// decision's); nothing if that window has since ended or been evicted.
+    pub fn charge(&self, key: &str, window: Instant, bytes: u64) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = windows.get_mut(key)
+            && w.start == window
+        {
+            w.bytes = w.bytes.saturating_add(bytes);
         }
     }
 
@@ -103,19 +155,27 @@ pub fn ceil_secs(d: Duration) -> u64 {
 mod tests {
     use super::*;
 
+    fn calls(n: u64) -> Allowance {
+        Allowance {
+            calls: Some(n),
+            bytes: None,
+        }
+    }
+
     #[test]
     fn admits_exactly_the_limit_per_window() {
-        let c = Counters::new(3, Duration::from_secs(10), 10);
+        let c = Counters::new(calls(3), Duration::from_secs(10), 10);
         let t0 = Instant::now();
         for left in [2, 1, 0] {
             assert!(
-                matches!(c.hit("a", t0), Decision::Allowed { remaining, .. } if remaining == left)
+                matches!(c.hit("a", t0), Decision::Allowed { remaining, .. } if remaining == Some(left))
             );
         }
         assert_eq!(
             c.hit("a", t0 + Duration::from_secs(4)),
             Decision::Denied {
-                retry_after: Duration::from_secs(6)
+                retry_after: Duration::from_secs(6),
+                exhausted: Exhausted::Calls,
             }
         );
         // Other keys have their own window.
@@ -123,13 +183,93 @@ mod tests {
         // The window renews.
         assert!(matches!(
             c.hit("a", t0 + Duration::from_secs(10)),
-            Decision::Allowed { remaining: 2, .. }
+            Decision::Allowed {
+                remaining: Some(2),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bandwidth_refuses_once_the_bytes_are_used_up() {
+        let limit = Allowance {
+            calls: None,
+            bytes: Some(1000),
+        };
+        let c = Counters::new(limit, Duration::from_secs(10), 10);
+        let t0 = Instant::now();
+        let Decision::Allowed {
+            remaining: None,
+            remaining_bytes: Some(1000),
+            window,
+            ..
+        } = c.hit("a", t0)
+        else {
+            panic!("first call refused");
+        };
+        c.charge("a", window, 600);
+        // 400 bytes left: the next call is admitted and may cross the limit.
+        assert!(matches!(
+            c.hit("a", t0),
+            Decision::Allowed {
+                remaining_bytes: Some(400),
+                ..
+            }
+        ));
+        c.charge("a", window, 500);
+        assert_eq!(
+            c.hit("a", t0 + Duration::from_secs(1)),
+            Decision::Denied {
+                retry_after: Duration::from_secs(9),
+                exhausted: Exhausted::Bandwidth,
+            }
+        );
+        // A new window starts empty; a late charge for the old one is dropped.
+        let later = t0 + Duration::from_secs(10);
+        assert!(matches!(
+            c.hit("a", later),
+            Decision::Allowed {
+                remaining_bytes: Some(1000),
+                ..
+            }
+        ));
+        c.charge("a", window, 5000);
+        assert!(matches!(c.hit("a", later), Decision::Allowed { .. }));
+    }
+
+    #[test]
+    fn calls_and_bandwidth_together_refuse_on_the_first_used_up() {
+        let limit = Allowance {
+            calls: Some(2),
+            bytes: Some(100),
+        };
+        let c = Counters::new(limit, Duration::from_secs(10), 10);
+        let t0 = Instant::now();
+        assert!(matches!(c.hit("a", t0), Decision::Allowed { .. }));
+        assert!(matches!(c.hit("a", t0), Decision::Allowed { .. }));
+        assert!(matches!(
+            c.hit("a", t0),
+            Decision::Denied {
+                exhausted: Exhausted::Calls,
+                ..
+            }
+        ));
+        let Decision::Allowed { window, .. } = c.hit("b", t0) else {
+            panic!("b refused");
+        };
+        c.charge("b", window, 100);
+        assert!(matches!(
+            c.hit("b", t0),
+            Decision::Denied {
+                exhausted: Exhausted::Bandwidth,
+                ..
+            }
         ));
     }
 
     #[test]
     fn memory_is_bounded() {
-        let c = Counters::new(1, Duration::from_secs(60), 100);
+        let c = Counters::new(calls(1), Duration::from_secs(60), 100);
         let t0 = Instant::now();
         for i in 0..1000 {
             c.hit(&format!("k{i}"), t0 + Duration::from_millis(i));

@@ -32,6 +32,8 @@ pub struct Incoming<'a> {
     /// Path after the API prefix.
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// The XDP program's source state, when XDP is attached.
+    pub xdp: Option<&'a super::XdpState>,
 }
 
 /// A request that goes on to the backend.
@@ -43,6 +45,8 @@ pub struct Admitted {
     response_headers: HeaderMap,
     /// Set by `set-backend-service`.
     pub backend: Option<Arc<crate::config::Backend>>,
+    /// Bandwidth quotas to charge with the call's body bytes when it ends.
+    pub charges: Vec<super::Charge>,
     _slots: Vec<super::concurrency::Slot>,
 }
 
@@ -111,6 +115,8 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
         jwt_claims: None,
         backend: None,
         slots: Vec::new(),
+        charges: Vec::new(),
+        xdp: req.xdp,
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
@@ -135,6 +141,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
             query: ctx.query,
             response_headers: ctx.response_headers,
             backend: ctx.backend,
+            charges: ctx.charges,
             _slots: ctx.slots,
         }),
         Flow::Respond(r) => {

@@ -1,6 +1,8 @@
 //! `ip-filter`: allows only, or forbids, client addresses: single
 //! addresses, CIDR ranges (`10.0.0.0/8`) and from-to ranges
-//! (`10.0.0.1-10.0.0.9`). A filtered client gets 403.
+//! (`10.0.0.1-10.0.0.9`). A filtered client gets 403. With XDP attached,
+//! a client XDP denies or has banned (and does not allow) gets 403 too,
+//! whatever the policy's own list says.
 
 use std::net::IpAddr;
 
@@ -9,7 +11,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use super::respond::json_error;
+use super::{XdpState, respond::json_error};
 use crate::proxy::ProxyBody;
 
 #[derive(Deserialize)]
@@ -62,7 +64,13 @@ impl IpFilter {
         Ok(IpFilter { allow, ranges })
     }
 
-    pub fn check(&self, ip: IpAddr) -> Option<Response<ProxyBody>> {
+    pub fn check(&self, ip: IpAddr, xdp: Option<&XdpState>) -> Option<Response<ProxyBody>> {
+        if xdp.is_some_and(|x| x.refuses(ip)) {
+            return Some(json_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden: the caller's IP address is denied or banned by the gateway",
+            ));
+        }
         // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -111,7 +119,7 @@ mod tests {
     }
 
     fn blocked(f: &IpFilter, ip: &str) -> bool {
-        f.check(ip.parse().unwrap()).is_some()
+        f.check(ip.parse().unwrap(), None).is_some()
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `rate-limit`, `rate-limit-by-key`, `quota`, `quota-by-key`: calls per
 //! renewal period, counted per subscription (or per `counter_key` for the
-//! by-key forms). A rate limit answers 429, a quota 403, both with
-//! `Retry-After`; every response under a limit carries the IETF
-//! `RateLimit-Policy` and `RateLimit` headers.
+//! by-key forms). Quotas may also (or instead) limit `bandwidth`: KiB of
+//! request plus response body per period, charged when each forwarded call
+//! ends. A rate limit answers 429, a quota 403, both with `Retry-After`;
+//! every response under a limit carries the IETF `RateLimit-Policy` and
+//! `RateLimit` headers (`<name>-bandwidth` with `qu="content-bytes"` for
+//! bandwidth).
 //!
 //! Accuracy: exact on one gateway (see `counters`); counters start afresh
 //! when the configuration is reloaded. Without a subscription, `rate-limit`
@@ -22,11 +25,15 @@ use serde_yaml::Value;
 
 use super::{
     context::Ctx,
-    counters::{Counters, DEFAULT_MAX_KEYS, Decision, ceil_secs},
+    counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
     respond::json_error,
     template::KeyTemplate,
 };
-use crate::{proxy::ProxyBody, sync::fleet::FleetDecision};
+use crate::{
+    datapath::{Standing, monotonic_ns},
+    proxy::ProxyBody,
+    sync::fleet::FleetDecision,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -38,7 +45,11 @@ pub enum Kind {
 #[serde(deny_unknown_fields)]
 struct File {
     /// Calls admitted per renewal period.
-    calls: u64,
+    #[serde(default)]
+    calls: Option<u64>,
+    /// Quotas only: KiB of request and response body per renewal period.
+    #[serde(default)]
+    bandwidth: Option<u64>,
     /// Seconds.
     renewal_period: u64,
     /// By-key forms only: what is counted, in the key template language.
@@ -53,18 +64,34 @@ pub struct Limit {
     kind: Kind,
     /// The policy name, also the name in the `RateLimit` headers.
     name: &'static str,
-    calls: u64,
+    allowance: Allowance,
     period: Duration,
     key: Option<KeyTemplate>,
     counters: Arc<Counters>,
+    /// `RateLimit-Policy` values, rendered once.
+    policy_headers: Vec<HeaderValue>,
     /// Where the policy sits (scope/section/index): with a control plane,
-    /// quotas are counted fleet-wide under `<place>|<key>`.
+    /// call quotas are counted fleet-wide under `<place>|<key>`.
     place: String,
 }
 
 impl std::fmt::Debug for Limit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}({}/{:?})", self.name, self.calls, self.period)
+        write!(f, "{}({:?}/{:?})", self.name, self.allowance, self.period)
+    }
+}
+
+/// The body bytes of one forwarded call, charged to a bandwidth quota
+/// when the call ends (request and response bodies are streamed).
+pub struct Charge {
+    counters: Arc<Counters>,
+    key: String,
+    window: Instant,
+}
+
+impl Charge {
+    pub fn add(&self, bytes: u64) {
+        self.counters.charge(&self.key, self.window, bytes);
     }
 }
 
@@ -79,8 +106,29 @@ impl Limit {
         args: Value,
     ) -> Result<Self, String> {
         let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
-        if f.calls == 0 {
+        if f.calls == Some(0) {
             return Err("calls must be at least 1".into());
+        }
+        if f.bandwidth == Some(0) {
+            return Err("bandwidth must be at least 1 (KiB)".into());
+        }
+        let bytes = match (kind, f.bandwidth) {
+            (Kind::RateLimit, Some(_)) => {
+                return Err(format!(
+                    "bandwidth is only for quota and quota-by-key; {name} counts calls"
+                ));
+            }
+            (Kind::Quota, Some(kib)) => Some(
+                kib.checked_mul(1024)
+                    .ok_or("bandwidth is too large (KiB per period)")?,
+            ),
+            (_, None) => None,
+        };
+        if f.calls.is_none() && bytes.is_none() {
+            return Err(match kind {
+                Kind::RateLimit => "calls is required, e.g. calls: 100".into(),
+                Kind::Quota => "calls or bandwidth (KiB) is required, e.g. calls: 10000".into(),
+            });
         }
         if f.renewal_period == 0 {
             return Err("renewal_period must be at least 1 second".into());
@@ -98,22 +146,54 @@ impl Limit {
             (false, None) => None,
         };
         let period = Duration::from_secs(f.renewal_period);
+        let allowance = Allowance {
+            calls: f.calls,
+            bytes,
+        };
+        let w = f.renewal_period;
+        let policy_headers = [
+            f.calls.map(|q| format!("\"{name}\";q={q};w={w}")),
+            bytes.map(|q| format!("\"{name}-bandwidth\";q={q};qu=\"content-bytes\";w={w}")),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|v| HeaderValue::try_from(v).expect("policy names are header-safe"))
+        .collect();
         Ok(Limit {
             kind,
             name,
-            calls: f.calls,
+            allowance,
             period,
             key,
             counters: Arc::new(Counters::new(
-                f.calls,
+                allowance,
                 period,
                 f.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
             )),
+            policy_headers,
             place: String::new(),
         })
     }
 
     pub fn check(&self, ctx: &mut Ctx) -> Option<Response<ProxyBody>> {
+        // Keyed by client IP: XDP's allow list bypasses the limit, as it
+        // bypasses XDP's own; a client XDP denies or banned is refused.
+        let by_ip = match &self.key {
+            Some(t) => t.uses_client_ip(),
+            None => ctx.subscription.is_none(),
+        };
+        if by_ip && let Some(xdp) = ctx.xdp {
+            match xdp.standing(ctx.client_ip) {
+                Standing::Allowed => return None,
+                s if s.refused(monotonic_ns()) => {
+                    return Some(json_error(
+                        StatusCode::FORBIDDEN,
+                        "Forbidden: the caller's IP address is denied or banned by the gateway",
+                    ));
+                }
+                _ => {}
+            }
+        }
         let key = match &self.key {
             Some(t) => t.render(ctx),
             None => match ctx.subscription {
@@ -121,32 +201,60 @@ impl Limit {
                 None => format!("ip:{}", ctx.client_ip),
             },
         };
-        let policy = format!(
-            "\"{}\";q={};w={}",
-            self.name,
-            self.calls,
-            self.period.as_secs()
-        );
-        append(&mut ctx.response_headers, &RATELIMIT_POLICY, &policy);
+        for v in &self.policy_headers {
+            ctx.response_headers
+                .append(RATELIMIT_POLICY.clone(), v.clone());
+        }
+        let name = self.name;
         match self.count(&key) {
-            Decision::Allowed { remaining, reset } => {
-                let state = format!("\"{}\";r={remaining};t={}", self.name, ceil_secs(reset));
-                append(&mut ctx.response_headers, &RATELIMIT, &state);
+            Decision::Allowed {
+                remaining,
+                remaining_bytes,
+                reset,
+                window,
+            } => {
+                let t = ceil_secs(reset);
+                if let Some(r) = remaining {
+                    let state = format!("\"{name}\";r={r};t={t}");
+                    append(&mut ctx.response_headers, &RATELIMIT, &state);
+                }
+                if let Some(r) = remaining_bytes {
+                    let state = format!("\"{name}-bandwidth\";r={r};t={t}");
+                    append(&mut ctx.response_headers, &RATELIMIT, &state);
+                    ctx.charges.push(Charge {
+                        counters: self.counters.clone(),
+                        key,
+                        window,
+                    });
+                }
                 None
             }
-            Decision::Denied { retry_after } => {
+            Decision::Denied {
+                retry_after,
+                exhausted,
+            } => {
                 let secs = ceil_secs(retry_after);
-                let state = format!("\"{}\";r=0;t={secs}", self.name);
+                let item = match exhausted {
+                    Exhausted::Calls => name.to_string(),
+                    Exhausted::Bandwidth => format!("{name}-bandwidth"),
+                };
+                let state = format!("\"{item}\";r=0;t={secs}");
                 append(&mut ctx.response_headers, &RATELIMIT, &state);
-                let (status, message) = match self.kind {
-                    Kind::RateLimit => (
+                let (status, message) = match (self.kind, exhausted) {
+                    (Kind::RateLimit, _) => (
                         StatusCode::TOO_MANY_REQUESTS,
                         format!("Rate limit is exceeded. Try again in {secs} seconds."),
                     ),
-                    Kind::Quota => (
+                    (Kind::Quota, Exhausted::Calls) => (
                         StatusCode::FORBIDDEN,
                         format!(
                             "Out of call volume quota. Quota will be replenished in {secs} seconds."
+                        ),
+                    ),
+                    (Kind::Quota, Exhausted::Bandwidth) => (
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "Out of bandwidth quota. Quota will be replenished in {secs} seconds."
                         ),
                     ),
                 };
@@ -166,22 +274,27 @@ impl Limit {
         self.place = place;
     }
 
-    /// One call of `key`: quotas of a managed gateway count fleet-wide
-    /// (`sync::fleet`), everything else on this gateway.
+    /// One call of `key`: call quotas of a managed gateway count
+    /// fleet-wide (`sync::fleet`); rate limits and bandwidth quotas count
+    /// on this gateway.
     fn count(&self, key: &str) -> Decision {
-        let fleet = crate::sync::fleet::global().filter(|_| self.kind == Kind::Quota);
-        let Some(fleet) = fleet else {
+        let fleet = crate::sync::fleet::global()
+            .filter(|_| self.kind == Kind::Quota && self.allowance.bytes.is_none());
+        let (Some(fleet), Some(calls)) = (fleet, self.allowance.calls) else {
             return self.counters.hit(key, Instant::now());
         };
         let counter = format!("{}|{key}", self.place);
         let now = crate::status::now_secs();
-        match fleet.hit(&counter, self.calls, self.period.as_secs(), now) {
+        match fleet.hit(&counter, calls, self.period.as_secs(), now) {
             FleetDecision::Allowed { remaining, reset } => Decision::Allowed {
-                remaining,
+                remaining: Some(remaining),
+                remaining_bytes: None,
                 reset: Duration::from_secs(reset),
+                window: Instant::now(),
             },
             FleetDecision::Denied { retry_after } => Decision::Denied {
                 retry_after: Duration::from_secs(retry_after),
+                exhausted: Exhausted::Calls,
             },
         }
     }
@@ -249,7 +362,81 @@ mod tests {
     }
 
     #[test]
+    fn bandwidth_quota_refuses_after_the_charged_bytes() {
+        let l = Limit::parse(
+            "quota",
+            Kind::Quota,
+            false,
+            yaml("{bandwidth: 2, renewal_period: 60}"),
+        )
+        .unwrap();
+        let headers = |ctx: &Ctx| {
+            let all = |n| {
+                ctx.response_headers
+                    .get_all(n)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            };
+            (all("ratelimit-policy"), all("ratelimit"))
+        };
+        let method = hyper::Method::GET;
+        let mut h = HeaderMap::new();
+        let mut ctx = Ctx::test(&method, &mut h);
+        assert!(l.check(&mut ctx).is_none());
+        assert_eq!(
+            headers(&ctx),
+            (
+                vec!["\"quota-bandwidth\";q=2048;qu=\"content-bytes\";w=60".to_string()],
+                vec!["\"quota-bandwidth\";r=2048;t=60".to_string()]
+            )
+        );
+        assert_eq!(ctx.charges.len(), 1);
+        ctx.charges[0].add(2048);
+        let mut h = HeaderMap::new();
+        let mut ctx = Ctx::test(&method, &mut h);
+        let r = l.check(&mut ctx).expect("bandwidth used up");
+        assert_eq!(r.status(), 403);
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(ctx.charges.is_empty());
+        assert!(headers(&ctx).1[0].starts_with("\"quota-bandwidth\";r=0;t="));
+    }
+
+    #[test]
+    fn calls_and_bandwidth_report_both() {
+        let l = Limit::parse(
+            "quota-by-key",
+            Kind::Quota,
+            true,
+            yaml("{calls: 5, bandwidth: 1, renewal_period: 10, counter_key: '{header:x-tenant}'}"),
+        )
+        .unwrap();
+        let (status, headers) = check(&l, None, "t");
+        assert_eq!(status, None);
+        let got: Vec<_> = headers.get_all("ratelimit").iter().collect();
+        assert_eq!(
+            got,
+            [
+                "\"quota-by-key\";r=4;t=10",
+                "\"quota-by-key-bandwidth\";r=1024;t=10"
+            ]
+        );
+    }
+
+    #[test]
     fn rejects_bad_settings() {
+        for (kind, bad) in [
+            (Kind::Quota, "{renewal_period: 60}"),
+            (Kind::Quota, "{bandwidth: 0, renewal_period: 60}"),
+            (Kind::RateLimit, "{bandwidth: 10, renewal_period: 60}"),
+            (Kind::RateLimit, "{renewal_period: 60}"),
+            (
+                Kind::Quota,
+                "{bandwidth: 18446744073709551615, renewal_period: 60}",
+            ),
+        ] {
+            assert!(Limit::parse("x", kind, false, yaml(bad)).is_err(), "{bad}");
+        }
         for (by_key, bad) in [
             (false, "{calls: 0, renewal_period: 1}"),
             (false, "{calls: 1, renewal_period: 0}"),

@@ -29,12 +29,15 @@ mod set_backend;
 mod set_header;
 mod set_query;
 pub mod template;
+pub mod xdp_state;
 
+pub use limits::Charge;
 pub use parse::{ScopePolicies, parse_scope};
 pub use pipeline::{Flow, Pipeline};
 pub use respond::json_error;
 pub use retry::Retry;
 pub use scope::compose;
+pub use xdp_state::XdpState;
 
 /// Where in the request's life a policy runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +170,7 @@ impl Policy {
         };
         built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
     }
+
     /// Tells the policy where it sits (`api orders/inbound/0`): the name of
     /// its fleet-wide counters.
     fn placed(mut self, place: String) -> Policy {

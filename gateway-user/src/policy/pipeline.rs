@@ -37,7 +37,7 @@ impl Pipeline {
         for policy in &self.inbound {
             let answer = match &**policy {
                 Policy::Limit(l) => l.check(ctx),
-                Policy::IpFilter(f) => f.check(ctx.client_ip),
+                Policy::IpFilter(f) => f.check(ctx.client_ip, ctx.xdp),
                 Policy::CheckHeader(c) => c.check(ctx),
                 Policy::ValidateJwt(j) => j.check(ctx).await,
                 Policy::LimitConcurrency(l) => match l.acquire() {

@@ -65,6 +65,11 @@ impl KeyTemplate {
         Ok(KeyTemplate(parts))
     }
 
+    /// Whether the rendered key includes the client's IP address.
+    pub fn uses_client_ip(&self) -> bool {
+        self.0.contains(&Part::ClientIp)
+    }
+
     pub fn render(&self, ctx: &Ctx) -> String {
         let mut out = String::new();
         for part in &self.0 {

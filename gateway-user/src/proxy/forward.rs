@@ -62,6 +62,7 @@ pub async fn handle(
         bytes_in: bytes_in.clone(),
         backend: None,
         request_id: trace.trace_id.clone(),
+        charges: Vec::new(),
     };
     let mut admitted = None;
     let response = match proxy(&gw, conn, req, &trace, &mut record, bytes_in, &mut admitted).await {
@@ -80,6 +81,9 @@ pub async fn handle(
         }
     };
     record.status = response.status().as_u16();
+    if let Some(a) = &mut admitted {
+        record.charges = std::mem::take(&mut a.charges);
+    }
     if let Some(escalator) = &gw.escalation {
         escalator.observe(conn.client.ip(), record.status);
     }
@@ -147,6 +151,7 @@ async fn proxy(
             headers,
             path: route.rest,
             query: raw_query.as_deref(),
+            xdp: gw.xdp_state.as_ref(),
         };
         match gate::admit(catalog, incoming).await {
             Admission::Respond(response) => return Ok(response),

@@ -18,6 +18,7 @@ use crate::{
     catalog::{Catalog, CatalogError},
     config::{CatalogSource, Config, Limits},
     datapath::{PinDir, XdpMode},
+    policy::XdpState,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,8 @@ pub struct Gateway {
     pub catalog: Option<Catalog>,
     /// Bans abusive clients in XDP; `None` without `[escalation]` or XDP.
     pub escalation: Option<Escalator>,
+    /// XDP's allow/deny/ban state for policies; `None` without XDP.
+    pub xdp_state: Option<XdpState>,
     /// The config it was built from (listener addresses cannot change live).
     pub config: Config,
 }
@@ -81,8 +84,11 @@ impl Gateway {
             (Some(e), _) => Some(Escalator::new(e.clone(), PinDir::new(&config.iface))),
             (None, _) => None,
         };
+        let xdp_state =
+            (config.xdp_mode != XdpMode::Off).then(|| XdpState::new(PinDir::new(&config.iface)));
         Ok(Gateway {
             escalation,
+            xdp_state,
             catalog,
             router: Router::new(config.apis.clone()),
             backends,

@@ -69,6 +69,8 @@ pub struct Record {
     pub bytes_in: Arc<AtomicU64>,
     pub backend: Option<Duration>,
     pub request_id: String,
+    /// Bandwidth quotas charged with bytes in + out when the call ends.
+    pub charges: Vec<crate::policy::Charge>,
 }
 
 /// The response body, which emits the record when it is dropped.
@@ -131,6 +133,10 @@ impl Drop for Observed {
         let Some(r) = self.record.take() else {
             return;
         };
+        let bytes_in = r.bytes_in.load(Ordering::Relaxed);
+        for charge in &r.charges {
+            charge.add(bytes_in + self.bytes_out);
+        }
         let total = r.started.elapsed();
         let api = r.api.as_deref().unwrap_or("-");
         let operation = r.operation.as_deref().unwrap_or("-");
@@ -147,7 +153,7 @@ impl Drop for Observed {
             "api": r.api,
             "operation": r.operation,
             "status": r.status,
-            "bytes_in": r.bytes_in.load(Ordering::Relaxed),
+            "bytes_in": bytes_in,
             "bytes_out": self.bytes_out,
             "duration_ms": millis(total),
             "backend_ms": r.backend.map(millis),

@@ -1,15 +1,11 @@
-//! `cargo xtask bench apim [--duration SECS] [--connections N]
-//! [--subscriptions N]`: the API-management path, against nginx doing the
-//! same job, same backend, same run:
+//! The "apim" scenario of `cargo xtask bench proxy`: the API-management
+//! path, against nginx doing the same job, same backend, same run:
 //!
 //! - edgegw: subscription key check (header, hashed keys), `rate-limit-by-key`
 //!   per subscription with a limit that never triggers, `set-header`;
 //! - nginx: a `map` of the valid keys (401 otherwise), `limit_req` keyed by
 //!   the key with a rate that never triggers, `proxy_set_header` and
 //!   `add_header`.
-//!
-//! The same edgegw binary without a catalog is measured too, to separate
-//! the cost of API management from the proxy's.
 //!
 //! Then the cost of a large catalog: edgegw's resident memory and time to
 //! ready with N subscriptions (default 100000), against edgegw without a
@@ -25,40 +21,20 @@ use std::{
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use super::proxy::{Proc, free_port, install_tools, nginx, wait_port, wrk_with};
+use super::proxy::{Proc, free_port, nginx, wait_port};
 use crate::build::edgegw_bin;
 
 const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
+/// Subscriptions in the throughput scenario (both proxies know them all).
+const KEYS: usize = 1000;
 
-pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let (mut duration, mut connections, mut subscriptions) = (10u64, 64u64, 100_000usize);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value: u64 = it
-            .next()
-            .with_context(|| format!("{a} needs a value"))?
-            .parse()
-            .with_context(|| format!("{a} needs a number"))?;
-        match a.as_str() {
-            "--duration" => duration = value,
-            "--connections" => connections = value,
-            "--subscriptions" => subscriptions = value as usize,
-            other => bail!(
-                "unknown option {other}; use --duration SECS, --connections N or --subscriptions N"
-            ),
-        }
-    }
-    if subscriptions == 0 {
-        bail!("--subscriptions must be at least 1");
-    }
-    install_tools()?;
-    let dir = std::env::temp_dir().join(format!("edgegw-bench-apim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let result =
-        throughput(&dir, duration, connections).and_then(|()| catalog_cost(&dir, subscriptions));
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+/// The two API-management proxies, running; stopped on drop.
+pub(super) struct Apim {
+    _procs: Vec<Proc>,
+    pub(super) edgegw_url: String,
+    pub(super) nginx_url: String,
+    /// The request header with a valid key.
+    pub(super) key_header: String,
 }
 
 fn key(i: usize) -> String {
@@ -121,19 +97,10 @@ fn start_edgegw(
     Ok(Proc(child))
 }
 
-fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()> {
-    let backend_port = free_port()?;
-    let _backend = nginx(
-        dir,
-        "backend",
-        &format!(
-            "  server {{ listen 127.0.0.1:{backend_port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
-        ),
-    )?;
-    wait_port(backend_port)?;
-
-    // The same 1000 subscriptions for both; the benchmark uses one key.
-    const KEYS: usize = 1000;
+/// Starts nginx and edgegw doing the API-management job in front of the
+/// backend on `backend_port`, and checks both accept the key and refuse a
+/// wrong one.
+pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
     let mut map =
         String::from("  map $http_ocp_apim_subscription_key $subscription {\n    default \"\";\n");
     for i in 0..KEYS {
@@ -141,9 +108,9 @@ fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()>
     }
     map.push_str("  }\n");
     let np = free_port()?;
-    let _nginx = nginx(
+    let nginx = nginx(
         dir,
-        "proxy",
+        "apim",
         &format!(
             "{map}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
              upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; }}\n\
@@ -159,12 +126,8 @@ fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()>
     )?;
     wait_port(np)?;
     let ep = free_port()?;
-    let _edgegw = start_edgegw(dir, "gw", ep, backend_port, Some(&catalog(KEYS)))?;
+    let edgegw = start_edgegw(dir, "apim", ep, backend_port, Some(&catalog(KEYS)))?;
     wait_port(ep)?;
-    // The same binary without a catalog: the cost of API management itself.
-    let pp = free_port()?;
-    let _plain = start_edgegw(dir, "plain", pp, backend_port, None)?;
-    wait_port(pp)?;
 
     let good = format!("{KEY_HEADER}: {}", key(KEYS / 2));
     let (e_url, n_url) = (
@@ -194,43 +157,17 @@ fn throughput(dir: &Path, duration: u64, connections: u64) -> anyhow::Result<()>
             bail!("{url}: expected 200 with the key and 401 without, got {ok} and {bad}");
         }
     }
-    println!(
-        "bench apim: wrk, {connections} connections, {duration} s per run, key check + rate-limit-by-key + set-header, {KEYS} subscriptions, same backend"
-    );
-    println!(
-        "{:<7} {:>12} {:>9} {:>9} {:>7}",
-        "proxy", "requests/s", "p50 ms", "p99 ms", "errors"
-    );
-    wrk_with(&e_url, connections, 2, &[&good])?;
-    wrk_with(&n_url, connections, 2, &[&good])?;
-    let p_url = format!("http://127.0.0.1:{pp}/b");
-    wrk_with(&p_url, connections, 2, &[])?;
-    let e = wrk_with(&e_url, connections, duration, &[&good])?;
-    let n = wrk_with(&n_url, connections, duration, &[&good])?;
-    let p = wrk_with(&p_url, connections, duration, &[])?;
-    for (name, m) in [("edgegw", &e), ("nginx", &n), ("plain", &p)] {
-        println!(
-            "{name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7}",
-            m.rps, m.p50_ms, m.p99_ms, m.errors
-        );
-    }
-    println!(
-        "ratio   edgegw/nginx: requests/s {:.2}x (target >= 1.0x), p99 {:.2}x, p50 {:.2}x",
-        e.rps / n.rps,
-        e.p99_ms / n.p99_ms,
-        e.p50_ms / n.p50_ms
-    );
-    println!(
-        "ratio   edgegw/plain edgegw (no catalog): requests/s {:.2}x, p99 {:.2}x",
-        e.rps / p.rps,
-        e.p99_ms / p.p99_ms
-    );
-    Ok(())
+    Ok(Apim {
+        _procs: vec![nginx, edgegw],
+        edgegw_url: e_url,
+        nginx_url: n_url,
+        key_header: good,
+    })
 }
 
 /// Resident memory and time to ready with `n` subscriptions, against
 /// edgegw without a catalog.
-fn catalog_cost(dir: &Path, n: usize) -> anyhow::Result<()> {
+pub(super) fn catalog_cost(dir: &Path, n: usize) -> anyhow::Result<()> {
     let text = catalog(n);
     let backend_port = free_port()?;
     let mut rows = Vec::new();

@@ -1,8 +1,10 @@
-//! `cargo xtask bench proxy [--duration SECS] [--connections N] [--rounds N]`:
-//! wrk against edgegw and against Debian's nginx configured as the
-//! equivalent plain reverse proxy, to the same backend, in the same run,
-//! with the same connection count; HTTP/1.1 keep-alive, then TLS. Prints
-//! requests/s, p50 and p99 for both and the ratios. The two proxies are
+//! `cargo xtask bench proxy [--duration SECS] [--connections N] [--rounds N]
+//! [--subscriptions N] [--only http|tls|apim]`: wrk against edgegw and
+//! against Debian's nginx configured as the equivalent reverse proxy, to
+//! the same backend, in the same run, with the same connection count;
+//! scenarios HTTP/1.1 keep-alive, TLS, and "apim" (key check, rate limit,
+//! set-header: see `apim`), then the memory and load time of a catalog of
+//! N subscriptions. Prints requests/s, p50 and p99 for both and the ratios. The two proxies are
 //! measured alternately for several rounds and the median round of each is
 //! reported, so that load from elsewhere on the machine hits both alike.
 //!
@@ -44,27 +46,48 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut duration = 10u64;
     let mut connections = 64u64;
     let mut rounds = 3u64;
+    let mut subscriptions = 100_000u64;
+    let mut only = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let value = it
-            .next()
-            .with_context(|| format!("{a} needs a value"))?
+        let text = it.next().with_context(|| format!("{a} needs a value"))?;
+        if a == "--only" {
+            if !SCENARIOS.contains(&text.as_str()) {
+                bail!("--only {text}: unknown scenario; use one of {SCENARIOS:?}");
+            }
+            only = Some(text.clone());
+            continue;
+        }
+        let value = text
             .parse()
             .with_context(|| format!("{a} needs a number"))?;
         match a.as_str() {
             "--duration" => duration = value,
             "--connections" => connections = value,
             "--rounds" => rounds = value.max(1),
-            other => {
-                bail!("unknown option {other}; use --duration SECS, --connections N or --rounds N")
-            }
+            "--subscriptions" => subscriptions = value.max(1),
+            other => bail!(
+                "unknown option {other}; use --duration SECS, --connections N, --rounds N, --subscriptions N or --only SCENARIO"
+            ),
         }
     }
     install_tools()?;
     let dir = std::env::temp_dir().join(format!("edgegw-bench-proxy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let result = measure_all(&dir, duration, connections, rounds);
+    let run = Run {
+        duration,
+        connections,
+        rounds,
+        only,
+    };
+    let result = measure_all(&dir, &run).and_then(|()| {
+        if run.wants("apim") {
+            super::apim::catalog_cost(&dir, subscriptions as usize)
+        } else {
+            Ok(())
+        }
+    });
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -131,7 +154,28 @@ pub(super) fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Resul
     Ok(Proc(child))
 }
 
-fn measure_all(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::Result<()> {
+const SCENARIOS: [&str; 3] = ["http", "tls", "apim"];
+
+struct Run {
+    duration: u64,
+    connections: u64,
+    rounds: u64,
+    only: Option<String>,
+}
+
+impl Run {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| o == scenario)
+    }
+}
+
+fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
+    let Run {
+        duration,
+        connections,
+        rounds,
+        ..
+    } = *run;
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     setup::run(
         Command::new("openssl")
@@ -181,6 +225,11 @@ fn measure_all(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyh
     let _edgegw = edgegw(dir, ep, et, backend_port, &cert, &key)?;
     wait_port(ep)?;
     wait_port(et)?;
+    let apim = if run.wants("apim") {
+        Some(super::apim::start(dir, backend_port)?)
+    } else {
+        None
+    };
 
     println!(
         "bench proxy: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds, same backend (nginx returning 23 bytes)"
@@ -189,25 +238,40 @@ fn measure_all(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyh
         "{:<10} {:<7} {:>12} {:>9} {:>9} {:>7}",
         "scenario", "proxy", "requests/s", "p50 ms", "p99 ms", "errors"
     );
-    for (scenario, e_url, n_url) in [
+    let mut scenarios = vec![
         (
-            "http/1.1",
+            "http",
             format!("http://127.0.0.1:{ep}/b"),
             format!("http://127.0.0.1:{np}/b"),
+            None,
         ),
         (
             "tls",
             format!("https://127.0.0.1:{et}/b"),
             format!("https://127.0.0.1:{nt}/b"),
+            None,
         ),
-    ] {
+    ];
+    if let Some(a) = &apim {
+        scenarios.push((
+            "apim",
+            a.edgegw_url.clone(),
+            a.nginx_url.clone(),
+            Some(a.key_header.as_str()),
+        ));
+    }
+    for (scenario, e_url, n_url, header) in scenarios {
+        if !run.wants(scenario) {
+            continue;
+        }
+        let headers: Vec<&str> = header.into_iter().collect();
         // Warm both (pools, TLS session state, page cache) before measuring.
-        wrk(&e_url, connections, 2)?;
-        wrk(&n_url, connections, 2)?;
+        wrk_with(&e_url, connections, 2, &headers)?;
+        wrk_with(&n_url, connections, 2, &headers)?;
         let (mut es, mut ns) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            es.push(wrk(&e_url, connections, duration)?);
-            ns.push(wrk(&n_url, connections, duration)?);
+            es.push(wrk_with(&e_url, connections, duration, &headers)?);
+            ns.push(wrk_with(&n_url, connections, duration, &headers)?);
         }
         let (e, n) = (median(es), median(ns));
         for (name, m) in [("edgegw", &e), ("nginx", &n)] {
@@ -261,10 +325,6 @@ fn edgegw(
         .spawn()
         .context("starting edgegw")?;
     Ok(Proc(child))
-}
-
-fn wrk(url: &str, connections: u64, secs: u64) -> anyhow::Result<Measure> {
-    wrk_with(url, connections, secs, &[])
 }
 
 /// `wrk` sending extra request headers ("Name: value").

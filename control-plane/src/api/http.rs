@@ -1,0 +1,98 @@
+//! HTTP plumbing of the management API: bounded body reads, JSON answers,
+//! path and query decoding.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Response, StatusCode, body::Incoming, header};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+pub type Reply = Response<Full<Bytes>>;
+
+/// Largest JSON body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+/// Largest OpenAPI document accepted.
+pub const MAX_IMPORT: usize = 8 << 20;
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes; send a smaller document"),
+        )
+    };
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body failed: {e}"
+        ))),
+    }
+}
+
+pub fn json(status: StatusCode, value: &Value) -> Reply {
+    text(status, value.to_string())
+}
+
+pub fn text(status: StatusCode, body: String) -> Reply {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static parts are valid")
+}
+
+pub fn error(err: &ApiError) -> Reply {
+    text(err.status, err.body())
+}
+
+/// Decodes `%XX` escapes (names in paths and query values).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The decoded value of query parameter `key`.
+pub fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == key).then(|| percent_decode(v))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_names_and_queries() {
+        assert_eq!(percent_decode("x%27%3B%20DROP"), "x'; DROP");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%2"), "%2");
+        assert_eq!(
+            query_param(Some("a=1&path=%2Fpets"), "path").as_deref(),
+            Some("/pets")
+        );
+        assert_eq!(query_param(Some("a=1"), "b"), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! The HTTP API: routing, authentication, and the one place errors become
+//! responses. Admin routes (`/v1/...`, admin bearer token) run as one
+//! blocking unit of store work each; the gateway routes
+//! (`/v1/gateway/...`, gateway token) are the long-poll and heartbeats.
+
+mod gateways;
+pub mod http;
+mod resources;
+
+use std::{convert::Infallible, sync::Arc};
+
+use hyper::{Method, Request, StatusCode, body::Incoming, header};
+use serde_json::{Value, json};
+
+use self::http::Reply;
+use crate::{
+    error::ApiError,
+    fleet, longpoll,
+    state::{State, blocking},
+    tokens,
+};
+
+/// A parsed admin request, handed to the blocking handlers.
+pub struct AdminRequest {
+    pub method: Method,
+    /// Decoded path segments after `/v1`.
+    pub segments: Vec<String>,
+    pub query: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+impl AdminRequest {
+    pub fn query(&self, key: &str) -> Option<String> {
+        http::query_param(self.query.as_deref(), key)
+    }
+}
+
+/// What an admin handler answers: a status and a JSON body (none for 204).
+pub type Answer = (StatusCode, Option<Value>);
+
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let answer = route(&state, req).await;
+    Ok(match answer {
+        Ok(reply) => reply,
+        Err(err) => {
+            if err.status.is_server_error() {
+                tracing::error!(%method, %path, status = err.status.as_u16(), message = %err.message, "request failed");
+            } else {
+                tracing::info!(%method, %path, status = err.status.as_u16(), message = %err.message, "request refused");
+            }
+            http::error(&err)
+        }
+    })
+}
+
+async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let segments: Vec<String> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(http::percent_decode)
+        .collect();
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (req.method(), segs.as_slice()) {
+        (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &json!({"status": "ok"}))),
+        (&Method::GET, ["v1", "gateway", "config"]) => {
+            let wait =
+                longpoll::parse_wait(http::query_param(req.uri().query(), "wait").as_deref())?;
+            let known = req
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(longpoll::parse_etag);
+            let gateway = blocking(state, move |s| {
+                s.store.read(|c| tokens::verify_gateway(c, auth.as_deref()))
+            })
+            .await?;
+            Ok(match longpoll::config(state, gateway, known, wait).await? {
+                longpoll::Answer::Bundle { version, body } => {
+                    let mut reply = http::text(StatusCode::OK, body);
+                    reply.headers_mut().insert(
+                        header::ETAG,
+                        format!("\"{version}\"")
+                            .parse()
+                            .expect("digits are a valid header"),
+                    );
+                    reply
+                }
+                longpoll::Answer::NotModified { version } => {
+                    let mut reply = http::text(StatusCode::NOT_MODIFIED, String::new());
+                    *reply.body_mut() = Default::default();
+                    reply.headers_mut().remove(header::CONTENT_TYPE);
+                    reply.headers_mut().insert(
+                        header::ETAG,
+                        format!("\"{version}\"")
+                            .parse()
+                            .expect("digits are a valid header"),
+                    );
+                    reply
+                }
+            })
+        }
+        (&Method::POST, ["v1", "gateway", "heartbeat"]) => {
+            let body = http::read_body(req.into_body(), http::MAX_BODY).await?;
+            let fleet = blocking(state, move |s| {
+                let gateway = s
+                    .store
+                    .read(|c| tokens::verify_gateway(c, auth.as_deref()))?;
+                let hb: fleet::Heartbeat = crate::model::parse("heartbeat", &body)?;
+                s.store.write(|tx| fleet::record(tx, &gateway, hb))
+            })
+            .await?;
+            Ok(http::json(StatusCode::OK, &fleet))
+        }
+        (_, ["v1", "gateway", ..]) => Err(ApiError::not_found(
+            "gateway routes are GET /v1/gateway/config and POST /v1/gateway/heartbeat",
+        )),
+        (_, ["v1", rest @ ..]) => {
+            let limit = if rest == ["apis", "import"] {
+                http::MAX_IMPORT
+            } else {
+                http::MAX_BODY
+            };
+            let method = req.method().clone();
+            let query = req.uri().query().map(String::from);
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            // Authenticate before reading (and buffering) the body.
+            blocking(state, move |s| {
+                s.store.read(|c| tokens::check_admin(c, auth.as_deref()))
+            })
+            .await?;
+            let body = http::read_body(req.into_body(), limit).await?;
+            let request = AdminRequest {
+                method,
+                segments: rest,
+                query,
+                body,
+            };
+            let (status, value) = blocking(state, move |s| admin(s, &request)).await?;
+            Ok(match value {
+                Some(v) => http::json(status, &v),
+                None => http::text(status, String::new()),
+            })
+        }
+        _ => Err(ApiError::not_found(format!(
+            "no route for {} {}; the management API is under /v1 (see control-plane/README.md)",
+            req.method(),
+            req.uri().path()
+        ))),
+    }
+}
+
+/// Dispatches an authenticated admin request.
+fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
+    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["gateways", ..] | ["signing-key", ..] => gateways::handle(state, req, &segs),
+        _ => resources::handle(state, req, &segs),
+    }
+}
+
+/// 405 naming what the route allows.
+pub fn method_not_allowed(req: &AdminRequest, allowed: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on /v1/{}; use {allowed}",
+            req.method,
+            req.segments.join("/")
+        ),
+    )
+}

@@ -1,0 +1,76 @@
+//! Command line: `serve` runs the control plane, `admin-token create`
+//! adds an admin token to the database (also while `serve` runs).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::{server, store::Store, tokens};
+
+#[derive(Debug, Parser)]
+#[command(name = "edgegw-cp", version, about = "edgegw control plane")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the management API and the gateway endpoints.
+    Serve(ServeArgs),
+    /// Manage admin tokens.
+    AdminToken {
+        #[command(subcommand)]
+        command: AdminTokenCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// SQLite database file (created and migrated if needed).
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Listen address, e.g. 0.0.0.0:9443.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Lifetime of gateway tokens, e.g. "30d", "12h".
+    #[arg(long, default_value = "30d", value_parser = parse_ttl)]
+    pub token_ttl: u64,
+}
+
+fn parse_ttl(text: &str) -> Result<u64, String> {
+    edgegw::config::parse_duration(text).map(|d| d.as_secs())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create an admin token and print it once (only its hash is stored).
+    Create {
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// A label for the token (who or what uses it).
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => server::run(args),
+        Command::AdminToken {
+            command: AdminTokenCommand::Create { db, name },
+        } => {
+            let store = Store::open(&db)?;
+            let token = store.read(|c| tokens::create_admin(c, &name))?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Heartbeats: each gateway's reported status, and fleet-wide quota usage.
+//! Gateways send usage deltas per (counter, window); they are summed per
+//! gateway and answered as fleet totals of the windows still current.
+//! Windows whose period has passed are dropped, so storage stays bounded.
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::{clock, error::ApiError, store::gateways};
+
+/// The longest counter name accepted.
+const MAX_COUNTER: usize = 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// Bundle version the gateway runs (0 or null before its first one).
+    #[serde(default)]
+    version: Option<u64>,
+    /// Seconds since the gateway started.
+    uptime_secs: u64,
+    healthy: bool,
+    /// Last failure to fetch or apply a bundle; null once one applied.
+    #[serde(default)]
+    last_sync_error: Option<String>,
+    /// XDP per-reason counter totals; null without XDP.
+    #[serde(default)]
+    xdp: Option<Value>,
+    /// Quota usage deltas since the last acknowledged heartbeat.
+    #[serde(default)]
+    usage: Vec<UsageDelta>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageDelta {
+    counter: String,
+    /// Window start, Unix seconds, aligned to `period`.
+    window: i64,
+    /// Window length in seconds.
+    period: i64,
+    #[serde(default)]
+    calls: u32,
+    #[serde(default)]
+    kilobytes: u32,
+}
+
+/// Fleet totals of one counter in one window.
+#[derive(Debug, Serialize)]
+pub struct Total {
+    counter: String,
+    window: i64,
+    calls: i64,
+    kilobytes: i64,
+}
+
+/// Stores the heartbeat of `gateway`, adds its usage, answers the fleet
+/// totals. Called inside a transaction: a bad delta changes nothing.
+pub fn record(conn: &Connection, gateway: &str, hb: Heartbeat) -> Result<Value, ApiError> {
+    for (i, u) in hb.usage.iter().enumerate() {
+        if u.counter.is_empty() || u.counter.len() > MAX_COUNTER {
+            return Err(ApiError::bad_request(format!(
+                "usage[{i}]: counter must be 1 to {MAX_COUNTER} characters"
+            )));
+        }
+        if u.period <= 0 || u.window < 0 || u.window % u.period != 0 {
+            return Err(ApiError::bad_request(format!(
+                "usage[{i}]: period must be positive and window a multiple of it (now - now % period)"
+            )));
+        }
+    }
+    let status = json!({
+        "version": hb.version,
+        "uptime_secs": hb.uptime_secs,
+        "healthy": hb.healthy,
+        "last_sync_error": hb.last_sync_error,
+        "xdp": hb.xdp,
+    });
+    gateways::set_status(conn, gateway, &status)?;
+    let now = clock::now();
+    let mut add = conn.prepare_cached(
+        "INSERT INTO usage (counter, window, gateway, period, calls, kilobytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (counter, window, gateway) DO UPDATE SET
+             calls = calls + excluded.calls, kilobytes = kilobytes + excluded.kilobytes",
+    )?;
+    for u in hb.usage.iter().filter(|u| u.window + u.period > now) {
+        add.execute(params![
+            u.counter,
+            u.window,
+            gateway,
+            u.period,
+            u.calls,
+            u.kilobytes
+        ])?;
+    }
+    conn.execute(
+        "DELETE FROM usage WHERE window + period <= ?1",
+        params![now],
+    )?;
+    let mut totals = conn.prepare_cached(
+        "SELECT counter, window, SUM(calls), SUM(kilobytes) FROM usage
+         WHERE window + period > ?1 GROUP BY counter, window ORDER BY counter, window",
+    )?;
+    let fleet = totals
+        .query_map(params![now], |r| {
+            Ok(Total {
+                counter: r.get(0)?,
+                window: r.get(1)?,
+                calls: r.get(2)?,
+                kilobytes: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(json!({ "fleet": fleet }))
+}
+
+/// A gateway's own reported usage in the current windows.
+pub fn usage_of(conn: &Connection, gateway: &str) -> rusqlite::Result<Vec<Value>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT counter, window, calls, kilobytes FROM usage
+         WHERE gateway = ?1 AND window + period > ?2 ORDER BY counter, window",
+    )?;
+    stmt.query_map(params![gateway, clock::now()], |r| {
+        Ok(json!({
+            "counter": r.get::<_, String>(0)?,
+            "window": r.get::<_, i64>(1)?,
+            "calls": r.get::<_, i64>(2)?,
+            "kilobytes": r.get::<_, i64>(3)?,
+        }))
+    })?
+    .collect()
+}

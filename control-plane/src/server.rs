@@ -1,0 +1,164 @@
+//! `edgegw-cp serve`: opens the store, binds the listener (HTTPS with
+//! `--tls-cert/--tls-key`, HTTP/1.1 and HTTP/2), tells systemd it is
+//! ready, pings the watchdog while the store answers, and stops on
+//! SIGTERM/SIGINT. Writes are atomic SQLite transactions, so stopping at
+//! any point loses nothing committed.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use edgegw::notify::{self, Notifier};
+use hyper::service::service_fn;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tokio::{
+    net::TcpListener,
+    signal::unix::{SignalKind, signal},
+    sync::watch,
+};
+use tokio_rustls::TlsAcceptor;
+use tracing_subscriber::EnvFilter;
+
+use crate::{api, cli::ServeArgs, state::State, store, tokens};
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let store = store::Store::open(&args.db)?;
+    store.write(|tx| tokens::ensure_signing_key(tx))?;
+    if store.read(|c| tokens::admin_count(c))? == 0 {
+        tracing::warn!(
+            "no admin token yet: create one with `edgegw-cp admin-token create --db {}`",
+            args.db.display()
+        );
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
+        _ => None,
+    };
+    let revision = store.read(|c| store::revision(c))?;
+    let state = Arc::new(State {
+        store,
+        revision: watch::channel(revision).0,
+        token_ttl: args.token_ttl,
+    });
+    tokio::runtime::Runtime::new()
+        .context("starting the async runtime")?
+        .block_on(serve(state, args.listen, tls))
+}
+
+fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading certificate file {}", cert.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "certificate file {} has no CERTIFICATE block; pass a PEM certificate chain",
+        cert.display()
+    );
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading key file {}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("the TLS key does not match the certificate")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve(
+    state: Arc<State>,
+    listen: std::net::SocketAddr,
+    tls: Option<TlsAcceptor>,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}; is another process using it?"))?;
+    let local = listener.local_addr()?;
+    let notifier = Notifier::from_env()?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    if let Some(every) = notify::watchdog_interval() {
+        tokio::spawn(watchdog(state.clone(), every));
+    }
+    notifier.ready(&format!("serving on {local}"));
+    tracing::info!(listen = %local, tls = tls.is_some(), "edgegw-cp ready");
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors or similar: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        };
+        let state = state.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| api::handle(state.clone(), req));
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let served = match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    notifier.stopping();
+    tracing::info!("edgegw-cp stopping");
+    Ok(())
+}
+
+/// Pings the systemd watchdog while the store still answers, so a wedged
+/// database gets the service restarted.
+async fn watchdog(state: Arc<State>, every: Duration) {
+    let notifier = match Notifier::from_env() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "watchdog disabled");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let alive = crate::state::blocking(&state, |s| Ok(s.store.read(|c| store::revision(c))?))
+            .await
+            .is_ok();
+        if alive {
+            notifier.watchdog();
+        }
+    }
+}

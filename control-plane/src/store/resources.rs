@@ -1,0 +1,110 @@
+//! Catalog resources (APIs, products, subscriptions, named values,
+//! backends, the global policies, DoS profiles) as JSON documents keyed by
+//! kind and name. Documents are validated before they are written (see
+//! `crate::validate`), so what is stored always assembles into valid
+//! bundles.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+/// A kind of catalog resource; its path segment under `/v1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Api,
+    Product,
+    Subscription,
+    NamedValue,
+    Backend,
+    Policies,
+    DosProfile,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Api,
+        Kind::Product,
+        Kind::Subscription,
+        Kind::NamedValue,
+        Kind::Backend,
+        Kind::Policies,
+        Kind::DosProfile,
+    ];
+
+    /// The collection's path segment, also the `kind` column.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Kind::Api => "apis",
+            Kind::Product => "products",
+            Kind::Subscription => "subscriptions",
+            Kind::NamedValue => "named-values",
+            Kind::Backend => "backends",
+            Kind::Policies => "policies",
+            Kind::DosProfile => "dos-profiles",
+        }
+    }
+
+    /// The field of a document that holds its name.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Subscription => "id",
+            _ => "name",
+        }
+    }
+
+    /// Singular, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Api => "api",
+            Kind::Product => "product",
+            Kind::Subscription => "subscription",
+            Kind::NamedValue => "named value",
+            Kind::Backend => "backend",
+            Kind::Policies => "policies",
+            Kind::DosProfile => "dos profile",
+        }
+    }
+
+    pub fn from_segment(segment: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.segment() == segment)
+    }
+}
+
+pub fn get(conn: &Connection, kind: Kind, name: &str) -> rusqlite::Result<Option<Value>> {
+    conn.query_row(
+        "SELECT body FROM resources WHERE kind = ?1 AND name = ?2",
+        params![kind.segment(), name],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+    .map(|body| body.map(|b| serde_json::from_str(&b).unwrap_or(Value::Null)))
+}
+
+/// Every document of `kind`, ordered by name (so assembled bundles are
+/// deterministic).
+pub fn list(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<Value>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT body FROM resources WHERE kind = ?1 ORDER BY name")?;
+    let rows = stmt.query_map(params![kind.segment()], |r| r.get::<_, String>(0))?;
+    rows.map(|body| body.map(|b| serde_json::from_str(&b).unwrap_or(Value::Null)))
+        .collect()
+}
+
+/// Creates or replaces; true when it was created.
+pub fn put(conn: &Connection, kind: Kind, name: &str, body: &Value) -> rusqlite::Result<bool> {
+    let existed = get(conn, kind, name)?.is_some();
+    conn.execute(
+        "INSERT INTO resources (kind, name, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body",
+        params![kind.segment(), name, body.to_string()],
+    )?;
+    Ok(!existed)
+}
+
+/// True when something was deleted.
+pub fn delete(conn: &Connection, kind: Kind, name: &str) -> rusqlite::Result<bool> {
+    conn.execute(
+        "DELETE FROM resources WHERE kind = ?1 AND name = ?2",
+        params![kind.segment(), name],
+    )
+    .map(|n| n > 0)
+}
