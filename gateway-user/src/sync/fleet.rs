@@ -52,6 +52,8 @@ pub enum FleetDecision {
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 struct Entry {
+    /// Window length; 0 for a fleet total of a counter not called here
+    /// yet (the control plane does not say its period).
     period: u64,
     /// Fleet total at the last acknowledged heartbeat (this gateway's
     /// reported calls included).
@@ -149,10 +151,8 @@ impl Fleet {
         let reset = window + period - now;
         let mut counters = self.lock();
         let key = (counter.to_string(), window);
-        let entry = counters.entry(key).or_insert(Entry {
-            period,
-            ..Entry::default()
-        });
+        let entry = counters.entry(key).or_default();
+        entry.period = period;
         let used = entry.fleet + entry.unreported + entry.sending;
         if used >= calls {
             return FleetDecision::Denied { retry_after: reset };
@@ -188,25 +188,20 @@ impl Fleet {
     /// totals now, which replace the known ones. Expired windows go.
     pub fn acknowledged(&self, totals: &[FleetTotal], now: u64) {
         let mut counters = self.lock();
+        // Totals of counters not called here are replaced whole.
+        counters.retain(|_, e| e.period != 0);
         for e in counters.values_mut() {
             // Until the answer says otherwise the sent calls count as fleet usage.
             e.fleet += std::mem::take(&mut e.sending);
         }
         for t in totals {
-            if let Some(e) = counters.get_mut(&(t.counter.clone(), t.window)) {
-                e.fleet = t.calls;
-            } else if let Some(period) = period_of(&counters, &t.counter) {
-                counters.insert(
-                    (t.counter.clone(), t.window),
-                    Entry {
-                        period,
-                        fleet: t.calls,
-                        ..Entry::default()
-                    },
-                );
-            }
+            counters
+                .entry((t.counter.clone(), t.window))
+                .or_default()
+                .fleet = t.calls;
         }
-        counters.retain(|(_, window), e| window + e.period > now || e.unreported > 0);
+        counters
+            .retain(|(_, window), e| e.period == 0 || window + e.period > now || e.unreported > 0);
     }
 
     /// The heartbeat failed: what was being sent is unreported again.
@@ -237,15 +232,6 @@ impl Fleet {
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
     }
-}
-
-/// The period of a counter this gateway knows (windows of one counter
-/// share it); a total of a counter never seen here is of no use yet.
-fn period_of(counters: &HashMap<(String, u64), Entry>, counter: &str) -> Option<u64> {
-    counters
-        .iter()
-        .find(|((c, _), _)| c == counter)
-        .map(|(_, e)| e.period)
 }
 
 #[cfg(test)]
@@ -311,6 +297,18 @@ mod tests {
         );
         assert!(matches!(
             f.hit("q|a", 10, 60, now),
+            FleetDecision::Denied { .. }
+        ));
+        // A counter only other gateways called yet: its total counts from
+        // this gateway's first call on.
+        let total = FleetTotal {
+            counter: "q|b".into(),
+            window: now - 40,
+            calls: 10,
+        };
+        f.acknowledged(&[total], now);
+        assert!(matches!(
+            f.hit("q|b", 10, 60, now),
             FleetDecision::Denied { .. }
         ));
     }
