@@ -236,3 +236,57 @@ pub fn hello_bundle(version: u64, body: &str) -> String {
    "policies": {{"inbound": [{{"return-response": {{"status_code": 200, "body": "{body}"}}}}]}}}}]}}}}"#
     )
 }
+
+/// A control-plane API document: `path` answers `body` itself
+/// (return-response), after the `inbound` policies given (JSON list).
+pub fn api_doc(name: &str, path: &str, body: &str, before: serde_json::Value) -> serde_json::Value {
+    let mut inbound = before.as_array().cloned().unwrap_or_default();
+    inbound.push(serde_json::json!({"return-response": {"status_code": 200, "body": body}}));
+    serde_json::json!({
+        "name": name,
+        "path": path,
+        "backend": "http://127.0.0.1:9",
+        "subscription_required": false,
+        "policies": {"inbound": inbound},
+    })
+}
+
+/// An admin write that must succeed (200 or 201); the answer's JSON.
+pub fn admin_ok(
+    cp: &crate::cp::ControlPlane,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let (status, answer) = cp.admin(method, path, Some(&body));
+    assert!(
+        status == 200 || status == 201,
+        "{method} {path}: {status} {answer}"
+    );
+    answer
+}
+
+/// Registers gateway `name` serving `apis` (and `dos_profile`); its token.
+pub fn register(
+    cp: &crate::cp::ControlPlane,
+    name: &str,
+    apis: &[&str],
+    dos_profile: Option<&str>,
+) -> String {
+    let body = serde_json::json!({"name": name, "apis": apis, "dos_profile": dos_profile});
+    let answer = admin_ok(cp, "POST", "/v1/gateways", body);
+    answer["token"].as_str().expect("a token").to_string()
+}
+
+impl ManagedNode {
+    /// A node of control plane `cp` with gateway token `token`.
+    pub fn of(tag: &str, cp: &crate::cp::ControlPlane, token: &str, extra: &str) -> ManagedNode {
+        ManagedNode::new(tag, &cp.url(), Some(cp.ca_file()), token, extra)
+    }
+
+    /// Waits until `/hello`-style `path` answers 200 with `body`.
+    pub fn wait_body(&self, path: &str, body: &str, secs: u64) {
+        let got = self.wait_for(path, secs, |s, b| s == 200 && b == body);
+        assert_eq!(got, (200, body.to_string()), "{}", self.log());
+    }
+}
