@@ -165,6 +165,18 @@ fn versioned(version: u64, content: &Value) -> String {
     Value::Object(out).to_string()
 }
 
+/// The gateway names its origin twice for catalog problems
+/// ("control plane configuration: control plane configuration: catalog:
+/// ..."); once is enough.
+fn one_origin(message: &str) -> String {
+    const ORIGIN: &str = "control plane configuration: ";
+    let mut out = message;
+    while out.starts_with(&ORIGIN.repeat(2)) {
+        out = &out[ORIGIN.len()..];
+    }
+    out.to_string()
+}
+
 fn sha256_hex(text: &str) -> String {
     digest::digest(&digest::SHA256, text.as_bytes())
         .as_ref()
@@ -186,7 +198,9 @@ pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
         if checked.insert(hash.clone()) {
             Bundle::parse(&versioned(0, content))
                 .and_then(|b| b.check())
-                .map_err(|e| ApiError::invalid(format!("{context}{e}")))?;
+                .map_err(|e| {
+                    ApiError::invalid(format!("{context}{}", one_origin(&e.to_string())))
+                })?;
         }
         Ok(hash)
     };

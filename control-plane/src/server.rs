@@ -27,10 +27,15 @@ use crate::{api, cli::ServeArgs, state::State, store, tokens};
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
+        _ => None,
+    };
     let store = store::Store::open(&args.db)?;
     store.write(|tx| tokens::ensure_signing_key(tx))?;
     if store.read(|c| tokens::admin_count(c))? == 0 {
@@ -39,10 +44,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.db.display()
         );
     }
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
-        _ => None,
-    };
     let revision = store.read(|c| store::revision(c))?;
     let state = Arc::new(State {
         store,

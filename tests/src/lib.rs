@@ -6,6 +6,7 @@
 //! - `process`: the real `edgegw` binary, started as a process (optionally
 //!   inside a namespace) and stopped by pid on drop.
 //! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures.
+//! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests.
 //! - `managed`: a gateway node managed by a control plane (config, token,
@@ -14,6 +15,7 @@
 pub mod apim;
 pub mod backends;
 pub mod certs;
+pub mod cp;
 pub mod gateway;
 pub mod lan;
 pub mod managed;

@@ -15,6 +15,10 @@ pub fn edgegw_bin() -> PathBuf {
     root().join("target/release/edgegw")
 }
 
+pub fn edgegw_cp_bin() -> PathBuf {
+    root().join("target/release/edgegw-cp")
+}
+
 pub fn ebpf() -> anyhow::Result<()> {
     let path = std::env::join_paths(std::iter::once(setup::bpf_linker_root().join("bin")).chain(
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
@@ -49,10 +53,17 @@ pub fn all() -> anyhow::Result<()> {
     setup::run(
         cargo()
             .current_dir(root())
-            .args(["build", "--release", "-p", "gateway-user"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "gateway-user",
+                "-p",
+                "edgegw-cp",
+            ])
             .env("EDGEGW_EBPF_OBJECT", ebpf_object()),
     )
-    .context("building edgegw")
+    .context("building edgegw and edgegw-cp")
 }
 
 /// Replaces this process with the daemon so that signals reach it directly.

@@ -67,11 +67,8 @@ pub fn stage(out: &Path) -> anyhow::Result<PathBuf> {
     for (from, to) in files {
         copy(&from, &dir.join(to))?;
     }
-    // The control plane ships once it is built in this workspace.
-    let cp = src.join("target/release/edgegw-cp");
-    if cp.exists() {
-        copy(&cp, &dir.join("bin/edgegw-cp"))?;
-    }
+    // `cargo xtask build` builds the control plane with the gateway.
+    copy(&build::edgegw_cp_bin(), &dir.join("bin/edgegw-cp"))?;
     Ok(dir)
 }
 

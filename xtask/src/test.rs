@@ -2,7 +2,7 @@
 //! release binaries just built.
 
 use crate::{
-    build::{cargo, ebpf_object, edgegw_bin},
+    build::{cargo, ebpf_object, edgegw_bin, edgegw_cp_bin},
     root, setup,
 };
 
@@ -27,6 +27,7 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
             .args(["test", "--release", "--workspace"])
             .args(extra)
             .env("EDGEGW_EBPF_OBJECT", ebpf_object())
-            .env("EDGEGW_BIN", edgegw_bin()),
+            .env("EDGEGW_BIN", edgegw_bin())
+            .env("EDGEGW_CP_BIN", edgegw_cp_bin()),
     )
 }

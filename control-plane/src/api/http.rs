@@ -1,9 +1,9 @@
 //! HTTP plumbing of the management API: bounded body reads, JSON answers,
 //! path and query decoding.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Response, StatusCode, body::Incoming, header};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode, body::Incoming, header};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -15,21 +15,46 @@ pub const MAX_BODY: usize = 1 << 20;
 /// Largest OpenAPI document accepted.
 pub const MAX_IMPORT: usize = 8 << 20;
 
+/// Bodies over the limit are still read (and dropped) up to this size so
+/// the client sees the 413 rather than a reset stream.
+const DRAIN_MAX: u64 = 64 << 20;
+
 /// Reads the whole body, refusing more than `limit` bytes with 413.
-pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body is larger than {limit} bytes; send a smaller document"),
         )
     };
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "reading the request body failed: {e}"
-        ))),
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > DRAIN_MAX) {
+        return Err(too_large());
     }
+    let mut body = req.into_body();
+    let mut kept = BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("reading the request body failed: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen <= limit as u64 {
+            kept.extend_from_slice(&data);
+        } else if seen > DRAIN_MAX {
+            break;
+        }
+    }
+    if seen > limit as u64 {
+        return Err(too_large());
+    }
+    Ok(kept.freeze())
 }
 
 pub fn json(status: StatusCode, value: &Value) -> Reply {

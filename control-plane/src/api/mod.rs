@@ -109,7 +109,7 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             })
         }
         (&Method::POST, ["v1", "gateway", "heartbeat"]) => {
-            let body = http::read_body(req.into_body(), http::MAX_BODY).await?;
+            let body = http::read_body(req, http::MAX_BODY).await?;
             let fleet = blocking(state, move |s| {
                 let gateway = s
                     .store
@@ -132,19 +132,20 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             let method = req.method().clone();
             let query = req.uri().query().map(String::from);
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            // Authenticate before reading (and buffering) the body.
-            blocking(state, move |s| {
-                s.store.read(|c| tokens::check_admin(c, auth.as_deref()))
-            })
-            .await?;
-            let body = http::read_body(req.into_body(), limit).await?;
+            // The (bounded) body is read even when the token is refused:
+            // HTTP/2 clients report an answer before the body as an error.
+            let body = http::read_body(req, limit).await?;
             let request = AdminRequest {
                 method,
                 segments: rest,
                 query,
                 body,
             };
-            let (status, value) = blocking(state, move |s| admin(s, &request)).await?;
+            let (status, value) = blocking(state, move |s| {
+                s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
+                admin(s, &request)
+            })
+            .await?;
             Ok(match value {
                 Some(v) => http::json(status, &v),
                 None => http::text(status, String::new()),

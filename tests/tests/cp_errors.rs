@@ -1,0 +1,328 @@
+//! Bad input to the real `edgegw-cp`: malformed JSON, unknown fields,
+//! oversized bodies, SQL-ish names and values, writes the gateway's own
+//! validation refuses, deletes of referenced resources, a database from a
+//! newer version. Each is a clear error that changes nothing.
+
+use edgegw_tests::{
+    cp::{ControlPlane, edgegw_cp},
+    process::{TempDir, assert_one_line_error},
+};
+use serde_json::{Value, json};
+
+fn message(body: &Value) -> &str {
+    body["message"].as_str().unwrap_or_default()
+}
+
+fn api(path: &str, header_value: &str) -> Value {
+    json!({
+        "path": path,
+        "backend": "http://127.0.0.1:9000",
+        "policies": {"inbound": [{"set-header": {"name": "x-note", "value": header_value}}]},
+        "operations": [{"name": "list", "method": "GET", "url": "/"}]
+    })
+}
+
+#[test]
+fn malformed_unknown_and_oversized_bodies_are_refused_whole() {
+    let tmp = TempDir::new("cperr");
+    let cp = ControlPlane::start(&tmp.0);
+    let put = |path: &str, body: &[u8]| {
+        let a = cp.request("PUT", path, Some(&cp.admin_token), &[], Some(body));
+        let json = serde_json::from_str::<Value>(&a.body).unwrap_or(Value::Null);
+        (a.status, json)
+    };
+    let (status, body) = put("/v1/apis/orders", b"{\"path\": \"/orders\",");
+    assert_eq!(status, 400);
+    assert!(message(&body).contains("invalid JSON body"), "{body}");
+    assert_eq!(body["statusCode"], 400);
+
+    let mut doc = api("/orders", "v");
+    doc["pathh"] = json!("/typo");
+    let (status, body) = put("/v1/apis/orders", doc.to_string().as_bytes());
+    assert_eq!(status, 400);
+    assert!(message(&body).contains("unknown field `pathh`"), "{body}");
+    // Unknown fields inside parts the gateway validates are refused too.
+    let (status, body) = put(
+        "/v1/backends/b1",
+        br#"{"url": "http://127.0.0.1:9000", "timeout": 5}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(message(&body).contains("unknown field `timeout`"), "{body}");
+    let (status, body) = cp.admin(
+        "POST",
+        "/v1/gateways",
+        Some(&json!({"name": "g", "api": ["x"]})),
+    );
+    assert_eq!(status, 400);
+    assert!(message(&body).contains("unknown field `api`"), "{body}");
+
+    // 2 MiB: over the 1 MiB limit.
+    let big = format!(
+        "{{\"url\": \"http://127.0.0.1:9000\", \"x\": \"{}\"}}",
+        "a".repeat(2 << 20)
+    );
+    let (status, body) = put("/v1/backends/b2", big.as_bytes());
+    assert_eq!(status, 413);
+    assert!(
+        message(&body).contains("larger than 1048576 bytes"),
+        "{body}"
+    );
+
+    // Nothing of the above was stored.
+    for kind in ["apis", "backends"] {
+        assert_eq!(cp.admin("GET", &format!("/v1/{kind}"), None).1, json!([]));
+    }
+    assert_eq!(cp.admin("GET", "/v1/gateways", None).1, json!([]));
+    // Unknown routes and methods say what exists.
+    let (status, body) = cp.admin("GET", "/v1/widgets", None);
+    assert_eq!(status, 404);
+    assert!(message(&body).contains("resources are apis"), "{body}");
+    let (status, _) = cp.admin("PATCH", "/v1/apis/orders", Some(&json!({})));
+    assert_eq!(status, 405);
+}
+
+#[test]
+fn sql_ish_names_are_refused_and_sql_ish_values_round_trip() {
+    let tmp = TempDir::new("cpsql");
+    let cp = ControlPlane::start(&tmp.0);
+    let evil = "x'; DROP TABLE apis;--";
+    let mut doc = api("/orders", "v");
+    doc["name"] = json!(evil);
+    let (status, body) = cp.admin("POST", "/v1/apis", Some(&doc));
+    assert_eq!(status, 400);
+    assert!(message(&body).contains("is not allowed"), "{body}");
+    assert!(message(&body).contains("A-Z a-z 0-9 . _ -"), "{body}");
+    // In the path too (percent-encoded by the client).
+    let (status, body) = cp.admin(
+        "PUT",
+        "/v1/products/x%27%3B%20DROP%20TABLE%20apis%3B--",
+        Some(&json!({"apis": []})),
+    );
+    assert_eq!(status, 400);
+    assert!(message(&body).contains(evil), "{body}");
+
+    let value = "1'); DELETE FROM resources; SELECT ('\" -- \\ ; DROP TABLE gateways";
+    assert_eq!(
+        cp.admin("PUT", "/v1/apis/orders", Some(&api("/orders", value)))
+            .0,
+        201
+    );
+    let (status, body) = cp.admin("GET", "/v1/apis/orders", None);
+    assert_eq!(status, 200);
+    assert_eq!(body["policies"]["inbound"][0]["set-header"]["value"], value);
+    // And it reaches the gateway unharmed; every table still works.
+    let token = {
+        let (status, body) = cp.admin(
+            "POST",
+            "/v1/gateways",
+            Some(&json!({"name": "g1", "apis": ["orders"]})),
+        );
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    };
+    let bundle = cp
+        .gateway(&token, "GET", "/v1/gateway/config", &[], None)
+        .json();
+    assert_eq!(
+        bundle["catalog"]["apis"][0]["policies"]["inbound"][0]["set-header"]["value"],
+        value
+    );
+    assert_eq!(
+        cp.admin("GET", "/v1/apis", None)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn an_invalid_write_is_refused_with_the_gateways_message_and_changes_nothing() {
+    let tmp = TempDir::new("cpinv");
+    let cp = ControlPlane::start(&tmp.0);
+    assert_eq!(
+        cp.admin("PUT", "/v1/apis/orders", Some(&api("/orders", "good")))
+            .0,
+        201
+    );
+    let (status, gw) = cp.admin(
+        "POST",
+        "/v1/gateways",
+        Some(&json!({"name": "g1", "apis": ["orders"]})),
+    );
+    assert_eq!(status, 201);
+    let version = gw["desired_version"].as_u64().unwrap();
+
+    let mut bad = api("/orders", "good");
+    bad["policies"] = json!({"inbound": [{"rate-limt": {"calls": 5, "renewal_period": 60}}]});
+    let (status, body) = cp.admin("PUT", "/v1/apis/orders", Some(&bad));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        message(&body),
+        "control plane configuration: catalog: api \"orders\": inbound: unknown policy \"rate-limt\"; known policies: rate-limit, rate-limit-by-key, quota, quota-by-key, ip-filter, check-header, cors, set-header, set-query-parameter, rewrite-uri, mock-response, return-response, set-status, forward-request, validate-jwt, limit-concurrency, set-backend-service, retry"
+    );
+    // An unassigned API is validated too (the virtual all-APIs bundle).
+    let mut clash = api("/orders", "x");
+    clash["name"] = json!("other");
+    let (status, body) = cp.admin("POST", "/v1/apis", Some(&clash));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        message(&body).contains("path \"/orders\" is already used by api \"orders\""),
+        "{body}"
+    );
+    let (status, body) = cp.admin(
+        "PUT",
+        "/v1/dos-profiles/strict",
+        Some(&json!({"packets_per_sec": 0})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        message(&body).starts_with("dos profile \"strict\": "),
+        "{body}"
+    );
+    // A gateway naming an API that does not exist.
+    let (status, body) = cp.admin(
+        "PUT",
+        "/v1/gateways/g1",
+        Some(&json!({"apis": ["orders", "nope"]})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        message(&body).contains("api \"nope\" does not exist"),
+        "{body}"
+    );
+
+    // GET shows the old state and the version did not move.
+    let (_, now) = cp.admin("GET", "/v1/apis/orders", None);
+    assert_eq!(now["policies"]["inbound"][0]["set-header"]["value"], "good");
+    assert_eq!(
+        cp.admin("GET", "/v1/apis", None)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(cp.admin("GET", "/v1/dos-profiles", None).1, json!([]));
+    let (_, g) = cp.admin("GET", "/v1/gateways/g1", None);
+    assert_eq!(g["desired_version"].as_u64().unwrap(), version);
+    assert_eq!(g["apis"], json!(["orders"]));
+}
+
+#[test]
+fn deleting_what_is_still_used_names_the_user() {
+    let tmp = TempDir::new("cpref");
+    let cp = ControlPlane::start(&tmp.0);
+    let ok = |method: &str, path: &str, body: Value| {
+        let (status, answer) = cp.admin(method, path, Some(&body));
+        assert!(status == 200 || status == 201, "{method} {path}: {answer}");
+    };
+    ok(
+        "PUT",
+        "/v1/backends/orders-be",
+        json!({"url": "http://127.0.0.1:9000"}),
+    );
+    ok("PUT", "/v1/named-values/tag", json!({"value": "t"}));
+    let mut doc = api("/orders", "{{tag}}");
+    doc["backend"] = json!("orders-be");
+    ok("PUT", "/v1/apis/orders", doc);
+    ok("PUT", "/v1/products/starter", json!({"apis": ["orders"]}));
+    ok(
+        "PUT",
+        "/v1/subscriptions/s1",
+        json!({"scope": "product:starter"}),
+    );
+    ok(
+        "PUT",
+        "/v1/dos-profiles/p",
+        json!({"packets_per_sec": 1000, "packet_burst": 2000}),
+    );
+    ok(
+        "POST",
+        "/v1/gateways",
+        json!({"name": "g", "apis": [], "dos_profile": "p"}),
+    );
+    for (path, want) in [
+        (
+            "/v1/backends/orders-be",
+            "backend \"orders-be\" is still used by api \"orders\"",
+        ),
+        (
+            "/v1/named-values/tag",
+            "named value \"tag\" is still used by api \"orders\"",
+        ),
+        (
+            "/v1/apis/orders",
+            "api \"orders\" is still used by product \"starter\"",
+        ),
+        (
+            "/v1/products/starter",
+            "product \"starter\" is still used by subscription \"s1\"",
+        ),
+        (
+            "/v1/dos-profiles/p",
+            "dos profile \"p\" is still used by gateway \"g\"",
+        ),
+    ] {
+        let (status, body) = cp.admin("DELETE", path, None);
+        assert_eq!(status, 409, "{path}: {body}");
+        assert!(message(&body).starts_with(want), "{path}: {body}");
+    }
+    // In dependency order, everything goes.
+    for path in [
+        "/v1/gateways/g",
+        "/v1/dos-profiles/p",
+        "/v1/subscriptions/s1",
+        "/v1/products/starter",
+        "/v1/apis/orders",
+        "/v1/named-values/tag",
+        "/v1/backends/orders-be",
+    ] {
+        assert_eq!(cp.admin("DELETE", path, None).0, 204, "{path}");
+    }
+    let (status, body) = cp.admin("DELETE", "/v1/apis/orders", None);
+    assert_eq!(status, 404);
+    assert_eq!(message(&body), "api \"orders\" does not exist");
+}
+
+#[test]
+fn a_database_from_a_newer_version_and_bad_arguments_are_refused_in_one_line() {
+    let tmp = TempDir::new("cpdb");
+    let db = tmp.0.join("cp.db");
+    let out = edgegw_cp(&["admin-token", "create", "--db", db.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    // PRAGMA user_version lives at byte 60 of the header (big-endian).
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
+    std::fs::write(&db, bytes).unwrap();
+    let out = edgegw_cp(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_one_line_error(&out, &["schema version 99", "run the newer edgegw-cp"]);
+
+    let out = edgegw_cp(&[
+        "serve",
+        "--db",
+        tmp.0.join("new.db").to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_one_line_error(&out, &["/nonexistent/cert.pem"]);
+    let out = edgegw_cp(&[
+        "serve",
+        "--db",
+        "/nonexistent/dir/cp.db",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_one_line_error(&out, &["/nonexistent/dir/cp.db"]);
+}
