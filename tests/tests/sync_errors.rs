@@ -150,7 +150,12 @@ fn an_expired_token_is_reported_loudly_while_service_continues() {
             .contains("sync error    control plane refused the token")
     );
     // Retried often, logged once a minute: one error line so far.
-    std::thread::sleep(Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !node.log().contains("refused the token") {
+        assert!(Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(5));
     let log = node.log();
     let lines: Vec<&str> = log
         .lines()
