@@ -26,13 +26,24 @@ fn denied(iface: &str) -> u64 {
     v["reasons"]["denied"]["packets"].as_u64().unwrap()
 }
 
-fn ping(client: &NetNs, ip: &str) -> bool {
-    client
-        .command(&["ping", "-c", "1", "-W", "1", ip])
+/// Whether the client reaches the gateway's address: a TCP connection to
+/// a closed port is refused (reachable) or times out (dropped by XDP).
+fn reaches(client: &NetNs, ip: &str) -> bool {
+    let out = client
+        .command(&[
+            "curl",
+            "-sS",
+            "--connect-timeout",
+            "1",
+            &format!("http://{ip}:9/"),
+        ])
         .output()
-        .unwrap()
-        .status
-        .success()
+        .unwrap();
+    match out.status.code() {
+        Some(7) => true,   // connection refused: the SYN got through
+        Some(28) => false, // timeout: dropped
+        other => panic!("curl: {other:?} {}", String::from_utf8_lossy(&out.stderr)),
+    }
 }
 
 #[test]
@@ -44,7 +55,7 @@ fn a_dos_profile_change_reaches_the_xdp_maps() {
     let tmp = TempDir::new("syncdos");
     let (dir, iface, gw_ip) = (tmp.0.clone(), veth.a.clone(), veth.a_ip.clone());
     // Everything of the node runs inside its namespace (children inherit
-    // the thread's namespace); the client pings from its own.
+    // the thread's namespace); the client connects from its own.
     gw.run_in(move || {
         let cp = ControlPlane::start(&dir);
         let limits = json!({"packets_per_sec": 100000, "packet_burst": 100000});
@@ -63,7 +74,10 @@ fn a_dos_profile_change_reaches_the_xdp_maps() {
         let mut node = ManagedNode::of("gw-a", &cp, &token, &xdp);
         node.start();
         node.wait_body("/hello", "hi", 20);
-        assert!(ping(&client, &gw_ip), "the open profile lets the client in");
+        assert!(
+            reaches(&client, &gw_ip),
+            "the open profile lets the client in"
+        );
         let before = denied(&iface);
 
         let assign = |profile: &str| {
@@ -72,7 +86,7 @@ fn a_dos_profile_change_reaches_the_xdp_maps() {
         };
         assign("strict");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while ping(&client, &gw_ip) {
+        while reaches(&client, &gw_ip) {
             assert!(
                 Instant::now() < deadline,
                 "still reachable:\n{}",
@@ -96,7 +110,7 @@ fn a_dos_profile_change_reaches_the_xdp_maps() {
 
         assign("open");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !ping(&client, &gw_ip) {
+        while !reaches(&client, &gw_ip) {
             assert!(Instant::now() < deadline, "still denied:\n{}", node.log());
         }
         node.stop();
