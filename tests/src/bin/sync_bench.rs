@@ -278,6 +278,7 @@ async fn send(
     for (name, value) in headers {
         req = req.header(*name, value);
     }
+    sender.ready().await.unwrap();
     let response = sender
         .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
         .await
