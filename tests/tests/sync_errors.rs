@@ -106,6 +106,16 @@ fn a_bundle_the_node_cannot_use_is_rejected_whole_and_reported() {
     node.wait_body("/hello", "v3", 20);
     node.wait_status(10, |v| v["last_sync_error"].is_null());
     wait_readyz(&node, "sync: ok", 10);
+
+    // SIGHUP re-reads the node's file and puts the current bundle on top:
+    // the APIs stay (the file has none of its own).
+    node.daemon.as_ref().unwrap().signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !node.log().contains("configuration reloaded") {
+        assert!(Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(node.get("/hello"), (200, "v3".to_string()));
     node.stop();
 }
 
