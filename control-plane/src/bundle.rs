@@ -8,7 +8,7 @@
 //! A gateway's version is the store revision at which its bundle content
 //! last changed, so writes that do not touch a gateway do not wake it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use edgegw::config::Bundle;
 use ring::digest;
@@ -211,31 +211,38 @@ pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
             &json!({"dos": profile}),
         )?;
     }
+    // Many gateways share an assignment: assemble each one once.
+    let mut assembled: HashMap<(Vec<String>, Option<String>), (String, Value)> = HashMap::new();
     for gw in gateways::list(conn)? {
         let at = format!("gateway \"{}\": ", gw.name);
-        for api in &gw.apis {
-            if !sources.apis.iter().any(|a| a.name == *api) {
-                return Err(ApiError::invalid(format!(
-                    "{at}api \"{api}\" does not exist; create it first (PUT /v1/apis/{api})"
-                )));
+        let key = (gw.apis.clone(), gw.dos_profile.clone());
+        if !assembled.contains_key(&key) {
+            for api in &gw.apis {
+                if !sources.apis.iter().any(|a| a.name == *api) {
+                    return Err(ApiError::invalid(format!(
+                        "{at}api \"{api}\" does not exist; create it first (PUT /v1/apis/{api})"
+                    )));
+                }
             }
+            let dos = match &gw.dos_profile {
+                Some(p) => Some(sources.dos_profiles.get(p).ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "{at}dos profile \"{p}\" does not exist; create it first (PUT /v1/dos-profiles/{p})"
+                    ))
+                })?),
+                None => None,
+            };
+            let content = sources.assemble(Some(&gw.apis), dos);
+            let hash = check(&at, &content)?;
+            assembled.insert(key.clone(), (hash, content));
         }
-        let dos = match &gw.dos_profile {
-            Some(p) => Some(sources.dos_profiles.get(p).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "{at}dos profile \"{p}\" does not exist; create it first (PUT /v1/dos-profiles/{p})"
-                ))
-            })?),
-            None => None,
-        };
-        let content = sources.assemble(Some(&gw.apis), dos);
-        let hash = check(&at, &content)?;
-        if hash != gw.bundle_hash {
+        let (hash, content) = &assembled[&key];
+        if *hash != gw.bundle_hash {
             gateways::set_bundle(
                 conn,
                 &gw.name,
-                &hash,
-                &versioned(revision, &content),
+                hash,
+                &versioned(revision, content),
                 revision,
             )?;
         }

@@ -59,6 +59,21 @@ pub enum AdminTokenCommand {
         #[arg(long, default_value = "admin")]
         name: String,
     },
+    /// List admin tokens (labels and creation times; tokens are not stored).
+    List {
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Revoke every admin token with this label.
+    Revoke {
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The label given at creation.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -70,6 +85,28 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&db)?;
             let token = store.read(|c| tokens::create_admin(c, &name))?;
             println!("{token}");
+            Ok(())
+        }
+        Command::AdminToken {
+            command: AdminTokenCommand::List { db },
+        } => {
+            let store = Store::open(&db)?;
+            for (name, created) in store.read(tokens::list_admin)? {
+                println!("{name}\t{}", crate::clock::rfc3339(created));
+            }
+            Ok(())
+        }
+        Command::AdminToken {
+            command: AdminTokenCommand::Revoke { db, name },
+        } => {
+            let store = Store::open(&db)?;
+            let revoked = store.read(|c| tokens::revoke_admin(c, &name))?;
+            anyhow::ensure!(
+                revoked > 0,
+                "no admin token is named \"{name}\"; see the names with `edgegw-cp admin-token list --db {}`",
+                db.display()
+            );
+            println!("revoked {revoked} admin token(s) named \"{name}\"");
             Ok(())
         }
     }

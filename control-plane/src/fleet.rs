@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use crate::{clock, error::ApiError, store::gateways};
 
+/// The largest delta accepted: totals stay far from SQLite's i64 limit.
+const MAX_DELTA: u64 = 1 << 40;
+
 /// The longest counter name accepted.
 const MAX_COUNTER: usize = 1024;
 
@@ -41,9 +44,9 @@ struct UsageDelta {
     /// Window length in seconds.
     period: i64,
     #[serde(default)]
-    calls: u32,
+    calls: u64,
     #[serde(default)]
-    kilobytes: u32,
+    kilobytes: u64,
 }
 
 /// Fleet totals of one counter in one window.
@@ -62,6 +65,11 @@ pub fn record(conn: &Connection, gateway: &str, hb: Heartbeat) -> Result<Value, 
         if u.counter.is_empty() || u.counter.len() > MAX_COUNTER {
             return Err(ApiError::bad_request(format!(
                 "usage[{i}]: counter must be 1 to {MAX_COUNTER} characters"
+            )));
+        }
+        if u.calls > MAX_DELTA || u.kilobytes > MAX_DELTA {
+            return Err(ApiError::bad_request(format!(
+                "usage[{i}]: calls and kilobytes must be at most {MAX_DELTA} per heartbeat"
             )));
         }
         if u.period <= 0 || u.window < 0 || u.window % u.period != 0 {
@@ -91,8 +99,8 @@ pub fn record(conn: &Connection, gateway: &str, hb: Heartbeat) -> Result<Value, 
             u.window,
             gateway,
             u.period,
-            u.calls,
-            u.kilobytes
+            u.calls as i64,
+            u.kilobytes as i64
         ])?;
     }
     conn.execute(

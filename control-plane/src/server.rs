@@ -24,6 +24,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::{api, cli::ServeArgs, state::State, store, tokens};
 
+/// Concurrent HTTP/2 streams per connection (hyper's default is 200).
+const MAX_STREAMS: u32 = 4096;
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -38,21 +41,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let store = store::Store::open(&args.db)?;
     store.write(|tx| tokens::ensure_signing_key(tx))?;
-    if store.read(|c| tokens::admin_count(c))? == 0 {
-        tracing::warn!(
+    // Logged once listening, so a failure to start stays one line.
+    let hint = (store.read(tokens::admin_count)? == 0).then(|| {
+        format!(
             "no admin token yet: create one with `edgegw-cp admin-token create --db {}`",
             args.db.display()
-        );
-    }
-    let revision = store.read(|c| store::revision(c))?;
+        )
+    });
+    let revision = store.read(store::revision)?;
     let state = Arc::new(State {
         store,
         revision: watch::channel(revision).0,
         token_ttl: args.token_ttl,
+        slots: tokio::sync::Semaphore::new(crate::state::SLOTS),
     });
     tokio::runtime::Runtime::new()
         .context("starting the async runtime")?
-        .block_on(serve(state, args.listen, tls))
+        .block_on(serve(state, args.listen, tls, hint))
 }
 
 fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
@@ -82,19 +87,24 @@ async fn serve(
     state: Arc<State>,
     listen: std::net::SocketAddr,
     tls: Option<TlsAcceptor>,
+    hint: Option<String>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}; is another process using it?"))?;
     let local = listener.local_addr()?;
+    if let Some(hint) = hint {
+        tracing::warn!("{hint}");
+    }
     let notifier = Notifier::from_env()?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     if let Some(every) = notify::watchdog_interval() {
         tokio::spawn(watchdog(state.clone(), every));
     }
-    notifier.ready(&format!("serving on {local}"));
     tracing::info!(listen = %local, tls = tls.is_some(), "edgegw-cp ready");
+    notifier.ready(&format!("serving on {local}"));
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -106,6 +116,12 @@ async fn serve(
                     continue;
                 }
             },
+            _ = hup.recv() => {
+                // `systemctl reload`: everything lives in the database and
+                // takes effect on commit, so there is nothing to re-read.
+                tracing::info!("SIGHUP: nothing to reload (the configuration is the database)");
+                continue;
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         };
@@ -113,7 +129,9 @@ async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| api::handle(state.clone(), req));
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A fleet may hold its long-polls on one HTTP/2 connection.
+            builder.http2().max_concurrent_streams(MAX_STREAMS);
             let served = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(stream) => {
@@ -155,7 +173,7 @@ async fn watchdog(state: Arc<State>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let alive = crate::state::blocking(&state, |s| Ok(s.store.read(|c| store::revision(c))?))
+        let alive = crate::state::blocking(&state, |s| Ok(s.store.read(store::revision)?))
             .await
             .is_ok();
         if alive {

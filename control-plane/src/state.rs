@@ -15,7 +15,14 @@ pub struct State {
     pub revision: watch::Sender<u64>,
     /// Lifetime of gateway tokens, seconds.
     pub token_ttl: u64,
+    /// Store work admitted at once. The store is one connection, so more
+    /// would only park threads on its lock (a write waking a thousand
+    /// long-polls would start hundreds of blocking threads).
+    pub slots: tokio::sync::Semaphore,
 }
+
+/// Blocking store tasks running at once.
+pub const SLOTS: usize = 4;
 
 impl State {
     /// Runs `f` in a transaction, bumps the revision, re-assembles and
@@ -40,6 +47,11 @@ pub async fn blocking<T: Send + 'static>(
     state: &Arc<State>,
     f: impl FnOnce(&State) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _slot = state
+        .slots
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let state = state.clone();
     tokio::task::spawn_blocking(move || f(&state))
         .await

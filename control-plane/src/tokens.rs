@@ -46,13 +46,26 @@ pub fn create_admin(conn: &Connection, name: &str) -> rusqlite::Result<String> {
     Ok(token)
 }
 
+/// Labels and creation times (Unix seconds), oldest first.
+pub fn list_admin(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt =
+        conn.prepare("SELECT name, created_at FROM admin_tokens ORDER BY created_at, name")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Deletes the admin tokens labelled `name`; how many there were.
+pub fn revoke_admin(conn: &Connection, name: &str) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM admin_tokens WHERE name = ?1", params![name])
+}
+
 pub fn admin_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM admin_tokens", [], |r| r.get(0))
 }
 
 /// Checks `Authorization: Bearer <admin token>` (its hash is looked up, so
-/// timing reveals nothing about the token).
-pub fn check_admin(conn: &Connection, header: Option<&str>) -> Result<(), ApiError> {
+/// timing reveals nothing about the token); returns the token's label.
+pub fn check_admin(conn: &Connection, header: Option<&str>) -> Result<String, ApiError> {
     let token = bearer(header).ok_or_else(|| {
         ApiError::unauthorized(
             "missing admin token: send Authorization: Bearer <token> (create one with `edgegw-cp admin-token create`)",
@@ -66,7 +79,7 @@ pub fn check_admin(conn: &Connection, header: Option<&str>) -> Result<(), ApiErr
         )
         .optional()?;
     match known {
-        Some(_) => Ok(()),
+        Some(label) => Ok(label),
         None => Err(ApiError::unauthorized(
             "admin token not recognised; create one with `edgegw-cp admin-token create`",
         )),

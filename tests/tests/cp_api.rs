@@ -177,8 +177,66 @@ fn heartbeats_show_in_the_gateway_list_and_usage_is_summed_over_the_fleet() {
     // Each gateway's own share is visible.
     let (_, detail) = cp.admin("GET", "/v1/gateways/edge-a", None);
     assert_eq!(detail["usage"][0]["calls"], 10);
+    // A bad heartbeat is refused whole: neither its status nor its usage
+    // is kept.
+    for (bad, want) in [
+        (
+            json!({"uptime_secs": 1, "healthy": false, "usage": [
+                {"counter": "api:orders/inbound/0|s:sub-1", "window": window, "period": 3600, "calls": 100},
+                {"counter": "c", "window": window + 1, "period": 3600, "calls": 1}]}),
+            "window a multiple of it",
+        ),
+        (
+            json!({"uptime_secs": 1, "healthy": false, "uptim": 2}),
+            "unknown field `uptim`",
+        ),
+        (json!({"uptime_secs": 1}), "missing field `healthy`"),
+    ] {
+        let answer = cp.gateway(&a, "POST", "/v1/gateway/heartbeat", &[], Some(&bad));
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(answer.body.contains(want), "{want}: {}", answer.body);
+    }
+    let (_, detail) = cp.admin("GET", "/v1/gateways/edge-a", None);
+    assert_eq!(detail["usage"][0]["calls"], 10);
+    assert_eq!(detail["heartbeat"]["healthy"], true);
     // A gateway that never reported has no heartbeat.
     cp.gateway_token("edge-c");
     let (_, c) = cp.admin("GET", "/v1/gateways/edge-c", None);
     assert_eq!(c["heartbeat"], Value::Null);
+}
+
+#[test]
+fn concurrent_writes_are_all_kept() {
+    let tmp = TempDir::new("cpconc");
+    let cp = ControlPlane::start(&tmp.0);
+    let token = cp.gateway_token("edge-1");
+    let before = cp
+        .gateway(&token, "GET", "/v1/gateway/config", &[], None)
+        .json();
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let cp = &cp;
+            s.spawn(move || {
+                for i in 0..8 {
+                    let (status, body) = cp.admin(
+                        "PUT",
+                        &format!("/v1/named-values/v-{t}-{i}"),
+                        Some(&json!({"value": format!("{t}/{i}")})),
+                    );
+                    assert_eq!(status, 201, "{body}");
+                }
+            });
+        }
+    });
+    let (_, values) = cp.admin("GET", "/v1/named-values", None);
+    assert_eq!(values.as_array().unwrap().len(), 48);
+    // Every one of them is in the gateway's bundle, at a newer version.
+    let after = cp
+        .gateway(&token, "GET", "/v1/gateway/config", &[], None)
+        .json();
+    assert_eq!(
+        after["catalog"]["named_values"].as_array().unwrap().len(),
+        48
+    );
+    assert!(after["version"].as_u64() > before["version"].as_u64());
 }

@@ -317,6 +317,17 @@ fn a_database_from_a_newer_version_and_bad_arguments_are_refused_in_one_line() {
         "/nonexistent/key.pem",
     ]);
     assert_one_line_error(&out, &["/nonexistent/cert.pem"]);
+    // The port is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = edgegw_cp(&[
+        "serve",
+        "--db",
+        tmp.0.join("new.db").to_str().unwrap(),
+        "--listen",
+        &addr,
+    ]);
+    assert_one_line_error(&out, &[&format!("binding {addr}"), "another process"]);
     let out = edgegw_cp(&[
         "serve",
         "--db",

@@ -1,12 +1,13 @@
 //! Admin and gateway tokens of the real `edgegw-cp`: missing, wrong,
-//! expired, revoked by rotation (of the gateway's token or of the signing
-//! key), each refused with 401 and a message naming the reason.
+//! expired, revoked (admin tokens by label; gateway tokens by rotating the
+//! gateway's token or the signing key), each refused with 401 and a message
+//! naming the reason.
 
 use std::time::Duration;
 
 use edgegw_tests::{
     cp::{ControlPlane, edgegw_cp},
-    process::TempDir,
+    process::{TempDir, assert_one_line_error},
 };
 use serde_json::json;
 
@@ -78,6 +79,37 @@ fn admin_tokens_are_required_and_can_be_added_while_serving() {
     assert_eq!(
         cp.request("GET", "/v1/apis", Some(&gw), &[], None).status,
         401
+    );
+
+    // Revoked by label: refused at once, the other token still works.
+    let db = cp.db.to_str().unwrap();
+    let out = edgegw_cp(&["admin-token", "list", "--db", db]);
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.contains("admin\t") && listed.contains("ci\t"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&second), "{listed}");
+    // Changes are logged with the label of the token that made them.
+    let log = cp.log_text();
+    assert!(
+        log.contains("admin write admin=admin method=POST path=/v1/gateways status=201"),
+        "{log}"
+    );
+    let out = edgegw_cp(&["admin-token", "revoke", "--db", db, "--name", "ci"]);
+    assert!(out.status.success(), "{out:?}");
+    let revoked = cp.request("GET", "/v1/apis", Some(&second), &[], None);
+    assert_eq!(revoked.status, 401);
+    assert!(
+        revoked.body.contains("admin token not recognised"),
+        "{}",
+        revoked.body
+    );
+    assert_eq!(cp.admin("GET", "/v1/apis", None).0, 200);
+    let out = edgegw_cp(&["admin-token", "revoke", "--db", db, "--name", "nobody"]);
+    assert_one_line_error(
+        &out,
+        &["no admin token is named \"nobody\"", "admin-token list"],
     );
 }
 

@@ -149,6 +149,9 @@ fn register(
             Some(_) if create_only => Err(ApiError::conflict(format!(
                 "gateway \"{name}\" already exists; change it with PUT /v1/gateways/{name} or rotate its token with POST /v1/gateways/{name}/token"
             ))),
+            Some(_) if write.ttl_secs.is_some() => Err(ApiError::bad_request(format!(
+                "gateway \"{name}\": ttl_secs applies when a gateway is created; issue a token with POST /v1/gateways/{name}/token {{\"ttl_secs\": N}}"
+            ))),
             Some(_) => {
                 gateways::set_assignment(tx, name, &write.apis, write.dos_profile.as_deref())?;
                 Ok(None)

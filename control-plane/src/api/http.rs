@@ -69,12 +69,39 @@ pub fn text(status: StatusCode, body: String) -> Reply {
         .expect("static parts are valid")
 }
 
+/// A status without a body (204, 304).
+pub fn empty(status: StatusCode) -> Reply {
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::new()))
+        .expect("static parts are valid")
+}
+
+/// `reply` with `ETag: "<version>"`.
+pub fn tagged(mut reply: Reply, version: u64) -> Reply {
+    reply.headers_mut().insert(
+        header::ETAG,
+        header::HeaderValue::from_str(&format!("\"{version}\""))
+            .expect("digits are a valid header"),
+    );
+    reply
+}
+
 pub fn error(err: &ApiError) -> Reply {
     text(err.status, err.body())
 }
 
-/// Decodes `%XX` escapes (names in paths and query values).
+/// Decodes `%XX` escapes in a path segment.
 pub fn percent_decode(text: &str) -> String {
+    decode(text, false)
+}
+
+/// Decodes a query-string key or value (`+` is a space there).
+fn decode_query(text: &str) -> String {
+    decode(text, true)
+}
+
+fn decode(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -89,7 +116,7 @@ pub fn percent_decode(text: &str) -> String {
                 }
                 _ => out.push(b'%'),
             },
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b => out.push(b),
         }
         i += 1;
@@ -101,7 +128,7 @@ pub fn percent_decode(text: &str) -> String {
 pub fn query_param(query: Option<&str>, key: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == key).then(|| percent_decode(v))
+        (decode_query(k) == key).then(|| decode_query(v))
     })
 }
 
@@ -114,6 +141,8 @@ mod tests {
         assert_eq!(percent_decode("x%27%3B%20DROP"), "x'; DROP");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%2"), "%2");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(query_param(Some("q=a+b%2B"), "q").as_deref(), Some("a b+"));
         assert_eq!(
             query_param(Some("a=1&path=%2Fpets"), "path").as_deref(),
             Some("/pets")

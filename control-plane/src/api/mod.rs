@@ -85,26 +85,10 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             .await?;
             Ok(match longpoll::config(state, gateway, known, wait).await? {
                 longpoll::Answer::Bundle { version, body } => {
-                    let mut reply = http::text(StatusCode::OK, body);
-                    reply.headers_mut().insert(
-                        header::ETAG,
-                        format!("\"{version}\"")
-                            .parse()
-                            .expect("digits are a valid header"),
-                    );
-                    reply
+                    http::tagged(http::text(StatusCode::OK, body), version)
                 }
                 longpoll::Answer::NotModified { version } => {
-                    let mut reply = http::text(StatusCode::NOT_MODIFIED, String::new());
-                    *reply.body_mut() = Default::default();
-                    reply.headers_mut().remove(header::CONTENT_TYPE);
-                    reply.headers_mut().insert(
-                        header::ETAG,
-                        format!("\"{version}\"")
-                            .parse()
-                            .expect("digits are a valid header"),
-                    );
-                    reply
+                    http::tagged(http::empty(StatusCode::NOT_MODIFIED), version)
                 }
             })
         }
@@ -142,13 +126,22 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
                 body,
             };
             let (status, value) = blocking(state, move |s| {
-                s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
-                admin(s, &request)
+                let label = s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
+                let answer = admin(s, &request);
+                if request.method != Method::GET {
+                    // The audit trail of changes: who, what, and the outcome.
+                    let status = match &answer {
+                        Ok((status, _)) => *status,
+                        Err(e) => e.status,
+                    };
+                    tracing::info!(admin = %label, method = %request.method, path = %format!("/v1/{}", request.segments.join("/")), status = status.as_u16(), "admin write");
+                }
+                answer
             })
             .await?;
             Ok(match value {
                 Some(v) => http::json(status, &v),
-                None => http::text(status, String::new()),
+                None => http::empty(status),
             })
         }
         _ => Err(ApiError::not_found(format!(
