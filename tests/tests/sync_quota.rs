@@ -23,7 +23,7 @@ fn inside_a_window() {
         .unwrap()
         .as_secs();
     let left = PERIOD - now % PERIOD;
-    if left < 180 {
+    if left < 60 {
         std::thread::sleep(Duration::from_secs(left + 1));
     }
 }

@@ -169,6 +169,7 @@ async fn serve(
             xdp: attachment.as_ref().map(|a| a.pin_dir().clone()),
             started: std::time::Instant::now(),
             heartbeat_now: Default::default(),
+            poll_now: Default::default(),
         }));
     }
     admin_state.ready.store(true, Ordering::Release);

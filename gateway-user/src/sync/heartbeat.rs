@@ -35,10 +35,16 @@ async fn send(sync: &Syncer) {
     match sync.client.heartbeat(&body).await {
         Ok(totals) => {
             sync.fleet.acknowledged(&totals, now_secs());
+            let before = sync.state.view();
             sync.state.update(|v| {
                 v.last_heartbeat_at = Some(now_secs());
                 v.last_heartbeat_error = None;
+                v.token_error = None;
             });
+            // The control plane answers (again): the poll need not wait.
+            if before.token_error.is_some() || before.last_heartbeat_error.is_some() {
+                sync.poll_now.notify_one();
+            }
         }
         Err(e) => {
             sync.fleet.failed();

@@ -52,6 +52,8 @@ pub struct Syncer {
     pub started: Instant,
     /// Wakes the heartbeat at once (after an applied or rejected bundle).
     pub heartbeat_now: Notify,
+    /// Ends the poll's backoff early (a heartbeat got through again).
+    pub poll_now: Notify,
 }
 
 /// Spawns the long-poll and the heartbeat; they run until the process ends.

@@ -73,7 +73,12 @@ pub async fn run(sync: Arc<Syncer>) {
                     .update(|v| v.last_sync_error = Some(format!("{FETCH}{message}")));
             }
         }
-        tokio::time::sleep(backoff.next_wait()).await;
+        // A heartbeat that gets through again (e.g. with a new token)
+        // ends the wait early.
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_wait()) => {}
+            _ = sync.poll_now.notified() => backoff.reset(),
+        }
     }
 }
 
