@@ -10,6 +10,15 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the Unix epoch, rounded up: an expiry computed from it
+/// never comes earlier than asked.
+pub fn now_ceil() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64 + i64::from(d.subsec_nanos() > 0))
+        .unwrap_or(0)
+}
+
 /// `2026-11-26T09:30:00Z` for Unix seconds (UTC, proleptic Gregorian),
 /// using the days-to-civil conversion so no date library is needed.
 pub fn rfc3339(secs: i64) -> String {

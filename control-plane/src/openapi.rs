@@ -1,8 +1,13 @@
 //! `POST /v1/apis/import?name=&path=&backend=`: an OpenAPI 3 document
 //! (JSON or YAML) becomes an API with one operation per path and method,
-//! named by `operationId` (or method and path). Re-importing an existing
-//! API replaces its operations and keeps its policies and key settings
-//! (operation policies stay with operations of the same name).
+//! named by `operationId` (or method and path). Path templates are
+//! converted to the gateway's: parameter names keep letters, digits and
+//! '_' (`{pet-id}` becomes `{pet_id}`), and a segment mixing text and
+//! parameters (`{name}.json`) matches as one parameter named after its
+//! first (`{name}`), since the gateway matches whole segments.
+//! Re-importing an existing API replaces its operations and keeps its
+//! policies and key settings (operation policies stay with operations of
+//! the same name).
 
 use hyper::StatusCode;
 use serde_json::Value;
@@ -105,7 +110,7 @@ fn operations(document: &Value) -> Result<Vec<OperationDoc>, ApiError> {
             out.push(OperationDoc {
                 name,
                 method: method.to_ascii_uppercase(),
-                url: url.clone(),
+                url: convert_template(url),
                 policies: None,
             });
         }
@@ -116,6 +121,31 @@ fn operations(document: &Value) -> Result<Vec<OperationDoc>, ApiError> {
         ));
     }
     Ok(out)
+}
+
+/// An OpenAPI path template as a gateway URL template.
+fn convert_template(path: &str) -> String {
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let Some(open) = segment.find('{') else {
+                return segment.to_string();
+            };
+            let name: String = segment[open + 1..]
+                .chars()
+                .take_while(|c| *c != '}')
+                .map(|c| {
+                    if c.is_alphanumeric() || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("{{{name}}}")
+        })
+        .collect();
+    segments.join("/")
 }
 
 /// An operation name from free text: runs of other characters become one
@@ -159,6 +189,21 @@ mod tests {
                 ("list-pets", "GET", "/pets"),
             ]
         );
+    }
+
+    #[test]
+    fn templates_become_whole_segment_parameters() {
+        for (from, to) in [
+            ("/pets/{petId}", "/pets/{petId}"),
+            (
+                "/users/{user-id}/files/{name}.json",
+                "/users/{user_id}/files/{name}",
+            ),
+            ("/v{major}.{minor}/x", "/{major}/x"),
+            ("/plain/", "/plain/"),
+        ] {
+            assert_eq!(convert_template(from), to, "{from}");
+        }
     }
 
     #[test]

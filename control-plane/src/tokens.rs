@@ -149,7 +149,7 @@ pub fn issue(
     token_id: &str,
     ttl_secs: u64,
 ) -> rusqlite::Result<Issued> {
-    let exp = clock::now().saturating_add(ttl_secs.min(i64::MAX as u64 / 2) as i64);
+    let exp = clock::now_ceil().saturating_add(ttl_secs.min(i64::MAX as u64 / 2) as i64);
     let claims = Claims {
         gw: gateway.into(),
         tid: token_id.into(),

@@ -75,7 +75,10 @@ fn yaml_and_json_documents_become_apis_with_operations() {
     // The same document as JSON.
     let doc: Value = serde_json::json!({
         "openapi": "3.1.0",
-        "paths": {"/users/{id}": {"get": {"operationId": "get user!"}, "put": {}}}
+        "paths": {
+            "/users/{id}": {"get": {"operationId": "get user!"}, "put": {}},
+            "/users/{user-id}/files/{name}.json": {"get": {"operationId": "getFile"}}
+        }
     });
     let (status, users) = import(
         &cp,
@@ -95,6 +98,12 @@ fn yaml_and_json_documents_become_apis_with_operations() {
                 "put-users-id".to_string(),
                 "PUT".to_string(),
                 "/users/{id}".to_string()
+            ),
+            // Converted to whole-segment parameters the gateway routes.
+            (
+                "getFile".to_string(),
+                "GET".to_string(),
+                "/users/{user_id}/files/{name}".to_string()
             ),
         ]
     );
@@ -172,7 +181,7 @@ fn bad_documents_are_refused_and_change_nothing() {
         // A template the gateway cannot route.
         (
             q,
-            "openapi: 3.0.0\npaths:\n  /a/{id:\n    get: {}\n",
+            "openapi: 3.0.0\npaths:\n  /a/*/b:\n    get: {}\n",
             "url template",
         ),
     ] {
