@@ -6,6 +6,8 @@
 //! - `policy`: the policy pipeline (scopes, sections, each policy).
 //! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
+//! - `sync`: the control plane client (config long-poll, backups, heartbeats,
+//!   fleet-wide quotas).
 //! - `cli`: one module per `edgegw` subcommand.
 //! - `lifecycle`: what operators and systemd see: `logging`, the `status`
 //!   file, sd_`notify` readiness and the `watchdog`.
@@ -21,6 +23,7 @@ pub mod notify;
 pub mod policy;
 pub mod proxy;
 pub mod status;
+pub mod sync;
 pub mod watchdog;
 
 /// The XDP object built by `cargo xtask build-ebpf`, embedded at build time.

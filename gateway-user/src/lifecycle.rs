@@ -69,6 +69,7 @@ impl Lifecycle {
                 message: format!("loaded {}", config_path.display()),
             },
             log_level: log.current(),
+            control_plane: None,
         };
         Ok(Lifecycle {
             log,

@@ -57,6 +57,9 @@ pub struct Status {
     /// Result of the last configuration load, reload or sync.
     pub last_sync: SyncResult,
     pub log_level: String,
+    /// The control plane sync, for a managed gateway.
+    #[serde(default)]
+    pub control_plane: Option<crate::sync::SyncView>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -282,6 +285,7 @@ mod tests {
                 message: "loaded".into(),
             },
             log_level: "info".into(),
+            control_plane: None,
         }
     }
 

@@ -9,6 +9,8 @@
 //! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests.
+//! - `managed`: a gateway node managed by a control plane (config, token,
+//!   backups) that survives restarts of its daemon.
 
 pub mod apim;
 pub mod backends;
@@ -16,6 +18,7 @@ pub mod certs;
 pub mod cp;
 pub mod gateway;
 pub mod lan;
+pub mod managed;
 pub mod netns;
 pub mod packets;
 pub mod pins;

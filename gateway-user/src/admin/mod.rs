@@ -27,6 +27,8 @@ pub struct AdminState {
     pub ready: AtomicBool,
     /// Pins of the attached XDP program, for its counters.
     pub xdp: Option<PinDir>,
+    /// The control plane sync of a managed gateway: `/readyz` details.
+    pub sync: Option<Arc<crate::sync::SyncState>>,
 }
 
 /// Serves the admin endpoints until the task is dropped.
@@ -51,8 +53,15 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
 fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        // Ready means serving: a sync problem does not stop that, but it
+        // is shown (a refused token must not go unnoticed).
         "/readyz" if state.ready.load(Ordering::Acquire) => {
-            (StatusCode::OK, "text/plain", "ready\n".to_string())
+            let details = state
+                .sync
+                .as_ref()
+                .map(|s| format!("{}\n", s.view().summary()))
+                .unwrap_or_default();
+            (StatusCode::OK, "text/plain", format!("ready\n{details}"))
         }
         "/readyz" => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand.
 
+mod apply;
 mod ban;
 mod bans;
 mod catalog;

@@ -7,7 +7,9 @@
 //! `xdp.detach_on_exit` asks for a clean detach.
 //! SIGHUP reloads the whole configuration file: a valid one is swapped in
 //! atomically (proxy state, then the DoS policy into the pinned maps), an
-//! invalid one is rejected whole and the old one stays.
+//! invalid one is rejected whole and the old one stays. A managed gateway
+//! (`[control_plane]`) starts from its backup or the control plane, then
+//! applies the bundles it syncs through the same path (`apply`).
 
 use std::{
     path::{Path, PathBuf},
@@ -20,14 +22,14 @@ use tokio::{
     signal::unix::{Signal, SignalKind, signal},
 };
 
-use super::xdp;
+use super::{apply::Live, xdp};
 use crate::{
     admin::{self, AdminState, Metrics},
     config::Config,
     datapath::{PinDir, XdpMode},
     lifecycle::Lifecycle,
     proxy::{self, Gateway, Listeners, SharedGateway},
-    status::StatusFile,
+    sync,
 };
 
 /// Command-line settings that override the file, on start and on reload.
@@ -77,9 +79,18 @@ pub fn run(
 async fn serve(
     path: PathBuf,
     overrides: Overrides,
-    config: Config,
+    file: Config,
     mut lifecycle: Lifecycle,
 ) -> anyhow::Result<()> {
+    // A managed gateway's first bundle, before anything is bound.
+    let managed = match &file.control_plane {
+        Some(cp) => Some(sync::prepare(cp, &file).await?),
+        None => None,
+    };
+    let config = match &managed {
+        Some(m) => m.startup.config.clone(),
+        None => file.clone(),
+    };
     let listeners = Listeners {
         plain: bind(config.listen, "gateway.listen").await?,
         tls: match &config.tls {
@@ -101,6 +112,7 @@ async fn serve(
         metrics: metrics.clone(),
         ready: false.into(),
         xdp: (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface)),
+        sync: managed.as_ref().map(|m| m.state.clone()),
     });
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %config.admin.unwrap(), "admin listener (/healthz, /readyz, /metrics)");
@@ -134,18 +146,35 @@ async fn serve(
     let hup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
     let term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     let int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
-    tokio::spawn(reload_on_sighup(
-        hup,
-        path,
-        overrides,
-        Reloadable {
-            gateway: shared.clone(),
-            metrics: metrics.clone(),
-            xdp: attachment.as_ref().map(|a| a.pin_dir().clone()),
-            dos: config.dos.clone(),
-            status: lifecycle.status(),
-        },
+    let live = Arc::new(Live::new(
+        shared.clone(),
+        metrics.clone(),
+        attachment.as_ref().map(|a| a.pin_dir().clone()),
+        lifecycle.status(),
+        path.clone(),
+        file,
+        managed
+            .as_ref()
+            .map(|m| (m.startup.version, m.startup.text.clone())),
     ));
+    tokio::spawn(reload_on_sighup(hup, path, overrides, live.clone()));
+    if let Some(m) = managed {
+        if let Some(status) = lifecycle.status() {
+            status.record_reload(m.startup.source, Ok(m.startup.text.as_bytes()));
+            m.state.publish_to(status);
+        }
+        sync::spawn(Arc::new(sync::Syncer {
+            cp: config.control_plane.clone().expect("managed"),
+            client: m.client,
+            state: m.state,
+            fleet: m.fleet,
+            applier: live,
+            xdp: attachment.as_ref().map(|a| a.pin_dir().clone()),
+            started: std::time::Instant::now(),
+            heartbeat_now: Default::default(),
+            poll_now: Default::default(),
+        }));
+    }
     admin_state.ready.store(true, Ordering::Release);
     tracing::info!(
         listen = %config.listen,
@@ -160,6 +189,10 @@ async fn serve(
         admin_state.ready.store(false, Ordering::Release);
     });
     proxy::serve(listeners, shared, metrics, shutdown, config.drain_timeout).await;
+    // Quota usage not yet reported is kept for the next start.
+    if let Some(fleet) = sync::fleet::global() {
+        fleet.save();
+    }
     if let Some(attachment) = attachment {
         xdp::exit(attachment, config.detach_on_exit)?;
     }
@@ -175,74 +208,12 @@ async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpList
     })
 }
 
-/// What a SIGHUP reload replaces.
-struct Reloadable {
-    gateway: SharedGateway,
-    metrics: Arc<Metrics>,
-    /// Pin directory of the attached program, whose maps take the DoS policy.
-    xdp: Option<PinDir>,
-    /// The DoS policy the maps hold now.
-    dos: Option<crate::config::DosPolicy>,
-    status: Option<Arc<StatusFile>>,
-}
-
 /// Reloads on every SIGHUP; requests in flight keep the configuration they
-/// started with. The file is validated whole before anything changes.
-async fn reload_on_sighup(
-    mut hup: Signal,
-    path: PathBuf,
-    overrides: Overrides,
-    mut live: Reloadable,
-) {
+/// started with. The file is validated whole (with the current bundle of a
+/// managed gateway on top) before anything changes.
+async fn reload_on_sighup(mut hup: Signal, path: PathBuf, overrides: Overrides, live: Arc<Live>) {
     while hup.recv().await.is_some() {
-        let built = overrides
-            .load(&path)
-            .and_then(|c| Gateway::build(&c).map_err(Into::into));
-        let gateway = match built {
-            Ok(gateway) => gateway,
-            Err(err) => {
-                live.metrics.reloaded(false);
-                if let Some(status) = &live.status {
-                    status.record_reload("file", Err(format!("{err:#}")));
-                }
-                tracing::error!(
-                    "configuration reload rejected, the previous configuration stays: {err:#}"
-                );
-                continue;
-            }
-        };
-        let old = live.gateway.load();
-        for (what, before, after) in [
-            (
-                "gateway.listen",
-                Some(old.config.listen),
-                Some(gateway.config.listen),
-            ),
-            (
-                "tls.listen",
-                old.config.tls.as_ref().map(|t| t.listen),
-                gateway.config.tls.as_ref().map(|t| t.listen),
-            ),
-            ("admin.listen", old.config.admin, gateway.config.admin),
-        ] {
-            if before != after {
-                tracing::warn!(
-                    "{what} changed from {before:?} to {after:?}: listeners change only on restart"
-                );
-            }
-        }
-        let dos = gateway.config.dos.clone();
-        let apis = gateway.config.apis.len();
-        live.gateway.store(Arc::new(gateway));
-        if let Some(dir) = &live.xdp {
-            xdp::apply_dos(dir, &mut live.dos, dos);
-        }
-        live.metrics.reloaded(true);
-        if let Some(status) = &live.status {
-            let text = std::fs::read(&path).map_err(|e| e.to_string());
-            status.record_reload("file", text.as_deref().map_err(Clone::clone));
-        }
-        tracing::info!(config = %path.display(), apis, "configuration reloaded");
+        live.reload_file(overrides.load(&path));
     }
 }
 

@@ -28,6 +28,7 @@ pub fn status(runtime_dir: &Path, json_out: bool) -> anyhow::Result<()> {
 fn view(status: &Status, now: u64) -> Value {
     let mut view = serde_json::to_value(status).expect("status serialises");
     view["uptime_secs"] = json!(now.saturating_sub(status.started_at));
+    view["now"] = json!(now);
     if let Some(xdp) = &status.xdp {
         view["xdp"] = live_xdp(&xdp.iface, &xdp.mode);
     }
@@ -80,7 +81,7 @@ fn render_text(v: &Value) -> String {
         other => other.to_string(),
     };
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<12} {v}\n"));
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<13} {v}\n"));
     line(
         "state",
         format!("{} (pid {})", s(&v["state"]), s(&v["pid"])),
@@ -98,14 +99,33 @@ fn render_text(v: &Value) -> String {
     );
     let sync = &v["last_sync"];
     line(
-        "last sync",
+        "last reload",
         format!(
-            "{} at {}: {}",
+            "{} {}: {}",
             if sync["ok"] == true { "ok" } else { "failed" },
-            s(&sync["at"]),
+            ago(&sync["at"], &v["now"]),
             s(&sync["message"])
         ),
     );
+    let cp = &v["control_plane"];
+    if !cp.is_null() {
+        line("control plane", s(&cp["url"]));
+        line(
+            "cp version",
+            format!("{} (from {})", s(&cp["version"]), s(&cp["source"])),
+        );
+        line("last sync", ago(&cp["last_sync_at"], &v["now"]));
+        if !cp["token_error"].is_null() {
+            line("sync error", s(&cp["token_error"]));
+        } else {
+            line("sync error", s(&cp["last_sync_error"]));
+        }
+        let heartbeat = match &cp["last_heartbeat_error"] {
+            Value::Null => ago(&cp["last_heartbeat_at"], &v["now"]),
+            err => format!("failing: {}", s(err)),
+        };
+        line("heartbeat", heartbeat);
+    }
     for l in v["listeners"].as_array().into_iter().flatten() {
         line("listener", format!("{} {}", s(&l["addr"]), s(&l["name"])));
     }
@@ -147,9 +167,23 @@ fn render_text(v: &Value) -> String {
     out
 }
 
+/// "12 s ago" for a Unix time, "never" for none.
+fn ago(at: &Value, now: &Value) -> String {
+    match (at.as_u64(), now.as_u64()) {
+        (Some(at), Some(now)) => format!("{} s ago", now.saturating_sub(at)),
+        _ => "never".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_seconds_ago() {
+        assert_eq!(ago(&json!(90), &json!(100)), "10 s ago");
+        assert_eq!(ago(&Value::Null, &json!(100)), "never");
+    }
 
     #[test]
     fn totals_split_passed_from_dropped() {

@@ -13,6 +13,7 @@ pub use escalation::Escalation;
 mod apis;
 mod bundle;
 mod catalog;
+mod control_plane;
 mod escalation;
 mod limits;
 mod listeners;
@@ -20,6 +21,7 @@ mod template;
 
 pub use apis::{Api, Backend, BackendProtocol, Operation};
 pub use bundle::Bundle;
+pub use control_plane::ControlPlane;
 pub use limits::Limits;
 pub use listeners::{Certificate, TlsListener};
 pub use template::UrlTemplate;
@@ -74,6 +76,8 @@ struct FileConfig {
     catalog: Option<catalog::CatalogSection>,
     /// Optional L7-to-XDP escalation (ban abusive client IPs in the kernel).
     escalation: Option<escalation::EscalationSection>,
+    /// Optional control plane that serves the managed sections.
+    control_plane: Option<control_plane::ControlPlaneSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,6 +156,8 @@ pub struct Config {
     /// The API-management catalog, if any.
     pub catalog: Option<CatalogSource>,
     pub escalation: Option<Escalation>,
+    /// The control plane serving the managed parts, if any.
+    pub control_plane: Option<ControlPlane>,
 }
 
 /// Where the API-management catalog comes from.
@@ -182,6 +188,9 @@ impl Config {
         let mut config = Self::parse(&shown, &text)?;
         if let Some(CatalogSource::File(f)) = &config.catalog {
             config.catalog = Some(CatalogSource::File(catalog::resolve(f, path)));
+        }
+        if let Some(cp) = &mut config.control_plane {
+            cp.resolve(path);
         }
         Ok(config)
     }
@@ -248,7 +257,21 @@ impl Config {
             Some(e) => Some(e.validate().map_err(invalid)?),
             None => None,
         };
+        let control_plane = match &file.control_plane {
+            Some(section) => {
+                control_plane::check_no_managed(&[
+                    ("[[apis]]", !file.apis.is_empty()),
+                    ("[[backends]]", !file.backends.is_empty()),
+                    ("[catalog]", file.catalog.is_some()),
+                    ("[dos]", file.dos.is_some()),
+                ])
+                .map_err(invalid)?;
+                Some(section.validate().map_err(invalid)?)
+            }
+            None => None,
+        };
         Ok(Config {
+            control_plane,
             escalation,
             detach_on_exit: file.xdp.detach_on_exit,
             dos,

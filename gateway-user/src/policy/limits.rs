@@ -32,6 +32,7 @@ use super::{
 use crate::{
     datapath::{Standing, monotonic_ns},
     proxy::ProxyBody,
+    sync::fleet::FleetDecision,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,9 @@ pub struct Limit {
     counters: Arc<Counters>,
     /// `RateLimit-Policy` values, rendered once.
     policy_headers: Vec<HeaderValue>,
+    /// Where the policy sits (scope/section/index): with a control plane,
+    /// call quotas are counted fleet-wide under `<place>|<key>`.
+    place: String,
 }
 
 impl std::fmt::Debug for Limit {
@@ -167,6 +171,7 @@ impl Limit {
                 f.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
             )),
             policy_headers,
+            place: String::new(),
         })
     }
 
@@ -201,7 +206,7 @@ impl Limit {
                 .append(RATELIMIT_POLICY.clone(), v.clone());
         }
         let name = self.name;
-        match self.counters.hit(&key, Instant::now()) {
+        match self.count(&key) {
             Decision::Allowed {
                 remaining,
                 remaining_bytes,
@@ -259,6 +264,38 @@ impl Limit {
                     .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
                 Some(response)
             }
+        }
+    }
+}
+
+impl Limit {
+    /// Names the policy's place, the stable part of its fleet counters.
+    pub fn set_place(&mut self, place: String) {
+        self.place = place;
+    }
+
+    /// One call of `key`: call quotas of a managed gateway count
+    /// fleet-wide (`sync::fleet`); rate limits and bandwidth quotas count
+    /// on this gateway.
+    fn count(&self, key: &str) -> Decision {
+        let fleet = crate::sync::fleet::global()
+            .filter(|_| self.kind == Kind::Quota && self.allowance.bytes.is_none());
+        let (Some(fleet), Some(calls)) = (fleet, self.allowance.calls) else {
+            return self.counters.hit(key, Instant::now());
+        };
+        let counter = format!("{}|{key}", self.place);
+        let now = crate::status::now_secs();
+        match fleet.hit(&counter, calls, self.period.as_secs(), now) {
+            FleetDecision::Allowed { remaining, reset } => Decision::Allowed {
+                remaining: Some(remaining),
+                remaining_bytes: None,
+                reset: Duration::from_secs(reset),
+                window: Instant::now(),
+            },
+            FleetDecision::Denied { retry_after } => Decision::Denied {
+                retry_after: Duration::from_secs(retry_after),
+                exhausted: Exhausted::Calls,
+            },
         }
     }
 }

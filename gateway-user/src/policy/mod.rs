@@ -170,6 +170,15 @@ impl Policy {
         };
         built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
     }
+
+    /// Tells the policy where it sits (`api orders/inbound/0`): the name of
+    /// its fleet-wide counters.
+    fn placed(mut self, place: String) -> Policy {
+        if let Policy::Limit(limit) = &mut self {
+            limit.set_place(place);
+        }
+        self
+    }
 }
 
 fn one_line(s: &str) -> String {

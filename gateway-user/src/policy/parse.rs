@@ -74,8 +74,10 @@ pub fn parse_scope(
         };
         let mut parsed = Vec::with_capacity(list.len());
         let mut bases = 0;
-        for step in list {
-            match step_of(step, section, named) {
+        // The place names fleet-wide quota counters: stable across gateways.
+        let place = at.replace('"', "").replace(": ", "/");
+        for (i, step) in list.iter().enumerate() {
+            match step_of(step, section, named, format!("{place}/{i}")) {
                 Ok(Step::Base) => {
                     bases += 1;
                     parsed.push(Step::Base);
@@ -94,18 +96,22 @@ pub fn parse_scope(
     out
 }
 
-fn step_of(step: &Value, section: Section, named: &NamedValues) -> Result<Step, String> {
+fn step_of(
+    step: &Value,
+    section: Section,
+    named: &NamedValues,
+    place: String,
+) -> Result<Step, String> {
     match step {
         Value::String(s) if s == "base" => Ok(Step::Base),
-        Value::String(name) => {
-            Policy::build(name, section, Value::Null).map(|p| Step::Policy(Arc::new(p)))
-        }
+        Value::String(name) => Policy::build(name, section, Value::Null)
+            .map(|p| Step::Policy(Arc::new(p.placed(place)))),
         Value::Mapping(m) if m.len() == 1 => {
             let (name, args) = m.iter().next().expect("one entry");
             let name = name.as_str().unwrap_or_default();
             let args =
                 substitute(args.clone(), named).map_err(|e| format!("policy \"{name}\": {e}"))?;
-            Policy::build(name, section, args).map(|p| Step::Policy(Arc::new(p)))
+            Policy::build(name, section, args).map(|p| Step::Policy(Arc::new(p.placed(place))))
         }
         _ => Err("each entry is \"base\" or one `policy-name: {settings}`".into()),
     }

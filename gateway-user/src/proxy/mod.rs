@@ -26,7 +26,7 @@ mod workers;
 pub use gateway::{Gateway, GatewayError, SharedGateway};
 pub use router::{RouteInfo, Router};
 pub use server::{Listeners, serve};
-pub use tls::client_config;
+pub use tls::{TlsError, client_config};
 
 use bytes::Bytes;
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};

@@ -3,6 +3,7 @@
 
 mod apim;
 mod proxy;
+mod sync;
 mod xdp;
 
 use anyhow::bail;
@@ -20,6 +21,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             args.extend(["--only".to_string(), "apim".to_string()]);
             proxy::run(&args)
         }
-        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim"),
+        "sync" => sync::run(args),
+        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim, sync"),
     }
 }

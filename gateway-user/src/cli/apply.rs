@@ -1,0 +1,191 @@
+//! The one path by which a configuration takes effect, for SIGHUP and for
+//! the control plane's bundles alike: (file config + current bundle) →
+//! `Config::with_bundle` → `Gateway::build` → swapped into the `ArcSwap`
+//! → DoS policy written to the XDP maps → status file and metrics.
+//! Anything invalid is rejected whole before the swap: the last good
+//! configuration keeps running.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use super::xdp;
+use crate::{
+    admin::Metrics,
+    config::{Bundle, Config, DosPolicy},
+    datapath::PinDir,
+    proxy::{Gateway, SharedGateway},
+    status::StatusFile,
+    sync::Applier,
+};
+
+/// The bundle in force, kept as served so SIGHUP can apply it again.
+struct CurrentBundle {
+    version: u64,
+    text: Arc<str>,
+}
+
+struct Inputs {
+    /// The node's own file, validated.
+    file: Config,
+    bundle: Option<CurrentBundle>,
+    /// The DoS policy the maps hold now.
+    dos: Option<DosPolicy>,
+}
+
+pub struct Live {
+    pub gateway: SharedGateway,
+    metrics: Arc<Metrics>,
+    /// Pin directory of the attached program, whose maps take the DoS policy.
+    xdp: Option<PinDir>,
+    status: Option<Arc<StatusFile>>,
+    config_path: PathBuf,
+    inputs: Mutex<Inputs>,
+}
+
+impl Live {
+    /// `gateway` was built from `file` with `bundle` (version, text) on top.
+    pub fn new(
+        gateway: SharedGateway,
+        metrics: Arc<Metrics>,
+        xdp: Option<PinDir>,
+        status: Option<Arc<StatusFile>>,
+        config_path: PathBuf,
+        file: Config,
+        bundle: Option<(u64, String)>,
+    ) -> Live {
+        let dos = gateway.load().config.dos.clone();
+        Live {
+            gateway,
+            metrics,
+            xdp,
+            status,
+            config_path,
+            inputs: Mutex::new(Inputs {
+                file,
+                bundle: bundle.map(|(version, text)| CurrentBundle {
+                    version,
+                    text: text.into(),
+                }),
+                dos,
+            }),
+        }
+    }
+
+    /// SIGHUP: the re-read file, with the current bundle on top.
+    pub fn reload_file(&self, file: anyhow::Result<Config>) {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let result = file.and_then(|file| {
+            let bundle = inputs.bundle.as_ref().map(|b| b.text.clone());
+            self.apply(&mut inputs, &file, bundle.as_deref())?;
+            inputs.file = file;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                if let Some(status) = &self.status {
+                    let text = std::fs::read(&self.config_path).map_err(|e| e.to_string());
+                    status.record_reload("file", text.as_deref().map_err(Clone::clone));
+                }
+                tracing::info!(config = %self.config_path.display(), "configuration reloaded");
+            }
+            Err(err) => {
+                self.rejected("file", &format!("{err:#}"));
+                tracing::error!(
+                    "configuration reload rejected, the previous configuration stays: {err:#}"
+                );
+            }
+        }
+    }
+
+    /// Builds and swaps in `file` + `bundle`, or changes nothing.
+    fn apply(
+        &self,
+        inputs: &mut Inputs,
+        file: &Config,
+        bundle: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let config = match bundle {
+            Some(text) => file.with_bundle(&Bundle::parse(text)?)?,
+            None => file.clone(),
+        };
+        let gateway = Gateway::build(&config)?;
+        let old = self.gateway.load();
+        for (what, before, after) in [
+            (
+                "gateway.listen",
+                Some(old.config.listen),
+                Some(config.listen),
+            ),
+            (
+                "tls.listen",
+                old.config.tls.as_ref().map(|t| t.listen),
+                config.tls.as_ref().map(|t| t.listen),
+            ),
+            ("admin.listen", old.config.admin, config.admin),
+        ] {
+            if before != after {
+                tracing::warn!(
+                    "{what} changed from {before:?} to {after:?}: listeners change only on restart"
+                );
+            }
+        }
+        let dos = config.dos.clone();
+        self.gateway.store(Arc::new(gateway));
+        if let Some(dir) = &self.xdp {
+            xdp::apply_dos(dir, &mut inputs.dos, dos);
+        }
+        self.metrics.reloaded(true);
+        Ok(())
+    }
+
+    fn rejected(&self, source: &str, message: &str) {
+        self.metrics.reloaded(false);
+        if let Some(status) = &self.status {
+            status.record_reload(source, Err(message.to_string()));
+        }
+    }
+}
+
+impl Applier for Live {
+    fn apply_bundle(&self, text: &str) -> Result<u64, String> {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let version = match Bundle::parse(text) {
+            Ok(bundle) => bundle.version,
+            Err(err) => {
+                self.rejected("control-plane", &err.to_string());
+                return Err(err.to_string());
+            }
+        };
+        let file = inputs.file.clone();
+        match self.apply(&mut inputs, &file, Some(text)) {
+            Ok(()) => {
+                inputs.bundle = Some(CurrentBundle {
+                    version,
+                    text: text.into(),
+                });
+                if let Some(status) = &self.status {
+                    status.record_reload("control-plane", Ok(text.as_bytes()));
+                }
+                let apis = self.gateway.load().config.apis.len();
+                tracing::info!(
+                    version,
+                    apis,
+                    "configuration from the control plane applied"
+                );
+                Ok(version)
+            }
+            Err(err) => {
+                let message = format!("{err:#}");
+                self.rejected("control-plane", &message);
+                Err(message)
+            }
+        }
+    }
+
+    fn version(&self) -> Option<u64> {
+        let inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        inputs.bundle.as_ref().map(|b| b.version)
+    }
+}

@@ -1,0 +1,227 @@
+//! The HTTPS client of the control plane (outbound only): the
+//! configuration long-poll and the heartbeat of `docs/sync-protocol.md`.
+//!
+//! Every request has a deadline (a hanging control plane is cut off), a
+//! body cap, and reads the token file afresh. Anything but the expected
+//! answer is an error that changes nothing.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Request, StatusCode, header};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde::Deserialize;
+
+use super::fleet::FleetTotal;
+use crate::config::{Backend, BackendProtocol, ControlPlane};
+
+/// Largest answer accepted from the control plane.
+pub const MAX_BODY: usize = 16 << 20;
+/// Time on top of the long-poll wait before a request counts as hung.
+const MARGIN: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(
+        "cannot read the gateway token from {path}: {message}; write the token the control plane issued for this gateway there"
+    )]
+    TokenFile { path: PathBuf, message: String },
+    /// 401: the token expired or was revoked; the control plane's message.
+    #[error("{0}")]
+    TokenRejected(String),
+    #[error("control plane {url} unreachable: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("control plane {url} answered {message}")]
+    Protocol { url: String, message: String },
+}
+
+/// What a configuration poll brought.
+pub enum Fetched {
+    /// A bundle with another version than ours: its JSON text.
+    Changed(String),
+    /// The wait ran out with no change (304).
+    Unchanged,
+}
+
+pub struct CpClient {
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    url: String,
+    token_file: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct HeartbeatAnswer {
+    #[serde(default)]
+    fleet: Vec<FleetTotal>,
+}
+
+impl CpClient {
+    pub fn new(cp: &ControlPlane) -> Result<CpClient, crate::proxy::TlsError> {
+        let uri: hyper::Uri = cp.url.parse().expect("validated with the configuration");
+        // The backend TLS settings: the CA file, else the system bundle.
+        let tls = crate::proxy::client_config(&Backend {
+            scheme: "https".into(),
+            authority: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
+            base_path: String::new(),
+            protocol: BackendProtocol::Http1,
+            ca_file: cp.ca_file.clone(),
+            connect_timeout: CONNECT_TIMEOUT,
+            response_timeout: CONNECT_TIMEOUT,
+        })?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(CpClient {
+            http: Client::builder(TokioExecutor::new()).build(https),
+            url: cp.url.clone(),
+            token_file: cp.token_file.clone(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `GET /v1/gateway/config`, held by the control plane up to `wait`
+    /// while `seen` is still its version.
+    pub async fn config(&self, seen: Option<u64>, wait: Duration) -> Result<Fetched, SyncError> {
+        let mut req = Request::get(format!(
+            "{}/v1/gateway/config?wait={}",
+            self.url,
+            wait.as_secs()
+        ));
+        if let Some(v) = seen {
+            req = req.header(header::IF_NONE_MATCH, format!("\"{v}\""));
+        }
+        let (status, body) = self.send(req, Bytes::new(), wait + MARGIN).await?;
+        match status {
+            StatusCode::OK => String::from_utf8(body.to_vec())
+                .map(Fetched::Changed)
+                .map_err(|_| self.protocol("a configuration that is not UTF-8 text".into())),
+            StatusCode::NOT_MODIFIED => Ok(Fetched::Unchanged),
+            other => Err(self.refused(other, &body)),
+        }
+    }
+
+    /// `POST /v1/gateway/heartbeat`; the fleet totals of the answer.
+    pub async fn heartbeat(&self, body: &serde_json::Value) -> Result<Vec<FleetTotal>, SyncError> {
+        let req = Request::post(format!("{}/v1/gateway/heartbeat", self.url))
+            .header(header::CONTENT_TYPE, "application/json");
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("heartbeat serialises"));
+        let (status, body) = self.send(req, bytes, MARGIN).await?;
+        if status != StatusCode::OK {
+            return Err(self.refused(status, &body));
+        }
+        serde_json::from_slice::<HeartbeatAnswer>(&body)
+            .map(|a| a.fleet)
+            .map_err(|e| self.protocol(format!("a heartbeat answer that is not valid JSON: {e}")))
+    }
+
+    async fn send(
+        &self,
+        req: hyper::http::request::Builder,
+        body: Bytes,
+        deadline: Duration,
+    ) -> Result<(StatusCode, Bytes), SyncError> {
+        let token = read_token(&self.token_file)?;
+        let req = req
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(body))
+            .map_err(|e| SyncError::TokenFile {
+                path: self.token_file.clone(),
+                message: format!("unusable token: {e}"),
+            })?;
+        let method = req.method().clone();
+        let exchange = async {
+            let response = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| self.unreachable(&e))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| {
+                    self.protocol(format!(
+                        "a body that failed or exceeded {MAX_BODY} bytes: {e}"
+                    ))
+                })?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(deadline, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SyncError::Unreachable {
+                    url: self.url.clone(),
+                    message: format!(
+                        "no complete answer to {method} within {}s",
+                        deadline.as_secs()
+                    ),
+                })
+            })
+    }
+
+    fn unreachable(&self, e: &hyper_util::client::legacy::Error) -> SyncError {
+        // The chain carries the useful part (refused, TLS, DNS).
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message = format!("{message}: {s}");
+            source = s.source();
+        }
+        SyncError::Unreachable {
+            url: self.url.clone(),
+            message,
+        }
+    }
+
+    fn protocol(&self, message: String) -> SyncError {
+        SyncError::Protocol {
+            url: self.url.clone(),
+            message,
+        }
+    }
+
+    fn refused(&self, status: StatusCode, body: &[u8]) -> SyncError {
+        #[derive(Deserialize)]
+        struct ErrorBody {
+            message: String,
+        }
+        let message = serde_json::from_slice::<ErrorBody>(body)
+            .map(|b| b.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
+        if status == StatusCode::UNAUTHORIZED {
+            return SyncError::TokenRejected(format!("control plane refused the token: {message}"));
+        }
+        self.protocol(format!("status {}: {message}", status.as_u16()))
+    }
+}
+
+fn read_token(path: &Path) -> Result<String, SyncError> {
+    let err = |message: String| SyncError::TokenFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(err("the file is empty".into()));
+    }
+    Ok(token.to_string())
+}

@@ -1,0 +1,63 @@
+//! Sync with the control plane (`docs/sync-protocol.md`), outbound only:
+//!
+//! - `client`: the HTTPS client (long-poll, heartbeat), deadlines and caps;
+//! - `startup`: the first configuration, from the newest valid `backup` or,
+//!   without one, from the control plane within `startup_timeout_secs`;
+//! - `poll`: the configuration long-poll, applied through the daemon's one
+//!   apply path (`Applier`), backed up, with `backoff` when unreachable;
+//! - `heartbeat`: status, XDP totals and `fleet` quota usage every few
+//!   seconds and after every applied or rejected bundle;
+//! - `state`: what `/readyz` and `edgegw status` show about all this.
+
+mod backoff;
+pub mod backup;
+pub mod client;
+pub mod fleet;
+mod heartbeat;
+mod poll;
+mod startup;
+pub mod state;
+
+use std::{sync::Arc, time::Instant};
+
+use tokio::sync::Notify;
+
+pub use client::{CpClient, SyncError};
+pub use startup::{Prepared, Startup, first_bundle, prepare};
+pub use state::{SyncState, SyncView};
+
+use crate::{config::ControlPlane, datapath::PinDir};
+
+/// The daemon's apply path, as the sync client uses it.
+pub trait Applier: Send + Sync {
+    /// Validates the bundle `text` with the node's file and swaps it in
+    /// whole; its version, or the one-line reason it was rejected.
+    fn apply_bundle(&self, text: &str) -> Result<u64, String>;
+    /// Version of the bundle in force.
+    fn version(&self) -> Option<u64>;
+}
+
+/// File of the fleet quota state, next to the backups.
+pub const QUOTA_STATE_FILE: &str = "quota-state.json";
+
+/// Everything the background sync tasks share.
+pub struct Syncer {
+    pub cp: ControlPlane,
+    pub client: Arc<CpClient>,
+    pub state: Arc<SyncState>,
+    pub fleet: Arc<fleet::Fleet>,
+    pub applier: Arc<dyn Applier>,
+    /// Pins of the attached XDP program, for the heartbeat's counters.
+    pub xdp: Option<PinDir>,
+    pub started: Instant,
+    /// Wakes the heartbeat at once (after an applied or rejected bundle).
+    pub heartbeat_now: Notify,
+    /// Ends the poll's backoff early (a heartbeat got through again).
+    pub poll_now: Notify,
+}
+
+/// Spawns the long-poll and the heartbeat; they run until the process ends.
+pub fn spawn(sync: Arc<Syncer>) {
+    tokio::spawn(poll::run(sync.clone()));
+    tokio::spawn(heartbeat::run(sync));
+}
