@@ -55,6 +55,18 @@ apis:
                 - set-status: {{code: 203}}
             - otherwise:
                 - set-header: {{name: x-served, value: standard}}
+      backend:
+        - choose:
+            - when: "{{header:x-hurry}} exists"
+              policies:
+                - forward-request: {{timeout: 1}}
+      on-error:
+        - choose:
+            - when: "{{header:x-hurry}} == 'yes'"
+              policies:
+                - set-header: {{name: x-error-branch, value: hurry}}
+            - otherwise:
+                - set-header: {{name: x-error-branch, value: other}}
 "#,
         other = other.addr
     )
@@ -109,9 +121,27 @@ fn branches_run_as_if_written_in_the_section() {
     let r = fetch(&[&gw.url("/shop/items/1")]);
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.header("retry-after").is_some());
+    assert_eq!(r.header("x-error-branch"), Some("other"));
     let r = fetch(&["-H", "x-tier: gold", &gw.url("/shop/items/1")]);
     assert_eq!(r.status, 203, "{}", r.body);
     assert_eq!(backend.hits(), 5);
+}
+
+#[test]
+fn backend_and_on_error_sections_choose_per_request() {
+    let (backend, other) = (TestBackend::echo(), TestBackend::echo());
+    let gw = ApimGateway::start("choosebk", &apis(&backend), &catalog(&other));
+    // The backend section's choose sets a 1 s timeout for this request
+    // only; the on-error section's choose marks the 504.
+    let slow = gw.url("/shop/items/1?delay_ms=3000");
+    let r = fetch(&["-H", "x-tier: gold", "-H", "x-hurry: yes", &slow]);
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.header("x-error-branch"), Some("hurry"));
+    // Without the header the backend section has no timeout: the slow
+    // answer arrives.
+    let r = fetch(&["-H", "x-tier: gold", &gw.url("/shop/items/1?delay_ms=1200")]);
+    assert_eq!(r.status, 203, "{}", r.body);
+    assert_eq!(r.header("x-error-branch"), None);
 }
 
 const BAD_CONDITION: &str = "api \"shop\": inbound: choose: when 1: condition \"{header:x} = 'a'\": unknown operator \"=\" at column 12; use ==, !=, starts-with, ends-with, contains or exists";

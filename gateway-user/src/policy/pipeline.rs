@@ -46,9 +46,9 @@ impl Pipeline {
 
     /// The pipeline whose backend, outbound and on-error sections hold the
     /// `choose` branches this request takes; itself when there is none.
-    pub fn for_request(self: &Arc<Self>, ctx: &Ctx) -> Arc<Pipeline> {
+    pub fn for_request(self: Arc<Self>, ctx: &Ctx) -> Arc<Pipeline> {
         if !self.conditional {
-            return self.clone();
+            return self;
         }
         Arc::new(Pipeline {
             inbound: Vec::new(),
