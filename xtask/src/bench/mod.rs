@@ -2,6 +2,7 @@
 //! printed as ratios. Never part of `cargo xtask test`.
 
 mod apim;
+mod choose;
 mod proxy;
 mod xdp;
 
@@ -13,6 +14,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     match target {
         "xdp" => xdp::run(args),
         "proxy" => proxy::run(args),
+        "choose" => choose::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
         "apim" => {
@@ -20,6 +22,6 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             args.extend(["--only".to_string(), "apim".to_string()]);
             proxy::run(&args)
         }
-        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim"),
+        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim, choose"),
     }
 }
