@@ -253,9 +253,9 @@ impl Parser {
             Some((_, Token::Word(w))) if w == "exists" => {
                 self.next += 1;
                 return match left {
-                    Operand::Value(t) => Ok(Condition::Exists(t)),
-                    Operand::Literal(_) => Err(format!(
-                        "\"exists\" needs a placeholder such as {{header:NAME}}, not the literal at column {column}"
+                    Operand::Value(t) if t.may_be_absent() => Ok(Condition::Exists(t)),
+                    _ => Err(format!(
+                        "\"exists\" needs {{header:NAME}}, {{query:NAME}} or {{claim:NAME}} before it, not the operand at column {column}"
                     )),
                 };
             }
@@ -362,6 +362,8 @@ mod tests {
         assert!(!holds("{query:debug} exists", &[], "verbose=1"));
         assert!(holds("{header:x-tier} exists", &gold, ""));
         assert!(holds("not {header:x-tier} exists", &[], ""));
+        assert!(holds("{claim:sub} exists or 'x' == 'x'", &[], ""));
+        assert!(!holds("{claim:sub} exists", &[], ""));
         assert!(holds(
             "{subscription} == 'alice' and {method} == 'GET'",
             &[],
@@ -399,7 +401,8 @@ mod tests {
                 .starts_with("missing \")\" at column 19 to close \"(\" of column 1")
         );
         assert!(error("'a' == 'b' 'c'").starts_with("unexpected literal 'c' at column 12"));
-        assert!(error("'a' exists").contains("column 1"));
+        assert!(error("'a' exists").contains("not the operand at column 1"));
+        assert!(error("'a' == 'a' or {client_ip} exists").contains("at column 15"));
         assert!(error("{heder:x} == 'a'").contains("unknown placeholder \"{heder:x}\""));
         assert!(error("{header:x == 'a'").contains("column 1 has no closing"));
         assert!(error("'abc").contains("column 1 has no closing '"));

@@ -200,3 +200,58 @@ fn run_response(policies: &[Arc<Policy>], response: Response<ProxyBody>) -> Resp
     }
     Response::from_parts(parts, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{catalog::NamedValues, policy::parse_scope};
+
+    fn pipeline(text: &str) -> Arc<Pipeline> {
+        let mut problems = Vec::new();
+        let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        let s = parse_scope(Some(&v), "t", &NamedValues::default(), &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        Arc::new(Pipeline::new(&[&s]))
+    }
+
+    #[test]
+    fn later_sections_keep_the_branch_the_request_takes() {
+        let p = pipeline(
+            r#"
+inbound:
+  - choose:
+      - when: "'a' == 'b'"
+        policies:
+          - choose:
+              - when: "'a' == 'a'"
+                policies: [{set-backend-service: {base_url: "http://127.0.0.1:9/v2"}}]
+outbound:
+  - set-header: {name: x-a, value: "1"}
+  - choose:
+      - when: "{header:x-tier} == 'gold'"
+        policies: [{set-status: {code: 203}}]
+      - otherwise:
+          - choose:
+              - when: "{method} == 'GET'"
+                policies: [{set-header: {name: x-b, value: "2"}}, {set-header: {name: x-c, value: "3"}}]
+"#,
+        );
+        // Backends of every branch, nested ones too, get their clients.
+        assert_eq!(p.backends().len(), 1);
+        let method = hyper::Method::GET;
+        let mut headers = hyper::HeaderMap::new();
+        let chosen = p.clone().for_request(&Ctx::test(&method, &mut headers));
+        assert_eq!(chosen.outbound.len(), 3, "{:?}", chosen.outbound);
+        headers.insert("x-tier", "gold".parse().unwrap());
+        let chosen = p.clone().for_request(&Ctx::test(&method, &mut headers));
+        assert!(matches!(*chosen.outbound[1], Policy::SetStatus(_)));
+        assert_eq!(chosen.outbound.len(), 2);
+
+        // Without choose in the later sections: the same pipeline, no copy.
+        let plain = pipeline("inbound: [{choose: [{when: \"'a' == 'a'\", policies: []}]}]");
+        assert!(Arc::ptr_eq(
+            &plain.clone().for_request(&Ctx::test(&method, &mut headers)),
+            &plain
+        ));
+    }
+}

@@ -83,6 +83,14 @@ impl KeyTemplate {
         })
     }
 
+    /// Whether it names a header, query parameter or claim (which may be
+    /// absent: what `exists` tests).
+    pub fn may_be_absent(&self) -> bool {
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Header(_) | Part::Query(_) | Part::Jwt(_)))
+    }
+
     /// Whether the rendered key includes the client's IP address.
     pub fn uses_client_ip(&self) -> bool {
         self.0.contains(&Part::ClientIp)
