@@ -160,7 +160,7 @@ fn an_invalid_write_is_refused_with_the_gateways_message_and_changes_nothing() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(
         message(&body),
-        "control plane configuration: catalog: api \"orders\": inbound: unknown policy \"rate-limt\"; known policies: rate-limit, rate-limit-by-key, quota, quota-by-key, ip-filter, check-header, cors, set-header, set-query-parameter, rewrite-uri, mock-response, return-response, set-status, forward-request, validate-jwt, limit-concurrency, set-backend-service, retry"
+        "control plane configuration: catalog: api \"orders\": inbound: unknown policy \"rate-limt\"; known policies: rate-limit, rate-limit-by-key, quota, quota-by-key, ip-filter, check-header, cors, set-header, set-query-parameter, rewrite-uri, mock-response, return-response, set-status, forward-request, validate-jwt, limit-concurrency, set-backend-service, retry, choose"
     );
     // An unassigned API is validated too (the virtual all-APIs bundle).
     let mut clash = api("/orders", "x");

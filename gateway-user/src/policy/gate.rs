@@ -131,10 +131,15 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
         {
             return Admission::Respond(with_headers(r, &ctx.response_headers));
         }
-        let r = pipeline.on_error(json_error(status, &message));
+        let r = pipeline
+            .for_request(&ctx)
+            .on_error(json_error(status, &message));
         return Admission::Respond(with_headers(r, &ctx.response_headers));
     }
-    match pipeline.inbound(&mut ctx).await {
+    let flow = pipeline.inbound(&mut ctx).await;
+    // `choose` of the later sections is decided on the request as it is now.
+    let pipeline = pipeline.for_request(&ctx);
+    match flow {
         Flow::Continue => Admission::Forward(Admitted {
             pipeline,
             path: ctx.path,

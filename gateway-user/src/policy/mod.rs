@@ -9,7 +9,9 @@
 //! cannot run, is a configuration error naming it and its place.
 
 mod check_header;
+mod choose;
 mod concurrency;
+mod condition;
 pub mod context;
 mod cors;
 pub mod counters;
@@ -88,6 +90,9 @@ pub enum Policy {
     LimitConcurrency(concurrency::LimitConcurrency),
     SetBackend(set_backend::SetBackend),
     Retry(retry::Retry),
+    /// `choose` / `when` / `otherwise` (parsed in `parse.rs`: its branches
+    /// need the section and named values).
+    Choose(Box<choose::Choose>),
 }
 
 /// Policy names, and the sections each may appear in.
@@ -119,7 +124,7 @@ impl Policy {
     /// Builds the policy `name` from its settings, for `section`.
     pub fn build(name: &str, section: Section, args: serde_yaml::Value) -> Result<Policy, String> {
         let Some((name, sections)) = KNOWN.iter().find(|(n, _)| *n == name) else {
-            let known: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).collect();
+            let known: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).chain(["choose"]).collect();
             return Err(format!(
                 "unknown policy \"{name}\"; known policies: {}",
                 known.join(", ")

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_yaml::Value;
 
-use super::{Policy, Section};
+use super::{Policy, Section, choose::Choose};
 use crate::catalog::NamedValues;
 
 /// One entry of a section.
@@ -77,13 +77,13 @@ pub fn parse_scope(
         // The place names fleet-wide quota counters: stable across gateways.
         let place = at.replace('"', "").replace(": ", "/");
         for (i, step) in list.iter().enumerate() {
-            match step_of(step, section, named, format!("{place}/{i}")) {
-                Ok(Step::Base) => {
+            match step_of(step, section, named, &at, format!("{place}/{i}"), problems) {
+                Some(Step::Base) => {
                     bases += 1;
                     parsed.push(Step::Base);
                 }
-                Ok(step) => parsed.push(step),
-                Err(m) => problems.push(format!("{at}: {m}")),
+                Some(step) => parsed.push(step),
+                None => {}
             }
         }
         if bases > 1 {
@@ -96,25 +96,38 @@ pub fn parse_scope(
     out
 }
 
-fn step_of(
+/// One entry of a section (or of a `choose` branch); problems go to
+/// `problems` prefixed with `at`; `place` identifies the entry (e.g.
+/// `api orders/inbound/2`).
+pub(super) fn step_of(
     step: &Value,
     section: Section,
     named: &NamedValues,
+    at: &str,
     place: String,
-) -> Result<Step, String> {
-    match step {
-        Value::String(s) if s == "base" => Ok(Step::Base),
-        Value::String(name) => Policy::build(name, section, Value::Null)
-            .map(|p| Step::Policy(Arc::new(p.placed(place)))),
+    problems: &mut Vec<String>,
+) -> Option<Step> {
+    let built = match step {
+        Value::String(s) if s == "base" => return Some(Step::Base),
+        Value::Mapping(m) if m.len() == 1 && m.contains_key("choose") => {
+            let at = format!("{at}: choose");
+            let choose = Choose::parse(&m["choose"], section, named, &at, &place, problems)?;
+            return Some(Step::Policy(Arc::new(Policy::Choose(Box::new(choose)))));
+        }
+        Value::String(name) => Policy::build(name, section, Value::Null),
         Value::Mapping(m) if m.len() == 1 => {
             let (name, args) = m.iter().next().expect("one entry");
             let name = name.as_str().unwrap_or_default();
-            let args =
-                substitute(args.clone(), named).map_err(|e| format!("policy \"{name}\": {e}"))?;
-            Policy::build(name, section, args).map(|p| Step::Policy(Arc::new(p.placed(place))))
+            substitute(args.clone(), named)
+                .map_err(|e| format!("policy \"{name}\": {e}"))
+                .and_then(|args| Policy::build(name, section, args))
         }
         _ => Err("each entry is \"base\" or one `policy-name: {settings}`".into()),
-    }
+    };
+    built
+        .map_err(|m| problems.push(format!("{at}: {m}")))
+        .ok()
+        .map(|p| Step::Policy(Arc::new(p.placed(place))))
 }
 
 /// Serde helper for text settings: a YAML number or boolean (`value: 2`)

@@ -1,5 +1,9 @@
 //! The composed policies of one (product, API, operation), run section by
 //! section. Each step returns an explicit `Flow`.
+//!
+//! `choose` in the inbound section is decided as the section runs; in the
+//! later sections it is decided on the request as inbound left it
+//! (`for_request`), so those sections keep a plain list of policies.
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,22 +24,61 @@ pub struct Pipeline {
     backend: Vec<Arc<Policy>>,
     outbound: Vec<Arc<Policy>>,
     on_error: Vec<Arc<Policy>>,
+    /// Whether backend, outbound or on-error hold a `choose`.
+    conditional: bool,
 }
 
 impl Pipeline {
     /// Composes the scopes, outermost first.
     pub fn new(scopes: &[&ScopePolicies]) -> Pipeline {
-        Pipeline {
+        let mut pipeline = Pipeline {
             inbound: compose(scopes, Section::Inbound),
             backend: compose(scopes, Section::Backend),
             outbound: compose(scopes, Section::Outbound),
             on_error: compose(scopes, Section::OnError),
+            conditional: false,
+        };
+        pipeline.conditional = [&pipeline.backend, &pipeline.outbound, &pipeline.on_error]
+            .iter()
+            .any(|s| s.iter().any(|p| matches!(**p, Policy::Choose(_))));
+        pipeline
+    }
+
+    /// The pipeline whose backend, outbound and on-error sections hold the
+    /// `choose` branches this request takes; itself when there is none.
+    pub fn for_request(self: Arc<Self>, ctx: &Ctx) -> Arc<Pipeline> {
+        if !self.conditional {
+            return self;
         }
+        Arc::new(Pipeline {
+            inbound: Vec::new(),
+            backend: decide(&self.backend, ctx),
+            outbound: decide(&self.outbound, ctx),
+            on_error: decide(&self.on_error, ctx),
+            conditional: false,
+        })
     }
 
     pub async fn inbound(&self, ctx: &mut Ctx<'_>) -> Flow {
-        for policy in &self.inbound {
+        // A `choose` branch runs in place: the rest of the enclosing list
+        // waits on `outer` (which stays empty, unallocated, without choose).
+        let mut current = self.inbound.iter();
+        let mut outer = Vec::new();
+        loop {
+            let Some(policy) = current.next() else {
+                match outer.pop() {
+                    Some(rest) => {
+                        current = rest;
+                        continue;
+                    }
+                    None => break,
+                }
+            };
             let answer = match &**policy {
+                Policy::Choose(c) => {
+                    outer.push(std::mem::replace(&mut current, c.pick(ctx).iter()));
+                    None
+                }
                 Policy::Limit(l) => l.check(ctx),
                 Policy::IpFilter(f) => f.check(ctx.client_ip, ctx.xdp),
                 Policy::CheckHeader(c) => c.check(ctx),
@@ -102,11 +145,10 @@ impl Pipeline {
 
     /// Backends `set-backend-service` may switch to (their clients are
     /// built with the gateway).
-    pub fn backends(&self) -> impl Iterator<Item = &crate::config::Backend> {
-        self.inbound.iter().filter_map(|p| match &**p {
-            Policy::SetBackend(b) => Some(&*b.backend),
-            _ => None,
-        })
+    pub fn backends(&self) -> Vec<&crate::config::Backend> {
+        let mut out = Vec::new();
+        set_backends(&self.inbound, &mut out);
+        out
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,6 +157,29 @@ impl Pipeline {
             && self.outbound.is_empty()
             && self.on_error.is_empty()
     }
+}
+
+fn set_backends<'a>(policies: &'a [Arc<Policy>], out: &mut Vec<&'a crate::config::Backend>) {
+    for policy in policies {
+        match &**policy {
+            Policy::SetBackend(b) => out.push(&b.backend),
+            Policy::Choose(c) => c.branches().for_each(|b| set_backends(b, out)),
+            _ => {}
+        }
+    }
+}
+
+/// The policies of a section with each `choose` replaced by the branch
+/// `ctx` takes.
+fn decide(policies: &[Arc<Policy>], ctx: &Ctx) -> Vec<Arc<Policy>> {
+    let mut out = Vec::with_capacity(policies.len());
+    for policy in policies {
+        match &**policy {
+            Policy::Choose(c) => out.extend(decide(c.pick(ctx), ctx)),
+            _ => out.push(policy.clone()),
+        }
+    }
+    out
 }
 
 fn run_response(policies: &[Arc<Policy>], response: Response<ProxyBody>) -> Response<ProxyBody> {
@@ -134,4 +199,59 @@ fn run_response(policies: &[Arc<Policy>], response: Response<ProxyBody>) -> Resp
         }
     }
     Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{catalog::NamedValues, policy::parse_scope};
+
+    fn pipeline(text: &str) -> Arc<Pipeline> {
+        let mut problems = Vec::new();
+        let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        let s = parse_scope(Some(&v), "t", &NamedValues::default(), &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        Arc::new(Pipeline::new(&[&s]))
+    }
+
+    #[test]
+    fn later_sections_keep_the_branch_the_request_takes() {
+        let p = pipeline(
+            r#"
+inbound:
+  - choose:
+      - when: "'a' == 'b'"
+        policies:
+          - choose:
+              - when: "'a' == 'a'"
+                policies: [{set-backend-service: {base_url: "http://127.0.0.1:9/v2"}}]
+outbound:
+  - set-header: {name: x-a, value: "1"}
+  - choose:
+      - when: "{header:x-tier} == 'gold'"
+        policies: [{set-status: {code: 203}}]
+      - otherwise:
+          - choose:
+              - when: "{method} == 'GET'"
+                policies: [{set-header: {name: x-b, value: "2"}}, {set-header: {name: x-c, value: "3"}}]
+"#,
+        );
+        // Backends of every branch, nested ones too, get their clients.
+        assert_eq!(p.backends().len(), 1);
+        let method = hyper::Method::GET;
+        let mut headers = hyper::HeaderMap::new();
+        let chosen = p.clone().for_request(&Ctx::test(&method, &mut headers));
+        assert_eq!(chosen.outbound.len(), 3, "{:?}", chosen.outbound);
+        headers.insert("x-tier", "gold".parse().unwrap());
+        let chosen = p.clone().for_request(&Ctx::test(&method, &mut headers));
+        assert!(matches!(*chosen.outbound[1], Policy::SetStatus(_)));
+        assert_eq!(chosen.outbound.len(), 2);
+
+        // Without choose in the later sections: the same pipeline, no copy.
+        let plain = pipeline("inbound: [{choose: [{when: \"'a' == 'a'\", policies: []}]}]");
+        assert!(Arc::ptr_eq(
+            &plain.clone().for_request(&Ctx::test(&method, &mut headers)),
+            &plain
+        ));
+    }
 }

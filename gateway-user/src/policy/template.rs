@@ -4,13 +4,15 @@
 //! | placeholder | value |
 //! | --- | --- |
 //! | `{client_ip}` | the client's IP address |
-//! | `{subscription_id}` | the subscription id ("" without one) |
+//! | `{subscription_id}` or `{subscription}` | the subscription id ("" without one) |
 //! | `{product}` / `{api}` / `{operation}` | names ("" when none) |
+//! | `{method}` / `{path}` | the request method; the path after the API prefix |
 //! | `{header:NAME}` | the request header NAME ("" when absent) |
 //! | `{query:NAME}` | the query parameter NAME ("" when absent) |
-//! | `{jwt:CLAIM}` | a claim of the token `validate-jwt` accepted earlier in the section ("" otherwise) |
+//! | `{jwt:CLAIM}` or `{claim:CLAIM}` | a claim of the token `validate-jwt` accepted earlier in the section ("" otherwise) |
 //!
-//! `{{` and `}}` are a literal brace.
+//! `{{` and `}}` are a literal brace. Conditions of `choose`
+//! (`condition.rs`) use the same placeholders as operands.
 
 use super::context::Ctx;
 
@@ -22,6 +24,8 @@ enum Part {
     Product,
     Api,
     Operation,
+    Method,
+    Path,
     Header(String),
     Query(String),
     Jwt(String),
@@ -65,6 +69,28 @@ impl KeyTemplate {
         Ok(KeyTemplate(parts))
     }
 
+    /// Whether every header, query parameter and claim the template
+    /// names is present in the request (`exists` of conditions).
+    pub fn present(&self, ctx: &Ctx) -> bool {
+        self.0.iter().all(|part| match part {
+            Part::Header(name) => ctx.headers.contains_key(name.as_str()),
+            Part::Query(name) => ctx.query.get(name).is_some(),
+            Part::Jwt(claim) => ctx
+                .jwt_claims
+                .as_ref()
+                .is_some_and(|c| c.contains_key(claim)),
+            _ => true,
+        })
+    }
+
+    /// Whether it names a header, query parameter or claim (which may be
+    /// absent: what `exists` tests).
+    pub fn may_be_absent(&self) -> bool {
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Header(_) | Part::Query(_) | Part::Jwt(_)))
+    }
+
     /// Whether the rendered key includes the client's IP address.
     pub fn uses_client_ip(&self) -> bool {
         self.0.contains(&Part::ClientIp)
@@ -80,6 +106,8 @@ impl KeyTemplate {
                 Part::Product => out.push_str(ctx.product.unwrap_or_default()),
                 Part::Api => out.push_str(ctx.api),
                 Part::Operation => out.push_str(ctx.operation.unwrap_or_default()),
+                Part::Method => out.push_str(ctx.method.as_str()),
+                Part::Path => out.push_str(&ctx.path),
                 Part::Header(name) => {
                     let value = ctx.headers.get(name.as_str());
                     out.push_str(value.and_then(|v| v.to_str().ok()).unwrap_or_default());
@@ -100,24 +128,26 @@ fn placeholder(name: &str, text: &str) -> Result<Part, String> {
     Ok(match name.split_once(':') {
         None => match name {
             "client_ip" => Part::ClientIp,
-            "subscription_id" => Part::Subscription,
+            "subscription_id" | "subscription" => Part::Subscription,
             "product" => Part::Product,
             "api" => Part::Api,
             "operation" => Part::Operation,
+            "method" => Part::Method,
+            "path" => Part::Path,
             _ => return Err(unknown(name, text)),
         },
         Some(("header", h)) if hyper::header::HeaderName::from_bytes(h.as_bytes()).is_ok() => {
             Part::Header(h.to_ascii_lowercase())
         }
         Some(("query", q)) if !q.is_empty() => Part::Query(q.into()),
-        Some(("jwt", c)) if !c.is_empty() => Part::Jwt(c.into()),
+        Some(("jwt" | "claim", c)) if !c.is_empty() => Part::Jwt(c.into()),
         Some(_) => return Err(unknown(name, text)),
     })
 }
 
 fn unknown(name: &str, text: &str) -> String {
     format!(
-        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, header:NAME, query:NAME or jwt:CLAIM"
+        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, method, path, header:NAME, query:NAME or jwt:CLAIM"
     )
 }
 
@@ -146,6 +176,26 @@ mod tests {
         assert_eq!(t.render(&ctx), "10.0.0.1|alice||orders|get|t1|eu||{x}");
         ctx.jwt_claims = serde_json::json!({"sub": "u1"}).as_object().cloned();
         assert!(t.render(&ctx).ends_with("|u1|{x}"));
+        let aliases = KeyTemplate::parse("{subscription}|{claim:sub}|{method}|{path}").unwrap();
+        assert_eq!(aliases.render(&ctx), "alice|u1|GET|/1");
+    }
+
+    #[test]
+    fn presence_of_headers_queries_and_claims() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert("x-tier", "".parse().unwrap());
+        let method = hyper::Method::GET;
+        let ctx = Ctx {
+            query: Query::parse(Some("debug")),
+            ..Ctx::test(&method, &mut headers)
+        };
+        let present = |t: &str| KeyTemplate::parse(t).unwrap().present(&ctx);
+        assert!(present("{header:X-Tier}"));
+        assert!(present("{query:debug}"));
+        assert!(present("{client_ip}"));
+        assert!(!present("{header:x-other}"));
+        assert!(!present("{query:other}"));
+        assert!(!present("{jwt:sub}"));
     }
 
     #[test]

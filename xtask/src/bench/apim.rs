@@ -70,7 +70,7 @@ fn catalog(n: usize) -> String {
     text
 }
 
-fn start_edgegw(
+pub(super) fn start_edgegw(
     dir: &Path,
     name: &str,
     port: u16,

@@ -2,6 +2,7 @@
 //! printed as ratios. Never part of `cargo xtask test`.
 
 mod apim;
+mod choose;
 mod proxy;
 mod sync;
 mod xdp;
@@ -14,6 +15,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     match target {
         "xdp" => xdp::run(args),
         "proxy" => proxy::run(args),
+        "choose" => choose::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
         "apim" => {
@@ -22,6 +24,6 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             proxy::run(&args)
         }
         "sync" => sync::run(args),
-        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim, sync"),
+        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim, choose, sync"),
     }
 }

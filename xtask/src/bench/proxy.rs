@@ -319,7 +319,7 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
 }
 
 /// The round with the median requests/s.
-fn median(mut runs: Vec<Measure>) -> Measure {
+pub(super) fn median(mut runs: Vec<Measure>) -> Measure {
     runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
     let mid = runs.len() / 2;
     runs.swap_remove(mid)
@@ -424,7 +424,7 @@ pub(super) fn wrk_with(
 
 /// Runs `measure` and records the CPU time `pid` and its children spent
 /// meanwhile, per request.
-fn with_cpu(
+pub(super) fn with_cpu(
     pid: u32,
     measure: impl FnOnce() -> anyhow::Result<Measure>,
 ) -> anyhow::Result<Measure> {

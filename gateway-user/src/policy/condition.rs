@@ -1,0 +1,413 @@
+//! The condition language of `choose` / `when`, parsed once at load time.
+//!
+//! ```text
+//! {header:x-tier} == 'gold' or ({query:debug} exists and not {client_ip} starts-with '10.')
+//! ```
+//!
+//! Operands are key-template placeholders (`template.rs`: `{client_ip}`,
+//! `{header:NAME}`, ...) or quoted literals ('...' or "...", `\` escapes
+//! the quote). Operators: `==`, `!=`, `starts-with`, `ends-with`,
+//! `contains`, unary `exists` (the header, query parameter or claim is
+//! present), `not`, `and`, `or` and parentheses; `not` binds tightest,
+//! then `and`, then `or`. Comparisons are case-sensitive (header names are
+//! not).
+
+use super::{context::Ctx, template::KeyTemplate};
+
+#[derive(Debug)]
+pub enum Condition {
+    Compare(Operand, Op, Operand),
+    Exists(KeyTemplate),
+    Not(Box<Condition>),
+    And(Box<Condition>, Box<Condition>),
+    Or(Box<Condition>, Box<Condition>),
+}
+
+#[derive(Debug)]
+pub enum Operand {
+    Literal(String),
+    Value(KeyTemplate),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+const OPERATORS: &str = "use ==, !=, starts-with, ends-with, contains or exists";
+
+impl Condition {
+    /// Parses `text`; errors say what is wrong and at which column (from 1).
+    pub fn parse(text: &str) -> Result<Condition, String> {
+        let tokens = lex(text)?;
+        let mut parser = Parser { tokens, next: 0 };
+        let condition = parser.or()?;
+        match parser.peek() {
+            None => Ok(condition),
+            Some((column, token)) => Err(format!(
+                "unexpected {} at column {column}; join conditions with and / or",
+                token.describe()
+            )),
+        }
+    }
+
+    pub fn holds(&self, ctx: &Ctx) -> bool {
+        match self {
+            Condition::Compare(left, op, right) => {
+                let (left, right) = (left.value(ctx), right.value(ctx));
+                match op {
+                    Op::Eq => left == right,
+                    Op::Ne => left != right,
+                    Op::StartsWith => left.starts_with(right.as_str()),
+                    Op::EndsWith => left.ends_with(right.as_str()),
+                    Op::Contains => left.contains(right.as_str()),
+                }
+            }
+            Condition::Exists(t) => t.present(ctx),
+            Condition::Not(c) => !c.holds(ctx),
+            Condition::And(a, b) => a.holds(ctx) && b.holds(ctx),
+            Condition::Or(a, b) => a.holds(ctx) || b.holds(ctx),
+        }
+    }
+}
+
+impl Operand {
+    fn value(&self, ctx: &Ctx) -> String {
+        match self {
+            Operand::Literal(s) => s.clone(),
+            Operand::Value(t) => t.render(ctx),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Placeholder(String),
+    Literal(String),
+    Open,
+    Close,
+    /// A bare word or symbol: an operator or keyword, known or not.
+    Word(String),
+}
+
+impl Token {
+    fn describe(&self) -> String {
+        match self {
+            Token::Placeholder(p) => format!("operand \"{{{p}}}\""),
+            Token::Literal(l) => format!("literal '{l}'"),
+            Token::Open => "\"(\"".into(),
+            Token::Close => "\")\"".into(),
+            Token::Word(w) => format!("\"{w}\""),
+        }
+    }
+}
+
+/// Tokens with their column (from 1).
+fn lex(text: &str) -> Result<Vec<(usize, Token)>, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let column = i + 1;
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => {
+                i += 1;
+                continue;
+            }
+            '(' => {
+                out.push((column, Token::Open));
+                i += 1;
+            }
+            ')' => {
+                out.push((column, Token::Close));
+                i += 1;
+            }
+            '{' => {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&c| c == '}')
+                    .ok_or_else(|| format!("\"{{\" at column {column} has no closing \"}}\""))?;
+                out.push((
+                    column,
+                    Token::Placeholder(chars[i + 1..i + end].iter().collect()),
+                ));
+                i += end + 1;
+            }
+            '\'' | '"' => {
+                let mut literal = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => {
+                            return Err(format!("literal at column {column} has no closing {c}"));
+                        }
+                        Some('\\') if chars.get(i + 1).is_some() => {
+                            literal.push(chars[i + 1]);
+                            i += 2;
+                        }
+                        Some(&q) if q == c => {
+                            i += 1;
+                            break;
+                        }
+                        Some(&other) => {
+                            literal.push(other);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push((column, Token::Literal(literal)));
+            }
+            _ => {
+                let len = chars[i..]
+                    .iter()
+                    .position(|&c| c.is_whitespace() || "(){}'\"".contains(c))
+                    .unwrap_or(chars.len() - i);
+                out.push((column, Token::Word(chars[i..i + len].iter().collect())));
+                i += len;
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<(usize, Token)>,
+    next: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<(usize, &Token)> {
+        self.tokens.get(self.next).map(|(c, t)| (*c, t))
+    }
+
+    fn is_word(&self, word: &str) -> bool {
+        matches!(self.peek(), Some((_, Token::Word(w))) if w == word)
+    }
+
+    /// Column just after the text, for "missing ..." errors.
+    fn end_column(&self) -> usize {
+        self.tokens.last().map_or(1, |(c, t)| {
+            c + match t {
+                Token::Placeholder(p) => p.chars().count() + 2,
+                Token::Literal(l) => l.chars().count() + 2,
+                Token::Word(w) => w.chars().count(),
+                Token::Open | Token::Close => 1,
+            }
+        })
+    }
+
+    fn or(&mut self) -> Result<Condition, String> {
+        let mut left = self.and()?;
+        while self.is_word("or") {
+            self.next += 1;
+            left = Condition::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Condition, String> {
+        let mut left = self.unary()?;
+        while self.is_word("and") {
+            self.next += 1;
+            left = Condition::And(Box::new(left), Box::new(self.unary()?));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Condition, String> {
+        match self.peek() {
+            Some((_, Token::Word(w))) if w == "not" => {
+                self.next += 1;
+                Ok(Condition::Not(Box::new(self.unary()?)))
+            }
+            Some((column, Token::Open)) => {
+                self.next += 1;
+                let inner = self.or()?;
+                match self.peek() {
+                    Some((_, Token::Close)) => {
+                        self.next += 1;
+                        Ok(inner)
+                    }
+                    Some((at, token)) => Err(format!(
+                        "expected \")\" at column {at} to close \"(\" of column {column}, found {}",
+                        token.describe()
+                    )),
+                    None => Err(format!(
+                        "missing \")\" at column {} to close \"(\" of column {column}",
+                        self.end_column()
+                    )),
+                }
+            }
+            _ => self.comparison(),
+        }
+    }
+
+    fn comparison(&mut self) -> Result<Condition, String> {
+        let (column, left) = self.operand()?;
+        let op = match self.peek() {
+            Some((_, Token::Word(w))) if w == "exists" => {
+                self.next += 1;
+                return match left {
+                    Operand::Value(t) if t.may_be_absent() => Ok(Condition::Exists(t)),
+                    _ => Err(format!(
+                        "\"exists\" needs {{header:NAME}}, {{query:NAME}} or {{claim:NAME}} before it, not the operand at column {column}"
+                    )),
+                };
+            }
+            Some((at, Token::Word(w))) => match w.as_str() {
+                "==" => Op::Eq,
+                "!=" => Op::Ne,
+                "starts-with" => Op::StartsWith,
+                "ends-with" => Op::EndsWith,
+                "contains" => Op::Contains,
+                other => {
+                    return Err(format!(
+                        "unknown operator \"{other}\" at column {at}; {OPERATORS}"
+                    ));
+                }
+            },
+            Some((at, token)) => {
+                return Err(format!(
+                    "expected an operator at column {at}, found {}; {OPERATORS}",
+                    token.describe()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "missing operator at column {}; {OPERATORS}",
+                    self.end_column()
+                ));
+            }
+        };
+        self.next += 1;
+        let (_, right) = self.operand()?;
+        Ok(Condition::Compare(left, op, right))
+    }
+
+    fn operand(&mut self) -> Result<(usize, Operand), String> {
+        let Some((column, token)) = self.peek() else {
+            return Err(format!(
+                "missing operand at column {}; use a placeholder such as {{header:NAME}} or a quoted literal",
+                self.end_column()
+            ));
+        };
+        let operand = match token {
+            Token::Literal(l) => Operand::Literal(l.clone()),
+            Token::Placeholder(p) => {
+                let template = KeyTemplate::parse(&format!("{{{p}}}"))
+                    .map_err(|e| format!("{e} (column {column})"))?;
+                Operand::Value(template)
+            }
+            other => {
+                return Err(format!(
+                    "expected an operand at column {column}, found {}; use a placeholder such as {{header:NAME}} or a quoted literal",
+                    other.describe()
+                ));
+            }
+        };
+        self.next += 1;
+        Ok((column, operand))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::context::Query;
+
+    fn holds(condition: &str, headers: &[(&str, &str)], query: &str) -> bool {
+        let mut map = hyper::HeaderMap::new();
+        for (n, v) in headers {
+            map.insert(
+                hyper::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let method = hyper::Method::GET;
+        let ctx = Ctx {
+            query: Query::parse(Some(query)),
+            subscription: Some("alice"),
+            path: "/orders/7".into(),
+            ..Ctx::test(&method, &mut map)
+        };
+        Condition::parse(condition)
+            .unwrap_or_else(|e| panic!("{condition}: {e}"))
+            .holds(&ctx)
+    }
+
+    fn error(condition: &str) -> String {
+        Condition::parse(condition).expect_err(condition)
+    }
+
+    #[test]
+    fn every_operator() {
+        let gold = [("X-Tier", "gold")];
+        assert!(holds("{header:x-tier} == 'gold'", &gold, ""));
+        assert!(
+            !holds("{header:x-tier} == 'Gold'", &gold, ""),
+            "case-sensitive"
+        );
+        assert!(holds("{header:X-TIER} != \"silver\"", &gold, ""));
+        assert!(holds("{client_ip} starts-with '10.'", &[], ""));
+        assert!(!holds("{client_ip} starts-with '192.'", &[], ""));
+        assert!(holds("{path} ends-with '/7'", &[], ""));
+        assert!(holds("{path} contains 'ders'", &[], ""));
+        assert!(!holds("{path} contains 'x'", &[], ""));
+        assert!(holds("{query:debug} exists", &[], "debug"));
+        assert!(!holds("{query:debug} exists", &[], "verbose=1"));
+        assert!(holds("{header:x-tier} exists", &gold, ""));
+        assert!(holds("not {header:x-tier} exists", &[], ""));
+        assert!(holds("{claim:sub} exists or 'x' == 'x'", &[], ""));
+        assert!(!holds("{claim:sub} exists", &[], ""));
+        assert!(holds(
+            "{subscription} == 'alice' and {method} == 'GET'",
+            &[],
+            ""
+        ));
+        assert!(holds("'it\\'s' == \"it's\"", &[], ""));
+        // An absent header renders as "".
+        assert!(holds("{header:x-none} == ''", &[], ""));
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or() {
+        // true or (false and false): true; (true or false) and false would be false.
+        assert!(holds("'a' == 'a' or 'a' == 'b' and 'a' == 'c'", &[], ""));
+        // (false and true) or true
+        assert!(holds("'a' == 'b' and 'a' == 'a' or 'a' == 'a'", &[], ""));
+        assert!(!holds("('a' == 'a' or 'a' == 'b') and 'a' == 'c'", &[], ""));
+        // not binds tighter than and.
+        assert!(!holds("not 'a' == 'a' and 'a' == 'a'", &[], ""));
+        assert!(holds("not ('a' == 'a' and 'a' == 'b')", &[], ""));
+        assert!(holds("not not 'a' == 'a'", &[], ""));
+    }
+
+    #[test]
+    fn errors_name_the_problem_and_column() {
+        let e = error("{header:x} = 'a'");
+        assert_eq!(
+            e,
+            "unknown operator \"=\" at column 12; use ==, !=, starts-with, ends-with, contains or exists"
+        );
+        assert!(error("{header:x}").starts_with("missing operator at column 11"));
+        assert!(error("{header:x} ==").starts_with("missing operand at column 14"));
+        assert!(
+            error("({header:x} == 'a'")
+                .starts_with("missing \")\" at column 19 to close \"(\" of column 1")
+        );
+        assert!(error("'a' == 'b' 'c'").starts_with("unexpected literal 'c' at column 12"));
+        assert!(error("'a' exists").contains("not the operand at column 1"));
+        assert!(error("'a' == 'a' or {client_ip} exists").contains("at column 15"));
+        assert!(error("{heder:x} == 'a'").contains("unknown placeholder \"{heder:x}\""));
+        assert!(error("{header:x == 'a'").contains("column 1 has no closing"));
+        assert!(error("'abc").contains("column 1 has no closing '"));
+        assert!(error("== 'a'").starts_with("expected an operand at column 1"));
+        assert!(error("'a' == 'a' and").starts_with("missing operand at column 15"));
+        assert!(error("").starts_with("missing operand at column 1"));
+    }
+}

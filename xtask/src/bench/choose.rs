@@ -1,0 +1,162 @@
+//! `cargo xtask bench choose [--duration SECS] [--connections N] [--rounds N]`:
+//! the cost of `choose` on the request path. Two edgegw instances in front
+//! of the same nginx backend, same run, alternating rounds:
+//!
+//! - plain: inbound `set-header`, outbound `set-header`;
+//! - choose: the same two policies, each in the third `when` of a `choose`
+//!   (two conditions that do not hold are evaluated first: a header
+//!   comparison and a query `exists` + client-IP prefix).
+//!
+//! Prints requests/s and CPU per request of each, and choose/plain ratios.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use super::{
+    apim::start_edgegw,
+    proxy::{free_port, install_tools, median, nginx, wait_port, with_cpu, wrk_with},
+};
+
+const PLAIN: &str = "apis:
+  - name: bench
+    subscription_required: false
+    policies:
+      inbound:
+        - set-header: {name: x-tier-seen, value: gold}
+      outbound:
+        - set-header: {name: x-served, value: gold}
+";
+
+const CHOOSE: &str = "apis:
+  - name: bench
+    subscription_required: false
+    policies:
+      inbound:
+        - choose:
+            - when: \"{header:x-tier} == 'silver'\"
+              policies: [{set-header: {name: x-tier-seen, value: silver}}]
+            - when: \"{query:debug} exists and {client_ip} starts-with '10.'\"
+              policies: [{set-header: {name: x-debug, value: '1'}}]
+            - when: \"{header:x-tier} == 'gold'\"
+              policies: [{set-header: {name: x-tier-seen, value: gold}}]
+      outbound:
+        - choose:
+            - when: \"{header:x-tier} == 'silver'\"
+              policies: [{set-header: {name: x-served, value: silver}}]
+            - when: \"{query:debug} exists\"
+              policies: [{set-header: {name: x-served, value: debug}}]
+            - when: \"{header:x-tier} == 'gold'\"
+              policies: [{set-header: {name: x-served, value: gold}}]
+";
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let (mut duration, mut connections, mut rounds) = (5u64, 64u64, 3u64);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value: u64 = it
+            .next()
+            .with_context(|| format!("{a} needs a value"))?
+            .parse()
+            .with_context(|| format!("{a} needs a number"))?;
+        match a.as_str() {
+            "--duration" => duration = value.max(1),
+            "--connections" => connections = value.max(1),
+            "--rounds" => rounds = value.max(1),
+            other => {
+                bail!("unknown option {other}; use --duration SECS, --connections N or --rounds N")
+            }
+        }
+    }
+    install_tools()?;
+    let dir = std::env::temp_dir().join(format!("edgegw-bench-choose-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let result = measure(&dir, duration, connections, rounds);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn measure(
+    dir: &std::path::Path,
+    duration: u64,
+    connections: u64,
+    rounds: u64,
+) -> anyhow::Result<()> {
+    let backend_port = free_port()?;
+    let _backend = nginx(
+        dir,
+        "backend",
+        &format!(
+            "  server {{ listen 127.0.0.1:{backend_port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
+        ),
+    )?;
+    wait_port(backend_port)?;
+    let mut proxies = Vec::new();
+    for (name, catalog) in [("plain", PLAIN), ("choose", CHOOSE)] {
+        let port = free_port()?;
+        let proc = start_edgegw(dir, name, port, backend_port, Some(catalog))?;
+        wait_port(port)?;
+        let url = format!("http://127.0.0.1:{port}/b");
+        check(&url)?;
+        proxies.push((name, url, proc));
+    }
+    let header = ["x-tier: gold"];
+    for (_, url, _) in &proxies {
+        wrk_with(url, connections, 2, &header)?;
+    }
+    let mut runs: Vec<Vec<_>> = vec![Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (i, (_, url, proc)) in proxies.iter().enumerate() {
+            runs[i].push(with_cpu(proc.0.id(), || {
+                wrk_with(url, connections, duration, &header)
+            })?);
+        }
+    }
+    println!(
+        "bench choose: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds, same backend"
+    );
+    println!(
+        "{:<8} {:>12} {:>9} {:>9} {:>7} {:>12}",
+        "edgegw", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
+    );
+    let mut medians = Vec::new();
+    for ((name, _, _), ms) in proxies.iter().zip(runs) {
+        let m = median(ms);
+        println!(
+            "{name:<8} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
+            m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
+        );
+        medians.push(m);
+    }
+    let (plain, choose) = (&medians[0], &medians[1]);
+    println!(
+        "ratio choose/plain: requests/s {:.2}x, CPU per request {:.2}x, p99 {:.2}x",
+        choose.rps / plain.rps,
+        choose.cpu_us / plain.cpu_us,
+        choose.p99_ms / plain.p99_ms
+    );
+    Ok(())
+}
+
+/// Both proxies must answer 200 with the header the branch sets.
+fn check(url: &str) -> anyhow::Result<()> {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-H",
+            "x-tier: gold",
+            url,
+        ])
+        .output()
+        .context("running curl")?;
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") || !head.contains("x-served: gold") {
+        bail!("{url}: expected 200 with x-served: gold, got:\n{head}");
+    }
+    Ok(())
+}
