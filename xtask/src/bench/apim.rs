@@ -88,9 +88,12 @@ pub(super) fn start_edgegw(
     }
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config)?;
+    // Its own runtime dir: the plain proxy runs at the same time.
     let child = Command::new(edgegw_bin())
         .args(["run", "--config"])
         .arg(&path)
+        .arg("--runtime-dir")
+        .arg(dir.join(format!("{name}.run")))
         .env("EDGEGW_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

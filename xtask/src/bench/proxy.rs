@@ -347,6 +347,8 @@ fn edgegw(
     let child = Command::new(edgegw_bin())
         .args(["run", "--config"])
         .arg(&config)
+        .arg("--runtime-dir")
+        .arg(dir.join("edgegw.run"))
         .env("EDGEGW_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
