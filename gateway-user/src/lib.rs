@@ -19,6 +19,7 @@ pub mod config;
 pub mod datapath;
 pub mod lifecycle;
 pub mod logging;
+pub mod memory;
 pub mod notify;
 pub mod policy;
 pub mod proxy;

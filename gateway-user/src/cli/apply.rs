@@ -137,6 +137,8 @@ impl Live {
             xdp::apply_dos(dir, &mut inputs.dos, dos);
         }
         self.metrics.reloaded(true);
+        drop(old);
+        crate::memory::release_freed();
         Ok(())
     }
 

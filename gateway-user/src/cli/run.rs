@@ -107,6 +107,7 @@ async fn serve(
         None => None,
     };
     let gateway = Gateway::build(&config)?;
+    crate::memory::release_freed();
     let metrics = Arc::new(Metrics::default());
     let admin_state = Arc::new(AdminState {
         metrics: metrics.clone(),
