@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod datapath;
 pub mod lifecycle;

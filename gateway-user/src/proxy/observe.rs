@@ -146,7 +146,7 @@ impl Drop for Observed {
             return;
         }
         self.log.write(&serde_json::json!({
-            "time": rfc3339(r.time),
+            "time": crate::clock::rfc3339_millis(r.time),
             "client_ip": r.client_ip.to_string(),
             "method": r.method,
             "path": r.path,
@@ -165,39 +165,4 @@ impl Drop for Observed {
 /// Milliseconds with microsecond precision.
 fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1000.0
-}
-
-/// `2026-11-26T09:30:00.123Z` without a date library (Hinnant's civil-from-days).
-fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_utc_time() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_685_400_123);
-        assert_eq!(rfc3339(t), "2026-11-26T09:30:00.123Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-    }
 }
