@@ -9,6 +9,34 @@ mod xdp;
 
 use anyhow::bail;
 
+use crate::{
+    build::{cargo, ebpf_object, edgegw_bin, edgegw_cp_bin},
+    root, setup,
+};
+
+/// Runs the measuring binary `name` of the test crate (`tests/src/bin/`),
+/// which shares the test harness, with the paths of the built binaries.
+fn harness_bin(name: &str, args: &[String]) -> anyhow::Result<()> {
+    setup::run(
+        cargo()
+            .current_dir(root())
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "edgegw-tests",
+                "--bin",
+                name,
+                "--",
+            ])
+            .args(args)
+            .env("EDGEGW_EBPF_OBJECT", ebpf_object())
+            .env("EDGEGW_BIN", edgegw_bin())
+            .env("EDGEGW_CP_BIN", edgegw_cp_bin()),
+    )
+}
+
 /// Runs the named benchmark.
 pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     // Each benchmark adds an arm here: "xdp", "proxy", ...

@@ -5,28 +5,6 @@
 //! `tests/src/bin/sync_bench.rs`, which shares the test harness (the real
 //! `edgegw-cp` and `edgegw`, a managed node).
 
-use crate::{
-    build::{cargo, ebpf_object, edgegw_bin, edgegw_cp_bin},
-    root, setup,
-};
-
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    setup::run(
-        cargo()
-            .current_dir(root())
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "edgegw-tests",
-                "--bin",
-                "sync_bench",
-                "--",
-            ])
-            .args(args)
-            .env("EDGEGW_EBPF_OBJECT", ebpf_object())
-            .env("EDGEGW_BIN", edgegw_bin())
-            .env("EDGEGW_CP_BIN", edgegw_cp_bin()),
-    )
+    super::harness_bin("sync_bench", args)
 }

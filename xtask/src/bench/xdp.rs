@@ -3,10 +3,7 @@
 //! measurement itself is `tests/src/bin/xdp_bench.rs`, which shares the
 //! test harness (namespaces, the real daemon, packet builders).
 
-use crate::{
-    build::{cargo, ebpf_object, edgegw_bin},
-    root, setup,
-};
+use crate::setup;
 
 /// Only the benchmark needs these: the nftables peer, and ethtool to turn
 /// on GRO so a veth without XDP accepts XDP_TX frames.
@@ -14,21 +11,5 @@ const BENCH_PACKAGES: &[&str] = &["nftables", "ethtool"];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     setup::ensure_packages(BENCH_PACKAGES)?;
-    setup::run(
-        cargo()
-            .current_dir(root())
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "edgegw-tests",
-                "--bin",
-                "xdp_bench",
-                "--",
-            ])
-            .args(args)
-            .env("EDGEGW_EBPF_OBJECT", ebpf_object())
-            .env("EDGEGW_BIN", edgegw_bin()),
-    )
+    super::harness_bin("xdp_bench", args)
 }
