@@ -1,5 +1,9 @@
 //! Process-wide counters and histograms, rendered in the Prometheus text
 //! format. One `Metrics` lives for the whole process, across reloads.
+//!
+//! Per-request series are recorded into a shard per thread (each worker
+//! takes only its own, uncontended lock: no cache line bounces between
+//! cores) and summed when `/metrics` is scraped.
 
 use std::{
     collections::BTreeMap,
@@ -12,6 +16,7 @@ use std::{
 };
 
 use gateway_common::Reason;
+use thread_local::ThreadLocal;
 
 use crate::datapath::ReasonTotals;
 
@@ -56,7 +61,7 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Histogram {
     counts: [u64; BUCKETS.len()],
     count: u64,
@@ -73,6 +78,14 @@ impl Histogram {
         self.sum += s;
     }
 
+    fn add(&mut self, other: &Histogram) {
+        for (n, m) in self.counts.iter_mut().zip(other.counts) {
+            *n += m;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
         for (bound, n) in BUCKETS.iter().zip(self.counts) {
@@ -86,7 +99,7 @@ impl Histogram {
 }
 
 /// Counters and histograms of one API.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct PerApi {
     /// operation -> count per status class (1xx..5xx).
     requests: BTreeMap<String, [u64; 5]>,
@@ -94,11 +107,28 @@ struct PerApi {
     backend: Histogram,
 }
 
+impl PerApi {
+    fn add(&mut self, other: &PerApi) {
+        for (op, classes) in &other.requests {
+            let sum = self.requests.entry(op.clone()).or_default();
+            for (n, m) in sum.iter_mut().zip(classes) {
+                *n += m;
+            }
+        }
+        self.total.add(&other.total);
+        self.backend.add(&other.backend);
+    }
+}
+
+/// api -> its series; looked up by `&str`, so the hot path allocates only
+/// the first time an API or operation is seen on a thread.
+type Shard = BTreeMap<String, PerApi>;
+
 #[derive(Default)]
 pub struct Metrics {
-    /// api -> its series; looked up by `&str`, so the hot path allocates
-    /// only the first time an API or operation is seen.
-    per_api: Mutex<BTreeMap<String, PerApi>>,
+    /// One shard per recording thread; the lock is taken by its thread on
+    /// every request and by a scrape, so it is practically never contended.
+    shards: ThreadLocal<Mutex<Shard>>,
     rejections: [AtomicU64; Rejection::ALL.len()],
     active_connections: AtomicI64,
     reloads_ok: AtomicU64,
@@ -121,7 +151,11 @@ impl Metrics {
         total: Duration,
         backend: Option<Duration>,
     ) {
-        let mut apis = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
+        let mut apis = self
+            .shards
+            .get_or_default()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if !apis.contains_key(api) {
             apis.insert(api.into(), PerApi::default());
         }
@@ -157,12 +191,29 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The per-API series of every thread, summed.
+    fn per_api(&self) -> Shard {
+        let mut sum = Shard::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (api, m) in shard.iter() {
+                match sum.get_mut(api) {
+                    Some(s) => s.add(m),
+                    None => {
+                        sum.insert(api.clone(), m.clone());
+                    }
+                }
+            }
+        }
+        sum
+    }
+
     /// The Prometheus text exposition; `xdp` holds the datapath counters
     /// when XDP is attached.
     pub fn render(&self, xdp: Option<&[(Reason, ReasonTotals)]>) -> String {
         let mut out = String::with_capacity(4096);
         {
-            let apis = self.per_api.lock().unwrap_or_else(|e| e.into_inner());
+            let apis = self.per_api();
             out.push_str("# HELP edgegw_requests_total Requests answered, by API, operation and status class.\n# TYPE edgegw_requests_total counter\n");
             for (api, m) in apis.iter() {
                 for (op, classes) in &m.requests {
@@ -279,5 +330,49 @@ mod tests {
         assert!(text.contains("edgegw_backend_duration_seconds_count{api=\"orders\"} 1"));
         assert!(text.contains("edgegw_rejections_total{reason=\"body_too_large\"} 1"));
         assert!(!text.contains("edgegw_xdp"));
+    }
+
+    #[test]
+    fn series_recorded_on_several_threads_are_summed() {
+        let m = Metrics::default();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let m = &m;
+                s.spawn(move || {
+                    for _ in 0..100 {
+                        m.request("orders", "get", 200, Duration::from_millis(1), None);
+                    }
+                    // Each thread also has a series of its own.
+                    m.request(
+                        &format!("api{t}"),
+                        "-",
+                        404,
+                        Duration::from_secs(2),
+                        Some(Duration::from_secs(1)),
+                    );
+                });
+            }
+        });
+        // And the scraping thread records too.
+        m.request("orders", "get", 503, Duration::from_millis(1), None);
+        let text = m.render(None);
+        for line in [
+            "edgegw_requests_total{api=\"orders\",operation=\"get\",status=\"2xx\"} 400",
+            "edgegw_requests_total{api=\"orders\",operation=\"get\",status=\"5xx\"} 1",
+            "edgegw_requests_total{api=\"api3\",operation=\"-\",status=\"4xx\"} 1",
+            "edgegw_request_duration_seconds_bucket{api=\"orders\",le=\"0.001\"} 401",
+            "edgegw_request_duration_seconds_count{api=\"orders\"} 401",
+            "edgegw_request_duration_seconds_sum{api=\"api0\"} 2",
+            "edgegw_backend_duration_seconds_count{api=\"api2\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        // APIs come out once each, in name order.
+        assert_eq!(text.matches("api=\"orders\",operation").count(), 2);
+        assert!(!text.contains("edgegw_backend_duration_seconds_count{api=\"orders\"}"));
+        let a0 = text.find("api=\"api0\"").unwrap();
+        assert!(
+            a0 < text.find("api=\"api3\"").unwrap() && a0 < text.find("api=\"orders\"").unwrap()
+        );
     }
 }

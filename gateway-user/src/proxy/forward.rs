@@ -19,7 +19,7 @@ use super::{
     Gateway, ProxyBody, RouteInfo, SharedGateway,
     headers::{Trace, add_forwarded, strip_hop_by_hop},
     limits::Activity,
-    observe::{Counted, Observed, Record},
+    observe::{Counted, Logged, Observed, Record},
     respond::{self, ProxyError},
     router::NoRoute,
     upgrade,
@@ -29,6 +29,8 @@ use crate::{
     config::BackendProtocol,
     policy::gate::{self, Admission, Admitted},
 };
+
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// The client connection a request arrived on.
 #[derive(Clone)]
@@ -52,16 +54,18 @@ pub async fn handle(
     let bytes_in = Arc::new(AtomicU64::new(0));
     let mut record = Record {
         started: Instant::now(),
-        time: SystemTime::now(),
-        client_ip: conn.client.ip(),
-        method: req.method().to_string(),
-        path: req.uri().path().to_string(),
+        logged: gw.access_log.enabled().then(|| Logged {
+            time: SystemTime::now(),
+            client_ip: conn.client.ip(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+        }),
         api: None,
         operation: None,
         status: 0,
         bytes_in: bytes_in.clone(),
         backend: None,
-        request_id: trace.trace_id.clone(),
+        trace,
         charges: Vec::new(),
     };
     let mut admitted = None;
@@ -72,7 +76,7 @@ pub async fn handle(
                 metrics.reject(Rejection::BodyTooLarge);
             }
             if err.status().is_server_error() {
-                tracing::warn!(error = ?err, request_id = %trace.trace_id, "backend request failed");
+                tracing::warn!(error = ?err, request_id = %trace.trace_id(), "backend request failed");
             }
             match &admitted {
                 Some(a) => a.on_error(err.response()),
@@ -88,9 +92,7 @@ pub async fn handle(
         escalator.observe(conn.client.ip(), record.status);
     }
     let (mut parts, body) = response.into_parts();
-    if let Ok(id) = HeaderValue::from_str(&trace.trace_id) {
-        parts.headers.insert("x-request-id", id);
-    }
+    parts.headers.insert(X_REQUEST_ID, trace.request_id());
     let body = Observed::new(
         body,
         record,

@@ -1,43 +1,54 @@
 //! Header rewriting on the way to and from the backend: hop-by-hop removal,
 //! `X-Forwarded-*` / `Forwarded`, and the W3C `traceparent`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use bytes::Bytes;
 use hyper::{
     HeaderMap,
     header::{self, HeaderName, HeaderValue},
 };
 
+// Names as constants: a lookup by `&str` parses the name on every call.
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 /// Headers that describe one hop and must not be forwarded (RFC 9110 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
 ];
 
 /// Removes hop-by-hop headers, those named in `Connection` included.
 /// `TE: trailers` survives: gRPC needs it end to end.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
     let te_trailers = headers.get_all(header::TE).iter().any(|v| {
         v.to_str()
             .is_ok_and(|v| v.split(',').any(|t| t.trim() == "trailers"))
     });
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     if te_trailers {
@@ -53,133 +64,170 @@ pub fn add_forwarded(
     proto: &'static str,
     host: Option<&str>,
 ) {
-    let ip = client.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {ip}"),
-        None => ip.clone(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    let ip = client.ip();
+    let mut xff = Vec::with_capacity(48);
+    // A prior value that is not text is dropped, not extended.
+    let text = |v: &&HeaderValue| v.to_str().is_ok();
+    if let Some(prior) = headers.get(&X_FORWARDED_FOR).filter(text) {
+        xff.extend_from_slice(prior.as_bytes());
+        xff.extend_from_slice(b", ");
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    push_ip(&mut xff, ip);
+    if let Some(v) = shared_value(xff) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    let mut forwarded = Vec::with_capacity(96);
+    if let Some(prior) = headers.get(header::FORWARDED).filter(text) {
+        forwarded.extend_from_slice(prior.as_bytes());
+        forwarded.extend_from_slice(b", ");
+    }
     // RFC 7239: IPv6 addresses are quoted and bracketed.
-    let mut element = String::with_capacity(64);
-    element.push_str("for=");
-    if client.is_ipv6() {
-        element.push_str("\"[");
-        element.push_str(&ip);
-        element.push_str("]\"");
+    forwarded.extend_from_slice(b"for=");
+    if ip.is_ipv6() {
+        forwarded.extend_from_slice(b"\"[");
+        push_ip(&mut forwarded, ip);
+        forwarded.extend_from_slice(b"]\"");
     } else {
-        element.push_str(&ip);
+        push_ip(&mut forwarded, ip);
     }
-    element.push_str(";proto=");
-    element.push_str(proto);
+    forwarded.extend_from_slice(b";proto=");
+    forwarded.extend_from_slice(proto.as_bytes());
     if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
-        element.push_str(";host=\"");
-        element.push_str(host);
-        element.push('"');
+        forwarded.extend_from_slice(b";host=\"");
+        forwarded.extend_from_slice(host.as_bytes());
+        forwarded.push(b'"');
         if let Ok(v) = HeaderValue::from_str(host) {
-            headers.insert("x-forwarded-host", v);
+            headers.insert(X_FORWARDED_HOST, v);
         }
     }
-    let forwarded = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {element}"),
-        None => element,
-    };
-    if let Ok(v) = HeaderValue::from_str(&forwarded) {
+    if let Some(v) = shared_value(forwarded) {
         headers.insert(header::FORWARDED, v);
     }
 }
 
+/// A header value that takes over `bytes` (no copy).
+fn shared_value(bytes: Vec<u8>) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(bytes)).ok()
+}
+
+/// Writes an IP address as text: IPv4 by hand, the common case on every
+/// request, without the formatting machinery.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 /// The trace this request belongs to: the incoming `traceparent`'s trace id
-/// when valid, else a new one. `span` is this hop's new parent id.
-#[derive(Clone, Debug)]
+/// and flags when valid, else a new trace; a new span id for this hop.
+/// Kept as the `traceparent` text itself: one copy, no allocation.
+#[derive(Clone, Copy, Debug)]
 pub struct Trace {
-    pub trace_id: String,
-    pub span_id: String,
-    pub flags: String,
+    /// `00-{trace id: 32 hex}-{span id: 16 hex}-{flags: 2 hex}`.
+    text: [u8; 55],
 }
 
 impl Trace {
+    const TRACE: std::ops::Range<usize> = 3..35;
+    const SPAN: std::ops::Range<usize> = 36..52;
+    const FLAGS: std::ops::Range<usize> = 53..55;
+
     /// Continues a valid `traceparent` (version 00) or starts a new trace.
     pub fn continue_or_start(headers: &HeaderMap) -> Trace {
-        let span_id = random_hex(8);
-        if let Some((trace_id, flags)) = headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_traceparent)
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
+        match headers
+            .get(&TRACEPARENT)
+            .and_then(|v| parse_traceparent(v.as_bytes()))
         {
-            return Trace {
-                trace_id,
-                span_id,
-                flags,
-            };
+            Some((trace, flags)) => {
+                text[Self::TRACE].copy_from_slice(trace);
+                text[Self::FLAGS].copy_from_slice(flags);
+            }
+            None => random_hex(&mut text[Self::TRACE]),
         }
-        Trace {
-            trace_id: random_hex(16),
-            span_id,
-            flags: "01".into(),
-        }
+        random_hex(&mut text[Self::SPAN]);
+        Trace { text }
+    }
+
+    pub fn trace_id(&self) -> &str {
+        self.str(Self::TRACE)
+    }
+
+    fn str(&self, range: std::ops::Range<usize>) -> &str {
+        std::str::from_utf8(&self.text[range]).expect("built from ASCII hex")
     }
 
     /// The `traceparent` value to send to the backend.
     pub fn header(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!(
-            "00-{}-{}-{}",
-            self.trace_id, self.span_id, self.flags
-        ))
-        .expect("hex digits are a valid header value")
+        HeaderValue::from_bytes(&self.text).expect("hex digits are a valid header value")
+    }
+
+    /// The trace id as an `x-request-id` value.
+    pub fn request_id(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.text[Self::TRACE])
+            .expect("hex digits are a valid header value")
     }
 }
 
-fn parse_traceparent(v: &str) -> Option<(String, String)> {
-    let parts: Vec<&str> = v.trim().split('-').collect();
-    let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
-    let [version, trace, parent, flags] = parts.as_slice() else {
+/// The trace id and flags of a valid version 00 `traceparent`.
+fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    let v = v.trim_ascii();
+    let hex = |s: &[u8]| s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let all_zero = |s: &[u8]| s.iter().all(|b| *b == b'0');
+    if v.len() != 55 || !v.starts_with(b"00-") || v[35] != b'-' || v[52] != b'-' {
         return None;
-    };
-    let all_zero = |s: &str| s.bytes().all(|b| b == b'0');
-    (*version == "00"
-        && hex(trace, 32)
-        && hex(parent, 16)
-        && hex(flags, 2)
-        && !all_zero(trace)
-        && !all_zero(parent))
-    .then(|| (trace.to_string(), flags.to_string()))
+    }
+    let (trace, parent, flags) = (&v[Trace::TRACE], &v[Trace::SPAN], &v[Trace::FLAGS]);
+    (hex(trace) && hex(parent) && hex(flags) && !all_zero(trace) && !all_zero(parent))
+        .then_some((trace, flags))
 }
 
-/// `bytes` random bytes as lower-case hex, never all zero. Ids need to be
-/// unique, not secret: a per-thread splitmix64 seeded from the OS is enough
-/// and keeps a syscall off every request.
-fn random_hex(bytes: usize) -> String {
+/// Fills `out` with random lower-case hex digits, never all zero. Ids need
+/// to be unique, not secret: a per-thread splitmix64 seeded from the OS is
+/// enough and keeps a syscall off every request.
+fn random_hex(out: &mut [u8]) {
     use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new(os_seed());
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes * 2);
     STATE.with(|state| {
-        let mut left = bytes;
-        while left > 0 {
-            // splitmix64
-            let mut z = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-            state.set(z);
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            if z == 0 {
-                continue;
+        for chunk in out.chunks_mut(16) {
+            let z = loop {
+                // splitmix64
+                let mut z = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+                state.set(z);
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^= z >> 31;
+                if z != 0 {
+                    break z;
+                }
+            };
+            for (pair, b) in chunk.chunks_mut(2).zip(z.to_le_bytes()) {
+                pair[0] = HEX[usize::from(b >> 4)];
+                pair[1] = HEX[usize::from(b & 15)];
             }
-            for b in z.to_le_bytes().iter().take(left.min(8)) {
-                out.push(HEX[usize::from(b >> 4)] as char);
-                out.push(HEX[usize::from(b & 15)] as char);
-            }
-            left = left.saturating_sub(8);
         }
     });
-    out
 }
 
 fn os_seed() -> u64 {
@@ -194,6 +242,16 @@ fn os_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Trace {
+        fn span_id(&self) -> &str {
+            self.str(Self::SPAN)
+        }
+
+        fn flags(&self) -> &str {
+            self.str(Self::FLAGS)
+        }
+    }
 
     #[test]
     fn strips_hop_by_hop_and_connection_named_headers_keeps_te_trailers() {
@@ -225,6 +283,16 @@ mod tests {
             h.get("forwarded").unwrap(),
             "for=\"[::1]\";proto=https;host=\"api.example\""
         );
+        add_forwarded(&mut h, "192.0.2.60:5".parse().unwrap(), "http", None);
+        assert_eq!(
+            h.get("x-forwarded-for").unwrap(),
+            "10.0.0.9, ::1, 192.0.2.60"
+        );
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        assert_eq!(
+            h.get("forwarded").unwrap(),
+            "for=\"[::1]\";proto=https;host=\"api.example\", for=192.0.2.60;proto=http"
+        );
     }
 
     #[test]
@@ -235,24 +303,74 @@ mod tests {
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
         let t = Trace::continue_or_start(&h);
-        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_ne!(t.span_id, "00f067aa0ba902b7");
+        assert_eq!(t.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(t.span_id(), "00f067aa0ba902b7");
+        assert_eq!(t.flags(), "01");
+        assert_eq!(
+            t.header(),
+            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", t.span_id()).as_str()
+        );
+        assert_eq!(t.request_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        h.insert(
+            "traceparent",
+            HeaderValue::from_static(" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00 "),
+        );
+        let t = Trace::continue_or_start(&h);
+        assert_eq!(
+            (t.trace_id(), t.flags()),
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "00")
+        );
         h.insert(
             "traceparent",
             HeaderValue::from_static("00-zz-00f067aa0ba902b7-01"),
         );
         let t = Trace::continue_or_start(&h);
-        assert_eq!(t.trace_id.len(), 32);
-        assert_ne!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert!(parse_traceparent(t.header().to_str().unwrap()).is_some());
+        assert_eq!(t.trace_id().len(), 32);
+        assert_ne!(t.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(parse_traceparent(t.header().as_bytes()).is_some());
+        // All-zero ids and other versions are invalid: a new trace starts.
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+        ] {
+            assert!(parse_traceparent(bad.as_bytes()).is_none(), "{bad}");
+        }
     }
 
     #[test]
-    fn random_ids_have_the_right_length_and_differ() {
-        let a = random_hex(16);
-        assert_eq!(a.len(), 32);
-        assert_eq!(random_hex(8).len(), 16);
-        assert_ne!(a, random_hex(16));
-        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+    fn random_ids_are_hex_and_differ() {
+        let (a, b) = (
+            Trace::continue_or_start(&HeaderMap::new()),
+            Trace::continue_or_start(&HeaderMap::new()),
+        );
+        assert_ne!(a.trace_id(), b.trace_id());
+        assert_ne!(a.span_id(), b.span_id());
+        assert_eq!(a.flags(), "01");
+        for id in [a.trace_id(), a.span_id()] {
+            assert!(
+                id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn ip_addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.9",
+            "192.168.100.255",
+            "1.20.103.4",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            push_ip(&mut out, ip);
+            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+        }
     }
 }

@@ -8,18 +8,20 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// When a connection last moved bytes, and how many requests it has open.
+/// Whether a connection moved bytes lately, and how many requests it has
+/// open. Traffic only sets a flag (no clock read per read or write); the
+/// idle checker samples and clears it.
 pub struct Activity {
-    origin: Instant,
-    last_ms: AtomicU64,
+    /// Set by traffic and by the end of a request; cleared by `idle`.
+    active: AtomicBool,
     in_flight: AtomicUsize,
     /// Bytes arrived since the last response ended: a request is being sent.
     unanswered: AtomicBool,
@@ -28,16 +30,14 @@ pub struct Activity {
 impl Activity {
     pub fn new() -> Arc<Activity> {
         Arc::new(Activity {
-            origin: Instant::now(),
-            last_ms: AtomicU64::new(0),
+            active: AtomicBool::new(true),
             in_flight: AtomicUsize::new(0),
             unanswered: AtomicBool::new(false),
         })
     }
 
     fn touch(&self) {
-        let now = self.origin.elapsed().as_millis() as u64;
-        self.last_ms.store(now, Ordering::Relaxed);
+        self.active.store(true, Ordering::Relaxed);
     }
 
     /// True when the client sent part of a request that got no answer yet:
@@ -53,18 +53,21 @@ impl Activity {
     }
 
     /// Resolves once the connection has had no traffic and no request in
-    /// flight for `timeout`.
+    /// flight for `timeout`, give or take a quarter: the flag is sampled
+    /// every quarter of `timeout`, and four quiet samples in a row end it,
+    /// between 1 and 1.25 `timeout` after the last byte.
     pub async fn idle(&self, timeout: Duration) {
+        const SAMPLES: u32 = 4;
+        let mut tick = tokio::time::interval((timeout / SAMPLES).max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut quiet = 0;
         loop {
-            let last = self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let deadline = last + timeout;
-            if Instant::now() >= deadline {
-                if self.in_flight.load(Ordering::Acquire) == 0 {
-                    return;
-                }
-                tokio::time::sleep(timeout).await;
-            } else {
-                tokio::time::sleep_until(deadline.into()).await;
+            tick.tick().await;
+            let busy = self.active.swap(false, Ordering::Relaxed)
+                || self.in_flight.load(Ordering::Acquire) > 0;
+            quiet = if busy { 0 } else { quiet + 1 };
+            if quiet >= SAMPLES {
+                return;
             }
         }
     }
@@ -147,5 +150,45 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_millis(200);
+
+    /// Whether `idle` resolves within `within`.
+    async fn idles(a: &Activity, within: Duration) -> bool {
+        tokio::time::timeout(within, a.idle(TIMEOUT)).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_is_never_idle_its_end_restarts_the_wait() {
+        let a = Activity::new();
+        let request = a.begin();
+        assert!(!idles(&a, TIMEOUT * 4).await, "a request is in flight");
+        drop(request);
+        assert!(
+            idles(&a, TIMEOUT * 10).await,
+            "nothing in flight, no traffic"
+        );
+    }
+
+    #[tokio::test]
+    async fn traffic_keeps_a_connection_alive_silence_ends_it() {
+        let a = Activity::new();
+        let traffic = async {
+            for _ in 0..16 {
+                tokio::time::sleep(TIMEOUT / 4).await;
+                a.touch();
+            }
+        };
+        tokio::select! {
+            () = a.idle(TIMEOUT) => panic!("closed while bytes were moving"),
+            () = traffic => {}
+        }
+        assert!(idles(&a, TIMEOUT * 10).await);
     }
 }

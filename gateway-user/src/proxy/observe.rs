@@ -13,9 +13,12 @@ use std::{
 };
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::{
+    Method, Uri,
+    body::{Body, Frame, SizeHint},
+};
 
-use super::{ProxyBody, access_log::AccessLog, limits::InFlight};
+use super::{ProxyBody, access_log::AccessLog, headers::Trace, limits::InFlight};
 use crate::admin::Metrics;
 
 /// Counts the bytes of the body it wraps.
@@ -59,18 +62,27 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
 /// Everything the access log and metrics need about one request.
 pub struct Record {
     pub started: Instant,
-    pub time: SystemTime,
-    pub client_ip: std::net::IpAddr,
-    pub method: String,
-    pub path: String,
+    /// Only when the access log is on: the rest of the request's
+    /// description costs nothing otherwise.
+    pub logged: Option<Logged>,
     pub api: Option<String>,
     pub operation: Option<String>,
     pub status: u16,
     pub bytes_in: Arc<AtomicU64>,
     pub backend: Option<Duration>,
-    pub request_id: String,
+    /// Its trace id is the request id.
+    pub trace: Trace,
     /// Bandwidth quotas charged with bytes in + out when the call ends.
     pub charges: Vec<crate::policy::Charge>,
+}
+
+/// What only the access log needs about a request.
+pub struct Logged {
+    pub time: SystemTime,
+    pub client_ip: std::net::IpAddr,
+    pub method: Method,
+    /// Shares the request's buffer: no copy of the path.
+    pub uri: Uri,
 }
 
 /// The response body, which emits the record when it is dropped.
@@ -142,14 +154,14 @@ impl Drop for Observed {
         let operation = r.operation.as_deref().unwrap_or("-");
         self.metrics
             .request(api, operation, r.status, total, r.backend);
-        if !self.log.enabled() {
+        let Some(logged) = r.logged.filter(|_| self.log.enabled()) else {
             return;
-        }
+        };
         self.log.write(&serde_json::json!({
-            "time": crate::clock::rfc3339_millis(r.time),
-            "client_ip": r.client_ip.to_string(),
-            "method": r.method,
-            "path": r.path,
+            "time": crate::clock::rfc3339_millis(logged.time),
+            "client_ip": logged.client_ip.to_string(),
+            "method": logged.method.as_str(),
+            "path": logged.uri.path(),
             "api": r.api,
             "operation": r.operation,
             "status": r.status,
@@ -157,7 +169,7 @@ impl Drop for Observed {
             "bytes_out": self.bytes_out,
             "duration_ms": millis(total),
             "backend_ms": r.backend.map(millis),
-            "request_id": r.request_id,
+            "request_id": r.trace.trace_id(),
         }));
     }
 }
