@@ -9,7 +9,7 @@ use std::{
     collections::BTreeMap,
     fmt::Write,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
@@ -128,11 +128,42 @@ type Shard = BTreeMap<String, PerApi>;
 pub struct Metrics {
     /// One shard per recording thread; the lock is taken by its thread on
     /// every request and by a scrape, so it is practically never contended.
-    shards: ThreadLocal<Mutex<Shard>>,
+    shards: ThreadLocal<Arc<Mutex<Shard>>>,
     rejections: [AtomicU64; Rejection::ALL.len()],
     active_connections: AtomicI64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+}
+
+/// Records requests into one thread's shard. A request keeps the shard of
+/// the thread it arrived on: cloning this touches a count no other core
+/// writes, unlike the process-wide `Arc<Metrics>`.
+pub struct Recorder(Arc<Mutex<Shard>>);
+
+impl Recorder {
+    /// Records one finished request.
+    pub fn request(
+        &self,
+        api: &str,
+        operation: &str,
+        status: u16,
+        total: Duration,
+        backend: Option<Duration>,
+    ) {
+        let mut apis = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !apis.contains_key(api) {
+            apis.insert(api.into(), PerApi::default());
+        }
+        let per_api = apis.get_mut(api).expect("inserted above");
+        if !per_api.requests.contains_key(operation) {
+            per_api.requests.insert(operation.into(), [0; 5]);
+        }
+        per_api.requests.get_mut(operation).expect("inserted above")[status_class(status)] += 1;
+        per_api.total.observe(total);
+        if let Some(b) = backend {
+            per_api.backend.observe(b);
+        }
+    }
 }
 
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -151,23 +182,13 @@ impl Metrics {
         total: Duration,
         backend: Option<Duration>,
     ) {
-        let mut apis = self
-            .shards
-            .get_or_default()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if !apis.contains_key(api) {
-            apis.insert(api.into(), PerApi::default());
-        }
-        let per_api = apis.get_mut(api).expect("inserted above");
-        if !per_api.requests.contains_key(operation) {
-            per_api.requests.insert(operation.into(), [0; 5]);
-        }
-        per_api.requests.get_mut(operation).expect("inserted above")[status_class(status)] += 1;
-        per_api.total.observe(total);
-        if let Some(b) = backend {
-            per_api.backend.observe(b);
-        }
+        self.recorder()
+            .request(api, operation, status, total, backend);
+    }
+
+    /// The calling thread's shard, to record requests into later.
+    pub fn recorder(&self) -> Recorder {
+        Recorder(self.shards.get_or_default().clone())
     }
 
     pub fn reject(&self, why: Rejection) {

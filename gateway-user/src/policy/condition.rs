@@ -62,9 +62,9 @@ impl Condition {
                 match op {
                     Op::Eq => left == right,
                     Op::Ne => left != right,
-                    Op::StartsWith => left.starts_with(right.as_str()),
-                    Op::EndsWith => left.ends_with(right.as_str()),
-                    Op::Contains => left.contains(right.as_str()),
+                    Op::StartsWith => left.starts_with(&*right),
+                    Op::EndsWith => left.ends_with(&*right),
+                    Op::Contains => left.contains(&*right),
                 }
             }
             Condition::Exists(t) => t.present(ctx),
@@ -76,9 +76,10 @@ impl Condition {
 }
 
 impl Operand {
-    fn value(&self, ctx: &Ctx) -> String {
+    /// Borrowed when the literal or the request holds the text already.
+    fn value<'c>(&'c self, ctx: &'c Ctx) -> std::borrow::Cow<'c, str> {
         match self {
-            Operand::Literal(s) => s.clone(),
+            Operand::Literal(s) => s.into(),
             Operand::Value(t) => t.render(ctx),
         }
     }

@@ -78,20 +78,25 @@ impl Counters {
 
     pub fn hit(&self, key: &str, now: Instant) -> Decision {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if !windows.contains_key(key) && windows.len() >= self.max_keys {
+        // A known key costs one lookup and no allocation.
+        if let Some(window) = windows.get_mut(key) {
+            return self.count(window, now);
+        }
+        if windows.len() >= self.max_keys {
             self.make_room(&mut windows, now);
         }
-        // Look up before inserting: no key allocation on the hot path.
-        if !windows.contains_key(key) {
-            let fresh = Window {
-                start: now,
-                count: 0,
-                bytes: 0,
-                last_used: now,
-            };
-            windows.insert(key.to_string(), fresh);
-        }
-        let window = windows.get_mut(key).expect("inserted above");
+        let fresh = Window {
+            start: now,
+            count: 0,
+            bytes: 0,
+            last_used: now,
+        };
+        let window = windows.entry(key.to_string()).or_insert(fresh);
+        self.count(window, now)
+    }
+
+    /// One call in `window`: the check and the increment.
+    fn count(&self, window: &mut Window, now: Instant) -> Decision {
         if now.duration_since(window.start) >= self.period {
             window.start = now;
             window.count = 0;

@@ -7,7 +7,7 @@
 //! suspended or expired. Answers the gateway gives with a status of 400 or
 //! more (these, rate limits, filters) go through the on-error section.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{borrow::Cow, net::IpAddr, sync::Arc};
 
 use hyper::{HeaderMap, Method, Response, StatusCode, header};
 
@@ -63,13 +63,12 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
     let (mut subscription, mut product, mut pipeline) = (None, None, catalog.unmanaged().clone());
     let mut refuse = None;
     if let Some(api) = catalog.api(req.api) {
-        let from_header = req
-            .headers
-            .get(&api.key_header)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let key = from_header.or_else(|| query.get(&api.key_query));
-        req.headers.remove(&api.key_header);
+        // Taken out of the request (never forwarded) and read in place.
+        let header = req.headers.remove(&api.key_header);
+        let key = match header.as_ref().and_then(|v| v.to_str().ok()) {
+            Some(k) => Some(Cow::Borrowed(k)),
+            None => query.get(&api.key_query).map(Cow::Owned),
+        };
         query.remove(&api.key_query);
         match key.filter(|k| !k.is_empty()) {
             Some(key) => {
@@ -129,12 +128,12 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
             && status == StatusCode::UNAUTHORIZED
             && let Flow::Respond(r) = pipeline.inbound(&mut ctx).await
         {
-            return Admission::Respond(with_headers(r, &ctx.response_headers));
+            return Admission::Respond(with_headers(r, ctx.response_headers));
         }
         let r = pipeline
             .for_request(&ctx)
             .on_error(json_error(status, &message));
-        return Admission::Respond(with_headers(r, &ctx.response_headers));
+        return Admission::Respond(with_headers(r, ctx.response_headers));
     }
     let flow = pipeline.inbound(&mut ctx).await;
     // `choose` of the later sections is decided on the request as it is now.
@@ -155,21 +154,25 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
             } else {
                 r
             };
-            Admission::Respond(with_headers(r, &ctx.response_headers))
+            Admission::Respond(with_headers(r, ctx.response_headers))
         }
     }
 }
 
 impl Admitted {
-    /// The backend's response, through the outbound section.
-    pub fn finish(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        with_headers(self.pipeline.outbound(response), &self.response_headers)
+    /// The backend's response, through the outbound section. The headers
+    /// the inbound section left for the client move to it: call this or
+    /// `on_error` once.
+    pub fn finish(&mut self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        let extra = std::mem::take(&mut self.response_headers);
+        with_headers(self.pipeline.outbound(response), extra)
     }
 
     /// An error the gateway answers (backend down, too slow), through the
     /// on-error section.
-    pub fn on_error(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        with_headers(self.pipeline.on_error(response), &self.response_headers)
+    pub fn on_error(&mut self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        let extra = std::mem::take(&mut self.response_headers);
+        with_headers(self.pipeline.on_error(response), extra)
     }
 
     /// The `retry` policy of the backend section, if any.
@@ -183,9 +186,39 @@ impl Admitted {
     }
 }
 
-fn with_headers(mut response: Response<ProxyBody>, extra: &HeaderMap) -> Response<ProxyBody> {
-    for (name, value) in extra {
-        response.headers_mut().append(name.clone(), value.clone());
+/// Appends `extra` to the response's headers (moved, not cloned).
+fn with_headers(mut response: Response<ProxyBody>, extra: HeaderMap) -> Response<ProxyBody> {
+    let headers = response.headers_mut();
+    // The iterator names a header once, before its first value.
+    let mut name = None;
+    for (next, value) in extra {
+        if next.is_some() {
+            name = next;
+        }
+        if let Some(name) = &name {
+            headers.append(name.clone(), value);
+        }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_headers_are_appended_every_value_kept() {
+        let mut extra = HeaderMap::new();
+        extra.append("ratelimit", "\"a\";r=1;t=2".parse().unwrap());
+        extra.append("ratelimit", "\"b\";r=3;t=4".parse().unwrap());
+        extra.append("x-one", "1".parse().unwrap());
+        let mut response = crate::policy::json_error(StatusCode::OK, "ok");
+        response
+            .headers_mut()
+            .append("ratelimit", "\"backend\"".parse().unwrap());
+        let response = with_headers(response, extra);
+        let values: Vec<_> = response.headers().get_all("ratelimit").iter().collect();
+        assert_eq!(values, ["\"backend\"", "\"a\";r=1;t=2", "\"b\";r=3;t=4"]);
+        assert_eq!(response.headers()["x-one"], "1");
+    }
 }

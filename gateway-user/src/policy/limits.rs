@@ -197,16 +197,26 @@ impl Limit {
         let key = match &self.key {
             Some(t) => t.render(ctx),
             None => match ctx.subscription {
-                Some(id) => format!("s:{id}"),
-                None => format!("ip:{}", ctx.client_ip),
+                Some(id) => format!("s:{id}").into(),
+                None => format!("ip:{}", ctx.client_ip).into(),
             },
         };
+        let decision = self.count(&key);
+        // The key borrows the request: owned only for a bandwidth charge.
+        let charged = matches!(
+            decision,
+            Decision::Allowed {
+                remaining_bytes: Some(_),
+                ..
+            }
+        )
+        .then(|| key.into_owned());
         for v in &self.policy_headers {
             ctx.response_headers
                 .append(RATELIMIT_POLICY.clone(), v.clone());
         }
         let name = self.name;
-        match self.count(&key) {
+        match decision {
             Decision::Allowed {
                 remaining,
                 remaining_bytes,
@@ -216,11 +226,11 @@ impl Limit {
                 let t = ceil_secs(reset);
                 if let Some(r) = remaining {
                     let state = format!("\"{name}\";r={r};t={t}");
-                    append(&mut ctx.response_headers, &RATELIMIT, &state);
+                    append(&mut ctx.response_headers, &RATELIMIT, state);
                 }
-                if let Some(r) = remaining_bytes {
+                if let (Some(r), Some(key)) = (remaining_bytes, charged) {
                     let state = format!("\"{name}-bandwidth\";r={r};t={t}");
-                    append(&mut ctx.response_headers, &RATELIMIT, &state);
+                    append(&mut ctx.response_headers, &RATELIMIT, state);
                     ctx.charges.push(Charge {
                         counters: self.counters.clone(),
                         key,
@@ -239,7 +249,7 @@ impl Limit {
                     Exhausted::Bandwidth => format!("{name}-bandwidth"),
                 };
                 let state = format!("\"{item}\";r=0;t={secs}");
-                append(&mut ctx.response_headers, &RATELIMIT, &state);
+                append(&mut ctx.response_headers, &RATELIMIT, state);
                 let (status, message) = match (self.kind, exhausted) {
                     (Kind::RateLimit, _) => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -300,8 +310,9 @@ impl Limit {
     }
 }
 
-fn append(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
+/// Appends `value` to `name`, its text moved, not copied.
+fn append(headers: &mut HeaderMap, name: &HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.append(name.clone(), v);
     }
 }

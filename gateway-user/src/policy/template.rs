@@ -14,6 +14,10 @@
 //! `{{` and `}}` are a literal brace. Conditions of `choose`
 //! (`condition.rs`) use the same placeholders as operands.
 
+use std::{borrow::Cow, fmt::Write};
+
+use hyper::header::HeaderName;
+
 use super::context::Ctx;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +30,8 @@ enum Part {
     Operation,
     Method,
     Path,
-    Header(String),
+    /// Parsed once: a lookup by `&str` would parse the name per request.
+    Header(HeaderName),
     Query(String),
     Jwt(String),
 }
@@ -73,7 +78,7 @@ impl KeyTemplate {
     /// names is present in the request (`exists` of conditions).
     pub fn present(&self, ctx: &Ctx) -> bool {
         self.0.iter().all(|part| match part {
-            Part::Header(name) => ctx.headers.contains_key(name.as_str()),
+            Part::Header(name) => ctx.headers.contains_key(name),
             Part::Query(name) => ctx.query.get(name).is_some(),
             Part::Jwt(claim) => ctx
                 .jwt_claims
@@ -96,21 +101,24 @@ impl KeyTemplate {
         self.0.contains(&Part::ClientIp)
     }
 
-    pub fn render(&self, ctx: &Ctx) -> String {
-        let mut out = String::new();
+    /// The key for this request; a template of one part that is already
+    /// text in the request (`{subscription_id}`, `{header:x}`, ...) is
+    /// borrowed, not copied.
+    pub fn render<'c>(&'c self, ctx: &'c Ctx) -> Cow<'c, str> {
+        if let [part] = self.0.as_slice()
+            && let Some(text) = borrowed(part, ctx)
+        {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(64);
         for part in &self.0 {
+            if let Some(text) = borrowed(part, ctx) {
+                out.push_str(text);
+                continue;
+            }
             match part {
-                Part::Text(t) => out.push_str(t),
-                Part::ClientIp => out.push_str(&ctx.client_ip.to_string()),
-                Part::Subscription => out.push_str(ctx.subscription.unwrap_or_default()),
-                Part::Product => out.push_str(ctx.product.unwrap_or_default()),
-                Part::Api => out.push_str(ctx.api),
-                Part::Operation => out.push_str(ctx.operation.unwrap_or_default()),
-                Part::Method => out.push_str(ctx.method.as_str()),
-                Part::Path => out.push_str(&ctx.path),
-                Part::Header(name) => {
-                    let value = ctx.headers.get(name.as_str());
-                    out.push_str(value.and_then(|v| v.to_str().ok()).unwrap_or_default());
+                Part::ClientIp => {
+                    let _ = write!(out, "{}", ctx.client_ip);
                 }
                 Part::Query(name) => out.push_str(&ctx.query.get(name).unwrap_or_default()),
                 Part::Jwt(claim) => match ctx.jwt_claims.as_ref().and_then(|c| c.get(claim)) {
@@ -118,10 +126,30 @@ impl KeyTemplate {
                     Some(other) => out.push_str(&other.to_string()),
                     None => {}
                 },
+                _ => unreachable!("borrowed() renders every other part"),
             }
         }
-        out
+        Cow::Owned(out)
     }
+}
+
+/// The text of a part that the template or the request already holds.
+fn borrowed<'c>(part: &'c Part, ctx: &'c Ctx) -> Option<&'c str> {
+    Some(match part {
+        Part::Text(t) => t,
+        Part::Subscription => ctx.subscription.unwrap_or_default(),
+        Part::Product => ctx.product.unwrap_or_default(),
+        Part::Api => ctx.api,
+        Part::Operation => ctx.operation.unwrap_or_default(),
+        Part::Method => ctx.method.as_str(),
+        Part::Path => &ctx.path,
+        Part::Header(name) => ctx
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+        Part::ClientIp | Part::Query(_) | Part::Jwt(_) => return None,
+    })
 }
 
 fn placeholder(name: &str, text: &str) -> Result<Part, String> {
@@ -136,9 +164,10 @@ fn placeholder(name: &str, text: &str) -> Result<Part, String> {
             "path" => Part::Path,
             _ => return Err(unknown(name, text)),
         },
-        Some(("header", h)) if hyper::header::HeaderName::from_bytes(h.as_bytes()).is_ok() => {
-            Part::Header(h.to_ascii_lowercase())
-        }
+        Some(("header", h)) => match HeaderName::from_bytes(h.as_bytes()) {
+            Ok(name) => Part::Header(name),
+            Err(_) => return Err(unknown(name, text)),
+        },
         Some(("query", q)) if !q.is_empty() => Part::Query(q.into()),
         Some(("jwt" | "claim", c)) if !c.is_empty() => Part::Jwt(c.into()),
         Some(_) => return Err(unknown(name, text)),
@@ -178,6 +207,19 @@ mod tests {
         assert!(t.render(&ctx).ends_with("|u1|{x}"));
         let aliases = KeyTemplate::parse("{subscription}|{claim:sub}|{method}|{path}").unwrap();
         assert_eq!(aliases.render(&ctx), "alice|u1|GET|/1");
+        // One part: borrowed from the request, or rendered.
+        for (t, v, borrowed) in [
+            ("{subscription}", "alice", true),
+            ("{header:X-TENANT}", "t1", true),
+            ("{header:x-absent}", "", true),
+            ("literal", "literal", true),
+            ("{client_ip}", "10.0.0.1", false),
+            ("{query:region}", "eu", false),
+        ] {
+            let r = KeyTemplate::parse(t).unwrap();
+            let r = r.render(&ctx);
+            assert_eq!((&*r, matches!(r, Cow::Borrowed(_))), (v, borrowed), "{t}");
+        }
     }
 
     #[test]

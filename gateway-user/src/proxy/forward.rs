@@ -78,7 +78,7 @@ pub async fn handle(
             if err.status().is_server_error() {
                 tracing::warn!(error = ?err, request_id = %trace.trace_id(), "backend request failed");
             }
-            match &admitted {
+            match &mut admitted {
                 Some(a) => a.on_error(err.response()),
                 None => err.response(),
             }
@@ -97,7 +97,7 @@ pub async fn handle(
         body,
         record,
         gw.access_log.clone(),
-        metrics.clone(),
+        metrics.recorder(),
         in_flight,
     );
     Response::from_parts(parts, body)

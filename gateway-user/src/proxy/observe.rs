@@ -19,7 +19,7 @@ use hyper::{
 };
 
 use super::{ProxyBody, access_log::AccessLog, headers::Trace, limits::InFlight};
-use crate::admin::Metrics;
+use crate::admin::Recorder;
 
 /// Counts the bytes of the body it wraps.
 pub struct Counted<B> {
@@ -91,7 +91,7 @@ pub struct Observed {
     bytes_out: u64,
     record: Option<Record>,
     log: AccessLog,
-    metrics: Arc<Metrics>,
+    metrics: Recorder,
     _in_flight: InFlight,
 }
 
@@ -100,7 +100,7 @@ impl Observed {
         inner: ProxyBody,
         record: Record,
         log: AccessLog,
-        metrics: Arc<Metrics>,
+        metrics: Recorder,
         in_flight: InFlight,
     ) -> Observed {
         Observed {

@@ -194,12 +194,15 @@ async fn serve_http<I>(
 {
     let activity = conn.activity.clone();
     let client = conn.client;
-    let service_metrics = metrics.clone();
+    // One per-connection Arc for what every request needs: cloning the
+    // process-wide Arcs per request would bounce their counts between cores.
+    let served = Arc::new((shared, metrics.clone(), conn));
     let service = service_fn(move |req| {
-        let shared = shared.clone();
-        let metrics = service_metrics.clone();
-        let conn = conn.clone();
-        async move { Ok::<_, Infallible>(forward::handle(&shared, &metrics, &conn, req).await) }
+        let served = served.clone();
+        async move {
+            let (shared, metrics, conn) = &*served;
+            Ok::<_, Infallible>(forward::handle(shared, metrics, conn, req).await)
+        }
     });
     let builder = builder(limits);
     let connection = watcher.watch(
