@@ -7,6 +7,7 @@ use std::{io::Write, net::TcpStream, time::Duration};
 use edgegw_tests::{
     backends::TestBackend,
     gateway::{TestGateway, curl, curl_json, raw_exchange, read_until_close},
+    process::free_port,
 };
 
 fn api(backend: &TestBackend) -> String {
@@ -92,6 +93,32 @@ fn header_and_body_limits_answer_431_and_413() {
     ]);
     assert_eq!((status, json["body_bytes"].as_u64()), (200, Some(900)));
     assert_eq!(rejections(&gw, "body_too_large", 2.0), 2.0);
+}
+
+#[test]
+fn the_default_header_count_limit_is_100() {
+    // The default is hyper's own limit (see `server::builder`), checked
+    // at the boundary through the real binary. The backend is a closed
+    // port: a request the gateway accepts gets its 502, one it refuses
+    // its 431.
+    let gw = TestGateway::start(
+        "hdrs",
+        &format!(
+            "[[apis]]\nname = \"dead\"\npath = \"/\"\nbackend = \"http://127.0.0.1:{}\"\n",
+            free_port()
+        ),
+    );
+    let request = |extra: usize| {
+        let headers: String = (0..extra).map(|i| format!("X-H{i}: v\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
+        raw_exchange(gw.port, head.as_bytes()).0
+    };
+    // Host and Connection count too.
+    let answer = request(98);
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    let answer = request(99);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert_eq!(rejections(&gw, "header_too_large", 1.0), 1.0);
 }
 
 #[test]

@@ -36,6 +36,9 @@ pub struct Listeners {
     pub tls: Option<TcpListener>,
 }
 
+/// The header count hyper allows when not told otherwise.
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// Most concurrent HTTP/2 streams per connection.
 const MAX_H2_STREAMS: u32 = 256;
 
@@ -168,12 +171,16 @@ async fn connection(
 
 fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+    let mut http1 = builder.http1();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers);
+        .max_buf_size(limits.max_header_bytes);
+    // hyper's own limit parses into an inline array; any explicit limit,
+    // even the same number, makes it build a new one for every request.
+    if limits.max_headers != HYPER_MAX_HEADERS {
+        http1.max_headers(limits.max_headers);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())
