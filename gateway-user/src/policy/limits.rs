@@ -26,6 +26,7 @@ use serde_yaml::Value;
 use super::{
     context::Ctx,
     counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
+    per_thread::PerThread,
     respond::json_error,
     template::KeyTemplate,
 };
@@ -69,7 +70,7 @@ pub struct Limit {
     key: Option<KeyTemplate>,
     counters: Arc<Counters>,
     /// `RateLimit-Policy` values, rendered once.
-    policy_headers: Vec<HeaderValue>,
+    policy_headers: Vec<PerThread<HeaderValue>>,
     /// Where the policy sits (scope/section/index): with a control plane,
     /// call quotas are counted fleet-wide under `<place>|<key>`.
     place: String,
@@ -157,7 +158,7 @@ impl Limit {
         ]
         .into_iter()
         .flatten()
-        .map(|v| HeaderValue::try_from(v).expect("policy names are header-safe"))
+        .map(|v| PerThread::new(HeaderValue::try_from(v).expect("policy names are header-safe")))
         .collect();
         Ok(Limit {
             kind,
@@ -213,7 +214,7 @@ impl Limit {
         .then(|| key.into_owned());
         for v in &self.policy_headers {
             ctx.response_headers
-                .append(RATELIMIT_POLICY.clone(), v.clone());
+                .append(RATELIMIT_POLICY.clone(), v.get().clone());
         }
         let name = self.name;
         match decision {

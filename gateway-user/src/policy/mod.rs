@@ -22,6 +22,7 @@ mod ip_filter;
 mod jwt;
 mod limits;
 mod parse;
+mod per_thread;
 mod pipeline;
 mod respond;
 mod retry;

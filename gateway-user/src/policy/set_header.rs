@@ -8,6 +8,8 @@ use hyper::{
 use serde::Deserialize;
 use serde_yaml::Value;
 
+use super::per_thread::PerThread;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -30,15 +32,15 @@ enum Action {
 }
 
 pub struct SetHeader {
-    name: HeaderName,
-    value: Option<HeaderValue>,
+    name: PerThread<HeaderName>,
+    value: Option<PerThread<HeaderValue>>,
     action: Action,
 }
 
 // The value may come from a secret named value: never shown.
 impl std::fmt::Debug for SetHeader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SetHeader({}, {:?})", self.name, self.action)
+        write!(f, "SetHeader({}, {:?})", *self.name, self.action)
     }
 }
 
@@ -67,26 +69,27 @@ impl SetHeader {
                 })?),
             };
         Ok(SetHeader {
-            name,
-            value,
+            name: PerThread::new(name),
+            value: value.map(PerThread::new),
             action,
         })
     }
 
     pub fn apply(&self, headers: &mut HeaderMap) {
+        let name = self.name.get();
         match (&self.value, self.action) {
             (_, Action::Delete) | (None, _) => {
-                headers.remove(&self.name);
+                headers.remove(name);
             }
             (Some(v), Action::Override) => {
-                headers.insert(self.name.clone(), v.clone());
+                headers.insert(name.clone(), v.get().clone());
             }
             (Some(v), Action::Append) => {
-                headers.append(self.name.clone(), v.clone());
+                headers.append(name.clone(), v.get().clone());
             }
             (Some(v), Action::Skip) => {
-                if !headers.contains_key(&self.name) {
-                    headers.insert(self.name.clone(), v.clone());
+                if !headers.contains_key(name) {
+                    headers.insert(name.clone(), v.get().clone());
                 }
             }
         }

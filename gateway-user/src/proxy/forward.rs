@@ -263,13 +263,13 @@ fn empty_body() -> super::RequestBody {
 /// without port.
 fn request_host<B>(req: &Request<B>) -> Option<String> {
     let raw = match req.uri().host() {
-        Some(h) => h.to_string(),
-        None => req.headers().get(header::HOST)?.to_str().ok()?.to_string(),
+        Some(h) => h,
+        None => req.headers().get(header::HOST)?.to_str().ok()?,
     };
     let host = if raw.starts_with('[') {
-        raw.split_inclusive(']').next().unwrap_or(&raw)
+        raw.split_inclusive(']').next().unwrap_or(raw)
     } else {
-        raw.split(':').next().unwrap_or(&raw)
+        raw.split(':').next().unwrap_or(raw)
     };
     Some(host.to_ascii_lowercase())
 }
