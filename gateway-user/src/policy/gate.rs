@@ -60,9 +60,10 @@ const INVALID: &str = "Access denied due to invalid subscription key. Make sure 
 
 pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
     let mut query = Query::parse(req.query);
-    let (mut subscription, mut product, mut pipeline) = (None, None, catalog.unmanaged().clone());
+    let (mut subscription, mut product) = (None, None);
     let mut refuse = None;
-    if let Some(api) = catalog.api(req.api) {
+    let managed = catalog.api(req.api);
+    if let Some(api) = managed {
         // Taken out of the request (never forwarded) and read in place.
         let header = req.headers.remove(&api.key_header);
         let key = match header.as_ref().and_then(|v| v.to_str().ok()) {
@@ -97,8 +98,12 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
             }
             None => product = api.open_product,
         }
-        pipeline = api.pipeline(req.operation, product);
     }
+    // One clone of the shared pipeline per request.
+    let pipeline = match managed {
+        Some(api) => api.pipeline(req.operation, product),
+        None => catalog.unmanaged().clone(),
+    };
     let mut ctx = Ctx {
         client_ip: req.client_ip,
         method: req.method,
