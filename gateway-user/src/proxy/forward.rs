@@ -10,13 +10,14 @@ use std::{
 
 use http_body_util::{BodyExt, Limited};
 use hyper::{
-    Request, Response, StatusCode, Uri, Version,
+    Request, Response,
     body::{Body, Incoming},
     header::{self, HeaderValue},
 };
 
 use super::{
     Gateway, ProxyBody, RouteInfo, SharedGateway,
+    backend::{Answer, BackendError, Outgoing},
     headers::{Trace, add_forwarded, strip_hop_by_hop},
     limits::Activity,
     observe::{Counted, Observed, Record},
@@ -164,12 +165,10 @@ async fn proxy(
     }
     let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
     let b = chosen.as_deref().unwrap_or(&api.backend);
-    let uri: Uri = format!(
-        "{}://{}{}{}{}",
-        b.scheme, b.authority, b.base_path, rest, query
-    )
-    .parse()
-    .map_err(|_| ProxyError::BadPath)?;
+    let target = format!("{}{}{}", b.base_path, rest, query);
+    if !valid_target(&target) {
+        return Err(ProxyError::BadPath);
+    }
     req.extensions_mut().insert(RouteInfo {
         api: api.name.clone(),
         operation: record.operation.clone(),
@@ -179,25 +178,24 @@ async fn proxy(
     let upgrade_to = upgrade::requested(&req).filter(|_| b.protocol == BackendProtocol::Http1);
     let on_client_upgrade = upgrade_to.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let body_empty = req.body().is_end_stream();
-    let (mut parts, body) = req.into_parts();
-    parts.uri = uri;
-    parts.version = match b.protocol {
-        BackendProtocol::Http1 => Version::HTTP_11,
-        BackendProtocol::Http2 => Version::HTTP_2,
-    };
-    strip_hop_by_hop(&mut parts.headers);
+    let (parts, body) = req.into_parts();
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
     if let Some(protocol) = upgrade_to {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts.headers.insert(header::UPGRADE, protocol);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
     }
-    add_forwarded(&mut parts.headers, conn.client, conn.proto, host.as_deref());
-    parts.headers.remove(header::HOST);
-    parts.headers.insert("traceparent", trace.header());
+    add_forwarded(&mut headers, conn.client, conn.proto, host.as_deref());
+    headers.remove(header::HOST);
+    headers.insert("traceparent", trace.header());
+    let out = Outgoing {
+        method: parts.method,
+        target,
+        headers,
+    };
     let body = Limited::new(Counted::new(body, bytes_in), limit as usize).boxed_unsync();
 
-    let client = gw.backends.client(b);
+    let upgrading = on_client_upgrade.is_some();
     let sent = Instant::now();
     let wait = admitted
         .as_ref()
@@ -207,21 +205,16 @@ async fn proxy(
     let retry = admitted
         .as_ref()
         .and_then(Admitted::retry)
-        .filter(|_| body_empty && on_client_upgrade.is_none());
+        .filter(|_| body_empty && !upgrading);
     let result = match retry {
-        None => tokio::time::timeout(wait, client.request(Request::from_parts(parts, body))).await,
+        None => tokio::time::timeout(wait, gw.backends.send(b, out, body, upgrading)).await,
         Some(retry) => {
             let attempt = || {
-                let mut again = Request::new(empty_body());
-                *again.method_mut() = parts.method.clone();
-                *again.uri_mut() = parts.uri.clone();
-                *again.version_mut() = parts.version;
-                *again.headers_mut() = parts.headers.clone();
-                tokio::time::timeout(wait, client.request(again))
+                tokio::time::timeout(wait, gw.backends.send(b, out.clone(), empty_body(), false))
             };
-            let again = |r: &Result<Result<Response<Incoming>, _>, _>| match r {
-                Ok(Ok(response)) => retry.retries_status(response.status()),
-                Ok(Err(e)) => hyper_util::client::legacy::Error::is_connect(e),
+            let again = |r: &Result<Result<Answer, BackendError>, _>| match r {
+                Ok(Ok(answer)) => retry.retries_status(answer.response.status()),
+                Ok(Err(e)) => matches!(e, BackendError::Connect(_)),
                 Err(_) => false,
             };
             retry.run(attempt, again).await
@@ -229,26 +222,29 @@ async fn proxy(
     };
     record.backend = Some(sent.elapsed());
     let api_name = || api.name.clone();
-    let mut response = match result {
+    let answer = match result {
         Err(_) => return Err(ProxyError::BackendTimeout { api: api_name() }),
-        Ok(Err(err)) => return Err(classify(&err, api_name(), limit)),
-        Ok(Ok(response)) => response,
+        Ok(Err(err)) => return Err(classify(err, api_name(), limit)),
+        Ok(Ok(answer)) => answer,
     };
-    if let Some(on_client) = on_client_upgrade
-        && response.status() == StatusCode::SWITCHING_PROTOCOLS
-    {
-        let on_backend = hyper::upgrade::on(&mut response);
+    if let (Some(on_client), Some(on_backend)) = (on_client_upgrade, answer.upgrade) {
         tokio::spawn(upgrade::tunnel(on_client, on_backend));
-        let (parts, _) = response.into_parts();
+        let (parts, _) = answer.response.into_parts();
         return Ok(Response::from_parts(parts, respond::full("")));
     }
-    let (mut parts, body) = response.into_parts();
+    let (mut parts, body) = answer.response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let response = Response::from_parts(parts, body.boxed());
+    let response = Response::from_parts(parts, body);
     Ok(match admitted {
         Some(a) => a.finish(response),
         None => response,
     })
+}
+
+/// A request target safe to write on the wire: visible ASCII only (the
+/// path may come from a `rewrite-uri` template).
+fn valid_target(target: &str) -> bool {
+    target.starts_with('/') && target.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn empty_body() -> super::RequestBody {
@@ -272,17 +268,16 @@ fn request_host<B>(req: &Request<B>) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
-fn classify(err: &hyper_util::client::legacy::Error, api: String, limit: u64) -> ProxyError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return ProxyError::BodyTooLarge { limit };
+fn classify(err: BackendError, api: String, limit: u64) -> ProxyError {
+    match err {
+        BackendError::BodyTooLarge => ProxyError::BodyTooLarge { limit },
+        BackendError::Connect(e) => {
+            tracing::debug!(error = %e, %api, "backend connect failed");
+            ProxyError::BackendConnect { api }
         }
-        source = e.source();
-    }
-    if err.is_connect() {
-        ProxyError::BackendConnect { api }
-    } else {
-        ProxyError::BackendFailed { api }
+        BackendError::Failed(e) => {
+            tracing::debug!(error = %e, %api, "backend exchange failed");
+            ProxyError::BackendFailed { api }
+        }
     }
 }
