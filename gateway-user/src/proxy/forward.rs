@@ -187,6 +187,8 @@ async fn proxy(
     }
     add_forwarded(&mut headers, conn.client, conn.proto, host.as_deref());
     headers.remove(header::HOST);
+    // hyper answers `Expect: 100-continue` itself when the body is read.
+    headers.remove(header::EXPECT);
     headers.insert("traceparent", trace.header());
     let out = Outgoing {
         method: parts.method,

@@ -130,6 +130,11 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     parts.version = version;
     parts.headers = headers;
     let framing = framing(&parts, head_request)?;
+    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+        // RFC 9112 6.3: a Content-Length next to a transfer coding is
+        // removed before the message is forwarded.
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
     Ok(Parsed::Complete(parts, framing))
 }
 
@@ -268,6 +273,12 @@ mod tests {
                 reuse: false
             }
         );
+        let (parts, ..) = parse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert!(parts.headers.get("content-length").is_none());
         assert_eq!(
             kind("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")
                 .unwrap()
