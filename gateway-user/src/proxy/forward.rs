@@ -165,7 +165,11 @@ async fn proxy(
     }
     let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
     let b = chosen.as_deref().unwrap_or(&api.backend);
-    let target = format!("{}{}{}", b.base_path, rest, query);
+    let mut target = format!("{}{}{}", b.base_path, rest, query);
+    if !target.starts_with('/') {
+        // The API's own root (`/status` → backend `http://b`).
+        target.insert(0, '/');
+    }
     if !valid_target(&target) {
         return Err(ProxyError::BadPath);
     }
@@ -246,7 +250,7 @@ async fn proxy(
 /// A request target safe to write on the wire: visible ASCII only (the
 /// path may come from a `rewrite-uri` template).
 fn valid_target(target: &str) -> bool {
-    target.starts_with('/') && target.bytes().all(|b| b.is_ascii_graphic())
+    target.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn empty_body() -> super::RequestBody {
