@@ -3,6 +3,7 @@
 //! Every outcome, error or not, goes through `observe` (access log, metrics).
 
 use std::{
+    borrow::Cow,
     net::SocketAddr,
     sync::{Arc, atomic::AtomicU64},
     time::{Instant, SystemTime},
@@ -10,7 +11,7 @@ use std::{
 
 use http_body_util::{BodyExt, Limited};
 use hyper::{
-    Request, Response,
+    Request, Response, Uri,
     body::{Body, Incoming},
     header::{self, HeaderValue},
 };
@@ -112,16 +113,19 @@ async fn proxy(
     admitted: &mut Option<Admitted>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = request_host(&req);
-    let path = req.uri().path().to_string();
-    let route = match gw.router.route(host.as_deref(), req.method(), &path) {
+    // A refcounted copy: the path and query stay borrowed while the
+    // request itself is rewritten.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let route = match gw.router.route(host.as_deref(), req.method(), path) {
         Ok(route) => route,
-        Err(NoRoute::Api) => return Err(ProxyError::NoApi { path }),
+        Err(NoRoute::Api) => return Err(ProxyError::NoApi { path: path.into() }),
         Err(NoRoute::Operation { api }) => {
             record.api = Some(api.clone());
             return Err(ProxyError::NoOperation {
                 api,
                 method: req.method().to_string(),
-                path,
+                path: path.into(),
             });
         }
     };
@@ -133,15 +137,10 @@ async fn proxy(
     if req.body().size_hint().lower() > limit {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    let mut rest = route.rest.to_string();
-    let mut query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let mut rest = Cow::Borrowed(route.rest);
+    let mut query = Cow::Borrowed(query_suffix(&uri));
     // API management: subscription key and inbound policies.
     if let Some(catalog) = &gw.catalog {
-        let raw_query = req.uri().query().map(str::to_string);
         let (method, headers) = (req.method().clone(), req.headers_mut());
         let incoming = gate::Incoming {
             api: &api.name,
@@ -151,21 +150,24 @@ async fn proxy(
             method: &method,
             headers,
             path: route.rest,
-            query: raw_query.as_deref(),
+            query: uri.query(),
             xdp: gw.xdp_state.as_ref(),
         };
         match gate::admit(catalog, incoming).await {
             Admission::Respond(response) => return Ok(response),
             Admission::Forward(a) => {
-                rest = a.path.clone();
-                query = a.query.to_suffix();
+                rest = Cow::Owned(a.path.clone());
+                query = Cow::Owned(a.query.to_suffix());
                 *admitted = Some(a);
             }
         }
     }
     let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
     let b = chosen.as_deref().unwrap_or(&api.backend);
-    let mut target = format!("{}{}{}", b.base_path, rest, query);
+    let mut target = String::with_capacity(b.base_path.len() + rest.len() + query.len() + 1);
+    for part in [b.base_path.as_str(), &rest, &query] {
+        target.push_str(part);
+    }
     if !target.starts_with('/') {
         // The API's own root (`/status` → backend `http://b`).
         target.insert(0, '/');
@@ -259,17 +261,23 @@ fn empty_body() -> super::RequestBody {
         .boxed_unsync()
 }
 
+/// `?query` of `uri`, or "".
+fn query_suffix(uri: &Uri) -> &str {
+    let pq = uri.path_and_query().map_or("", |pq| pq.as_str());
+    pq.find('?').map_or("", |i| &pq[i..])
+}
+
 /// The host the client addressed (`:authority` or `Host`), lower case,
 /// without port.
 fn request_host<B>(req: &Request<B>) -> Option<String> {
     let raw = match req.uri().host() {
-        Some(h) => h.to_string(),
-        None => req.headers().get(header::HOST)?.to_str().ok()?.to_string(),
+        Some(h) => h,
+        None => req.headers().get(header::HOST)?.to_str().ok()?,
     };
     let host = if raw.starts_with('[') {
-        raw.split_inclusive(']').next().unwrap_or(&raw)
+        raw.split_inclusive(']').next().unwrap_or(raw)
     } else {
-        raw.split(':').next().unwrap_or(&raw)
+        raw.split(':').next().unwrap_or(raw)
     };
     Some(host.to_ascii_lowercase())
 }

@@ -2,18 +2,13 @@
 //! is only reused by the thread (and runtime) that opened it, so taking
 //! and returning one is a plain `Vec` operation, with no lock.
 
-use std::{
-    cell::RefCell,
-    collections::VecDeque,
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::{cell::RefCell, collections::VecDeque, net::SocketAddr, time::Duration};
 
 use bytes::BytesMut;
 use thread_local::ThreadLocal;
 use tokio::net::TcpStream;
 
-use crate::proxy::backend::BackendError;
+use crate::{clock::coarse_monotonic, proxy::backend::BackendError};
 
 /// How long an idle connection is kept.
 const IDLE_FOR: Duration = Duration::from_secs(90);
@@ -28,7 +23,8 @@ pub struct Conn {
 
 struct Idle {
     conn: Conn,
-    since: Instant,
+    /// `coarse_monotonic()` when it became idle.
+    since: Duration,
 }
 
 pub struct Pool {
@@ -60,8 +56,9 @@ impl Pool {
     /// The most recently used live idle connection of this thread.
     pub fn checkout(&self) -> Option<Conn> {
         let mut idle = self.idle.get_or_default().borrow_mut();
+        let now = coarse_monotonic();
         while let Some(Idle { conn, since }) = idle.pop_back() {
-            if since.elapsed() >= IDLE_FOR {
+            if now.saturating_sub(since) >= IDLE_FOR {
                 // The rest is older still.
                 idle.clear();
                 return None;
@@ -76,16 +73,17 @@ impl Pool {
     /// Keeps a connection whose last exchange ended cleanly.
     pub fn put(&self, conn: Conn) {
         let mut idle = self.idle.get_or_default().borrow_mut();
+        let now = coarse_monotonic();
         if idle.len() >= MAX_IDLE {
             idle.pop_front();
         }
-        while idle.front().is_some_and(|i| i.since.elapsed() >= IDLE_FOR) {
+        while idle
+            .front()
+            .is_some_and(|i| now.saturating_sub(i.since) >= IDLE_FOR)
+        {
             idle.pop_front();
         }
-        idle.push_back(Idle {
-            conn,
-            since: Instant::now(),
-        });
+        idle.push_back(Idle { conn, since: now });
     }
 
     /// A new connection, trying each resolved address in turn.
