@@ -24,8 +24,9 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// Sends one request and returns the response once its head arrived.
 /// A pooled connection the backend closed while idle is detected when
-/// nothing at all comes back; a request without a body is then sent again
-/// on a new connection (a body stream cannot be replayed).
+/// nothing at all comes back; an idempotent request without a body is then
+/// sent again on a new connection (a body stream cannot be replayed, and a
+/// POST may have been acted on before the connection died).
 pub async fn send(
     pool: &std::sync::Arc<Pool>,
     method: &Method,
@@ -34,6 +35,7 @@ pub async fn send(
     body: RequestBody,
 ) -> Result<Response<BackendBody>, BackendError> {
     let empty = body.is_end_stream();
+    let replayable = empty && method.is_idempotent();
     let head = head::request(method, target, pool.host(), headers, &body);
     let mut body = (!empty).then_some(body);
     loop {
@@ -42,7 +44,7 @@ pub async fn send(
             None => (pool.connect().await?, false),
         };
         match exchange(conn, &head, body.take(), method == Method::HEAD).await {
-            Err(Exchange::Stale) if reused && empty => continue,
+            Err(Exchange::Stale) if reused && replayable => continue,
             Err(Exchange::Stale) => {
                 return Err(BackendError::Failed(
                     "the backend closed the connection without answering".into(),
