@@ -188,3 +188,52 @@ fn closed_connections_and_ambiguous_heads_never_hang_a_client() {
         "a connection that sent both framings is not reused"
     );
 }
+
+#[test]
+fn a_request_meeting_a_closed_pooled_connection_is_replayed_only_when_idempotent() {
+    // The backend answers the first request of each connection and closes
+    // the connection when a second one arrives on it: the race of a backend
+    // dropping an idle connection just as the gateway reuses it.
+    let seen = std::sync::Mutex::new(std::collections::HashMap::<usize, usize>::new());
+    let backend = ScriptedBackend::start(move |req| {
+        let mut seen = seen.lock().unwrap();
+        let n = seen.entry(req.conn).or_default();
+        *n += 1;
+        if *n == 1 {
+            Reply::keep(length_reply("200 OK", b"ok"))
+        } else {
+            Reply::then_close("")
+        }
+    });
+    let gw = TestGateway::start("h1-stale", &config(&backend));
+
+    // One client connection, so one worker and one backend pool.
+    let (status, body) = curl(&[&gw.url("/a"), &gw.url("/b")]);
+    assert_eq!((status, body.as_str()), (200, "ok\n200ok"));
+    assert_eq!(
+        backend.connections(),
+        2,
+        "the GET was replayed on a new connection"
+    );
+
+    let post = ["-X", "POST"];
+    let (status, body) = curl(&[
+        post[0],
+        post[1],
+        &gw.url("/c"),
+        post[0],
+        post[1],
+        &gw.url("/d"),
+    ]);
+    // Whichever POST meets a used connection gets a 502 (the other one is
+    // answered on a fresh connection).
+    let one_refused = (status == 502 && body.starts_with("ok\n200"))
+        || (status == 200 && body.contains("\n502ok"));
+    assert!(one_refused, "a POST is not replayed: {body}\n{status}");
+    let posts = backend
+        .received()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 2, "each POST reached the backend once");
+}
