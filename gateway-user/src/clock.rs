@@ -1,7 +1,20 @@
 //! RFC 3339 times (UTC) without a date library, for the access log and
-//! the control plane's answers.
+//! the control plane's answers; and a cheap coarse monotonic clock.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// The monotonic clock at tick resolution (a few milliseconds), without
+/// the TSC read `Instant::now` costs: for per-request bookkeeping of
+/// timeouts counted in seconds.
+pub fn coarse_monotonic() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 
 /// `2026-11-26T09:30:00Z` for Unix seconds.
 pub fn rfc3339_secs(secs: i64) -> String {

@@ -8,7 +8,8 @@
 //! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures.
 //! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
-//!   configured daemon for the proxy tests.
+//!   configured daemon for the proxy tests; `scripted`: a backend answering
+//!   with exact bytes (framings, odd closes, malformed heads).
 //! - `managed`: a gateway node managed by a control plane (config, token,
 //!   backups) that survives restarts of its daemon.
 
@@ -23,4 +24,5 @@ pub mod netns;
 pub mod packets;
 pub mod pins;
 pub mod process;
+pub mod scripted;
 pub mod xdp;

@@ -3,6 +3,7 @@
 //! Every outcome, error or not, goes through `observe` (access log, metrics).
 
 use std::{
+    borrow::Cow,
     net::SocketAddr,
     sync::{Arc, atomic::AtomicU64},
     time::{Instant, SystemTime},
@@ -10,13 +11,14 @@ use std::{
 
 use http_body_util::{BodyExt, Limited};
 use hyper::{
-    Request, Response, StatusCode, Uri, Version,
+    Request, Response, Uri,
     body::{Body, Incoming},
     header::{self, HeaderValue},
 };
 
 use super::{
     Gateway, ProxyBody, RouteInfo, SharedGateway,
+    backend::{Answer, BackendError, Outgoing},
     headers::{Trace, add_forwarded, strip_hop_by_hop},
     limits::Activity,
     observe::{Counted, Logged, Observed, Record},
@@ -113,16 +115,19 @@ async fn proxy(
     admitted: &mut Option<Admitted>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = request_host(&req);
-    let path = req.uri().path().to_string();
-    let route = match gw.router.route(host.as_deref(), req.method(), &path) {
+    // A refcounted copy: the path and query stay borrowed while the
+    // request itself is rewritten.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    let route = match gw.router.route(host.as_deref(), req.method(), path) {
         Ok(route) => route,
-        Err(NoRoute::Api) => return Err(ProxyError::NoApi { path }),
+        Err(NoRoute::Api) => return Err(ProxyError::NoApi { path: path.into() }),
         Err(NoRoute::Operation { api }) => {
             record.api = Some(api.clone());
             return Err(ProxyError::NoOperation {
                 api,
                 method: req.method().to_string(),
-                path,
+                path: path.into(),
             });
         }
     };
@@ -134,15 +139,10 @@ async fn proxy(
     if req.body().size_hint().lower() > limit {
         return Err(ProxyError::BodyTooLarge { limit });
     }
-    let mut rest = route.rest.to_string();
-    let mut query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let mut rest = Cow::Borrowed(route.rest);
+    let mut query = Cow::Borrowed(query_suffix(&uri));
     // API management: subscription key and inbound policies.
     if let Some(catalog) = &gw.catalog {
-        let raw_query = req.uri().query().map(str::to_string);
         let (method, headers) = (req.method().clone(), req.headers_mut());
         let incoming = gate::Incoming {
             api: &api.name,
@@ -152,26 +152,31 @@ async fn proxy(
             method: &method,
             headers,
             path: route.rest,
-            query: raw_query.as_deref(),
+            query: uri.query(),
             xdp: gw.xdp_state.as_ref(),
         };
         match gate::admit(catalog, incoming).await {
             Admission::Respond(response) => return Ok(response),
             Admission::Forward(a) => {
-                rest = a.path.clone();
-                query = a.query.to_suffix();
+                rest = Cow::Owned(a.path.clone());
+                query = Cow::Owned(a.query.to_suffix());
                 *admitted = Some(a);
             }
         }
     }
     let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
     let b = chosen.as_deref().unwrap_or(&api.backend);
-    let uri: Uri = format!(
-        "{}://{}{}{}{}",
-        b.scheme, b.authority, b.base_path, rest, query
-    )
-    .parse()
-    .map_err(|_| ProxyError::BadPath)?;
+    let mut target = String::with_capacity(b.base_path.len() + rest.len() + query.len() + 1);
+    for part in [b.base_path.as_str(), &rest, &query] {
+        target.push_str(part);
+    }
+    if !target.starts_with('/') {
+        // The API's own root (`/status` → backend `http://b`).
+        target.insert(0, '/');
+    }
+    if !valid_target(&target) {
+        return Err(ProxyError::BadPath);
+    }
     req.extensions_mut().insert(RouteInfo {
         api: api.name.clone(),
         operation: record.operation.clone(),
@@ -181,25 +186,26 @@ async fn proxy(
     let upgrade_to = upgrade::requested(&req).filter(|_| b.protocol == BackendProtocol::Http1);
     let on_client_upgrade = upgrade_to.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let body_empty = req.body().is_end_stream();
-    let (mut parts, body) = req.into_parts();
-    parts.uri = uri;
-    parts.version = match b.protocol {
-        BackendProtocol::Http1 => Version::HTTP_11,
-        BackendProtocol::Http2 => Version::HTTP_2,
-    };
-    strip_hop_by_hop(&mut parts.headers);
+    let (parts, body) = req.into_parts();
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
     if let Some(protocol) = upgrade_to {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts.headers.insert(header::UPGRADE, protocol);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
     }
-    add_forwarded(&mut parts.headers, conn.client, conn.proto, host.as_deref());
-    parts.headers.remove(header::HOST);
-    parts.headers.insert("traceparent", trace.header());
+    add_forwarded(&mut headers, conn.client, conn.proto, host.as_deref());
+    headers.remove(header::HOST);
+    // hyper answers `Expect: 100-continue` itself when the body is read.
+    headers.remove(header::EXPECT);
+    headers.insert("traceparent", trace.header());
+    let out = Outgoing {
+        method: parts.method,
+        target,
+        headers,
+    };
     let body = Limited::new(Counted::new(body, bytes_in), limit as usize).boxed_unsync();
 
-    let client = gw.backends.client(b);
+    let upgrading = on_client_upgrade.is_some();
     let sent = Instant::now();
     let wait = admitted
         .as_ref()
@@ -209,21 +215,16 @@ async fn proxy(
     let retry = admitted
         .as_ref()
         .and_then(Admitted::retry)
-        .filter(|_| body_empty && on_client_upgrade.is_none());
+        .filter(|_| body_empty && !upgrading);
     let result = match retry {
-        None => tokio::time::timeout(wait, client.request(Request::from_parts(parts, body))).await,
+        None => tokio::time::timeout(wait, gw.backends.send(b, out, body, upgrading)).await,
         Some(retry) => {
             let attempt = || {
-                let mut again = Request::new(empty_body());
-                *again.method_mut() = parts.method.clone();
-                *again.uri_mut() = parts.uri.clone();
-                *again.version_mut() = parts.version;
-                *again.headers_mut() = parts.headers.clone();
-                tokio::time::timeout(wait, client.request(again))
+                tokio::time::timeout(wait, gw.backends.send(b, out.clone(), empty_body(), false))
             };
-            let again = |r: &Result<Result<Response<Incoming>, _>, _>| match r {
-                Ok(Ok(response)) => retry.retries_status(response.status()),
-                Ok(Err(e)) => hyper_util::client::legacy::Error::is_connect(e),
+            let again = |r: &Result<Result<Answer, BackendError>, _>| match r {
+                Ok(Ok(answer)) => retry.retries_status(answer.response.status()),
+                Ok(Err(e)) => matches!(e, BackendError::Connect(_)),
                 Err(_) => false,
             };
             retry.run(attempt, again).await
@@ -231,32 +232,41 @@ async fn proxy(
     };
     record.backend = Some(sent.elapsed());
     let api_name = || api.name.clone();
-    let mut response = match result {
+    let answer = match result {
         Err(_) => return Err(ProxyError::BackendTimeout { api: api_name() }),
-        Ok(Err(err)) => return Err(classify(&err, api_name(), limit)),
-        Ok(Ok(response)) => response,
+        Ok(Err(err)) => return Err(classify(err, api_name(), limit)),
+        Ok(Ok(answer)) => answer,
     };
-    if let Some(on_client) = on_client_upgrade
-        && response.status() == StatusCode::SWITCHING_PROTOCOLS
-    {
-        let on_backend = hyper::upgrade::on(&mut response);
+    if let (Some(on_client), Some(on_backend)) = (on_client_upgrade, answer.upgrade) {
         tokio::spawn(upgrade::tunnel(on_client, on_backend));
-        let (parts, _) = response.into_parts();
+        let (parts, _) = answer.response.into_parts();
         return Ok(Response::from_parts(parts, respond::full("")));
     }
-    let (mut parts, body) = response.into_parts();
+    let (mut parts, body) = answer.response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let response = Response::from_parts(parts, body.boxed());
+    let response = Response::from_parts(parts, body);
     Ok(match admitted {
         Some(a) => a.finish(response),
         None => response,
     })
 }
 
+/// A request target safe to write on the wire: visible ASCII only (the
+/// path may come from a `rewrite-uri` template).
+fn valid_target(target: &str) -> bool {
+    target.bytes().all(|b| b.is_ascii_graphic())
+}
+
 fn empty_body() -> super::RequestBody {
     http_body_util::Empty::<bytes::Bytes>::new()
         .map_err(|never| -> Box<dyn std::error::Error + Send + Sync> { match never {} })
         .boxed_unsync()
+}
+
+/// `?query` of `uri`, or "".
+fn query_suffix(uri: &Uri) -> &str {
+    let pq = uri.path_and_query().map_or("", |pq| pq.as_str());
+    pq.find('?').map_or("", |i| &pq[i..])
 }
 
 /// The host the client addressed (`:authority` or `Host`), lower case,
@@ -274,17 +284,16 @@ fn request_host<B>(req: &Request<B>) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
-fn classify(err: &hyper_util::client::legacy::Error, api: String, limit: u64) -> ProxyError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return ProxyError::BodyTooLarge { limit };
+fn classify(err: BackendError, api: String, limit: u64) -> ProxyError {
+    match err {
+        BackendError::BodyTooLarge => ProxyError::BodyTooLarge { limit },
+        BackendError::Connect(e) => {
+            tracing::debug!(error = %e, %api, "backend connect failed");
+            ProxyError::BackendConnect { api }
         }
-        source = e.source();
-    }
-    if err.is_connect() {
-        ProxyError::BackendConnect { api }
-    } else {
-        ProxyError::BackendFailed { api }
+        BackendError::Failed(e) => {
+            tracing::debug!(error = %e, %api, "backend exchange failed");
+            ProxyError::BackendFailed { api }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Request flow: `server` (accept, TLS, HTTP/1.1 or HTTP/2 with limits) →
 //! `forward` (route with `router`, rewrite `headers`, send through a pooled
-//! `backend` client, `upgrade` pass-through) → `respond` (JSON errors);
+//! `backend` client (`h1` for plain HTTP/1.1), `upgrade` pass-through) → `respond` (JSON errors);
 //! `observe` writes the `access_log` line and metrics when the response
 //! ends. `gateway` is the reloadable state; `echo` is the demo backend.
 //! `workers` runs connections thread per core.
@@ -13,6 +13,7 @@ pub mod echo;
 mod escalate;
 mod forward;
 mod gateway;
+mod h1;
 mod headers;
 mod limits;
 mod observe;
@@ -31,8 +32,11 @@ pub use tls::{TlsError, client_config};
 use bytes::Bytes;
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 
+/// The error of a body stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Body type of every response the proxy writes.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// Body type of every request sent to a backend.
-pub type RequestBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+pub type RequestBody = UnsyncBoxBody<Bytes, BoxError>;

@@ -18,7 +18,7 @@ use hyper::{
     body::{Body, Frame, SizeHint},
 };
 
-use super::{ProxyBody, access_log::AccessLog, headers::Trace, limits::InFlight};
+use super::{BoxError, ProxyBody, access_log::AccessLog, headers::Trace, limits::InFlight};
 use crate::admin::Recorder;
 
 /// Counts the bytes of the body it wraps.
@@ -116,12 +116,12 @@ impl Observed {
 
 impl Body for Observed {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()

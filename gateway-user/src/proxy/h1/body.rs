@@ -1,0 +1,302 @@
+//! Bodies on a backend connection: the request body written with the
+//! framing its head announced, and the response body read with the framing
+//! its head announced (length, chunked with trailers, or until close). A
+//! response read to its end on a reusable connection hands the connection
+//! back to the pool.
+
+use std::{
+    io::Write,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
+use hyper::{
+    HeaderMap,
+    body::{Body, Frame, SizeHint},
+    header::{HeaderName, HeaderValue},
+};
+use tokio::{
+    io::{AsyncRead, AsyncWriteExt, ReadBuf},
+    net::TcpStream,
+};
+
+use super::{
+    head::{Framing, Kind},
+    pool::{Conn, Pool},
+};
+use crate::proxy::{BoxError, RequestBody, backend::BackendError};
+
+/// The longest chunk-size line or trailer section accepted.
+const MAX_CHUNK_META: usize = 64 * 1024;
+
+/// Writes `body` with the framing `head::request` chose for it: exact
+/// length when known, chunked otherwise.
+pub async fn write_request_body(
+    stream: &mut TcpStream,
+    mut body: RequestBody,
+) -> Result<(), BackendError> {
+    let chunked = body.size_hint().exact().is_none();
+    let mut declared = body.size_hint().exact();
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(body_error)?;
+        let Ok(data) = frame.into_data() else {
+            // Trailers are not forwarded to HTTP/1.1 backends.
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        out.clear();
+        if chunked {
+            let _ = write!(out, "{:x}\r\n", data.len());
+            out.extend_from_slice(&data);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            let left = declared.unwrap_or(0);
+            if data.len() as u64 > left {
+                return Err(BackendError::Failed(
+                    "the request body is longer than its Content-Length".into(),
+                ));
+            }
+            declared = Some(left - data.len() as u64);
+            out.extend_from_slice(&data);
+        }
+        stream.write_all(&out).await.map_err(failed)?;
+    }
+    if chunked {
+        stream.write_all(b"0\r\n\r\n").await.map_err(failed)?;
+    } else if declared != Some(0) {
+        return Err(BackendError::Failed(
+            "the request body is shorter than its Content-Length".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn failed(e: std::io::Error) -> BackendError {
+    BackendError::Failed(e.into())
+}
+
+/// The request body's own error: over the size limit, or the client's.
+fn body_error(e: BoxError) -> BackendError {
+    if e.is::<http_body_util::LengthLimitError>() {
+        BackendError::BodyTooLarge
+    } else {
+        BackendError::Failed(e)
+    }
+}
+
+/// A response body being read from a backend connection.
+pub struct BackendBody {
+    conn: Option<Conn>,
+    state: State,
+    reuse: bool,
+    pool: Arc<Pool>,
+}
+
+enum State {
+    /// Bytes left of a `Content-Length` body.
+    Length(u64),
+    /// Expecting a chunk-size line.
+    ChunkSize,
+    /// Bytes left of the current chunk.
+    ChunkData(u64),
+    /// Expecting the CRLF after a chunk.
+    ChunkEnd,
+    /// Expecting the trailer section after the last chunk.
+    Trailers,
+    UntilClose,
+    Done,
+}
+
+impl BackendBody {
+    pub fn new(conn: Conn, framing: Framing, pool: Arc<Pool>) -> BackendBody {
+        let state = match framing.kind {
+            Kind::Empty | Kind::Length(0) => State::Done,
+            Kind::Length(n) => State::Length(n),
+            Kind::Chunked => State::ChunkSize,
+            Kind::UntilClose => State::UntilClose,
+        };
+        BackendBody {
+            conn: Some(conn),
+            state,
+            reuse: framing.reuse,
+            pool,
+        }
+    }
+
+    /// Reads more from the backend; `Ok(0)` is end of stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        if conn.buf.capacity() - conn.buf.len() < 4 * 1024 {
+            conn.buf.reserve(16 * 1024);
+        }
+        let len = conn.buf.len();
+        let mut read = ReadBuf::uninit(conn.buf.spare_capacity_mut());
+        ready!(Pin::new(&mut conn.stream).poll_read(cx, &mut read))?;
+        let n = read.filled().len();
+        // SAFETY: `poll_read` initialised the first `n` bytes of the spare
+        // capacity it was given.
+        unsafe { conn.buf.set_len(len + n) };
+        Poll::Ready(Ok(n))
+    }
+
+    fn buf(&mut self) -> &mut bytes::BytesMut {
+        &mut self
+            .conn
+            .as_mut()
+            .expect("a body being read has its connection")
+            .buf
+    }
+
+    /// Up to `left` bytes already read, or `None` when more must be read.
+    fn take(&mut self, left: u64) -> Option<Bytes> {
+        let buf = self.buf();
+        if buf.is_empty() {
+            return None;
+        }
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        Some(buf.split_to(n).freeze())
+    }
+
+    fn fail(&mut self, why: &str) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.state = State::Done;
+        self.reuse = false;
+        Poll::Ready(Some(Err(why.to_string().into())))
+    }
+}
+
+impl Body for BackendBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            match this.state {
+                State::Done => return Poll::Ready(None),
+                State::Length(left) | State::ChunkData(left) => {
+                    if let Some(data) = this.take(left) {
+                        let left = left - data.len() as u64;
+                        let length = matches!(this.state, State::Length(_));
+                        this.state = match (length, left) {
+                            (true, 0) => State::Done,
+                            (true, _) => State::Length(left),
+                            (false, 0) => State::ChunkEnd,
+                            (false, _) => State::ChunkData(left),
+                        };
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                State::UntilClose => {
+                    if let Some(data) = this.take(u64::MAX) {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                State::ChunkSize => match httparse::parse_chunk_size(this.buf()) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        this.buf().advance(used);
+                        this.state = if size == 0 {
+                            State::Trailers
+                        } else {
+                            State::ChunkData(size)
+                        };
+                        continue;
+                    }
+                    Ok(httparse::Status::Partial) if this.buf().len() < MAX_CHUNK_META => {}
+                    _ => return this.fail("the backend sent an invalid chunk size"),
+                },
+                State::ChunkEnd => {
+                    if this.buf().len() >= 2 {
+                        if &this.buf()[..2] != b"\r\n" {
+                            return this.fail("the backend's chunk is longer than its size");
+                        }
+                        this.buf().advance(2);
+                        this.state = State::ChunkSize;
+                        continue;
+                    }
+                }
+                State::Trailers => match trailers(this.buf()) {
+                    Ok(Some(map)) => {
+                        this.state = State::Done;
+                        return Poll::Ready(map.map(|map| Ok(Frame::trailers(map))));
+                    }
+                    Ok(None) if this.buf().len() < MAX_CHUNK_META => {}
+                    _ => return this.fail("the backend sent invalid trailers"),
+                },
+            }
+            match ready!(this.poll_fill(cx)) {
+                Ok(0) if matches!(this.state, State::UntilClose) => {
+                    this.state = State::Done;
+                    this.reuse = false;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => return this.fail("the backend closed the connection mid-body"),
+                Ok(_) => {}
+                Err(e) => {
+                    this.state = State::Done;
+                    this.reuse = false;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Done => SizeHint::with_exact(0),
+            State::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for BackendBody {
+    fn drop(&mut self) {
+        // Only a body read to its end, with nothing unexpected after it,
+        // leaves the connection ready for the next request.
+        if let Some(conn) = self.conn.take()
+            && self.reuse
+            && matches!(self.state, State::Done)
+            && conn.buf.is_empty()
+        {
+            self.pool.put(conn);
+        }
+    }
+}
+
+/// The trailer section after the last chunk: `Some(None)` when empty,
+/// `None` while incomplete.
+fn trailers(buf: &mut bytes::BytesMut) -> Result<Option<Option<HeaderMap>>, ()> {
+    if buf.starts_with(b"\r\n") {
+        buf.advance(2);
+        return Ok(Some(None));
+    }
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let (used, fields) = match httparse::parse_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete((used, fields))) => (used, fields),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for f in fields {
+        let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| ())?;
+        let value = HeaderValue::from_bytes(f.value).map_err(|_| ())?;
+        map.append(name, value);
+    }
+    buf.advance(used);
+    Ok(Some(Some(map)))
+}

@@ -1,0 +1,124 @@
+//! A lean HTTP/1.1 client for plain-HTTP backends. The request's own task
+//! writes the request and reads the response head on a pooled connection
+//! (no connection task, no channels between them), and the response body
+//! (`body`) reads the rest and gives the connection back to its worker
+//! thread's `pool` when the exchange ended cleanly. hyper-util's client
+//! still serves HTTP/2 and TLS backends and upgrades (see `backend`).
+
+mod body;
+mod head;
+mod pool;
+
+pub use body::BackendBody;
+pub use pool::Pool;
+
+use hyper::{HeaderMap, Method, Response, body::Body};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{RequestBody, backend::BackendError};
+use head::Framing;
+use pool::Conn;
+
+/// The largest response head accepted from a backend.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Sends one request and returns the response once its head arrived.
+/// A pooled connection the backend closed while idle is detected when
+/// nothing at all comes back; an idempotent request without a body is then
+/// sent again on a new connection (a body stream cannot be replayed, and a
+/// POST may have been acted on before the connection died).
+pub async fn send(
+    pool: &std::sync::Arc<Pool>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    body: RequestBody,
+) -> Result<Response<BackendBody>, BackendError> {
+    let empty = body.is_end_stream();
+    let replayable = empty && method.is_idempotent();
+    let head = head::request(method, target, pool.host(), headers, &body);
+    let mut body = (!empty).then_some(body);
+    loop {
+        let (conn, reused) = match pool.checkout() {
+            Some(conn) => (conn, true),
+            None => (pool.connect().await?, false),
+        };
+        match exchange(conn, &head, body.take(), method == Method::HEAD).await {
+            Err(Exchange::Stale) if reused && replayable => continue,
+            Err(Exchange::Stale) => {
+                return Err(BackendError::Failed(
+                    "the backend closed the connection without answering".into(),
+                ));
+            }
+            Err(Exchange::Failed(e)) => return Err(e),
+            Ok((parts, framing, conn)) => {
+                let body = BackendBody::new(conn, framing, pool.clone());
+                return Ok(Response::from_parts(parts, body));
+            }
+        }
+    }
+}
+
+enum Exchange {
+    /// Nothing was read back: the connection was closed under us.
+    Stale,
+    Failed(BackendError),
+}
+
+impl From<std::io::Error> for Exchange {
+    fn from(e: std::io::Error) -> Self {
+        Exchange::Failed(BackendError::Failed(e.into()))
+    }
+}
+
+async fn exchange(
+    mut conn: Conn,
+    head: &[u8],
+    body: Option<RequestBody>,
+    head_request: bool,
+) -> Result<(hyper::http::response::Parts, Framing, Conn), Exchange> {
+    if let Err(e) = conn.stream.write_all(head).await {
+        return Err(match body {
+            None => Exchange::Stale,
+            Some(_) => e.into(),
+        });
+    }
+    if let Some(body) = body {
+        body::write_request_body(&mut conn.stream, body)
+            .await
+            .map_err(Exchange::Failed)?;
+    }
+    let mut read_any = false;
+    loop {
+        if !conn.buf.is_empty() {
+            match head::response(&mut conn.buf, head_request)
+                .map_err(|e| Exchange::Failed(BackendError::Failed(e.into())))?
+            {
+                head::Parsed::Complete(parts, framing) => return Ok((parts, framing, conn)),
+                head::Parsed::Informational => continue,
+                head::Parsed::Partial => {}
+            }
+            if conn.buf.len() >= MAX_HEAD_BYTES {
+                return Err(Exchange::Failed(BackendError::Failed(
+                    format!("the backend's response head is over {MAX_HEAD_BYTES} bytes").into(),
+                )));
+            }
+        }
+        conn.buf.reserve(8 * 1024);
+        let n = match conn.stream.read_buf(&mut conn.buf).await {
+            Ok(n) => n,
+            Err(_) if !read_any => return Err(Exchange::Stale),
+            Err(e) => return Err(e.into()),
+        };
+        if n == 0 {
+            return Err(if read_any {
+                Exchange::Failed(BackendError::Failed(
+                    "the backend closed the connection in the response head".into(),
+                ))
+            } else {
+                Exchange::Stale
+            });
+        }
+        read_any = true;
+    }
+}
