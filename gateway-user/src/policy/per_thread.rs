@@ -27,14 +27,15 @@ impl DeepCopy for HeaderName {
 /// A configured value with one copy per thread that uses it.
 pub struct PerThread<T: DeepCopy + Send> {
     original: T,
-    copies: ThreadLocal<T>,
+    /// Boxed: the table is large, and policies are enum variants.
+    copies: Box<ThreadLocal<T>>,
 }
 
 impl<T: DeepCopy + Send> PerThread<T> {
     pub fn new(original: T) -> Self {
         PerThread {
             original,
-            copies: ThreadLocal::new(),
+            copies: Box::default(),
         }
     }
 
