@@ -237,3 +237,32 @@ fn a_request_meeting_a_closed_pooled_connection_is_replayed_only_when_idempotent
         .count();
     assert_eq!(posts, 2, "each POST reached the backend once");
 }
+
+#[test]
+fn a_backend_falling_silent_mid_body_is_cut_off_after_the_response_timeout() {
+    let backend = ScriptedBackend::start(|_| Reply {
+        bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart of it".to_vec(),
+        close_after: Some(Duration::from_secs(30)),
+    });
+    let gw = TestGateway::start(
+        "h1-stall",
+        &format!(
+            "[[backends]]\nname = \"slow\"\nurl = \"http://{}\"\nresponse_timeout_ms = 300\n\
+             [[apis]]\nname = \"stall\"\npath = \"/\"\nbackend = \"slow\"\n",
+            backend.addr
+        ),
+    );
+    // curl's own cap is 10 s: exit 28 would mean the gateway kept the
+    // client waiting for the backend; 18 is the cut transfer.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", &gw.url("/")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(18),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "part of it");
+}

@@ -92,13 +92,15 @@ impl Backends {
     }
 
     /// Sends a request to `backend`; with `upgrade`, the backend may
-    /// switch protocols.
+    /// switch protocols. A lean client's response body fails when the
+    /// backend falls silent for `read_timeout`.
     pub async fn send(
         &self,
         backend: &Backend,
         out: Outgoing,
         body: RequestBody,
         upgrade: bool,
+        read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
         let pools = upgrade
             .then(|| self.upgrades.get(backend))
@@ -107,7 +109,15 @@ impl Backends {
             .expect("every configured backend has a client");
         match pools {
             Pools::Lean(pool) => {
-                let response = h1::send(pool, &out.method, &out.target, &out.headers, body).await?;
+                let response = h1::send(
+                    pool,
+                    &out.method,
+                    &out.target,
+                    &out.headers,
+                    body,
+                    read_timeout,
+                )
+                .await?;
                 Ok(Answer {
                     response: response.map(BodyExt::boxed),
                     upgrade: None,

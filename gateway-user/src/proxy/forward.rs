@@ -217,10 +217,13 @@ async fn proxy(
         .and_then(Admitted::retry)
         .filter(|_| body_empty && !upgrading);
     let result = match retry {
-        None => tokio::time::timeout(wait, gw.backends.send(b, out, body, upgrading)).await,
+        None => tokio::time::timeout(wait, gw.backends.send(b, out, body, upgrading, wait)).await,
         Some(retry) => {
             let attempt = || {
-                tokio::time::timeout(wait, gw.backends.send(b, out.clone(), empty_body(), false))
+                tokio::time::timeout(
+                    wait,
+                    gw.backends.send(b, out.clone(), empty_body(), false, wait),
+                )
             };
             let again = |r: &Result<Result<Answer, BackendError>, _>| match r {
                 Ok(Ok(answer)) => retry.retries_status(answer.response.status()),

@@ -5,10 +5,12 @@
 //! back to the pool.
 
 use std::{
+    future::Future,
     io::Write,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use bytes::{Buf, Bytes};
@@ -21,6 +23,7 @@ use hyper::{
 use tokio::{
     io::{AsyncRead, AsyncWriteExt, ReadBuf},
     net::TcpStream,
+    time::{Instant, Sleep},
 };
 
 use super::{
@@ -96,6 +99,12 @@ pub struct BackendBody {
     state: State,
     reuse: bool,
     pool: Arc<Pool>,
+    /// A backend silent this long mid-body is cut off.
+    read_timeout: Duration,
+    /// Armed only while a read waits (most bodies arrive with their head).
+    stall: Option<Pin<Box<Sleep>>>,
+    /// Bytes arrived since `stall` was armed: re-arm it before waiting.
+    progressed: bool,
 }
 
 enum State {
@@ -114,7 +123,12 @@ enum State {
 }
 
 impl BackendBody {
-    pub fn new(conn: Conn, framing: Framing, pool: Arc<Pool>) -> BackendBody {
+    pub fn new(
+        conn: Conn,
+        framing: Framing,
+        pool: Arc<Pool>,
+        read_timeout: Duration,
+    ) -> BackendBody {
         let state = match framing.kind {
             Kind::Empty | Kind::Length(0) => State::Done,
             Kind::Length(n) => State::Length(n),
@@ -126,6 +140,9 @@ impl BackendBody {
             state,
             reuse: framing.reuse,
             pool,
+            read_timeout,
+            stall: None,
+            progressed: false,
         }
     }
 
@@ -139,11 +156,28 @@ impl BackendBody {
         }
         let len = conn.buf.len();
         let mut read = ReadBuf::uninit(conn.buf.spare_capacity_mut());
-        ready!(Pin::new(&mut conn.stream).poll_read(cx, &mut read))?;
+        if Pin::new(&mut conn.stream)
+            .poll_read(cx, &mut read)?
+            .is_pending()
+        {
+            let deadline = Instant::now() + self.read_timeout;
+            let stall = self
+                .stall
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if std::mem::take(&mut self.progressed) {
+                stall.as_mut().reset(deadline);
+            }
+            ready!(stall.as_mut().poll(cx));
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the backend sent nothing for {:?}", self.read_timeout),
+            )));
+        }
         let n = read.filled().len();
         // SAFETY: `poll_read` initialised the first `n` bytes of the spare
         // capacity it was given.
         unsafe { conn.buf.set_len(len + n) };
+        self.progressed = true;
         Poll::Ready(Ok(n))
     }
 

@@ -12,6 +12,8 @@ mod pool;
 pub use body::BackendBody;
 pub use pool::Pool;
 
+use std::time::Duration;
+
 use hyper::{HeaderMap, Method, Response, body::Body};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -22,7 +24,8 @@ use pool::Conn;
 /// The largest response head accepted from a backend.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Sends one request and returns the response once its head arrived.
+/// Sends one request and returns the response once its head arrived; its
+/// body fails if the backend then stays silent for `read_timeout`.
 /// A pooled connection the backend closed while idle is detected when
 /// nothing at all comes back; an idempotent request without a body is then
 /// sent again on a new connection (a body stream cannot be replayed, and a
@@ -33,6 +36,7 @@ pub async fn send(
     target: &str,
     headers: &HeaderMap,
     body: RequestBody,
+    read_timeout: Duration,
 ) -> Result<Response<BackendBody>, BackendError> {
     let empty = body.is_end_stream();
     let replayable = empty && method.is_idempotent();
@@ -52,7 +56,7 @@ pub async fn send(
             }
             Err(Exchange::Failed(e)) => return Err(e),
             Ok((parts, framing, conn)) => {
-                let body = BackendBody::new(conn, framing, pool.clone());
+                let body = BackendBody::new(conn, framing, pool.clone(), read_timeout);
                 return Ok(Response::from_parts(parts, body));
             }
         }
