@@ -11,7 +11,7 @@ use crate::config::AccessLogTarget;
 /// A handle to the log writer; the thread ends when the last handle drops.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: Option<Sender<String>>,
+    tx: Option<Sender<Vec<u8>>>,
 }
 
 impl AccessLog {
@@ -26,16 +26,16 @@ impl AccessLog {
                     .open(path)?,
             ),
         };
-        let (tx, rx) = channel::<String>();
+        let (tx, rx) = channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
                 let mut buf = Vec::with_capacity(64 * 1024);
                 while let Ok(line) = rx.recv() {
-                    buf.extend_from_slice(line.as_bytes());
+                    buf.extend_from_slice(&line);
                     // Batch whatever else is queued into one write.
                     while let Ok(line) = rx.try_recv() {
-                        buf.extend_from_slice(line.as_bytes());
+                        buf.extend_from_slice(&line);
                     }
                     if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
                         eprintln!("edgegw: access log write failed: {e}");
@@ -51,9 +51,15 @@ impl AccessLog {
         self.tx.is_some()
     }
 
-    pub fn write(&self, entry: &serde_json::Value) {
+    /// Queues `entry` as one JSON line, serialized straight into the
+    /// line's buffer (no intermediate `serde_json::Value`).
+    pub fn write(&self, entry: &impl serde::Serialize) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(format!("{entry}\n"));
+            let mut line = Vec::with_capacity(320);
+            if serde_json::to_writer(&mut line, entry).is_ok() {
+                line.push(b'\n');
+                let _ = tx.send(line);
+            }
         }
     }
 }

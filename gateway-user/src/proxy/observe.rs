@@ -157,24 +157,80 @@ impl Drop for Observed {
         let Some(logged) = r.logged.filter(|_| self.log.enabled()) else {
             return;
         };
-        self.log.write(&serde_json::json!({
-            "time": crate::clock::rfc3339_millis(logged.time),
-            "client_ip": logged.client_ip.to_string(),
-            "method": logged.method.as_str(),
-            "path": logged.uri.path(),
-            "api": r.api,
-            "operation": r.operation,
-            "status": r.status,
-            "bytes_in": bytes_in,
-            "bytes_out": self.bytes_out,
-            "duration_ms": millis(total),
-            "backend_ms": r.backend.map(millis),
-            "request_id": r.trace.trace_id(),
-        }));
+        self.log.write(&Line {
+            time: crate::clock::rfc3339_millis(logged.time),
+            client_ip: logged.client_ip,
+            method: logged.method.as_str(),
+            path: logged.uri.path(),
+            api: r.api.as_deref(),
+            operation: r.operation.as_deref(),
+            status: r.status,
+            bytes_in,
+            bytes_out: self.bytes_out,
+            duration_ms: millis(total),
+            backend_ms: r.backend.map(millis),
+            request_id: r.trace.trace_id(),
+        });
     }
+}
+
+/// One access-log line, its fields in the order they are written.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    time: String,
+    client_ip: std::net::IpAddr,
+    method: &'a str,
+    path: &'a str,
+    api: Option<&'a str>,
+    operation: Option<&'a str>,
+    status: u16,
+    bytes_in: u64,
+    bytes_out: u64,
+    duration_ms: f64,
+    backend_ms: Option<f64>,
+    request_id: &'a str,
 }
 
 /// Milliseconds with microsecond precision.
 fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_log_line_is_the_json_it_always_was() {
+        let line = Line {
+            time: "2026-11-26T15:30:00.123Z".into(),
+            client_ip: "::1".parse().unwrap(),
+            method: "GET",
+            path: "/orders/\"42\"",
+            api: Some("orders"),
+            operation: None,
+            status: 200,
+            bytes_in: 0,
+            bytes_out: 23,
+            duration_ms: millis(Duration::from_micros(1234)),
+            backend_ms: Some(millis(Duration::from_millis(1))),
+            request_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        };
+        // What the log wrote before it was typed: same keys, order, values.
+        let dynamic = serde_json::json!({
+            "time": "2026-11-26T15:30:00.123Z",
+            "client_ip": "::1",
+            "method": "GET",
+            "path": "/orders/\"42\"",
+            "api": "orders",
+            "operation": null,
+            "status": 200,
+            "bytes_in": 0,
+            "bytes_out": 23,
+            "duration_ms": 1.234,
+            "backend_ms": 1.0,
+            "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        });
+        assert_eq!(serde_json::to_string(&line).unwrap(), dynamic.to_string());
+    }
 }
