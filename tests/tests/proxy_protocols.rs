@@ -159,7 +159,11 @@ backend = "https://localhost:{}"
             tls_backend.addr.port(),
         ),
     );
+    // Three HTTPS/1.1 requests: with two workers at least one reuses its
+    // pooled TLS connection.
     for (path, version) in [
+        ("/secure/a", "HTTP/1.1"),
+        ("/secure/a", "HTTP/1.1"),
         ("/secure/a", "HTTP/1.1"),
         ("/secure-h2/a", "HTTP/2.0"),
         ("/h2c/a", "HTTP/2.0"),

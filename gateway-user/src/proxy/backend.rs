@@ -1,5 +1,5 @@
-//! Sending requests to backends. Plain HTTP/1.1 backends use the lean
-//! client in `h1` (per-thread pools, no connection task); HTTP/2 and TLS
+//! Sending requests to backends. HTTP/1.1 backends (plain or TLS) use the
+//! lean client in `h1` (per-thread pools, no connection task); HTTP/2
 //! backends, and upgrades, use hyper-util's pooled client. Both keep their
 //! connections per thread: a proxy worker (see `workers`) reuses only the
 //! backend connections it opened, which live on its own runtime.
@@ -77,9 +77,13 @@ impl Backends {
             if pools.contains_key(b) {
                 continue;
             }
-            let lean = b.protocol == BackendProtocol::Http1 && b.scheme == "http";
+            let lean = b.protocol == BackendProtocol::Http1;
             let p = if lean {
-                Pools::Lean(Arc::new(h1::Pool::new(&b.authority, b.connect_timeout)))
+                let tls = (b.scheme == "https").then(|| lean_tls(b)).transpose()?;
+                let pool = h1::Pool::new(&b.authority, tls, b.connect_timeout).map_err(|why| {
+                    tls::TlsError::ServerName(format!("backend {}: {why}", b.authority))
+                })?;
+                Pools::Lean(Arc::new(pool))
             } else {
                 pooled(b)?
             };
@@ -146,6 +150,13 @@ impl Backends {
             }
         }
     }
+}
+
+/// The backend's TLS settings, offering HTTP/1.1 only.
+fn lean_tls(b: &Backend) -> Result<Arc<rustls::ClientConfig>, tls::TlsError> {
+    let mut config = tls::client_config(b)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 fn pooled_error(err: hyper_util::client::legacy::Error) -> BackendError {

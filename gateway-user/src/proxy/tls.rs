@@ -28,6 +28,8 @@ pub enum TlsError {
     Key { path: String, message: String },
     #[error("TLS setup: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("{0}; use a DNS name or an IP address in the backend URL")]
+    ServerName(String),
 }
 
 fn provider() -> Arc<CryptoProvider> {

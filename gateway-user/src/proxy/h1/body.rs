@@ -22,13 +22,13 @@ use hyper::{
 };
 use tokio::{
     io::{AsyncRead, AsyncWriteExt, ReadBuf},
-    net::TcpStream,
     time::{Instant, Sleep},
 };
 
 use super::{
     head::{Framing, Kind},
     pool::{Conn, Pool},
+    stream::Stream,
 };
 use crate::proxy::{BoxError, RequestBody, backend::BackendError};
 
@@ -38,7 +38,7 @@ const MAX_CHUNK_META: usize = 64 * 1024;
 /// Writes `body` with the framing `head::request` chose for it: exact
 /// length when known, chunked otherwise.
 pub async fn write_request_body(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     mut body: RequestBody,
 ) -> Result<(), BackendError> {
     let chunked = body.size_hint().exact().is_none();

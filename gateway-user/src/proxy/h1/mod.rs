@@ -1,13 +1,14 @@
-//! A lean HTTP/1.1 client for plain-HTTP backends. The request's own task
+//! A lean HTTP/1.1 client for HTTP/1.1 backends (plain or TLS). The request's own task
 //! writes the request and reads the response head on a pooled connection
 //! (no connection task, no channels between them), and the response body
 //! (`body`) reads the rest and gives the connection back to its worker
 //! thread's `pool` when the exchange ended cleanly. hyper-util's client
-//! still serves HTTP/2 and TLS backends and upgrades (see `backend`).
+//! still serves HTTP/2 backends and upgrades (see `backend`).
 
 mod body;
 mod head;
 mod pool;
+mod stream;
 
 pub use body::BackendBody;
 pub use pool::Pool;
@@ -92,6 +93,8 @@ async fn exchange(
             .await
             .map_err(Exchange::Failed)?;
     }
+    // TLS may hold the last record back until flushed.
+    conn.stream.flush().await?;
     let mut read_any = false;
     loop {
         if !conn.buf.is_empty() {
