@@ -35,17 +35,28 @@ use crate::proxy::{BoxError, RequestBody, backend::BackendError};
 /// The longest chunk-size line or trailer section accepted.
 const MAX_CHUNK_META: usize = 64 * 1024;
 
-/// Writes `body` with the framing `head::request` chose for it: exact
-/// length when known, chunked otherwise.
-pub async fn write_request_body(
+/// Why a request could not be written whole.
+pub enum WriteError {
+    /// The backend stopped taking bytes; it may still have answered.
+    Backend(std::io::Error),
+    /// The body itself failed: over the limit, cut by the client, or not
+    /// the length it announced.
+    Body(BackendError),
+}
+
+/// Writes the request `head`, then `body` with the framing `head::request`
+/// chose for it (exact length when known, chunked otherwise). The head
+/// goes out with the first piece of the body: one write, one segment.
+pub async fn write_request(
     stream: &mut Stream,
+    head: &[u8],
     mut body: RequestBody,
-) -> Result<(), BackendError> {
+) -> Result<(), WriteError> {
     let chunked = body.size_hint().exact().is_none();
     let mut declared = body.size_hint().exact();
-    let mut out = Vec::new();
+    let mut out = head.to_vec();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(body_error)?;
+        let frame = frame.map_err(|e| WriteError::Body(body_error(e)))?;
         let Ok(data) = frame.into_data() else {
             // Trailers are not forwarded to HTTP/1.1 backends.
             continue;
@@ -53,7 +64,6 @@ pub async fn write_request_body(
         if data.is_empty() {
             continue;
         }
-        out.clear();
         if chunked {
             let _ = write!(out, "{:x}\r\n", data.len());
             out.extend_from_slice(&data);
@@ -61,27 +71,27 @@ pub async fn write_request_body(
         } else {
             let left = declared.unwrap_or(0);
             if data.len() as u64 > left {
-                return Err(BackendError::Failed(
+                return Err(WriteError::Body(BackendError::Failed(
                     "the request body is longer than its Content-Length".into(),
-                ));
+                )));
             }
             declared = Some(left - data.len() as u64);
             out.extend_from_slice(&data);
         }
-        stream.write_all(&out).await.map_err(failed)?;
+        stream.write_all(&out).await.map_err(WriteError::Backend)?;
+        out.clear();
     }
     if chunked {
-        stream.write_all(b"0\r\n\r\n").await.map_err(failed)?;
+        out.extend_from_slice(b"0\r\n\r\n");
     } else if declared != Some(0) {
-        return Err(BackendError::Failed(
+        return Err(WriteError::Body(BackendError::Failed(
             "the request body is shorter than its Content-Length".into(),
-        ));
+        )));
+    }
+    if !out.is_empty() {
+        stream.write_all(&out).await.map_err(WriteError::Backend)?;
     }
     Ok(())
-}
-
-fn failed(e: std::io::Error) -> BackendError {
-    BackendError::Failed(e.into())
 }
 
 /// The request body's own error: over the size limit, or the client's.

@@ -82,26 +82,47 @@ async fn exchange(
     body: Option<RequestBody>,
     head_request: bool,
 ) -> Result<(hyper::http::response::Parts, Framing, Conn), Exchange> {
-    if let Err(e) = conn.stream.write_all(head).await {
-        return Err(match body {
-            None => Exchange::Stale,
-            Some(_) => e.into(),
-        });
-    }
-    if let Some(body) = body {
-        body::write_request_body(&mut conn.stream, body)
-            .await
-            .map_err(Exchange::Failed)?;
+    // A backend may answer early (a 503, a 413) and close without reading
+    // the whole body: its answer is still read, on a connection that is
+    // then not reused.
+    let mut cut_short = None;
+    match body {
+        None => {
+            if conn.stream.write_all(head).await.is_err() {
+                return Err(Exchange::Stale);
+            }
+        }
+        Some(body) => match body::write_request(&mut conn.stream, head, body).await {
+            Ok(()) => {}
+            Err(body::WriteError::Body(e)) => return Err(Exchange::Failed(e)),
+            Err(body::WriteError::Backend(e)) => cut_short = Some(e),
+        },
     }
     // TLS may hold the last record back until flushed.
-    conn.stream.flush().await?;
+    if cut_short.is_none() {
+        conn.stream.flush().await?;
+    }
+    match read_head(&mut conn, head_request).await {
+        Ok((parts, mut framing)) => {
+            framing.reuse &= cut_short.is_none();
+            Ok((parts, framing, conn))
+        }
+        Err(_) if let Some(e) = cut_short => Err(e.into()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn read_head(
+    conn: &mut Conn,
+    head_request: bool,
+) -> Result<(hyper::http::response::Parts, Framing), Exchange> {
     let mut read_any = false;
     loop {
         if !conn.buf.is_empty() {
             match head::response(&mut conn.buf, head_request)
                 .map_err(|e| Exchange::Failed(BackendError::Failed(e.into())))?
             {
-                head::Parsed::Complete(parts, framing) => return Ok((parts, framing, conn)),
+                head::Parsed::Complete(parts, framing) => return Ok((parts, framing)),
                 head::Parsed::Informational => continue,
                 head::Parsed::Partial => {}
             }
