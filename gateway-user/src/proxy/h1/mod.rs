@@ -85,22 +85,24 @@ async fn exchange(
     // A backend may answer early (a 503, a 413) and close without reading
     // the whole body: its answer is still read, on a connection that is
     // then not reused.
+    // TLS may hold the last record back until flushed.
     let mut cut_short = None;
     match body {
         None => {
-            if conn.stream.write_all(head).await.is_err() {
+            let stream = &mut conn.stream;
+            let sent = async {
+                stream.write_all(head).await?;
+                stream.flush().await
+            };
+            if sent.await.is_err() {
                 return Err(Exchange::Stale);
             }
         }
         Some(body) => match body::write_request(&mut conn.stream, head, body).await {
-            Ok(()) => {}
+            Ok(()) => conn.stream.flush().await?,
             Err(body::WriteError::Body(e)) => return Err(Exchange::Failed(e)),
             Err(body::WriteError::Backend(e)) => cut_short = Some(e),
         },
-    }
-    // TLS may hold the last record back until flushed.
-    if cut_short.is_none() {
-        conn.stream.flush().await?;
     }
     match read_head(&mut conn, head_request).await {
         Ok((parts, mut framing)) => {
