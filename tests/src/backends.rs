@@ -146,7 +146,8 @@ impl TestBackend {
     }
 }
 
-fn tls_acceptor(cert: &TestCert) -> tokio_rustls::TlsAcceptor {
+/// A TLS acceptor serving `cert`, offering ALPN h2 and http/1.1.
+pub fn tls_acceptor(cert: &TestCert) -> tokio_rustls::TlsAcceptor {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let chain = CertificateDer::pem_file_iter(&cert.cert)
         .unwrap()

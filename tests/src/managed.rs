@@ -150,33 +150,28 @@ startup_timeout_secs = 5
 
     /// `edgegw status --json` of this node.
     pub fn status(&self) -> serde_json::Value {
-        let out = edgegw(&[
-            "status",
-            "--json",
-            "--runtime-dir",
-            self.runtime_dir.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_slice(&self.run_status(&["--json"])).unwrap()
     }
 
     /// `edgegw status` (text) of this node.
     pub fn status_text(&self) -> String {
-        let out = edgegw(&[
-            "status",
-            "--runtime-dir",
-            self.runtime_dir.to_str().unwrap(),
-        ]);
+        String::from_utf8_lossy(&self.run_status(&[])).into_owned()
+    }
+
+    /// The output of a successful `edgegw status` with `extra` arguments.
+    fn run_status(&self, extra: &[&str]) -> Vec<u8> {
+        let dir = self.runtime_dir.to_str().unwrap();
+        let args: Vec<&str> = ["status", "--runtime-dir", dir]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let out = edgegw(&args);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        out.stdout
     }
 
     /// Waits until the status file's control-plane view satisfies `check`.

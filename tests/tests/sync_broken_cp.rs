@@ -13,11 +13,11 @@ use std::{
 };
 
 use edgegw_tests::{
+    backends::tls_acceptor,
     certs::TestCa,
     managed::{ManagedNode, hello_bundle},
     process::TempDir,
 };
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const GARBAGE: u8 = 0;
@@ -37,20 +37,8 @@ impl BrokenCp {
     fn start(dir: &std::path::Path) -> (BrokenCp, std::path::PathBuf) {
         let ca = TestCa::new(dir);
         let leaf = ca.leaf(dir, "broken", &["127.0.0.1"]);
-        let chain = CertificateDer::pem_file_iter(&leaf.cert)
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(&leaf.key).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        // The gateway's sync client offers only http/1.1.
+        let acceptor = tls_acceptor(&leaf);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

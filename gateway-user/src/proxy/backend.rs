@@ -48,51 +48,30 @@ pub struct Answer {
     pub upgrade: Option<OnUpgrade>,
 }
 
-/// One backend's client.
-enum Pools {
-    Lean(Arc<h1::Pool>),
-    Pooled(Box<Pooled>),
-}
-
-/// hyper-util clients, one per thread, sharing TLS settings built once.
-struct Pooled {
+/// One backend's clients: hyper-util's pooled client (HTTP/2, and
+/// upgrades), and for HTTP/1.1 the lean client that serves everything else.
+struct Clients {
+    lean: Option<Arc<h1::Pool>>,
+    /// TLS settings built once, for every thread's client.
     connector: HttpsConnector<HttpConnector>,
     protocol: BackendProtocol,
-    clients: ThreadLocal<PooledClient>,
+    pooled: ThreadLocal<PooledClient>,
 }
 
 /// The clients of every backend the configuration uses.
 pub struct Backends {
-    pools: HashMap<Backend, Pools>,
-    /// Upgrades to plain HTTP/1.1 backends: they need hyper's connection
-    /// handling.
-    upgrades: HashMap<Backend, Pools>,
+    clients: HashMap<Backend, Clients>,
 }
 
 impl Backends {
     pub fn new<'a>(backends: impl Iterator<Item = &'a Backend>) -> Result<Backends, tls::TlsError> {
-        let mut pools = HashMap::new();
-        let mut upgrades = HashMap::new();
+        let mut clients = HashMap::new();
         for b in backends {
-            if pools.contains_key(b) {
-                continue;
-            }
-            let lean = b.protocol == BackendProtocol::Http1;
-            let p = if lean {
-                let tls = (b.scheme == "https").then(|| lean_tls(b)).transpose()?;
-                let pool = h1::Pool::new(&b.authority, tls, b.connect_timeout).map_err(|why| {
-                    tls::TlsError::ServerName(format!("backend {}: {why}", b.authority))
-                })?;
-                Pools::Lean(Arc::new(pool))
-            } else {
-                pooled(b)?
-            };
-            pools.insert(b.clone(), p);
-            if lean {
-                upgrades.insert(b.clone(), pooled(b)?);
+            if !clients.contains_key(b) {
+                clients.insert(b.clone(), Clients::new(b)?);
             }
         }
-        Ok(Backends { pools, upgrades })
+        Ok(Backends { clients })
     }
 
     /// Sends a request to `backend`; with `upgrade`, the backend may
@@ -106,57 +85,72 @@ impl Backends {
         upgrade: bool,
         read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
-        let pools = upgrade
-            .then(|| self.upgrades.get(backend))
-            .flatten()
-            .or_else(|| self.pools.get(backend))
+        let c = self
+            .clients
+            .get(backend)
             .expect("every configured backend has a client");
-        match pools {
-            Pools::Lean(pool) => {
-                let response = h1::send(
-                    pool,
-                    &out.method,
-                    &out.target,
-                    &out.headers,
-                    body,
-                    read_timeout,
-                )
-                .await?;
-                Ok(Answer {
-                    response: response.map(BodyExt::boxed),
-                    upgrade: None,
-                })
-            }
-            Pools::Pooled(p) => {
-                let client = p.clients.get_or(|| client(&p.connector, p.protocol));
-                let uri: Uri = format!("{}://{}{}", backend.scheme, backend.authority, out.target)
-                    .parse()
-                    .map_err(|e: hyper::http::uri::InvalidUri| BackendError::Failed(e.into()))?;
-                let mut req = Request::new(body);
-                *req.method_mut() = out.method;
-                *req.uri_mut() = uri;
-                *req.version_mut() = match p.protocol {
-                    BackendProtocol::Http1 => Version::HTTP_11,
-                    BackendProtocol::Http2 => Version::HTTP_2,
-                };
-                *req.headers_mut() = out.headers;
-                let mut response = client.request(req).await.map_err(pooled_error)?;
-                let upgrade = (upgrade && response.status() == StatusCode::SWITCHING_PROTOCOLS)
-                    .then(|| hyper::upgrade::on(&mut response));
-                Ok(Answer {
-                    response: response.map(|b| b.map_err(BoxError::from).boxed()),
-                    upgrade,
-                })
-            }
+        if let Some(pool) = c.lean.as_ref().filter(|_| !upgrade) {
+            let response = h1::send(
+                pool,
+                &out.method,
+                &out.target,
+                &out.headers,
+                body,
+                read_timeout,
+            )
+            .await?;
+            return Ok(Answer {
+                response: response.map(BodyExt::boxed),
+                upgrade: None,
+            });
         }
+        let client = c.pooled.get_or(|| client(&c.connector, c.protocol));
+        let uri: Uri = format!("{}://{}{}", backend.scheme, backend.authority, out.target)
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| BackendError::Failed(e.into()))?;
+        let mut req = Request::new(body);
+        *req.method_mut() = out.method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = match c.protocol {
+            BackendProtocol::Http1 => Version::HTTP_11,
+            BackendProtocol::Http2 => Version::HTTP_2,
+        };
+        *req.headers_mut() = out.headers;
+        let mut response = client.request(req).await.map_err(pooled_error)?;
+        let upgrade = (upgrade && response.status() == StatusCode::SWITCHING_PROTOCOLS)
+            .then(|| hyper::upgrade::on(&mut response));
+        Ok(Answer {
+            response: response.map(|b| b.map_err(BoxError::from).boxed()),
+            upgrade,
+        })
     }
 }
 
-/// The backend's TLS settings, offering HTTP/1.1 only.
-fn lean_tls(b: &Backend) -> Result<Arc<rustls::ClientConfig>, tls::TlsError> {
-    let mut config = tls::client_config(b)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+impl Clients {
+    fn new(b: &Backend) -> Result<Clients, tls::TlsError> {
+        let config = tls::client_config(b)?;
+        let lean = match b.protocol {
+            BackendProtocol::Http2 => None,
+            BackendProtocol::Http1 => {
+                // The lean client offers HTTP/1.1 only.
+                let tls = (b.scheme == "https").then(|| {
+                    let mut lean = config.clone();
+                    lean.alpn_protocols = vec![b"http/1.1".to_vec()];
+                    Arc::new(lean)
+                });
+                let pool = h1::Pool::new(&b.authority, tls, b.connect_timeout).map_err(|why| {
+                    tls::TlsError::ServerName(format!("backend {}: {why}", b.authority))
+                })?;
+                Some(Arc::new(pool))
+            }
+        };
+        Ok(Clients {
+            lean,
+            connector: connector(b, config),
+            protocol: b.protocol,
+            pooled: ThreadLocal::new(),
+        })
+    }
 }
 
 fn pooled_error(err: hyper_util::client::legacy::Error) -> BackendError {
@@ -174,26 +168,18 @@ fn pooled_error(err: hyper_util::client::legacy::Error) -> BackendError {
     }
 }
 
-fn pooled(b: &Backend) -> Result<Pools, tls::TlsError> {
-    Ok(Pools::Pooled(Box::new(Pooled {
-        connector: connector(b)?,
-        protocol: b.protocol,
-        clients: ThreadLocal::new(),
-    })))
-}
-
-fn connector(b: &Backend) -> Result<HttpsConnector<HttpConnector>, tls::TlsError> {
+fn connector(b: &Backend, tls: rustls::ClientConfig) -> HttpsConnector<HttpConnector> {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.enforce_http(false);
     http.set_connect_timeout(Some(b.connect_timeout));
     let https = HttpsConnectorBuilder::new()
-        .with_tls_config(tls::client_config(b)?)
+        .with_tls_config(tls)
         .https_or_http();
-    Ok(match b.protocol {
+    match b.protocol {
         BackendProtocol::Http1 => https.enable_http1().wrap_connector(http),
         BackendProtocol::Http2 => https.enable_http2().wrap_connector(http),
-    })
+    }
 }
 
 fn client(connector: &HttpsConnector<HttpConnector>, protocol: BackendProtocol) -> PooledClient {

@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 
 use super::{
     apim::start_edgegw,
-    proxy::{free_port, install_tools, median, nginx, wait_port, with_cpu, wrk_with},
+    proxy::{backend, free_port, install_tools, median, wait_port, with_cpu, wrk_with},
 };
 
 const PLAIN: &str = "apis:
@@ -83,15 +83,7 @@ fn measure(
     connections: u64,
     rounds: u64,
 ) -> anyhow::Result<()> {
-    let backend_port = free_port()?;
-    let _backend = nginx(
-        dir,
-        "backend",
-        &format!(
-            "  server {{ listen 127.0.0.1:{backend_port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
-        ),
-    )?;
-    wait_port(backend_port)?;
+    let (backend_port, _backend) = backend(dir)?;
     let mut proxies = Vec::new();
     for (name, catalog) in [("plain", PLAIN), ("choose", CHOOSE)] {
         let port = free_port()?;

@@ -146,6 +146,21 @@ pub(super) fn wait_port(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The backend both proxies forward to: an nginx answering 23 bytes, on a
+/// free port; it stops when the returned process drops.
+pub(super) fn backend(dir: &Path) -> anyhow::Result<(u16, Proc)> {
+    let port = free_port()?;
+    let proc = nginx(
+        dir,
+        "backend",
+        &format!(
+            "  server {{ listen 127.0.0.1:{port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
+        ),
+    )?;
+    wait_port(port)?;
+    Ok((port, proc))
+}
+
 pub(super) fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Result<Proc> {
     let prefix = dir.join(name);
     std::fs::create_dir_all(&prefix)?;
@@ -213,15 +228,7 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             .arg(&cert)
             .stderr(Stdio::null()),
     )?;
-    let backend_port = free_port()?;
-    let _backend = nginx(
-        dir,
-        "backend",
-        &format!(
-            "  server {{ listen 127.0.0.1:{backend_port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
-        ),
-    )?;
-    wait_port(backend_port)?;
+    let (backend_port, _backend) = backend(dir)?;
 
     let (np, nt) = (free_port()?, free_port()?);
     let nginx_proc = nginx(
