@@ -15,12 +15,12 @@ use serde_json::Value;
 use crate::{apim::Answer, certs::TestCa, process::Daemon};
 
 /// The binary under test: `EDGEGW_CP_BIN` (set by `cargo xtask test`), or
-/// the release build in the workspace.
+/// the production build in the workspace.
 pub fn cp_bin() -> PathBuf {
     let bin = std::env::var_os("EDGEGW_CP_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/edgegw-cp")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/production/edgegw-cp")
         });
     assert!(
         bin.exists(),

@@ -9,11 +9,11 @@ use std::{
 };
 
 /// The binary under test: `EDGEGW_BIN` (set by `cargo xtask test`), or the
-/// release build in the workspace.
+/// production build in the workspace.
 pub fn edgegw_bin() -> PathBuf {
     let bin = std::env::var_os("EDGEGW_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/edgegw"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/production/edgegw"));
     assert!(
         bin.exists(),
         "{} missing: run the tests with `cargo xtask test`",

@@ -255,7 +255,10 @@ fn units_pass_systemd_analyze_verify() {
     let bin = tmp.0.join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::fs::copy(edgegw_bin(), bin.join("edgegw")).unwrap();
-    let cp = workspace().join("target/release/edgegw-cp");
+    let cp = std::env::var_os("EDGEGW_CP_BIN").map_or_else(
+        || workspace().join("target/production/edgegw-cp"),
+        std::path::PathBuf::from,
+    );
     if cp.exists() {
         std::fs::copy(&cp, bin.join("edgegw-cp")).unwrap();
     } else {

@@ -11,12 +11,15 @@ pub fn ebpf_object() -> PathBuf {
     root().join("target/bpf/bpfel-unknown-none/release/gateway-ebpf")
 }
 
+/// The profile of the shipped binaries (see the workspace Cargo.toml).
+const PROFILE: &str = "production";
+
 pub fn edgegw_bin() -> PathBuf {
-    root().join("target/release/edgegw")
+    root().join("target").join(PROFILE).join("edgegw")
 }
 
 pub fn edgegw_cp_bin() -> PathBuf {
-    root().join("target/release/edgegw-cp")
+    root().join("target").join(PROFILE).join("edgegw-cp")
 }
 
 pub fn ebpf() -> anyhow::Result<()> {
@@ -55,7 +58,8 @@ pub fn all() -> anyhow::Result<()> {
             .current_dir(root())
             .args([
                 "build",
-                "--release",
+                "--profile",
+                PROFILE,
                 "-p",
                 "gateway-user",
                 "-p",

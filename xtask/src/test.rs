@@ -1,5 +1,5 @@
 //! `cargo xtask test`: lints, then every test of the workspace against the
-//! release binaries just built.
+//! binaries just built (the production profile: what ships).
 
 use crate::{
     build::{cargo, ebpf_object, edgegw_bin, edgegw_cp_bin},
