@@ -13,7 +13,9 @@ use std::{
 pub fn edgegw_bin() -> PathBuf {
     let bin = std::env::var_os("EDGEGW_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/production/edgegw"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/production/edgegw")
+        });
     assert!(
         bin.exists(),
         "{} missing: run the tests with `cargo xtask test`",

@@ -3,6 +3,8 @@
 //! whole) and SIGTERM drains in-flight requests before exiting.
 
 use std::{
+    io::{Read, Write},
+    net::TcpStream,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -13,7 +15,7 @@ use std::{
 use bytes::Bytes;
 use edgegw_tests::{
     backends::TestBackend,
-    gateway::{TestGateway, curl, curl_json},
+    gateway::{TestGateway, curl, curl_json, read_until_close},
 };
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
@@ -179,6 +181,14 @@ fn sighup_reloads_under_load_without_a_failed_request() {
 fn sigterm_drains_in_flight_requests_then_exits() {
     let backend = TestBackend::echo();
     let mut gw = TestGateway::start("drain", &api(&backend, ""));
+    // A keep-alive connection left idle after its answer.
+    let mut idle = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    idle.write_all(b"GET /api/idle HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 12];
+    idle.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
     let in_flight: Vec<_> = (0..5)
         .map(|i| {
             let url = gw.url(&format!("/api/r{i}?delay_ms=1500"));
@@ -187,7 +197,7 @@ fn sigterm_drains_in_flight_requests_then_exits() {
         .collect();
     // Wait until all five reached the backend.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while backend.hits() < 5 {
+    while backend.hits() < 6 {
         assert!(
             Instant::now() < deadline,
             "requests did not reach the backend"
@@ -197,6 +207,15 @@ fn sigterm_drains_in_flight_requests_then_exits() {
     let readyz = format!("http://127.0.0.1:{}/readyz", gw.admin_port);
     assert_eq!(curl(&["-o", "/dev/null", &readyz]).0, 200);
     gw.daemon.signal(libc::SIGTERM);
+    // The idle connection is closed at once, without waiting for the
+    // in-flight ones (the rest of its answer may still arrive first).
+    let (rest, closed) = read_until_close(&mut idle);
+    assert!(closed, "an idle connection must close when draining starts");
+    assert!(!rest.contains("\nHTTP/"), "no second answer: {rest}");
+    assert!(
+        backend.hits() == 6 && in_flight.iter().all(|t| !t.is_finished()),
+        "closed before the in-flight requests ended"
+    );
     // Draining: no longer ready, so a load balancer stops sending...
     let deadline = Instant::now() + Duration::from_secs(5);
     while curl(&["-o", "/dev/null", &readyz]).0 != 503 {

@@ -15,7 +15,7 @@ use hyper_util::{
 };
 use thread_local::ThreadLocal;
 
-use super::{BoxError, ProxyBody, RequestBody, h1, tls};
+use super::{BoxError, ProxyBody, RequestBody, h1_client, tls};
 use crate::config::{Backend, BackendProtocol};
 
 type PooledClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
@@ -51,7 +51,7 @@ pub struct Answer {
 /// One backend's clients: hyper-util's pooled client (HTTP/2, and
 /// upgrades), and for HTTP/1.1 the lean client that serves everything else.
 struct Clients {
-    lean: Option<Arc<h1::Pool>>,
+    lean: Option<Arc<h1_client::Pool>>,
     /// TLS settings built once, for every thread's client.
     connector: HttpsConnector<HttpConnector>,
     protocol: BackendProtocol,
@@ -90,7 +90,7 @@ impl Backends {
             .get(backend)
             .expect("every configured backend has a client");
         if let Some(pool) = c.lean.as_ref().filter(|_| !upgrade) {
-            let response = h1::send(
+            let response = h1_client::send(
                 pool,
                 &out.method,
                 &out.target,
@@ -138,9 +138,10 @@ impl Clients {
                     lean.alpn_protocols = vec![b"http/1.1".to_vec()];
                     Arc::new(lean)
                 });
-                let pool = h1::Pool::new(&b.authority, tls, b.connect_timeout).map_err(|why| {
-                    tls::TlsError::ServerName(format!("backend {}: {why}", b.authority))
-                })?;
+                let pool =
+                    h1_client::Pool::new(&b.authority, tls, b.connect_timeout).map_err(|why| {
+                        tls::TlsError::ServerName(format!("backend {}: {why}", b.authority))
+                    })?;
                 Some(Arc::new(pool))
             }
         };

@@ -9,15 +9,16 @@ use std::{
     time::{Instant, SystemTime},
 };
 
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{
     Request, Response, Uri,
-    body::{Body, Incoming},
+    body::Body,
     header::{self, HeaderValue},
 };
 
 use super::{
-    Gateway, ProxyBody, RouteInfo, SharedGateway,
+    BoxError, Gateway, ProxyBody, RouteInfo, SharedGateway,
     backend::{Answer, BackendError, Outgoing},
     headers::{Trace, add_forwarded, strip_hop_by_hop},
     limits::Activity,
@@ -43,13 +44,18 @@ pub struct Conn {
     pub activity: Arc<Activity>,
 }
 
-/// Answers one request; never fails, errors become JSON responses.
-pub async fn handle(
+/// Answers one request; never fails, errors become JSON responses. The
+/// body is hyper's stream, or the lean server's bytes read in advance.
+pub async fn handle<B>(
     shared: &SharedGateway,
     metrics: &Arc<Metrics>,
     conn: &Conn,
-    req: Request<Incoming>,
-) -> Response<Observed> {
+    req: Request<B>,
+) -> Response<Observed>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     let gw = shared.load_full();
     let in_flight = conn.activity.begin();
     let trace = Trace::continue_or_start(req.headers());
@@ -105,15 +111,19 @@ pub async fn handle(
     Response::from_parts(parts, body)
 }
 
-async fn proxy(
+async fn proxy<B>(
     gw: &Gateway,
     conn: &Conn,
-    mut req: Request<Incoming>,
+    mut req: Request<B>,
     trace: &Trace,
     record: &mut Record,
     bytes_in: Arc<AtomicU64>,
     admitted: &mut Option<Admitted>,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<Response<ProxyBody>, ProxyError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     let host = request_host(&req);
     // A refcounted copy: the path and query stay borrowed while the
     // request itself is rewritten.

@@ -9,11 +9,13 @@
 
 mod access_log;
 mod backend;
+mod drain;
 pub mod echo;
 mod escalate;
 mod forward;
 mod gateway;
-mod h1;
+mod h1_client;
+mod h1_server;
 mod headers;
 mod limits;
 mod observe;

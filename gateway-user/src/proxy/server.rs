@@ -1,16 +1,17 @@
 //! Accepting connections on the plain and TLS listeners and serving
 //! HTTP/1.1 and HTTP/2 on them (ALPN on TLS, prior knowledge on plain),
 //! with the process-protection limits and a graceful drain on shutdown.
+//! HTTP/1.1 connections start on the lean server (`h1_server`), which
+//! hands a connection to hyper when a request needs it; HTTP/2 is hyper's.
 
 use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
+
+use bytes::Bytes;
 
 use hyper::service::service_fn;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{
-        conn::auto,
-        graceful::{GracefulShutdown, Watcher},
-    },
+    server::conn::auto,
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -21,7 +22,9 @@ use tokio_rustls::TlsAcceptor;
 
 use super::{
     SharedGateway,
+    drain::{Drain, Watch},
     forward::{self, Conn},
+    h1_server::{self, Ended, Rewind},
     limits::{Activity, Tracked},
     workers::Workers,
 };
@@ -49,9 +52,9 @@ pub async fn serve(
     shared: SharedGateway,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
-    drain: Duration,
+    deadline: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::default();
     // The connection cap is fixed at start: it sizes the process (file
     // descriptors), not a per-request policy.
     let max_connections = shared.load().limits.max_connections;
@@ -102,17 +105,17 @@ pub async fn serve(
             gw.limits.clone(),
             shared.clone(),
             metrics.clone(),
-            graceful.watcher(),
+            drain.watch(),
             permit,
         ));
     }
     drop(listeners);
     tracing::info!(
-        deadline_secs = drain.as_secs(),
-        connections = graceful.count(),
+        deadline_secs = deadline.as_secs(),
+        connections = drain.open(),
         "draining in-flight requests"
     );
-    if tokio::time::timeout(drain, graceful.shutdown())
+    if tokio::time::timeout(deadline, drain.shutdown())
         .await
         .is_err()
     {
@@ -138,7 +141,7 @@ async fn connection(
     limits: Limits,
     shared: SharedGateway,
     metrics: Arc<Metrics>,
-    watcher: Watcher,
+    drain: Watch,
     _permit: OwnedSemaphorePermit,
 ) {
     let Ok(stream) = TcpStream::from_std(stream) else {
@@ -149,14 +152,15 @@ async fn connection(
     match acceptor {
         None => {
             let io = Tracked::new(stream, activity);
-            serve_http(io, conn, &limits, shared, &metrics, watcher).await;
+            serve_http(io, false, conn, &limits, shared, &metrics, drain).await;
         }
         // The handshake gets the header read timeout too (slow TLS clients).
         Some(acceptor) => {
             match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let io = Tracked::new(tls, activity);
-                    serve_http(io, conn, &limits, shared, &metrics, watcher).await;
+                    serve_http(io, h2, conn, &limits, shared, &metrics, drain).await;
                 }
                 Ok(Err(err)) => {
                     metrics.reject(Rejection::TlsHandshake);
@@ -189,13 +193,16 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// Serves one connection: the lean HTTP/1.1 server first (unless ALPN
+/// chose HTTP/2), then hyper if a request needs it.
 async fn serve_http<I>(
-    io: I,
+    mut io: I,
+    h2: bool,
     conn: Conn,
     limits: &Limits,
     shared: SharedGateway,
     metrics: &Arc<Metrics>,
-    watcher: Watcher,
+    drain: Watch,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -204,6 +211,51 @@ async fn serve_http<I>(
     // One per-connection Arc for what every request needs: cloning the
     // process-wide Arcs per request would bounce their counts between cores.
     let served = Arc::new((shared, metrics.clone(), conn));
+    let read = if h2 {
+        Bytes::new()
+    } else {
+        let lean = h1_server::serve(&mut io, limits, &drain, |req| {
+            let (shared, metrics, conn) = &*served;
+            forward::handle(shared, metrics, conn, req)
+        });
+        let ended = tokio::select! {
+            ended = lean => ended,
+            () = activity.idle(limits.idle_timeout) => {
+                metrics.reject(Rejection::IdleTimeout);
+                tracing::debug!(%client, "idle connection closed");
+                return;
+            }
+        };
+        match ended {
+            Ok(Ended::Handoff(read)) => read,
+            Ok(Ended::Closed) => return,
+            Ok(Ended::TimedOut) => {
+                metrics.reject(Rejection::HeaderReadTimeout);
+                tracing::debug!(%client, "request head not received in time");
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(%client, error = %err, "connection ended with an error");
+                return;
+            }
+        }
+    };
+    serve_hyper(Rewind::new(read, io), served, limits, metrics, drain).await;
+}
+
+/// Serves the rest of a connection with hyper: HTTP/2, and HTTP/1.1
+/// requests the lean server does not take.
+async fn serve_hyper<I>(
+    io: I,
+    served: Arc<(SharedGateway, Arc<Metrics>, Conn)>,
+    limits: &Limits,
+    metrics: &Arc<Metrics>,
+    drain: Watch,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = served.2.activity.clone();
+    let client = served.2.client;
     let service = service_fn(move |req| {
         let served = served.clone();
         async move {
@@ -212,13 +264,19 @@ async fn serve_http<I>(
         }
     });
     let builder = builder(limits);
-    let connection = watcher.watch(
-        builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned(),
-    );
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let serving = async {
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = drain.signalled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.as_mut().await
+            }
+        }
+    };
     tokio::select! {
-        result = connection => {
+        result = serving => {
             if let Err(err) = result {
                 let why = classify(err.as_ref(), activity.unanswered());
                 if let Some(why) = why {
