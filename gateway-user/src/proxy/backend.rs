@@ -1,5 +1,5 @@
 //! Sending requests to backends. HTTP/1.1 backends (plain or TLS) use the
-//! lean client in `h1` (per-thread pools, no connection task); HTTP/2
+//! lean client in `h1_client` (per-thread pools, no connection task); HTTP/2
 //! backends, and upgrades, use hyper-util's pooled client. Both keep their
 //! connections per thread: a proxy worker (see `workers`) reuses only the
 //! backend connections it opened, which live on its own runtime.
@@ -60,12 +60,13 @@ struct Clients {
 
 /// The clients of every backend the configuration uses.
 pub struct Backends {
-    clients: HashMap<Backend, Clients>,
+    /// Looked up on every request: a fast hash, the keys are our own config.
+    clients: HashMap<Backend, Clients, foldhash::fast::RandomState>,
 }
 
 impl Backends {
     pub fn new<'a>(backends: impl Iterator<Item = &'a Backend>) -> Result<Backends, tls::TlsError> {
-        let mut clients = HashMap::new();
+        let mut clients = HashMap::default();
         for b in backends {
             if !clients.contains_key(b) {
                 clients.insert(b.clone(), Clients::new(b)?);

@@ -18,7 +18,7 @@ use hyper::{
 };
 
 use super::{
-    BoxError, Gateway, ProxyBody, RouteInfo, SharedGateway,
+    BoxError, Gateway, ProxyBody, SharedGateway,
     backend::{Answer, BackendError, Outgoing},
     headers::{Trace, add_forwarded, strip_hop_by_hop},
     limits::Activity,
@@ -187,11 +187,6 @@ where
     if !valid_target(&target) {
         return Err(ProxyError::BadPath);
     }
-    req.extensions_mut().insert(RouteInfo {
-        api: api.name.clone(),
-        operation: record.operation.clone(),
-        params: route.params,
-    });
 
     let upgrade_to = upgrade::requested(&req).filter(|_| b.protocol == BackendProtocol::Http1);
     let on_client_upgrade = upgrade_to.as_ref().map(|_| hyper::upgrade::on(&mut req));

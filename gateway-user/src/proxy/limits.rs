@@ -1,7 +1,8 @@
 //! Connection-level protection that hyper does not provide by itself: an
 //! idle timeout that never cuts a request in flight, and the in-flight
 //! count it relies on. (Header size/count and the header read timeout are
-//! hyper settings, see `server`; the body limit is in `forward`.)
+//! enforced by `h1_server` and by hyper's settings, see `server`; the body
+//! limit is in `forward`.)
 
 use std::{
     io,

@@ -1,11 +1,13 @@
 //! The HTTP reverse proxy.
 //!
-//! Request flow: `server` (accept, TLS, HTTP/1.1 or HTTP/2 with limits) →
-//! `forward` (route with `router`, rewrite `headers`, send through a pooled
-//! `backend` client (`h1` for plain HTTP/1.1), `upgrade` pass-through) → `respond` (JSON errors);
-//! `observe` writes the `access_log` line and metrics when the response
-//! ends. `gateway` is the reloadable state; `echo` is the demo backend.
-//! `workers` runs connections thread per core.
+//! Request flow: `server` (accept, TLS, limits; HTTP/1.1 on the lean
+//! `h1_server`, which hands the rare requests to hyper; HTTP/2 on hyper;
+//! `drain` on shutdown) → `forward` (route with `router`, rewrite
+//! `headers`, send through a pooled `backend` client (`h1_client` for
+//! HTTP/1.1), `upgrade` pass-through) → `respond` (JSON errors); `observe`
+//! writes the `access_log` line and metrics when the response ends.
+//! `gateway` is the reloadable state; `echo` is the demo backend. `workers`
+//! runs connections thread per core.
 
 mod access_log;
 mod backend;
@@ -27,7 +29,7 @@ mod upgrade;
 mod workers;
 
 pub use gateway::{Gateway, GatewayError, SharedGateway};
-pub use router::{RouteInfo, Router};
+pub use router::Router;
 pub use server::{Listeners, serve};
 pub use tls::{TlsError, client_config};
 

@@ -9,17 +9,8 @@ use hyper::Method;
 
 use crate::config::{Api, Operation};
 
-/// What routing found; stored in the request extensions for later phases.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteInfo {
-    pub api: String,
-    /// `None` when the API declares no operations (everything is accepted).
-    pub operation: Option<String>,
-    /// Template parameters, in template order.
-    pub params: Vec<(String, String)>,
-}
-
-/// A successful match.
+/// A successful match: the API, operation and template parameters the
+/// later phases (policies, rewrites, the access log) use.
 #[derive(Debug)]
 pub struct Route<'a, 'p> {
     pub api: &'a Api,
