@@ -56,7 +56,7 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let gw = shared.load_full();
+    let gw = super::gateway::current(shared);
     let in_flight = conn.activity.begin();
     let trace = Trace::continue_or_start(req.headers());
     let bytes_in = Arc::new(AtomicU64::new(0));

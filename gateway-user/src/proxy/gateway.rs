@@ -102,3 +102,41 @@ impl Gateway {
 
 /// The current gateway, read per request and per connection.
 pub type SharedGateway = Arc<ArcSwap<Gateway>>;
+
+/// The current gateway for one request, held until the request ends.
+///
+/// Cloning the one `Arc<Gateway>` for every request would make both
+/// worker threads increment and decrement the same counter, moving its
+/// cache line between cores twice per request. Each thread instead keeps
+/// its own handle to the current gateway and hands out clones of that; it
+/// takes a new one when a reload swapped the gateway. A thread that has
+/// seen no request since a reload keeps the old gateway until its next one.
+pub fn current(shared: &SharedGateway) -> Arc<ThreadGateway> {
+    use std::cell::RefCell;
+    /// (the swap, the gateway it held, this thread's handle to it)
+    type Snapshot = (*const ArcSwap<Gateway>, *const Gateway, Arc<ThreadGateway>);
+    thread_local! {
+        static SNAPSHOT: RefCell<Option<Snapshot>> = const { RefCell::new(None) };
+    }
+    let swap: *const ArcSwap<Gateway> = Arc::as_ptr(shared);
+    let now = shared.load();
+    SNAPSHOT.with_borrow_mut(|snapshot| match snapshot {
+        Some((s, g, held)) if *s == swap && *g == Arc::as_ptr(&now) => held.clone(),
+        _ => {
+            let held = Arc::new(ThreadGateway(arc_swap::Guard::into_inner(now)));
+            *snapshot = Some((swap, Arc::as_ptr(&held.0), held.clone()));
+            held
+        }
+    })
+}
+
+/// One thread's handle to a gateway (see `current`).
+pub struct ThreadGateway(Arc<Gateway>);
+
+impl std::ops::Deref for ThreadGateway {
+    type Target = Gateway;
+
+    fn deref(&self) -> &Gateway {
+        &self.0
+    }
+}

@@ -119,7 +119,8 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
         spans.push((name, start, start + h.value.len()));
     }
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    // Room for the headers the gateway adds (`X-Request-Id`, policies').
+    let mut headers = HeaderMap::with_capacity(spans.len() + 4);
     for (name, start, end) in spans {
         let value = HeaderValue::from_maybe_shared(head.slice(start..end))
             .map_err(|_| format!("the backend sent an invalid value for {name}"))?;
