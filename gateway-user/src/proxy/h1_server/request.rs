@@ -85,7 +85,11 @@ pub async fn read<I: AsyncRead + Unpin>(
     } = head;
     let head_bytes = buf.split_to(len).freeze();
     let Some(request) = build(&head_bytes, spans, method, target) else {
-        // A value hyper's stricter checks would refuse: let it answer.
+        // A target or value httparse accepts and `http` refuses (`/a<b`):
+        // hyper answers it, from the whole head put back (a rare copy).
+        let mut all = BytesMut::from(&head_bytes[..]);
+        all.extend_from_slice(buf);
+        *buf = all;
         return Ok(Read::Handoff);
     };
     while buf.len() < body_len {

@@ -145,10 +145,8 @@ fn head(
     for (name, value) in headers {
         // The framing written below replaces any the handler left; hop-by-hop
         // headers were removed on the way (see `headers`).
-        if !matches!(framing, Framing::None)
-            && (name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING)
-            || name == header::CONNECTION
-        {
+        let framing_header = name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING;
+        if (framing_header && !matches!(framing, Framing::None)) || name == header::CONNECTION {
             continue;
         }
         field(out, name.as_str().as_bytes(), value.as_bytes());
