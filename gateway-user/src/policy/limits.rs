@@ -226,12 +226,10 @@ impl Limit {
             } => {
                 let t = ceil_secs(reset);
                 if let Some(r) = remaining {
-                    let state = format!("\"{name}\";r={r};t={t}");
-                    append(&mut ctx.response_headers, &RATELIMIT, state);
+                    append_state(&mut ctx.response_headers, name, "", r, t);
                 }
                 if let (Some(r), Some(key)) = (remaining_bytes, charged) {
-                    let state = format!("\"{name}-bandwidth\";r={r};t={t}");
-                    append(&mut ctx.response_headers, &RATELIMIT, state);
+                    append_state(&mut ctx.response_headers, name, "-bandwidth", r, t);
                     ctx.charges.push(Charge {
                         counters: self.counters.clone(),
                         key,
@@ -245,12 +243,11 @@ impl Limit {
                 exhausted,
             } => {
                 let secs = ceil_secs(retry_after);
-                let item = match exhausted {
-                    Exhausted::Calls => name.to_string(),
-                    Exhausted::Bandwidth => format!("{name}-bandwidth"),
+                let suffix = match exhausted {
+                    Exhausted::Calls => "",
+                    Exhausted::Bandwidth => "-bandwidth",
                 };
-                let state = format!("\"{item}\";r=0;t={secs}");
-                append(&mut ctx.response_headers, &RATELIMIT, state);
+                append_state(&mut ctx.response_headers, name, suffix, 0, secs);
                 let (status, message) = match (self.kind, exhausted) {
                     (Kind::RateLimit, _) => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -312,9 +309,18 @@ impl Limit {
 }
 
 /// Appends `value` to `name`, its text moved, not copied.
-fn append(headers: &mut HeaderMap, name: &HeaderName, value: String) {
-    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
-        headers.append(name.clone(), v);
+/// Appends `RateLimit: "<name><suffix>";r=<remaining>;t=<seconds>`, written
+/// without the formatting machinery (it is on every limited call) in one
+/// allocation of its exact size.
+fn append_state(headers: &mut HeaderMap, name: &str, suffix: &str, remaining: u64, secs: u64) {
+    let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let parts = ["\"", name, suffix, "\";r=", r.format(remaining), ";t=", t.format(secs)];
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+    }
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(out)) {
+        headers.append(RATELIMIT.clone(), v);
     }
 }
 

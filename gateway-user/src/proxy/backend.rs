@@ -60,19 +60,44 @@ struct Clients {
 
 /// The clients of every backend the configuration uses.
 pub struct Backends {
-    /// Looked up on every request: a fast hash, the keys are our own config.
-    clients: HashMap<Backend, Clients, foldhash::fast::RandomState>,
+    clients: Vec<(Backend, Clients)>,
+    by_value: HashMap<Backend, usize, foldhash::fast::RandomState>,
+    /// Looked up on every request: the requests name the backends of the
+    /// configuration this was built from, so their addresses find them
+    /// without hashing the whole description (checked by value on a hit).
+    by_address: HashMap<usize, usize, foldhash::fast::RandomState>,
 }
 
 impl Backends {
     pub fn new<'a>(backends: impl Iterator<Item = &'a Backend>) -> Result<Backends, tls::TlsError> {
-        let mut clients = HashMap::default();
+        let mut this = Backends {
+            clients: Vec::new(),
+            by_value: HashMap::default(),
+            by_address: HashMap::default(),
+        };
         for b in backends {
-            if !clients.contains_key(b) {
-                clients.insert(b.clone(), Clients::new(b)?);
-            }
+            let i = match this.by_value.get(b) {
+                Some(&i) => i,
+                None => {
+                    this.clients.push((b.clone(), Clients::new(b)?));
+                    this.by_value.insert(b.clone(), this.clients.len() - 1);
+                    this.clients.len() - 1
+                }
+            };
+            this.by_address.insert(address(b), i);
         }
-        Ok(Backends { clients })
+        Ok(this)
+    }
+
+    fn clients(&self, backend: &Backend) -> &Clients {
+        let i = self
+            .by_address
+            .get(&address(backend))
+            .copied()
+            .filter(|&i| self.clients[i].0 == *backend)
+            .or_else(|| self.by_value.get(backend).copied())
+            .expect("every configured backend has a client");
+        &self.clients[i].1
     }
 
     /// Sends a request to `backend`; with `upgrade`, the backend may
@@ -86,10 +111,7 @@ impl Backends {
         upgrade: bool,
         read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
-        let c = self
-            .clients
-            .get(backend)
-            .expect("every configured backend has a client");
+        let c = self.clients(backend);
         if let Some(pool) = c.lean.as_ref().filter(|_| !upgrade) {
             let response = h1_client::send(
                 pool,
@@ -125,6 +147,10 @@ impl Backends {
             upgrade,
         })
     }
+}
+
+fn address(b: &Backend) -> usize {
+    std::ptr::from_ref(b) as usize
 }
 
 impl Clients {

@@ -221,14 +221,18 @@ where
         .as_ref()
         .and_then(Admitted::retry)
         .filter(|_| body_empty && !upgrading);
+    // The exchange's state machine is large: boxed once, it is not copied
+    // into each enclosing future as they are built (measured: a tenth of
+    // the proxy's own instructions went to those copies).
     let result = match retry {
-        None => tokio::time::timeout(wait, gw.backends.send(b, out, body, upgrading, wait)).await,
+        None => {
+            let send = Box::pin(gw.backends.send(b, out, body, upgrading, wait));
+            tokio::time::timeout(wait, send).await
+        }
         Some(retry) => {
             let attempt = || {
-                tokio::time::timeout(
-                    wait,
-                    gw.backends.send(b, out.clone(), empty_body(), false, wait),
-                )
+                let send = Box::pin(gw.backends.send(b, out.clone(), empty_body(), false, wait));
+                tokio::time::timeout(wait, send)
             };
             let again = |r: &Result<Result<Answer, BackendError>, _>| match r {
                 Ok(Ok(answer)) => retry.retries_status(answer.response.status()),

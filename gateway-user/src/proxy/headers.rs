@@ -29,15 +29,37 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// A bit of its own for each name in `HOP_BY_HOP`, else 0: a match on the
+/// text costs a length test for most names.
+fn hop_by_hop_bit(name: &str) -> u8 {
+    match name {
+        "connection" => 1,
+        "keep-alive" => 1 << 1,
+        "proxy-connection" => 1 << 2,
+        "proxy-authenticate" => 1 << 3,
+        "proxy-authorization" => 1 << 4,
+        "te" => 1 << 5,
+        "trailer" => 1 << 6,
+        "upgrade" => 1 << 7,
+        _ => 0,
+    }
+}
+
 /// Removes hop-by-hop headers, those named in `Connection` included.
 /// `TE: trailers` survives: gRPC needs it end to end.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over their few names costs less
-    // than a lookup per hop-by-hop name.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // Most messages carry none, or just `Connection: keep-alive`: one pass
+    // over their few names notes which are present, and only those are
+    // looked up again.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        present |= hop_by_hop_bit(name.as_str());
+    }
+    if present == 0 {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
+    let has = |name: &HeaderName| present & hop_by_hop_bit(name.as_str()) != 0;
+    if has(&header::CONNECTION) {
         // The usual `Connection: keep-alive` names nothing beyond the list
         // below: no name to parse, nothing to collect.
         let named: Vec<HeaderName> = headers
@@ -57,12 +79,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    let te_trailers = headers.get_all(header::TE).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim() == "trailers"))
-    });
+    let te_trailers = has(&header::TE)
+        && headers.get_all(header::TE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim() == "trailers"))
+        });
     for name in &HOP_BY_HOP {
-        headers.remove(name);
+        if has(name) {
+            headers.remove(name);
+        }
     }
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -78,74 +103,103 @@ pub fn add_forwarded(
     host: Option<&str>,
 ) {
     let ip = client.ip();
-    let mut xff = Vec::with_capacity(48);
+    let mut ip_buf = IpText::default();
+    let ip_text = ip_buf.write(ip);
     // A prior value that is not text is dropped, not extended.
-    let text = |v: &&HeaderValue| v.to_str().is_ok();
-    if let Some(prior) = headers.get(&X_FORWARDED_FOR).filter(text) {
-        xff.extend_from_slice(prior.as_bytes());
-        xff.extend_from_slice(b", ");
-    }
-    push_ip(&mut xff, ip);
-    if let Some(v) = shared_value(xff) {
+    let prior = |name: HeaderName| {
+        headers
+            .get(name)
+            .filter(|v: &&HeaderValue| v.to_str().is_ok())
+            .map_or(&[][..], |v| v.as_bytes())
+    };
+    let xff = prior(X_FORWARDED_FOR);
+    let sep = |prior: &[u8]| if prior.is_empty() { &b""[..] } else { b", " };
+    let xff = joined(&[xff, sep(xff), ip_text]);
+    let forwarded = prior(header::FORWARDED);
+    // RFC 7239: IPv6 addresses are quoted and bracketed.
+    let (open, close) = if ip.is_ipv6() {
+        (&b"\"["[..], &b"]\""[..])
+    } else {
+        (&b""[..], &b""[..])
+    };
+    let host = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'));
+    let (host_open, host_text, host_close) = match host {
+        Some(h) => (&b";host=\""[..], h.as_bytes(), &b"\""[..]),
+        None => (&b""[..], &b""[..], &b""[..]),
+    };
+    let forwarded = joined(&[
+        forwarded,
+        sep(forwarded),
+        b"for=",
+        open,
+        ip_text,
+        close,
+        b";proto=",
+        proto.as_bytes(),
+        host_open,
+        host_text,
+        host_close,
+    ]);
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    let mut forwarded = Vec::with_capacity(96);
-    if let Some(prior) = headers.get(header::FORWARDED).filter(text) {
-        forwarded.extend_from_slice(prior.as_bytes());
-        forwarded.extend_from_slice(b", ");
+    if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        headers.insert(X_FORWARDED_HOST, v);
     }
-    // RFC 7239: IPv6 addresses are quoted and bracketed.
-    forwarded.extend_from_slice(b"for=");
-    if ip.is_ipv6() {
-        forwarded.extend_from_slice(b"\"[");
-        push_ip(&mut forwarded, ip);
-        forwarded.extend_from_slice(b"]\"");
-    } else {
-        push_ip(&mut forwarded, ip);
-    }
-    forwarded.extend_from_slice(b";proto=");
-    forwarded.extend_from_slice(proto.as_bytes());
-    if let Some(host) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
-        forwarded.extend_from_slice(b";host=\"");
-        forwarded.extend_from_slice(host.as_bytes());
-        forwarded.push(b'"');
-        if let Ok(v) = HeaderValue::from_str(host) {
-            headers.insert(X_FORWARDED_HOST, v);
-        }
-    }
-    if let Some(v) = shared_value(forwarded) {
+    if let Some(v) = forwarded {
         headers.insert(header::FORWARDED, v);
     }
 }
 
-/// A header value that takes over `bytes` (no copy).
-fn shared_value(bytes: Vec<u8>) -> Option<HeaderValue> {
-    HeaderValue::from_maybe_shared(Bytes::from(bytes)).ok()
+/// A header value of `parts` end to end, in one allocation of its exact
+/// size (which `Bytes` then takes over without another).
+fn joined(parts: &[&[u8]]) -> Option<HeaderValue> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
 }
 
-/// Writes an IP address as text: IPv4 by hand, the common case on every
-/// request, without the formatting machinery.
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
+/// An IP address as text, on the stack: IPv4 written by hand (the common
+/// case on every request) without the formatting machinery.
+struct IpText([u8; 48]);
+
+impl Default for IpText {
+    fn default() -> Self {
+        IpText([0; 48])
+    }
+}
+
+impl IpText {
+    fn write(&mut self, ip: IpAddr) -> &[u8] {
+        let out = &mut self.0;
+        let mut n = 0;
+        match ip {
+            IpAddr::V4(v4) => {
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    let digits = [octet / 100, octet / 10 % 10, octet % 10];
+                    let skip = if octet >= 100 { 0 } else if octet >= 10 { 1 } else { 2 };
+                    if i > 0 {
+                        out[n] = b'.';
+                        n += 1;
+                    }
+                    for d in &digits[skip..] {
+                        out[n] = b'0' + d;
+                        n += 1;
+                    }
                 }
-                if octet >= 100 {
-                    out.push(b'0' + octet / 100);
-                }
-                if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
-                }
-                out.push(b'0' + octet % 10);
+            }
+            IpAddr::V6(v6) => {
+                use std::io::Write;
+                let mut rest = &mut out[..];
+                // At most 45 characters: always fits.
+                let _ = write!(rest, "{v6}");
+                n = 48 - rest.len();
             }
         }
-        IpAddr::V6(v6) => {
-            use std::io::Write;
-            let _ = write!(out, "{v6}");
-        }
+        &self.0[..n]
     }
 }
 
@@ -264,6 +318,14 @@ mod tests {
         fn flags(&self) -> &str {
             self.str(Self::FLAGS)
         }
+    }
+
+    #[test]
+    fn every_hop_by_hop_name_has_a_bit_of_its_own() {
+        let bits: Vec<u8> = HOP_BY_HOP.iter().map(|h| hop_by_hop_bit(h.as_str())).collect();
+        assert!(bits.iter().all(|b| b.count_ones() == 1), "{bits:?}");
+        assert_eq!(bits.iter().fold(0, |all, b| all | b).count_ones(), 8);
+        assert_eq!(hop_by_hop_bit("user-agent"), 0);
     }
 
     #[test]
@@ -390,11 +452,11 @@ mod tests {
             "1.20.103.4",
             "::1",
             "fe80::1:2",
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            let mut out = Vec::new();
-            push_ip(&mut out, ip);
-            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+            let mut text = IpText::default();
+            assert_eq!(text.write(ip), ip.to_string().as_bytes());
         }
     }
 }

@@ -2,7 +2,7 @@
 //! into one buffer (one write), and the response head parsed in place with
 //! its header values sharing the read buffer (no copy per header).
 
-use std::io::Write;
+use std::{io::Write, mem::MaybeUninit};
 
 use bytes::{Buf, BytesMut};
 use hyper::{
@@ -87,9 +87,11 @@ pub fn request(
 
 /// Parses a response head at the start of `buf` and consumes it.
 pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut slots);
-    let len = match parsed.parse(buf) {
+    // Left uninitialised: the parser writes the slots it fills.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let parser = httparse::ParserConfig::default();
+    let len = match parser.parse_response_with_uninit_headers(&mut parsed, buf, &mut slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(e) => return Err(format!("the backend's response head is malformed: {e}")),
