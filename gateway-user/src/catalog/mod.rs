@@ -209,7 +209,7 @@ fn build(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<Stri
         if file.apis[..i].iter().any(|o| o.name == a.name) {
             problems.push(format!("{at}: listed twice"));
         }
-        let gateway_api = known.map(|apis| apis.iter().find(|g| g.name == a.name));
+        let gateway_api = known.map(|apis| apis.iter().find(|g| *g.name == *a.name));
         if let Some(None) = gateway_api {
             problems.push(format!(
                 "{at}: no API of that name in the gateway configuration; add an [[apis]] entry or fix the name"
@@ -250,11 +250,11 @@ fn build(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<Stri
         let mut operations = HashMap::new();
         for (j, op) in a.operations.iter().enumerate() {
             let op_at = format!("{at}: operation \"{}\"", op.name);
-            if a.operations[..j].iter().any(|o| o.name == op.name) {
+            if a.operations[..j].iter().any(|o| *o.name == *op.name) {
                 problems.push(format!("{op_at}: listed twice"));
             }
             if let Some(Some(g)) = gateway_api
-                && !g.operations.iter().any(|o| o.name == op.name)
+                && !g.operations.iter().any(|o| *o.name == *op.name)
             {
                 problems.push(format!(
                     "{op_at}: the API has no operation of that name in the gateway configuration"

@@ -59,7 +59,8 @@ pub(super) struct BackendSection {
 /// One published API.
 #[derive(Clone, Debug)]
 pub struct Api {
-    pub name: String,
+    /// Shared: every request's record holds it.
+    pub name: std::sync::Arc<str>,
     /// Normalised prefix: starts with '/', no trailing '/' unless it is "/".
     pub prefix: String,
     /// Lower-case host without port, if the API is bound to one.
@@ -71,7 +72,7 @@ pub struct Api {
 /// One operation of an API.
 #[derive(Clone, Debug)]
 pub struct Operation {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// `None` matches any method.
     pub method: Option<Method>,
     pub template: UrlTemplate,
@@ -118,7 +119,7 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
         if api.name.is_empty() {
             return Err("apis: an API has an empty name; give each API a unique name".into());
         }
-        if out.iter().any(|a| a.name == api.name) {
+        if out.iter().any(|a| *a.name == *api.name) {
             return Err(at("duplicate API name; names must be unique".into()));
         }
         let prefix = normalise_prefix(&api.path).map_err(at)?;
@@ -154,7 +155,7 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
         let mut operations: Vec<Operation> = Vec::with_capacity(api.operations.len());
         for op in &api.operations {
             let at = |m: String| at(format!("operation \"{}\": {m}", op.name));
-            if op.name.is_empty() || operations.iter().any(|o| o.name == op.name) {
+            if op.name.is_empty() || operations.iter().any(|o| *o.name == *op.name) {
                 return Err(at("name is empty or used twice in this API".into()));
             }
             let method = match op.method.as_str() {
@@ -166,13 +167,13 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
             };
             let template = UrlTemplate::parse(&op.url).map_err(at)?;
             operations.push(Operation {
-                name: op.name.clone(),
+                name: op.name.as_str().into(),
                 method,
                 template,
             });
         }
         out.push(Api {
-            name: api.name.clone(),
+            name: api.name.as_str().into(),
             prefix,
             host,
             backend,

@@ -131,7 +131,7 @@ mod tests {
         bundle.check().unwrap();
         let config = base().with_bundle(&bundle).unwrap();
         assert_eq!(bundle.version, 3);
-        assert_eq!(config.apis[0].name, "orders");
+        assert_eq!(&*config.apis[0].name, "orders");
         assert!(config.dos.is_some());
         assert!(matches!(config.catalog, Some(CatalogSource::Inline(_))));
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");

@@ -133,7 +133,7 @@ where
         Ok(route) => route,
         Err(NoRoute::Api) => return Err(ProxyError::NoApi { path: path.into() }),
         Err(NoRoute::Operation { api }) => {
-            record.api = Some(api.clone());
+            record.api = Some(api.as_str().into());
             return Err(ProxyError::NoOperation {
                 api,
                 method: req.method().to_string(),
@@ -243,7 +243,7 @@ where
         }
     };
     record.backend = Some(sent.elapsed());
-    let api_name = || api.name.clone();
+    let api_name = || api.name.to_string();
     let answer = match result {
         Err(_) => return Err(ProxyError::BackendTimeout { api: api_name() }),
         Ok(Err(err)) => return Err(classify(err, api_name(), limit)),

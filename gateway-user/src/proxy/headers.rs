@@ -60,21 +60,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     let has = |name: &HeaderName| present & hop_by_hop_bit(name.as_str()) != 0;
     if has(&header::CONNECTION) {
-        // The usual `Connection: keep-alive` names nothing beyond the list
-        // below: no name to parse, nothing to collect.
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|name| {
-                !HOP_BY_HOP
-                    .iter()
-                    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
-            })
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .collect();
+        // The usual `Connection: keep-alive` (or `close`) names nothing
+        // beyond the hop-by-hop list: nothing to parse, nothing to collect.
+        let mut named = Vec::new();
+        let values = headers.get_all(header::CONNECTION).iter();
+        for token in values.filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+            let token = token.trim();
+            if token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("close")
+                || hop_by_hop_bit(&token.to_ascii_lowercase()) != 0
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
         for name in named {
             headers.remove(name);
         }
@@ -267,17 +268,19 @@ fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
         .then_some((trace, flags))
 }
 
-/// Fills `out` with random lower-case hex digits, never all zero. Ids need
+/// Fills `out` (a multiple of 16 long) with random lower-case hex digits,
+/// never all zero. Ids need
 /// to be unique, not secret: a per-thread splitmix64 seeded from the OS is
 /// enough and keeps a syscall off every request.
 fn random_hex(out: &mut [u8]) {
+    debug_assert_eq!(out.len() % 16, 0);
     use std::cell::Cell;
     thread_local! {
         static STATE: Cell<u64> = Cell::new(os_seed());
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     STATE.with(|state| {
-        for chunk in out.chunks_mut(16) {
+        for chunk in out.chunks_exact_mut(16) {
             let z = loop {
                 // splitmix64
                 let mut z = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -289,9 +292,10 @@ fn random_hex(out: &mut [u8]) {
                     break z;
                 }
             };
-            for (pair, b) in chunk.chunks_mut(2).zip(z.to_le_bytes()) {
-                pair[0] = HEX[usize::from(b >> 4)];
-                pair[1] = HEX[usize::from(b & 15)];
+            // Fixed-size: unrolled, no bounds checks.
+            let chunk: &mut [u8; 16] = chunk.try_into().expect("chunks of 16");
+            for (i, digit) in chunk.iter_mut().enumerate() {
+                *digit = HEX[((z >> (60 - 4 * i)) & 15) as usize];
             }
         }
     });

@@ -65,8 +65,8 @@ pub struct Record {
     /// Only when the access log is on: the rest of the request's
     /// description costs nothing otherwise.
     pub logged: Option<Logged>,
-    pub api: Option<String>,
-    pub operation: Option<String>,
+    pub api: Option<std::sync::Arc<str>>,
+    pub operation: Option<std::sync::Arc<str>>,
     pub status: u16,
     pub bytes_in: Arc<AtomicU64>,
     pub backend: Option<Duration>,

@@ -84,7 +84,7 @@ impl Router {
                 rest,
             }),
             None => Err(NoRoute::Operation {
-                api: api.name.clone(),
+                api: api.name.to_string(),
             }),
         }
     }
@@ -149,8 +149,8 @@ mod tests {
         let router = Router::new(config.apis);
         router.route(host, &method, path).map(|r| {
             (
-                r.api.name.clone(),
-                r.operation.map(|o| o.name.clone()),
+                r.api.name.to_string(),
+                r.operation.map(|o| o.name.to_string()),
                 r.params,
                 r.rest.to_string(),
             )
