@@ -3,7 +3,10 @@
 
 use std::net::IpAddr;
 
-use hyper::{HeaderMap, Method};
+use hyper::{
+    HeaderMap, Method,
+    header::{HeaderName, HeaderValue},
+};
 
 /// The request as it goes through the inbound section.
 pub struct Ctx<'a> {
@@ -23,7 +26,7 @@ pub struct Ctx<'a> {
     pub product: Option<&'a str>,
     /// Headers added to whatever response the client gets (rate-limit
     /// state, CORS).
-    pub response_headers: HeaderMap,
+    pub response_headers: ExtraHeaders,
     /// Claims of the token `validate-jwt` accepted, for key templates.
     pub jwt_claims: Option<serde_json::Map<String, serde_json::Value>>,
     /// The backend `set-backend-service` chose instead of the API's.
@@ -52,7 +55,7 @@ impl<'a> Ctx<'a> {
             params: &[],
             subscription: None,
             product: None,
-            response_headers: HeaderMap::new(),
+            response_headers: ExtraHeaders::default(),
             jwt_claims: None,
             backend: None,
             slots: Vec::new(),
@@ -169,5 +172,48 @@ mod tests {
         assert_eq!(Query::parse(None).to_suffix(), "");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
+    }
+}
+
+/// Headers policies add to whatever response the client gets, in order. A
+/// list, not a map: they are only added here, and appended to the response
+/// once (no hashing, no table per request).
+#[derive(Debug, Default)]
+pub struct ExtraHeaders(Vec<(HeaderName, HeaderValue)>);
+
+impl ExtraHeaders {
+    pub fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        self.0.push((name, value));
+    }
+
+    /// Adds every value of `map`, in its order.
+    pub fn extend(&mut self, map: HeaderMap) {
+        // The iterator names a header once, before its first value.
+        let mut name = None;
+        for (next, value) in map {
+            if next.is_some() {
+                name = next;
+            }
+            if let Some(name) = &name {
+                self.0.push((name.clone(), value));
+            }
+        }
+    }
+
+    /// Appends them all to `headers` (moved, not cloned).
+    pub fn append_to(self, headers: &mut HeaderMap) {
+        for (name, value) in self.0 {
+            headers.append(name, value);
+        }
+    }
+
+    /// As a map, for tests to read.
+    #[cfg(test)]
+    pub fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in &self.0 {
+            map.append(name.clone(), value.clone());
+        }
+        map
     }
 }

@@ -176,7 +176,7 @@ mod tests {
         let r = cors.apply(&mut ctx);
         match r {
             Some(r) => (Some(r.status().as_u16()), r.headers().clone()),
-            None => (None, ctx.response_headers),
+            None => (None, ctx.response_headers.to_map()),
         }
     }
 

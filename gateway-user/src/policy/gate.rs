@@ -13,7 +13,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode, header};
 
 use super::{
     Flow, Pipeline,
-    context::{Ctx, Query},
+    context::{Ctx, ExtraHeaders, Query},
     json_error,
 };
 use crate::{
@@ -42,7 +42,7 @@ pub struct Admitted {
     /// Path after the backend's base path.
     pub path: String,
     pub query: Query,
-    response_headers: HeaderMap,
+    response_headers: ExtraHeaders,
     /// Set by `set-backend-service`.
     pub backend: Option<Arc<crate::config::Backend>>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
@@ -115,7 +115,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
         params: req.params,
         subscription,
         product: product.map(|p| catalog.products[p].name.as_str()),
-        response_headers: HeaderMap::new(),
+        response_headers: ExtraHeaders::default(),
         jwt_claims: None,
         backend: None,
         slots: Vec::new(),
@@ -192,18 +192,8 @@ impl Admitted {
 }
 
 /// Appends `extra` to the response's headers (moved, not cloned).
-fn with_headers(mut response: Response<ProxyBody>, extra: HeaderMap) -> Response<ProxyBody> {
-    let headers = response.headers_mut();
-    // The iterator names a header once, before its first value.
-    let mut name = None;
-    for (next, value) in extra {
-        if next.is_some() {
-            name = next;
-        }
-        if let Some(name) = &name {
-            headers.append(name.clone(), value);
-        }
-    }
+fn with_headers(mut response: Response<ProxyBody>, extra: ExtraHeaders) -> Response<ProxyBody> {
+    extra.append_to(response.headers_mut());
     response
 }
 
@@ -213,10 +203,12 @@ mod tests {
 
     #[test]
     fn extra_headers_are_appended_every_value_kept() {
-        let mut extra = HeaderMap::new();
-        extra.append("ratelimit", "\"a\";r=1;t=2".parse().unwrap());
-        extra.append("ratelimit", "\"b\";r=3;t=4".parse().unwrap());
-        extra.append("x-one", "1".parse().unwrap());
+        let mut map = HeaderMap::new();
+        map.append("ratelimit", "\"a\";r=1;t=2".parse().unwrap());
+        map.append("ratelimit", "\"b\";r=3;t=4".parse().unwrap());
+        map.append("x-one", "1".parse().unwrap());
+        let mut extra = ExtraHeaders::default();
+        extra.extend(map);
         let mut response = crate::policy::json_error(StatusCode::OK, "ok");
         response
             .headers_mut()

@@ -17,14 +17,14 @@ use std::{
 };
 
 use hyper::{
-    HeaderMap, Response, StatusCode,
+    Response, StatusCode,
     header::{HeaderName, HeaderValue},
 };
 use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::{
-    context::Ctx,
+    context::{Ctx, ExtraHeaders},
     counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
     per_thread::PerThread,
     respond::json_error,
@@ -312,7 +312,7 @@ impl Limit {
 /// Appends `RateLimit: "<name><suffix>";r=<remaining>;t=<seconds>`, written
 /// without the formatting machinery (it is on every limited call) in one
 /// allocation of its exact size.
-fn append_state(headers: &mut HeaderMap, name: &str, suffix: &str, remaining: u64, secs: u64) {
+fn append_state(headers: &mut ExtraHeaders, name: &str, suffix: &str, remaining: u64, secs: u64) {
     let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
     let parts = ["\"", name, suffix, "\";r=", r.format(remaining), ";t=", t.format(secs)];
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
@@ -327,6 +327,7 @@ fn append_state(headers: &mut HeaderMap, name: &str, suffix: &str, remaining: u6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::HeaderMap;
 
     fn check(limit: &Limit, sub: Option<&str>, tenant: &str) -> (Option<u16>, HeaderMap) {
         let mut headers = HeaderMap::new();
@@ -340,7 +341,7 @@ mod tests {
             assert!(r.headers().contains_key("retry-after"));
             r.status().as_u16()
         });
-        (r, ctx.response_headers)
+        (r, ctx.response_headers.to_map())
     }
 
     fn yaml(s: &str) -> Value {
@@ -391,6 +392,7 @@ mod tests {
         let headers = |ctx: &Ctx| {
             let all = |n| {
                 ctx.response_headers
+                    .to_map()
                     .get_all(n)
                     .iter()
                     .map(|v| v.to_str().unwrap().to_string())
