@@ -15,7 +15,7 @@ use hyper_util::{
 };
 use thread_local::ThreadLocal;
 
-use super::{BoxError, ProxyBody, RequestBody, h1_client, tls};
+use super::{BoxError, ProxyBody, RequestBody, h1_client, headers::Added, tls};
 use crate::config::{Backend, BackendProtocol};
 
 type PooledClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
@@ -39,7 +39,10 @@ pub enum BackendError {
 pub struct Outgoing {
     pub method: Method,
     pub target: String,
+    /// The client's headers, hop-by-hop ones removed.
     pub headers: HeaderMap,
+    /// The ones the proxy sets.
+    pub added: Added,
 }
 
 /// A backend's answer; `upgrade` is set when it switched protocols.
@@ -118,6 +121,7 @@ impl Backends {
                 &out.method,
                 &out.target,
                 &out.headers,
+                &out.added,
                 body,
                 read_timeout,
             )
@@ -138,7 +142,13 @@ impl Backends {
             BackendProtocol::Http1 => Version::HTTP_11,
             BackendProtocol::Http2 => Version::HTTP_2,
         };
-        *req.headers_mut() = out.headers;
+        let mut headers = out.headers;
+        // The URI names the backend; hyper answers `Expect: 100-continue`
+        // itself when the body is read.
+        headers.remove(hyper::header::HOST);
+        headers.remove(hyper::header::EXPECT);
+        out.added.apply(&mut headers);
+        *req.headers_mut() = headers;
         let mut response = client.request(req).await.map_err(pooled_error)?;
         let upgrade = (upgrade && response.status() == StatusCode::SWITCHING_PROTOCOLS)
             .then(|| hyper::upgrade::on(&mut response));

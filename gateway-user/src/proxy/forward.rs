@@ -20,7 +20,7 @@ use hyper::{
 use super::{
     BoxError, Gateway, ProxyBody, SharedGateway,
     backend::{Answer, BackendError, Outgoing},
-    headers::{Trace, add_forwarded, strip_hop_by_hop},
+    headers::{Added, Trace, strip_hop_by_hop},
     limits::Activity,
     observe::{Counted, Logged, Observed, Record},
     respond::{self, ProxyError},
@@ -198,15 +198,12 @@ where
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
-    add_forwarded(&mut headers, conn.client, conn.proto, host.as_deref());
-    headers.remove(header::HOST);
-    // hyper answers `Expect: 100-continue` itself when the body is read.
-    headers.remove(header::EXPECT);
-    headers.insert("traceparent", trace.header());
+    let added = Added::new(&headers, conn.client, conn.proto, host.as_deref(), trace);
     let out = Outgoing {
         method: parts.method,
         target,
         headers,
+        added,
     };
     let body = Limited::new(Counted::new(body, bytes_in), limit as usize).boxed_unsync();
 

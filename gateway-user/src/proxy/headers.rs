@@ -95,61 +95,114 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the client to `X-Forwarded-For` and `Forwarded`, and sets
-/// `X-Forwarded-Proto` / `X-Forwarded-Host`.
-pub fn add_forwarded(
-    headers: &mut HeaderMap,
-    client: SocketAddr,
-    proto: &'static str,
-    host: Option<&str>,
-) {
-    let ip = client.ip();
-    let mut ip_buf = IpText::default();
-    let ip_text = ip_buf.write(ip);
-    // A prior value that is not text is dropped, not extended.
-    let prior = |name: HeaderName| {
-        headers
-            .get(name)
-            .filter(|v: &&HeaderValue| v.to_str().is_ok())
-            .map_or(&[][..], |v| v.as_bytes())
-    };
-    let xff = prior(X_FORWARDED_FOR);
-    let sep = |prior: &[u8]| if prior.is_empty() { &b""[..] } else { b", " };
-    let xff = joined(&[xff, sep(xff), ip_text]);
-    let forwarded = prior(header::FORWARDED);
-    // RFC 7239: IPv6 addresses are quoted and bracketed.
-    let (open, close) = if ip.is_ipv6() {
-        (&b"\"["[..], &b"]\""[..])
-    } else {
-        (&b""[..], &b""[..])
-    };
-    let host = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'));
-    let (host_open, host_text, host_close) = match host {
-        Some(h) => (&b";host=\""[..], h.as_bytes(), &b"\""[..]),
-        None => (&b""[..], &b""[..], &b""[..]),
-    };
-    let forwarded = joined(&[
-        forwarded,
-        sep(forwarded),
-        b"for=",
-        open,
-        ip_text,
-        close,
-        b";proto=",
-        proto.as_bytes(),
-        host_open,
-        host_text,
-        host_close,
-    ]);
-    if let Some(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
+/// The headers the proxy sets on a request to the backend: the client
+/// appended to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`,
+/// `X-Forwarded-Host` and the `traceparent` of this hop. Kept apart from
+/// the request's own map, which is not rehashed for them: the lean client
+/// writes them after the request's headers (skipping those they replace),
+/// hyper's client gets them inserted (`apply`).
+#[derive(Clone)]
+pub struct Added {
+    forwarded_for: Option<HeaderValue>,
+    proto: HeaderValue,
+    host: Option<HeaderValue>,
+    forwarded: Option<HeaderValue>,
+    traceparent: HeaderValue,
+}
+
+impl Added {
+    pub fn new(
+        headers: &HeaderMap,
+        client: SocketAddr,
+        proto: &'static str,
+        host: Option<&str>,
+        trace: &Trace,
+    ) -> Added {
+        let ip = client.ip();
+        let mut ip_buf = IpText::default();
+        let ip_text = ip_buf.write(ip);
+        // A prior value that is not text is dropped, not extended.
+        let prior = |name: HeaderName| {
+            headers
+                .get(name)
+                .filter(|v: &&HeaderValue| v.to_str().is_ok())
+                .map_or(&[][..], |v| v.as_bytes())
+        };
+        let sep = |prior: &[u8]| if prior.is_empty() { &b""[..] } else { b", " };
+        let xff = prior(X_FORWARDED_FOR);
+        let forwarded_for = joined(&[xff, sep(xff), ip_text]);
+        // RFC 7239: IPv6 addresses are quoted and bracketed.
+        let (open, close) = if ip.is_ipv6() {
+            (&b"\"["[..], &b"]\""[..])
+        } else {
+            (&b""[..], &b""[..])
+        };
+        let host = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'));
+        let (host_open, host_text, host_close) = match host {
+            Some(h) => (&b";host=\""[..], h.as_bytes(), &b"\""[..]),
+            None => (&b""[..], &b""[..], &b""[..]),
+        };
+        let prior_forwarded = prior(header::FORWARDED);
+        let forwarded = joined(&[
+            prior_forwarded,
+            sep(prior_forwarded),
+            b"for=",
+            open,
+            ip_text,
+            close,
+            b";proto=",
+            proto.as_bytes(),
+            host_open,
+            host_text,
+            host_close,
+        ]);
+        Added {
+            forwarded_for,
+            proto: HeaderValue::from_static(proto),
+            host: host.and_then(|h| HeaderValue::from_str(h).ok()),
+            forwarded,
+            traceparent: trace.header(),
+        }
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        headers.insert(X_FORWARDED_HOST, v);
+
+    /// Each header, as the backend gets it.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> {
+        [
+            ("x-forwarded-for", self.forwarded_for.as_ref()),
+            ("x-forwarded-proto", Some(&self.proto)),
+            ("x-forwarded-host", self.host.as_ref()),
+            ("forwarded", self.forwarded.as_ref()),
+            ("traceparent", Some(&self.traceparent)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
     }
-    if let Some(v) = forwarded {
-        headers.insert(header::FORWARDED, v);
+
+    /// Whether the request's header `name` gives way to one of these.
+    pub fn replaces(&self, name: &str) -> bool {
+        match name {
+            "x-forwarded-for" => self.forwarded_for.is_some(),
+            "x-forwarded-proto" | "traceparent" => true,
+            "x-forwarded-host" => self.host.is_some(),
+            "forwarded" => self.forwarded.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Sets them in `headers` (for hyper's client).
+    pub fn apply(self, headers: &mut HeaderMap) {
+        let sets = [
+            (X_FORWARDED_FOR, self.forwarded_for),
+            (X_FORWARDED_PROTO, Some(self.proto)),
+            (X_FORWARDED_HOST, self.host),
+            (header::FORWARDED, self.forwarded),
+            (TRACEPARENT, Some(self.traceparent)),
+        ];
+        for (name, value) in sets {
+            if let Some(value) = value {
+                headers.insert(name, value);
+            }
+        }
     }
 }
 
@@ -359,21 +412,22 @@ mod tests {
 
     #[test]
     fn appends_forwarded_headers() {
+        let trace = Trace::continue_or_start(&HeaderMap::new());
+        let add = |h: &mut HeaderMap, client: &str, proto, host| {
+            let added = Added::new(h, client.parse().unwrap(), proto, host, &trace);
+            added.apply(h);
+        };
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.9"));
-        add_forwarded(
-            &mut h,
-            "[::1]:5".parse().unwrap(),
-            "https",
-            Some("api.example"),
-        );
+        add(&mut h, "[::1]:5", "https", Some("api.example"));
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.9, ::1");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
+        assert_eq!(h.get("x-forwarded-host").unwrap(), "api.example");
         assert_eq!(
             h.get("forwarded").unwrap(),
             "for=\"[::1]\";proto=https;host=\"api.example\""
         );
-        add_forwarded(&mut h, "192.0.2.60:5".parse().unwrap(), "http", None);
+        add(&mut h, "192.0.2.60:5", "http", None);
         assert_eq!(
             h.get("x-forwarded-for").unwrap(),
             "10.0.0.9, ::1, 192.0.2.60"
@@ -383,6 +437,25 @@ mod tests {
             h.get("forwarded").unwrap(),
             "for=\"[::1]\";proto=https;host=\"api.example\", for=192.0.2.60;proto=http"
         );
+        // Without a host of its own, the client's X-Forwarded-Host stays.
+        assert_eq!(h.get("x-forwarded-host").unwrap(), "api.example");
+        assert_eq!(h.get("traceparent").unwrap(), trace.header());
+    }
+
+    #[test]
+    fn added_headers_replace_exactly_the_ones_they_set() {
+        let trace = Trace::continue_or_start(&HeaderMap::new());
+        let added = Added::new(&HeaderMap::new(), "10.0.0.1:9".parse().unwrap(), "http", None, &trace);
+        let names: Vec<_> = added.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["x-forwarded-for", "x-forwarded-proto", "forwarded", "traceparent"]
+        );
+        for name in names {
+            assert!(added.replaces(name), "{name}");
+        }
+        assert!(!added.replaces("x-forwarded-host"));
+        assert!(!added.replaces("user-agent"));
     }
 
     #[test]

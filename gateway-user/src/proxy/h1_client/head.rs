@@ -12,7 +12,7 @@ use hyper::{
     http::response::Parts,
 };
 
-use crate::proxy::RequestBody;
+use crate::proxy::{RequestBody, headers::Added};
 
 /// Most response headers accepted from a backend.
 const MAX_HEADERS: usize = 128;
@@ -40,14 +40,17 @@ pub enum Parsed {
     Partial,
 }
 
-/// The request head. The body's framing is chosen here: the client's own
-/// `Content-Length` / `Transfer-Encoding` described bytes hyper already
-/// decoded, so they are never copied through.
+/// The request head: the client's headers, then the ones the proxy sets
+/// (`added`, in place of the client's of the same name). The body's framing
+/// is chosen here: the client's own `Content-Length` / `Transfer-Encoding`
+/// described bytes hyper already decoded, so they are never copied through.
+/// `Expect` is not sent: the proxy has the body, or reads it as it goes.
 pub fn request(
     method: &Method,
     target: &str,
     host: &str,
     headers: &HeaderMap,
+    added: &Added,
     body: &RequestBody,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + headers.len() * 48);
@@ -58,16 +61,16 @@ pub fn request(
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
-        if name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
+        let name = name.as_str();
+        if matches!(name, "host" | "content-length" | "transfer-encoding" | "expect")
+            || added.replaces(name)
         {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        field(&mut out, name, value);
+    }
+    for (name, value) in added.iter() {
+        field(&mut out, name, value);
     }
     if body.is_end_stream() {
         if !matches!(
@@ -83,6 +86,13 @@ pub fn request(
     }
     out.extend_from_slice(b"\r\n");
     out
+}
+
+fn field(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Parses a response head at the start of `buf` and consumes it.
@@ -338,28 +348,42 @@ mod tests {
     }
 
     #[test]
-    fn request_heads_set_their_own_framing() {
+    fn request_heads_set_their_own_framing_and_the_proxy_headers() {
+        use crate::proxy::headers::Trace;
         use http_body_util::{BodyExt, Empty, Full};
         let mut headers = HeaderMap::new();
         headers.insert("content-length", HeaderValue::from_static("999"));
         headers.insert("x-keep", HeaderValue::from_static("yes"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+        headers.insert("expect", HeaderValue::from_static("100-continue"));
+        let trace = Trace::continue_or_start(&HeaderMap::new());
+        let added = Added::new(&headers, "10.0.0.2:5".parse().unwrap(), "http", None, &trace);
         let boxed = |b: Full<bytes::Bytes>| b.map_err(|never| match never {}).boxed_unsync();
         let sized = request(
             &Method::POST,
             "/a?b",
             "h:1",
             &headers,
+            &added,
             &boxed(Full::new("abc".into())),
         );
+        let traceparent = trace.header();
         assert_eq!(
             String::from_utf8(sized).unwrap(),
-            "POST /a?b HTTP/1.1\r\nhost: h:1\r\nx-keep: yes\r\ncontent-length: 3\r\n\r\n"
+            format!(
+                "POST /a?b HTTP/1.1\r\nhost: h:1\r\nx-keep: yes\r\n\
+                 x-forwarded-for: 192.0.2.1, 10.0.0.2\r\nx-forwarded-proto: http\r\n\
+                 forwarded: for=10.0.0.2;proto=http\r\ntraceparent: {}\r\n\
+                 content-length: 3\r\n\r\n",
+                traceparent.to_str().unwrap()
+            )
         );
         let empty = Empty::new().map_err(|never| match never {}).boxed_unsync();
-        let get = request(&Method::GET, "/", "h", &HeaderMap::new(), &empty);
-        assert_eq!(
-            String::from_utf8(get).unwrap(),
-            "GET / HTTP/1.1\r\nhost: h\r\n\r\n"
+        let get = request(&Method::GET, "/", "h", &HeaderMap::new(), &added, &empty);
+        assert!(
+            String::from_utf8(get)
+                .unwrap()
+                .starts_with("GET / HTTP/1.1\r\nhost: h\r\nx-forwarded-for: ")
         );
     }
 }

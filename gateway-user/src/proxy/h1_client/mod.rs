@@ -18,7 +18,7 @@ use std::time::Duration;
 use hyper::{HeaderMap, Method, Response, body::Body};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{RequestBody, backend::BackendError};
+use super::{RequestBody, backend::BackendError, headers::Added};
 use head::Framing;
 use pool::Conn;
 
@@ -36,12 +36,13 @@ pub async fn send(
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    added: &Added,
     body: RequestBody,
     read_timeout: Duration,
 ) -> Result<Response<BackendBody>, BackendError> {
     let empty = body.is_end_stream();
     let replayable = empty && method.is_idempotent();
-    let head = head::request(method, target, pool.host(), headers, &body);
+    let head = head::request(method, target, pool.host(), headers, added, &body);
     let mut body = (!empty).then_some(body);
     loop {
         let (conn, reused) = match pool.checkout() {
