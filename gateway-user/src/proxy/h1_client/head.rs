@@ -124,7 +124,23 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     // it is frozen: they share its memory.
     let base = buf.as_ptr() as usize;
     let mut spans = Vec::with_capacity(parsed.headers.len());
+    let mut close = false;
     for h in parsed.headers.iter() {
+        if h.name.eq_ignore_ascii_case("connection") {
+            let mut named = false;
+            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                named |= !(token.is_empty()
+                    || token.eq_ignore_ascii_case(b"close")
+                    || token.eq_ignore_ascii_case(b"keep-alive"));
+            }
+            // `keep-alive` / `close` concern this hop alone: read here, not
+            // kept. One naming other headers stays for the proxy to strip
+            // them (`headers::strip_hop_by_hop`).
+            if !named {
+                continue;
+            }
+        }
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| format!("the backend sent an invalid header name {:?}", h.name))?;
         let start = h.value.as_ptr() as usize - base;
@@ -142,7 +158,7 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     parts.status = status;
     parts.version = version;
     parts.headers = headers;
-    let framing = framing(&parts, head_request)?;
+    let framing = framing(&parts, head_request, close)?;
     if parts.headers.contains_key(header::TRANSFER_ENCODING) {
         // RFC 9112 6.3: a Content-Length next to a transfer coding is
         // removed before the message is forwarded.
@@ -151,8 +167,8 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     Ok(Parsed::Complete(parts, framing))
 }
 
-fn framing(parts: &Parts, head_request: bool) -> Result<Framing, String> {
-    let mut reuse = keeps_alive(parts);
+fn framing(parts: &Parts, head_request: bool, close: bool) -> Result<Framing, String> {
+    let mut reuse = parts.version == Version::HTTP_11 && !close;
     let h = &parts.headers;
     if head_request || matches!(parts.status.as_u16(), 204 | 304) {
         return Ok(Framing {
@@ -209,17 +225,6 @@ fn framing(parts: &Parts, head_request: bool) -> Result<Framing, String> {
             reuse: false,
         },
     })
-}
-
-/// HTTP/1.1 without `Connection: close`.
-fn keeps_alive(parts: &Parts) -> bool {
-    parts.version == Version::HTTP_11
-        && !parts
-            .headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 #[cfg(test)]
@@ -331,6 +336,24 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!(head.kind, Kind::Empty);
+    }
+
+    #[test]
+    fn connection_is_read_here_and_kept_only_when_it_names_headers() {
+        let (parts, framing, _) = parse(
+            "HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert!(framing.reuse);
+        assert!(!parts.headers.contains_key("connection"));
+        let (parts, framing, _) = parse(
+            "HTTP/1.1 200 OK\r\nConnection: close, x-secret\r\nX-Secret: 1\r\nContent-Length: 0\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert!(!framing.reuse);
+        assert_eq!(parts.headers["connection"], "close, x-secret");
     }
 
     #[test]

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use hyper::{
     HeaderMap, Response, StatusCode,
     body::{Body, Frame},
-    header,
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -142,21 +141,25 @@ fn head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let mut dated = false;
     for (name, value) in headers {
         // The framing written below replaces any the handler left; hop-by-hop
         // headers were removed on the way (see `headers`).
-        let framing_header = name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING;
-        if (framing_header && !matches!(framing, Framing::None)) || name == header::CONNECTION {
-            continue;
+        let name = name.as_str();
+        match name {
+            "content-length" | "transfer-encoding" if !matches!(framing, Framing::None) => continue,
+            "connection" => continue,
+            "date" => dated = true,
+            _ => {}
         }
-        field(out, name.as_str().as_bytes(), value.as_bytes());
+        field(out, name.as_bytes(), value.as_bytes());
     }
-    if !headers.contains_key(header::DATE) {
+    if !dated {
         date(out);
     }
     match framing {
         Framing::Length(n) => {
-            let _ = write!(out, "content-length: {n}\r\n");
+            field(out, b"content-length", itoa::Buffer::new().format(*n).as_bytes());
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::None => {}
@@ -218,6 +221,7 @@ fn date(out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use http_body_util::Full;
+    use hyper::header;
 
     use super::*;
 
