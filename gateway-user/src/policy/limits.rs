@@ -314,7 +314,15 @@ impl Limit {
 /// allocation of its exact size.
 fn append_state(headers: &mut ExtraHeaders, name: &str, suffix: &str, remaining: u64, secs: u64) {
     let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let parts = ["\"", name, suffix, "\";r=", r.format(remaining), ";t=", t.format(secs)];
+    let parts = [
+        "\"",
+        name,
+        suffix,
+        "\";r=",
+        r.format(remaining),
+        ";t=",
+        t.format(secs),
+    ];
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
     for part in parts {
         out.extend_from_slice(part.as_bytes());

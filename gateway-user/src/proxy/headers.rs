@@ -64,7 +64,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         // beyond the hop-by-hop list: nothing to parse, nothing to collect.
         let mut named = Vec::new();
         let values = headers.get_all(header::CONNECTION).iter();
-        for token in values.filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+        for token in values
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+        {
             let token = token.trim();
             if token.eq_ignore_ascii_case("keep-alive")
                 || token.eq_ignore_ascii_case("close")
@@ -234,7 +237,13 @@ impl IpText {
             IpAddr::V4(v4) => {
                 for (i, octet) in v4.octets().into_iter().enumerate() {
                     let digits = [octet / 100, octet / 10 % 10, octet % 10];
-                    let skip = if octet >= 100 { 0 } else if octet >= 10 { 1 } else { 2 };
+                    let skip = if octet >= 100 {
+                        0
+                    } else if octet >= 10 {
+                        1
+                    } else {
+                        2
+                    };
                     if i > 0 {
                         out[n] = b'.';
                         n += 1;
@@ -379,7 +388,10 @@ mod tests {
 
     #[test]
     fn every_hop_by_hop_name_has_a_bit_of_its_own() {
-        let bits: Vec<u8> = HOP_BY_HOP.iter().map(|h| hop_by_hop_bit(h.as_str())).collect();
+        let bits: Vec<u8> = HOP_BY_HOP
+            .iter()
+            .map(|h| hop_by_hop_bit(h.as_str()))
+            .collect();
         assert!(bits.iter().all(|b| b.count_ones() == 1), "{bits:?}");
         assert_eq!(bits.iter().fold(0, |all, b| all | b).count_ones(), 8);
         assert_eq!(hop_by_hop_bit("user-agent"), 0);
@@ -445,11 +457,22 @@ mod tests {
     #[test]
     fn added_headers_replace_exactly_the_ones_they_set() {
         let trace = Trace::continue_or_start(&HeaderMap::new());
-        let added = Added::new(&HeaderMap::new(), "10.0.0.1:9".parse().unwrap(), "http", None, &trace);
+        let added = Added::new(
+            &HeaderMap::new(),
+            "10.0.0.1:9".parse().unwrap(),
+            "http",
+            None,
+            &trace,
+        );
         let names: Vec<_> = added.iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
-            ["x-forwarded-for", "x-forwarded-proto", "forwarded", "traceparent"]
+            [
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "forwarded",
+                "traceparent"
+            ]
         );
         for name in names {
             assert!(added.replaces(name), "{name}");

@@ -62,8 +62,10 @@ pub fn request(
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
         let name = name.as_str();
-        if matches!(name, "host" | "content-length" | "transfer-encoding" | "expect")
-            || added.replaces(name)
+        if matches!(
+            name,
+            "host" | "content-length" | "transfer-encoding" | "expect"
+        ) || added.replaces(name)
         {
             continue;
         }
@@ -380,7 +382,13 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
         headers.insert("expect", HeaderValue::from_static("100-continue"));
         let trace = Trace::continue_or_start(&HeaderMap::new());
-        let added = Added::new(&headers, "10.0.0.2:5".parse().unwrap(), "http", None, &trace);
+        let added = Added::new(
+            &headers,
+            "10.0.0.2:5".parse().unwrap(),
+            "http",
+            None,
+            &trace,
+        );
         let boxed = |b: Full<bytes::Bytes>| b.map_err(|never| match never {}).boxed_unsync();
         let sized = request(
             &Method::POST,

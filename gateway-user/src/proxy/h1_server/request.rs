@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::Full;
 use hyper::{
     HeaderMap, Method, Request, Uri, Version,
-    header::{self, HeaderName, HeaderValue},
+    header::{HeaderName, HeaderValue},
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -187,31 +187,31 @@ fn parse(buf: &[u8], spans: &mut Vec<Span>, limits: &Limits) -> Parse {
         let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
             return Parse::Handoff;
         };
-        if name == header::CONTENT_LENGTH {
-            // One plain decimal length, small enough to read here.
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|v| v.parse::<u64>().ok());
-            match (n, body_len) {
-                (Some(n), None) if n <= MAX_BODY && n <= limits.max_body_bytes => {
-                    body_len = Some(n as usize);
-                }
-                _ => return Parse::Handoff,
-            }
-        } else if name == header::CONNECTION {
-            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
-                    return Parse::Handoff;
+        match name.as_str() {
+            "content-length" => {
+                // One plain decimal length, small enough to read here.
+                let n = std::str::from_utf8(h.value)
+                    .ok()
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<u64>().ok());
+                match (n, body_len) {
+                    (Some(n), None) if n <= MAX_BODY && n <= limits.max_body_bytes => {
+                        body_len = Some(n as usize);
+                    }
+                    _ => return Parse::Handoff,
                 }
             }
-        } else if name == header::TRANSFER_ENCODING
-            || name == header::EXPECT
-            || name == header::UPGRADE
-        {
-            return Parse::Handoff;
+            "connection" => {
+                for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"upgrade") {
+                        return Parse::Handoff;
+                    }
+                }
+            }
+            "transfer-encoding" | "expect" | "upgrade" => return Parse::Handoff,
+            _ => {}
         }
         let start = offset(h.value);
         spans.push(Span {
@@ -238,9 +238,9 @@ fn build(
     target: (usize, usize),
 ) -> Option<Request<()>> {
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).ok()?;
-    // Room for the headers the proxy adds on the way (`X-Forwarded-*`,
-    // `Forwarded`, `traceparent`): no regrowth of the map per request.
-    let mut headers = HeaderMap::with_capacity(spans.len() + 6);
+    // Room for a couple that policies may add (the proxy's own go apart,
+    // see `headers::Added`).
+    let mut headers = HeaderMap::with_capacity(spans.len() + 2);
     for Span { name, start, end } in spans.drain(..) {
         headers.append(
             name,

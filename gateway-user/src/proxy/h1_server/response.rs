@@ -159,7 +159,11 @@ fn head(
     }
     match framing {
         Framing::Length(n) => {
-            field(out, b"content-length", itoa::Buffer::new().format(*n).as_bytes());
+            field(
+                out,
+                b"content-length",
+                itoa::Buffer::new().format(*n).as_bytes(),
+            );
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::None => {}
