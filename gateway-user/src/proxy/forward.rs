@@ -59,7 +59,6 @@ where
     let gw = super::gateway::current(shared);
     let in_flight = conn.activity.begin();
     let trace = Trace::continue_or_start(req.headers());
-    let bytes_in = Arc::new(AtomicU64::new(0));
     let mut record = Record {
         started: Instant::now(),
         logged: gw.access_log.enabled().then(|| Logged {
@@ -71,13 +70,13 @@ where
         api: None,
         operation: None,
         status: 0,
-        bytes_in: bytes_in.clone(),
+        bytes_in: None,
         backend: None,
         trace,
         charges: Vec::new(),
     };
     let mut admitted = None;
-    let response = match proxy(&gw, conn, req, &trace, &mut record, bytes_in, &mut admitted).await {
+    let response = match proxy(&gw, conn, req, &trace, &mut record, &mut admitted).await {
         Ok(response) => response,
         Err(err) => {
             if matches!(err, ProxyError::BodyTooLarge { .. }) {
@@ -117,7 +116,6 @@ async fn proxy<B>(
     mut req: Request<B>,
     trace: &Trace,
     record: &mut Record,
-    bytes_in: Arc<AtomicU64>,
     admitted: &mut Option<Admitted>,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
@@ -205,7 +203,15 @@ where
         headers,
         added,
     };
-    let body = Limited::new(Counted::new(body, bytes_in), limit as usize).boxed_unsync();
+    let body = if body_empty {
+        // Nothing to count or limit: no counter, no boxed wrapper.
+        drop(body);
+        empty_body()
+    } else {
+        let bytes_in = Arc::new(AtomicU64::new(0));
+        record.bytes_in = Some(bytes_in.clone());
+        Limited::new(Counted::new(body, bytes_in), limit as usize).boxed_unsync()
+    };
 
     let upgrading = on_client_upgrade.is_some();
     let sent = Instant::now();

@@ -68,7 +68,8 @@ pub struct Record {
     pub api: Option<std::sync::Arc<str>>,
     pub operation: Option<std::sync::Arc<str>>,
     pub status: u16,
-    pub bytes_in: Arc<AtomicU64>,
+    /// Counted as the body is read; none for a request without one.
+    pub bytes_in: Option<Arc<AtomicU64>>,
     pub backend: Option<Duration>,
     /// Its trace id is the request id.
     pub trace: Trace,
@@ -145,7 +146,7 @@ impl Drop for Observed {
         let Some(r) = self.record.take() else {
             return;
         };
-        let bytes_in = r.bytes_in.load(Ordering::Relaxed);
+        let bytes_in = r.bytes_in.as_ref().map_or(0, |b| b.load(Ordering::Relaxed));
         for charge in &r.charges {
             charge.add(bytes_in + self.bytes_out);
         }
