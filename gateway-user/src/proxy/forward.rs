@@ -20,6 +20,7 @@ use hyper::{
 use super::{
     BoxError, Gateway, ProxyBody, SharedGateway,
     backend::{Answer, BackendError, Outgoing},
+    deadline,
     headers::{Added, Trace, strip_hop_by_hop},
     limits::Activity,
     observe::{Counted, Logged, Observed, Record},
@@ -230,12 +231,12 @@ where
     let result = match retry {
         None => {
             let send = Box::pin(gw.backends.send(b, out, body, upgrading, wait));
-            tokio::time::timeout(wait, send).await
+            deadline::within(wait, send).await
         }
         Some(retry) => {
             let attempt = || {
                 let send = Box::pin(gw.backends.send(b, out.clone(), empty_body(), false, wait));
-                tokio::time::timeout(wait, send)
+                deadline::within(wait, send)
             };
             let again = |r: &Result<Result<Answer, BackendError>, _>| match r {
                 Ok(Ok(answer)) => retry.retries_status(answer.response.status()),

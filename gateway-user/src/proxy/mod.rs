@@ -11,6 +11,7 @@
 
 mod access_log;
 mod backend;
+mod deadline;
 mod drain;
 pub mod echo;
 mod escalate;
