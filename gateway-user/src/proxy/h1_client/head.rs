@@ -126,7 +126,7 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     // it is frozen: they share its memory.
     let base = buf.as_ptr() as usize;
     let mut spans = Vec::with_capacity(parsed.headers.len());
-    let mut close = false;
+    let (mut close, mut coded) = (false, false);
     for h in parsed.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
             let mut named = false;
@@ -145,6 +145,7 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
         }
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| format!("the backend sent an invalid header name {:?}", h.name))?;
+        coded |= name == header::TRANSFER_ENCODING;
         let start = h.value.as_ptr() as usize - base;
         spans.push((name, start, start + h.value.len()));
     }
@@ -160,8 +161,8 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     parts.status = status;
     parts.version = version;
     parts.headers = headers;
-    let framing = framing(&parts, head_request, close)?;
-    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+    let framing = framing(&parts, head_request, close, coded)?;
+    if coded {
         // RFC 9112 6.3: a Content-Length next to a transfer coding is
         // removed before the message is forwarded.
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -169,7 +170,8 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     Ok(Parsed::Complete(parts, framing))
 }
 
-fn framing(parts: &Parts, head_request: bool, close: bool) -> Result<Framing, String> {
+/// `coded`: the head has a `Transfer-Encoding`.
+fn framing(parts: &Parts, head_request: bool, close: bool, coded: bool) -> Result<Framing, String> {
     let mut reuse = parts.version == Version::HTTP_11 && !close;
     let h = &parts.headers;
     if head_request || matches!(parts.status.as_u16(), 204 | 304) {
@@ -178,7 +180,7 @@ fn framing(parts: &Parts, head_request: bool, close: bool) -> Result<Framing, St
             reuse,
         });
     }
-    if h.contains_key(header::TRANSFER_ENCODING) {
+    if coded {
         // Both framings at once is how smuggling starts: the transfer
         // coding wins (RFC 9112 6.3) and the connection is not reused.
         if h.contains_key(header::CONTENT_LENGTH) {
