@@ -308,26 +308,21 @@ impl Limit {
     }
 }
 
-/// Appends `value` to `name`, its text moved, not copied.
 /// Appends `RateLimit: "<name><suffix>";r=<remaining>;t=<seconds>`, written
 /// without the formatting machinery (it is on every limited call) in one
 /// allocation of its exact size.
 fn append_state(headers: &mut ExtraHeaders, name: &str, suffix: &str, remaining: u64, secs: u64) {
     let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let parts = [
-        "\"",
-        name,
-        suffix,
-        "\";r=",
-        r.format(remaining),
-        ";t=",
-        t.format(secs),
-    ];
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        out.extend_from_slice(part.as_bytes());
-    }
-    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(out)) {
+    let value = crate::proxy::joined_header_value(&[
+        b"\"",
+        name.as_bytes(),
+        suffix.as_bytes(),
+        b"\";r=",
+        r.format(remaining).as_bytes(),
+        b";t=",
+        t.format(secs).as_bytes(),
+    ]);
+    if let Some(v) = value {
         headers.append(RATELIMIT.clone(), v);
     }
 }

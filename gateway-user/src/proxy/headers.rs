@@ -13,8 +13,6 @@ use hyper::{
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 7.6.1).
@@ -69,9 +67,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             .flat_map(|v| v.split(','))
         {
             let token = token.trim();
-            if token.eq_ignore_ascii_case("keep-alive")
-                || token.eq_ignore_ascii_case("close")
-                || hop_by_hop_bit(&token.to_ascii_lowercase()) != 0
+            if token.eq_ignore_ascii_case("close")
+                || HOP_BY_HOP
+                    .iter()
+                    .any(|h| token.eq_ignore_ascii_case(h.as_str()))
             {
                 continue;
             }
@@ -170,48 +169,43 @@ impl Added {
 
     /// Each header, as the backend gets it.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> {
-        [
-            ("x-forwarded-for", self.forwarded_for.as_ref()),
-            ("x-forwarded-proto", Some(&self.proto)),
-            ("x-forwarded-host", self.host.as_ref()),
-            ("forwarded", self.forwarded.as_ref()),
-            ("traceparent", Some(&self.traceparent)),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
+        let values = [
+            self.forwarded_for.as_ref(),
+            Some(&self.proto),
+            self.host.as_ref(),
+            self.forwarded.as_ref(),
+            Some(&self.traceparent),
+        ];
+        Self::NAMES
+            .into_iter()
+            .zip(values)
+            .filter_map(|(name, value)| Some((name, value?)))
     }
+
+    const NAMES: [&'static str; 5] = [
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "traceparent",
+    ];
 
     /// Whether the request's header `name` gives way to one of these.
     pub fn replaces(&self, name: &str) -> bool {
-        match name {
-            "x-forwarded-for" => self.forwarded_for.is_some(),
-            "x-forwarded-proto" | "traceparent" => true,
-            "x-forwarded-host" => self.host.is_some(),
-            "forwarded" => self.forwarded.is_some(),
-            _ => false,
-        }
+        self.iter().any(|(added, _)| added == name)
     }
 
     /// Sets them in `headers` (for hyper's client).
     pub fn apply(self, headers: &mut HeaderMap) {
-        let sets = [
-            (X_FORWARDED_FOR, self.forwarded_for),
-            (X_FORWARDED_PROTO, Some(self.proto)),
-            (X_FORWARDED_HOST, self.host),
-            (header::FORWARDED, self.forwarded),
-            (TRACEPARENT, Some(self.traceparent)),
-        ];
-        for (name, value) in sets {
-            if let Some(value) = value {
-                headers.insert(name, value);
-            }
+        for (name, value) in self.iter() {
+            headers.insert(HeaderName::from_static(name), value.clone());
         }
     }
 }
 
 /// A header value of `parts` end to end, in one allocation of its exact
 /// size (which `Bytes` then takes over without another).
-fn joined(parts: &[&[u8]]) -> Option<HeaderValue> {
+pub fn joined(parts: &[&[u8]]) -> Option<HeaderValue> {
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
     for part in parts {
         out.extend_from_slice(part);

@@ -20,6 +20,7 @@ mod gateway;
 mod h1_client;
 mod h1_server;
 mod headers;
+pub(crate) use headers::joined as joined_header_value;
 mod limits;
 mod observe;
 mod respond;
