@@ -197,7 +197,7 @@ where
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
-    let added = Added::new(&headers, conn.client, conn.proto, host.as_deref(), trace);
+    let added = Added::new(conn.client, conn.proto, host, trace);
     let out = Outgoing {
         method: parts.method,
         target,

@@ -100,29 +100,40 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// The headers the proxy sets on a request to the backend: the client
 /// appended to `X-Forwarded-For` and `Forwarded`, `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` and the `traceparent` of this hop. Kept apart from
-/// the request's own map, which is not rehashed for them: the lean client
-/// writes them after the request's headers (skipping those they replace),
-/// hyper's client gets them inserted (`apply`).
+/// the request's own map and only written out when the request head is:
+/// the lean client writes them straight into the head after the request's
+/// headers (skipping those they replace), hyper's client gets them
+/// inserted (`apply`). Nothing is allocated per request for them.
 #[derive(Clone)]
 pub struct Added {
-    forwarded_for: Option<HeaderValue>,
-    proto: HeaderValue,
-    host: Option<HeaderValue>,
-    forwarded: Option<HeaderValue>,
-    traceparent: HeaderValue,
+    client: IpAddr,
+    proto: &'static str,
+    /// Visible ASCII without quotes: safe in both headers that carry it.
+    host: Option<String>,
+    trace: Trace,
 }
 
 impl Added {
     pub fn new(
-        headers: &HeaderMap,
         client: SocketAddr,
         proto: &'static str,
-        host: Option<&str>,
+        host: Option<String>,
         trace: &Trace,
     ) -> Added {
-        let ip = client.ip();
+        Added {
+            client: client.ip(),
+            proto,
+            host: host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')),
+            trace: *trace,
+        }
+    }
+
+    /// Each header with its value in parts, as the backend gets it; the
+    /// request's own `X-Forwarded-For` and `Forwarded` (from `headers`)
+    /// extended. The one place their text is made.
+    fn each(&self, headers: &HeaderMap, mut f: impl FnMut(&'static str, &[&[u8]])) {
         let mut ip_buf = IpText::default();
-        let ip_text = ip_buf.write(ip);
+        let ip = ip_buf.write(self.client);
         // A prior value that is not text is dropped, not extended.
         let prior = |name: HeaderName| {
             headers
@@ -132,54 +143,39 @@ impl Added {
         };
         let sep = |prior: &[u8]| if prior.is_empty() { &b""[..] } else { b", " };
         let xff = prior(X_FORWARDED_FOR);
-        let forwarded_for = joined(&[xff, sep(xff), ip_text]);
+        f(Self::NAMES[0], &[xff, sep(xff), ip]);
+        f(Self::NAMES[1], &[self.proto.as_bytes()]);
+        if let Some(host) = &self.host {
+            f(Self::NAMES[2], &[host.as_bytes()]);
+        }
         // RFC 7239: IPv6 addresses are quoted and bracketed.
-        let (open, close) = if ip.is_ipv6() {
+        let (open, close) = if self.client.is_ipv6() {
             (&b"\"["[..], &b"]\""[..])
         } else {
             (&b""[..], &b""[..])
         };
-        let host = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'));
-        let (host_open, host_text, host_close) = match host {
+        let (host_open, host_text, host_close) = match &self.host {
             Some(h) => (&b";host=\""[..], h.as_bytes(), &b"\""[..]),
             None => (&b""[..], &b""[..], &b""[..]),
         };
         let prior_forwarded = prior(header::FORWARDED);
-        let forwarded = joined(&[
-            prior_forwarded,
-            sep(prior_forwarded),
-            b"for=",
-            open,
-            ip_text,
-            close,
-            b";proto=",
-            proto.as_bytes(),
-            host_open,
-            host_text,
-            host_close,
-        ]);
-        Added {
-            forwarded_for,
-            proto: HeaderValue::from_static(proto),
-            host: host.and_then(|h| HeaderValue::from_str(h).ok()),
-            forwarded,
-            traceparent: trace.header(),
-        }
-    }
-
-    /// Each header, as the backend gets it.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> {
-        let values = [
-            self.forwarded_for.as_ref(),
-            Some(&self.proto),
-            self.host.as_ref(),
-            self.forwarded.as_ref(),
-            Some(&self.traceparent),
-        ];
-        Self::NAMES
-            .into_iter()
-            .zip(values)
-            .filter_map(|(name, value)| Some((name, value?)))
+        f(
+            Self::NAMES[3],
+            &[
+                prior_forwarded,
+                sep(prior_forwarded),
+                b"for=",
+                open,
+                ip,
+                close,
+                b";proto=",
+                self.proto.as_bytes(),
+                host_open,
+                host_text,
+                host_close,
+            ],
+        );
+        f(Self::NAMES[4], &[&self.trace.text]);
     }
 
     const NAMES: [&'static str; 5] = [
@@ -192,13 +188,34 @@ impl Added {
 
     /// Whether the request's header `name` gives way to one of these.
     pub fn replaces(&self, name: &str) -> bool {
-        self.iter().any(|(added, _)| added == name)
+        match name {
+            "x-forwarded-host" => self.host.is_some(),
+            _ => Self::NAMES.contains(&name),
+        }
+    }
+
+    /// Writes them as header lines (`name: value\r\n`) to `out`.
+    pub fn write(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
+        self.each(headers, |name, parts| {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            for part in parts {
+                out.extend_from_slice(part);
+            }
+            out.extend_from_slice(b"\r\n");
+        });
     }
 
     /// Sets them in `headers` (for hyper's client).
-    pub fn apply(self, headers: &mut HeaderMap) {
-        for (name, value) in self.iter() {
-            headers.insert(HeaderName::from_static(name), value.clone());
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let mut values = Vec::with_capacity(Self::NAMES.len());
+        self.each(headers, |name, parts| {
+            if let Some(value) = joined(parts) {
+                values.push((name, value));
+            }
+        });
+        for (name, value) in values {
+            headers.insert(HeaderName::from_static(name), value);
         }
     }
 }
@@ -420,12 +437,12 @@ mod tests {
     fn appends_forwarded_headers() {
         let trace = Trace::continue_or_start(&HeaderMap::new());
         let add = |h: &mut HeaderMap, client: &str, proto, host| {
-            let added = Added::new(h, client.parse().unwrap(), proto, host, &trace);
+            let added = Added::new(client.parse().unwrap(), proto, host, &trace);
             added.apply(h);
         };
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.9"));
-        add(&mut h, "[::1]:5", "https", Some("api.example"));
+        add(&mut h, "[::1]:5", "https", Some("api.example".to_string()));
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.9, ::1");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "api.example");
@@ -451,14 +468,10 @@ mod tests {
     #[test]
     fn added_headers_replace_exactly_the_ones_they_set() {
         let trace = Trace::continue_or_start(&HeaderMap::new());
-        let added = Added::new(
-            &HeaderMap::new(),
-            "10.0.0.1:9".parse().unwrap(),
-            "http",
-            None,
-            &trace,
-        );
-        let names: Vec<_> = added.iter().map(|(n, _)| n).collect();
+        let added = Added::new("10.0.0.1:9".parse().unwrap(), "http", None, &trace);
+        let mut h = HeaderMap::new();
+        added.apply(&mut h);
+        let names: Vec<_> = h.keys().map(|n| n.as_str()).collect();
         assert_eq!(
             names,
             [

@@ -71,9 +71,7 @@ pub fn request(
         }
         field(&mut out, name, value);
     }
-    for (name, value) in added.iter() {
-        field(&mut out, name, value);
-    }
+    added.write(headers, &mut out);
     if body.is_end_stream() {
         if !matches!(
             *method,
@@ -384,13 +382,7 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
         headers.insert("expect", HeaderValue::from_static("100-continue"));
         let trace = Trace::continue_or_start(&HeaderMap::new());
-        let added = Added::new(
-            &headers,
-            "10.0.0.2:5".parse().unwrap(),
-            "http",
-            None,
-            &trace,
-        );
+        let added = Added::new("10.0.0.2:5".parse().unwrap(), "http", None, &trace);
         let boxed = |b: Full<bytes::Bytes>| b.map_err(|never| match never {}).boxed_unsync();
         let sized = request(
             &Method::POST,
