@@ -72,7 +72,10 @@ pub fn parse_hex(text: &str) -> Result<KeyHash, String> {
 pub struct Subscriptions {
     list: Vec<Subscription>,
     ids: HashSet<String>,
-    by_hash: HashMap<KeyHash, usize>,
+    /// Hashed again with foldhash, not SipHash: its keys are SHA-256
+    /// digests, which a caller cannot choose to collide, and the lookup is
+    /// on every call.
+    by_hash: HashMap<KeyHash, usize, foldhash::fast::RandomState>,
 }
 
 impl Subscriptions {

@@ -39,7 +39,7 @@ pub struct Incoming<'a> {
 /// A request that goes on to the backend.
 pub struct Admitted {
     pipeline: Arc<Pipeline>,
-    /// Path after the backend's base path.
+    /// Path after the backend's base path (taken by the proxy).
     pub path: String,
     pub query: Query,
     response_headers: ExtraHeaders,

@@ -1,5 +1,6 @@
-//! Backend response timeouts without a timer per request. Each worker
-//! thread keeps the deadlines of its waiting exchanges in a slab, and one
+//! Backend response timeouts, and the idle checks of connections, without
+//! a tokio timer each. Each worker thread keeps the deadlines of its
+//! waiting exchanges and connections in a slab, and one
 //! task per thread (running only while some wait) wakes those that passed
 //! every `TICK`: a timeout fires up to `TICK` late. Registering and
 //! removing a deadline is a slot taken and given back; tokio's timer wheel

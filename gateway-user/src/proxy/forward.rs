@@ -166,8 +166,8 @@ where
         };
         match gate::admit(catalog, incoming).await {
             Admission::Respond(response) => return Ok(response),
-            Admission::Forward(a) => {
-                rest = Cow::Owned(a.path.clone());
+            Admission::Forward(mut a) => {
+                rest = Cow::Owned(std::mem::take(&mut a.path));
                 query = Cow::Owned(a.query.to_suffix());
                 *admitted = Some(a);
             }

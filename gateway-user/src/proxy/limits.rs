@@ -55,15 +55,18 @@ impl Activity {
 
     /// Resolves once the connection has had no traffic and no request in
     /// flight for `timeout`, give or take a quarter: the flag is sampled
-    /// every quarter of `timeout`, and four quiet samples in a row end it,
-    /// between 1 and 1.25 `timeout` after the last byte.
+    /// every quarter of `timeout` (each sample up to `deadline::TICK`
+    /// late), and four quiet samples in a row end it, between 1 and 1.25
+    /// `timeout` after the last byte.
     pub async fn idle(&self, timeout: Duration) {
         const SAMPLES: u32 = 4;
-        let mut tick = tokio::time::interval((timeout / SAMPLES).max(Duration::from_millis(1)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let quarter = (timeout / SAMPLES).max(Duration::from_millis(1));
         let mut quiet = 0;
         loop {
-            tick.tick().await;
+            // A deadline slot, not a tokio interval: this future is polled
+            // on every wake-up of its connection, and checking a slot costs
+            // a small fraction of polling a timer.
+            let _ = super::deadline::within(quarter, std::future::pending::<()>()).await;
             let busy = self.active.swap(false, Ordering::Relaxed)
                 || self.in_flight.load(Ordering::Acquire) > 0;
             quiet = if busy { 0 } else { quiet + 1 };
