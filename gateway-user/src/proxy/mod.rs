@@ -22,6 +22,7 @@ mod h1_server;
 mod headers;
 pub(crate) use headers::joined as joined_header_value;
 mod limits;
+mod names;
 mod observe;
 mod respond;
 mod router;

@@ -8,7 +8,7 @@ use bytes::{Buf, BytesMut};
 use hyper::{
     HeaderMap, Method, Response, StatusCode, Version,
     body::Body,
-    header::{self, HeaderName, HeaderValue},
+    header::{self, HeaderValue},
     http::response::Parts,
 };
 
@@ -141,8 +141,8 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
                 continue;
             }
         }
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| format!("the backend sent an invalid header name {:?}", h.name))?;
+        let name = crate::proxy::names::parse(h.name.as_bytes())
+            .ok_or_else(|| format!("the backend sent an invalid header name {:?}", h.name))?;
         coded |= name == header::TRANSFER_ENCODING;
         let start = h.value.as_ptr() as usize - base;
         spans.push((name, start, start + h.value.len()));

@@ -184,7 +184,7 @@ fn parse(buf: &[u8], spans: &mut Vec<Span>, limits: &Limits) -> Parse {
     let mut close = false;
     spans.clear();
     for h in req.headers.iter() {
-        let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
+        let Some(name) = super::super::names::parse(h.name.as_bytes()) else {
             return Parse::Handoff;
         };
         match name.as_str() {
