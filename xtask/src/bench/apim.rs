@@ -21,10 +21,10 @@ use std::{
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use super::proxy::{Proc, free_port, nginx, wait_port};
+use super::proxy::{Proc, free_port, nginx, wait_port, wrapped};
 use crate::build::edgegw_bin;
 
-const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
+pub(super) const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
 /// Subscriptions in the throughput scenario (both proxies know them all).
 const KEYS: usize = 1000;
 
@@ -39,7 +39,7 @@ pub(super) struct Apim {
     pub(super) pids: (u32, u32),
 }
 
-fn key(i: usize) -> String {
+pub(super) fn key(i: usize) -> String {
     format!("bench-key-{i:08}")
 }
 
@@ -53,7 +53,7 @@ fn hex_sha256(text: &str) -> String {
 }
 
 /// A catalog with `n` subscriptions to the API "bench", keys `key(i)`.
-fn catalog(n: usize) -> String {
+pub(super) fn catalog(n: usize) -> String {
     let mut text = String::from(
         "apis:\n  - name: bench\n    policies:\n      inbound:\n\
          \x20       - rate-limit-by-key: {calls: 1000000000, renewal_period: 60, counter_key: \"{subscription_id}\"}\n\
@@ -77,6 +77,20 @@ pub(super) fn start_edgegw(
     backend_port: u16,
     catalog: Option<&str>,
 ) -> anyhow::Result<Proc> {
+    start_edgegw_with(dir, name, port, backend_port, catalog, &[])
+}
+
+/// edgegw proxying 127.0.0.1:`port` to the backend, with the API-management
+/// `catalog` when given, started by `wrapper` (a program and its options,
+/// such as valgrind's) when that is not empty.
+pub(super) fn start_edgegw_with(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    backend_port: u16,
+    catalog: Option<&str>,
+    wrapper: &[String],
+) -> anyhow::Result<Proc> {
     let mut config = format!(
         "[gateway]\nlisten = \"127.0.0.1:{port}\"\naccess_log = \"off\"\n[xdp]\nmode = \"off\"\n\
          [[apis]]\nname = \"bench\"\npath = \"/\"\nbackend = \"http://127.0.0.1:{backend_port}\"\n"
@@ -89,7 +103,7 @@ pub(super) fn start_edgegw(
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config)?;
     // Its own runtime dir: the plain proxy runs at the same time.
-    let child = Command::new(edgegw_bin())
+    let child = wrapped(wrapper, edgegw_bin())
         .args(["run", "--config"])
         .arg(&path)
         .arg("--runtime-dir")
@@ -106,29 +120,8 @@ pub(super) fn start_edgegw(
 /// backend on `backend_port`, and checks both accept the key and refuse a
 /// wrong one.
 pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
-    let mut map =
-        String::from("  map $http_ocp_apim_subscription_key $subscription {\n    default \"\";\n");
-    for i in 0..KEYS {
-        let _ = writeln!(map, "    \"{}\" s{i};", key(i));
-    }
-    map.push_str("  }\n");
     let np = free_port()?;
-    let nginx = nginx(
-        dir,
-        "apim",
-        &format!(
-            "{map}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
-             upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
-             server {{ listen 127.0.0.1:{np} backlog=4096; keepalive_requests 100000;\n\
-               location / {{\n\
-                 if ($subscription = \"\") {{ return 401 \"{{\\\"statusCode\\\": 401}}\"; }}\n\
-                 limit_req zone=subs burst=100000000 nodelay;\n\
-                 proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
-                 proxy_set_header {KEY_HEADER} \"\"; proxy_set_header X-Gateway edgegw;\n\
-                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-                 add_header X-Served-By nginx; }} }}"
-        ),
-    )?;
+    let nginx = nginx(dir, "apim", &nginx_apim(KEYS, np, backend_port))?;
     wait_port(np)?;
     let ep = free_port()?;
     let edgegw = start_edgegw(dir, "apim", ep, backend_port, Some(&catalog(KEYS)))?;
@@ -169,6 +162,30 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
         nginx_url: n_url,
         key_header: good,
     })
+}
+
+/// The `http` body of nginx doing the API-management job on 127.0.0.1:`port`
+/// in front of the backend on `backend_port`, knowing `keys` subscription
+/// keys.
+pub(super) fn nginx_apim(keys: usize, port: u16, backend_port: u16) -> String {
+    let mut map =
+        String::from("  map $http_ocp_apim_subscription_key $subscription {\n    default \"\";\n");
+    for i in 0..keys {
+        let _ = writeln!(map, "    \"{}\" s{i};", key(i));
+    }
+    map.push_str("  }\n");
+    format!(
+        "{map}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
+             upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
+             server {{ listen 127.0.0.1:{port} backlog=4096; keepalive_requests 100000;\n\
+               location / {{\n\
+                 if ($subscription = \"\") {{ return 401 \"{{\\\"statusCode\\\": 401}}\"; }}\n\
+                 limit_req zone=subs burst=100000000 nodelay;\n\
+                 proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
+                 proxy_set_header {KEY_HEADER} \"\"; proxy_set_header X-Gateway edgegw;\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                 add_header X-Served-By nginx; }} }}"
+    )
 }
 
 /// Resident memory and time to ready with `n` subscriptions, against

@@ -1,8 +1,12 @@
 //! `cargo xtask bench <target>`: measurements against a peer in the same run,
-//! printed as ratios. Never part of `cargo xtask test`.
+//! printed as ratios. Never part of `cargo xtask test`. `proxy` measures
+//! wall-clock throughput and latency; `instructions` counts the CPU
+//! instructions per request of the same scenarios under valgrind, a figure
+//! that does not move with the load on the machine.
 
 mod apim;
 mod choose;
+mod instructions;
 mod proxy;
 mod sync;
 mod xdp;
@@ -43,6 +47,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     match target {
         "xdp" => xdp::run(args),
         "proxy" => proxy::run(args),
+        "instructions" => instructions::run(args),
         "choose" => choose::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
@@ -52,6 +57,8 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             proxy::run(&args)
         }
         "sync" => sync::run(args),
-        other => bail!("unknown benchmark \"{other}\"; available: xdp, proxy, apim, choose, sync"),
+        other => bail!(
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync"
+        ),
     }
 }

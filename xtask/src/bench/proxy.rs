@@ -16,6 +16,7 @@
 //! answers a fixed small body, so both proxies do exactly the same work.
 
 use std::{
+    ffi::OsStr,
     net::TcpListener,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
@@ -32,20 +33,36 @@ use crate::{build::edgegw_bin, setup};
 /// then SIGKILL after 5 s.
 pub(super) struct Proc(pub(super) Child);
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
+impl Proc {
+    /// SIGTERM, repeated every second, for up to `grace` before SIGKILL;
+    /// true if it exited by itself (or had already been reaped). Repeated
+    /// because a process that checks a flag its handler sets before it
+    /// blocks (nginx with `master_process off`) misses a signal that
+    /// arrives between the check and the block.
+    pub(super) fn stop(&mut self, grace: Duration) -> bool {
+        let start = Instant::now();
+        let mut next_signal = start;
+        while start.elapsed() < grace {
             if let Ok(Some(_)) = self.0.try_wait() {
-                return;
+                return true;
+            }
+            if Instant::now() >= next_signal {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &self.0.id().to_string()])
+                    .status();
+                next_signal += Duration::from_secs(1);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.0.kill();
         let _ = self.0.wait();
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(5));
     }
 }
 
@@ -161,7 +178,21 @@ pub(super) fn backend(dir: &Path) -> anyhow::Result<(u16, Proc)> {
     Ok((port, proc))
 }
 
-pub(super) fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Result<Proc> {
+pub(super) fn nginx(dir: &Path, name: &str, http: &str) -> anyhow::Result<Proc> {
+    nginx_with(dir, name, "worker_processes auto;", http, &[])
+}
+
+/// nginx (in the foreground, prefix `dir/name`) with the top-level process
+/// directives `processes` and the `http` block's body, started by
+/// `wrapper` (a program and its options, such as valgrind's) when it is
+/// not empty.
+pub(super) fn nginx_with(
+    dir: &Path,
+    name: &str,
+    processes: &str,
+    http: &str,
+    wrapper: &[String],
+) -> anyhow::Result<Proc> {
     let prefix = dir.join(name);
     std::fs::create_dir_all(&prefix)?;
     let p = prefix.display();
@@ -169,13 +200,13 @@ pub(super) fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Resul
     std::fs::write(
         &conf,
         format!(
-            "user root;\nworker_processes auto;\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+            "user root;\n{processes}\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
              events {{ worker_connections 8192; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
              {http}\n}}\n"
         ),
     )?;
-    let child = Command::new("nginx")
+    let child = wrapped(wrapper, "nginx")
         .arg("-p")
         .arg(&prefix)
         .arg("-e")
@@ -187,6 +218,32 @@ pub(super) fn nginx(dir: &Path, name: &'static str, http: &str) -> anyhow::Resul
         .spawn()
         .context("starting nginx")?;
     Ok(Proc(child))
+}
+
+/// `program`, or `program` run by `wrapper` (a program and its options)
+/// when that is not empty.
+pub(super) fn wrapped(wrapper: &[String], program: impl AsRef<OsStr>) -> Command {
+    match wrapper {
+        [] => Command::new(program),
+        [first, options @ ..] => {
+            let mut cmd = Command::new(first);
+            cmd.args(options).arg(program);
+            cmd
+        }
+    }
+}
+
+/// The `http` body of nginx as the plain reverse proxy to the backend on
+/// `backend_port`: `server_head` holds the server's `listen` (and TLS)
+/// directives.
+pub(super) fn nginx_proxy(backend_port: u16, server_head: &str) -> String {
+    format!(
+        "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
+         server {{ {server_head}\n\
+           keepalive_requests 100000;\n\
+           location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }} }}"
+    )
 }
 
 const SCENARIOS: [&str; 3] = ["http", "tls", "apim"];
@@ -234,15 +291,14 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
     let nginx_proc = nginx(
         dir,
         "proxy",
-        &format!(
-            "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
-             server {{ listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
-               ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;\n\
-               keepalive_requests 100000;\n\
-               location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
-                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }} }}",
-            c = cert.display(),
-            k = key.display()
+        &nginx_proxy(
+            backend_port,
+            &format!(
+                "listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
+                 ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;",
+                c = cert.display(),
+                k = key.display()
+            ),
         ),
     )?;
     wait_port(np)?;
