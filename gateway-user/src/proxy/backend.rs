@@ -125,7 +125,10 @@ impl Backends {
                 body,
                 read_timeout,
             )
-            .await?;
+            .await;
+            // The head is written: the map's memory serves a later request.
+            super::spare::give_back_map(out.headers);
+            let response = response?;
             return Ok(Answer {
                 response: response.map(BodyExt::boxed),
                 upgrade: None,

@@ -27,6 +27,7 @@ mod observe;
 mod respond;
 mod router;
 mod server;
+mod spare;
 mod tls;
 mod upgrade;
 mod workers;

@@ -53,7 +53,7 @@ pub fn request(
     added: &Added,
     body: &RequestBody,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 + headers.len() * 48);
+    let mut out = crate::proxy::spare::buffer(128 + headers.len() * 48);
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
@@ -149,7 +149,7 @@ pub fn response(buf: &mut BytesMut, head_request: bool) -> Result<Parsed, String
     }
     let head = buf.split_to(len).freeze();
     // Room for the headers the gateway adds (`X-Request-Id`, policies').
-    let mut headers = HeaderMap::with_capacity(spans.len() + 4);
+    let mut headers = crate::proxy::spare::header_map(spans.len() + 4);
     for (name, start, end) in spans {
         let value = HeaderValue::from_maybe_shared(head.slice(start..end))
             .map_err(|_| format!("the backend sent an invalid value for {name}"))?;

@@ -44,25 +44,30 @@ pub async fn send(
     let replayable = empty && method.is_idempotent();
     let head = head::request(method, target, pool.host(), headers, added, &body);
     let mut body = (!empty).then_some(body);
-    loop {
+    let answer = loop {
         let (conn, reused) = match pool.checkout() {
             Some(conn) => (conn, true),
-            None => (pool.connect().await?, false),
+            None => match pool.connect().await {
+                Ok(conn) => (conn, false),
+                Err(e) => break Err(e),
+            },
         };
         match exchange(conn, &head, body.take(), method == Method::HEAD).await {
             Err(Exchange::Stale) if reused && replayable => continue,
             Err(Exchange::Stale) => {
-                return Err(BackendError::Failed(
+                break Err(BackendError::Failed(
                     "the backend closed the connection without answering".into(),
                 ));
             }
-            Err(Exchange::Failed(e)) => return Err(e),
+            Err(Exchange::Failed(e)) => break Err(e),
             Ok((parts, framing, conn)) => {
                 let body = BackendBody::new(conn, framing, pool.clone(), read_timeout);
-                return Ok(Response::from_parts(parts, body));
+                break Ok(Response::from_parts(parts, body));
             }
         }
-    }
+    };
+    super::spare::give_back_buffer(head);
+    answer
 }
 
 enum Exchange {

@@ -8,7 +8,7 @@ use std::{mem::MaybeUninit, pin::pin};
 use bytes::{Bytes, BytesMut};
 use http_body_util::Full;
 use hyper::{
-    HeaderMap, Method, Request, Uri, Version,
+    Method, Request, Uri, Version,
     header::{HeaderName, HeaderValue},
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -240,7 +240,7 @@ fn build(
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).ok()?;
     // Room for a couple that policies may add (the proxy's own go apart,
     // see `headers::Added`).
-    let mut headers = HeaderMap::with_capacity(spans.len() + 2);
+    let mut headers = super::super::spare::header_map(spans.len() + 2);
     for Span { name, start, end } in spans.drain(..) {
         headers.append(
             name,

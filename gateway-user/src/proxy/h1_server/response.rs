@@ -53,6 +53,7 @@ where
     };
     out.clear();
     head(out, status, &parts.headers, &framing, close);
+    super::super::spare::give_back_map(parts.headers);
     if bodiless {
         // A HEAD answer keeps the length the backend gave.
         return io.write_all(out).await;
