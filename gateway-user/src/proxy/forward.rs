@@ -21,7 +21,7 @@ use super::{
     BoxError, Gateway, ProxyBody, SharedGateway,
     backend::{Answer, BackendError, Outgoing},
     deadline,
-    headers::{Added, Trace, strip_hop_by_hop},
+    headers::{Added, ClientIp, Trace, strip_hop_by_hop},
     limits::Activity,
     observe::{Counted, Logged, Observed, Record},
     respond::{self, ProxyError},
@@ -40,6 +40,8 @@ const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-requ
 #[derive(Clone)]
 pub struct Conn {
     pub client: SocketAddr,
+    /// The client's address as the proxy headers give it.
+    pub client_ip: ClientIp,
     /// "http" or "https".
     pub proto: &'static str,
     pub activity: Arc<Activity>,
@@ -197,7 +199,7 @@ where
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
-    let added = Added::new(conn.client, conn.proto, host, trace);
+    let added = Added::new(conn.client_ip, conn.proto, host, trace);
     let out = Outgoing {
         method: parts.method,
         target,

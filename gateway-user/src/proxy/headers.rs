@@ -1,7 +1,7 @@
 //! Header rewriting on the way to and from the backend: hop-by-hop removal,
 //! `X-Forwarded-*` / `Forwarded`, and the W3C `traceparent`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use hyper::{
@@ -106,7 +106,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// inserted (`apply`). Nothing is allocated per request for them.
 #[derive(Clone)]
 pub struct Added {
-    client: IpAddr,
+    client: ClientIp,
     proto: &'static str,
     /// Visible ASCII without quotes: safe in both headers that carry it.
     host: Option<String>,
@@ -115,13 +115,13 @@ pub struct Added {
 
 impl Added {
     pub fn new(
-        client: SocketAddr,
+        client: ClientIp,
         proto: &'static str,
         host: Option<String>,
         trace: &Trace,
     ) -> Added {
         Added {
-            client: client.ip(),
+            client,
             proto,
             host: host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')),
             trace: *trace,
@@ -132,8 +132,7 @@ impl Added {
     /// request's own `X-Forwarded-For` and `Forwarded` (from `headers`)
     /// extended. The one place their text is made.
     fn each(&self, headers: &HeaderMap, mut f: impl FnMut(&'static str, &[&[u8]])) {
-        let mut ip_buf = IpText::default();
-        let ip = ip_buf.write(self.client);
+        let ip = self.client.text();
         // A prior value that is not text is dropped, not extended.
         let prior = |name: HeaderName| {
             headers
@@ -149,7 +148,7 @@ impl Added {
             f(Self::NAMES[2], &[host.as_bytes()]);
         }
         // RFC 7239: IPv6 addresses are quoted and bracketed.
-        let (open, close) = if self.client.is_ipv6() {
+        let (open, close) = if self.client.ip.is_ipv6() {
             (&b"\"["[..], &b"]\""[..])
         } else {
             (&b""[..], &b""[..])
@@ -230,50 +229,32 @@ pub fn joined(parts: &[&[u8]]) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
 }
 
-/// An IP address as text, on the stack: IPv4 written by hand (the common
-/// case on every request) without the formatting machinery.
-struct IpText([u8; 48]);
-
-impl Default for IpText {
-    fn default() -> Self {
-        IpText([0; 48])
-    }
+/// A client's address and its text, written once per connection (not per
+/// request) and kept on the stack.
+#[derive(Clone, Copy)]
+pub struct ClientIp {
+    ip: IpAddr,
+    /// At most 45 characters: an IPv6 address with an IPv4 tail.
+    text: [u8; 48],
+    len: u8,
 }
 
-impl IpText {
-    fn write(&mut self, ip: IpAddr) -> &[u8] {
-        let out = &mut self.0;
-        let mut n = 0;
-        match ip {
-            IpAddr::V4(v4) => {
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    let digits = [octet / 100, octet / 10 % 10, octet % 10];
-                    let skip = if octet >= 100 {
-                        0
-                    } else if octet >= 10 {
-                        1
-                    } else {
-                        2
-                    };
-                    if i > 0 {
-                        out[n] = b'.';
-                        n += 1;
-                    }
-                    for d in &digits[skip..] {
-                        out[n] = b'0' + d;
-                        n += 1;
-                    }
-                }
-            }
-            IpAddr::V6(v6) => {
-                use std::io::Write;
-                let mut rest = &mut out[..];
-                // At most 45 characters: always fits.
-                let _ = write!(rest, "{v6}");
-                n = 48 - rest.len();
-            }
-        }
-        &self.0[..n]
+impl ClientIp {
+    pub fn new(ip: IpAddr) -> ClientIp {
+        use std::io::Write;
+        let mut text = [0; 48];
+        let mut rest = &mut text[..];
+        let _ = write!(rest, "{ip}");
+        let len = (48 - rest.len()) as u8;
+        ClientIp { ip, text, len }
+    }
+
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    fn text(&self) -> &[u8] {
+        &self.text[..usize::from(self.len)]
     }
 }
 
@@ -437,7 +418,8 @@ mod tests {
     fn appends_forwarded_headers() {
         let trace = Trace::continue_or_start(&HeaderMap::new());
         let add = |h: &mut HeaderMap, client: &str, proto, host| {
-            let added = Added::new(client.parse().unwrap(), proto, host, &trace);
+            let ip = client.parse::<std::net::SocketAddr>().unwrap().ip();
+            let added = Added::new(ClientIp::new(ip), proto, host, &trace);
             added.apply(h);
         };
         let mut h = HeaderMap::new();
@@ -468,7 +450,12 @@ mod tests {
     #[test]
     fn added_headers_replace_exactly_the_ones_they_set() {
         let trace = Trace::continue_or_start(&HeaderMap::new());
-        let added = Added::new("10.0.0.1:9".parse().unwrap(), "http", None, &trace);
+        let added = Added::new(
+            ClientIp::new("10.0.0.1".parse().unwrap()),
+            "http",
+            None,
+            &trace,
+        );
         let mut h = HeaderMap::new();
         added.apply(&mut h);
         let names: Vec<_> = h.keys().map(|n| n.as_str()).collect();
@@ -562,8 +549,7 @@ mod tests {
             "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            let mut text = IpText::default();
-            assert_eq!(text.write(ip), ip.to_string().as_bytes());
+            assert_eq!(ClientIp::new(ip).text(), ip.to_string().as_bytes());
         }
     }
 }

@@ -25,6 +25,7 @@ use super::{
     drain::{Drain, Watch},
     forward::{self, Conn},
     h1_server::{self, Ended, Rewind},
+    headers::ClientIp,
     limits::{Activity, Tracked},
     workers::Workers,
 };
@@ -95,6 +96,7 @@ pub async fn serve(
         };
         let conn = Conn {
             client,
+            client_ip: ClientIp::new(client.ip()),
             proto: if tls { "https" } else { "http" },
             activity: Activity::new(),
         };

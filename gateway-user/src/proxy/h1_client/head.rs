@@ -374,7 +374,7 @@ mod tests {
 
     #[test]
     fn request_heads_set_their_own_framing_and_the_proxy_headers() {
-        use crate::proxy::headers::Trace;
+        use crate::proxy::headers::{ClientIp, Trace};
         use http_body_util::{BodyExt, Empty, Full};
         let mut headers = HeaderMap::new();
         headers.insert("content-length", HeaderValue::from_static("999"));
@@ -382,7 +382,12 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
         headers.insert("expect", HeaderValue::from_static("100-continue"));
         let trace = Trace::continue_or_start(&HeaderMap::new());
-        let added = Added::new("10.0.0.2:5".parse().unwrap(), "http", None, &trace);
+        let added = Added::new(
+            ClientIp::new("10.0.0.2".parse().unwrap()),
+            "http",
+            None,
+            &trace,
+        );
         let boxed = |b: Full<bytes::Bytes>| b.map_err(|never| match never {}).boxed_unsync();
         let sized = request(
             &Method::POST,
