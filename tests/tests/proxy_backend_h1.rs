@@ -266,3 +266,38 @@ fn a_backend_falling_silent_mid_body_is_cut_off_after_the_response_timeout() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "part of it");
 }
+
+#[test]
+fn the_client_gets_one_request_id_the_trace_the_backend_saw() {
+    // The backend's own X-Request-Id gives way to the gateway's, whether the
+    // lean HTTP/1.1 server or hyper (HTTP/2) writes the response.
+    let backend = ScriptedBackend::start(|_| {
+        Reply::keep(
+            "HTTP/1.1 200 OK\r\nX-Request-Id: from-the-backend\r\nX-Other: kept\r\n\
+             Content-Length: 2\r\n\r\nok",
+        )
+    });
+    let gw = TestGateway::start("h1-request-id", &config(&backend));
+    for (i, version) in ["--http1.1", "--http2-prior-knowledge"]
+        .into_iter()
+        .enumerate()
+    {
+        let (status, head) = curl(&[version, "-D", "-", "-o", "/dev/null", &gw.url("/id")]);
+        assert_eq!(status, 200, "{version}: {head}");
+        let values = |name: &str| -> Vec<String> {
+            head.lines()
+                .filter_map(|l| l.split_once(':'))
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+                .collect()
+        };
+        let received = backend.received();
+        let traceparent = received[i].header("traceparent").expect("a traceparent");
+        assert_eq!(
+            values("x-request-id"),
+            [&traceparent[3..35]],
+            "{version}: {head}"
+        );
+        assert_eq!(values("x-other"), ["kept"], "{version}: {head}");
+    }
+}

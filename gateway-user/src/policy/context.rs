@@ -200,6 +200,10 @@ impl ExtraHeaders {
         }
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+
     /// Appends them all to `headers` (moved, not cloned).
     pub fn append_to(self, headers: &mut HeaderMap) {
         for (name, value) in self.0 {

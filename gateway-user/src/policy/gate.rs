@@ -165,19 +165,22 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
 }
 
 impl Admitted {
-    /// The backend's response, through the outbound section. The headers
-    /// the inbound section left for the client move to it: call this or
-    /// `on_error` once.
-    pub fn finish(&mut self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        let extra = std::mem::take(&mut self.response_headers);
-        with_headers(self.pipeline.outbound(response), extra)
+    /// The backend's response, through the outbound section.
+    pub fn finish(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        self.pipeline.outbound(response)
     }
 
     /// An error the gateway answers (backend down, too slow), through the
     /// on-error section.
-    pub fn on_error(&mut self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        let extra = std::mem::take(&mut self.response_headers);
-        with_headers(self.pipeline.on_error(response), extra)
+    pub fn on_error(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
+        self.pipeline.on_error(response)
+    }
+
+    /// The headers the inbound section left for whatever response the
+    /// client gets, after the outbound or on-error section ran (policies
+    /// there do not see them); taken once, by whoever writes the response.
+    pub fn take_response_headers(&mut self) -> ExtraHeaders {
+        std::mem::take(&mut self.response_headers)
     }
 
     /// The `retry` policy of the backend section, if any.

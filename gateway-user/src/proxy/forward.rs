@@ -12,7 +12,7 @@ use std::{
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::{
-    Request, Response, Uri,
+    HeaderMap, Request, Response, Uri,
     body::Body,
     header::{self, HeaderValue},
 };
@@ -21,6 +21,7 @@ use super::{
     BoxError, Gateway, ProxyBody, SharedGateway,
     backend::{Answer, BackendError, Outgoing},
     deadline,
+    h1_server::MoreHeaders,
     headers::{Added, ClientIp, Trace, strip_hop_by_hop},
     limits::Activity,
     observe::{Counted, Logged, Observed, Record},
@@ -31,7 +32,10 @@ use super::{
 use crate::{
     admin::{Metrics, Rejection},
     config::BackendProtocol,
-    policy::gate::{self, Admission, Admitted},
+    policy::{
+        context::ExtraHeaders,
+        gate::{self, Admission, Admitted},
+    },
 };
 
 const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
@@ -47,14 +51,47 @@ pub struct Conn {
     pub activity: Arc<Activity>,
 }
 
+/// Headers for the client's response kept out of its map: its
+/// `X-Request-Id` (in place of any the backend sent) and those policies
+/// added. The lean server writes them straight into the head; hyper gets
+/// them inserted (`insert_into`).
+pub struct More {
+    trace: Trace,
+    policies: ExtraHeaders,
+}
+
+impl More {
+    pub fn insert_into(self, headers: &mut HeaderMap) {
+        headers.insert(X_REQUEST_ID, self.trace.request_id());
+        self.policies.append_to(headers);
+    }
+}
+
+impl MoreHeaders for More {
+    fn replaces(&self, name: &str) -> bool {
+        name == X_REQUEST_ID.as_str()
+    }
+
+    fn each(&self, f: &mut dyn FnMut(&[u8], &[u8])) {
+        f(
+            X_REQUEST_ID.as_str().as_bytes(),
+            self.trace.trace_id().as_bytes(),
+        );
+        for (name, value) in self.policies.iter() {
+            f(name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+}
+
 /// Answers one request; never fails, errors become JSON responses. The
 /// body is hyper's stream, or the lean server's bytes read in advance.
+/// The response goes out with `More` headers.
 pub async fn handle<B>(
     shared: &SharedGateway,
     metrics: &Arc<Metrics>,
     conn: &Conn,
     req: Request<B>,
-) -> Response<Observed>
+) -> (Response<Observed>, More)
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -88,21 +125,25 @@ where
             if err.status().is_server_error() {
                 tracing::warn!(error = ?err, request_id = %trace.trace_id(), "backend request failed");
             }
-            match &mut admitted {
+            match &admitted {
                 Some(a) => a.on_error(err.response()),
                 None => err.response(),
             }
         }
     };
     record.status = response.status().as_u16();
+    let mut more = More {
+        trace,
+        policies: ExtraHeaders::default(),
+    };
     if let Some(a) = &mut admitted {
         record.charges = std::mem::take(&mut a.charges);
+        more.policies = a.take_response_headers();
     }
     if let Some(escalator) = &gw.escalation {
         escalator.observe(conn.client.ip(), record.status);
     }
-    let (mut parts, body) = response.into_parts();
-    parts.headers.insert(X_REQUEST_ID, trace.request_id());
+    let (parts, body) = response.into_parts();
     let body = Observed::new(
         body,
         record,
@@ -110,7 +151,7 @@ where
         metrics.recorder(),
         in_flight,
     );
-    Response::from_parts(parts, body)
+    (Response::from_parts(parts, body), more)
 }
 
 async fn proxy<B>(

@@ -262,7 +262,9 @@ async fn serve_hyper<I>(
         let served = served.clone();
         async move {
             let (shared, metrics, conn) = &*served;
-            Ok::<_, Infallible>(forward::handle(shared, metrics, conn, req).await)
+            let (mut response, more) = forward::handle(shared, metrics, conn, req).await;
+            more.insert_into(response.headers_mut());
+            Ok::<_, Infallible>(response)
         }
     });
     let builder = builder(limits);

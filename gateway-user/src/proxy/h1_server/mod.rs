@@ -14,6 +14,7 @@ mod request;
 mod response;
 mod rewind;
 
+pub use response::MoreHeaders;
 pub use rewind::Rewind;
 
 use std::future::Future;
@@ -36,8 +37,9 @@ pub enum Ended {
 }
 
 /// Serves requests on `io` with `handle` until the connection closes,
-/// draining begins, or a request needs hyper.
-pub async fn serve<I, H, F, B>(
+/// draining begins, or a request needs hyper. The handler gives the
+/// response and headers to add to it as it is written.
+pub async fn serve<I, H, F, B, M>(
     io: &mut I,
     limits: &Limits,
     drain: &Watch,
@@ -46,7 +48,8 @@ pub async fn serve<I, H, F, B>(
 where
     I: AsyncRead + AsyncWrite + Unpin,
     H: FnMut(Request<Full<Bytes>>) -> F,
-    F: Future<Output = Response<B>>,
+    F: Future<Output = (Response<B>, M)>,
+    M: MoreHeaders,
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
@@ -62,10 +65,10 @@ where
                 request::Read::TimedOut => return Ok(Ended::TimedOut),
             };
         let head_request = req.method() == Method::HEAD;
-        let response = handle(req).await;
+        let (response, more) = handle(req).await;
         // Draining: this answer is the connection's last.
         let close = asked_close || drain.draining();
-        response::write(io, response, head_request, close, &mut out).await?;
+        response::write(io, response, &more, head_request, close, &mut out).await?;
         if close {
             let _ = io.shutdown().await;
             return Ok(Ended::Closed);

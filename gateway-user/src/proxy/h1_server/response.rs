@@ -23,11 +23,30 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// of body is written from its own memory.
 const COALESCE: usize = 16 * 1024;
 
-/// Writes `response`; an error means the connection cannot carry another
-/// response (the client went away, or the body failed midway).
+/// Header lines a handler has the writer add after the response's own:
+/// they need not be hashed into its map first.
+pub trait MoreHeaders {
+    /// Whether the response's own header `name` gives way to these.
+    fn replaces(&self, name: &str) -> bool;
+    /// Each name and value, in order.
+    fn each(&self, f: &mut dyn FnMut(&[u8], &[u8]));
+}
+
+/// None.
+impl MoreHeaders for () {
+    fn replaces(&self, _: &str) -> bool {
+        false
+    }
+    fn each(&self, _: &mut dyn FnMut(&[u8], &[u8])) {}
+}
+
+/// Writes `response` with `more` headers; an error means the connection
+/// cannot carry another response (the client went away, or the body
+/// failed midway).
 pub async fn write<I, B>(
     io: &mut I,
     response: Response<B>,
+    more: &impl MoreHeaders,
     head_request: bool,
     close: bool,
     out: &mut Vec<u8>,
@@ -52,7 +71,7 @@ where
         }
     };
     out.clear();
-    head(out, status, &parts.headers, &framing, close);
+    head(out, status, &parts.headers, more, &framing, close);
     super::super::spare::give_back_map(parts.headers);
     if bodiless {
         // A HEAD answer keeps the length the backend gave.
@@ -134,6 +153,7 @@ fn head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
+    more: &impl MoreHeaders,
     framing: &Framing,
     close: bool,
 ) {
@@ -151,10 +171,12 @@ fn head(
             "content-length" | "transfer-encoding" if !matches!(framing, Framing::None) => continue,
             "connection" => continue,
             "date" => dated = true,
+            _ if more.replaces(name) => continue,
             _ => {}
         }
         field(out, name.as_bytes(), value.as_bytes());
     }
+    more.each(&mut |name, value| field(out, name, value));
     if !dated {
         date(out);
     }
@@ -236,9 +258,16 @@ mod tests {
         B::Error: std::fmt::Display,
     {
         let mut wire = Vec::new();
-        write(&mut wire, response, head_request, close, &mut Vec::new())
-            .await
-            .unwrap();
+        write(
+            &mut wire,
+            response,
+            &(),
+            head_request,
+            close,
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap();
         let text = String::from_utf8(wire).unwrap();
         // The date changes; everything else is exact.
         let date = text.find("date: ").unwrap();
@@ -315,6 +344,7 @@ mod tests {
         let result = write(
             &mut wire,
             Response::new(Short),
+            &(),
             false,
             false,
             &mut Vec::new(),
