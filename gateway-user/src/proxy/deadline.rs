@@ -28,9 +28,15 @@ pub struct Elapsed;
 
 /// Runs `inner` for at most `limit` (plus up to `TICK`).
 pub fn within<F: Future + Unpin>(limit: Duration, inner: F) -> Deadline<F> {
+    until(Instant::now() + limit, inner)
+}
+
+/// Runs `inner` until `at` (plus up to `TICK`): for a caller that has
+/// just read the clock.
+pub fn until<F: Future + Unpin>(at: Instant, inner: F) -> Deadline<F> {
     Deadline {
         inner,
-        at: Instant::now() + limit,
+        at,
         slot: None,
     }
 }

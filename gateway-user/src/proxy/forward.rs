@@ -274,7 +274,7 @@ where
     let result = match retry {
         None => {
             let send = Box::pin(gw.backends.send(b, out, body, upgrading, wait));
-            deadline::within(wait, send).await
+            deadline::until(sent + wait, send).await
         }
         Some(retry) => {
             let attempt = || {

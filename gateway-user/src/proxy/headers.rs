@@ -332,7 +332,6 @@ fn random_hex(out: &mut [u8]) {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(os_seed());
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     STATE.with(|state| {
         for chunk in out.chunks_exact_mut(16) {
             let z = loop {
@@ -346,13 +345,30 @@ fn random_hex(out: &mut [u8]) {
                     break z;
                 }
             };
-            // Fixed-size: unrolled, no bounds checks.
-            let chunk: &mut [u8; 16] = chunk.try_into().expect("chunks of 16");
-            for (i, digit) in chunk.iter_mut().enumerate() {
-                *digit = HEX[((z >> (60 - 4 * i)) & 15) as usize];
-            }
+            chunk.copy_from_slice(&hex16(z));
         }
     });
+}
+
+/// The 16 lower-case hex digits of `z`, most significant first: each
+/// nibble spread into a byte of its own, then made a digit by byte-wise
+/// arithmetic, eight at a time (no table, no loop).
+fn hex16(z: u64) -> [u8; 16] {
+    fn spread(x: u32) -> u64 {
+        let x = u64::from(x);
+        let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+        let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+        (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f
+    }
+    fn digits(nibbles: u64) -> u64 {
+        // Adding 6 carries into bit 4 exactly for 10..=15: the letters.
+        let letters = ((nibbles + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        nibbles + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)
+    }
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&digits(spread((z >> 32) as u32)).to_be_bytes());
+    out[8..].copy_from_slice(&digits(spread(z as u32)).to_be_bytes());
+    out
 }
 
 fn os_seed() -> u64 {
@@ -517,6 +533,22 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
         ] {
             assert!(parse_traceparent(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hex_digits_are_what_formatting_gives() {
+        for z in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            0x0123_4567_89ab_cdef,
+            u64::MAX,
+            0xa5a5_5a5a_f00f_0ff0,
+        ] {
+            assert_eq!(hex16(z), format!("{z:016x}").as_bytes(), "{z:x}");
         }
     }
 
