@@ -16,6 +16,11 @@ pub use subscriptions::{Scope, State, Subscription, Subscriptions, hash_key, to_
 
 use std::{collections::HashMap, path::Path, sync::Arc};
 
+/// Maps by API or operation name, looked up on every call: hashed with
+/// foldhash rather than SipHash, as the names come from the configuration,
+/// never from the caller.
+type Names<T> = HashMap<String, T, foldhash::fast::RandomState>;
+
 use hyper::header::HeaderName;
 
 use crate::{
@@ -60,7 +65,7 @@ pub struct ManagedApi {
     /// product i (only products that list the API).
     pipelines: Vec<Option<Arc<Pipeline>>>,
     /// Same, for operations that have their own policies.
-    operations: HashMap<String, Vec<Option<Arc<Pipeline>>>>,
+    operations: Names<Vec<Option<Arc<Pipeline>>>>,
 }
 
 impl ManagedApi {
@@ -83,7 +88,7 @@ pub struct Catalog {
     pub named_values: NamedValues,
     pub subscriptions: Subscriptions,
     pub products: Vec<Product>,
-    apis: HashMap<String, ManagedApi>,
+    apis: Names<ManagedApi>,
     /// Global policies, for APIs the catalog does not list.
     unmanaged: Arc<Pipeline>,
 }
@@ -247,7 +252,7 @@ fn build(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<Stri
             }
             slots
         };
-        let mut operations = HashMap::new();
+        let mut operations = Names::default();
         for (j, op) in a.operations.iter().enumerate() {
             let op_at = format!("{at}: operation \"{}\"", op.name);
             if a.operations[..j].iter().any(|o| *o.name == *op.name) {
