@@ -54,7 +54,7 @@ pub struct Answer {
 /// One backend's clients: hyper-util's pooled client (HTTP/2, and
 /// upgrades), and for HTTP/1.1 the lean client that serves everything else.
 struct Clients {
-    lean: Option<Arc<h1_client::Pool>>,
+    lean: Option<h1_client::Shared>,
     /// TLS settings built once, for every thread's client.
     connector: HttpsConnector<HttpConnector>,
     protocol: BackendProtocol,
@@ -115,9 +115,9 @@ impl Backends {
         read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
         let c = self.clients(backend);
-        if let Some(pool) = c.lean.as_ref().filter(|_| !upgrade) {
+        if let Some(lean) = c.lean.as_ref().filter(|_| !upgrade) {
             let response = h1_client::send(
-                pool,
+                lean.local(),
                 &out.method,
                 &out.target,
                 &out.headers,
@@ -182,7 +182,7 @@ impl Clients {
                     h1_client::Pool::new(&b.authority, tls, b.connect_timeout).map_err(|why| {
                         tls::TlsError::ServerName(format!("backend {}: {why}", b.authority))
                     })?;
-                Some(Arc::new(pool))
+                Some(h1_client::Shared::new(pool))
             }
         };
         Ok(Clients {

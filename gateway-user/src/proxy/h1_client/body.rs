@@ -27,7 +27,7 @@ use tokio::{
 
 use super::{
     head::{Framing, Kind},
-    pool::{Conn, Pool},
+    pool::{Conn, Local},
     stream::Stream,
 };
 use crate::proxy::{BoxError, RequestBody, backend::BackendError};
@@ -108,7 +108,7 @@ pub struct BackendBody {
     conn: Option<Conn>,
     state: State,
     reuse: bool,
-    pool: Arc<Pool>,
+    pool: Arc<Local>,
     /// A backend silent this long mid-body is cut off.
     read_timeout: Duration,
     /// Armed only while a read waits (most bodies arrive with their head).
@@ -136,7 +136,7 @@ impl BackendBody {
     pub fn new(
         conn: Conn,
         framing: Framing,
-        pool: Arc<Pool>,
+        pool: Arc<Local>,
         read_timeout: Duration,
     ) -> BackendBody {
         let state = match framing.kind {

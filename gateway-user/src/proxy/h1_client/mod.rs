@@ -11,7 +11,7 @@ mod pool;
 mod stream;
 
 pub use body::BackendBody;
-pub use pool::Pool;
+pub use pool::{Local, Pool, Shared};
 
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// sent again on a new connection (a body stream cannot be replayed, and a
 /// POST may have been acted on before the connection died).
 pub async fn send(
-    pool: &std::sync::Arc<Pool>,
+    pool: &std::sync::Arc<Local>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,

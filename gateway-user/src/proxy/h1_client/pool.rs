@@ -103,6 +103,40 @@ impl Pool {
     }
 }
 
+/// A pool and each thread's own handle to it.
+pub struct Shared {
+    pool: Arc<Pool>,
+    locals: ThreadLocal<Arc<Local>>,
+}
+
+/// A thread's counted handle to a pool, cloned for every response body
+/// (which gives its connection back at its end): the count that changes
+/// per request is this thread's alone, not one that both cores' caches
+/// pass back and forth.
+pub struct Local(Arc<Pool>);
+
+impl Shared {
+    pub fn new(pool: Pool) -> Shared {
+        Shared {
+            pool: Arc::new(pool),
+            locals: ThreadLocal::new(),
+        }
+    }
+
+    /// This thread's handle.
+    pub fn local(&self) -> &Arc<Local> {
+        self.locals.get_or(|| Arc::new(Local(self.pool.clone())))
+    }
+}
+
+impl std::ops::Deref for Local {
+    type Target = Pool;
+
+    fn deref(&self) -> &Pool {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +147,24 @@ mod tests {
         assert_eq!(plain("backend:80").host(), "backend");
         assert_eq!(plain("backend:8080").host(), "backend:8080");
         assert_eq!(plain("backend:443").host(), "backend:443");
+    }
+
+    #[test]
+    fn each_thread_has_a_handle_of_its_own_to_the_one_pool() {
+        let shared = Shared::new(Pool::new("backend:80", None, Duration::ZERO).unwrap());
+        let pool = |l: &Local| -> *const Pool { &**l };
+        let here = shared.local().clone();
+        assert!(
+            Arc::ptr_eq(&here, shared.local()),
+            "the same handle each time"
+        );
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let there = shared.local();
+                assert!(!Arc::ptr_eq(&here, there), "another thread, another handle");
+                assert_eq!(pool(&here), pool(there), "one pool");
+            });
+        });
     }
 
     #[tokio::test]
