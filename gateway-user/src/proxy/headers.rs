@@ -193,16 +193,9 @@ impl Added {
         }
     }
 
-    /// Writes them as header lines (`name: value\r\n`) to `out`.
+    /// Writes them as header lines to `out`.
     pub fn write(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
-        self.each(headers, |name, parts| {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            for part in parts {
-                out.extend_from_slice(part);
-            }
-            out.extend_from_slice(b"\r\n");
-        });
+        self.each(headers, |name, parts| line(out, name.as_bytes(), parts));
     }
 
     /// Sets them in `headers` (for hyper's client).
@@ -217,6 +210,17 @@ impl Added {
             headers.insert(HeaderName::from_static(name), value);
         }
     }
+}
+
+/// Appends the HTTP/1.1 header line `name: value\r\n`, the value given
+/// as `parts` end to end: every head the proxy writes uses it.
+pub fn line(out: &mut Vec<u8>, name: &[u8], parts: &[&[u8]]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A header value of `parts` end to end, in one allocation of its exact
@@ -247,10 +251,6 @@ impl ClientIp {
         let _ = write!(rest, "{ip}");
         let len = (48 - rest.len()) as u8;
         ClientIp { ip, text, len }
-    }
-
-    pub fn ip(&self) -> IpAddr {
-        self.ip
     }
 
     fn text(&self) -> &[u8] {
@@ -297,7 +297,8 @@ impl Trace {
         std::str::from_utf8(&self.text[range]).expect("built from ASCII hex")
     }
 
-    /// The `traceparent` value to send to the backend.
+    /// The `traceparent` value the backend gets, as a header value.
+    #[cfg(test)]
     pub fn header(&self) -> HeaderValue {
         HeaderValue::from_bytes(&self.text).expect("hex digits are a valid header value")
     }

@@ -12,7 +12,10 @@ use hyper::{
     http::response::Parts,
 };
 
-use crate::proxy::{RequestBody, headers::Added};
+use crate::proxy::{
+    RequestBody,
+    headers::{Added, line},
+};
 
 /// Most response headers accepted from a backend.
 const MAX_HEADERS: usize = 128;
@@ -69,7 +72,7 @@ pub fn request(
         {
             continue;
         }
-        field(&mut out, name, value);
+        line(&mut out, name.as_bytes(), &[value.as_bytes()]);
     }
     added.write(headers, &mut out);
     if body.is_end_stream() {
@@ -86,13 +89,6 @@ pub fn request(
     }
     out.extend_from_slice(b"\r\n");
     out
-}
-
-fn field(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Parses a response head at the start of `buf` and consumes it.

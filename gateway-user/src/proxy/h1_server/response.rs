@@ -19,6 +19,8 @@ use hyper::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use super::super::headers::line;
+
 /// Buffered output is written once it reaches this size; a larger piece
 /// of body is written from its own memory.
 const COALESCE: usize = 16 * 1024;
@@ -127,7 +129,7 @@ where
         Framing::Chunked => {
             out.extend_from_slice(b"0\r\n");
             for (name, value) in trailers.iter().flatten() {
-                field(out, name.as_str().as_bytes(), value.as_bytes());
+                line(out, name.as_str().as_bytes(), &[value.as_bytes()]);
             }
             out.extend_from_slice(b"\r\n");
         }
@@ -174,18 +176,18 @@ fn head(
             _ if more.replaces(name) => continue,
             _ => {}
         }
-        field(out, name.as_bytes(), value.as_bytes());
+        line(out, name.as_bytes(), &[value.as_bytes()]);
     }
-    more.each(&mut |name, value| field(out, name, value));
+    more.each(&mut |name, value| line(out, name, &[value]));
     if !dated {
         date(out);
     }
     match framing {
         Framing::Length(n) => {
-            field(
+            line(
                 out,
                 b"content-length",
-                itoa::Buffer::new().format(*n).as_bytes(),
+                &[itoa::Buffer::new().format(*n).as_bytes()],
             );
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -194,13 +196,6 @@ fn head(
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
-    out.extend_from_slice(b"\r\n");
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
