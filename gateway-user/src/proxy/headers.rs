@@ -195,7 +195,15 @@ impl Added {
 
     /// Writes them as header lines to `out`.
     pub fn write(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
-        self.each(headers, |name, parts| line(out, name.as_bytes(), parts));
+        self.each(headers, |name, parts| {
+            // `line`, with the value in parts.
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            for part in parts {
+                out.extend_from_slice(part);
+            }
+            out.extend_from_slice(b"\r\n");
+        });
     }
 
     /// Sets them in `headers` (for hyper's client).
@@ -212,14 +220,12 @@ impl Added {
     }
 }
 
-/// Appends the HTTP/1.1 header line `name: value\r\n`, the value given
-/// as `parts` end to end: every head the proxy writes uses it.
-pub fn line(out: &mut Vec<u8>, name: &[u8], parts: &[&[u8]]) {
+/// Appends the HTTP/1.1 header line `name: value\r\n`: every head the
+/// proxy writes uses it.
+pub fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    for part in parts {
-        out.extend_from_slice(part);
-    }
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -72,7 +72,7 @@ pub fn request(
         {
             continue;
         }
-        line(&mut out, name.as_bytes(), &[value.as_bytes()]);
+        line(&mut out, name.as_bytes(), value.as_bytes());
     }
     added.write(headers, &mut out);
     if body.is_end_stream() {

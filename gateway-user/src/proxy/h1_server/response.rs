@@ -129,7 +129,7 @@ where
         Framing::Chunked => {
             out.extend_from_slice(b"0\r\n");
             for (name, value) in trailers.iter().flatten() {
-                line(out, name.as_str().as_bytes(), &[value.as_bytes()]);
+                line(out, name.as_str().as_bytes(), value.as_bytes());
             }
             out.extend_from_slice(b"\r\n");
         }
@@ -176,9 +176,9 @@ fn head(
             _ if more.replaces(name) => continue,
             _ => {}
         }
-        line(out, name.as_bytes(), &[value.as_bytes()]);
+        line(out, name.as_bytes(), value.as_bytes());
     }
-    more.each(&mut |name, value| line(out, name, &[value]));
+    more.each(&mut |name, value| line(out, name, value));
     if !dated {
         date(out);
     }
@@ -187,7 +187,7 @@ fn head(
             line(
                 out,
                 b"content-length",
-                &[itoa::Buffer::new().format(*n).as_bytes()],
+                itoa::Buffer::new().format(*n).as_bytes(),
             );
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
