@@ -68,18 +68,20 @@ pub struct ManagedApi {
     operations: Names<Vec<Option<Arc<Pipeline>>>>,
 }
 
+static NO_POLICIES: Pipeline = Pipeline::EMPTY;
+
 impl ManagedApi {
     /// The pipeline for an operation (or the API) reached through a product.
-    pub fn pipeline(&self, operation: Option<&str>, product: Option<usize>) -> Arc<Pipeline> {
+    pub fn pipeline(&self, operation: Option<&str>, product: Option<usize>) -> &Pipeline {
         let by_product = operation
             .and_then(|o| self.operations.get(o))
             .unwrap_or(&self.pipelines);
         let slot = product.map_or(0, |p| p + 1);
         by_product
             .get(slot)
-            .and_then(Clone::clone)
-            .or_else(|| by_product[0].clone())
-            .unwrap_or_default()
+            .and_then(Option::as_deref)
+            .or_else(|| by_product.first().and_then(Option::as_deref))
+            .unwrap_or(&NO_POLICIES)
     }
 }
 
@@ -135,7 +137,7 @@ impl Catalog {
     }
 
     /// Global policies only, for APIs the catalog does not list.
-    pub fn unmanaged(&self) -> &Arc<Pipeline> {
+    pub fn unmanaged(&self) -> &Pipeline {
         &self.unmanaged
     }
 

@@ -36,9 +36,10 @@ pub struct Incoming<'a> {
     pub xdp: Option<&'a super::XdpState>,
 }
 
-/// A request that goes on to the backend.
-pub struct Admitted {
-    pipeline: Arc<Pipeline>,
+/// A request that goes on to the backend, with the catalog's pipeline
+/// borrowed for its lifetime.
+pub struct Admitted<'c> {
+    pipeline: Cow<'c, Pipeline>,
     /// Path after the backend's base path (taken by the proxy).
     pub path: String,
     pub query: Query,
@@ -50,15 +51,15 @@ pub struct Admitted {
     _slots: Vec<super::concurrency::Slot>,
 }
 
-pub enum Admission {
-    Forward(Admitted),
+pub enum Admission<'c> {
+    Forward(Admitted<'c>),
     Respond(Response<ProxyBody>),
 }
 
 const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
 const INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
 
-pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
+pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c> {
     let mut query = Query::parse(req.query);
     let (mut subscription, mut product) = (None, None);
     let mut refuse = None;
@@ -99,10 +100,9 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
             None => product = api.open_product,
         }
     }
-    // One clone of the shared pipeline per request.
     let pipeline = match managed {
         Some(api) => api.pipeline(req.operation, product),
-        None => catalog.unmanaged().clone(),
+        None => catalog.unmanaged(),
     };
     let mut ctx = Ctx {
         client_ip: req.client_ip,
@@ -164,7 +164,7 @@ pub async fn admit(catalog: &Catalog, req: Incoming<'_>) -> Admission {
     }
 }
 
-impl Admitted {
+impl Admitted<'_> {
     /// The backend's response, through the outbound section.
     pub fn finish(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
         self.pipeline.outbound(response)

@@ -5,7 +5,7 @@
 //! later sections it is decided on the request as inbound left it
 //! (`for_request`), so those sections keep a plain list of policies.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use hyper::Response;
 
@@ -18,7 +18,7 @@ pub enum Flow {
     Respond(Response<ProxyBody>),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Pipeline {
     inbound: Vec<Arc<Policy>>,
     backend: Vec<Arc<Policy>>,
@@ -46,11 +46,13 @@ impl Pipeline {
 
     /// The pipeline whose backend, outbound and on-error sections hold the
     /// `choose` branches this request takes; itself when there is none.
-    pub fn for_request(self: Arc<Self>, ctx: &Ctx) -> Arc<Pipeline> {
+    /// Borrowed, not counted: a shared count taken per request would move
+    /// between the worker threads' caches.
+    pub fn for_request(&self, ctx: &Ctx) -> Cow<'_, Pipeline> {
         if !self.conditional {
-            return self;
+            return Cow::Borrowed(self);
         }
-        Arc::new(Pipeline {
+        Cow::Owned(Pipeline {
             inbound: Vec::new(),
             backend: decide(&self.backend, ctx),
             outbound: decide(&self.outbound, ctx),
@@ -58,6 +60,15 @@ impl Pipeline {
             conditional: false,
         })
     }
+
+    /// No policies.
+    pub const EMPTY: Pipeline = Pipeline {
+        inbound: Vec::new(),
+        backend: Vec::new(),
+        outbound: Vec::new(),
+        on_error: Vec::new(),
+        conditional: false,
+    };
 
     pub async fn inbound(&self, ctx: &mut Ctx<'_>) -> Flow {
         // A `choose` branch runs in place: the rest of the enclosing list
@@ -82,7 +93,10 @@ impl Pipeline {
                 Policy::Limit(l) => l.check(ctx),
                 Policy::IpFilter(f) => f.check(ctx.client_ip, ctx.xdp),
                 Policy::CheckHeader(c) => c.check(ctx),
-                Policy::ValidateJwt(j) => j.check(ctx).await,
+                // Boxed: its state (key fetching, over 1.5 KiB) would
+                // otherwise be part of, and copied with, every request's
+                // future, JWT or not.
+                Policy::ValidateJwt(j) => Box::pin(j.check(ctx)).await,
                 Policy::LimitConcurrency(l) => match l.acquire() {
                     Some(slot) => {
                         ctx.slots.push(slot);
@@ -240,18 +254,18 @@ outbound:
         assert_eq!(p.backends().len(), 1);
         let method = hyper::Method::GET;
         let mut headers = hyper::HeaderMap::new();
-        let chosen = p.clone().for_request(&Ctx::test(&method, &mut headers));
+        let chosen = p.for_request(&Ctx::test(&method, &mut headers));
         assert_eq!(chosen.outbound.len(), 3, "{:?}", chosen.outbound);
         headers.insert("x-tier", "gold".parse().unwrap());
-        let chosen = p.clone().for_request(&Ctx::test(&method, &mut headers));
+        let chosen = p.for_request(&Ctx::test(&method, &mut headers));
         assert!(matches!(*chosen.outbound[1], Policy::SetStatus(_)));
         assert_eq!(chosen.outbound.len(), 2);
 
         // Without choose in the later sections: the same pipeline, no copy.
         let plain = pipeline("inbound: [{choose: [{when: \"'a' == 'a'\", policies: []}]}]");
-        assert!(Arc::ptr_eq(
-            &plain.clone().for_request(&Ctx::test(&method, &mut headers)),
-            &plain
+        assert!(matches!(
+            plain.for_request(&Ctx::test(&method, &mut headers)),
+            Cow::Borrowed(p) if std::ptr::eq(p, &*plain)
         ));
     }
 }

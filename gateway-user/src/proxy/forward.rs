@@ -154,13 +154,13 @@ where
     (Response::from_parts(parts, body), more)
 }
 
-async fn proxy<B>(
-    gw: &Gateway,
+async fn proxy<'g, B>(
+    gw: &'g Gateway,
     conn: &Conn,
     mut req: Request<B>,
     trace: &Trace,
     record: &mut Record,
-    admitted: &mut Option<Admitted>,
+    admitted: &mut Option<Admitted<'g>>,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,

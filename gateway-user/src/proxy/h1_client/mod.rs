@@ -47,7 +47,9 @@ pub async fn send(
     let answer = loop {
         let (conn, reused) = match pool.checkout() {
             Some(conn) => (conn, true),
-            None => match pool.connect().await {
+            // Boxed: dialing's state (over 1 KiB) would otherwise be part
+            // of, and copied with, every request's future.
+            None => match Box::pin(pool.connect()).await {
                 Ok(conn) => (conn, false),
                 Err(e) => break Err(e),
             },
