@@ -301,3 +301,32 @@ fn the_client_gets_one_request_id_the_trace_the_backend_saw() {
         assert_eq!(values("x-other"), ["kept"], "{version}: {head}");
     }
 }
+
+#[test]
+fn headers_the_backend_names_in_connection_stay_between_it_and_the_gateway() {
+    // RFC 9110 7.6.1: a header named in Connection is for this hop only, as
+    // are Keep-Alive and Connection itself; the rest reaches the client.
+    let backend = ScriptedBackend::start(|_| {
+        Reply::keep(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n\
+             Keep-Alive: timeout=5\r\nX-Other: kept\r\nContent-Length: 2\r\n\r\nok",
+        )
+    });
+    let gw = TestGateway::start("h1-connection-names", &config(&backend));
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let (status, head) = curl(&[version, "-D", "-", "-o", "/dev/null", &gw.url("/hop")]);
+        assert_eq!(status, 200, "{version}: {head}");
+        let names: Vec<String> = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, _)| n.trim().to_ascii_lowercase())
+            .collect();
+        assert!(names.contains(&"x-other".to_string()), "{version}: {head}");
+        for hop in ["x-hop", "keep-alive"] {
+            assert!(
+                !names.contains(&hop.to_string()),
+                "{version}: {hop} reached the client: {head}"
+            );
+        }
+    }
+}
