@@ -153,6 +153,18 @@ fn rate_limit_answer_carries_retry_after_and_ratelimit_headers() {
             .unwrap()
             .starts_with("\"quota\";r=0;t=")
     );
+    // The same answer written by hyper (HTTP/2) carries them too, once.
+    let r = fetch(&[
+        "--http2-prior-knowledge",
+        "-H",
+        alice,
+        &gw.url("/metered/x"),
+    ]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(r.header("ratelimit-policy"), Some("\"quota\";q=3;w=3600"));
+    let limits = r.headers.iter().filter(|(n, _)| n == "ratelimit").count();
+    assert_eq!(limits, 1, "{:?}", r.headers);
 }
 
 #[test]

@@ -173,6 +173,22 @@ mod tests {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
     }
+
+    #[test]
+    fn extra_headers_are_appended_every_value_kept() {
+        let mut map = HeaderMap::new();
+        map.append("ratelimit", "\"a\";r=1;t=2".parse().unwrap());
+        map.append("ratelimit", "\"b\";r=3;t=4".parse().unwrap());
+        map.append("x-one", "1".parse().unwrap());
+        let mut extra = ExtraHeaders::default();
+        extra.extend(map);
+        let mut headers = HeaderMap::new();
+        headers.append("ratelimit", "\"backend\"".parse().unwrap());
+        extra.append_to(&mut headers);
+        let values: Vec<_> = headers.get_all("ratelimit").iter().collect();
+        assert_eq!(values, ["\"backend\"", "\"a\";r=1;t=2", "\"b\";r=3;t=4"]);
+        assert_eq!(headers["x-one"], "1");
+    }
 }
 
 /// Headers policies add to whatever response the client gets, in order. A

@@ -6,6 +6,8 @@
 //! 401: key missing, unknown, or not valid for this API; 403: subscription
 //! suspended or expired. Answers the gateway gives with a status of 400 or
 //! more (these, rate limits, filters) go through the on-error section.
+//! Either way, the headers the inbound section left for the client's
+//! response (`RateLimit`, CORS) are handed on, not put in a response.
 
 use std::{borrow::Cow, net::IpAddr, sync::Arc};
 
@@ -43,7 +45,6 @@ pub struct Admitted<'c> {
     /// Path after the backend's base path (taken by the proxy).
     pub path: String,
     pub query: Query,
-    response_headers: ExtraHeaders,
     /// Set by `set-backend-service`.
     pub backend: Option<Arc<crate::config::Backend>>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
@@ -51,9 +52,12 @@ pub struct Admitted<'c> {
     _slots: Vec<super::concurrency::Slot>,
 }
 
+/// Either way, with the headers the inbound section left for the client's
+/// response: added after the outbound or on-error section ran (policies
+/// there do not see them), by whoever writes the response.
 pub enum Admission<'c> {
-    Forward(Admitted<'c>),
-    Respond(Response<ProxyBody>),
+    Forward(Admitted<'c>, ExtraHeaders),
+    Respond(Response<ProxyBody>, ExtraHeaders),
 }
 
 const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
@@ -133,33 +137,35 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
             && status == StatusCode::UNAUTHORIZED
             && let Flow::Respond(r) = pipeline.inbound(&mut ctx).await
         {
-            return Admission::Respond(with_headers(r, ctx.response_headers));
+            return Admission::Respond(r, ctx.response_headers);
         }
         let r = pipeline
             .for_request(&ctx)
             .on_error(json_error(status, &message));
-        return Admission::Respond(with_headers(r, ctx.response_headers));
+        return Admission::Respond(r, ctx.response_headers);
     }
     let flow = pipeline.inbound(&mut ctx).await;
     // `choose` of the later sections is decided on the request as it is now.
     let pipeline = pipeline.for_request(&ctx);
     match flow {
-        Flow::Continue => Admission::Forward(Admitted {
-            pipeline,
-            path: ctx.path,
-            query: ctx.query,
-            response_headers: ctx.response_headers,
-            backend: ctx.backend,
-            charges: ctx.charges,
-            _slots: ctx.slots,
-        }),
+        Flow::Continue => Admission::Forward(
+            Admitted {
+                pipeline,
+                path: ctx.path,
+                query: ctx.query,
+                backend: ctx.backend,
+                charges: ctx.charges,
+                _slots: ctx.slots,
+            },
+            ctx.response_headers,
+        ),
         Flow::Respond(r) => {
             let r = if r.status().as_u16() >= 400 {
                 pipeline.on_error(r)
             } else {
                 r
             };
-            Admission::Respond(with_headers(r, ctx.response_headers))
+            Admission::Respond(r, ctx.response_headers)
         }
     }
 }
@@ -176,13 +182,6 @@ impl Admitted<'_> {
         self.pipeline.on_error(response)
     }
 
-    /// The headers the inbound section left for whatever response the
-    /// client gets, after the outbound or on-error section ran (policies
-    /// there do not see them); taken once, by whoever writes the response.
-    pub fn take_response_headers(&mut self) -> ExtraHeaders {
-        std::mem::take(&mut self.response_headers)
-    }
-
     /// The `retry` policy of the backend section, if any.
     pub fn retry(&self) -> Option<&super::Retry> {
         self.pipeline.retry()
@@ -191,34 +190,5 @@ impl Admitted<'_> {
     /// The backend timeout set by `forward-request`, if any.
     pub fn timeout(&self) -> Option<std::time::Duration> {
         self.pipeline.forward_timeout()
-    }
-}
-
-/// Appends `extra` to the response's headers (moved, not cloned).
-fn with_headers(mut response: Response<ProxyBody>, extra: ExtraHeaders) -> Response<ProxyBody> {
-    extra.append_to(response.headers_mut());
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extra_headers_are_appended_every_value_kept() {
-        let mut map = HeaderMap::new();
-        map.append("ratelimit", "\"a\";r=1;t=2".parse().unwrap());
-        map.append("ratelimit", "\"b\";r=3;t=4".parse().unwrap());
-        map.append("x-one", "1".parse().unwrap());
-        let mut extra = ExtraHeaders::default();
-        extra.extend(map);
-        let mut response = crate::policy::json_error(StatusCode::OK, "ok");
-        response
-            .headers_mut()
-            .append("ratelimit", "\"backend\"".parse().unwrap());
-        let response = with_headers(response, extra);
-        let values: Vec<_> = response.headers().get_all("ratelimit").iter().collect();
-        assert_eq!(values, ["\"backend\"", "\"a\";r=1;t=2", "\"b\";r=3;t=4"]);
-        assert_eq!(response.headers()["x-one"], "1");
     }
 }

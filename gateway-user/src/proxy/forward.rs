@@ -116,7 +116,18 @@ where
         charges: Vec::new(),
     };
     let mut admitted = None;
-    let response = match proxy(&gw, conn, req, &trace, &mut record, &mut admitted).await {
+    let mut policies = ExtraHeaders::default();
+    let response = match proxy(
+        &gw,
+        conn,
+        req,
+        &trace,
+        &mut record,
+        &mut admitted,
+        &mut policies,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(err) => {
             if matches!(err, ProxyError::BodyTooLarge { .. }) {
@@ -132,14 +143,10 @@ where
         }
     };
     record.status = response.status().as_u16();
-    let mut more = More {
-        trace,
-        policies: ExtraHeaders::default(),
-    };
     if let Some(a) = &mut admitted {
         record.charges = std::mem::take(&mut a.charges);
-        more.policies = a.take_response_headers();
     }
+    let more = More { trace, policies };
     if let Some(escalator) = &gw.escalation {
         escalator.observe(conn.client.ip(), record.status);
     }
@@ -161,6 +168,7 @@ async fn proxy<'g, B>(
     trace: &Trace,
     record: &mut Record,
     admitted: &mut Option<Admitted<'g>>,
+    policies: &mut ExtraHeaders,
 ) -> Result<Response<ProxyBody>, ProxyError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -208,8 +216,12 @@ where
             xdp: gw.xdp_state.as_ref(),
         };
         match gate::admit(catalog, incoming).await {
-            Admission::Respond(response) => return Ok(response),
-            Admission::Forward(mut a) => {
+            Admission::Respond(response, headers) => {
+                *policies = headers;
+                return Ok(response);
+            }
+            Admission::Forward(mut a, headers) => {
+                *policies = headers;
                 rest = Cow::Owned(std::mem::take(&mut a.path));
                 query = Cow::Owned(a.query.to_suffix());
                 *admitted = Some(a);
