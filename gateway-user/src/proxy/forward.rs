@@ -101,11 +101,13 @@ where
     let trace = Trace::continue_or_start(req.headers());
     let mut record = Record {
         started: Instant::now(),
-        logged: gw.access_log.enabled().then(|| Logged {
-            time: SystemTime::now(),
-            client_ip: conn.client.ip(),
-            method: req.method().clone(),
-            uri: req.uri().clone(),
+        logged: gw.access_log.enabled().then(|| {
+            Box::new(Logged {
+                time: SystemTime::now(),
+                client_ip: conn.client.ip(),
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+            })
         }),
         api: None,
         operation: None,

@@ -63,8 +63,9 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
 pub struct Record {
     pub started: Instant,
     /// Only when the access log is on: the rest of the request's
-    /// description costs nothing otherwise.
-    pub logged: Option<Logged>,
+    /// description costs nothing otherwise (boxed: the record is moved
+    /// with the response, through every layer that returns it).
+    pub logged: Option<Box<Logged>>,
     pub api: Option<std::sync::Arc<str>>,
     pub operation: Option<std::sync::Arc<str>>,
     pub status: u16,

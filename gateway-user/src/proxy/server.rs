@@ -221,6 +221,8 @@ async fn serve_http<I>(
             forward::handle(shared, metrics, conn, req)
         });
         let ended = tokio::select! {
+            // The requests first; no random pick on every wake-up.
+            biased;
             ended = lean => ended,
             () = activity.idle(limits.idle_timeout) => {
                 metrics.reject(Rejection::IdleTimeout);
