@@ -197,10 +197,10 @@ impl Added {
     pub fn write(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
         self.each(headers, |name, parts| {
             // `line`, with the value in parts.
-            out.extend_from_slice(name.as_bytes());
+            put(out, name.as_bytes());
             out.extend_from_slice(b": ");
             for part in parts {
-                out.extend_from_slice(part);
+                put(out, part);
             }
             out.extend_from_slice(b"\r\n");
         });
@@ -223,10 +223,54 @@ impl Added {
 /// Appends the HTTP/1.1 header line `name: value\r\n`: every head the
 /// proxy writes uses it.
 pub fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
+    put(out, name);
     out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
+    put(out, value);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `bytes` to `out`. Header names and values are mostly a few
+/// bytes long: for those, two overlapping word copies made inline cost
+/// less than a call into the C library's `memcpy`, which heads took about
+/// 40 times per request.
+#[inline]
+pub fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    let n = bytes.len();
+    if n > 16 {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.reserve(n);
+    let len = out.len();
+    let (src, dst) = (
+        bytes.as_ptr(),
+        out.spare_capacity_mut().as_mut_ptr().cast::<u8>(),
+    );
+    // SAFETY: every read is inside `bytes` and every write inside the `n`
+    // bytes of spare capacity `reserve` made; each pair of copies covers
+    // all `n` bytes (they overlap unless `n` is a whole word).
+    unsafe {
+        if n >= 8 {
+            let (a, b) = (
+                src.cast::<u64>().read_unaligned(),
+                src.add(n - 8).cast::<u64>().read_unaligned(),
+            );
+            dst.cast::<u64>().write_unaligned(a);
+            dst.add(n - 8).cast::<u64>().write_unaligned(b);
+        } else if n >= 4 {
+            let (a, b) = (
+                src.cast::<u32>().read_unaligned(),
+                src.add(n - 4).cast::<u32>().read_unaligned(),
+            );
+            dst.cast::<u32>().write_unaligned(a);
+            dst.add(n - 4).cast::<u32>().write_unaligned(b);
+        } else if n > 0 {
+            *dst = *src;
+            *dst.add(n / 2) = *src.add(n / 2);
+            *dst.add(n - 1) = *src.add(n - 1);
+        }
+        out.set_len(len + n);
+    }
 }
 
 /// A header value of `parts` end to end, in one allocation of its exact
@@ -234,7 +278,7 @@ pub fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 pub fn joined(parts: &[&[u8]]) -> Option<HeaderValue> {
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
     for part in parts {
-        out.extend_from_slice(part);
+        put(&mut out, part);
     }
     HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
 }
@@ -390,6 +434,24 @@ fn os_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn put_appends_exactly_the_bytes_at_every_length() {
+        let source: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            for prefix in [0, 3, 8] {
+                // Capacity exactly full, and with room to spare.
+                for spare in [0, 64] {
+                    let mut out = Vec::with_capacity(prefix + spare);
+                    out.resize(prefix, 0xee);
+                    put(&mut out, &source[..n]);
+                    let mut expected = vec![0xee; prefix];
+                    expected.extend_from_slice(&source[..n]);
+                    assert_eq!(out, expected, "n {n}, prefix {prefix}, spare {spare}");
+                }
+            }
+        }
+    }
 
     impl Trace {
         fn span_id(&self) -> &str {
