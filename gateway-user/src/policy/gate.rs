@@ -6,8 +6,8 @@
 //! 401: key missing, unknown, or not valid for this API; 403: subscription
 //! suspended or expired. Answers the gateway gives with a status of 400 or
 //! more (these, rate limits, filters) go through the on-error section.
-//! Either way, the headers the inbound section left for the client's
-//! response (`RateLimit`, CORS) are handed on, not put in a response.
+//! Either way, the headers policies left for the client's response are
+//! handed on with the outcome (`Admission`).
 
 use std::{borrow::Cow, net::IpAddr, sync::Arc};
 
