@@ -97,13 +97,15 @@ impl Counters {
 
     /// One call in `window`: the check and the increment.
     fn count(&self, window: &mut Window, now: Instant) -> Decision {
-        if now.duration_since(window.start) >= self.period {
+        let mut elapsed = now.duration_since(window.start);
+        if elapsed >= self.period {
             window.start = now;
             window.count = 0;
             window.bytes = 0;
+            elapsed = Duration::ZERO;
         }
         window.last_used = now;
-        let reset = self.period - now.duration_since(window.start);
+        let reset = self.period - elapsed;
         let denied = |exhausted| Decision::Denied {
             retry_after: reset,
             exhausted,
