@@ -5,7 +5,8 @@
 //!   per subscription with a limit that never triggers, `set-header`;
 //! - nginx: a `map` of the valid keys (401 otherwise), `limit_req` keyed by
 //!   the key with a rate that never triggers, `proxy_set_header` and
-//!   `add_header`.
+//!   `add_header`; as the `Same` peer, also the headers edgegw writes
+//!   (see `Peer`), including the `RateLimit` headers of its limit.
 //!
 //! Then the cost of a large catalog: edgegw's resident memory and time to
 //! ready with N subscriptions (default 100000), against edgegw without a
@@ -21,22 +22,21 @@ use std::{
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
-use super::proxy::{Proc, free_port, nginx, wait_port, wrapped};
+use super::proxy::{Peer, Proc, Target, free_port, nginx, wait_port, wrapped};
 use crate::build::edgegw_bin;
 
 pub(super) const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
 /// Subscriptions in the throughput scenario (both proxies know them all).
 const KEYS: usize = 1000;
 
-/// The two API-management proxies, running; stopped on drop.
+/// The API-management proxies (edgegw and an nginx per `Peer`), running;
+/// stopped on drop.
 pub(super) struct Apim {
     _procs: Vec<Proc>,
-    pub(super) edgegw_url: String,
-    pub(super) nginx_url: String,
+    pub(super) edgegw: Target,
+    pub(super) peers: Vec<Target>,
     /// The request header with a valid key.
     pub(super) key_header: String,
-    /// Process ids of edgegw and nginx, for their CPU time.
-    pub(super) pids: (u32, u32),
 }
 
 pub(super) fn key(i: usize) -> String {
@@ -120,20 +120,36 @@ pub(super) fn start_edgegw_with(
 /// backend on `backend_port`, and checks both accept the key and refuse a
 /// wrong one.
 pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
-    let np = free_port()?;
-    let nginx = nginx(dir, "apim", &nginx_apim(KEYS, np, backend_port))?;
-    wait_port(np)?;
+    let mut procs = Vec::new();
+    let mut peers = Vec::new();
+    for peer in Peer::ALL {
+        let port = free_port()?;
+        let proc = nginx(
+            dir,
+            &format!("apim-{}", peer.label()),
+            &nginx_apim(KEYS, port, backend_port, peer),
+        )?;
+        wait_port(port)?;
+        peers.push(Target {
+            label: peer.label(),
+            url: format!("http://127.0.0.1:{port}/b"),
+            pid: proc.0.id(),
+        });
+        procs.push(proc);
+    }
     let ep = free_port()?;
-    let edgegw = start_edgegw(dir, "apim", ep, backend_port, Some(&catalog(KEYS)))?;
+    let proc = start_edgegw(dir, "apim", ep, backend_port, Some(&catalog(KEYS)))?;
     wait_port(ep)?;
+    let edgegw = Target {
+        label: "edgegw",
+        url: format!("http://127.0.0.1:{ep}/b"),
+        pid: proc.0.id(),
+    };
+    procs.push(proc);
 
     let good = format!("{KEY_HEADER}: {}", key(KEYS / 2));
-    let (e_url, n_url) = (
-        format!("http://127.0.0.1:{ep}/b"),
-        format!("http://127.0.0.1:{np}/b"),
-    );
-    // Both must refuse a wrong key and accept the right one.
-    for url in [&e_url, &n_url] {
+    // Each must refuse a wrong key and accept the right one.
+    for url in std::iter::once(&edgegw.url).chain(peers.iter().map(|p| &p.url)) {
         let status = |header: &str| -> anyhow::Result<String> {
             let out = Command::new("curl")
                 .args([
@@ -156,26 +172,36 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
         }
     }
     Ok(Apim {
-        pids: (edgegw.0.id(), nginx.0.id()),
-        _procs: vec![nginx, edgegw],
-        edgegw_url: e_url,
-        nginx_url: n_url,
+        _procs: procs,
+        edgegw,
+        peers,
         key_header: good,
     })
 }
 
 /// The `http` body of nginx doing the API-management job on 127.0.0.1:`port`
 /// in front of the backend on `backend_port`, knowing `keys` subscription
-/// keys.
-pub(super) fn nginx_apim(keys: usize, port: u16, backend_port: u16) -> String {
+/// keys, writing the headers `peer` asks for.
+pub(super) fn nginx_apim(keys: usize, port: u16, backend_port: u16, peer: Peer) -> String {
     let mut map =
         String::from("  map $http_ocp_apim_subscription_key $subscription {\n    default \"\";\n");
     for i in 0..keys {
         let _ = writeln!(map, "    \"{}\" s{i};", key(i));
     }
     map.push_str("  }\n");
+    // The lean peer is the earlier comparison, which had no
+    // `X-Forwarded-Proto` here. edgegw's limit announces itself (its
+    // remaining count changes; the text is as long).
+    let same_only = match peer {
+        Peer::Same => {
+            "proxy_set_header X-Forwarded-Proto $scheme;\n\
+             add_header RateLimit-Policy '\"rate-limit-by-key\";q=1000000000;w=60';\n\
+             add_header RateLimit '\"rate-limit-by-key\";r=999999999;t=60';\n"
+        }
+        Peer::Lean => "",
+    };
     format!(
-        "{map}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
+        "{map}{maps}  limit_req_zone $subscription zone=subs:10m rate=100000000r/s;\n\
              upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
              server {{ listen 127.0.0.1:{port} backlog=4096; keepalive_requests 100000;\n\
                location / {{\n\
@@ -184,7 +210,10 @@ pub(super) fn nginx_apim(keys: usize, port: u16, backend_port: u16) -> String {
                  proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
                  proxy_set_header {KEY_HEADER} \"\"; proxy_set_header X-Gateway edgegw;\n\
                  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-                 add_header X-Served-By nginx; }} }}"
+                 {headers}{same_only}\
+                 add_header X-Served-By nginx; }} }}",
+        maps = peer.maps(),
+        headers = peer.headers(),
     )
 }
 

@@ -7,12 +7,14 @@
 //! process) runs under callgrind twice, serving 200 and then 2200 requests
 //! one after the other on one keep-alive connection; the difference of the
 //! two totals over 2000 is the cost of a request, start-up and shutdown
-//! cancelling out. The scenarios are those of `bench proxy`: "http", the
+//! cancelling out. nginx is measured as both peers of `bench proxy` (see
+//! `Peer`). The scenarios are those of `bench proxy`: "http", the
 //! plain reverse proxy, and "apim" (key check, rate limit, set-header;
 //! see `apim`) with 100 subscriptions. The backend is the same nginx
 //! answering 23 bytes, outside valgrind.
 
 use std::{
+    fmt::Write as _,
     io::{BufRead, BufReader, Read, Write},
     net::{Shutdown, TcpStream},
     path::Path,
@@ -24,7 +26,7 @@ use anyhow::{Context, bail};
 
 use super::{
     apim::{KEY_HEADER, catalog, key, nginx_apim, start_edgegw_with},
-    proxy::{Proc, backend, free_port, install_tools, nginx_proxy, nginx_with, wait_port},
+    proxy::{Peer, Proc, backend, free_port, install_tools, nginx_proxy, nginx_with, wait_port},
 };
 use crate::setup;
 
@@ -99,31 +101,26 @@ fn measure_all(dir: &Path, only: Option<&str>) -> anyhow::Result<()> {
                 )
             },
         )?;
-        let nginx = per_request(
-            dir,
-            &format!("{scenario}-nginx"),
-            &request,
-            |wrapper, port| {
+        let mut line = format!("{scenario}: edgegw {}", thousands(edgegw));
+        for peer in Peer::ALL {
+            let label = format!("{scenario}-{}", peer.label());
+            let nginx = per_request(dir, &label, &request, |wrapper, port| {
                 let http = if apim {
-                    nginx_apim(SUBSCRIPTIONS, port, backend_port)
+                    nginx_apim(SUBSCRIPTIONS, port, backend_port, peer)
                 } else {
-                    nginx_proxy(backend_port, &format!("listen 127.0.0.1:{port};"))
+                    nginx_proxy(backend_port, &format!("listen 127.0.0.1:{port};"), peer)
                 };
-                nginx_with(
-                    dir,
-                    &format!("{scenario}-nginx"),
-                    NGINX_SINGLE,
-                    &http,
-                    wrapper,
-                )
-            },
-        )?;
-        println!(
-            "{scenario}: edgegw {}  nginx {}  ratio {:.2}x",
-            thousands(edgegw),
-            thousands(nginx),
-            edgegw / nginx
-        );
+                nginx_with(dir, &label, NGINX_SINGLE, &http, wrapper)
+            })?;
+            let _ = write!(
+                line,
+                "  {} {} (ratio {:.2}x)",
+                peer.label(),
+                thousands(nginx),
+                edgegw / nginx
+            );
+        }
+        println!("{line}");
     }
     if only != Some("http") {
         println!(

@@ -200,7 +200,7 @@ pub(super) fn nginx_with(
     std::fs::write(
         &conf,
         format!(
-            "user root;\n{processes}\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+            "user root;\n{processes}\npcre_jit on;\ndaemon off;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
              events {{ worker_connections 8192; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
              {http}\n}}\n"
@@ -233,16 +233,73 @@ pub(super) fn wrapped(wrapper: &[String], program: impl AsRef<OsStr>) -> Command
     }
 }
 
+/// Which nginx edgegw is compared with. edgegw writes, on every request,
+/// more than a plain nginx reverse proxy does: `X-Forwarded-Host`,
+/// `Forwarded` and a new W3C `traceparent` to the backend, that trace's id
+/// as `X-Request-Id` to the client, and for API management the IETF
+/// `RateLimit` headers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Peer {
+    /// nginx writing the same headers (the same job, byte for byte in
+    /// size): what the targets are measured against.
+    Same,
+    /// nginx writing only `X-Forwarded-For` and `X-Forwarded-Proto` (and
+    /// none of the above): the comparison of earlier runs, kept as a
+    /// reference.
+    Lean,
+}
+
+impl Peer {
+    pub(super) const ALL: [Peer; 2] = [Peer::Same, Peer::Lean];
+
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Peer::Same => "nginx",
+            Peer::Lean => "nginx-lean",
+        }
+    }
+
+    /// `http`-level directives the location's headers need.
+    pub(super) fn maps(self) -> &'static str {
+        match self {
+            // `Forwarded` extends the client's, as edgegw's does; the span
+            // id is taken from nginx's random request id.
+            Peer::Same => concat!(
+                "  map $http_forwarded $edgegw_forwarded {\n",
+                "    \"\" \"for=$remote_addr;proto=$scheme;host=\\\"$host\\\"\";\n",
+                "    default \"$http_forwarded, for=$remote_addr;proto=$scheme;host=\\\"$host\\\"\"; }\n",
+                "  map $request_id $edgegw_span { \"~^(?<s>.{16})\" $s; }\n",
+            ),
+            Peer::Lean => "",
+        }
+    }
+
+    /// `location`-level directives: the proxy headers edgegw writes.
+    pub(super) fn headers(self) -> &'static str {
+        match self {
+            Peer::Same => concat!(
+                "proxy_set_header X-Forwarded-Host $host; proxy_set_header Forwarded $edgegw_forwarded;\n",
+                "proxy_set_header traceparent \"00-$request_id-$edgegw_span-01\";\n",
+                "add_header X-Request-Id $request_id;\n",
+            ),
+            Peer::Lean => "",
+        }
+    }
+}
+
 /// The `http` body of nginx as the plain reverse proxy to the backend on
 /// `backend_port`: `server_head` holds the server's `listen` (and TLS)
 /// directives.
-pub(super) fn nginx_proxy(backend_port: u16, server_head: &str) -> String {
+pub(super) fn nginx_proxy(backend_port: u16, server_head: &str, peer: Peer) -> String {
     format!(
-        "  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
+        "{maps}  upstream backend {{ server 127.0.0.1:{backend_port}; keepalive 128; keepalive_requests 100000; }}\n\
          server {{ {server_head}\n\
            keepalive_requests 100000;\n\
            location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";\n\
-             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }} }}"
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme;\n\
+             {headers} }} }}",
+        maps = peer.maps(),
+        headers = peer.headers(),
     )
 }
 
@@ -287,22 +344,28 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
     )?;
     let (backend_port, _backend) = backend(dir)?;
 
-    let (np, nt) = (free_port()?, free_port()?);
-    let nginx_proc = nginx(
-        dir,
-        "proxy",
-        &nginx_proxy(
-            backend_port,
-            &format!(
-                "listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
-                 ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;",
-                c = cert.display(),
-                k = key.display()
+    // One nginx per peer configuration, each serving plain and TLS.
+    let mut peers = Vec::new();
+    for peer in Peer::ALL {
+        let (np, nt) = (free_port()?, free_port()?);
+        let proc = nginx(
+            dir,
+            &format!("proxy-{}", peer.label()),
+            &nginx_proxy(
+                backend_port,
+                &format!(
+                    "listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
+                     ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;",
+                    c = cert.display(),
+                    k = key.display()
+                ),
+                peer,
             ),
-        ),
-    )?;
-    wait_port(np)?;
-    wait_port(nt)?;
+        )?;
+        wait_port(np)?;
+        wait_port(nt)?;
+        peers.push((peer, np, nt, proc));
+    }
 
     let (ep, et) = (free_port()?, free_port()?);
     let edgegw_proc = edgegw(dir, ep, et, backend_port, &cert, &key)?;
@@ -318,60 +381,113 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
         "bench proxy: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds, same backend (nginx returning 23 bytes)"
     );
     println!(
-        "{:<10} {:<7} {:>12} {:>9} {:>9} {:>7} {:>12}",
+        "peers: \"nginx\" writes the same headers as edgegw (X-Forwarded-Host, Forwarded, a new traceparent, X-Request-Id, and for apim the RateLimit headers); \"nginx-lean\" writes only X-Forwarded-For/-Proto (the earlier comparison, for reference)"
+    );
+    println!(
+        "{:<10} {:<10} {:>12} {:>9} {:>9} {:>7} {:>12}",
         "scenario", "proxy", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
     );
+    let e_pid = edgegw_proc.0.id();
+    let with_scheme = |scheme: &str, pick: fn(&(Peer, u16, u16, Proc)) -> u16| -> Vec<Target> {
+        peers
+            .iter()
+            .map(|p| Target {
+                label: p.0.label(),
+                url: format!("{scheme}://127.0.0.1:{}/b", pick(p)),
+                pid: p.3.0.id(),
+            })
+            .collect()
+    };
     let mut scenarios = vec![
-        (
-            "http",
-            format!("http://127.0.0.1:{ep}/b"),
-            format!("http://127.0.0.1:{np}/b"),
-            None,
-            (edgegw_proc.0.id(), nginx_proc.0.id()),
-        ),
-        (
-            "tls",
-            format!("https://127.0.0.1:{et}/b"),
-            format!("https://127.0.0.1:{nt}/b"),
-            None,
-            (edgegw_proc.0.id(), nginx_proc.0.id()),
-        ),
+        Scenario {
+            name: "http",
+            edgegw: Target {
+                label: "edgegw",
+                url: format!("http://127.0.0.1:{ep}/b"),
+                pid: e_pid,
+            },
+            peers: with_scheme("http", |p| p.1),
+            header: None,
+        },
+        Scenario {
+            name: "tls",
+            edgegw: Target {
+                label: "edgegw",
+                url: format!("https://127.0.0.1:{et}/b"),
+                pid: e_pid,
+            },
+            peers: with_scheme("https", |p| p.2),
+            header: None,
+        },
     ];
     if let Some(a) = &apim {
-        scenarios.push((
-            "apim",
-            a.edgegw_url.clone(),
-            a.nginx_url.clone(),
-            Some(a.key_header.as_str()),
-            a.pids,
-        ));
+        scenarios.push(Scenario {
+            name: "apim",
+            edgegw: a.edgegw.clone(),
+            peers: a.peers.clone(),
+            header: Some(a.key_header.as_str()),
+        });
     }
-    for (scenario, e_url, n_url, header, (e_pid, n_pid)) in scenarios {
-        if !run.wants(scenario) {
-            continue;
+    for scenario in scenarios {
+        if run.wants(scenario.name) {
+            measure(&scenario, connections, duration, rounds)?;
         }
-        let headers: Vec<&str> = header.into_iter().collect();
-        // Warm both (pools, TLS session state, page cache) before measuring.
-        wrk_with(&e_url, connections, 2, &headers)?;
-        wrk_with(&n_url, connections, 2, &headers)?;
-        let (mut es, mut ns) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            es.push(with_cpu(e_pid, || {
-                wrk_with(&e_url, connections, duration, &headers)
+    }
+    Ok(())
+}
+
+/// A proxy under test: its name in the output, the URL wrk loads, and the
+/// process whose CPU time is counted.
+#[derive(Clone)]
+pub(super) struct Target {
+    pub(super) label: &'static str,
+    pub(super) url: String,
+    pub(super) pid: u32,
+}
+
+struct Scenario<'a> {
+    name: &'static str,
+    edgegw: Target,
+    peers: Vec<Target>,
+    /// An extra request header ("Name: value").
+    header: Option<&'a str>,
+}
+
+/// Alternating rounds of edgegw and each peer; prints the median round of
+/// each and edgegw's ratios to each peer.
+fn measure(s: &Scenario, connections: u64, duration: u64, rounds: u64) -> anyhow::Result<()> {
+    let headers: Vec<&str> = s.header.into_iter().collect();
+    let all: Vec<&Target> = std::iter::once(&s.edgegw).chain(&s.peers).collect();
+    // Warm each (pools, TLS session state, page cache) before measuring.
+    for t in &all {
+        wrk_with(&t.url, connections, 2, &headers)?;
+    }
+    let mut runs: Vec<Vec<Measure>> = all.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (t, r) in all.iter().zip(&mut runs) {
+            r.push(with_cpu(t.pid, || {
+                wrk_with(&t.url, connections, duration, &headers)
             })?);
-            ns.push(with_cpu(n_pid, || {
-                wrk_with(&n_url, connections, duration, &headers)
-            })?);
         }
-        let (e, n) = (median(es), median(ns));
-        for (name, m) in [("edgegw", &e), ("nginx", &n)] {
-            println!(
-                "{scenario:<10} {name:<7} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
-                m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
-            );
-        }
+    }
+    let medians: Vec<Measure> = runs.into_iter().map(median).collect();
+    let name = s.name;
+    for (t, m) in all.iter().zip(&medians) {
         println!(
-            "{scenario:<10} ratio   edgegw/nginx: requests/s {:.2}x (target >= 1.0x), p99 {:.2}x (target <= 1.2x), p50 {:.2}x, CPU per request {:.2}x",
+            "{name:<10} {:<10} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
+            t.label, m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
+        );
+    }
+    let e = &medians[0];
+    for (t, n) in s.peers.iter().zip(&medians[1..]) {
+        let (rps_target, p99_target) = if t.label == Peer::Same.label() {
+            (" (target >= 1.0x)", " (target <= 1.2x)")
+        } else {
+            ("", "")
+        };
+        println!(
+            "{name:<10} edgegw/{}: requests/s {:.2}x{rps_target}, p99 {:.2}x{p99_target}, p50 {:.2}x, CPU per request {:.2}x",
+            t.label,
             e.rps / n.rps,
             e.p99_ms / n.p99_ms,
             e.p50_ms / n.p50_ms,
