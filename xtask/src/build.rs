@@ -12,7 +12,7 @@ pub fn ebpf_object() -> PathBuf {
 }
 
 /// The profile of the shipped binaries (see the workspace Cargo.toml).
-const PROFILE: &str = "production";
+pub const PROFILE: &str = "production";
 
 pub fn edgegw_bin() -> PathBuf {
     root().join("target").join(PROFILE).join("edgegw")
@@ -51,8 +51,11 @@ pub fn ebpf() -> anyhow::Result<()> {
     .context("building the XDP program")
 }
 
+/// The XDP object, then edgegw and edgegw-cp optimised with a profile of
+/// edgegw under a training load (see `pgo`).
 pub fn all() -> anyhow::Result<()> {
     ebpf()?;
+    let profile = crate::pgo::profile()?;
     setup::run(
         cargo()
             .current_dir(root())
@@ -65,7 +68,11 @@ pub fn all() -> anyhow::Result<()> {
                 "-p",
                 "edgegw-cp",
             ])
-            .env("EDGEGW_EBPF_OBJECT", ebpf_object()),
+            .env("EDGEGW_EBPF_OBJECT", ebpf_object())
+            .env(
+                "CARGO_ENCODED_RUSTFLAGS",
+                format!("-Cprofile-use={}", profile.display()),
+            ),
     )
     .context("building edgegw and edgegw-cp")
 }

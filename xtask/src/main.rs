@@ -7,6 +7,7 @@ mod bench;
 mod build;
 mod dist;
 mod install;
+mod pgo;
 mod setup;
 mod test;
 

@@ -1,7 +1,8 @@
 //! Installs what a fresh machine lacks, idempotently, saying what it does.
 //!
-//! - the toolchain components from rust-toolchain.toml (rustup installs the
-//!   pinned toolchain itself when cargo first runs in the workspace);
+//! - the toolchain components from rust-toolchain.toml, llvm-tools among
+//!   them for profile-guided optimisation (rustup installs the pinned
+//!   toolchain itself when cargo first runs in the workspace);
 //! - bpf-linker, built under `.tools/` against the pinned toolchain's own
 //!   libLLVM so that it always links the LLVM major rustc emits;
 //! - the Debian packages the tests use.
@@ -64,6 +65,7 @@ fn ensure_components() -> anyhow::Result<()> {
     let sysroot = sysroot()?;
     let present = |c: &str| match c {
         "rust-src" => sysroot.join("lib/rustlib/src/rust/library/core").is_dir(),
+        "llvm-tools" => find_llvm_profdata(&sysroot).is_some(),
         tool => sysroot
             .join("bin")
             .join(if tool == "clippy" {
@@ -73,7 +75,7 @@ fn ensure_components() -> anyhow::Result<()> {
             })
             .exists(),
     };
-    let missing: Vec<&str> = ["rust-src", "clippy", "rustfmt"]
+    let missing: Vec<&str> = ["rust-src", "clippy", "rustfmt", "llvm-tools"]
         .into_iter()
         .filter(|c| !present(c))
         .collect();
@@ -85,6 +87,23 @@ fn ensure_components() -> anyhow::Result<()> {
         .current_dir(root())
         .args(["component", "add"])
         .args(&missing))
+}
+
+/// The toolchain's llvm-profdata (component llvm-tools), which merges the
+/// profiles of profile-guided optimisation.
+pub fn llvm_profdata() -> anyhow::Result<PathBuf> {
+    find_llvm_profdata(&sysroot()?).context(
+        "no llvm-profdata in the toolchain; run `cargo xtask setup` (rustup component add llvm-tools)",
+    )
+}
+
+/// `lib/rustlib/<host>/bin/llvm-profdata` under `sysroot`.
+fn find_llvm_profdata(sysroot: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(sysroot.join("lib/rustlib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin/llvm-profdata"))
+        .find(|p| p.exists())
 }
 
 /// The LLVM major version rustc was built with (bpf-linker must match it).
