@@ -10,15 +10,16 @@
 //!
 //! The training load is what a gateway mostly serves: HTTP/1.1 keep-alive
 //! requests through a plain API and through a managed one (subscription
-//! key, `rate-limit-by-key`, `set-header`; its catalog holds 20,000
+//! key, `rate-limit-by-key`, `set-header`: the catalog of `bench apim`,
+//! with 20,000
 //! subscriptions, so that loading one is trained too), and with curl TLS
 //! 1.3 and HTTP/2 (over TLS and cleartext). Code it does not reach (JWT, other policies,
 //! error paths) is optimised for size, as LLVM does for code a profile
 //! shows cold.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{Shutdown, TcpListener, TcpStream},
+    io::{BufRead, BufReader, Write},
+    net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     thread,
@@ -26,9 +27,12 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use sha2::{Digest, Sha256};
 
 use crate::{
+    bench::{
+        apim::{self, KEY_HEADER},
+        instructions::serve,
+    },
     build::{PROFILE, cargo, ebpf_object},
     root, setup,
 };
@@ -71,14 +75,20 @@ pub fn profile() -> anyhow::Result<PathBuf> {
             ),
     )
     .context("building the instrumented edgegw for profile-guided optimisation")?;
+    let instrumented = dir.join("build").join(PROFILE).join("edgegw");
+    let merged = dir.join("edgegw.profdata");
+    // rustc makes every crate depend on the profile file: a new profile of
+    // unchanged code would rebuild them all for nothing.
+    if newer(&merged, &instrumented) {
+        return Ok(merged);
+    }
     // Build scripts of the instrumented build write counts here too.
     let _ = std::fs::remove_dir_all(&raw);
     std::fs::create_dir_all(&raw)?;
     let work = dir.join("train");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    train(&dir.join("build").join(PROFILE).join("edgegw"), &work)
-        .context("training the instrumented edgegw")?;
+    train(&instrumented, &work).context("training the instrumented edgegw")?;
     let profiles: Vec<PathBuf> = std::fs::read_dir(&raw)?
         .flatten()
         .map(|e| e.path())
@@ -90,7 +100,6 @@ pub fn profile() -> anyhow::Result<PathBuf> {
             raw.display()
         );
     }
-    let merged = dir.join("edgegw.profdata");
     setup::run(
         Command::new(setup::llvm_profdata()?)
             .arg("merge")
@@ -100,6 +109,12 @@ pub fn profile() -> anyhow::Result<PathBuf> {
     )
     .context("merging the training profiles")?;
     Ok(merged)
+}
+
+/// Whether `a` exists and was written after `b`.
+fn newer(a: &Path, b: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(a), modified(b)), (Some(a), Some(b)) if a > b)
 }
 
 /// Runs the training load through `edgegw`: a plain gateway (HTTP/1.1,
@@ -144,7 +159,7 @@ fn train(edgegw: &Path, work: &Path) -> anyhow::Result<()> {
 
     let port = free_port()?;
     let catalog = work.join("catalog.yaml");
-    std::fs::write(&catalog, training_catalog())?;
+    std::fs::write(&catalog, apim::catalog(SUBSCRIPTIONS))?;
     let config = format!(
         "{}[catalog]\nfile = \"{}\"\n",
         gateway(port, backend.port),
@@ -153,10 +168,7 @@ fn train(edgegw: &Path, work: &Path) -> anyhow::Result<()> {
     let gw = Gateway::start(edgegw, work, "apim", &config, port)?;
     keep_alive(
         port,
-        &format!(
-            "Ocp-Apim-Subscription-Key: {}\r\n",
-            key_of(SUBSCRIPTIONS / 2)
-        ),
+        &format!("{KEY_HEADER}: {}\r\n", apim::key(SUBSCRIPTIONS / 2)),
     )?;
     gw.stop()
 }
@@ -164,31 +176,8 @@ fn train(edgegw: &Path, work: &Path) -> anyhow::Result<()> {
 fn gateway(port: u16, backend: u16) -> String {
     format!(
         "[gateway]\nlisten = \"127.0.0.1:{port}\"\naccess_log = \"off\"\n[xdp]\nmode = \"off\"\n\
-         [[apis]]\nname = \"train\"\npath = \"/\"\nbackend = \"http://127.0.0.1:{backend}\"\n"
+         [[apis]]\nname = \"bench\"\npath = \"/\"\nbackend = \"http://127.0.0.1:{backend}\"\n"
     )
-}
-
-fn key_of(i: usize) -> String {
-    format!("train-key-{i:05}")
-}
-
-fn training_catalog() -> String {
-    let mut text = String::from(
-        "apis:\n  - name: train\n    policies:\n      inbound:\n\
-         \x20       - rate-limit-by-key: {calls: 1000000000, renewal_period: 60, counter_key: \"{subscription_id}\"}\n\
-         \x20       - set-header: {name: X-Gateway, value: edgegw}\n\
-         \x20     outbound:\n        - set-header: {name: X-Served-By, value: edgegw}\nsubscriptions:\n",
-    );
-    for i in 0..SUBSCRIPTIONS {
-        let hash: String = Sha256::digest(key_of(i).as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        text.push_str(&format!(
-            "  - {{id: s{i}, scope: \"api:train\", primary_key_sha256: {hash}}}\n"
-        ));
-    }
-    text
 }
 
 /// `CLIENTS` keep-alive clients at once, each sending `REQUESTS` requests
@@ -200,51 +189,13 @@ fn keep_alive(port: u16, extra: &str) -> anyhow::Result<()> {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
             let request = request.clone();
-            thread::spawn(move || client(port, &request))
+            thread::spawn(move || serve(port, &request, REQUESTS))
         })
         .collect();
     for c in clients {
         c.join()
             .map_err(|_| anyhow::anyhow!("a training client panicked"))??;
     }
-    Ok(())
-}
-
-fn client(port: u16, request: &str) -> anyhow::Result<()> {
-    let stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    let (mut line, mut body) = (String::new(), Vec::new());
-    for i in 0..REQUESTS {
-        writer.write_all(request.as_bytes())?;
-        line.clear();
-        reader.read_line(&mut line)?;
-        if !line.starts_with("HTTP/1.1 200 ") {
-            bail!(
-                "training request {i}: expected a 200, got {:?}",
-                line.trim_end()
-            );
-        }
-        let mut length = 0;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                bail!("training request {i}: the connection closed in the header");
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse()?;
-            }
-        }
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    }
-    writer.shutdown(Shutdown::Write)?;
     Ok(())
 }
 

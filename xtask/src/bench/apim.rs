@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use super::proxy::{Peer, Proc, Target, free_port, nginx, wait_port, wrapped};
 use crate::build::edgegw_bin;
 
-pub(super) const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
+pub(crate) const KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
 /// Subscriptions in the throughput scenario (both proxies know them all).
 const KEYS: usize = 1000;
 
@@ -39,7 +39,7 @@ pub(super) struct Apim {
     pub(super) key_header: String,
 }
 
-pub(super) fn key(i: usize) -> String {
+pub(crate) fn key(i: usize) -> String {
     format!("bench-key-{i:08}")
 }
 
@@ -53,7 +53,7 @@ fn hex_sha256(text: &str) -> String {
 }
 
 /// A catalog with `n` subscriptions to the API "bench", keys `key(i)`.
-pub(super) fn catalog(n: usize) -> String {
+pub(crate) fn catalog(n: usize) -> String {
     let mut text = String::from(
         "apis:\n  - name: bench\n    policies:\n      inbound:\n\
          \x20       - rate-limit-by-key: {calls: 1000000000, renewal_period: 60, counter_key: \"{subscription_id}\"}\n\

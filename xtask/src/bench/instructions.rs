@@ -174,7 +174,7 @@ fn per_request(
 /// reading each response whole and checking it is a 200; then closes the
 /// connection and waits for the proxy to close its side, so that both runs
 /// end in the same state.
-fn serve(port: u16, request: &str, n: usize) -> anyhow::Result<()> {
+pub(crate) fn serve(port: u16, request: &str, n: usize) -> anyhow::Result<()> {
     let stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut writer = stream.try_clone()?;

@@ -4,9 +4,9 @@
 //! instructions per request of the same scenarios under valgrind, a figure
 //! that does not move with the load on the machine.
 
-mod apim;
+pub(crate) mod apim;
 mod choose;
-mod instructions;
+pub(crate) mod instructions;
 mod proxy;
 mod sync;
 mod xdp;

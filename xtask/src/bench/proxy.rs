@@ -398,24 +398,21 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             })
             .collect()
     };
+    let edgegw_at = |url: String| Target {
+        label: "edgegw",
+        url,
+        pid: e_pid,
+    };
     let mut scenarios = vec![
         Scenario {
             name: "http",
-            edgegw: Target {
-                label: "edgegw",
-                url: format!("http://127.0.0.1:{ep}/b"),
-                pid: e_pid,
-            },
+            edgegw: edgegw_at(format!("http://127.0.0.1:{ep}/b")),
             peers: with_scheme("http", |p| p.1),
             header: None,
         },
         Scenario {
             name: "tls",
-            edgegw: Target {
-                label: "edgegw",
-                url: format!("https://127.0.0.1:{et}/b"),
-                pid: e_pid,
-            },
+            edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
             peers: with_scheme("https", |p| p.2),
             header: None,
         },
