@@ -11,11 +11,10 @@
 //! The training load is what a gateway mostly serves: HTTP/1.1 keep-alive
 //! requests through a plain API and through a managed one (subscription
 //! key, `rate-limit-by-key`, `set-header`: the catalog of `bench apim`,
-//! with 20,000
-//! subscriptions, so that loading one is trained too), and with curl TLS
-//! 1.3 and HTTP/2 (over TLS and cleartext). Code it does not reach (JWT, other policies,
-//! error paths) is optimised for size, as LLVM does for code a profile
-//! shows cold.
+//! with 20,000 subscriptions so that loading one is trained too), and with
+//! curl TLS 1.3 and HTTP/2 (over TLS and cleartext). Code it does not reach
+//! (JWT, the other policies, error paths) is what the profile shows cold:
+//! LLVM places it apart and optimises it for size.
 
 use std::{
     io::{BufRead, BufReader, Write},
