@@ -1,6 +1,7 @@
 //! `cargo xtask bench proxy [--duration SECS] [--connections N] [--rounds N]
 //! [--subscriptions N] [--only http|tls|apim]`: wrk against edgegw and
-//! against Debian's nginx configured as the equivalent reverse proxy, to
+//! against Debian's nginx configured as the equivalent reverse proxy (and
+//! as the leaner one of earlier runs, for reference: see `Peer`), to
 //! the same backend, in the same run, with the same connection count;
 //! scenarios HTTP/1.1 keep-alive, TLS, and "apim" (key check, rate limit,
 //! set-header: see `apim`), then the memory and load time of a catalog of
