@@ -22,7 +22,6 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     thread,
-    time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
@@ -31,6 +30,7 @@ use crate::{
     bench::{
         apim::{self, KEY_HEADER},
         instructions::serve,
+        proxy::{free_port, self_signed, wait_port},
     },
     build::{PROFILE, cargo, ebpf_object},
     root, setup,
@@ -120,17 +120,7 @@ fn newer(a: &Path, b: &Path) -> bool {
 /// TLS, HTTP/2), then an API-management one.
 fn train(edgegw: &Path, work: &Path) -> anyhow::Result<()> {
     let backend = Backend::start()?;
-    let (cert, key) = (work.join("cert.pem"), work.join("key.pem"));
-    setup::run(
-        Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null()),
-    )?;
+    let (cert, key) = self_signed(work)?;
 
     let (port, tls_port) = (free_port()?, free_port()?);
     let config = format!(
@@ -225,10 +215,6 @@ fn curl(work: &Path, options: &[&str], url: &str, requests: usize) -> anyhow::Re
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// A backend answering every request with 23 bytes, one thread per
 /// connection; its threads end with the training process.
 struct Backend {
@@ -294,13 +280,7 @@ impl Gateway {
             .spawn()
             .context("starting the instrumented edgegw")?;
         let gw = Gateway(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("the instrumented edgegw does not listen on 127.0.0.1:{port} after 30 s");
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        wait_port(port).context("the instrumented edgegw did not start")?;
         Ok(gw)
     }
 

@@ -7,7 +7,7 @@
 pub(crate) mod apim;
 mod choose;
 pub(crate) mod instructions;
-mod proxy;
+pub(crate) mod proxy;
 mod sync;
 mod xdp;
 

@@ -149,11 +149,28 @@ pub(super) fn install_tools() -> anyhow::Result<()> {
     installed
 }
 
-pub(super) fn free_port() -> anyhow::Result<u16> {
+/// A self-signed P-256 certificate for localhost and its key, written into
+/// `dir` as cert.pem and key.pem (openssl).
+pub(crate) fn self_signed(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    setup::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null()),
+    )?;
+    Ok((cert, key))
+}
+
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-pub(super) fn wait_port(port: u16) -> anyhow::Result<()> {
+pub(crate) fn wait_port(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
@@ -326,23 +343,7 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
         rounds,
         ..
     } = *run;
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    setup::run(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null()),
-    )?;
+    let (cert, key) = self_signed(dir)?;
     let (backend_port, _backend) = backend(dir)?;
 
     // One nginx per peer configuration, each serving plain and TLS.
