@@ -6,6 +6,7 @@
 //! still serves HTTP/2 backends and upgrades (see `backend`).
 
 mod body;
+pub mod chunked;
 mod head;
 mod pool;
 mod stream;
