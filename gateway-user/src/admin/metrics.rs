@@ -30,10 +30,13 @@ pub enum Rejection {
     MaxConnections,
     BadRequest,
     TlsHandshake,
+    // Request framing (issue 18).
+    /// A request body that could not be decoded (malformed chunked coding).
+    BadBody,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 7] = [
+    pub const ALL: [Rejection; 8] = [
         Rejection::HeaderTooLarge,
         Rejection::HeaderReadTimeout,
         Rejection::BodyTooLarge,
@@ -41,6 +44,8 @@ impl Rejection {
         Rejection::MaxConnections,
         Rejection::BadRequest,
         Rejection::TlsHandshake,
+        // Request framing (issue 18).
+        Rejection::BadBody,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -52,6 +57,8 @@ impl Rejection {
             Rejection::MaxConnections => "max_connections",
             Rejection::BadRequest => "bad_request",
             Rejection::TlsHandshake => "tls_handshake",
+            // Request framing (issue 18).
+            Rejection::BadBody => "bad_body",
         }
     }
 }

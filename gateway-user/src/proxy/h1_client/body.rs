@@ -27,7 +27,7 @@ use super::{
     pool::{Conn, Local},
     stream::Stream,
 };
-use crate::proxy::{BoxError, RequestBody, backend::BackendError};
+use crate::proxy::{BoxError, RequestBody, backend::BackendError, h1_server::MalformedBody};
 
 /// Why a request could not be written whole.
 pub enum WriteError {
@@ -88,10 +88,13 @@ pub async fn write_request(
     Ok(())
 }
 
-/// The request body's own error: over the size limit, or the client's.
+/// The request body's own error: over the size limit, malformed, or the
+/// client's.
 fn body_error(e: BoxError) -> BackendError {
     if e.is::<http_body_util::LengthLimitError>() {
         BackendError::BodyTooLarge
+    } else if e.is::<MalformedBody>() {
+        BackendError::BadRequestBody(e)
     } else {
         BackendError::Failed(e)
     }
