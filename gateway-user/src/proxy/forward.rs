@@ -360,6 +360,9 @@ fn request_host<B>(req: &Request<B>) -> Option<String> {
 fn classify(err: BackendError, api: String, limit: u64) -> ProxyError {
     match err {
         BackendError::BodyTooLarge => ProxyError::BodyTooLarge { limit },
+        BackendError::BadRequestBody(why) => ProxyError::BadBody {
+            why: why.to_string(),
+        },
         BackendError::Connect(e) => {
             tracing::debug!(error = %e, %api, "backend connect failed");
             ProxyError::BackendConnect { api }

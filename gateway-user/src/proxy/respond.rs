@@ -31,6 +31,10 @@ pub enum ProxyError {
     BackendFailed {
         api: String,
     },
+    /// The client's request body could not be decoded.
+    BadBody {
+        why: String,
+    },
 }
 
 impl ProxyError {
@@ -43,6 +47,7 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BadBody { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -65,6 +70,7 @@ impl ProxyError {
             ProxyError::BackendFailed { api } => {
                 format!("Backend for API {api} failed to answer")
             }
+            ProxyError::BadBody { why } => format!("The request body is malformed: {why}"),
         }
     }
 
