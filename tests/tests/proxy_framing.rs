@@ -133,8 +133,8 @@ fn request_len(bytes: &[u8]) -> Option<usize> {
         let mut at = head;
         loop {
             let line = bytes[at..].windows(2).position(|w| w == b"\r\n")?;
-            let size = usize::from_str_radix(std::str::from_utf8(&bytes[at..at + line]).ok()?, 16)
-                .ok()?;
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&bytes[at..at + line]).ok()?, 16).ok()?;
             at += line + 2;
             if size == 0 {
                 // No trailers from the gateway.
@@ -282,7 +282,11 @@ fn run(backend: &Recorder, client: &Client<'_>, proto: &str, cases: &[Case]) -> 
     for c in cases {
         let before = backend.snapshot();
         let (answer, closed) = client.exchange(&c.request, c.pause);
-        assert!(closed || !c.closes, "{}: the gateway closes the connection", c.name);
+        assert!(
+            closed || !c.closes,
+            "{}: the gateway closes the connection",
+            c.name
+        );
         let status: u16 = answer
             .get(9..12)
             .and_then(|s| s.parse().ok())
@@ -366,7 +370,13 @@ const HELLO: &str = "5\r\nhello\r\n0\r\n\r\n";
 fn valid() -> Vec<Case> {
     use Forward::*;
     vec![
-        case("cl", "Content-Length: 5\r\n", "hello", 200, Length(b"hello")),
+        case(
+            "cl",
+            "Content-Length: 5\r\n",
+            "hello",
+            200,
+            Length(b"hello"),
+        ),
         case("chunked", TE, HELLO, 200, Chunked(&[b"hello"])),
         case(
             "chunked-two",
@@ -489,7 +499,13 @@ fn ambiguous() -> Vec<Case> {
             400,
             Nothing,
         ),
-        case("te-xchunked", "Transfer-Encoding: xchunked\r\n", HELLO, 400, Nothing),
+        case(
+            "te-xchunked",
+            "Transfer-Encoding: xchunked\r\n",
+            HELLO,
+            400,
+            Nothing,
+        ),
         case(
             "te-bare-cr",
             "Transfer-Encoding: chunked\rX: y\r\n",
@@ -512,11 +528,23 @@ fn ambiguous() -> Vec<Case> {
             200,
             Length(b"hello"),
         ),
-        case("cl-list-differ", "Content-Length: 5, 6\r\n", "hello!", 400, Nothing),
+        case(
+            "cl-list-differ",
+            "Content-Length: 5, 6\r\n",
+            "hello!",
+            400,
+            Nothing,
+        ),
         case("cl-plus", "Content-Length: +5\r\n", "hello", 400, Nothing),
         case("cl-minus", "Content-Length: -1\r\n", "hello", 400, Nothing),
         case("cl-hex", "Content-Length: 0x5\r\n", "hello", 400, Nothing),
-        case("cl-inner-space", "Content-Length: 5 5\r\n", "hello", 400, Nothing),
+        case(
+            "cl-inner-space",
+            "Content-Length: 5 5\r\n",
+            "hello",
+            400,
+            Nothing,
+        ),
         case(
             "cl-overflow",
             "Content-Length: 99999999999999999999\r\n",
@@ -535,7 +563,10 @@ fn malformed() -> Vec<Case> {
     let bad = |name, body| case(name, TE, body, 400, Nothing);
     let mut cases = vec![
         bad("chunk-negative", "-5\r\nhello\r\n0\r\n\r\n"),
-        bad("chunk-overlong-size", "10000000000000005\r\nhello\r\n0\r\n\r\n"),
+        bad(
+            "chunk-overlong-size",
+            "10000000000000005\r\nhello\r\n0\r\n\r\n",
+        ),
         bad("chunk-not-hex", "g\r\nhello\r\n0\r\n\r\n"),
         bad("chunk-0x", "0x5\r\nhello\r\n0\r\n\r\n"),
         bad("chunk-longer-than-size", "5\r\nhelloXX\r\n0\r\n\r\n"),
@@ -617,16 +648,28 @@ fn framing_over_tls_is_as_strict() {
         ),
     );
     let pick = |cases: Vec<Case>, names: &[&str]| -> Vec<Case> {
-        cases.into_iter().filter(|c| names.contains(&c.name)).collect()
+        cases
+            .into_iter()
+            .filter(|c| names.contains(&c.name))
+            .collect()
     };
     let mut cases = pick(valid(), &["cl", "chunked"]);
     cases.extend(pick(
         ambiguous(),
-        &["cl-te-smuggle", "te-cl", "te-space-before-colon", "cl-differ"],
+        &[
+            "cl-te-smuggle",
+            "te-cl",
+            "te-space-before-colon",
+            "cl-differ",
+        ],
     ));
     cases.extend(pick(
         malformed(),
-        &["chunk-longer-than-size", "chunk-overlong-size", "chunk-bad-later"],
+        &[
+            "chunk-longer-than-size",
+            "chunk-overlong-size",
+            "chunk-bad-later",
+        ],
     ));
     let client = Client::Tls {
         port: tls_port,

@@ -203,7 +203,9 @@ async fn serve(
 }
 
 async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| bind_error(addr, field, e))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(addr, field, e))
 }
 
 /// A client listener, with the configured listen backlog.

@@ -309,9 +309,7 @@ async fn serve_hyper<I>(
             // HTTP/1.1 bodies hyper decodes (chunked ones) may be
             // malformed: told apart from a client gone, see `Checked`.
             let checked = req.version() == Version::HTTP_11 && !req.body().is_end_stream();
-            let req = req.map(|body| {
-                Checked::new(body, checked.then(|| metrics.clone()))
-            });
+            let req = req.map(|body| Checked::new(body, checked.then(|| metrics.clone())));
             let (mut response, more) = forward::handle(shared, metrics, conn, req).await;
             more.insert_into(response.headers_mut());
             Ok::<_, Infallible>(response)
@@ -321,12 +319,26 @@ async fn serve_hyper<I>(
     let ended = if h2 {
         let builder = auto_builder(limits);
         let connection = builder.serve_connection_with_upgrades(io, service);
-        drive(connection, |c| c.graceful_shutdown(), &activity, limits, &drain).await
+        drive(
+            connection,
+            |c| c.graceful_shutdown(),
+            &activity,
+            limits,
+            &drain,
+        )
+        .await
     } else {
         let connection = h1_builder(limits)
             .serve_connection(io, service)
             .with_upgrades();
-        drive(connection, |c| c.graceful_shutdown(), &activity, limits, &drain).await
+        drive(
+            connection,
+            |c| c.graceful_shutdown(),
+            &activity,
+            limits,
+            &drain,
+        )
+        .await
     };
     match ended {
         Outcome::Done => {}

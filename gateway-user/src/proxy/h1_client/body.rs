@@ -256,7 +256,8 @@ impl Body for BackendBody {
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            return this.fail(&format!("the backend's chunked body is malformed: {e}"));
+                            return this
+                                .fail(&format!("the backend's chunked body is malformed: {e}"));
                         }
                     }
                 }

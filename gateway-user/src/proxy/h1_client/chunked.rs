@@ -256,8 +256,8 @@ fn trailers(buf: &[u8]) -> Result<Option<(usize, Option<HeaderMap>)>, ChunkError
     }
     let mut map = HeaderMap::with_capacity(fields.len());
     for f in fields.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes())
-            .map_err(|_| ChunkError::InvalidTrailers)?;
+        let name =
+            HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| ChunkError::InvalidTrailers)?;
         let value = HeaderValue::from_bytes(f.value).map_err(|_| ChunkError::InvalidTrailers)?;
         map.append(name, value);
     }

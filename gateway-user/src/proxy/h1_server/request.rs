@@ -493,7 +493,10 @@ mod tests {
         let Verdict::Request { body, rest, .. } = read_split(served[4], &limits) else {
             unreachable!()
         };
-        assert_eq!((&body[..], &rest[..]), (&b"ok"[..], &b"GET /2 HTTP/1.1\r\n\r\n"[..]));
+        assert_eq!(
+            (&body[..], &rest[..]),
+            (&b"ok"[..], &b"GET /2 HTTP/1.1\r\n\r\n"[..])
+        );
 
         let handed_off = [
             &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"[..],
@@ -527,7 +530,10 @@ mod tests {
             &b"GET / HTTP/1.1\r\nHost: x\r\n"[..],
             b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel",
         ] {
-            assert_eq!(read_split(raw, &limits), Verdict::Failed(ErrorKind::UnexpectedEof));
+            assert_eq!(
+                read_split(raw, &limits),
+                Verdict::Failed(ErrorKind::UnexpectedEof)
+            );
         }
         assert_eq!(read_split(b"", &limits), Verdict::Closed);
     }
