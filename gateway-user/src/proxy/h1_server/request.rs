@@ -152,6 +152,36 @@ enum Parse {
     Handoff,
 }
 
+/// What the lean server decides on the bytes read so far, as `read` does
+/// after each read (the fuzz targets' view of `parse`).
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// A head it serves: its length, its body's, and whether the client
+    /// asked to close.
+    Serve {
+        head_len: usize,
+        body_len: usize,
+        close: bool,
+    },
+    /// More bytes are needed.
+    Partial,
+    /// hyper serves it (or refuses it).
+    Handoff,
+}
+
+pub fn verdict(buf: &[u8], limits: &Limits) -> Verdict {
+    match parse(buf, &mut Vec::new(), limits) {
+        Parse::Complete(head) => Verdict::Serve {
+            head_len: head.len,
+            body_len: head.body_len,
+            close: head.close,
+        },
+        Parse::Partial if buf.len() >= limits.max_header_bytes => Verdict::Handoff,
+        Parse::Partial => Verdict::Partial,
+        Parse::Handoff => Verdict::Handoff,
+    }
+}
+
 fn parse(buf: &[u8], spans: &mut Vec<Span>, limits: &Limits) -> Parse {
     let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
