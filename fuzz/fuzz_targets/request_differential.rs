@@ -43,8 +43,11 @@ fn hyper_reads(bytes: &[u8], max_header_bytes: usize) -> Option<Request<Bytes>> 
                 Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
             }
         });
-        // As the gateway configures hyper (see `proxy::server::h1_builder`).
+        // As the gateway configures hyper (see `proxy::server::h1_builder`);
+        // the client's end of stream comes right after its bytes, and a
+        // request before it is still served.
         let _ = http1::Builder::new()
+            .half_close(true)
             .max_buf_size(max_header_bytes)
             .max_header_size(max_header_bytes)
             .serve_connection(TokioIo::new(server), service)
