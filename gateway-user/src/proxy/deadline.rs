@@ -257,14 +257,15 @@ mod tests {
     /// deadline passes and its sweeper stops.
     fn moved_to_another_thread(poll_there: bool) {
         let here = current_thread();
-        let mut deadline = here.block_on(async {
-            let mut d = within(
-                Duration::from_millis(100),
-                Box::pin(std::future::pending::<()>()),
-            );
-            assert!(poll_once(&mut d).is_pending());
-            d
-        });
+        let mut deadline = within(
+            Duration::from_millis(100),
+            Box::pin(std::future::pending::<()>()),
+        );
+        {
+            // Registered here: its sweeper is spawned on this runtime.
+            let _runtime = here.enter();
+            assert!(poll_once(&mut deadline).is_pending());
+        }
         std::thread::spawn(move || {
             current_thread().block_on(async move {
                 if poll_there {

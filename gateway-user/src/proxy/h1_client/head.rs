@@ -28,7 +28,7 @@ pub struct Framing {
     pub reuse: bool,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     Empty,
     Length(u64),
