@@ -306,3 +306,358 @@ apis:
     assert_eq!(backend.hits(), 7);
     assert!(!gw.gw.daemon.log_text().contains("a-long-shared-secret"));
 }
+
+/// Debian's Python, which has PyJWT (package python3-jwt): another
+/// implementation than the gateway's to mint the tokens of the claim table.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// PyJWT signs `tokens` (`{alg, kid?, claims}`: HS256 with `secret`, ES256
+/// with a P-256 key it generates); returns the tokens and that key's
+/// public PEM.
+fn pyjwt(secret: &str, tokens: &[serde_json::Value]) -> (Vec<String>, String) {
+    const SCRIPT: &str = r#"
+import json, sys
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+req = json.load(sys.stdin)
+ec_key = ec.generate_private_key(ec.SECP256R1())
+out = []
+for t in req["tokens"]:
+    key = req["secret"] if t["alg"] == "HS256" else ec_key
+    headers = {"kid": t["kid"]} if t.get("kid") else None
+    out.append(jwt.encode(t["claims"], key, algorithm=t["alg"], headers=headers))
+pem = ec_key.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+json.dump({"tokens": out, "pem": pem}, sys.stdout)
+"#;
+    let mut child = Command::new(PYTHON)
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{PYTHON}: {e}; run `cargo xtask setup` (Debian python3-jwt)"));
+    let request = serde_json::json!({"secret": secret, "tokens": tokens});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "PyJWT could not sign (missing? `cargo xtask setup` installs python3-jwt): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tokens = answer["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    (tokens, answer["pem"].as_str().unwrap().to_string())
+}
+
+/// Every constrained claim × absent, wrong, right, with tokens PyJWT
+/// signs, through the real gateway: a configured constraint requires its
+/// claim to be present and to match.
+#[test]
+fn every_configured_claim_is_required_and_must_match() {
+    const SECRET: &str = "a-shared-secret-of-at-least-32-bytes";
+    let now = get_current_timestamp() as i64;
+    let base = serde_json::json!({
+        "iss": "https://idp.test", "aud": "orders-api", "roles": ["reader"],
+        "tenant": "t1", "sub": "u1", "exp": now + 600,
+    });
+    // (api, claim, value (None: absent), expected status)
+    #[rustfmt::skip]
+    let table: Vec<(&str, &str, Option<serde_json::Value>, u16)> = vec![
+        ("all", "-", None, 200),
+        ("all", "iss", None, 401),
+        ("all", "iss", Some(serde_json::json!("https://evil.test")), 401),
+        ("all", "iss", Some(serde_json::json!(["https://idp.test"])), 401),
+        ("all", "iss", Some(serde_json::json!("https://idp2.test")), 200),
+        ("all", "aud", None, 401),
+        ("all", "aud", Some(serde_json::json!("other-api")), 401),
+        ("all", "aud", Some(serde_json::json!(["other-api"])), 401),
+        ("all", "aud", Some(serde_json::json!(42)), 401),
+        ("all", "aud", Some(serde_json::json!(["other-api", "orders-api"])), 200),
+        ("all", "roles", None, 401),
+        ("all", "roles", Some(serde_json::json!(["writer"])), 401),
+        ("all", "roles", Some(serde_json::json!(["writer", "reader"])), 200),
+        ("all", "roles", Some(serde_json::json!("reader")), 200),
+        ("all", "tenant", None, 401),
+        ("all", "tenant", Some(serde_json::Value::Null), 401),
+        ("all", "tenant", Some(serde_json::json!("any-tenant")), 200),
+        ("all", "exp", None, 401),
+        ("all", "exp", Some(serde_json::json!(now - 120)), 401),
+        ("all", "exp", Some(serde_json::json!("tomorrow")), 401),
+        ("all", "exp", Some(serde_json::json!(now + 60)), 200),
+        ("all", "nbf", None, 200),
+        ("all", "nbf", Some(serde_json::json!(now + 600)), 401),
+        ("all", "nbf", Some(serde_json::json!("yesterday")), 401),
+        ("all", "nbf", Some(serde_json::json!(now - 10)), 200),
+        // require_expiration_time: false makes exp optional, not ignored.
+        ("noexp", "exp", None, 200),
+        ("noexp", "exp", Some(serde_json::json!(now - 120)), 401),
+        ("noexp", "exp", Some(serde_json::json!(now + 60)), 200),
+    ];
+    let mut tokens = Vec::new();
+    for (_, claim, value, _) in &table {
+        let mut claims = base.clone();
+        match value {
+            None => {
+                claims.as_object_mut().unwrap().remove(*claim);
+            }
+            Some(v) => claims[claim] = v.clone(),
+        }
+        tokens.push(serde_json::json!({"alg": "HS256", "claims": claims}));
+    }
+    // ES256 as PyJWT encodes it (raw r||s), with and without a constraint.
+    let mut no_aud = base.clone();
+    no_aud.as_object_mut().unwrap().remove("aud");
+    tokens.push(serde_json::json!({"alg": "ES256", "claims": base}));
+    tokens.push(serde_json::json!({"alg": "ES256", "claims": no_aud}));
+    let (tokens, pem) = pyjwt(SECRET, &tokens);
+
+    let backend = TestBackend::echo();
+    let b = backend.addr;
+    let apis = format!(
+        "[[apis]]\nname = \"all\"\npath = \"/all\"\nbackend = \"http://{b}\"\n[[apis]]\nname = \"noexp\"\npath = \"/noexp\"\nbackend = \"http://{b}\"\n"
+    );
+    let pem = pem.trim().replace('\n', &format!("\n{}", " ".repeat(18)));
+    let catalog = format!(
+        r#"
+apis:
+  - name: all
+    subscription_required: false
+    policies:
+      inbound:
+        - validate-jwt:
+            signing_keys:
+              - {{alg: HS256, secret: "{SECRET}"}}
+              - alg: ES256
+                pem: |
+                  {pem}
+            issuers: [https://idp.test, https://idp2.test]
+            audiences: [orders-api]
+            required_claims: [{{name: roles, values: [reader]}}, {{name: tenant}}]
+            clock_skew: 5
+  - name: noexp
+    subscription_required: false
+    policies:
+      inbound:
+        - validate-jwt:
+            signing_keys: [{{alg: HS256, secret: "{SECRET}"}}]
+            require_expiration_time: false
+"#
+    );
+    let gw = ApimGateway::start("jwtclaims", &apis, &catalog);
+    let call = |api: &str, token: &str| {
+        fetch(&[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &gw.url(&format!("/{api}/x")),
+        ])
+    };
+    let mut wrong = Vec::new();
+    for ((api, claim, value, want), token) in table.iter().zip(&tokens) {
+        let r = call(api, token);
+        if r.status != *want {
+            wrong.push(format!("{api}: {claim} = {value:?}: {} (want {want})", r.status));
+        }
+        if r.status == 401 {
+            assert_eq!(r.json()["message"], "Invalid JWT.", "JSON error");
+        }
+    }
+    let es = &tokens[table.len()..];
+    for (token, want) in es.iter().zip([200, 401]) {
+        let status = call("all", token).status;
+        if status != want {
+            wrong.push(format!("ES256 token: {status} (want {want})"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let passed = table.iter().filter(|row| row.3 == 200).count() + 1;
+    assert_eq!(backend.hits(), passed, "refused tokens never reach the backend");
+}
+
+/// How the test JWKS server answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Jwks {
+    Keys = 0,
+    Fail = 1,
+    Hang = 2,
+}
+
+/// A JWKS server (tokio + hyper) counting the requests it receives; it
+/// serves one HS256 key, `kid` "k1", or answers 500, or never answers.
+struct JwksServer {
+    url: String,
+    hits: Arc<AtomicUsize>,
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+const JWKS_SECRET: &[u8] = b"the-jwks-hs256-secret-32-bytes-long";
+
+impl JwksServer {
+    fn start(mode: Jwks) -> JwksServer {
+        use hyper::{Response, service::service_fn};
+        use hyper_util::rt::TokioIo;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let mode = Arc::new(std::sync::atomic::AtomicU8::new(mode as u8));
+        let keys = serde_json::json!({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": b64url(JWKS_SECRET)}]}).to_string();
+        let (h, m) = (hits.clone(), mode.clone());
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (h, m, keys) = (h.clone(), m.clone(), keys.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |_req| {
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let (m, keys) = (m.clone(), keys.clone());
+                        async move {
+                            let (status, body) = match m.load(Ordering::SeqCst) {
+                                0 => (200, keys),
+                                1 => (500, "{}".to_string()),
+                                _ => std::future::pending().await,
+                            };
+                            Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        JwksServer {
+            url,
+            hits,
+            mode,
+            _runtime: runtime,
+        }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, mode: Jwks) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+}
+
+/// `n` requests with `token`, `parallel` at a time, from one curl:
+/// each one's status and seconds taken.
+fn burst(url: &str, token: &str, n: usize, parallel: usize) -> Vec<(u16, f64)> {
+    let out = Command::new("curl")
+        .args(["-sS", "--parallel", "--parallel-max", &parallel.to_string()])
+        .args(["--max-time", "30", "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %{time_total}\\n"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("{url}?n=[1-{n}]"))
+        .output()
+        .expect("running curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answers: Vec<(u16, f64)> = text
+        .lines()
+        .map(|l| {
+            let (code, secs) = l.split_once(' ').unwrap();
+            (code.parse().unwrap(), secs.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(answers.len(), n, "curl: {out:?}");
+    answers
+}
+
+/// Unknown-`kid` tokens while the JWKS endpoint fails or hangs: one fetch
+/// in flight per URL, a negative cache after a failure, requests that wait
+/// on the fetch in flight (briefly) instead of starting their own; the
+/// keys load once the endpoint recovers, and an unknown `kid` then
+/// refetches at most once per guard interval (30 s).
+#[test]
+fn unknown_key_ids_cannot_amplify_jwks_fetches() {
+    let failing = JwksServer::start(Jwks::Fail);
+    let hanging = JwksServer::start(Jwks::Hang);
+    let backend = TestBackend::echo();
+    let b = backend.addr;
+    let apis = format!(
+        "[[apis]]\nname = \"failing\"\npath = \"/failing\"\nbackend = \"http://{b}\"\n[[apis]]\nname = \"hanging\"\npath = \"/hanging\"\nbackend = \"http://{b}\"\n"
+    );
+    let catalog = format!(
+        r#"
+apis:
+  - name: failing
+    subscription_required: false
+    policies:
+      inbound:
+        - validate-jwt: {{jwks_url: "{}"}}
+  - name: hanging
+    subscription_required: false
+    policies:
+      inbound:
+        - validate-jwt: {{jwks_url: "{}"}}
+"#,
+        failing.url, hanging.url
+    );
+    let gw = ApimGateway::start("jwks", &apis, &catalog);
+    let key = EncodingKey::from_secret(JWKS_SECRET);
+    let exp = serde_json::json!({"exp": get_current_timestamp() + 600});
+    let k1 = sign(Algorithm::HS256, Some("k1"), &exp, &key);
+    let k2 = sign(Algorithm::HS256, Some("k2"), &exp, &key);
+
+    // (a) 500s: 100 requests, 20 at a time.
+    let answers = burst(&gw.url("/failing/x"), &k1, 100, 20);
+    assert!(answers.iter().all(|a| a.0 == 401), "{answers:?}");
+    assert!(failing.hits() <= 2, "{} fetches for 100 requests", failing.hits());
+    // (b) hanging: the fetch in flight stays the only one; requests wait
+    // for it at most 2 s, never the 5 s fetch timeout.
+    let answers = burst(&gw.url("/hanging/x"), &k1, 100, 20);
+    assert!(answers.iter().all(|a| a.0 == 401), "{answers:?}");
+    assert_eq!(hanging.hits(), 1, "one fetch for 100 requests");
+    let slowest = answers.iter().map(|a| a.1).fold(0.0, f64::max);
+    assert!(slowest < 5.0, "a request waited {slowest} s");
+
+    // Recovery: after the backoff (and, hanging, the fetch timeout) the
+    // keys load and the token passes.
+    failing.set(Jwks::Keys);
+    hanging.set(Jwks::Keys);
+    for (server, api) in [(&failing, "failing"), (&hanging, "hanging")] {
+        let before = server.hits();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let r = fetch(&["-H", &format!("Authorization: Bearer {k1}"), &gw.url(&format!("/{api}/x"))]);
+            if r.status == 200 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{api}: keys never loaded");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert!(server.hits() - before <= 2, "{api}: {} fetches to recover", server.hits() - before);
+    }
+
+    // Keys loaded: 100 tokens with an unknown kid start no fetch within
+    // the guard interval of the last one.
+    let before = failing.hits();
+    let answers = burst(&gw.url("/failing/x"), &k2, 100, 20);
+    assert!(answers.iter().all(|a| a.0 == 401), "{answers:?}");
+    assert_eq!(failing.hits(), before);
+    assert_eq!(backend.hits(), 2);
+}

@@ -123,10 +123,6 @@ impl Jwks {
         }
     }
 
-    pub fn url(&self) -> &str {
-        &self.source.url
-    }
-
     #[cfg(test)]
     pub fn fetch_started(&self) -> bool {
         self.lock().last_start.is_some()
