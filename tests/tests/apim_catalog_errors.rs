@@ -158,7 +158,10 @@ fn hash_key_reads_the_key_from_standard_input() {
         let out = hash_key_stdin(input);
         assert!(!out.status.success(), "{input:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(error) && err.trim().lines().count() == 1, "{input:?}: {err}");
+        assert!(
+            err.contains(error) && err.trim().lines().count() == 1,
+            "{input:?}: {err}"
+        );
     }
 }
 

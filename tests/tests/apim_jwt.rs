@@ -467,7 +467,10 @@ apis:
     for ((api, claim, value, want), token) in table.iter().zip(&tokens) {
         let r = call(api, token);
         if r.status != *want {
-            wrong.push(format!("{api}: {claim} = {value:?}: {} (want {want})", r.status));
+            wrong.push(format!(
+                "{api}: {claim} = {value:?}: {} (want {want})",
+                r.status
+            ));
         }
         if r.status == 401 {
             assert_eq!(r.json()["message"], "Invalid JWT.", "JSON error");
@@ -482,7 +485,11 @@ apis:
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     let passed = table.iter().filter(|row| row.3 == 200).count() + 1;
-    assert_eq!(backend.hits(), passed, "refused tokens never reach the backend");
+    assert_eq!(
+        backend.hits(),
+        passed,
+        "refused tokens never reach the backend"
+    );
 }
 
 /// How the test JWKS server answers.
@@ -626,7 +633,11 @@ apis:
     // (a) 500s: 100 requests, 20 at a time.
     let answers = burst(&gw.url("/failing/x"), &k1, 100, 20);
     assert!(answers.iter().all(|a| a.0 == 401), "{answers:?}");
-    assert!(failing.hits() <= 2, "{} fetches for 100 requests", failing.hits());
+    assert!(
+        failing.hits() <= 2,
+        "{} fetches for 100 requests",
+        failing.hits()
+    );
     // (b) hanging: the fetch in flight stays the only one; requests wait
     // for it at most 2 s, never the 5 s fetch timeout.
     let answers = burst(&gw.url("/hanging/x"), &k1, 100, 20);
@@ -643,14 +654,25 @@ apis:
         let before = server.hits();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let r = fetch(&["-H", &format!("Authorization: Bearer {k1}"), &gw.url(&format!("/{api}/x"))]);
+            let r = fetch(&[
+                "-H",
+                &format!("Authorization: Bearer {k1}"),
+                &gw.url(&format!("/{api}/x")),
+            ]);
             if r.status == 200 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{api}: keys never loaded");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{api}: keys never loaded"
+            );
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        assert!(server.hits() - before <= 2, "{api}: {} fetches to recover", server.hits() - before);
+        assert!(
+            server.hits() - before <= 2,
+            "{api}: {} fetches to recover",
+            server.hits() - before
+        );
     }
 
     // Keys loaded: 100 tokens with an unknown kid start no fetch within

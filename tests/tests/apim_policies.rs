@@ -193,7 +193,10 @@ fn ip_filter_refuses_host_bits_as_the_dos_lists_do() {
         assert!(!out.status.success(), "edgegw {args:?} accepted it");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    for (entry, fixed) in [("10.0.0.1/8", "10.0.0.0/8"), ("2001:db8::1/32", "2001:db8::/32")] {
+    for (entry, fixed) in [
+        ("10.0.0.1/8", "10.0.0.0/8"),
+        ("2001:db8::1/32", "2001:db8::/32"),
+    ] {
         let catalog = tmp.write(
             "catalog.yaml",
             &format!(
@@ -211,7 +214,10 @@ fn ip_filter_refuses_host_bits_as_the_dos_lists_do() {
             from_catalog.contains(&format!("policy \"ip-filter\": {message}")),
             "{from_catalog}"
         );
-        assert!(from_dos.contains(&format!("dos.allow: {message}")), "{from_dos}");
+        assert!(
+            from_dos.contains(&format!("dos.allow: {message}")),
+            "{from_dos}"
+        );
     }
 }
 

@@ -54,7 +54,10 @@ impl Constraints {
                     .collect::<Result<_, _>>()?,
                 Some(_) => return Err("claim aud: not a string or an array of strings".into()),
             };
-            if !audiences.iter().any(|a| self.audiences.iter().any(|w| w == a)) {
+            if !audiences
+                .iter()
+                .any(|a| self.audiences.iter().any(|w| w == a))
+            {
                 return Err("no accepted audience in aud".into());
             }
         }
@@ -103,7 +106,10 @@ mod tests {
         Constraints {
             issuers: vec!["iss1".into(), "iss2".into()],
             audiences: vec!["api1".into()],
-            required: vec![("scope".into(), vec!["read".into()]), ("sub".into(), vec![])],
+            required: vec![
+                ("scope".into(), vec!["read".into()]),
+                ("sub".into(), vec![]),
+            ],
             require_exp: true,
             skew: 5,
         }

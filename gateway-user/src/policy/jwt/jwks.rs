@@ -334,7 +334,11 @@ mod tests {
                         let (status, body) = match mode {
                             Mode::Hang => return std::future::pending().await,
                             Mode::Fail => ("500 Internal Server Error", String::new()),
-                            Mode::Keys => ("200 OK", r#"{"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0"}]}"#.to_string()),
+                            Mode::Keys => (
+                                "200 OK",
+                                r#"{"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0"}]}"#
+                                    .to_string(),
+                            ),
                         };
                         let _ = stream
                             .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
@@ -445,7 +449,11 @@ mod tests {
         tokio::time::sleep(guard).await;
         let newer = jwks.newer(&first).await.expect("a second fetch");
         assert_eq!(server.hits(), 2);
-        assert!(jwks.newer(&first).await.is_some_and(|k| Arc::ptr_eq(&k, &newer)));
+        assert!(
+            jwks.newer(&first)
+                .await
+                .is_some_and(|k| Arc::ptr_eq(&k, &newer))
+        );
         assert!(jwks.newer(&newer).await.is_none());
         assert_eq!(server.hits(), 2);
         // A failed refetch (no backoff here) also counts for the guard,

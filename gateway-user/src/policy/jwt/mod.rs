@@ -297,14 +297,21 @@ mod tests {
     /// a JWKS fetch (it is not an unknown key).
     #[tokio::test]
     async fn expired_token_with_inline_key_starts_no_fetch() {
-        let policy = "{signing_keys: [{alg: HS256, secret: k1}], jwks_url: 'http://127.0.0.1:9/no-fetch'}";
+        let policy =
+            "{signing_keys: [{alg: HS256, secret: k1}], jwks_url: 'http://127.0.0.1:9/no-fetch'}";
         let p = ValidateJwt::parse(serde_yaml::from_str(policy).unwrap()).unwrap();
         let mut headers = hyper::HeaderMap::new();
         let expired = token(serde_json::json!({"exp": now() - 60}));
-        headers.insert("authorization", format!("Bearer {expired}").parse().unwrap());
+        headers.insert(
+            "authorization",
+            format!("Bearer {expired}").parse().unwrap(),
+        );
         let method = hyper::Method::GET;
         let mut ctx = Ctx::test(&method, &mut headers);
-        assert_eq!(p.check(&mut ctx).await.map(|r| r.status().as_u16()), Some(401));
+        assert_eq!(
+            p.check(&mut ctx).await.map(|r| r.status().as_u16()),
+            Some(401)
+        );
         assert!(!p.remote.as_ref().unwrap().jwks.fetch_started());
     }
 
