@@ -39,6 +39,14 @@ impl Router {
         Router { apis }
     }
 
+    /// Whether an operation of any API names `method` explicitly.
+    pub fn names_method(&self, method: &Method) -> bool {
+        self.apis
+            .iter()
+            .flat_map(|a| &a.operations)
+            .any(|o| o.method.as_ref() == Some(method))
+    }
+
     pub fn route<'a, 'p>(
         &'a self,
         host: Option<&str>,
