@@ -201,9 +201,10 @@ where
         }
         Err(NoRoute::Api) => return Err(ProxyError::NoApi { path: path.into() }),
         Err(NoRoute::Operation { api }) => {
-            record.api = Some(api.as_str().into());
+            request_checks::within_api(&checked, api).map_err(ProxyError::Refused)?;
+            record.api = Some(api.name.clone());
             return Err(ProxyError::NoOperation {
-                api,
+                api: api.name.to_string(),
                 method: req.method().to_string(),
                 path: path.into(),
             });

@@ -31,7 +31,7 @@ use super::{
 };
 use crate::{
     admin::Rejection,
-    config::{EncodedSlashes, Underscores},
+    config::{Api, EncodedSlashes, Underscores},
 };
 
 /// What `before_routing` found out.
@@ -102,18 +102,26 @@ pub fn after_routing(
     method: &Method,
 ) -> Result<(), Refusal> {
     let api = route.api;
-    if checked.path.encoded_slash && api.encoded_slashes == EncodedSlashes::Refuse {
-        return Err(path_refusal(PathError::EncodedSlash));
-    }
-    if checked.path.floor < segments(&api.prefix) {
-        return Err(path_refusal(PathError::EscapesRoot));
-    }
+    within_api(checked, api)?;
     let op = route.operation;
     if special(method) && !op.is_some_and(|o| o.method.as_ref() == Some(method)) {
         return Err(METHOD_NOT_ALLOWED);
     }
     if checked.upgrade == Asked::WebSocket && !op.map_or(api.websocket, |o| o.websocket) {
         return Err(UPGRADE_NOT_ALLOWED);
+    }
+    Ok(())
+}
+
+/// Checks what depends on the API the path fell in (also when none of its
+/// operations matched: a path that climbed out of another API is refused
+/// as that, not as unknown to this one).
+pub fn within_api(checked: &Checked<'_>, api: &Api) -> Result<(), Refusal> {
+    if checked.path.encoded_slash && api.encoded_slashes == EncodedSlashes::Refuse {
+        return Err(path_refusal(PathError::EncodedSlash));
+    }
+    if checked.path.floor < segments(&api.prefix) {
+        return Err(path_refusal(PathError::EscapesRoot));
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
 use hyper::header::{HeaderName, HeaderValue};
 
 use super::*;
-use crate::{config::Config, proxy::Router};
+use crate::{
+    config::Config,
+    proxy::{Router, router::NoRoute},
+};
 
 fn request(version: Version, method: &str, target: &str, headers: &[(&str, &str)]) -> Request<()> {
     let mut req = Request::new(());
@@ -200,12 +203,15 @@ fn decide(method: &str, target: &str, headers: &[(&str, &str)]) -> Result<String
     let checked = before_routing(&mut req, &uri, Underscores::Drop, |m| {
         router.names_method(m)
     })?;
-    let route = router
-        .route(None, req.method(), &checked.path.path)
-        .map_err(|_| match unrouted(req.method()) {
-            true => METHOD_NOT_ALLOWED,
-            false => Refusal::bad_request("no route", Rejection::BadRequest),
-        })?;
+    let route = match router.route(None, req.method(), &checked.path.path) {
+        Ok(route) => route,
+        Err(_) if unrouted(req.method()) => return Err(METHOD_NOT_ALLOWED),
+        Err(NoRoute::Operation { api }) => {
+            within_api(&checked, api)?;
+            return Err(Refusal::bad_request("no route", Rejection::BadRequest));
+        }
+        Err(NoRoute::Api) => return Err(Refusal::bad_request("no route", Rejection::BadRequest)),
+    };
     after_routing(&checked, &route, req.method())?;
     Ok(checked.path.path.into_owned())
 }
@@ -218,7 +224,14 @@ fn routes_on_the_canonical_path_and_refuses_what_escapes() {
         ("/api/items/1", Ok("/api/items/1".to_string())),
         ("/api/public/x/../../items/%31", Ok("/api/items/1".into())),
         // Dot segments resolved before the operations are matched.
-        ("/api/public/../admin", no_route),
+        ("/api/public/../admin", no_route.clone()),
+        (
+            "/other/../api/admin",
+            Err(Refusal::bad_request(
+                "path escapes the API root",
+                Rejection::PathEscapesRoot,
+            )),
+        ),
         (
             "/api/public/..%2fadmin",
             Err(Refusal::bad_request(
