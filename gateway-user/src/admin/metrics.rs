@@ -30,10 +30,20 @@ pub enum Rejection {
     MaxConnections,
     BadRequest,
     TlsHandshake,
+    // What a request is, decided before routing (`proxy::request_checks`).
+    PathInvalid,
+    PathEscapesRoot,
+    PathEncodedSlash,
+    HostMissing,
+    HostDuplicate,
+    HostInvalid,
+    HeaderUnderscore,
+    MethodNotAllowed,
+    UpgradeNotAllowed,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 7] = [
+    pub const ALL: [Rejection; 16] = [
         Rejection::HeaderTooLarge,
         Rejection::HeaderReadTimeout,
         Rejection::BodyTooLarge,
@@ -41,6 +51,15 @@ impl Rejection {
         Rejection::MaxConnections,
         Rejection::BadRequest,
         Rejection::TlsHandshake,
+        Rejection::PathInvalid,
+        Rejection::PathEscapesRoot,
+        Rejection::PathEncodedSlash,
+        Rejection::HostMissing,
+        Rejection::HostDuplicate,
+        Rejection::HostInvalid,
+        Rejection::HeaderUnderscore,
+        Rejection::MethodNotAllowed,
+        Rejection::UpgradeNotAllowed,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -52,6 +71,15 @@ impl Rejection {
             Rejection::MaxConnections => "max_connections",
             Rejection::BadRequest => "bad_request",
             Rejection::TlsHandshake => "tls_handshake",
+            Rejection::PathInvalid => "path_invalid",
+            Rejection::PathEscapesRoot => "path_escapes_root",
+            Rejection::PathEncodedSlash => "path_encoded_slash",
+            Rejection::HostMissing => "host_missing",
+            Rejection::HostDuplicate => "host_duplicate",
+            Rejection::HostInvalid => "host_invalid",
+            Rejection::HeaderUnderscore => "header_underscore",
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::UpgradeNotAllowed => "upgrade_not_allowed",
         }
     }
 }
@@ -133,6 +161,8 @@ pub struct Metrics {
     active_connections: AtomicI64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Request headers with `_` in their name, not forwarded.
+    underscore_headers_dropped: AtomicU64,
 }
 
 /// Records requests into one thread's shard. A request keeps the shard of
@@ -193,6 +223,12 @@ impl Metrics {
 
     pub fn reject(&self, why: Rejection) {
         self.rejections[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` request headers with `_` in their name were not forwarded.
+    pub fn underscore_headers_dropped(&self, n: usize) {
+        self.underscore_headers_dropped
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub fn connection_opened(&self) {
@@ -278,6 +314,12 @@ impl Metrics {
                 self.rejections[r as usize].load(Ordering::Relaxed)
             );
         }
+        out.push_str("# HELP edgegw_request_headers_dropped_total Request headers not forwarded, by reason.\n# TYPE edgegw_request_headers_dropped_total counter\n");
+        let _ = writeln!(
+            out,
+            "edgegw_request_headers_dropped_total{{reason=\"underscore\"}} {}",
+            self.underscore_headers_dropped.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP edgegw_config_reloads_total Configuration reloads, by result.\n# TYPE edgegw_config_reloads_total counter\n");
         let _ = writeln!(
             out,

@@ -6,6 +6,27 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Response, StatusCode, header};
 
 use super::ProxyBody;
+use crate::admin::Rejection;
+
+/// A request refused for what it is, before it reaches a backend (see
+/// `request_checks`): its status, the one-line reason the client reads,
+/// and the reason it is counted under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: &'static str,
+    pub reason: Rejection,
+}
+
+impl Refusal {
+    pub const fn bad_request(message: &'static str, reason: Rejection) -> Refusal {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            reason,
+        }
+    }
+}
 
 /// Every error the proxy answers itself.
 #[derive(Debug)]
@@ -31,6 +52,12 @@ pub enum ProxyError {
     BackendFailed {
         api: String,
     },
+    /// A backend switched protocols without being asked to (an upgrade
+    /// the client did not ask for, or not the one it asked for).
+    UnaskedUpgrade {
+        api: String,
+    },
+    Refused(Refusal),
 }
 
 impl ProxyError {
@@ -39,10 +66,11 @@ impl ProxyError {
             ProxyError::NoApi { .. } | ProxyError::NoOperation { .. } => StatusCode::NOT_FOUND,
             ProxyError::BadPath => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BackendConnect { .. } | ProxyError::BackendFailed { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProxyError::BackendConnect { .. }
+            | ProxyError::BackendFailed { .. }
+            | ProxyError::UnaskedUpgrade { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Refused(r) => r.status,
         }
     }
 
@@ -65,6 +93,10 @@ impl ProxyError {
             ProxyError::BackendFailed { api } => {
                 format!("Backend for API {api} failed to answer")
             }
+            ProxyError::UnaskedUpgrade { api } => {
+                format!("Backend for API {api} switched protocols without being asked to")
+            }
+            ProxyError::Refused(r) => r.message.into(),
         }
     }
 

@@ -21,10 +21,13 @@ pub struct Route<'a, 'p> {
 }
 
 /// Why nothing matched.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NoRoute {
+#[derive(Debug)]
+pub enum NoRoute<'a> {
     Api,
-    Operation { api: String },
+    /// The API matched, none of its operations did.
+    Operation {
+        api: &'a Api,
+    },
 }
 
 /// APIs ordered so that the first match is the most specific one.
@@ -39,12 +42,20 @@ impl Router {
         Router { apis }
     }
 
+    /// Whether an operation of any API names `method` explicitly.
+    pub fn names_method(&self, method: &Method) -> bool {
+        self.apis
+            .iter()
+            .flat_map(|a| &a.operations)
+            .any(|o| o.method.as_ref() == Some(method))
+    }
+
     pub fn route<'a, 'p>(
         &'a self,
         host: Option<&str>,
         method: &Method,
         path: &'p str,
-    ) -> Result<Route<'a, 'p>, NoRoute> {
+    ) -> Result<Route<'a, 'p>, NoRoute<'a>> {
         let (api, rest) = self
             .apis
             .iter()
@@ -83,9 +94,7 @@ impl Router {
                 params,
                 rest,
             }),
-            None => Err(NoRoute::Operation {
-                api: api.name.to_string(),
-            }),
+            None => Err(NoRoute::Operation { api }),
         }
     }
 }
@@ -144,17 +153,24 @@ mod tests {
     /// API, operation, parameters, rest of the path.
     type Found = (String, Option<String>, Vec<(String, String)>, String);
 
-    fn route(host: Option<&str>, method: Method, path: &str) -> Result<Found, NoRoute> {
+    /// Or the API that matched without an operation (`None`: no API).
+    fn route(host: Option<&str>, method: Method, path: &str) -> Result<Found, Option<String>> {
         let config = Config::parse("t.toml", CONFIG).unwrap();
         let router = Router::new(config.apis);
-        router.route(host, &method, path).map(|r| {
-            (
-                r.api.name.to_string(),
-                r.operation.map(|o| o.name.to_string()),
-                r.params,
-                r.rest.to_string(),
-            )
-        })
+        router
+            .route(host, &method, path)
+            .map(|r| {
+                (
+                    r.api.name.to_string(),
+                    r.operation.map(|o| o.name.to_string()),
+                    r.params,
+                    r.rest.to_string(),
+                )
+            })
+            .map_err(|e| match e {
+                NoRoute::Api => None,
+                NoRoute::Operation { api } => Some(api.name.to_string()),
+            })
     }
 
     #[test]
@@ -203,15 +219,11 @@ mod tests {
     fn unmatched_operation_is_reported_with_its_api() {
         assert_eq!(
             route(None, Method::DELETE, "/users/1"),
-            Err(NoRoute::Operation {
-                api: "users".into()
-            })
+            Err(Some("users".into()))
         );
         assert_eq!(
             route(None, Method::GET, "/users/1/x"),
-            Err(NoRoute::Operation {
-                api: "users".into()
-            })
+            Err(Some("users".into()))
         );
     }
 }
