@@ -40,10 +40,12 @@ pub enum Rejection {
     HeaderUnderscore,
     MethodNotAllowed,
     UpgradeNotAllowed,
+    /// A request body that could not be decoded (malformed chunked coding).
+    BadBody,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 16] = [
+    pub const ALL: [Rejection; 17] = [
         Rejection::HeaderTooLarge,
         Rejection::HeaderReadTimeout,
         Rejection::BodyTooLarge,
@@ -60,6 +62,8 @@ impl Rejection {
         Rejection::HeaderUnderscore,
         Rejection::MethodNotAllowed,
         Rejection::UpgradeNotAllowed,
+        // Request framing.
+        Rejection::BadBody,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -80,6 +84,8 @@ impl Rejection {
             Rejection::HeaderUnderscore => "header_underscore",
             Rejection::MethodNotAllowed => "method_not_allowed",
             Rejection::UpgradeNotAllowed => "upgrade_not_allowed",
+            // Request framing.
+            Rejection::BadBody => "bad_body",
         }
     }
 }

@@ -91,10 +91,11 @@ async fn serve(
         Some(m) => m.startup.config.clone(),
         None => file.clone(),
     };
+    let backlog = config.limits.listen_backlog;
     let listeners = Listeners {
-        plain: bind(config.listen, "gateway.listen").await?,
+        plain: bind_client(config.listen, "gateway.listen", backlog)?,
         tls: match &config.tls {
-            Some(t) => Some(bind(t.listen, "tls.listen").await?),
+            Some(t) => Some(bind_client(t.listen, "tls.listen", backlog)?),
             None => None,
         },
     };
@@ -202,11 +203,24 @@ async fn serve(
 }
 
 async fn bind(addr: std::net::SocketAddr, field: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot listen on {addr} ({field}): {e}; choose a free address or stop what uses it"
-        )
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| bind_error(addr, field, e))
+}
+
+/// A client listener, with the configured listen backlog.
+fn bind_client(
+    addr: std::net::SocketAddr,
+    field: &str,
+    backlog: u32,
+) -> anyhow::Result<TcpListener> {
+    crate::proxy::bind(addr, backlog).map_err(|e| bind_error(addr, field, e))
+}
+
+fn bind_error(addr: std::net::SocketAddr, field: &str, e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot listen on {addr} ({field}): {e}; choose a free address or stop what uses it"
+    )
 }
 
 /// Reloads on every SIGHUP; requests in flight keep the configuration they

@@ -20,6 +20,11 @@ pub(super) struct LimitsSection {
     idle_timeout_secs: u64,
     /// Most concurrent client connections; more are closed on accept.
     max_connections: usize,
+    /// Connections the kernel queues for the client listeners before the
+    /// proxy accepts them (the listen backlog); more are dropped as SYN
+    /// floods are. Default: the kernel's `net.core.somaxconn`, which also
+    /// caps it. Read at start.
+    listen_backlog: Option<u32>,
 }
 
 impl Default for LimitsSection {
@@ -31,6 +36,7 @@ impl Default for LimitsSection {
             max_body_bytes: 10 * 1024 * 1024,
             idle_timeout_secs: 60,
             max_connections: 10_000,
+            listen_backlog: None,
         }
     }
 }
@@ -44,6 +50,7 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub listen_backlog: u32,
 }
 
 impl LimitsSection {
@@ -63,6 +70,15 @@ impl LimitsSection {
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{field}: must be greater than 0"));
         }
+        let listen_backlog = match self.listen_backlog {
+            None => somaxconn(),
+            Some(n) if (1..=MAX_BACKLOG).contains(&n) => n,
+            Some(n) => {
+                return Err(format!(
+                    "limits.listen_backlog: {n} is outside 1..={MAX_BACKLOG}"
+                ));
+            }
+        };
         Ok(Limits {
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
@@ -70,6 +86,50 @@ impl LimitsSection {
             max_body_bytes: self.max_body_bytes,
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             max_connections: self.max_connections,
+            listen_backlog,
         })
+    }
+}
+
+/// The largest listen backlog `listen(2)` takes (an `int`).
+const MAX_BACKLOG: u32 = i32::MAX as u32;
+
+/// Where the kernel keeps its cap on listen backlogs.
+const SOMAXCONN: &str = "/proc/sys/net/core/somaxconn";
+
+/// The kernel's cap on listen backlogs (per network namespace), or
+/// Linux's default since 5.4 when it cannot be read.
+fn somaxconn() -> u32 {
+    std::fs::read_to_string(SOMAXCONN)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|n| (1..=MAX_BACKLOG).contains(n))
+        .unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Limits, String> {
+        toml::from_str::<LimitsSection>(toml_text)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
+    #[test]
+    fn the_listen_backlog_defaults_to_the_kernels_cap() {
+        let kernel: u32 = std::fs::read_to_string(SOMAXCONN)
+            .expect("reading net.core.somaxconn")
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(parse("").unwrap().listen_backlog, kernel);
+        assert_eq!(parse("listen_backlog = 77").unwrap().listen_backlog, 77);
+        for bad in ["listen_backlog = 0", "listen_backlog = 2147483648"] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("limits.listen_backlog"), "{bad}: {err}");
+        }
+        assert!(parse("listen_backlog = -1").is_err());
     }
 }

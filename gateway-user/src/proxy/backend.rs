@@ -15,7 +15,9 @@ use hyper_util::{
 };
 use thread_local::ThreadLocal;
 
-use super::{BoxError, ProxyBody, RequestBody, h1_client, headers::Added, tls};
+use super::{
+    BoxError, ProxyBody, RequestBody, h1_client, h1_server::MalformedBody, headers::Added, tls,
+};
 use crate::config::{Backend, BackendProtocol};
 
 type PooledClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
@@ -30,6 +32,10 @@ pub enum BackendError {
     Connect(#[source] BoxError),
     #[error("the request body is over the limit")]
     BodyTooLarge,
+    /// The client's body could not be decoded (see `h1_server::body`); the
+    /// backend connection it was going to is closed.
+    #[error("the request body is malformed: {0}")]
+    BadRequestBody(#[source] BoxError),
     #[error("the backend exchange failed: {0}")]
     Failed(#[source] BoxError),
 }
@@ -199,6 +205,9 @@ fn pooled_error(err: hyper_util::client::legacy::Error) -> BackendError {
     while let Some(e) = source {
         if e.is::<http_body_util::LengthLimitError>() {
             return BackendError::BodyTooLarge;
+        }
+        if let Some(bad) = e.downcast_ref::<MalformedBody>() {
+            return BackendError::BadRequestBody(bad.0.clone().into());
         }
         source = e.source();
     }

@@ -371,6 +371,9 @@ fn query_suffix(uri: &Uri) -> &str {
 fn classify(err: BackendError, api: String, limit: u64) -> ProxyError {
     match err {
         BackendError::BodyTooLarge => ProxyError::BodyTooLarge { limit },
+        BackendError::BadRequestBody(why) => ProxyError::BadBody {
+            why: why.to_string(),
+        },
         BackendError::Connect(e) => {
             tracing::debug!(error = %e, %api, "backend connect failed");
             ProxyError::BackendConnect { api }

@@ -39,7 +39,7 @@ mod workers;
 
 pub use gateway::{Gateway, GatewayError, SharedGateway};
 pub use router::Router;
-pub use server::{Listeners, serve};
+pub use server::{Listeners, bind, serve};
 pub use tls::{TlsError, client_config};
 
 use bytes::Bytes;

@@ -58,6 +58,10 @@ pub enum ProxyError {
         api: String,
     },
     Refused(Refusal),
+    /// The client's request body could not be decoded.
+    BadBody {
+        why: String,
+    },
 }
 
 impl ProxyError {
@@ -71,6 +75,7 @@ impl ProxyError {
             | ProxyError::UnaskedUpgrade { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Refused(r) => r.status,
+            ProxyError::BadBody { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -97,6 +102,7 @@ impl ProxyError {
                 format!("Backend for API {api} switched protocols without being asked to")
             }
             ProxyError::Refused(r) => r.message.into(),
+            ProxyError::BadBody { why } => format!("The request body is malformed: {why}"),
         }
     }
 

@@ -4,27 +4,34 @@
 //! HTTP/1.1 connections start on the lean server (`h1_server`), which
 //! hands a connection to hyper when a request needs it; HTTP/2 is hyper's.
 
-use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible, future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration,
+};
 
 use bytes::Bytes;
 
-use hyper::service::service_fn;
+use hyper::{
+    Request, Version,
+    body::{Body, Incoming},
+    server::conn::http1,
+    service::service_fn,
+};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::{TcpListener, TcpStream},
+    net::{TcpListener, TcpSocket, TcpStream},
     sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tokio_rustls::TlsAcceptor;
 
 use super::{
-    SharedGateway,
+    BoxError, SharedGateway,
     drain::{Drain, Watch},
     forward::{self, Conn},
-    h1_server::{self, Ended, Rewind},
+    h1_server::{self, Checked, Ended, Rewind},
     headers::ClientIp,
     limits::{Activity, Tracked},
     workers::Workers,
@@ -175,7 +182,9 @@ async fn connection(
     metrics.connection_closed();
 }
 
-fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+/// hyper for HTTP/2 (ALPN, or prior knowledge: the auto builder reads the
+/// preface).
+fn auto_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let mut http1 = builder.http1();
     http1
@@ -193,6 +202,36 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(MAX_H2_STREAMS);
     builder
+}
+
+/// hyper for the HTTP/1.1 connections the lean server hands over, with
+/// the head limit exact: hyper-util's auto builder only bounds its read
+/// buffer, which lets a complete head up to a read's size past the limit
+/// through.
+fn h1_builder(limits: &Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_header_size(limits.max_header_bytes);
+    if limits.max_headers != HYPER_MAX_HEADERS {
+        builder.max_headers(limits.max_headers);
+    }
+    builder
+}
+
+/// Binds a client listener with `backlog` pending connections (the
+/// kernel caps it at `net.core.somaxconn`).
+pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restart need not wait for TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Serves one connection: the lean HTTP/1.1 server first (unless ALPN
@@ -244,13 +283,16 @@ async fn serve_http<I>(
             }
         }
     };
-    serve_hyper(Rewind::new(read, io), served, limits, metrics, drain).await;
+    // HTTP/2's preface goes to the auto builder, which reads it.
+    let h2 = h2 || read.starts_with(b"PRI ");
+    serve_hyper(Rewind::new(read, io), h2, served, limits, metrics, drain).await;
 }
 
 /// Serves the rest of a connection with hyper: HTTP/2, and HTTP/1.1
 /// requests the lean server does not take.
 async fn serve_hyper<I>(
     io: I,
+    h2: bool,
     served: Arc<(SharedGateway, Arc<Metrics>, Conn)>,
     limits: &Limits,
     metrics: &Arc<Metrics>,
@@ -260,41 +302,95 @@ async fn serve_hyper<I>(
 {
     let activity = served.2.activity.clone();
     let client = served.2.client;
-    let service = service_fn(move |req| {
+    let service = service_fn(move |req: Request<Incoming>| {
         let served = served.clone();
         async move {
             let (shared, metrics, conn) = &*served;
+            // HTTP/1.1 bodies hyper decodes (chunked ones) may be
+            // malformed: told apart from a client gone, see `Checked`.
+            let checked = req.version() == Version::HTTP_11 && !req.body().is_end_stream();
+            let req = req.map(|body| Checked::new(body, checked.then(|| metrics.clone())));
             let (mut response, more) = forward::handle(shared, metrics, conn, req).await;
             more.insert_into(response.headers_mut());
             Ok::<_, Infallible>(response)
         }
     });
-    let builder = builder(limits);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let io = TokioIo::new(io);
+    let ended = if h2 {
+        let builder = auto_builder(limits);
+        let connection = builder.serve_connection_with_upgrades(io, service);
+        drive(
+            connection,
+            |c| c.graceful_shutdown(),
+            &activity,
+            limits,
+            &drain,
+        )
+        .await
+    } else {
+        let connection = h1_builder(limits)
+            .serve_connection(io, service)
+            .with_upgrades();
+        drive(
+            connection,
+            |c| c.graceful_shutdown(),
+            &activity,
+            limits,
+            &drain,
+        )
+        .await
+    };
+    match ended {
+        Outcome::Done => {}
+        Outcome::Failed(err) => {
+            if let Some(why) = classify(err.as_ref(), activity.unanswered()) {
+                metrics.reject(why);
+            }
+            tracing::debug!(%client, error = %err, "connection ended with an error");
+        }
+        Outcome::Idle => {
+            metrics.reject(Rejection::IdleTimeout);
+            tracing::debug!(%client, "idle connection closed");
+        }
+    }
+}
+
+/// How a hyper connection ended.
+enum Outcome {
+    Done,
+    Failed(BoxError),
+    Idle,
+}
+
+/// Runs a hyper `connection` until it ends, draining begins (it then
+/// finishes its requests: `graceful`), or it stays idle too long.
+async fn drive<C, E>(
+    connection: C,
+    graceful: fn(Pin<&mut C>),
+    activity: &Activity,
+    limits: &Limits,
+    drain: &Watch,
+) -> Outcome
+where
+    C: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
     tokio::pin!(connection);
     let serving = async {
         tokio::select! {
             result = connection.as_mut() => result,
             () = drain.signalled() => {
-                connection.as_mut().graceful_shutdown();
+                graceful(connection.as_mut());
                 connection.as_mut().await
             }
         }
     };
     tokio::select! {
-        result = serving => {
-            if let Err(err) = result {
-                let why = classify(err.as_ref(), activity.unanswered());
-                if let Some(why) = why {
-                    metrics.reject(why);
-                }
-                tracing::debug!(%client, error = %err, "connection ended with an error");
-            }
-        }
-        () = activity.idle(limits.idle_timeout) => {
-            metrics.reject(Rejection::IdleTimeout);
-            tracing::debug!(%client, "idle connection closed");
-        }
+        result = serving => match result {
+            Ok(()) => Outcome::Done,
+            Err(err) => Outcome::Failed(err.into()),
+        },
+        () = activity.idle(limits.idle_timeout) => Outcome::Idle,
     }
 }
 

@@ -15,25 +15,19 @@ use std::{
 
 use bytes::{Buf, Bytes};
 use http_body_util::BodyExt;
-use hyper::{
-    HeaderMap,
-    body::{Body, Frame, SizeHint},
-    header::{HeaderName, HeaderValue},
-};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::{
     io::{AsyncRead, AsyncWriteExt, ReadBuf},
     time::{Instant, Sleep},
 };
 
 use super::{
+    chunked::{Decoder, Step},
     head::{Framing, Kind},
     pool::{Conn, Local},
     stream::Stream,
 };
-use crate::proxy::{BoxError, RequestBody, backend::BackendError};
-
-/// The longest chunk-size line or trailer section accepted.
-const MAX_CHUNK_META: usize = 64 * 1024;
+use crate::proxy::{BoxError, RequestBody, backend::BackendError, h1_server::MalformedBody};
 
 /// Why a request could not be written whole.
 pub enum WriteError {
@@ -94,10 +88,13 @@ pub async fn write_request(
     Ok(())
 }
 
-/// The request body's own error: over the size limit, or the client's.
+/// The request body's own error: over the size limit, malformed, or the
+/// client's.
 fn body_error(e: BoxError) -> BackendError {
     if e.is::<http_body_util::LengthLimitError>() {
         BackendError::BodyTooLarge
+    } else if e.is::<MalformedBody>() {
+        BackendError::BadRequestBody(e)
     } else {
         BackendError::Failed(e)
     }
@@ -120,14 +117,7 @@ pub struct BackendBody {
 enum State {
     /// Bytes left of a `Content-Length` body.
     Length(u64),
-    /// Expecting a chunk-size line.
-    ChunkSize,
-    /// Bytes left of the current chunk.
-    ChunkData(u64),
-    /// Expecting the CRLF after a chunk.
-    ChunkEnd,
-    /// Expecting the trailer section after the last chunk.
-    Trailers,
+    Chunked(Decoder),
     UntilClose,
     Done,
 }
@@ -142,7 +132,7 @@ impl BackendBody {
         let state = match framing.kind {
             Kind::Empty | Kind::Length(0) => State::Done,
             Kind::Length(n) => State::Length(n),
-            Kind::Chunked => State::ChunkSize,
+            Kind::Chunked => State::Chunked(Decoder::new()),
             Kind::UntilClose => State::UntilClose,
         };
         BackendBody {
@@ -226,17 +216,16 @@ impl Body for BackendBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         loop {
-            match this.state {
+            match &mut this.state {
                 State::Done => return Poll::Ready(None),
-                State::Length(left) | State::ChunkData(left) => {
+                State::Length(left) => {
+                    let left = *left;
                     if let Some(data) = this.take(left) {
                         let left = left - data.len() as u64;
-                        let length = matches!(this.state, State::Length(_));
-                        this.state = match (length, left) {
-                            (true, 0) => State::Done,
-                            (true, _) => State::Length(left),
-                            (false, 0) => State::ChunkEnd,
-                            (false, _) => State::ChunkData(left),
+                        this.state = if left == 0 {
+                            State::Done
+                        } else {
+                            State::Length(left)
                         };
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
@@ -246,37 +235,32 @@ impl Body for BackendBody {
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
                 }
-                State::ChunkSize => match httparse::parse_chunk_size(this.buf()) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        this.buf().advance(used);
-                        this.state = if size == 0 {
-                            State::Trailers
-                        } else {
-                            State::ChunkData(size)
-                        };
-                        continue;
-                    }
-                    Ok(httparse::Status::Partial) if this.buf().len() < MAX_CHUNK_META => {}
-                    _ => return this.fail("the backend sent an invalid chunk size"),
-                },
-                State::ChunkEnd => {
-                    if this.buf().len() >= 2 {
-                        if &this.buf()[..2] != b"\r\n" {
-                            return this.fail("the backend's chunk is longer than its size");
+                State::Chunked(decoder) => {
+                    let buf = &mut this
+                        .conn
+                        .as_mut()
+                        .expect("a body being read has its connection")
+                        .buf;
+                    match decoder.step(buf) {
+                        Ok(Some(Step::Framing(n))) => {
+                            buf.advance(n);
+                            continue;
                         }
-                        this.buf().advance(2);
-                        this.state = State::ChunkSize;
-                        continue;
+                        Ok(Some(Step::Data(n))) => {
+                            return Poll::Ready(Some(Ok(Frame::data(buf.split_to(n).freeze()))));
+                        }
+                        Ok(Some(Step::End(n, trailers))) => {
+                            buf.advance(n);
+                            this.state = State::Done;
+                            return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            return this
+                                .fail(&format!("the backend's chunked body is malformed: {e}"));
+                        }
                     }
                 }
-                State::Trailers => match trailers(this.buf()) {
-                    Ok(Some(map)) => {
-                        this.state = State::Done;
-                        return Poll::Ready(map.map(|map| Ok(Frame::trailers(map))));
-                    }
-                    Ok(None) if this.buf().len() < MAX_CHUNK_META => {}
-                    _ => return this.fail("the backend sent invalid trailers"),
-                },
             }
             match ready!(this.poll_fill(cx)) {
                 Ok(0) if matches!(this.state, State::UntilClose) => {
@@ -320,27 +304,4 @@ impl Drop for BackendBody {
             self.pool.put(conn);
         }
     }
-}
-
-/// The trailer section after the last chunk: `Some(None)` when empty,
-/// `None` while incomplete.
-fn trailers(buf: &mut bytes::BytesMut) -> Result<Option<Option<HeaderMap>>, ()> {
-    if buf.starts_with(b"\r\n") {
-        buf.advance(2);
-        return Ok(Some(None));
-    }
-    let mut slots = [httparse::EMPTY_HEADER; 64];
-    let (used, fields) = match httparse::parse_headers(buf, &mut slots) {
-        Ok(httparse::Status::Complete((used, fields))) => (used, fields),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(()),
-    };
-    let mut map = HeaderMap::with_capacity(fields.len());
-    for f in fields {
-        let name = HeaderName::from_bytes(f.name.as_bytes()).map_err(|_| ())?;
-        let value = HeaderValue::from_bytes(f.value).map_err(|_| ())?;
-        map.append(name, value);
-    }
-    buf.advance(used);
-    Ok(Some(Some(map)))
 }

@@ -6,6 +6,7 @@
 //! still serves HTTP/2 backends and upgrades (see `backend`).
 
 mod body;
+pub mod chunked;
 mod head;
 mod pool;
 mod stream;
@@ -108,6 +109,8 @@ async fn exchange(
         }
         Some(body) => match body::write_request(&mut conn.stream, head, body).await {
             Ok(()) => conn.stream.flush().await?,
+            // The backend has part of a request: its connection is
+            // closed here (dropped), never reused.
             Err(body::WriteError::Body(e)) => return Err(Exchange::Failed(e)),
             Err(body::WriteError::Backend(e)) => cut_short = Some(e),
         },

@@ -10,10 +10,12 @@
 //! connection: the rare cases keep hyper's tested behaviour, errors
 //! included.
 
+mod body;
 mod request;
 mod response;
 mod rewind;
 
+pub use body::{Checked, MalformedBody};
 pub use response::MoreHeaders;
 pub use rewind::Rewind;
 

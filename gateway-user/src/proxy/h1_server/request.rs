@@ -163,6 +163,11 @@ fn parse(buf: &[u8], spans: &mut Vec<Span>, limits: &Limits) -> Parse {
     };
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(buf, slots) {
+        // Over the limit however it arrived (in one read or many): hyper
+        // answers 431 (see `server::h1_builder`).
+        Ok(httparse::Status::Complete(len)) if len > limits.max_header_bytes => {
+            return Parse::Handoff;
+        }
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parse::Partial,
         // Too many headers, or malformed: hyper answers 431 or 400.
@@ -257,16 +262,29 @@ fn build(
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        collections::VecDeque,
+        io::ErrorKind,
+        pin::Pin,
+        task::{Context, Poll},
+    };
+
+    use tokio::io::ReadBuf;
+
     use super::*;
+
+    /// The head limit of these tests (the smallest the configuration takes).
+    const LIMIT: usize = 8 * 1024;
 
     fn limits() -> Limits {
         Limits {
-            max_header_bytes: 16 * 1024,
+            max_header_bytes: LIMIT,
             max_headers: 100,
             header_read_timeout: std::time::Duration::from_secs(10),
             max_body_bytes: 10 * 1024 * 1024,
             idle_timeout: std::time::Duration::from_secs(60),
             max_connections: 10,
+            listen_backlog: 128,
         }
     }
 
@@ -334,5 +352,223 @@ mod tests {
             parse(raw, &mut Vec::new(), &small),
             Parse::Complete(_)
         ));
+    }
+
+    /// A connection that delivers `pieces`, one per read (cut to the
+    /// reader's room), then end of stream.
+    struct Pieces(VecDeque<Vec<u8>>);
+
+    impl Pieces {
+        fn rest(&self) -> Vec<u8> {
+            self.0.iter().flatten().copied().collect()
+        }
+    }
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            while let Some(mut piece) = self.0.pop_front() {
+                if piece.is_empty() {
+                    continue;
+                }
+                let n = piece.len().min(out.remaining());
+                out.put_slice(&piece[..n]);
+                let rest = piece.split_off(n);
+                if !rest.is_empty() {
+                    self.0.push_front(rest);
+                }
+                break;
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// What the reader made of the bytes: the request it read (with the
+    /// bytes left after it), a handoff to hyper, or an error.
+    #[derive(Debug, PartialEq)]
+    enum Verdict {
+        Request {
+            method: String,
+            uri: String,
+            headers: Vec<(String, Vec<u8>)>,
+            body: Vec<u8>,
+            close: bool,
+            rest: Vec<u8>,
+        },
+        Handoff,
+        Closed,
+        Failed(ErrorKind),
+    }
+
+    fn read_pieces(pieces: &[&[u8]], limits: &Limits) -> Verdict {
+        let all: Vec<u8> = pieces.concat();
+        let mut io = Pieces(pieces.iter().map(|p| p.to_vec()).collect());
+        let drain = super::super::super::drain::Drain::default();
+        let watch = drain.watch();
+        let mut buf = BytesMut::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let read = runtime.block_on(read(&mut io, &mut buf, &mut Vec::new(), limits, &watch));
+        let mut unread = buf.to_vec();
+        unread.extend(io.rest());
+        match read {
+            Ok(Read::Request(req, close)) => {
+                let (parts, body) = req.into_parts();
+                let body = runtime
+                    .block_on(http_body_util::BodyExt::collect(body))
+                    .unwrap()
+                    .to_bytes();
+                Verdict::Request {
+                    method: parts.method.to_string(),
+                    uri: parts.uri.to_string(),
+                    headers: parts
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                        .collect(),
+                    body: body.to_vec(),
+                    close,
+                    rest: unread,
+                }
+            }
+            Ok(Read::Handoff) => {
+                // hyper is given every byte: none consumed, none lost.
+                assert_eq!(unread, all, "a handoff keeps the bytes read");
+                Verdict::Handoff
+            }
+            Ok(Read::Closed) => Verdict::Closed,
+            Ok(Read::TimedOut) => panic!("nothing waits here"),
+            Err(e) => Verdict::Failed(e.kind()),
+        }
+    }
+
+    /// The verdict on `raw` read whole, which reading it in two pieces
+    /// split at every index (and byte by byte, for a short one) gives too.
+    fn read_split(raw: &[u8], limits: &Limits) -> Verdict {
+        let whole = read_pieces(&[raw], limits);
+        for split in 0..=raw.len() {
+            let (a, b) = raw.split_at(split);
+            assert_eq!(
+                read_pieces(&[a, b], limits),
+                whole,
+                "split at {split} of {:?}",
+                String::from_utf8_lossy(&raw[..raw.len().min(200)])
+            );
+        }
+        if raw.len() <= 512 {
+            let bytes: Vec<&[u8]> = raw.chunks(1).collect();
+            assert_eq!(read_pieces(&bytes, limits), whole, "byte by byte");
+        }
+        whole
+    }
+
+    #[test]
+    fn the_head_reader_gives_one_verdict_whatever_the_reads() {
+        let limits = limits();
+        let served = [
+            &b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\n",
+            // Pipelined: the next request stays in the buffer.
+            b"POST /1 HTTP/1.1\r\nContent-Length: 2\r\n\r\nokGET /2 HTTP/1.1\r\n\r\n",
+            b"POST /1 HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+            // A bare LF ends a line for hyper (httparse) too (RFC 9112 2.2);
+            // the backend gets the head rewritten with CRLF.
+            b"GET / HTTP/1.1\nHost: x\n\n",
+        ];
+        for raw in served {
+            let verdict = read_split(raw, &limits);
+            assert!(
+                matches!(verdict, Verdict::Request { .. }),
+                "{:?}: {verdict:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let Verdict::Request { body, rest, .. } = read_split(served[4], &limits) else {
+            unreachable!()
+        };
+        assert_eq!(
+            (&body[..], &rest[..]),
+            (&b"ok"[..], &b"GET /2 HTTP/1.1\r\n\r\n"[..])
+        );
+
+        let handed_off = [
+            &b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding:\tchunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET http://x/ HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n",
+            b"GET /a<b HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Name: 1\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ];
+        for raw in handed_off {
+            assert_eq!(
+                read_split(raw, &limits),
+                Verdict::Handoff,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        // A head, or a body, cut by the client.
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel",
+        ] {
+            assert_eq!(
+                read_split(raw, &limits),
+                Verdict::Failed(ErrorKind::UnexpectedEof)
+            );
+        }
+        assert_eq!(read_split(b"", &limits), Verdict::Closed);
+    }
+
+    /// A request head of exactly `len` bytes.
+    fn head_of(len: usize) -> Vec<u8> {
+        let start = b"GET / HTTP/1.1\r\nX-Pad: ";
+        let end = b"\r\n\r\n";
+        let mut raw = start.to_vec();
+        raw.resize(len - end.len(), b'p');
+        raw.extend_from_slice(end);
+        raw
+    }
+
+    #[test]
+    fn the_head_limit_is_exact_whatever_the_reads() {
+        let limits = limits();
+        for (len, served) in [
+            (LIMIT - 1, true),
+            (LIMIT, true),
+            (LIMIT + 1, false),
+            (LIMIT + 8 * 1024, false),
+            (2 * LIMIT - 1, false),
+            (3 * LIMIT, false),
+        ] {
+            let raw = head_of(len);
+            let verdict = read_split(&raw, &limits);
+            assert_eq!(
+                matches!(verdict, Verdict::Request { .. }),
+                served,
+                "a head of {len} bytes with a limit of {LIMIT}: {verdict:?}"
+            );
+            if !served {
+                assert_eq!(verdict, Verdict::Handoff, "hyper answers 431");
+            }
+        }
     }
 }
