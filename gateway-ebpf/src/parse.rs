@@ -273,8 +273,12 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Frame, Malform
 /// to the kernel, which drops it).
 #[inline(always)]
 fn icmpv6(ctx: &XdpContext, off: usize, hop_limit: u8, fragment: Fragment) -> L4 {
-    match read::<u8>(ctx, off) {
-        Ok(133..=137) if hop_limit == 255 && fragment == Fragment::No => L4::NeighbourDiscovery,
+    // Type, code, checksum: the whole fixed header (a one-byte read would
+    // compile to a bounds check the verifier cannot follow).
+    match read::<[u8; 4]>(ctx, off) {
+        Ok([133..=137, ..]) if hop_limit == 255 && fragment == Fragment::No => {
+            L4::NeighbourDiscovery
+        }
         _ => L4::Other,
     }
 }

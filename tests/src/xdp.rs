@@ -105,6 +105,29 @@ impl TestProgram {
             .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes))
     }
 
+    /// Runs `frame` and checks the verdict and that exactly `reason`
+    /// counted it (one packet of its size), every other counter unmoved.
+    pub fn expect(&self, what: &str, frame: &[u8], reason: Reason) {
+        let before: Vec<(u64, u64)> = Reason::ALL.iter().map(|&r| self.counter(r)).collect();
+        let want = if reason.is_pass() { XDP_PASS } else { XDP_DROP };
+        assert_eq!(
+            self.run(frame),
+            want,
+            "{what}: verdict (want {})",
+            reason.name()
+        );
+        for (i, &r) in Reason::ALL.iter().enumerate() {
+            let (p, b) = self.counter(r);
+            let delta = (p - before[i].0, b - before[i].1);
+            let expect = if r == reason {
+                (1, frame.len() as u64)
+            } else {
+                (0, 0)
+            };
+            assert_eq!(delta, expect, "{what}: counter {}", r.name());
+        }
+    }
+
     /// Every reason's packet count.
     pub fn packet_counts(&self) -> Vec<u64> {
         Reason::ALL.iter().map(|&r| self.counter(r).0).collect()

@@ -114,12 +114,14 @@ fn ephemeral_ports(path: &Path) -> Result<RangeInclusive<u16>, DatapathError> {
 /// The value of every `PORTS` slot: the group of each protected port and,
 /// when unprotected ports drop, the reply marks.
 fn port_marks(policy: &DosPolicy, ephemeral: Option<RangeInclusive<u16>>) -> Vec<u32> {
-    let slot = |proto, port| PortKey {
-        proto,
-        _pad: 0,
-        port,
-    }
-    .slot() as usize;
+    let slot = |proto, port| {
+        PortKey {
+            proto,
+            _pad: 0,
+            port,
+        }
+        .slot() as usize
+    };
     let mut marks = vec![0u32; PORT_SLOTS as usize];
     for (key, group) in &policy.ports {
         marks[key.slot() as usize] = *group;
@@ -203,7 +205,10 @@ mod tests {
                 (Ok(r), Some(w)) => assert_eq!(r, w),
                 (Err(e), None) => {
                     let e = e.to_string();
-                    assert!(e.contains("ephemeral port range") && e.contains("range"), "{e}")
+                    assert!(
+                        e.contains("ephemeral port range") && e.contains("range"),
+                        "{e}"
+                    )
                 }
                 (got, want) => panic!("{text:?}: {got:?}, want {want:?}"),
             }
@@ -224,7 +229,11 @@ mod tests {
         let tcp = |p: u16| p as usize;
         let udp = |p: u16| 65536 + p as usize;
         let marks = port_marks(&policy, Some(32768..=60999));
-        assert_eq!(marks[tcp(40000)], 1 | PORT_EPHEMERAL, "group kept, mark added");
+        assert_eq!(
+            marks[tcp(40000)],
+            1 | PORT_EPHEMERAL,
+            "group kept, mark added"
+        );
         assert_eq!(marks[tcp(32768)], PORT_EPHEMERAL);
         assert_eq!(marks[udp(60999)], PORT_EPHEMERAL);
         assert_eq!(marks[tcp(32767)], 0);

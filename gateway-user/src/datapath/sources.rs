@@ -5,9 +5,7 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr},
 };
 
-use gateway_common::{
-    CONFIG_MAP, DosConfig, SOURCES_MAP, SourceKey, SourceState, is_link_local,
-};
+use gateway_common::{CONFIG_MAP, DosConfig, SOURCES_MAP, SourceKey, SourceState, is_link_local};
 
 use super::{DatapathError, PinDir, maps};
 
