@@ -206,6 +206,9 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Frame, Malform
     let mut fragment = Fragment::No;
     for _ in 0..MAX_IPV6_EXT_HEADERS {
         match next {
+            // Hop-by-hop is only valid first (RFC 8200 4.1); the kernel
+            // drops it anywhere else.
+            0 if ext_off != off + IPV6_HLEN => return Err(Malformed),
             // Hop-by-hop, routing, destination options: length in 8-octet
             // units, not counting the first 8.
             0 | 43 | 60 => {
@@ -213,9 +216,13 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Frame, Malform
                 next = ext[0];
                 ext_off += (ext[1] as usize + 1) * 8;
             }
-            // Authentication header: length in 4-octet units minus 2.
+            // Authentication header: length in 4-octet units minus 2, at
+            // least 12 bytes (RFC 4302).
             51 => {
                 let ext = read::<[u8; 2]>(ctx, ext_off)?;
+                if ext[1] == 0 {
+                    return Err(Malformed);
+                }
                 next = ext[0];
                 ext_off += (ext[1] as usize + 2) * 4;
             }
@@ -232,11 +239,11 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Frame, Malform
                         l4: L4::None,
                     }));
                 }
-                fragment = if frag & 1 != 0 {
-                    Fragment::First
-                } else {
-                    Fragment::No
-                };
+                // More fragments: a first fragment, whatever a later
+                // fragment header in the chain says.
+                if frag & 1 != 0 {
+                    fragment = Fragment::First;
+                }
             }
             _ => break,
         }
@@ -258,7 +265,7 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Frame, Malform
         }));
     }
     let l4 = if next == IPPROTO_ICMPV6 {
-        icmpv6(ctx, ext_off, hop_limit, fragment)
+        icmpv6(ctx, ext_off, end - ext_off, hop_limit, fragment)
     } else {
         transport(ctx, next, ext_off, end - ext_off, fragment)?
     };
@@ -270,12 +277,17 @@ fn ipv6(ctx: &XdpContext, off: usize, frame_len: usize) -> Result<Frame, Malform
 }
 
 /// Neighbour discovery or another ICMPv6 message (a truncated one is left
-/// to the kernel, which drops it).
+/// to the kernel, which drops it); `avail` is what the IP header says
+/// follows.
 #[inline(always)]
-fn icmpv6(ctx: &XdpContext, off: usize, hop_limit: u8, fragment: Fragment) -> L4 {
-    // Type, code, checksum: the whole fixed header (a one-byte read would
-    // compile to a bounds check the verifier cannot follow).
-    match read::<[u8; 4]>(ctx, off) {
+fn icmpv6(ctx: &XdpContext, off: usize, avail: usize, hop_limit: u8, fragment: Fragment) -> L4 {
+    if avail < 8 {
+        return L4::Other;
+    }
+    // Every neighbour discovery message has at least 8 bytes (type, code,
+    // checksum, 4 more); reading them whole also keeps the bounds check in
+    // a form the verifier follows (a one-byte read does not).
+    match read::<[u8; 8]>(ctx, off) {
         Ok([133..=137, ..]) if hop_limit == 255 && fragment == Fragment::No => {
             L4::NeighbourDiscovery
         }

@@ -293,6 +293,19 @@ fn fixtures() -> Vec<Fixture> {
             Passed,
         ),
         f(
+            "IPv6 hop-by-hop after a routing header",
+            ether(
+                ETH_IPV6,
+                &[],
+                &ipv6(
+                    src6,
+                    43,
+                    &ipv6_ext(0, 0, &ipv6_ext(PROTO_TCP, 0, &tcp(443, ACK))),
+                ),
+            ),
+            Malformed,
+        ),
+        f(
             "IPv6 authentication header then TCP",
             ether(ETH_IPV6, &[], &ipv6(src6, 51, &ah)),
             Passed,
