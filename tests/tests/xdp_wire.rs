@@ -1,5 +1,5 @@
-//! The real daemon with native XDP on a LAN segment (a bridge joining
-//! namespaces), checked the way a peer on the link sees it:
+//! The real daemon with native XDP, checked the way a peer on the link
+//! sees it:
 //!
 //! - crafted frames behind VLAN ID 0 tags, which the kernel strips at any
 //!   depth and answers: a denied source gets no answer where an allowed
@@ -22,13 +22,17 @@ use std::{
 
 use edgegw_tests::{
     lan::Lan,
-    netns::NetNs,
+    netns::{NetNs, Veth},
     pins::PinGuard,
     process::{Daemon, TempDir, edgegw_bin, edgegw_json},
     wire::{RawSocket, is_syn_ack, mac, tagged_syn},
 };
 
 const GW: u8 = 1;
+
+fn ip(host: u8) -> Ipv4Addr {
+    Lan::ip(host).parse().unwrap()
+}
 
 fn start(gw: &NetNs, tmp: &TempDir, config: &str) -> Daemon {
     let path = tmp.write("edgegw.toml", config);
@@ -48,58 +52,45 @@ fn drops(iface: &str, reason: &str) -> u64 {
     v["reasons"][reason]["packets"].as_u64().unwrap()
 }
 
-fn ip(host: u8) -> Ipv4Addr {
-    Lan::ip(host).parse().unwrap()
-}
-
-/// Sends one SYN per source port behind `tags` from `host`; returns the
-/// source ports that got a SYN-ACK back.
+/// Sends one SYN per source port from `src` behind `tags` out of
+/// `iface` of `ns`, to `dst`:8080; returns the source ports that got a
+/// SYN-ACK back.
 fn syns_answered(
     ns: &NetNs,
     iface: &str,
-    host: u8,
-    gw_mac: [u8; 6],
+    src: Ipv4Addr,
+    (dst, dst_mac): (Ipv4Addr, [u8; 6]),
     tags: &[(u16, u16)],
     ports: &[u16],
 ) -> Vec<u16> {
     let sock = RawSocket::open(ns, iface);
     let own = mac(ns, iface);
     for &port in ports {
-        sock.send(&tagged_syn(
-            (own, gw_mac),
-            (ip(host), port),
-            (ip(GW), 8080),
-            tags,
-        ));
+        sock.send(&tagged_syn((own, dst_mac), (src, port), (dst, 8080), tags));
     }
     let answers = sock.collect(Duration::from_millis(1500), |f| {
-        ports
-            .iter()
-            .any(|&p| is_syn_ack(f, (ip(GW), 8080), (ip(host), p)))
+        ports.iter().any(|&p| is_syn_ack(f, (dst, 8080), (src, p)))
     });
     ports
         .iter()
         .copied()
-        .filter(|&p| {
-            answers
-                .iter()
-                .any(|f| is_syn_ack(f, (ip(GW), 8080), (ip(host), p)))
-        })
+        .filter(|&p| answers.iter().any(|f| is_syn_ack(f, (dst, 8080), (src, p))))
         .collect()
 }
 
+/// On a veth pair, so that the program sees every tag in the frame (a
+/// bridge, like a NIC with VLAN offload, moves the outer tag out of the
+/// frame into metadata, and the kernel strips it from there).
 #[test]
 fn a_denied_source_behind_priority_tags_gets_no_answer() {
-    const CLIENT: u8 = 2;
-    const ATTACKER: u8 = 3;
-    let lan = Lan::new();
     let gw = NetNs::new("gw");
-    let client = NetNs::new("cl");
-    let attacker = NetNs::new("at");
-    let gw_if = lan.join(&gw, GW);
-    let cl_if = lan.join(&client, CLIENT);
-    let at_if = lan.join(&attacker, ATTACKER);
-    let _pins = PinGuard::new(&gw_if);
+    let peer = NetNs::new("pe");
+    let veth = Veth::new(&gw, &peer);
+    // The peer has an allowed address and a denied one on the same link.
+    let (allowed, denied): (Ipv4Addr, Ipv4Addr) =
+        (veth.b_ip.parse().unwrap(), "10.200.0.3".parse().unwrap());
+    peer.exec(&["ip", "addr", "add", "10.200.0.3/24", "dev", &veth.b]);
+    let _pins = PinGuard::new(&veth.a);
     let tmp = TempDir::new("wire-tags");
     let mut daemon = start(
         &gw,
@@ -109,7 +100,7 @@ fn a_denied_source_behind_priority_tags_gets_no_answer() {
 listen = "0.0.0.0:8080"
 drain_timeout_secs = 2
 [xdp]
-iface = "{gw_if}"
+iface = "{}"
 mode = "native"
 [[apis]]
 name = "demo"
@@ -118,53 +109,49 @@ backend = "http://127.0.0.1:8081"
 [demo_backend]
 listen = "127.0.0.1:8081"
 [dos]
-deny = ["{}/32"]
+deny = ["{denied}/32"]
 "#,
-            Lan::ip(ATTACKER)
+            veth.a
         ),
     );
-    let gw_mac = mac(&gw, &gw_if);
+    let gw_at = (veth.a_ip.parse().unwrap(), mac(&gw, &veth.a));
     let priority = |n: usize| vec![(0x8100u16, 0u16); n];
+    let send = |src, tags: &[(u16, u16)], ports: &[u16]| {
+        syns_answered(&peer, &veth.b, src, gw_at, tags, ports)
+    };
 
     // The kernel strips three priority tags and accepts the connection.
-    let answered = syns_answered(
-        &client,
-        &cl_if,
-        CLIENT,
-        gw_mac,
-        &priority(3),
-        &[41001, 41002, 41003],
-    );
+    let ports = [41001, 41002, 41003];
     assert_eq!(
-        answered,
-        [41001, 41002, 41003],
+        send(allowed, &priority(3), &ports),
+        ports,
         "the stack answers frames behind three VID 0 tags"
     );
-
-    let denied = drops(&gw_if, "denied");
-    let answered = syns_answered(
-        &attacker,
-        &at_if,
-        ATTACKER,
-        gw_mac,
-        &priority(3),
-        &[42001, 42002, 42003],
-    );
+    let before = drops(&veth.a, "denied");
+    let answered = send(denied, &priority(3), &[42001, 42002, 42003]);
     assert!(
         answered.is_empty(),
         "the denied source was answered on {answered:?}"
     );
     assert_eq!(
-        drops(&gw_if, "denied") - denied,
+        drops(&veth.a, "denied") - before,
         3,
         "each tagged frame counted as denied"
     );
+    // As deep as the program walks, in a mix of tag types.
+    let mixed: Vec<(u16, u16)> = (0..8)
+        .map(|i| (if i % 2 == 0 { 0x88a8 } else { 0x8100 }, 0))
+        .collect();
+    assert!(send(denied, &mixed, &[42004]).is_empty());
+    assert_eq!(drops(&veth.a, "denied") - before, 4);
 
     // Deeper than the program walks: dropped whatever the source, counted.
-    let unparsed = drops(&gw_if, "unparsed");
-    let answered = syns_answered(&client, &cl_if, CLIENT, gw_mac, &priority(9), &[43001]);
-    assert!(answered.is_empty(), "a nine-tag frame got an answer");
-    assert_eq!(drops(&gw_if, "unparsed") - unparsed, 1);
+    let before = drops(&veth.a, "unparsed");
+    assert!(
+        send(allowed, &priority(9), &[43001]).is_empty(),
+        "a nine-tag frame got an answer"
+    );
+    assert_eq!(drops(&veth.a, "unparsed") - before, 1);
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
 }
 
