@@ -41,6 +41,12 @@ impl TestProgram {
 
     /// As `load`, with a `SOURCES` map of `max_sources` entries.
     pub fn load_with_sources(max_sources: u32) -> TestProgram {
+        Self::load_object(edgegw::EBPF_OBJECT, max_sources)
+    }
+
+    /// As `load_with_sources`, from another build of the object (the
+    /// benchmark compares against a baseline this way).
+    pub fn load_object(object: &[u8], max_sources: u32) -> TestProgram {
         edgegw::datapath::ensure_bpffs().expect("bpffs");
         let name = crate::netns::unique_name("t");
         let pins = PinDir {
@@ -55,8 +61,8 @@ impl TestProgram {
         }
         let mut ebpf = loader
             .map_max_entries(gateway_common::SOURCES_MAP, max_sources)
-            .load(edgegw::EBPF_OBJECT)
-            .expect("parsing the embedded XDP object");
+            .load(object)
+            .expect("parsing the XDP object");
         let prog: &mut Xdp = ebpf.program_mut(PROGRAM_NAME).unwrap().try_into().unwrap();
         edgegw::datapath::load_program(prog).expect("the verifier accepts the XDP program");
         TestProgram {
