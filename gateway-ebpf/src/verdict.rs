@@ -112,9 +112,7 @@ pub fn decide(cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
             };
             let marks = PORTS.get(key.slot()).copied().unwrap_or(0);
             let group = marks & PORT_GROUP_MASK;
-            if group == 0
-                && cfg.flags & FLAG_DROP_UNPROTECTED != 0
-                && !is_reply(marks, &packet.l4)
+            if group == 0 && cfg.flags & FLAG_DROP_UNPROTECTED != 0 && !is_reply(marks, &packet.l4)
             {
                 return Reason::PortFiltered;
             }

@@ -112,8 +112,11 @@ fn tcp_frame(f: Family, src: &[u8], tags: &[(u16, u16)], port: u16, flags: u8) -
 
 /// The tag stacks of one depth: every TPID mix, with VLAN ID 0 (with and
 /// without priority bits) and a real VLAN ID.
+/// A named rule giving the TPID of the tag at each depth.
+type Mix = (&'static str, fn(usize) -> u16);
+
 fn stacks(depth: usize) -> Vec<(String, Vec<(u16, u16)>)> {
-    let mixes: [(&str, fn(usize) -> u16); 4] = [
+    let mixes: [Mix; 4] = [
         ("802.1Q", |_| TPID_8021Q),
         ("802.1ad", |_| TPID_8021AD),
         ("802.1ad outer, 802.1Q inner", |i| {
