@@ -5,7 +5,8 @@
 //!   name on drop (also when the test panics).
 //! - `process`: the real `edgegw` binary, started as a process (optionally
 //!   inside a namespace) and stopped by pid on drop.
-//! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures.
+//! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures; `wire`:
+//!   crafted frames sent and watched on a real interface (AF_PACKET).
 //! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests; `scripted`: a backend answering
@@ -30,4 +31,5 @@ pub mod packets;
 pub mod pins;
 pub mod process;
 pub mod scripted;
+pub mod wire;
 pub mod xdp;

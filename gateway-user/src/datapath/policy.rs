@@ -3,16 +3,22 @@
 //! place (new entries inserted and existing ones overwritten before stale
 //! ones are removed), and `CONFIG` is written last. With no policy, CONFIG
 //! is reset and the program fails open.
+//!
+//! With `unprotected_ports = "drop"`, `PORTS` also marks the node's
+//! ephemeral range (read from the kernel on every write, so a reload picks
+//! up a changed sysctl) and the UDP reply source ports: replies to the
+//! node's own connections pass the port filter.
 
-use std::collections::{HashMap, HashSet};
+use std::{collections::HashSet, ops::RangeInclusive, path::Path};
 
 use aya::maps::{
     MapData,
     lpm_trie::{Key, LpmTrie},
 };
 use gateway_common::{
-    CONFIG_MAP, DosConfig, FLAG_LISTS_V4, FLAG_LISTS_V6, GROUPS_MAP, LIST_ALLOW, LIST_DENY,
-    LISTS_V4_MAP, LISTS_V6_MAP, Limits, MAX_GROUPS, PORT_SLOTS, PORTS_MAP,
+    CONFIG_MAP, DosConfig, FLAG_DROP_UNPROTECTED, FLAG_LISTS_V4, FLAG_LISTS_V6, GROUPS_MAP,
+    LIST_ALLOW, LIST_DENY, LISTS_V4_MAP, LISTS_V6_MAP, Limits, MAX_GROUPS, PORT_EPHEMERAL,
+    PORT_REPLY_SOURCE, PORT_SLOTS, PORTS_MAP, PROTO_TCP, PROTO_UDP, PortKey,
 };
 
 use super::{Cidr, DatapathError, PinDir, maps};
@@ -36,26 +42,26 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
             .map_err(|e| DatapathError::map(GROUPS_MAP, "writing", e))?;
     }
 
-    // New groups first, then ports no longer protected (a full scan: the
-    // previous policy may belong to a daemon that is gone).
+    // New and changed entries first, then the ones cleared (a full scan:
+    // the previous policy may belong to a daemon that is gone).
+    let ephemeral = if policy.flags & FLAG_DROP_UNPROTECTED != 0 {
+        Some(ephemeral_ports(Path::new(EPHEMERAL_RANGE))?)
+    } else {
+        None
+    };
+    let want = port_marks(policy, ephemeral);
     let mut ports = maps::array::<u32>(dir, PORTS_MAP)?;
-    let wanted: HashMap<u32, u32> = policy.ports.iter().map(|(k, g)| (k.slot(), *g)).collect();
-    for (&slot, group) in &wanted {
-        ports
-            .set(slot, group, 0)
-            .map_err(|e| DatapathError::map(PORTS_MAP, "writing", e))?;
-    }
-    for slot in 0..PORT_SLOTS {
-        if wanted.contains_key(&slot) {
-            continue;
-        }
-        let group = ports
-            .get(&slot, 0)
-            .map_err(|e| DatapathError::map(PORTS_MAP, "reading", e))?;
-        if group != 0 {
-            ports
-                .set(slot, 0, 0)
-                .map_err(|e| DatapathError::map(PORTS_MAP, "writing", e))?;
+    let have = (0..PORT_SLOTS)
+        .map(|slot| ports.get(&slot, 0))
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|e| DatapathError::map(PORTS_MAP, "reading", e))?;
+    for clearing in [false, true] {
+        for (slot, (&w, &h)) in (0..PORT_SLOTS).zip(want.iter().zip(&have)) {
+            if w != h && (w == 0) == clearing {
+                ports
+                    .set(slot, w, 0)
+                    .map_err(|e| DatapathError::map(PORTS_MAP, "writing", e))?;
+            }
         }
     }
 
@@ -81,6 +87,55 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
             0,
         )
         .map_err(|e| DatapathError::map(CONFIG_MAP, "writing", e))
+}
+
+/// Where the kernel keeps the node's ephemeral port range (per network
+/// namespace; it applies to IPv6 too).
+const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// The ephemeral port range in `path` ("32768\t60999").
+fn ephemeral_ports(path: &Path) -> Result<RangeInclusive<u16>, DatapathError> {
+    let io = |source| DatapathError::Io {
+        action: "reading the ephemeral port range from",
+        path: path.into(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut bounds = text.split_whitespace().map(str::parse::<u16>);
+    match (bounds.next(), bounds.next(), bounds.next()) {
+        (Some(Ok(lo)), Some(Ok(hi)), None) if 0 < lo && lo <= hi => Ok(lo..=hi),
+        _ => Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("expected two ports, found {:?}", text.trim()),
+        ))),
+    }
+}
+
+/// The value of every `PORTS` slot: the group of each protected port and,
+/// when unprotected ports drop, the reply marks.
+fn port_marks(policy: &DosPolicy, ephemeral: Option<RangeInclusive<u16>>) -> Vec<u32> {
+    let slot = |proto, port| {
+        PortKey {
+            proto,
+            _pad: 0,
+            port,
+        }
+        .slot() as usize
+    };
+    let mut marks = vec![0u32; PORT_SLOTS as usize];
+    for (key, group) in &policy.ports {
+        marks[key.slot() as usize] = *group;
+    }
+    if let Some(range) = ephemeral {
+        for port in range {
+            marks[slot(PROTO_TCP, port)] |= PORT_EPHEMERAL;
+            marks[slot(PROTO_UDP, port)] |= PORT_EPHEMERAL;
+        }
+        for &port in &policy.udp_reply_ports {
+            marks[slot(PROTO_UDP, port)] |= PORT_REPLY_SOURCE;
+        }
+    }
+    marks
 }
 
 type Entries<const N: usize> = Vec<(Key<[u8; N]>, u32)>;
@@ -130,6 +185,64 @@ fn sync_trie<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ephemeral_range_is_read_or_named_in_the_error() {
+        let dir = std::env::temp_dir().join(format!("edgegw-range-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("range");
+        for (text, want) in [
+            ("32768\t60999\n", Some(32768..=60999)),
+            ("1024 1024", Some(1024..=1024)),
+            ("60999 32768", None),
+            ("0 100", None),
+            ("32768", None),
+            ("a b", None),
+            ("1 2 3", None),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            match (ephemeral_ports(&file), want) {
+                (Ok(r), Some(w)) => assert_eq!(r, w),
+                (Err(e), None) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("ephemeral port range") && e.contains("range"),
+                        "{e}"
+                    )
+                }
+                (got, want) => panic!("{text:?}: {got:?}, want {want:?}"),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The real one, as the daemon reads it.
+        let real = ephemeral_ports(Path::new(EPHEMERAL_RANGE)).unwrap();
+        assert!(!real.is_empty());
+    }
+
+    #[test]
+    fn reply_marks_only_when_unprotected_ports_drop() {
+        let text = "[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\nunprotected_ports = \"drop\"\nudp_reply_ports = [53]\nport_groups = [{ name = \"a\", tcp = [40000] }]\n";
+        let policy = crate::config::Config::parse("t.toml", text)
+            .unwrap()
+            .dos
+            .unwrap();
+        let tcp = |p: u16| p as usize;
+        let udp = |p: u16| 65536 + p as usize;
+        let marks = port_marks(&policy, Some(32768..=60999));
+        assert_eq!(
+            marks[tcp(40000)],
+            1 | PORT_EPHEMERAL,
+            "group kept, mark added"
+        );
+        assert_eq!(marks[tcp(32768)], PORT_EPHEMERAL);
+        assert_eq!(marks[udp(60999)], PORT_EPHEMERAL);
+        assert_eq!(marks[tcp(32767)], 0);
+        assert_eq!(marks[udp(61000)], 0);
+        assert_eq!(marks[udp(53)], PORT_REPLY_SOURCE);
+        assert_eq!(marks[tcp(53)], 0);
+        let none = port_marks(&policy, None);
+        assert_eq!(none.iter().filter(|&&m| m != 0).count(), 1);
+    }
 
     fn c(s: &str) -> Cidr {
         s.parse().unwrap()
