@@ -124,6 +124,8 @@ pub fn parse<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<
 }
 
 fn refusal(what: &str, pointer: &str, e: &serde_json::Error) -> ApiError {
+    // A syntax error has a line and column, not a place in a value.
+    let pointer = if e.is_data() { pointer } else { "" };
     let at = match (pointer, e.line()) {
         ("", 0) => String::new(),
         ("", line) => format!(" at line {line} column {}", e.column()),

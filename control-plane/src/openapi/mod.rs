@@ -64,10 +64,12 @@ pub fn prepare(query: Option<&str>, body: &[u8]) -> Result<Prepared, ApiError> {
         ))
     })?;
     let (doc, format): (Document, _) = yaml::parse(text).map_err(|e| {
-        ApiError::bad_request(format!(
-            "OpenAPI document ({}): {e}; fix the document there",
-            e.format.name()
-        ))
+        let fix = if e.message.contains("; ") {
+            ""
+        } else {
+            "; fix the document there"
+        };
+        ApiError::bad_request(format!("OpenAPI document ({}): {e}{fix}", e.format.name()))
     })?;
     let version = check_version(&doc)?;
     if doc.paths.is_none() {

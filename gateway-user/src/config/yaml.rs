@@ -64,11 +64,54 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, Format), DocumentErr
         .trim_start()
         .starts_with(['{', '[']);
     if looks_like_json {
+        json_depth(text)?;
         return serde_json::from_str(text)
             .map(|v| (v, Format::Json))
             .map_err(|e| json_error(&e));
     }
     yaml(text).map(|v| (v, Format::Yaml))
+}
+
+/// serde_json limits the depth of what it builds, but skips the values a
+/// type ignores without limit (iteratively, in linear time): one pass over
+/// the text holds every part of a JSON document to `MAX_DEPTH` alike.
+fn json_depth(text: &str) -> Result<(), DocumentError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut line, mut line_start) = (1u64, 0usize);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(DocumentError {
+                        format: Format::Json,
+                        line: Some(line),
+                        column: Some(text[line_start..=i].chars().count() as u64),
+                        message: format!(
+                            "nested deeper than {MAX_DEPTH} levels; flatten the document"
+                        ),
+                    });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn json_error(e: &serde_json::Error) -> DocumentError {
@@ -106,6 +149,9 @@ fn yaml<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
 
 /// A budget breach in words, with the fix.
 fn explain(message: &str) -> String {
+    if message.starts_with("recursion limit exceeded") {
+        return format!("nested deeper than {MAX_DEPTH} levels; flatten the document");
+    }
     let Some(breach) = message.strip_prefix("budget breached: ") else {
         return message.to_string();
     };
@@ -238,6 +284,23 @@ mod tests {
                 start.elapsed()
             );
         }
+        // Deep nesting in a part the type skips is refused too.
+        let skipped = format!(
+            "{{\"a\": 1, \"b\": {}{}}}",
+            "[".repeat(SIZE / 2),
+            "]".repeat(SIZE / 2)
+        );
+        #[derive(serde::Deserialize)]
+        struct OnlyA {
+            #[expect(dead_code, reason = "read for its shape")]
+            a: u8,
+        }
+        let e = from_str::<OnlyA>(&skipped).unwrap_err();
+        assert_eq!(
+            (e.line, e.column),
+            (Some(1), Some(MAX_DEPTH as u64 + 14)),
+            "{e}"
+        );
         // A long JSON key is a long string, not an amplification: read.
         let v: Value = from_str(&long_json_key).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1);
