@@ -18,6 +18,7 @@ mod escalation;
 mod limits;
 mod listeners;
 mod template;
+pub mod yaml;
 
 pub use apis::{Api, Backend, BackendProtocol, EncodedSlashes, Operation};
 pub use bundle::Bundle;
