@@ -290,7 +290,7 @@ mod tests {
             "[".repeat(SIZE / 2),
             "]".repeat(SIZE / 2)
         );
-        #[derive(serde::Deserialize)]
+        #[derive(Debug, serde::Deserialize)]
         struct OnlyA {
             #[expect(dead_code, reason = "read for its shape")]
             a: u8,
