@@ -285,6 +285,22 @@ tcp = [8080]
     assert!((40000..=40999).contains(&port), "local port {port}");
     assert!(answered, "no answer from the resolver on port 53");
 
+    // A changed range is read again on reload.
+    gw.exec(&["sysctl", "-qw", "net.ipv4.ip_local_port_range=41000 41999"]);
+    daemon.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !daemon.log_text().contains("DoS policy reloaded") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (port, answered) = query(&gw, (ip(EXT), 53));
+    assert!((41000..=41999).contains(&port), "local port {port}");
+    assert!(answered, "no answer to a port of the new range");
+
     // Not replies: an answer from another UDP port, and a connection
     // opened to an ephemeral port, stay dropped.
     let before = filtered();
@@ -296,7 +312,7 @@ tcp = [8080]
             "-sS",
             "--max-time",
             "1",
-            &format!("http://{}:40500/", Lan::ip(GW)),
+            &format!("http://{}:41500/", Lan::ip(GW)),
         ])
         .output()
         .unwrap();

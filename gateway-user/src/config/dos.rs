@@ -19,6 +19,8 @@
 //! syn_per_sec = 50            # unset limits inherit the global ones
 //! ```
 
+use std::ops::RangeInclusive;
+
 use gateway_common::{
     Bucket, DEFAULT_SOURCES, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, Limits, MAX_GROUPS,
     MAX_LIST_ENTRIES, MAX_RATE, PROTO_TCP, PROTO_UDP, PortKey,
@@ -125,6 +127,10 @@ pub struct DosPolicy {
     /// UDP source ports whose packets to the ephemeral range are replies
     /// (used with `FLAG_DROP_UNPROTECTED`).
     pub udp_reply_ports: Vec<u16>,
+    /// With `FLAG_DROP_UNPROTECTED`: the node's ephemeral port range, read
+    /// from the kernel with the configuration, so that a reload picks up a
+    /// changed `net.ipv4.ip_local_port_range`.
+    pub ephemeral: Option<RangeInclusive<u16>>,
     pub allow: Vec<Cidr>,
     pub deny: Vec<Cidr>,
 }
@@ -160,8 +166,12 @@ impl TryFrom<&DosSection> for DosPolicy {
             )?,
         };
         let mut flags = 0;
+        let mut ephemeral = None;
         if policy("dos.unprotected_ports", &s.unprotected_ports)? {
             flags |= FLAG_DROP_UNPROTECTED;
+            ephemeral = Some(crate::datapath::ephemeral_ports().map_err(|e| {
+                format!("dos.unprotected_ports = \"drop\" needs the ephemeral port range: {e}")
+            })?);
         }
         if policy("dos.fragments", &s.fragments)? {
             flags |= FLAG_DROP_FRAGMENTS;
@@ -250,6 +260,7 @@ impl TryFrom<&DosSection> for DosPolicy {
             groups,
             ports,
             udp_reply_ports,
+            ephemeral,
             allow: cidrs("dos.allow", &s.allow)?,
             deny: cidrs("dos.deny", &s.deny)?,
         })

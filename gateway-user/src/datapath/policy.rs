@@ -5,9 +5,10 @@
 //! is reset and the program fails open.
 //!
 //! With `unprotected_ports = "drop"`, `PORTS` also marks the node's
-//! ephemeral range (read from the kernel on every write, so a reload picks
-//! up a changed sysctl) and the UDP reply source ports: replies to the
-//! node's own connections pass the port filter.
+//! ephemeral range (`DosPolicy::ephemeral`, read from the kernel with the
+//! configuration, so a reload picks up a changed sysctl) and the UDP reply
+//! source ports: replies to the node's own connections pass the port
+//! filter.
 
 use std::{collections::HashSet, ops::RangeInclusive, path::Path};
 
@@ -44,12 +45,7 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
 
     // New and changed entries first, then the ones cleared (a full scan:
     // the previous policy may belong to a daemon that is gone).
-    let ephemeral = if policy.flags & FLAG_DROP_UNPROTECTED != 0 {
-        Some(ephemeral_ports(Path::new(EPHEMERAL_RANGE))?)
-    } else {
-        None
-    };
-    let want = port_marks(policy, ephemeral);
+    let want = port_marks(policy);
     let mut ports = maps::array::<u32>(dir, PORTS_MAP)?;
     let have = (0..PORT_SLOTS)
         .map(|slot| ports.get(&slot, 0))
@@ -93,8 +89,14 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
 /// namespace; it applies to IPv6 too).
 const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
-/// The ephemeral port range in `path` ("32768\t60999").
-fn ephemeral_ports(path: &Path) -> Result<RangeInclusive<u16>, DatapathError> {
+/// The node's ephemeral port range, as this process's network namespace
+/// has it.
+pub fn ephemeral_ports() -> Result<RangeInclusive<u16>, DatapathError> {
+    read_port_range(Path::new(EPHEMERAL_RANGE))
+}
+
+/// The port range in `path` ("32768\t60999").
+fn read_port_range(path: &Path) -> Result<RangeInclusive<u16>, DatapathError> {
     let io = |source| DatapathError::Io {
         action: "reading the ephemeral port range from",
         path: path.into(),
@@ -113,7 +115,7 @@ fn ephemeral_ports(path: &Path) -> Result<RangeInclusive<u16>, DatapathError> {
 
 /// The value of every `PORTS` slot: the group of each protected port and,
 /// when unprotected ports drop, the reply marks.
-fn port_marks(policy: &DosPolicy, ephemeral: Option<RangeInclusive<u16>>) -> Vec<u32> {
+fn port_marks(policy: &DosPolicy) -> Vec<u32> {
     let slot = |proto, port| {
         PortKey {
             proto,
@@ -126,7 +128,9 @@ fn port_marks(policy: &DosPolicy, ephemeral: Option<RangeInclusive<u16>>) -> Vec
     for (key, group) in &policy.ports {
         marks[key.slot() as usize] = *group;
     }
-    if let Some(range) = ephemeral {
+    if let Some(range) = policy.ephemeral.clone()
+        && policy.flags & FLAG_DROP_UNPROTECTED != 0
+    {
         for port in range {
             marks[slot(PROTO_TCP, port)] |= PORT_EPHEMERAL;
             marks[slot(PROTO_UDP, port)] |= PORT_EPHEMERAL;
@@ -201,7 +205,7 @@ mod tests {
             ("1 2 3", None),
         ] {
             std::fs::write(&file, text).unwrap();
-            match (ephemeral_ports(&file), want) {
+            match (read_port_range(&file), want) {
                 (Ok(r), Some(w)) => assert_eq!(r, w),
                 (Err(e), None) => {
                     let e = e.to_string();
@@ -215,20 +219,22 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
         // The real one, as the daemon reads it.
-        let real = ephemeral_ports(Path::new(EPHEMERAL_RANGE)).unwrap();
+        let real = ephemeral_ports().unwrap();
         assert!(!real.is_empty());
     }
 
     #[test]
     fn reply_marks_only_when_unprotected_ports_drop() {
         let text = "[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\nunprotected_ports = \"drop\"\nudp_reply_ports = [53]\nport_groups = [{ name = \"a\", tcp = [40000] }]\n";
-        let policy = crate::config::Config::parse("t.toml", text)
+        let mut policy = crate::config::Config::parse("t.toml", text)
             .unwrap()
             .dos
             .unwrap();
+        assert_eq!(policy.ephemeral, Some(ephemeral_ports().unwrap()));
+        policy.ephemeral = Some(32768..=60999);
         let tcp = |p: u16| p as usize;
         let udp = |p: u16| 65536 + p as usize;
-        let marks = port_marks(&policy, Some(32768..=60999));
+        let marks = port_marks(&policy);
         assert_eq!(
             marks[tcp(40000)],
             1 | PORT_EPHEMERAL,
@@ -240,7 +246,8 @@ mod tests {
         assert_eq!(marks[udp(61000)], 0);
         assert_eq!(marks[udp(53)], PORT_REPLY_SOURCE);
         assert_eq!(marks[tcp(53)], 0);
-        let none = port_marks(&policy, None);
+        policy.flags &= !FLAG_DROP_UNPROTECTED;
+        let none = port_marks(&policy);
         assert_eq!(none.iter().filter(|&&m| m != 0).count(), 1);
     }
 
