@@ -104,7 +104,7 @@ pub fn after_routing(
     let api = route.api;
     within_api(checked, api)?;
     let op = route.operation;
-    if special(method) && !op.is_some_and(|o| o.method.as_ref() == Some(method)) {
+    if special(method) && op.is_none_or(|o| o.method.as_ref() != Some(method)) {
         return Err(METHOD_NOT_ALLOWED);
     }
     if checked.upgrade == Asked::WebSocket && !op.map_or(api.websocket, |o| o.websocket) {
