@@ -648,6 +648,28 @@ websocket = true
         requests += 2;
     }
 
+    // A 405 lists what the path's operations allow.
+    for (request, allow) in [
+        ("TRACE /api/items/1", "allow: get"),
+        ("CONNECT /api/public/x", "allow: get"),
+        (
+            "TRACE /other-api/x",
+            "allow: delete, get, head, options, patch, post, put",
+        ),
+    ] {
+        let raw = format!("{request} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
+        let (answer, _) = edgegw_tests::gateway::raw_exchange(gw.port, raw.as_bytes());
+        let answer = answer.to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 405"), "{request}: {answer}");
+        assert!(
+            answer.contains(&format!("\r\n{allow}\r\n")),
+            "{request}: {answer}"
+        );
+        *counted.entry("method_not_allowed").or_default() += 1;
+        requests += 1;
+    }
+    assert!(backend.take().is_empty());
+
     for (reason, n) in &counted {
         let series = format!("edgegw_rejections_total{{reason=\"{reason}\"}}");
         assert_eq!(

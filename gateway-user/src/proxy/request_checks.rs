@@ -127,6 +127,24 @@ pub fn within_api(checked: &Checked<'_>, api: &Api) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The host and canonical path of a request refused before routing, as
+/// far as they can be told (for a 405's `Allow`).
+pub fn hints<B>(req: &Request<B>) -> (Option<String>, String) {
+    let host = match req.uri().authority() {
+        Some(a) => Some(a.as_str()),
+        None => req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let host = host
+        .filter(|h| authority::valid(h.as_bytes()))
+        .map(authority::host);
+    let path = canonical::canonical(req.uri().path())
+        .map_or_else(|_| String::new(), |c| c.path.into_owned());
+    (host, path)
+}
+
 /// Whether a request that matched no API or operation is refused for its
 /// method (`METHOD_NOT_ALLOWED`, not 404).
 pub fn unrouted(method: &Method) -> bool {
