@@ -8,7 +8,8 @@
 //! double encoding, backslashes, `..;`, across APIs), `Upgrade: h2c`, a
 //! WebSocket upgrade where none is allowed, a backend's unasked 101,
 //! CONNECT and TRACE, missing, duplicate and invalid Host, absolute-form
-//! targets, and a header name with an underscore beside a Content-Length.
+//! targets, and a header name with an underscore beside a Content-Length;
+//! and a WebSocket upgrade, where allowed, only after the policies ran.
 
 use std::{
     collections::BTreeMap,
@@ -20,6 +21,7 @@ use std::{
 
 use bytes::Bytes;
 use edgegw_tests::{
+    apim::ApimGateway,
     backends::RawBackend,
     certs::TestCa,
     gateway::TestGateway,
@@ -646,6 +648,28 @@ websocket = true
         requests += 2;
     }
 
+    // A 405 lists what the path's operations allow.
+    for (request, allow) in [
+        ("TRACE /api/items/1", "allow: get"),
+        ("CONNECT /api/public/x", "allow: get"),
+        (
+            "TRACE /other-api/x",
+            "allow: delete, get, head, options, patch, post, put",
+        ),
+    ] {
+        let raw = format!("{request} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
+        let (answer, _) = edgegw_tests::gateway::raw_exchange(gw.port, raw.as_bytes());
+        let answer = answer.to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 405"), "{request}: {answer}");
+        assert!(
+            answer.contains(&format!("\r\n{allow}\r\n")),
+            "{request}: {answer}"
+        );
+        *counted.entry("method_not_allowed").or_default() += 1;
+        requests += 1;
+    }
+    assert!(backend.take().is_empty());
+
     for (reason, n) in &counted {
         let series = format!("edgegw_rejections_total{{reason=\"{reason}\"}}");
         assert_eq!(
@@ -666,4 +690,48 @@ websocket = true
         .filter(|l| matches!(l["status"].as_u64(), Some(400 | 403 | 405)))
         .count();
     assert_eq!(refused as u32, counted.values().sum::<u32>());
+}
+
+/// A WebSocket upgrade, even where allowed, comes after the policies: a
+/// request without its subscription key is answered 401 and its upgrade
+/// never reaches the backend; with a key the policies let through, it does.
+#[test]
+fn websocket_upgrades_come_after_the_policies() {
+    let backend = RawBackend::start(OK);
+    let apim = ApimGateway::start(
+        "ws-policy",
+        &format!(
+            "[[apis]]\nname = \"live\"\npath = \"/live\"\nbackend = \"http://{}\"\nwebsocket = true\n",
+            backend.addr
+        ),
+        &format!(
+            "apis:\n  - name: live\nsubscriptions:\n  - id: s\n    scope: api:live\n    primary_key_sha256: {}\n",
+            edgegw_tests::apim::hash_key("the-key")
+        ),
+    );
+    let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let raw = format!("GET /live/chat HTTP/1.1\r\nHost: gw.test\r\n{upgrade}\r\n");
+    let (status, body) = exchange_http1(apim.gw.port, None, raw.as_bytes());
+    assert_eq!(status, 401, "{body}");
+    assert!(backend.take().is_empty());
+    // The raw backend answers 200, not 101: the client gets that answer,
+    // and the backend got the upgrade request.
+    let raw = format!(
+        "GET /live/chat HTTP/1.1\r\nHost: gw.test\r\nOcp-Apim-Subscription-Key: the-key\r\n{upgrade}\r\n"
+    );
+    let (status, body) = exchange_http1(apim.gw.port, None, raw.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let seen: Vec<String> = backend.take().iter().map(|r| masked(r)).collect();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].contains("\r\nupgrade: websocket\r\n")
+            && seen[0].contains("\r\nconnection: upgrade\r\n"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        !seen[0].contains("ocp-apim-subscription-key"),
+        "{}",
+        seen[0]
+    );
 }

@@ -291,3 +291,46 @@ fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
         )?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, EncodedSlashes};
+
+    #[test]
+    fn websocket_and_encoded_slashes_defaults_and_overrides() {
+        let text = r#"
+            [gateway]
+            listen = "127.0.0.1:1"
+            [[apis]]
+            name = "plain"
+            path = "/plain"
+            backend = "http://b:1"
+            [[apis.operations]]
+            name = "op"
+            method = "GET"
+            url = "/x"
+            [[apis]]
+            name = "live"
+            path = "/live"
+            backend = "http://b:1"
+            websocket = true
+            encoded_slashes = "keep"
+            [[apis.operations]]
+            name = "inherits"
+            method = "GET"
+            url = "/a"
+            [[apis.operations]]
+            name = "not-here"
+            method = "GET"
+            url = "/b"
+            websocket = false
+        "#;
+        let apis = Config::parse("t.toml", text).unwrap().apis;
+        let (plain, live) = (&apis[0], &apis[1]);
+        assert!(!plain.websocket && !plain.operations[0].websocket);
+        assert_eq!(plain.encoded_slashes, EncodedSlashes::Refuse);
+        assert!(live.websocket && live.operations[0].websocket);
+        assert!(!live.operations[1].websocket);
+        assert_eq!(live.encoded_slashes, EncodedSlashes::Keep);
+    }
+}

@@ -380,6 +380,16 @@ mod tests {
             ),
             ("mode = \"skb\"", "mode = \"turbo\"", "xdp.mode"),
             (
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"127.0.0.1:8080\"\nunderscores_in_headers = \"strip\"",
+                "gateway.underscores_in_headers: \"strip\" is unknown; use \"drop\", \"refuse\" or \"allow\"",
+            ),
+            (
+                "path = \"/orders/\"",
+                "path = \"/orders/\"\nencoded_slashes = \"decode\"",
+                "api \"orders\": encoded_slashes \"decode\" is unknown; use \"refuse\" or \"keep\"",
+            ),
+            (
                 "path = \"/orders/\"",
                 "path = \"orders\"",
                 "must start with '/'",

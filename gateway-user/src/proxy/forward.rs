@@ -22,7 +22,7 @@ use super::{
     limits::Activity,
     observe::{Counted, Logged, Observed, Record},
     request_checks,
-    respond::{self, ProxyError},
+    respond::{self, ProxyError, Refusal},
     router::NoRoute,
     upgrade::{self, Asked},
 };
@@ -136,6 +136,7 @@ where
                     metrics.reject(r.reason);
                     tracing::debug!(client = %conn.client, reason = r.message, request_id = %trace.trace_id(), "request refused");
                 }
+                ProxyError::NotAllowed { .. } => metrics.reject(Rejection::MethodNotAllowed),
                 _ => {}
             }
             if err.status().is_server_error() {
@@ -184,11 +185,17 @@ where
     // A refcounted copy: the path and query stay borrowed while the
     // request itself is rewritten.
     let uri = req.uri().clone();
-    let mut checked =
+    let checked =
         request_checks::before_routing(&mut req, &uri, gw.config.underscores_in_headers, |m| {
             gw.router.names_method(m)
-        })
-        .map_err(ProxyError::Refused)?;
+        });
+    let mut checked = match checked {
+        Ok(checked) => checked,
+        Err(r) => {
+            let (host, path) = request_checks::hints(&req);
+            return Err(refused(gw, r, host.as_deref(), &path));
+        }
+    };
     if checked.dropped > 0 {
         metrics.underscore_headers_dropped(checked.dropped);
     }
@@ -197,7 +204,8 @@ where
     let route = match gw.router.route(checked.host.as_deref(), req.method(), path) {
         Ok(route) => route,
         Err(_) if request_checks::unrouted(req.method()) => {
-            return Err(ProxyError::Refused(request_checks::METHOD_NOT_ALLOWED));
+            let r = request_checks::METHOD_NOT_ALLOWED;
+            return Err(refused(gw, r, checked.host.as_deref(), path));
         }
         Err(NoRoute::Api) => return Err(ProxyError::NoApi { path: path.into() }),
         Err(NoRoute::Operation { api }) => {
@@ -213,7 +221,8 @@ where
     let api = route.api;
     record.api = Some(api.name.clone());
     record.operation = route.operation.map(|o| o.name.clone());
-    request_checks::after_routing(&checked, &route, req.method()).map_err(ProxyError::Refused)?;
+    request_checks::after_routing(&checked, &route, req.method())
+        .map_err(|r| refused(gw, r, checked.host.as_deref(), path))?;
     let host = checked.host.take();
 
     let limit = gw.limits.max_body_bytes;
@@ -348,6 +357,18 @@ where
         Some(a) => a.finish(response),
         None => response,
     })
+}
+
+/// The error answering a refusal; a 405 lists, in `Allow`, the methods
+/// the path's operations take.
+fn refused(gw: &Gateway, r: Refusal, host: Option<&str>, path: &str) -> ProxyError {
+    if r.reason == Rejection::MethodNotAllowed {
+        ProxyError::NotAllowed {
+            allow: gw.router.allowed(host, path),
+        }
+    } else {
+        ProxyError::Refused(r)
+    }
 }
 
 /// A request target safe to write on the wire: visible ASCII only (the

@@ -104,7 +104,7 @@ pub fn after_routing(
     let api = route.api;
     within_api(checked, api)?;
     let op = route.operation;
-    if special(method) && !op.is_some_and(|o| o.method.as_ref() == Some(method)) {
+    if special(method) && op.is_none_or(|o| o.method.as_ref() != Some(method)) {
         return Err(METHOD_NOT_ALLOWED);
     }
     if checked.upgrade == Asked::WebSocket && !op.map_or(api.websocket, |o| o.websocket) {
@@ -120,10 +120,29 @@ pub fn within_api(checked: &Checked<'_>, api: &Api) -> Result<(), Refusal> {
     if checked.path.encoded_slash && api.encoded_slashes == EncodedSlashes::Refuse {
         return Err(path_refusal(PathError::EncodedSlash));
     }
-    if checked.path.floor < segments(&api.prefix) {
+    // Counted only for the rare path that had a `..`.
+    if checked.path.floor != usize::MAX && checked.path.floor < segments(&api.prefix) {
         return Err(path_refusal(PathError::EscapesRoot));
     }
     Ok(())
+}
+
+/// The host and canonical path of a request refused before routing, as
+/// far as they can be told (for a 405's `Allow`).
+pub fn hints<B>(req: &Request<B>) -> (Option<String>, String) {
+    let host = match req.uri().authority() {
+        Some(a) => Some(a.as_str()),
+        None => req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let host = host
+        .filter(|h| authority::valid(h.as_bytes()))
+        .map(authority::host);
+    let path = canonical::canonical(req.uri().path())
+        .map_or_else(|_| String::new(), |c| c.path.into_owned());
+    (host, path)
 }
 
 /// Whether a request that matched no API or operation is refused for its

@@ -62,6 +62,11 @@ pub enum ProxyError {
     BadBody {
         why: String,
     },
+    /// CONNECT or TRACE where no operation names it; `allow` lists the
+    /// methods the path's operations take.
+    NotAllowed {
+        allow: String,
+    },
 }
 
 impl ProxyError {
@@ -76,6 +81,7 @@ impl ProxyError {
             ProxyError::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Refused(r) => r.status,
             ProxyError::BadBody { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::NotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -103,11 +109,18 @@ impl ProxyError {
             }
             ProxyError::Refused(r) => r.message.into(),
             ProxyError::BadBody { why } => format!("The request body is malformed: {why}"),
+            ProxyError::NotAllowed { .. } => "method not allowed".into(),
         }
     }
 
     pub fn response(&self) -> Response<ProxyBody> {
-        error(self.status(), &self.message())
+        let mut response = error(self.status(), &self.message());
+        if let ProxyError::NotAllowed { allow } = self
+            && let Ok(value) = header::HeaderValue::from_str(allow)
+        {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        response
     }
 }
 

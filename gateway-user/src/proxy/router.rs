@@ -50,14 +50,9 @@ impl Router {
             .any(|o| o.method.as_ref() == Some(method))
     }
 
-    pub fn route<'a, 'p>(
-        &'a self,
-        host: Option<&str>,
-        method: &Method,
-        path: &'p str,
-    ) -> Result<Route<'a, 'p>, NoRoute<'a>> {
-        let (api, rest) = self
-            .apis
+    /// The API `path` falls in, and the rest of the path after its prefix.
+    fn api_for<'a, 'p>(&'a self, host: Option<&str>, path: &'p str) -> Option<(&'a Api, &'p str)> {
+        self.apis
             .iter()
             .filter(|api| api.host.is_none() || api.host.as_deref() == host)
             .find_map(|api| {
@@ -67,7 +62,49 @@ impl Router {
                 let rest = path.strip_prefix(api.prefix.as_str())?;
                 (rest.is_empty() || rest.starts_with('/')).then_some((api, rest))
             })
-            .ok_or(NoRoute::Api)?;
+    }
+
+    /// The methods operations allow on `path`, for a 405's `Allow` (an
+    /// operation for any method, or an API without operations, allows the
+    /// usual ones: CONNECT and TRACE only where named).
+    pub fn allowed(&self, host: Option<&str>, path: &str) -> String {
+        const USUAL: [Method; 7] = [
+            Method::DELETE,
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PATCH,
+            Method::POST,
+            Method::PUT,
+        ];
+        let Some((api, rest)) = self.api_for(host, path) else {
+            return String::new();
+        };
+        let relative = if rest.is_empty() { "/" } else { rest };
+        let mut methods: Vec<&str> = Vec::new();
+        if api.operations.is_empty() {
+            methods.extend(USUAL.iter().map(Method::as_str));
+        }
+        for op in &api.operations {
+            if op.template.matches(relative).is_some() {
+                match &op.method {
+                    Some(m) => methods.push(m.as_str()),
+                    None => methods.extend(USUAL.iter().map(Method::as_str)),
+                }
+            }
+        }
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+
+    pub fn route<'a, 'p>(
+        &'a self,
+        host: Option<&str>,
+        method: &Method,
+        path: &'p str,
+    ) -> Result<Route<'a, 'p>, NoRoute<'a>> {
+        let (api, rest) = self.api_for(host, path).ok_or(NoRoute::Api)?;
         if api.operations.is_empty() {
             return Ok(Route {
                 api,
@@ -213,6 +250,18 @@ mod tests {
                 .0,
             "orders-host"
         );
+    }
+
+    #[test]
+    fn allowed_methods_are_those_of_the_matching_operations() {
+        let config = Config::parse("t.toml", CONFIG).unwrap();
+        let router = Router::new(config.apis);
+        assert_eq!(router.allowed(None, "/users/1"), "GET");
+        assert_eq!(
+            router.allowed(None, "/orders/1"),
+            "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+        );
+        assert_eq!(router.allowed(None, "/users/1/x"), "");
     }
 
     #[test]

@@ -38,7 +38,14 @@ fn check(
 fn host_rules_by_version() {
     use Version as V;
     let some = |h: &str| Ok(Some(h.to_string()));
-    let cases: [(V, &str, &[(&str, &str)], Result<Option<String>, &str>); 19] = [
+    /// Version, target, headers, and the host found or the refusal.
+    type Case<'a> = (
+        V,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Result<Option<String>, &'a str>,
+    );
+    let cases: [Case; 19] = [
         (
             V::HTTP_11,
             "/",
