@@ -6,6 +6,7 @@
 mod bench;
 mod build;
 mod dist;
+mod fuzz;
 mod install;
 mod pgo;
 mod setup;
@@ -24,8 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Install what is missing: toolchain components, bpf-linker (under
-    /// .tools/), and the Debian packages the tests use.
+    /// Install what is missing: toolchain components, bpf-linker and
+    /// cargo-fuzz (under .tools/), and the Debian packages the tests use.
     Setup,
     /// Build the XDP object for bpfel-unknown-none.
     BuildEbpf,
@@ -55,6 +56,16 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Fuzz the hand-written HTTP/1.1 parsers (fuzz/), each target for a
+    /// bounded time, keeping its corpus under fuzz/corpus/<target>.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECS)]
+        secs: u64,
+        /// One target (default: all): request_head, response_head,
+        /// chunked, request_differential.
+        target: Option<String>,
+    },
     /// Build and run every test: unit, BPF_PROG_TEST_RUN fixtures,
     /// network-namespace end-to-end.
     Test {
@@ -67,7 +78,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Setup => setup::ensure(),
+        Command::Setup => {
+            setup::ensure()?;
+            fuzz::ensure_cargo_fuzz()
+        }
         Command::BuildEbpf => {
             setup::ensure()?;
             build::ebpf()
@@ -93,6 +107,10 @@ fn main() -> anyhow::Result<()> {
         Command::Install { args } => {
             setup::ensure()?;
             install::run(&args)
+        }
+        Command::Fuzz { secs, target } => {
+            setup::ensure()?;
+            fuzz::run(secs, target.as_deref())
         }
         Command::Test { args } => {
             setup::ensure()?;

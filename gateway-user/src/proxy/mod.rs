@@ -20,6 +20,8 @@ mod drain;
 pub mod echo;
 mod escalate;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod h1_client;
 mod h1_server;

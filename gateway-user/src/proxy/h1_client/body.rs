@@ -305,3 +305,204 @@ impl Drop for BackendBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::{super::pool, *};
+
+    /// What reading a response body gave, and whether its connection went
+    /// back to the pool.
+    #[derive(Debug, PartialEq)]
+    struct Read {
+        data: Vec<u8>,
+        trailers: bool,
+        failed: bool,
+        reused: bool,
+    }
+
+    /// Reads a body framed by `kind` (`reuse`: what its head allowed) whose
+    /// first `split` bytes came with the head and the rest from the socket,
+    /// the backend closing after them when `close`.
+    async fn read_body(kind: Kind, reuse: bool, wire: &[u8], split: usize, close: bool) -> Read {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let shared =
+            pool::Shared::new(pool::Pool::new(&addr, None, Duration::from_secs(5)).unwrap());
+        let local = shared.local().clone();
+        let mut conn = local.connect().await.unwrap();
+        let (mut backend, _) = listener.accept().await.unwrap();
+        conn.buf.extend_from_slice(&wire[..split]);
+        backend.write_all(&wire[split..]).await.unwrap();
+        if close {
+            drop(backend);
+        } else {
+            // Kept open past the read.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(backend);
+            });
+        }
+        let mut body = BackendBody::new(
+            conn,
+            Framing { kind, reuse },
+            local.clone(),
+            Duration::from_secs(5),
+        );
+        let mut read = Read {
+            data: Vec::new(),
+            trailers: false,
+            failed: false,
+            reused: false,
+        };
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) if frame.is_trailers() => read.trailers = true,
+                Ok(frame) => read.data.extend_from_slice(&frame.into_data().unwrap()),
+                Err(_) => {
+                    read.failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(body.is_end_stream(), "ended, one way or the other");
+        drop(body);
+        // As between requests: the reactor sees what arrived meanwhile.
+        tokio::task::yield_now().await;
+        read.reused = local.checkout().is_some();
+        read
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_only_after_a_clean_end_at_every_split() {
+        struct Case {
+            kind: Kind,
+            reuse: bool,
+            wire: &'static [u8],
+            close: bool,
+            data: &'static [u8],
+            trailers: bool,
+            failed: bool,
+            reused: bool,
+        }
+        let ok = |kind, wire, data| Case {
+            kind,
+            reuse: true,
+            wire,
+            close: false,
+            data,
+            trailers: false,
+            failed: false,
+            reused: true,
+        };
+        let cases = [
+            ok(Kind::Length(5), b"hello", b"hello"),
+            ok(
+                Kind::Chunked,
+                b"2\r\nhe\r\n3;x=\"y\"\r\nllo\r\n0\r\n\r\n",
+                b"hello",
+            ),
+            Case {
+                trailers: true,
+                ..ok(
+                    Kind::Chunked,
+                    b"5\r\nhello\r\n0\r\nGrpc-Status: 0\r\n\r\n",
+                    b"hello",
+                )
+            },
+            // The head said the connection closes after this answer.
+            Case {
+                reuse: false,
+                reused: false,
+                ..ok(Kind::Length(5), b"hello", b"hello")
+            },
+            // Bytes after the end: nobody asked for them.
+            Case {
+                reused: false,
+                ..ok(Kind::Length(5), b"helloX", b"hello")
+            },
+            Case {
+                reused: false,
+                ..ok(Kind::Chunked, b"5\r\nhello\r\n0\r\n\r\nX", b"hello")
+            },
+            // Until close: read whole, never reused.
+            Case {
+                close: true,
+                reused: false,
+                ..ok(Kind::UntilClose, b"all of it", b"all of it")
+            },
+            // Early close: shorter than its length, a chunk or a trailer
+            // section cut.
+            Case {
+                close: true,
+                failed: true,
+                reused: false,
+                ..ok(Kind::Length(5), b"hel", b"hel")
+            },
+            Case {
+                close: true,
+                failed: true,
+                reused: false,
+                ..ok(Kind::Chunked, b"5\r\nhel", b"hel")
+            },
+            Case {
+                close: true,
+                failed: true,
+                reused: false,
+                ..ok(Kind::Chunked, b"5\r\nhello\r\n0\r\nX: 1\r\n", b"hello")
+            },
+            // Malformed: overlong size, a chunk longer than its size, bad
+            // extension, bare LF.
+            Case {
+                failed: true,
+                reused: false,
+                ..ok(
+                    Kind::Chunked,
+                    b"00000000000000005\r\nhello\r\n0\r\n\r\n",
+                    b"",
+                )
+            },
+            Case {
+                failed: true,
+                reused: false,
+                ..ok(Kind::Chunked, b"3\r\nhello\r\n0\r\n\r\n", b"hel")
+            },
+            Case {
+                failed: true,
+                reused: false,
+                ..ok(Kind::Chunked, b"5;a b\r\nhello\r\n0\r\n\r\n", b"")
+            },
+            Case {
+                failed: true,
+                reused: false,
+                ..ok(Kind::Chunked, b"5\nhello\r\n0\r\n\r\n", b"")
+            },
+        ];
+        for c in &cases {
+            let want = Read {
+                data: c.data.to_vec(),
+                trailers: c.trailers,
+                failed: c.failed,
+                reused: c.reused,
+            };
+            for split in 0..=c.wire.len() {
+                let kind = match c.kind {
+                    Kind::Length(n) => Kind::Length(n),
+                    Kind::Chunked => Kind::Chunked,
+                    Kind::UntilClose => Kind::UntilClose,
+                    Kind::Empty => Kind::Empty,
+                };
+                let got = read_body(kind, c.reuse, c.wire, split, c.close).await;
+                assert_eq!(
+                    got,
+                    want,
+                    "{:?} split at {split}",
+                    String::from_utf8_lossy(c.wire)
+                );
+            }
+        }
+    }
+}

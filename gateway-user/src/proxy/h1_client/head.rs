@@ -412,4 +412,161 @@ mod tests {
                 .starts_with("GET / HTTP/1.1\r\nhost: h\r\nx-forwarded-for: ")
         );
     }
+
+    /// What parsing a response head gives: the answer's status, headers,
+    /// framing and the bytes after it, or the error.
+    #[derive(Debug, PartialEq)]
+    enum Verdict {
+        Head {
+            status: u16,
+            version: Version,
+            headers: Vec<(String, Vec<u8>)>,
+            framing: Framing,
+            rest: Vec<u8>,
+        },
+        Incomplete,
+        Refused(String),
+    }
+
+    /// Feeds `pieces` one at a time, as reads would, parsing after each.
+    fn parse_pieces(pieces: &[&[u8]], head_request: bool) -> Verdict {
+        let mut buf = BytesMut::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            buf.extend_from_slice(piece);
+            loop {
+                match response(&mut buf, head_request) {
+                    Err(e) => return Verdict::Refused(e),
+                    Ok(Parsed::Informational) => continue,
+                    Ok(Parsed::Partial) => break,
+                    Ok(Parsed::Complete(parts, framing)) => {
+                        let mut rest = buf.to_vec();
+                        rest.extend(pieces[i + 1..].concat());
+                        return Verdict::Head {
+                            status: parts.status.as_u16(),
+                            version: parts.version,
+                            headers: parts
+                                .headers
+                                .iter()
+                                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                                .collect(),
+                            framing,
+                            rest,
+                        };
+                    }
+                }
+            }
+        }
+        Verdict::Incomplete
+    }
+
+    /// The verdict on `raw` whole, which every split in two and byte by
+    /// byte reads give too.
+    fn parse_split(raw: &[u8], head_request: bool) -> Verdict {
+        let whole = parse_pieces(&[raw], head_request);
+        for split in 0..=raw.len() {
+            let (a, b) = raw.split_at(split);
+            assert_eq!(
+                parse_pieces(&[a, b], head_request),
+                whole,
+                "split at {split}: {:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let bytes: Vec<&[u8]> = raw.chunks(1).collect();
+        assert_eq!(parse_pieces(&bytes, head_request), whole, "byte by byte");
+        whole
+    }
+
+    #[test]
+    fn the_response_head_parser_gives_one_verdict_whatever_the_reads() {
+        let length = |n| Framing {
+            kind: Kind::Length(n),
+            reuse: true,
+        };
+        for (raw, framing, rest) in [
+            (&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..], length(2), &b"ok"[..]),
+            (
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                length(0),
+                b"",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                Framing {
+                    kind: Kind::Chunked,
+                    reuse: true,
+                },
+                b"2\r\nok\r\n0\r\n\r\n",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Framing {
+                    kind: Kind::Chunked,
+                    reuse: false,
+                },
+                b"",
+            ),
+            (
+                b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
+                Framing {
+                    kind: Kind::Length(1),
+                    reuse: false,
+                },
+                b"x",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\n\r\nuntil close",
+                Framing {
+                    kind: Kind::UntilClose,
+                    reuse: false,
+                },
+                b"until close",
+            ),
+            (
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+                Framing {
+                    kind: Kind::Empty,
+                    reuse: true,
+                },
+                b"",
+            ),
+            (
+                b"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
+                length(1),
+                b"x",
+            ),
+        ] {
+            match parse_split(raw, false) {
+                Verdict::Head {
+                    framing: f,
+                    rest: r,
+                    ..
+                } => {
+                    assert_eq!((f, &r[..]), (framing, rest), "{:?}", String::from_utf8_lossy(raw));
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
+            }
+        }
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"HTTP/2 200\r\n\r\n",
+            b"NOTHTTP 200\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse_split(raw, false), Verdict::Refused(_)),
+                "{:?} must be refused",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        assert_eq!(
+            parse_split(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", false),
+            Verdict::Incomplete
+        );
+    }
 }

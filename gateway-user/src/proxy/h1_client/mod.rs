@@ -7,7 +7,7 @@
 
 mod body;
 pub mod chunked;
-mod head;
+pub(super) mod head;
 mod pool;
 mod stream;
 

@@ -11,7 +11,7 @@
 //! included.
 
 mod body;
-mod request;
+pub(super) mod request;
 mod response;
 mod rewind;
 

@@ -23,6 +23,10 @@ const MAX_BODY: u64 = 64 * 1024;
 /// hyper's own header count limit: the slots live on the stack up to it.
 const STACK_HEADERS: usize = 100;
 
+/// hyper's longest request target (it answers 414 above): a longer one
+/// goes to hyper, whatever the head limit allows.
+const MAX_TARGET: usize = u16::MAX as usize - 1;
+
 /// What came off the connection.
 #[expect(
     clippy::large_enum_variant,
@@ -152,6 +156,36 @@ enum Parse {
     Handoff,
 }
 
+/// What the lean server decides on the bytes read so far, as `read` does
+/// after each read (the fuzz targets' view of `parse`).
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// A head it serves: its length, its body's, and whether the client
+    /// asked to close.
+    Serve {
+        head_len: usize,
+        body_len: usize,
+        close: bool,
+    },
+    /// More bytes are needed.
+    Partial,
+    /// hyper serves it (or refuses it).
+    Handoff,
+}
+
+pub fn verdict(buf: &[u8], limits: &Limits) -> Verdict {
+    match parse(buf, &mut Vec::new(), limits) {
+        Parse::Complete(head) => Verdict::Serve {
+            head_len: head.len,
+            body_len: head.body_len,
+            close: head.close,
+        },
+        Parse::Partial if buf.len() >= limits.max_header_bytes => Verdict::Handoff,
+        Parse::Partial => Verdict::Partial,
+        Parse::Handoff => Verdict::Handoff,
+    }
+}
+
 fn parse(buf: &[u8], spans: &mut Vec<Span>, limits: &Limits) -> Parse {
     let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let mut heap = Vec::new();
@@ -177,7 +211,7 @@ fn parse(buf: &[u8], spans: &mut Vec<Span>, limits: &Limits) -> Parse {
     let (Some(1), Some(method), Some(path)) = (req.version, req.method, req.path) else {
         return Parse::Handoff;
     };
-    if !path.starts_with('/') {
+    if !path.starts_with('/') || path.len() > MAX_TARGET {
         return Parse::Handoff;
     }
     let Ok(method) = Method::from_bytes(method.as_bytes()) else {
@@ -546,6 +580,21 @@ mod tests {
         raw.resize(len - end.len(), b'p');
         raw.extend_from_slice(end);
         raw
+    }
+
+    #[test]
+    fn a_target_longer_than_hyper_takes_goes_to_hyper() {
+        let mut big = limits();
+        big.max_header_bytes = 80 * 1024;
+        let request = |len: usize| format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(len - 1));
+        for (len, served) in [(MAX_TARGET, true), (MAX_TARGET + 1, false)] {
+            let verdict = super::verdict(request(len).as_bytes(), &big);
+            assert_eq!(
+                matches!(verdict, super::Verdict::Serve { .. }),
+                served,
+                "{len}"
+            );
+        }
     }
 
     #[test]
