@@ -31,5 +31,9 @@ pub mod packets;
 pub mod pins;
 pub mod process;
 pub mod scripted;
+#[expect(
+    unsafe_code,
+    reason = "wire.rs opens an AF_PACKET socket with libc (nix has no packet sockets)"
+)]
 pub mod wire;
 pub mod xdp;

@@ -489,13 +489,7 @@ mod tests {
                 reused: c.reused,
             };
             for split in 0..=c.wire.len() {
-                let kind = match c.kind {
-                    Kind::Length(n) => Kind::Length(n),
-                    Kind::Chunked => Kind::Chunked,
-                    Kind::UntilClose => Kind::UntilClose,
-                    Kind::Empty => Kind::Empty,
-                };
-                let got = read_body(kind, c.reuse, c.wire, split, c.close).await;
+                let got = read_body(c.kind, c.reuse, c.wire, split, c.close).await;
                 assert_eq!(
                     got,
                     want,

@@ -227,10 +227,6 @@ fn qdtext(b: u8) -> bool {
 
 /// The trailer section after the last chunk: its length and trailers,
 /// `None` while incomplete.
-#[expect(
-    clippy::type_complexity,
-    reason = "one private helper: length and the optional map"
-)]
 fn trailers(buf: &[u8]) -> Result<Option<(usize, Option<HeaderMap>)>, ChunkError> {
     match buf {
         [b'\r', b'\n', ..] => return Ok(Some((2, None))),
