@@ -105,7 +105,10 @@ pub fn run(secs: u64, only: Option<&str>) -> anyhow::Result<()> {
         ran.push(fuzz_one(target, secs)?);
     }
     println!("\nfuzz: {secs} s per target");
-    println!("{:<22} {:>12} {:>10} {:>8}", "target", "executions", "per s", "corpus");
+    println!(
+        "{:<22} {:>12} {:>10} {:>8}",
+        "target", "executions", "per s", "corpus"
+    );
     for r in &ran {
         println!(
             "{:<22} {:>12} {:>10} {:>8}",
