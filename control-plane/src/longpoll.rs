@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::{
     error::ApiError,
-    state::{State, blocking},
+    state::{Lane, State, blocking},
     store::gateways,
 };
 
@@ -58,7 +58,7 @@ pub async fn config(
     let deadline = Instant::now() + wait;
     loop {
         let name = gateway.clone();
-        let version = blocking(state, move |s| {
+        let version = blocking(state, Lane::Gateway, move |s| {
             s.store
                 .read(|c| gateways::version(c, &name))?
                 .ok_or_else(|| {
@@ -70,7 +70,7 @@ pub async fn config(
         .await?;
         if known != Some(version) {
             let name = gateway.clone();
-            let (version, body) = blocking(state, move |s| {
+            let (version, body) = blocking(state, Lane::Gateway, move |s| {
                 s.store
                     .read(|c| gateways::bundle(c, &name))?
                     .ok_or_else(|| {

@@ -3,26 +3,35 @@
 //! when the bundles are assembled (`crate::bundle`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{error::ApiError, store::Kind};
 
 /// The longest resource name.
 pub const MAX_NAME: usize = 64;
 
-/// Names are 1..=64 of `A-Z a-z 0-9 . _ -`: safe in paths, logs, counter
-/// keys and file names on every side.
+/// Names are 1..=64 of `A-Z a-z 0-9 . _ -`, other than `.` and `..`:
+/// safe in paths, logs, counter keys and file names on every side, and the
+/// same after a round trip through a URL path segment (clients resolve `.`
+/// and `..` as steps: `PUT /v1/apis/..` would reach `/v1`).
 pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
+        && name != "."
+        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
+        let why = if name == "." || name == ".." {
+            " (a URL path step, not a name)"
+        } else {
+            ""
+        };
         Err(ApiError::bad_request(format!(
-            "{what} name {name:?} is not allowed: use 1 to {MAX_NAME} characters among A-Z a-z 0-9 . _ -"
+            "{what} name {name:?} is not allowed{why}: use 1 to {MAX_NAME} characters among A-Z a-z 0-9 . _ -, other than \".\" and \"..\""
         )))
     }
 }
@@ -104,14 +113,103 @@ pub struct GatewayWrite {
     pub ttl_secs: Option<u64>,
 }
 
-/// Parses a JSON body into `T`, naming the problem on one line.
+/// Parses a JSON body into `T`, naming the problem, its place (JSON
+/// pointer, line and column) and the fix on one line.
 pub fn parse<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("{what}: invalid JSON body: {e}")))
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| refusal(what, &pointer(e.path()), &e.into_inner()))?;
+    de.end().map_err(|e| refusal(what, "", &e))?;
+    Ok(value)
+}
+
+fn refusal(what: &str, pointer: &str, e: &serde_json::Error) -> ApiError {
+    // A syntax error has a line and column, not a place in a value.
+    let pointer = if e.is_data() { pointer } else { "" };
+    let at = match (pointer, e.line()) {
+        ("", 0) => String::new(),
+        ("", line) => format!(" at line {line} column {}", e.column()),
+        (p, 0) => format!(" at {p}"),
+        (p, line) => format!(" at {p} (line {line} column {})", e.column()),
+    };
+    let message = e.to_string();
+    let what = if e.is_data() {
+        format!("{what}{at}")
+    } else {
+        format!("{what}: invalid JSON body{at}")
+    };
+    ApiError::bad_request(format!(
+        "{what}: {}; {}",
+        serde_message(&message),
+        fix(&message)
+    ))
+}
+
+/// Checks `value` against the shape `T`, naming the JSON pointer of a
+/// problem and its fix: the documents handlers have already rewritten
+/// (e.g. the name filled in from the path).
+pub fn shape<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let pointer = pointer(e.path());
+        let at = if pointer.is_empty() {
+            String::new()
+        } else {
+            format!(" at {pointer}")
+        };
+        let message = e.into_inner().to_string();
+        ApiError::bad_request(format!(
+            "{what}{at}: {}; {}",
+            serde_message(&message),
+            fix(&message)
+        ))
+    })
+}
+
+/// A `serde_path_to_error` path as a JSON pointer (`/operations/2/name`).
+pub fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Enum { variant } => out.push_str(&format!("/{variant}")),
+            Segment::Unknown => out.push_str("/?"),
+        }
+    }
+    out
+}
+
+/// serde_json's message without its trailing position (reported first).
+fn serde_message(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    }
+}
+
+/// How to fix what serde refused, from the kind of its message.
+pub fn fix(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        "remove the field or correct its name (control-plane/README.md lists the fields)"
+    } else if message.starts_with("missing field") {
+        "add the field"
+    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        "give the field a value of the expected type"
+    } else if message.starts_with("duplicate field") {
+        "give each field once"
+    } else {
+        "send one JSON object as the body"
+    }
 }
 
 /// Checks a document's shape and fills its name from the path: returns
-/// the document to store. Meaning is checked later, on the whole bundle.
+/// the document to store. Shape problems (unknown fields, wrong types) are
+/// 400 naming their JSON pointer; meaning is checked later, on the whole
+/// bundle (422).
 pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError> {
     let what = format!("{} \"{name}\"", kind.noun());
     let Value::Object(mut doc) = body else {
@@ -119,31 +217,140 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
             "{what}: the body must be a JSON object"
         )));
     };
-    if kind == Kind::Policies {
-        return Ok(Value::Object(doc));
-    }
-    check_name(kind.noun(), name)?;
-    match doc.get(kind.key()) {
-        None => {
-            doc.insert(kind.key().into(), Value::String(name.into()));
+    if kind != Kind::Policies {
+        check_name(kind.noun(), name)?;
+        match doc.get(kind.key()) {
+            None => {
+                doc.insert(kind.key().into(), Value::String(name.into()));
+            }
+            Some(Value::String(s)) if s == name => {}
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "{what} at /{}: {other} differs from the name in the path; make them equal or omit it",
+                    kind.key()
+                )));
+            }
         }
-        Some(Value::String(s)) if s == name => {}
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "{what}: the body's \"{}\" ({other}) differs from the name in the path; make them equal or omit it",
-                kind.key()
-            )));
-        }
     }
-    if kind == Kind::Api {
-        let api: ApiDoc = serde_json::from_value(Value::Object(doc))
-            .map_err(|e| ApiError::bad_request(format!("{what}: {e}")))?;
-        for op in &api.operations {
-            check_name(&format!("{what}: operation"), &op.name)?;
+    let doc = Value::Object(doc);
+    match kind {
+        Kind::Api => {
+            let api: ApiDoc = shape(&what, doc)?;
+            for (i, op) in api.operations.iter().enumerate() {
+                check_name(
+                    &format!("{what} at /operations/{i}/name: operation"),
+                    &op.name,
+                )?;
+            }
+            return Ok(serde_json::to_value(api).expect("documents serialise"));
         }
-        return Ok(serde_json::to_value(api).expect("documents serialise"));
+        Kind::Product => {
+            let product: ProductDoc = shape(&what, doc.clone())?;
+            for (i, api) in product.apis.iter().enumerate() {
+                check_name(&format!("{what} at /apis/{i}: api"), api)?;
+            }
+        }
+        Kind::NamedValue => {
+            shape::<NamedValueDoc>(&what, doc.clone())?;
+        }
+        Kind::Policies => {
+            shape::<PoliciesDoc>(&what, doc.clone())?;
+        }
+        Kind::Backend => probe(&what, json!({"version": 0, "backends": [doc]}), 2)?,
+        Kind::DosProfile => {
+            let mut profile = doc.clone();
+            if let Value::Object(map) = &mut profile {
+                map.remove("name");
+            }
+            probe(&what, json!({"version": 0, "dos": profile}), 1)?;
+        }
+        Kind::Subscription => {}
     }
-    Ok(Value::Object(doc))
+    Ok(doc)
+}
+
+/// Checks a backend or DoS profile against the gateway's own types, by
+/// reading a bundle that holds only it; `skip` path segments lead to the
+/// document inside that bundle.
+fn probe(what: &str, bundle: Value, skip: usize) -> Result<(), ApiError> {
+    serde_path_to_error::deserialize::<_, edgegw::config::Bundle>(bundle)
+        .map(drop)
+        .map_err(|e| {
+            let full = pointer(e.path());
+            let inner: String = full
+                .split('/')
+                .skip(skip + 1)
+                .map(|s| format!("/{s}"))
+                .collect();
+            let at = if inner.is_empty() {
+                String::new()
+            } else {
+                format!(" at {inner}")
+            };
+            let message = e.into_inner().to_string();
+            ApiError::bad_request(format!(
+                "{what}{at}: {}; {}",
+                serde_message(&message),
+                fix(&message)
+            ))
+        })
+}
+
+/// A named value: `{{name}}` in policy settings becomes `value`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "read for its shape; the document is stored as sent"
+)]
+struct NamedValueDoc {
+    /// Referenced as `{{name}}`.
+    name: String,
+    /// The text substituted: a string (quote numbers: `"5"`), since it
+    /// lands inside header values, URLs and bodies.
+    value: String,
+    /// Secret values are never returned nor logged.
+    #[serde(default)]
+    secret: bool,
+}
+
+/// A product: a bundle of APIs that subscriptions are granted to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "read for its shape; the document is stored as sent"
+)]
+struct ProductDoc {
+    name: String,
+    /// An open product (false) lets its APIs be called without a key.
+    #[serde(default)]
+    subscription_required: Option<bool>,
+    /// Names of its APIs.
+    #[serde(default)]
+    apis: Vec<String>,
+    /// Product-scope policies.
+    #[serde(default)]
+    policies: Option<Value>,
+}
+
+/// Policies of one scope: each section a list of policies, checked by the
+/// gateway when the bundles are assembled.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "read for its shape; the document is stored as sent"
+)]
+struct PoliciesDoc {
+    #[serde(default)]
+    inbound: Option<Vec<Value>>,
+    #[serde(default)]
+    backend: Option<Vec<Value>>,
+    #[serde(default)]
+    outbound: Option<Vec<Value>>,
+    #[serde(default, rename = "on-error")]
+    on_error: Option<Vec<Value>>,
 }
 
 /// What GET shows of a stored document: secret named values and key

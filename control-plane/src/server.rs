@@ -53,7 +53,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         store,
         revision: watch::channel(revision).0,
         token_ttl: args.token_ttl,
-        slots: tokio::sync::Semaphore::new(crate::state::SLOTS),
+        admin_slots: tokio::sync::Semaphore::new(crate::state::ADMIN_SLOTS),
+        gateway_slots: tokio::sync::Semaphore::new(crate::state::GATEWAY_SLOTS),
+        document_slots: tokio::sync::Semaphore::new(crate::state::DOCUMENT_SLOTS),
     });
     // Re-assemble every bundle with this binary (an upgrade may assemble
     // them differently); versions move only where the content changed. If
@@ -182,9 +184,11 @@ async fn watchdog(state: Arc<State>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let alive = crate::state::blocking(&state, |s| Ok(s.store.read(store::revision)?))
-            .await
-            .is_ok();
+        let alive = crate::state::blocking(&state, crate::state::Lane::Gateway, |s| {
+            Ok(s.store.read(store::revision)?)
+        })
+        .await
+        .is_ok();
         if alive {
             notifier.watchdog();
         }

@@ -15,14 +15,36 @@ pub struct State {
     pub revision: watch::Sender<u64>,
     /// Lifetime of gateway tokens, seconds.
     pub token_ttl: u64,
-    /// Store work admitted at once. The store is one connection, so more
-    /// would only park threads on its lock (a write waking a thousand
-    /// long-polls would start hundreds of blocking threads).
-    pub slots: tokio::sync::Semaphore,
+    /// Store work admitted at once, per lane: admin requests and the
+    /// gateways' long-polls and heartbeats wait in separate queues, so a
+    /// burst of admin work cannot hold every slot while gateways wait. The
+    /// store is one connection, so more slots would only park threads on
+    /// its lock (a write waking a thousand long-polls would start hundreds
+    /// of blocking threads).
+    pub admin_slots: tokio::sync::Semaphore,
+    pub gateway_slots: tokio::sync::Semaphore,
+    /// Documents parsed at once (OpenAPI imports): CPU work on the request
+    /// alone, kept off the store lanes and to one core.
+    pub document_slots: tokio::sync::Semaphore,
 }
 
-/// Blocking store tasks running at once.
-pub const SLOTS: usize = 4;
+/// Blocking store tasks running at once, per lane.
+pub const ADMIN_SLOTS: usize = 2;
+pub const GATEWAY_SLOTS: usize = 4;
+/// Documents parsed at once.
+pub const DOCUMENT_SLOTS: usize = 1;
+/// How long a document waits for its turn before the import is answered
+/// 503. Parsing is linear in the document, whose size is capped
+/// (`api::http::MAX_IMPORT`): one document takes well under a second of
+/// CPU, so this bounds a queue of them, not one.
+const DOCUMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Which queue blocking store work waits in.
+#[derive(Clone, Copy, Debug)]
+pub enum Lane {
+    Admin,
+    Gateway,
+}
 
 impl State {
     /// Runs `f` in a transaction, bumps the revision, re-assembles and
@@ -42,23 +64,50 @@ impl State {
     }
 }
 
-/// Runs blocking store work off the async threads.
+/// Runs blocking store work off the async threads, in `lane`.
 pub async fn blocking<T: Send + 'static>(
     state: &Arc<State>,
+    lane: Lane,
     f: impl FnOnce(&State) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _slot = state
-        .slots
+    let slots = match lane {
+        Lane::Admin => &state.admin_slots,
+        Lane::Gateway => &state.gateway_slots,
+    };
+    let _slot = slots
         .acquire()
         .await
         .expect("the semaphore is never closed");
     let state = state.clone();
-    tokio::task::spawn_blocking(move || f(&state))
+    join(tokio::task::spawn_blocking(move || f(&state)).await)
+}
+
+/// Runs CPU work on a request's document (parsing, planning) in the
+/// documents lane: one at a time, waiting at most `DOCUMENT_WAIT`.
+pub async fn document<T: Send + 'static>(
+    state: &Arc<State>,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _slot = tokio::time::timeout(DOCUMENT_WAIT, state.document_slots.acquire())
         .await
-        .unwrap_or_else(|e| {
-            Err(ApiError::new(
-                hyper::StatusCode::INTERNAL_SERVER_ERROR,
-                format!("request handler failed: {e}"),
-            ))
-        })
+        .map_err(|_| {
+            ApiError::new(
+                hyper::StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "other documents are being imported; retry in a few seconds (waited {} s)",
+                    DOCUMENT_WAIT.as_secs()
+                ),
+            )
+        })?
+        .expect("the semaphore is never closed");
+    join(tokio::task::spawn_blocking(f).await)
+}
+
+fn join<T>(result: Result<Result<T, ApiError>, tokio::task::JoinError>) -> Result<T, ApiError> {
+    result.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            hyper::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("request handler failed: {e}"),
+        ))
+    })
 }

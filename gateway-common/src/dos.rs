@@ -9,9 +9,11 @@ pub const CONFIG_MAP: &str = "CONFIG";
 /// `Array<Limits>` indexed by port group; group 0 holds the global limits
 /// that apply to traffic outside any protected port group.
 pub const GROUPS_MAP: &str = "GROUPS";
-/// `Array<u32>` of `PORT_SLOTS` entries indexed by `PortKey::slot`: the port
-/// group of a protected (protocol, destination port), 0 if not protected.
-/// An array rather than a hash: one indexed load per packet.
+/// `Array<u32>` of `PORT_SLOTS` entries indexed by `PortKey::slot`: in
+/// `PORT_GROUP_MASK` the port group of a protected (protocol, destination
+/// port), 0 if not protected; with `FLAG_DROP_UNPROTECTED`, also
+/// `PORT_EPHEMERAL` and `PORT_REPLY_SOURCE` marks. An array rather than a
+/// hash: one indexed load per packet.
 pub const PORTS_MAP: &str = "PORTS";
 /// `LruHashMap<SourceKey, SourceState>`: per-source buckets and counts.
 pub const SOURCES_MAP: &str = "SOURCES";
@@ -67,6 +69,18 @@ pub const FLAG_DROP_FRAGMENTS: u32 = 2;
 pub const FLAG_LISTS_V4: u32 = 4;
 pub const FLAG_LISTS_V6: u32 = 8;
 
+/// `PORTS` value bits holding the port group.
+pub const PORT_GROUP_MASK: u32 = 0xff;
+/// `PORTS` mark: the port is in the node's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, which covers IPv6 too), where replies
+/// to the node's own connections arrive. TCP that cannot open a connection
+/// (not SYN without ACK) to such a port is not port filtered.
+pub const PORT_EPHEMERAL: u32 = 1 << 8;
+/// `PORTS` mark on a UDP slot read by *source* port: UDP from this port
+/// (`dos.udp_reply_ports`: DNS 53, NTP 123) to an ephemeral port is a
+/// reply and is not port filtered.
+pub const PORT_REPLY_SOURCE: u32 = 1 << 9;
+
 /// Values of `LISTS_V4` / `LISTS_V6`.
 pub const LIST_ALLOW: u32 = 1;
 pub const LIST_DENY: u32 = 2;
@@ -83,7 +97,10 @@ pub struct DosConfig {
     /// `FLAG_*` bits.
     pub flags: u32,
     /// Applied to IPv6 sources: the configured prefix (default /64), so that
-    /// one host spraying addresses of its prefix is one source.
+    /// one host spraying addresses of its prefix is one source. Link-local
+    /// sources (fe80::/10) are keyed per address instead: every host on the
+    /// link shares one fe80::/64, and one of them could drain the others'
+    /// bucket.
     pub v6_mask: [u8; 16],
 }
 
@@ -237,6 +254,12 @@ pub const fn bad_tcp_flags(flags: u8) -> bool {
         || (f & (SYN | FIN)) == (SYN | FIN)
         || (f & (SYN | RST)) == (SYN | RST)
         || (f & (FIN | PSH | URG) != 0 && f & ACK == 0)
+}
+
+/// True for an IPv6 link-local address (fe80::/10).
+#[inline(always)]
+pub const fn is_link_local(addr: &[u8; 16]) -> bool {
+    addr[0] == 0xfe && addr[1] & 0xc0 == 0x80
 }
 
 /// True for a connection opening: SYN without ACK.

@@ -23,11 +23,16 @@ pub enum Reason {
     BadTcpFlags = 7,
     /// IP fragment dropped by the fragment policy.
     Fragment = 8,
+    /// A frame the parser cannot see into (more VLAN tags than it walks, an
+    /// encapsulation it does not parse, an IPv6 extension chain longer than
+    /// it follows), dropped while anything is enforced: it could carry any
+    /// source to the stack. See `unparsed` in the program's `verdict`.
+    Unparsed = 9,
 }
 
 impl Reason {
     /// Every reason, in counter-index order.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Passed,
         Reason::Malformed,
         Reason::Denied,
@@ -37,6 +42,7 @@ impl Reason {
         Reason::PortFiltered,
         Reason::BadTcpFlags,
         Reason::Fragment,
+        Reason::Unparsed,
     ];
 
     /// The snake_case name used in CLI output, JSON and metrics.
@@ -51,6 +57,7 @@ impl Reason {
             Reason::PortFiltered => "port_filtered",
             Reason::BadTcpFlags => "bad_tcp_flags",
             Reason::Fragment => "fragment",
+            Reason::Unparsed => "unparsed",
         }
     }
 

@@ -2,10 +2,11 @@
 //!
 //! Every frame is parsed with bounds checks (`parse`), given exactly one
 //! verdict reason (`verdict`, against the DoS maps in `maps`), and counted
-//! per CPU in `COUNTERS` (`counters`). Frames that are not IP pass;
-//! truncated or inconsistent IP/TCP/UDP headers drop as `malformed`. Until
-//! the daemon writes a configuration, every parsed packet passes (fail
-//! open) unless the operator banned its source.
+//! per CPU in `COUNTERS` (`counters`). Frames that carry no IP (ARP, link
+//! control) pass; truncated or inconsistent IP/TCP/UDP headers drop as
+//! `malformed`; frames the parser cannot see into follow
+//! `verdict::unparsed`. Until the daemon writes a configuration, every
+//! parsed packet passes (fail open) unless the operator banned its source.
 //!
 //! Minimum kernel: 5.11 (bpf_ktime_get_coarse_ns; XDP bpf_link needs 5.9,
 //! bounded loops 5.3). `bench` holds two bench-only programs.
@@ -34,16 +35,15 @@ pub fn edgegw(ctx: XdpContext) -> u32 {
 
 #[inline(always)]
 fn classify(ctx: &XdpContext) -> Reason {
-    let packet = match parse::packet(ctx) {
-        Ok(packet) => packet,
+    let packet = match parse::frame(ctx) {
+        Ok(parse::Frame::Ip(packet)) => packet,
+        Ok(parse::Frame::NotIp) => return Reason::Passed,
+        Ok(parse::Frame::Unparsed) => return verdict::unparsed(),
         Err(parse::Malformed) => return Reason::Malformed,
     };
-    let Some(source) = packet.source else {
-        return Reason::Passed;
-    };
     match maps::CONFIG.get(0) {
-        Some(cfg) if cfg.configured != 0 => verdict::decide(cfg, &packet, source),
-        _ => verdict::bans_only(source),
+        Some(cfg) if cfg.configured != 0 => verdict::decide(cfg, &packet, packet.source),
+        _ => verdict::bans_only(packet.source),
     }
 }
 

@@ -9,6 +9,11 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use nix::{
+    errno::Errno,
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 use serde::{Deserialize, Serialize};
 
 /// Where the status file lives unless `--runtime-dir` or `$EDGEGW_RUNTIME_DIR` say otherwise.
@@ -241,25 +246,34 @@ pub fn read(dir: &Path) -> Result<Status, StatusError> {
     Ok(status)
 }
 
-/// True if a process with this pid exists (signal 0 probes without sending).
-pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill(2) with signal 0 only checks that the pid exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+/// The one process a status file's pid names. kill(2) reads 0 as our own
+/// process group and negative pids (a u32 above i32::MAX) as other groups:
+/// a damaged file must not turn a probe or a signal into one of those.
+fn process(pid: u32) -> Option<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|&pid| pid > 0)
+        .map(Pid::from_raw)
 }
 
-/// Sends `signal` to the daemon `pid`.
+/// True if a process with this pid exists (no signal probes without sending).
+pub fn pid_alive(pid: u32) -> bool {
+    let Some(pid) = process(pid) else {
+        return false;
+    };
+    matches!(kill(pid, None), Ok(()) | Err(Errno::EPERM))
+}
+
+/// Sends `signal` (a `libc::SIG*` number) to the daemon `pid`.
 pub fn signal(pid: u32, signal: i32) -> std::io::Result<()> {
-    let pid = i32::try_from(pid).map_err(std::io::Error::other)?;
-    // SAFETY: kill(2) on a pid read from the daemon's status file.
-    if unsafe { libc::kill(pid, signal) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let pid = process(pid).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("pid {pid} does not name one process"),
+        )
+    })?;
+    kill(pid, Signal::try_from(signal)?)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -312,6 +326,21 @@ mod tests {
         assert_eq!(read(&dir).unwrap().state, "serving");
         drop(owner); // not our pid: the file stays until its owner exits.
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_single_process_pids_are_probed_or_signalled() {
+        assert!(pid_alive(std::process::id()));
+        assert!(pid_alive(1), "pid 1 exists (EPERM counts as alive)");
+        // 0 is our process group, u32 values above i32::MAX negative pids.
+        for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
+            assert!(!pid_alive(pid), "pid {pid}");
+            let err = signal(pid, libc::SIGUSR2).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "pid {pid}");
+        }
+        // A number that is no signal is refused before kill(2) runs.
+        let err = signal(std::process::id(), 12_345).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! API-management test helpers: a gateway started with a catalog file,
 //! key hashing as operators do it, and curl with response headers.
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
 
 use crate::{
     gateway::TestGateway,
-    process::{TempDir, edgegw},
+    process::{TempDir, edgegw_bin},
 };
 
 /// A gateway whose `[catalog]` points at `catalog` (written in its own
@@ -36,11 +40,29 @@ impl ApimGateway {
 }
 
 /// The hex SHA-256 of `key`, from `edgegw catalog hash-key` (the
-/// operator's tool).
+/// operator's tool), given the key on standard input as operators should.
 pub fn hash_key(key: &str) -> String {
-    let out = edgegw(&["catalog", "hash-key", key]);
+    let out = hash_key_stdin(&format!("{key}\n"));
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `edgegw catalog hash-key` with `input` on standard input.
+pub fn hash_key_stdin(input: &str) -> std::process::Output {
+    let mut child = Command::new(edgegw_bin())
+        .args(["catalog", "hash-key"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running edgegw");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// A curl answer: status, lower-cased header lines, body.

@@ -1,6 +1,7 @@
 //! Real backends for the proxy tests, served from this test process on
 //! ephemeral loopback ports: an HTTP/1.1 + HTTP/2 echo (optionally TLS),
-//! a gRPC-style streaming echo with trailers, and a WebSocket echo.
+//! a gRPC-style streaming echo with trailers, a WebSocket echo, and a
+//! backend that records the raw bytes it receives (`RawBackend`).
 
 use std::{
     convert::Infallible,
@@ -233,4 +234,93 @@ fn stream_echo(req: Request<Incoming>) -> Response<Body> {
         .headers_mut()
         .insert("content-type", HeaderValue::from_static("application/grpc"));
     response
+}
+
+/// A backend that records the exact bytes of every request it receives
+/// (head and body, as they came off the socket) and answers each with the
+/// same fixed bytes, keeping the connection open. For tests that assert
+/// what reached a backend byte for byte, or that nothing did.
+pub struct RawBackend {
+    pub addr: SocketAddr,
+    received: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl RawBackend {
+    /// Serves on an ephemeral loopback port until the test process ends.
+    pub fn start(answer: &'static [u8]) -> RawBackend {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let log = log.clone();
+                std::thread::spawn(move || record(stream, answer, &log));
+            }
+        });
+        RawBackend { addr, received }
+    }
+
+    /// The requests received since the last call, oldest first.
+    pub fn take(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.received.lock().unwrap())
+    }
+}
+
+/// Reads requests off one connection: each head, then the body its
+/// `Content-Length` or chunked framing announces, all kept verbatim.
+fn record(mut stream: std::net::TcpStream, answer: &[u8], log: &std::sync::Mutex<Vec<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Some(len) = request_len(&buf) else {
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let request: Vec<u8> = buf.drain(..len).collect();
+        log.lock().unwrap().push(request);
+        if stream.write_all(answer).is_err() {
+            return;
+        }
+    }
+}
+
+/// The length of the first whole request in `buf`, if it is all there.
+fn request_len(buf: &[u8]) -> Option<usize> {
+    let head = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let text = String::from_utf8_lossy(&buf[..head]).to_ascii_lowercase();
+    let header = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    if header("transfer-encoding").is_some_and(|v| v.ends_with("chunked")) {
+        // Chunks until the last (size 0) and the empty line after it.
+        let mut at = head;
+        loop {
+            let line_end = buf[at..].windows(2).position(|w| w == b"\r\n")? + at;
+            let size_text = String::from_utf8_lossy(&buf[at..line_end]);
+            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+            at = line_end + 2;
+            if size == 0 {
+                // No trailers: one empty line; else they end with one.
+                if buf.len() >= at + 2 && buf[at..at + 2] == *b"\r\n" {
+                    return Some(at + 2);
+                }
+                return Some(buf[at..].windows(4).position(|w| w == b"\r\n\r\n")? + at + 4);
+            }
+            at += size + 2;
+            if at > buf.len() {
+                return None;
+            }
+        }
+    }
+    let body = header("content-length").map_or(0, |v| v.parse().unwrap_or(0));
+    (buf.len() >= head + body).then_some(head + body)
 }

@@ -12,6 +12,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod corpus;
+
 use crate::{apim::Answer, certs::TestCa, process::Daemon};
 
 /// The binary under test: `EDGEGW_CP_BIN` (set by `cargo xtask test`), or

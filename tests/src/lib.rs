@@ -5,13 +5,15 @@
 //!   name on drop (also when the test panics).
 //! - `process`: the real `edgegw` binary, started as a process (optionally
 //!   inside a namespace) and stopped by pid on drop.
-//! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures.
+//! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures; `wire`:
+//!   crafted frames sent and watched on a real interface (AF_PACKET).
 //! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests; `scripted`: a backend answering
 //!   with exact bytes (framings, odd closes, malformed heads).
 //! - `managed`: a gateway node managed by a control plane (config, token,
 //!   backups) that survives restarts of its daemon.
+#![deny(unsafe_code)]
 
 pub mod apim;
 pub mod backends;
@@ -20,9 +22,18 @@ pub mod cp;
 pub mod gateway;
 pub mod lan;
 pub mod managed;
+#[expect(
+    unsafe_code,
+    reason = "netns.rs enters a namespace with libc::setns; drop once it calls nix::sched::setns"
+)]
 pub mod netns;
 pub mod packets;
 pub mod pins;
 pub mod process;
 pub mod scripted;
+#[expect(
+    unsafe_code,
+    reason = "wire.rs opens an AF_PACKET socket with libc (nix has no packet sockets)"
+)]
+pub mod wire;
 pub mod xdp;

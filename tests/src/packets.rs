@@ -10,6 +10,8 @@ pub const TPID_8021AD: u16 = 0x88a8;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_ICMPV6: u8 = 58;
+pub const ETH_MPLS: u16 = 0x8847;
 
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
@@ -18,12 +20,21 @@ pub const PSH: u8 = 0x08;
 pub const ACK: u8 = 0x10;
 pub const URG: u8 = 0x20;
 
-/// Ethernet header with the given VLAN tags (outermost first), then payload.
+/// Ethernet header with the given VLAN tags (outermost first, all VLAN
+/// 100), then payload.
 pub fn ether(ethertype: u16, tags: &[u16], payload: &[u8]) -> Vec<u8> {
+    let tags: Vec<(u16, u16)> = tags.iter().map(|&tpid| (tpid, 100)).collect();
+    ether_tags(ethertype, &tags, payload)
+}
+
+/// Ethernet header with VLAN tags given as (TPID, TCI), outermost first:
+/// a TCI of 0 is a priority tag (VLAN ID 0), which the kernel strips at
+/// any depth.
+pub fn ether_tags(ethertype: u16, tags: &[(u16, u16)], payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
-    for tpid in tags {
+    for (tpid, tci) in tags {
         f.extend_from_slice(&tpid.to_be_bytes());
-        f.extend_from_slice(&100u16.to_be_bytes()); // TCI: VLAN 100
+        f.extend_from_slice(&tci.to_be_bytes());
     }
     f.extend_from_slice(&ethertype.to_be_bytes());
     f.extend_from_slice(payload);
@@ -55,11 +66,16 @@ pub fn ipv4(src: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
     ipv4_full(src, proto, &[], 0, payload)
 }
 
-/// IPv6 header (next header `next`) then payload.
+/// IPv6 header (next header `next`, hop limit 64) then payload.
 pub fn ipv6(src: [u8; 16], next: u8, payload: &[u8]) -> Vec<u8> {
+    ipv6_hops(src, next, 64, payload)
+}
+
+/// IPv6 header with the given hop limit (255 for neighbour discovery).
+pub fn ipv6_hops(src: [u8; 16], next: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![0x60, 0, 0, 0];
     h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&[next, 64]);
+    h.extend_from_slice(&[next, hop_limit]);
     h.extend_from_slice(&src);
     let mut dst = [0u8; 16];
     dst[0] = 0xfd;
@@ -109,14 +125,27 @@ pub fn tcp(dport: u16, flags: u8) -> Vec<u8> {
     tcp_full(dport, flags, &[], &[])
 }
 
-/// UDP header with a correct length, then payload.
+/// UDP header (source port 5353) with a correct length, then payload.
 pub fn udp(dport: u16, payload: &[u8]) -> Vec<u8> {
+    udp_from(5353, dport, payload)
+}
+
+/// UDP header from `sport` with a correct length, then payload.
+pub fn udp_from(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut h = Vec::new();
-    h.extend_from_slice(&5353u16.to_be_bytes());
+    h.extend_from_slice(&sport.to_be_bytes());
     h.extend_from_slice(&dport.to_be_bytes());
     h.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
     h.extend_from_slice(&[0, 0]);
     h.extend_from_slice(payload);
+    h
+}
+
+/// An ICMPv6 message of `kind` (133-137: neighbour discovery) with a
+/// 20-byte body.
+pub fn icmpv6(kind: u8) -> Vec<u8> {
+    let mut h = vec![kind, 0, 0, 0];
+    h.resize(24, 0);
     h
 }
 

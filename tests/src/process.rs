@@ -8,6 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+
 /// The binary under test: `EDGEGW_BIN` (set by `cargo xtask test`), or the
 /// production build in the workspace.
 pub fn edgegw_bin() -> PathBuf {
@@ -105,14 +110,17 @@ impl Daemon {
         }
     }
 
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
+    /// Sends `sig` (a `nix` `Signal` or a `libc::SIG*` number) to the
+    /// daemon; a number that is no signal is a bug in the test.
+    pub fn signal<S: TryInto<Signal, Error: std::fmt::Debug>>(&self, sig: S) {
+        let sig = sig.try_into().expect("not a signal");
+        // An exited but not yet reaped child still takes signals: no error.
+        let _ = kill(Pid::from_raw(self.child.id() as i32), sig);
     }
 
     /// Sends SIGTERM and waits for exit, returning the exit code.
     pub fn stop(&mut self) -> Option<i32> {
-        self.signal(libc::SIGTERM);
+        self.signal(Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -134,7 +142,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            self.signal(libc::SIGTERM);
+            self.signal(Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if self.child.try_wait().ok().flatten().is_some() {

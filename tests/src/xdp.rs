@@ -41,6 +41,12 @@ impl TestProgram {
 
     /// As `load`, with a `SOURCES` map of `max_sources` entries.
     pub fn load_with_sources(max_sources: u32) -> TestProgram {
+        Self::load_object(edgegw::EBPF_OBJECT, max_sources)
+    }
+
+    /// As `load_with_sources`, from another build of the object (the
+    /// benchmark compares against a baseline this way).
+    pub fn load_object(object: &[u8], max_sources: u32) -> TestProgram {
         edgegw::datapath::ensure_bpffs().expect("bpffs");
         let name = crate::netns::unique_name("t");
         let pins = PinDir {
@@ -55,8 +61,8 @@ impl TestProgram {
         }
         let mut ebpf = loader
             .map_max_entries(gateway_common::SOURCES_MAP, max_sources)
-            .load(edgegw::EBPF_OBJECT)
-            .expect("parsing the embedded XDP object");
+            .load(object)
+            .expect("parsing the XDP object");
         let prog: &mut Xdp = ebpf.program_mut(PROGRAM_NAME).unwrap().try_into().unwrap();
         edgegw::datapath::load_program(prog).expect("the verifier accepts the XDP program");
         TestProgram {
@@ -103,6 +109,29 @@ impl TestProgram {
             .unwrap()
             .iter()
             .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes))
+    }
+
+    /// Runs `frame` and checks the verdict and that exactly `reason`
+    /// counted it (one packet of its size), every other counter unmoved.
+    pub fn expect(&self, what: &str, frame: &[u8], reason: Reason) {
+        let before: Vec<(u64, u64)> = Reason::ALL.iter().map(|&r| self.counter(r)).collect();
+        let want = if reason.is_pass() { XDP_PASS } else { XDP_DROP };
+        assert_eq!(
+            self.run(frame),
+            want,
+            "{what}: verdict (want {})",
+            reason.name()
+        );
+        for (i, &r) in Reason::ALL.iter().enumerate() {
+            let (p, b) = self.counter(r);
+            let delta = (p - before[i].0, b - before[i].1);
+            let expect = if r == reason {
+                (1, frame.len() as u64)
+            } else {
+                (0, 0)
+            };
+            assert_eq!(delta, expect, "{what}: counter {}", r.name());
+        }
     }
 
     /// Every reason's packet count.

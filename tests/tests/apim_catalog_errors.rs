@@ -3,7 +3,7 @@
 //! them one per line.
 
 use edgegw_tests::{
-    apim::hash_key,
+    apim::{hash_key, hash_key_stdin},
     process::{TempDir, edgegw, free_port},
 };
 
@@ -124,6 +124,45 @@ fn structure_errors_and_empty_keys_are_one_clear_line() {
         hash_key("secret"),
         "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
     );
+}
+
+/// `edgegw catalog hash-key` without KEY reads one line from standard
+/// input (the secret stays out of shell history and `ps`): the same hash as
+/// the argument gives, and as coreutils' sha256sum gives for the key.
+#[test]
+fn hash_key_reads_the_key_from_standard_input() {
+    let stdout = |out: std::process::Output| {
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    for key in ["secret", "-Cab", "a key with spaces ", "ключ"] {
+        let mut sha256sum = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut sha256sum.stdin.take().unwrap(), key.as_bytes()).unwrap();
+        let sha = stdout(sha256sum.wait_with_output().unwrap());
+        let sha = sha.split_whitespace().next().unwrap();
+        let from_arg = stdout(edgegw(&["catalog", "hash-key", key]));
+        for input in [format!("{key}\n"), format!("{key}\r\n"), key.to_string()] {
+            assert_eq!(stdout(hash_key_stdin(&input)), sha, "{input:?}");
+        }
+        assert_eq!(from_arg, sha, "{key}");
+    }
+    for (input, error) in [
+        ("", "the key is empty"),
+        ("\n", "the key is empty"),
+        ("k1\nk2\n", "more than one line"),
+    ] {
+        let out = hash_key_stdin(input);
+        assert!(!out.status.success(), "{input:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(error) && err.trim().lines().count() == 1,
+            "{input:?}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use edgegw_tests::{
     apim::{ApimGateway, fetch, hash_key},
     backends::TestBackend,
+    process::{TempDir, edgegw},
 };
 
 fn start(tag: &str, backend: &TestBackend) -> ApimGateway {
@@ -180,6 +181,44 @@ fn canned_responses_header_checks_and_ip_filter() {
     assert_eq!(r.status, 401);
     assert_eq!(r.header("x-error-handled"), Some("yes"));
     assert_eq!(backend.hits(), 0, "nothing above reached the backend");
+}
+
+/// An ip-filter range with host bits set is refused, not truncated, with
+/// the message the DoS lists give for the same text (one parser).
+#[test]
+fn ip_filter_refuses_host_bits_as_the_dos_lists_do() {
+    let tmp = TempDir::new("ipfilter");
+    let stderr = |args: &[&str]| {
+        let out = edgegw(args);
+        assert!(!out.status.success(), "edgegw {args:?} accepted it");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (entry, fixed) in [
+        ("10.0.0.1/8", "10.0.0.0/8"),
+        ("2001:db8::1/32", "2001:db8::/32"),
+    ] {
+        let catalog = tmp.write(
+            "catalog.yaml",
+            &format!(
+                "apis:\n  - name: shop\n    policies:\n      inbound:\n        - ip-filter: {{action: allow, addresses: [127.0.0.1, '{entry}']}}\n"
+            ),
+        );
+        let from_catalog = stderr(&["catalog", "validate", catalog.to_str().unwrap()]);
+        let config = tmp.write(
+            "edgegw.toml",
+            &format!("[gateway]\nlisten = \"127.0.0.1:1\"\n[xdp]\nmode = \"off\"\n[dos]\nallow = [\"{entry}\"]\n"),
+        );
+        let from_dos = stderr(&["config", "validate", config.to_str().unwrap()]);
+        let message = format!("\"{entry}\" has host bits set; did you mean \"{fixed}\"?");
+        assert!(
+            from_catalog.contains(&format!("policy \"ip-filter\": {message}")),
+            "{from_catalog}"
+        );
+        assert!(
+            from_dos.contains(&format!("dos.allow: {message}")),
+            "{from_dos}"
+        );
+    }
 }
 
 #[test]

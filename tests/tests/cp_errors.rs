@@ -41,13 +41,17 @@ fn malformed_unknown_and_oversized_bodies_are_refused_whole() {
     let (status, body) = put("/v1/apis/orders", doc.to_string().as_bytes());
     assert_eq!(status, 400);
     assert!(message(&body).contains("unknown field `pathh`"), "{body}");
-    // Unknown fields inside parts the gateway validates are refused too.
+    // Unknown fields in shapes the gateway defines are refused alike,
+    // naming their JSON pointer.
     let (status, body) = put(
         "/v1/backends/b1",
         br#"{"url": "http://127.0.0.1:9000", "timeout": 5}"#,
     );
-    assert_eq!(status, 422, "{body}");
-    assert!(message(&body).contains("unknown field `timeout`"), "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        message(&body).contains("at /timeout: unknown field `timeout`"),
+        "{body}"
+    );
     let (status, body) = cp.admin(
         "POST",
         "/v1/gateways",
@@ -336,4 +340,194 @@ fn a_database_from_a_newer_version_and_bad_arguments_are_refused_in_one_line() {
         "127.0.0.1:0",
     ]);
     assert_one_line_error(&out, &["/nonexistent/dir/cp.db"]);
+}
+
+/// Names that a URL path cannot carry back (`.`, `..`), named values that
+/// are not strings, unknown fields and wrong types in every kind of
+/// document: 400 naming the field (JSON pointer) and the fix, nothing
+/// written.
+#[test]
+fn bad_names_values_and_fields_are_refused_with_their_place() {
+    let tmp = TempDir::new("cpfields");
+    let cp = ControlPlane::start(&tmp.0);
+    let orders = api("/orders", "v");
+    let body = |v: &Value| Some(v.to_string().into_bytes());
+    let cases: Vec<(&str, &str, Option<Vec<u8>>, &str)> = vec![
+        // Dots in the path (percent-encoded so that curl sends them as they are).
+        (
+            "PUT",
+            "/v1/apis/%2E%2E",
+            body(&orders),
+            "api name \"..\" is not allowed (a URL path step",
+        ),
+        (
+            "PUT",
+            "/v1/apis/%2E",
+            body(&orders),
+            "api name \".\" is not allowed",
+        ),
+        (
+            "PUT",
+            "/v1/named-values/%2E%2E",
+            body(&json!({"value": "v"})),
+            "named value name \"..\"",
+        ),
+        (
+            "PUT",
+            "/v1/gateways/%2E%2E",
+            body(&json!({})),
+            "gateway name \"..\"",
+        ),
+        // And in bodies.
+        (
+            "POST",
+            "/v1/apis",
+            body(&{
+                let mut a = orders.clone();
+                a["name"] = json!("..");
+                a
+            }),
+            "api name \"..\"",
+        ),
+        (
+            "POST",
+            "/v1/subscriptions",
+            body(&json!({"id": ".", "scope": "all"})),
+            "subscription name \".\"",
+        ),
+        (
+            "PUT",
+            "/v1/apis/a",
+            body(&{
+                let mut a = orders.clone();
+                a["operations"][0]["name"] = json!("..");
+                a
+            }),
+            "at /operations/0/name: operation name \"..\"",
+        ),
+        (
+            "PUT",
+            "/v1/products/p",
+            body(&json!({"apis": [".."]})),
+            "at /apis/0: api name \"..\"",
+        ),
+        // Named values are strings.
+        (
+            "PUT",
+            "/v1/named-values/n",
+            body(&json!({"value": 5})),
+            "named value \"n\" at /value: invalid type: integer `5`, expected a string; give the field a value of the expected type",
+        ),
+        (
+            "PUT",
+            "/v1/named-values/n",
+            body(&json!({"value": {"a": 1}})),
+            "at /value: invalid type: map",
+        ),
+        // Unknown fields and wrong types, in every kind.
+        (
+            "PUT",
+            "/v1/named-values/n",
+            body(&json!({"value": "v", "secrett": true})),
+            "at /secrett: unknown field `secrett`",
+        ),
+        (
+            "PUT",
+            "/v1/products/p",
+            body(&json!({"apis": [], "subscription_requird": false})),
+            "at /subscription_requird: unknown field",
+        ),
+        (
+            "PUT",
+            "/v1/products/p",
+            body(&json!({"apis": "orders"})),
+            "at /apis: invalid type: string",
+        ),
+        (
+            "PUT",
+            "/v1/policies",
+            body(&json!({"inbund": []})),
+            "at /inbund: unknown field `inbund`",
+        ),
+        (
+            "PUT",
+            "/v1/policies",
+            body(&json!({"inbound": {"a": 1}})),
+            "at /inbound: invalid type: map",
+        ),
+        (
+            "PUT",
+            "/v1/dos-profiles/d",
+            body(&json!({"bogus": 1})),
+            "dos profile \"d\" at /bogus: unknown field `bogus`",
+        ),
+        (
+            "PUT",
+            "/v1/apis/a",
+            body(&{
+                let mut a = orders.clone();
+                a["operations"][0]["verb"] = json!("GET");
+                a
+            }),
+            "at /operations/0/verb: unknown field `verb`",
+        ),
+        (
+            "PUT",
+            "/v1/subscriptions/s",
+            body(&json!({"scope": "all", "key": "k"})),
+            "at /key: unknown field `key`",
+        ),
+        (
+            "PUT",
+            "/v1/gateways/g",
+            body(&json!({"apis": "orders"})),
+            "gateway \"g\" at /apis: invalid type: string",
+        ),
+        (
+            "POST",
+            "/v1/gateways/g/token",
+            body(&json!({"ttl": 5})),
+            "token request at /ttl (line 1 column 6): unknown field `ttl`",
+        ),
+        // Malformed JSON: line and column.
+        (
+            "PUT",
+            "/v1/backends/b",
+            Some(b"{\"url\":\n  \"http://x\",,}".to_vec()),
+            "backend: invalid JSON body at line 2 column 14: ",
+        ),
+    ];
+    for (method, path, body, want) in cases {
+        let a = cp.request(method, path, Some(&cp.admin_token), &[], body.as_deref());
+        let json: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
+        assert_eq!(a.status, 400, "{method} {path}: {}", a.body);
+        let message = message(&json);
+        assert!(
+            message.contains(want),
+            "{method} {path}: want {want:?}: {message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+    }
+    for kind in [
+        "apis",
+        "products",
+        "named-values",
+        "subscriptions",
+        "backends",
+        "dos-profiles",
+    ] {
+        assert_eq!(
+            cp.admin("GET", &format!("/v1/{kind}"), None).1,
+            json!([]),
+            "{kind}"
+        );
+    }
+    assert_eq!(cp.admin("GET", "/v1/gateways", None).1, json!([]));
+    assert_eq!(cp.admin("GET", "/v1/policies", None).1, json!({}));
+    // A string value is accepted.
+    assert_eq!(
+        cp.admin("PUT", "/v1/named-values/n", Some(&json!({"value": "5"})))
+            .0,
+        201
+    );
 }

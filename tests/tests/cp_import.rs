@@ -60,6 +60,7 @@ fn yaml_and_json_documents_become_apis_with_operations() {
         PETSTORE_YAML,
     );
     assert_eq!(status, 201, "{api}");
+    let api = &api["api"];
     let want = [
         ("listPets", "GET", "/pets"),
         ("createPets", "POST", "/pets"),
@@ -67,7 +68,7 @@ fn yaml_and_json_documents_become_apis_with_operations() {
         ("delete-pets-petId", "DELETE", "/pets/{petId}"),
     ]
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
-    assert_eq!(ops(&api), want);
+    assert_eq!(ops(api), want);
     let (_, stored) = cp.admin("GET", "/v1/apis/petstore", None);
     assert_eq!(stored["path"], "/pets-api");
     assert_eq!(ops(&stored), want);
@@ -87,7 +88,7 @@ fn yaml_and_json_documents_become_apis_with_operations() {
     );
     assert_eq!(status, 201, "{users}");
     assert_eq!(
-        ops(&users),
+        ops(&users["api"]),
         [
             (
                 "get-user".to_string(),
@@ -141,6 +142,7 @@ fn yaml_and_json_documents_become_apis_with_operations() {
         &PETSTORE_YAML.replace("    delete: {}\n", ""),
     );
     assert_eq!(status, 200, "{again}");
+    let again = &again["api"];
     assert_eq!(again["operations"].as_array().unwrap().len(), 3);
     assert_eq!(
         again["operations"][2]["policies"]["inbound"][0]["rewrite-uri"]["template"],
@@ -157,11 +159,20 @@ fn bad_documents_are_refused_and_change_nothing() {
         (
             q,
             "swagger: '2.0'\npaths: {}\n",
-            "not an OpenAPI 3 document",
+            "Swagger 2.0 documents are not imported: convert",
         ),
         (q, "openapi: 3.0.0\ninfo: {}\n", "no \"paths\" object"),
         (q, "openapi: 3.0.0\npaths: {}\n", "no operations"),
-        (q, "openapi: [3.0\n  paths", "neither JSON nor YAML"),
+        (
+            q,
+            "openapi: [3.0\n  paths",
+            "OpenAPI document (YAML): line 1 column ",
+        ),
+        (
+            q,
+            "{\"openapi\": \"3.0.0\",\n \"paths\": {,}}",
+            "OpenAPI document (JSON): line 2 column 12: ",
+        ),
         (
             "path=/p&backend=http://x",
             "openapi: 3.0.0\npaths: {}\n",

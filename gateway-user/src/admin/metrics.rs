@@ -30,13 +30,22 @@ pub enum Rejection {
     MaxConnections,
     BadRequest,
     TlsHandshake,
-    // Request framing (issue 18).
+    // What a request is, decided before routing (`proxy::request_checks`).
+    PathInvalid,
+    PathEscapesRoot,
+    PathEncodedSlash,
+    HostMissing,
+    HostDuplicate,
+    HostInvalid,
+    HeaderUnderscore,
+    MethodNotAllowed,
+    UpgradeNotAllowed,
     /// A request body that could not be decoded (malformed chunked coding).
     BadBody,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 8] = [
+    pub const ALL: [Rejection; 17] = [
         Rejection::HeaderTooLarge,
         Rejection::HeaderReadTimeout,
         Rejection::BodyTooLarge,
@@ -44,7 +53,16 @@ impl Rejection {
         Rejection::MaxConnections,
         Rejection::BadRequest,
         Rejection::TlsHandshake,
-        // Request framing (issue 18).
+        Rejection::PathInvalid,
+        Rejection::PathEscapesRoot,
+        Rejection::PathEncodedSlash,
+        Rejection::HostMissing,
+        Rejection::HostDuplicate,
+        Rejection::HostInvalid,
+        Rejection::HeaderUnderscore,
+        Rejection::MethodNotAllowed,
+        Rejection::UpgradeNotAllowed,
+        // Request framing.
         Rejection::BadBody,
     ];
 
@@ -57,7 +75,16 @@ impl Rejection {
             Rejection::MaxConnections => "max_connections",
             Rejection::BadRequest => "bad_request",
             Rejection::TlsHandshake => "tls_handshake",
-            // Request framing (issue 18).
+            Rejection::PathInvalid => "path_invalid",
+            Rejection::PathEscapesRoot => "path_escapes_root",
+            Rejection::PathEncodedSlash => "path_encoded_slash",
+            Rejection::HostMissing => "host_missing",
+            Rejection::HostDuplicate => "host_duplicate",
+            Rejection::HostInvalid => "host_invalid",
+            Rejection::HeaderUnderscore => "header_underscore",
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::UpgradeNotAllowed => "upgrade_not_allowed",
+            // Request framing.
             Rejection::BadBody => "bad_body",
         }
     }
@@ -140,6 +167,8 @@ pub struct Metrics {
     active_connections: AtomicI64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    /// Request headers with `_` in their name, not forwarded.
+    underscore_headers_dropped: AtomicU64,
 }
 
 /// Records requests into one thread's shard. A request keeps the shard of
@@ -200,6 +229,12 @@ impl Metrics {
 
     pub fn reject(&self, why: Rejection) {
         self.rejections[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` request headers with `_` in their name were not forwarded.
+    pub fn underscore_headers_dropped(&self, n: usize) {
+        self.underscore_headers_dropped
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub fn connection_opened(&self) {
@@ -285,6 +320,12 @@ impl Metrics {
                 self.rejections[r as usize].load(Ordering::Relaxed)
             );
         }
+        out.push_str("# HELP edgegw_request_headers_dropped_total Request headers not forwarded, by reason.\n# TYPE edgegw_request_headers_dropped_total counter\n");
+        let _ = writeln!(
+            out,
+            "edgegw_request_headers_dropped_total{{reason=\"underscore\"}} {}",
+            self.underscore_headers_dropped.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP edgegw_config_reloads_total Configuration reloads, by result.\n# TYPE edgegw_config_reloads_total counter\n");
         let _ = writeln!(
             out,

@@ -109,13 +109,9 @@ impl Catalog {
 
     pub fn parse(path: &str, text: &str, apis: Option<&[Api]>) -> Result<Catalog, CatalogError> {
         let file: file::CatalogFile =
-            serde_yaml::from_str(text).map_err(|e| CatalogError::Parse {
+            crate::config::yaml::from_str(text).map_err(|e| CatalogError::Parse {
                 path: path.into(),
-                message: e
-                    .to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                message: e.to_string(),
             })?;
         let mut problems = Vec::new();
         let catalog = build(file, apis, &mut problems);

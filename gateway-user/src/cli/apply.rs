@@ -1,7 +1,7 @@
 //! The one path by which a configuration takes effect, for SIGHUP and for
 //! the control plane's bundles alike: (file config + current bundle) →
-//! `Config::with_bundle` → `Gateway::build` → swapped into the `ArcSwap`
-//! → DoS policy written to the XDP maps → status file and metrics.
+//! `Config::with_bundle` → `Gateway::build` → DoS policy written to the
+//! XDP maps → swapped into the `ArcSwap` → status file and metrics.
 //! Anything invalid is rejected whole before the swap: the last good
 //! configuration keeps running.
 
@@ -131,11 +131,12 @@ impl Live {
                 );
             }
         }
-        let dos = config.dos.clone();
-        self.gateway.store(Arc::new(gateway));
+        // The DoS policy first: the one step that can still fail, and then
+        // nothing has been swapped.
         if let Some(dir) = &self.xdp {
-            xdp::apply_dos(dir, &mut inputs.dos, dos);
+            xdp::apply_dos(dir, &mut inputs.dos, config.dos.clone())?;
         }
+        self.gateway.store(Arc::new(gateway));
         self.metrics.reloaded(true);
         drop(old);
         crate::memory::release_freed();

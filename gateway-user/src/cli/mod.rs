@@ -145,9 +145,10 @@ enum ConfigAction {
 enum CatalogCommand {
     /// Print the SHA-256 of a subscription key, as the catalog stores it.
     HashKey {
-        /// The subscription key (may start with '-').
+        /// The subscription key (may start with '-'); without it, the key is
+        /// read from standard input (one line), out of shell history and `ps`.
         #[arg(allow_hyphen_values = true)]
-        key: String,
+        key: Option<String>,
     },
     /// Validate a catalog file; with --config, also against the gateway's APIs.
     Validate {
@@ -208,7 +209,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             iface,
         } => ban::ban(iface.as_deref(), &cidr, &duration),
         Command::Unban { cidr, iface } => ban::unban(iface.as_deref(), &cidr),
-        Command::Catalog(CatalogCommand::HashKey { key }) => catalog::hash(&key),
+        Command::Catalog(CatalogCommand::HashKey { key }) => catalog::hash(key.as_deref()),
         Command::Catalog(CatalogCommand::Validate { file, config }) => {
             catalog::validate(&file, config.as_deref())
         }

@@ -61,10 +61,17 @@ pub fn exit(attachment: Attachment, detach: bool) -> anyhow::Result<()> {
 
 /// Writes a reloaded DoS policy into the pinned maps in place (no window
 /// without limits) and makes it `current`; an unchanged policy is left alone.
-pub fn apply_dos(dir: &PinDir, current: &mut Option<DosPolicy>, new: Option<DosPolicy>) {
+/// A failed write is the reload's failure: `current` stays, and the previous
+/// policy is written back over whatever part of the new one got in (CONFIG
+/// is written last, so the program never ran a half-written policy).
+pub fn apply_dos(
+    dir: &PinDir,
+    current: &mut Option<DosPolicy>,
+    new: Option<DosPolicy>,
+) -> anyhow::Result<()> {
     if new == *current {
         tracing::info!("DoS policy unchanged");
-        return;
+        return Ok(());
     }
     let old_size = current.as_ref().map(|d| d.max_sources);
     if let Some(size) = new.as_ref().map(|d| d.max_sources)
@@ -74,18 +81,23 @@ pub fn apply_dos(dir: &PinDir, current: &mut Option<DosPolicy>, new: Option<DosP
             "dos.max_sources changes only when the maps are recreated (`edgegw detach`, then run)"
         );
     }
-    match datapath::apply_policy(dir, new.as_ref()) {
-        Ok(()) => {
-            tracing::info!(
-                dos = if new.is_some() {
-                    "enforcing"
-                } else {
-                    "off (fail open)"
-                },
-                "DoS policy reloaded"
-            );
-            *current = new;
+    if let Err(e) = datapath::apply_policy(dir, new.as_ref()) {
+        if let Err(back) = datapath::apply_policy(dir, current.as_ref()) {
+            tracing::error!(error = %back, "restoring the previous DoS policy failed too");
         }
-        Err(e) => tracing::error!(error = %e, "writing the reloaded DoS policy failed"),
+        return Err(anyhow::Error::new(e).context(format!(
+            "writing the DoS policy to the XDP maps of \"{}\" (`edgegw status` shows whether XDP is still attached; restart edgegw to attach again)",
+            dir.iface
+        )));
     }
+    tracing::info!(
+        dos = if new.is_some() {
+            "enforcing"
+        } else {
+            "off (fail open)"
+        },
+        "DoS policy reloaded"
+    );
+    *current = new;
+    Ok(())
 }

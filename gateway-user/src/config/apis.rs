@@ -24,6 +24,16 @@ pub(super) struct ApiSection {
     /// Operations; when empty every request under the prefix is accepted.
     #[serde(default)]
     operations: Vec<OperationSection>,
+    /// Whether clients may open WebSocket connections (HTTP/1.1 Upgrade)
+    /// through this API; an operation can say otherwise. Default false:
+    /// upgrade requests are refused with 403.
+    #[serde(default)]
+    websocket: bool,
+    /// What to do with `%2F` in a request path: "refuse" (default, 400)
+    /// or "keep" it as data inside its segment (for backends that read
+    /// `a%2Fb` as one name and never decode it into a separator).
+    #[serde(default)]
+    encoded_slashes: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +45,8 @@ struct OperationSection {
     method: String,
     /// URL template relative to the API path: "/orders/{id}", "/*".
     url: String,
+    /// Whether WebSocket upgrades are allowed; default: the API's setting.
+    websocket: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +79,17 @@ pub struct Api {
     pub host: Option<String>,
     pub backend: Backend,
     pub operations: Vec<Operation>,
+    /// WebSocket upgrades allowed on requests without an operation.
+    pub websocket: bool,
+    pub encoded_slashes: EncodedSlashes,
+}
+
+/// What an API does with `%2F` in a request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodedSlashes {
+    Refuse,
+    /// Kept as data in its segment (never a separator).
+    Keep,
 }
 
 /// One operation of an API.
@@ -76,6 +99,8 @@ pub struct Operation {
     /// `None` matches any method.
     pub method: Option<Method>,
     pub template: UrlTemplate,
+    /// WebSocket upgrades allowed (its own setting, else the API's).
+    pub websocket: bool,
 }
 
 /// HTTP version spoken to a backend.
@@ -170,14 +195,26 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
                 name: op.name.as_str().into(),
                 method,
                 template,
+                websocket: op.websocket.unwrap_or(api.websocket),
             });
         }
+        let encoded_slashes = match api.encoded_slashes.as_deref() {
+            None | Some("refuse") => EncodedSlashes::Refuse,
+            Some("keep") => EncodedSlashes::Keep,
+            Some(other) => {
+                return Err(at(format!(
+                    "encoded_slashes \"{other}\" is unknown; use \"refuse\" or \"keep\""
+                )));
+            }
+        };
         out.push(Api {
             name: api.name.as_str().into(),
             prefix,
             host,
             backend,
             operations,
+            websocket: api.websocket,
+            encoded_slashes,
         });
     }
     Ok(out)
@@ -253,4 +290,47 @@ fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
             "response_timeout_ms",
         )?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, EncodedSlashes};
+
+    #[test]
+    fn websocket_and_encoded_slashes_defaults_and_overrides() {
+        let text = r#"
+            [gateway]
+            listen = "127.0.0.1:1"
+            [[apis]]
+            name = "plain"
+            path = "/plain"
+            backend = "http://b:1"
+            [[apis.operations]]
+            name = "op"
+            method = "GET"
+            url = "/x"
+            [[apis]]
+            name = "live"
+            path = "/live"
+            backend = "http://b:1"
+            websocket = true
+            encoded_slashes = "keep"
+            [[apis.operations]]
+            name = "inherits"
+            method = "GET"
+            url = "/a"
+            [[apis.operations]]
+            name = "not-here"
+            method = "GET"
+            url = "/b"
+            websocket = false
+        "#;
+        let apis = Config::parse("t.toml", text).unwrap().apis;
+        let (plain, live) = (&apis[0], &apis[1]);
+        assert!(!plain.websocket && !plain.operations[0].websocket);
+        assert_eq!(plain.encoded_slashes, EncodedSlashes::Refuse);
+        assert!(live.websocket && live.operations[0].websocket);
+        assert!(!live.operations[1].websocket);
+        assert_eq!(live.encoded_slashes, EncodedSlashes::Keep);
+    }
 }

@@ -8,6 +8,8 @@
 //! syn_per_sec = 100           # new TCP connections per source
 //! syn_burst = 200
 //! unprotected_ports = "pass"  # or "drop": TCP/UDP outside every group
+//! udp_reply_ports = [53, 123] # with "drop": UDP from these to the
+//!                             # ephemeral range answers the node (DNS, NTP)
 //! fragments = "pass"          # or "drop"
 //! allow = ["10.1.0.0/16"]     # bypasses every limit; wins over deny and bans
 //! deny = ["198.51.100.0/24"]
@@ -16,6 +18,8 @@
 //! tcp = [8080, 8443]
 //! syn_per_sec = 50            # unset limits inherit the global ones
 //! ```
+
+use std::ops::RangeInclusive;
 
 use gateway_common::{
     Bucket, DEFAULT_SOURCES, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, Limits, MAX_GROUPS,
@@ -47,6 +51,11 @@ pub(super) struct DosSection {
     /// "pass" or "drop" TCP/UDP to ports outside every port group.
     #[serde(default = "default_pass")]
     unprotected_ports: String,
+    /// With `unprotected_ports = "drop"`: UDP from these source ports to the
+    /// node's ephemeral range is a reply to the node's own query (DNS, NTP)
+    /// and passes the port filter.
+    #[serde(default = "default_udp_reply_ports")]
+    udp_reply_ports: Vec<u16>,
     /// "pass" or "drop" IPv4/IPv6 fragments.
     #[serde(default = "default_pass")]
     fragments: String,
@@ -100,6 +109,11 @@ fn default_syn_burst() -> u64 {
 fn default_pass() -> String {
     "pass".into()
 }
+fn default_udp_reply_ports() -> Vec<u16> {
+    vec![53, 123]
+}
+/// More would make every UDP source port a reply port in effect.
+const MAX_UDP_REPLY_PORTS: usize = 64;
 
 /// The validated DoS configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +124,13 @@ pub struct DosPolicy {
     /// Index 0: global limits; then one per port group, in file order.
     pub groups: Vec<Limits>,
     pub ports: Vec<(PortKey, u32)>,
+    /// UDP source ports whose packets to the ephemeral range are replies
+    /// (used with `FLAG_DROP_UNPROTECTED`).
+    pub udp_reply_ports: Vec<u16>,
+    /// With `FLAG_DROP_UNPROTECTED`: the node's ephemeral port range, read
+    /// from the kernel with the configuration, so that a reload picks up a
+    /// changed `net.ipv4.ip_local_port_range`.
+    pub ephemeral: Option<RangeInclusive<u16>>,
     pub allow: Vec<Cidr>,
     pub deny: Vec<Cidr>,
 }
@@ -145,8 +166,12 @@ impl TryFrom<&DosSection> for DosPolicy {
             )?,
         };
         let mut flags = 0;
+        let mut ephemeral = None;
         if policy("dos.unprotected_ports", &s.unprotected_ports)? {
             flags |= FLAG_DROP_UNPROTECTED;
+            ephemeral = Some(crate::datapath::ephemeral_ports().map_err(|e| {
+                format!("dos.unprotected_ports = \"drop\" needs the ephemeral port range: {e}")
+            })?);
         }
         if policy("dos.fragments", &s.fragments)? {
             flags |= FLAG_DROP_FRAGMENTS;
@@ -216,12 +241,26 @@ impl TryFrom<&DosSection> for DosPolicy {
                 ports.push((key, index));
             }
         }
+        if s.udp_reply_ports.len() > MAX_UDP_REPLY_PORTS {
+            return Err(format!(
+                "dos.udp_reply_ports: {} ports; at most {MAX_UDP_REPLY_PORTS} are supported",
+                s.udp_reply_ports.len()
+            ));
+        }
+        if s.udp_reply_ports.contains(&0) {
+            return Err("dos.udp_reply_ports: port 0 is not a port; use 1 to 65535".into());
+        }
+        let mut udp_reply_ports = s.udp_reply_ports.clone();
+        udp_reply_ports.sort_unstable();
+        udp_reply_ports.dedup();
         Ok(DosPolicy {
             max_sources: s.max_sources,
             v6_mask: crate::datapath::cidr_mask([0xff; 16], s.ipv6_prefix),
             flags,
             groups,
             ports,
+            udp_reply_ports,
+            ephemeral,
             allow: cidrs("dos.allow", &s.allow)?,
             deny: cidrs("dos.deny", &s.deny)?,
         })
@@ -285,6 +324,9 @@ mod tests {
         assert_eq!(p.v6_mask[7], 0xff);
         assert_eq!(p.v6_mask[8], 0);
         assert_eq!(p.flags, 0);
+        assert_eq!(p.udp_reply_ports, [53, 123]);
+        let p = parse("udp_reply_ports = [5353, 53, 5353]").unwrap();
+        assert_eq!(p.udp_reply_ports, [53, 5353]);
     }
 
     #[test]
@@ -298,6 +340,7 @@ mod tests {
             ("deny = [\"10.0.0.1/8\"]", "dos.deny"),
             ("allow = [\"nope\"]", "dos.allow"),
             ("port_groups = [{ name = \"a\", tcp = [0] }]", "port 0"),
+            ("udp_reply_ports = [53, 0]", "dos.udp_reply_ports: port 0"),
             ("port_groups = [{ name = \"a\" }]", "no tcp or udp"),
             (
                 "port_groups = [{ name = \"a\", tcp = [1] }, { name = \"b\", tcp = [1] }]",

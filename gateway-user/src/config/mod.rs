@@ -18,8 +18,9 @@ mod escalation;
 mod limits;
 mod listeners;
 mod template;
+pub mod yaml;
 
-pub use apis::{Api, Backend, BackendProtocol, Operation};
+pub use apis::{Api, Backend, BackendProtocol, EncodedSlashes, Operation};
 pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
 pub use limits::Limits;
@@ -92,6 +93,11 @@ struct GatewaySection {
     /// path (appended).
     #[serde(default)]
     access_log: Option<String>,
+    /// Request headers with `_` in their name (`Transfer_Encoding`, which
+    /// CGI-style backends read as `Transfer-Encoding`): "drop" (default,
+    /// not forwarded and counted), "refuse" (400) or "allow".
+    #[serde(default)]
+    underscores_in_headers: Option<String>,
 }
 
 fn default_drain_secs() -> u64 {
@@ -158,6 +164,15 @@ pub struct Config {
     pub escalation: Option<Escalation>,
     /// The control plane serving the managed parts, if any.
     pub control_plane: Option<ControlPlane>,
+    pub underscores_in_headers: Underscores,
+}
+
+/// What the proxy does with request headers whose name has a `_`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Underscores {
+    Drop,
+    Refuse,
+    Allow,
 }
 
 /// Where the API-management catalog comes from.
@@ -239,6 +254,16 @@ impl Config {
             }
             Some(path) => AccessLogTarget::File(path.into()),
         };
+        let underscores_in_headers = match file.gateway.underscores_in_headers.as_deref() {
+            None | Some("drop") => Underscores::Drop,
+            Some("refuse") => Underscores::Refuse,
+            Some("allow") => Underscores::Allow,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "gateway.underscores_in_headers: \"{other}\" is unknown; use \"drop\", \"refuse\" or \"allow\""
+                )));
+            }
+        };
         let demo_backend = match &file.demo_backend {
             Some(d) => Some(
                 parse_addr(&d.listen).map_err(|m| invalid(format!("demo_backend.listen: {m}")))?,
@@ -286,6 +311,7 @@ impl Config {
             limits,
             admin,
             access_log,
+            underscores_in_headers,
         })
     }
 }
@@ -353,6 +379,16 @@ mod tests {
                 "gateway.listen",
             ),
             ("mode = \"skb\"", "mode = \"turbo\"", "xdp.mode"),
+            (
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"127.0.0.1:8080\"\nunderscores_in_headers = \"strip\"",
+                "gateway.underscores_in_headers: \"strip\" is unknown; use \"drop\", \"refuse\" or \"allow\"",
+            ),
+            (
+                "path = \"/orders/\"",
+                "path = \"/orders/\"\nencoded_slashes = \"decode\"",
+                "api \"orders\": encoded_slashes \"decode\" is unknown; use \"refuse\" or \"keep\"",
+            ),
             (
                 "path = \"/orders/\"",
                 "path = \"orders\"",

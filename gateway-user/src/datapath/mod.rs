@@ -29,7 +29,7 @@ pub use clock::monotonic_ns;
 pub use counters::{ReasonTotals, read_counters};
 pub use error::DatapathError;
 pub use pins::{PinDir, pinned_interfaces, resolve_iface};
-pub use policy::apply as apply_policy;
+pub use policy::{apply as apply_policy, ephemeral_ports};
 pub use sources::{SourceTotals, top};
 pub use standing::{SourceMaps, Standing};
 pub use verify::load as load_program;

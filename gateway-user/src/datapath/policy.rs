@@ -3,16 +3,23 @@
 //! place (new entries inserted and existing ones overwritten before stale
 //! ones are removed), and `CONFIG` is written last. With no policy, CONFIG
 //! is reset and the program fails open.
+//!
+//! With `unprotected_ports = "drop"`, `PORTS` also marks the node's
+//! ephemeral range (`DosPolicy::ephemeral`, read from the kernel with the
+//! configuration, so a reload picks up a changed sysctl) and the UDP reply
+//! source ports: replies to the node's own connections pass the port
+//! filter.
 
-use std::collections::{HashMap, HashSet};
+use std::{collections::HashSet, ops::RangeInclusive, path::Path};
 
 use aya::maps::{
     MapData,
     lpm_trie::{Key, LpmTrie},
 };
 use gateway_common::{
-    CONFIG_MAP, DosConfig, FLAG_LISTS_V4, FLAG_LISTS_V6, GROUPS_MAP, LIST_ALLOW, LIST_DENY,
-    LISTS_V4_MAP, LISTS_V6_MAP, Limits, MAX_GROUPS, PORT_SLOTS, PORTS_MAP,
+    CONFIG_MAP, DosConfig, FLAG_DROP_UNPROTECTED, FLAG_LISTS_V4, FLAG_LISTS_V6, GROUPS_MAP,
+    LIST_ALLOW, LIST_DENY, LISTS_V4_MAP, LISTS_V6_MAP, Limits, MAX_GROUPS, PORT_EPHEMERAL,
+    PORT_REPLY_SOURCE, PORT_SLOTS, PORTS_MAP, PROTO_TCP, PROTO_UDP, PortKey,
 };
 
 use super::{Cidr, DatapathError, PinDir, maps};
@@ -36,26 +43,21 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
             .map_err(|e| DatapathError::map(GROUPS_MAP, "writing", e))?;
     }
 
-    // New groups first, then ports no longer protected (a full scan: the
-    // previous policy may belong to a daemon that is gone).
+    // New and changed entries first, then the ones cleared (a full scan:
+    // the previous policy may belong to a daemon that is gone).
+    let want = port_marks(policy);
     let mut ports = maps::array::<u32>(dir, PORTS_MAP)?;
-    let wanted: HashMap<u32, u32> = policy.ports.iter().map(|(k, g)| (k.slot(), *g)).collect();
-    for (&slot, group) in &wanted {
-        ports
-            .set(slot, group, 0)
-            .map_err(|e| DatapathError::map(PORTS_MAP, "writing", e))?;
-    }
-    for slot in 0..PORT_SLOTS {
-        if wanted.contains_key(&slot) {
-            continue;
-        }
-        let group = ports
-            .get(&slot, 0)
-            .map_err(|e| DatapathError::map(PORTS_MAP, "reading", e))?;
-        if group != 0 {
-            ports
-                .set(slot, 0, 0)
-                .map_err(|e| DatapathError::map(PORTS_MAP, "writing", e))?;
+    let have = (0..PORT_SLOTS)
+        .map(|slot| ports.get(&slot, 0))
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|e| DatapathError::map(PORTS_MAP, "reading", e))?;
+    for clearing in [false, true] {
+        for (slot, (&w, &h)) in (0..PORT_SLOTS).zip(want.iter().zip(&have)) {
+            if w != h && (w == 0) == clearing {
+                ports
+                    .set(slot, w, 0)
+                    .map_err(|e| DatapathError::map(PORTS_MAP, "writing", e))?;
+            }
         }
     }
 
@@ -81,6 +83,63 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
             0,
         )
         .map_err(|e| DatapathError::map(CONFIG_MAP, "writing", e))
+}
+
+/// Where the kernel keeps the node's ephemeral port range (per network
+/// namespace; it applies to IPv6 too).
+const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// The node's ephemeral port range, as this process's network namespace
+/// has it.
+pub fn ephemeral_ports() -> Result<RangeInclusive<u16>, DatapathError> {
+    read_port_range(Path::new(EPHEMERAL_RANGE))
+}
+
+/// The port range in `path` ("32768\t60999").
+fn read_port_range(path: &Path) -> Result<RangeInclusive<u16>, DatapathError> {
+    let io = |source| DatapathError::Io {
+        action: "reading the ephemeral port range from",
+        path: path.into(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut bounds = text.split_whitespace().map(str::parse::<u16>);
+    match (bounds.next(), bounds.next(), bounds.next()) {
+        (Some(Ok(lo)), Some(Ok(hi)), None) if 0 < lo && lo <= hi => Ok(lo..=hi),
+        _ => Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("expected two ports, found {:?}", text.trim()),
+        ))),
+    }
+}
+
+/// The value of every `PORTS` slot: the group of each protected port and,
+/// when unprotected ports drop, the reply marks.
+fn port_marks(policy: &DosPolicy) -> Vec<u32> {
+    let slot = |proto, port| {
+        PortKey {
+            proto,
+            _pad: 0,
+            port,
+        }
+        .slot() as usize
+    };
+    let mut marks = vec![0u32; PORT_SLOTS as usize];
+    for (key, group) in &policy.ports {
+        marks[key.slot() as usize] = *group;
+    }
+    if let Some(range) = policy.ephemeral.clone()
+        && policy.flags & FLAG_DROP_UNPROTECTED != 0
+    {
+        for port in range {
+            marks[slot(PROTO_TCP, port)] |= PORT_EPHEMERAL;
+            marks[slot(PROTO_UDP, port)] |= PORT_EPHEMERAL;
+        }
+        for &port in &policy.udp_reply_ports {
+            marks[slot(PROTO_UDP, port)] |= PORT_REPLY_SOURCE;
+        }
+    }
+    marks
 }
 
 type Entries<const N: usize> = Vec<(Key<[u8; N]>, u32)>;
@@ -130,6 +189,67 @@ fn sync_trie<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ephemeral_range_is_read_or_named_in_the_error() {
+        let dir = std::env::temp_dir().join(format!("edgegw-range-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("range");
+        for (text, want) in [
+            ("32768\t60999\n", Some(32768..=60999)),
+            ("1024 1024", Some(1024..=1024)),
+            ("60999 32768", None),
+            ("0 100", None),
+            ("32768", None),
+            ("a b", None),
+            ("1 2 3", None),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            match (read_port_range(&file), want) {
+                (Ok(r), Some(w)) => assert_eq!(r, w),
+                (Err(e), None) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("ephemeral port range") && e.contains("range"),
+                        "{e}"
+                    )
+                }
+                (got, want) => panic!("{text:?}: {got:?}, want {want:?}"),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The real one, as the daemon reads it.
+        let real = ephemeral_ports().unwrap();
+        assert!(!real.is_empty());
+    }
+
+    #[test]
+    fn reply_marks_only_when_unprotected_ports_drop() {
+        let text = "[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\nunprotected_ports = \"drop\"\nudp_reply_ports = [53]\nport_groups = [{ name = \"a\", tcp = [40000] }]\n";
+        let mut policy = crate::config::Config::parse("t.toml", text)
+            .unwrap()
+            .dos
+            .unwrap();
+        assert_eq!(policy.ephemeral, Some(ephemeral_ports().unwrap()));
+        policy.ephemeral = Some(32768..=60999);
+        let tcp = |p: u16| p as usize;
+        let udp = |p: u16| 65536 + p as usize;
+        let marks = port_marks(&policy);
+        assert_eq!(
+            marks[tcp(40000)],
+            1 | PORT_EPHEMERAL,
+            "group kept, mark added"
+        );
+        assert_eq!(marks[tcp(32768)], PORT_EPHEMERAL);
+        assert_eq!(marks[udp(60999)], PORT_EPHEMERAL);
+        assert_eq!(marks[tcp(32767)], 0);
+        assert_eq!(marks[udp(61000)], 0);
+        assert_eq!(marks[udp(53)], PORT_REPLY_SOURCE);
+        assert_eq!(marks[tcp(53)], 0);
+        policy.flags &= !FLAG_DROP_UNPROTECTED;
+        let none = port_marks(&policy);
+        assert_eq!(none.iter().filter(|&&m| m != 0).count(), 1);
+    }
 
     fn c(s: &str) -> Cidr {
         s.parse().unwrap()

@@ -5,7 +5,7 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr},
 };
 
-use gateway_common::{CONFIG_MAP, DosConfig, SOURCES_MAP, SourceKey, SourceState};
+use gateway_common::{CONFIG_MAP, DosConfig, SOURCES_MAP, SourceKey, SourceState, is_link_local};
 
 use super::{DatapathError, PinDir, maps};
 
@@ -13,7 +13,8 @@ use super::{DatapathError, PinDir, maps};
 /// summed over port groups.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SourceTotals {
-    /// An IPv4 address, or an IPv6 prefix such as "2001:db8:1:2::/64".
+    /// An IPv4 address, or an IPv6 prefix such as "2001:db8:1:2::/64"
+    /// (a link-local source is one address: "fe80::1/128").
     pub source: String,
     pub packets: u64,
     pub dropped: u64,
@@ -32,7 +33,12 @@ pub fn top(dir: &PinDir, limit: usize) -> Result<Vec<SourceTotals>, DatapathErro
             let [a, b, c, d, ..] = key.addr;
             Ipv4Addr::new(a, b, c, d).to_string()
         } else {
-            format!("{}/{v6_prefix}", Ipv6Addr::from(key.addr))
+            let prefix = if is_link_local(&key.addr) {
+                128
+            } else {
+                v6_prefix
+            };
+            format!("{}/{prefix}", Ipv6Addr::from(key.addr))
         };
         let t = totals.entry(name).or_default();
         t.0 += state.packets;

@@ -1,18 +1,19 @@
 //! `ip-filter`: allows only, or forbids, client addresses: single
 //! addresses, CIDR ranges (`10.0.0.0/8`) and from-to ranges
-//! (`10.0.0.1-10.0.0.9`). A filtered client gets 403. With XDP attached,
+//! (`10.0.0.1-10.0.0.9`). Addresses and CIDR ranges are parsed as the DoS
+//! lists parse them (a range with host bits set is refused, not
+//! truncated). A filtered client gets 403. With XDP attached,
 //! a client XDP denies or has banned (and does not allow) gets 403 too,
 //! whatever the policy's own list says.
 
 use std::net::IpAddr;
 
 use hyper::{Response, StatusCode};
-use ipnet::IpNet;
 use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::{XdpState, respond::json_error};
-use crate::proxy::ProxyBody;
+use crate::{datapath::Cidr, proxy::ProxyBody};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,14 +26,17 @@ struct File {
 
 #[derive(Debug)]
 enum Range {
-    Net(IpNet),
+    Net(Cidr),
     FromTo(IpAddr, IpAddr),
 }
 
 impl Range {
     fn contains(&self, ip: IpAddr) -> bool {
         match self {
-            Range::Net(net) => net.contains(&ip),
+            Range::Net(net) => net.contains(&match ip {
+                IpAddr::V4(a) => Cidr::V4(a.octets(), 32),
+                IpAddr::V6(a) => Cidr::V6(a.octets(), 128),
+            }),
             Range::FromTo(a, b) => a.is_ipv4() == ip.is_ipv4() && *a <= ip && ip <= *b,
         }
     }
@@ -100,14 +104,11 @@ fn parse_range(text: &str) -> Result<Range, String> {
         }
         return Ok(Range::FromTo(a, b));
     }
-    if text.contains('/') {
-        return text
-            .parse::<IpNet>()
-            .map(|n| Range::Net(n.trunc()))
-            .map_err(|_| bad());
+    let addr = text.split_once('/').map_or(text, |(addr, _)| addr);
+    if addr.parse::<IpAddr>().is_err() {
+        return Err(bad());
     }
-    let ip: IpAddr = text.parse().map_err(|_| bad())?;
-    Ok(Range::Net(IpNet::from(ip)))
+    text.parse::<Cidr>().map(Range::Net)
 }
 
 #[cfg(test)]
@@ -144,11 +145,27 @@ mod tests {
             "{action: allow, addresses: [10.0.0.300]}",
             "{action: allow, addresses: [10.0.0.9-10.0.0.1]}",
             "{action: allow, addresses: [10.0.0.0/33]}",
+            "{action: allow, addresses: [banana/8]}",
         ] {
             assert!(
                 IpFilter::parse(serde_yaml::from_str(bad).unwrap()).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    /// Host bits are refused with the DoS lists' message (one parser).
+    #[test]
+    fn host_bits_are_refused_as_the_dos_lists_refuse_them() {
+        for (entry, fixed) in [
+            ("10.0.0.1/8", "10.0.0.0/8"),
+            ("192.168.1.130/25", "192.168.1.128/25"),
+            ("2001:db8::1/32", "2001:db8::/32"),
+        ] {
+            let args = format!("{{action: forbid, addresses: ['{entry}']}}");
+            let err = IpFilter::parse(serde_yaml::from_str(&args).unwrap()).unwrap_err();
+            assert_eq!(err, entry.parse::<Cidr>().unwrap_err());
+            assert!(err.contains(&format!("did you mean \"{fixed}\"")), "{err}");
         }
     }
 }

@@ -11,11 +11,7 @@ use std::{
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::{
-    HeaderMap, Request, Response, Uri,
-    body::Body,
-    header::{self, HeaderValue},
-};
+use hyper::{HeaderMap, Request, Response, StatusCode, Uri, body::Body, header};
 
 use super::{
     BoxError, Gateway, ProxyBody, SharedGateway,
@@ -25,9 +21,10 @@ use super::{
     headers::{Added, ClientIp, Trace, strip_hop_by_hop},
     limits::Activity,
     observe::{Counted, Logged, Observed, Record},
-    respond::{self, ProxyError},
+    request_checks,
+    respond::{self, ProxyError, Refusal},
     router::NoRoute,
-    upgrade,
+    upgrade::{self, Asked},
 };
 use crate::{
     admin::{Metrics, Rejection},
@@ -121,6 +118,7 @@ where
     let mut policies = ExtraHeaders::default();
     let response = match proxy(
         &gw,
+        metrics,
         conn,
         req,
         &trace,
@@ -132,8 +130,14 @@ where
     {
         Ok(response) => response,
         Err(err) => {
-            if matches!(err, ProxyError::BodyTooLarge { .. }) {
-                metrics.reject(Rejection::BodyTooLarge);
+            match &err {
+                ProxyError::BodyTooLarge { .. } => metrics.reject(Rejection::BodyTooLarge),
+                ProxyError::Refused(r) => {
+                    metrics.reject(r.reason);
+                    tracing::debug!(client = %conn.client, reason = r.message, request_id = %trace.trace_id(), "request refused");
+                }
+                ProxyError::NotAllowed { .. } => metrics.reject(Rejection::MethodNotAllowed),
+                _ => {}
             }
             if err.status().is_server_error() {
                 tracing::warn!(error = ?err, request_id = %trace.trace_id(), "backend request failed");
@@ -163,8 +167,10 @@ where
     (Response::from_parts(parts, body), more)
 }
 
+#[expect(clippy::too_many_arguments, reason = "one request's whole context")]
 async fn proxy<'g, B>(
     gw: &'g Gateway,
+    metrics: &Metrics,
     conn: &Conn,
     mut req: Request<B>,
     trace: &Trace,
@@ -176,18 +182,37 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let host = request_host(&req);
     // A refcounted copy: the path and query stay borrowed while the
     // request itself is rewritten.
     let uri = req.uri().clone();
-    let path = uri.path();
-    let route = match gw.router.route(host.as_deref(), req.method(), path) {
+    let checked =
+        request_checks::before_routing(&mut req, &uri, gw.config.underscores_in_headers, |m| {
+            gw.router.names_method(m)
+        });
+    let mut checked = match checked {
+        Ok(checked) => checked,
+        Err(r) => {
+            let (host, path) = request_checks::hints(&req);
+            return Err(refused(gw, r, host.as_deref(), &path));
+        }
+    };
+    if checked.dropped > 0 {
+        metrics.underscore_headers_dropped(checked.dropped);
+    }
+    // Routed, matched, given to policies and forwarded: the canonical path.
+    let path: &str = &checked.path.path;
+    let route = match gw.router.route(checked.host.as_deref(), req.method(), path) {
         Ok(route) => route,
+        Err(_) if request_checks::unrouted(req.method()) => {
+            let r = request_checks::METHOD_NOT_ALLOWED;
+            return Err(refused(gw, r, checked.host.as_deref(), path));
+        }
         Err(NoRoute::Api) => return Err(ProxyError::NoApi { path: path.into() }),
         Err(NoRoute::Operation { api }) => {
-            record.api = Some(api.as_str().into());
+            request_checks::within_api(&checked, api).map_err(ProxyError::Refused)?;
+            record.api = Some(api.name.clone());
             return Err(ProxyError::NoOperation {
-                api,
+                api: api.name.to_string(),
                 method: req.method().to_string(),
                 path: path.into(),
             });
@@ -196,6 +221,9 @@ where
     let api = route.api;
     record.api = Some(api.name.clone());
     record.operation = route.operation.map(|o| o.name.clone());
+    request_checks::after_routing(&checked, &route, req.method())
+        .map_err(|r| refused(gw, r, checked.host.as_deref(), path))?;
+    let host = checked.host.take();
 
     let limit = gw.limits.max_body_bytes;
     if req.body().size_hint().lower() > limit {
@@ -244,15 +272,15 @@ where
         return Err(ProxyError::BadPath);
     }
 
-    let upgrade_to = upgrade::requested(&req).filter(|_| b.protocol == BackendProtocol::Http1);
-    let on_client_upgrade = upgrade_to.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    // Allowed here (`after_routing`) and after the policies ran.
+    let upgrading = checked.upgrade == Asked::WebSocket && b.protocol == BackendProtocol::Http1;
+    let on_client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
     let body_empty = req.body().is_end_stream();
     let (parts, body) = req.into_parts();
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
-    if let Some(protocol) = upgrade_to {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, protocol);
+    if upgrading {
+        upgrade::ask_backend(&mut headers);
     }
     let added = Added::new(conn.client_ip, conn.proto, host, trace);
     let out = Outgoing {
@@ -271,7 +299,6 @@ where
         Limited::new(Counted::new(body, bytes_in), limit as usize).boxed_unsync()
     };
 
-    let upgrading = on_client_upgrade.is_some();
     let sent = Instant::now();
     let wait = admitted
         .as_ref()
@@ -310,7 +337,15 @@ where
         Ok(Err(err)) => return Err(classify(err, api_name(), limit)),
         Ok(Ok(answer)) => answer,
     };
-    if let (Some(on_client), Some(on_backend)) = (on_client_upgrade, answer.upgrade) {
+    if answer.response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // Tunnelled only when the client asked for WebSocket where it is
+        // allowed, and the backend switched to just that.
+        let switched = upgrade::backend_switched_to_websocket(answer.response.headers());
+        let (Some(on_client), Some(on_backend), true) =
+            (on_client_upgrade, answer.upgrade, switched)
+        else {
+            return Err(ProxyError::UnaskedUpgrade { api: api_name() });
+        };
         tokio::spawn(upgrade::tunnel(on_client, on_backend));
         let (parts, _) = answer.response.into_parts();
         return Ok(Response::from_parts(parts, respond::full("")));
@@ -322,6 +357,18 @@ where
         Some(a) => a.finish(response),
         None => response,
     })
+}
+
+/// The error answering a refusal; a 405 lists, in `Allow`, the methods
+/// the path's operations take.
+fn refused(gw: &Gateway, r: Refusal, host: Option<&str>, path: &str) -> ProxyError {
+    if r.reason == Rejection::MethodNotAllowed {
+        ProxyError::NotAllowed {
+            allow: gw.router.allowed(host, path),
+        }
+    } else {
+        ProxyError::Refused(r)
+    }
 }
 
 /// A request target safe to write on the wire: visible ASCII only (the
@@ -340,21 +387,6 @@ fn empty_body() -> super::RequestBody {
 fn query_suffix(uri: &Uri) -> &str {
     let pq = uri.path_and_query().map_or("", |pq| pq.as_str());
     pq.find('?').map_or("", |i| &pq[i..])
-}
-
-/// The host the client addressed (`:authority` or `Host`), lower case,
-/// without port.
-fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = match req.uri().host() {
-        Some(h) => h,
-        None => req.headers().get(header::HOST)?.to_str().ok()?,
-    };
-    let host = if raw.starts_with('[') {
-        raw.split_inclusive(']').next().unwrap_or(raw)
-    } else {
-        raw.split(':').next().unwrap_or(raw)
-    };
-    Some(host.to_ascii_lowercase())
 }
 
 fn classify(err: BackendError, api: String, limit: u64) -> ProxyError {

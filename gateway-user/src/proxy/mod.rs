@@ -2,7 +2,9 @@
 //!
 //! Request flow: `server` (accept, TLS, limits; HTTP/1.1 on the lean
 //! `h1_server`, which hands the rare requests to hyper; HTTP/2 on hyper;
-//! `drain` on shutdown) → `forward` (route with `router`, rewrite
+//! `drain` on shutdown) → `forward` (`request_checks` decides what the
+//! request is: Host (`authority`), header names, method, the `canonical`
+//! path, upgrades; then route with `router`, rewrite
 //! `headers`, send through a pooled `backend` client (`h1_client` for
 //! HTTP/1.1), `upgrade` pass-through) → `respond` (JSON errors); `observe`
 //! writes the `access_log` line and metrics when the response ends.
@@ -10,7 +12,9 @@
 //! runs connections thread per core.
 
 mod access_log;
+mod authority;
 mod backend;
+mod canonical;
 mod deadline;
 mod drain;
 pub mod echo;
@@ -26,6 +30,7 @@ pub(crate) use headers::joined as joined_header_value;
 mod limits;
 mod names;
 mod observe;
+mod request_checks;
 mod respond;
 mod router;
 mod server;

@@ -6,6 +6,27 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Response, StatusCode, header};
 
 use super::ProxyBody;
+use crate::admin::Rejection;
+
+/// A request refused for what it is, before it reaches a backend (see
+/// `request_checks`): its status, the one-line reason the client reads,
+/// and the reason it is counted under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: &'static str,
+    pub reason: Rejection,
+}
+
+impl Refusal {
+    pub const fn bad_request(message: &'static str, reason: Rejection) -> Refusal {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            reason,
+        }
+    }
+}
 
 /// Every error the proxy answers itself.
 #[derive(Debug)]
@@ -31,9 +52,20 @@ pub enum ProxyError {
     BackendFailed {
         api: String,
     },
+    /// A backend switched protocols without being asked to (an upgrade
+    /// the client did not ask for, or not the one it asked for).
+    UnaskedUpgrade {
+        api: String,
+    },
+    Refused(Refusal),
     /// The client's request body could not be decoded.
     BadBody {
         why: String,
+    },
+    /// CONNECT or TRACE where no operation names it; `allow` lists the
+    /// methods the path's operations take.
+    NotAllowed {
+        allow: String,
     },
 }
 
@@ -43,11 +75,13 @@ impl ProxyError {
             ProxyError::NoApi { .. } | ProxyError::NoOperation { .. } => StatusCode::NOT_FOUND,
             ProxyError::BadPath => StatusCode::BAD_REQUEST,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BackendConnect { .. } | ProxyError::BackendFailed { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProxyError::BackendConnect { .. }
+            | ProxyError::BackendFailed { .. }
+            | ProxyError::UnaskedUpgrade { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Refused(r) => r.status,
             ProxyError::BadBody { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::NotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -70,12 +104,23 @@ impl ProxyError {
             ProxyError::BackendFailed { api } => {
                 format!("Backend for API {api} failed to answer")
             }
+            ProxyError::UnaskedUpgrade { api } => {
+                format!("Backend for API {api} switched protocols without being asked to")
+            }
+            ProxyError::Refused(r) => r.message.into(),
             ProxyError::BadBody { why } => format!("The request body is malformed: {why}"),
+            ProxyError::NotAllowed { .. } => "method not allowed".into(),
         }
     }
 
     pub fn response(&self) -> Response<ProxyBody> {
-        error(self.status(), &self.message())
+        let mut response = error(self.status(), &self.message());
+        if let ProxyError::NotAllowed { allow } = self
+            && let Ok(value) = header::HeaderValue::from_str(allow)
+        {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        response
     }
 }
 

@@ -21,10 +21,13 @@ pub struct Route<'a, 'p> {
 }
 
 /// Why nothing matched.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NoRoute {
+#[derive(Debug)]
+pub enum NoRoute<'a> {
     Api,
-    Operation { api: String },
+    /// The API matched, none of its operations did.
+    Operation {
+        api: &'a Api,
+    },
 }
 
 /// APIs ordered so that the first match is the most specific one.
@@ -39,14 +42,17 @@ impl Router {
         Router { apis }
     }
 
-    pub fn route<'a, 'p>(
-        &'a self,
-        host: Option<&str>,
-        method: &Method,
-        path: &'p str,
-    ) -> Result<Route<'a, 'p>, NoRoute> {
-        let (api, rest) = self
-            .apis
+    /// Whether an operation of any API names `method` explicitly.
+    pub fn names_method(&self, method: &Method) -> bool {
+        self.apis
+            .iter()
+            .flat_map(|a| &a.operations)
+            .any(|o| o.method.as_ref() == Some(method))
+    }
+
+    /// The API `path` falls in, and the rest of the path after its prefix.
+    fn api_for<'a, 'p>(&'a self, host: Option<&str>, path: &'p str) -> Option<(&'a Api, &'p str)> {
+        self.apis
             .iter()
             .filter(|api| api.host.is_none() || api.host.as_deref() == host)
             .find_map(|api| {
@@ -56,7 +62,49 @@ impl Router {
                 let rest = path.strip_prefix(api.prefix.as_str())?;
                 (rest.is_empty() || rest.starts_with('/')).then_some((api, rest))
             })
-            .ok_or(NoRoute::Api)?;
+    }
+
+    /// The methods operations allow on `path`, for a 405's `Allow` (an
+    /// operation for any method, or an API without operations, allows the
+    /// usual ones: CONNECT and TRACE only where named).
+    pub fn allowed(&self, host: Option<&str>, path: &str) -> String {
+        const USUAL: [Method; 7] = [
+            Method::DELETE,
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PATCH,
+            Method::POST,
+            Method::PUT,
+        ];
+        let Some((api, rest)) = self.api_for(host, path) else {
+            return String::new();
+        };
+        let relative = if rest.is_empty() { "/" } else { rest };
+        let mut methods: Vec<&str> = Vec::new();
+        if api.operations.is_empty() {
+            methods.extend(USUAL.iter().map(Method::as_str));
+        }
+        for op in &api.operations {
+            if op.template.matches(relative).is_some() {
+                match &op.method {
+                    Some(m) => methods.push(m.as_str()),
+                    None => methods.extend(USUAL.iter().map(Method::as_str)),
+                }
+            }
+        }
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+
+    pub fn route<'a, 'p>(
+        &'a self,
+        host: Option<&str>,
+        method: &Method,
+        path: &'p str,
+    ) -> Result<Route<'a, 'p>, NoRoute<'a>> {
+        let (api, rest) = self.api_for(host, path).ok_or(NoRoute::Api)?;
         if api.operations.is_empty() {
             return Ok(Route {
                 api,
@@ -83,9 +131,7 @@ impl Router {
                 params,
                 rest,
             }),
-            None => Err(NoRoute::Operation {
-                api: api.name.to_string(),
-            }),
+            None => Err(NoRoute::Operation { api }),
         }
     }
 }
@@ -144,17 +190,24 @@ mod tests {
     /// API, operation, parameters, rest of the path.
     type Found = (String, Option<String>, Vec<(String, String)>, String);
 
-    fn route(host: Option<&str>, method: Method, path: &str) -> Result<Found, NoRoute> {
+    /// Or the API that matched without an operation (`None`: no API).
+    fn route(host: Option<&str>, method: Method, path: &str) -> Result<Found, Option<String>> {
         let config = Config::parse("t.toml", CONFIG).unwrap();
         let router = Router::new(config.apis);
-        router.route(host, &method, path).map(|r| {
-            (
-                r.api.name.to_string(),
-                r.operation.map(|o| o.name.to_string()),
-                r.params,
-                r.rest.to_string(),
-            )
-        })
+        router
+            .route(host, &method, path)
+            .map(|r| {
+                (
+                    r.api.name.to_string(),
+                    r.operation.map(|o| o.name.to_string()),
+                    r.params,
+                    r.rest.to_string(),
+                )
+            })
+            .map_err(|e| match e {
+                NoRoute::Api => None,
+                NoRoute::Operation { api } => Some(api.name.to_string()),
+            })
     }
 
     #[test]
@@ -200,18 +253,26 @@ mod tests {
     }
 
     #[test]
+    fn allowed_methods_are_those_of_the_matching_operations() {
+        let config = Config::parse("t.toml", CONFIG).unwrap();
+        let router = Router::new(config.apis);
+        assert_eq!(router.allowed(None, "/users/1"), "GET");
+        assert_eq!(
+            router.allowed(None, "/orders/1"),
+            "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+        );
+        assert_eq!(router.allowed(None, "/users/1/x"), "");
+    }
+
+    #[test]
     fn unmatched_operation_is_reported_with_its_api() {
         assert_eq!(
             route(None, Method::DELETE, "/users/1"),
-            Err(NoRoute::Operation {
-                api: "users".into()
-            })
+            Err(Some("users".into()))
         );
         assert_eq!(
             route(None, Method::GET, "/users/1/x"),
-            Err(NoRoute::Operation {
-                api: "users".into()
-            })
+            Err(Some("users".into()))
         );
     }
 }

@@ -14,6 +14,7 @@
 //!    one write that wakes them all and the time until every one has it.
 //!
 //! Prints numbers and ratios; asserts nothing about speed.
+#![forbid(unsafe_code)]
 
 use std::{
     collections::HashMap,
@@ -36,6 +37,7 @@ use edgegw_tests::{
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, client::conn::http1::SendRequest};
 use hyper_util::rt::TokioIo;
+use nix::unistd::{SysconfVar, sysconf};
 use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
 use serde_json::json;
 
@@ -242,8 +244,9 @@ fn usage(pid: u32) -> (u64, f64) {
         .split_whitespace()
         .collect();
     let ticks: u64 = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = sysconf(SysconfVar::CLK_TCK)
+        .expect("sysconf(_SC_CLK_TCK)")
+        .expect("_SC_CLK_TCK has a value") as f64;
     (rss, ticks as f64 / hz)
 }
 

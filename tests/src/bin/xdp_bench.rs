@@ -1,9 +1,12 @@
 //! `cargo xtask bench xdp` (which builds everything and installs nftables
 //! and ethtool, then runs this binary as root):
 //!
-//! 1. Per-packet cost through BPF_PROG_TEST_RUN with `repeat`, for a
-//!    passed packet, a rate-limited drop and a deny-list drop, each beside
-//!    the empty `edgegw_baseline` program on the same frame.
+//! 1. Per-packet cost through BPF_PROG_TEST_RUN with `repeat`, for passed
+//!    packets (IPv4, IPv6, behind a VLAN tag), a rate-limited drop and a
+//!    deny-list drop, each beside the empty `edgegw_baseline` program on the
+//!    same frame. With `--baseline-object PATH` (another build of the XDP
+//!    object, e.g. the main branch's), that program is measured on the same
+//!    frames and policy too, in interleaved rounds.
 //! 2. Drop rate on a veth pair: `edgegw_flood` (BPF_PROG_TEST_RUN live
 //!    frames, random sources in 10.0.0.0/8) transmits into a namespace
 //!    where the real `edgegw` daemon (native XDP, deny 10.0.0.0/8), an
@@ -37,37 +40,35 @@ const RATE_ROUNDS: usize = 3;
 const SINK_MAC: &str = "02:00:00:00:00:01";
 
 fn main() {
-    per_packet_cost();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let baseline = match args.as_slice() {
+        [] => None,
+        [flag, path] if flag == "--baseline-object" => {
+            Some(std::fs::read(path).unwrap_or_else(|e| panic!("--baseline-object {path}: {e}")))
+        }
+        _ => panic!("usage: xdp_bench [--baseline-object PATH]"),
+    };
+    per_packet_cost(baseline.as_deref());
     drop_rate();
 }
 
-/// Average ns per run of `name` on `frame`, best of ROUNDS.
+/// Average ns per run of `name` on `frame`, one round.
 fn ns_per_packet(ebpf: &Ebpf, name: &str, frame: &[u8]) -> f64 {
     let prog: &Xdp = ebpf.program(name).unwrap().try_into().unwrap();
-    (0..ROUNDS)
-        .map(|_| {
-            let opts = TestRunOptions {
-                data_in: Some(frame),
-                repeat: REPEAT,
-                ..Default::default()
-            };
-            prog.test_run(opts)
-                .expect("BPF_PROG_TEST_RUN")
-                .duration
-                .as_nanos() as f64
-        })
-        .fold(f64::MAX, f64::min)
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        repeat: REPEAT,
+        ..Default::default()
+    };
+    prog.test_run(opts)
+        .expect("BPF_PROG_TEST_RUN")
+        .duration
+        .as_nanos() as f64
 }
 
-fn per_packet_cost() {
-    let mut prog = TestProgram::load();
-    let baseline: &mut Xdp = prog
-        .ebpf
-        .program_mut("edgegw_baseline")
-        .unwrap()
-        .try_into()
-        .unwrap();
-    edgegw::datapath::load_program(baseline).expect("loading edgegw_baseline");
+/// The program under test with the bench policy written to its maps.
+fn configured(object: &[u8]) -> TestProgram {
+    let prog = TestProgram::load_object(object, gateway_common::DEFAULT_SOURCES);
     let policy = edgegw::config::Config::parse(
         "bench.toml",
         r#"[gateway]
@@ -87,28 +88,86 @@ packet_burst = 1
     .unwrap()
     .dos;
     edgegw::datapath::apply_policy(&prog.pins, policy.as_ref()).unwrap();
+    prog
+}
+
+fn per_packet_cost(baseline: Option<&[u8]>) {
+    let mut prog = configured(edgegw::EBPF_OBJECT);
+    let empty: &mut Xdp = prog
+        .ebpf
+        .program_mut("edgegw_baseline")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    edgegw::datapath::load_program(empty).expect("loading edgegw_baseline");
+    let other = baseline.map(configured);
 
     let tcp4 =
         |src: [u8; 4], port: u16| ether(ETH_IPV4, &[], &ipv4(src, PROTO_TCP, &tcp(port, ACK)));
     let limited = tcp4([198, 51, 100, 2], 9000);
     prog.run(&limited); // spends the one-packet burst
+    if let Some(other) = &other {
+        other.run(&limited);
+    }
     let cases = [
         ("pass (full pipeline, TCP ACK)", tcp4([198, 51, 100, 1], 80)),
+        (
+            "pass, IPv6 TCP ACK",
+            ether(
+                ETH_IPV6,
+                &[],
+                &ipv6(v6(0x2001, 1), PROTO_TCP, &tcp(443, ACK)),
+            ),
+        ),
+        (
+            "pass, 802.1Q tagged",
+            ether(
+                ETH_IPV4,
+                &[TPID_8021Q],
+                &ipv4([198, 51, 100, 3], PROTO_TCP, &tcp(80, ACK)),
+            ),
+        ),
         ("rate-limited drop", limited),
         ("deny-list drop", tcp4([203, 0, 113, 5], 80)),
     ];
     println!("== per-packet cost: BPF_PROG_TEST_RUN, repeat {REPEAT}, best of {ROUNDS} ==");
-    println!(
+    let mut header = format!(
         "{:<32} {:>12} {:>12} {:>12}",
         "packet", "edgegw ns", "empty ns", "difference"
     );
+    if other.is_some() {
+        header.push_str(&format!(" {:>12} {:>9}", "baseline ns", "vs base"));
+    }
+    println!("{header}");
     for (what, frame) in &cases {
-        let full = ns_per_packet(&prog.ebpf, gateway_common::PROGRAM_NAME, frame);
-        let empty = ns_per_packet(&prog.ebpf, "edgegw_baseline", frame);
-        println!(
+        // Interleaved rounds, best of each: load on the machine hits all alike.
+        let (mut full, mut empty, mut base) = (f64::MAX, f64::MAX, f64::MAX);
+        for _ in 0..ROUNDS {
+            full = full.min(ns_per_packet(
+                &prog.ebpf,
+                gateway_common::PROGRAM_NAME,
+                frame,
+            ));
+            empty = empty.min(ns_per_packet(&prog.ebpf, "edgegw_baseline", frame));
+            if let Some(other) = &other {
+                base = base.min(ns_per_packet(
+                    &other.ebpf,
+                    gateway_common::PROGRAM_NAME,
+                    frame,
+                ));
+            }
+        }
+        let mut line = format!(
             "{what:<32} {full:>12.1} {empty:>12.1} {:>12.1}",
             full - empty
         );
+        if other.is_some() {
+            line.push_str(&format!(
+                " {base:>12.1} {:>+8.1}%",
+                (full / base - 1.0) * 100.0
+            ));
+        }
+        println!("{line}");
     }
     println!("target: difference <= 60 ns per packet\n");
 }

@@ -28,7 +28,7 @@ pub struct Framing {
     pub reuse: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Empty,
     Length(u64),

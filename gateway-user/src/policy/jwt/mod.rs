@@ -3,21 +3,24 @@
 //! (HS256, RS256, ES256), from one of the issuers, for one of the
 //! audiences, with the required claims, unexpired (with clock skew).
 //! Keys are inline, or fetched from a JWKS URL or an OpenID configuration
-//! and cached; an unknown `kid` triggers a refresh (at most every 30 s).
+//! and cached (`jwks`); claims are checked in `claims`.
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+mod claims;
+mod jwks;
+mod keys;
 
-use jsonwebtoken::{
-    Algorithm, DecodingKey, Validation,
-    jwk::{AlgorithmParameters, JwkSet},
-};
+use std::{sync::Arc, time::Duration};
+
 use serde::Deserialize;
+use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
-use super::{context::Ctx, fetch, respond};
+use self::{
+    claims::Constraints,
+    jwks::{Jwks, Source},
+    keys::{ALGORITHMS, Key},
+};
+use super::{context::Ctx, respond};
 use crate::proxy::ProxyBody;
 
 #[derive(Deserialize)]
@@ -96,33 +99,20 @@ struct KeyFile {
     kid: Option<String>,
 }
 
-struct Key {
-    alg: Algorithm,
-    kid: Option<String>,
-    key: DecodingKey,
-}
-
-struct Fetched {
-    at: Instant,
-    keys: Vec<Key>,
-}
-
 pub struct ValidateJwt {
     header: String,
     query: Option<String>,
     status: hyper::StatusCode,
     message: String,
-    validation: Validation,
-    claims: Vec<(String, Vec<String>)>,
+    constraints: Constraints,
     inline: Vec<Key>,
     remote: Option<Remote>,
 }
 
 struct Remote {
-    url: String,
-    openid: bool,
+    jwks: Arc<Jwks>,
+    /// Age after which fetched keys are refreshed.
     refresh: Duration,
-    cache: Mutex<Option<Fetched>>,
 }
 
 impl std::fmt::Debug for ValidateJwt {
@@ -131,44 +121,14 @@ impl std::fmt::Debug for ValidateJwt {
     }
 }
 
-const ALGORITHMS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256];
-
 impl ValidateJwt {
     pub fn parse(args: Value) -> Result<Self, String> {
         let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
-        let mut inline = Vec::new();
-        for k in &f.signing_keys {
-            let (alg, key) = match (k.alg.as_str(), &k.secret, &k.pem) {
-                ("HS256", Some(s), None) => {
-                    (Algorithm::HS256, DecodingKey::from_secret(s.as_bytes()))
-                }
-                ("RS256", None, Some(p)) => (
-                    Algorithm::RS256,
-                    DecodingKey::from_rsa_pem(p.as_bytes())
-                        .map_err(|e| format!("RS256 pem: {e}"))?,
-                ),
-                ("ES256", None, Some(p)) => (
-                    Algorithm::ES256,
-                    DecodingKey::from_ec_pem(p.as_bytes())
-                        .map_err(|e| format!("ES256 pem: {e}"))?,
-                ),
-                (alg @ ("HS256" | "RS256" | "ES256"), _, _) => {
-                    return Err(format!(
-                        "signing key {alg}: give `secret` for HS256, `pem` for RS256 and ES256"
-                    ));
-                }
-                (other, _, _) => {
-                    return Err(format!(
-                        "signing key alg \"{other}\" is not supported; use HS256, RS256 or ES256"
-                    ));
-                }
-            };
-            inline.push(Key {
-                alg,
-                kid: k.kid.clone(),
-                key,
-            });
-        }
+        let inline = f
+            .signing_keys
+            .into_iter()
+            .map(|k| Key::inline(&k.alg, k.secret.as_deref(), k.pem.as_deref(), k.kid))
+            .collect::<Result<Vec<_>, _>>()?;
         let remote = match (&f.jwks_url, &f.openid_config_url) {
             (Some(_), Some(_)) => return Err("give jwks_url or openid_config_url, not both".into()),
             (Some(u), None) | (None, Some(u)) => {
@@ -176,34 +136,17 @@ impl ValidateJwt {
                     return Err(format!("\"{u}\" is not an http:// or https:// URL"));
                 }
                 Some(Remote {
-                    url: u.clone(),
-                    openid: f.openid_config_url.is_some(),
+                    jwks: Jwks::shared(Source {
+                        url: u.clone(),
+                        openid: f.openid_config_url.is_some(),
+                    }),
                     refresh: Duration::from_secs(f.keys_refresh.max(1)),
-                    cache: Mutex::new(None),
                 })
             }
             (None, None) => None,
         };
         if inline.is_empty() && remote.is_none() {
             return Err("no keys: give signing_keys, jwks_url or openid_config_url".into());
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = ALGORITHMS.to_vec();
-        validation.leeway = f.clock_skew;
-        validation.validate_nbf = true;
-        validation.required_spec_claims.clear();
-        if f.require_expiration_time {
-            validation.required_spec_claims.insert("exp".into());
-        } else {
-            validation.validate_exp = false;
-        }
-        if !f.issuers.is_empty() {
-            validation.set_issuer(&f.issuers);
-        }
-        if f.audiences.is_empty() {
-            validation.validate_aud = false;
-        } else {
-            validation.set_audience(&f.audiences);
         }
         Ok(ValidateJwt {
             header: f.header_name.unwrap_or_else(|| "authorization".into()),
@@ -212,12 +155,17 @@ impl ValidateJwt {
             message: f
                 .failed_validation_error_message
                 .unwrap_or_else(|| "Invalid JWT.".into()),
-            validation,
-            claims: f
-                .required_claims
-                .into_iter()
-                .map(|c| (c.name, c.values))
-                .collect(),
+            constraints: Constraints {
+                issuers: f.issuers,
+                audiences: f.audiences,
+                required: f
+                    .required_claims
+                    .into_iter()
+                    .map(|c| (c.name, c.values))
+                    .collect(),
+                require_exp: f.require_expiration_time,
+                skew: f.clock_skew,
+            },
             inline,
             remote,
         })
@@ -236,10 +184,7 @@ impl ValidateJwt {
         }
     }
 
-    async fn validate(
-        &self,
-        ctx: &Ctx<'_>,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    async fn validate(&self, ctx: &Ctx<'_>) -> Result<Map<String, Json>, String> {
         let token = match &self.query {
             Some(q) => ctx.query.get(q),
             None => ctx
@@ -254,133 +199,37 @@ impl ValidateJwt {
         if !ALGORITHMS.contains(&header.alg) {
             return Err(format!("algorithm {:?} not accepted", header.alg));
         }
-        let claims = match self.try_keys(&self.inline, &token, &header) {
+        let claims = match keys::verify(&self.inline, &token, &header) {
             Some(c) => c,
-            None => self.try_remote(&token, &header).await?,
+            None => self.verify_remote(&token, &header).await?,
         };
-        for (name, values) in &self.claims {
-            let claim = claims
-                .get(name)
-                .ok_or_else(|| format!("claim {name} missing"))?;
-            let present = |want: &String| match claim {
-                serde_json::Value::String(s) => s == want || s.split(' ').any(|p| p == want),
-                serde_json::Value::Array(items) => items.iter().any(|i| i.as_str() == Some(want)),
-                other => want.parse::<serde_json::Value>().is_ok_and(|w| w == *other),
-            };
-            if !values.is_empty() && !values.iter().any(present) {
-                return Err(format!("claim {name} has none of the required values"));
-            }
-        }
+        self.constraints
+            .check(&claims, jsonwebtoken::get_current_timestamp())?;
         Ok(claims)
     }
 
-    fn try_keys(
-        &self,
-        keys: &[Key],
-        token: &str,
-        header: &jsonwebtoken::Header,
-    ) -> Option<serde_json::Map<String, serde_json::Value>> {
-        keys.iter()
-            .filter(|k| k.alg == header.alg)
-            .filter(|k| match (&k.kid, &header.kid) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            })
-            .find_map(|k| {
-                // The library wants only algorithms of the key's family.
-                let mut validation = self.validation.clone();
-                validation.algorithms = vec![k.alg];
-                jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-                    token,
-                    &k.key,
-                    &validation,
-                )
-                .ok()
-                .map(|d| d.claims)
-            })
-    }
-
-    async fn try_remote(
+    /// Verifies with the fetched keys; when none verifies (an unknown key
+    /// id), with newer keys if a refresh is allowed.
+    async fn verify_remote(
         &self,
         token: &str,
         header: &jsonwebtoken::Header,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-        let remote = self
-            .remote
-            .as_ref()
-            .ok_or("signature not valid for any key")?;
-        let cached = {
-            let cache = remote.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.as_ref().and_then(|f| {
-                let fresh = f.at.elapsed() < remote.refresh;
-                let found = self.try_keys(&f.keys, token, header);
-                // A new kid may mean the issuer rotated keys: refetch, but
-                // not more than every 30 s.
-                let refetch =
-                    !fresh || (found.is_none() && f.at.elapsed() > Duration::from_secs(30));
-                (!refetch).then_some(found)
-            })
-        };
-        if let Some(found) = cached {
-            return found.ok_or_else(|| "signature not valid for any key".into());
+    ) -> Result<Map<String, Json>, String> {
+        let no_key = || "signature not valid for any key".to_string();
+        let remote = self.remote.as_ref().ok_or_else(no_key)?;
+        let keys = remote.jwks.current(remote.refresh).await?;
+        if let Some(claims) = keys::verify(&keys.keys, token, header) {
+            return Ok(claims);
         }
-        let keys = fetch_keys(remote).await;
-        let mut cache = remote.cache.lock().unwrap_or_else(|e| e.into_inner());
-        match keys {
-            Ok(keys) => {
-                let found = self.try_keys(&keys, token, header);
-                *cache = Some(Fetched {
-                    at: Instant::now(),
-                    keys,
-                });
-                found.ok_or_else(|| "signature not valid for any key".into())
-            }
-            Err(e) => {
-                tracing::warn!(url = %remote.url, error = %e, "cannot fetch JWT signing keys");
-                // Keep serving with the previous keys.
-                cache
-                    .as_ref()
-                    .and_then(|f| self.try_keys(&f.keys, token, header))
-                    .ok_or(e)
-            }
-        }
+        let newer = remote.jwks.newer(&keys).await.ok_or_else(no_key)?;
+        keys::verify(&newer.keys, token, header).ok_or_else(no_key)
     }
-}
-
-async fn fetch_keys(remote: &Remote) -> Result<Vec<Key>, String> {
-    let jwks_url = if remote.openid {
-        let config: serde_json::Value = fetch::get_json(&remote.url).await?;
-        config["jwks_uri"]
-            .as_str()
-            .ok_or("OpenID configuration has no jwks_uri")?
-            .to_string()
-    } else {
-        remote.url.clone()
-    };
-    let set: JwkSet = fetch::get_json(&jwks_url).await?;
-    Ok(set
-        .keys
-        .iter()
-        .filter_map(|jwk| {
-            let alg = match &jwk.algorithm {
-                AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-                AlgorithmParameters::OctetKey(_) => Algorithm::HS256,
-                AlgorithmParameters::OctetKeyPair(_) => return None,
-            };
-            Some(Key {
-                alg,
-                kid: jwk.common.key_id.clone(),
-                key: DecodingKey::from_jwk(jwk).ok()?,
-            })
-        })
-        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{EncodingKey, Header, encode};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 
     fn now() -> u64 {
         jsonwebtoken::get_current_timestamp()
@@ -423,6 +272,13 @@ mod tests {
             c[field] = value;
             assert_eq!(run(POLICY, Some(&token(c))).await, Some(401), "{field}");
         }
+        // A configured constraint requires its claim (claims.rs has the
+        // whole table).
+        for field in ["iss", "aud", "scope", "exp"] {
+            let mut c = good.clone();
+            c.as_object_mut().unwrap().remove(field);
+            assert_eq!(run(POLICY, Some(&token(c))).await, Some(401), "no {field}");
+        }
         // Within the clock skew.
         let mut c = good.clone();
         c["exp"] = serde_json::json!(now() - 2);
@@ -435,10 +291,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(run(POLICY, Some(&forged)).await, Some(401));
-        // No exp.
-        let mut c = good;
-        c.as_object_mut().unwrap().remove("exp");
-        assert_eq!(run(POLICY, Some(&token(c))).await, Some(401));
+    }
+
+    /// A token that verifies but fails a claim check is refused without
+    /// a JWKS fetch (it is not an unknown key).
+    #[tokio::test]
+    async fn expired_token_with_inline_key_starts_no_fetch() {
+        let policy =
+            "{signing_keys: [{alg: HS256, secret: k1}], jwks_url: 'http://127.0.0.1:9/no-fetch'}";
+        let p = ValidateJwt::parse(serde_yaml::from_str(policy).unwrap()).unwrap();
+        let mut headers = hyper::HeaderMap::new();
+        let expired = token(serde_json::json!({"exp": now() - 60}));
+        headers.insert(
+            "authorization",
+            format!("Bearer {expired}").parse().unwrap(),
+        );
+        let method = hyper::Method::GET;
+        let mut ctx = Ctx::test(&method, &mut headers);
+        assert_eq!(
+            p.check(&mut ctx).await.map(|r| r.status().as_u16()),
+            Some(401)
+        );
+        assert!(!p.remote.as_ref().unwrap().jwks.fetch_started());
     }
 
     #[test]
