@@ -255,10 +255,6 @@ mod tests {
     /// Registered on one thread, then polled (`poll_there`) or only
     /// dropped on another: the first thread's slot is given back when the
     /// deadline passes and its sweeper stops.
-    #[expect(
-        clippy::async_yields_async,
-        reason = "the pending deadline itself is handed to another thread"
-    )]
     fn moved_to_another_thread(poll_there: bool) {
         let here = current_thread();
         let mut deadline = within(
