@@ -126,10 +126,22 @@ fn gateway_section(api: &ApiDoc) -> Value {
     if let Some(host) = &api.host {
         out["host"] = json!(host);
     }
+    if api.websocket {
+        out["websocket"] = json!(true);
+    }
+    if let Some(slashes) = &api.encoded_slashes {
+        out["encoded_slashes"] = json!(slashes);
+    }
     out["operations"] = api
         .operations
         .iter()
-        .map(|op| json!({"name": op.name, "method": op.method, "url": op.url}))
+        .map(|op| {
+            let mut o = json!({"name": op.name, "method": op.method, "url": op.url});
+            if let Some(ws) = op.websocket {
+                o["websocket"] = json!(ws);
+            }
+            o
+        })
         .collect();
     out
 }
@@ -248,4 +260,36 @@ pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-API request settings reach the gateway's `[[apis]]` entry:
+    /// without them a managed gateway would refuse every WebSocket.
+    #[test]
+    fn gateway_section_carries_websocket_and_encoded_slashes() {
+        let api: ApiDoc = serde_json::from_value(json!({
+            "name": "chat", "path": "/chat", "backend": "http://b:1",
+            "websocket": true, "encoded_slashes": "keep",
+            "operations": [
+                {"name": "ws", "method": "GET", "url": "/ws"},
+                {"name": "poll", "method": "GET", "url": "/poll", "websocket": false}
+            ]
+        }))
+        .unwrap();
+        let out = gateway_section(&api);
+        assert_eq!(out["websocket"], json!(true));
+        assert_eq!(out["encoded_slashes"], json!("keep"));
+        assert_eq!(out["operations"][0].get("websocket"), None);
+        assert_eq!(out["operations"][1]["websocket"], json!(false));
+
+        let plain: ApiDoc =
+            serde_json::from_value(json!({"name": "a", "path": "/a", "backend": "http://b:1"}))
+                .unwrap();
+        let out = gateway_section(&plain);
+        assert_eq!(out.get("websocket"), None);
+        assert_eq!(out.get("encoded_slashes"), None);
+    }
 }

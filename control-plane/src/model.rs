@@ -63,6 +63,12 @@ pub struct ApiDoc {
     /// Operations; none: every request under the path is accepted.
     #[serde(default)]
     pub operations: Vec<OperationDoc>,
+    /// Whether WebSocket upgrades are allowed (default false: 403).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub websocket: bool,
+    /// `%2F` in request paths: "refuse" (default, 400) or "keep".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded_slashes: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,6 +83,9 @@ pub struct OperationDoc {
     /// Operation-scope policies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Value>,
+    /// WebSocket upgrades on this operation; default: the API's setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<bool>,
 }
 
 fn yes() -> bool {

@@ -150,6 +150,8 @@ pub fn prepare(query: Option<&str>, body: &[u8]) -> Result<Prepared, ApiError> {
         subscription_key: None,
         policies: None,
         operations: plan.operations,
+        websocket: false,
+        encoded_slashes: None,
     };
     Ok(Prepared {
         api,

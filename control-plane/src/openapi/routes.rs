@@ -204,6 +204,7 @@ pub fn plan(doc: &Document) -> Plan {
             method,
             url: chosen.url,
             policies: None,
+            websocket: None,
         });
     }
     plan
