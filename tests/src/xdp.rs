@@ -8,7 +8,10 @@ use aya::{
     maps::{MapData, PerCpuArray},
     programs::{TestRun, TestRunOptions, Xdp},
 };
-use edgegw::datapath::PinDir;
+use edgegw::{
+    config::{Config, DosPolicy},
+    datapath::{self, PinDir},
+};
 use gateway_common::{ALL_MAPS, COUNTERS_MAP, Counter, PROGRAM_NAME, Reason};
 
 pub const XDP_DROP: u32 = 1;
@@ -137,5 +140,23 @@ impl TestProgram {
     /// Every reason's packet count.
     pub fn packet_counts(&self) -> Vec<u64> {
         Reason::ALL.iter().map(|&r| self.counter(r).0).collect()
+    }
+}
+
+/// A validated policy from the body of a `[dos]` section.
+pub fn dos_policy(dos: &str) -> DosPolicy {
+    let text = format!("[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\n{dos}\n");
+    Config::parse("test.toml", &text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .dos
+        .unwrap()
+}
+
+impl TestProgram {
+    /// The program loaded with the policy of a `[dos]` section's body.
+    pub fn configured(dos: &str) -> TestProgram {
+        let prog = TestProgram::load();
+        datapath::apply_policy(&prog.pins, Some(&dos_policy(dos))).unwrap();
+        prog
     }
 }

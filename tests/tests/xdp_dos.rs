@@ -5,54 +5,14 @@
 
 use std::time::Duration;
 
-use edgegw::{
-    config::{Config, DosPolicy},
-    datapath::{self, Cidr},
-};
+use edgegw::datapath::{self, Cidr};
 use edgegw_tests::{
     packets::*,
-    xdp::{TestProgram, XDP_DROP, XDP_PASS},
+    xdp::{TestProgram, dos_policy},
 };
 use gateway_common::{MAX_BANS, Reason};
 
 const SRC: [u8; 4] = [192, 0, 2, 7];
-
-/// A validated policy from the body of a `[dos]` section.
-fn policy(dos: &str) -> DosPolicy {
-    let text = format!("[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\n{dos}\n");
-    Config::parse("test.toml", &text)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .dos
-        .unwrap()
-}
-
-fn configured(dos: &str) -> TestProgram {
-    let prog = TestProgram::load();
-    datapath::apply_policy(&prog.pins, Some(&policy(dos))).unwrap();
-    prog
-}
-
-/// Runs the frame; checks the verdict and that only `reason` counted it.
-fn check(prog: &TestProgram, what: &str, frame: &[u8], reason: Reason) {
-    let before: Vec<(u64, u64)> = Reason::ALL.iter().map(|&r| prog.counter(r)).collect();
-    let want = if reason.is_pass() { XDP_PASS } else { XDP_DROP };
-    assert_eq!(
-        prog.run(frame),
-        want,
-        "{what}: verdict (want {})",
-        reason.name()
-    );
-    for (i, &r) in Reason::ALL.iter().enumerate() {
-        let (p, b) = prog.counter(r);
-        let delta = (p - before[i].0, b - before[i].1);
-        let expect = if r == reason {
-            (1, frame.len() as u64)
-        } else {
-            (0, 0)
-        };
-        assert_eq!(delta, expect, "{what}: counter {}", r.name());
-    }
-}
 
 fn tcp4(src: [u8; 4], port: u16, flags: u8) -> Vec<u8> {
     ether(ETH_IPV4, &[], &ipv4(src, PROTO_TCP, &tcp(port, flags)))
@@ -73,74 +33,62 @@ fn cidr(s: &str) -> Cidr {
 #[test]
 fn without_a_policy_parsed_packets_pass_unless_banned() {
     let prog = TestProgram::load();
-    check(
-        &prog,
+    prog.expect(
         "SYN+FIN, no policy",
         &tcp4(SRC, 80, SYN | FIN),
         Reason::Passed,
     );
     // A policy that is removed again fails open too.
-    datapath::apply_policy(&prog.pins, Some(&policy("deny = [\"192.0.2.0/24\"]"))).unwrap();
-    check(&prog, "denied", &tcp4(SRC, 80, ACK), Reason::Denied);
+    datapath::apply_policy(&prog.pins, Some(&dos_policy("deny = [\"192.0.2.0/24\"]"))).unwrap();
+    prog.expect("denied", &tcp4(SRC, 80, ACK), Reason::Denied);
     datapath::apply_policy(&prog.pins, None).unwrap();
-    check(&prog, "policy removed", &tcp4(SRC, 80, ACK), Reason::Passed);
+    prog.expect("policy removed", &tcp4(SRC, 80, ACK), Reason::Passed);
     // An operator's ban holds even without a policy; nothing else does.
     datapath::ban(&prog.pins, cidr("192.0.2.0/24"), Duration::from_secs(60)).unwrap();
-    check(
-        &prog,
+    prog.expect(
         "banned without a policy",
         &tcp4(SRC, 80, ACK),
         Reason::Banned,
     );
-    check(
-        &prog,
+    prog.expect(
         "other sources still pass",
         &tcp4([198, 51, 100, 1], 80, SYN | FIN),
         Reason::Passed,
     );
     let mut bad = tcp4(SRC, 80, ACK);
     bad[14] = 0x44;
-    check(&prog, "malformed is still dropped", &bad, Reason::Malformed);
+    prog.expect("malformed is still dropped", &bad, Reason::Malformed);
 }
 
 #[test]
 fn deny_allow_and_their_precedence() {
-    let prog = configured(
+    let prog = TestProgram::configured(
         r#"deny = ["192.0.2.0/24", "2001:db8:bad::/48"]
            allow = ["192.0.2.7/32", "2001:db8:bad:1::/64"]"#,
     );
-    check(
-        &prog,
-        "denied v4",
-        &tcp4([192, 0, 2, 8], 80, ACK),
-        Reason::Denied,
-    );
-    check(
-        &prog,
+    prog.expect("denied v4", &tcp4([192, 0, 2, 8], 80, ACK), Reason::Denied);
+    prog.expect(
         "allow wins over deny v4",
         &tcp4(SRC, 80, ACK),
         Reason::Passed,
     );
     let mut denied6 = v6(0x2001, 9);
     denied6[2..6].copy_from_slice(&[0x0d, 0xb8, 0x0b, 0xad]);
-    check(&prog, "denied v6", &tcp6(denied6, 443, ACK), Reason::Denied);
+    prog.expect("denied v6", &tcp6(denied6, 443, ACK), Reason::Denied);
     let mut allowed6 = denied6;
     allowed6[7] = 1;
-    check(
-        &prog,
+    prog.expect(
         "allow wins over deny v6",
         &tcp6(allowed6, 443, ACK),
         Reason::Passed,
     );
-    check(
-        &prog,
+    prog.expect(
         "other source",
         &tcp4([198, 51, 100, 1], 80, ACK),
         Reason::Passed,
     );
     // Allow bypasses every check, including flags.
-    check(
-        &prog,
+    prog.expect(
         "allowed bad flags",
         &tcp4(SRC, 80, SYN | FIN),
         Reason::Passed,
@@ -151,13 +99,13 @@ fn deny_allow_and_their_precedence() {
         &[TPID_8021AD, TPID_8021Q],
         &ipv4([192, 0, 2, 9], PROTO_TCP, &tcp(80, ACK)),
     );
-    check(&prog, "denied behind QinQ", &tagged, Reason::Denied);
+    prog.expect("denied behind QinQ", &tagged, Reason::Denied);
     let opts = ether(
         ETH_IPV4,
         &[],
         &ipv4_full([192, 0, 2, 9], PROTO_TCP, &[1; 12], 0, &tcp(80, ACK)),
     );
-    check(&prog, "denied with IPv4 options", &opts, Reason::Denied);
+    prog.expect("denied with IPv4 options", &opts, Reason::Denied);
     let ext = ether(
         ETH_IPV6,
         &[],
@@ -167,34 +115,19 @@ fn deny_allow_and_their_precedence() {
             &ipv6_ext(60, 0, &ipv6_ext(PROTO_TCP, 1, &tcp(443, ACK))),
         ),
     );
-    check(
-        &prog,
-        "denied with IPv6 extension headers",
-        &ext,
-        Reason::Denied,
-    );
+    prog.expect("denied with IPv6 extension headers", &ext, Reason::Denied);
 }
 
 #[test]
 fn bans_expire_and_yield_to_the_allow_list() {
-    let prog = configured(r#"allow = ["192.0.2.7/32"]"#);
+    let prog = TestProgram::configured(r#"allow = ["192.0.2.7/32"]"#);
     datapath::ban(&prog.pins, cidr("192.0.2.0/24"), Duration::from_millis(400)).unwrap();
     datapath::ban(&prog.pins, cidr("2001:db8::/32"), Duration::from_secs(600)).unwrap();
-    check(
-        &prog,
-        "banned v4",
-        &tcp4([192, 0, 2, 8], 80, ACK),
-        Reason::Banned,
-    );
-    check(
-        &prog,
-        "allow wins over a ban",
-        &tcp4(SRC, 80, ACK),
-        Reason::Passed,
-    );
+    prog.expect("banned v4", &tcp4([192, 0, 2, 8], 80, ACK), Reason::Banned);
+    prog.expect("allow wins over a ban", &tcp4(SRC, 80, ACK), Reason::Passed);
     let mut src6 = v6(0x2001, 1);
     src6[2..4].copy_from_slice(&[0x0d, 0xb8]);
-    check(&prog, "banned v6", &tcp6(src6, 443, ACK), Reason::Banned);
+    prog.expect("banned v6", &tcp6(src6, 443, ACK), Reason::Banned);
     let bans = datapath::list_bans(&prog.pins).unwrap();
     assert_eq!(bans.len(), 2, "{bans:?}");
     assert_eq!(bans[0].cidr, "192.0.2.0/24");
@@ -202,8 +135,7 @@ fn bans_expire_and_yield_to_the_allow_list() {
     assert!(bans[1].expires_in_secs > 590 && bans[1].expires_in_secs <= 600);
 
     std::thread::sleep(Duration::from_millis(500));
-    check(
-        &prog,
+    prog.expect(
         "expired ban",
         &tcp4([192, 0, 2, 8], 80, ACK),
         Reason::Passed,
@@ -214,7 +146,7 @@ fn bans_expire_and_yield_to_the_allow_list() {
         "expired bans are not listed"
     );
     datapath::unban(&prog.pins, cidr("2001:db8::/32")).unwrap();
-    check(&prog, "unbanned v6", &tcp6(src6, 443, ACK), Reason::Passed);
+    prog.expect("unbanned v6", &tcp6(src6, 443, ACK), Reason::Passed);
     let err = datapath::unban(&prog.pins, cidr("2001:db8::/32"))
         .unwrap_err()
         .to_string();
@@ -223,7 +155,7 @@ fn bans_expire_and_yield_to_the_allow_list() {
 
 #[test]
 fn a_full_ban_list_is_an_error_and_expired_bans_make_room() {
-    let prog = configured("");
+    let prog = TestProgram::configured("");
     for i in 0..MAX_BANS {
         let b = i.to_be_bytes();
         datapath::ban(
@@ -246,8 +178,7 @@ fn a_full_ban_list_is_an_error_and_expired_bans_make_room() {
     datapath::ban(&prog.pins, cidr("10.0.0.6"), Duration::from_millis(100)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     datapath::ban(&prog.pins, cidr("192.0.2.1"), Duration::from_secs(60)).unwrap();
-    check(
-        &prog,
+    prog.expect(
         "the new ban holds",
         &tcp4([192, 0, 2, 1], 80, ACK),
         Reason::Banned,
@@ -256,7 +187,7 @@ fn a_full_ban_list_is_an_error_and_expired_bans_make_room() {
 
 #[test]
 fn every_bad_tcp_flag_combination_drops() {
-    let prog = configured("");
+    let prog = TestProgram::configured("");
     for (name, flags) in [
         ("SYN+FIN", SYN | FIN),
         ("SYN+RST", SYN | RST),
@@ -267,13 +198,8 @@ fn every_bad_tcp_flag_combination_drops() {
         ("URG without ACK", URG),
         ("FIN+PSH+URG (xmas)", FIN | PSH | URG),
     ] {
-        check(&prog, name, &tcp4(SRC, 80, flags), Reason::BadTcpFlags);
-        check(
-            &prog,
-            name,
-            &tcp6(v6(0x2001, 5), 80, flags),
-            Reason::BadTcpFlags,
-        );
+        prog.expect(name, &tcp4(SRC, 80, flags), Reason::BadTcpFlags);
+        prog.expect(name, &tcp6(v6(0x2001, 5), 80, flags), Reason::BadTcpFlags);
     }
     for (name, flags) in [
         ("SYN", SYN),
@@ -284,7 +210,7 @@ fn every_bad_tcp_flag_combination_drops() {
         ("PSH+ACK", PSH | ACK),
         ("URG+ACK", URG | ACK),
     ] {
-        check(&prog, name, &tcp4(SRC, 80, flags), Reason::Passed);
+        prog.expect(name, &tcp4(SRC, 80, flags), Reason::Passed);
     }
 }
 
@@ -295,42 +221,25 @@ fn ports_outside_every_group_follow_the_policy() {
         name = "web"
         tcp = [8080]
         udp = [5353]"#;
-    let prog = configured(&format!("unprotected_ports = \"drop\"{groups}"));
-    check(
-        &prog,
-        "protected TCP",
-        &tcp4(SRC, 8080, SYN),
-        Reason::Passed,
-    );
-    check(&prog, "protected UDP", &udp4(SRC, 5353), Reason::Passed);
-    check(
-        &prog,
-        "unprotected TCP",
-        &tcp4(SRC, 22, SYN),
-        Reason::PortFiltered,
-    );
-    check(
-        &prog,
+    let prog = TestProgram::configured(&format!("unprotected_ports = \"drop\"{groups}"));
+    prog.expect("protected TCP", &tcp4(SRC, 8080, SYN), Reason::Passed);
+    prog.expect("protected UDP", &udp4(SRC, 5353), Reason::Passed);
+    prog.expect("unprotected TCP", &tcp4(SRC, 22, SYN), Reason::PortFiltered);
+    prog.expect(
         "UDP on the TCP port",
         &udp4(SRC, 8080),
         Reason::PortFiltered,
     );
-    check(
-        &prog,
-        "unprotected UDP",
-        &udp4(SRC, 53),
-        Reason::PortFiltered,
-    );
+    prog.expect("unprotected UDP", &udp4(SRC, 53), Reason::PortFiltered);
     let icmp = ether(
         ETH_IPV4,
         &[],
         &ipv4(SRC, PROTO_ICMP, &[8, 0, 0, 0, 0, 1, 0, 1]),
     );
-    check(&prog, "ICMP has no port", &icmp, Reason::Passed);
+    prog.expect("ICMP has no port", &icmp, Reason::Passed);
 
-    let open = configured(&format!("unprotected_ports = \"pass\"{groups}"));
-    check(
-        &open,
+    let open = TestProgram::configured(&format!("unprotected_ports = \"pass\"{groups}"));
+    open.expect(
         "unprotected TCP passes",
         &tcp4(SRC, 22, SYN),
         Reason::Passed,
@@ -367,23 +276,23 @@ fn fragments_follow_the_policy() {
         ("IPv6 later", &later6),
     ];
 
-    let drop = configured("fragments = \"drop\"");
+    let drop = TestProgram::configured("fragments = \"drop\"");
     for (what, frame) in frames {
-        check(&drop, what, frame, Reason::Fragment);
+        drop.expect(what, frame, Reason::Fragment);
     }
-    check(&drop, "unfragmented", &udp4(SRC, 53), Reason::Passed);
-    let pass = configured(
+    drop.expect("unfragmented", &udp4(SRC, 53), Reason::Passed);
+    let pass = TestProgram::configured(
         "fragments = \"pass\"\nunprotected_ports = \"drop\"\nport_groups = [{ name = \"dns\", udp = [53] }]",
     );
     for (what, frame) in frames {
         // A later fragment has no port: it is not port filtered.
-        check(&pass, what, frame, Reason::Passed);
+        pass.expect(what, frame, Reason::Passed);
     }
 }
 
 #[test]
 fn packet_bucket_limits_each_source_per_port_group() {
-    let prog = configured(
+    let prog = TestProgram::configured(
         r#"packets_per_sec = 1
            packet_burst = 5
            [[dos.port_groups]]
@@ -392,35 +301,30 @@ fn packet_bucket_limits_each_source_per_port_group() {
            packet_burst = 2"#,
     );
     for i in 0..5 {
-        check(
-            &prog,
+        prog.expect(
             &format!("global burst {i}"),
             &tcp4(SRC, 80, ACK),
             Reason::Passed,
         );
     }
-    check(
-        &prog,
+    prog.expect(
         "global burst exhausted",
         &tcp4(SRC, 80, ACK),
         Reason::RateLimited,
     );
     for i in 0..2 {
-        check(
-            &prog,
+        prog.expect(
             &format!("group burst {i}"),
             &tcp4(SRC, 8080, ACK),
             Reason::Passed,
         );
     }
-    check(
-        &prog,
+    prog.expect(
         "group burst exhausted",
         &tcp4(SRC, 8080, ACK),
         Reason::RateLimited,
     );
-    check(
-        &prog,
+    prog.expect(
         "another source has its own bucket",
         &tcp4([192, 0, 2, 99], 80, ACK),
         Reason::Passed,
@@ -437,82 +341,59 @@ fn packet_bucket_limits_each_source_per_port_group() {
 
 #[test]
 fn syn_bucket_limits_new_connections_only() {
-    let prog = configured("syn_per_sec = 1\nsyn_burst = 3");
+    let prog = TestProgram::configured("syn_per_sec = 1\nsyn_burst = 3");
     for i in 0..3 {
-        check(
-            &prog,
-            &format!("SYN {i}"),
-            &tcp4(SRC, 80, SYN),
-            Reason::Passed,
-        );
+        prog.expect(&format!("SYN {i}"), &tcp4(SRC, 80, SYN), Reason::Passed);
     }
-    check(
-        &prog,
+    prog.expect(
         "SYN over the burst",
         &tcp4(SRC, 80, SYN),
         Reason::SynRateLimited,
     );
-    check(
-        &prog,
+    prog.expect(
         "SYN+ACK is not a new connection",
         &tcp4(SRC, 80, SYN | ACK),
         Reason::Passed,
     );
-    check(&prog, "ACK", &tcp4(SRC, 80, ACK), Reason::Passed);
-    check(&prog, "UDP", &udp4(SRC, 53), Reason::Passed);
+    prog.expect("ACK", &tcp4(SRC, 80, ACK), Reason::Passed);
+    prog.expect("UDP", &udp4(SRC, 53), Reason::Passed);
 }
 
 #[test]
 fn buckets_refill_over_time() {
-    let prog =
-        configured("packets_per_sec = 10\npacket_burst = 1\nsyn_per_sec = 10\nsyn_burst = 1");
-    check(&prog, "first", &tcp4(SRC, 80, ACK), Reason::Passed);
-    check(&prog, "empty", &tcp4(SRC, 80, ACK), Reason::RateLimited);
+    let prog = TestProgram::configured(
+        "packets_per_sec = 10\npacket_burst = 1\nsyn_per_sec = 10\nsyn_burst = 1",
+    );
+    prog.expect("first", &tcp4(SRC, 80, ACK), Reason::Passed);
+    prog.expect("empty", &tcp4(SRC, 80, ACK), Reason::RateLimited);
     // 10 per second: one token after 100 ms.
     std::thread::sleep(Duration::from_millis(250));
-    check(&prog, "refilled", &tcp4(SRC, 80, ACK), Reason::Passed);
-    check(
-        &prog,
-        "empty again",
-        &tcp4(SRC, 80, ACK),
-        Reason::RateLimited,
-    );
+    prog.expect("refilled", &tcp4(SRC, 80, ACK), Reason::Passed);
+    prog.expect("empty again", &tcp4(SRC, 80, ACK), Reason::RateLimited);
     std::thread::sleep(Duration::from_millis(250));
-    check(
-        &prog,
-        "SYN after refill",
-        &tcp4(SRC, 80, SYN),
-        Reason::Passed,
-    );
+    prog.expect("SYN after refill", &tcp4(SRC, 80, SYN), Reason::Passed);
 }
 
 #[test]
 fn ipv6_sources_are_aggregated_by_prefix() {
-    let prog = configured("packet_burst = 2\npackets_per_sec = 1\nipv6_prefix = 64");
+    let prog = TestProgram::configured("packet_burst = 2\npackets_per_sec = 1\nipv6_prefix = 64");
     let host = |net: u8, host: u8| {
         let mut a = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, net, 0, 0, 0, 0, 0, 0, 0, 0];
         a[15] = host;
         a
     };
-    check(&prog, "host 1", &tcp6(host(2, 1), 443, ACK), Reason::Passed);
-    check(
-        &prog,
+    prog.expect("host 1", &tcp6(host(2, 1), 443, ACK), Reason::Passed);
+    prog.expect(
         "host 2 of the same /64",
         &tcp6(host(2, 2), 443, ACK),
         Reason::Passed,
     );
-    check(
-        &prog,
+    prog.expect(
         "host 3 of the same /64: bucket shared",
         &tcp6(host(2, 3), 443, ACK),
         Reason::RateLimited,
     );
-    check(
-        &prog,
-        "another /64",
-        &tcp6(host(3, 1), 443, ACK),
-        Reason::Passed,
-    );
+    prog.expect("another /64", &tcp6(host(3, 1), 443, ACK), Reason::Passed);
     let top = datapath::top(&prog.pins, 10).unwrap();
     assert_eq!(top[0].source, "2001:db8:1:2::/64", "{top:?}");
     assert_eq!((top[0].packets, top[0].dropped), (3, 1));
@@ -523,14 +404,13 @@ fn a_sprayed_lru_keeps_working() {
     let prog = TestProgram::load_with_sources(64);
     datapath::apply_policy(
         &prog.pins,
-        Some(&policy("packet_burst = 1\npackets_per_sec = 1")),
+        Some(&dos_policy("packet_burst = 1\npackets_per_sec = 1")),
     )
     .unwrap();
     // Far more sources than entries: the LRU evicts, nothing fails.
     for i in 0..1000u32 {
         let b = i.to_be_bytes();
-        check(
-            &prog,
+        prog.expect(
             "spray",
             &tcp4([10, b[1], b[2], b[3]], 80, ACK),
             Reason::Passed,
@@ -541,36 +421,26 @@ fn a_sprayed_lru_keeps_working() {
 
 #[test]
 fn policy_updates_apply_in_place_and_keep_state() {
-    let prog = configured("deny = [\"198.51.100.0/24\"]\npacket_burst = 2\npackets_per_sec = 1");
-    check(
-        &prog,
-        "denied",
-        &tcp4([198, 51, 100, 1], 80, ACK),
-        Reason::Denied,
+    let prog = TestProgram::configured(
+        "deny = [\"198.51.100.0/24\"]\npacket_burst = 2\npackets_per_sec = 1",
     );
-    check(&prog, "1", &tcp4(SRC, 80, ACK), Reason::Passed);
-    check(&prog, "2", &tcp4(SRC, 80, ACK), Reason::Passed);
+    prog.expect("denied", &tcp4([198, 51, 100, 1], 80, ACK), Reason::Denied);
+    prog.expect("1", &tcp4(SRC, 80, ACK), Reason::Passed);
+    prog.expect("2", &tcp4(SRC, 80, ACK), Reason::Passed);
     datapath::apply_policy(
         &prog.pins,
-        Some(&policy(
+        Some(&dos_policy(
             "deny = [\"203.0.113.0/24\"]\npacket_burst = 2\npackets_per_sec = 1",
         )),
     )
     .unwrap();
-    check(
-        &prog,
+    prog.expect(
         "stale deny removed",
         &tcp4([198, 51, 100, 1], 80, ACK),
         Reason::Passed,
     );
-    check(
-        &prog,
-        "new deny",
-        &tcp4([203, 0, 113, 1], 80, ACK),
-        Reason::Denied,
-    );
-    check(
-        &prog,
+    prog.expect("new deny", &tcp4([203, 0, 113, 1], 80, ACK), Reason::Denied);
+    prog.expect(
         "the source's bucket survived the update",
         &tcp4(SRC, 80, ACK),
         Reason::RateLimited,
@@ -579,7 +449,7 @@ fn policy_updates_apply_in_place_and_keep_state() {
 
 #[test]
 fn truncated_frames_are_malformed_with_a_policy_too() {
-    let prog = configured("deny = [\"192.0.2.0/24\"]\nunprotected_ports = \"drop\"");
+    let prog = TestProgram::configured("deny = [\"192.0.2.0/24\"]\nunprotected_ports = \"drop\"");
     let frames = [
         tcp4(SRC, 80, SYN),
         tcp6(v6(0x2001, 4), 443, SYN),
@@ -591,12 +461,7 @@ fn truncated_frames_are_malformed_with_a_policy_too() {
     ];
     for frame in frames {
         for len in 14..frame.len() {
-            check(
-                &prog,
-                &format!("cut to {len}"),
-                &frame[..len],
-                Reason::Malformed,
-            );
+            prog.expect(&format!("cut to {len}"), &frame[..len], Reason::Malformed);
         }
     }
 }

@@ -7,26 +7,12 @@
 
 use std::time::Duration;
 
-use edgegw::{
-    config::{Config, DosPolicy},
-    datapath::{self, Cidr},
+use edgegw::datapath::{self, Cidr};
+use edgegw_tests::{
+    packets::*,
+    xdp::{TestProgram, dos_policy},
 };
-use edgegw_tests::{packets::*, xdp::TestProgram};
 use gateway_common::Reason;
-
-fn policy(dos: &str) -> DosPolicy {
-    let text = format!("[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\n{dos}\n");
-    Config::parse("test.toml", &text)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .dos
-        .unwrap()
-}
-
-fn configured(dos: &str) -> TestProgram {
-    let prog = TestProgram::load();
-    datapath::apply_policy(&prog.pins, Some(&policy(dos))).unwrap();
-    prog
-}
 
 fn cidr(s: &str) -> Cidr {
     s.parse().unwrap()
@@ -67,7 +53,7 @@ fn replies_to_the_nodes_connections_pass_the_port_filter_and_nothing_else() {
     let (lo, hi) = ephemeral();
     let mid = lo + (hi - lo) / 2;
     let below = lo - 1;
-    let prog = configured(FILTERED);
+    let prog = TestProgram::configured(FILTERED);
     datapath::ban(&prog.pins, cidr("203.0.113.0/24"), Duration::from_secs(600)).unwrap();
     let peer = [192, 0, 2, 10];
     let peer6 = v6(0x2001, 10);
@@ -166,7 +152,7 @@ fn replies_to_the_nodes_connections_pass_the_port_filter_and_nothing_else() {
     }
 
     // Without the drop policy nothing is marked and every port passes.
-    let open = configured("unprotected_ports = \"pass\"");
+    let open = TestProgram::configured("unprotected_ports = \"pass\"");
     open.expect(
         "SYN to an ephemeral port, ports open",
         &tcp4(peer, mid, SYN),
@@ -178,7 +164,7 @@ fn replies_to_the_nodes_connections_pass_the_port_filter_and_nothing_else() {
 #[test]
 fn replies_are_charged_to_the_sources_global_buckets() {
     let (lo, _) = ephemeral();
-    let prog = configured(&format!(
+    let prog = TestProgram::configured(&format!(
         "packets_per_sec = 1\npacket_burst = 3\n{FILTERED}"
     ));
     let peer = [192, 0, 2, 20];
@@ -207,20 +193,24 @@ fn replies_are_charged_to_the_sources_global_buckets() {
 fn reply_marks_follow_policy_updates() {
     let (lo, _) = ephemeral();
     let peer = [192, 0, 2, 30];
-    let prog = configured(&format!("udp_reply_ports = [5353]\n{FILTERED}"));
+    let prog = TestProgram::configured(&format!("udp_reply_ports = [5353]\n{FILTERED}"));
     prog.expect("UDP from 5353", &udp4(peer, 5353, lo), Reason::Passed);
     prog.expect(
         "UDP from 53 is no longer a reply",
         &udp4(peer, 53, lo),
         Reason::PortFiltered,
     );
-    datapath::apply_policy(&prog.pins, Some(&policy(FILTERED))).unwrap();
+    datapath::apply_policy(&prog.pins, Some(&dos_policy(FILTERED))).unwrap();
     prog.expect("5353 unmarked", &udp4(peer, 5353, lo), Reason::PortFiltered);
     prog.expect("53 marked", &udp4(peer, 53, lo), Reason::Passed);
     // Ports open: marks cleared; closed again: marks back.
-    datapath::apply_policy(&prog.pins, Some(&policy("deny = [\"198.51.100.0/24\"]"))).unwrap();
+    datapath::apply_policy(
+        &prog.pins,
+        Some(&dos_policy("deny = [\"198.51.100.0/24\"]")),
+    )
+    .unwrap();
     prog.expect("open", &tcp4(peer, 22, SYN), Reason::Passed);
-    datapath::apply_policy(&prog.pins, Some(&policy(FILTERED))).unwrap();
+    datapath::apply_policy(&prog.pins, Some(&dos_policy(FILTERED))).unwrap();
     prog.expect("closed again", &tcp4(peer, 22, SYN), Reason::PortFiltered);
     prog.expect("reply again", &tcp4(peer, lo, ACK), Reason::Passed);
 }
@@ -240,7 +230,7 @@ fn nd(src: [u8; 16], kind: u8, hops: u8) -> Vec<u8> {
 
 #[test]
 fn link_local_neighbours_have_their_own_buckets() {
-    let prog = configured("packets_per_sec = 1\npacket_burst = 2\nipv6_prefix = 64");
+    let prog = TestProgram::configured("packets_per_sec = 1\npacket_burst = 2\nipv6_prefix = 64");
     let (a, b) = (link_local(1), link_local(2));
     for i in 0..2 {
         prog.expect(
@@ -294,7 +284,9 @@ fn link_local_neighbours_have_their_own_buckets() {
 
 #[test]
 fn neighbour_discovery_is_never_rate_limited_but_lists_and_bans_hold() {
-    let prog = configured("packets_per_sec = 1\npacket_burst = 1\ndeny = [\"fe80::bad/128\"]");
+    let prog = TestProgram::configured(
+        "packets_per_sec = 1\npacket_burst = 1\ndeny = [\"fe80::bad/128\"]",
+    );
     datapath::ban(&prog.pins, cidr("fe80::dead/128"), Duration::from_secs(600)).unwrap();
     let flooder = link_local(1);
     prog.expect(

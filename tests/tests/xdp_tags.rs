@@ -7,23 +7,15 @@
 
 use std::time::Duration;
 
-use edgegw::{
-    config::{Config, DosPolicy},
-    datapath::{self, Cidr},
+use edgegw::datapath::{self, Cidr};
+use edgegw_tests::{
+    packets::*,
+    xdp::{TestProgram, dos_policy},
 };
-use edgegw_tests::{packets::*, xdp::TestProgram};
 use gateway_common::Reason;
 
 /// The deepest stack the program walks.
 const MAX_TAGS: usize = 8;
-
-fn policy(dos: &str) -> DosPolicy {
-    let text = format!("[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\n{dos}\n");
-    Config::parse("test.toml", &text)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .dos
-        .unwrap()
-}
 
 fn cidr(s: &str) -> Cidr {
     s.parse().unwrap()
@@ -40,7 +32,7 @@ unprotected_ports = "drop"
 [[dos.port_groups]]
 name = "api"
 tcp = [8080]"#;
-    datapath::apply_policy(&prog.pins, Some(&policy(dos))).unwrap();
+    datapath::apply_policy(&prog.pins, Some(&dos_policy(dos))).unwrap();
     datapath::ban(&prog.pins, cidr("203.0.113.0/24"), Duration::from_secs(600)).unwrap();
     datapath::ban(
         &prog.pins,
@@ -248,7 +240,7 @@ fn what_the_parser_cannot_see_into_drops_while_anything_is_enforced() {
     // allow list names (the program cannot know the source).
     datapath::apply_policy(
         &prog.pins,
-        Some(&policy("allow = [\"192.0.2.0/24\", \"2001::/16\"]")),
+        Some(&dos_policy("allow = [\"192.0.2.0/24\", \"2001::/16\"]")),
     )
     .unwrap();
     for (what, frame, reason) in [
