@@ -1,6 +1,7 @@
 //! Signature keys (inline or from a JWKS document) and signature checks.
 //! Only the signature is checked here; claims are `claims.rs`'s concern.
 
+use gateway_model::policy::validate_jwt::{InlineKey, KeyMaterial};
 use jsonwebtoken::{
     Algorithm, DecodingKey, Header, Validation,
     jwk::{AlgorithmParameters, JwkSet},
@@ -17,35 +18,27 @@ pub struct Key {
 }
 
 impl Key {
-    /// An inline key from the policy's settings.
-    pub fn inline(
-        alg: &str,
-        secret: Option<&str>,
-        pem: Option<&str>,
-        kid: Option<String>,
-    ) -> Result<Key, String> {
-        let (alg, key) = match (alg, secret, pem) {
-            ("HS256", Some(s), None) => (Algorithm::HS256, DecodingKey::from_secret(s.as_bytes())),
-            ("RS256", None, Some(p)) => (
+    /// An inline key, validated by the model.
+    pub fn inline(spec: &InlineKey) -> Result<Key, String> {
+        let (alg, key) = match &spec.material {
+            KeyMaterial::Hs256 { secret } => (
+                Algorithm::HS256,
+                DecodingKey::from_secret(secret.as_bytes()),
+            ),
+            KeyMaterial::Rs256 { pem } => (
                 Algorithm::RS256,
-                DecodingKey::from_rsa_pem(p.as_bytes()).map_err(|e| format!("RS256 pem: {e}"))?,
+                DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| format!("RS256 pem: {e}"))?,
             ),
-            ("ES256", None, Some(p)) => (
+            KeyMaterial::Es256 { pem } => (
                 Algorithm::ES256,
-                DecodingKey::from_ec_pem(p.as_bytes()).map_err(|e| format!("ES256 pem: {e}"))?,
+                DecodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| format!("ES256 pem: {e}"))?,
             ),
-            (alg @ ("HS256" | "RS256" | "ES256"), _, _) => {
-                return Err(format!(
-                    "signing key {alg}: give `secret` for HS256, `pem` for RS256 and ES256"
-                ));
-            }
-            (other, _, _) => {
-                return Err(format!(
-                    "signing key alg \"{other}\" is not supported; use HS256, RS256 or ES256"
-                ));
-            }
         };
-        Ok(Key { alg, kid, key })
+        Ok(Key {
+            alg,
+            kid: spec.kid.clone(),
+            key,
+        })
     }
 }
 

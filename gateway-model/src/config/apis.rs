@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use hyper::{Method, Uri};
+use http::{Method, Uri};
 use serde::Deserialize;
 
 use super::template::UrlTemplate;

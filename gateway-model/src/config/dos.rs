@@ -27,7 +27,7 @@ use gateway_common::{
 };
 use serde::Deserialize;
 
-use crate::datapath::Cidr;
+use crate::cidr::{Cidr, mask as cidr_mask};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,7 +169,7 @@ impl TryFrom<&DosSection> for DosPolicy {
         let mut ephemeral = None;
         if policy("dos.unprotected_ports", &s.unprotected_ports)? {
             flags |= FLAG_DROP_UNPROTECTED;
-            ephemeral = Some(crate::datapath::ephemeral_ports().map_err(|e| {
+            ephemeral = Some(super::ephemeral_ports().map_err(|e| {
                 format!("dos.unprotected_ports = \"drop\" needs the ephemeral port range: {e}")
             })?);
         }
@@ -255,7 +255,7 @@ impl TryFrom<&DosSection> for DosPolicy {
         udp_reply_ports.dedup();
         Ok(DosPolicy {
             max_sources: s.max_sources,
-            v6_mask: crate::datapath::cidr_mask([0xff; 16], s.ipv6_prefix),
+            v6_mask: cidr_mask([0xff; 16], s.ipv6_prefix),
             flags,
             groups,
             ports,

@@ -6,10 +6,14 @@
 
 mod dos;
 mod duration;
+mod ephemeral;
+mod xdp_mode;
 
 pub use dos::DosPolicy;
 pub use duration::parse_duration;
+pub use ephemeral::{EphemeralRangeError, ephemeral_ports};
 pub use escalation::Escalation;
+pub use xdp_mode::XdpMode;
 mod apis;
 mod bundle;
 mod catalog;
@@ -30,8 +34,6 @@ pub use template::UrlTemplate;
 use std::{net::SocketAddr, path::Path};
 
 use serde::Deserialize;
-
-use crate::datapath::XdpMode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -228,7 +230,7 @@ impl Config {
             .mode
             .parse::<XdpMode>()
             .map_err(|m| invalid(format!("xdp.mode: {m}")))?;
-        if file.xdp.iface.is_empty() || file.xdp.iface.len() >= libc::IF_NAMESIZE {
+        if file.xdp.iface.is_empty() || file.xdp.iface.len() >= IF_NAMESIZE {
             return Err(invalid(format!(
                 "xdp.iface: \"{}\" is not a valid interface name (1 to 15 characters)",
                 file.xdp.iface
@@ -315,6 +317,9 @@ impl Config {
         })
     }
 }
+
+/// Linux's interface name buffer, with its terminating zero.
+const IF_NAMESIZE: usize = 16;
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
