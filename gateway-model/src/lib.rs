@@ -11,4 +11,5 @@ pub mod cidr;
 pub mod clock;
 pub mod config;
 pub mod keys;
+pub mod notify;
 pub mod policy;

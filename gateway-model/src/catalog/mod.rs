@@ -8,7 +8,7 @@
 //! configuration; the catalog refers to them by name. The gateway composes
 //! the policy pipelines from this (`gateway-user/src/catalog`).
 
-mod file;
+pub mod file;
 mod named_values;
 mod subscriptions;
 

@@ -9,7 +9,7 @@ mod duration;
 mod ephemeral;
 mod xdp_mode;
 
-pub use dos::DosPolicy;
+pub use dos::{DosPolicy, DosSection, PortGroupSection};
 pub use duration::parse_duration;
 pub use ephemeral::{EphemeralRangeError, ephemeral_ports};
 pub use escalation::Escalation;
@@ -24,7 +24,10 @@ mod listeners;
 mod template;
 pub mod yaml;
 
-pub use apis::{Api, Backend, BackendProtocol, EncodedSlashes, Operation};
+pub use apis::{
+    Api, ApiSection, Backend, BackendProtocol, BackendSection, EncodedSlashes, Operation,
+    OperationSection,
+};
 pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
 pub use limits::Limits;
