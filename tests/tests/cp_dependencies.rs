@@ -7,7 +7,13 @@ use std::process::Command;
 
 /// What must never be in edgegw-cp's build: the gateway crate and what
 /// only the gateway needs.
-const FORBIDDEN: [&str; 5] = ["gateway-user", "aya", "mimalloc", "libmimalloc-sys", "jsonwebtoken"];
+const FORBIDDEN: [&str; 5] = [
+    "gateway-user",
+    "aya",
+    "mimalloc",
+    "libmimalloc-sys",
+    "jsonwebtoken",
+];
 
 fn cargo(args: &[&str]) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -43,7 +49,10 @@ fn control_plane_depends_on_the_model_not_the_gateway() {
         .collect();
     assert!(crates.contains(&"gateway-model"), "{tree}");
     for name in FORBIDDEN {
-        assert!(!crates.contains(&name), "edgegw-cp depends on {name}:\n{tree}");
+        assert!(
+            !crates.contains(&name),
+            "edgegw-cp depends on {name}:\n{tree}"
+        );
     }
 }
 
