@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gateway_model::{
     catalog::file::{
-        ApiFile, CatalogFile, KeyNamesFile, NamedValueFile, OperationFile, ProductFile,
-        SubscriptionFile,
+        ApiFile, CatalogFile, NamedValueFile, OperationFile, ProductFile, SubscriptionFile,
     },
     config::{ApiSection, BackendSection, Bundle, DosSection, OperationSection},
 };
@@ -185,10 +184,7 @@ fn catalog_entry(api: &ApiDoc) -> Result<ApiFile, ApiError> {
     Ok(ApiFile {
         name: api.name.clone(),
         subscription_required: api.subscription_required,
-        subscription_key: api
-            .subscription_key
-            .clone()
-            .unwrap_or_else(KeyNamesFile::default),
+        subscription_key: api.subscription_key.clone().unwrap_or_default(),
         policies: api.policies.as_ref().map(yaml_value).transpose()?,
         operations,
     })
