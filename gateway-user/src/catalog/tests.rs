@@ -47,7 +47,10 @@ fn pipelines_compose_global_product_api_and_operation() {
     let op = shown(orders.pipeline(Some("get-order"), Some(0)));
     assert!(op.contains("x-env") && op.contains("rate-limit"), "{op}");
     let api = shown(orders.pipeline(None, Some(0)));
-    assert!(api.contains("x-env") && !api.contains("rate-limit"), "{api}");
+    assert!(
+        api.contains("x-env") && !api.contains("rate-limit"),
+        "{api}"
+    );
     let status = c.api("status").unwrap();
     assert!(!status.subscription_required);
     assert_eq!(status.open_product, Some(1));
