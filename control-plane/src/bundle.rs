@@ -10,10 +10,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use edgegw::config::Bundle;
+use gateway_model::{
+    catalog::file::{
+        ApiFile, CatalogFile, NamedValueFile, OperationFile, ProductFile, SubscriptionFile,
+    },
+    config::{ApiSection, BackendSection, Bundle, DosSection, OperationSection},
+};
 use ring::digest;
 use rusqlite::Connection;
-use serde_json::{Map, Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::{
     error::ApiError,
@@ -21,15 +27,35 @@ use crate::{
     store::{Kind, gateways, resources},
 };
 
-/// Everything bundles are assembled from, read once per write.
+/// Everything bundles are assembled from, read once per write, as the
+/// model's types.
 struct Sources {
     apis: Vec<ApiDoc>,
-    products: Vec<Value>,
-    subscriptions: Vec<Value>,
-    named_values: Vec<Value>,
-    backends: Vec<Value>,
-    policies: Option<Value>,
-    dos_profiles: BTreeMap<String, Value>,
+    products: Vec<ProductFile>,
+    subscriptions: Vec<SubscriptionFile>,
+    named_values: Vec<NamedValueFile>,
+    backends: Vec<BackendSection>,
+    policies: Option<serde_yaml::Value>,
+    dos_profiles: BTreeMap<String, DosSection>,
+}
+
+/// A stored document of `kind` as `T`; the store holds only documents
+/// whose shape was checked when written.
+fn typed<T: DeserializeOwned>(kind: Kind, doc: Value) -> Result<T, ApiError> {
+    serde_json::from_value(doc).map_err(|e| {
+        ApiError::invalid(format!(
+            "a stored {} does not have the shape the gateway reads: {e}; write it again",
+            kind.noun()
+        ))
+    })
+}
+
+/// Every stored document of `kind`, as `T`.
+fn all<T: DeserializeOwned>(conn: &Connection, kind: Kind) -> Result<Vec<T>, ApiError> {
+    resources::list(conn, kind)?
+        .into_iter()
+        .map(|doc| typed(kind, doc))
+        .collect()
 }
 
 impl Sources {
@@ -38,143 +64,139 @@ impl Sources {
             .into_iter()
             .filter_map(|doc| serde_json::from_value(doc).ok())
             .collect();
-        let dos_profiles = resources::list(conn, Kind::DosProfile)?
-            .into_iter()
-            .map(|mut doc| {
-                let name = doc
-                    .as_object_mut()
-                    .and_then(|m| m.remove("name"))
-                    .and_then(|n| n.as_str().map(String::from))
-                    .unwrap_or_default();
-                (name, doc)
-            })
-            .collect();
+        let mut dos_profiles = BTreeMap::new();
+        for mut doc in resources::list(conn, Kind::DosProfile)? {
+            let name = doc
+                .as_object_mut()
+                .and_then(|m| m.remove("name"))
+                .and_then(|n| n.as_str().map(String::from))
+                .unwrap_or_default();
+            dos_profiles.insert(name, typed(Kind::DosProfile, doc)?);
+        }
+        let policies = resources::get(conn, Kind::Policies, GLOBAL)?
+            .map(|p| yaml_value(&p))
+            .transpose()?;
         Ok(Sources {
             apis,
-            products: resources::list(conn, Kind::Product)?,
-            subscriptions: resources::list(conn, Kind::Subscription)?,
-            named_values: resources::list(conn, Kind::NamedValue)?,
-            backends: resources::list(conn, Kind::Backend)?,
-            policies: resources::get(conn, Kind::Policies, GLOBAL)?,
+            products: all(conn, Kind::Product)?,
+            subscriptions: all(conn, Kind::Subscription)?,
+            named_values: all(conn, Kind::NamedValue)?,
+            backends: all(conn, Kind::Backend)?,
+            policies,
             dos_profiles,
         })
     }
 
-    /// A bundle's content (everything but `version`) for the APIs in
-    /// `only` (all when `None`) and a DoS profile.
-    fn assemble(&self, only: Option<&[String]>, dos: Option<&Value>) -> Value {
+    /// A bundle (version 0) for the APIs in `only` (all when `None`) and
+    /// a DoS profile.
+    fn assemble(
+        &self,
+        only: Option<&[String]>,
+        dos: Option<&DosSection>,
+    ) -> Result<Bundle, ApiError> {
         let included = |api: &str| only.is_none_or(|names| names.iter().any(|n| n == api));
         let apis: Vec<&ApiDoc> = self.apis.iter().filter(|a| included(&a.name)).collect();
-        let gateway_apis: Vec<Value> = apis.iter().map(|a| gateway_section(a)).collect();
-        let catalog_apis: Vec<Value> = apis.iter().map(|a| catalog_entry(a)).collect();
-        let backends: Vec<&Value> = self
+        let backends = self
             .backends
             .iter()
-            .filter(|b| {
-                only.is_none()
-                    || apis
-                        .iter()
-                        .any(|a| Some(a.backend.as_str()) == b["name"].as_str())
-            })
+            .filter(|b| only.is_none() || apis.iter().any(|a| a.backend == b.name))
+            .cloned()
             .collect();
-        let products: Vec<Value> = self
+        let products = self
             .products
             .iter()
-            .map(|p| {
-                let mut p = p.clone();
-                if let Some(Value::Array(list)) = p.get_mut("apis") {
-                    list.retain(|a| a.as_str().is_none_or(included));
-                }
-                p
+            .map(|p| ProductFile {
+                apis: p.apis.iter().filter(|a| included(a)).cloned().collect(),
+                ..p.clone()
             })
             .collect();
-        let subscriptions: Vec<&Value> = self
+        let subscriptions = self
             .subscriptions
             .iter()
-            .filter(
-                |s| match s["scope"].as_str().and_then(|s| s.strip_prefix("api:")) {
-                    Some(api) => included(api),
-                    None => true,
-                },
-            )
+            .filter(|s| s.scope.strip_prefix("api:").is_none_or(included))
+            .cloned()
             .collect();
-        let mut catalog = Map::new();
-        catalog.insert("named_values".into(), json!(self.named_values));
-        if let Some(p) = &self.policies {
-            catalog.insert("policies".into(), p.clone());
-        }
-        catalog.insert("apis".into(), json!(catalog_apis));
-        catalog.insert("products".into(), json!(products));
-        catalog.insert("subscriptions".into(), json!(subscriptions));
-        let mut content = Map::new();
-        content.insert("apis".into(), json!(gateway_apis));
-        content.insert("backends".into(), json!(backends));
-        content.insert("catalog".into(), Value::Object(catalog));
-        if let Some(dos) = dos {
-            content.insert("dos".into(), dos.clone());
-        }
-        Value::Object(content)
+        let catalog = CatalogFile {
+            named_values: self.named_values.clone(),
+            policies: self.policies.clone(),
+            apis: apis
+                .iter()
+                .map(|a| catalog_entry(a))
+                .collect::<Result<_, _>>()?,
+            products,
+            subscriptions,
+        };
+        Ok(Bundle {
+            version: 0,
+            apis: apis.iter().map(|a| gateway_section(a)).collect(),
+            backends,
+            catalog: Some(serde_json::to_value(catalog).expect("catalogs serialise")),
+            dos: dos.cloned(),
+        })
     }
 }
 
 /// The name the global policies are stored under.
 pub const GLOBAL: &str = "global";
 
+/// Policies as the catalog file holds them.
+fn yaml_value(policies: &Value) -> Result<serde_yaml::Value, ApiError> {
+    serde_yaml::to_value(policies)
+        .map_err(|e| ApiError::invalid(format!("policies cannot be read as a catalog's: {e}")))
+}
+
 /// The gateway file's `[[apis]]` entry of an API.
-fn gateway_section(api: &ApiDoc) -> Value {
-    let mut out = json!({"name": api.name, "path": api.path, "backend": api.backend});
-    if let Some(host) = &api.host {
-        out["host"] = json!(host);
+fn gateway_section(api: &ApiDoc) -> ApiSection {
+    ApiSection {
+        name: api.name.clone(),
+        path: api.path.clone(),
+        host: api.host.clone(),
+        backend: api.backend.clone(),
+        operations: api
+            .operations
+            .iter()
+            .map(|op| OperationSection {
+                name: op.name.clone(),
+                method: op.method.clone(),
+                url: op.url.clone(),
+                websocket: op.websocket,
+            })
+            .collect(),
+        websocket: api.websocket,
+        encoded_slashes: api.encoded_slashes.clone(),
     }
-    if api.websocket {
-        out["websocket"] = json!(true);
-    }
-    if let Some(slashes) = &api.encoded_slashes {
-        out["encoded_slashes"] = json!(slashes);
-    }
-    out["operations"] = api
-        .operations
-        .iter()
-        .map(|op| {
-            let mut o = json!({"name": op.name, "method": op.method, "url": op.url});
-            if let Some(ws) = op.websocket {
-                o["websocket"] = json!(ws);
-            }
-            o
-        })
-        .collect();
-    out
 }
 
 /// The catalog's `apis` entry of an API.
-fn catalog_entry(api: &ApiDoc) -> Value {
-    let mut out = json!({"name": api.name, "subscription_required": api.subscription_required});
-    if let Some(keys) = &api.subscription_key {
-        out["subscription_key"] = keys.clone();
-    }
-    if let Some(p) = &api.policies {
-        out["policies"] = p.clone();
-    }
-    out["operations"] = api
+fn catalog_entry(api: &ApiDoc) -> Result<ApiFile, ApiError> {
+    let operations = api
         .operations
         .iter()
         .filter_map(|op| {
-            op.policies
-                .as_ref()
-                .map(|p| json!({"name": op.name, "policies": p}))
+            op.policies.as_ref().map(|p| {
+                Ok(OperationFile {
+                    name: op.name.clone(),
+                    policies: Some(yaml_value(p)?),
+                })
+            })
         })
-        .collect();
-    out
+        .collect::<Result<_, ApiError>>()?;
+    Ok(ApiFile {
+        name: api.name.clone(),
+        subscription_required: api.subscription_required,
+        subscription_key: api.subscription_key.clone().unwrap_or_default(),
+        policies: api.policies.as_ref().map(yaml_value).transpose()?,
+        operations,
+    })
 }
 
-/// `content` with `version` first, as served.
-fn versioned(version: u64, content: &Value) -> String {
-    let mut out = Map::new();
-    out.insert("version".into(), json!(version));
-    if let Value::Object(fields) = content {
-        out.extend(fields.clone());
-    }
-    Value::Object(out).to_string()
+/// The bundle's text at `version`, as served.
+fn versioned(version: u64, bundle: &Bundle) -> String {
+    let bundle = Bundle {
+        version,
+        ..bundle.clone()
+    };
+    serde_json::to_string(&bundle).expect("bundles serialise")
 }
 
 /// The gateway names its origin twice for catalog problems
@@ -204,27 +226,25 @@ pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
     let sources = Sources::load(conn)?;
     // Gateways with the same assignment have the same content: check once.
     let mut checked = HashSet::new();
-    let mut check = |context: &str, content: &Value| -> Result<String, ApiError> {
-        let text = content.to_string();
-        let hash = sha256_hex(&text);
+    let mut check = |context: &str, content: &Bundle| -> Result<String, ApiError> {
+        let hash = sha256_hex(&versioned(0, content));
         if checked.insert(hash.clone()) {
-            Bundle::parse(&versioned(0, content))
-                .and_then(|b| b.check())
-                .map_err(|e| {
-                    ApiError::invalid(format!("{context}{}", one_origin(&e.to_string())))
-                })?;
+            content.check().map_err(|e| {
+                ApiError::invalid(format!("{context}{}", one_origin(&e.to_string())))
+            })?;
         }
         Ok(hash)
     };
-    check("", &sources.assemble(None, None))?;
+    check("", &sources.assemble(None, None)?)?;
     for (name, profile) in &sources.dos_profiles {
-        check(
-            &format!("dos profile \"{name}\": "),
-            &json!({"dos": profile}),
-        )?;
+        let only_dos = Bundle {
+            dos: Some(profile.clone()),
+            ..Bundle::default()
+        };
+        check(&format!("dos profile \"{name}\": "), &only_dos)?;
     }
     // Many gateways share an assignment: assemble each one once.
-    let mut assembled: HashMap<(Vec<String>, Option<String>), (String, Value)> = HashMap::new();
+    let mut assembled: HashMap<(Vec<String>, Option<String>), (String, Bundle)> = HashMap::new();
     for gw in gateways::list(conn)? {
         let at = format!("gateway \"{}\": ", gw.name);
         let key = (gw.apis.clone(), gw.dos_profile.clone());
@@ -244,7 +264,7 @@ pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
                 })?),
                 None => None,
             };
-            let content = sources.assemble(Some(&gw.apis), dos);
+            let content = sources.assemble(Some(&gw.apis), dos)?;
             let hash = check(&at, &content)?;
             assembled.insert(key.clone(), (hash, content));
         }
@@ -270,7 +290,7 @@ mod tests {
     /// without them a managed gateway would refuse every WebSocket.
     #[test]
     fn gateway_section_carries_websocket_and_encoded_slashes() {
-        let api: ApiDoc = serde_json::from_value(json!({
+        let api: ApiDoc = serde_json::from_value(serde_json::json!({
             "name": "chat", "path": "/chat", "backend": "http://b:1",
             "websocket": true, "encoded_slashes": "keep",
             "operations": [
@@ -279,16 +299,17 @@ mod tests {
             ]
         }))
         .unwrap();
-        let out = gateway_section(&api);
-        assert_eq!(out["websocket"], json!(true));
-        assert_eq!(out["encoded_slashes"], json!("keep"));
+        let out = serde_json::to_value(gateway_section(&api)).unwrap();
+        assert_eq!(out["websocket"], true);
+        assert_eq!(out["encoded_slashes"], "keep");
         assert_eq!(out["operations"][0].get("websocket"), None);
-        assert_eq!(out["operations"][1]["websocket"], json!(false));
+        assert_eq!(out["operations"][1]["websocket"], false);
 
-        let plain: ApiDoc =
-            serde_json::from_value(json!({"name": "a", "path": "/a", "backend": "http://b:1"}))
-                .unwrap();
-        let out = gateway_section(&plain);
+        let plain: ApiDoc = serde_json::from_value(
+            serde_json::json!({"name": "a", "path": "/a", "backend": "http://b:1"}),
+        )
+        .unwrap();
+        let out = serde_json::to_value(gateway_section(&plain)).unwrap();
         assert_eq!(out.get("websocket"), None);
         assert_eq!(out.get("encoded_slashes"), None);
     }

@@ -45,7 +45,7 @@ pub struct ServeArgs {
 }
 
 fn parse_ttl(text: &str) -> Result<u64, String> {
-    edgegw::config::parse_duration(text).map(|d| d.as_secs())
+    gateway_model::config::parse_duration(text).map(|d| d.as_secs())
 }
 
 #[derive(Debug, Subcommand)]

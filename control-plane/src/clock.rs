@@ -21,4 +21,4 @@ pub fn now_ceil() -> i64 {
 }
 
 /// `2026-11-26T09:30:00Z` for Unix seconds (UTC).
-pub use edgegw::clock::rfc3339_secs as rfc3339;
+pub use gateway_model::clock::rfc3339_secs as rfc3339;

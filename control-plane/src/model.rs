@@ -2,8 +2,13 @@
 //! (unknown fields, names), for meaning by the gateway's own validation
 //! when the bundles are assembled (`crate::bundle`).
 
+use gateway_model::{
+    catalog::file::KeyNamesFile,
+    config::{BackendSection, DosSection},
+};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{error::ApiError, store::Kind};
 
@@ -56,7 +61,7 @@ pub struct ApiDoc {
     pub subscription_required: bool,
     /// `{header, query}`: where the key is read from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subscription_key: Option<Value>,
+    pub subscription_key: Option<KeyNamesFile>,
     /// API-scope policies (`inbound`, `backend`, `outbound`, `on-error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Value>,
@@ -265,32 +270,26 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
         Kind::Policies => {
             shape::<PoliciesDoc>(&what, doc.clone())?;
         }
-        Kind::Backend => probe(&what, json!({"version": 0, "backends": [doc]}), 2)?,
+        Kind::Backend => probe::<BackendSection>(&what, doc.clone())?,
         Kind::DosProfile => {
             let mut profile = doc.clone();
             if let Value::Object(map) = &mut profile {
                 map.remove("name");
             }
-            probe(&what, json!({"version": 0, "dos": profile}), 1)?;
+            probe::<DosSection>(&what, profile)?;
         }
         Kind::Subscription => {}
     }
     Ok(doc)
 }
 
-/// Checks a backend or DoS profile against the gateway's own types, by
-/// reading a bundle that holds only it; `skip` path segments lead to the
-/// document inside that bundle.
-fn probe(what: &str, bundle: Value, skip: usize) -> Result<(), ApiError> {
-    serde_path_to_error::deserialize::<_, edgegw::config::Bundle>(bundle)
+/// Checks a backend or DoS profile against the gateway's own types
+/// (`gateway_model`), naming the JSON pointer of a problem.
+fn probe<T: DeserializeOwned>(what: &str, doc: Value) -> Result<(), ApiError> {
+    serde_path_to_error::deserialize::<_, T>(doc)
         .map(drop)
         .map_err(|e| {
-            let full = pointer(e.path());
-            let inner: String = full
-                .split('/')
-                .skip(skip + 1)
-                .map(|s| format!("/{s}"))
-                .collect();
+            let inner = pointer(e.path());
             let at = if inner.is_empty() {
                 String::new()
             } else {

@@ -36,7 +36,7 @@ pub mod logging;
     reason = "mi_collect is an FFI call that the mimalloc crate does not wrap"
 )]
 pub mod memory;
-pub mod notify;
+pub use gateway_model::notify;
 pub mod policy;
 // Narrow these to `mod headers;` and `h1_client`'s `mod body;`, or drop
 // it if those become safe code.

@@ -13,7 +13,7 @@ pub type Reply = Response<Full<Bytes>>;
 /// Largest JSON body accepted.
 pub const MAX_BODY: usize = 1 << 20;
 /// Largest OpenAPI document accepted: GitHub's own is 13 MB. Parsing is
-/// linear (`edgegw::config::yaml`), so this also bounds the CPU time of one.
+/// linear (`gateway_model::config::yaml`), so this also bounds the CPU time of one.
 pub const MAX_IMPORT: usize = 16 << 20;
 
 /// Bodies over the limit are still read (and dropped) up to this size so

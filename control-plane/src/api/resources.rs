@@ -148,8 +148,8 @@ fn policies(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
 /// the managed product's keys: safe in shells, URLs and headers (a base64
 /// key may start with '-' and read as an option on a command line).
 fn new_key() -> (String, String) {
-    let key = edgegw::catalog::to_hex(&tokens::random_bytes(24));
-    let hash = edgegw::catalog::to_hex(&edgegw::catalog::hash_key(&key));
+    let key = gateway_model::keys::to_hex(&tokens::random_bytes(24));
+    let hash = gateway_model::keys::to_hex(&gateway_model::keys::hash_key(&key));
     (key, hash)
 }
 

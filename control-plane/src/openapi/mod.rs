@@ -27,7 +27,7 @@ use crate::{
     state::State,
     store::{Kind, resources},
 };
-use edgegw::config::yaml;
+use gateway_model::config::yaml;
 
 /// An import, parsed and planned, ready to be written.
 pub struct Prepared {

@@ -14,7 +14,7 @@
 //! - Path- and operation-level `servers`, callbacks and methods the gateway
 //!   does not route are noted.
 
-use edgegw::config::UrlTemplate;
+use gateway_model::config::UrlTemplate;
 use serde::Serialize;
 
 use super::document::{Document, Operation, PathItem};
@@ -339,7 +339,7 @@ fn truncate(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edgegw::config::yaml;
+    use gateway_model::config::yaml;
 
     fn plan_of(text: &str) -> Plan {
         plan(&yaml::from_str::<Document>(text).unwrap())

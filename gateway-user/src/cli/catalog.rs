@@ -7,10 +7,12 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{
-    catalog::{Catalog, CatalogError, hash_key, to_hex},
-    config::Config,
+use gateway_model::{
+    catalog::{Catalog, CatalogError},
+    keys::{hash_key, to_hex},
 };
+
+use crate::config::Config;
 
 /// Prints the hex SHA-256 of a subscription key, as the catalog stores it.
 /// Without `key`, reads it from standard input, so that the secret stays

@@ -7,7 +7,6 @@
 mod attach;
 mod bans;
 mod bpffs;
-mod cidr;
 mod clock;
 mod compat;
 mod counters;
@@ -24,49 +23,15 @@ mod verify;
 pub use attach::{Attachment, attach, detach_pinned};
 pub use bans::{Ban, ban, list as list_bans, unban};
 pub use bpffs::ensure_mounted as ensure_bpffs;
-pub use cidr::{Cidr, mask as cidr_mask};
 pub use clock::monotonic_ns;
 pub use counters::{ReasonTotals, read_counters};
 pub use error::DatapathError;
+pub use gateway_model::{
+    cidr::{Cidr, mask as cidr_mask},
+    config::{XdpMode, ephemeral_ports},
+};
 pub use pins::{PinDir, pinned_interfaces, resolve_iface};
-pub use policy::{apply as apply_policy, ephemeral_ports};
+pub use policy::apply as apply_policy;
 pub use sources::{SourceTotals, top};
 pub use standing::{SourceMaps, Standing};
 pub use verify::load as load_program;
-
-use std::str::FromStr;
-
-/// How the XDP program is attached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpMode {
-    /// In the NIC driver: fastest; needs driver support.
-    Native,
-    /// Generic (skb) mode: works on any interface, including `lo`.
-    Skb,
-    /// Do not attach XDP at all (proxy only).
-    Off,
-}
-
-impl FromStr for XdpMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "native" => Ok(XdpMode::Native),
-            "skb" => Ok(XdpMode::Skb),
-            "off" => Ok(XdpMode::Off),
-            other => Err(format!(
-                "unknown XDP mode \"{other}\"; use native, skb or off"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for XdpMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            XdpMode::Native => "native",
-            XdpMode::Skb => "skb",
-            XdpMode::Off => "off",
-        })
-    }
-}

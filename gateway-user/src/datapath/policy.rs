@@ -10,7 +10,7 @@
 //! source ports: replies to the node's own connections pass the port
 //! filter.
 
-use std::{collections::HashSet, ops::RangeInclusive, path::Path};
+use std::collections::HashSet;
 
 use aya::maps::{
     MapData,
@@ -83,34 +83,6 @@ pub fn apply(dir: &PinDir, policy: Option<&DosPolicy>) -> Result<(), DatapathErr
             0,
         )
         .map_err(|e| DatapathError::map(CONFIG_MAP, "writing", e))
-}
-
-/// Where the kernel keeps the node's ephemeral port range (per network
-/// namespace; it applies to IPv6 too).
-const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
-
-/// The node's ephemeral port range, as this process's network namespace
-/// has it.
-pub fn ephemeral_ports() -> Result<RangeInclusive<u16>, DatapathError> {
-    read_port_range(Path::new(EPHEMERAL_RANGE))
-}
-
-/// The port range in `path` ("32768\t60999").
-fn read_port_range(path: &Path) -> Result<RangeInclusive<u16>, DatapathError> {
-    let io = |source| DatapathError::Io {
-        action: "reading the ephemeral port range from",
-        path: path.into(),
-        source,
-    };
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    let mut bounds = text.split_whitespace().map(str::parse::<u16>);
-    match (bounds.next(), bounds.next(), bounds.next()) {
-        (Some(Ok(lo)), Some(Ok(hi)), None) if 0 < lo && lo <= hi => Ok(lo..=hi),
-        _ => Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("expected two ports, found {:?}", text.trim()),
-        ))),
-    }
 }
 
 /// The value of every `PORTS` slot: the group of each protected port and,
@@ -191,46 +163,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ephemeral_range_is_read_or_named_in_the_error() {
-        let dir = std::env::temp_dir().join(format!("edgegw-range-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("range");
-        for (text, want) in [
-            ("32768\t60999\n", Some(32768..=60999)),
-            ("1024 1024", Some(1024..=1024)),
-            ("60999 32768", None),
-            ("0 100", None),
-            ("32768", None),
-            ("a b", None),
-            ("1 2 3", None),
-        ] {
-            std::fs::write(&file, text).unwrap();
-            match (read_port_range(&file), want) {
-                (Ok(r), Some(w)) => assert_eq!(r, w),
-                (Err(e), None) => {
-                    let e = e.to_string();
-                    assert!(
-                        e.contains("ephemeral port range") && e.contains("range"),
-                        "{e}"
-                    )
-                }
-                (got, want) => panic!("{text:?}: {got:?}, want {want:?}"),
-            }
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-        // The real one, as the daemon reads it.
-        let real = ephemeral_ports().unwrap();
-        assert!(!real.is_empty());
-    }
-
-    #[test]
     fn reply_marks_only_when_unprotected_ports_drop() {
         let text = "[gateway]\nlisten = \"127.0.0.1:1\"\n[dos]\nunprotected_ports = \"drop\"\nudp_reply_ports = [53]\nport_groups = [{ name = \"a\", tcp = [40000] }]\n";
         let mut policy = crate::config::Config::parse("t.toml", text)
             .unwrap()
             .dos
             .unwrap();
-        assert_eq!(policy.ephemeral, Some(ephemeral_ports().unwrap()));
+        assert_eq!(
+            policy.ephemeral,
+            Some(gateway_model::config::ephemeral_ports().unwrap())
+        );
         policy.ephemeral = Some(32768..=60999);
         let tcp = |p: u16| p as usize;
         let udp = |p: u16| 65536 + p as usize;

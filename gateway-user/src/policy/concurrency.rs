@@ -6,19 +6,11 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
+use gateway_model::policy::concurrency::LimitConcurrencySpec;
 use hyper::{Response, StatusCode, header::HeaderValue};
-use serde::Deserialize;
-use serde_yaml::Value;
 
 use super::respond::json_error;
 use crate::proxy::ProxyBody;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    /// Requests allowed at once.
-    max_count: usize,
-}
 
 #[derive(Debug)]
 pub struct LimitConcurrency {
@@ -36,15 +28,11 @@ impl Drop for Slot {
 }
 
 impl LimitConcurrency {
-    pub fn parse(args: Value) -> Result<Self, String> {
-        let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
-        if f.max_count == 0 {
-            return Err("max_count must be at least 1".into());
-        }
-        Ok(LimitConcurrency {
-            max: f.max_count,
+    pub fn new(spec: &LimitConcurrencySpec) -> Self {
+        LimitConcurrency {
+            max: spec.max,
             active: Arc::new(AtomicUsize::new(0)),
-        })
+        }
     }
 
     /// A slot, or `None` when `max_count` requests are in flight.
@@ -75,13 +63,12 @@ mod tests {
 
     #[test]
     fn slots_are_bounded_and_released() {
-        let l = LimitConcurrency::parse(serde_yaml::from_str("{max_count: 2}").unwrap()).unwrap();
+        let l = LimitConcurrency::new(&LimitConcurrencySpec { max: 2 });
         let a = l.acquire().unwrap();
         let _b = l.acquire().unwrap();
         assert!(l.acquire().is_none());
         drop(a);
         assert!(l.acquire().is_some());
         assert_eq!(LimitConcurrency::refusal().status(), 429);
-        assert!(LimitConcurrency::parse(serde_yaml::from_str("{max_count: 0}").unwrap()).is_err());
     }
 }

@@ -16,50 +16,24 @@ use std::{
     time::{Duration, Instant},
 };
 
+use gateway_model::policy::limits::{Kind, LimitSpec};
 use hyper::{
     Response, StatusCode,
     header::{HeaderName, HeaderValue},
 };
-use serde::Deserialize;
-use serde_yaml::Value;
 
 use super::{
     context::{Ctx, ExtraHeaders},
     counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
     per_thread::PerThread,
     respond::json_error,
-    template::KeyTemplate,
+    template::{KeyTemplate, Render},
 };
 use crate::{
     datapath::{Standing, monotonic_ns},
     proxy::ProxyBody,
     sync::fleet::FleetDecision,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    RateLimit,
-    Quota,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    /// Calls admitted per renewal period.
-    #[serde(default)]
-    calls: Option<u64>,
-    /// Quotas only: KiB of request and response body per renewal period.
-    #[serde(default)]
-    bandwidth: Option<u64>,
-    /// Seconds.
-    renewal_period: u64,
-    /// By-key forms only: what is counted, in the key template language.
-    #[serde(default)]
-    counter_key: Option<String>,
-    /// Bound on distinct counted keys (default 100000).
-    #[serde(default)]
-    max_keys: Option<usize>,
-}
 
 pub struct Limit {
     kind: Kind,
@@ -100,80 +74,38 @@ static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy"
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 impl Limit {
-    pub fn parse(
-        name: &'static str,
-        kind: Kind,
-        by_key: bool,
-        args: Value,
-    ) -> Result<Self, String> {
-        let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
-        if f.calls == Some(0) {
-            return Err("calls must be at least 1".into());
-        }
-        if f.bandwidth == Some(0) {
-            return Err("bandwidth must be at least 1 (KiB)".into());
-        }
-        let bytes = match (kind, f.bandwidth) {
-            (Kind::RateLimit, Some(_)) => {
-                return Err(format!(
-                    "bandwidth is only for quota and quota-by-key; {name} counts calls"
-                ));
-            }
-            (Kind::Quota, Some(kib)) => Some(
-                kib.checked_mul(1024)
-                    .ok_or("bandwidth is too large (KiB per period)")?,
-            ),
-            (_, None) => None,
-        };
-        if f.calls.is_none() && bytes.is_none() {
-            return Err(match kind {
-                Kind::RateLimit => "calls is required, e.g. calls: 100".into(),
-                Kind::Quota => "calls or bandwidth (KiB) is required, e.g. calls: 10000".into(),
-            });
-        }
-        if f.renewal_period == 0 {
-            return Err("renewal_period must be at least 1 second".into());
-        }
-        let key = match (by_key, f.counter_key) {
-            (true, Some(k)) => Some(KeyTemplate::parse(&k)?),
-            (true, None) => {
-                return Err("counter_key is required, e.g. counter_key: \"{client_ip}\"".into());
-            }
-            (false, Some(_)) => {
-                return Err(format!(
-                    "counter_key is only for {name}-by-key; {name} counts per subscription"
-                ));
-            }
-            (false, None) => None,
-        };
-        let period = Duration::from_secs(f.renewal_period);
+    /// The runtime of `spec`; `place` (scope/section/index) names its
+    /// fleet-wide counters.
+    pub fn new(spec: &LimitSpec, place: String) -> Self {
+        let name = spec.name;
         let allowance = Allowance {
-            calls: f.calls,
-            bytes,
+            calls: spec.calls,
+            bytes: spec.bytes,
         };
-        let w = f.renewal_period;
+        let w = spec.period.as_secs();
         let policy_headers = [
-            f.calls.map(|q| format!("\"{name}\";q={q};w={w}")),
-            bytes.map(|q| format!("\"{name}-bandwidth\";q={q};qu=\"content-bytes\";w={w}")),
+            spec.calls.map(|q| format!("\"{name}\";q={q};w={w}")),
+            spec.bytes
+                .map(|q| format!("\"{name}-bandwidth\";q={q};qu=\"content-bytes\";w={w}")),
         ]
         .into_iter()
         .flatten()
         .map(|v| PerThread::new(HeaderValue::try_from(v).expect("policy names are header-safe")))
         .collect();
-        Ok(Limit {
-            kind,
+        Limit {
+            kind: spec.kind,
             name,
             allowance,
-            period,
-            key,
+            period: spec.period,
+            key: spec.key.clone(),
             counters: Arc::new(Counters::new(
                 allowance,
-                period,
-                f.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+                spec.period,
+                spec.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
             )),
             policy_headers,
-            place: String::new(),
-        })
+            place,
+        }
     }
 
     pub fn check(&self, ctx: &mut Ctx) -> Option<Response<ProxyBody>> {
@@ -277,11 +209,6 @@ impl Limit {
 }
 
 impl Limit {
-    /// Names the policy's place, the stable part of its fleet counters.
-    pub fn set_place(&mut self, place: String) {
-        self.place = place;
-    }
-
     /// One call of `key`: call quotas of a managed gateway count
     /// fleet-wide (`sync::fleet`); rate limits and bandwidth quotas count
     /// on this gateway.
@@ -347,13 +274,22 @@ mod tests {
         (r, ctx.response_headers.to_map())
     }
 
-    fn yaml(s: &str) -> Value {
+    fn yaml(s: &str) -> serde_yaml::Value {
         serde_yaml::from_str(s).unwrap()
+    }
+
+    fn parse(
+        name: &'static str,
+        kind: Kind,
+        by_key: bool,
+        args: serde_yaml::Value,
+    ) -> Result<Limit, String> {
+        LimitSpec::parse(name, kind, by_key, args).map(|s| Limit::new(&s, String::new()))
     }
 
     #[test]
     fn rate_limit_counts_per_subscription_and_answers_429() {
-        let l = Limit::parse(
+        let l = parse(
             "rate-limit",
             Kind::RateLimit,
             false,
@@ -371,7 +307,7 @@ mod tests {
 
     #[test]
     fn quota_by_key_counts_per_rendered_key_and_answers_403() {
-        let l = Limit::parse(
+        let l = parse(
             "quota-by-key",
             Kind::Quota,
             true,
@@ -385,7 +321,7 @@ mod tests {
 
     #[test]
     fn bandwidth_quota_refuses_after_the_charged_bytes() {
-        let l = Limit::parse(
+        let l = parse(
             "quota",
             Kind::Quota,
             false,
@@ -427,7 +363,7 @@ mod tests {
 
     #[test]
     fn calls_and_bandwidth_report_both() {
-        let l = Limit::parse(
+        let l = parse(
             "quota-by-key",
             Kind::Quota,
             true,
@@ -444,33 +380,5 @@ mod tests {
                 "\"quota-by-key-bandwidth\";r=1024;t=10"
             ]
         );
-    }
-
-    #[test]
-    fn rejects_bad_settings() {
-        for (kind, bad) in [
-            (Kind::Quota, "{renewal_period: 60}"),
-            (Kind::Quota, "{bandwidth: 0, renewal_period: 60}"),
-            (Kind::RateLimit, "{bandwidth: 10, renewal_period: 60}"),
-            (Kind::RateLimit, "{renewal_period: 60}"),
-            (
-                Kind::Quota,
-                "{bandwidth: 18446744073709551615, renewal_period: 60}",
-            ),
-        ] {
-            assert!(Limit::parse("x", kind, false, yaml(bad)).is_err(), "{bad}");
-        }
-        for (by_key, bad) in [
-            (false, "{calls: 0, renewal_period: 1}"),
-            (false, "{calls: 1, renewal_period: 0}"),
-            (true, "{calls: 1, renewal_period: 1}"),
-            (false, "{calls: 1, renewal_period: 1, counter_key: x}"),
-            (false, "{calls: 1, renewal-period: 1}"),
-        ] {
-            assert!(
-                Limit::parse("rate-limit", Kind::RateLimit, by_key, yaml(bad)).is_err(),
-                "{bad}"
-            );
-        }
     }
 }

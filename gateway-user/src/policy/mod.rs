@@ -1,12 +1,11 @@
-//! The policy pipeline of API management.
+//! The policy pipeline of API management, at run time.
 //!
 //! Policies are declared per scope (global → product → API → operation)
 //! and per section (inbound, backend, outbound, on-error); in a scope,
 //! `base` marks where the enclosing scope's policies of the same section
-//! run (`scope` composes them). Each policy is a small type in its own
-//! file; `Policy` lists them and says in which sections each can run.
-//! A policy the gateway does not know, or one placed in a section where it
-//! cannot run, is a configuration error naming it and its place.
+//! run (`scope` composes them). Each policy's settings are validated into
+//! a spec by the model (`gateway_model::policy`); here each policy is a
+//! small type in its own file, built from its spec by `Policy::build`.
 
 mod check_header;
 mod choose;
@@ -16,62 +15,32 @@ pub mod context;
 mod cors;
 pub mod counters;
 mod fetch;
-mod forward_request;
 pub mod gate;
 mod ip_filter;
 mod jwt;
 mod limits;
-mod parse;
 mod per_thread;
 mod pipeline;
 mod respond;
 mod retry;
 mod rewrite_uri;
 mod scope;
-mod set_backend;
 mod set_header;
 mod set_query;
 pub mod template;
 pub mod xdp_state;
 
+pub use gateway_model::policy::Section;
 pub use limits::Charge;
-pub use parse::{ScopePolicies, parse_scope};
+
+use gateway_model::policy::{
+    Placed, PolicySpec, forward_request::ForwardRequestSpec, set_backend::SetBackendSpec,
+};
 pub use pipeline::{Flow, Pipeline};
 pub use respond::json_error;
 pub use retry::Retry;
-pub use scope::compose;
+pub use scope::{ScopePolicies, compose};
 pub use xdp_state::XdpState;
-
-/// Where in the request's life a policy runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Section {
-    Inbound,
-    Backend,
-    Outbound,
-    OnError,
-}
-
-impl Section {
-    pub const ALL: [Section; 4] = [
-        Section::Inbound,
-        Section::Backend,
-        Section::Outbound,
-        Section::OnError,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Section::Inbound => "inbound",
-            Section::Backend => "backend",
-            Section::Outbound => "outbound",
-            Section::OnError => "on-error",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// Every policy the gateway knows.
 #[derive(Debug)]
@@ -86,107 +55,39 @@ pub enum Policy {
     /// `return-response` and `mock-response`.
     Return(respond::ReturnResponse),
     SetStatus(respond::SetStatus),
-    ForwardRequest(forward_request::ForwardRequest),
+    /// Read by the forwarder: nothing to build.
+    ForwardRequest(ForwardRequestSpec),
     ValidateJwt(Box<jwt::ValidateJwt>),
     LimitConcurrency(concurrency::LimitConcurrency),
-    SetBackend(set_backend::SetBackend),
+    /// Read by the router: nothing to build.
+    SetBackend(SetBackendSpec),
     Retry(retry::Retry),
-    /// `choose` / `when` / `otherwise` (parsed in `parse.rs`: its branches
-    /// need the section and named values).
+    /// `choose` / `when` / `otherwise`.
     Choose(Box<choose::Choose>),
 }
 
-/// Policy names, and the sections each may appear in.
-const KNOWN: &[(&str, &[Section])] = {
-    use Section::*;
-    &[
-        ("rate-limit", &[Inbound]),
-        ("rate-limit-by-key", &[Inbound]),
-        ("quota", &[Inbound]),
-        ("quota-by-key", &[Inbound]),
-        ("ip-filter", &[Inbound]),
-        ("check-header", &[Inbound]),
-        ("cors", &[Inbound]),
-        ("set-header", &[Inbound, Outbound, OnError]),
-        ("set-query-parameter", &[Inbound]),
-        ("rewrite-uri", &[Inbound]),
-        ("mock-response", &[Inbound]),
-        ("return-response", &[Inbound, Outbound, OnError]),
-        ("set-status", &[Outbound, OnError]),
-        ("forward-request", &[Backend]),
-        ("validate-jwt", &[Inbound]),
-        ("limit-concurrency", &[Inbound]),
-        ("set-backend-service", &[Inbound]),
-        ("retry", &[Backend]),
-    ]
-};
-
 impl Policy {
-    /// Builds the policy `name` from its settings, for `section`.
-    pub fn build(name: &str, section: Section, args: serde_yaml::Value) -> Result<Policy, String> {
-        let Some((name, sections)) = KNOWN.iter().find(|(n, _)| *n == name) else {
-            let known: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).chain(["choose"]).collect();
-            return Err(format!(
-                "unknown policy \"{name}\"; known policies: {}",
-                known.join(", ")
-            ));
-        };
-        if !sections.contains(&section) {
-            let allowed: Vec<&str> = sections.iter().map(|s| s.name()).collect();
-            return Err(format!(
-                "policy \"{name}\" cannot run in the {} section; it runs in: {}",
-                section.name(),
-                allowed.join(", ")
-            ));
+    /// The runtime of a validated policy; `placed.place` names its
+    /// counters.
+    pub fn build(placed: &Placed) -> Policy {
+        match &placed.spec {
+            PolicySpec::Limit(s) => Policy::Limit(limits::Limit::new(s, placed.place.clone())),
+            PolicySpec::IpFilter(s) => Policy::IpFilter(ip_filter::IpFilter::new(s)),
+            PolicySpec::CheckHeader(s) => Policy::CheckHeader(check_header::CheckHeader::new(s)),
+            PolicySpec::Cors(s) => Policy::Cors(cors::Cors::new(s)),
+            PolicySpec::SetHeader(s) => Policy::SetHeader(set_header::SetHeader::new(s)),
+            PolicySpec::SetQuery(s) => Policy::SetQuery(set_query::SetQuery::new(s)),
+            PolicySpec::RewriteUri(s) => Policy::RewriteUri(rewrite_uri::RewriteUri::new(s)),
+            PolicySpec::Return(s) => Policy::Return(respond::ReturnResponse::new(s)),
+            PolicySpec::SetStatus(s) => Policy::SetStatus(respond::SetStatus(s.0)),
+            PolicySpec::ForwardRequest(s) => Policy::ForwardRequest(s.clone()),
+            PolicySpec::ValidateJwt(s) => Policy::ValidateJwt(Box::new(jwt::ValidateJwt::new(s))),
+            PolicySpec::LimitConcurrency(s) => {
+                Policy::LimitConcurrency(concurrency::LimitConcurrency::new(s))
+            }
+            PolicySpec::SetBackend(s) => Policy::SetBackend(s.clone()),
+            PolicySpec::Retry(s) => Policy::Retry(retry::Retry::new(s)),
+            PolicySpec::Choose(s) => Policy::Choose(Box::new(choose::Choose::new(s))),
         }
-        let args = match args {
-            serde_yaml::Value::Null => serde_yaml::Value::Mapping(Default::default()),
-            a => a,
-        };
-        use limits::Kind::{Quota, RateLimit};
-        let built = match *name {
-            "rate-limit" => limits::Limit::parse(name, RateLimit, false, args).map(Policy::Limit),
-            "rate-limit-by-key" => {
-                limits::Limit::parse(name, RateLimit, true, args).map(Policy::Limit)
-            }
-            "quota" => limits::Limit::parse(name, Quota, false, args).map(Policy::Limit),
-            "quota-by-key" => limits::Limit::parse(name, Quota, true, args).map(Policy::Limit),
-            "ip-filter" => ip_filter::IpFilter::parse(args).map(Policy::IpFilter),
-            "check-header" => check_header::CheckHeader::parse(args).map(Policy::CheckHeader),
-            "cors" => cors::Cors::parse(args).map(Policy::Cors),
-            "set-header" => set_header::SetHeader::parse(args).map(Policy::SetHeader),
-            "set-query-parameter" => set_query::SetQuery::parse(args).map(Policy::SetQuery),
-            "rewrite-uri" => rewrite_uri::RewriteUri::parse(args).map(Policy::RewriteUri),
-            "mock-response" | "return-response" => {
-                respond::ReturnResponse::parse(args).map(Policy::Return)
-            }
-            "set-status" => respond::SetStatus::parse(args).map(Policy::SetStatus),
-            "forward-request" => {
-                forward_request::ForwardRequest::parse(args).map(Policy::ForwardRequest)
-            }
-            "validate-jwt" => {
-                jwt::ValidateJwt::parse(args).map(|j| Policy::ValidateJwt(Box::new(j)))
-            }
-            "limit-concurrency" => {
-                concurrency::LimitConcurrency::parse(args).map(Policy::LimitConcurrency)
-            }
-            "set-backend-service" => set_backend::SetBackend::parse(args).map(Policy::SetBackend),
-            "retry" => retry::Retry::parse(args).map(Policy::Retry),
-            other => unreachable!("policy {other} is listed in KNOWN but not built"),
-        };
-        built.map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
     }
-
-    /// Tells the policy where it sits (`api orders/inbound/0`): the name of
-    /// its fleet-wide counters.
-    fn placed(mut self, place: String) -> Policy {
-        if let Policy::Limit(limit) = &mut self {
-            limit.set_place(place);
-        }
-        self
-    }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -218,14 +218,10 @@ fn run_response(policies: &[Arc<Policy>], response: Response<ProxyBody>) -> Resp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{catalog::NamedValues, policy::parse_scope};
+    use crate::policy::scope::tests::scope;
 
     fn pipeline(text: &str) -> Arc<Pipeline> {
-        let mut problems = Vec::new();
-        let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
-        let s = parse_scope(Some(&v), "t", &NamedValues::default(), &mut problems);
-        assert!(problems.is_empty(), "{problems:?}");
-        Arc::new(Pipeline::new(&[&s]))
+        Arc::new(Pipeline::new(&[&scope(text)]))
     }
 
     #[test]

@@ -7,28 +7,8 @@
 
 use std::{future::Future, time::Duration};
 
+use gateway_model::policy::retry::RetrySpec;
 use hyper::StatusCode;
-use serde::Deserialize;
-use serde_yaml::Value;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    /// Statuses that trigger a retry (default 502, 503, 504).
-    #[serde(default)]
-    status_codes: Vec<u16>,
-    /// Extra attempts after the first.
-    count: u32,
-    /// Milliseconds before the first retry (default 0).
-    #[serde(default)]
-    interval_ms: u64,
-    /// Double the wait after every attempt.
-    #[serde(default)]
-    exponential: bool,
-    /// Cap on the wait (default 30000).
-    #[serde(default)]
-    max_interval_ms: Option<u64>,
-}
 
 #[derive(Debug)]
 pub struct Retry {
@@ -40,27 +20,14 @@ pub struct Retry {
 }
 
 impl Retry {
-    pub fn parse(args: Value) -> Result<Self, String> {
-        let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
-        if f.count == 0 || f.count > 10 {
-            return Err("count must be between 1 and 10".into());
+    pub fn new(spec: &RetrySpec) -> Self {
+        Retry {
+            statuses: spec.statuses.clone(),
+            count: spec.count,
+            interval: spec.interval,
+            exponential: spec.exponential,
+            max_interval: spec.max_interval,
         }
-        let codes = if f.status_codes.is_empty() {
-            vec![502, 503, 504]
-        } else {
-            f.status_codes
-        };
-        let statuses = codes
-            .into_iter()
-            .map(super::respond::status)
-            .collect::<Result<_, _>>()?;
-        Ok(Retry {
-            statuses,
-            count: f.count,
-            interval: Duration::from_millis(f.interval_ms),
-            exponential: f.exponential,
-            max_interval: Duration::from_millis(f.max_interval_ms.unwrap_or(30_000)),
-        })
     }
 
     pub fn retries_status(&self, status: StatusCode) -> bool {
@@ -101,7 +68,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn retry(args: &str) -> Retry {
-        Retry::parse(serde_yaml::from_str(args).unwrap()).unwrap()
+        Retry::new(&RetrySpec::parse(serde_yaml::from_str(args).unwrap()).unwrap())
     }
 
     #[test]
@@ -112,7 +79,6 @@ mod tests {
         assert_eq!(retry("{count: 2, interval_ms: 7}").wait(3).as_millis(), 7);
         assert!(r.retries_status(StatusCode::SERVICE_UNAVAILABLE));
         assert!(!r.retries_status(StatusCode::INTERNAL_SERVER_ERROR));
-        assert!(Retry::parse(serde_yaml::from_str("{count: 0}").unwrap()).is_err());
     }
 
     #[tokio::test]

@@ -1,11 +1,53 @@
-//! Composition of scopes: the innermost scope's section runs, and its
-//! `base` expands to the next enclosing scope's section, and so on. A
-//! scope that does not declare a section behaves as `[base]`; one that
-//! declares it without `base` hides the enclosing scopes' policies.
+//! The policies of one scope, built from their specs, and the composition
+//! of scopes: the innermost scope's section runs, and its `base` expands
+//! to the next enclosing scope's section, and so on. A scope that does not
+//! declare a section behaves as `[base]`; one that declares it without
+//! `base` hides the enclosing scopes' policies.
 
 use std::sync::Arc;
 
-use super::{Policy, ScopePolicies, Section, parse::Step};
+use gateway_model::policy as model;
+
+use super::{Policy, Section};
+
+/// One entry of a section.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Where the enclosing scope's section runs.
+    Base,
+    Policy(Arc<Policy>),
+}
+
+/// The sections of one scope; `None` for a section the scope does not
+/// declare (it behaves as `[base]`).
+#[derive(Clone, Debug, Default)]
+pub struct ScopePolicies {
+    sections: [Option<Vec<Step>>; 4],
+}
+
+impl ScopePolicies {
+    /// Builds each policy of the scope once: every pipeline composed from
+    /// the scope shares it (and its counters).
+    pub fn build(spec: &model::ScopePolicies) -> ScopePolicies {
+        let mut out = ScopePolicies::default();
+        for section in Section::ALL {
+            out.sections[section.index()] = spec.section(section).map(|steps| {
+                steps
+                    .iter()
+                    .map(|step| match step {
+                        model::Step::Base => Step::Base,
+                        model::Step::Policy(p) => Step::Policy(Arc::new(Policy::build(p))),
+                    })
+                    .collect()
+            });
+        }
+        out
+    }
+
+    pub fn section(&self, section: Section) -> Option<&[Step]> {
+        self.sections[section.index()].as_deref()
+    }
+}
 
 /// The policies of `section` in run order; `scopes` go from the outermost
 /// (global) to the innermost (operation).
@@ -29,16 +71,16 @@ pub fn compose(scopes: &[&ScopePolicies], section: Section) -> Vec<Arc<Policy>> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::{catalog::NamedValues, policy::parse_scope};
 
-    fn scope(text: &str) -> ScopePolicies {
+    pub(crate) fn scope(text: &str) -> ScopePolicies {
         let mut problems = Vec::new();
         let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
-        let s = parse_scope(Some(&v), "t", &NamedValues::default(), &mut problems);
+        let named = gateway_model::catalog::NamedValues::default();
+        let s = model::parse_scope(Some(&v), "t", &named, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
-        s
+        ScopePolicies::build(&s)
     }
 
     fn names(policies: &[Arc<Policy>]) -> Vec<String> {

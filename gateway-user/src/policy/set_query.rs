@@ -1,23 +1,9 @@
 //! `set-query-parameter`: sets, appends, skips or deletes a query parameter
 //! of the request sent to the backend.
 
-use serde::Deserialize;
-use serde_yaml::Value;
+use gateway_model::policy::set_query::SetQuerySpec;
 
 use super::context::{Query, percent_encode};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    /// Parameter name.
-    name: String,
-    /// Value (encoded for the URL by the gateway); not needed for "delete".
-    #[serde(default, deserialize_with = "super::parse::scalar")]
-    value: Option<String>,
-    /// "override" (default), "skip", "append", "delete".
-    #[serde(default)]
-    exists_action: Option<String>,
-}
 
 pub struct SetQuery {
     name: String,
@@ -32,25 +18,12 @@ impl std::fmt::Debug for SetQuery {
 }
 
 impl SetQuery {
-    pub fn parse(args: Value) -> Result<Self, String> {
-        let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
-        if f.name.is_empty() {
-            return Err("name is empty".into());
+    pub fn new(spec: &SetQuerySpec) -> Self {
+        SetQuery {
+            name: spec.name.clone(),
+            value: spec.value.as_deref().map(percent_encode),
+            action: spec.action.clone(),
         }
-        let action = f.exists_action.unwrap_or_else(|| "override".into());
-        if !["override", "skip", "append", "delete"].contains(&action.as_str()) {
-            return Err(format!(
-                "exists_action \"{action}\" is unknown; use override, skip, append or delete"
-            ));
-        }
-        if f.value.is_none() && action != "delete" {
-            return Err("value is required unless exists_action is delete".into());
-        }
-        Ok(SetQuery {
-            name: f.name,
-            value: f.value.map(|v| percent_encode(&v)),
-            action,
-        })
     }
 
     pub fn apply(&self, query: &mut Query) {
@@ -74,8 +47,7 @@ mod tests {
 
     fn apply(args: &str, q: &str) -> String {
         let mut query = Query::parse(Some(q));
-        SetQuery::parse(serde_yaml::from_str(args).unwrap())
-            .unwrap()
+        SetQuery::new(&SetQuerySpec::parse(serde_yaml::from_str(args).unwrap()).unwrap())
             .apply(&mut query);
         query.to_suffix()
     }
@@ -96,6 +68,5 @@ mod tests {
             "?v=1&v=2"
         );
         assert_eq!(apply("{name: v, exists_action: delete}", "v=1&w"), "?w");
-        assert!(SetQuery::parse(serde_yaml::from_str("{name: v}").unwrap()).is_err());
     }
 }

@@ -1,82 +1,28 @@
-//! The key template language of `*-by-key` policies (`counter_key`):
-//! literal text with placeholders, rendered per request.
-//!
-//! | placeholder | value |
-//! | --- | --- |
-//! | `{client_ip}` | the client's IP address |
-//! | `{subscription_id}` or `{subscription}` | the subscription id ("" without one) |
-//! | `{product}` / `{api}` / `{operation}` | names ("" when none) |
-//! | `{method}` / `{path}` | the request method; the path after the API prefix |
-//! | `{header:NAME}` | the request header NAME ("" when absent) |
-//! | `{query:NAME}` | the query parameter NAME ("" when absent) |
-//! | `{jwt:CLAIM}` or `{claim:CLAIM}` | a claim of the token `validate-jwt` accepted earlier in the section ("" otherwise) |
-//!
-//! `{{` and `}}` are a literal brace. Conditions of `choose`
-//! (`condition.rs`) use the same placeholders as operands.
+//! Rendering the key template language of `*-by-key` policies
+//! (`counter_key`) and of conditions' operands, per request. The language
+//! and its parsing: `gateway_model::policy::key_template`.
 
 use std::{borrow::Cow, fmt::Write};
 
-use hyper::header::HeaderName;
+pub use gateway_model::policy::key_template::KeyTemplate;
+use gateway_model::policy::key_template::Part;
 
 use super::context::Ctx;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Part {
-    Text(String),
-    ClientIp,
-    Subscription,
-    Product,
-    Api,
-    Operation,
-    Method,
-    Path,
-    /// Parsed once: a lookup by `&str` would parse the name per request.
-    Header(HeaderName),
-    Query(String),
-    Jwt(String),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyTemplate(Vec<Part>);
-
-impl KeyTemplate {
-    pub fn parse(text: &str) -> Result<KeyTemplate, String> {
-        let mut parts = Vec::new();
-        let mut literal = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    literal.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    literal.push('}');
-                }
-                '{' => {
-                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                    if !literal.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut literal)));
-                    }
-                    parts.push(placeholder(&name, text)?);
-                }
-                '}' => return Err(format!("key template \"{text}\": unmatched '}}'")),
-                c => literal.push(c),
-            }
-        }
-        if !literal.is_empty() {
-            parts.push(Part::Text(literal));
-        }
-        if parts.is_empty() {
-            return Err("key template is empty; use e.g. \"{client_ip}\"".into());
-        }
-        Ok(KeyTemplate(parts))
-    }
-
+/// A parsed template, against a request.
+pub trait Render {
     /// Whether every header, query parameter and claim the template
     /// names is present in the request (`exists` of conditions).
-    pub fn present(&self, ctx: &Ctx) -> bool {
+    fn present(&self, ctx: &Ctx) -> bool;
+
+    /// The key for this request; a template of one part that is already
+    /// text in the request (`{subscription_id}`, `{header:x}`, ...) is
+    /// borrowed, not copied.
+    fn render<'c>(&'c self, ctx: &'c Ctx) -> Cow<'c, str>;
+}
+
+impl Render for KeyTemplate {
+    fn present(&self, ctx: &Ctx) -> bool {
         self.0.iter().all(|part| match part {
             Part::Header(name) => ctx.headers.contains_key(name),
             Part::Query(name) => ctx.query.get(name).is_some(),
@@ -88,23 +34,7 @@ impl KeyTemplate {
         })
     }
 
-    /// Whether it names a header, query parameter or claim (which may be
-    /// absent: what `exists` tests).
-    pub fn may_be_absent(&self) -> bool {
-        self.0
-            .iter()
-            .any(|p| matches!(p, Part::Header(_) | Part::Query(_) | Part::Jwt(_)))
-    }
-
-    /// Whether the rendered key includes the client's IP address.
-    pub fn uses_client_ip(&self) -> bool {
-        self.0.contains(&Part::ClientIp)
-    }
-
-    /// The key for this request; a template of one part that is already
-    /// text in the request (`{subscription_id}`, `{header:x}`, ...) is
-    /// borrowed, not copied.
-    pub fn render<'c>(&'c self, ctx: &'c Ctx) -> Cow<'c, str> {
+    fn render<'c>(&'c self, ctx: &'c Ctx) -> Cow<'c, str> {
         if let [part] = self.0.as_slice()
             && let Some(text) = borrowed(part, ctx)
         {
@@ -150,34 +80,6 @@ fn borrowed<'c>(part: &'c Part, ctx: &'c Ctx) -> Option<&'c str> {
             .unwrap_or_default(),
         Part::ClientIp | Part::Query(_) | Part::Jwt(_) => return None,
     })
-}
-
-fn placeholder(name: &str, text: &str) -> Result<Part, String> {
-    Ok(match name.split_once(':') {
-        None => match name {
-            "client_ip" => Part::ClientIp,
-            "subscription_id" | "subscription" => Part::Subscription,
-            "product" => Part::Product,
-            "api" => Part::Api,
-            "operation" => Part::Operation,
-            "method" => Part::Method,
-            "path" => Part::Path,
-            _ => return Err(unknown(name, text)),
-        },
-        Some(("header", h)) => match HeaderName::from_bytes(h.as_bytes()) {
-            Ok(name) => Part::Header(name),
-            Err(_) => return Err(unknown(name, text)),
-        },
-        Some(("query", q)) if !q.is_empty() => Part::Query(q.into()),
-        Some(("jwt" | "claim", c)) if !c.is_empty() => Part::Jwt(c.into()),
-        Some(_) => return Err(unknown(name, text)),
-    })
-}
-
-fn unknown(name: &str, text: &str) -> String {
-    format!(
-        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, method, path, header:NAME, query:NAME or jwt:CLAIM"
-    )
 }
 
 #[cfg(test)]
@@ -238,17 +140,5 @@ mod tests {
         assert!(!present("{header:x-other}"));
         assert!(!present("{query:other}"));
         assert!(!present("{jwt:sub}"));
-    }
-
-    #[test]
-    fn rejects_unknown_placeholders() {
-        assert!(
-            KeyTemplate::parse("{cliet_ip}")
-                .unwrap_err()
-                .contains("cliet_ip")
-        );
-        assert!(KeyTemplate::parse("{header:}").is_err());
-        assert!(KeyTemplate::parse("").is_err());
-        assert!(KeyTemplate::parse("a}").is_err());
     }
 }

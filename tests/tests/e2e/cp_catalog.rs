@@ -228,10 +228,10 @@ fn catalog_resources_are_placed_into_the_bundles_of_their_gateways() {
         .gateway(&token, "GET", "/v1/gateway/config", &[], None)
         .json();
     assert_eq!(last["catalog"]["subscriptions"][0]["state"], "suspended");
-    assert_eq!(
-        last["dos"],
-        json!({"packets_per_sec": 500, "packet_burst": 1000})
-    );
+    // Typed bundles state every setting of the section, defaults too.
+    assert_eq!(last["dos"]["packets_per_sec"], 500);
+    assert_eq!(last["dos"]["packet_burst"], 1000);
+    assert_eq!(last["dos"]["syn_per_sec"], 100);
 
     // Lists and global policies read back; deleting the policies empties them.
     assert_eq!(

@@ -8,7 +8,7 @@
 //! with `Bundle::check`, the gateway with `Config::with_bundle` before it
 //! swaps a bundle in, so what the control plane accepts the gateway runs.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     CatalogSource, Config, ConfigError, DosPolicy,
@@ -20,24 +20,27 @@ use crate::catalog::{Catalog, CatalogError};
 /// Where bundle problems are reported from.
 const ORIGIN: &str = "control plane configuration";
 
-#[derive(Debug, Deserialize)]
+/// Read by the gateway, built by the control plane (serialised as is).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bundle {
     /// Configuration generation; grows with every change.
     pub version: u64,
     /// Same shape as the file's `[[apis]]`.
     #[serde(default)]
-    apis: Vec<ApiSection>,
+    pub apis: Vec<ApiSection>,
     /// Same shape as the file's `[[backends]]`.
     #[serde(default)]
-    backends: Vec<BackendSection>,
-    /// Same model as `catalog.yaml` (named values, products, subscriptions,
-    /// policies at every scope).
-    #[serde(default)]
-    catalog: Option<serde_json::Value>,
+    pub backends: Vec<BackendSection>,
+    /// Same model as `catalog.yaml` (`catalog::file::CatalogFile`: named
+    /// values, products, subscriptions, policies at every scope). Read as
+    /// a value: the catalog's own parser reports its structure errors,
+    /// with their place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<serde_json::Value>,
     /// Same shape as the file's `[dos]`: what XDP enforces.
-    #[serde(default)]
-    dos: Option<DosSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dos: Option<DosSection>,
 }
 
 /// A bundle's parts, validated.

@@ -15,15 +15,23 @@ use std::sync::Arc;
 
 use serde_yaml::Value;
 
-use super::{Policy, Section, choose::Choose};
+use super::{PolicySpec, Section, choose::ChooseSpec};
 use crate::catalog::NamedValues;
+
+/// A policy with where it sits (`api orders/inbound/0`): the name of its
+/// counters, fleet-wide and across reloads.
+#[derive(Debug)]
+pub struct Placed {
+    pub place: String,
+    pub spec: PolicySpec,
+}
 
 /// One entry of a section.
 #[derive(Clone, Debug)]
 pub enum Step {
     /// Where the enclosing scope's section runs.
     Base,
-    Policy(Arc<Policy>),
+    Policy(Arc<Placed>),
 }
 
 /// The sections of one scope; `None` for a section the scope does not
@@ -36,6 +44,18 @@ pub struct ScopePolicies {
 impl ScopePolicies {
     pub fn section(&self, section: Section) -> Option<&[Step]> {
         self.sections[section.index()].as_deref()
+    }
+
+    /// Every policy of the scope, `choose` branches not included.
+    pub fn policies(&self) -> impl Iterator<Item = &Arc<Placed>> {
+        self.sections
+            .iter()
+            .flatten()
+            .flatten()
+            .filter_map(|s| match s {
+                Step::Policy(p) => Some(p),
+                Step::Base => None,
+            })
     }
 }
 
@@ -107,40 +127,27 @@ pub(super) fn step_of(
     place: String,
     problems: &mut Vec<String>,
 ) -> Option<Step> {
-    let built = match step {
+    let parsed = match step {
         Value::String(s) if s == "base" => return Some(Step::Base),
         Value::Mapping(m) if m.len() == 1 && m.contains_key("choose") => {
             let at = format!("{at}: choose");
-            let choose = Choose::parse(&m["choose"], section, named, &at, &place, problems)?;
-            return Some(Step::Policy(Arc::new(Policy::Choose(Box::new(choose)))));
+            let choose = ChooseSpec::parse(&m["choose"], section, named, &at, &place, problems)?;
+            Ok(PolicySpec::Choose(Box::new(choose)))
         }
-        Value::String(name) => Policy::build(name, section, Value::Null),
+        Value::String(name) => PolicySpec::parse(name, section, Value::Null),
         Value::Mapping(m) if m.len() == 1 => {
             let (name, args) = m.iter().next().expect("one entry");
             let name = name.as_str().unwrap_or_default();
             substitute(args.clone(), named)
                 .map_err(|e| format!("policy \"{name}\": {e}"))
-                .and_then(|args| Policy::build(name, section, args))
+                .and_then(|args| PolicySpec::parse(name, section, args))
         }
         _ => Err("each entry is \"base\" or one `policy-name: {settings}`".into()),
     };
-    built
+    parsed
         .map_err(|m| problems.push(format!("{at}: {m}")))
         .ok()
-        .map(|p| Step::Policy(Arc::new(p.placed(place))))
-}
-
-/// Serde helper for text settings: a YAML number or boolean (`value: 2`)
-/// is taken as its text.
-pub(super) fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    use serde::{Deserialize, de::Error};
-    match Value::deserialize(d)? {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s)),
-        Value::Number(n) => Ok(Some(n.to_string())),
-        Value::Bool(b) => Ok(Some(b.to_string())),
-        _ => Err(D::Error::custom("expected text, a number or a boolean")),
-    }
+        .map(|spec| Step::Policy(Arc::new(Placed { place, spec })))
 }
 
 /// Replaces `{{name}}` in every string of the settings.
@@ -182,6 +189,10 @@ mod tests {
         assert_eq!(scope.section(Section::Inbound).unwrap().len(), 2);
         assert!(scope.section(Section::Outbound).unwrap().is_empty());
         assert!(scope.section(Section::Backend).is_none());
+        let Some(Step::Policy(p)) = scope.section(Section::Inbound).unwrap().get(1) else {
+            panic!("a policy")
+        };
+        assert_eq!(p.place, "api a/inbound/1");
     }
 
     #[test]
@@ -217,10 +228,10 @@ backend:
     }
 
     #[test]
-    fn every_known_policy_builds_or_explains() {
-        for (name, sections) in super::super::KNOWN {
-            // Empty settings: a clear error or a policy, never a panic.
-            let _ = Policy::build(name, sections[0], Value::Null);
+    fn every_known_policy_parses_or_explains() {
+        for (name, sections, _) in super::super::KNOWN {
+            // Empty settings: a clear error or a spec, never a panic.
+            let _ = PolicySpec::parse(name, sections[0], Value::Null);
         }
     }
 }

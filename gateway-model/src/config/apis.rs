@@ -3,69 +3,74 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use hyper::{Method, Uri};
-use serde::Deserialize;
+use http::{Method, Uri};
+use serde::{Deserialize, Serialize};
 
 use super::template::UrlTemplate;
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ApiSection {
+pub struct ApiSection {
     /// Unique name, used in logs and metrics.
-    name: String,
+    pub name: String,
     /// Path prefix, e.g. "/orders". Requests under it go to `backend`.
-    path: String,
+    pub path: String,
     /// Optional host (the Host header or :authority, without port); an API
     /// with a host is preferred over one without for the same prefix.
-    host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Backend base URL ("http://10.0.0.5:8080/api") or the name of a
     /// `[[backends]]` entry.
-    backend: String,
+    pub backend: String,
     /// Operations; when empty every request under the prefix is accepted.
     #[serde(default)]
-    operations: Vec<OperationSection>,
+    pub operations: Vec<OperationSection>,
     /// Whether clients may open WebSocket connections (HTTP/1.1 Upgrade)
     /// through this API; an operation can say otherwise. Default false:
     /// upgrade requests are refused with 403.
-    #[serde(default)]
-    websocket: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub websocket: bool,
     /// What to do with `%2F` in a request path: "refuse" (default, 400)
     /// or "keep" it as data inside its segment (for backends that read
     /// `a%2Fb` as one name and never decode it into a separator).
-    #[serde(default)]
-    encoded_slashes: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded_slashes: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct OperationSection {
+pub struct OperationSection {
     /// Unique name within the API, used in logs and metrics.
-    name: String,
+    pub name: String,
     /// HTTP method, or "*" for any.
-    method: String,
+    pub method: String,
     /// URL template relative to the API path: "/orders/{id}", "/*".
-    url: String,
+    pub url: String,
     /// Whether WebSocket upgrades are allowed; default: the API's setting.
-    websocket: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct BackendSection {
+pub struct BackendSection {
     /// Name APIs refer to.
-    name: String,
+    pub name: String,
     /// Base URL: http:// or https://.
-    url: String,
+    pub url: String,
     /// "http1" (default) or "http2" (prior knowledge on http://, ALPN on https://).
-    #[serde(default)]
-    protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
     /// PEM file of CA certificates that sign the backend's certificate
     /// (https only; default: the system bundle).
-    ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Milliseconds to establish the connection (502 when it fails).
-    connect_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_ms: Option<u64>,
     /// Milliseconds until the response headers arrive (504 after).
-    response_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_timeout_ms: Option<u64>,
 }
 
 /// One published API.

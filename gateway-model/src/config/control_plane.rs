@@ -73,7 +73,7 @@ pub struct ControlPlane {
 impl ControlPlaneSection {
     pub(super) fn validate(&self) -> Result<ControlPlane, String> {
         let url = self.url.trim_end_matches('/');
-        let uri: hyper::Uri = url.parse().map_err(|_| {
+        let uri: http::Uri = url.parse().map_err(|_| {
             format!(
                 "control_plane.url: \"{}\" is not a URL such as \"https://cp.example:8443\"",
                 self.url

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use hyper::Uri;
+use http::Uri;
 use serde::Deserialize;
 use serde_yaml::Value;
 
@@ -17,14 +17,14 @@ struct File {
     base_url: String,
 }
 
-#[derive(Debug)]
-pub struct SetBackend {
+#[derive(Clone, Debug)]
+pub struct SetBackendSpec {
     pub backend: Arc<Backend>,
 }
 
-impl SetBackend {
+impl SetBackendSpec {
     pub fn parse(args: Value) -> Result<Self, String> {
-        let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
+        let f: File = super::settings(args)?;
         let url = &f.base_url;
         let uri: Uri = url.parse().map_err(|_| {
             format!("base_url \"{url}\" is not a URL such as \"http://10.0.0.5:8080/api\"")
@@ -42,7 +42,7 @@ impl SetBackend {
         if uri.query().is_some() {
             return Err(format!("base_url \"{url}\" must not have a query string"));
         }
-        Ok(SetBackend {
+        Ok(SetBackendSpec {
             backend: Arc::new(Backend {
                 scheme: scheme.into(),
                 authority,
@@ -62,7 +62,7 @@ mod tests {
 
     #[test]
     fn parses_base_urls() {
-        let p = |t: &str| SetBackend::parse(serde_yaml::from_str(t).unwrap());
+        let p = |t: &str| SetBackendSpec::parse(serde_yaml::from_str(t).unwrap());
         let b = p("{base_url: 'http://10.0.0.5:8080/api/'}")
             .unwrap()
             .backend;

@@ -1,18 +1,19 @@
-//! The catalog file as written by the operator (YAML). Structure errors
-//! stop parsing (serde names the line); everything else is checked by
-//! `validate` so that every problem is reported at once.
+//! The catalog file as written by the operator (YAML), and as the control
+//! plane writes it into bundles (JSON). Structure errors stop parsing
+//! (serde names the line); everything else is checked by `validate` so
+//! that every problem is reported at once.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CatalogFile {
+pub struct CatalogFile {
     /// `{{name}}` values substituted into policy settings at load time.
     #[serde(default)]
     pub named_values: Vec<NamedValueFile>,
     /// Global policies: the outermost scope.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Value>,
     /// API-management settings of the APIs of the gateway configuration.
     #[serde(default)]
@@ -25,9 +26,9 @@ pub(super) struct CatalogFile {
     pub subscriptions: Vec<SubscriptionFile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct NamedValueFile {
+pub struct NamedValueFile {
     /// Referenced as `{{name}}`.
     pub name: String,
     /// The text substituted.
@@ -37,9 +38,9 @@ pub(super) struct NamedValueFile {
     pub secret: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ApiFile {
+pub struct ApiFile {
     /// Name of an `[[apis]]` entry of the gateway configuration.
     pub name: String,
     /// Whether a subscription key is required (default true).
@@ -49,7 +50,7 @@ pub(super) struct ApiFile {
     #[serde(default)]
     pub subscription_key: KeyNamesFile,
     /// API-scope policies.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Value>,
     /// Operation-scope policies, by operation name.
     #[serde(default)]
@@ -60,9 +61,9 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct KeyNamesFile {
+pub struct KeyNamesFile {
     /// Request header carrying the key.
     #[serde(default = "default_header")]
     pub header: String,
@@ -88,19 +89,19 @@ fn default_query() -> String {
     "subscription-key".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct OperationFile {
+pub struct OperationFile {
     /// Name of an operation of the API in the gateway configuration.
     pub name: String,
     /// Operation-scope policies.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ProductFile {
+pub struct ProductFile {
     /// Unique name; subscriptions refer to it.
     pub name: String,
     /// An open product (false) lets its APIs be called without a key.
@@ -110,13 +111,13 @@ pub(super) struct ProductFile {
     #[serde(default)]
     pub apis: Vec<String>,
     /// Product-scope policies.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SubscriptionFile {
+pub struct SubscriptionFile {
     /// Unique id, used by `rate-limit` counters and in logs.
     pub id: String,
     /// "product:NAME", "api:NAME" or "all".
@@ -124,9 +125,9 @@ pub(super) struct SubscriptionFile {
     /// Hex SHA-256 of the primary key (`edgegw catalog hash-key KEY`).
     pub primary_key_sha256: String,
     /// Hex SHA-256 of the secondary key.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_key_sha256: Option<String>,
     /// "active" (default), "suspended" or "expired".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
 }

@@ -13,18 +13,18 @@ struct File {
     timeout: u64,
 }
 
-#[derive(Debug)]
-pub struct ForwardRequest {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardRequestSpec {
     pub timeout: Duration,
 }
 
-impl ForwardRequest {
+impl ForwardRequestSpec {
     pub fn parse(args: Value) -> Result<Self, String> {
-        let f: File = serde_yaml::from_value(args).map_err(|e| e.to_string())?;
+        let f: File = super::settings(args)?;
         if f.timeout == 0 {
             return Err("timeout must be at least 1 second".into());
         }
-        Ok(ForwardRequest {
+        Ok(ForwardRequestSpec {
             timeout: Duration::from_secs(f.timeout),
         })
     }

@@ -25,67 +25,67 @@ use gateway_common::{
     Bucket, DEFAULT_SOURCES, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, Limits, MAX_GROUPS,
     MAX_LIST_ENTRIES, MAX_RATE, PROTO_TCP, PROTO_UDP, PortKey,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::datapath::Cidr;
+use crate::cidr::{Cidr, mask as cidr_mask};
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct DosSection {
+pub struct DosSection {
     /// Size of the per-source LRU map (fixed once the map is pinned).
     #[serde(default = "default_sources")]
-    max_sources: u32,
+    pub max_sources: u32,
     /// IPv6 sources are tracked per prefix of this length (default 64).
     #[serde(default = "default_v6_prefix")]
-    ipv6_prefix: u8,
+    pub ipv6_prefix: u8,
     /// Global per-source packets per second and burst.
     #[serde(default = "default_pps")]
-    packets_per_sec: u64,
+    pub packets_per_sec: u64,
     #[serde(default = "default_packet_burst")]
-    packet_burst: u64,
+    pub packet_burst: u64,
     /// Global per-source new TCP connections (SYN without ACK) per second and burst.
     #[serde(default = "default_syn")]
-    syn_per_sec: u64,
+    pub syn_per_sec: u64,
     #[serde(default = "default_syn_burst")]
-    syn_burst: u64,
+    pub syn_burst: u64,
     /// "pass" or "drop" TCP/UDP to ports outside every port group.
     #[serde(default = "default_pass")]
-    unprotected_ports: String,
+    pub unprotected_ports: String,
     /// With `unprotected_ports = "drop"`: UDP from these source ports to the
     /// node's ephemeral range is a reply to the node's own query (DNS, NTP)
     /// and passes the port filter.
     #[serde(default = "default_udp_reply_ports")]
-    udp_reply_ports: Vec<u16>,
+    pub udp_reply_ports: Vec<u16>,
     /// "pass" or "drop" IPv4/IPv6 fragments.
     #[serde(default = "default_pass")]
-    fragments: String,
+    pub fragments: String,
     /// CIDRs that bypass every limit.
     #[serde(default)]
-    allow: Vec<String>,
+    pub allow: Vec<String>,
     /// CIDRs always dropped.
     #[serde(default)]
-    deny: Vec<String>,
+    pub deny: Vec<String>,
     /// Protected ports with their own limits.
     #[serde(default)]
-    port_groups: Vec<PortGroupSection>,
+    pub port_groups: Vec<PortGroupSection>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct PortGroupSection {
+pub struct PortGroupSection {
     /// Unique name, shown in errors.
-    name: String,
+    pub name: String,
     /// Protected TCP destination ports.
     #[serde(default)]
-    tcp: Vec<u16>,
+    pub tcp: Vec<u16>,
     /// Protected UDP destination ports.
     #[serde(default)]
-    udp: Vec<u16>,
+    pub udp: Vec<u16>,
     /// Limits of this group; unset ones inherit the global limits.
-    packets_per_sec: Option<u64>,
-    packet_burst: Option<u64>,
-    syn_per_sec: Option<u64>,
-    syn_burst: Option<u64>,
+    pub packets_per_sec: Option<u64>,
+    pub packet_burst: Option<u64>,
+    pub syn_per_sec: Option<u64>,
+    pub syn_burst: Option<u64>,
 }
 
 fn default_sources() -> u32 {
@@ -169,7 +169,7 @@ impl TryFrom<&DosSection> for DosPolicy {
         let mut ephemeral = None;
         if policy("dos.unprotected_ports", &s.unprotected_ports)? {
             flags |= FLAG_DROP_UNPROTECTED;
-            ephemeral = Some(crate::datapath::ephemeral_ports().map_err(|e| {
+            ephemeral = Some(super::ephemeral_ports().map_err(|e| {
                 format!("dos.unprotected_ports = \"drop\" needs the ephemeral port range: {e}")
             })?);
         }
@@ -255,7 +255,7 @@ impl TryFrom<&DosSection> for DosPolicy {
         udp_reply_ports.dedup();
         Ok(DosPolicy {
             max_sources: s.max_sources,
-            v6_mask: crate::datapath::cidr_mask([0xff; 16], s.ipv6_prefix),
+            v6_mask: cidr_mask([0xff; 16], s.ipv6_prefix),
             flags,
             groups,
             ports,

@@ -6,10 +6,14 @@
 
 mod dos;
 mod duration;
+mod ephemeral;
+mod xdp_mode;
 
-pub use dos::DosPolicy;
+pub use dos::{DosPolicy, DosSection, PortGroupSection};
 pub use duration::parse_duration;
+pub use ephemeral::{EphemeralRangeError, ephemeral_ports};
 pub use escalation::Escalation;
+pub use xdp_mode::XdpMode;
 mod apis;
 mod bundle;
 mod catalog;
@@ -20,7 +24,10 @@ mod listeners;
 mod template;
 pub mod yaml;
 
-pub use apis::{Api, Backend, BackendProtocol, EncodedSlashes, Operation};
+pub use apis::{
+    Api, ApiSection, Backend, BackendProtocol, BackendSection, EncodedSlashes, Operation,
+    OperationSection,
+};
 pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
 pub use limits::Limits;
@@ -30,8 +37,6 @@ pub use template::UrlTemplate;
 use std::{net::SocketAddr, path::Path};
 
 use serde::Deserialize;
-
-use crate::datapath::XdpMode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -228,7 +233,7 @@ impl Config {
             .mode
             .parse::<XdpMode>()
             .map_err(|m| invalid(format!("xdp.mode: {m}")))?;
-        if file.xdp.iface.is_empty() || file.xdp.iface.len() >= libc::IF_NAMESIZE {
+        if file.xdp.iface.is_empty() || file.xdp.iface.len() >= IF_NAMESIZE {
             return Err(invalid(format!(
                 "xdp.iface: \"{}\" is not a valid interface name (1 to 15 characters)",
                 file.xdp.iface
@@ -315,6 +320,9 @@ impl Config {
         })
     }
 }
+
+/// Linux's interface name buffer, with its terminating zero.
+const IF_NAMESIZE: usize = 16;
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

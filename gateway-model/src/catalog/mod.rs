@@ -1,0 +1,257 @@
+//! The API-management catalog (`catalog.yaml`): API-management settings of
+//! the gateway's APIs and operations, products, subscriptions with hashed
+//! keys, named values, and policies at every scope.
+//!
+//! The file is parsed (`file`), then validated into `Catalog`; validation
+//! collects every problem with its place instead of stopping at the first.
+//! APIs themselves (path, backend, operations) are declared in the gateway
+//! configuration; the catalog refers to them by name. The gateway composes
+//! the policy pipelines from this (`gateway-user/src/catalog`).
+
+pub mod file;
+mod named_values;
+mod subscriptions;
+
+pub use named_values::NamedValues;
+pub use subscriptions::{Scope, State, Subscription, Subscriptions};
+
+use std::path::Path;
+
+use http::header::HeaderName;
+
+use crate::{
+    config::Api,
+    keys::parse_hex,
+    policy::{ScopePolicies, parse_scope},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read catalog file {path}: {source}; check the path and its permissions")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    /// Every problem found, each with its place.
+    #[error("{}", .problems.join("; "))]
+    Invalid { problems: Vec<String> },
+}
+
+/// A product: a bundle of APIs.
+#[derive(Debug)]
+pub struct Product {
+    pub name: String,
+    pub subscription_required: bool,
+    pub apis: Vec<String>,
+    pub policies: ScopePolicies,
+}
+
+/// API-management settings of one API of the gateway.
+#[derive(Debug)]
+pub struct CatalogApi {
+    pub name: String,
+    /// False when the API says so or belongs to an open product.
+    pub subscription_required: bool,
+    pub key_header: HeaderName,
+    pub key_query: String,
+    /// The product whose policies apply to calls without a key: the first
+    /// open product listing the API.
+    pub open_product: Option<usize>,
+    /// The products listing the API (indexes into `Catalog::products`).
+    pub in_products: Vec<usize>,
+    pub policies: ScopePolicies,
+    /// Operations with their own policies, by name.
+    pub operations: Vec<(String, ScopePolicies)>,
+}
+
+/// A validated catalog.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub named_values: NamedValues,
+    pub subscriptions: Subscriptions,
+    pub products: Vec<Product>,
+    pub apis: Vec<CatalogApi>,
+    /// Global policies: the outermost scope.
+    pub global: ScopePolicies,
+}
+
+impl Catalog {
+    /// Reads and validates a catalog; with `apis` (the gateway's), API and
+    /// operation names are checked against them.
+    pub fn load(path: &Path, apis: Option<&[Api]>) -> Result<Catalog, CatalogError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&shown, &text, apis)
+    }
+
+    pub fn parse(path: &str, text: &str, apis: Option<&[Api]>) -> Result<Catalog, CatalogError> {
+        let file: file::CatalogFile =
+            crate::config::yaml::from_str(text).map_err(|e| CatalogError::Parse {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+        let mut problems = Vec::new();
+        let catalog = validate(file, apis, &mut problems);
+        if problems.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(CatalogError::Invalid {
+                problems: problems
+                    .into_iter()
+                    .map(|p| format!("{path}: {p}"))
+                    .collect(),
+            })
+        }
+    }
+}
+
+fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<String>) -> Catalog {
+    let mut catalog = Catalog::default();
+    for nv in &file.named_values {
+        if let Err(m) = catalog.named_values.insert(&nv.name, &nv.value, nv.secret) {
+            problems.push(m);
+        }
+    }
+    let named = &catalog.named_values;
+    catalog.global = parse_scope(file.policies.as_ref(), "global policies", named, problems);
+
+    for (i, p) in file.products.iter().enumerate() {
+        let at = format!("product \"{}\"", p.name);
+        if p.name.is_empty() || file.products[..i].iter().any(|o| o.name == p.name) {
+            problems.push(format!("{at}: name is empty or used twice"));
+        }
+        for api in &p.apis {
+            if !file.apis.iter().any(|a| a.name == *api) {
+                problems.push(format!(
+                    "{at}: api \"{api}\" is not in the catalog's apis; add it there first"
+                ));
+            }
+        }
+        catalog.products.push(Product {
+            name: p.name.clone(),
+            subscription_required: p.subscription_required,
+            apis: p.apis.clone(),
+            policies: parse_scope(p.policies.as_ref(), &at, named, problems),
+        });
+    }
+
+    for (i, a) in file.apis.iter().enumerate() {
+        let at = format!("api \"{}\"", a.name);
+        if file.apis[..i].iter().any(|o| o.name == a.name) {
+            problems.push(format!("{at}: listed twice"));
+        }
+        let gateway_api = known.map(|apis| apis.iter().find(|g| *g.name == *a.name));
+        if let Some(None) = gateway_api {
+            problems.push(format!(
+                "{at}: no API of that name in the gateway configuration; add an [[apis]] entry or fix the name"
+            ));
+        }
+        let key_header = HeaderName::from_bytes(a.subscription_key.header.as_bytes())
+            .unwrap_or_else(|_| {
+                problems.push(format!(
+                    "{at}: subscription_key.header \"{}\" is not a valid header name",
+                    a.subscription_key.header
+                ));
+                HeaderName::from_static("ocp-apim-subscription-key")
+            });
+        if a.subscription_key.query.is_empty() {
+            problems.push(format!("{at}: subscription_key.query is empty"));
+        }
+        let policies = parse_scope(a.policies.as_ref(), &at, named, problems);
+        let in_products: Vec<usize> = (0..catalog.products.len())
+            .filter(|&p| catalog.products[p].apis.contains(&a.name))
+            .collect();
+        let open_product = in_products
+            .iter()
+            .copied()
+            .find(|&p| !catalog.products[p].subscription_required);
+        let mut operations = Vec::new();
+        for (j, op) in a.operations.iter().enumerate() {
+            let op_at = format!("{at}: operation \"{}\"", op.name);
+            if a.operations[..j].iter().any(|o| *o.name == *op.name) {
+                problems.push(format!("{op_at}: listed twice"));
+            }
+            if let Some(Some(g)) = gateway_api
+                && !g.operations.iter().any(|o| *o.name == *op.name)
+            {
+                problems.push(format!(
+                    "{op_at}: the API has no operation of that name in the gateway configuration"
+                ));
+            }
+            let scope = parse_scope(op.policies.as_ref(), &op_at, named, problems);
+            operations.push((op.name.clone(), scope));
+        }
+        catalog.apis.push(CatalogApi {
+            name: a.name.clone(),
+            subscription_required: a.subscription_required && open_product.is_none(),
+            key_header,
+            key_query: a.subscription_key.query.clone(),
+            open_product,
+            in_products,
+            policies,
+            operations,
+        });
+    }
+
+    for s in &file.subscriptions {
+        let at = format!("subscription \"{}\"", s.id);
+        let scope = match s.scope.split_once(':') {
+            None if s.scope == "all" => Some(Scope::All),
+            Some(("product", p)) if catalog.products.iter().any(|x| x.name == p) => {
+                Some(Scope::Product(p.into()))
+            }
+            Some(("api", a)) if catalog.apis.iter().any(|x| x.name == a) => {
+                Some(Scope::Api(a.into()))
+            }
+            _ => {
+                problems.push(format!(
+                    "{at}: scope \"{}\" must be \"all\", \"product:NAME\" or \"api:NAME\" of a product or API in this catalog",
+                    s.scope
+                ));
+                None
+            }
+        };
+        let state = match s.state.as_deref() {
+            None | Some("active") => Some(State::Active),
+            Some("suspended") => Some(State::Suspended),
+            Some("expired") => Some(State::Expired),
+            Some(other) => {
+                problems.push(format!(
+                    "{at}: state \"{other}\" is unknown; use active, suspended or expired"
+                ));
+                None
+            }
+        };
+        let mut keys = Vec::new();
+        for (field, hex) in [
+            ("primary_key_sha256", Some(&s.primary_key_sha256)),
+            ("secondary_key_sha256", s.secondary_key_sha256.as_ref()),
+        ] {
+            match hex.map(|h| parse_hex(h)) {
+                None => {}
+                Some(Ok(k)) => keys.push(k),
+                Some(Err(m)) => problems.push(format!("{at}: {field}: {m}")),
+            }
+        }
+        if let (Some(scope), Some(state)) = (scope, state) {
+            let sub = Subscription {
+                id: s.id.clone(),
+                scope,
+                state,
+            };
+            if let Err(m) = catalog.subscriptions.insert(sub, &keys) {
+                problems.push(format!("{at}: {m}"));
+            }
+        }
+    }
+    catalog
+}
+
+#[cfg(test)]
+mod tests;

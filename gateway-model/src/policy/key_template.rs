@@ -1,0 +1,131 @@
+//! The key template language of `*-by-key` policies (`counter_key`):
+//! literal text with placeholders, rendered per request.
+//!
+//! | placeholder | value |
+//! | --- | --- |
+//! | `{client_ip}` | the client's IP address |
+//! | `{subscription_id}` or `{subscription}` | the subscription id ("" without one) |
+//! | `{product}` / `{api}` / `{operation}` | names ("" when none) |
+//! | `{method}` / `{path}` | the request method; the path after the API prefix |
+//! | `{header:NAME}` | the request header NAME ("" when absent) |
+//! | `{query:NAME}` | the query parameter NAME ("" when absent) |
+//! | `{jwt:CLAIM}` or `{claim:CLAIM}` | a claim of the token `validate-jwt` accepted earlier in the section ("" otherwise) |
+//!
+//! Parsed here; rendered per request by the gateway's `policy/template.rs`.
+//! `{{` and `}}` are a literal brace. Conditions of `choose`
+//! (`condition.rs`) use the same placeholders as operands.
+
+use http::header::HeaderName;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    ClientIp,
+    Subscription,
+    Product,
+    Api,
+    Operation,
+    Method,
+    Path,
+    /// Parsed once: a lookup by `&str` would parse the name per request.
+    Header(HeaderName),
+    Query(String),
+    Jwt(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyTemplate(pub Vec<Part>);
+
+impl KeyTemplate {
+    pub fn parse(text: &str) -> Result<KeyTemplate, String> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    if !literal.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut literal)));
+                    }
+                    parts.push(placeholder(&name, text)?);
+                }
+                '}' => return Err(format!("key template \"{text}\": unmatched '}}'")),
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Text(literal));
+        }
+        if parts.is_empty() {
+            return Err("key template is empty; use e.g. \"{client_ip}\"".into());
+        }
+        Ok(KeyTemplate(parts))
+    }
+
+    /// Whether it names a header, query parameter or claim (which may be
+    /// absent: what `exists` tests).
+    pub fn may_be_absent(&self) -> bool {
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Header(_) | Part::Query(_) | Part::Jwt(_)))
+    }
+
+    /// Whether the rendered key includes the client's IP address.
+    pub fn uses_client_ip(&self) -> bool {
+        self.0.contains(&Part::ClientIp)
+    }
+}
+
+fn placeholder(name: &str, text: &str) -> Result<Part, String> {
+    Ok(match name.split_once(':') {
+        None => match name {
+            "client_ip" => Part::ClientIp,
+            "subscription_id" | "subscription" => Part::Subscription,
+            "product" => Part::Product,
+            "api" => Part::Api,
+            "operation" => Part::Operation,
+            "method" => Part::Method,
+            "path" => Part::Path,
+            _ => return Err(unknown(name, text)),
+        },
+        Some(("header", h)) => match HeaderName::from_bytes(h.as_bytes()) {
+            Ok(name) => Part::Header(name),
+            Err(_) => return Err(unknown(name, text)),
+        },
+        Some(("query", q)) if !q.is_empty() => Part::Query(q.into()),
+        Some(("jwt" | "claim", c)) if !c.is_empty() => Part::Jwt(c.into()),
+        Some(_) => return Err(unknown(name, text)),
+    })
+}
+
+fn unknown(name: &str, text: &str) -> String {
+    format!(
+        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, method, path, header:NAME, query:NAME or jwt:CLAIM"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_unknown_placeholders() {
+        assert!(
+            KeyTemplate::parse("{cliet_ip}")
+                .unwrap_err()
+                .contains("cliet_ip")
+        );
+        assert!(KeyTemplate::parse("{header:}").is_err());
+        assert!(KeyTemplate::parse("").is_err());
+        assert!(KeyTemplate::parse("a}").is_err());
+    }
+}

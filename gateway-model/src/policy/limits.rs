@@ -1,0 +1,150 @@
+//! `rate-limit`, `rate-limit-by-key`, `quota`, `quota-by-key`: calls (and,
+//! for quotas, KiB of body) per renewal period, per subscription or per
+//! `counter_key`. Counted by the gateway's `policy/limits.rs`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use super::key_template::KeyTemplate;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    RateLimit,
+    Quota,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    /// Calls admitted per renewal period.
+    #[serde(default)]
+    calls: Option<u64>,
+    /// Quotas only: KiB of request and response body per renewal period.
+    #[serde(default)]
+    bandwidth: Option<u64>,
+    /// Seconds.
+    renewal_period: u64,
+    /// By-key forms only: what is counted, in the key template language.
+    #[serde(default)]
+    counter_key: Option<String>,
+    /// Bound on distinct counted keys (default 100000).
+    #[serde(default)]
+    max_keys: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitSpec {
+    pub kind: Kind,
+    /// The policy name, also the name in the `RateLimit` headers.
+    pub name: &'static str,
+    /// Calls per period, if counted.
+    pub calls: Option<u64>,
+    /// Body bytes per period, if counted (quotas only).
+    pub bytes: Option<u64>,
+    pub period: Duration,
+    /// By-key forms: what is counted.
+    pub key: Option<KeyTemplate>,
+    /// Bound on distinct counted keys; the gateway's default when unset.
+    pub max_keys: Option<usize>,
+}
+
+impl LimitSpec {
+    pub fn parse(
+        name: &'static str,
+        kind: Kind,
+        by_key: bool,
+        args: Value,
+    ) -> Result<Self, String> {
+        let f: File = super::settings(args)?;
+        if f.calls == Some(0) {
+            return Err("calls must be at least 1".into());
+        }
+        if f.bandwidth == Some(0) {
+            return Err("bandwidth must be at least 1 (KiB)".into());
+        }
+        let bytes = match (kind, f.bandwidth) {
+            (Kind::RateLimit, Some(_)) => {
+                return Err(format!(
+                    "bandwidth is only for quota and quota-by-key; {name} counts calls"
+                ));
+            }
+            (Kind::Quota, Some(kib)) => Some(
+                kib.checked_mul(1024)
+                    .ok_or("bandwidth is too large (KiB per period)")?,
+            ),
+            (_, None) => None,
+        };
+        if f.calls.is_none() && bytes.is_none() {
+            return Err(match kind {
+                Kind::RateLimit => "calls is required, e.g. calls: 100".into(),
+                Kind::Quota => "calls or bandwidth (KiB) is required, e.g. calls: 10000".into(),
+            });
+        }
+        if f.renewal_period == 0 {
+            return Err("renewal_period must be at least 1 second".into());
+        }
+        let key = match (by_key, f.counter_key) {
+            (true, Some(k)) => Some(KeyTemplate::parse(&k)?),
+            (true, None) => {
+                return Err("counter_key is required, e.g. counter_key: \"{client_ip}\"".into());
+            }
+            (false, Some(_)) => {
+                return Err(format!(
+                    "counter_key is only for {name}-by-key; {name} counts per subscription"
+                ));
+            }
+            (false, None) => None,
+        };
+        Ok(LimitSpec {
+            kind,
+            name,
+            calls: f.calls,
+            bytes,
+            period: Duration::from_secs(f.renewal_period),
+            key,
+            max_keys: f.max_keys,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> Value {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        for (kind, bad) in [
+            (Kind::Quota, "{renewal_period: 60}"),
+            (Kind::Quota, "{bandwidth: 0, renewal_period: 60}"),
+            (Kind::RateLimit, "{bandwidth: 10, renewal_period: 60}"),
+            (Kind::RateLimit, "{renewal_period: 60}"),
+            (
+                Kind::Quota,
+                "{bandwidth: 18446744073709551615, renewal_period: 60}",
+            ),
+        ] {
+            assert!(
+                LimitSpec::parse("x", kind, false, yaml(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        for (by_key, bad) in [
+            (false, "{calls: 0, renewal_period: 1}"),
+            (false, "{calls: 1, renewal_period: 0}"),
+            (true, "{calls: 1, renewal_period: 1}"),
+            (false, "{calls: 1, renewal_period: 1, counter_key: x}"),
+            (false, "{calls: 1, renewal-period: 1}"),
+        ] {
+            assert!(
+                LimitSpec::parse("rate-limit", Kind::RateLimit, by_key, yaml(bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

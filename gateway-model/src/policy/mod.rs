@@ -1,0 +1,213 @@
+//! Policy specs: every policy's settings, validated, with the section and
+//! scope it was written in. The gateway builds each policy's runtime from
+//! its spec (`gateway-user/src/policy`); the control plane only validates.
+//!
+//! Policies are declared per scope (global → product → API → operation)
+//! and per section (inbound, backend, outbound, on-error); in a scope,
+//! `base` marks where the enclosing scope's policies of the same section
+//! run. A policy the gateway does not know, or one placed in a section
+//! where it cannot run, is a configuration error naming it and its place.
+//!
+//! Adding a policy: a spec file here (settings struct + `parse`), a row in
+//! `KNOWN` and a variant of `PolicySpec`; then its runtime file in
+//! gateway-user and its arm in `Policy::build` there.
+
+pub mod check_header;
+pub mod choose;
+pub mod concurrency;
+pub mod condition;
+pub mod cors;
+pub mod forward_request;
+pub mod ip_filter;
+pub mod key_template;
+pub mod limits;
+mod parse;
+pub mod respond;
+pub mod retry;
+pub mod rewrite_uri;
+pub mod set_backend;
+pub mod set_header;
+pub mod set_query;
+pub mod validate_jwt;
+
+pub use parse::{Placed, ScopePolicies, Step, parse_scope};
+
+/// Where in the request's life a policy runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Inbound,
+    Backend,
+    Outbound,
+    OnError,
+}
+
+impl Section {
+    pub const ALL: [Section; 4] = [
+        Section::Inbound,
+        Section::Backend,
+        Section::Outbound,
+        Section::OnError,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Inbound => "inbound",
+            Section::Backend => "backend",
+            Section::Outbound => "outbound",
+            Section::OnError => "on-error",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Every policy the gateway knows, validated.
+#[derive(Debug)]
+pub enum PolicySpec {
+    Limit(limits::LimitSpec),
+    IpFilter(ip_filter::IpFilterSpec),
+    CheckHeader(check_header::CheckHeaderSpec),
+    Cors(cors::CorsSpec),
+    SetHeader(set_header::SetHeaderSpec),
+    SetQuery(set_query::SetQuerySpec),
+    RewriteUri(rewrite_uri::RewriteUriSpec),
+    /// `return-response` and `mock-response`.
+    Return(respond::ReturnResponseSpec),
+    SetStatus(respond::SetStatusSpec),
+    ForwardRequest(forward_request::ForwardRequestSpec),
+    ValidateJwt(Box<validate_jwt::ValidateJwtSpec>),
+    LimitConcurrency(concurrency::LimitConcurrencySpec),
+    SetBackend(set_backend::SetBackendSpec),
+    Retry(retry::RetrySpec),
+    /// `choose` / `when` / `otherwise` (parsed in `parse.rs`: its branches
+    /// need the section and named values).
+    Choose(Box<choose::ChooseSpec>),
+}
+
+type Parser = fn(&'static str, serde_yaml::Value) -> Result<PolicySpec, String>;
+
+/// Policy names, the sections each may appear in, and their parsers.
+pub const KNOWN: &[(&str, &[Section], Parser)] = {
+    use Section::*;
+    use limits::{Kind::Quota, Kind::RateLimit, LimitSpec};
+    &[
+        ("rate-limit", &[Inbound], |n, a| {
+            LimitSpec::parse(n, RateLimit, false, a).map(PolicySpec::Limit)
+        }),
+        ("rate-limit-by-key", &[Inbound], |n, a| {
+            LimitSpec::parse(n, RateLimit, true, a).map(PolicySpec::Limit)
+        }),
+        ("quota", &[Inbound], |n, a| {
+            LimitSpec::parse(n, Quota, false, a).map(PolicySpec::Limit)
+        }),
+        ("quota-by-key", &[Inbound], |n, a| {
+            LimitSpec::parse(n, Quota, true, a).map(PolicySpec::Limit)
+        }),
+        ("ip-filter", &[Inbound], |_, a| {
+            ip_filter::IpFilterSpec::parse(a).map(PolicySpec::IpFilter)
+        }),
+        ("check-header", &[Inbound], |_, a| {
+            check_header::CheckHeaderSpec::parse(a).map(PolicySpec::CheckHeader)
+        }),
+        ("cors", &[Inbound], |_, a| {
+            cors::CorsSpec::parse(a).map(PolicySpec::Cors)
+        }),
+        ("set-header", &[Inbound, Outbound, OnError], |_, a| {
+            set_header::SetHeaderSpec::parse(a).map(PolicySpec::SetHeader)
+        }),
+        ("set-query-parameter", &[Inbound], |_, a| {
+            set_query::SetQuerySpec::parse(a).map(PolicySpec::SetQuery)
+        }),
+        ("rewrite-uri", &[Inbound], |_, a| {
+            rewrite_uri::RewriteUriSpec::parse(a).map(PolicySpec::RewriteUri)
+        }),
+        ("mock-response", &[Inbound], |_, a| {
+            respond::ReturnResponseSpec::parse(a).map(PolicySpec::Return)
+        }),
+        ("return-response", &[Inbound, Outbound, OnError], |_, a| {
+            respond::ReturnResponseSpec::parse(a).map(PolicySpec::Return)
+        }),
+        ("set-status", &[Outbound, OnError], |_, a| {
+            respond::SetStatusSpec::parse(a).map(PolicySpec::SetStatus)
+        }),
+        ("forward-request", &[Backend], |_, a| {
+            forward_request::ForwardRequestSpec::parse(a).map(PolicySpec::ForwardRequest)
+        }),
+        ("validate-jwt", &[Inbound], |_, a| {
+            validate_jwt::ValidateJwtSpec::parse(a).map(|j| PolicySpec::ValidateJwt(Box::new(j)))
+        }),
+        ("limit-concurrency", &[Inbound], |_, a| {
+            concurrency::LimitConcurrencySpec::parse(a).map(PolicySpec::LimitConcurrency)
+        }),
+        ("set-backend-service", &[Inbound], |_, a| {
+            set_backend::SetBackendSpec::parse(a).map(PolicySpec::SetBackend)
+        }),
+        ("retry", &[Backend], |_, a| {
+            retry::RetrySpec::parse(a).map(PolicySpec::Retry)
+        }),
+    ]
+};
+
+impl PolicySpec {
+    /// Validates the policy `name`'s settings, for `section`.
+    pub fn parse(
+        name: &str,
+        section: Section,
+        args: serde_yaml::Value,
+    ) -> Result<PolicySpec, String> {
+        let Some((name, sections, parse)) = KNOWN.iter().find(|(n, _, _)| *n == name) else {
+            let known: Vec<&str> = KNOWN.iter().map(|(n, _, _)| *n).chain(["choose"]).collect();
+            return Err(format!(
+                "unknown policy \"{name}\"; known policies: {}",
+                known.join(", ")
+            ));
+        };
+        if !sections.contains(&section) {
+            let allowed: Vec<&str> = sections.iter().map(|s| s.name()).collect();
+            return Err(format!(
+                "policy \"{name}\" cannot run in the {} section; it runs in: {}",
+                section.name(),
+                allowed.join(", ")
+            ));
+        }
+        let args = match args {
+            serde_yaml::Value::Null => serde_yaml::Value::Mapping(Default::default()),
+            a => a,
+        };
+        parse(name, args).map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses a status code a policy answers with.
+pub fn status(code: u16) -> Result<http::StatusCode, String> {
+    http::StatusCode::from_u16(code)
+        .ok()
+        .filter(|s| s.as_u16() >= 200)
+        .ok_or_else(|| format!("status code {code} is not a final HTTP status (200-999)"))
+}
+
+/// Serde helper for text settings: a YAML number or boolean (`value: 2`)
+/// is taken as its text.
+pub(crate) fn scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::{Deserialize, de::Error};
+    match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::Null => Ok(None),
+        serde_yaml::Value::String(s) => Ok(Some(s)),
+        serde_yaml::Value::Number(n) => Ok(Some(n.to_string())),
+        serde_yaml::Value::Bool(b) => Ok(Some(b.to_string())),
+        _ => Err(D::Error::custom("expected text, a number or a boolean")),
+    }
+}
+
+/// Reads a policy's settings into its file struct; serde's message on error.
+pub(crate) fn settings<T: serde::de::DeserializeOwned>(
+    args: serde_yaml::Value,
+) -> Result<T, String> {
+    serde_yaml::from_value(args).map_err(|e| e.to_string())
+}

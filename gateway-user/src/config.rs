@@ -1,0 +1,4 @@
+//! The node configuration: its model (file, bundle, validation) is the
+//! `gateway-model` crate, shared with the control plane.
+
+pub use gateway_model::config::*;
