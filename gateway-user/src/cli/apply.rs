@@ -1,9 +1,10 @@
 //! The one path by which a configuration takes effect, for SIGHUP and for
 //! the control plane's bundles alike: (file config + current bundle) →
-//! `Config::with_bundle` → `Gateway::build` → DoS policy written to the
-//! XDP maps → swapped into the `ArcSwap` → status file and metrics.
-//! Anything invalid is rejected whole before the swap: the last good
-//! configuration keeps running.
+//! `Config::with_bundle` → `Gateway::build` (in the state registry, which
+//! carries counters, pools, JWKS caches and escalation over) → DoS policy
+//! written to the XDP maps → swapped into the `ArcSwap` → registry commit →
+//! status file and metrics. Anything invalid is rejected whole before the
+//! swap: the last good configuration and its runtime state keep running.
 
 use std::{
     path::PathBuf,
@@ -16,6 +17,7 @@ use crate::{
     config::{Bundle, Config, DosPolicy},
     datapath::PinDir,
     proxy::{Gateway, SharedGateway},
+    state_registry::StateRegistry,
     status::StatusFile,
     sync::Applier,
 };
@@ -36,6 +38,8 @@ struct Inputs {
 
 pub struct Live {
     pub gateway: SharedGateway,
+    /// The runtime state of `gateway`, which the next build starts from.
+    registry: Arc<StateRegistry>,
     metrics: Arc<Metrics>,
     /// Pin directory of the attached program, whose maps take the DoS policy.
     xdp: Option<PinDir>,
@@ -45,9 +49,12 @@ pub struct Live {
 }
 
 impl Live {
-    /// `gateway` was built from `file` with `bundle` (version, text) on top.
+    /// `gateway` was built from `file` with `bundle` (version, text) on top,
+    /// in `registry`.
+    #[expect(clippy::too_many_arguments, reason = "each is one part of the running daemon")]
     pub fn new(
         gateway: SharedGateway,
+        registry: Arc<StateRegistry>,
         metrics: Arc<Metrics>,
         xdp: Option<PinDir>,
         status: Option<Arc<StatusFile>>,
@@ -58,6 +65,7 @@ impl Live {
         let dos = gateway.load().config.dos.clone();
         Live {
             gateway,
+            registry,
             metrics,
             xdp,
             status,
@@ -110,7 +118,7 @@ impl Live {
             Some(text) => file.with_bundle(&Bundle::parse(text)?)?,
             None => file.clone(),
         };
-        let gateway = Gateway::build(&config)?;
+        let (gateway, state) = self.registry.build(|| Gateway::build(&config))?;
         let old = self.gateway.load();
         for (what, before, after) in [
             (
@@ -137,6 +145,7 @@ impl Live {
             xdp::apply_dos(dir, &mut inputs.dos, config.dos.clone())?;
         }
         self.gateway.store(Arc::new(gateway));
+        self.registry.commit(state);
         self.metrics.reloaded(true);
         drop(old);
         crate::memory::release_freed();

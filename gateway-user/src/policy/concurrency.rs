@@ -1,5 +1,6 @@
 //! `limit-concurrency`: at most `max_count` requests of this scope at once
 //! (from inbound until the backend's response headers); more get 429.
+//! Reloads carry the in-flight count over (`state_registry`).
 
 use std::sync::{
     Arc,
@@ -45,6 +46,12 @@ impl LimitConcurrency {
             max: f.max_count,
             active: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Its in-flight count is the one kept under that place, if any.
+    pub fn set_place(&mut self, place: &str) {
+        let fresh = self.active.clone();
+        self.active = crate::state_registry::concurrency(place, || fresh);
     }
 
     /// A slot, or `None` when `max_count` requests are in flight.

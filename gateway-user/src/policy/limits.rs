@@ -7,8 +7,9 @@
 //! `RateLimit` headers (`<name>-bandwidth` with `qu="content-bytes"` for
 //! bandwidth).
 //!
-//! Accuracy: exact on one gateway (see `counters`); counters start afresh
-//! when the configuration is reloaded. Without a subscription, `rate-limit`
+//! Accuracy: exact on one gateway (see `counters`); reloads carry the
+//! counters over while the policy's place and settings are unchanged
+//! (`state_registry`). Without a subscription, `rate-limit`
 //! and `quota` count per client IP.
 
 use std::{
@@ -74,6 +75,9 @@ pub struct Limit {
     /// Where the policy sits (scope/section/index): with a control plane,
     /// call quotas are counted fleet-wide under `<place>|<key>`.
     place: String,
+    /// The settings that shape the counters: a reload keeps the counters
+    /// of a policy whose place and identity are unchanged.
+    identity: String,
 }
 
 impl std::fmt::Debug for Limit {
@@ -134,8 +138,8 @@ impl Limit {
         if f.renewal_period == 0 {
             return Err("renewal_period must be at least 1 second".into());
         }
-        let key = match (by_key, f.counter_key) {
-            (true, Some(k)) => Some(KeyTemplate::parse(&k)?),
+        let key = match (by_key, f.counter_key.as_deref()) {
+            (true, Some(k)) => Some(KeyTemplate::parse(k)?),
             (true, None) => {
                 return Err("counter_key is required, e.g. counter_key: \"{client_ip}\"".into());
             }
@@ -152,6 +156,8 @@ impl Limit {
             bytes,
         };
         let w = f.renewal_period;
+        let max_keys = f.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
+        let identity = format!("{name}|{allowance:?}|{w}|{:?}|{max_keys}", f.counter_key);
         let policy_headers = [
             f.calls.map(|q| format!("\"{name}\";q={q};w={w}")),
             bytes.map(|q| format!("\"{name}-bandwidth\";q={q};qu=\"content-bytes\";w={w}")),
@@ -166,13 +172,10 @@ impl Limit {
             allowance,
             period,
             key,
-            counters: Arc::new(Counters::new(
-                allowance,
-                period,
-                f.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
-            )),
+            counters: Arc::new(Counters::new(allowance, period, max_keys)),
             policy_headers,
             place: String::new(),
+            identity,
         })
     }
 
@@ -278,7 +281,10 @@ impl Limit {
 
 impl Limit {
     /// Names the policy's place, the stable part of its fleet counters.
+    /// Its counters are the ones kept under that place, if any.
     pub fn set_place(&mut self, place: String) {
+        let fresh = self.counters.clone();
+        self.counters = crate::state_registry::limit_counters(&place, &self.identity, || fresh);
         self.place = place;
     }
 

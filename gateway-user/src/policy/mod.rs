@@ -19,7 +19,7 @@ mod fetch;
 mod forward_request;
 pub mod gate;
 mod ip_filter;
-mod jwt;
+pub(crate) mod jwt;
 mod limits;
 mod parse;
 mod per_thread;
@@ -178,10 +178,12 @@ impl Policy {
     }
 
     /// Tells the policy where it sits (`api orders/inbound/0`): the name of
-    /// its fleet-wide counters.
+    /// its fleet-wide counters and of the state reloads carry over.
     fn placed(mut self, place: String) -> Policy {
-        if let Policy::Limit(limit) = &mut self {
-            limit.set_place(place);
+        match &mut self {
+            Policy::Limit(limit) => limit.set_place(place),
+            Policy::LimitConcurrency(l) => l.set_place(&place),
+            _ => {}
         }
         self
     }
