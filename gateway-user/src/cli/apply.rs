@@ -84,6 +84,7 @@ impl Live {
     /// SIGHUP: the re-read file, with the current bundle on top.
     pub fn reload_file(&self, file: anyhow::Result<Config>) {
         let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let started = std::time::Instant::now();
         let result = file.and_then(|file| {
             let bundle = inputs.bundle.as_ref().map(|b| b.text.clone());
             self.apply(&mut inputs, &file, bundle.as_deref())?;
@@ -96,7 +97,11 @@ impl Live {
                     let text = std::fs::read(&self.config_path).map_err(|e| e.to_string());
                     status.record_reload("file", text.as_deref().map_err(Clone::clone));
                 }
-                tracing::info!(config = %self.config_path.display(), "configuration reloaded");
+                tracing::info!(
+                    config = %self.config_path.display(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "configuration reloaded"
+                );
             }
             Err(err) => {
                 self.rejected("file", &format!("{err:#}"));
@@ -171,6 +176,7 @@ impl Applier for Live {
             }
         };
         let file = inputs.file.clone();
+        let started = std::time::Instant::now();
         match self.apply(&mut inputs, &file, Some(text)) {
             Ok(()) => {
                 inputs.bundle = Some(CurrentBundle {
@@ -184,6 +190,7 @@ impl Applier for Live {
                 tracing::info!(
                     version,
                     apis,
+                    took_ms = started.elapsed().as_millis() as u64,
                     "configuration from the control plane applied"
                 );
                 Ok(version)
