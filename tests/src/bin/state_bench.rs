@@ -142,13 +142,20 @@ fn spray(args: &[String]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let next = Arc::new(AtomicU32::new(0));
     let gateways = [("limited", port), ("no limit", plain_port)];
-    for (_, port) in gateways {
+    for (name, port) in gateways {
         let (status, body) = curl(&[&format!("http://127.0.0.1:{port}/b")]);
         assert_eq!((status, body.as_str()), (200, "ok"));
-        // Warm up: every source once, so the spray runs on a full key map.
+        // Warm up: every source once, so the spray runs on a full key map
+        // (and evicts for every new source).
         let gw: SocketAddr = ([127, 0, 0, 1], port).into();
-        let warm = Duration::from_secs(2).max(duration);
-        runtime.block_on(load(gw, sources, connections, warm, next.clone()));
+        let (started, from) = (Instant::now(), next.load(Ordering::Relaxed));
+        while next.load(Ordering::Relaxed).wrapping_sub(from) < sources {
+            runtime.block_on(load(gw, sources, connections, Duration::from_secs(2), next.clone()));
+        }
+        println!(
+            "{name}: warmed up with {sources} sources in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     // [gateway][few, many]
     let mut rates = vec![[Vec::new(), Vec::new()]; 2];
