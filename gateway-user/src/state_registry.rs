@@ -296,7 +296,10 @@ mod tests {
         }
         let (second, staged) = build(&registry, &[("a/0", 5), ("b/0", 9)]).unwrap();
         registry.commit(staged);
-        assert!(Arc::ptr_eq(&first[0], &second[0]), "unchanged: carried over");
+        assert!(
+            Arc::ptr_eq(&first[0], &second[0]),
+            "unchanged: carried over"
+        );
         assert!(!Arc::ptr_eq(&first[1], &second[1]), "new limit: rebuilt");
         assert!(matches!(
             second[1].hit("k", now),

@@ -33,7 +33,10 @@ fn remaining(a: &Answer, name: &str) -> u64 {
 fn call(url: &str) -> (u64, u64, String) {
     let a = fetch(&[url]);
     assert_eq!(a.status, 200, "{}", a.body);
-    let peer = a.header("x-echo-peer").expect("answered by the echo").into();
+    let peer = a
+        .header("x-echo-peer")
+        .expect("answered by the echo")
+        .into();
     (remaining(&a, "rate-limit"), remaining(&a, "quota"), peer)
 }
 
@@ -88,11 +91,21 @@ fn counters_and_pooled_connections_survive_sighup_and_a_changed_limit_restarts()
     wait_logged(log, "configuration reloaded", before);
     let a = fetch(&[&url]);
     assert_eq!(a.header("x-generation"), Some("two"));
-    assert_eq!((remaining(&a, "rate-limit"), remaining(&a, "quota")), (1, 11));
-    assert!(pooled.contains(a.header("x-echo-peer").unwrap()), "{pooled:?}");
+    assert_eq!(
+        (remaining(&a, "rate-limit"), remaining(&a, "quota")),
+        (1, 11)
+    );
+    assert!(
+        pooled.contains(a.header("x-echo-peer").unwrap()),
+        "{pooled:?}"
+    );
 
     // A rejected reload changes nothing either.
-    std::fs::write(&gw.catalog, "apis: [{name: limited, policies: {inbound: [rate-limt]}}]").unwrap();
+    std::fs::write(
+        &gw.catalog,
+        "apis: [{name: limited, policies: {inbound: [rate-limt]}}]",
+    )
+    .unwrap();
     let before = log().matches("configuration reload rejected").count();
     gw.gw.daemon.signal(libc::SIGHUP);
     wait_logged(log, "configuration reload rejected", before);

@@ -51,7 +51,10 @@ pub struct Live {
 impl Live {
     /// `gateway` was built from `file` with `bundle` (version, text) on top,
     /// in `registry`.
-    #[expect(clippy::too_many_arguments, reason = "each is one part of the running daemon")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is one part of the running daemon"
+    )]
     pub fn new(
         gateway: SharedGateway,
         registry: Arc<StateRegistry>,

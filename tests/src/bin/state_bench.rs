@@ -150,7 +150,13 @@ fn spray(args: &[String]) {
         let gw: SocketAddr = ([127, 0, 0, 1], port).into();
         let (started, from) = (Instant::now(), next.load(Ordering::Relaxed));
         while next.load(Ordering::Relaxed).wrapping_sub(from) < sources {
-            runtime.block_on(load(gw, sources, connections, Duration::from_secs(2), next.clone()));
+            runtime.block_on(load(
+                gw,
+                sources,
+                connections,
+                Duration::from_secs(2),
+                next.clone(),
+            ));
         }
         println!(
             "{name}: warmed up with {sources} sources in {:.0} s",
@@ -177,7 +183,10 @@ fn spray(args: &[String]) {
     );
     println!(
         "{:<10} {:>22} {:>22} {:>8}",
-        "edgegw", "10 sources req/s", format!("{sources} sources req/s"), "ratio"
+        "edgegw",
+        "10 sources req/s",
+        format!("{sources} sources req/s"),
+        "ratio"
     );
     let mut ratios = Vec::new();
     for ((name, _), [few, many]) in gateways.iter().zip(rates) {
@@ -209,7 +218,8 @@ async fn load(
             let (ok, errors, next) = (ok.clone(), errors.clone(), next.clone());
             tokio::spawn(async move {
                 while tokio::time::Instant::now() < deadline {
-                    let source = Ipv4Addr::from(base + next.fetch_add(1, Ordering::Relaxed) % sources);
+                    let source =
+                        Ipv4Addr::from(base + next.fetch_add(1, Ordering::Relaxed) % sources);
                     match connection(gw, source).await {
                         Ok(n) => ok.fetch_add(n, Ordering::Relaxed),
                         Err(_) => errors.fetch_add(1, Ordering::Relaxed),
@@ -333,7 +343,11 @@ fn reload(args: &[String]) {
         let signalled = Instant::now();
         daemon.signal(libc::SIGHUP);
         while with_key(added) != 200 {
-            assert!(signalled.elapsed() < Duration::from_secs(60), "{}", daemon.log_text());
+            assert!(
+                signalled.elapsed() < Duration::from_secs(60),
+                "{}",
+                daemon.log_text()
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         let seen = signalled.elapsed();

@@ -17,7 +17,6 @@
 //! cancel it for the others.
 
 use std::{
-
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
