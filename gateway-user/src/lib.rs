@@ -8,6 +8,8 @@
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
 //! - `sync`: the control plane client (config long-poll, backups, heartbeats,
 //!   fleet-wide quotas).
+//! - `state_registry`: runtime state (counters, pools, JWKS caches,
+//!   escalation) that reloads carry over, keyed by identity.
 //! - `cli`: one module per `edgegw` subcommand.
 //! - `lifecycle`: what operators and systemd see: `logging`, the `status`
 //!   file, sd_`notify` readiness and the `watchdog`.
@@ -45,6 +47,7 @@ pub mod policy;
     reason = "proxy/headers.rs copies header words unaligned; proxy/h1_client/body.rs reads into spare Vec capacity"
 )]
 pub mod proxy;
+pub mod state_registry;
 pub mod status;
 pub mod sync;
 pub mod watchdog;

@@ -54,6 +54,8 @@ impl TestBackend {
     /// - default: a JSON description of the request (method, path, query,
     ///   headers, body_bytes);
     /// - `?delay_ms=N`: answers after N ms;
+    /// - every answer names the connection it came on: `x-echo-peer`, the
+    ///   client's address and port;
     /// - header `x-stream: 1`: streams every request body chunk back as
     ///   `echo:<chunk>` as soon as it arrives, then trailers
     ///   `grpc-status: 0` and `x-chunks: <n>` (gRPC-style).
@@ -75,15 +77,22 @@ impl TestBackend {
         let counter = hits.clone();
         runtime.spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
                 let counter = counter.clone();
                 let acceptor = acceptor.clone();
+                // Which connection served a request: pool reuse is observable.
+                let peer = HeaderValue::try_from(peer.to_string()).unwrap();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         counter.fetch_add(1, Ordering::SeqCst);
-                        async move { Ok::<_, Infallible>(echo(req).await) }
+                        let peer = peer.clone();
+                        async move {
+                            let mut answer = echo(req).await;
+                            answer.headers_mut().insert("x-echo-peer", peer);
+                            Ok::<_, Infallible>(answer)
+                        }
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
                     let _ = match acceptor {

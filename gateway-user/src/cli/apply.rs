@@ -1,9 +1,10 @@
 //! The one path by which a configuration takes effect, for SIGHUP and for
 //! the control plane's bundles alike: (file config + current bundle) →
-//! `Config::with_bundle` → `Gateway::build` → DoS policy written to the
-//! XDP maps → swapped into the `ArcSwap` → status file and metrics.
-//! Anything invalid is rejected whole before the swap: the last good
-//! configuration keeps running.
+//! `Config::with_bundle` → `Gateway::build` (in the state registry, which
+//! carries counters, pools, JWKS caches and escalation over) → DoS policy
+//! written to the XDP maps → swapped into the `ArcSwap` → registry commit →
+//! status file and metrics. Anything invalid is rejected whole before the
+//! swap: the last good configuration and its runtime state keep running.
 
 use std::{
     path::PathBuf,
@@ -16,6 +17,7 @@ use crate::{
     config::{Bundle, Config, DosPolicy},
     datapath::PinDir,
     proxy::{Gateway, SharedGateway},
+    state_registry::StateRegistry,
     status::StatusFile,
     sync::Applier,
 };
@@ -36,6 +38,8 @@ struct Inputs {
 
 pub struct Live {
     pub gateway: SharedGateway,
+    /// The runtime state of `gateway`, which the next build starts from.
+    registry: Arc<StateRegistry>,
     metrics: Arc<Metrics>,
     /// Pin directory of the attached program, whose maps take the DoS policy.
     xdp: Option<PinDir>,
@@ -45,9 +49,15 @@ pub struct Live {
 }
 
 impl Live {
-    /// `gateway` was built from `file` with `bundle` (version, text) on top.
+    /// `gateway` was built from `file` with `bundle` (version, text) on top,
+    /// in `registry`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is one part of the running daemon"
+    )]
     pub fn new(
         gateway: SharedGateway,
+        registry: Arc<StateRegistry>,
         metrics: Arc<Metrics>,
         xdp: Option<PinDir>,
         status: Option<Arc<StatusFile>>,
@@ -58,6 +68,7 @@ impl Live {
         let dos = gateway.load().config.dos.clone();
         Live {
             gateway,
+            registry,
             metrics,
             xdp,
             status,
@@ -76,6 +87,7 @@ impl Live {
     /// SIGHUP: the re-read file, with the current bundle on top.
     pub fn reload_file(&self, file: anyhow::Result<Config>) {
         let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let started = std::time::Instant::now();
         let result = file.and_then(|file| {
             let bundle = inputs.bundle.as_ref().map(|b| b.text.clone());
             self.apply(&mut inputs, &file, bundle.as_deref())?;
@@ -88,7 +100,11 @@ impl Live {
                     let text = std::fs::read(&self.config_path).map_err(|e| e.to_string());
                     status.record_reload("file", text.as_deref().map_err(Clone::clone));
                 }
-                tracing::info!(config = %self.config_path.display(), "configuration reloaded");
+                tracing::info!(
+                    config = %self.config_path.display(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "configuration reloaded"
+                );
             }
             Err(err) => {
                 self.rejected("file", &format!("{err:#}"));
@@ -110,7 +126,7 @@ impl Live {
             Some(text) => file.with_bundle(&Bundle::parse(text)?)?,
             None => file.clone(),
         };
-        let gateway = Gateway::build(&config)?;
+        let (gateway, state) = self.registry.build(|| Gateway::build(&config))?;
         let old = self.gateway.load();
         for (what, before, after) in [
             (
@@ -137,6 +153,7 @@ impl Live {
             xdp::apply_dos(dir, &mut inputs.dos, config.dos.clone())?;
         }
         self.gateway.store(Arc::new(gateway));
+        self.registry.commit(state);
         self.metrics.reloaded(true);
         drop(old);
         crate::memory::release_freed();
@@ -162,6 +179,7 @@ impl Applier for Live {
             }
         };
         let file = inputs.file.clone();
+        let started = std::time::Instant::now();
         match self.apply(&mut inputs, &file, Some(text)) {
             Ok(()) => {
                 inputs.bundle = Some(CurrentBundle {
@@ -175,6 +193,7 @@ impl Applier for Live {
                 tracing::info!(
                     version,
                     apis,
+                    took_ms = started.elapsed().as_millis() as u64,
                     "configuration from the control plane applied"
                 );
                 Ok(version)

@@ -29,6 +29,7 @@ use crate::{
     datapath::{PinDir, XdpMode},
     lifecycle::Lifecycle,
     proxy::{self, Gateway, Listeners, SharedGateway},
+    state_registry::StateRegistry,
     sync,
 };
 
@@ -107,7 +108,10 @@ async fn serve(
         Some(addr) => Some(bind(addr, "demo_backend.listen").await?),
         None => None,
     };
-    let gateway = Gateway::build(&config)?;
+    // Runtime state outlives each gateway: reloads carry it over.
+    let registry = Arc::new(StateRegistry::default());
+    let (gateway, state) = registry.build(|| Gateway::build(&config))?;
+    registry.commit(state);
     crate::memory::release_freed();
     let metrics = Arc::new(Metrics::default());
     let admin_state = Arc::new(AdminState {
@@ -150,6 +154,7 @@ async fn serve(
     let int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let live = Arc::new(Live::new(
         shared.clone(),
+        registry,
         metrics.clone(),
         attachment.as_ref().map(|a| a.pin_dir().clone()),
         lifecycle.status(),

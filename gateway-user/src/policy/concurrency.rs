@@ -1,5 +1,6 @@
 //! `limit-concurrency`: at most `max_count` requests of this scope at once
 //! (from inbound until the backend's response headers); more get 429.
+//! Reloads carry the in-flight count over (`state_registry`).
 
 use std::sync::{
     Arc,
@@ -28,10 +29,11 @@ impl Drop for Slot {
 }
 
 impl LimitConcurrency {
-    pub fn new(spec: &LimitConcurrencySpec) -> Self {
+    /// Its in-flight count is the one kept under `place`, if any.
+    pub fn new(spec: &LimitConcurrencySpec, place: &str) -> Self {
         LimitConcurrency {
             max: spec.max,
-            active: Arc::new(AtomicUsize::new(0)),
+            active: crate::state_registry::concurrency(place, || Arc::new(AtomicUsize::new(0))),
         }
     }
 
@@ -63,7 +65,7 @@ mod tests {
 
     #[test]
     fn slots_are_bounded_and_released() {
-        let l = LimitConcurrency::new(&LimitConcurrencySpec { max: 2 });
+        let l = LimitConcurrency::new(&LimitConcurrencySpec { max: 2 }, "test");
         let a = l.acquire().unwrap();
         let _b = l.acquire().unwrap();
         assert!(l.acquire().is_none());

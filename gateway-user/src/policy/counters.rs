@@ -5,16 +5,22 @@
 //! up to `calls` calls are admitted in it, and calls are admitted while
 //! fewer than `bytes` body bytes were charged to it. Bytes are known only
 //! when a call ends, so they are charged afterwards (`charge`): the call
-//! that crosses the bandwidth limit completes, the next ones are refused. Memory is bounded: at most
-//! `max_keys` windows are kept; when full, expired windows are dropped
-//! first, then the least recently used key is evicted (that client's count
-//! restarts, so under key churn above `max_keys` a limit can admit more).
+//! that crosses the bandwidth limit completes, the next ones are refused.
+//!
+//! Memory is bounded: at most `max_keys` windows are kept, in least
+//! recently used order; when full, expired windows at the old end are
+//! dropped, else the least recently used key is evicted (that client's
+//! count restarts, so under key churn above `max_keys` a limit can admit
+//! more). Both are O(1) (amortised for expired windows): an address spray
+//! costs no scan under the lock.
 
 use std::{
-    collections::HashMap,
+    hash::RandomState,
     sync::Mutex,
     time::{Duration, Instant},
 };
+
+use hashlink::LruCache;
 
 /// Outcome of one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +52,6 @@ struct Window {
     start: Instant,
     count: u64,
     bytes: u64,
-    last_used: Instant,
 }
 
 /// What a window admits; at least one is set (checked by the policy).
@@ -60,7 +65,8 @@ pub struct Counters {
     limit: Allowance,
     period: Duration,
     max_keys: usize,
-    windows: Mutex<HashMap<String, Window>>,
+    /// SipHash: the keys come from callers.
+    windows: Mutex<LruCache<String, Window, RandomState>>,
 }
 
 /// Default bound on distinct keys per policy.
@@ -72,13 +78,15 @@ impl Counters {
             limit,
             period,
             max_keys: max_keys.max(1),
-            windows: Mutex::new(HashMap::new()),
+            // Unbounded: `make_room` evicts, expired windows first.
+            windows: Mutex::new(LruCache::with_hasher(usize::MAX, RandomState::new())),
         }
     }
 
     pub fn hit(&self, key: &str, now: Instant) -> Decision {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        // A known key costs one lookup and no allocation.
+        // A known key costs one lookup and no allocation (and becomes the
+        // most recently used).
         if let Some(window) = windows.get_mut(key) {
             return self.count(window, now);
         }
@@ -89,7 +97,6 @@ impl Counters {
             start: now,
             count: 0,
             bytes: 0,
-            last_used: now,
         };
         let window = windows.entry(key.to_string()).or_insert(fresh);
         self.count(window, now)
@@ -104,7 +111,6 @@ impl Counters {
             window.bytes = 0;
             elapsed = Duration::ZERO;
         }
-        window.last_used = now;
         let reset = self.period - elapsed;
         let denied = |exhausted| Decision::Denied {
             retry_after: reset,
@@ -129,22 +135,25 @@ impl Counters {
     /// decision's); nothing if that window has since ended or been evicted.
     pub fn charge(&self, key: &str, window: Instant, bytes: u64) {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = windows.get_mut(key)
+        if let Some(w) = windows.peek_mut(key)
             && w.start == window
         {
             w.bytes = w.bytes.saturating_add(bytes);
         }
     }
 
-    fn make_room(&self, windows: &mut HashMap<String, Window>, now: Instant) {
-        windows.retain(|_, w| now.duration_since(w.start) < self.period);
-        if windows.len() >= self.max_keys
-            && let Some(oldest) = windows
-                .iter()
-                .min_by_key(|(_, w)| w.last_used)
-                .map(|(k, _)| k.clone())
+    /// Drops the expired windows at the least recently used end (each one
+    /// once), then the least recently used key if still full.
+    fn make_room(&self, windows: &mut LruCache<String, Window, RandomState>, now: Instant) {
+        while windows
+            .iter()
+            .next()
+            .is_some_and(|(_, w)| now.duration_since(w.start) >= self.period)
         {
-            windows.remove(&oldest);
+            windows.remove_lru();
+        }
+        if windows.len() >= self.max_keys {
+            windows.remove_lru();
         }
     }
 
@@ -290,6 +299,38 @@ mod tests {
         // Expired windows are dropped before anything is evicted.
         c.hit("new", t0 + Duration::from_secs(120));
         assert_eq!(c.keys(), 1);
+    }
+
+    #[test]
+    fn a_full_map_evicts_the_least_recently_used_key() {
+        let c = Counters::new(calls(1), Duration::from_secs(60), 3);
+        let t0 = Instant::now();
+        for k in ["a", "b", "c"] {
+            c.hit(k, t0);
+        }
+        // "a" is used again, so "b" is now the least recently used.
+        assert!(matches!(c.hit("a", t0), Decision::Denied { .. }));
+        c.hit("d", t0);
+        assert_eq!(c.keys(), 3);
+        for (key, counted) in [("a", true), ("c", true), ("d", true), ("b", false)] {
+            let denied = matches!(c.hit(key, t0), Decision::Denied { .. });
+            assert_eq!(denied, counted, "{key}");
+        }
+    }
+
+    #[test]
+    fn expired_windows_go_before_a_live_one_is_evicted() {
+        let c = Counters::new(calls(1), Duration::from_secs(10), 3);
+        let t0 = Instant::now();
+        c.hit("old1", t0);
+        c.hit("old2", t0);
+        c.hit("live", t0 + Duration::from_secs(8));
+        c.hit("new", t0 + Duration::from_secs(12));
+        assert_eq!(c.keys(), 2, "both expired windows dropped");
+        assert!(matches!(
+            c.hit("live", t0 + Duration::from_secs(12)),
+            Decision::Denied { .. }
+        ));
     }
 
     #[test]

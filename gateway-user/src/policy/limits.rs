@@ -7,8 +7,9 @@
 //! `RateLimit` headers (`<name>-bandwidth` with `qu="content-bytes"` for
 //! bandwidth).
 //!
-//! Accuracy: exact on one gateway (see `counters`); counters start afresh
-//! when the configuration is reloaded. Without a subscription, `rate-limit`
+//! Accuracy: exact on one gateway (see `counters`); reloads carry the
+//! counters over while the policy's place and settings are unchanged
+//! (`state_registry`). Without a subscription, `rate-limit`
 //! and `quota` count per client IP.
 
 use std::{
@@ -83,6 +84,10 @@ impl Limit {
             bytes: spec.bytes,
         };
         let w = spec.period.as_secs();
+        let max_keys = spec.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
+        // The settings that shape the counters: a reload keeps the counters
+        // of a policy whose place and identity are unchanged.
+        let identity = format!("{name}|{allowance:?}|{w}|{:?}|{max_keys}", spec.key);
         let policy_headers = [
             spec.calls.map(|q| format!("\"{name}\";q={q};w={w}")),
             spec.bytes
@@ -98,11 +103,11 @@ impl Limit {
             allowance,
             period: spec.period,
             key: spec.key.clone(),
-            counters: Arc::new(Counters::new(
-                allowance,
-                spec.period,
-                spec.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
-            )),
+            // Reloads carry the counters of an unchanged policy over
+            // (`state_registry`); a changed one starts afresh.
+            counters: crate::state_registry::limit_counters(&place, &identity, || {
+                Arc::new(Counters::new(allowance, spec.period, max_keys))
+            }),
             policy_headers,
             place,
         }

@@ -17,7 +17,7 @@ pub mod counters;
 mod fetch;
 pub mod gate;
 mod ip_filter;
-mod jwt;
+pub(crate) mod jwt;
 mod limits;
 mod per_thread;
 mod pipeline;
@@ -83,7 +83,7 @@ impl Policy {
             PolicySpec::ForwardRequest(s) => Policy::ForwardRequest(s.clone()),
             PolicySpec::ValidateJwt(s) => Policy::ValidateJwt(Box::new(jwt::ValidateJwt::new(s))),
             PolicySpec::LimitConcurrency(s) => {
-                Policy::LimitConcurrency(concurrency::LimitConcurrency::new(s))
+                Policy::LimitConcurrency(concurrency::LimitConcurrency::new(s, &placed.place))
             }
             PolicySpec::SetBackend(s) => Policy::SetBackend(s.clone()),
             PolicySpec::Retry(s) => Policy::Retry(retry::Retry::new(s)),

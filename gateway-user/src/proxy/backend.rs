@@ -59,7 +59,8 @@ pub struct Answer {
 
 /// One backend's clients: hyper-util's pooled client (HTTP/2, and
 /// upgrades), and for HTTP/1.1 the lean client that serves everything else.
-struct Clients {
+/// Kept across reloads with their pools (`state_registry`).
+pub(crate) struct Clients {
     lean: Option<h1_client::Shared>,
     /// TLS settings built once, for every thread's client.
     connector: HttpsConnector<HttpConnector>,
@@ -69,7 +70,7 @@ struct Clients {
 
 /// The clients of every backend the configuration uses.
 pub struct Backends {
-    clients: Vec<(Backend, Clients)>,
+    clients: Vec<(Backend, Arc<Clients>)>,
     by_value: HashMap<Backend, usize, foldhash::fast::RandomState>,
     /// Looked up on every request: the requests name the backends of the
     /// configuration this was built from, so their addresses find them
@@ -88,7 +89,8 @@ impl Backends {
             let i = match this.by_value.get(b) {
                 Some(&i) => i,
                 None => {
-                    this.clients.push((b.clone(), Clients::new(b)?));
+                    let clients = crate::state_registry::backend_clients(b, || Clients::new(b))?;
+                    this.clients.push((b.clone(), clients));
                     this.by_value.insert(b.clone(), this.clients.len() - 1);
                     this.clients.len() - 1
                 }

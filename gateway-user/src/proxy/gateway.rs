@@ -46,7 +46,7 @@ pub struct Gateway {
     /// API management; `None` without a `[catalog]`: plain proxying.
     pub catalog: Option<Catalog>,
     /// Bans abusive clients in XDP; `None` without `[escalation]` or XDP.
-    pub escalation: Option<Escalator>,
+    pub escalation: Option<Arc<Escalator>>,
     /// XDP's allow/deny/ban state for policies; `None` without XDP.
     pub xdp_state: Option<XdpState>,
     /// The config it was built from (listener addresses cannot change live).
@@ -54,7 +54,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds every part or fails as a whole.
+    /// Builds every part or fails as a whole, with fresh runtime state
+    /// (inside `StateRegistry::build`: with the running state carried over).
     pub fn build(config: &Config) -> Result<Gateway, GatewayError> {
         let tls = match &config.tls {
             Some(t) => Some(tls::server_config(t)?),
@@ -81,7 +82,9 @@ impl Gateway {
                 tracing::warn!("[escalation] is ignored: XDP is off (xdp.mode or --xdp-mode)");
                 None
             }
-            (Some(e), _) => Some(Escalator::new(e.clone(), PinDir::new(&config.iface))),
+            (Some(e), _) => Some(crate::state_registry::escalator(e, &config.iface, || {
+                Escalator::new(e.clone(), PinDir::new(&config.iface))
+            })),
             (None, _) => None,
         };
         let xdp_state =

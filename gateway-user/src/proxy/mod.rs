@@ -13,12 +13,12 @@
 
 mod access_log;
 mod authority;
-mod backend;
+pub(crate) mod backend;
 mod canonical;
 mod deadline;
 mod drain;
 pub mod echo;
-mod escalate;
+pub(crate) mod escalate;
 mod forward;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -39,6 +39,7 @@ mod proxy_protocols;
 mod proxy_routing;
 mod proxy_server_h1;
 mod proxy_smuggling_paths;
+mod state_reload;
 mod sync_backup;
 mod sync_broken_cp;
 mod sync_dos;

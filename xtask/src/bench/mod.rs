@@ -8,6 +8,7 @@ pub(crate) mod apim;
 mod choose;
 pub(crate) mod instructions;
 pub(crate) mod proxy;
+mod state;
 mod sync;
 mod xdp;
 
@@ -19,7 +20,8 @@ use crate::{
 };
 
 /// Runs the measuring binary `name` of the test crate (`tests/src/bin/`),
-/// which shares the test harness, with the paths of the built binaries.
+/// which shares the test harness, with the paths of the built binaries
+/// (EDGEGW_BIN and EDGEGW_CP_BIN, when set, name other builds).
 fn harness_bin(name: &str, args: &[String]) -> anyhow::Result<()> {
     setup::run(
         cargo()
@@ -36,8 +38,14 @@ fn harness_bin(name: &str, args: &[String]) -> anyhow::Result<()> {
             ])
             .args(args)
             .env("EDGEGW_EBPF_OBJECT", ebpf_object())
-            .env("EDGEGW_BIN", edgegw_bin())
-            .env("EDGEGW_CP_BIN", edgegw_cp_bin()),
+            .env(
+                "EDGEGW_BIN",
+                std::env::var_os("EDGEGW_BIN").unwrap_or_else(|| edgegw_bin().into()),
+            )
+            .env(
+                "EDGEGW_CP_BIN",
+                std::env::var_os("EDGEGW_CP_BIN").unwrap_or_else(|| edgegw_cp_bin().into()),
+            ),
     )
 }
 
@@ -57,8 +65,9 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             proxy::run(&args)
         }
         "sync" => sync::run(args),
+        "spray" | "reload" => state::run(target, args),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, spray, reload"
         ),
     }
 }

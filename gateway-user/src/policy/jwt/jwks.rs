@@ -17,8 +17,7 @@
 //! cancel it for the others.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, LazyLock, Mutex, MutexGuard, Weak},
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -98,21 +97,11 @@ enum Why {
     UnknownKey,
 }
 
-/// Caches by source, shared by every policy (and every catalog generation)
-/// naming the same URL; an entry lives as long as one policy holds it.
-static REGISTRY: LazyLock<Mutex<HashMap<Source, Weak<Jwks>>>> = LazyLock::new(Default::default);
-
 impl Jwks {
-    /// The process's cache for `source`.
+    /// The cache for `source`: one per URL in a gateway, carried over by
+    /// reloads (`state_registry`).
     pub fn shared(source: Source) -> Arc<Jwks> {
-        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(jwks) = registry.get(&source).and_then(Weak::upgrade) {
-            return jwks;
-        }
-        registry.retain(|_, w| w.strong_count() > 0);
-        let jwks = Arc::new(Jwks::new(source.clone(), TIMING));
-        registry.insert(source, Arc::downgrade(&jwks));
-        jwks
+        crate::state_registry::jwks(&source, || Jwks::new(source.clone(), TIMING))
     }
 
     pub fn new(source: Source, timing: Timing) -> Jwks {
@@ -501,16 +490,23 @@ mod tests {
         assert_eq!(backoff(&t, u32::MAX).as_secs(), 60);
     }
 
-    #[tokio::test]
-    async fn policies_naming_one_url_share_one_cache() {
+    #[test]
+    fn policies_naming_one_url_share_one_cache() {
         let source = |url: &str, openid| Source {
             url: url.into(),
             openid,
         };
-        let a = Jwks::shared(source("http://127.0.0.1:9/shared", false));
-        let b = Jwks::shared(source("http://127.0.0.1:9/shared", false));
+        let registry = crate::state_registry::StateRegistry::default();
+        let ((a, b, c), _) = registry
+            .build(|| {
+                Ok::<_, ()>((
+                    Jwks::shared(source("http://127.0.0.1:9/shared", false)),
+                    Jwks::shared(source("http://127.0.0.1:9/shared", false)),
+                    Jwks::shared(source("http://127.0.0.1:9/shared", true)),
+                ))
+            })
+            .unwrap();
         assert!(Arc::ptr_eq(&a, &b));
-        let c = Jwks::shared(source("http://127.0.0.1:9/shared", true));
         assert!(!Arc::ptr_eq(&a, &c));
     }
 }

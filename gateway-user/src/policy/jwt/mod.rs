@@ -6,7 +6,7 @@
 //! and cached (`jwks`); claims are checked in `claims`.
 
 mod claims;
-mod jwks;
+pub(crate) mod jwks;
 mod keys;
 
 use std::{sync::Arc, time::Duration};
