@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(path.starts_with('/'), "{raw:?} -> {path:?}");
     let segments: Vec<&str> = path[1..].split('/').collect();
     for (i, s) in segments.iter().enumerate() {
-        assert!(!matches!(*s, "." | ".."), "{raw:?} -> {path:?}: dot segment");
+        assert!(
+            !matches!(*s, "." | ".."),
+            "{raw:?} -> {path:?}: dot segment"
+        );
         assert!(
             !s.is_empty() || i + 1 == segments.len(),
             "{raw:?} -> {path:?}: empty segment"

@@ -15,9 +15,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let message = if pick & 1 == 0 {
-        Catalog::parse("fuzz.yaml", text, None).err().map(|e| e.to_string())
+        Catalog::parse("fuzz.yaml", text, None)
+            .err()
+            .map(|e| e.to_string())
     } else {
-        Config::parse("fuzz.toml", text).err().map(|e| e.to_string())
+        Config::parse("fuzz.toml", text)
+            .err()
+            .map(|e| e.to_string())
     };
     assert!(message.is_none_or(|m| !m.is_empty()));
 });
