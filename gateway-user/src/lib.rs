@@ -40,11 +40,11 @@ pub mod logging;
 pub mod memory;
 pub use gateway_model::notify;
 pub mod policy;
-// Narrow these to `mod headers;` and `h1_client`'s `mod body;`, or drop
-// it if those become safe code.
+// Narrow this to `h1_client`'s `mod body;`, or drop it if that becomes
+// safe code.
 #[expect(
     unsafe_code,
-    reason = "proxy/headers.rs copies header words unaligned; proxy/h1_client/body.rs reads into spare Vec capacity"
+    reason = "proxy/h1_client/body.rs reads into spare Vec capacity"
 )]
 pub mod proxy;
 pub mod state_registry;

@@ -1,5 +1,7 @@
 //! `cargo xtask fuzz [--secs N] [TARGET]`: runs the cargo-fuzz targets
-//! under `fuzz/` (the hand-written HTTP/1.1 parsers), each for a bounded
+//! under `fuzz/` (the hand-written HTTP/1.1 parsers, the canonical path,
+//! the condition language, key templates and the catalog and
+//! configuration parsers), each for a bounded
 //! time, keeping each one's corpus in `fuzz/corpus/<target>` (the seeds are
 //! committed, what the fuzzer adds is not). Prints the executions per
 //! target; a crash stops the run with the input that caused it, which
@@ -28,6 +30,10 @@ pub const TARGETS: &[&str] = &[
     "response_head",
     "chunked",
     "request_differential",
+    "canonical_path",
+    "condition",
+    "key_template",
+    "catalog",
 ];
 
 /// Seconds each target runs unless told otherwise.
@@ -70,7 +76,23 @@ fn max_len(target: &str) -> usize {
     match target {
         "request_head" | "request_differential" => 16 * 1024,
         "chunked" => 8 * 1024,
+        "catalog" => 16 * 1024,
         _ => 4 * 1024,
+    }
+}
+
+/// Seconds one input may take, and the memory the run may hold: a
+/// document or condition that needs more is a finding, like a crash.
+const INPUT_TIMEOUT_SECS: u64 = 10;
+const RSS_LIMIT_MB: u64 = 2048;
+
+/// The target's own dictionary (`fuzz/<target>.dict`), else the HTTP one.
+fn dict(fuzz_dir: &std::path::Path, target: &str) -> PathBuf {
+    let own = fuzz_dir.join(format!("{target}.dict"));
+    if own.exists() {
+        own
+    } else {
+        fuzz_dir.join("http.dict")
     }
 }
 
@@ -137,7 +159,9 @@ fn fuzz_one(target: &'static str, secs: u64) -> anyhow::Result<Ran> {
         .arg("--")
         .arg(format!("-max_total_time={secs}"))
         .arg(format!("-max_len={}", max_len(target)))
-        .arg(format!("-dict={}", fuzz_dir.join("http.dict").display()))
+        .arg(format!("-dict={}", dict(&fuzz_dir, target).display()))
+        .arg(format!("-timeout={INPUT_TIMEOUT_SECS}"))
+        .arg(format!("-rss_limit_mb={RSS_LIMIT_MB}"))
         .env("RUSTC_BOOTSTRAP", "1")
         .env("EDGEGW_EBPF_OBJECT", build::ebpf_object())
         .stderr(Stdio::piped())

@@ -45,7 +45,11 @@ impl Condition {
     /// Parses `text`; errors say what is wrong and at which column (from 1).
     pub fn parse(text: &str) -> Result<Condition, String> {
         let tokens = lex(text)?;
-        let mut parser = Parser { tokens, next: 0 };
+        let mut parser = Parser {
+            tokens,
+            next: 0,
+            depth: 0,
+        };
         let condition = parser.or()?;
         match parser.peek() {
             None => Ok(condition),
@@ -135,6 +139,9 @@ fn lex(text: &str) -> Result<Vec<(usize, Token)>, String> {
                 }
                 out.push((column, Token::Literal(literal)));
             }
+            // Not the start of a word (which would end before it, empty,
+            // and lex forever: found by the `condition` fuzz target).
+            '}' => return Err(format!("\"}}\" at column {column} has no opening \"{{\"")),
             _ => {
                 let len = chars[i..]
                     .iter()
@@ -148,9 +155,15 @@ fn lex(text: &str) -> Result<Vec<(usize, Token)>, String> {
     Ok(out)
 }
 
+/// Parentheses and `not`s one condition may nest: the parser recurses
+/// once for each, and a catalog is not to overflow the stack.
+const MAX_NESTING: usize = 64;
+
 struct Parser {
     tokens: Vec<(usize, Token)>,
     next: usize,
+    /// Parentheses and `not`s open around the token at `next`.
+    depth: usize,
 }
 
 impl Parser {
@@ -193,6 +206,26 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Condition, String> {
+        if let Some((column, Token::Open)) = self.peek()
+            && self.depth == MAX_NESTING
+        {
+            return Err(format!(
+                "more than {MAX_NESTING} nested parentheses and nots at column {column}; split the condition"
+            ));
+        }
+        if self.is_word("not") && self.depth == MAX_NESTING {
+            let column = self.peek().map_or(1, |(c, _)| c);
+            return Err(format!(
+                "more than {MAX_NESTING} nested parentheses and nots at column {column}; split the condition"
+            ));
+        }
+        self.depth += 1;
+        let unary = self.unary_inner();
+        self.depth -= 1;
+        unary
+    }
+
+    fn unary_inner(&mut self) -> Result<Condition, String> {
         match self.peek() {
             Some((_, Token::Word(w))) if w == "not" => {
                 self.next += 1;
@@ -318,5 +351,35 @@ mod tests {
         assert!(error("== 'a'").starts_with("expected an operand at column 1"));
         assert!(error("'a' == 'a' and").starts_with("missing operand at column 15"));
         assert!(error("").starts_with("missing operand at column 1"));
+    }
+
+    /// Found by the `condition` fuzz target: a `}` where a word would
+    /// start lexed forever (an empty word each time) until memory ran out.
+    #[test]
+    fn a_stray_closing_brace_is_refused() {
+        for text in [
+            "}",
+            "?header:x-tier} == 'gold'",
+            "{header:x} == 'a' }",
+            "({query:debug} exist' and not {client_ip} starts-(ith '05.')",
+        ] {
+            let e = error(text);
+            assert!(!e.is_empty(), "{text}");
+        }
+        assert_eq!(error("a}"), "\"}\" at column 2 has no opening \"{\"");
+    }
+
+    /// Nesting is bounded (the parser recurses per level): deep input is
+    /// refused with a message, not a stack overflow.
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |n: usize| format!("{}'a' == 'a'{}", "(".repeat(n), ")".repeat(n));
+        assert!(Condition::parse(&nested(MAX_NESTING)).is_ok());
+        assert!(error(&nested(MAX_NESTING + 1)).starts_with("more than 64 nested"));
+        assert!(error(&nested(100_000)).starts_with("more than 64 nested"));
+        let nots = |n: usize| format!("{}'a' == 'a'", "not ".repeat(n));
+        assert!(Condition::parse(&nots(MAX_NESTING)).is_ok());
+        assert!(error(&nots(MAX_NESTING + 1)).contains("nested parentheses and nots"));
+        assert!(error(&nots(100_000)).contains("nested parentheses and nots"));
     }
 }

@@ -6,7 +6,7 @@
 
 /// Whether `value` is a valid `host[:port]`.
 pub fn valid(value: &[u8]) -> bool {
-    let (host, port) = if value.first() == Some(&b'[') {
+    if value.first() == Some(&b'[') {
         let Some(close) = value.iter().position(|&b| b == b']') else {
             return false;
         };
@@ -14,18 +14,31 @@ pub fn valid(value: &[u8]) -> bool {
         if !ip_literal(&literal[1..close]) {
             return false;
         }
-        match rest {
-            [] => return true,
-            [b':', port @ ..] => (None, port),
+        return match rest {
+            [] => true,
+            [b':', port @ ..] => port_ok(port),
+            _ => false,
+        };
+    }
+    // A reg-name up to the first ':' in one pass over a byte table (this
+    // runs on every request), then the port.
+    let mut i = 0;
+    while i < value.len() {
+        match value[i] {
+            b if REG_NAME[usize::from(b)] => i += 1,
+            b'%' => {
+                let hex = |j: usize| value.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b':' => break,
             _ => return false,
         }
-    } else {
-        match value.iter().position(|&b| b == b':') {
-            Some(i) => (Some(&value[..i]), &value[i + 1..]),
-            None => (Some(value), &b""[..]),
-        }
-    };
-    host.is_none_or(reg_name) && port_ok(port)
+    }
+    // Not empty: an empty Host names nothing this gateway serves.
+    i > 0 && value.get(i + 1..).is_none_or(port_ok)
 }
 
 /// The host of a valid `value`, lower case and without its port.
@@ -40,34 +53,30 @@ pub fn host(value: &str) -> String {
 
 /// `*DIGIT`, at most 65535 (RFC 3986 allows it empty: `host:`).
 fn port_ok(port: &[u8]) -> bool {
-    port.len() <= 5
-        && port.iter().all(u8::is_ascii_digit)
-        && port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
-}
-
-/// `*( unreserved / pct-encoded / sub-delims )`, not empty (an empty Host
-/// names nothing this gateway serves).
-fn reg_name(host: &[u8]) -> bool {
-    if host.is_empty() {
+    if port.len() > 5 {
         return false;
     }
-    let mut i = 0;
-    while i < host.len() {
-        match host[i] {
-            b'%' => {
-                let hex = |j: usize| host.get(j).is_some_and(u8::is_ascii_hexdigit);
-                if !(hex(i + 1) && hex(i + 2)) {
-                    return false;
-                }
-                i += 2;
-            }
-            b if unreserved(b) || sub_delim(b) => {}
-            _ => return false,
+    let mut n = 0u32;
+    for &d in port {
+        if !d.is_ascii_digit() {
+            return false;
         }
+        n = n * 10 + u32::from(d - b'0');
+    }
+    n <= 65535
+}
+
+/// The bytes of a reg-name but `%` (`unreserved / sub-delims`).
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = unreserved(b) || sub_delim(b);
         i += 1;
     }
-    true
-}
+    t
+};
 
 /// An IPv6 address (no zone), or `v` HEXDIG "." ... (IPvFuture).
 fn ip_literal(inside: &[u8]) -> bool {
@@ -86,11 +95,11 @@ fn ip_literal(inside: &[u8]) -> bool {
     std::str::from_utf8(inside).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
-fn unreserved(b: u8) -> bool {
+const fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn sub_delim(b: u8) -> bool {
+const fn sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='

@@ -130,20 +130,22 @@ pub fn canonical(raw: &str) -> Result<Canonical<'_>, PathError> {
 }
 
 /// One pass: only plain bytes, no empty (but the last) or dot segment.
+/// Byte by byte, looking further only at a '.' that starts a segment: this
+/// runs on every request, and most paths are canonical.
 fn is_canonical(b: &[u8]) -> bool {
-    let mut start = 1;
-    for i in 1..=b.len() {
-        let at_end = i == b.len();
-        if at_end || b[i] == b'/' {
-            match &b[start..i] {
-                b"" if !at_end => return false,
-                b"." | b".." => return false,
-                _ => {}
-            }
-            start = i + 1;
-        } else if CLASS[usize::from(b[i])] > DOT {
-            return false;
+    let mut prev = b'/';
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        match CLASS[usize::from(c)] {
+            PLAIN => {}
+            SLASH | DOT if prev != b'/' => {}
+            DOT if !matches!(
+                &b[i..],
+                [b'.'] | [b'.', b'/', ..] | [b'.', b'.'] | [b'.', b'.', b'/', ..]
+            ) => {}
+            // `//`, a dot segment, or a byte to decode, escape or refuse.
+            _ => return false,
         }
+        prev = c;
     }
     true
 }

@@ -9,6 +9,7 @@ use tokio::io::AsyncReadExt;
 use super::{drain::Drain, h1_client::head, h1_server::request};
 use crate::config::Limits;
 
+pub use super::canonical::{Canonical, PathError, canonical};
 pub use super::h1_client::chunked::{ChunkError, Decoder, Step};
 pub use super::h1_server::request::Verdict as LeanVerdict;
 

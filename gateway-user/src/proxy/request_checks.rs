@@ -20,7 +20,7 @@
 //! - **Upgrades**: WebSocket only where the API or operation allows it
 //!   (403 otherwise); other protocols are ignored (`upgrade`).
 
-use hyper::{HeaderMap, Method, Request, StatusCode, Uri, Version, header};
+use hyper::{HeaderMap, Method, Request, StatusCode, Uri, Version, header, header::HeaderValue};
 
 use super::{
     authority,
@@ -83,10 +83,20 @@ pub fn before_routing<'u, B>(
     if special(req.method()) && !any_operation_names(req.method()) {
         return Err(METHOD_NOT_ALLOWED);
     }
-    let host = host(req.version(), uri, req.headers())?;
-    let dropped = header_names(req.headers_mut(), underscores)?;
+    let seen = scan(req.headers());
+    let host = host(req.version(), uri, &seen)?;
+    let (underscore, upgrade_headers) = (seen.underscore, seen.upgrade);
+    let dropped = if underscore {
+        header_names(req.headers_mut(), underscores)?
+    } else {
+        0
+    };
     let path = canonical::canonical(uri.path()).map_err(path_refusal)?;
-    let upgrade = upgrade::asked(req);
+    let upgrade = if upgrade_headers {
+        upgrade::asked(req)
+    } else {
+        Asked::Nothing
+    };
     Ok(Checked {
         host,
         path,
@@ -170,13 +180,45 @@ fn path_refusal(e: PathError) -> Refusal {
     Refusal::bad_request(e.message(), reason)
 }
 
+/// What one pass over the header fields found (one pass instead of a
+/// lookup per rule: these checks run on every request).
+struct Seen<'h> {
+    /// The first `Host` field, and whether there was another.
+    host: Option<&'h HeaderValue>,
+    duplicate_host: bool,
+    /// A name with `_`.
+    underscore: bool,
+    /// A header `upgrade::asked` looks at.
+    upgrade: bool,
+}
+
+fn scan(headers: &HeaderMap) -> Seen<'_> {
+    let mut seen = Seen {
+        host: None,
+        duplicate_host: false,
+        underscore: false,
+        upgrade: false,
+    };
+    for (name, value) in headers {
+        if *name == header::HOST {
+            seen.duplicate_host |= seen.host.is_some();
+            seen.host = Some(value);
+        } else if upgrade::concerns(name) {
+            seen.upgrade = true;
+        } else {
+            // A byte loop: names are short, memchr's set-up costs more.
+            seen.underscore |= name.as_str().bytes().any(|b| b == b'_');
+        }
+    }
+    seen
+}
+
 /// The host the client addressed, after the Host rules.
-fn host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
-    let mut values = headers.get_all(header::HOST).iter();
-    let field = values.next();
-    if values.next().is_some() {
+fn host(version: Version, uri: &Uri, seen: &Seen<'_>) -> Result<Option<String>, Refusal> {
+    if seen.duplicate_host {
         return Err(DUPLICATE_HOST);
     }
+    let field = seen.host;
     if field.is_some_and(|v| !authority::valid(v.as_bytes())) {
         return Err(INVALID_HOST);
     }
@@ -202,13 +244,10 @@ fn host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<Option<Strin
     Ok(target.or(field).map(authority::host))
 }
 
-/// Applies the underscore rule; the number of headers dropped.
+/// Applies the underscore rule to headers some of whose names have a `_`;
+/// the number of headers dropped.
 fn header_names(headers: &mut HeaderMap, rule: Underscores) -> Result<usize, Refusal> {
-    if rule == Underscores::Allow
-        || !headers
-            .keys()
-            .any(|n| n.as_str().as_bytes().contains(&b'_'))
-    {
+    if rule == Underscores::Allow {
         return Ok(0);
     }
     if rule == Underscores::Refuse {

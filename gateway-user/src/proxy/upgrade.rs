@@ -21,6 +21,13 @@ pub enum Asked {
     WebSocket,
 }
 
+/// Whether `asked` has anything to look at in a header named `name`: a
+/// request without such a header asks for nothing (read in the one pass
+/// `request_checks` makes over the header names).
+pub fn concerns(name: &header::HeaderName) -> bool {
+    *name == header::UPGRADE || *name == HTTP2_SETTINGS
+}
+
 /// What `req` asks to switch to; drops the headers of the upgrades that
 /// are never forwarded.
 pub fn asked<B>(req: &mut Request<B>) -> Asked {

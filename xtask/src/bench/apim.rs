@@ -77,7 +77,7 @@ pub(super) fn start_edgegw(
     backend_port: u16,
     catalog: Option<&str>,
 ) -> anyhow::Result<Proc> {
-    start_edgegw_with(dir, name, port, backend_port, catalog, &[])
+    start_edgegw_with(dir, name, port, backend_port, catalog, &[], &edgegw_bin())
 }
 
 /// edgegw proxying 127.0.0.1:`port` to the backend, with the API-management
@@ -90,6 +90,7 @@ pub(super) fn start_edgegw_with(
     backend_port: u16,
     catalog: Option<&str>,
     wrapper: &[String],
+    bin: &Path,
 ) -> anyhow::Result<Proc> {
     let mut config = format!(
         "[gateway]\nlisten = \"127.0.0.1:{port}\"\naccess_log = \"off\"\n[xdp]\nmode = \"off\"\n\
@@ -103,7 +104,7 @@ pub(super) fn start_edgegw_with(
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config)?;
     // Its own runtime dir: the plain proxy runs at the same time.
-    let child = wrapped(wrapper, edgegw_bin())
+    let child = wrapped(wrapper, bin)
         .args(["run", "--config"])
         .arg(&path)
         .arg("--runtime-dir")

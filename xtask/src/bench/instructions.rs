@@ -12,12 +12,19 @@
 //! plain reverse proxy, and "apim" (key check, rate limit, set-header;
 //! see `apim`) with 100 subscriptions. The backend is the same nginx
 //! answering 23 bytes, outside valgrind.
+//!
+//! Options: `--edgegw PATH` measures another build than
+//! `target/production/edgegw` (a release build, say, to compare two
+//! commits without building each with PGO); `--baseline PATH` measures a
+//! second edgegw on the same requests and prints the first's ratio to it;
+//! `--no-nginx` skips nginx; `--keep DIR` keeps callgrind's output files
+//! there, for `callgrind_annotate`.
 
 use std::{
     fmt::Write as _,
     io::{BufRead, BufReader, Read, Write},
     net::{Shutdown, TcpStream},
-    path::Path,
+    path::{Path, PathBuf},
     process::Command,
     time::Duration,
 };
@@ -28,7 +35,7 @@ use super::{
     apim::{KEY_HEADER, catalog, key, nginx_apim, start_edgegw_with},
     proxy::{Peer, Proc, backend, free_port, install_tools, nginx_proxy, nginx_with, wait_port},
 };
-use crate::setup;
+use crate::{build::edgegw_bin, setup};
 
 const SCENARIOS: [&str; 2] = ["http", "apim"];
 /// Requests of the short and of the long run: the cost of a request is the
@@ -40,17 +47,56 @@ const SUBSCRIPTIONS: usize = 100;
 /// nginx as one process, so that valgrind sees the process that serves.
 const NGINX_SINGLE: &str = "master_process off;\nworker_processes 1;";
 
-pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let only = match args {
-        [] => None,
-        [flag, scenario] if flag == "--only" => {
-            if !SCENARIOS.contains(&scenario.as_str()) {
-                bail!("--only {scenario}: unknown scenario; use one of {SCENARIOS:?}");
-            }
-            Some(scenario.as_str())
-        }
-        _ => bail!("usage: cargo xtask bench instructions [--only http|apim]"),
+const USAGE: &str = "usage: cargo xtask bench instructions [--only http|apim] [--edgegw PATH] [--baseline PATH] [--no-nginx] [--keep DIR]";
+
+/// What to measure.
+struct Options {
+    only: Option<String>,
+    edgegw: PathBuf,
+    baseline: Option<PathBuf>,
+    nginx: bool,
+    keep: Option<PathBuf>,
+}
+
+fn options(args: &[String]) -> anyhow::Result<Options> {
+    let mut o = Options {
+        only: None,
+        edgegw: edgegw_bin(),
+        baseline: None,
+        nginx: true,
+        keep: None,
     };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        if flag == "--no-nginx" {
+            o.nginx = false;
+            continue;
+        }
+        let Some(value) = args.next() else {
+            bail!("{flag}: missing value; {USAGE}");
+        };
+        match flag.as_str() {
+            "--only" if SCENARIOS.contains(&value.as_str()) => o.only = Some(value.clone()),
+            "--only" => bail!("--only {value}: unknown scenario; use one of {SCENARIOS:?}"),
+            "--edgegw" => o.edgegw = value.into(),
+            "--baseline" => o.baseline = Some(value.into()),
+            "--keep" => o.keep = Some(value.into()),
+            _ => bail!("{flag}: unknown option; {USAGE}"),
+        }
+    }
+    for bin in std::iter::once(&o.edgegw).chain(&o.baseline) {
+        if !bin.is_file() {
+            bail!(
+                "{}: no edgegw binary there; build it (cargo xtask build) or name one with --edgegw",
+                bin.display()
+            );
+        }
+    }
+    Ok(o)
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let o = options(args)?;
     install_tools()?;
     setup::ensure_packages(&["valgrind"])?;
     let version = Command::new("valgrind").arg("--version").output();
@@ -61,12 +107,25 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         std::env::temp_dir().join(format!("edgegw-bench-instructions-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let result = measure_all(&dir, only);
+    let result = measure_all(&dir, &o);
+    if let Some(keep) = &o.keep {
+        std::fs::create_dir_all(keep)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_file()
+                && let Some(name) = path.file_name()
+            {
+                std::fs::copy(&path, keep.join(name))?;
+            }
+        }
+        println!("callgrind output kept in {}", keep.display());
+    }
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn measure_all(dir: &Path, only: Option<&str>) -> anyhow::Result<()> {
+fn measure_all(dir: &Path, o: &Options) -> anyhow::Result<()> {
+    let only = o.only.as_deref();
     let (backend_port, _backend) = backend(dir)?;
     println!(
         "bench instructions: user-space instructions per request under callgrind ({} requests on one keep-alive connection; deterministic, unlike the wall-clock ratios)",
@@ -86,23 +145,32 @@ fn measure_all(dir: &Path, only: Option<&str>) -> anyhow::Result<()> {
             "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n{key_line}\r\n"
         );
         let catalog = apim.then(|| catalog(SUBSCRIPTIONS));
-        let edgegw = per_request(
-            dir,
-            &format!("{scenario}-edgegw"),
-            &request,
-            |wrapper, port| {
+        let edgegw_at = |label: &str, bin: &Path| {
+            per_request(dir, label, &request, |wrapper, port| {
                 start_edgegw_with(
                     dir,
-                    &format!("{scenario}-edgegw"),
+                    label,
                     port,
                     backend_port,
                     catalog.as_deref(),
                     wrapper,
+                    bin,
                 )
-            },
-        )?;
+            })
+        };
+        let edgegw = edgegw_at(&format!("{scenario}-edgegw"), &o.edgegw)?;
         let mut line = format!("{scenario}: edgegw {}", thousands(edgegw));
-        for peer in Peer::ALL {
+        if let Some(baseline) = &o.baseline {
+            let base = edgegw_at(&format!("{scenario}-baseline"), baseline)?;
+            let _ = write!(
+                line,
+                "  baseline {} (ratio {:.4}x, {:+.2}%)",
+                thousands(base),
+                edgegw / base,
+                (edgegw / base - 1.0) * 100.0
+            );
+        }
+        for peer in Peer::ALL.into_iter().filter(|_| o.nginx) {
             let label = format!("{scenario}-{}", peer.label());
             let nginx = per_request(dir, &label, &request, |wrapper, port| {
                 let http = if apim {

@@ -499,4 +499,50 @@ mod tests {
             }
         }
     }
+
+    /// Bytes a backend sends while its connection idles in the pool, after
+    /// an answer that ended cleanly (a stray byte, or an answer nobody
+    /// asked for): the connection is never used again, or the next
+    /// request would read them as its response.
+    #[tokio::test]
+    async fn stray_bytes_while_idle_keep_a_pooled_connection_out_of_use() {
+        for stray in [&b"X"[..], b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let shared =
+                pool::Shared::new(pool::Pool::new(&addr, None, Duration::from_secs(5)).unwrap());
+            let local = shared.local().clone();
+            let conn = local.connect().await.unwrap();
+            let (mut backend, _) = listener.accept().await.unwrap();
+            backend.write_all(b"hello").await.unwrap();
+            let framing = Framing {
+                kind: Kind::Length(5),
+                reuse: true,
+            };
+            let body = BackendBody::new(conn, framing, local.clone(), Duration::from_secs(5));
+            let data = body.collect().await.unwrap().to_bytes();
+            assert_eq!(&data[..], b"hello");
+            // A clean end: pooled, and still usable while nothing arrives.
+            tokio::task::yield_now().await;
+            let conn = local.checkout().expect("a clean end pools the connection");
+            local.put(conn);
+
+            backend.write_all(stray).await.unwrap();
+            // Until the reactor has seen them (loopback: at once, but a
+            // test does not count on timing): then checkout drops it.
+            let mut reused = 0;
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                match local.checkout() {
+                    None => break,
+                    Some(conn) => {
+                        reused += 1;
+                        assert!(reused < 500, "{stray:?}: still handed out after 5 s");
+                        local.put(conn);
+                    }
+                }
+            }
+            assert!(local.checkout().is_none(), "{stray:?}: dropped, not kept");
+        }
+    }
 }
