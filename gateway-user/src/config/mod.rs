@@ -33,6 +33,10 @@ use serde::Deserialize;
 
 use crate::datapath::XdpMode;
 
+/// Interface names are shorter than this (with their NUL); libc's
+/// `IF_NAMESIZE`, which nix does not re-export.
+const IF_NAMESIZE: usize = libc::IF_NAMESIZE;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}; check the path and its permissions")]
@@ -228,7 +232,7 @@ impl Config {
             .mode
             .parse::<XdpMode>()
             .map_err(|m| invalid(format!("xdp.mode: {m}")))?;
-        if file.xdp.iface.is_empty() || file.xdp.iface.len() >= libc::IF_NAMESIZE {
+        if file.xdp.iface.is_empty() || file.xdp.iface.len() >= IF_NAMESIZE {
             return Err(invalid(format!(
                 "xdp.iface: \"{}\" is not a valid interface name (1 to 15 characters)",
                 file.xdp.iface
