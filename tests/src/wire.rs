@@ -13,9 +13,7 @@ use std::{
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use nix::{
     poll::{PollFd, PollFlags, PollTimeout, poll},
-    sys::socket::{
-        AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, send, socket,
-    },
+    sys::socket::{AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, send, socket},
 };
 
 use crate::netns::NetNs;
@@ -85,7 +83,10 @@ pub struct RawSocket {
 /// Binds a packet socket to one interface and protocol (network order).
 /// libc: nix's `LinkAddr` (sockaddr_ll) can only be read back from the
 /// kernel, not built from an ifindex, so this one call stays raw.
-#[expect(unsafe_code, reason = "bind(2) with a sockaddr_ll that nix cannot build")]
+#[expect(
+    unsafe_code,
+    reason = "bind(2) with a sockaddr_ll that nix cannot build"
+)]
 fn bind_to(fd: &OwnedFd, ifindex: u32, proto: u16) {
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid start.
     let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };

@@ -120,10 +120,7 @@ packet_burst = 100000
     let first = &lines[0];
     assert_eq!(first["level"], "ERROR", "{first}");
     assert!(
-        first["message"]
-            .as_str()
-            .unwrap()
-            .contains("fail open"),
+        first["message"].as_str().unwrap().contains("fail open"),
         "{first}"
     );
     // 20 connections are well over 60 packets on port 8080; the gate lets

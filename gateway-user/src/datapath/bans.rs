@@ -106,7 +106,9 @@ pub fn unban(dir: &PinDir, cidr: Cidr) -> Result<(), DatapathError> {
         Err(MapError::KeyNotFound) => Err(DatapathError::NotBanned {
             cidr: cidr.to_string(),
         }),
-        Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(Errno::ENOENT as i32) => {
+        Err(MapError::SyscallError(s))
+            if s.io_error.raw_os_error() == Some(Errno::ENOENT as i32) =>
+        {
             Err(DatapathError::NotBanned {
                 cidr: cidr.to_string(),
             })
