@@ -7,6 +7,7 @@
 //! `malformed`; frames the parser cannot see into follow
 //! `verdict::unparsed`. Until the daemon writes a configuration, every
 //! parsed packet passes (fail open) unless the operator banned its source.
+//! Fail-open paths taken despite a configuration are logged (`events`).
 //!
 //! Minimum kernel: 5.11 (bpf_ktime_get_coarse_ns; XDP bpf_link needs 5.9,
 //! bounded loops 5.3). `bench` holds two bench-only programs.
@@ -15,6 +16,7 @@
 
 mod bench;
 mod counters;
+mod events;
 mod maps;
 mod parse;
 mod verdict;
@@ -42,7 +44,7 @@ fn classify(ctx: &XdpContext) -> Reason {
         Err(parse::Malformed) => return Reason::Malformed,
     };
     match maps::CONFIG.get(0) {
-        Some(cfg) if cfg.configured != 0 => verdict::decide(cfg, &packet, packet.source),
+        Some(cfg) if cfg.configured != 0 => verdict::decide(ctx, cfg, &packet, packet.source),
         _ => verdict::bans_only(packet.source),
     }
 }

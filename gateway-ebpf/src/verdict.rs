@@ -6,9 +6,10 @@
 //! parser cannot see into.
 //!
 //! Anything unexpected (a map lookup that fails, a full LRU) passes: the
-//! gateway never blackholes the node because of its own state.
+//! gateway never blackholes the node because of its own state. Each such
+//! fail-open path is logged, rate-limited, through `events`.
 
-use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::lpm_trie::Key};
+use aya_ebpf::{helpers::bpf_ktime_get_coarse_ns, maps::lpm_trie::Key, programs::XdpContext};
 use gateway_common::{
     DosConfig, FLAG_DROP_FRAGMENTS, FLAG_DROP_UNPROTECTED, FLAG_LISTS_V4, FLAG_LISTS_V6,
     LIST_ALLOW, LIST_DENY, PORT_EPHEMERAL, PORT_GROUP_MASK, PORT_REPLY_SOURCE, PROTO_TCP,
@@ -17,6 +18,7 @@ use gateway_common::{
 };
 
 use crate::{
+    events,
     maps::{BAN_HORIZON, BANS_V4, BANS_V6, CONFIG, GROUPS, LISTS_V4, LISTS_V6, PORTS, SOURCES},
     parse::{Fragment, L4, Packet, Source},
 };
@@ -69,7 +71,7 @@ fn banned(source: Source, now: u64) -> bool {
 }
 
 #[inline(always)]
-pub fn decide(cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
+pub fn decide(ctx: &XdpContext, cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
     // One trie lookup answers allow and deny; empty lists cost none.
     let listed = match source {
         Source::V4(a) if cfg.flags & FLAG_LISTS_V4 != 0 => LISTS_V4.get(Key::new(32, a)),
@@ -120,7 +122,7 @@ pub fn decide(cfg: &DosConfig, packet: &Packet, source: Source) -> Reason {
         }
         None => 0,
     };
-    buckets(cfg, source, group, syn, now)
+    buckets(ctx, cfg, source, group, syn, now)
 }
 
 /// Traffic that answers a connection the node opened (to a backend, the
@@ -150,8 +152,16 @@ fn is_reply(marks: u32, l4: &L4) -> bool {
 
 /// Charges the packet to the source's buckets for its port group.
 #[inline(always)]
-fn buckets(cfg: &DosConfig, source: Source, group: u32, syn: bool, now: u64) -> Reason {
+fn buckets(
+    ctx: &XdpContext,
+    cfg: &DosConfig,
+    source: Source,
+    group: u32,
+    syn: bool,
+    now: u64,
+) -> Reason {
     let Some(limits) = GROUPS.get(group) else {
+        events::no_group_limits(ctx, group, now);
         return Reason::Passed;
     };
     let mut key = SourceKey {
@@ -177,10 +187,16 @@ fn buckets(cfg: &DosConfig, source: Source, group: u32, syn: bool, now: u64) -> 
     let state = match SOURCES.get_ptr_mut(&key) {
         Some(p) => p,
         None => {
-            let _ = SOURCES.insert(&key, &SourceState::fresh(limits, now), 0);
+            if let Err(errno) = SOURCES.insert(&key, &SourceState::fresh(limits, now), 0) {
+                events::source_insert_failed(ctx, errno, now);
+                return Reason::Passed;
+            }
             match SOURCES.get_ptr_mut(&key) {
                 Some(p) => p,
-                None => return Reason::Passed,
+                None => {
+                    events::source_evicted(ctx, now);
+                    return Reason::Passed;
+                }
             }
         }
     };

@@ -23,20 +23,10 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
-// Narrow these to `mod sys;` (the raw bpf(2) syscall, which no safe crate
-// wraps for BPF_OBJ_GET and BPF_LINK_DETACH) once bpffs.rs, attach.rs and
-// clock.rs call nix instead of libc.
-#[expect(
-    unsafe_code,
-    reason = "datapath/sys.rs issues bpf(2) directly; bpffs.rs, attach.rs and clock.rs still call libc"
-)]
+// Unsafe only in `datapath::sys` (bpf(2)) and `datapath::kernel_log`.
 pub mod datapath;
 pub mod lifecycle;
 pub mod logging;
-#[expect(
-    unsafe_code,
-    reason = "mi_collect is an FFI call that the mimalloc crate does not wrap"
-)]
 pub mod memory;
 pub use gateway_model::notify;
 pub mod policy;

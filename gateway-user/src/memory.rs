@@ -6,6 +6,10 @@
 //! activity of the same thread, which a loader thread that goes idle never
 //! has: collecting right after a load returns them.
 
+#[expect(
+    unsafe_code,
+    reason = "mi_collect is an FFI call that the mimalloc crate does not wrap"
+)]
 pub fn release_freed() {
     // SAFETY: mi_collect has no preconditions; it only returns the calling
     // thread's unused pages (a no-op when mimalloc is not the allocator).

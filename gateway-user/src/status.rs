@@ -264,7 +264,7 @@ pub fn pid_alive(pid: u32) -> bool {
     matches!(kill(pid, None), Ok(()) | Err(Errno::EPERM))
 }
 
-/// Sends `signal` (a `libc::SIG*` number) to the daemon `pid`.
+/// Sends `signal` (a signal number) to the daemon `pid`.
 pub fn signal(pid: u32, signal: i32) -> std::io::Result<()> {
     let pid = process(pid).ok_or_else(|| {
         std::io::Error::new(
@@ -335,12 +335,12 @@ mod tests {
         // 0 is our process group, u32 values above i32::MAX negative pids.
         for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
             assert!(!pid_alive(pid), "pid {pid}");
-            let err = signal(pid, libc::SIGUSR2).unwrap_err();
+            let err = signal(pid, Signal::SIGUSR2 as i32).unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "pid {pid}");
         }
         // A number that is no signal is refused before kill(2) runs.
         let err = signal(std::process::id(), 12_345).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::EINVAL as i32));
     }
 
     #[test]

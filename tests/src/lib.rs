@@ -22,18 +22,10 @@ pub mod cp;
 pub mod gateway;
 pub mod lan;
 pub mod managed;
-#[expect(
-    unsafe_code,
-    reason = "netns.rs enters a namespace with libc::setns; drop once it calls nix::sched::setns"
-)]
 pub mod netns;
 pub mod packets;
 pub mod pins;
 pub mod process;
 pub mod scripted;
-#[expect(
-    unsafe_code,
-    reason = "wire.rs opens an AF_PACKET socket with libc (nix has no packet sockets)"
-)]
 pub mod wire;
 pub mod xdp;

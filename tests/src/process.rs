@@ -110,7 +110,7 @@ impl Daemon {
         }
     }
 
-    /// Sends `sig` (a `nix` `Signal` or a `libc::SIG*` number) to the
+    /// Sends `sig` (a `nix` `Signal`, or a signal number) to the
     /// daemon; a number that is no signal is a bug in the test.
     pub fn signal<S: TryInto<Signal, Error: std::fmt::Debug>>(&self, sig: S) {
         let sig = sig.try_into().expect("not a signal");

@@ -6,11 +6,15 @@
 
 use std::{
     net::Ipv4Addr,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     time::{Duration, Instant},
 };
 
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use nix::{
+    poll::{PollFd, PollFlags, PollTimeout, poll},
+    sys::socket::{AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, recv, send, socket},
+};
 
 use crate::netns::NetNs;
 
@@ -76,47 +80,51 @@ pub struct RawSocket {
     fd: OwnedFd,
 }
 
+/// Binds a packet socket to one interface and protocol (network order).
+/// libc: nix's `LinkAddr` (sockaddr_ll) can only be read back from the
+/// kernel, not built from an ifindex, so this one call stays raw.
+#[expect(
+    unsafe_code,
+    reason = "bind(2) with a sockaddr_ll that nix cannot build"
+)]
+fn bind_to(fd: &OwnedFd, ifindex: u32, proto: u16) {
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid start.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = proto;
+    addr.sll_ifindex = ifindex as i32;
+    // SAFETY: addr is a valid sockaddr_ll of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+}
+
 impl RawSocket {
     pub fn open(ns: &NetNs, iface: &str) -> RawSocket {
         let iface = iface.to_string();
         ns.run_in(move || {
-            let c = std::ffi::CString::new(iface.clone()).unwrap();
-            // SAFETY: c is a valid NUL-terminated string.
-            let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
-            assert_ne!(ifindex, 0, "interface {iface} not found");
-            let proto = ETH_P_ALL.to_be();
-            // SAFETY: plain socket(2); the result is checked below.
-            let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto as i32) };
-            assert!(raw >= 0, "AF_PACKET: {}", std::io::Error::last_os_error());
-            // SAFETY: raw is a descriptor we just opened and own.
-            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-            // SAFETY: sockaddr_ll is plain data; all-zero is a valid start.
-            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            addr.sll_family = libc::AF_PACKET as u16;
-            addr.sll_protocol = proto;
-            addr.sll_ifindex = ifindex as i32;
-            // SAFETY: addr is a valid sockaddr_ll of the size passed.
-            let rc = unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                )
-            };
-            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            let ifindex = nix::net::if_::if_nametoindex(iface.as_str())
+                .unwrap_or_else(|e| panic!("interface {iface}: {e}"));
+            let fd = socket(
+                AddressFamily::Packet,
+                SockType::Raw,
+                SockFlag::empty(),
+                SockProtocol::EthAll,
+            )
+            .expect("AF_PACKET socket");
+            bind_to(&fd, ifindex, ETH_P_ALL.to_be());
             RawSocket { fd }
         })
     }
 
     pub fn send(&self, frame: &[u8]) {
-        // SAFETY: frame is a valid buffer of frame.len() bytes.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(
-            n,
-            frame.len() as isize,
-            "send: {}",
-            std::io::Error::last_os_error()
-        );
+        let n = send(self.fd.as_raw_fd(), frame, MsgFlags::empty()).expect("send");
+        assert_eq!(n, frame.len(), "send: a short write");
     }
 
     /// Every frame seen on the interface for `window` for which `keep`
@@ -130,27 +138,17 @@ impl RawSocket {
             if left.is_zero() {
                 return out;
             }
-            let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let ready = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
-            if ready <= 0 {
+            let mut pfd = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::try_from(left.max(Duration::from_millis(1)))
+                .unwrap_or(PollTimeout::MAX);
+            if !matches!(poll(&mut pfd, timeout), Ok(ready) if ready > 0) {
                 continue;
             }
-            // SAFETY: buf is a valid buffer of buf.len() bytes.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n > 0 && keep(&buf[..n as usize]) {
-                out.push(buf[..n as usize].to_vec());
+            if let Ok(n) = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT)
+                && n > 0
+                && keep(&buf[..n])
+            {
+                out.push(buf[..n].to_vec());
             }
         }
     }

@@ -25,7 +25,7 @@ pub fn set(runtime_dir: &Path, level: &str) -> anyhow::Result<()> {
                 path.display()
             )
         })?;
-    status::signal(daemon.pid, libc::SIGUSR2).map_err(|e| {
+    status::signal(daemon.pid, nix::sys::signal::Signal::SIGUSR2 as i32).map_err(|e| {
         anyhow::anyhow!(
             "cannot signal edgegw (pid {}): {e}; run as the daemon's user or root",
             daemon.pid

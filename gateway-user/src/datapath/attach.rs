@@ -1,8 +1,6 @@
 //! Loading the embedded XDP object, attaching it to an interface and pinning
 //! its maps and link; and the reverse.
 
-use std::{ffi::CString, os::fd::AsRawFd};
-
 use aya::{
     Ebpf, EbpfLoader,
     programs::{
@@ -12,10 +10,15 @@ use aya::{
     },
 };
 use gateway_common::{ALL_MAPS, PROGRAM_NAME, SOURCES_MAP};
+use nix::{
+    errno::Errno,
+    fcntl::{Flock, FlockArg},
+};
 
 use super::{
     DatapathError, PinDir, XdpMode, bpffs,
     error::{is_permission_error, os_error},
+    kernel_log::KernelLog,
     privilege, sys,
 };
 use crate::EBPF_OBJECT;
@@ -32,7 +35,10 @@ pub struct Attachment {
     pub adopted: bool,
     /// flock on the pin directory, held while this daemon runs: a second
     /// daemon on the same interface would fight over the same pins.
-    _lock: std::fs::File,
+    _lock: Flock<std::fs::File>,
+    /// Forwards the program's log into ours while attached (None when it
+    /// could not start: a warning was logged).
+    _log: Option<KernelLog>,
 }
 
 impl Attachment {
@@ -138,12 +144,14 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
             .map_err(|e| DatapathError::ebpf("replacing the XDP program on its link", e))?;
         // Closing our descriptor leaves the link to its pin.
         drop(program.take_link(link_id));
+        let log = start_log(&mut ebpf);
         return Ok(Attachment {
             ebpf,
             dir,
             mode,
             adopted,
             _lock: lock,
+            _log: log,
         });
     }
     let link_id = program.attach(iface, aya_mode).map_err(|e| {
@@ -153,10 +161,10 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
             };
         }
         match os_error(&e) {
-            Some(libc::EBUSY) | Some(libc::EEXIST) => DatapathError::ForeignProgram {
+            Some(Errno::EBUSY | Errno::EEXIST) => DatapathError::ForeignProgram {
                 iface: iface.into(),
             },
-            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) if mode == XdpMode::Native => {
+            Some(Errno::EOPNOTSUPP | Errno::EINVAL) if mode == XdpMode::Native => {
                 DatapathError::NativeUnsupported {
                     iface: iface.into(),
                 }
@@ -177,13 +185,25 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
 
     let mut guard = guard;
     guard.0 = None;
+    let log = start_log(&mut ebpf);
     Ok(Attachment {
         ebpf,
         dir,
         mode,
         adopted,
         _lock: lock,
+        _log: log,
     })
+}
+
+/// The program's log is for operators, not protection: a reader that cannot
+/// start is a warning, never a failed attach.
+fn start_log(ebpf: &mut Ebpf) -> Option<KernelLog> {
+    KernelLog::start(ebpf)
+        .inspect_err(|error| {
+            tracing::warn!(%error, "the XDP program's log is not read: its fail-open events will not appear here");
+        })
+        .ok()
 }
 
 /// Detaches whatever edgegw pinned for `iface` (from any process) and
@@ -218,41 +238,31 @@ fn detach_dir(dir: &PinDir) -> Result<(), DatapathError> {
     dir.remove()
 }
 
-/// Takes an exclusive, non-blocking flock on the pin directory.
-fn lock_dir(dir: &PinDir) -> Result<std::fs::File, DatapathError> {
+/// Takes an exclusive, non-blocking flock on the pin directory, held
+/// until the returned value is dropped.
+fn lock_dir(dir: &PinDir) -> Result<Flock<std::fs::File>, DatapathError> {
     let file = std::fs::File::open(&dir.path).map_err(|source| DatapathError::Io {
         action: "opening",
         path: dir.path.clone(),
         source,
     })?;
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(DatapathError::AlreadyRunning {
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == Errno::EWOULDBLOCK {
+            DatapathError::AlreadyRunning {
                 iface: dir.iface.clone(),
-            });
+            }
+        } else {
+            DatapathError::Io {
+                action: "locking",
+                path: dir.path.clone(),
+                source: errno.into(),
+            }
         }
-        return Err(DatapathError::Io {
-            action: "locking",
-            path: dir.path.clone(),
-            source: err,
-        });
-    }
-    Ok(file)
+    })
 }
 
 fn if_index(iface: &str) -> Result<u32, DatapathError> {
-    let not_found = || DatapathError::InterfaceNotFound {
+    nix::net::if_::if_nametoindex(iface).map_err(|_| DatapathError::InterfaceNotFound {
         iface: iface.into(),
-    };
-    let c = CString::new(iface).map_err(|_| not_found())?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        Err(not_found())
-    } else {
-        Ok(index)
-    }
+    })
 }

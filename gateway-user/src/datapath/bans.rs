@@ -9,6 +9,7 @@ use aya::maps::{
     lpm_trie::{Key, LpmTrie},
 };
 use gateway_common::{BAN_HORIZON_MAP, BANS_V4_MAP, BANS_V6_MAP, MAX_BANS};
+use nix::errno::Errno;
 
 use super::{Cidr, DatapathError, PinDir, clock::monotonic_ns, maps};
 
@@ -73,7 +74,7 @@ fn insert<const N: usize>(
 }
 
 fn is_full(e: &MapError) -> bool {
-    matches!(e, MapError::SyscallError(s) if matches!(s.io_error.raw_os_error(), Some(libc::ENOSPC) | Some(libc::E2BIG)))
+    matches!(e, MapError::SyscallError(s) if matches!(s.io_error.raw_os_error().map(Errno::from_raw), Some(Errno::ENOSPC | Errno::E2BIG)))
 }
 
 /// Removes expired bans.
@@ -105,7 +106,9 @@ pub fn unban(dir: &PinDir, cidr: Cidr) -> Result<(), DatapathError> {
         Err(MapError::KeyNotFound) => Err(DatapathError::NotBanned {
             cidr: cidr.to_string(),
         }),
-        Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
+        Err(MapError::SyscallError(s))
+            if s.io_error.raw_os_error() == Some(Errno::ENOENT as i32) =>
+        {
             Err(DatapathError::NotBanned {
                 cidr: cidr.to_string(),
             })

@@ -1,5 +1,6 @@
 //! Errors of the datapath, each phrased so that the operator knows the fix.
 
+use nix::errno::Errno;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +102,10 @@ pub(crate) fn is_permission_error(err: &(dyn std::error::Error + 'static)) -> bo
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(io.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
+            && matches!(
+                io.raw_os_error().map(Errno::from_raw),
+                Some(Errno::EPERM | Errno::EACCES)
+            )
         {
             return true;
         }
@@ -115,14 +119,14 @@ pub(crate) fn is_permission_error(err: &(dyn std::error::Error + 'static)) -> bo
 }
 
 /// The raw OS error anywhere in the chain.
-pub(crate) fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
+pub(crate) fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<Errno> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
         if let Some(code) = e
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.raw_os_error())
         {
-            return Some(code);
+            return Some(Errno::from_raw(code));
         }
         cur = e.source();
     }

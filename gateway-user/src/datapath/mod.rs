@@ -11,12 +11,21 @@ mod clock;
 mod compat;
 mod counters;
 mod error;
+#[expect(
+    unsafe_code,
+    reason = "registers the log ring buffer's descriptor with tokio (AsyncFd::register_with_interest is unsafe: the caller vouches the fd stays open)"
+)]
+mod kernel_log;
 mod maps;
 mod pins;
 mod policy;
 mod privilege;
 mod sources;
 mod standing;
+#[expect(
+    unsafe_code,
+    reason = "issues bpf(2) directly: no safe crate wraps BPF_OBJ_GET and BPF_LINK_DETACH"
+)]
 mod sys;
 mod verify;
 
@@ -30,6 +39,7 @@ pub use gateway_model::{
     cidr::{Cidr, mask as cidr_mask},
     config::{XdpMode, ephemeral_ports},
 };
+pub use kernel_log::{KernelLog, TARGET as LOG_TARGET, ToTracing};
 pub use pins::{PinDir, pinned_interfaces, resolve_iface};
 pub use policy::apply as apply_policy;
 pub use sources::{SourceTotals, top};

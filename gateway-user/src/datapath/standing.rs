@@ -90,7 +90,9 @@ fn found<V>(r: Result<V, MapError>, name: &'static str) -> Result<Option<V>, Dat
     match r {
         Ok(v) => Ok(Some(v)),
         Err(MapError::KeyNotFound) => Ok(None),
-        Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
+        Err(MapError::SyscallError(s))
+            if s.io_error.raw_os_error() == Some(nix::errno::Errno::ENOENT as i32) =>
+        {
             Ok(None)
         }
         Err(e) => Err(DatapathError::map(name, "reading", e)),

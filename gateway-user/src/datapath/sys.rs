@@ -7,6 +7,7 @@ use std::{
     path::Path,
 };
 
+// libc: nix has no bpf(2) wrapper, so the raw syscall and its types.
 const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_LINK_DETACH: libc::c_long = 34;
 

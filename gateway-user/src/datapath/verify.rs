@@ -14,7 +14,8 @@ pub fn load(program: &mut Xdp) -> Result<(), ProgramError> {
     loop {
         match program.load() {
             Err(ProgramError::LoadError { io_error, .. })
-                if io_error.raw_os_error() == Some(libc::EAGAIN) && attempt < ATTEMPTS =>
+                if io_error.raw_os_error() == Some(nix::errno::Errno::EAGAIN as i32)
+                    && attempt < ATTEMPTS =>
             {
                 attempt += 1;
             }

@@ -16,10 +16,9 @@
 //!
 //! Prints numbers and ratios; asserts nothing about speed.
 
-use std::{
-    os::fd::AsRawFd,
-    time::{Duration, Instant},
-};
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, Instant};
 
 use aya::{
     Ebpf,
@@ -179,13 +178,8 @@ fn flood(ns_path: &str, iface: &str) -> u64 {
     let iface = iface.to_string();
     std::thread::spawn(move || {
         let netns = std::fs::File::open(&path).unwrap();
-        // SAFETY: setns on a valid namespace fd, for this thread only.
-        let rc = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        let c = std::ffi::CString::new(iface).unwrap();
-        // SAFETY: c is a valid NUL-terminated string.
-        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
-        assert_ne!(ifindex, 0);
+        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let ifindex = nix::net::if_::if_nametoindex(iface.as_str()).expect("if_nametoindex");
         let mut ebpf = Ebpf::load(edgegw::EBPF_OBJECT).unwrap();
         let prog: &mut Xdp = ebpf
             .program_mut("edgegw_flood")

@@ -198,7 +198,7 @@ fn a_bad_condition_at_reload_keeps_the_last_good_catalog() {
     assert_eq!(gold(&gw).status, 203);
 
     std::fs::write(&gw.catalog, bad_catalog()).unwrap();
-    gw.gw.daemon.signal(libc::SIGHUP);
+    gw.gw.daemon.signal(nix::sys::signal::Signal::SIGHUP);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !gw
         .gw

@@ -178,7 +178,7 @@ fn sighup_reloads_the_catalog_and_rejects_a_bad_one_whole() {
         hash_key("carol-key")
     );
     std::fs::write(&gw.catalog, catalog(&added)).unwrap();
-    gw.gw.daemon.signal(libc::SIGHUP);
+    gw.gw.daemon.signal(nix::sys::signal::Signal::SIGHUP);
     wait_for(|| fetch(&[carol[0], carol[1], &gw.url("/orders/1")]).status == 200);
 
     // A catalog with a mistake is rejected whole; carol keeps working.
@@ -187,7 +187,7 @@ fn sighup_reloads_the_catalog_and_rejects_a_bad_one_whole() {
         catalog(&added).replace("scope: all", "scope: al"),
     )
     .unwrap();
-    gw.gw.daemon.signal(libc::SIGHUP);
+    gw.gw.daemon.signal(nix::sys::signal::Signal::SIGHUP);
     wait_for(|| {
         gw.gw
             .daemon

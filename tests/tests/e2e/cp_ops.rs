@@ -67,7 +67,7 @@ fn ready_watchdog_reload_and_stop_follow_the_service_protocol() {
     assert_eq!(status, 200);
     wait_for(&socket, "WATCHDOG=1", &daemon);
 
-    daemon.signal(libc::SIGHUP);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
     wait_for(&socket, "WATCHDOG=1", &daemon);
     assert!(
         daemon.child.try_wait().unwrap().is_none(),
@@ -84,7 +84,7 @@ fn ready_watchdog_reload_and_stop_follow_the_service_protocol() {
     ]);
     assert_eq!((status, body.trim()), (200, "[]"));
 
-    daemon.signal(libc::SIGTERM);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
     wait_for(&socket, "STOPPING=1", &daemon);
     assert_eq!(daemon.stop(), Some(0));
 }

@@ -50,6 +50,7 @@ mod xdp_cli;
 mod xdp_differential;
 mod xdp_dos;
 mod xdp_flood;
+mod xdp_log;
 mod xdp_node_traffic;
 mod xdp_parse;
 mod xdp_reload;

@@ -123,7 +123,7 @@ fn ready_after_listen_and_attach_then_watchdog_then_stopping() {
         "WATCHDOG=1 every {spacing:?}; WATCHDOG_USEC=400000 asks for 200 ms"
     );
 
-    daemon.signal(libc::SIGTERM);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
     wait_for(&socket, "STOPPING=1", &daemon);
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log_text());
     assert!(!Path::new("/sys/fs/bpf/edgegw").join(&veth.a).exists());
@@ -156,7 +156,7 @@ fn abstract_socket_and_watchdog_for_another_pid() {
     wait_for(&socket, "READY=1", &daemon);
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening at READY=1");
     assert_eq!(next(&socket, Duration::from_millis(800)), None);
-    daemon.signal(libc::SIGTERM);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
     wait_for(&socket, "STOPPING=1", &daemon);
     assert_eq!(daemon.stop(), Some(0));
 }

@@ -108,10 +108,10 @@ fn status_and_runtime_log_level_of_a_running_daemon() {
     let before = reload_lines(&daemon);
     ok(&edgegw(&["log-level", "warn", "--runtime-dir", run_s]));
     assert!(daemon.log_text().contains("log level changed"));
-    daemon.signal(libc::SIGHUP);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     ok(&edgegw(&["log-level", "debug", "--runtime-dir", run_s]));
-    daemon.signal(libc::SIGHUP);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(5);
     while reload_lines(&daemon) == before {
         assert!(Instant::now() < deadline, "no reload line at debug");

@@ -104,7 +104,7 @@ fn sighup_reloads_under_load_without_a_failed_request() {
         format!("{base}{}", apis(&backend, &slow_backend, "/two")),
     )
     .unwrap();
-    gw.daemon.signal(libc::SIGHUP);
+    gw.daemon.signal(nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, body) = curl_json(&[&gw.url("/api/x")]);
@@ -130,7 +130,7 @@ fn sighup_reloads_under_load_without_a_failed_request() {
         ),
     )
     .unwrap();
-    gw.daemon.signal(libc::SIGHUP);
+    gw.daemon.signal(nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !gw
         .daemon
@@ -206,7 +206,7 @@ fn sigterm_drains_in_flight_requests_then_exits() {
     }
     let readyz = format!("http://127.0.0.1:{}/readyz", gw.admin_port);
     assert_eq!(curl(&["-o", "/dev/null", &readyz]).0, 200);
-    gw.daemon.signal(libc::SIGTERM);
+    gw.daemon.signal(nix::sys::signal::Signal::SIGTERM);
     // The idle connection is closed at once, without waiting for the
     // in-flight ones (the rest of its answer may still arrive first).
     let (rest, closed) = read_until_close(&mut idle);

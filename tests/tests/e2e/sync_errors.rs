@@ -109,7 +109,10 @@ fn a_bundle_the_node_cannot_use_is_rejected_whole_and_reported() {
 
     // SIGHUP re-reads the node's file and puts the current bundle on top:
     // the APIs stay (the file has none of its own).
-    node.daemon.as_ref().unwrap().signal(libc::SIGHUP);
+    node.daemon
+        .as_ref()
+        .unwrap()
+        .signal(nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !node.log().contains("configuration reloaded") {
         assert!(Instant::now() < deadline, "{}", node.log());

@@ -139,7 +139,7 @@ fn flood_is_dropped_while_clients_are_served_across_sigkill_and_restart() {
     let first_prog = prog_id(&gw, &iface);
     let hping = flood(&attacker, 30_000);
     std::thread::sleep(Duration::from_millis(300));
-    daemon.signal(libc::SIGKILL);
+    daemon.signal(nix::sys::signal::Signal::SIGKILL);
     daemon.child.wait().unwrap();
     let at_kill = limited(&edgegw_json(&["drops", "--iface", &iface, "--json"]));
     finish(hping);

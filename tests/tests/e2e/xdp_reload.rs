@@ -31,7 +31,7 @@ fn request_ok(client: &NetNs) -> bool {
 /// Sends SIGHUP and waits until the log has one more `needle` line.
 fn reload(daemon: &Daemon, needle: &str) {
     let before = daemon.log_text().matches(needle).count();
-    daemon.signal(libc::SIGHUP);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     while daemon.log_text().matches(needle).count() == before {
         assert!(

@@ -287,7 +287,7 @@ tcp = [8080]
 
     // A changed range is read again on reload.
     gw.exec(&["sysctl", "-qw", "net.ipv4.ip_local_port_range=41000 41999"]);
-    daemon.signal(libc::SIGHUP);
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !daemon.log_text().contains("DoS policy reloaded") {
         assert!(
