@@ -14,8 +14,12 @@ pub fn ebpf_object() -> PathBuf {
 /// The profile of the shipped binaries (see the workspace Cargo.toml).
 pub const PROFILE: &str = "production";
 
+/// The shipped build, or the one EDGEGW_BIN names (benchmarks of another
+/// build, e.g. a baseline).
 pub fn edgegw_bin() -> PathBuf {
-    root().join("target").join(PROFILE).join("edgegw")
+    std::env::var_os("EDGEGW_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target").join(PROFILE).join("edgegw"))
 }
 
 pub fn edgegw_cp_bin() -> PathBuf {

@@ -97,8 +97,11 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench { target, args } => {
             setup::ensure()?;
-            // `bench instructions --edgegw PATH` measures a build it is given.
-            if !(target == "instructions" && args.iter().any(|a| a == "--edgegw")) {
+            // `bench instructions --edgegw PATH`, or EDGEGW_BIN, name the
+            // build to measure: nothing to build then.
+            let given = std::env::var_os("EDGEGW_BIN").is_some()
+                || (target == "instructions" && args.iter().any(|a| a == "--edgegw"));
+            if !given {
                 build::all()?;
             }
             bench::run(&target, &args)
