@@ -1,7 +1,8 @@
-//! The clocks: RFC 3339 times (from the model, shared with the control
-//! plane) and a cheap coarse monotonic clock.
+//! The gateway's clocks, in one place: RFC 3339 times (from the model,
+//! shared with the control plane), Unix seconds, the kernel's monotonic
+//! clock that XDP ban expiries use, and a cheap coarse monotonic clock.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use gateway_model::clock::{rfc3339_millis, rfc3339_secs};
 
@@ -16,4 +17,21 @@ pub fn coarse_monotonic() -> Duration {
     clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE)
         .map(Duration::from)
         .unwrap_or_default()
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// CLOCK_MONOTONIC in nanoseconds since boot (excluding suspend): the clock
+/// of `bpf_ktime_get_ns`, so ban expiries written with it compare right in
+/// the kernel.
+pub fn monotonic_ns() -> u64 {
+    let ts = clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available on Linux");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }

@@ -47,7 +47,7 @@ impl Lifecycle {
         let log = Arc::new(logging::init()?);
         let notifier = Arc::new(Notifier::from_env()?);
         let text = std::fs::read(config_path).unwrap_or_default();
-        let now = status::now_secs();
+        let now = crate::clock::now_secs();
         let initial = Status {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").into(),

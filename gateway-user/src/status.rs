@@ -6,7 +6,6 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     sync::Mutex,
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use nix::{
@@ -96,13 +95,6 @@ pub struct SyncResult {
     pub message: String,
 }
 
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
 /// A stable short version of a configuration's text.
 pub fn content_version(bytes: &[u8]) -> String {
     let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
@@ -175,7 +167,7 @@ impl StatusFile {
     /// success the new content version, on failure the reason (the version in
     /// force stays).
     pub fn record_reload(&self, source: &str, config_text: Result<&[u8], String>) {
-        let at = now_secs();
+        let at = crate::clock::now_secs();
         self.update(|s| match config_text {
             Ok(text) => {
                 s.config.source = source.into();

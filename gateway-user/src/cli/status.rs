@@ -15,7 +15,7 @@ use crate::{
 
 pub fn status(runtime_dir: &Path, json_out: bool) -> anyhow::Result<()> {
     let status = status::read(runtime_dir)?;
-    let view = view(&status, status::now_secs());
+    let view = view(&status, crate::clock::now_secs());
     if json_out {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {

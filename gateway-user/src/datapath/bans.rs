@@ -11,7 +11,8 @@ use aya::maps::{
 use gateway_common::{BAN_HORIZON_MAP, BANS_V4_MAP, BANS_V6_MAP, MAX_BANS};
 use nix::errno::Errno;
 
-use super::{Cidr, DatapathError, PinDir, clock::monotonic_ns, maps};
+use super::{Cidr, DatapathError, PinDir, maps};
+use crate::clock::monotonic_ns;
 
 /// One active ban.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

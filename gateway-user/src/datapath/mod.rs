@@ -7,7 +7,6 @@
 mod attach;
 mod bans;
 mod bpffs;
-mod clock;
 mod compat;
 mod counters;
 mod error;
@@ -32,7 +31,6 @@ mod verify;
 pub use attach::{Attachment, attach, detach_pinned};
 pub use bans::{Ban, ban, list as list_bans, unban};
 pub use bpffs::ensure_mounted as ensure_bpffs;
-pub use clock::monotonic_ns;
 pub use counters::{ReasonTotals, read_counters};
 pub use error::DatapathError;
 pub use gateway_model::{

@@ -11,7 +11,8 @@ use aya::maps::{
 };
 use gateway_common::{BANS_V4_MAP, BANS_V6_MAP, LIST_ALLOW, LIST_DENY, LISTS_V4_MAP, LISTS_V6_MAP};
 
-use super::{DatapathError, PinDir, clock::monotonic_ns, maps};
+use super::{DatapathError, PinDir, maps};
+use crate::clock::monotonic_ns;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Standing {

@@ -31,9 +31,7 @@ use super::{
     template::{KeyTemplate, Render},
 };
 use crate::{
-    datapath::{Standing, monotonic_ns},
-    proxy::ProxyBody,
-    sync::fleet::FleetDecision,
+    clock::monotonic_ns, datapath::Standing, proxy::ProxyBody, sync::fleet::FleetDecision,
 };
 
 pub struct Limit {
@@ -224,7 +222,7 @@ impl Limit {
             return self.counters.hit(key, Instant::now());
         };
         let counter = format!("{}|{key}", self.place);
-        let now = crate::status::now_secs();
+        let now = crate::clock::now_secs();
         match fleet.hit(&counter, calls, self.period.as_secs(), now) {
             FleetDecision::Allowed { remaining, reset } => Decision::Allowed {
                 remaining: Some(remaining),

@@ -14,7 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::datapath::{PinDir, SourceMaps, Standing, monotonic_ns};
+use crate::{
+    clock::monotonic_ns,
+    datapath::{PinDir, SourceMaps, Standing},
+};
 
 const TTL: Duration = Duration::from_millis(100);
 /// Cached addresses; the cache is emptied when full (memory stays bounded).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::{Syncer, client::SyncError};
-use crate::{datapath, status::now_secs};
+use crate::{clock::now_secs, datapath};
 
 pub async fn run(sync: Arc<Syncer>) {
     loop {

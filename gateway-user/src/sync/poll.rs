@@ -16,7 +16,7 @@ use super::{
     backup,
     client::{Fetched, SyncError},
 };
-use crate::status::now_secs;
+use crate::clock::now_secs;
 
 /// How often a refused token is logged (it is retried far more often).
 const TOKEN_LOG_EVERY: Duration = Duration::from_secs(60);

@@ -105,7 +105,7 @@ pub async fn prepare(cp: &ControlPlane, file: &Config) -> anyhow::Result<Prepare
     let client = Arc::new(CpClient::new(cp).map_err(|e| anyhow::anyhow!("control_plane: {e}"))?);
     let fleet = Arc::new(super::fleet::Fleet::load(
         cp.backup_dir.join(super::QUOTA_STATE_FILE),
-        crate::status::now_secs(),
+        crate::clock::now_secs(),
     ));
     super::fleet::install(fleet.clone());
     let startup = first_bundle(cp, file, &client).await?;
@@ -114,7 +114,7 @@ pub async fn prepare(cp: &ControlPlane, file: &Config) -> anyhow::Result<Prepare
         v.version = Some(startup.version);
         v.source = startup.source.into();
         if startup.source == "control-plane" {
-            v.last_sync_at = Some(crate::status::now_secs());
+            v.last_sync_at = Some(crate::clock::now_secs());
         }
     });
     Ok(Prepared {
