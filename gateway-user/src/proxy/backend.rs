@@ -15,6 +15,7 @@ use hyper_util::{
 };
 use thread_local::ThreadLocal;
 
+use super::backend_error::BackendError;
 use super::{
     BoxError, ProxyBody, RequestBody, h1_client, h1_server::MalformedBody, headers::Added, tls,
 };
@@ -24,21 +25,6 @@ type PooledClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// How long an idle pooled connection to a backend is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
-
-/// Why a backend exchange failed; the proxy answers each differently.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    #[error("cannot connect to the backend: {0}")]
-    Connect(#[source] BoxError),
-    #[error("the request body is over the limit")]
-    BodyTooLarge,
-    /// The client's body could not be decoded (see `h1_server::body`); the
-    /// backend connection it was going to is closed.
-    #[error("the request body is malformed: {0}")]
-    BadRequestBody(#[source] BoxError),
-    #[error("the backend exchange failed: {0}")]
-    Failed(#[source] BoxError),
-}
 
 /// A request head on its way to a backend; `target` is the path and query.
 #[derive(Clone)]

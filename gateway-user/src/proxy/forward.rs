@@ -15,7 +15,8 @@ use hyper::{HeaderMap, Request, Response, StatusCode, Uri, body::Body, header};
 
 use super::{
     BoxError, Gateway, ProxyBody, SharedGateway,
-    backend::{Answer, BackendError, Outgoing},
+    backend::{Answer, Outgoing},
+    backend_error::BackendError,
     deadline,
     h1_server::MoreHeaders,
     headers::{Added, ClientIp, Trace, strip_hop_by_hop},

@@ -14,6 +14,7 @@
 mod access_log;
 mod authority;
 pub(crate) mod backend;
+mod backend_error;
 mod canonical;
 mod deadline;
 mod drain;

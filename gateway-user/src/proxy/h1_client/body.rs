@@ -27,7 +27,7 @@ use super::{
     pool::{Conn, Local},
     stream::Stream,
 };
-use crate::proxy::{BoxError, RequestBody, backend::BackendError, h1_server::MalformedBody};
+use crate::proxy::{BoxError, RequestBody, backend_error::BackendError, h1_server::MalformedBody};
 
 /// Why a request could not be written whole.
 pub enum WriteError {

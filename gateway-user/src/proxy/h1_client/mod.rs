@@ -19,7 +19,7 @@ use std::time::Duration;
 use hyper::{HeaderMap, Method, Response, body::Body};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{RequestBody, backend::BackendError, headers::Added};
+use super::{RequestBody, backend_error::BackendError, headers::Added};
 use head::Framing;
 use pool::Conn;
 

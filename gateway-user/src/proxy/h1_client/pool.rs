@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use thread_local::ThreadLocal;
 
 use super::stream::{Dialer, Stream};
-use crate::{clock::coarse_monotonic, proxy::backend::BackendError};
+use crate::{clock::coarse_monotonic, proxy::backend_error::BackendError};
 
 /// How long an idle connection is kept.
 const IDLE_FOR: Duration = Duration::from_secs(90);
