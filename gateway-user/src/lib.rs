@@ -3,13 +3,21 @@
 //! - `admin`: the admin listener (/healthz, /readyz, /metrics) and metrics.
 //! - `config`: the daemon's configuration file, validated into domain types.
 //! - `catalog`: the API-management catalog (products, subscriptions, policies).
-//! - `policy`: the policy pipeline (scopes, sections, each policy).
+//! - `policy`: the policy pipeline (scopes, sections, each policy);
+//!   policies answer with plain data (`policy::Answer`) that the proxy
+//!   renders.
+//! - `fleet`: fleet-wide quota counters, handed to the quota policies and
+//!   reported by `sync`.
 //! - `datapath`: loads, attaches and pins the XDP program; reads its maps.
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
-//! - `sync`: the control plane client (config long-poll, backups, heartbeats,
-//!   fleet-wide quotas).
+//! - `sync`: the control plane client (config long-poll, backups, heartbeats
+//!   reporting fleet-wide quota usage).
 //! - `state_registry`: runtime state (counters, pools, JWKS caches,
-//!   escalation) that reloads carry over, keyed by identity.
+//!   escalation) that reloads carry over, keyed by identity; a `Staging`
+//!   is handed to every build.
+//! - `files`: files written atomically (backups, quota state, status).
+//! - `tls`: rustls configurations: the HTTPS listener's, and the client's
+//!   for backends, JWKS URLs and the control plane.
 //! - `cli`: one module per `edgegw` subcommand.
 //! - `lifecycle`: what operators and systemd see: `logging`, the `status`
 //!   file, sd_`notify` readiness and the `watchdog`.
@@ -25,6 +33,8 @@ pub mod clock;
 pub mod config;
 // Unsafe only in `datapath::sys` (bpf(2)) and `datapath::kernel_log`.
 pub mod datapath;
+pub mod files;
+pub mod fleet;
 pub mod lifecycle;
 pub mod logging;
 pub mod memory;
@@ -40,6 +50,7 @@ pub mod proxy;
 pub mod state_registry;
 pub mod status;
 pub mod sync;
+pub mod tls;
 pub mod watchdog;
 
 /// The XDP object built by `cargo xtask build-ebpf`, embedded at build time.

@@ -3,312 +3,193 @@
 //! backend, JWKS caches by URL, escalation windows by settings.
 //!
 //! Every configuration change (SIGHUP, a control-plane bundle) builds the
-//! new gateway inside `StateRegistry::build`: each part asks for its state
-//! by identity and gets the running one when its settings are unchanged,
-//! a fresh one when they changed. `commit`, called once the new gateway is
-//! swapped in, keeps exactly what that build took, so the state of changed
-//! or removed policies and backends is dropped. A build (or swap) that
-//! fails never commits: the running state stays as it was, and the old
-//! gateway keeps using it.
+//! new gateway with a `Staging` from `StateRegistry::build`: each part asks
+//! it for its state by kind and identity, and gets the running one when
+//! that identity was in service, a fresh one otherwise. An identity names
+//! everything the state depends on (a limit's place *and* its settings),
+//! so a changed policy gets fresh state. `commit`, called once the new
+//! gateway is swapped in, keeps exactly what that build took: the state of
+//! changed or removed parts is dropped. A build (or swap) that fails never
+//! commits: the running state stays as it was, and the old gateway keeps
+//! using it.
 //!
-//! Policy runtimes are built inside catalog validation, which knows nothing
-//! of the registry; they reach the build in progress through a thread-local
-//! scope (set only for the duration of `build`, on the building thread).
-//! Outside a build (`config validate`, unit tests) every part is fresh.
+//! The `Staging` is handed explicitly to everything that builds runtimes
+//! (`Gateway::build` → `Catalog::build` → `Policy::build`); it also hands
+//! policies what the node gives them (the fleet counters). Outside a
+//! reload (unit tests, fuzz targets) `Staging::fresh()` makes every part
+//! fresh.
+//!
+//! The registry stores state of any type (`Any`) and knows none of the
+//! parts: policies and the proxy depend on it, never the other way round.
 
 use std::{
-    cell::RefCell,
+    any::Any,
     collections::HashMap,
-    hash::Hash,
-    path::PathBuf,
-    sync::{Arc, Mutex, atomic::AtomicUsize},
-    time::Duration,
+    sync::{Arc, Mutex},
 };
 
-use crate::{
-    config::{Backend, BackendProtocol, Escalation},
-    policy::{
-        counters::Counters,
-        jwt::jwks::{Jwks, Source},
-    },
-    proxy::{backend::Clients, escalate::Escalator},
-};
+use crate::fleet::Fleet;
 
-/// The state of the running gateway, by identity.
+/// What a piece of state belongs to; with its identity, its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Rate-limit and quota counters.
+    Limit,
+    /// Requests in flight of `limit-concurrency`.
+    Concurrency,
+    /// A backend's clients and their connection pools.
+    Pool,
+    /// A JWKS (or OpenID configuration) key cache.
+    Jwks,
+    /// The L7 → XDP escalation tracker.
+    Escalation,
+}
+
+type Shared = Arc<dyn Any + Send + Sync>;
+
+type Kept = HashMap<(Kind, String), Shared>;
+
+/// The state of the running gateway, by kind and identity.
 #[derive(Default)]
 pub struct StateRegistry {
     running: Mutex<Arc<Kept>>,
-}
-
-#[derive(Default)]
-struct Kept {
-    /// By policy place: (the settings that shape the counters, counters).
-    limits: HashMap<String, (String, Arc<Counters>)>,
-    /// By policy place: requests in flight.
-    concurrency: HashMap<String, Arc<AtomicUsize>>,
-    pools: HashMap<PoolKey, Arc<Clients>>,
-    jwks: HashMap<Source, Arc<Jwks>>,
-    /// By settings and interface (`Escalation` is compared as its debug text).
-    escalation: HashMap<String, Arc<Escalator>>,
-}
-
-/// What a backend's connections depend on: a change of base path or
-/// response timeout keeps the pool, a change of address or TLS does not.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct PoolKey {
-    scheme: String,
-    authority: String,
-    protocol: BackendProtocol,
-    /// The CA file and its contents: a replaced CA file builds a new pool.
-    ca: Option<(PathBuf, Option<Vec<u8>>)>,
-    connect_timeout: Duration,
-}
-
-impl PoolKey {
-    fn of(b: &Backend) -> PoolKey {
-        PoolKey {
-            scheme: b.scheme.clone(),
-            authority: b.authority.clone(),
-            protocol: b.protocol,
-            ca: b
-                .ca_file
-                .as_ref()
-                .map(|p| (p.clone(), std::fs::read(p).ok())),
-            connect_timeout: b.connect_timeout,
-        }
-    }
+    /// Fleet-wide quota counters, when a control plane is configured.
+    fleet: Option<Arc<Fleet>>,
 }
 
 /// The state one build took; `commit` it once its gateway is in service.
 #[must_use = "commit the state once the gateway is swapped in"]
 pub struct Staged(Kept);
 
-/// How much state the running gateway holds, per kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Held {
-    pub limits: usize,
-    pub concurrency: usize,
-    pub pools: usize,
-    pub jwks: usize,
-    pub escalation: usize,
-}
-
-struct Building {
+/// A build in progress: the running state on offer, the state this build
+/// took so far, and what the node hands the policies it builds.
+pub struct Staging {
     running: Arc<Kept>,
     next: Kept,
-}
-
-thread_local! {
-    static BUILDING: RefCell<Option<Building>> = const { RefCell::new(None) };
-}
-
-/// Ends the build scope even when the build panics.
-struct Scope;
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        BUILDING.with_borrow_mut(Option::take);
-    }
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl StateRegistry {
+    /// A registry whose builds hand `fleet` to fleet-wide quotas.
+    pub fn new(fleet: Option<Arc<Fleet>>) -> StateRegistry {
+        StateRegistry {
+            running: Mutex::default(),
+            fleet,
+        }
+    }
+
     /// Runs `build` with the running state on offer. Callers serialise
     /// builds (one reload at a time): a build sees the last commit.
-    pub fn build<T, E>(&self, build: impl FnOnce() -> Result<T, E>) -> Result<(T, Staged), E> {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        BUILDING.with_borrow_mut(|b| {
-            assert!(b.is_none(), "gateway builds do not nest");
-            *b = Some(Building {
-                running,
-                next: Kept::default(),
-            });
-        });
-        let scope = Scope;
-        let built = build()?;
-        let next = BUILDING
-            .with_borrow_mut(Option::take)
-            .expect("the build scope is set")
-            .next;
-        drop(scope);
-        Ok((built, Staged(next)))
+    pub fn build<T, E>(
+        &self,
+        build: impl FnOnce(&mut Staging) -> Result<T, E>,
+    ) -> Result<(T, Staged), E> {
+        let mut staging = Staging {
+            running: self.running().clone(),
+            next: Kept::default(),
+            fleet: self.fleet.clone(),
+        };
+        let built = build(&mut staging)?;
+        Ok((built, Staged(staging.next)))
     }
 
     /// The new gateway is in service: its state becomes the running state,
     /// and state it did not take is dropped (once older gateways finish).
     pub fn commit(&self, staged: Staged) {
-        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(staged.0);
+        *self.running() = Arc::new(staged.0);
     }
 
-    pub fn held(&self) -> Held {
-        let k = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        Held {
-            limits: k.limits.len(),
-            concurrency: k.concurrency.len(),
-            pools: k.pools.len(),
-            jwks: k.jwks.len(),
-            escalation: k.escalation.len(),
-        }
+    /// How many pieces of state of `kind` the running gateway holds.
+    pub fn held(&self, kind: Kind) -> usize {
+        self.running().keys().filter(|(k, _)| *k == kind).count()
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Arc<Kept>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// The state under `key` in the build in progress: the one this build
-/// already took, else the running one if `reuse` accepts it, else `make`'s.
-fn take<K: Eq + Hash, V: Clone, E>(
-    map: fn(&Kept) -> &HashMap<K, V>,
-    map_mut: fn(&mut Kept) -> &mut HashMap<K, V>,
-    key: K,
-    reuse: impl FnOnce(&V) -> bool,
-    make: impl FnOnce() -> Result<V, E>,
-) -> Result<V, E> {
-    BUILDING.with_borrow_mut(|building| {
-        let Some(b) = building else { return make() };
-        if let Some(v) = map(&b.next).get(&key) {
-            return Ok(v.clone());
+impl Staging {
+    /// A build with nothing on offer and no fleet: every part fresh.
+    pub fn fresh() -> Staging {
+        Staging {
+            running: Arc::default(),
+            next: Kept::default(),
+            fleet: None,
         }
-        let v = match map(&b.running).get(&key).filter(|v| reuse(v)) {
-            Some(v) => v.clone(),
-            None => make()?,
+    }
+
+    /// The fleet counters call quotas count against, if any.
+    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
+        self.fleet.as_ref()
+    }
+
+    /// The state of `kind` under `identity`: the one this build already
+    /// took, else the running one, else `fresh()`.
+    pub fn take<T: Any + Send + Sync>(
+        &mut self,
+        kind: Kind,
+        identity: String,
+        fresh: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let made: Result<_, std::convert::Infallible> =
+            self.try_take(kind, identity, || Ok(fresh()));
+        made.unwrap_or_else(|e| match e {})
+    }
+
+    /// `take`, for state whose making may fail.
+    pub fn try_take<T: Any + Send + Sync, E>(
+        &mut self,
+        kind: Kind,
+        identity: String,
+        make: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
+        let key = (kind, identity);
+        let kept = self.next.get(&key).or_else(|| self.running.get(&key));
+        // A kind holds one type: a mismatch would be a bug, and gets fresh
+        // state rather than a panic.
+        let state = match kept.and_then(|s| s.clone().downcast::<T>().ok()) {
+            Some(state) => state,
+            None => Arc::new(make()?),
         };
-        map_mut(&mut b.next).insert(key, v.clone());
-        Ok(v)
-    })
-}
-
-/// The counters of the rate limit or quota at `place`; carried over while
-/// `identity` (its limit, window, counter key and bound) is unchanged.
-pub fn limit_counters(
-    place: &str,
-    identity: &str,
-    fresh: impl FnOnce() -> Arc<Counters>,
-) -> Arc<Counters> {
-    let got: Result<_, std::convert::Infallible> = take(
-        |k| &k.limits,
-        |k| &mut k.limits,
-        place.to_string(),
-        |(kept, _)| kept == identity,
-        || Ok((identity.to_string(), fresh())),
-    );
-    got.map_or_else(|e| match e {}, |(_, c)| c)
-}
-
-/// The in-flight count of the `limit-concurrency` at `place`: always
-/// carried over, as the requests it counts are still running whatever the
-/// new `max_count` is.
-pub fn concurrency(place: &str, fresh: impl FnOnce() -> Arc<AtomicUsize>) -> Arc<AtomicUsize> {
-    let got: Result<_, std::convert::Infallible> = take(
-        |k| &k.concurrency,
-        |k| &mut k.concurrency,
-        place.to_string(),
-        |_| true,
-        || Ok(fresh()),
-    );
-    got.unwrap_or_else(|e| match e {})
-}
-
-/// The clients (and connection pools) of `backend`.
-pub(crate) fn backend_clients<E>(
-    backend: &Backend,
-    make: impl FnOnce() -> Result<Clients, E>,
-) -> Result<Arc<Clients>, E> {
-    take(
-        |k| &k.pools,
-        |k| &mut k.pools,
-        PoolKey::of(backend),
-        |_| true,
-        || make().map(Arc::new),
-    )
-}
-
-/// The key cache of a JWKS (or OpenID configuration) URL.
-pub(crate) fn jwks(source: &Source, fresh: impl FnOnce() -> Jwks) -> Arc<Jwks> {
-    let got: Result<_, std::convert::Infallible> = take(
-        |k| &k.jwks,
-        |k| &mut k.jwks,
-        source.clone(),
-        |_| true,
-        || Ok(Arc::new(fresh())),
-    );
-    got.unwrap_or_else(|e| match e {})
-}
-
-/// The escalation tracker; its windows restart when its settings change.
-pub(crate) fn escalator(
-    settings: &Escalation,
-    iface: &str,
-    fresh: impl FnOnce() -> Escalator,
-) -> Arc<Escalator> {
-    let got: Result<_, std::convert::Infallible> = take(
-        |k| &k.escalation,
-        |k| &mut k.escalation,
-        format!("{settings:?}|{iface}"),
-        |_| true,
-        || Ok(Arc::new(fresh())),
-    );
-    got.unwrap_or_else(|e| match e {})
+        self.next.insert(key, state.clone());
+        Ok(state)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
-    use crate::policy::counters::{Allowance, Decision};
 
-    fn counters(calls: u64) -> Arc<Counters> {
-        let allowance = Allowance {
-            calls: Some(calls),
-            bytes: None,
-        };
-        Arc::new(Counters::new(allowance, Duration::from_secs(60), 10))
-    }
+    type Counter = Arc<Mutex<u64>>;
 
-    /// One "gateway": the counters of the given (place, calls) policies.
+    /// One "gateway": a counter per (place, settings).
     fn build(
         registry: &StateRegistry,
         policies: &[(&str, u64)],
-    ) -> Result<(Vec<Arc<Counters>>, Staged), String> {
-        registry.build(|| {
+    ) -> Result<(Vec<Counter>, Staged), String> {
+        registry.build(|s| {
             Ok(policies
                 .iter()
                 .map(|(place, calls)| {
-                    limit_counters(place, &format!("calls={calls}"), || counters(*calls))
+                    s.take(Kind::Limit, format!("{place}|calls={calls}"), || {
+                        Mutex::new(0)
+                    })
                 })
                 .collect())
         })
     }
 
     #[test]
-    fn unchanged_policies_keep_their_counters_changed_and_removed_do_not() {
+    fn unchanged_parts_keep_their_state_changed_and_removed_do_not() {
         let registry = StateRegistry::default();
         let (first, staged) = build(&registry, &[("a/0", 5), ("b/0", 5), ("c/0", 5)]).unwrap();
         registry.commit(staged);
-        let now = Instant::now();
-        for c in &first {
-            c.hit("k", now);
-        }
         let (second, staged) = build(&registry, &[("a/0", 5), ("b/0", 9)]).unwrap();
         registry.commit(staged);
-        assert!(
-            Arc::ptr_eq(&first[0], &second[0]),
-            "unchanged: carried over"
-        );
-        assert!(!Arc::ptr_eq(&first[1], &second[1]), "new limit: rebuilt");
-        assert!(matches!(
-            second[1].hit("k", now),
-            Decision::Allowed {
-                remaining: Some(8),
-                ..
-            }
-        ));
-        assert_eq!(registry.held().limits, 2, "removed policy dropped");
+        assert!(Arc::ptr_eq(&first[0], &second[0]), "unchanged: carried");
+        assert!(!Arc::ptr_eq(&first[1], &second[1]), "new limit: fresh");
+        assert_eq!(registry.held(Kind::Limit), 2, "removed part dropped");
         // Dropped means dropped: it comes back fresh.
         let (third, _) = build(&registry, &[("c/0", 5)]).unwrap();
         assert!(!Arc::ptr_eq(&first[2], &third[0]));
@@ -319,13 +200,13 @@ mod tests {
         let registry = StateRegistry::default();
         let (first, staged) = build(&registry, &[("a/0", 5)]).unwrap();
         registry.commit(staged);
-        let failed: Result<((), Staged), String> = registry.build(|| {
-            limit_counters("a/0", "calls=7", || counters(7));
-            limit_counters("z/0", "calls=1", || counters(1));
+        let failed: Result<((), Staged), String> = registry.build(|s| {
+            s.take(Kind::Limit, "a/0|calls=7".into(), || 7u64);
+            s.take(Kind::Limit, "z/0|calls=1".into(), || 1u64);
             Err("invalid".into())
         });
         assert!(failed.is_err());
-        assert_eq!(registry.held().limits, 1);
+        assert_eq!(registry.held(Kind::Limit), 1);
         // A build that succeeded but was never committed changes nothing either.
         let _uncommitted = build(&registry, &[("b/0", 1)]).unwrap();
         let (again, _) = build(&registry, &[("a/0", 5)]).unwrap();
@@ -333,17 +214,31 @@ mod tests {
     }
 
     #[test]
-    fn one_build_shares_one_state_per_identity_and_outside_builds_all_is_fresh() {
+    fn one_build_shares_one_state_per_identity_and_kinds_do_not_mix() {
         let registry = StateRegistry::default();
-        let source = Source {
-            url: "http://127.0.0.1:9/jwks".into(),
-            openid: false,
-        };
-        let fresh = || Jwks::new(source.clone(), crate::policy::jwt::jwks::TIMING);
-        let ((a, b), _) = registry
-            .build(|| Ok::<_, ()>((jwks(&source, fresh), jwks(&source, fresh))))
+        let ((a, b, c), _) = registry
+            .build(|s| {
+                Ok::<_, ()>((
+                    s.take(Kind::Jwks, "u".into(), || 1u8),
+                    s.take(Kind::Jwks, "u".into(), || 2u8),
+                    s.take(Kind::Pool, "u".into(), || 3u8),
+                ))
+            })
             .unwrap();
         assert!(Arc::ptr_eq(&a, &b));
-        assert!(!Arc::ptr_eq(&jwks(&source, fresh), &jwks(&source, fresh)));
+        assert_eq!((*a, *c), (1, 3));
+        let (mut one, mut two) = (Staging::fresh(), Staging::fresh());
+        assert!(!Arc::ptr_eq(
+            &one.take(Kind::Jwks, "u".into(), || 1u8),
+            &two.take(Kind::Jwks, "u".into(), || 1u8)
+        ));
+    }
+
+    #[test]
+    fn failing_to_make_state_takes_nothing() {
+        let mut s = Staging::fresh();
+        let made: Result<Arc<u8>, &str> = s.try_take(Kind::Pool, "p".into(), || Err("no CA"));
+        assert_eq!(made.unwrap_err(), "no CA");
+        assert!(s.next.is_empty());
     }
 }

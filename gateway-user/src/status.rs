@@ -3,7 +3,6 @@
 //! by `edgegw status` without any network endpoint. Removed on exit.
 
 use std::{
-    io::Write,
     path::{Path, PathBuf},
     sync::Mutex,
 };
@@ -63,7 +62,7 @@ pub struct Status {
     pub log_level: String,
     /// The control plane sync, for a managed gateway.
     #[serde(default)]
-    pub control_plane: Option<crate::sync::SyncView>,
+    pub control_plane: Option<SyncView>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -202,13 +201,9 @@ impl Drop for StatusFile {
 }
 
 fn write_atomically(dir: &Path, status: &Status) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{STATUS_FILE}.{}", std::process::id()));
-    let mut file = std::fs::File::create(&tmp)?;
     let mut text = serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    file.write_all(&text)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(STATUS_FILE))
+    crate::files::write_atomically(&dir.join(STATUS_FILE), &text)
 }
 
 fn read_file(path: &Path) -> Result<Status, StatusError> {
@@ -266,6 +261,40 @@ pub fn signal(pid: u32, signal: i32) -> std::io::Result<()> {
     })?;
     kill(pid, Signal::try_from(signal)?)?;
     Ok(())
+}
+
+/// The sync view `edgegw status` and `/readyz` show.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncView {
+    /// Control plane base URL.
+    pub url: String,
+    /// Version of the bundle in force.
+    pub version: Option<u64>,
+    /// Where it came from: "control-plane" or "backup".
+    pub source: String,
+    /// Unix seconds of the last successful exchange with the control plane.
+    pub last_sync_at: Option<u64>,
+    /// The last failure to fetch or apply a bundle; None once one applied.
+    pub last_sync_error: Option<String>,
+    /// The control plane refuses this gateway's token (its message).
+    pub token_error: Option<String>,
+    /// Unix seconds of the last acknowledged heartbeat.
+    pub last_heartbeat_at: Option<u64>,
+    pub last_heartbeat_error: Option<String>,
+}
+
+impl SyncView {
+    /// One line for `/readyz`.
+    pub fn summary(&self) -> String {
+        let version = self.version.map_or("none".to_string(), |v| v.to_string());
+        match (&self.token_error, &self.last_sync_error) {
+            (Some(token), _) => {
+                format!("sync: token rejected: {token} (serving version {version})")
+            }
+            (None, Some(err)) => format!("sync: error: {err} (serving version {version})"),
+            (None, None) => format!("sync: ok, version {version} from {}", self.source),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use crate::{
 };
 
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
+    // The canonical-path tests check the gateway against a real nginx.
+    crate::bench::proxy::install_tools()?;
     setup::run(
         cargo()
             .current_dir(root())

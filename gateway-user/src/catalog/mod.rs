@@ -22,6 +22,7 @@ use hyper::header::HeaderName;
 use crate::{
     config::Api,
     policy::{Pipeline, ScopePolicies},
+    state_registry::Staging,
 };
 
 /// API-management settings of one API, with its composed pipelines.
@@ -71,25 +72,34 @@ pub struct Catalog {
 impl Catalog {
     /// Reads, validates and builds a catalog; with `apis` (the gateway's),
     /// API and operation names are checked against them.
-    pub fn load(path: &Path, apis: Option<&[Api]>) -> Result<Catalog, CatalogError> {
-        model::Catalog::load(path, apis).map(Catalog::build)
+    pub fn load(
+        path: &Path,
+        apis: Option<&[Api]>,
+        staging: &mut Staging,
+    ) -> Result<Catalog, CatalogError> {
+        model::Catalog::load(path, apis).map(|c| Catalog::build(c, staging))
     }
 
-    pub fn parse(path: &str, text: &str, apis: Option<&[Api]>) -> Result<Catalog, CatalogError> {
-        model::Catalog::parse(path, text, apis).map(Catalog::build)
+    pub fn parse(
+        path: &str,
+        text: &str,
+        apis: Option<&[Api]>,
+        staging: &mut Staging,
+    ) -> Result<Catalog, CatalogError> {
+        model::Catalog::parse(path, text, apis).map(|c| Catalog::build(c, staging))
     }
 
     /// Composes the pipelines of a validated catalog.
-    pub fn build(catalog: model::Catalog) -> Catalog {
-        let global = ScopePolicies::build(&catalog.global);
+    pub fn build(catalog: model::Catalog, staging: &mut Staging) -> Catalog {
+        let global = ScopePolicies::build(&catalog.global, staging);
         let product_scopes: Vec<ScopePolicies> = catalog
             .products
             .iter()
-            .map(|p| ScopePolicies::build(&p.policies))
+            .map(|p| ScopePolicies::build(&p.policies, staging))
             .collect();
         let mut apis = Names::default();
         for a in &catalog.apis {
-            let api_scope = ScopePolicies::build(&a.policies);
+            let api_scope = ScopePolicies::build(&a.policies, staging);
             let pipelines_for = |inner: Option<&ScopePolicies>| {
                 let mut slots = vec![None; catalog.products.len() + 1];
                 let mut scopes = vec![&global];
@@ -107,7 +117,7 @@ impl Catalog {
                 .operations
                 .iter()
                 .map(|(name, scope)| {
-                    let scope = ScopePolicies::build(scope);
+                    let scope = ScopePolicies::build(scope, staging);
                     (name.clone(), pipelines_for(Some(&scope)))
                 })
                 .collect();

@@ -25,7 +25,13 @@ subscriptions:
         to_hex(&hash_key("a1")),
         to_hex(&hash_key("o1")),
     );
-    Catalog::parse("catalog.yaml", &text, None).unwrap()
+    Catalog::parse(
+        "catalog.yaml",
+        &text,
+        None,
+        &mut crate::state_registry::Staging::fresh(),
+    )
+    .unwrap()
 }
 
 #[test]

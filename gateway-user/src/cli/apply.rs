@@ -126,7 +126,7 @@ impl Live {
             Some(text) => file.with_bundle(&Bundle::parse(text)?)?,
             None => file.clone(),
         };
-        let (gateway, state) = self.registry.build(|| Gateway::build(&config))?;
+        let (gateway, state) = self.registry.build(|s| Gateway::build(&config, s))?;
         let old = self.gateway.load();
         for (what, before, after) in [
             (

@@ -109,8 +109,9 @@ async fn serve(
         None => None,
     };
     // Runtime state outlives each gateway: reloads carry it over.
-    let registry = Arc::new(StateRegistry::default());
-    let (gateway, state) = registry.build(|| Gateway::build(&config))?;
+    let fleet = managed.as_ref().map(|m| m.fleet.clone());
+    let registry = Arc::new(StateRegistry::new(fleet.clone()));
+    let (gateway, state) = registry.build(|s| Gateway::build(&config, s))?;
     registry.commit(state);
     crate::memory::release_freed();
     let metrics = Arc::new(Metrics::default());
@@ -197,7 +198,7 @@ async fn serve(
     });
     proxy::serve(listeners, shared, metrics, shutdown, config.drain_timeout).await;
     // Quota usage not yet reported is kept for the next start.
-    if let Some(fleet) = sync::fleet::global() {
+    if let Some(fleet) = fleet {
         fleet.save();
     }
     if let Some(attachment) = attachment {

@@ -2,10 +2,8 @@
 //! the listed values; otherwise the configured status and message.
 
 use gateway_model::policy::check_header::CheckHeaderSpec;
-use hyper::Response;
 
 use super::{context::Ctx, respond};
-use crate::proxy::ProxyBody;
 
 #[derive(Debug)]
 pub struct CheckHeader(CheckHeaderSpec);
@@ -15,7 +13,7 @@ impl CheckHeader {
         CheckHeader(spec.clone())
     }
 
-    pub fn check(&self, ctx: &Ctx) -> Option<Response<ProxyBody>> {
+    pub fn check(&self, ctx: &Ctx) -> Option<respond::Answer> {
         let spec = &self.0;
         let found = ctx.headers.get_all(&spec.name).iter().any(|v| {
             let Ok(v) = v.to_str() else { return false };
@@ -28,7 +26,7 @@ impl CheckHeader {
                     }
                 })
         });
-        (!found).then(|| respond::json_error(spec.status, &spec.message))
+        (!found).then(|| respond::refusal(spec.status, &spec.message))
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use gateway_model::policy::{Placed, choose::ChooseSpec, condition::Condition};
 
 use super::{Policy, condition::Holds, context::Ctx};
+use crate::state_registry::Staging;
 
 #[derive(Debug)]
 pub struct Choose {
@@ -15,9 +16,11 @@ pub struct Choose {
 }
 
 impl Choose {
-    pub fn new(spec: &ChooseSpec) -> Choose {
-        let build = |list: &[Arc<Placed>]| -> Vec<Arc<Policy>> {
-            list.iter().map(|p| Arc::new(Policy::build(p))).collect()
+    pub fn new(spec: &ChooseSpec, staging: &mut Staging) -> Choose {
+        let mut build = |list: &[Arc<Placed>]| -> Vec<Arc<Policy>> {
+            list.iter()
+                .map(|p| Arc::new(Policy::build(p, staging)))
+                .collect()
         };
         Choose {
             whens: spec
@@ -62,7 +65,7 @@ mod tests {
             &mut problems,
         );
         assert!(problems.is_empty(), "{problems:?}");
-        Choose::new(&spec.unwrap())
+        Choose::new(&spec.unwrap(), &mut Staging::fresh())
     }
 
     #[test]

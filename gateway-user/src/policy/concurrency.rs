@@ -8,10 +8,10 @@ use std::sync::{
 };
 
 use gateway_model::policy::concurrency::LimitConcurrencySpec;
-use hyper::{Response, StatusCode, header::HeaderValue};
+use hyper::{StatusCode, header::HeaderValue};
 
-use super::respond::json_error;
-use crate::proxy::ProxyBody;
+use super::respond::{self, Answer};
+use crate::state_registry::{Kind as StateKind, Staging};
 
 #[derive(Debug)]
 pub struct LimitConcurrency {
@@ -30,10 +30,16 @@ impl Drop for Slot {
 
 impl LimitConcurrency {
     /// Its in-flight count is the one kept under `place`, if any.
-    pub fn new(spec: &LimitConcurrencySpec, place: &str) -> Self {
+    pub fn new(spec: &LimitConcurrencySpec, place: &str, staging: &mut Staging) -> Self {
         LimitConcurrency {
             max: spec.max,
-            active: crate::state_registry::concurrency(place, || Arc::new(AtomicUsize::new(0))),
+            // Always carried over: the requests it counts are still running,
+            // whatever the new `max_count` is.
+            active: staging.take(
+                StateKind::Concurrency,
+                place.to_string(),
+                AtomicUsize::default,
+            ),
         }
     }
 
@@ -48,8 +54,8 @@ impl LimitConcurrency {
     }
 
     /// The answer when no slot is free.
-    pub fn refusal() -> Response<ProxyBody> {
-        let mut r = json_error(
+    pub fn refusal() -> Answer {
+        let mut r = respond::refusal(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many concurrent requests. Try again shortly.",
         );
@@ -65,7 +71,11 @@ mod tests {
 
     #[test]
     fn slots_are_bounded_and_released() {
-        let l = LimitConcurrency::new(&LimitConcurrencySpec { max: 2 }, "test");
+        let l = LimitConcurrency::new(
+            &LimitConcurrencySpec { max: 2 },
+            "test",
+            &mut Staging::fresh(),
+        );
         let a = l.acquire().unwrap();
         let _b = l.acquire().unwrap();
         assert!(l.acquire().is_none());

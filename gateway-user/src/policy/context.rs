@@ -158,6 +158,16 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// A header value of `parts` end to end, in one allocation of its exact
+/// size (which `Bytes` then takes over without another).
+pub fn joined(parts: &[&[u8]]) -> Option<HeaderValue> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(out)).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,15 +2,15 @@
 //! `Access-Control-Request-Method`) itself and adds the CORS headers to
 //! the responses of allowed origins.
 
+use bytes::Bytes;
 use hyper::{
-    HeaderMap, Method, Response, StatusCode,
+    HeaderMap, Method, Response,
     header::{self, HeaderValue},
 };
 
 use gateway_model::policy::cors::CorsSpec;
 
 use super::context::Ctx;
-use crate::proxy::ProxyBody;
 
 #[derive(Debug)]
 pub struct Cors(CorsSpec);
@@ -22,7 +22,7 @@ impl Cors {
 
     /// Answers a preflight; adds the response headers to other requests
     /// from an allowed origin.
-    pub fn apply(&self, ctx: &mut Ctx) -> Option<Response<ProxyBody>> {
+    pub fn apply(&self, ctx: &mut Ctx) -> Option<Response<Bytes>> {
         let spec = &self.0;
         let origin = ctx.headers.get(header::ORIGIN)?.clone();
         let allowed = spec.any_origin
@@ -88,8 +88,7 @@ impl Cors {
             // A refused preflight carries no CORS headers: the browser blocks.
             out.clear();
         }
-        let mut response =
-            Response::new(super::respond::json_error(StatusCode::OK, "").into_body());
+        let mut response = Response::new(Bytes::new());
         *response.headers_mut() = out;
         Some(response)
     }

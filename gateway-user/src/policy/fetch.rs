@@ -25,7 +25,7 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, St
         connect_timeout: TIMEOUT,
         response_timeout: TIMEOUT,
     };
-    let tls = crate::proxy::client_config(&backend).map_err(|e| format!("{url}: {e}"))?;
+    let tls = crate::tls::client_config(&backend).map_err(|e| format!("{url}: {e}"))?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(TIMEOUT));

@@ -9,10 +9,12 @@
 use std::net::IpAddr;
 
 use gateway_model::policy::ip_filter::IpFilterSpec;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 
-use super::{XdpState, respond::json_error};
-use crate::proxy::ProxyBody;
+use super::{
+    XdpState,
+    respond::{Answer, refusal},
+};
 
 #[derive(Debug)]
 pub struct IpFilter(IpFilterSpec);
@@ -22,9 +24,9 @@ impl IpFilter {
         IpFilter(spec.clone())
     }
 
-    pub fn check(&self, ip: IpAddr, xdp: Option<&XdpState>) -> Option<Response<ProxyBody>> {
+    pub fn check(&self, ip: IpAddr, xdp: Option<&XdpState>) -> Option<Answer> {
         if xdp.is_some_and(|x| x.refuses(ip)) {
-            return Some(json_error(
+            return Some(refusal(
                 StatusCode::FORBIDDEN,
                 "Forbidden: the caller's IP address is denied or banned by the gateway",
             ));
@@ -36,7 +38,7 @@ impl IpFilter {
         };
         let listed = self.0.ranges.iter().any(|r| r.contains(ip));
         (listed != self.0.allow).then(|| {
-            json_error(
+            refusal(
                 StatusCode::FORBIDDEN,
                 "Forbidden: the caller's IP address is not allowed",
             )

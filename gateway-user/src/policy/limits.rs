@@ -19,7 +19,7 @@ use std::{
 
 use gateway_model::policy::limits::{Kind, LimitSpec};
 use hyper::{
-    Response, StatusCode,
+    StatusCode,
     header::{HeaderName, HeaderValue},
 };
 
@@ -27,11 +27,14 @@ use super::{
     context::{Ctx, ExtraHeaders},
     counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
     per_thread::PerThread,
-    respond::json_error,
+    respond::{Answer, refusal},
     template::{KeyTemplate, Render},
 };
 use crate::{
-    clock::monotonic_ns, datapath::Standing, proxy::ProxyBody, sync::fleet::FleetDecision,
+    clock::monotonic_ns,
+    datapath::Standing,
+    fleet::{Fleet, FleetDecision},
+    state_registry::{Kind as StateKind, Staging},
 };
 
 pub struct Limit {
@@ -47,6 +50,9 @@ pub struct Limit {
     /// Where the policy sits (scope/section/index): with a control plane,
     /// call quotas are counted fleet-wide under `<place>|<key>`.
     place: String,
+    /// The fleet counters a call quota of a managed gateway counts
+    /// against; `None` for everything counted on this gateway.
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl std::fmt::Debug for Limit {
@@ -74,8 +80,8 @@ static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 impl Limit {
     /// The runtime of `spec`; `place` (scope/section/index) names its
-    /// fleet-wide counters.
-    pub fn new(spec: &LimitSpec, place: String) -> Self {
+    /// counters, here and fleet-wide.
+    pub fn new(spec: &LimitSpec, place: String, staging: &mut Staging) -> Self {
         let name = spec.name;
         let allowance = Allowance {
             calls: spec.calls,
@@ -103,15 +109,21 @@ impl Limit {
             key: spec.key.clone(),
             // Reloads carry the counters of an unchanged policy over
             // (`state_registry`); a changed one starts afresh.
-            counters: crate::state_registry::limit_counters(&place, &identity, || {
-                Arc::new(Counters::new(allowance, spec.period, max_keys))
+            counters: staging.take(StateKind::Limit, format!("{place}|{identity}"), || {
+                Counters::new(allowance, spec.period, max_keys)
             }),
             policy_headers,
             place,
+            // Call quotas count fleet-wide; rate limits and bandwidth
+            // quotas on this gateway.
+            fleet: staging
+                .fleet()
+                .filter(|_| spec.kind == Kind::Quota && spec.bytes.is_none())
+                .cloned(),
         }
     }
 
-    pub fn check(&self, ctx: &mut Ctx) -> Option<Response<ProxyBody>> {
+    pub fn check(&self, ctx: &mut Ctx) -> Option<Answer> {
         // Keyed by client IP: XDP's allow list bypasses the limit, as it
         // bypasses XDP's own; a client XDP denies or banned is refused.
         let by_ip = match &self.key {
@@ -122,7 +134,7 @@ impl Limit {
             match xdp.standing(ctx.client_ip) {
                 Standing::Allowed => return None,
                 s if s.refused(monotonic_ns()) => {
-                    return Some(json_error(
+                    return Some(refusal(
                         StatusCode::FORBIDDEN,
                         "Forbidden: the caller's IP address is denied or banned by the gateway",
                     ));
@@ -201,7 +213,7 @@ impl Limit {
                         ),
                     ),
                 };
-                let mut response = json_error(status, &message);
+                let mut response = refusal(status, &message);
                 response
                     .headers_mut()
                     .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs));
@@ -213,12 +225,10 @@ impl Limit {
 
 impl Limit {
     /// One call of `key`: call quotas of a managed gateway count
-    /// fleet-wide (`sync::fleet`); rate limits and bandwidth quotas count
-    /// on this gateway.
+    /// fleet-wide (`fleet`); rate limits and bandwidth quotas count on
+    /// this gateway.
     fn count(&self, key: &str) -> Decision {
-        let fleet = crate::sync::fleet::global()
-            .filter(|_| self.kind == Kind::Quota && self.allowance.bytes.is_none());
-        let (Some(fleet), Some(calls)) = (fleet, self.allowance.calls) else {
+        let (Some(fleet), Some(calls)) = (&self.fleet, self.allowance.calls) else {
             return self.counters.hit(key, Instant::now());
         };
         let counter = format!("{}|{key}", self.place);
@@ -243,7 +253,7 @@ impl Limit {
 /// allocation of its exact size.
 fn append_state(headers: &mut ExtraHeaders, name: &str, suffix: &str, remaining: u64, secs: u64) {
     let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
-    let value = crate::proxy::joined_header_value(&[
+    let value = super::context::joined(&[
         b"\"",
         name.as_bytes(),
         suffix.as_bytes(),
@@ -287,7 +297,8 @@ mod tests {
         by_key: bool,
         args: serde_yaml::Value,
     ) -> Result<Limit, String> {
-        LimitSpec::parse(name, kind, by_key, args).map(|s| Limit::new(&s, String::new()))
+        LimitSpec::parse(name, kind, by_key, args)
+            .map(|s| Limit::new(&s, String::new(), &mut Staging::fresh()))
     }
 
     #[test]

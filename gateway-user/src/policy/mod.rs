@@ -15,7 +15,6 @@ pub mod context;
 mod cors;
 pub mod counters;
 mod fetch;
-pub mod gate;
 mod ip_filter;
 pub(crate) mod jwt;
 mod limits;
@@ -30,6 +29,7 @@ mod set_query;
 pub mod template;
 pub mod xdp_state;
 
+pub use concurrency::Slot;
 pub use gateway_model::policy::Section;
 pub use limits::Charge;
 
@@ -37,10 +37,12 @@ use gateway_model::policy::{
     Placed, PolicySpec, forward_request::ForwardRequestSpec, set_backend::SetBackendSpec,
 };
 pub use pipeline::{Flow, Pipeline};
-pub use respond::json_error;
+pub use respond::{Answer, refusal};
 pub use retry::Retry;
 pub use scope::{ScopePolicies, compose};
 pub use xdp_state::XdpState;
+
+use crate::state_registry::Staging;
 
 /// Every policy the gateway knows.
 #[derive(Debug)]
@@ -68,10 +70,12 @@ pub enum Policy {
 
 impl Policy {
     /// The runtime of a validated policy; `placed.place` names its
-    /// counters.
-    pub fn build(placed: &Placed) -> Policy {
+    /// counters, which `staging` carries over from the running gateway.
+    pub fn build(placed: &Placed, staging: &mut Staging) -> Policy {
         match &placed.spec {
-            PolicySpec::Limit(s) => Policy::Limit(limits::Limit::new(s, placed.place.clone())),
+            PolicySpec::Limit(s) => {
+                Policy::Limit(limits::Limit::new(s, placed.place.clone(), staging))
+            }
             PolicySpec::IpFilter(s) => Policy::IpFilter(ip_filter::IpFilter::new(s)),
             PolicySpec::CheckHeader(s) => Policy::CheckHeader(check_header::CheckHeader::new(s)),
             PolicySpec::Cors(s) => Policy::Cors(cors::Cors::new(s)),
@@ -81,13 +85,15 @@ impl Policy {
             PolicySpec::Return(s) => Policy::Return(respond::ReturnResponse::new(s)),
             PolicySpec::SetStatus(s) => Policy::SetStatus(respond::SetStatus(s.0)),
             PolicySpec::ForwardRequest(s) => Policy::ForwardRequest(s.clone()),
-            PolicySpec::ValidateJwt(s) => Policy::ValidateJwt(Box::new(jwt::ValidateJwt::new(s))),
-            PolicySpec::LimitConcurrency(s) => {
-                Policy::LimitConcurrency(concurrency::LimitConcurrency::new(s, &placed.place))
+            PolicySpec::ValidateJwt(s) => {
+                Policy::ValidateJwt(Box::new(jwt::ValidateJwt::new(s, staging)))
             }
+            PolicySpec::LimitConcurrency(s) => Policy::LimitConcurrency(
+                concurrency::LimitConcurrency::new(s, &placed.place, staging),
+            ),
             PolicySpec::SetBackend(s) => Policy::SetBackend(s.clone()),
             PolicySpec::Retry(s) => Policy::Retry(retry::Retry::new(s)),
-            PolicySpec::Choose(s) => Policy::Choose(Box::new(choose::Choose::new(s))),
+            PolicySpec::Choose(s) => Policy::Choose(Box::new(choose::Choose::new(s, staging))),
         }
     }
 }

@@ -7,15 +7,17 @@
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use hyper::Response;
 
-use super::{Policy, ScopePolicies, Section, compose, concurrency::LimitConcurrency, context::Ctx};
-use crate::proxy::ProxyBody;
+use super::{
+    Answer, Policy, ScopePolicies, Section, compose, concurrency::LimitConcurrency, context::Ctx,
+};
 
 /// Whether the request goes on, or is answered here.
 pub enum Flow {
     Continue,
-    Respond(Response<ProxyBody>),
+    Respond(Answer),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -147,14 +149,15 @@ impl Pipeline {
         })
     }
 
-    /// Runs the outbound section on a backend response.
-    pub fn outbound(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        run_response(&self.outbound, response)
+    /// Runs the outbound section on a backend response; `body` makes the
+    /// body of a response that `return-response` puts in its place.
+    pub fn outbound<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
+        run_response(&self.outbound, response, body)
     }
 
     /// Runs the on-error section on an error the gateway answers.
-    pub fn on_error(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        run_response(&self.on_error, response)
+    pub fn on_error<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
+        run_response(&self.on_error, response, body)
     }
 
     /// Backends `set-backend-service` may switch to (their clients are
@@ -196,22 +199,30 @@ fn decide(policies: &[Arc<Policy>], ctx: &Ctx) -> Vec<Arc<Policy>> {
     out
 }
 
-fn run_response(policies: &[Arc<Policy>], response: Response<ProxyBody>) -> Response<ProxyBody> {
-    let (mut parts, mut body) = response.into_parts();
+fn run_response<B>(
+    policies: &[Arc<Policy>],
+    response: Response<B>,
+    make_body: impl FnOnce(Bytes) -> B,
+) -> Response<B> {
+    let (mut parts, body) = response.into_parts();
+    let mut returned = None;
     for policy in policies {
         match &**policy {
             Policy::SetHeader(h) => h.apply(&mut parts.headers),
             Policy::SetStatus(s) => s.apply(&mut parts),
             // A returned response replaces status, headers and body.
             Policy::Return(r) => {
-                let replaced = r.response();
-                let (p, b) = replaced.into_parts();
+                let (p, b) = r.response().into_parts();
                 parts = p;
-                body = b;
+                returned = Some(b);
             }
             _ => {}
         }
     }
+    let body = match returned {
+        Some(bytes) => make_body(bytes),
+        None => body,
+    };
     Response::from_parts(parts, body)
 }
 

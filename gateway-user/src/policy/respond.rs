@@ -1,31 +1,31 @@
-//! Responses the policies answer with: JSON errors in the shape the
-//! proxy uses, and the `return-response` / `mock-response` / `set-status`
-//! policies.
+//! What the gateway answers in place of the backend, and the
+//! `return-response` / `mock-response` / `set-status` policies.
+//!
+//! Policies answer with plain data, an `Answer` (status, headers, bytes);
+//! they never see the proxy's streaming body type. The proxy turns an
+//! answer into its response in one place (`proxy::respond::answer`).
 
 use bytes::Bytes;
 use gateway_model::policy::respond::ReturnResponseSpec;
-use http_body_util::{BodyExt, Full};
 use hyper::{
     HeaderMap, Response, StatusCode,
     header::{self, HeaderValue},
     http::response::Parts,
 };
 
-use crate::proxy::ProxyBody;
+/// A complete response made by the gateway or a policy.
+pub type Answer = Response<Bytes>;
 
-/// `{"statusCode": N, "message": "..."}`.
-pub fn json_error(status: StatusCode, message: &str) -> Response<ProxyBody> {
+/// A refusal in the JSON shape API-management users know:
+/// `{"statusCode": N, "message": "..."}`. Every error the gateway answers,
+/// its own and its policies', has this shape.
+pub fn refusal(status: StatusCode, message: &str) -> Answer {
     let body = serde_json::json!({ "statusCode": status.as_u16(), "message": message }).to_string();
     build(status, "application/json", body.into(), &HeaderMap::new())
 }
 
-fn build(
-    status: StatusCode,
-    content_type: &str,
-    body: Bytes,
-    headers: &HeaderMap,
-) -> Response<ProxyBody> {
-    let mut response = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
+fn build(status: StatusCode, content_type: &str, body: Bytes, headers: &HeaderMap) -> Answer {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response.headers_mut().extend(headers.clone());
     if let Ok(ct) = HeaderValue::from_str(content_type) {
@@ -53,7 +53,7 @@ impl ReturnResponse {
         }
     }
 
-    pub fn response(&self) -> Response<ProxyBody> {
+    pub fn response(&self) -> Answer {
         build(
             self.status,
             &self.content_type,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gateway_model::policy as model;
 
 use super::{Policy, Section};
+use crate::state_registry::Staging;
 
 /// One entry of a section.
 #[derive(Clone, Debug)]
@@ -28,7 +29,7 @@ pub struct ScopePolicies {
 impl ScopePolicies {
     /// Builds each policy of the scope once: every pipeline composed from
     /// the scope shares it (and its counters).
-    pub fn build(spec: &model::ScopePolicies) -> ScopePolicies {
+    pub fn build(spec: &model::ScopePolicies, staging: &mut Staging) -> ScopePolicies {
         let mut out = ScopePolicies::default();
         for section in Section::ALL {
             out.sections[section.index()] = spec.section(section).map(|steps| {
@@ -36,7 +37,7 @@ impl ScopePolicies {
                     .iter()
                     .map(|step| match step {
                         model::Step::Base => Step::Base,
-                        model::Step::Policy(p) => Step::Policy(Arc::new(Policy::build(p))),
+                        model::Step::Policy(p) => Step::Policy(Arc::new(Policy::build(p, staging))),
                     })
                     .collect()
             });
@@ -80,7 +81,7 @@ pub(crate) mod tests {
         let named = gateway_model::catalog::NamedValues::default();
         let s = model::parse_scope(Some(&v), "t", &named, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
-        ScopePolicies::build(&s)
+        ScopePolicies::build(&s, &mut Staging::fresh())
     }
 
     fn names(policies: &[Arc<Policy>]) -> Vec<String> {

@@ -17,9 +17,13 @@ use thread_local::ThreadLocal;
 
 use super::backend_error::BackendError;
 use super::{
-    BoxError, ProxyBody, RequestBody, h1_client, h1_server::MalformedBody, headers::Added, tls,
+    BoxError, ProxyBody, RequestBody, h1_client, h1_server::MalformedBody, headers::Added,
 };
-use crate::config::{Backend, BackendProtocol};
+use crate::{
+    config::{Backend, BackendProtocol},
+    state_registry::{Kind as StateKind, Staging},
+    tls,
+};
 
 type PooledClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
@@ -41,6 +45,23 @@ pub struct Outgoing {
 pub struct Answer {
     pub response: Response<ProxyBody>,
     pub upgrade: Option<OnUpgrade>,
+}
+
+/// What a backend's connections depend on, the identity its pools are
+/// kept under across reloads: a change of base path or response timeout
+/// keeps them; a change of address, protocol, connect timeout or CA (the
+/// file's name or contents) does not.
+fn pool_identity(b: &Backend) -> String {
+    use sha2::Digest;
+    let ca = b.ca_file.as_ref().map(|path| {
+        let contents = std::fs::read(path).unwrap_or_default();
+        let sum = gateway_model::keys::to_hex(&sha2::Sha256::digest(contents));
+        format!("{} sha256:{sum}", path.display())
+    });
+    format!(
+        "{}://{} {:?} connect={:?} ca={ca:?}",
+        b.scheme, b.authority, b.protocol, b.connect_timeout
+    )
 }
 
 /// One backend's clients: hyper-util's pooled client (HTTP/2, and
@@ -65,7 +86,10 @@ pub struct Backends {
 }
 
 impl Backends {
-    pub fn new<'a>(backends: impl Iterator<Item = &'a Backend>) -> Result<Backends, tls::TlsError> {
+    pub fn new<'a>(
+        backends: impl Iterator<Item = &'a Backend>,
+        staging: &mut Staging,
+    ) -> Result<Backends, tls::TlsError> {
         let mut this = Backends {
             clients: Vec::new(),
             by_value: HashMap::default(),
@@ -75,7 +99,8 @@ impl Backends {
             let i = match this.by_value.get(b) {
                 Some(&i) => i,
                 None => {
-                    let clients = crate::state_registry::backend_clients(b, || Clients::new(b))?;
+                    let clients =
+                        staging.try_take(StateKind::Pool, pool_identity(b), || Clients::new(b))?;
                     this.clients.push((b.clone(), clients));
                     this.by_value.insert(b.clone(), this.clients.len() - 1);
                     this.clients.len() - 1

@@ -18,6 +18,7 @@ use super::{
     backend::{Answer, Outgoing},
     backend_error::BackendError,
     deadline,
+    gate::{self, Admission, Admitted},
     h1_server::MoreHeaders,
     headers::{Added, ClientIp, Trace, strip_hop_by_hop},
     limits::Activity,
@@ -30,10 +31,7 @@ use super::{
 use crate::{
     admin::{Metrics, Rejection},
     config::BackendProtocol,
-    policy::{
-        context::ExtraHeaders,
-        gate::{self, Admission, Admitted},
-    },
+    policy::context::ExtraHeaders,
 };
 
 const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
@@ -144,7 +142,7 @@ where
                 tracing::warn!(error = ?err, request_id = %trace.trace_id(), "backend request failed");
             }
             match &admitted {
-                Some(a) => a.on_error(err.response()),
+                Some(a) => a.on_error(err.response(), respond::full),
                 None => err.response(),
             }
         }
@@ -247,9 +245,9 @@ where
             xdp: gw.xdp_state.as_ref(),
         };
         match gate::admit(catalog, incoming).await {
-            Admission::Respond(response, headers) => {
+            Admission::Respond(answer, headers) => {
                 *policies = headers;
-                return Ok(response);
+                return Ok(respond::answer(answer));
             }
             Admission::Forward(mut a, headers) => {
                 *policies = headers;
@@ -355,7 +353,7 @@ where
     strip_hop_by_hop(&mut parts.headers);
     let response = Response::from_parts(parts, body);
     Ok(match admitted {
-        Some(a) => a.finish(response),
+        Some(a) => a.finish(response, respond::full),
         None => response,
     })
 }

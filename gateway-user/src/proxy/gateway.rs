@@ -7,18 +7,14 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::{
-    Router,
-    access_log::AccessLog,
-    backend::Backends,
-    escalate::Escalator,
-    tls::{self, TlsError},
-};
+use super::{Router, access_log::AccessLog, backend::Backends, escalate::Escalator};
 use crate::{
     catalog::{Catalog, CatalogError},
     config::{CatalogSource, Config, Limits},
     datapath::{PinDir, XdpMode},
     policy::XdpState,
+    state_registry::{Kind as StateKind, Staging},
+    tls::{self, TlsError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +50,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds every part or fails as a whole, with fresh runtime state
-    /// (inside `StateRegistry::build`: with the running state carried over).
-    pub fn build(config: &Config) -> Result<Gateway, GatewayError> {
+    /// Builds every part or fails as a whole, taking its runtime state from
+    /// `staging` (the running state carried over, or fresh).
+    pub fn build(config: &Config, staging: &mut Staging) -> Result<Gateway, GatewayError> {
         let tls = match &config.tls {
             Some(t) => Some(tls::server_config(t)?),
             None => None,
@@ -67,24 +63,32 @@ impl Gateway {
                 source,
             })?;
         let catalog = match &config.catalog {
-            Some(CatalogSource::File(path)) => Some(Catalog::load(path, Some(&config.apis))?),
+            Some(CatalogSource::File(path)) => {
+                Some(Catalog::load(path, Some(&config.apis), staging)?)
+            }
             Some(CatalogSource::Inline(text)) => Some(Catalog::parse(
                 "control plane configuration: catalog",
                 text,
                 Some(&config.apis),
+                staging,
             )?),
             None => None,
         };
         let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
-        let backends = Backends::new(config.apis.iter().map(|a| &a.backend).chain(&extra))?;
+        let backends = Backends::new(
+            config.apis.iter().map(|a| &a.backend).chain(&extra),
+            staging,
+        )?;
         let escalation = match (&config.escalation, config.xdp_mode) {
             (Some(_), XdpMode::Off) => {
                 tracing::warn!("[escalation] is ignored: XDP is off (xdp.mode or --xdp-mode)");
                 None
             }
-            (Some(e), _) => Some(crate::state_registry::escalator(e, &config.iface, || {
-                Escalator::new(e.clone(), PinDir::new(&config.iface))
-            })),
+            (Some(e), _) => Some(staging.take(
+                StateKind::Escalation,
+                format!("{e:?}|{}", config.iface),
+                || Escalator::new(e.clone(), PinDir::new(&config.iface)),
+            )),
             (None, _) => None,
         };
         let xdp_state =

@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
 use hyper::{
     HeaderMap,
     header::{self, HeaderName, HeaderValue},
@@ -210,7 +209,7 @@ impl Added {
     pub fn apply(&self, headers: &mut HeaderMap) {
         let mut values = Vec::with_capacity(Self::NAMES.len());
         self.each(headers, |name, parts| {
-            if let Some(value) = joined(parts) {
+            if let Some(value) = crate::policy::context::joined(parts) {
                 values.push((name, value));
             }
         });
@@ -233,16 +232,6 @@ pub fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 #[inline]
 pub fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
-}
-
-/// A header value of `parts` end to end, in one allocation of its exact
-/// size (which `Bytes` then takes over without another).
-pub fn joined(parts: &[&[u8]]) -> Option<HeaderValue> {
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        put(&mut out, part);
-    }
-    HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
 }
 
 /// A client's address and its text, written once per connection (not per

@@ -23,11 +23,11 @@ pub(crate) mod escalate;
 mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gate;
 mod gateway;
 mod h1_client;
 mod h1_server;
 mod headers;
-pub(crate) use headers::joined as joined_header_value;
 mod limits;
 mod names;
 mod observe;
@@ -36,14 +36,12 @@ mod respond;
 mod router;
 mod server;
 mod spare;
-mod tls;
 mod upgrade;
 mod workers;
 
 pub use gateway::{Gateway, GatewayError, SharedGateway};
 pub use router::Router;
 pub use server::{Listeners, bind, serve};
-pub use tls::{TlsError, client_config};
 
 use bytes::Bytes;
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};

@@ -126,14 +126,13 @@ impl ProxyError {
 
 /// A JSON error response.
 pub fn error(status: StatusCode, message: &str) -> Response<ProxyBody> {
-    let body = serde_json::json!({ "statusCode": status.as_u16(), "message": message }).to_string();
-    let mut response = Response::new(full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    response
+    answer(crate::policy::refusal(status, message))
+}
+
+/// The response for what the gateway or a policy answers itself: the one
+/// place a policy's answer becomes the proxy's response.
+pub fn answer(answer: crate::policy::Answer) -> Response<ProxyBody> {
+    answer.map(full)
 }
 
 /// A complete in-memory body.

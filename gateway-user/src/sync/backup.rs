@@ -8,12 +8,11 @@
 //! old generation or the new one, never half of one; the newest N are kept.
 //! A truncated or tampered file fails its checksum and is skipped, loudly.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::files::write_atomically;
 
 const PREFIX: &str = "bundle-";
 const SUFFIX: &str = ".json";
@@ -26,20 +25,6 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// Writes `bytes` to `path` atomically and durably.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Stores the bundle `text` of `version` and keeps the newest `keep`.

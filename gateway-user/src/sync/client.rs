@@ -20,8 +20,8 @@ use hyper_util::{
 };
 use serde::Deserialize;
 
-use super::fleet::FleetTotal;
 use crate::config::{Backend, BackendProtocol, ControlPlane};
+use crate::fleet::FleetTotal;
 
 /// Largest answer accepted from the control plane.
 pub const MAX_BODY: usize = 16 << 20;
@@ -65,10 +65,10 @@ struct HeartbeatAnswer {
 }
 
 impl CpClient {
-    pub fn new(cp: &ControlPlane) -> Result<CpClient, crate::proxy::TlsError> {
+    pub fn new(cp: &ControlPlane) -> Result<CpClient, crate::tls::TlsError> {
         let uri: hyper::Uri = cp.url.parse().expect("validated with the configuration");
         // The backend TLS settings: the CA file, else the system bundle.
-        let tls = crate::proxy::client_config(&Backend {
+        let tls = crate::tls::client_config(&Backend {
             scheme: "https".into(),
             authority: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
             base_path: String::new(),

@@ -5,14 +5,13 @@
 //!   without one, from the control plane within `startup_timeout_secs`;
 //! - `poll`: the configuration long-poll, applied through the daemon's one
 //!   apply path (`Applier`), backed up, with `backoff` when unreachable;
-//! - `heartbeat`: status, XDP totals and `fleet` quota usage every few
+//! - `heartbeat`: status, XDP totals and fleet quota usage every few
 //!   seconds and after every applied or rejected bundle;
 //! - `state`: what `/readyz` and `edgegw status` show about all this.
 
 mod backoff;
 pub mod backup;
 pub mod client;
-pub mod fleet;
 mod heartbeat;
 mod poll;
 mod startup;
@@ -24,7 +23,7 @@ use tokio::sync::Notify;
 
 pub use client::{CpClient, SyncError};
 pub use startup::{Prepared, Startup, first_bundle, prepare};
-pub use state::{SyncState, SyncView};
+pub use state::SyncState;
 
 use crate::{config::ControlPlane, datapath::PinDir};
 
@@ -45,7 +44,7 @@ pub struct Syncer {
     pub cp: ControlPlane,
     pub client: Arc<CpClient>,
     pub state: Arc<SyncState>,
-    pub fleet: Arc<fleet::Fleet>,
+    pub fleet: Arc<crate::fleet::Fleet>,
     pub applier: Arc<dyn Applier>,
     /// Pins of the attached XDP program, for the heartbeat's counters.
     pub xdp: Option<PinDir>,

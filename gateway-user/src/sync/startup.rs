@@ -92,22 +92,22 @@ pub async fn first_bundle(
 }
 
 /// A managed gateway before it serves: its client, shared sync state,
-/// fleet counters (installed for the quota policies) and first bundle.
+/// fleet counters (handed to the quota policies by the state registry)
+/// and first bundle.
 pub struct Prepared {
     pub client: std::sync::Arc<CpClient>,
     pub state: std::sync::Arc<super::SyncState>,
-    pub fleet: std::sync::Arc<super::fleet::Fleet>,
+    pub fleet: std::sync::Arc<crate::fleet::Fleet>,
     pub startup: Startup,
 }
 
 pub async fn prepare(cp: &ControlPlane, file: &Config) -> anyhow::Result<Prepared> {
     use std::sync::Arc;
     let client = Arc::new(CpClient::new(cp).map_err(|e| anyhow::anyhow!("control_plane: {e}"))?);
-    let fleet = Arc::new(super::fleet::Fleet::load(
+    let fleet = Arc::new(crate::fleet::Fleet::load(
         cp.backup_dir.join(super::QUOTA_STATE_FILE),
         crate::clock::now_secs(),
     ));
-    super::fleet::install(fleet.clone());
     let startup = first_bundle(cp, file, &client).await?;
     let state = Arc::new(super::SyncState::new(&cp.url));
     state.update(|v| {

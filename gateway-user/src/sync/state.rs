@@ -3,43 +3,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use serde::{Deserialize, Serialize};
-
-use crate::status::StatusFile;
-
-/// The sync view `edgegw status` and `/readyz` show.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncView {
-    /// Control plane base URL.
-    pub url: String,
-    /// Version of the bundle in force.
-    pub version: Option<u64>,
-    /// Where it came from: "control-plane" or "backup".
-    pub source: String,
-    /// Unix seconds of the last successful exchange with the control plane.
-    pub last_sync_at: Option<u64>,
-    /// The last failure to fetch or apply a bundle; None once one applied.
-    pub last_sync_error: Option<String>,
-    /// The control plane refuses this gateway's token (its message).
-    pub token_error: Option<String>,
-    /// Unix seconds of the last acknowledged heartbeat.
-    pub last_heartbeat_at: Option<u64>,
-    pub last_heartbeat_error: Option<String>,
-}
-
-impl SyncView {
-    /// One line for `/readyz`.
-    pub fn summary(&self) -> String {
-        let version = self.version.map_or("none".to_string(), |v| v.to_string());
-        match (&self.token_error, &self.last_sync_error) {
-            (Some(token), _) => {
-                format!("sync: token rejected: {token} (serving version {version})")
-            }
-            (None, Some(err)) => format!("sync: error: {err} (serving version {version})"),
-            (None, None) => format!("sync: ok, version {version} from {}", self.source),
-        }
-    }
-}
+use crate::status::{StatusFile, SyncView};
 
 /// The shared, mutable sync state.
 #[derive(Default)]

@@ -132,7 +132,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// nginx-light, wrk and openssl; the Debian package must not start a
 /// system nginx on port 80, so service starts are refused while installing.
-pub(super) fn install_tools() -> anyhow::Result<()> {
+pub(crate) fn install_tools() -> anyhow::Result<()> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let ours = !policy.exists();
     if ours {

@@ -25,7 +25,10 @@ use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::watch;
 
 use super::keys::{self, Key};
-use crate::policy::fetch;
+use crate::{
+    policy::fetch,
+    state_registry::{Kind as StateKind, Staging},
+};
 
 /// The timings of fetching; `TIMING` in the gateway, shorter in tests.
 #[derive(Clone, Copy, Debug)]
@@ -100,8 +103,12 @@ enum Why {
 impl Jwks {
     /// The cache for `source`: one per URL in a gateway, carried over by
     /// reloads (`state_registry`).
-    pub fn shared(source: Source) -> Arc<Jwks> {
-        crate::state_registry::jwks(&source, || Jwks::new(source.clone(), TIMING))
+    pub fn shared(source: Source, staging: &mut Staging) -> Arc<Jwks> {
+        staging.take(
+            StateKind::Jwks,
+            format!("{} openid={}", source.url, source.openid),
+            || Jwks::new(source.clone(), TIMING),
+        )
     }
 
     pub fn new(source: Source, timing: Timing) -> Jwks {
@@ -498,11 +505,11 @@ mod tests {
         };
         let registry = crate::state_registry::StateRegistry::default();
         let ((a, b, c), _) = registry
-            .build(|| {
+            .build(|s| {
                 Ok::<_, ()>((
-                    Jwks::shared(source("http://127.0.0.1:9/shared", false)),
-                    Jwks::shared(source("http://127.0.0.1:9/shared", false)),
-                    Jwks::shared(source("http://127.0.0.1:9/shared", true)),
+                    Jwks::shared(source("http://127.0.0.1:9/shared", false), s),
+                    Jwks::shared(source("http://127.0.0.1:9/shared", false), s),
+                    Jwks::shared(source("http://127.0.0.1:9/shared", true), s),
                 ))
             })
             .unwrap();

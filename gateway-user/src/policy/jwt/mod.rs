@@ -20,7 +20,7 @@ use self::{
     keys::{ALGORITHMS, Key},
 };
 use super::{context::Ctx, respond};
-use crate::proxy::ProxyBody;
+use crate::state_registry::Staging;
 
 pub struct ValidateJwt {
     header: String,
@@ -45,7 +45,7 @@ impl std::fmt::Debug for ValidateJwt {
 }
 
 impl ValidateJwt {
-    pub fn new(spec: &ValidateJwtSpec) -> Self {
+    pub fn new(spec: &ValidateJwtSpec, staging: &mut Staging) -> Self {
         let inline = spec
             .inline
             .iter()
@@ -60,10 +60,13 @@ impl ValidateJwt {
             })
             .collect();
         let remote = spec.remote.as_ref().map(|r| Remote {
-            jwks: Jwks::shared(Source {
-                url: r.url.clone(),
-                openid: r.openid,
-            }),
+            jwks: Jwks::shared(
+                Source {
+                    url: r.url.clone(),
+                    openid: r.openid,
+                },
+                staging,
+            ),
             refresh: r.refresh,
         });
         let claims = &spec.claims;
@@ -84,7 +87,7 @@ impl ValidateJwt {
         }
     }
 
-    pub async fn check(&self, ctx: &mut Ctx<'_>) -> Option<hyper::Response<ProxyBody>> {
+    pub async fn check(&self, ctx: &mut Ctx<'_>) -> Option<respond::Answer> {
         match self.validate(ctx).await {
             Ok(claims) => {
                 ctx.jwt_claims = Some(claims);
@@ -92,7 +95,7 @@ impl ValidateJwt {
             }
             Err(reason) => {
                 tracing::debug!(%reason, api = ctx.api, "JWT rejected");
-                Some(respond::json_error(self.status, &self.message))
+                Some(respond::refusal(self.status, &self.message))
             }
         }
     }
@@ -158,7 +161,10 @@ mod tests {
     }
 
     fn parse(policy: &str) -> ValidateJwt {
-        ValidateJwt::new(&ValidateJwtSpec::parse(serde_yaml::from_str(policy).unwrap()).unwrap())
+        ValidateJwt::new(
+            &ValidateJwtSpec::parse(serde_yaml::from_str(policy).unwrap()).unwrap(),
+            &mut Staging::fresh(),
+        )
     }
 
     async fn run(policy: &str, bearer: Option<&str>) -> Option<u16> {

@@ -11,16 +11,16 @@
 
 use std::{borrow::Cow, net::IpAddr, sync::Arc};
 
+use bytes::Bytes;
 use hyper::{HeaderMap, Method, Response, StatusCode, header};
 
-use super::{
-    Flow, Pipeline,
-    context::{Ctx, ExtraHeaders, Query},
-    json_error,
-};
 use crate::{
     catalog::{Catalog, State},
-    proxy::ProxyBody,
+    policy::{
+        Answer, Charge, Flow, Pipeline, Retry, Slot, XdpState,
+        context::{Ctx, ExtraHeaders, Query},
+        refusal,
+    },
 };
 
 /// The request, as routing found it.
@@ -35,7 +35,7 @@ pub struct Incoming<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     /// The XDP program's source state, when XDP is attached.
-    pub xdp: Option<&'a super::XdpState>,
+    pub xdp: Option<&'a XdpState>,
 }
 
 /// A request that goes on to the backend, with the catalog's pipeline
@@ -48,8 +48,8 @@ pub struct Admitted<'c> {
     /// Set by `set-backend-service`.
     pub backend: Option<Arc<crate::config::Backend>>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
-    pub charges: Vec<super::Charge>,
-    _slots: Vec<super::concurrency::Slot>,
+    pub charges: Vec<Charge>,
+    _slots: Vec<Slot>,
 }
 
 /// Either way, with the headers the inbound section left for the client's
@@ -57,7 +57,7 @@ pub struct Admitted<'c> {
 /// there do not see them), by whoever writes the response.
 pub enum Admission<'c> {
     Forward(Admitted<'c>, ExtraHeaders),
-    Respond(Response<ProxyBody>, ExtraHeaders),
+    Respond(Answer, ExtraHeaders),
 }
 
 const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
@@ -141,7 +141,7 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
         }
         let r = pipeline
             .for_request(&ctx)
-            .on_error(json_error(status, &message));
+            .on_error(refusal(status, &message), |b| b);
         return Admission::Respond(r, ctx.response_headers);
     }
     let flow = pipeline.inbound(&mut ctx).await;
@@ -161,7 +161,7 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
         ),
         Flow::Respond(r) => {
             let r = if r.status().as_u16() >= 400 {
-                pipeline.on_error(r)
+                pipeline.on_error(r, |b| b)
             } else {
                 r
             };
@@ -171,19 +171,20 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
 }
 
 impl Admitted<'_> {
-    /// The backend's response, through the outbound section.
-    pub fn finish(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        self.pipeline.outbound(response)
+    /// The backend's response, through the outbound section (`body` makes
+    /// the body of a response `return-response` puts in its place).
+    pub fn finish<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
+        self.pipeline.outbound(response, body)
     }
 
     /// An error the gateway answers (backend down, too slow), through the
     /// on-error section.
-    pub fn on_error(&self, response: Response<ProxyBody>) -> Response<ProxyBody> {
-        self.pipeline.on_error(response)
+    pub fn on_error<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
+        self.pipeline.on_error(response, body)
     }
 
     /// The `retry` policy of the backend section, if any.
-    pub fn retry(&self) -> Option<&super::Retry> {
+    pub fn retry(&self) -> Option<&Retry> {
         self.pipeline.retry()
     }
 

@@ -16,25 +16,12 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, OnceLock},
+    sync::Mutex,
 };
 
 use serde::{Deserialize, Serialize};
 
-use super::backup::write_atomically;
-
-/// The process's fleet counters; set once when a control plane is configured.
-static GLOBAL: OnceLock<Arc<Fleet>> = OnceLock::new();
-
-/// The fleet counters, if this gateway has a control plane.
-pub fn global() -> Option<&'static Arc<Fleet>> {
-    GLOBAL.get()
-}
-
-/// Installs `fleet` as the process's fleet counters (first call wins).
-pub fn install(fleet: Arc<Fleet>) {
-    let _ = GLOBAL.set(fleet);
-}
+use crate::files::write_atomically;
 
 /// Outcome of one call against a fleet quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
