@@ -130,7 +130,7 @@ impl Sources {
             version: 0,
             apis: apis.iter().map(|a| gateway_section(a)).collect(),
             backends,
-            catalog: Some(serde_json::to_value(catalog).expect("catalogs serialise")),
+            catalog: Some(serde_json::value::to_raw_value(&catalog).expect("catalogs serialise")),
             dos: dos.cloned(),
         })
     }

@@ -200,7 +200,8 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
     }
 
     for s in &file.subscriptions {
-        let at = format!("subscription \"{}\"", s.id);
+        // Named only when there is a problem: 100,000 subscriptions are common.
+        let at = || format!("subscription \"{}\"", s.id);
         let scope = match s.scope.split_once(':') {
             None if s.scope == "all" => Some(Scope::All),
             Some(("product", p)) if catalog.products.iter().any(|x| x.name == p) => {
@@ -211,7 +212,8 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
             }
             _ => {
                 problems.push(format!(
-                    "{at}: scope \"{}\" must be \"all\", \"product:NAME\" or \"api:NAME\" of a product or API in this catalog",
+                    "{}: scope \"{}\" must be \"all\", \"product:NAME\" or \"api:NAME\" of a product or API in this catalog",
+                    at(),
                     s.scope
                 ));
                 None
@@ -223,7 +225,8 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
             Some("expired") => Some(State::Expired),
             Some(other) => {
                 problems.push(format!(
-                    "{at}: state \"{other}\" is unknown; use active, suspended or expired"
+                    "{}: state \"{other}\" is unknown; use active, suspended or expired",
+                    at()
                 ));
                 None
             }
@@ -236,7 +239,7 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
             match hex.map(|h| parse_hex(h)) {
                 None => {}
                 Some(Ok(k)) => keys.push(k),
-                Some(Err(m)) => problems.push(format!("{at}: {field}: {m}")),
+                Some(Err(m)) => problems.push(format!("{}: {field}: {m}", at())),
             }
         }
         if let (Some(scope), Some(state)) = (scope, state) {
@@ -246,7 +249,7 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
                 state,
             };
             if let Err(m) = catalog.subscriptions.insert(sub, &keys) {
-                problems.push(format!("{at}: {m}"));
+                problems.push(format!("{}: {m}", at()));
             }
         }
     }

@@ -37,7 +37,9 @@ pub struct Subscription {
 #[derive(Debug, Default)]
 pub struct Subscriptions {
     list: Vec<Subscription>,
-    ids: HashSet<String>,
+    /// foldhash too: ids are the operator's, and this set is built for
+    /// every subscription at every load.
+    ids: HashSet<String, foldhash::fast::RandomState>,
     /// Hashed again with foldhash, not SipHash: its keys are SHA-256
     /// digests, which a caller cannot choose to collide, and the lookup is
     /// on every call.

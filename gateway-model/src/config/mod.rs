@@ -181,12 +181,14 @@ pub enum Underscores {
 }
 
 /// Where the API-management catalog comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum CatalogSource {
-    /// A YAML file on the node (`[catalog] file`).
+    /// A YAML file on the node (`[catalog] file`), read when the gateway
+    /// is built.
     File(std::path::PathBuf),
-    /// The catalog of a control-plane bundle (JSON text).
-    Inline(std::sync::Arc<str>),
+    /// The catalog of a control-plane bundle, validated with the bundle
+    /// (read once).
+    Bundled(std::sync::Arc<crate::catalog::Catalog>),
 }
 
 /// Destination of the access log.

@@ -61,9 +61,9 @@ impl ManagedApi {
 
 #[derive(Debug, Default)]
 pub struct Catalog {
-    pub named_values: NamedValues,
-    pub subscriptions: Subscriptions,
-    pub products: Vec<Product>,
+    /// The validated catalog (named values, products, subscriptions),
+    /// shared with the configuration it came from, not copied.
+    model: Arc<model::Catalog>,
     apis: Names<ManagedApi>,
     /// Global policies, for APIs the catalog does not list.
     unmanaged: Arc<Pipeline>,
@@ -77,7 +77,7 @@ impl Catalog {
         apis: Option<&[Api]>,
         staging: &mut Staging,
     ) -> Result<Catalog, CatalogError> {
-        model::Catalog::load(path, apis).map(|c| Catalog::build(c, staging))
+        model::Catalog::load(path, apis).map(|c| Catalog::build(Arc::new(c), staging))
     }
 
     pub fn parse(
@@ -86,11 +86,11 @@ impl Catalog {
         apis: Option<&[Api]>,
         staging: &mut Staging,
     ) -> Result<Catalog, CatalogError> {
-        model::Catalog::parse(path, text, apis).map(|c| Catalog::build(c, staging))
+        model::Catalog::parse(path, text, apis).map(|c| Catalog::build(Arc::new(c), staging))
     }
 
     /// Composes the pipelines of a validated catalog.
-    pub fn build(catalog: model::Catalog, staging: &mut Staging) -> Catalog {
+    pub fn build(catalog: Arc<model::Catalog>, staging: &mut Staging) -> Catalog {
         let global = ScopePolicies::build(&catalog.global, staging);
         let product_scopes: Vec<ScopePolicies> = catalog
             .products
@@ -133,11 +133,17 @@ impl Catalog {
         }
         Catalog {
             unmanaged: Arc::new(Pipeline::new(&[&global])),
-            named_values: catalog.named_values,
-            subscriptions: catalog.subscriptions,
-            products: catalog.products,
+            model: catalog,
             apis,
         }
+    }
+
+    pub fn subscriptions(&self) -> &Subscriptions {
+        &self.model.subscriptions
+    }
+
+    pub fn products(&self) -> &[Product] {
+        &self.model.products
     }
 
     /// The settings of an API the catalog lists.
@@ -176,8 +182,8 @@ impl Catalog {
             Scope::All => Some(None),
             Scope::Api(a) => (a == api).then_some(None),
             Scope::Product(p) => {
-                let index = self.products.iter().position(|x| x.name == *p)?;
-                self.products[index]
+                let index = self.products().iter().position(|x| x.name == *p)?;
+                self.products()[index]
                     .apis
                     .iter()
                     .any(|a| a == api)

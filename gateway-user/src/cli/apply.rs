@@ -89,8 +89,11 @@ impl Live {
         let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
         let started = std::time::Instant::now();
         let result = file.and_then(|file| {
-            let bundle = inputs.bundle.as_ref().map(|b| b.text.clone());
-            self.apply(&mut inputs, &file, bundle.as_deref())?;
+            let bundle = match &inputs.bundle {
+                Some(b) => Some(Bundle::parse(&b.text)?),
+                None => None,
+            };
+            self.apply(&mut inputs, &file, bundle.as_ref())?;
             inputs.file = file;
             Ok(())
         });
@@ -120,10 +123,10 @@ impl Live {
         &self,
         inputs: &mut Inputs,
         file: &Config,
-        bundle: Option<&str>,
+        bundle: Option<&Bundle>,
     ) -> anyhow::Result<()> {
         let config = match bundle {
-            Some(text) => file.with_bundle(&Bundle::parse(text)?)?,
+            Some(bundle) => file.with_bundle(bundle)?,
             None => file.clone(),
         };
         let (gateway, state) = self.registry.build(|s| Gateway::build(&config, s))?;
@@ -171,8 +174,8 @@ impl Live {
 impl Applier for Live {
     fn apply_bundle(&self, text: &str) -> Result<u64, String> {
         let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
-        let version = match Bundle::parse(text) {
-            Ok(bundle) => bundle.version,
+        let bundle = match Bundle::parse(text) {
+            Ok(bundle) => bundle,
             Err(err) => {
                 self.rejected("control-plane", &err.to_string());
                 return Err(err.to_string());
@@ -180,7 +183,8 @@ impl Applier for Live {
         };
         let file = inputs.file.clone();
         let started = std::time::Instant::now();
-        match self.apply(&mut inputs, &file, Some(text)) {
+        let version = bundle.version;
+        match self.apply(&mut inputs, &file, Some(&bundle)) {
             Ok(()) => {
                 inputs.bundle = Some(CurrentBundle {
                     version,

@@ -78,7 +78,7 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
         query.remove(&api.key_query);
         match key.filter(|k| !k.is_empty()) {
             Some(key) => {
-                let found = catalog.subscriptions.find(&key);
+                let found = catalog.subscriptions().find(&key);
                 match found.and_then(|s| Some((s, catalog.grants(s, req.api)?))) {
                     None => refuse = Some((StatusCode::UNAUTHORIZED, INVALID.to_string())),
                     Some((sub, via)) => {
@@ -118,7 +118,7 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
         operation: req.operation,
         params: req.params,
         subscription,
-        product: product.map(|p| catalog.products[p].name.as_str()),
+        product: product.map(|p| catalog.products()[p].name.as_str()),
         response_headers: ExtraHeaders::default(),
         jwt_claims: None,
         backend: None,

@@ -66,12 +66,7 @@ impl Gateway {
             Some(CatalogSource::File(path)) => {
                 Some(Catalog::load(path, Some(&config.apis), staging)?)
             }
-            Some(CatalogSource::Inline(text)) => Some(Catalog::parse(
-                "control plane configuration: catalog",
-                text,
-                Some(&config.apis),
-                staging,
-            )?),
+            Some(CatalogSource::Bundled(model)) => Some(Catalog::build(model.clone(), staging)),
             None => None,
         };
         let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
