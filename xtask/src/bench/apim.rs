@@ -3,6 +3,8 @@
 //!
 //! - edgegw: subscription key check (header, hashed keys), `rate-limit-by-key`
 //!   per subscription with a limit that never triggers, `set-header`;
+//! - HAProxy: a `map` of the valid keys, a stick table's per-key request
+//!   rate, `set-header` (see `haproxy`);
 //! - nginx: a `map` of the valid keys (401 otherwise), `limit_req` keyed by
 //!   the key with a rate that never triggers, `proxy_set_header` and
 //!   `add_header`; as the `Same` peer, also the headers edgegw writes
@@ -138,6 +140,20 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
         });
         procs.push(proc);
     }
+    let hp = free_port()?;
+    let haproxy = super::haproxy::start(
+        dir,
+        "apim-haproxy",
+        &super::haproxy::apim_config(dir, KEYS, hp, backend_port)?,
+        &[],
+    )?;
+    wait_port(hp)?;
+    peers.push(Target {
+        label: "haproxy",
+        url: format!("http://127.0.0.1:{hp}/b"),
+        pid: haproxy.0.id(),
+    });
+    procs.push(haproxy);
     let ep = free_port()?;
     let proc = start_edgegw(dir, "apim", ep, backend_port, Some(&catalog(KEYS)))?;
     wait_port(ep)?;

@@ -3,8 +3,8 @@
 //! callgrind; the deterministic companion of `bench proxy`, whose
 //! wall-clock ratios move with the load on the machine.
 //!
-//! Each proxy (edgegw, and Debian's nginx doing the same job with a single
-//! process) runs under callgrind twice, serving 200 and then 2200 requests
+//! Each proxy (edgegw, Debian's nginx doing the same job with a single
+//! process, and Debian's HAProxy with one thread) runs under callgrind twice, serving 200 and then 2200 requests
 //! one after the other on one keep-alive connection; the difference of the
 //! two totals over 2000 is the cost of a request, start-up and shutdown
 //! cancelling out. nginx is measured as both peers of `bench proxy` (see
@@ -17,7 +17,7 @@
 //! `target/production/edgegw` (a release build, say, to compare two
 //! commits without building each with PGO); `--baseline PATH` measures a
 //! second edgegw on the same requests and prints the first's ratio to it;
-//! `--no-nginx` skips nginx; `--keep DIR` keeps callgrind's output files
+//! `--no-nginx` skips the peers (nginx and HAProxy); `--keep DIR` keeps callgrind's output files
 //! there, for `callgrind_annotate`.
 
 use std::{
@@ -186,6 +186,23 @@ fn measure_all(dir: &Path, o: &Options) -> anyhow::Result<()> {
                 peer.label(),
                 thousands(nginx),
                 edgegw / nginx
+            );
+        }
+        if o.nginx {
+            let label = format!("{scenario}-haproxy");
+            let haproxy = per_request(dir, &label, &request, |wrapper, port| {
+                let cfg = if apim {
+                    super::haproxy::apim_config(dir, SUBSCRIPTIONS, port, backend_port)?
+                } else {
+                    super::haproxy::proxy_config(backend_port, port, None)
+                };
+                super::haproxy::start(dir, &label, &cfg, wrapper)
+            })?;
+            let _ = write!(
+                line,
+                "  haproxy {} (ratio {:.2}x)",
+                thousands(haproxy),
+                edgegw / haproxy
             );
         }
         println!("{line}");

@@ -6,6 +6,7 @@
 
 pub(crate) mod apim;
 mod choose;
+pub(crate) mod haproxy;
 pub(crate) mod instructions;
 pub(crate) mod proxy;
 mod state;
