@@ -12,8 +12,9 @@
 //! requests through a plain API and through a managed one (subscription
 //! key, `rate-limit-by-key`, `set-header`: the catalog of `bench apim`,
 //! with 20,000 subscriptions so that loading one is trained too), and with
-//! curl TLS 1.3 and HTTP/2 (over TLS and cleartext). Code it does not reach
-//! (JWT, the other policies, error paths) is what the profile shows cold:
+//! curl TLS 1.3 and HTTP/2 (over TLS and cleartext), and `validate-jwt`
+//! with an RS256 key on every request. Code it does not reach (the other
+//! policies, error paths) is what the profile shows cold:
 //! LLVM places it apart and optimises it for size.
 
 use std::{
@@ -30,6 +31,7 @@ use crate::{
     bench::{
         apim::{self, KEY_HEADER},
         instructions::serve,
+        jwt,
         proxy::{free_port, self_signed, wait_port},
     },
     build::{PROFILE, cargo, ebpf_object},
@@ -159,6 +161,21 @@ fn train(edgegw: &Path, work: &Path) -> anyhow::Result<()> {
         port,
         &format!("{KEY_HEADER}: {}\r\n", apim::key(SUBSCRIPTIONS / 2)),
     )?;
+    gw.stop()?;
+
+    // validate-jwt with an RS256 key, as `bench proxy --only jwt` loads it.
+    let port = free_port()?;
+    let (private, public) = jwt::key_pair(work)?;
+    let token = jwt::token(work, &private)?;
+    let catalog = work.join("jwt.yaml");
+    std::fs::write(&catalog, jwt::catalog(&public)?)?;
+    let config = format!(
+        "{}[catalog]\nfile = \"{}\"\n",
+        gateway(port, backend.port),
+        catalog.display()
+    );
+    let gw = Gateway::start(edgegw, work, "jwt", &config, port)?;
+    keep_alive(port, &format!("Authorization: Bearer {token}\r\n"))?;
     gw.stop()
 }
 

@@ -52,7 +52,7 @@ pub(super) fn proxy_config(backend_port: u16, plain: u16, tls: Option<(u16, &Pat
     if let Some((port, pem)) = tls {
         let _ = writeln!(
             cfg,
-            "  bind 127.0.0.1:{port} ssl crt {} alpn http/1.1 ssl-min-ver TLSv1.2",
+            "  bind 127.0.0.1:{port} ssl crt {} alpn h2,http/1.1 ssl-min-ver TLSv1.2",
             pem.display()
         );
     }

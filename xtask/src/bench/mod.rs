@@ -8,6 +8,7 @@ pub(crate) mod apim;
 mod choose;
 pub(crate) mod haproxy;
 pub(crate) mod instructions;
+pub(crate) mod jwt;
 pub(crate) mod proxy;
 mod state;
 mod sync;

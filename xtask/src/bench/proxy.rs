@@ -1,10 +1,11 @@
 //! `cargo xtask bench proxy [--duration SECS] [--connections N] [--rounds N]
-//! [--subscriptions N] [--only http|tls|apim]`: wrk against edgegw and
+//! [--subscriptions N] [--only http|tls|apim|jwt]`: wrk against edgegw,
 //! against Debian's nginx configured as the equivalent reverse proxy (and
-//! as the leaner one of earlier runs, for reference: see `Peer`), to
+//! as the leaner one of earlier runs, for reference: see `Peer`) and
+//! against Debian's HAProxy (see `haproxy`), to
 //! the same backend, in the same run, with the same connection count;
 //! scenarios HTTP/1.1 keep-alive, TLS, and "apim" (key check, rate limit,
-//! set-header: see `apim`), then the memory and load time of a catalog of
+//! set-header: see `apim`), "jwt" (RS256 validation: see `jwt`), then the memory and load time of a catalog of
 //! N subscriptions. Prints requests/s, p50, p99 and the CPU time each proxy
 //! spent per request (all threads and worker processes: the efficiency
 //! measure that holds when other load on the machine skews the CPU shares)
@@ -322,7 +323,7 @@ pub(super) fn nginx_proxy(backend_port: u16, server_head: &str, peer: Peer) -> S
     )
 }
 
-const SCENARIOS: [&str; 3] = ["http", "tls", "apim"];
+const SCENARIOS: [&str; 6] = ["http", "tls", "handshake", "h2", "apim", "jwt"];
 
 struct Run {
     duration: u64,
@@ -357,7 +358,7 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             &nginx_proxy(
                 backend_port,
                 &format!(
-                    "listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl backlog=4096;\n\
+                    "listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl http2 backlog=4096;\n\
                      ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;",
                     c = cert.display(),
                     k = key.display()
@@ -387,6 +388,11 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
     wait_port(et)?;
     let apim = if run.wants("apim") {
         Some(super::apim::start(dir, backend_port)?)
+    } else {
+        None
+    };
+    let jwt = if run.wants("jwt") {
+        Some(super::jwt::start(dir, backend_port)?)
     } else {
         None
     };
@@ -429,12 +435,32 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             edgegw: edgegw_at(format!("http://127.0.0.1:{ep}/b")),
             peers: with_scheme("http", |p| p.1, hp),
             header: None,
+            h2: false,
         },
         Scenario {
             name: "tls",
             edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
             peers: with_scheme("https", |p| p.2, ht),
             header: None,
+            h2: false,
+        },
+        // A new TLS 1.3 connection (full handshake, ECDSA P-256) for every
+        // request: wrk reconnects after each `Connection: close` and does
+        // not resume sessions.
+        Scenario {
+            name: "handshake",
+            edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
+            peers: with_scheme("https", |p| p.2, ht),
+            header: Some("Connection: close"),
+            h2: false,
+        },
+        // HTTP/2 over TLS (ALPN), many streams per connection: h2load.
+        Scenario {
+            name: "h2",
+            edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
+            peers: with_scheme("https", |p| p.2, ht),
+            header: None,
+            h2: true,
         },
     ];
     if let Some(a) = &apim {
@@ -443,6 +469,19 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             edgegw: a.edgegw.clone(),
             peers: a.peers.clone(),
             header: Some(a.key_header.as_str()),
+            h2: false,
+        });
+    }
+    if let Some(j) = &jwt {
+        println!(
+            "jwt: RS256 (RSA 2048) token checked for signature, exp, iss and aud on every request; nginx is not measured (no module of Debian's nginx verifies JWT signatures)"
+        );
+        scenarios.push(Scenario {
+            name: "jwt",
+            edgegw: j.edgegw.clone(),
+            peers: j.peers.clone(),
+            header: Some(j.header.as_str()),
+            h2: false,
         });
     }
     for scenario in scenarios {
@@ -468,23 +507,36 @@ struct Scenario<'a> {
     peers: Vec<Target>,
     /// An extra request header ("Name: value").
     header: Option<&'a str>,
+    /// Load with h2load (HTTP/2, `H2_STREAMS` streams on each connection)
+    /// instead of wrk.
+    h2: bool,
 }
+
+/// Concurrent streams per connection in the "h2" scenario.
+const H2_STREAMS: u64 = 32;
+/// Connections of the "h2" scenario (each with `H2_STREAMS` streams).
+const H2_CONNECTIONS: u64 = 8;
 
 /// Alternating rounds of edgegw and each peer; prints the median round of
 /// each and edgegw's ratios to each peer.
 fn measure(s: &Scenario, connections: u64, duration: u64, rounds: u64) -> anyhow::Result<()> {
     let headers: Vec<&str> = s.header.into_iter().collect();
     let all: Vec<&Target> = std::iter::once(&s.edgegw).chain(&s.peers).collect();
+    let load = |url: &str, secs: u64| {
+        if s.h2 {
+            h2load(url, secs)
+        } else {
+            wrk_with(url, connections, secs, &headers)
+        }
+    };
     // Warm each (pools, TLS session state, page cache) before measuring.
     for t in &all {
-        wrk_with(&t.url, connections, 2, &headers)?;
+        load(&t.url, 2)?;
     }
     let mut runs: Vec<Vec<Measure>> = all.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
         for (t, r) in all.iter().zip(&mut runs) {
-            r.push(with_cpu(t.pid, || {
-                wrk_with(&t.url, connections, duration, &headers)
-            })?);
+            r.push(with_cpu(t.pid, || load(&t.url, duration))?);
         }
     }
     let medians: Vec<Measure> = runs.into_iter().map(median).collect();
@@ -552,6 +604,55 @@ fn edgegw(
         .spawn()
         .context("starting edgegw")?;
     Ok(Proc(child))
+}
+
+/// h2load: HTTP/2 over TLS, `H2_CONNECTIONS` connections of `H2_STREAMS`
+/// concurrent streams, for `secs`. h2load reports no percentiles: p50 and
+/// p99 hold its mean time per request.
+fn h2load(url: &str, secs: u64) -> anyhow::Result<Measure> {
+    let out = Command::new("h2load")
+        .args(["-t", "2", "-c", &H2_CONNECTIONS.to_string()])
+        .args(["-m", &H2_STREAMS.to_string(), "-D", &secs.to_string(), url])
+        .output()
+        .context("running h2load")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "h2load {url} failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // "finished in 10.00s, 12345.67 req/s, 1.23MB/s"
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("finished in "))
+        .and_then(|l| l.split(", ").nth(1)?.strip_suffix(" req/s")?.parse().ok())
+        .with_context(|| format!("no req/s in h2load output:\n{text}"))?;
+    // "requests: 100 total, 100 started, 100 done, 98 succeeded, 2 failed, ..."
+    let counts = text
+        .lines()
+        .find_map(|l| l.strip_prefix("requests: "))
+        .with_context(|| format!("no request counts in h2load output:\n{text}"))?;
+    let count = |what: &str| -> u64 {
+        counts
+            .split(", ")
+            .find_map(|kv| kv.strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    // "time for request:   1.2ms  20.3ms  3.4ms  1.1ms  80.00%" (min max mean sd)
+    let mean = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("time for request:"))
+        .and_then(|l| parse_ms(l.split_whitespace().nth(2)?))
+        .unwrap_or(f64::NAN);
+    Ok(Measure {
+        rps,
+        p50_ms: mean,
+        p99_ms: mean,
+        errors: count(" failed") + count(" errored") + count(" timeout"),
+        requests: count(" succeeded"),
+        cpu_us: 0.0,
+    })
 }
 
 /// `wrk` sending extra request headers ("Name: value").
