@@ -20,6 +20,8 @@ mod cp_hostile_documents;
 mod cp_import;
 mod cp_import_corpus;
 mod cp_ops;
+mod cp_postgres_errors;
+mod cp_replicas;
 mod cp_tokens;
 mod foundation_e2e;
 mod ops_dist;
