@@ -18,6 +18,9 @@ const MAX_DELTA: u64 = 1 << 40;
 /// The longest counter name accepted.
 const MAX_COUNTER: usize = 1024;
 
+/// The longest batch id accepted.
+const MAX_BATCH: usize = 128;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
@@ -36,6 +39,11 @@ pub struct Heartbeat {
     /// Quota usage deltas since the last acknowledged heartbeat.
     #[serde(default)]
     usage: Vec<UsageDelta>,
+    /// Id of this usage batch. A gateway sends a batch it got no answer
+    /// for again with the same id (maybe to another replica): a batch
+    /// already counted for this gateway is not counted again.
+    #[serde(default)]
+    batch: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +89,13 @@ pub fn record(conn: &Conn, gateway: &str, hb: Heartbeat) -> Result<Value, ApiErr
             )));
         }
     }
+    if let Some(batch) = &hb.batch
+        && (batch.is_empty() || batch.len() > MAX_BATCH)
+    {
+        return Err(ApiError::bad_request(format!(
+            "batch must be 1 to {MAX_BATCH} characters"
+        )));
+    }
     let status = json!({
         "version": hb.version,
         "uptime_secs": hb.uptime_secs,
@@ -90,7 +105,34 @@ pub fn record(conn: &Conn, gateway: &str, hb: Heartbeat) -> Result<Value, ApiErr
     });
     gateways::set_status(conn, gateway, &status)?;
     let now = clock::now();
-    for u in hb.usage.iter().filter(|u| u.window + u.period > now) {
+    let counted = match &hb.batch {
+        Some(batch) => {
+            let last = conn
+                .query_opt(
+                    "SELECT batch FROM usage_batches WHERE gateway = ?1",
+                    &[gateway.into()],
+                )?
+                .map(|r| r.text(0))
+                .transpose()?;
+            last.as_deref() == Some(batch.as_str())
+        }
+        None => false,
+    };
+    if counted {
+        tracing::info!(
+            gateway,
+            "usage batch already counted (sent again after an unanswered heartbeat); not counted twice"
+        );
+    }
+    let usage = if counted { &[][..] } else { &hb.usage[..] };
+    if let (Some(batch), false) = (&hb.batch, counted) {
+        conn.execute(
+            "INSERT INTO usage_batches (gateway, batch) VALUES (?1, ?2)
+             ON CONFLICT (gateway) DO UPDATE SET batch = excluded.batch",
+            &[gateway.into(), batch.into()],
+        )?;
+    }
+    for u in usage.iter().filter(|u| u.window + u.period > now) {
         conn.execute(
             "INSERT INTO usage (counter, \"window\", gateway, period, calls, kilobytes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)

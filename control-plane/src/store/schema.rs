@@ -110,6 +110,18 @@ const MIGRATIONS: &[Migration] = &[
      );
      CREATE INDEX usage_expiry ON usage ("window", period);"#,
     },
+    // 2: the last usage batch counted per gateway, so that a batch sent
+    // again (its heartbeat unanswered) is not counted twice.
+    Migration {
+        sqlite: "CREATE TABLE usage_batches (
+         gateway TEXT PRIMARY KEY REFERENCES gateways (name) ON DELETE CASCADE,
+         batch TEXT NOT NULL
+     );",
+        postgres: r#"CREATE TABLE usage_batches (
+         gateway TEXT COLLATE "C" PRIMARY KEY REFERENCES gateways (name) ON DELETE CASCADE,
+         batch TEXT NOT NULL
+     );"#,
+    },
 ];
 
 /// The schema version this binary writes.

@@ -67,7 +67,7 @@ fn replicas_starting_together_migrate_once() {
             &database.name,
             "SELECT count(*), max(version) FROM edgegw_schema"
         ),
-        "1|1"
+        "1|2"
     );
     assert_eq!(
         server.psql(&database.name, "SELECT count(*) FROM admin_tokens"),
@@ -144,14 +144,14 @@ fn heartbeats_usage_and_admin_tokens_work_on_any_replica() {
         .as_secs();
     const PERIOD: u64 = 604_800;
     let window = now - now % PERIOD;
-    let beat = |cp: &ControlPlane, token: &str, calls: u64| {
+    let beat = |cp: &ControlPlane, token: &str, calls: u64, batch: Option<&str>| {
         let answer = cp.gateway(
             token,
             "POST",
             "/v1/gateway/heartbeat",
             &[],
             Some(&json!({
-                "uptime_secs": 1, "healthy": true,
+                "uptime_secs": 1, "healthy": true, "batch": batch,
                 "usage": [{"counter": "q", "window": window, "period": PERIOD, "calls": calls, "kilobytes": 0}]
             })),
         );
@@ -160,13 +160,18 @@ fn heartbeats_usage_and_admin_tokens_work_on_any_replica() {
     };
     // Each gateway's heartbeats alternate between the replicas; the fleet
     // totals are the sum whichever replica answers.
-    assert_eq!(beat(&a, &gw1, 3), 3);
-    assert_eq!(beat(&b, &gw1, 4), 7);
-    assert_eq!(beat(&a, &gw2, 5), 12);
-    assert_eq!(beat(&b, &gw2, 6), 18);
+    assert_eq!(beat(&a, &gw1, 3, None), 3);
+    assert_eq!(beat(&b, &gw1, 4, None), 7);
+    assert_eq!(beat(&a, &gw2, 5, None), 12);
+    assert_eq!(beat(&b, &gw2, 6, None), 18);
+    // A batch A counted but whose answer was lost comes again to B with
+    // the same id: counted once. A new batch counts.
+    assert_eq!(beat(&a, &gw1, 5, Some("batch-1")), 23);
+    assert_eq!(beat(&b, &gw1, 5, Some("batch-1")), 23);
+    assert_eq!(beat(&b, &gw1, 1, Some("batch-2")), 24);
     let (status, list) = b.admin("GET", "/v1/gateways/edge-1", None);
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list["usage"][0]["calls"], 7);
+    assert_eq!(list["usage"][0]["calls"], 13);
     assert_eq!(list["heartbeat"]["healthy"], true);
     // An admin token created for A's store works on B, and rotating the
     // signing key on B invalidates gateway tokens on A.

@@ -46,6 +46,7 @@ mod sync_backup;
 mod sync_broken_cp;
 mod sync_dos;
 mod sync_errors;
+mod sync_failover;
 mod sync_fleet;
 mod sync_quota;
 mod xdp_cli;
