@@ -31,7 +31,13 @@ const POOL_SIZE: usize = 8;
 /// (`?connect_timeout=SECONDS`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest a statement may run (unless the URL sets `options`).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 const WRITE_URL: &str = "write it as postgres://USER@HOST:PORT/DATABASE";
+
+/// The fix when no connection could be made.
+const UNREACHABLE: &str = "check the host and port in the URL and that PostgreSQL is running and accepts connections there";
 
 pub struct Postgres {
     pool: Pool,
@@ -99,9 +105,7 @@ fn fix_for(e: &tokio_postgres::Error) -> &'static str {
         None if describe(e).contains("password") => {
             "give the password with --db-password-file FILE or the PGPASSWORD environment variable"
         }
-        None => {
-            "check the host and port in the URL and that PostgreSQL is running and accepts connections there"
-        }
+        None => UNREACHABLE,
     }
 }
 
@@ -136,6 +140,15 @@ impl Postgres {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("edgegw-cp");
+        // A database that stops answering fails requests instead of
+        // holding the store lanes for ever (a write waiting for the write
+        // lock counts too).
+        if config.get_options().is_none() {
+            config.options(format!(
+                "-c statement_timeout={}",
+                STATEMENT_TIMEOUT.as_millis()
+            ));
+        }
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -154,10 +167,8 @@ impl Postgres {
         rt.block_on(async {
             let mut client = pool.get().await.map_err(|e| match e {
                 PoolError::Backend(e) => failed(describe(&e), fix_for(&e)),
-                PoolError::Timeout(_) => {
-                    failed("timed out connecting".into(), fix_for_unreachable())
-                }
-                e => failed(e.to_string(), fix_for_unreachable()),
+                PoolError::Timeout(_) => failed("timed out connecting".into(), UNREACHABLE),
+                e => failed(e.to_string(), UNREACHABLE),
             })?;
             let row = client
                 .query_one(
@@ -218,10 +229,6 @@ impl Postgres {
     pub fn follow_revisions(&self, revision: watch::Sender<u64>) {
         self.rt.spawn(follow(self.config.clone(), revision));
     }
-}
-
-fn fix_for_unreachable() -> &'static str {
-    "check the host and port in the URL and that PostgreSQL is running and accepts connections there"
 }
 
 fn pool_error(e: PoolError) -> DbError {
