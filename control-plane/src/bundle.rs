@@ -17,14 +17,13 @@ use gateway_model::{
     config::{ApiSection, BackendSection, Bundle, DosSection, OperationSection},
 };
 use ring::digest;
-use rusqlite::Connection;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{
     error::ApiError,
     model::ApiDoc,
-    store::{Kind, gateways, resources},
+    store::{Conn, Kind, gateways, resources},
 };
 
 /// Everything bundles are assembled from, read once per write, as the
@@ -51,7 +50,7 @@ fn typed<T: DeserializeOwned>(kind: Kind, doc: Value) -> Result<T, ApiError> {
 }
 
 /// Every stored document of `kind`, as `T`.
-fn all<T: DeserializeOwned>(conn: &Connection, kind: Kind) -> Result<Vec<T>, ApiError> {
+fn all<T: DeserializeOwned>(conn: &Conn, kind: Kind) -> Result<Vec<T>, ApiError> {
     resources::list(conn, kind)?
         .into_iter()
         .map(|doc| typed(kind, doc))
@@ -59,7 +58,7 @@ fn all<T: DeserializeOwned>(conn: &Connection, kind: Kind) -> Result<Vec<T>, Api
 }
 
 impl Sources {
-    fn load(conn: &Connection) -> Result<Sources, ApiError> {
+    fn load(conn: &Conn) -> Result<Sources, ApiError> {
         let apis = resources::list(conn, Kind::Api)?
             .into_iter()
             .filter_map(|doc| serde_json::from_value(doc).ok())
@@ -222,7 +221,7 @@ fn sha256_hex(text: &str) -> String {
 /// Validates every bundle the store can produce and records the bundles of
 /// gateways whose content changed at `revision`. Runs inside the write's
 /// transaction: an error rolls the whole write back.
-pub fn refresh(conn: &Connection, revision: u64) -> Result<(), ApiError> {
+pub fn refresh(conn: &Conn, revision: u64) -> Result<(), ApiError> {
     let sources = Sources::load(conn)?;
     // Gateways with the same assignment have the same content: check once.
     let mut checked = HashSet::new();

@@ -5,7 +5,11 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::{server, store::Store, tokens};
+use crate::{
+    server,
+    store::{Location, Store},
+    tokens,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "edgegw-cp", version, about = "edgegw control plane")]
@@ -25,11 +29,43 @@ pub enum Command {
     },
 }
 
+/// The database, for every command.
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    /// The database: a SQLite file (created and migrated if needed), or
+    /// PostgreSQL as postgres://USER@HOST:PORT/DATABASE (migrated if
+    /// needed; several `serve` replicas may share it). Never put the
+    /// password in the URL.
+    #[arg(long)]
+    pub db: Location,
+    /// A file holding the PostgreSQL password (its first line). Without
+    /// it the PGPASSWORD environment variable is used, if set.
+    #[arg(long)]
+    pub db_password_file: Option<PathBuf>,
+}
+
+impl DbArgs {
+    /// Opens the store; PostgreSQL on the current runtime.
+    pub fn open(&self) -> Result<Store, crate::store::StoreError> {
+        Store::open(&self.db, self.db_password_file.as_deref())
+    }
+
+    /// Runs `f` on the opened store, with a runtime for PostgreSQL's
+    /// driver (a command-line tool's one-off work).
+    fn with_store<T>(&self, f: impl FnOnce(&Store) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let _entered = runtime.enter();
+        f(&self.open()?)
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// SQLite database file (created and migrated if needed).
-    #[arg(long)]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
     /// Listen address, e.g. 0.0.0.0:9443.
     #[arg(long)]
     pub listen: SocketAddr,
@@ -52,24 +88,21 @@ fn parse_ttl(text: &str) -> Result<u64, String> {
 pub enum AdminTokenCommand {
     /// Create an admin token and print it once (only its hash is stored).
     Create {
-        /// SQLite database file.
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
         /// A label for the token (who or what uses it).
         #[arg(long, default_value = "admin")]
         name: String,
     },
     /// List admin tokens (labels and creation times; tokens are not stored).
     List {
-        /// SQLite database file.
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Revoke every admin token with this label.
     Revoke {
-        /// SQLite database file.
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
         /// The label given at creation.
         #[arg(long)]
         name: String,
@@ -81,33 +114,30 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => server::run(args),
         Command::AdminToken {
             command: AdminTokenCommand::Create { db, name },
-        } => {
-            let store = Store::open(&db)?;
-            let token = store.read(|c| tokens::create_admin(c, &name))?;
+        } => db.with_store(|store| {
+            let token = store.write(|c| tokens::create_admin(c, &name))?;
             println!("{token}");
             Ok(())
-        }
+        }),
         Command::AdminToken {
             command: AdminTokenCommand::List { db },
-        } => {
-            let store = Store::open(&db)?;
+        } => db.with_store(|store| {
             for (name, created) in store.read(tokens::list_admin)? {
                 println!("{name}\t{}", crate::clock::rfc3339(created));
             }
             Ok(())
-        }
+        }),
         Command::AdminToken {
             command: AdminTokenCommand::Revoke { db, name },
-        } => {
-            let store = Store::open(&db)?;
-            let revoked = store.read(|c| tokens::revoke_admin(c, &name))?;
+        } => db.with_store(|store| {
+            let revoked = store.write(|c| tokens::revoke_admin(c, &name))?;
             anyhow::ensure!(
                 revoked > 0,
                 "no admin token is named \"{name}\"; see the names with `edgegw-cp admin-token list --db {}`",
-                db.display()
+                db.db
             );
             println!("revoked {revoked} admin token(s) named \"{name}\"");
             Ok(())
-        }
+        }),
     }
 }

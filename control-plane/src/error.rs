@@ -44,8 +44,8 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> ApiError {
+impl From<crate::store::DbError> for ApiError {
+    fn from(e: crate::store::DbError) -> ApiError {
         tracing::error!(error = %e, "database error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

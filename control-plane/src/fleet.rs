@@ -3,17 +3,23 @@
 //! gateway and answered as fleet totals of the windows still current.
 //! Windows whose period has passed are dropped, so storage stays bounded.
 
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{clock, error::ApiError, store::gateways};
+use crate::{
+    clock,
+    error::ApiError,
+    store::{Conn, DbError, gateways},
+};
 
-/// The largest delta accepted: totals stay far from SQLite's i64 limit.
+/// The largest delta accepted: totals stay far from the store's i64 limit.
 const MAX_DELTA: u64 = 1 << 40;
 
 /// The longest counter name accepted.
 const MAX_COUNTER: usize = 1024;
+
+/// The longest batch id accepted.
+const MAX_BATCH: usize = 128;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +39,11 @@ pub struct Heartbeat {
     /// Quota usage deltas since the last acknowledged heartbeat.
     #[serde(default)]
     usage: Vec<UsageDelta>,
+    /// Id of this usage batch. A gateway sends a batch it got no answer
+    /// for again with the same id (maybe to another replica): a batch
+    /// already counted for this gateway is not counted again.
+    #[serde(default)]
+    batch: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,7 +71,7 @@ pub struct Total {
 
 /// Stores the heartbeat of `gateway`, adds its usage, answers the fleet
 /// totals. Called inside a transaction: a bad delta changes nothing.
-pub fn record(conn: &Connection, gateway: &str, hb: Heartbeat) -> Result<Value, ApiError> {
+pub fn record(conn: &Conn, gateway: &str, hb: Heartbeat) -> Result<Value, ApiError> {
     for (i, u) in hb.usage.iter().enumerate() {
         if u.counter.is_empty() || u.counter.len() > MAX_COUNTER {
             return Err(ApiError::bad_request(format!(
@@ -78,6 +89,13 @@ pub fn record(conn: &Connection, gateway: &str, hb: Heartbeat) -> Result<Value, 
             )));
         }
     }
+    if let Some(batch) = &hb.batch
+        && (batch.is_empty() || batch.len() > MAX_BATCH)
+    {
+        return Err(ApiError::bad_request(format!(
+            "batch must be 1 to {MAX_BATCH} characters"
+        )));
+    }
     let status = json!({
         "version": hb.version,
         "uptime_secs": hb.uptime_secs,
@@ -87,56 +105,89 @@ pub fn record(conn: &Connection, gateway: &str, hb: Heartbeat) -> Result<Value, 
     });
     gateways::set_status(conn, gateway, &status)?;
     let now = clock::now();
-    let mut add = conn.prepare_cached(
-        "INSERT INTO usage (counter, window, gateway, period, calls, kilobytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (counter, window, gateway) DO UPDATE SET
-             calls = calls + excluded.calls, kilobytes = kilobytes + excluded.kilobytes",
-    )?;
-    for u in hb.usage.iter().filter(|u| u.window + u.period > now) {
-        add.execute(params![
-            u.counter,
-            u.window,
+    let counted = match &hb.batch {
+        Some(batch) => {
+            let last = conn
+                .query_opt(
+                    "SELECT batch FROM usage_batches WHERE gateway = ?1",
+                    &[gateway.into()],
+                )?
+                .map(|r| r.text(0))
+                .transpose()?;
+            last.as_deref() == Some(batch.as_str())
+        }
+        None => false,
+    };
+    if counted {
+        tracing::info!(
             gateway,
-            u.period,
-            u.calls as i64,
-            u.kilobytes as i64
-        ])?;
+            "usage batch already counted (sent again after an unanswered heartbeat); not counted twice"
+        );
+    }
+    let usage = if counted { &[][..] } else { &hb.usage[..] };
+    if let (Some(batch), false) = (&hb.batch, counted) {
+        conn.execute(
+            "INSERT INTO usage_batches (gateway, batch) VALUES (?1, ?2)
+             ON CONFLICT (gateway) DO UPDATE SET batch = excluded.batch",
+            &[gateway.into(), batch.into()],
+        )?;
+    }
+    for u in usage.iter().filter(|u| u.window + u.period > now) {
+        conn.execute(
+            "INSERT INTO usage (counter, \"window\", gateway, period, calls, kilobytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (counter, \"window\", gateway) DO UPDATE SET
+                 calls = usage.calls + excluded.calls,
+                 kilobytes = usage.kilobytes + excluded.kilobytes",
+            &[
+                (&u.counter).into(),
+                u.window.into(),
+                gateway.into(),
+                u.period.into(),
+                (u.calls as i64).into(),
+                (u.kilobytes as i64).into(),
+            ],
+        )?;
     }
     conn.execute(
-        "DELETE FROM usage WHERE window + period <= ?1",
-        params![now],
+        "DELETE FROM usage WHERE \"window\" + period <= ?1",
+        &[now.into()],
     )?;
-    let mut totals = conn.prepare_cached(
-        "SELECT counter, window, SUM(calls), SUM(kilobytes) FROM usage
-         WHERE window + period > ?1 GROUP BY counter, window ORDER BY counter, window",
-    )?;
-    let fleet = totals
-        .query_map(params![now], |r| {
+    let fleet = conn
+        .query(
+            "SELECT counter, \"window\", CAST(SUM(calls) AS BIGINT), CAST(SUM(kilobytes) AS BIGINT)
+             FROM usage WHERE \"window\" + period > ?1
+             GROUP BY counter, \"window\" ORDER BY counter, \"window\"",
+            &[now.into()],
+        )?
+        .iter()
+        .map(|r| {
             Ok(Total {
-                counter: r.get(0)?,
-                window: r.get(1)?,
-                calls: r.get(2)?,
-                kilobytes: r.get(3)?,
+                counter: r.text(0)?,
+                window: r.int(1)?,
+                calls: r.int(2)?,
+                kilobytes: r.int(3)?,
             })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
     Ok(json!({ "fleet": fleet }))
 }
 
 /// A gateway's own reported usage in the current windows.
-pub fn usage_of(conn: &Connection, gateway: &str) -> rusqlite::Result<Vec<Value>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT counter, window, calls, kilobytes FROM usage
-         WHERE gateway = ?1 AND window + period > ?2 ORDER BY counter, window",
-    )?;
-    stmt.query_map(params![gateway, clock::now()], |r| {
+pub fn usage_of(conn: &Conn, gateway: &str) -> Result<Vec<Value>, DbError> {
+    conn.query(
+        "SELECT counter, \"window\", calls, kilobytes FROM usage
+         WHERE gateway = ?1 AND \"window\" + period > ?2 ORDER BY counter, \"window\"",
+        &[gateway.into(), clock::now().into()],
+    )?
+    .iter()
+    .map(|r| {
         Ok(json!({
-            "counter": r.get::<_, String>(0)?,
-            "window": r.get::<_, i64>(1)?,
-            "calls": r.get::<_, i64>(2)?,
-            "kilobytes": r.get::<_, i64>(3)?,
+            "counter": r.text(0)?,
+            "window": r.int(1)?,
+            "calls": r.int(2)?,
+            "kilobytes": r.int(3)?,
         }))
-    })?
+    })
     .collect()
 }

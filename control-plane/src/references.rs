@@ -1,16 +1,15 @@
 //! What still refers to a resource: deleting it is refused with 409 naming
 //! the referrer, so a delete never leaves a dangling name behind.
 
-use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::{
     error::ApiError,
-    store::{Kind, gateways, resources},
+    store::{Conn, Kind, gateways, resources},
 };
 
 /// Fails with 409 when something refers to `kind`/`name`.
-pub fn check_unused(conn: &Connection, kind: Kind, name: &str) -> Result<(), ApiError> {
+pub fn check_unused(conn: &Conn, kind: Kind, name: &str) -> Result<(), ApiError> {
     if let Some(referrer) = referrer(conn, kind, name)? {
         return Err(ApiError::conflict(format!(
             "{} \"{name}\" is still used by {referrer}; remove it there first",
@@ -20,7 +19,7 @@ pub fn check_unused(conn: &Connection, kind: Kind, name: &str) -> Result<(), Api
     Ok(())
 }
 
-fn referrer(conn: &Connection, kind: Kind, name: &str) -> Result<Option<String>, ApiError> {
+fn referrer(conn: &Conn, kind: Kind, name: &str) -> Result<Option<String>, ApiError> {
     let named = |kind: Kind, doc: &Value| {
         format!(
             "{} \"{}\"",

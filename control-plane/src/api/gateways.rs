@@ -2,7 +2,6 @@
 //! rotate, signing-key rotation), and their status from heartbeats.
 
 use hyper::{Method, StatusCode};
-use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,7 +12,10 @@ use crate::{
     fleet,
     model::{self, GatewayWrite},
     state::State,
-    store::gateways::{self, Gateway},
+    store::{
+        Conn,
+        gateways::{self, Gateway},
+    },
     tokens,
 };
 
@@ -189,7 +191,7 @@ fn register(
 
 /// A gateway as the API shows it: assignment, the version it should run,
 /// its last heartbeat (and, in detail, its own current quota usage).
-fn view(conn: &Connection, gw: Gateway, detail: bool) -> Result<Value, ApiError> {
+fn view(conn: &Conn, gw: Gateway, detail: bool) -> Result<Value, ApiError> {
     let heartbeat = gateways::status(conn, &gw.name)?.map(|s| {
         let mut hb = s.reported;
         hb["last_seen"] = json!(clock::rfc3339(s.last_seen));

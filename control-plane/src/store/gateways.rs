@@ -2,9 +2,10 @@
 //! token id, the bundle they should run with its version, and the status
 //! their last heartbeat reported.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value;
+
+use super::{Conn, DbError, sql::Row};
 
 /// One gateway as stored.
 #[derive(Clone, Debug, Serialize)]
@@ -32,133 +33,140 @@ pub struct GatewayStatus {
 
 const COLUMNS: &str = "name, apis, dos_profile, token_id, bundle_hash, version";
 
-fn from_row(r: &Row) -> rusqlite::Result<Gateway> {
-    let apis: String = r.get(1)?;
+fn from_row(r: &Row) -> Result<Gateway, DbError> {
     Ok(Gateway {
-        name: r.get(0)?,
-        apis: serde_json::from_str(&apis).unwrap_or_default(),
-        dos_profile: r.get(2)?,
-        token_id: r.get(3)?,
-        bundle_hash: r.get(4)?,
-        version: r.get::<_, i64>(5)? as u64,
+        name: r.text(0)?,
+        apis: serde_json::from_str(&r.text(1)?).unwrap_or_default(),
+        dos_profile: r.opt_text(2)?,
+        token_id: r.text(3)?,
+        bundle_hash: r.text(4)?,
+        version: r.int(5)? as u64,
     })
 }
 
-pub fn get(conn: &Connection, name: &str) -> rusqlite::Result<Option<Gateway>> {
-    conn.query_row(
+pub fn get(conn: &Conn, name: &str) -> Result<Option<Gateway>, DbError> {
+    conn.query_opt(
         &format!("SELECT {COLUMNS} FROM gateways WHERE name = ?1"),
-        params![name],
-        from_row,
-    )
-    .optional()
+        &[name.into()],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Gateway>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM gateways ORDER BY name"))?;
-    stmt.query_map([], from_row)?.collect()
+pub fn list(conn: &Conn) -> Result<Vec<Gateway>, DbError> {
+    conn.query(
+        &format!("SELECT {COLUMNS} FROM gateways ORDER BY name"),
+        &[],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
 }
 
-pub fn insert(conn: &Connection, gw: &Gateway) -> rusqlite::Result<()> {
+pub fn insert(conn: &Conn, gw: &Gateway) -> Result<(), DbError> {
+    let apis = serde_json::to_string(&gw.apis).expect("strings serialise");
     conn.execute(
         "INSERT INTO gateways (name, apis, dos_profile, token_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            gw.name,
-            serde_json::to_string(&gw.apis).expect("strings serialise"),
-            gw.dos_profile,
-            gw.token_id,
-            crate::clock::now()
+        &[
+            (&gw.name).into(),
+            (&apis).into(),
+            gw.dos_profile.as_deref().into(),
+            (&gw.token_id).into(),
+            crate::clock::now().into(),
         ],
     )
     .map(drop)
 }
 
 pub fn set_assignment(
-    conn: &Connection,
+    conn: &Conn,
     name: &str,
     apis: &[String],
     dos_profile: Option<&str>,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
+    let apis = serde_json::to_string(apis).expect("strings serialise");
     conn.execute(
         "UPDATE gateways SET apis = ?2, dos_profile = ?3 WHERE name = ?1",
-        params![
-            name,
-            serde_json::to_string(apis).expect("strings serialise"),
-            dos_profile
-        ],
+        &[name.into(), (&apis).into(), dos_profile.into()],
     )
     .map(drop)
 }
 
-pub fn set_token_id(conn: &Connection, name: &str, token_id: &str) -> rusqlite::Result<()> {
+pub fn set_token_id(conn: &Conn, name: &str, token_id: &str) -> Result<(), DbError> {
     conn.execute(
         "UPDATE gateways SET token_id = ?2 WHERE name = ?1",
-        params![name, token_id],
+        &[name.into(), token_id.into()],
     )
     .map(drop)
 }
 
 /// Records a new bundle (its content changed at `version`).
 pub fn set_bundle(
-    conn: &Connection,
+    conn: &Conn,
     name: &str,
     hash: &str,
     bundle: &str,
     version: u64,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     conn.execute(
         "UPDATE gateways SET bundle_hash = ?2, bundle = ?3, version = ?4 WHERE name = ?1",
-        params![name, hash, bundle, version as i64],
+        &[
+            name.into(),
+            hash.into(),
+            bundle.into(),
+            (version as i64).into(),
+        ],
     )
     .map(drop)
 }
 
 /// The version and bundle text a gateway should run.
-pub fn bundle(conn: &Connection, name: &str) -> rusqlite::Result<Option<(u64, String)>> {
-    conn.query_row(
+pub fn bundle(conn: &Conn, name: &str) -> Result<Option<(u64, String)>, DbError> {
+    conn.query_opt(
         "SELECT version, bundle FROM gateways WHERE name = ?1",
-        params![name],
-        |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-    )
-    .optional()
+        &[name.into()],
+    )?
+    .map(|r| Ok((r.int(0)? as u64, r.text(1)?)))
+    .transpose()
 }
 
 /// The version alone (what a waiting long-poll compares).
-pub fn version(conn: &Connection, name: &str) -> rusqlite::Result<Option<u64>> {
-    conn.query_row(
+pub fn version(conn: &Conn, name: &str) -> Result<Option<u64>, DbError> {
+    conn.query_opt(
         "SELECT version FROM gateways WHERE name = ?1",
-        params![name],
-        |r| r.get::<_, i64>(0),
-    )
-    .optional()
-    .map(|v| v.map(|v| v as u64))
+        &[name.into()],
+    )?
+    .map(|r| Ok(r.int(0)? as u64))
+    .transpose()
 }
 
-pub fn delete(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    conn.execute("DELETE FROM gateways WHERE name = ?1", params![name])
+pub fn delete(conn: &Conn, name: &str) -> Result<bool, DbError> {
+    conn.execute("DELETE FROM gateways WHERE name = ?1", &[name.into()])
         .map(|n| n > 0)
 }
 
-pub fn set_status(conn: &Connection, name: &str, reported: &Value) -> rusqlite::Result<()> {
+pub fn set_status(conn: &Conn, name: &str, reported: &Value) -> Result<(), DbError> {
+    let body = reported.to_string();
     conn.execute(
         "INSERT INTO gateway_status (name, body, last_seen) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET body = excluded.body, last_seen = excluded.last_seen",
-        params![name, reported.to_string(), crate::clock::now()],
+        &[name.into(), (&body).into(), crate::clock::now().into()],
     )
     .map(drop)
 }
 
-pub fn status(conn: &Connection, name: &str) -> rusqlite::Result<Option<GatewayStatus>> {
-    conn.query_row(
+pub fn status(conn: &Conn, name: &str) -> Result<Option<GatewayStatus>, DbError> {
+    conn.query_opt(
         "SELECT body, last_seen FROM gateway_status WHERE name = ?1",
-        params![name],
-        |r| {
-            let body: String = r.get(0)?;
-            Ok(GatewayStatus {
-                reported: serde_json::from_str(&body).unwrap_or(Value::Null),
-                last_seen: r.get(1)?,
-            })
-        },
-    )
-    .optional()
+        &[name.into()],
+    )?
+    .map(|r| {
+        Ok(GatewayStatus {
+            reported: serde_json::from_str(&r.text(0)?).unwrap_or(Value::Null),
+            last_seen: r.int(1)?,
+        })
+    })
+    .transpose()
 }

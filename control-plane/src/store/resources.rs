@@ -4,8 +4,9 @@
 //! `crate::validate`), so what is stored always assembles into valid
 //! bundles.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+
+use super::{Conn, DbError};
 
 /// A kind of catalog resource; its path segment under `/v1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,42 +70,46 @@ impl Kind {
     }
 }
 
-pub fn get(conn: &Connection, kind: Kind, name: &str) -> rusqlite::Result<Option<Value>> {
-    conn.query_row(
-        "SELECT body FROM resources WHERE kind = ?1 AND name = ?2",
-        params![kind.segment(), name],
-        |r| r.get::<_, String>(0),
-    )
-    .optional()
-    .map(|body| body.map(|b| serde_json::from_str(&b).unwrap_or(Value::Null)))
+pub fn get(conn: &Conn, kind: Kind, name: &str) -> Result<Option<Value>, DbError> {
+    Ok(conn
+        .query_opt(
+            "SELECT body FROM resources WHERE kind = ?1 AND name = ?2",
+            &[kind.segment().into(), name.into()],
+        )?
+        .map(|r| r.text(0))
+        .transpose()?
+        .map(|b| serde_json::from_str(&b).unwrap_or(Value::Null)))
 }
 
 /// Every document of `kind`, ordered by name (so assembled bundles are
 /// deterministic).
-pub fn list(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<Value>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT body FROM resources WHERE kind = ?1 ORDER BY name")?;
-    let rows = stmt.query_map(params![kind.segment()], |r| r.get::<_, String>(0))?;
-    rows.map(|body| body.map(|b| serde_json::from_str(&b).unwrap_or(Value::Null)))
-        .collect()
+pub fn list(conn: &Conn, kind: Kind) -> Result<Vec<Value>, DbError> {
+    conn.query(
+        "SELECT body FROM resources WHERE kind = ?1 ORDER BY name",
+        &[kind.segment().into()],
+    )?
+    .iter()
+    .map(|r| Ok(serde_json::from_str(&r.text(0)?).unwrap_or(Value::Null)))
+    .collect()
 }
 
 /// Creates or replaces; true when it was created.
-pub fn put(conn: &Connection, kind: Kind, name: &str, body: &Value) -> rusqlite::Result<bool> {
+pub fn put(conn: &Conn, kind: Kind, name: &str, body: &Value) -> Result<bool, DbError> {
     let existed = get(conn, kind, name)?.is_some();
+    let body = body.to_string();
     conn.execute(
         "INSERT INTO resources (kind, name, body) VALUES (?1, ?2, ?3)
          ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body",
-        params![kind.segment(), name, body.to_string()],
+        &[kind.segment().into(), name.into(), (&body).into()],
     )?;
     Ok(!existed)
 }
 
 /// True when something was deleted.
-pub fn delete(conn: &Connection, kind: Kind, name: &str) -> rusqlite::Result<bool> {
+pub fn delete(conn: &Conn, kind: Kind, name: &str) -> Result<bool, DbError> {
     conn.execute(
         "DELETE FROM resources WHERE kind = ?1 AND name = ?2",
-        params![kind.segment(), name],
+        &[kind.segment().into(), name.into()],
     )
     .map(|n| n > 0)
 }

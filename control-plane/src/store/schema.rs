@@ -1,17 +1,29 @@
-//! The schema as an ordered list of migrations. `PRAGMA user_version` holds
-//! how many have been applied; they run in one transaction at open, and a
-//! database written by a newer edgegw-cp is refused rather than guessed at.
+//! The schema as an ordered list of migrations, each in the two dialects.
+//! SQLite keeps how many have been applied in `PRAGMA user_version`,
+//! PostgreSQL in the one-row table `edgegw_schema`. They run in one
+//! transaction at open (on PostgreSQL under an advisory lock, so replicas
+//! starting together migrate once), and a database written by a newer
+//! edgegw-cp is refused rather than guessed at.
 
 use rusqlite::Connection;
 
 use super::StoreError;
 
+/// One schema step in both dialects.
+struct Migration {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
 /// Migration N (1-based) brings the schema from version N-1 to N. Append
-/// only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+/// only: a released migration is never edited. PostgreSQL sorts the key
+/// columns bytewise (`COLLATE "C"`), as SQLite does, so lists and bundles
+/// come out in the same order on both.
+const MIGRATIONS: &[Migration] = &[
     // 1: catalog resources as validated JSON documents, gateways, tokens,
     // heartbeats and fleet usage.
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    Migration {
+        sqlite: "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
      INSERT INTO meta (key, value) VALUES ('revision', 1);
      CREATE TABLE resources (
          kind TEXT NOT NULL,
@@ -54,13 +66,69 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (counter, window, gateway)
      );
      CREATE INDEX usage_expiry ON usage (window, period);",
+        postgres: r#"CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+     INSERT INTO meta (key, value) VALUES ('revision', 1);
+     CREATE TABLE resources (
+         kind TEXT COLLATE "C" NOT NULL,
+         name TEXT COLLATE "C" NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (kind, name)
+     );
+     CREATE TABLE admin_tokens (
+         sha256 TEXT PRIMARY KEY,
+         name TEXT COLLATE "C" NOT NULL,
+         created_at BIGINT NOT NULL
+     );
+     CREATE TABLE signing_keys (
+         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         key BYTEA NOT NULL,
+         created_at BIGINT NOT NULL
+     );
+     CREATE TABLE gateways (
+         name TEXT COLLATE "C" PRIMARY KEY,
+         apis TEXT NOT NULL,
+         dos_profile TEXT,
+         token_id TEXT NOT NULL,
+         bundle_hash TEXT NOT NULL DEFAULT '',
+         bundle TEXT NOT NULL DEFAULT '',
+         version BIGINT NOT NULL DEFAULT 0,
+         created_at BIGINT NOT NULL
+     );
+     CREATE TABLE gateway_status (
+         name TEXT COLLATE "C" PRIMARY KEY REFERENCES gateways (name) ON DELETE CASCADE,
+         body TEXT NOT NULL,
+         last_seen BIGINT NOT NULL
+     );
+     CREATE TABLE usage (
+         counter TEXT COLLATE "C" NOT NULL,
+         "window" BIGINT NOT NULL,
+         gateway TEXT COLLATE "C" NOT NULL,
+         period BIGINT NOT NULL,
+         calls BIGINT NOT NULL,
+         kilobytes BIGINT NOT NULL,
+         PRIMARY KEY (counter, "window", gateway)
+     );
+     CREATE INDEX usage_expiry ON usage ("window", period);"#,
+    },
+    // 2: the last usage batch counted per gateway, so that a batch sent
+    // again (its heartbeat unanswered) is not counted twice.
+    Migration {
+        sqlite: "CREATE TABLE usage_batches (
+         gateway TEXT PRIMARY KEY REFERENCES gateways (name) ON DELETE CASCADE,
+         batch TEXT NOT NULL
+     );",
+        postgres: r#"CREATE TABLE usage_batches (
+         gateway TEXT COLLATE "C" PRIMARY KEY REFERENCES gateways (name) ON DELETE CASCADE,
+         batch TEXT NOT NULL
+     );"#,
+    },
 ];
 
 /// The schema version this binary writes.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
-/// Applies the migrations `conn` lacks, all or none.
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// Applies the migrations the SQLite database lacks, all or none.
+pub fn migrate_sqlite(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > CURRENT {
@@ -69,12 +137,57 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             supported: CURRENT,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.execute_batch(sql)?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(m.sqlite)?;
         // PRAGMA takes no parameters; the value is our own integer.
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// The advisory lock replicas take to migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x6567_7700_0001;
+
+/// Applies the migrations the PostgreSQL database lacks, all or none, under
+/// an advisory lock: replicas starting together wait for the first one and
+/// then find the schema current.
+pub async fn migrate_postgres(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    // Created only when missing (IF NOT EXISTS would log a notice at every
+    // start).
+    let fresh: bool = tx
+        .query_one("SELECT to_regclass('edgegw_schema') IS NULL", &[])
+        .await?
+        .get(0);
+    if fresh {
+        tx.batch_execute("CREATE TABLE edgegw_schema (version BIGINT NOT NULL)")
+            .await?;
+    }
+    let version: i64 = tx
+        .query_opt("SELECT version FROM edgegw_schema", &[])
+        .await?
+        .map_or(0, |r| r.get(0));
+    if version > CURRENT {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported: CURRENT,
+        });
+    }
+    if version < CURRENT {
+        for m in MIGRATIONS.iter().skip(version as usize) {
+            tx.batch_execute(m.postgres).await?;
+        }
+        tx.execute("DELETE FROM edgegw_schema", &[]).await?;
+        tx.execute(
+            "INSERT INTO edgegw_schema (version) VALUES ($1)",
+            &[&CURRENT],
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -85,13 +198,13 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_newer_databases_are_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
+        migrate_sqlite(&mut conn).unwrap();
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, CURRENT);
         // Idempotent: a second start changes nothing.
-        migrate(&mut conn).unwrap();
+        migrate_sqlite(&mut conn).unwrap();
         let revision: i64 = conn
             .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
                 r.get(0)
@@ -99,7 +212,7 @@ mod tests {
             .unwrap();
         assert_eq!(revision, 1);
         conn.execute_batch("PRAGMA user_version = 99").unwrap();
-        let err = migrate(&mut conn).unwrap_err().to_string();
+        let err = migrate_sqlite(&mut conn).unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");
     }
 }

@@ -14,7 +14,13 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub(super) struct ControlPlaneSection {
     /// Base URL of the control plane, `https://` only.
-    url: String,
+    #[serde(default)]
+    url: Option<String>,
+    /// Several base URLs of one control plane (replicas on one database),
+    /// tried in order: a gateway moves to the next when one is down.
+    /// Instead of `url`.
+    #[serde(default)]
+    urls: Vec<String>,
     /// File holding this gateway's token; re-read on every attempt so an
     /// operator can replace it without a restart.
     token_file: PathBuf,
@@ -59,8 +65,11 @@ fn default_startup_timeout() -> u64 {
 /// Validated `[control_plane]` settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlPlane {
-    /// Base URL without a trailing slash, e.g. `https://cp.example:8443`.
+    /// Base URL without a trailing slash, e.g. `https://cp.example:8443`:
+    /// the first of `urls`.
     pub url: String,
+    /// Every base URL, in the order they are tried (one or more).
+    pub urls: Vec<String>,
     pub token_file: PathBuf,
     pub ca_file: Option<PathBuf>,
     pub backup_dir: PathBuf,
@@ -72,17 +81,33 @@ pub struct ControlPlane {
 
 impl ControlPlaneSection {
     pub(super) fn validate(&self) -> Result<ControlPlane, String> {
-        let url = self.url.trim_end_matches('/');
-        let uri: http::Uri = url.parse().map_err(|_| {
-            format!(
-                "control_plane.url: \"{}\" is not a URL such as \"https://cp.example:8443\"",
-                self.url
-            )
-        })?;
-        if uri.scheme_str() != Some("https") || uri.authority().is_none() {
+        let urls: Vec<String> = match (&self.url, self.urls.as_slice()) {
+            (Some(url), []) => vec![check_url("control_plane.url", url)?],
+            (None, []) => {
+                return Err(
+                    "control_plane: give the control plane's url = \"https://...\" (or urls = [...] for several replicas)"
+                        .into(),
+                );
+            }
+            (None, urls) => urls
+                .iter()
+                .enumerate()
+                .map(|(i, u)| check_url(&format!("control_plane.urls[{i}]"), u))
+                .collect::<Result<_, _>>()?,
+            (Some(_), _) => {
+                return Err(
+                    "control_plane: url and urls both given; keep one (urls lists every replica)"
+                        .into(),
+                );
+            }
+        };
+        if let Some((i, dup)) = urls
+            .iter()
+            .enumerate()
+            .find(|(i, u)| urls[..*i].contains(u))
+        {
             return Err(format!(
-                "control_plane.url: \"{}\" must start with https:// (the gateway only talks to its control plane over TLS)",
-                self.url
+                "control_plane.urls[{i}]: \"{dup}\" is listed twice; list each replica once"
             ));
         }
         if self.token_file.as_os_str().is_empty() {
@@ -109,7 +134,8 @@ impl ControlPlaneSection {
             }
         }
         Ok(ControlPlane {
-            url: url.into(),
+            url: urls[0].clone(),
+            urls,
             token_file: self.token_file.clone(),
             ca_file: self.ca_file.clone(),
             backup_dir: self.backup_dir.clone(),
@@ -119,6 +145,20 @@ impl ControlPlaneSection {
             startup_timeout: Duration::from_secs(self.startup_timeout_secs),
         })
     }
+}
+
+/// A base URL without its trailing slash; `https://` with a host only.
+fn check_url(field: &str, url: &str) -> Result<String, String> {
+    let trimmed = url.trim_end_matches('/');
+    let uri: http::Uri = trimmed.parse().map_err(|_| {
+        format!("{field}: \"{url}\" is not a URL such as \"https://cp.example:8443\"")
+    })?;
+    if uri.scheme_str() != Some("https") || uri.authority().is_none() {
+        return Err(format!(
+            "{field}: \"{url}\" must start with https:// (the gateway only talks to its control plane over TLS)"
+        ));
+    }
+    Ok(trimmed.to_string())
 }
 
 impl ControlPlane {
@@ -167,11 +207,24 @@ mod tests {
             .control_plane
             .unwrap();
         assert_eq!(c.url, "https://cp:8443");
+        assert_eq!(c.urls, ["https://cp:8443"]);
         assert_eq!(c.backup_generations, 5);
         assert_eq!(c.heartbeat.as_secs(), 5);
         assert_eq!(c.poll_wait.as_secs(), 30);
         assert_eq!(c.startup_timeout.as_secs(), 10);
         assert_eq!(c.backup_dir.to_str(), Some("/var/lib/edgegw/backup"));
+    }
+
+    #[test]
+    fn several_urls_are_kept_in_order() {
+        let c = parse(
+            "[control_plane]\nurls = [\"https://a:1/\", \"https://b:2\"]\ntoken_file = \"t\"\n",
+        )
+        .unwrap()
+        .control_plane
+        .unwrap();
+        assert_eq!(c.urls, ["https://a:1", "https://b:2"]);
+        assert_eq!(c.url, "https://a:1");
     }
 
     #[test]
@@ -190,6 +243,19 @@ mod tests {
                 "poll_wait_secs",
             ),
             ("url = \"https://cp\"\ntoken_fiel = \"t\"", "token_fiel"),
+            (
+                "urls = [\"https://a\", \"http://b\"]\ntoken_file = \"t\"",
+                "control_plane.urls[1]: \"http://b\" must start with https://",
+            ),
+            (
+                "urls = [\"https://a\", \"https://a/\"]\ntoken_file = \"t\"",
+                "listed twice",
+            ),
+            (
+                "url = \"https://a\"\nurls = [\"https://b\"]\ntoken_file = \"t\"",
+                "url and urls both given",
+            ),
+            ("token_file = \"t\"", "give the control plane's url"),
         ] {
             let err = parse(&format!("[control_plane]\n{rest}\n")).unwrap_err();
             assert!(err.contains(want), "{want}: {err}");

@@ -4,9 +4,15 @@
 //! Every request has a deadline (a hanging control plane is cut off), a
 //! body cap, and reads the token file afresh. Anything but the expected
 //! answer is an error that changes nothing.
+//!
+//! With several control-plane URLs (replicas on one database) requests go
+//! to the current one; when it is unreachable or answers 5xx the client
+//! moves to the next, in order, round the list. The caller retries as
+//! before, now on the next replica.
 
 use std::{
     path::{Path, PathBuf},
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -53,8 +59,11 @@ pub enum Fetched {
 }
 
 pub struct CpClient {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    url: String,
+    /// One client per URL (each with its own TLS server name).
+    http: Vec<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
+    urls: Vec<String>,
+    /// Index into `urls` of the replica requests go to.
+    current: AtomicUsize,
     token_file: PathBuf,
 }
 
@@ -66,79 +75,117 @@ struct HeartbeatAnswer {
 
 impl CpClient {
     pub fn new(cp: &ControlPlane) -> Result<CpClient, crate::tls::TlsError> {
-        let uri: hyper::Uri = cp.url.parse().expect("validated with the configuration");
-        // The backend TLS settings: the CA file, else the system bundle.
-        let tls = crate::tls::client_config(&Backend {
-            scheme: "https".into(),
-            authority: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
-            base_path: String::new(),
-            protocol: BackendProtocol::Http1,
-            ca_file: cp.ca_file.clone(),
-            connect_timeout: CONNECT_TIMEOUT,
-            response_timeout: CONNECT_TIMEOUT,
-        })?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
+        let http = cp
+            .urls
+            .iter()
+            .map(|url| http_client(cp, url))
+            .collect::<Result<_, _>>()?;
         Ok(CpClient {
-            http: Client::builder(TokioExecutor::new()).build(https),
-            url: cp.url.clone(),
+            http,
+            urls: cp.urls.clone(),
+            current: AtomicUsize::new(0),
             token_file: cp.token_file.clone(),
         })
     }
 
+    /// The URL requests go to now.
     pub fn url(&self) -> &str {
-        &self.url
+        &self.urls[self.current()]
+    }
+
+    fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed) % self.urls.len()
+    }
+
+    /// After a failure on replica `failed`, moves to the next one (once,
+    /// however many requests failed there at the same time).
+    fn move_on(&self, failed: usize, error: &SyncError) {
+        if self.urls.len() < 2 {
+            return;
+        }
+        let next = (failed + 1) % self.urls.len();
+        if self
+            .current
+            .compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            tracing::warn!(
+                "{error}; moving to the next control plane replica {}",
+                self.urls[next]
+            );
+        }
     }
 
     /// `GET /v1/gateway/config`, held by the control plane up to `wait`
     /// while `seen` is still its version.
     pub async fn config(&self, seen: Option<u64>, wait: Duration) -> Result<Fetched, SyncError> {
-        let mut req = Request::get(format!(
-            "{}/v1/gateway/config?wait={}",
-            self.url,
-            wait.as_secs()
-        ));
+        let mut req = Request::get(format!("/v1/gateway/config?wait={}", wait.as_secs()));
         if let Some(v) = seen {
             req = req.header(header::IF_NONE_MATCH, format!("\"{v}\""));
         }
-        let (status, body) = self.send(req, Bytes::new(), wait + MARGIN).await?;
+        let (url, status, body) = self.send(req, Bytes::new(), wait + MARGIN).await?;
         match status {
             StatusCode::OK => String::from_utf8(body.to_vec())
                 .map(Fetched::Changed)
-                .map_err(|_| self.protocol("a configuration that is not UTF-8 text".into())),
+                .map_err(|_| protocol(url, "a configuration that is not UTF-8 text".into())),
             StatusCode::NOT_MODIFIED => Ok(Fetched::Unchanged),
-            other => Err(self.refused(other, &body)),
+            other => Err(refused(url, other, &body)),
         }
     }
 
     /// `POST /v1/gateway/heartbeat`; the fleet totals of the answer.
     pub async fn heartbeat(&self, body: &serde_json::Value) -> Result<Vec<FleetTotal>, SyncError> {
-        let req = Request::post(format!("{}/v1/gateway/heartbeat", self.url))
-            .header(header::CONTENT_TYPE, "application/json");
+        let req =
+            Request::post("/v1/gateway/heartbeat").header(header::CONTENT_TYPE, "application/json");
         let bytes = Bytes::from(serde_json::to_vec(body).expect("heartbeat serialises"));
-        let (status, body) = self.send(req, bytes, MARGIN).await?;
+        let (url, status, body) = self.send(req, bytes, MARGIN).await?;
         if status != StatusCode::OK {
-            return Err(self.refused(status, &body));
+            return Err(refused(url, status, &body));
         }
         serde_json::from_slice::<HeartbeatAnswer>(&body)
             .map(|a| a.fleet)
-            .map_err(|e| self.protocol(format!("a heartbeat answer that is not valid JSON: {e}")))
+            .map_err(|e| {
+                protocol(
+                    url,
+                    format!("a heartbeat answer that is not valid JSON: {e}"),
+                )
+            })
     }
 
+    /// Sends `req` (its URI a path) to the current replica; the replica's
+    /// URL with the answer. Unreachable, or a 5xx: the next request goes to
+    /// the next replica.
     async fn send(
         &self,
         req: hyper::http::request::Builder,
         body: Bytes,
         deadline: Duration,
+    ) -> Result<(&str, StatusCode, Bytes), SyncError> {
+        let index = self.current();
+        let url = self.urls[index].as_str();
+        let answer = self.exchange(index, req, body, deadline).await;
+        match &answer {
+            Err(e @ SyncError::Unreachable { .. }) => self.move_on(index, e),
+            Ok((status, _)) if status.is_server_error() => {
+                self.move_on(index, &protocol(url, format!("status {}", status.as_u16())))
+            }
+            _ => {}
+        }
+        answer.map(|(status, body)| (url, status, body))
+    }
+
+    async fn exchange(
+        &self,
+        index: usize,
+        req: hyper::http::request::Builder,
+        body: Bytes,
+        deadline: Duration,
     ) -> Result<(StatusCode, Bytes), SyncError> {
+        let url = self.urls[index].as_str();
         let token = read_token(&self.token_file)?;
+        let path = req.uri_ref().map(|u| u.to_string()).unwrap_or_default();
         let req = req
+            .uri(format!("{url}{path}"))
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .body(Full::new(body))
             .map_err(|e| SyncError::TokenFile {
@@ -147,19 +194,19 @@ impl CpClient {
             })?;
         let method = req.method().clone();
         let exchange = async {
-            let response = self
-                .http
+            let response = self.http[index]
                 .request(req)
                 .await
-                .map_err(|e| self.unreachable(&e))?;
+                .map_err(|e| unreachable(url, &e))?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map_err(|e| {
-                    self.protocol(format!(
-                        "a body that failed or exceeded {MAX_BODY} bytes: {e}"
-                    ))
+                    protocol(
+                        url,
+                        format!("a body that failed or exceeded {MAX_BODY} bytes: {e}"),
+                    )
                 })?
                 .to_bytes();
             Ok((status, body))
@@ -168,7 +215,7 @@ impl CpClient {
             .await
             .unwrap_or_else(|_| {
                 Err(SyncError::Unreachable {
-                    url: self.url.clone(),
+                    url: url.to_string(),
                     message: format!(
                         "no complete answer to {method} within {}s",
                         deadline.as_secs()
@@ -176,41 +223,68 @@ impl CpClient {
                 })
             })
     }
+}
 
-    fn unreachable(&self, e: &hyper_util::client::legacy::Error) -> SyncError {
-        // The chain carries the useful part (refused, TLS, DNS).
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message = format!("{message}: {s}");
-            source = s.source();
-        }
-        SyncError::Unreachable {
-            url: self.url.clone(),
-            message,
-        }
-    }
+/// The HTTPS client for one control-plane URL.
+fn http_client(
+    cp: &ControlPlane,
+    url: &str,
+) -> Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, crate::tls::TlsError> {
+    let uri: hyper::Uri = url.parse().expect("validated with the configuration");
+    // The backend TLS settings: the CA file, else the system bundle.
+    let tls = crate::tls::client_config(&Backend {
+        scheme: "https".into(),
+        authority: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
+        base_path: String::new(),
+        protocol: BackendProtocol::Http1,
+        ca_file: cp.ca_file.clone(),
+        connect_timeout: CONNECT_TIMEOUT,
+        response_timeout: CONNECT_TIMEOUT,
+    })?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
 
-    fn protocol(&self, message: String) -> SyncError {
-        SyncError::Protocol {
-            url: self.url.clone(),
-            message,
-        }
+fn unreachable(url: &str, e: &hyper_util::client::legacy::Error) -> SyncError {
+    // The chain carries the useful part (refused, TLS, DNS).
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
     }
+    SyncError::Unreachable {
+        url: url.to_string(),
+        message,
+    }
+}
 
-    fn refused(&self, status: StatusCode, body: &[u8]) -> SyncError {
-        #[derive(Deserialize)]
-        struct ErrorBody {
-            message: String,
-        }
-        let message = serde_json::from_slice::<ErrorBody>(body)
-            .map(|b| b.message)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
-        if status == StatusCode::UNAUTHORIZED {
-            return SyncError::TokenRejected(format!("control plane refused the token: {message}"));
-        }
-        self.protocol(format!("status {}: {message}", status.as_u16()))
+fn protocol(url: &str, message: String) -> SyncError {
+    SyncError::Protocol {
+        url: url.to_string(),
+        message,
     }
+}
+
+fn refused(url: &str, status: StatusCode, body: &[u8]) -> SyncError {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        message: String,
+    }
+    let message = serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into());
+    if status == StatusCode::UNAUTHORIZED {
+        return SyncError::TokenRejected(format!("control plane refused the token: {message}"));
+    }
+    protocol(url, format!("status {}: {message}", status.as_u16()))
 }
 
 fn read_token(path: &Path) -> Result<String, SyncError> {

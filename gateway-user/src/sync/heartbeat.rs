@@ -2,7 +2,8 @@
 //! uptime, health, last sync error, XDP per-reason totals and the fleet
 //! quota deltas; every `heartbeat_secs` and right after each applied or
 //! rejected bundle. The fleet totals of the answer replace the known ones;
-//! the quota state file is rewritten after each attempt.
+//! an unanswered batch is sent again with its id (`fleet`); the quota
+//! state file is rewritten after each attempt.
 
 use std::sync::Arc;
 
@@ -23,20 +24,22 @@ pub async fn run(sync: Arc<Syncer>) {
 
 async fn send(sync: &Syncer) {
     let view = sync.state.view();
-    let usage = sync.fleet.take_deltas();
+    let batch = sync.fleet.take_deltas();
     let body = json!({
         "version": sync.applier.version(),
         "uptime_secs": sync.started.elapsed().as_secs(),
         "healthy": view.last_sync_error.is_none() && view.token_error.is_none(),
         "last_sync_error": view.token_error.or(view.last_sync_error),
         "xdp": sync.xdp.as_ref().and_then(xdp_totals),
-        "usage": usage,
+        "usage": batch.usage,
+        "batch": batch.id,
     });
     match sync.client.heartbeat(&body).await {
         Ok(totals) => {
             sync.fleet.acknowledged(&totals, now_secs());
             let before = sync.state.view();
             sync.state.update(|v| {
+                v.url = sync.client.url().to_string();
                 v.last_heartbeat_at = Some(now_secs());
                 v.last_heartbeat_error = None;
                 v.token_error = None;
@@ -47,7 +50,7 @@ async fn send(sync: &Syncer) {
             }
         }
         Err(e) => {
-            sync.fleet.failed();
+            // The batch stays in flight: sent again, same id, next time.
             let message = e.to_string();
             tracing::debug!("heartbeat failed: {message}");
             sync.state.update(|v| {

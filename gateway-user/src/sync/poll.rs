@@ -43,6 +43,7 @@ pub async fn run(sync: Arc<Syncer>) {
             Ok(Fetched::Unchanged) => {
                 backoff.reset();
                 sync.state.update(|v| {
+                    v.url = sync.client.url().to_string();
                     v.last_sync_at = Some(now_secs());
                     v.token_error = None;
                     if v.last_sync_error.as_deref().is_some_and(is_fetch_error) {
@@ -101,6 +102,7 @@ fn apply(sync: &Syncer, text: &str) -> Option<u64> {
                 tracing::error!("{e}");
             }
             sync.state.update(|v| {
+                v.url = sync.client.url().to_string();
                 v.version = Some(version);
                 v.source = "control-plane".into();
                 v.last_sync_at = Some(now_secs());

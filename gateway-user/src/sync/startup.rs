@@ -86,7 +86,7 @@ pub async fn first_bundle(
     }
     anyhow::bail!(
         "no configuration: control plane {} unreachable ({last}) and no valid backup in {}; start or fix the control plane (URL, token_file, ca_file), or restore a backup there",
-        cp.url,
+        cp.urls.join(", "),
         cp.backup_dir.display()
     )
 }

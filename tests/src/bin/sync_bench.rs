@@ -13,6 +13,9 @@
 //!    memory and CPU seconds (from /proc) idle and while holding them; then
 //!    one write that wakes them all and the time until every one has it.
 //!
+//! `--store postgres` runs the control plane on the harness's private
+//! PostgreSQL server instead of SQLite (the default).
+//!
 //! Prints numbers and ratios; asserts nothing about speed.
 #![forbid(unsafe_code)]
 
@@ -30,7 +33,7 @@ use std::{
 
 use bytes::Bytes;
 use edgegw_tests::{
-    cp::ControlPlane,
+    cp::{ControlPlane, Store},
     managed::{ManagedNode, admin_ok, api_doc, register},
     process::TempDir,
 };
@@ -60,15 +63,26 @@ fn main() {
     let changes = arg(&args, "--changes", 60).max(50);
     let gateways = arg(&args, "--gateways", 1000);
     let hold = arg(&args, "--hold-secs", 20);
-    propagation(changes);
-    fleet(gateways, Duration::from_secs(hold));
+    let store = match args
+        .iter()
+        .position(|a| a == "--store")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+    {
+        None | Some("sqlite") => Store::Sqlite,
+        Some("postgres") => Store::Postgres,
+        Some(other) => panic!("--store {other}: use sqlite or postgres"),
+    };
+    println!("control plane store: {store:?}");
+    propagation(store, changes);
+    fleet(store, gateways, Duration::from_secs(hold));
 }
 
 // ---- 1. propagation --------------------------------------------------
 
-fn propagation(changes: u64) {
+fn propagation(store: Store, changes: u64) {
     let tmp = TempDir::new("bsync");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     admin_ok(
         &cp,
         "PUT",
@@ -296,9 +310,9 @@ async fn send(
     (status, headers, body)
 }
 
-fn fleet(gateways: u64, hold: Duration) {
+fn fleet(store: Store, gateways: u64, hold: Duration) {
     let tmp = TempDir::new("bfleet");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let pid = cp.daemon.child.id();
     admin_ok(
         &cp,

@@ -5,8 +5,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use edgegw_tests::{cp::ControlPlane, process::TempDir};
+use edgegw_tests::{
+    cp::{ControlPlane, Store},
+    process::TempDir,
+};
 use serde_json::{Value, json};
+
+edgegw_tests::on_both_stores!(
+    a_write_reaches_a_waiting_gateway_and_only_its_own_changes_move_its_version,
+    heartbeats_show_in_the_gateway_list_and_usage_is_summed_over_the_fleet,
+    concurrent_writes_are_all_kept
+);
 
 fn orders(value: &str) -> Value {
     json!({
@@ -24,10 +33,9 @@ fn version_of(cp: &ControlPlane, gateway: &str) -> u64 {
     body["desired_version"].as_u64().unwrap()
 }
 
-#[test]
-fn a_write_reaches_a_waiting_gateway_and_only_its_own_changes_move_its_version() {
+fn a_write_reaches_a_waiting_gateway_and_only_its_own_changes_move_its_version(store: Store) {
     let tmp = TempDir::new("cpapi");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     assert_eq!(
         cp.admin("PUT", "/v1/apis/orders", Some(&orders("one"))).0,
         201
@@ -111,10 +119,9 @@ fn a_write_reaches_a_waiting_gateway_and_only_its_own_changes_move_its_version()
     assert_eq!(now["apis"][0]["name"], "other");
 }
 
-#[test]
-fn heartbeats_show_in_the_gateway_list_and_usage_is_summed_over_the_fleet() {
+fn heartbeats_show_in_the_gateway_list_and_usage_is_summed_over_the_fleet(store: Store) {
     let tmp = TempDir::new("cphb");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let a = cp.gateway_token("edge-a");
     let b = cp.gateway_token("edge-b");
     let now = SystemTime::now()
@@ -207,10 +214,9 @@ fn heartbeats_show_in_the_gateway_list_and_usage_is_summed_over_the_fleet() {
     assert_eq!(c["heartbeat"], Value::Null);
 }
 
-#[test]
-fn concurrent_writes_are_all_kept() {
+fn concurrent_writes_are_all_kept(store: Store) {
     let tmp = TempDir::new("cpconc");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let token = cp.gateway_token("edge-1");
     let before = cp
         .gateway(&token, "GET", "/v1/gateway/config", &[], None)

@@ -3,8 +3,17 @@
 //! (secrets never returned), backends, global policies and DoS profiles,
 //! all placed into the bundles of the gateways they concern.
 
-use edgegw_tests::{apim::hash_key, cp::ControlPlane, process::TempDir};
+use edgegw_tests::{
+    apim::hash_key,
+    cp::{ControlPlane, Store},
+    process::TempDir,
+};
 use serde_json::{Value, json};
+
+edgegw_tests::on_both_stores!(
+    catalog_resources_are_placed_into_the_bundles_of_their_gateways,
+    the_store_survives_a_restart_and_a_crash
+);
 
 fn ok(cp: &ControlPlane, method: &str, path: &str, body: Value) -> Value {
     let (status, answer) = cp.admin(method, path, Some(&body));
@@ -15,10 +24,9 @@ fn ok(cp: &ControlPlane, method: &str, path: &str, body: Value) -> Value {
     answer
 }
 
-#[test]
-fn catalog_resources_are_placed_into_the_bundles_of_their_gateways() {
+fn catalog_resources_are_placed_into_the_bundles_of_their_gateways(store: Store) {
     let tmp = TempDir::new("cpcat");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     ok(
         &cp,
         "PUT",
@@ -258,10 +266,9 @@ fn catalog_resources_are_placed_into_the_bundles_of_their_gateways() {
     assert!(last["catalog"].get("policies").is_none());
 }
 
-#[test]
-fn the_store_survives_a_restart_and_a_crash() {
+fn the_store_survives_a_restart_and_a_crash(store: Store) {
     let tmp = TempDir::new("cprst");
-    let mut cp = ControlPlane::start(&tmp.0);
+    let mut cp = ControlPlane::launch(store, &tmp.0, &[]);
     ok(
         &cp,
         "PUT",

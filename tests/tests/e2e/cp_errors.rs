@@ -4,10 +4,18 @@
 //! newer version. Each is a clear error that changes nothing.
 
 use edgegw_tests::{
-    cp::{ControlPlane, edgegw_cp},
+    cp::{ControlPlane, Store, edgegw_cp},
     process::{TempDir, assert_one_line_error},
 };
 use serde_json::{Value, json};
+
+edgegw_tests::on_both_stores!(
+    malformed_unknown_and_oversized_bodies_are_refused_whole,
+    sql_ish_names_are_refused_and_sql_ish_values_round_trip,
+    an_invalid_write_is_refused_with_the_gateways_message_and_changes_nothing,
+    deleting_what_is_still_used_names_the_user,
+    bad_names_values_and_fields_are_refused_with_their_place
+);
 
 fn message(body: &Value) -> &str {
     body["message"].as_str().unwrap_or_default()
@@ -22,10 +30,9 @@ fn api(path: &str, header_value: &str) -> Value {
     })
 }
 
-#[test]
-fn malformed_unknown_and_oversized_bodies_are_refused_whole() {
+fn malformed_unknown_and_oversized_bodies_are_refused_whole(store: Store) {
     let tmp = TempDir::new("cperr");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let put = |path: &str, body: &[u8]| {
         let a = cp.request("PUT", path, Some(&cp.admin_token), &[], Some(body));
         let json = serde_json::from_str::<Value>(&a.body).unwrap_or(Value::Null);
@@ -85,10 +92,9 @@ fn malformed_unknown_and_oversized_bodies_are_refused_whole() {
     assert_eq!(status, 405);
 }
 
-#[test]
-fn sql_ish_names_are_refused_and_sql_ish_values_round_trip() {
+fn sql_ish_names_are_refused_and_sql_ish_values_round_trip(store: Store) {
     let tmp = TempDir::new("cpsql");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let evil = "x'; DROP TABLE apis;--";
     let mut doc = api("/orders", "v");
     doc["name"] = json!(evil);
@@ -141,10 +147,9 @@ fn sql_ish_names_are_refused_and_sql_ish_values_round_trip() {
     );
 }
 
-#[test]
-fn an_invalid_write_is_refused_with_the_gateways_message_and_changes_nothing() {
+fn an_invalid_write_is_refused_with_the_gateways_message_and_changes_nothing(store: Store) {
     let tmp = TempDir::new("cpinv");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     assert_eq!(
         cp.admin("PUT", "/v1/apis/orders", Some(&api("/orders", "good")))
             .0,
@@ -214,10 +219,9 @@ fn an_invalid_write_is_refused_with_the_gateways_message_and_changes_nothing() {
     assert_eq!(g["apis"], json!(["orders"]));
 }
 
-#[test]
-fn deleting_what_is_still_used_names_the_user() {
+fn deleting_what_is_still_used_names_the_user(store: Store) {
     let tmp = TempDir::new("cpref");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let ok = |method: &str, path: &str, body: Value| {
         let (status, answer) = cp.admin(method, path, Some(&body));
         assert!(status == 200 || status == 201, "{method} {path}: {answer}");
@@ -346,10 +350,9 @@ fn a_database_from_a_newer_version_and_bad_arguments_are_refused_in_one_line() {
 /// are not strings, unknown fields and wrong types in every kind of
 /// document: 400 naming the field (JSON pointer) and the fix, nothing
 /// written.
-#[test]
-fn bad_names_values_and_fields_are_refused_with_their_place() {
+fn bad_names_values_and_fields_are_refused_with_their_place(store: Store) {
     let tmp = TempDir::new("cpfields");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let orders = api("/orders", "v");
     let body = |v: &Value| Some(v.to_string().into_bytes());
     let cases: Vec<(&str, &str, Option<Vec<u8>>, &str)> = vec![

@@ -13,8 +13,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use edgegw_tests::{cp::ControlPlane, managed::admin_ok, process::TempDir};
+use edgegw_tests::{
+    cp::{ControlPlane, Store},
+    managed::admin_ok,
+    process::TempDir,
+};
 use serde_json::{Value, json};
+
+edgegw_tests::on_both_stores!(hostile_documents_are_refused_while_admins_and_gateways_are_answered);
 
 const SIZE: usize = 10 << 20;
 
@@ -55,10 +61,9 @@ fn hostile() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-#[test]
-fn hostile_documents_are_refused_while_admins_and_gateways_are_answered() {
+fn hostile_documents_are_refused_while_admins_and_gateways_are_answered(store: Store) {
     let tmp = TempDir::new("cphostile");
-    let cp = Arc::new(ControlPlane::start(&tmp.0));
+    let cp = Arc::new(ControlPlane::launch(store, &tmp.0, &[]));
     admin_ok(
         &cp,
         "PUT",

@@ -2,8 +2,16 @@
 //! become APIs with their operations, which reach a gateway's bundle;
 //! re-import keeps policies; bad documents change nothing.
 
-use edgegw_tests::{cp::ControlPlane, process::TempDir};
+use edgegw_tests::{
+    cp::{ControlPlane, Store},
+    process::TempDir,
+};
 use serde_json::{Value, json};
+
+edgegw_tests::on_both_stores!(
+    yaml_and_json_documents_become_apis_with_operations,
+    bad_documents_are_refused_and_change_nothing
+);
 
 const PETSTORE_YAML: &str = r#"openapi: 3.0.3
 info: {title: Petstore, version: "1.0"}
@@ -50,10 +58,9 @@ fn ops(api: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-#[test]
-fn yaml_and_json_documents_become_apis_with_operations() {
+fn yaml_and_json_documents_become_apis_with_operations(store: Store) {
     let tmp = TempDir::new("cpimp");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let (status, api) = import(
         &cp,
         "name=petstore&path=%2Fpets-api&backend=http%3A%2F%2F127.0.0.1%3A9000",
@@ -150,10 +157,9 @@ fn yaml_and_json_documents_become_apis_with_operations() {
     );
 }
 
-#[test]
-fn bad_documents_are_refused_and_change_nothing() {
+fn bad_documents_are_refused_and_change_nothing(store: Store) {
     let tmp = TempDir::new("cpimpbad");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let q = "name=p&path=/p&backend=http://127.0.0.1:9000";
     for (query, body, want) in [
         (

@@ -14,11 +14,13 @@ use std::{
 
 use edgegw_tests::{
     backends::TestBackend,
-    cp::{ControlPlane, corpus},
+    cp::{ControlPlane, Store, corpus},
     managed::{ManagedNode, admin_ok, register},
     process::TempDir,
 };
 use serde_json::{Value, json};
+
+edgegw_tests::on_both_stores!(real_specifications_import_whole_and_every_operation_routes);
 
 fn import(cp: &ControlPlane, query: &str, body: &[u8]) -> (u16, Value) {
     let answer = cp.request(
@@ -108,10 +110,9 @@ struct Row {
     millis: u128,
 }
 
-#[test]
-fn real_specifications_import_whole_and_every_operation_routes() {
+fn real_specifications_import_whole_and_every_operation_routes(store: Store) {
     let tmp = TempDir::new("cpcorpus");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let backend = TestBackend::echo();
     let backend_url = format!("http://{}", backend.addr);
     let mut rows = Vec::new();

@@ -9,7 +9,7 @@ use std::{
 };
 
 use edgegw_tests::{
-    cp::{cp_bin, edgegw_cp},
+    cp::{Db, Store, cp_bin, edgegw_cp},
     gateway::curl,
     process::{Daemon, TempDir},
 };
@@ -33,22 +33,19 @@ fn wait_for(socket: &UnixDatagram, want: &str, daemon: &Daemon) -> String {
     panic!("no {want} within 20 s; log:\n{}", daemon.log_text());
 }
 
-#[test]
-fn ready_watchdog_reload_and_stop_follow_the_service_protocol() {
+edgegw_tests::on_both_stores!(ready_watchdog_reload_and_stop_follow_the_service_protocol);
+
+fn ready_watchdog_reload_and_stop_follow_the_service_protocol(store: Store) {
     let tmp = TempDir::new("cpops");
-    let db = tmp.0.join("cp.db");
+    let db = Db::new(store, &tmp.0);
     let socket_path = tmp.0.join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     let mut cmd = Command::new(cp_bin());
-    cmd.args([
-        "serve",
-        "--db",
-        db.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("NOTIFY_SOCKET", &socket_path)
-    .env("WATCHDOG_USEC", "400000");
+    cmd.arg("serve")
+        .args(db.args())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000");
     let mut daemon = Daemon::spawn(cmd, tmp.0.join("cp.log"));
     let ready = wait_for(&socket, "READY=1", &daemon);
     assert!(
@@ -74,7 +71,9 @@ fn ready_watchdog_reload_and_stop_follow_the_service_protocol() {
         "SIGHUP ended it"
     );
     // The admin token made meanwhile by the CLI works at once.
-    let out = edgegw_cp(&["admin-token", "create", "--db", db.to_str().unwrap()]);
+    let mut create = vec!["admin-token".to_string(), "create".into()];
+    create.extend(db.args());
+    let out = edgegw_cp(&create);
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8(out.stdout).unwrap();
     let (status, body) = curl(&[

@@ -6,10 +6,16 @@
 use std::time::Duration;
 
 use edgegw_tests::{
-    cp::{ControlPlane, edgegw_cp},
+    cp::{ControlPlane, Store, edgegw_cp},
     process::{TempDir, assert_one_line_error},
 };
 use serde_json::json;
+
+edgegw_tests::on_both_stores!(
+    admin_tokens_are_required_and_can_be_added_while_serving,
+    gateway_tokens_fail_once_rotated_revoked_or_expired,
+    the_token_lifetime_flag_sets_the_default_expiry
+);
 
 fn config_status(cp: &ControlPlane, token: &str) -> (u16, String) {
     let answer = cp.gateway(token, "GET", "/v1/gateway/config", &[], None);
@@ -24,10 +30,9 @@ fn config_status(cp: &ControlPlane, token: &str) -> (u16, String) {
     (answer.status, message)
 }
 
-#[test]
-fn admin_tokens_are_required_and_can_be_added_while_serving() {
+fn admin_tokens_are_required_and_can_be_added_while_serving(store: Store) {
     let tmp = TempDir::new("cpadm");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let missing = cp.request("GET", "/v1/apis", None, &[], None);
     assert_eq!(missing.status, 401);
     assert_eq!(missing.json()["statusCode"], 401);
@@ -58,14 +63,7 @@ fn admin_tokens_are_required_and_can_be_added_while_serving() {
     assert_eq!(cp.admin("GET", "/v1/backends", None).1, json!([]));
 
     // A second token, created by the CLI on the live database.
-    let out = edgegw_cp(&[
-        "admin-token",
-        "create",
-        "--db",
-        cp.db.to_str().unwrap(),
-        "--name",
-        "ci",
-    ]);
+    let out = cp.cli(&["admin-token", "create", "--name", "ci"]);
     assert!(out.status.success(), "{out:?}");
     let second = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_ne!(second, cp.admin_token);
@@ -82,8 +80,7 @@ fn admin_tokens_are_required_and_can_be_added_while_serving() {
     );
 
     // Revoked by label: refused at once, the other token still works.
-    let db = cp.db.to_str().unwrap();
-    let out = edgegw_cp(&["admin-token", "list", "--db", db]);
+    let out = cp.cli(&["admin-token", "list"]);
     let listed = String::from_utf8(out.stdout).unwrap();
     assert!(
         listed.contains("admin\t") && listed.contains("ci\t"),
@@ -96,7 +93,7 @@ fn admin_tokens_are_required_and_can_be_added_while_serving() {
         log.contains("admin write admin=admin method=POST path=/v1/gateways status=201"),
         "{log}"
     );
-    let out = edgegw_cp(&["admin-token", "revoke", "--db", db, "--name", "ci"]);
+    let out = cp.cli(&["admin-token", "revoke", "--name", "ci"]);
     assert!(out.status.success(), "{out:?}");
     let revoked = cp.request("GET", "/v1/apis", Some(&second), &[], None);
     assert_eq!(revoked.status, 401);
@@ -106,17 +103,16 @@ fn admin_tokens_are_required_and_can_be_added_while_serving() {
         revoked.body
     );
     assert_eq!(cp.admin("GET", "/v1/apis", None).0, 200);
-    let out = edgegw_cp(&["admin-token", "revoke", "--db", db, "--name", "nobody"]);
+    let out = cp.cli(&["admin-token", "revoke", "--name", "nobody"]);
     assert_one_line_error(
         &out,
         &["no admin token is named \"nobody\"", "admin-token list"],
     );
 }
 
-#[test]
-fn gateway_tokens_fail_once_rotated_revoked_or_expired() {
+fn gateway_tokens_fail_once_rotated_revoked_or_expired(store: Store) {
     let tmp = TempDir::new("cptok");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     let first = cp.gateway_token("edge-1");
     assert_eq!(config_status(&cp, &first).0, 200);
 
@@ -191,10 +187,9 @@ fn gateway_tokens_fail_once_rotated_revoked_or_expired() {
     assert!(message.contains("not registered"), "{message}");
 }
 
-#[test]
-fn the_token_lifetime_flag_sets_the_default_expiry() {
+fn the_token_lifetime_flag_sets_the_default_expiry(store: Store) {
     let tmp = TempDir::new("cpttl");
-    let cp = ControlPlane::start_with(&tmp.0, &["--token-ttl", "1h"]);
+    let cp = ControlPlane::launch(store, &tmp.0, &["--token-ttl", "1h"]);
     let (status, body) = cp.admin("POST", "/v1/gateways", Some(&json!({"name": "g"})));
     assert_eq!(status, 201, "{body}");
     let expires = body["expires_at"].as_str().unwrap();

@@ -7,13 +7,15 @@
 use std::time::{Duration, Instant};
 
 use edgegw_tests::{
-    cp::ControlPlane,
+    cp::{ControlPlane, Db, Store},
     managed::{ManagedNode, admin_ok, api_doc, register},
     netns::{NetNs, Veth},
     pins::PinGuard,
     process::{TempDir, edgegw},
 };
 use serde_json::json;
+
+edgegw_tests::on_both_stores!(a_dos_profile_change_reaches_the_xdp_maps);
 
 fn denied(iface: &str) -> u64 {
     let out = edgegw(&["drops", "--iface", iface, "--json"]);
@@ -46,8 +48,7 @@ fn reaches(client: &NetNs, ip: &str) -> bool {
     }
 }
 
-#[test]
-fn a_dos_profile_change_reaches_the_xdp_maps() {
+fn a_dos_profile_change_reaches_the_xdp_maps(store: Store) {
     let gw = NetNs::new("sgw");
     let client = NetNs::new("scl");
     let veth = Veth::new(&gw, &client);
@@ -57,7 +58,9 @@ fn a_dos_profile_change_reaches_the_xdp_maps() {
     // Everything of the node runs inside its namespace (children inherit
     // the thread's namespace); the client connects from its own.
     gw.run_in(move || {
-        let cp = ControlPlane::start(&dir);
+        // Inside the namespace 127.0.0.1 is its own: PostgreSQL is reached
+        // over its socket.
+        let cp = ControlPlane::on(Db::new(store, &dir).over_socket(), &dir, &[]);
         let limits = json!({"packets_per_sec": 100000, "packet_burst": 100000});
         admin_ok(&cp, "PUT", "/v1/dos-profiles/open", limits.clone());
         let mut strict = limits;

@@ -8,11 +8,16 @@
 use std::time::{Duration, Instant};
 
 use edgegw_tests::{
-    cp::ControlPlane,
+    cp::{ControlPlane, Store},
     managed::{ManagedNode, admin_ok, api_doc, register},
     process::TempDir,
 };
 use serde_json::json;
+
+edgegw_tests::on_both_stores!(
+    a_bundle_the_node_cannot_use_is_rejected_whole_and_reported,
+    an_expired_token_is_reported_loudly_while_service_continues
+);
 
 fn wait_readyz(node: &ManagedNode, needle: &str, secs: u64) -> String {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -31,10 +36,9 @@ fn wait_readyz(node: &ManagedNode, needle: &str, secs: u64) -> String {
     }
 }
 
-#[test]
-fn a_bundle_the_node_cannot_use_is_rejected_whole_and_reported() {
+fn a_bundle_the_node_cannot_use_is_rejected_whole_and_reported(store: Store) {
     let tmp = TempDir::new("syncbad");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     admin_ok(
         &cp,
         "PUT",
@@ -122,10 +126,9 @@ fn a_bundle_the_node_cannot_use_is_rejected_whole_and_reported() {
     node.stop();
 }
 
-#[test]
-fn an_expired_token_is_reported_loudly_while_service_continues() {
+fn an_expired_token_is_reported_loudly_while_service_continues(store: Store) {
     let tmp = TempDir::new("synctok");
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     admin_ok(
         &cp,
         "PUT",

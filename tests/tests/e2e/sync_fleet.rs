@@ -7,20 +7,23 @@
 
 use edgegw_tests::{
     backends::TestBackend,
-    cp::ControlPlane,
+    cp::{ControlPlane, Store},
     gateway::curl,
     managed::{ManagedNode, admin_ok, api_doc, register},
     process::TempDir,
 };
 use serde_json::json;
 
+edgegw_tests::on_both_stores!(
+    apis_reach_both_gateways_which_keep_serving_without_the_control_plane
+);
+
 const PETS: &str = r#"{"openapi": "3.0.3", "info": {"title": "pets", "version": "1"},
   "paths": {"/pets/{id}": {"get": {"operationId": "get-pet"}}}}"#;
 
-#[test]
-fn apis_reach_both_gateways_which_keep_serving_without_the_control_plane() {
+fn apis_reach_both_gateways_which_keep_serving_without_the_control_plane(store: Store) {
     let tmp = TempDir::new("syncapi");
-    let mut cp = ControlPlane::start(&tmp.0);
+    let mut cp = ControlPlane::launch(store, &tmp.0, &[]);
     let backend = TestBackend::echo();
     admin_ok(
         &cp,

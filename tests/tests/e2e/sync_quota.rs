@@ -8,11 +8,16 @@
 use std::time::{Duration, Instant};
 
 use edgegw_tests::{
-    cp::ControlPlane,
+    cp::{ControlPlane, Store},
     managed::{ManagedNode, admin_ok, api_doc, register},
     process::TempDir,
 };
 use serde_json::json;
+
+edgegw_tests::on_both_stores!(
+    a_quota_of_100_over_two_gateways_stays_within_the_documented_slack,
+    usage_counted_while_disconnected_is_reported_once_after_reconnecting
+);
 
 const PERIOD: u64 = 3600;
 
@@ -31,10 +36,10 @@ fn inside_a_window() {
 /// A control plane with APIs `hello` (a probe) and `metered` (a quota of
 /// `calls` per hour, per client IP: every call here comes from 127.0.0.1),
 /// and two gateways serving them.
-fn setup(tag: &str, calls: u64) -> (TempDir, ControlPlane, Vec<ManagedNode>) {
+fn setup(store: Store, tag: &str, calls: u64) -> (TempDir, ControlPlane, Vec<ManagedNode>) {
     inside_a_window();
     let tmp = TempDir::new(tag);
-    let cp = ControlPlane::start(&tmp.0);
+    let cp = ControlPlane::launch(store, &tmp.0, &[]);
     admin_ok(
         &cp,
         "PUT",
@@ -62,9 +67,8 @@ fn setup(tag: &str, calls: u64) -> (TempDir, ControlPlane, Vec<ManagedNode>) {
     (tmp, cp, nodes)
 }
 
-#[test]
-fn a_quota_of_100_over_two_gateways_stays_within_the_documented_slack() {
-    let (_tmp, _cp, mut nodes) = setup("syncq", 100);
+fn a_quota_of_100_over_two_gateways_stays_within_the_documented_slack(store: Store) {
+    let (_tmp, _cp, mut nodes) = setup(store, "syncq", 100);
     // 160 calls alternating between the gateways, one every 50 ms at most:
     // each gateway sees at most r = 10 calls/s.
     let pace = Duration::from_millis(50);
@@ -103,9 +107,8 @@ fn a_quota_of_100_over_two_gateways_stays_within_the_documented_slack() {
     }
 }
 
-#[test]
-fn usage_counted_while_disconnected_is_reported_once_after_reconnecting() {
-    let (_tmp, mut cp, mut nodes) = setup("syncqd", 50);
+fn usage_counted_while_disconnected_is_reported_once_after_reconnecting(store: Store) {
+    let (_tmp, mut cp, mut nodes) = setup(store, "syncqd", 50);
     cp.kill();
     // Gateway A alone, disconnected: 20 calls, all admitted locally.
     for _ in 0..20 {
