@@ -165,6 +165,10 @@ pub fn read(spec: &Spec) -> Vec<u8> {
 
 /// The package unpacked in the cache; fetched and checked first if needed.
 pub fn unpacked(package: &Package) -> PathBuf {
+    // Tests run as threads of one binary, several on the same package (once
+    // per store): one fetches and unpacks while the others wait.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let root = cache().join("openapi");
     let dir = root.join(format!("{}-unpacked", package.file));
     if dir.join(".complete").exists() {
