@@ -32,12 +32,12 @@ fn seccomp_filtered() -> bool {
     status_field("Seccomp:").as_deref() == Some("2")
 }
 
-/// True inside a container: podman writes /run/.containerenv, Docker
-/// /.dockerenv, both (and systemd-nspawn) set `container`, and Kubernetes
-/// sets KUBERNETES_SERVICE_HOST in every pod.
+/// True inside a container: podman writes /run/.containerenv, podman,
+/// systemd-nspawn and LXC set `container`, and Kubernetes sets
+/// KUBERNETES_SERVICE_HOST in every pod. (Not /.dockerenv: hosts made from
+/// Docker images keep it on their root.)
 pub fn in_container() -> bool {
     Path::new("/run/.containerenv").exists()
-        || Path::new("/.dockerenv").exists()
         || std::env::var_os("container").is_some()
         || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
 }
