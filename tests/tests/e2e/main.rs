@@ -31,6 +31,7 @@ mod ops_kubernetes;
 mod ops_logging;
 mod ops_notify;
 mod ops_privileges;
+mod ops_reload;
 mod ops_status;
 mod proxy_admin;
 mod proxy_backend_h1;

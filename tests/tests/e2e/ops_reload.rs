@@ -1,0 +1,77 @@
+//! `edgegw reload` (the unit's ExecReload): SIGHUP, then the outcome the
+//! daemon recorded: exit 0 once a changed file is applied (the next request
+//! sees it), exit 1 with the daemon's reason in one line when the file is
+//! refused (the running configuration keeps serving), and one line when no
+//! daemon runs.
+
+use std::process::Command;
+
+use edgegw_tests::{
+    gateway::{TestGateway, curl},
+    process::{Daemon, TempDir, assert_one_line_error, edgegw, edgegw_bin, free_port, wait_port},
+};
+
+fn api(path: &str) -> String {
+    format!(
+        "[[apis]]\nname = \"demo\"\npath = \"{path}\"\nbackend = \"http://127.0.0.1:{{BACKEND}}\"\n"
+    )
+}
+
+#[test]
+fn reload_waits_for_the_outcome_and_fails_with_the_reason() {
+    let tmp = TempDir::new("reload");
+    let (port, admin, backend) = (free_port(), free_port(), free_port());
+    let run = tmp.0.join("run");
+    let config_text = |path: &str, extra: &str| {
+        format!(
+            "{}{}[demo_backend]\nlisten = \"127.0.0.1:{backend}\"\n{extra}",
+            TestGateway::base_config(&tmp, port, admin),
+            api(path).replace("{BACKEND}", &backend.to_string())
+        )
+    };
+    let config = tmp.write("edgegw.toml", &config_text("/one", ""));
+    let mut cmd = Command::new(edgegw_bin());
+    cmd.args(["run", "--config", config.to_str().unwrap(), "--runtime-dir"])
+        .arg(&run);
+    let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
+    daemon.wait_ready();
+    wait_port(&format!("127.0.0.1:{port}"));
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    assert_eq!(curl(&[&url("/one/x")]).0, 200);
+
+    let reload = || edgegw(&["reload", "--runtime-dir", run.to_str().unwrap()]);
+    // Applied: the command returns after the swap, the next request sees it.
+    tmp.write("edgegw.toml", &config_text("/two", ""));
+    let out = reload();
+    assert!(out.status.success(), "{out:?}\n{}", daemon.log_text());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded from file"));
+    assert_eq!(curl(&[&url("/two/x")]).0, 200);
+    assert_eq!(curl(&[&url("/one/x")]).0, 404);
+
+    // Refused: one line with the daemon's reason; still serving /two.
+    tmp.write(
+        "edgegw.toml",
+        &config_text("/three", "[limits]\nmax_headerz = 1\n"),
+    );
+    let out = reload();
+    assert_one_line_error(
+        &out,
+        &[
+            "reload refused",
+            "keeps its running configuration",
+            "max_headerz",
+        ],
+    );
+    assert_eq!(curl(&[&url("/two/x")]).0, 200);
+
+    // Two reloads within one second are told apart.
+    tmp.write("edgegw.toml", &config_text("/four", ""));
+    assert!(reload().status.success());
+    tmp.write("edgegw.toml", &config_text("/five", ""));
+    assert!(reload().status.success());
+    assert_eq!(curl(&[&url("/five/x")]).0, 200);
+    assert_eq!(daemon.stop(), Some(0));
+
+    let out = reload();
+    assert_one_line_error(&out, &["edgegw"]);
+}
