@@ -113,13 +113,17 @@ pub fn run() -> anyhow::Result<()> {
     write(&debian.join("postrm"), POSTRM, 0o755)?;
     let deb = package();
     std::fs::create_dir_all(deb.parent().expect("has a parent"))?;
+    // Built under another name, then renamed: SHA256SUMS never lists a
+    // half-written package.
+    let partial = deb.with_extension("deb.partial");
     setup::run(
         Command::new("dpkg-deb")
             .args(["--root-owner-group", "-Zxz", "--build"])
             .arg(&tree)
-            .arg(&deb),
+            .arg(&partial),
     )
     .context("dpkg-deb (package dpkg)")?;
+    std::fs::rename(&partial, &deb).with_context(|| format!("renaming to {}", deb.display()))?;
     checksums::write(deb.parent().expect("has a parent"))?;
     println!("{}: {}", deb.display(), debuginfo::megabytes(&deb)?);
     Ok(())
