@@ -3,7 +3,10 @@
 //! `sha256sum -c SHA256SUMS` checks. Rewritten whole by each packaging
 //! command, so it always lists exactly the artefacts present.
 
-use std::{io::Read, path::Path};
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -13,8 +16,25 @@ pub const FILE: &str = "SHA256SUMS";
 /// Artefacts are files whose names end in one of these.
 const ARTEFACTS: [&str; 3] = [".tar.gz", ".tar", ".deb"];
 
+/// Moves each finished artefact (written under a temporary name) to its
+/// name in `dir` and rewrites `dir/SHA256SUMS`, holding a lock on
+/// `dir/.lock` throughout: packaging commands running at once (the tests
+/// do) never list a half-written file or a hash of a file since replaced.
+pub fn publish(dir: &Path, moves: &[(PathBuf, PathBuf)]) -> anyhow::Result<PathBuf> {
+    let lock_path = dir.join(".lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    for (from, to) in moves {
+        std::fs::rename(from, to)
+            .with_context(|| format!("renaming {} to {}", from.display(), to.display()))?;
+    }
+    write(dir)
+}
+
 /// Rewrites `dir/SHA256SUMS` and returns its path.
-pub fn write(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+fn write(dir: &Path) -> anyhow::Result<PathBuf> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
         .flatten()

@@ -113,8 +113,7 @@ pub fn run() -> anyhow::Result<()> {
     write(&debian.join("postrm"), POSTRM, 0o755)?;
     let deb = package();
     std::fs::create_dir_all(deb.parent().expect("has a parent"))?;
-    // Built under another name, then renamed: SHA256SUMS never lists a
-    // half-written package.
+    // Built under another name, then published with SHA256SUMS.
     let partial = deb.with_extension("deb.partial");
     setup::run(
         Command::new("dpkg-deb")
@@ -123,8 +122,10 @@ pub fn run() -> anyhow::Result<()> {
             .arg(&partial),
     )
     .context("dpkg-deb (package dpkg)")?;
-    std::fs::rename(&partial, &deb).with_context(|| format!("renaming to {}", deb.display()))?;
-    checksums::write(deb.parent().expect("has a parent"))?;
+    checksums::publish(
+        deb.parent().expect("has a parent"),
+        &[(partial, deb.clone())],
+    )?;
     println!("{}: {}", deb.display(), debuginfo::megabytes(&deb)?);
     Ok(())
 }

@@ -32,9 +32,15 @@ pub fn run() -> anyhow::Result<()> {
     build::shipped()?;
     let out = root().join("target/dist");
     let staged = stage(&out)?;
-    let tarball = pack(&out, &staged)?;
-    let debug = pack(&out, &out.join(debug_name()))?;
-    let sums = checksums::write(&out)?;
+    let (tarball_partial, tarball) = pack(&out, &staged)?;
+    let (debug_partial, debug) = pack(&out, &out.join(debug_name()))?;
+    let sums = checksums::publish(
+        &out,
+        &[
+            (tarball_partial, tarball.clone()),
+            (debug_partial, debug.clone()),
+        ],
+    )?;
     for bin in ["edgegw", "edgegw-cp"] {
         println!(
             "{bin}: {} stripped, {} debug information",
@@ -54,21 +60,23 @@ pub fn debug_name() -> String {
     format!("{}-debug", bundle_name())
 }
 
-/// `out/<dir's name>.tar.gz` from the directory `dir` in `out`, owned by root.
-fn pack(out: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+/// Packs the directory `dir` in `out`, owned by root, into a temporary
+/// file; returns it and its name to publish, `out/<dir's name>.tar.gz`.
+fn pack(out: &Path, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let name = dir.file_name().expect("named").to_string_lossy();
     let tarball = out.join(format!("{name}.tar.gz"));
+    let partial = out.join(format!("{name}.tar.gz.partial"));
     setup::run(
         Command::new("tar")
             .arg("-czf")
-            .arg(&tarball)
+            .arg(&partial)
             .arg("-C")
             .arg(out)
             .arg("--owner=0")
             .arg("--group=0")
             .arg(&*name),
     )?;
-    Ok(tarball)
+    Ok((partial, tarball))
 }
 
 /// Copies everything the bundle ships into `out/<bundle name>/`, the

@@ -81,13 +81,14 @@ pub fn run() -> anyhow::Result<()> {
         },
     ];
     std::fs::create_dir_all(root().join("target/dist"))?;
+    let mut saved = Vec::new();
     for image in &images {
         let context = stage.join(format!("{}-context", image.name));
         rootfs(image, &bundle.join("bin").join(image.name), &context)?;
         build(image.name, &context)?;
-        save(image.name)?;
+        saved.push((save(image.name)?, archive(image.name)));
     }
-    checksums::write(&root().join("target/dist"))?;
+    checksums::publish(&root().join("target/dist"), &saved)?;
     for image in &images {
         println!(
             "{}: image {}, archive {} ({})",
@@ -223,11 +224,10 @@ fn build(name: &str, context: &Path) -> anyhow::Result<()> {
     .with_context(|| format!("building the {name} image (podman; `cargo xtask setup` installs it)"))
 }
 
-fn save(name: &str) -> anyhow::Result<()> {
-    // Saved under another name, then renamed: SHA256SUMS never lists a
-    // half-written archive.
-    let path = archive(name);
-    let partial = path.with_extension("tar.partial");
+/// Saves the image under a temporary name (published by the caller);
+/// returns that file.
+fn save(name: &str) -> anyhow::Result<PathBuf> {
+    let partial = archive(name).with_extension("tar.partial");
     let _ = std::fs::remove_file(&partial);
     setup::run(
         Command::new("podman")
@@ -235,7 +235,7 @@ fn save(name: &str) -> anyhow::Result<()> {
             .arg(&partial)
             .arg(tag(name)),
     )?;
-    std::fs::rename(&partial, &path).with_context(|| format!("renaming to {}", path.display()))
+    Ok(partial)
 }
 
 fn image_size(name: &str) -> anyhow::Result<String> {
