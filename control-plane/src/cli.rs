@@ -22,6 +22,13 @@ pub struct Cli {
 pub enum Command {
     /// Serve the management API and the gateway endpoints.
     Serve(ServeArgs),
+    /// Exit 0 if the control plane at --url answers GET /healthz with 200
+    /// (container health checks; the certificate is not verified).
+    Healthcheck {
+        /// e.g. https://127.0.0.1:9443/healthz
+        #[arg(long)]
+        url: String,
+    },
     /// Manage admin tokens.
     AdminToken {
         #[command(subcommand)]
@@ -112,6 +119,7 @@ pub enum AdminTokenCommand {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => server::run(args),
+        Command::Healthcheck { url } => crate::healthcheck::run(&url),
         Command::AdminToken {
             command: AdminTokenCommand::Create { db, name },
         } => db.with_store(|store| {

@@ -7,6 +7,7 @@ mod cli;
 mod clock;
 mod error;
 mod fleet;
+mod healthcheck;
 mod longpoll;
 mod model;
 mod openapi;

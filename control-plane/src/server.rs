@@ -1,6 +1,8 @@
 //! `edgegw-cp serve`: opens the store, binds the listener (HTTPS with
 //! `--tls-cert/--tls-key`, HTTP/1.1 and HTTP/2), tells systemd it is
-//! ready, pings the watchdog while the store answers, and stops on
+//! ready, pings the watchdog while the store answers, re-reads its TLS
+//! certificate and key on SIGHUP (a renewed certificate needs no restart;
+//! a broken one is refused and the current one kept), and stops on
 //! SIGTERM/SIGINT. Writes are atomic transactions (SQLite or PostgreSQL),
 //! so stopping at any point loses nothing committed.
 
@@ -73,7 +75,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Other replicas' writes wake this one's long-polls too.
     state.store.follow_revisions(state.revision.clone());
-    runtime.block_on(serve(state, args.listen, tls, hint))
+    runtime.block_on(serve(state, args.listen, tls, tls_files(&args), hint))
+}
+
+/// The certificate and key files SIGHUP re-reads.
+fn tls_files(args: &ServeArgs) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    Some((args.tls_cert.clone()?, args.tls_key.clone()?))
 }
 
 fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
@@ -102,7 +109,8 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 async fn serve(
     state: Arc<State>,
     listen: std::net::SocketAddr,
-    tls: Option<TlsAcceptor>,
+    mut tls: Option<TlsAcceptor>,
+    tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
     hint: Option<String>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
@@ -133,9 +141,9 @@ async fn serve(
                 }
             },
             _ = hup.recv() => {
-                // `systemctl reload`: everything lives in the database and
-                // takes effect on commit, so there is nothing to re-read.
-                tracing::info!("SIGHUP: nothing to reload (the configuration is the database)");
+                // `systemctl reload`: the catalog lives in the database and
+                // takes effect on commit; only the TLS files are re-read.
+                reload_tls(&mut tls, tls_files.as_ref());
                 continue;
             }
             _ = term.recv() => break,
@@ -174,6 +182,30 @@ async fn serve(
     notifier.stopping();
     tracing::info!("edgegw-cp stopping");
     Ok(())
+}
+
+/// Replaces the acceptor with one built from the files as they are now;
+/// new connections get the new certificate, open ones keep theirs.
+fn reload_tls(
+    tls: &mut Option<TlsAcceptor>,
+    files: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) {
+    let Some((cert, key)) = files else {
+        tracing::info!("SIGHUP: nothing to reload (no TLS; the configuration is the database)");
+        return;
+    };
+    match acceptor(cert, key) {
+        Ok(acceptor) => {
+            *tls = Some(acceptor);
+            tracing::info!(cert = %cert.display(), "SIGHUP: TLS certificate reloaded");
+        }
+        Err(e) => tracing::error!(
+            "SIGHUP: keeping the current TLS certificate: {:#}; fix {} / {} and send SIGHUP again",
+            e,
+            cert.display(),
+            key.display()
+        ),
+    }
 }
 
 /// Pings the systemd watchdog while the store still answers, so a wedged

@@ -64,6 +64,21 @@ impl Notifier {
         ));
     }
 
+    /// A reload begins (SIGHUP): `monotonic_usec` is CLOCK_MONOTONIC now,
+    /// which Type=notify-reload (systemd 253+) requires to match the
+    /// reload to its signal. `reloaded` ends it.
+    pub fn reloading(&self, monotonic_usec: u64) {
+        self.send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={monotonic_usec}\nSTATUS=reloading"
+        ));
+    }
+
+    /// The reload is over, applied or refused (`status` says which); the
+    /// service runs on either way.
+    pub fn reloaded(&self, status: &str) {
+        self.send(&format!("READY=1\nSTATUS={status}"));
+    }
+
     pub fn watchdog(&self) {
         self.send("WATCHDOG=1");
     }

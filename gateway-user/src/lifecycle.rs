@@ -37,6 +37,11 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
+    /// The service manager's notification socket (a no-op without one).
+    pub fn notifier(&self) -> Arc<Notifier> {
+        self.notifier.clone()
+    }
+
     /// Installs logging and reads the notification socket; called before
     /// anything is bound or attached.
     pub fn start(

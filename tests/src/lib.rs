@@ -12,6 +12,8 @@
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests; `scripted`: a backend answering
 //!   with exact bytes (framings, odd closes, malformed heads).
+//! - `podman`: the images of `cargo xtask image` run under podman (runc,
+//!   host-sized rlimits), containers and volumes removed on drop.
 //! - `managed`: a gateway node managed by a control plane (config, token,
 //!   backups) that survives restarts of its daemon.
 #![deny(unsafe_code)]
@@ -26,6 +28,7 @@ pub mod managed;
 pub mod netns;
 pub mod packets;
 pub mod pins;
+pub mod podman;
 pub mod postgres;
 pub mod process;
 pub mod scripted;

@@ -22,8 +22,39 @@ pub fn edgegw_bin() -> PathBuf {
         .unwrap_or_else(|| root().join("target").join(PROFILE).join("edgegw"))
 }
 
+/// The shipped control plane, or the one EDGEGW_CP_BIN names.
 pub fn edgegw_cp_bin() -> PathBuf {
-    root().join("target").join(PROFILE).join("edgegw-cp")
+    std::env::var_os("EDGEGW_CP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target").join(PROFILE).join("edgegw-cp"))
+}
+
+/// Builds the shipped binaries, unless EDGEGW_BIN and EDGEGW_CP_BIN both
+/// name builds to package instead (as the benchmarks do): the packaging
+/// commands then take those as they are, without the PGO build.
+pub fn shipped() -> anyhow::Result<()> {
+    let given = |var: &str| std::env::var_os(var).is_some();
+    match (given("EDGEGW_BIN"), given("EDGEGW_CP_BIN")) {
+        (true, true) => {
+            for bin in [edgegw_bin(), edgegw_cp_bin()] {
+                anyhow::ensure!(
+                    bin.is_file(),
+                    "{} (from EDGEGW_BIN / EDGEGW_CP_BIN) does not exist; unset both to build",
+                    bin.display()
+                );
+            }
+            println!(
+                "packaging {} and {} as given (EDGEGW_BIN, EDGEGW_CP_BIN): not building",
+                edgegw_bin().display(),
+                edgegw_cp_bin().display()
+            );
+            Ok(())
+        }
+        (false, false) => all(),
+        _ => anyhow::bail!(
+            "set both EDGEGW_BIN and EDGEGW_CP_BIN to package given builds, or neither to build them"
+        ),
+    }
 }
 
 pub fn ebpf() -> anyhow::Result<()> {

@@ -1,8 +1,10 @@
 //! `cargo xtask dist`: a self-contained tarball for x86_64 Linux nodes,
-//! `target/dist/edgegw-<version>-x86_64-linux.tar.gz`, holding the binaries
-//! (the XDP object is embedded in `edgegw`), the unit files, the production
-//! default configuration, the operator guide and `install.sh`. Installing it
-//! needs nothing but a shell and coreutils: no network.
+//! `target/dist/edgegw-<version>-x86_64-linux.tar.gz`, holding the stripped
+//! binaries (the XDP object is embedded in `edgegw`), the unit files, the
+//! production default configuration, the operator guide and `install.sh`.
+//! Installing it needs nothing but a shell and coreutils: no network.
+//! Beside it: `edgegw-<version>-x86_64-linux-debug.tar.gz` with the
+//! binaries' debug information (see `debuginfo`) and `SHA256SUMS`.
 
 use std::{
     path::{Path, PathBuf},
@@ -11,7 +13,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{build, root, setup};
+use crate::{build, checksums, debuginfo, root, setup};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -27,34 +29,80 @@ pub fn run() -> anyhow::Result<()> {
             std::env::consts::ARCH
         );
     }
-    build::all()?;
+    build::shipped()?;
     let out = root().join("target/dist");
     let staged = stage(&out)?;
-    let tarball = out.join(format!("{}.tar.gz", bundle_name()));
-    setup::run(
-        Command::new("tar")
-            .arg("-czf")
-            .arg(&tarball)
-            .arg("-C")
-            .arg(&out)
-            .arg("--owner=0")
-            .arg("--group=0")
-            .arg(staged.file_name().expect("named")),
+    let (tarball_partial, tarball) = pack(&out, &staged)?;
+    let (debug_partial, debug) = pack(&out, &out.join(debug_name()))?;
+    let sums = checksums::publish(
+        &out,
+        &[
+            (tarball_partial, tarball.clone()),
+            (debug_partial, debug.clone()),
+        ],
     )?;
+    for bin in ["edgegw", "edgegw-cp"] {
+        println!(
+            "{bin}: {} stripped, {} debug information",
+            debuginfo::megabytes(&staged.join("bin").join(bin))?,
+            debuginfo::megabytes(&out.join(debug_name()).join(format!("{bin}.debug")))?
+        );
+    }
+    println!("{}", debug.display());
+    println!("{}", sums.display());
+    // Last: the tarball's path (scripts and the tests read the last line).
     println!("{}", tarball.display());
     Ok(())
 }
 
-/// Copies everything the bundle ships into `out/<bundle name>/` (replacing
-/// an older staging directory) and returns that directory.
+/// The debug archive's directory name.
+pub fn debug_name() -> String {
+    format!("{}-debug", bundle_name())
+}
+
+/// Packs the directory `dir` in `out`, owned by root, into a temporary
+/// file; returns it and its name to publish, `out/<dir's name>.tar.gz`.
+fn pack(out: &Path, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let name = dir.file_name().expect("named").to_string_lossy();
+    let tarball = out.join(format!("{name}.tar.gz"));
+    let partial = out.join(format!("{name}.tar.gz.partial"));
+    setup::run(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&partial)
+            .arg("-C")
+            .arg(out)
+            .arg("--owner=0")
+            .arg("--group=0")
+            .arg(&*name),
+    )?;
+    Ok((partial, tarball))
+}
+
+/// Copies everything the bundle ships into `out/<bundle name>/`, the
+/// binaries stripped, and their debug information into
+/// `out/<bundle name>-debug/` (replacing older staging directories);
+/// returns the bundle's directory.
 pub fn stage(out: &Path) -> anyhow::Result<PathBuf> {
     let dir = out.join(bundle_name());
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    let debug = out.join(debug_name());
+    for old in [&dir, &debug] {
+        if old.exists() {
+            std::fs::remove_dir_all(old).with_context(|| format!("removing {}", old.display()))?;
+        }
+    }
+    for (bin, name) in [
+        (build::edgegw_bin(), "edgegw"),
+        (build::edgegw_cp_bin(), "edgegw-cp"),
+    ] {
+        debuginfo::split(
+            &bin,
+            &dir.join("bin").join(name),
+            &debug.join(format!("{name}.debug")),
+        )?;
     }
     let src = root();
-    let files: [(PathBuf, &str); 6] = [
-        (build::edgegw_bin(), "bin/edgegw"),
+    let files: [(PathBuf, &str); 5] = [
         (src.join("dist/install.sh"), "install.sh"),
         (src.join("dist/edgegw.toml"), "config/edgegw.toml"),
         (src.join("systemd/edgegw.service"), "systemd/edgegw.service"),
@@ -67,8 +115,6 @@ pub fn stage(out: &Path) -> anyhow::Result<PathBuf> {
     for (from, to) in files {
         copy(&from, &dir.join(to))?;
     }
-    // `cargo xtask build` builds the control plane with the gateway.
-    copy(&build::edgegw_cp_bin(), &dir.join("bin/edgegw-cp"))?;
     Ok(dir)
 }
 

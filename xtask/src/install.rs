@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::{build, dist, root, setup};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    build::all()?;
+    build::shipped()?;
     // Its own staging directory: a concurrent `dist` rewrites target/dist.
     let staged = dist::stage(&root().join("target/install-stage"))?;
     setup::run(Command::new(staged.join("install.sh")).args(args))

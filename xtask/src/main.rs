@@ -5,8 +5,12 @@
 
 mod bench;
 mod build;
+mod checksums;
+mod deb;
+mod debuginfo;
 mod dist;
 mod fuzz;
+mod image;
 mod install;
 mod pgo;
 mod setup;
@@ -49,6 +53,14 @@ enum Command {
     /// Build target/dist/edgegw-<version>-x86_64-linux.tar.gz: binaries,
     /// unit files, default configuration, install.sh.
     Dist,
+    /// Build OCI images of edgegw and edgegw-cp offline with podman (FROM
+    /// scratch) and save them as target/dist/<name>-image-<version>.tar.
+    /// EDGEGW_BIN and EDGEGW_CP_BIN, when both set, name the builds to
+    /// package (no build first), as for dist.
+    Image,
+    /// Build target/dist/edgegw_<version>_amd64.deb (dpkg-deb): the same
+    /// files, units and paths as install.sh --prefix /usr.
+    Deb,
     /// Build and install from the source tree with the bundle's install.sh
     /// (same arguments: --prefix DIR, --root DIR).
     Install {
@@ -109,6 +121,14 @@ fn main() -> anyhow::Result<()> {
         Command::Dist => {
             setup::ensure()?;
             dist::run()
+        }
+        Command::Deb => {
+            setup::ensure()?;
+            deb::run()
+        }
+        Command::Image => {
+            setup::ensure()?;
+            image::run()
         }
         Command::Install { args } => {
             setup::ensure()?;

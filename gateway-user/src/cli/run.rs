@@ -165,7 +165,13 @@ async fn serve(
             .as_ref()
             .map(|m| (m.startup.version, m.startup.text.clone())),
     ));
-    tokio::spawn(reload_on_sighup(hup, path, overrides, live.clone()));
+    tokio::spawn(reload_on_sighup(
+        hup,
+        path,
+        overrides,
+        live.clone(),
+        lifecycle.notifier(),
+    ));
     if let Some(m) = managed {
         if let Some(status) = lifecycle.status() {
             status.record_reload(m.startup.source, Ok(m.startup.text.as_bytes()));
@@ -231,10 +237,23 @@ fn bind_error(addr: std::net::SocketAddr, field: &str, e: std::io::Error) -> any
 
 /// Reloads on every SIGHUP; requests in flight keep the configuration they
 /// started with. The file is validated whole (with the current bundle of a
-/// managed gateway on top) before anything changes.
-async fn reload_on_sighup(mut hup: Signal, path: PathBuf, overrides: Overrides, live: Arc<Live>) {
+/// managed gateway on top) before anything changes. The service manager
+/// hears RELOADING=1 before and READY=1 after, applied or refused.
+async fn reload_on_sighup(
+    mut hup: Signal,
+    path: PathBuf,
+    overrides: Overrides,
+    live: Arc<Live>,
+    notifier: Arc<crate::notify::Notifier>,
+) {
     while hup.recv().await.is_some() {
-        live.reload_file(overrides.load(&path));
+        notifier.reloading(crate::clock::monotonic_ns() / 1_000);
+        let outcome = if live.reload_file(overrides.load(&path)) {
+            "reloaded"
+        } else {
+            "reload refused, previous configuration kept"
+        };
+        notifier.reloaded(&format!("serving; {outcome}: {}", path.display()));
     }
 }
 

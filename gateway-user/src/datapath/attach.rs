@@ -99,9 +99,7 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
     let adopted = dir.link().exists();
     std::fs::create_dir_all(&dir.path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::PermissionDenied {
-            DatapathError::NotPermitted {
-                action: "creating the pin directory",
-            }
+            privilege::not_permitted("creating the pin directory")
         } else {
             DatapathError::Io {
                 action: "creating",
@@ -156,9 +154,7 @@ pub fn attach(iface: &str, mode: XdpMode, max_sources: u32) -> Result<Attachment
     }
     let link_id = program.attach(iface, aya_mode).map_err(|e| {
         if is_permission_error(&e) {
-            return DatapathError::NotPermitted {
-                action: "attaching XDP",
-            };
+            return privilege::not_permitted("attaching XDP");
         }
         match os_error(&e) {
             Some(Errno::EBUSY | Errno::EEXIST) => DatapathError::ForeignProgram {

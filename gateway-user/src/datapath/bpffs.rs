@@ -27,11 +27,17 @@ pub fn ensure_mounted() -> Result<(), DatapathError> {
             message: format!("{BPFFS_ROOT} does not exist; is /sys mounted?"),
         });
     }
-    mount(Some("bpf"), root, Some("bpf"), MsFlags::empty(), None::<&str>).map_err(|err| {
-        DatapathError::Bpffs {
-            message: format!(
-                "mounting bpffs at {BPFFS_ROOT} failed ({err}); mount it with `mount -t bpf bpf {BPFFS_ROOT}` as root"
-            ),
-        }
+    mount(
+        Some("bpf"),
+        root,
+        Some("bpf"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|err| DatapathError::Bpffs {
+        message: format!(
+            "mounting bpffs at {BPFFS_ROOT} failed ({err}); {}",
+            super::privilege::bpffs_fix(BPFFS_ROOT)
+        ),
     })
 }

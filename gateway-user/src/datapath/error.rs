@@ -9,10 +9,9 @@ pub enum DatapathError {
         "interface \"{iface}\" not found; list interfaces with `ip link` and set xdp.iface or --iface"
     )]
     InterfaceNotFound { iface: String },
-    #[error(
-        "permission denied {action}: run as root or grant CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (CAP_SYS_ADMIN also mounts bpffs)"
-    )]
-    NotPermitted { action: &'static str },
+    /// `fix` depends on where the daemon runs (`privilege::not_permitted`).
+    #[error("permission denied {action}: {fix}")]
+    NotPermitted { action: &'static str, fix: String },
     #[error(
         "interface \"{iface}\" already has an XDP program that edgegw did not attach; remove it with `ip link set dev {iface} xdp off` (or run with --xdp-mode off)"
     )]
@@ -71,9 +70,7 @@ impl DatapathError {
         source: aya::maps::MapError,
     ) -> Self {
         if is_permission_error(&source) {
-            return DatapathError::NotPermitted {
-                action: "opening the pinned maps",
-            };
+            return super::privilege::not_permitted("opening the pinned maps");
         }
         DatapathError::Map {
             name,
@@ -88,7 +85,7 @@ impl DatapathError {
         E: std::error::Error + Send + Sync + 'static,
     {
         if is_permission_error(&source) {
-            return DatapathError::NotPermitted { action };
+            return super::privilege::not_permitted(action);
         }
         DatapathError::Ebpf {
             action,

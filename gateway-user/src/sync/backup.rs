@@ -25,6 +25,28 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "control_plane.backup_dir {dir} is not writable ({source}): without backups the gateway cannot start while the control plane is unreachable; make it writable (a read-write volume: podman -v NAME:{dir}, Kubernetes: readOnly: false; on a host: owned by the daemon's user) or set backup_dir to a writable directory"
+    )]
+    NotWritable {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Checks at startup that backups can be written to `dir` (creating it if
+/// needed), so that a read-only volume is one clear error now rather than
+/// a gateway that cannot start from its backup during the next outage.
+pub fn check_writable(dir: &Path) -> Result<(), BackupError> {
+    let probe = dir.join(format!(".writable.{}.tmp", std::process::id()));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|source| BackupError::NotWritable {
+            dir: dir.to_path_buf(),
+            source,
+        })
 }
 
 /// Stores the bundle `text` of `version` and keeps the newest `keep`.
@@ -117,6 +139,31 @@ mod tests {
         let d = std::env::temp_dir().join(format!("edgegw-backup-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn an_unwritable_backup_dir_is_one_clear_error() {
+        let d = dir("writable");
+        check_writable(&d).unwrap();
+        assert!(d.is_dir());
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            0,
+            "probe left behind"
+        );
+        // A file where the directory should be: not writable as a directory.
+        let file = d.join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = check_writable(&file).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "control_plane.backup_dir {} is not writable (",
+                file.display()
+            )) && err.contains("readOnly: false")
+                && !err.contains('\n'),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

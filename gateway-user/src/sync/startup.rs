@@ -103,6 +103,7 @@ pub struct Prepared {
 
 pub async fn prepare(cp: &ControlPlane, file: &Config) -> anyhow::Result<Prepared> {
     use std::sync::Arc;
+    backup::check_writable(&cp.backup_dir)?;
     let client = Arc::new(CpClient::new(cp).map_err(|e| anyhow::anyhow!("control_plane: {e}"))?);
     let fleet = Arc::new(crate::fleet::Fleet::load(
         cp.backup_dir.join(super::QUOTA_STATE_FILE),

@@ -2,6 +2,8 @@
 //! `install.sh --root --prefix` inside a network namespace with no network,
 //! the installed binary starts, serves and stops; a second install keeps an
 //! edited configuration; the unit files pass `systemd-analyze verify`.
+//! The shipped binaries are stripped, their debug information is in the
+//! debug archive beside the tarball, and SHA256SUMS checks both.
 
 use std::{
     path::{Path, PathBuf},
@@ -115,11 +117,9 @@ fn tarball_installs_offline_and_the_installed_binary_serves() {
         unit.contains("ExecStart=/opt/edgegw/bin/edgegw run --config /etc/edgegw/edgegw.toml"),
         "{unit}"
     );
-    // The XDP object is embedded: the installed binary is the one built here.
-    assert_eq!(
-        std::fs::read(&bin).unwrap(),
-        std::fs::read(edgegw_bin()).unwrap()
-    );
+    // The XDP object is embedded: the installed binary is the one built
+    // here, stripped.
+    assert_stripped_build_of(&bin, &edgegw_bin());
 
     // The installed binary and default config: validate, start on a veth,
     // serve (404: the default config publishes no API yet), stop.
@@ -183,6 +183,114 @@ fn tarball_installs_offline_and_the_installed_binary_serves() {
     assert!(!Path::new("/sys/fs/bpf/edgegw").join(&veth.a).exists());
 }
 
+/// The GNU build id of an ELF file (`readelf -n`, binutils).
+fn build_id(path: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(path)
+        .output()
+        .expect("readelf (binutils) is installed by cargo xtask setup");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_string))
+        .unwrap_or_else(|| panic!("{} has no build id", path.display()))
+}
+
+/// Section names of an ELF file.
+fn sections(path: &Path) -> Vec<String> {
+    let out = Command::new("readelf")
+        .args(["-S", "--wide"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(']')?;
+            rest.split_whitespace().next().map(str::to_string)
+        })
+        .collect()
+}
+
+/// `shipped` is `built` without symbols or debug information, and points
+/// at its debug file by name.
+fn assert_stripped_build_of(shipped: &Path, built: &Path) {
+    assert_eq!(build_id(shipped), build_id(built));
+    let names = sections(shipped);
+    assert!(names.iter().any(|n| n == ".gnu_debuglink"), "{names:?}");
+    for gone in [".symtab", ".debug_line", ".debug_info"] {
+        assert!(
+            !names.iter().any(|n| n == gone),
+            "{gone} still in {names:?}"
+        );
+    }
+    assert!(sections(built).iter().any(|n| n == ".symtab"));
+    assert!(
+        std::fs::metadata(shipped).unwrap().len() < std::fs::metadata(built).unwrap().len() / 2
+    );
+}
+
+/// Beside the tarball: the debug archive, whose files carry the shipped
+/// binaries' build ids and their symbols, and SHA256SUMS listing both,
+/// which `sha256sum -c` accepts and which fails on a changed byte.
+#[test]
+fn debug_archive_and_checksums_beside_the_tarball() {
+    let dist = tarball().parent().unwrap();
+    let name = format!("edgegw-{}-x86_64-linux", env!("CARGO_PKG_VERSION"));
+    let debug_tarball = dist.join(format!("{name}-debug.tar.gz"));
+    let tmp = TempDir::new("debug");
+    let out = Command::new("tar")
+        .arg("-xzf")
+        .arg(&debug_tarball)
+        .arg("-C")
+        .arg(&tmp.0)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let bundle = unpack(&tmp.0);
+    for bin in ["edgegw", "edgegw-cp"] {
+        let debug = tmp.0.join(format!("{name}-debug/{bin}.debug"));
+        assert_eq!(build_id(&debug), build_id(&bundle.join("bin").join(bin)));
+        let names = sections(&debug);
+        for kept in [".symtab", ".debug_line"] {
+            assert!(names.iter().any(|n| n == kept), "{bin}.debug: {names:?}");
+        }
+    }
+
+    // The lines of this bundle's two archives (the image and package tests
+    // may be rewriting theirs meanwhile), checked on copies.
+    let all = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    let copies = TempDir::new("sums");
+    let mut sums = String::new();
+    for listed in [format!("{name}.tar.gz"), format!("{name}-debug.tar.gz")] {
+        let line = all
+            .lines()
+            .find(|l| l.ends_with(&format!("  {listed}")))
+            .unwrap_or_else(|| panic!("{listed} not in SHA256SUMS:\n{all}"));
+        sums.push_str(line);
+        sums.push('\n');
+        std::fs::copy(dist.join(&listed), copies.0.join(&listed)).unwrap();
+    }
+    std::fs::write(copies.0.join("SHA256SUMS"), &sums).unwrap();
+    let check = || {
+        Command::new("sha256sum")
+            .args(["-c", "SHA256SUMS"])
+            .current_dir(&copies.0)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert!(out.status.success(), "{out:?}");
+    let victim = copies.0.join(format!("{name}-debug.tar.gz"));
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&victim, bytes).unwrap();
+    let out = check();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+}
+
 #[test]
 fn second_install_keeps_an_edited_configuration() {
     let offline = NetNs::new("off");
@@ -235,10 +343,7 @@ fn xtask_install_from_the_source_tree() {
         "cargo xtask install failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        std::fs::read(root.join("opt/x/bin/edgegw")).unwrap(),
-        std::fs::read(edgegw_bin()).unwrap()
-    );
+    assert_stripped_build_of(&root.join("opt/x/bin/edgegw"), &edgegw_bin());
     assert!(root.join("etc/edgegw/edgegw.toml").is_file());
     assert!(root.join("var/lib/edgegw").is_dir());
     let unit = std::fs::read_to_string(root.join("etc/systemd/system/edgegw.service")).unwrap();
@@ -296,7 +401,6 @@ fn units_pass_systemd_analyze_verify() {
         for want in [
             "Type=notify",
             "WatchdogSec=",
-            "ExecReload=/bin/kill -HUP $MAINPID",
             "Restart=on-failure",
             "NoNewPrivileges=yes",
             "ProtectSystem=strict",
@@ -307,6 +411,14 @@ fn units_pass_systemd_analyze_verify() {
         ] {
             assert!(text.contains(want), "{name} lacks {want}");
         }
+        // The gateway's reload waits for the outcome (`edgegw reload`);
+        // the control plane's only re-reads its certificate.
+        let reload = if name == "edgegw.service" {
+            "ExecReload=/usr/local/bin/edgegw reload"
+        } else {
+            "ExecReload=/bin/kill -HUP $MAINPID"
+        };
+        assert!(text.contains(reload), "{name} lacks {reload}");
         // The check can fail: a typo in a directive is reported.
         let out = verify(name, "\nRestrat=always\n");
         assert!(
