@@ -135,6 +135,11 @@ async fn serve(
     }
     bound.extend(config.admin.map(|addr| ("admin", addr)));
     bound.extend(config.demo_backend.map(|addr| ("demo_backend", addr)));
+    // Handlers are installed before "ready": a signal sent right after it
+    // must not meet the default action (which would kill the process).
+    let hup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
+    let term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     if let Err(err) = lifecycle.ready(&bound) {
         // Nothing half-started: leave XDP as an exit would (an adopted,
         // enforcing program stays pinned unless detach_on_exit).
@@ -148,11 +153,6 @@ async fn serve(
         tokio::spawn(proxy::echo::serve(echo));
     }
     let shared: SharedGateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway));
-    // Handlers are installed before "ready": a signal sent right after it
-    // must not meet the default action (which would kill the process).
-    let hup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
-    let term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
-    let int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let live = Arc::new(Live::new(
         shared.clone(),
         registry,
