@@ -13,9 +13,6 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 use crate::config::{Backend, TlsListener};
 
-/// Where backends' CA certificates come from when `ca_file` is not set.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {what} {path}: {message}; check the path and that it holds PEM data")]
@@ -106,19 +103,39 @@ pub fn server_config(listener: &TlsListener) -> Result<Arc<ServerConfig>, TlsErr
     Ok(Arc::new(config))
 }
 
-/// The client side for one backend: its CA file, or the system bundle.
+/// The system's CA certificates, found where the distribution keeps them
+/// (rustls-native-certs: Debian's and RHEL's bundles, `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` when set), read once. Certificates that do not parse are
+/// skipped; none found means nothing is trusted by default.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::warn!(error = %e, "system CA certificates: skipped");
+        }
+        if found.certs.is_empty() {
+            tracing::warn!(
+                "no system CA certificates found: https backends need ca_file (or install the distribution's CA bundle)"
+            );
+        }
+        found.certs
+    })
+}
+
+/// The client side for one backend: its CA file, or the system's CAs.
 pub fn client_config(backend: &Backend) -> Result<ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
-    let path = match &backend.ca_file {
-        Some(path) => Some(path.as_path()),
-        // Without ca-certificates installed nothing is trusted by default.
-        None => Some(Path::new(SYSTEM_CA_BUNDLE)).filter(|p| p.exists()),
-    };
-    if backend.scheme == "https"
-        && let Some(path) = path
-    {
-        for cert in load_certs(path)? {
-            roots.add(cert).map_err(|e| pem_error("CA file", path, e))?;
+    if backend.scheme == "https" {
+        match &backend.ca_file {
+            Some(path) => {
+                for cert in load_certs(path)? {
+                    roots.add(cert).map_err(|e| pem_error("CA file", path, e))?;
+                }
+            }
+            None => {
+                roots.add_parsable_certificates(system_roots().iter().cloned());
+            }
         }
     }
     Ok(ClientConfig::builder_with_provider(provider())

@@ -43,13 +43,19 @@ listen = "127.0.0.1:{admin_port}"
 
     /// Starts the gateway with the base config followed by `rest`.
     pub fn start(tag: &str, rest: &str) -> TestGateway {
+        Self::start_with_env(tag, rest, &[])
+    }
+
+    /// `start`, with extra environment variables for the daemon.
+    pub fn start_with_env(tag: &str, rest: &str, env: &[(&str, &str)]) -> TestGateway {
         let tmp = TempDir::new(tag);
         let (port, admin_port) = (free_port(), free_port());
         let text = format!("{}{rest}", Self::base_config(&tmp, port, admin_port));
         let config = tmp.write("edgegw.toml", &text);
         let mut cmd = Command::new(edgegw_bin());
         cmd.args(["run", "--config", config.to_str().unwrap()])
-            .env("EDGEGW_LOG", "info");
+            .env("EDGEGW_LOG", "info")
+            .envs(env.iter().copied());
         let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
         daemon.wait_ready();
         wait_port(&format!("127.0.0.1:{port}"));

@@ -178,6 +178,27 @@ backend = "https://localhost:{}"
     assert_eq!(status, 502, "{body}");
 }
 
+/// Without `ca_file` a backend is checked against the system's CA
+/// certificates, found the way the distribution configures them
+/// (rustls-native-certs): here `SSL_CERT_FILE`, as on any distribution,
+/// naming the test CA makes the backend trusted.
+#[test]
+fn backends_without_ca_file_trust_the_system_certificates() {
+    let certs = TempDir::new("syscerts");
+    let ca = TestCa::new(&certs.0);
+    let leaf = ca.leaf(&certs.0, "backend", &["localhost"]);
+    let tls_backend = TestBackend::echo_tls(&leaf);
+    let config = format!(
+        "[[apis]]\nname = \"system\"\npath = \"/system\"\nbackend = \"https://localhost:{}\"\n",
+        tls_backend.addr.port()
+    );
+    let ca_file = ca.pem_path.to_str().unwrap();
+    let gw = TestGateway::start_with_env("sysca", &config, &[("SSL_CERT_FILE", ca_file)]);
+    let (status, body) = curl_json(&[&gw.url("/system/a")]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "/a");
+}
+
 #[test]
 fn websocket_upgrade_passes_through() {
     let ws = TestBackend::websocket_echo();
