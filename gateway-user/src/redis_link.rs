@@ -256,27 +256,28 @@ impl RedisLink {
         }
     }
 
+    /// Changes the view; written to the status file under the view's lock,
+    /// so that `publish_to` never misses a change.
     fn set_view(&self, state: &str, error: Option<String>) {
-        let view = {
-            let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
-            if view.state != state {
-                view.state = state.into();
-                view.since = crate::clock::now_secs();
-            }
-            if error.is_some() {
-                view.last_error = error;
-            }
-            view.clone()
-        };
+        let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        if view.state != state {
+            view.state = state.into();
+            view.since = crate::clock::now_secs();
+        }
+        if error.is_some() {
+            view.last_error = error;
+        }
         if let Some(status) = self.status.get() {
-            status.update(|s| s.redis = Some(view));
+            let published = view.clone();
+            status.update(|s| s.redis = Some(published));
         }
     }
 
     /// From now on, changes are written to `status` (`edgegw status`).
     pub fn publish_to(&self, status: Arc<StatusFile>) {
-        let view = self.view.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        status.update(|s| s.redis = Some(view));
+        let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        let published = view.clone();
+        status.update(|s| s.redis = Some(published));
         let _ = self.status.set(status);
     }
 

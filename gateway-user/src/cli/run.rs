@@ -116,9 +116,6 @@ async fn serve(
         Some(r) => Some(crate::redis_link::RedisLink::start(r)?),
         None => None,
     };
-    if let (Some(link), Some(status)) = (&redis, lifecycle.status()) {
-        link.publish_to(status);
-    }
     let registry = Arc::new(StateRegistry::new(fleet.clone(), redis.clone()));
     let (gateway, state) = registry.build(|s| Gateway::build(&config, s))?;
     registry.commit(state);
@@ -152,6 +149,9 @@ async fn serve(
             let _ = xdp::exit(attachment, config.detach_on_exit);
         }
         return Err(err);
+    }
+    if let (Some(link), Some(status)) = (&admin_state.redis, lifecycle.status()) {
+        link.publish_to(status);
     }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");

@@ -4,8 +4,9 @@
 //!
 //! Windows are the wall clock's, `now - now % period`, so every gateway
 //! (with synchronised clocks) counts in the same window; the Redis key is
-//! `edgegw:rl:<place>|<settings>|<key>:<window start ms>`, expiring two
-//! periods after its first lease.
+//! `edgegw:rl:<place>:<settings hash>|<key>:<window start ms>` (the same on
+//! every gateway running the same policy), expiring two periods after its
+//! first lease.
 //!
 //! Redis stays off most requests: a gateway leases a *share* of the
 //! window's budget with one atomic Lua script (grant = min(share, limit -
@@ -40,6 +41,14 @@ pub fn share(calls: u64) -> u64 {
     (calls / 300).max(1)
 }
 
+/// 16 hex digits of the SHA-256 of a limit's settings: a changed limit
+/// counts afresh.
+fn settings_hash(identity: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(identity.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// This gateway's share of one key's window.
 #[derive(Clone, Copy)]
 struct Lease {
@@ -55,7 +64,7 @@ struct Lease {
 
 pub struct ClusterLimit {
     redis: Arc<RedisLink>,
-    /// `edgegw:rl:<place>|<settings>|`.
+    /// `edgegw:rl:<place>:<settings hash>|`.
     prefix: String,
     calls: u64,
     period_ms: u64,
@@ -68,6 +77,7 @@ pub struct ClusterLimit {
 impl ClusterLimit {
     pub fn new(
         redis: Arc<RedisLink>,
+        place: &str,
         identity: &str,
         calls: u64,
         period: Duration,
@@ -75,7 +85,7 @@ impl ClusterLimit {
     ) -> ClusterLimit {
         ClusterLimit {
             redis,
-            prefix: format!("edgegw:rl:{identity}|"),
+            prefix: format!("edgegw:rl:{place}:{}|", settings_hash(identity)),
             calls,
             period_ms: period.as_millis().max(1) as u64,
             share: share(calls),

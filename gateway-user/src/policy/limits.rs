@@ -111,7 +111,8 @@ impl Limit {
         let cluster = match (spec.scope, staging.redis(), spec.calls) {
             (Scope::Cluster, Some(redis), Some(calls)) => Some(Box::new(ClusterLimit::new(
                 redis.clone(),
-                &format!("{place}|{identity}"),
+                &place,
+                &identity,
                 calls,
                 spec.period,
                 max_keys,
