@@ -184,7 +184,15 @@ mod tests {
 
     #[test]
     fn scope_is_local_by_default_and_cluster_only_for_rate_limits() {
-        let cases: &[(&str, Kind, bool, &str, Result<Scope, &str>)] = &[
+        /// Policy name, kind, by key, settings, the scope or the error's start.
+        type Case = (
+            &'static str,
+            Kind,
+            bool,
+            &'static str,
+            Result<Scope, &'static str>,
+        );
+        let cases: &[Case] = &[
             (
                 "rate-limit",
                 Kind::RateLimit,

@@ -107,7 +107,7 @@ impl ClusterLimit {
             .as_millis() as u64;
         let window = now - now % self.period_ms;
         let reset = Duration::from_millis(window + self.period_ms - now);
-        if let Some(d) = self.from_share(key, window, reset) {
+        if let Some(d) = self.serve_from_share(key, window, reset) {
             return Some(d);
         }
         if !self.redis.up() {
@@ -116,7 +116,7 @@ impl ClusterLimit {
         let wait = self.redis.command_timeout();
         let _leasing = tokio::time::timeout(wait, self.leasing.lock()).await.ok()?;
         // The lease this call waited for may have brought a share.
-        if let Some(d) = self.from_share(key, window, reset) {
+        if let Some(d) = self.serve_from_share(key, window, reset) {
             return Some(d);
         }
         let counter = format!("{}{key}:{window}", self.prefix);
@@ -133,12 +133,12 @@ impl ClusterLimit {
             spent: granted < self.share,
         };
         self.leases().insert(key.to_string(), lease);
-        self.from_share(key, window, reset)
+        self.serve_from_share(key, window, reset)
     }
 
     /// A call served from this gateway's share, or refused because Redis
     /// said the window is spent; `None` when a lease is needed.
-    fn from_share(&self, key: &str, window: u64, reset: Duration) -> Option<Decision> {
+    fn serve_from_share(&self, key: &str, window: u64, reset: Duration) -> Option<Decision> {
         let mut leases = self.leases();
         let lease = leases.get_mut(key).filter(|l| l.window == window)?;
         if lease.left > 0 {
