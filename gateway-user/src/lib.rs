@@ -12,6 +12,8 @@
 //! - `proxy`: the HTTP reverse proxy (listener, router, forwarder).
 //! - `sync`: the control plane client (config long-poll, backups, heartbeats
 //!   reporting fleet-wide quota usage).
+//! - `redis_link`: the node's Redis, where cluster-scoped rate limits
+//!   lease their budget; handed to the policies through the `Staging`.
 //! - `state_registry`: runtime state (counters, pools, JWKS caches,
 //!   escalation) that reloads carry over, keyed by identity; a `Staging`
 //!   is handed to every build.
@@ -47,6 +49,7 @@ pub mod policy;
     reason = "proxy/h1_client/body.rs reads into spare Vec capacity"
 )]
 pub mod proxy;
+pub mod redis_link;
 pub mod state_registry;
 pub mod status;
 pub mod sync;

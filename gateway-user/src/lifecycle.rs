@@ -75,6 +75,7 @@ impl Lifecycle {
             },
             log_level: log.current(),
             control_plane: None,
+            redis: None,
         };
         Ok(Lifecycle {
             log,

@@ -15,7 +15,8 @@
 //!
 //! The `Staging` is handed explicitly to everything that builds runtimes
 //! (`Gateway::build` → `Catalog::build` → `Policy::build`); it also hands
-//! policies what the node gives them (the fleet counters). Outside a
+//! policies what the node gives them (the fleet counters, the Redis link
+//! of cluster rate limits). Outside a
 //! reload (unit tests, fuzz targets) `Staging::fresh()` makes every part
 //! fresh.
 //!
@@ -28,7 +29,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::fleet::Fleet;
+use crate::{fleet::Fleet, redis_link::RedisLink};
 
 /// What a piece of state belongs to; with its identity, its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +56,8 @@ pub struct StateRegistry {
     running: Mutex<Arc<Kept>>,
     /// Fleet-wide quota counters, when a control plane is configured.
     fleet: Option<Arc<Fleet>>,
+    /// The Redis of cluster rate limits, when `[redis]` is configured.
+    redis: Option<Arc<RedisLink>>,
 }
 
 /// The state one build took; `commit` it once its gateway is in service.
@@ -67,14 +70,19 @@ pub struct Staging {
     running: Arc<Kept>,
     next: Kept,
     fleet: Option<Arc<Fleet>>,
+    redis: Option<Arc<RedisLink>>,
+    /// Places of cluster rate limits built without a Redis to count in.
+    without_redis: Vec<String>,
 }
 
 impl StateRegistry {
-    /// A registry whose builds hand `fleet` to fleet-wide quotas.
-    pub fn new(fleet: Option<Arc<Fleet>>) -> StateRegistry {
+    /// A registry whose builds hand `fleet` to fleet-wide quotas and
+    /// `redis` to cluster rate limits.
+    pub fn new(fleet: Option<Arc<Fleet>>, redis: Option<Arc<RedisLink>>) -> StateRegistry {
         StateRegistry {
             running: Mutex::default(),
             fleet,
+            redis,
         }
     }
 
@@ -88,6 +96,8 @@ impl StateRegistry {
             running: self.running().clone(),
             next: Kept::default(),
             fleet: self.fleet.clone(),
+            redis: self.redis.clone(),
+            without_redis: Vec::new(),
         };
         let built = build(&mut staging)?;
         Ok((built, Staged(staging.next)))
@@ -116,7 +126,24 @@ impl Staging {
             running: Arc::default(),
             next: Kept::default(),
             fleet: None,
+            redis: None,
+            without_redis: Vec::new(),
         }
+    }
+
+    /// The node's Redis link cluster rate limits count in, if any.
+    pub fn redis(&self) -> Option<&Arc<RedisLink>> {
+        self.redis.as_ref()
+    }
+
+    /// A cluster rate limit at `place` found no Redis: the build must fail.
+    pub fn lacks_redis(&mut self, place: &str) {
+        self.without_redis.push(place.to_string());
+    }
+
+    /// The first cluster rate limit built without a Redis, if any.
+    pub fn first_without_redis(&self) -> Option<&str> {
+        self.without_redis.first().map(String::as_str)
     }
 
     /// The fleet counters call quotas count against, if any.

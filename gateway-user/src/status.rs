@@ -63,6 +63,21 @@ pub struct Status {
     /// The control plane sync, for a managed gateway.
     #[serde(default)]
     pub control_plane: Option<SyncView>,
+    /// The Redis of cluster rate limits, when `[redis]` is configured.
+    #[serde(default)]
+    pub redis: Option<RedisView>,
+}
+
+/// The Redis link `edgegw status` shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisView {
+    pub url: String,
+    /// "connecting", "ok", or "fallback" (cluster limits count locally).
+    pub state: String,
+    /// Unix seconds since the state holds.
+    pub since: u64,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -321,6 +336,7 @@ mod tests {
             },
             log_level: "info".into(),
             control_plane: None,
+            redis: None,
         }
     }
 

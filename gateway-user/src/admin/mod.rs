@@ -29,6 +29,8 @@ pub struct AdminState {
     pub xdp: Option<PinDir>,
     /// The control plane sync of a managed gateway: `/readyz` details.
     pub sync: Option<Arc<crate::sync::SyncState>>,
+    /// The Redis of cluster rate limits: its metrics.
+    pub redis: Option<Arc<crate::redis_link::RedisLink>>,
 }
 
 /// Serves the admin endpoints until the task is dropped.
@@ -74,11 +76,11 @@ fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::B
                     .inspect_err(|e| tracing::warn!(error = %e, "reading XDP counters"))
                     .ok()
             });
-            (
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                state.metrics.render(xdp.as_deref()),
-            )
+            let mut body = state.metrics.render(xdp.as_deref());
+            if let Some(redis) = &state.redis {
+                redis.render_metrics(&mut body);
+            }
+            (StatusCode::OK, "text/plain; version=0.0.4", body)
         }
         _ => (
             StatusCode::NOT_FOUND,

@@ -110,7 +110,13 @@ async fn serve(
     };
     // Runtime state outlives each gateway: reloads carry it over.
     let fleet = managed.as_ref().map(|m| m.fleet.clone());
-    let registry = Arc::new(StateRegistry::new(fleet.clone()));
+    // The Redis of cluster rate limits: connects in the background, and a
+    // Redis that is down does not stop the start (limits count locally).
+    let redis = match &config.redis {
+        Some(r) => Some(crate::redis_link::RedisLink::start(r)?),
+        None => None,
+    };
+    let registry = Arc::new(StateRegistry::new(fleet.clone(), redis.clone()));
     let (gateway, state) = registry.build(|s| Gateway::build(&config, s))?;
     registry.commit(state);
     crate::memory::release_freed();
@@ -120,6 +126,7 @@ async fn serve(
         ready: false.into(),
         xdp: (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface)),
         sync: managed.as_ref().map(|m| m.state.clone()),
+        redis,
     });
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %config.admin.unwrap(), "admin listener (/healthz, /readyz, /metrics)");
@@ -147,6 +154,9 @@ async fn serve(
             let _ = xdp::exit(attachment, config.detach_on_exit);
         }
         return Err(err);
+    }
+    if let (Some(link), Some(status)) = (&admin_state.redis, lifecycle.status()) {
+        link.publish_to(status);
     }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");

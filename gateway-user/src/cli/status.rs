@@ -126,6 +126,19 @@ fn render_text(v: &Value) -> String {
         };
         line("heartbeat", heartbeat);
     }
+    let redis = &v["redis"];
+    if !redis.is_null() {
+        let state = match s(&redis["state"]).as_str() {
+            "ok" => "ok: cluster rate limits count in Redis".to_string(),
+            "fallback" => format!(
+                "FALLBACK since {}: cluster rate limits count locally on this gateway; last error: {}",
+                ago(&redis["since"], &v["now"]),
+                s(&redis["last_error"])
+            ),
+            other => other.to_string(),
+        };
+        line("redis", format!("{} {state}", s(&redis["url"])));
+    }
     for l in v["listeners"].as_array().into_iter().flatten() {
         line("listener", format!("{} {}", s(&l["addr"]), s(&l["name"])));
     }

@@ -7,6 +7,10 @@
 //! `RateLimit` headers (`<name>-bandwidth` with `qu="content-bytes"` for
 //! bandwidth).
 //!
+//! Rate limits with `scope: cluster` count across the gateways sharing the
+//! node's Redis (`cluster_limit`); while Redis is down they count on the
+//! local counters, as `scope: local` does.
+//!
 //! Accuracy: exact on one gateway (see `counters`); reloads carry the
 //! counters over while the policy's place and settings are unchanged
 //! (`state_registry`). Without a subscription, `rate-limit`
@@ -17,13 +21,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gateway_model::policy::limits::{Kind, LimitSpec};
+use gateway_model::policy::limits::{Kind, LimitSpec, Scope};
 use hyper::{
     StatusCode,
     header::{HeaderName, HeaderValue},
 };
 
 use super::{
+    cluster_limit::ClusterLimit,
     context::{Ctx, ExtraHeaders},
     counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
     per_thread::PerThread,
@@ -53,6 +58,8 @@ pub struct Limit {
     /// The fleet counters a call quota of a managed gateway counts
     /// against; `None` for everything counted on this gateway.
     fleet: Option<Arc<Fleet>>,
+    /// `scope: cluster`: counted in the node's Redis first.
+    cluster: Option<Box<ClusterLimit>>,
 }
 
 impl std::fmt::Debug for Limit {
@@ -101,7 +108,23 @@ impl Limit {
         .flatten()
         .map(|v| PerThread::new(HeaderValue::try_from(v).expect("policy names are header-safe")))
         .collect();
+        let cluster = match (spec.scope, staging.redis(), spec.calls) {
+            (Scope::Cluster, Some(redis), Some(calls)) => Some(Box::new(ClusterLimit::new(
+                redis.clone(),
+                &place,
+                &identity,
+                calls,
+                spec.period,
+                max_keys,
+            ))),
+            (Scope::Cluster, None, _) => {
+                staging.lacks_redis(&place);
+                None
+            }
+            _ => None,
+        };
         Limit {
+            cluster,
             kind: spec.kind,
             name,
             allowance,
@@ -123,24 +146,15 @@ impl Limit {
         }
     }
 
+    /// Counted in Redis (`scope: cluster` on a node with `[redis]`): run
+    /// with `check_cluster`.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     pub fn check(&self, ctx: &mut Ctx) -> Option<Answer> {
-        // Keyed by client IP: XDP's allow list bypasses the limit, as it
-        // bypasses XDP's own; a client XDP denies or banned is refused.
-        let by_ip = match &self.key {
-            Some(t) => t.uses_client_ip(),
-            None => ctx.subscription.is_none(),
-        };
-        if by_ip && let Some(xdp) = ctx.xdp {
-            match xdp.standing(ctx.client_ip) {
-                Standing::Allowed => return None,
-                s if s.refused(monotonic_ns()) => {
-                    return Some(refusal(
-                        StatusCode::FORBIDDEN,
-                        "Forbidden: the caller's IP address is denied or banned by the gateway",
-                    ));
-                }
-                _ => {}
-            }
+        if let Some(early) = self.xdp_standing(ctx) {
+            return early;
         }
         let key = match &self.key {
             Some(t) => t.render(ctx),
@@ -159,6 +173,63 @@ impl Limit {
             }
         )
         .then(|| key.into_owned());
+        self.answer(ctx, decision, charged)
+    }
+
+    /// `check` for a cluster limit: the call is counted in Redis, or
+    /// locally while Redis is down.
+    pub async fn check_cluster(&self, ctx: &mut Ctx<'_>) -> Option<Answer> {
+        let Some(cluster) = &self.cluster else {
+            return self.check(ctx);
+        };
+        if let Some(early) = self.xdp_standing(ctx) {
+            return early;
+        }
+        let key: String = match &self.key {
+            Some(t) => t.render(ctx).into_owned(),
+            None => match ctx.subscription {
+                Some(id) => format!("s:{id}"),
+                None => format!("ip:{}", ctx.client_ip),
+            },
+        };
+        let decision = match cluster.hit(&key).await {
+            Some(d) => d,
+            None => {
+                cluster.redis().count_fallback();
+                self.counters.hit(&key, Instant::now())
+            }
+        };
+        self.answer(ctx, decision, None)
+    }
+
+    /// Keyed by client IP: XDP's allow list bypasses the limit, as it
+    /// bypasses XDP's own; a client XDP denies or banned is refused.
+    /// `Some` when that decides the call.
+    #[inline]
+    fn xdp_standing(&self, ctx: &Ctx) -> Option<Option<Answer>> {
+        let by_ip = match &self.key {
+            Some(t) => t.uses_client_ip(),
+            None => ctx.subscription.is_none(),
+        };
+        if by_ip && let Some(xdp) = ctx.xdp {
+            match xdp.standing(ctx.client_ip) {
+                Standing::Allowed => return Some(None),
+                s if s.refused(monotonic_ns()) => {
+                    return Some(Some(refusal(
+                        StatusCode::FORBIDDEN,
+                        "Forbidden: the caller's IP address is denied or banned by the gateway",
+                    )));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Adds the `RateLimit` headers of `decision`; the refusal when it
+    /// denies the call.
+    #[inline]
+    fn answer(&self, ctx: &mut Ctx, decision: Decision, charged: Option<String>) -> Option<Answer> {
         for v in &self.policy_headers {
             ctx.response_headers
                 .append(RATELIMIT_POLICY.clone(), v.get().clone());

@@ -9,6 +9,7 @@
 
 mod check_header;
 mod choose;
+mod cluster_limit;
 mod concurrency;
 mod condition;
 pub mod context;

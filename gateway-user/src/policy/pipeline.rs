@@ -92,6 +92,8 @@ impl Pipeline {
                     outer.push(std::mem::replace(&mut current, c.pick(ctx).iter()));
                     None
                 }
+                // Boxed, as validate-jwt: a cluster limit may wait on Redis.
+                Policy::Limit(l) if l.is_cluster() => Box::pin(l.check_cluster(ctx)).await,
                 Policy::Limit(l) => l.check(ctx),
                 Policy::IpFilter(f) => f.check(ctx.client_ip, ctx.xdp),
                 Policy::CheckHeader(c) => c.check(ctx),

@@ -31,6 +31,10 @@ pub enum GatewayError {
     },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(
+        "policy at {place}: scope: cluster needs a Redis to count in, and this node has no [redis] section; add [redis] url = \"redis://HOST:PORT\" to the node config, or use scope: local"
+    )]
+    ClusterLimitWithoutRedis { place: String },
 }
 
 pub struct Gateway {
@@ -69,6 +73,11 @@ impl Gateway {
             Some(CatalogSource::Bundled(model)) => Some(Catalog::build(model.clone(), staging)),
             None => None,
         };
+        if let Some(place) = staging.first_without_redis() {
+            return Err(GatewayError::ClusterLimitWithoutRedis {
+                place: place.to_string(),
+            });
+        }
         let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
         let backends = Backends::new(
             config.apis.iter().map(|a| &a.backend).chain(&extra),

@@ -5,6 +5,7 @@
 
 mod apim_catalog_errors;
 mod apim_choose;
+mod apim_cluster_limits;
 mod apim_escalation;
 mod apim_jwt;
 mod apim_limits;

@@ -20,7 +20,6 @@
 use std::{
     ffi::OsStr,
     net::TcpListener,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -135,20 +134,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 /// start a system nginx on port 80 (or a system HAProxy), so service starts
 /// are refused while installing.
 pub(crate) fn install_tools() -> anyhow::Result<()> {
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let ours = !policy.exists();
-    if ours {
-        std::fs::write(
-            policy,
-            "#!/bin/sh\n# edgegw bench: no service starts\nexit 101\n",
-        )?;
-        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
-    }
-    let installed = setup::ensure_packages(&["nginx-light", "haproxy", "wrk", "openssl"]);
-    if ours {
-        let _ = std::fs::remove_file(policy);
-    }
-    installed
+    setup::ensure_packages_without_services(&["nginx-light", "haproxy", "wrk", "openssl"])
 }
 
 /// A self-signed P-256 certificate for localhost and its key, written into
