@@ -167,26 +167,13 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Apim> {
     let good = format!("{KEY_HEADER}: {}", key(KEYS / 2));
     // Each must refuse a wrong key and accept the right one.
     for url in std::iter::once(&edgegw.url).chain(peers.iter().map(|p| &p.url)) {
-        let status = |header: &str| -> anyhow::Result<String> {
-            let out = Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "-H",
-                    header,
-                    url,
-                ])
-                .output()
-                .context("running curl")?;
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        };
-        let (ok, bad) = (status(&good)?, status(&format!("{KEY_HEADER}: wrong"))?);
-        if ok != "200" || bad != "401" {
-            bail!("{url}: expected 200 with the key and 401 without, got {ok} and {bad}");
-        }
+        expect_statuses(
+            url,
+            &good,
+            &format!("{KEY_HEADER}: wrong"),
+            "the key",
+            "a wrong one",
+        )?;
     }
     Ok(Apim {
         _procs: procs,
@@ -293,4 +280,38 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .context("no VmRSS in /proc/PID/status")
+}
+
+/// Checks `url` answers 200 with the request header `good` and 401 with
+/// `bad` (each "Name: value"), so that a proxy measured does the job.
+pub(super) fn expect_statuses(
+    url: &str,
+    good: &str,
+    bad: &str,
+    good_name: &str,
+    bad_name: &str,
+) -> anyhow::Result<()> {
+    let status = |header: &str| -> anyhow::Result<String> {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                header,
+                url,
+            ])
+            .output()
+            .context("running curl")?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (ok, refused) = (status(good)?, status(bad)?);
+    if ok != "200" || refused != "401" {
+        bail!(
+            "{url}: expected 200 with {good_name} and 401 with {bad_name}, got {ok} and {refused}"
+        );
+    }
+    Ok(())
 }

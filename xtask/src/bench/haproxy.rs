@@ -40,6 +40,12 @@ const HEAD: &str = "global\n  maxconn 8000\n\
      defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
      \x20 option http-keep-alive\n  http-reuse always\n";
 
+/// A whole configuration: the common head, `frontend` (ending with
+/// `default_backend be`) and the backend.
+pub(super) fn config(frontend: &str, backend_port: u16) -> String {
+    format!("{HEAD}{frontend}{}", backend(backend_port))
+}
+
 fn backend(backend_port: u16) -> String {
     format!("backend be\n  server b 127.0.0.1:{backend_port} maxconn 1000\n")
 }

@@ -107,11 +107,8 @@ pub(crate) fn catalog(public: &Path) -> anyhow::Result<String> {
 
 fn haproxy_config(port: u16, backend_port: u16, public: &Path) -> String {
     let key = public.display();
-    format!(
-        "global\n  maxconn 8000\n\
-         defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n\
-         \x20 option http-keep-alive\n  http-reuse always\n\
-         frontend jwt\n  bind 127.0.0.1:{port}\n\
+    let frontend = format!(
+        "frontend jwt\n  bind 127.0.0.1:{port}\n\
          \x20 http-request set-var(txn.bearer) http_auth_bearer\n\
          \x20 http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')\n\
          \x20 http-request deny deny_status 401 unless {{ var(txn.alg) -m str RS256 }}\n\
@@ -122,9 +119,9 @@ fn haproxy_config(port: u16, backend_port: u16, public: &Path) -> String {
          \x20 http-request deny deny_status 401 unless {{ var(txn.exp),sub(txn.now) -m int gt 0 }}\n\
          \x20 http-request deny deny_status 401 unless {{ var(txn.bearer),jwt_verify(txn.alg,\"{key}\") -m int 1 }}\n\
          \x20 option forwardfor\n\
-         \x20 default_backend be\n\
-         backend be\n  server b 127.0.0.1:{backend_port} maxconn 1000\n"
-    )
+         \x20 default_backend be\n"
+    );
+    super::haproxy::config(&frontend, backend_port)
 }
 
 /// Starts edgegw and HAProxy validating tokens in front of the backend on
@@ -166,28 +163,7 @@ pub(super) fn start(dir: &Path, backend_port: u16) -> anyhow::Result<Jwt> {
     ));
     let forged = format!("Authorization: Bearer {head}.{forged_claims}.{signature}");
     for url in std::iter::once(&edgegw.url).chain(peers.iter().map(|p| &p.url)) {
-        let status = |header: &str| -> anyhow::Result<String> {
-            let out = Command::new("curl")
-                .args([
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "-H",
-                    header,
-                    url,
-                ])
-                .output()
-                .context("running curl")?;
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        };
-        let (ok, bad) = (status(&header)?, status(&forged)?);
-        if ok != "200" || bad != "401" {
-            bail!(
-                "{url}: expected 200 with the token and 401 with a forged one, got {ok} and {bad}"
-            );
-        }
+        super::apim::expect_statuses(url, &header, &forged, "the token", "a forged one")?;
     }
     Ok(Jwt {
         _procs: procs,
