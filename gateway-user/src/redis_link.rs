@@ -40,6 +40,17 @@ pub enum RedisSetupError {
     },
     #[error("redis.password_file {path} is empty; write the Redis password into it")]
     EmptyPassword { path: String },
+    #[error(
+        "redis TLS files: {0}; give PEM files in redis.ca_file, client_cert_file and client_key_file"
+    )]
+    Tls(String),
+    #[error("cannot read redis.{field} {path}: {source}; give a readable PEM file, or remove {field}")]
+    TlsFile {
+        field: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("redis.url \"{url}\": {message}; use redis://HOST:PORT or rediss://HOST:PORT")]
     Url { url: String, message: String },
 }
@@ -98,10 +109,15 @@ impl RedisLink {
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
-        let client = redis::Client::open(info).map_err(|e| RedisSetupError::Url {
-            url: config.url.clone(),
-            message: e.to_string(),
-        })?;
+        let client = if config.tls {
+            redis::Client::build_with_tls(info, tls_files(config)?)
+                .map_err(|e| RedisSetupError::Tls(e.to_string()))?
+        } else {
+            redis::Client::open(info).map_err(|e| RedisSetupError::Url {
+                url: config.url.clone(),
+                message: e.to_string(),
+            })?
+        };
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.command_timeout))
@@ -176,11 +192,12 @@ impl RedisLink {
                 self.leases.fetch_add(1, Ordering::Relaxed);
                 Some(granted)
             }
-            Ok(Err(e)) => {
+            Ok(Err(e)) if !e.is_timeout() => {
                 self.down(e.to_string());
                 None
             }
-            Err(_) => {
+            // The connection manager's response timeout is the same one.
+            Ok(Err(_)) | Err(_) => {
                 self.down(format!(
                     "no answer within {} ms (redis.command_timeout_ms)",
                     self.command_timeout.as_millis()
@@ -236,8 +253,10 @@ impl RedisLink {
                     first = false;
                     continue;
                 }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {} ms", ping_timeout.as_millis()),
+                Ok(Err(e)) if !e.is_timeout() => e.to_string(),
+                Ok(Err(_)) | Err(_) => {
+                    format!("no answer within {} ms", ping_timeout.as_millis())
+                }
             };
             self.errors.fetch_add(1, Ordering::Relaxed);
             self.set_view("fallback", Some(error.clone()));
@@ -296,6 +315,33 @@ impl RedisLink {
             self.errors.load(Ordering::Relaxed),
         );
     }
+}
+
+/// The CA and client certificate files of a `rediss://` link; without
+/// `ca_file`, the redis crate trusts the system's CA certificates
+/// (rustls-native-certs), as the backends do.
+fn tls_files(config: &RedisConfig) -> Result<redis::TlsCertificates, RedisSetupError> {
+    let read = |field: &'static str, path: &Path| {
+        std::fs::read(path).map_err(|source| RedisSetupError::TlsFile {
+            field,
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let client_tls = match &config.client_cert {
+        Some((cert, key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("client_cert_file", cert)?,
+            client_key: read("client_key_file", key)?,
+        }),
+        None => None,
+    };
+    Ok(redis::TlsCertificates {
+        client_tls,
+        root_cert: match &config.ca_file {
+            Some(path) => Some(read("ca_file", path)?),
+            None => None,
+        },
+    })
 }
 
 fn read_password(path: &Path) -> Result<String, RedisSetupError> {

@@ -14,6 +14,7 @@
 //!   with exact bytes (framings, odd closes, malformed heads).
 //! - `podman`: the images of `cargo xtask image` run under podman (runc,
 //!   host-sized rlimits), containers and volumes removed on drop.
+//! - `redis`: a private redis-server (plain or TLS only) for cluster limits.
 //! - `managed`: a gateway node managed by a control plane (config, token,
 //!   backups) that survives restarts of its daemon.
 #![deny(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod pins;
 pub mod podman;
 pub mod postgres;
 pub mod process;
+pub mod redis;
 pub mod scripted;
 pub mod wire;
 pub mod xdp;

@@ -14,7 +14,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub(super) struct RedisSection {
     /// `redis://HOST:PORT[/DB]`, or `rediss://...` for TLS (the server's
-    /// certificate is checked against the system's web roots). A user name
+    /// certificate is checked against `ca_file`, or the system's CA
+    /// certificates without it). A user name
     /// (`redis://USER@HOST`) is allowed; a password is not: use
     /// `password_file`.
     url: String,
@@ -22,6 +23,18 @@ pub(super) struct RedisSection {
     /// once at start.
     #[serde(default)]
     password_file: Option<PathBuf>,
+    /// PEM file of the CA certificates that sign the Redis server's
+    /// certificate (`rediss://` only); without it, the system's.
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    /// PEM certificate the gateway presents to Redis (`rediss://` only),
+    /// for a Redis with `tls-auth-clients yes` (its default). Needs
+    /// `client_key_file`.
+    #[serde(default)]
+    client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`.
+    #[serde(default)]
+    client_key_file: Option<PathBuf>,
     /// Milliseconds a connection attempt may take (default 500).
     #[serde(default = "default_connect_timeout")]
     connect_timeout_ms: u64,
@@ -46,6 +59,10 @@ pub struct Redis {
     /// `rediss://`.
     pub tls: bool,
     pub password_file: Option<PathBuf>,
+    /// CA certificates for the server (TLS only; `None`: the system's).
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate and its key (TLS only).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
 }
@@ -85,15 +102,37 @@ impl RedisSection {
                 self.url
             ));
         }
-        if self
-            .password_file
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            return Err(
-                "redis.password_file: empty; give the file holding the Redis password, or remove the setting".into(),
-            );
+        for (field, value) in [
+            ("password_file", &self.password_file),
+            ("ca_file", &self.ca_file),
+            ("client_cert_file", &self.client_cert_file),
+            ("client_key_file", &self.client_key_file),
+        ] {
+            if value.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(format!(
+                    "redis.{field}: empty; give the file's path, or remove the setting"
+                ));
+            }
+            if field != "password_file" && value.is_some() && !tls {
+                return Err(format!(
+                    "redis.{field}: only used with TLS; write the url as rediss://, or remove {field}"
+                ));
+            }
         }
+        let client_cert = match (&self.client_cert_file, &self.client_key_file) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(
+                    "redis.client_cert_file: needs client_key_file, the certificate's private key".into(),
+                );
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "redis.client_key_file: needs client_cert_file, the certificate it belongs to".into(),
+                );
+            }
+        };
         for (field, value) in [
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("command_timeout_ms", self.command_timeout_ms),
@@ -108,6 +147,8 @@ impl RedisSection {
             url: url.into(),
             tls,
             password_file: self.password_file.clone(),
+            ca_file: self.ca_file.clone(),
+            client_cert,
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             command_timeout: Duration::from_millis(self.command_timeout_ms),
         })
@@ -115,10 +156,14 @@ impl RedisSection {
 }
 
 impl Redis {
-    /// A relative `password_file` is relative to the config file.
+    /// Relative file paths are relative to the config file.
     pub(super) fn resolve(&mut self, config: &Path) {
-        if let Some(p) = &self.password_file {
-            self.password_file = Some(super::catalog::resolve(p, config));
+        let resolve = |p: &mut PathBuf| *p = super::catalog::resolve(p, config);
+        self.password_file.iter_mut().for_each(resolve);
+        self.ca_file.iter_mut().for_each(resolve);
+        if let Some((cert, key)) = &mut self.client_cert {
+            resolve(cert);
+            resolve(key);
         }
     }
 }
@@ -179,6 +224,26 @@ mod tests {
             (
                 "url = \"redis://h\"\npassword_file = \"\"",
                 Err("redis.password_file: empty"),
+            ),
+            (
+                "url = \"rediss://h\"\nca_file = \"ca.pem\"\nclient_cert_file = \"c.pem\"\nclient_key_file = \"c.key\"",
+                Ok(true),
+            ),
+            (
+                "url = \"redis://h\"\nca_file = \"ca.pem\"",
+                Err("redis.ca_file: only used with TLS; write the url as rediss://"),
+            ),
+            (
+                "url = \"rediss://h\"\nca_file = \"\"",
+                Err("redis.ca_file: empty"),
+            ),
+            (
+                "url = \"rediss://h\"\nclient_cert_file = \"c.pem\"",
+                Err("redis.client_cert_file: needs client_key_file"),
+            ),
+            (
+                "url = \"rediss://h\"\nclient_key_file = \"c.key\"",
+                Err("redis.client_key_file: needs client_cert_file"),
             ),
             (
                 "url = \"redis://h\"\ncommand_timeout_ms = 0",

@@ -7,11 +7,11 @@
 //! fallback shows in the log, `edgegw status` and the metrics; with Redis
 //! back on the same port, counting resumes in Redis. Plus the bad inputs:
 //! a cluster limit without `[redis]`, a wrong Redis URL, a missing
-//! password file.
+//! password file; a hung or erroring Redis; Redis over mutual TLS.
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -19,70 +19,8 @@ use edgegw_tests::{
     backends::TestBackend,
     gateway::{TestGateway, metric_value},
     process::{Daemon, TempDir, edgegw, edgegw_bin, free_port, wait_port},
+    redis::{PASSWORD, RedisServer},
 };
-
-const PASSWORD: &str = "cluster-limits-test-password";
-
-/// A private redis-server on `port`, killed (by its pid) on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(dir: &Path, port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--requirepass", PASSWORD])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "redis-server is missing: run `cargo xtask setup` (Debian package redis-server)",
-            );
-        wait_port(&format!("127.0.0.1:{port}"));
-        RedisServer { child, port }
-    }
-
-    /// `redis-cli ARGS` against this server; its output.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "--no-auth-warning",
-                "-a",
-                PASSWORD,
-            ])
-            .args(args)
-            .output()
-            .expect("running redis-cli");
-        assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Every key and its value.
-    fn counters(&self) -> Vec<(String, u64)> {
-        self.cli(&["--scan"])
-            .lines()
-            .map(|k| (k.to_string(), self.cli(&["GET", k]).parse().unwrap_or(0)))
-            .collect()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// An edgegw gateway with its own runtime directory (for `edgegw status`).
 struct Node {
@@ -460,4 +398,166 @@ fn a_redis_url_where_nothing_answers_serves_with_the_local_fallback() {
             "check that Redis runs",
         ],
     );
+}
+
+const SMALL_LIMIT: &str = r#"
+apis:
+  - name: shared
+    subscription_required: false
+    policies:
+      inbound:
+        - rate-limit-by-key: {calls: 10, renewal_period: 60, counter_key: "{header:x-tenant}", scope: cluster}
+"#;
+
+fn redis_section(port: u16, scheme: &str, password: &Path, extra: &str) -> String {
+    format!(
+        "[redis]\nurl = \"{scheme}://127.0.0.1:{port}\"\npassword_file = \"{}\"\ncommand_timeout_ms = 200\n{extra}",
+        password.display()
+    )
+}
+
+/// A Redis that hangs (SIGSTOP: connections open, no answers) or answers
+/// errors (over `maxmemory`, writes refused): every call is still answered
+/// by the local fallback, never a 5xx, the cause shows in the status, and
+/// counting in Redis resumes once it answers again.
+#[test]
+fn a_hung_or_erroring_redis_never_fails_a_call() {
+    let dir = TempDir::new("cluster-faults");
+    let redis = RedisServer::start(&dir.0, free_port());
+    let password = dir.write("redis-password", PASSWORD);
+    let catalog = dir.write("catalog.yaml", CATALOG);
+    let backend = TestBackend::echo();
+    let section = redis_section(redis.port, "redis", &password, "");
+    let node = Node::start("cluster-faults", &rest(&backend, &section, &catalog));
+    node.wait_redis("ok");
+    assert_eq!(load(&[&node], "warm", 3, &dir), vec![200; 3]);
+
+    // Hung: the first lease waits at most command_timeout_ms, then every
+    // call is counted locally without waiting on Redis.
+    redis.freeze();
+    let codes = load(&[&node], "hung", 30, &dir);
+    assert_eq!(codes, vec![200; 30], "answered by the fallback");
+    node.wait_redis("fallback");
+    let status = node.status();
+    assert!(
+        status["redis"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer within")),
+        "{status}"
+    );
+    let m = node.gw.metrics();
+    assert!(metric_value(&m, "edgegw_cluster_limit_fallback_total") >= 27.0, "{m}");
+    redis.resume();
+    node.wait_redis("ok");
+    wait_for_window_room(10);
+    assert_eq!(load(&[&node], "thawed", 3, &dir), vec![200; 3]);
+    assert!(
+        redis.counters().iter().any(|(k, _)| k.contains("thawed")),
+        "counting resumed in Redis: {:?}",
+        redis.counters()
+    );
+
+    // Erroring: writes refused (OOM); the calls are still served.
+    redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    redis.cli(&["CONFIG", "SET", "maxmemory", "1"]);
+    let errors_before = metric_value(&node.gw.metrics(), "edgegw_redis_errors_total");
+    let codes = load(&[&node], "oom", 20, &dir);
+    assert_eq!(codes, vec![200; 20], "answered by the fallback");
+    let m = node.gw.metrics();
+    assert!(
+        metric_value(&m, "edgegw_redis_errors_total") > errors_before,
+        "the refused writes are counted as errors: {m}"
+    );
+    assert!(
+        node.gw.daemon.log_text().contains("OOM"),
+        "the log says why: {}",
+        node.gw.daemon.log_text()
+    );
+    redis.cli(&["CONFIG", "SET", "maxmemory", "0"]);
+    node.wait_redis("ok");
+}
+
+/// `rediss://` with the test's own CA and a client certificate (Redis
+/// requires one): the limit counts in Redis over TLS. A gateway that trusts
+/// another CA serves with the fallback and says why; an unreadable CA file
+/// stops the start with one line.
+#[test]
+fn cluster_limits_count_in_redis_over_mutual_tls() {
+    let dir = TempDir::new("cluster-tls");
+    let tls = edgegw_tests::redis::RedisTls::new(&dir.0);
+    let redis = RedisServer::start_tls(&dir.0, free_port(), tls);
+    let files = redis.tls().unwrap();
+    let password = dir.write("redis-password", PASSWORD);
+    let catalog = dir.write("catalog.yaml", SMALL_LIMIT);
+    let backend = TestBackend::echo();
+    let trusted = format!(
+        "ca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+        files.ca.display(),
+        files.client.cert.display(),
+        files.client.key.display()
+    );
+    let node = Node::start(
+        "cluster-tls",
+        &rest(
+            &backend,
+            &redis_section(redis.port, "rediss", &password, &trusted),
+            &catalog,
+        ),
+    );
+    node.wait_redis("ok");
+    wait_for_window_room(15);
+    let codes = load(&[&node], "tls", 15, &dir);
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), 10, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 429).count(), 5, "{codes:?}");
+    let counted = redis.counters();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].1, 10, "counted in Redis over TLS: {counted:?}");
+
+    // Another CA: the server's certificate is not trusted.
+    let other_dir = TempDir::new("cluster-tls-other");
+    let other = edgegw_tests::certs::TestCa::new(&other_dir.0);
+    let untrusted = trusted.replace(
+        &files.ca.display().to_string(),
+        &other.pem_path.display().to_string(),
+    );
+    let stranger = Node::start(
+        "cluster-tls-stranger",
+        &rest(
+            &backend,
+            &redis_section(redis.port, "rediss", &password, &untrusted),
+            &catalog,
+        ),
+    );
+    stranger.wait_redis("fallback");
+    assert_eq!(load(&[&stranger], "x", 3, &dir), vec![200; 3]);
+    let error = stranger.status()["redis"]["last_error"].to_string();
+    assert!(
+        error.to_lowercase().contains("certificate"),
+        "the status names the certificate problem: {error}"
+    );
+
+    // An unreadable CA file stops the start.
+    let missing = trusted.replace(
+        &files.ca.display().to_string(),
+        &dir.0.join("no-such-ca.pem").display().to_string(),
+    );
+    let log = refused(
+        "cluster-tls-noca",
+        &rest(
+            &backend,
+            &redis_section(redis.port, "rediss", &password, &missing),
+            &catalog,
+        ),
+    );
+    one_line_with(&log, &["cannot read redis.ca_file", "no-such-ca.pem", "PEM"]);
+    // TLS files on a plain redis:// URL are refused as well.
+    let log = refused(
+        "cluster-tls-plain",
+        &rest(
+            &backend,
+            &redis_section(redis.port, "redis", &password, &trusted),
+            &catalog,
+        ),
+    );
+    one_line_with(&log, &["redis.ca_file: only used with TLS", "rediss://"]);
 }
