@@ -14,7 +14,7 @@ use gateway_model::{
     catalog::file::{
         ApiFile, CatalogFile, NamedValueFile, OperationFile, ProductFile, SubscriptionFile,
     },
-    config::{ApiSection, BackendSection, Bundle, DosSection, OperationSection},
+    config::{ApiSection, BackendSection, Bundle, DosSection, OperationSection, RedisSection},
 };
 use ring::digest;
 use serde::de::DeserializeOwned;
@@ -36,6 +36,7 @@ struct Sources {
     backends: Vec<BackendSection>,
     policies: Option<serde_yaml::Value>,
     dos_profiles: BTreeMap<String, DosSection>,
+    redis: Option<RedisSection>,
 }
 
 /// A stored document of `kind` as `T`; the store holds only documents
@@ -83,6 +84,9 @@ impl Sources {
             backends: all(conn, Kind::Backend)?,
             policies,
             dos_profiles,
+            redis: resources::get(conn, Kind::Redis, GLOBAL)?
+                .map(|doc| typed(Kind::Redis, doc))
+                .transpose()?,
         })
     }
 
@@ -131,6 +135,7 @@ impl Sources {
             backends,
             catalog: Some(serde_json::value::to_raw_value(&catalog).expect("catalogs serialise")),
             dos: dos.cloned(),
+            redis: self.redis.clone(),
         })
     }
 }

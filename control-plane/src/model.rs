@@ -4,7 +4,7 @@
 
 use gateway_model::{
     catalog::file::KeyNamesFile,
-    config::{BackendSection, DosSection},
+    config::{BackendSection, DosSection, RedisSection},
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -231,7 +231,7 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
             "{what}: the body must be a JSON object"
         )));
     };
-    if kind != Kind::Policies {
+    if !kind.singleton() {
         check_name(kind.noun(), name)?;
         match doc.get(kind.key()) {
             None => {
@@ -270,6 +270,8 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
         Kind::Policies => {
             shape::<PoliciesDoc>(&what, doc.clone())?;
         }
+        // Its meaning (URL, files, timeouts) is checked with the bundles.
+        Kind::Redis => probe::<RedisSection>(&what, doc.clone())?,
         Kind::Backend => probe::<BackendSection>(&what, doc.clone())?,
         Kind::DosProfile => {
             let mut profile = doc.clone();

@@ -82,6 +82,6 @@ fn referrer(conn: &Conn, kind: Kind, name: &str) -> Result<Option<String>, ApiEr
             }
             found
         }
-        Kind::Subscription | Kind::Policies => None,
+        Kind::Subscription | Kind::Policies | Kind::Redis => None,
     })
 }

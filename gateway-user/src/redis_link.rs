@@ -1,6 +1,9 @@
 //! The node's Redis, where cluster-scoped rate limits (`scope: cluster`)
-//! lease their budget (`policy/cluster_limit.rs`). Made once by the node
-//! (`cli/run.rs`) and handed to the policies through the `Staging`.
+//! lease their budget (`policy/cluster_limit.rs`). The settings come from
+//! the node's `[redis]` or, without one, from the control plane's bundle;
+//! `RedisSlot` holds the link in use, a build asks it for the link of its
+//! settings (the same link while they are unchanged, a new one when they
+//! change) and the commit of that build puts it in service.
 //!
 //! Failure handling: a command that errors or does not answer within
 //! `command_timeout` marks Redis down at once. While it is down, no request
@@ -44,7 +47,9 @@ pub enum RedisSetupError {
         "redis TLS files: {0}; give PEM files in redis.ca_file, client_cert_file and client_key_file"
     )]
     Tls(String),
-    #[error("cannot read redis.{field} {path}: {source}; give a readable PEM file, or remove {field}")]
+    #[error(
+        "cannot read redis.{field} {path}: {source}; give a readable PEM file, or remove {field}"
+    )]
     TlsFile {
         field: &'static str,
         path: String,
@@ -73,6 +78,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const LOG_EVERY_MS: u64 = 10_000;
 
 pub struct RedisLink {
+    /// The settings it was made from: a build with the same keeps it.
+    config: RedisConfig,
     url: String,
     manager: ConnectionManager,
     script: redis::Script,
@@ -88,6 +95,8 @@ pub struct RedisLink {
     errors: AtomicU64,
     view: Mutex<RedisView>,
     status: OnceLock<Arc<StatusFile>>,
+    /// Replaced by a link of other settings: its watcher stops.
+    closed: AtomicBool,
 }
 
 impl RedisLink {
@@ -132,6 +141,7 @@ impl RedisLink {
                 }
             })?;
         let link = Arc::new(RedisLink {
+            config: config.clone(),
             url: config.url.clone(),
             manager,
             script: redis::Script::new(LEASE),
@@ -148,6 +158,7 @@ impl RedisLink {
                 last_error: None,
             }),
             status: OnceLock::new(),
+            closed: AtomicBool::new(false),
         });
         tokio::spawn(
             link.clone()
@@ -225,13 +236,21 @@ impl RedisLink {
         }
     }
 
+    /// Out of service (its settings were replaced): the watcher ends and
+    /// the link is dropped once the last gateway that used it is.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.up.store(false, Ordering::Release);
+        self.failed.notify_one();
+    }
+
     /// Pings while Redis is down, with backoff; waits for a failure
-    /// while it is up.
+    /// while it is up; ends when the link is closed.
     async fn watch(self: Arc<Self>, ping_timeout: Duration) {
         let mut backoff = Duration::ZERO;
         let mut last_log = 0u64;
         let mut first = true;
-        loop {
+        while !self.closed.load(Ordering::Acquire) {
             if self.up() {
                 self.failed.notified().await;
                 backoff = MIN_BACKOFF;
@@ -239,6 +258,9 @@ impl RedisLink {
                 continue;
             }
             tokio::time::sleep(backoff).await;
+            if self.closed.load(Ordering::Acquire) {
+                break;
+            }
             let mut conn = self.manager.clone();
             let ping = tokio::time::timeout(
                 ping_timeout,
@@ -275,7 +297,8 @@ impl RedisLink {
         }
     }
 
-    /// Changes the view; written to the status file under the view's lock,
+    /// Changes the view (not after close: the link in service owns the
+    /// status entry); written to the status file under the view's lock,
     /// so that `publish_to` never misses a change.
     fn set_view(&self, state: &str, error: Option<String>) {
         let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,7 +309,11 @@ impl RedisLink {
         if error.is_some() {
             view.last_error = error;
         }
-        if let Some(status) = self.status.get() {
+        if let Some(status) = self
+            .status
+            .get()
+            .filter(|_| !self.closed.load(Ordering::Acquire))
+        {
             let published = view.clone();
             status.update(|s| s.redis = Some(published));
         }
@@ -314,6 +341,91 @@ impl RedisLink {
             self.leases.load(Ordering::Relaxed),
             self.errors.load(Ordering::Relaxed),
         );
+    }
+}
+
+/// The link in service, if the node has a Redis (`[redis]` or the
+/// bundle's `redis`), replaced when a committed build brings other settings.
+#[derive(Default)]
+pub struct RedisSlot {
+    current: Mutex<Option<Arc<RedisLink>>>,
+    status: OnceLock<Arc<StatusFile>>,
+}
+
+impl RedisSlot {
+    /// The link for `config`: the one in service when its settings are the
+    /// same (its connection and state carry over), else a new one, which
+    /// serves once `install`ed.
+    pub fn link_for(
+        &self,
+        config: Option<&RedisConfig>,
+    ) -> Result<Option<Arc<RedisLink>>, RedisSetupError> {
+        let Some(config) = config else {
+            return Ok(None);
+        };
+        if let Some(link) = self.current().as_ref().filter(|l| l.config == *config) {
+            return Ok(Some(link.clone()));
+        }
+        RedisLink::start(config).map(Some)
+    }
+
+    /// Puts `link` in service; the one it replaces is closed.
+    pub fn install(&self, link: Option<Arc<RedisLink>>) {
+        let mut current = self.current();
+        let same = match (&*current, &link) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some(old) = current.take() {
+            old.close();
+        }
+        match &link {
+            Some(new) => {
+                tracing::info!(url = %new.url, "cluster rate limits count in this Redis");
+                if let Some(status) = self.status.get() {
+                    new.publish_to(status.clone());
+                }
+            }
+            None => {
+                if let Some(status) = self.status.get() {
+                    status.update(|s| s.redis = None);
+                }
+            }
+        }
+        *current = link;
+    }
+
+    /// A link made by `link_for` that will not serve (its build failed);
+    /// the one in service is left alone.
+    pub fn discard(&self, link: &Arc<RedisLink>) {
+        if !self
+            .current()
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, link))
+        {
+            link.close();
+        }
+    }
+
+    /// The link in service.
+    pub fn get(&self) -> Option<Arc<RedisLink>> {
+        self.current().clone()
+    }
+
+    /// From now on, the link in service reports to `status`.
+    pub fn publish_to(&self, status: Arc<StatusFile>) {
+        if let Some(link) = self.get() {
+            link.publish_to(status.clone());
+        }
+        let _ = self.status.set(status);
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Option<Arc<RedisLink>>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

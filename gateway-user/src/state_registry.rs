@@ -16,7 +16,8 @@
 //! The `Staging` is handed explicitly to everything that builds runtimes
 //! (`Gateway::build` → `Catalog::build` → `Policy::build`); it also hands
 //! policies what the node gives them (the fleet counters, the Redis link
-//! of cluster rate limits). Outside a
+//! of cluster rate limits: the one in service while the settings are the
+//! same, a new one put in service by the commit). Outside a
 //! reload (unit tests, fuzz targets) `Staging::fresh()` makes every part
 //! fresh.
 //!
@@ -29,7 +30,12 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{fleet::Fleet, redis_link::RedisLink};
+use gateway_model::config::Redis as RedisConfig;
+
+use crate::{
+    fleet::Fleet,
+    redis_link::{RedisLink, RedisSetupError, RedisSlot},
+};
 
 /// What a piece of state belongs to; with its identity, its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -56,13 +62,28 @@ pub struct StateRegistry {
     running: Mutex<Arc<Kept>>,
     /// Fleet-wide quota counters, when a control plane is configured.
     fleet: Option<Arc<Fleet>>,
-    /// The Redis of cluster rate limits, when `[redis]` is configured.
-    redis: Option<Arc<RedisLink>>,
+    /// The Redis link of cluster rate limits in service, if any.
+    redis: Arc<RedisSlot>,
 }
 
 /// The state one build took; `commit` it once its gateway is in service.
 #[must_use = "commit the state once the gateway is swapped in"]
-pub struct Staged(Kept);
+pub struct Staged(Kept, PendingLink);
+
+/// The Redis link a build uses. A new one that is never committed (the
+/// build or the swap failed) is closed: nothing of it keeps running.
+struct PendingLink {
+    link: Option<Arc<RedisLink>>,
+    slot: Arc<RedisSlot>,
+}
+
+impl Drop for PendingLink {
+    fn drop(&mut self) {
+        if let Some(link) = self.link.take() {
+            self.slot.discard(&link);
+        }
+    }
+}
 
 /// A build in progress: the running state on offer, the state this build
 /// took so far, and what the node hands the policies it builds.
@@ -70,15 +91,16 @@ pub struct Staging {
     running: Arc<Kept>,
     next: Kept,
     fleet: Option<Arc<Fleet>>,
-    redis: Option<Arc<RedisLink>>,
+    redis: PendingLink,
     /// Places of cluster rate limits built without a Redis to count in.
     without_redis: Vec<String>,
 }
 
 impl StateRegistry {
-    /// A registry whose builds hand `fleet` to fleet-wide quotas and
-    /// `redis` to cluster rate limits.
-    pub fn new(fleet: Option<Arc<Fleet>>, redis: Option<Arc<RedisLink>>) -> StateRegistry {
+    /// A registry whose builds hand `fleet` to fleet-wide quotas and the
+    /// link in `redis` (or a new one, see `Staging::use_redis`) to cluster
+    /// rate limits.
+    pub fn new(fleet: Option<Arc<Fleet>>, redis: Arc<RedisSlot>) -> StateRegistry {
         StateRegistry {
             running: Mutex::default(),
             fleet,
@@ -96,17 +118,23 @@ impl StateRegistry {
             running: self.running().clone(),
             next: Kept::default(),
             fleet: self.fleet.clone(),
-            redis: self.redis.clone(),
+            redis: PendingLink {
+                link: None,
+                slot: self.redis.clone(),
+            },
             without_redis: Vec::new(),
         };
         let built = build(&mut staging)?;
-        Ok((built, Staged(staging.next)))
+        Ok((built, Staged(staging.next, staging.redis)))
     }
 
     /// The new gateway is in service: its state becomes the running state,
-    /// and state it did not take is dropped (once older gateways finish).
+    /// and state it did not take is dropped (once older gateways finish);
+    /// its Redis link is the one in service.
     pub fn commit(&self, staged: Staged) {
-        *self.running() = Arc::new(staged.0);
+        let Staged(kept, mut redis) = staged;
+        *self.running() = Arc::new(kept);
+        self.redis.install(redis.link.take());
     }
 
     /// How many pieces of state of `kind` the running gateway holds.
@@ -126,14 +154,29 @@ impl Staging {
             running: Arc::default(),
             next: Kept::default(),
             fleet: None,
-            redis: None,
+            redis: PendingLink {
+                link: None,
+                slot: Arc::default(),
+            },
             without_redis: Vec::new(),
         }
     }
 
-    /// The node's Redis link cluster rate limits count in, if any.
+    /// Cluster rate limits of this build count in the Redis of `config`
+    /// (the node's `[redis]` or the bundle's): the link in service when
+    /// the settings are unchanged, else a new one (connecting in the
+    /// background), in service from the commit. Call inside the runtime.
+    pub fn use_redis(&mut self, config: Option<&RedisConfig>) -> Result<(), RedisSetupError> {
+        let link = self.redis.slot.link_for(config)?;
+        if let Some(old) = std::mem::replace(&mut self.redis.link, link) {
+            self.redis.slot.discard(&old);
+        }
+        Ok(())
+    }
+
+    /// The Redis link cluster rate limits count in, if any.
     pub fn redis(&self) -> Option<&Arc<RedisLink>> {
-        self.redis.as_ref()
+        self.redis.link.as_ref()
     }
 
     /// A cluster rate limit at `place` found no Redis: the build must fail.

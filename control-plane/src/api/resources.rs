@@ -19,7 +19,9 @@ pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer
     match segs {
         // POST is served before the store lane (`super::import`).
         ["apis", "import"] => Err(method_not_allowed(req, "POST")),
-        ["policies"] => policies(state, req),
+        [segment] if Kind::from_segment(segment).is_some_and(Kind::singleton) => {
+            singleton(state, req, Kind::from_segment(segment).expect("checked"))
+        }
         ["subscriptions", id, "regenerate"] => match req.method {
             Method::POST => regenerate(state, req, id),
             _ => Err(method_not_allowed(req, "POST")),
@@ -75,10 +77,10 @@ pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer
 
 fn kind_of(segment: &str) -> Result<Kind, ApiError> {
     Kind::from_segment(segment)
-        .filter(|k| *k != Kind::Policies)
+        .filter(|k| !k.singleton())
         .ok_or_else(|| {
             ApiError::not_found(format!(
-                "no resource \"{segment}\"; resources are apis, products, subscriptions, named-values, backends, policies, dos-profiles, gateways"
+                "no resource \"{segment}\"; resources are apis, products, subscriptions, named-values, backends, policies, dos-profiles, redis, gateways"
             ))
         })
 }
@@ -124,20 +126,27 @@ pub fn put(
     Ok((status, Some(model::shown(kind, doc))))
 }
 
-fn policies(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
+/// The global policies and the Redis settings: one document each.
+fn singleton(state: &State, req: &AdminRequest, kind: Kind) -> Result<Answer, ApiError> {
     match req.method {
         Method::GET => {
-            let doc = state
-                .store
-                .read(|c| resources::get(c, Kind::Policies, GLOBAL))?;
-            Ok((StatusCode::OK, Some(doc.unwrap_or_else(|| json!({})))))
+            let doc = state.store.read(|c| resources::get(c, kind, GLOBAL))?;
+            match (doc, kind) {
+                (Some(doc), _) => Ok((StatusCode::OK, Some(doc))),
+                (None, Kind::Policies) => Ok((StatusCode::OK, Some(json!({})))),
+                (None, _) => Err(ApiError::not_found(format!(
+                    "no {} set; PUT /v1/{} to set them",
+                    kind.noun(),
+                    kind.segment()
+                ))),
+            }
         }
         Method::PUT => {
-            let body: Value = model::parse("policies", &req.body)?;
-            put(state, Kind::Policies, GLOBAL, body, false)
+            let body: Value = model::parse(kind.noun(), &req.body)?;
+            put(state, kind, GLOBAL, body, false)
         }
         Method::DELETE => {
-            state.write(|tx| Ok(resources::delete(tx, Kind::Policies, GLOBAL)?))?;
+            state.write(|tx| Ok(resources::delete(tx, kind, GLOBAL)?))?;
             Ok((StatusCode::NO_CONTENT, None))
         }
         _ => Err(method_not_allowed(req, "GET, PUT or DELETE")),

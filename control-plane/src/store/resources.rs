@@ -18,10 +18,12 @@ pub enum Kind {
     Backend,
     Policies,
     DosProfile,
+    /// The Redis of cluster rate limits, in every bundle (one document).
+    Redis,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Api,
         Kind::Product,
         Kind::Subscription,
@@ -29,7 +31,13 @@ impl Kind {
         Kind::Backend,
         Kind::Policies,
         Kind::DosProfile,
+        Kind::Redis,
     ];
+
+    /// Stored once, under `GLOBAL`, at `/v1/<segment>` (no collection).
+    pub fn singleton(self) -> bool {
+        matches!(self, Kind::Policies | Kind::Redis)
+    }
 
     /// The collection's path segment, also the `kind` column.
     pub fn segment(self) -> &'static str {
@@ -41,6 +49,7 @@ impl Kind {
             Kind::Backend => "backends",
             Kind::Policies => "policies",
             Kind::DosProfile => "dos-profiles",
+            Kind::Redis => "redis",
         }
     }
 
@@ -62,6 +71,7 @@ impl Kind {
             Kind::Backend => "backend",
             Kind::Policies => "policies",
             Kind::DosProfile => "dos profile",
+            Kind::Redis => "redis",
         }
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CatalogSource, Config, ConfigError, DosPolicy,
+    CatalogSource, Config, ConfigError, DosPolicy, Redis, RedisSection,
     apis::{self, ApiSection, BackendSection},
     dos::DosSection,
 };
@@ -45,6 +45,12 @@ pub struct Bundle {
     /// Same shape as the file's `[dos]`: what XDP enforces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dos: Option<DosSection>,
+    /// Same shape as the file's `[redis]`: the Redis that cluster rate
+    /// limits count in, for gateways whose own file has no `[redis]`
+    /// (a node's own section wins: it knows its network). File paths are
+    /// absolute paths on the gateway nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisSection>,
 }
 
 /// A bundle's parts, validated.
@@ -53,6 +59,7 @@ struct Managed {
     dos: Option<DosPolicy>,
     /// The catalog, validated against `apis`.
     catalog: Option<Arc<Catalog>>,
+    redis: Option<Redis>,
 }
 
 impl Bundle {
@@ -95,7 +102,20 @@ impl Bundle {
             }
             None => None,
         };
-        Ok(Managed { apis, dos, catalog })
+        let redis = match &self.redis {
+            Some(section) => {
+                let redis = section.validate().map_err(invalid)?;
+                redis.check_absolute().map_err(invalid)?;
+                Some(redis)
+            }
+            None => None,
+        };
+        Ok(Managed {
+            apis,
+            dos,
+            catalog,
+            redis,
+        })
     }
 }
 
@@ -103,11 +123,17 @@ impl Config {
     /// This node's configuration with the managed parts taken from
     /// `bundle`, validated whole (nothing of a bad bundle is used).
     pub fn with_bundle(&self, bundle: &Bundle) -> Result<Config, ConfigError> {
-        let Managed { apis, dos, catalog } = bundle.validated()?;
+        let Managed {
+            apis,
+            dos,
+            catalog,
+            redis,
+        } = bundle.validated()?;
         Ok(Config {
             apis,
             dos,
             catalog: catalog.map(CatalogSource::Bundled),
+            redis: self.redis.clone().or(redis),
             ..self.clone()
         })
     }

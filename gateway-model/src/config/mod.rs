@@ -33,7 +33,7 @@ pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
 pub use limits::Limits;
 pub use listeners::{Certificate, TlsListener};
-pub use redis::Redis;
+pub use redis::{Redis, RedisSection};
 pub use template::UrlTemplate;
 
 use std::{net::SocketAddr, path::Path};

@@ -8,11 +8,13 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+/// The `[redis]` section as written: in the node's file, or as the
+/// control plane's `PUT /v1/redis` document carried in every bundle.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RedisSection {
+pub struct RedisSection {
     /// `redis://HOST:PORT[/DB]`, or `rediss://...` for TLS (the server's
     /// certificate is checked against `ca_file`, or the system's CA
     /// certificates without it). A user name
@@ -21,19 +23,19 @@ pub(super) struct RedisSection {
     url: String,
     /// File holding the Redis password (or the ACL user's password); read
     /// once at start.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     password_file: Option<PathBuf>,
     /// PEM file of the CA certificates that sign the Redis server's
     /// certificate (`rediss://` only); without it, the system's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     ca_file: Option<PathBuf>,
     /// PEM certificate the gateway presents to Redis (`rediss://` only),
     /// for a Redis with `tls-auth-clients yes` (its default). Needs
     /// `client_key_file`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     client_cert_file: Option<PathBuf>,
     /// PEM private key of `client_cert_file`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     client_key_file: Option<PathBuf>,
     /// Milliseconds a connection attempt may take (default 500).
     #[serde(default = "default_connect_timeout")]
@@ -68,7 +70,7 @@ pub struct Redis {
 }
 
 impl RedisSection {
-    pub(super) fn validate(&self) -> Result<Redis, String> {
+    pub fn validate(&self) -> Result<Redis, String> {
         let url = self.url.trim();
         let (tls, rest) = if let Some(rest) = url.strip_prefix("rediss://") {
             (true, rest)
@@ -124,12 +126,14 @@ impl RedisSection {
             (None, None) => None,
             (Some(_), None) => {
                 return Err(
-                    "redis.client_cert_file: needs client_key_file, the certificate's private key".into(),
+                    "redis.client_cert_file: needs client_key_file, the certificate's private key"
+                        .into(),
                 );
             }
             (None, Some(_)) => {
                 return Err(
-                    "redis.client_key_file: needs client_cert_file, the certificate it belongs to".into(),
+                    "redis.client_key_file: needs client_cert_file, the certificate it belongs to"
+                        .into(),
                 );
             }
         };
@@ -156,6 +160,30 @@ impl RedisSection {
 }
 
 impl Redis {
+    /// The files a bundle's `redis` names are on every gateway node, and
+    /// no config file gives a relative path a meaning there.
+    pub(super) fn check_absolute(&self) -> Result<(), String> {
+        let mut files = vec![
+            ("password_file", &self.password_file),
+            ("ca_file", &self.ca_file),
+        ];
+        let (cert, key) = match &self.client_cert {
+            Some((cert, key)) => (Some(cert.clone()), Some(key.clone())),
+            None => (None, None),
+        };
+        files.push(("client_cert_file", &cert));
+        files.push(("client_key_file", &key));
+        for (field, path) in files {
+            if let Some(p) = path.as_ref().filter(|p| p.is_relative()) {
+                return Err(format!(
+                    "redis.{field}: \"{}\" is relative; give the absolute path the file has on the gateway nodes",
+                    p.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Relative file paths are relative to the config file.
     pub(super) fn resolve(&mut self, config: &Path) {
         let resolve = |p: &mut PathBuf| *p = super::catalog::resolve(p, config);

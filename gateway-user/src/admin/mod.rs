@@ -30,7 +30,7 @@ pub struct AdminState {
     /// The control plane sync of a managed gateway: `/readyz` details.
     pub sync: Option<Arc<crate::sync::SyncState>>,
     /// The Redis of cluster rate limits: its metrics.
-    pub redis: Option<Arc<crate::redis_link::RedisLink>>,
+    pub redis: Arc<crate::redis_link::RedisSlot>,
 }
 
 /// Serves the admin endpoints until the task is dropped.
@@ -77,7 +77,7 @@ fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::B
                     .ok()
             });
             let mut body = state.metrics.render(xdp.as_deref());
-            if let Some(redis) = &state.redis {
+            if let Some(redis) = state.redis.get() {
                 redis.render_metrics(&mut body);
             }
             (StatusCode::OK, "text/plain; version=0.0.4", body)

@@ -110,12 +110,10 @@ async fn serve(
     };
     // Runtime state outlives each gateway: reloads carry it over.
     let fleet = managed.as_ref().map(|m| m.fleet.clone());
-    // The Redis of cluster rate limits: connects in the background, and a
-    // Redis that is down does not stop the start (limits count locally).
-    let redis = match &config.redis {
-        Some(r) => Some(crate::redis_link::RedisLink::start(r)?),
-        None => None,
-    };
+    // The Redis of cluster rate limits (the build starts its link): it
+    // connects in the background, and a Redis that is down does not stop
+    // the start (limits count locally).
+    let redis = Arc::new(crate::redis_link::RedisSlot::default());
     let registry = Arc::new(StateRegistry::new(fleet.clone(), redis.clone()));
     let (gateway, state) = registry.build(|s| Gateway::build(&config, s))?;
     registry.commit(state);
@@ -155,8 +153,8 @@ async fn serve(
         }
         return Err(err);
     }
-    if let (Some(link), Some(status)) = (&admin_state.redis, lifecycle.status()) {
-        link.publish_to(status);
+    if let Some(status) = lifecycle.status() {
+        admin_state.redis.publish_to(status);
     }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");

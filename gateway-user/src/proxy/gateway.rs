@@ -32,9 +32,11 @@ pub enum GatewayError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(
-        "policy at {place}: scope: cluster needs a Redis to count in, and this node has no [redis] section; add [redis] url = \"redis://HOST:PORT\" to the node config, or use scope: local"
+        "policy at {place}: scope: cluster needs a Redis to count in, and neither this node's config nor the control plane's bundle has one; add [redis] url = \"redis://HOST:PORT\" to the node config (or PUT /v1/redis on the control plane), or use scope: local"
     )]
     ClusterLimitWithoutRedis { place: String },
+    #[error(transparent)]
+    Redis(#[from] crate::redis_link::RedisSetupError),
 }
 
 pub struct Gateway {
@@ -57,6 +59,7 @@ impl Gateway {
     /// Builds every part or fails as a whole, taking its runtime state from
     /// `staging` (the running state carried over, or fresh).
     pub fn build(config: &Config, staging: &mut Staging) -> Result<Gateway, GatewayError> {
+        staging.use_redis(config.redis.as_ref())?;
         let tls = match &config.tls {
             Some(t) => Some(tls::server_config(t)?),
             None => None,

@@ -147,7 +147,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Waits until `room` seconds remain in the current minute (the windows
 /// of cluster limits are aligned to the wall clock).
 fn wait_for_window_room(room: u64) {
-    let into = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() % 60;
+    let into = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
     if into + room > 60 {
         std::thread::sleep(Duration::from_secs(60 - into) + Duration::from_millis(200));
     }

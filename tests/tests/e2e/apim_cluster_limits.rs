@@ -446,7 +446,10 @@ fn a_hung_or_erroring_redis_never_fails_a_call() {
         "{status}"
     );
     let m = node.gw.metrics();
-    assert!(metric_value(&m, "edgegw_cluster_limit_fallback_total") >= 27.0, "{m}");
+    assert!(
+        metric_value(&m, "edgegw_cluster_limit_fallback_total") >= 27.0,
+        "{m}"
+    );
     redis.resume();
     node.wait_redis("ok");
     wait_for_window_room(10);
@@ -549,7 +552,10 @@ fn cluster_limits_count_in_redis_over_mutual_tls() {
             &catalog,
         ),
     );
-    one_line_with(&log, &["cannot read redis.ca_file", "no-such-ca.pem", "PEM"]);
+    one_line_with(
+        &log,
+        &["cannot read redis.ca_file", "no-such-ca.pem", "PEM"],
+    );
     // TLS files on a plain redis:// URL are refused as well.
     let log = refused(
         "cluster-tls-plain",

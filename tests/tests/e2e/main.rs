@@ -55,6 +55,7 @@ mod sync_errors;
 mod sync_failover;
 mod sync_fleet;
 mod sync_quota;
+mod sync_redis;
 mod xdp_cli;
 mod xdp_differential;
 mod xdp_dos;
