@@ -72,7 +72,7 @@ fn gateway(tag: &str, redis: &RedisServer, calls: u64, scope: &str) -> Gateway {
     cmd.args(["run", "--config", config.to_str().unwrap()])
         .arg("--runtime-dir")
         .arg(tmp.0.join("run"))
-        .env("EDGEGW_LOG", "warn");
+        .env("EDGEGW_LOG", "info");
     let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
     daemon.wait_ready();
     wait_port(&format!("127.0.0.1:{port}"));

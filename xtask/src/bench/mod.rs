@@ -69,7 +69,10 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "sync" => sync::run(args),
         // Cluster-wide rate limits in Redis: accuracy over three gateways
         // and the cost against a local limit (`tests/src/bin/cluster_bench.rs`).
-        "cluster" => harness_bin("cluster_bench", args),
+        "cluster" => {
+            setup::ensure_packages_without_services(&["wrk", "redis-server"])?;
+            harness_bin("cluster_bench", args)
+        }
         "spray" | "reload" => state::run(target, args),
         other => bail!(
             "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, cluster, spray, reload"
