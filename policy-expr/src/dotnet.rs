@@ -298,3 +298,89 @@ pub fn string_format(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn at(secs: i64, nanos: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn date_formats_as_dotnet_invariant() {
+        // 2024-02-29T13:05:09.1234567Z, a Thursday.
+        let d = at(1_709_211_909, 123_456_700);
+        let cases = [
+            ("o", "2024-02-29T13:05:09.1234567Z"),
+            ("s", "2024-02-29T13:05:09"),
+            ("u", "2024-02-29 13:05:09Z"),
+            ("r", "Thu, 29 Feb 2024 13:05:09 GMT"),
+            ("d", "02/29/2024"),
+            ("G", "02/29/2024 13:05:09"),
+            ("yyyy-MM-dd'T'HH:mm:ss.fffK", "2024-02-29T13:05:09.123Z"),
+            ("dddd d MMMM yy", "Thursday 29 February 24"),
+            ("h:m:s tt", "1:5:9 PM"),
+            ("HH\\h mm", "13h 05"),
+            ("FFFFFFF", "1234567"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(datetime_format(d, f).unwrap(), want, "{f}");
+        }
+        assert!(datetime_format(d, "Q").is_err());
+        assert!(datetime_format(d, "'open").is_err());
+    }
+
+    #[test]
+    fn time_spans_and_guids() {
+        assert_eq!(
+            timespan_to_string(Duration::milliseconds(1500)),
+            "00:00:01.5000000"
+        );
+        assert_eq!(timespan_to_string(Duration::hours(50)), "2.02:00:00");
+        assert_eq!(timespan_to_string(Duration::seconds(-61)), "-00:01:01");
+        let g = 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff;
+        assert_eq!(
+            guid_format(g, "D").unwrap(),
+            "00112233-4455-6677-8899-aabbccddeeff"
+        );
+        assert_eq!(
+            guid_format(g, "B").unwrap(),
+            "{00112233-4455-6677-8899-aabbccddeeff}"
+        );
+        assert_eq!(
+            guid_format(g, "N").unwrap(),
+            "00112233445566778899aabbccddeeff"
+        );
+        assert!(guid_format(g, "Z").is_none());
+        let v4 = guid_to_string(new_guid());
+        assert_eq!(&v4[14..15], "4", "{v4}");
+        assert!(matches!(&v4[19..20], "8" | "9" | "a" | "b"), "{v4}");
+    }
+
+    #[test]
+    fn string_format_as_dotnet() {
+        let args = [Value::str("a"), Value::Int(2), Value::Null];
+        assert_eq!(string_format("{0}-{1}:{2}.", &args).unwrap(), "a-2:.");
+        assert_eq!(string_format("{{{0}}}", &args).unwrap(), "{a}");
+        assert!(string_format("{3}", &args).is_err());
+        assert!(string_format("{x}", &args).is_err());
+        assert!(string_format("a}b", &args).is_err());
+    }
+
+    #[test]
+    fn json_text_as_newtonsoft() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"a":[1,"x"]}"#).unwrap();
+        assert_eq!(json_to_string(&v, false), r#"{"a":[1,"x"]}"#);
+        assert_eq!(
+            json_to_string(&v, true),
+            "{\n  \"a\": [\n    1,\n    \"x\"\n  ]\n}"
+        );
+        assert_eq!(json_to_string(&serde_json::json!("t"), true), "t");
+        assert_eq!(json_to_string(&serde_json::json!(true), true), "True");
+    }
+}

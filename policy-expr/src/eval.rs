@@ -1143,7 +1143,17 @@ fn arith<'a>(op: Arith, num: Num, a: &Value<'a>, b: &Value<'a>, span: Span) -> R
     if a.is_null() || b.is_null() {
         return Ok(Value::Null);
     }
-    let zero = || EvalError::new(span, "Attempted to divide by zero.");
+    let zero = || {
+        let divisor_zero = b.to_double() == Some(0.0);
+        EvalError::new(
+            span,
+            if divisor_zero {
+                "Attempted to divide by zero."
+            } else {
+                "Arithmetic operation resulted in an overflow."
+            },
+        )
+    };
     Ok(match num {
         Num::Int => {
             let (x, y) = (int(a), int(b));
@@ -1376,7 +1386,7 @@ fn dict_get<'a>(d: &Dict<'a>, key: &str, as_text: bool) -> Option<Value<'a>> {
             }
         }
         Dict::Pairs(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| Value::str(v)),
-        Dict::Variables(vars) => vars.get(key).cloned(),
+        Dict::Variables(vars) => vars.get(key).map(lend),
         Dict::Claims(j) => {
             let values = j.claim_values(key)?;
             Some(if as_text {
@@ -1385,6 +1395,14 @@ fn dict_get<'a>(d: &Dict<'a>, key: &str, as_text: bool) -> Option<Value<'a>> {
                 Value::Array(Arc::new(values.into_iter().map(Value::string).collect()))
             })
         }
+    }
+}
+
+/// A value held by the context, its text borrowed rather than copied.
+fn lend<'a>(v: &'a Value<'a>) -> Value<'a> {
+    match v {
+        Value::Str(s) => Value::Str(Cow::Borrowed(s)),
+        other => other.clone(),
     }
 }
 

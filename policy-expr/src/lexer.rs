@@ -10,6 +10,7 @@ use crate::{ast::Span, error::LoadError};
 #[logos(skip r"[ \t\r\n\f]+")]
 #[logos(skip r"//[^\n]*")]
 pub enum Tok {
+    /// Skipped by its callback; never produced.
     #[token("/*", block_comment)]
     Comment,
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |l| l.slice().to_string())]
@@ -26,7 +27,7 @@ pub enum Tok {
     Str(Option<String>),
     #[token("@\"", verbatim)]
     Verbatim(String),
-    #[regex(r"'([^'\\\n]|\\.)'", |l| unescape(&l.slice()[1..l.slice().len() - 1]).and_then(|s| one_char(&s)))]
+    #[regex(r"'([^'\\\n]|\\u[0-9a-fA-F]{4}|\\.)'", |l| unescape(&l.slice()[1..l.slice().len() - 1]).and_then(|s| one_char(&s)))]
     Char(Option<char>),
     /// Interpolated strings are outside the surface; lexed so that the
     /// refusal can say what to write instead.
@@ -208,4 +209,37 @@ pub fn tokens(src: &str, base: (u32, u32)) -> Result<Vec<(Tok, Span)>, LoadError
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_line_and_column_in_the_document() {
+        let toks = tokens("a\n  /* x */ \"é\" ?? 'b'", (3, 10)).unwrap();
+        let spans: Vec<(u32, u32)> = toks.iter().map(|(_, s)| (s.line, s.column)).collect();
+        assert_eq!(spans, [(3, 10), (4, 11), (4, 15), (4, 18)]);
+        assert_eq!(toks[1].0, Tok::Str(Some("é".into())));
+        assert_eq!(toks[3].0, Tok::Char(Some('b')));
+    }
+
+    #[test]
+    fn literals_and_refusals() {
+        let t =
+            |s: &str| tokens(s, (1, 1)).map(|v| v.into_iter().map(|(t, _)| t).collect::<Vec<_>>());
+        assert_eq!(t("@\"a\"\"b\"").unwrap(), [Tok::Verbatim("a\"b".into())]);
+        assert_eq!(t("'\\u0041'").unwrap(), [Tok::Char(Some('A'))]);
+        assert_eq!(
+            t("12L 1.5d 2e3").unwrap(),
+            [
+                Tok::Integer("12L".into()),
+                Tok::Double("1.5d".into()),
+                Tok::Double("2e3".into())
+            ]
+        );
+        assert!(t("\"\\q\"").unwrap_err().problem.contains("escape"));
+        assert!(t("#").unwrap_err().problem.contains("unexpected character"));
+        assert_eq!(t("$\"a{b}\"").unwrap(), [Tok::Interpolated]);
+    }
 }

@@ -9,8 +9,15 @@ use crate::{
     lexer::{Tok, tokens},
 };
 
-/// How deep expressions may nest: deeper is refused, never a stack overflow.
-const MAX_DEPTH: u32 = 64;
+/// How deep a tree may nest: deeper is refused. Counted on the tree, so
+/// that printing it (which adds parentheses) and parsing the print gives
+/// the same verdict.
+pub const MAX_DEPTH: u32 = 64;
+
+/// How deep the parser may recurse, whatever the text: never a stack
+/// overflow. A printed tree of `MAX_DEPTH` needs at most three levels per
+/// node.
+const MAX_RECURSION: u32 = 4 * MAX_DEPTH;
 
 /// Parses a whole policy expression, `@(...)` or `@{...}`, that starts at
 /// `line`/`column` of its document.
@@ -79,7 +86,63 @@ pub fn parse_at(text: &str, line: u32, column: u32) -> Result<Source, LoadError>
         }
         Source::Expr(e)
     };
+    let depth = match &source {
+        Source::Expr(e) => expr_depth(e),
+        Source::Block(stmts) => stmts_depth(stmts),
+    };
+    if depth > MAX_DEPTH {
+        return Err(too_deep(start, trimmed));
+    }
     Ok(source)
+}
+
+fn too_deep(span: Span, text: &str) -> LoadError {
+    LoadError::new(
+        span,
+        text,
+        format!("the expression nests deeper than {MAX_DEPTH} levels"),
+        "split it into statements with `var` in an @{ } block",
+    )
+}
+
+/// Nesting of a tree: one level per node.
+fn expr_depth(e: &Expr) -> u32 {
+    1 + match &e.kind {
+        ExprKind::Member { recv, .. } => expr_depth(recv),
+        ExprKind::Call { callee, args } => {
+            let args = args.iter().map(|a| match &a.value {
+                ArgValue::Expr(x) => expr_depth(x),
+                _ => 0,
+            });
+            args.fold(expr_depth(callee), u32::max)
+        }
+        ExprKind::Index { recv, index } => expr_depth(recv).max(expr_depth(index)),
+        ExprKind::Unary(_, x) | ExprKind::Cast(_, x) => expr_depth(x),
+        ExprKind::Lambda { body, .. } => expr_depth(body),
+        ExprKind::Binary(_, a, b) => expr_depth(a).max(expr_depth(b)),
+        ExprKind::Cond(a, b, c) => expr_depth(a).max(expr_depth(b)).max(expr_depth(c)),
+        _ => 0,
+    }
+}
+
+fn stmts_depth(stmts: &[Stmt]) -> u32 {
+    stmts
+        .iter()
+        .map(|s| match s {
+            Stmt::Decl { init, .. } => init.as_ref().map_or(1, |e| 1 + expr_depth(e)),
+            Stmt::Assign { value: e, .. } | Stmt::Expr(e) | Stmt::Return(e, _) => 1 + expr_depth(e),
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                let o = otherwise.as_deref().map_or(0, stmts_depth);
+                1 + expr_depth(cond).max(stmts_depth(then)).max(o)
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Parses at line 1, column 1.
@@ -176,13 +239,8 @@ impl Parser {
 
     fn enter(&mut self) -> R<()> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(LoadError::new(
-                self.span(),
-                &self.describe(),
-                format!("the expression nests deeper than {MAX_DEPTH} levels"),
-                "split it into statements with `var` in an @{ } block",
-            ));
+        if self.depth > MAX_RECURSION {
+            return Err(too_deep(self.span(), &self.describe()));
         }
         Ok(())
     }
@@ -701,11 +759,44 @@ fn unsupported_op(p: &Parser) -> LoadError {
     )
 }
 
+/// A token as written, for messages.
 fn describe(tok: &Tok) -> String {
-    match tok {
-        Tok::Ident(s) | Tok::Integer(s) | Tok::Double(s) => s.clone(),
-        Tok::Str(Some(s)) | Tok::Verbatim(s) => format!("{s:?}"),
-        Tok::Char(Some(c)) => format!("'{c}'"),
-        other => format!("{other:?}"),
-    }
+    let text = match tok {
+        Tok::Ident(s) | Tok::Integer(s) | Tok::Double(s) => return s.clone(),
+        Tok::Str(Some(s)) | Tok::Verbatim(s) => return format!("{s:?}"),
+        Tok::Char(Some(c)) => return format!("'{c}'"),
+        Tok::Str(None) | Tok::Char(None) | Tok::Comment => "literal",
+        Tok::Interpolated => "$\"...\"",
+        Tok::LParen => "(",
+        Tok::RParen => ")",
+        Tok::LBrace => "{",
+        Tok::RBrace => "}",
+        Tok::LBracket => "[",
+        Tok::RBracket => "]",
+        Tok::Dot => ".",
+        Tok::QDot => "?.",
+        Tok::Comma => ",",
+        Tok::Semi => ";",
+        Tok::Colon => ":",
+        Tok::Question => "?",
+        Tok::Coalesce => "??",
+        Tok::Arrow => "=>",
+        Tok::EqEq => "==",
+        Tok::NotEq => "!=",
+        Tok::Le => "<=",
+        Tok::Ge => ">=",
+        Tok::Lt => "<",
+        Tok::Gt => ">",
+        Tok::AndAnd => "&&",
+        Tok::OrOr => "||",
+        Tok::Bang => "!",
+        Tok::Plus => "+",
+        Tok::Minus => "-",
+        Tok::Star => "*",
+        Tok::Slash => "/",
+        Tok::Percent => "%",
+        Tok::Assign => "=",
+        Tok::Unsupported => "operator",
+    };
+    text.to_string()
 }
