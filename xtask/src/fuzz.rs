@@ -1,7 +1,7 @@
 //! `cargo xtask fuzz [--secs N] [TARGET]`: runs the cargo-fuzz targets
 //! under `fuzz/` (the hand-written HTTP/1.1 parsers, the canonical path,
-//! the condition language, key templates and the catalog and
-//! configuration parsers), each for a bounded
+//! the condition language, key templates, the catalog and
+//! configuration parsers and policy expressions), each for a bounded
 //! time, keeping each one's corpus in `fuzz/corpus/<target>` (the seeds are
 //! committed, what the fuzzer adds is not). Prints the executions per
 //! target; a crash stops the run with the input that caused it, which
@@ -34,6 +34,7 @@ pub const TARGETS: &[&str] = &[
     "condition",
     "key_template",
     "catalog",
+    "policy_expr",
 ];
 
 /// Seconds each target runs unless told otherwise.

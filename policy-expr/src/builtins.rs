@@ -1,0 +1,99 @@
+//! Types used for their static members (`string.Format`, `Math.Max`,
+//! `DateTime.UtcNow`, ...).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    String,
+    Int,
+    Long,
+    Bool,
+    Double,
+    Convert,
+    Encoding,
+    DateTime,
+    TimeSpan,
+    Guid,
+    Math,
+    JObject,
+    JArray,
+    JToken,
+    StringComparison,
+    Formatting,
+}
+
+impl Class {
+    pub fn from_ident(name: &str) -> Option<Class> {
+        Some(match name {
+            "string" | "String" => Class::String,
+            "int" | "Int32" => Class::Int,
+            "long" | "Int64" => Class::Long,
+            "bool" | "Boolean" => Class::Bool,
+            "double" | "Double" => Class::Double,
+            "Convert" => Class::Convert,
+            "Encoding" => Class::Encoding,
+            "DateTime" => Class::DateTime,
+            "TimeSpan" => Class::TimeSpan,
+            "Guid" => Class::Guid,
+            "Math" => Class::Math,
+            "JObject" => Class::JObject,
+            "JArray" => Class::JArray,
+            "JToken" => Class::JToken,
+            "StringComparison" => Class::StringComparison,
+            "Formatting" => Class::Formatting,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::String => "string",
+            Class::Int => "int",
+            Class::Long => "long",
+            Class::Bool => "bool",
+            Class::Double => "double",
+            Class::Convert => "Convert",
+            Class::Encoding => "Encoding",
+            Class::DateTime => "DateTime",
+            Class::TimeSpan => "TimeSpan",
+            Class::Guid => "Guid",
+            Class::Math => "Math",
+            Class::JObject => "JObject",
+            Class::JArray => "JArray",
+            Class::JToken => "JToken",
+            Class::StringComparison => "StringComparison",
+            Class::Formatting => "Formatting",
+        }
+    }
+
+    /// Its members, for the refusal of an unknown one.
+    pub fn members(self) -> &'static str {
+        match self {
+            Class::String => {
+                "Empty, IsNullOrEmpty, IsNullOrWhiteSpace, Format, Concat, Join, Equals"
+            }
+            Class::Int | Class::Long | Class::Bool | Class::Double => "Parse, TryParse",
+            Class::Convert => {
+                "ToBase64String, FromBase64String, ToInt32, ToInt64, ToDouble, ToBoolean, ToString"
+            }
+            Class::Encoding => "UTF8 (GetBytes, GetString)",
+            Class::DateTime => "UtcNow, Now",
+            Class::TimeSpan => "FromMilliseconds, FromSeconds, FromMinutes, FromHours, FromDays",
+            Class::Guid => "NewGuid",
+            Class::Math => "Min, Max, Abs, Round, Floor, Ceiling, Pow",
+            Class::JObject | Class::JArray | Class::JToken => "Parse",
+            Class::StringComparison => {
+                "Ordinal, OrdinalIgnoreCase, InvariantCulture, InvariantCultureIgnoreCase, CurrentCulture, CurrentCultureIgnoreCase"
+            }
+            Class::Formatting => "None, Indented",
+        }
+    }
+}
+
+/// `StringComparison.*` as a flag: whether case is ignored.
+pub fn comparison(name: &str) -> Option<bool> {
+    Some(match name {
+        "Ordinal" | "InvariantCulture" | "CurrentCulture" => false,
+        "OrdinalIgnoreCase" | "InvariantCultureIgnoreCase" | "CurrentCultureIgnoreCase" => true,
+        _ => return None,
+    })
+}

@@ -1,0 +1,386 @@
+//! How .NET writes values as text (invariant culture): `ToString()` of
+//! numbers, dates, time spans and GUIDs, DateTime format strings,
+//! `string.Format` and Newtonsoft's JSON text.
+
+use std::fmt::Write;
+
+use time::{Duration, OffsetDateTime};
+
+pub fn double_to_string(d: f64) -> String {
+    if d.is_nan() {
+        "NaN".into()
+    } else if d.is_infinite() {
+        if d > 0.0 { "∞" } else { "-∞" }.into()
+    } else {
+        format!("{d}")
+    }
+}
+
+/// `DateTime.ToString()` in the invariant culture.
+pub fn datetime_default(d: OffsetDateTime) -> String {
+    datetime_format(d, "G").unwrap_or_default()
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// `DateTime.ToString(format)`: the standard formats o, O, s, u, r, R,
+/// d, D, t, T, g, G and custom patterns; `Err` names what is not known.
+pub fn datetime_format(d: OffsetDateTime, format: &str) -> Result<String, String> {
+    let pattern = match format {
+        "o" | "O" => "yyyy-MM-dd'T'HH:mm:ss.fffffffK",
+        "s" => "yyyy-MM-dd'T'HH:mm:ss",
+        "u" => "yyyy-MM-dd HH:mm:ss'Z'",
+        "r" | "R" => "ddd, dd MMM yyyy HH:mm:ss 'GMT'",
+        "d" => "MM/dd/yyyy",
+        "D" => "dddd, dd MMMM yyyy",
+        "t" => "HH:mm",
+        "T" => "HH:mm:ss",
+        "g" => "MM/dd/yyyy HH:mm",
+        "G" | "" => "MM/dd/yyyy HH:mm:ss",
+        f if f.chars().count() == 1 => {
+            return Err(format!("the date format \"{f}\" is not known"));
+        }
+        f => f,
+    };
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut n = 1;
+        while i + n < chars.len() && chars[i + n] == c {
+            n += 1;
+        }
+        let hour12 = match d.hour() % 12 {
+            0 => 12,
+            h => h,
+        };
+        match c {
+            'y' => match n {
+                1 => write!(out, "{}", d.year() % 100),
+                2 => write!(out, "{:02}", d.year() % 100),
+                _ => write!(out, "{:0n$}", d.year()),
+            }
+            .expect("writing to a String"),
+            'M' => {
+                let m = u8::from(d.month());
+                match n {
+                    1 => write!(out, "{m}"),
+                    2 => write!(out, "{m:02}"),
+                    3 => write!(out, "{}", &MONTHS[usize::from(m) - 1][..3]),
+                    _ => write!(out, "{}", MONTHS[usize::from(m) - 1]),
+                }
+                .expect("writing to a String")
+            }
+            'd' => {
+                let wd = usize::from(d.weekday().number_days_from_monday());
+                match n {
+                    1 => write!(out, "{}", d.day()),
+                    2 => write!(out, "{:02}", d.day()),
+                    3 => write!(out, "{}", &DAYS[wd][..3]),
+                    _ => write!(out, "{}", DAYS[wd]),
+                }
+                .expect("writing to a String")
+            }
+            'H' => two(&mut out, d.hour(), n),
+            'h' => two(&mut out, hour12, n),
+            'm' => two(&mut out, d.minute(), n),
+            's' => two(&mut out, d.second(), n),
+            'f' | 'F' => {
+                let digits = format!("{:09}", d.nanosecond());
+                let take = &digits[..n.min(7)];
+                if c == 'F' {
+                    out.push_str(take.trim_end_matches('0'));
+                } else {
+                    out.push_str(take);
+                }
+            }
+            't' => out.push_str(
+                if d.hour() < 12 { "AM" } else { "PM" }
+                    .get(..n.min(2))
+                    .unwrap_or(""),
+            ),
+            'K' | 'z' => {
+                let offset = d.offset();
+                if c == 'K' && offset.is_utc() {
+                    out.push('Z');
+                } else {
+                    let (h, m, _) = offset.as_hms();
+                    let sign = if offset.is_negative() { '-' } else { '+' };
+                    match (c, n) {
+                        ('z', 1) => write!(out, "{sign}{}", h.abs()),
+                        ('z', 2) => write!(out, "{sign}{:02}", h.abs()),
+                        _ => write!(out, "{sign}{:02}:{:02}", h.abs(), m.abs()),
+                    }
+                    .expect("writing to a String");
+                }
+            }
+            '\'' | '"' => {
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|&q| q == c)
+                    .ok_or_else(|| format!("the date format \"{format}\" has an unclosed quote"))?;
+                out.extend(&chars[i + 1..i + 1 + end]);
+                i += end + 2;
+                continue;
+            }
+            '\\' => {
+                if let Some(next) = chars.get(i + 1) {
+                    out.push(*next);
+                }
+                i += 2;
+                continue;
+            }
+            other => {
+                for _ in 0..n {
+                    out.push(other);
+                }
+            }
+        }
+        i += n;
+    }
+    Ok(out)
+}
+
+fn two(out: &mut String, v: u8, n: usize) {
+    if n == 1 {
+        write!(out, "{v}")
+    } else {
+        write!(out, "{v:02}")
+    }
+    .expect("writing to a String")
+}
+
+/// `TimeSpan.ToString()`: `[-][d.]hh:mm:ss[.fffffff]`.
+pub fn timespan_to_string(t: Duration) -> String {
+    let neg = t.is_negative();
+    let t = t.abs();
+    let days = t.whole_days();
+    let secs = t.whole_seconds() - days * 86_400;
+    let ticks = t.subsec_nanoseconds() / 100;
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if days > 0 {
+        write!(out, "{days}.").expect("writing to a String");
+    }
+    write!(
+        out,
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+    .expect("writing to a String");
+    if ticks > 0 {
+        write!(out, ".{ticks:07}").expect("writing to a String");
+    }
+    out
+}
+
+/// `Guid.ToString(format)`: D (default), N, B, P.
+pub fn guid_format(g: u128, format: &str) -> Option<String> {
+    let hex = format!("{g:032x}");
+    let d = || {
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
+    };
+    Some(match format {
+        "" | "D" | "d" => d(),
+        "N" | "n" => hex,
+        "B" | "b" => format!("{{{}}}", d()),
+        "P" | "p" => format!("({})", d()),
+        _ => return None,
+    })
+}
+
+pub fn guid_to_string(g: u128) -> String {
+    guid_format(g, "D").unwrap_or_default()
+}
+
+/// A random (version 4) GUID, as `Guid.NewGuid()`.
+pub fn new_guid() -> u128 {
+    let mut bytes = [0u8; 16];
+    // The OS's generator only fails when it cannot be reached at all;
+    // then the time keeps GUIDs of one gateway apart.
+    if getrandom::fill(&mut bytes).is_err() {
+        let now = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        bytes = now.to_le_bytes();
+    }
+    let g = u128::from_be_bytes(bytes);
+    (g & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62)
+}
+
+/// Newtonsoft's `ToString()`: indented with two spaces, or on one line
+/// (`Formatting.None`); a string token is its text.
+pub fn json_to_string(v: &serde_json::Value, indented: bool) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Bool(true) => "True".into(),
+        serde_json::Value::Bool(false) => "False".into(),
+        other if indented => serde_json::to_string_pretty(other).unwrap_or_default(),
+        other => other.to_string(),
+    }
+}
+
+/// `string.Format`: `{0}`, `{1}`, ... replaced by the arguments, `{0:F}`
+/// formats (dates and GUIDs), `{{` and `}}` literal braces.
+pub fn string_format(
+    format: &str,
+    args: &[crate::value::Value<'_>],
+) -> Result<String, &'static str> {
+    const BAD: &str = "Input string was not in a correct format.";
+    let mut out = String::with_capacity(format.len() + 16);
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let inner: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let (index, spec) = match inner.split_once(':') {
+                    Some((i, s)) => (i, Some(s)),
+                    None => (inner.as_str(), None),
+                };
+                let index: usize = index.trim().parse().map_err(|_| BAD)?;
+                let arg = args.get(index).ok_or(
+                    "Index (zero based) must be greater than or equal to zero and less than the size of the argument list.",
+                )?;
+                match (arg, spec) {
+                    (crate::value::Value::DateTime(d), Some(f)) => {
+                        out.push_str(&datetime_format(*d, f).map_err(|_| BAD)?)
+                    }
+                    (crate::value::Value::Guid(g), Some(f)) => {
+                        out.push_str(&guid_format(*g, f).ok_or(BAD)?)
+                    }
+                    (v, _) => write!(out, "{v}").expect("writing to a String"),
+                }
+            }
+            '}' => return Err(BAD),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn at(secs: i64, nanos: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn date_formats_as_dotnet_invariant() {
+        // 2024-02-29T13:05:09.1234567Z, a Thursday.
+        let d = at(1_709_211_909, 123_456_700);
+        let cases = [
+            ("o", "2024-02-29T13:05:09.1234567Z"),
+            ("s", "2024-02-29T13:05:09"),
+            ("u", "2024-02-29 13:05:09Z"),
+            ("r", "Thu, 29 Feb 2024 13:05:09 GMT"),
+            ("d", "02/29/2024"),
+            ("G", "02/29/2024 13:05:09"),
+            ("yyyy-MM-dd'T'HH:mm:ss.fffK", "2024-02-29T13:05:09.123Z"),
+            ("dddd d MMMM yy", "Thursday 29 February 24"),
+            ("h:m:s tt", "1:5:9 PM"),
+            ("HH\\h mm", "13h 05"),
+            ("FFFFFFF", "1234567"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(datetime_format(d, f).unwrap(), want, "{f}");
+        }
+        assert!(datetime_format(d, "Q").is_err());
+        assert!(datetime_format(d, "'open").is_err());
+    }
+
+    #[test]
+    fn time_spans_and_guids() {
+        assert_eq!(
+            timespan_to_string(Duration::milliseconds(1500)),
+            "00:00:01.5000000"
+        );
+        assert_eq!(timespan_to_string(Duration::hours(50)), "2.02:00:00");
+        assert_eq!(timespan_to_string(Duration::seconds(-61)), "-00:01:01");
+        let g = 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff;
+        assert_eq!(
+            guid_format(g, "D").unwrap(),
+            "00112233-4455-6677-8899-aabbccddeeff"
+        );
+        assert_eq!(
+            guid_format(g, "B").unwrap(),
+            "{00112233-4455-6677-8899-aabbccddeeff}"
+        );
+        assert_eq!(
+            guid_format(g, "N").unwrap(),
+            "00112233445566778899aabbccddeeff"
+        );
+        assert!(guid_format(g, "Z").is_none());
+        let v4 = guid_to_string(new_guid());
+        assert_eq!(&v4[14..15], "4", "{v4}");
+        assert!(matches!(&v4[19..20], "8" | "9" | "a" | "b"), "{v4}");
+    }
+
+    #[test]
+    fn string_format_as_dotnet() {
+        let args = [Value::str("a"), Value::Int(2), Value::Null];
+        assert_eq!(string_format("{0}-{1}:{2}.", &args).unwrap(), "a-2:.");
+        assert_eq!(string_format("{{{0}}}", &args).unwrap(), "{a}");
+        assert!(string_format("{3}", &args).is_err());
+        assert!(string_format("{x}", &args).is_err());
+        assert!(string_format("a}b", &args).is_err());
+    }
+
+    #[test]
+    fn json_text_as_newtonsoft() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"a":[1,"x"]}"#).unwrap();
+        assert_eq!(json_to_string(&v, false), r#"{"a":[1,"x"]}"#);
+        assert_eq!(
+            json_to_string(&v, true),
+            "{\n  \"a\": [\n    1,\n    \"x\"\n  ]\n}"
+        );
+        assert_eq!(json_to_string(&serde_json::json!("t"), true), "t");
+        assert_eq!(json_to_string(&serde_json::json!(true), true), "True");
+    }
+}
