@@ -19,4 +19,22 @@ fn main() {
     println!("cargo:rerun-if-env-changed=EDGEGW_EBPF_OBJECT");
     println!("cargo:rerun-if-changed={}", object.display());
     println!("cargo:rustc-env=EDGEGW_EBPF_OBJECT={}", object.display());
+    // `edgegw_build_info{commit}`: given by a packaging build, else git's.
+    println!("cargo:rerun-if-env-changed=EDGEGW_COMMIT");
+    let commit = std::env::var("EDGEGW_COMMIT").ok().or_else(|| {
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(&root)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    });
+    println!(
+        "cargo:rustc-env=EDGEGW_COMMIT={}",
+        commit
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    );
 }

@@ -85,6 +85,34 @@ pub struct ServeArgs {
     /// Lifetime of gateway tokens, e.g. "30d", "12h".
     #[arg(long, default_value = "30d", value_parser = parse_ttl)]
     pub token_ttl: u64,
+    /// OTLP collector (HTTP/protobuf) to export a span per request to,
+    /// e.g. http://127.0.0.1:4318.
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces exported, 0.0 to 1.0 (with --otlp-endpoint).
+    #[arg(long, default_value_t = 1.0, requires = "otlp_endpoint")]
+    pub otlp_sampling_ratio: f64,
+}
+
+impl ServeArgs {
+    /// The OTLP settings of the command line, validated as the gateway's.
+    pub fn otlp(&self) -> anyhow::Result<Option<gateway_model::config::Otlp>> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(None);
+        };
+        gateway_model::config::Otlp::from_endpoint(endpoint, self.otlp_sampling_ratio)
+            .map(Some)
+            .map_err(|m| {
+                anyhow::anyhow!(
+                    "--otlp-{}",
+                    m.replacen("endpoint:", "endpoint", 1).replacen(
+                        "sampling_ratio:",
+                        "sampling-ratio",
+                        1
+                    )
+                )
+            })
+    }
 }
 
 fn parse_ttl(text: &str) -> Result<u64, String> {

@@ -47,6 +47,7 @@ impl ApiError {
 impl From<crate::store::DbError> for ApiError {
     fn from(e: crate::store::DbError) -> ApiError {
         tracing::error!(error = %e, "database error");
+        crate::telemetry::STORE_ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("database error: {e}"),

@@ -15,6 +15,7 @@ mod references;
 mod server;
 mod state;
 mod store;
+mod telemetry;
 mod tokens;
 
 use std::process::ExitCode;

@@ -24,7 +24,13 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tracing_subscriber::EnvFilter;
 
-use crate::{api, cli::ServeArgs, state::State, store, tokens};
+use crate::{
+    cli::ServeArgs,
+    state::State,
+    store,
+    telemetry::{self, Telemetry},
+    tokens,
+};
 
 /// Concurrent HTTP/2 streams per connection (hyper's default is 200).
 const MAX_STREAMS: u32 = 4096;
@@ -37,6 +43,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    let otlp = args.otlp()?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
         _ => None,
@@ -75,7 +82,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Other replicas' writes wake this one's long-polls too.
     state.store.follow_revisions(state.revision.clone());
-    runtime.block_on(serve(state, args.listen, tls, tls_files(&args), hint))
+    let telemetry = Arc::new(Telemetry::start(otlp.as_ref(), tls.is_some())?);
+    let served = runtime.block_on(serve(
+        state,
+        telemetry.clone(),
+        args.listen,
+        tls,
+        tls_files(&args),
+        hint,
+    ));
+    // Spans still queued go out (bounded by the export timeout).
+    telemetry.shutdown();
+    served
 }
 
 /// The certificate and key files SIGHUP re-reads.
@@ -108,6 +126,7 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 
 async fn serve(
     state: Arc<State>,
+    telemetry: Arc<Telemetry>,
     listen: std::net::SocketAddr,
     mut tls: Option<TlsAcceptor>,
     tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
@@ -130,9 +149,9 @@ async fn serve(
     tracing::info!(listen = %local, tls = tls.is_some(), "edgegw-cp ready");
     notifier.ready(&format!("serving on {local}"));
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors or similar: back off, keep serving.
                     tracing::warn!(error = %e, "accept failed");
@@ -150,9 +169,12 @@ async fn serve(
             _ = int.recv() => break,
         };
         let state = state.clone();
+        let telemetry = telemetry.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| api::handle(state.clone(), req));
+            let service = service_fn(move |req| {
+                telemetry::serve(telemetry.clone(), state.clone(), peer, req)
+            });
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // A fleet may hold its long-polls on one HTTP/2 connection.
             builder.http2().max_concurrent_streams(MAX_STREAMS);

@@ -17,6 +17,9 @@
 //! - `state_registry`: runtime state (counters, pools, JWKS caches,
 //!   escalation) that reloads carry over, keyed by identity; a `Staging`
 //!   is handed to every build.
+//! - `telemetry`: OTLP export of spans and request metrics
+//!   (`[telemetry.otlp]`, through the `edgegw_otlp` crate) and the process
+//!   metrics and build info of `/metrics`.
 //! - `files`: files written atomically (backups, quota state, status).
 //! - `tls`: rustls configurations: the HTTPS listener's, and the client's
 //!   for backends, JWKS URLs and the control plane.
@@ -53,6 +56,7 @@ pub mod redis_link;
 pub mod state_registry;
 pub mod status;
 pub mod sync;
+pub mod telemetry;
 pub mod tls;
 pub mod watchdog;
 

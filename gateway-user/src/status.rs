@@ -66,6 +66,22 @@ pub struct Status {
     /// The Redis of cluster rate limits, when `[redis]` is configured.
     #[serde(default)]
     pub redis: Option<RedisView>,
+    /// The OTLP export, when `[telemetry.otlp]` is configured.
+    #[serde(default)]
+    pub telemetry: Option<TelemetryView>,
+}
+
+/// The OTLP export `edgegw status` shows: what could not be sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelemetryView {
+    pub endpoint: String,
+    pub spans_exported: u64,
+    /// Dropped because the export queue was full.
+    pub spans_dropped: u64,
+    /// Lost in exports that failed (collector down, slow or erroring).
+    pub spans_failed: u64,
+    pub metric_exports_failed: u64,
+    pub last_error: Option<String>,
 }
 
 /// The Redis link `edgegw status` shows.
@@ -337,6 +353,7 @@ mod tests {
             log_level: "info".into(),
             control_plane: None,
             redis: None,
+            telemetry: None,
         }
     }
 

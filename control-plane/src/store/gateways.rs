@@ -157,6 +157,15 @@ pub fn set_status(conn: &Conn, name: &str, reported: &Value) -> Result<(), DbErr
     .map(drop)
 }
 
+/// Gateways that heartbeated within the last `secs` seconds.
+pub fn seen_within(conn: &Conn, secs: i64) -> Result<i64, DbError> {
+    conn.query_opt(
+        "SELECT COUNT(*) FROM gateway_status WHERE last_seen >= ?1",
+        &[(crate::clock::now() - secs).into()],
+    )?
+    .map_or(Ok(0), |r| r.int(0))
+}
+
 pub fn status(conn: &Conn, name: &str) -> Result<Option<GatewayStatus>, DbError> {
     conn.query_opt(
         "SELECT body, last_seen FROM gateway_status WHERE name = ?1",

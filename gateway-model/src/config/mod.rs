@@ -22,6 +22,7 @@ mod escalation;
 mod limits;
 mod listeners;
 mod redis;
+mod telemetry;
 mod template;
 pub mod yaml;
 
@@ -34,6 +35,7 @@ pub use control_plane::ControlPlane;
 pub use limits::Limits;
 pub use listeners::{Certificate, TlsListener};
 pub use redis::{Redis, RedisSection};
+pub use telemetry::{Otlp, Telemetry};
 pub use template::UrlTemplate;
 
 use std::{net::SocketAddr, path::Path};
@@ -88,6 +90,9 @@ struct FileConfig {
     control_plane: Option<control_plane::ControlPlaneSection>,
     /// Optional Redis that cluster-scoped rate limits count in.
     redis: Option<redis::RedisSection>,
+    /// Access-log redaction and the optional OTLP collector.
+    #[serde(default)]
+    telemetry: telemetry::TelemetrySection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +181,8 @@ pub struct Config {
     pub underscores_in_headers: Underscores,
     /// The Redis of cluster-scoped rate limits, if any.
     pub redis: Option<Redis>,
+    /// Access-log redaction and OTLP export.
+    pub telemetry: Telemetry,
 }
 
 /// What the proxy does with request headers whose name has a `_`.
@@ -315,7 +322,9 @@ impl Config {
             Some(r) => Some(r.validate().map_err(invalid)?),
             None => None,
         };
+        let telemetry = file.telemetry.validate().map_err(invalid)?;
         Ok(Config {
+            telemetry,
             redis,
             control_plane,
             escalation,

@@ -90,9 +90,12 @@ impl Rejection {
     }
 }
 
-/// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+/// Upper bounds of the latency buckets, in seconds: up to the longest
+/// backend timeout worth configuring (the default is 60 s), so that slow
+/// answers are not all lumped into +Inf.
+pub const BUCKETS: [f64; 18] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0,
 ];
 
 #[derive(Clone, Default)]
@@ -169,6 +172,8 @@ pub struct Metrics {
     reloads_failed: AtomicU64,
     /// Request headers with `_` in their name, not forwarded.
     underscore_headers_dropped: AtomicU64,
+    /// The OTLP export, when configured.
+    otel: Option<&'static crate::telemetry::Otel>,
 }
 
 /// Records requests into one thread's shard. A request keeps the shard of
@@ -209,6 +214,19 @@ fn status_class(status: u16) -> usize {
 }
 
 impl Metrics {
+    /// Metrics that are also exported over OTLP by `otel`.
+    pub fn with_otel(otel: Option<&'static crate::telemetry::Otel>) -> Metrics {
+        Metrics {
+            otel,
+            ..Metrics::default()
+        }
+    }
+
+    /// The OTLP export, if any.
+    pub fn otel(&self) -> Option<&'static crate::telemetry::Otel> {
+        self.otel
+    }
+
     /// Records one finished request.
     pub fn request(
         &self,
@@ -333,6 +351,10 @@ impl Metrics {
             self.reloads_ok.load(Ordering::Relaxed),
             self.reloads_failed.load(Ordering::Relaxed)
         );
+        crate::telemetry::process::render(&mut out);
+        if let Some(otel) = self.otel {
+            otel.render_metrics(&mut out);
+        }
         if let Some(xdp) = xdp {
             out.push_str("# HELP edgegw_xdp_packets_total Packets seen by the XDP program, by verdict reason.\n# TYPE edgegw_xdp_packets_total counter\n");
             for (reason, t) in xdp {
@@ -399,6 +421,12 @@ mod tests {
         assert!(text.contains("edgegw_backend_duration_seconds_count{api=\"orders\"} 1"));
         assert!(text.contains("edgegw_rejections_total{reason=\"body_too_large\"} 1"));
         assert!(!text.contains("edgegw_xdp"));
+        // The 9 s request is in a bucket below +Inf: buckets reach 300 s.
+        assert!(
+            text.contains("edgegw_request_duration_seconds_bucket{api=\"orders\",le=\"10\"} 2")
+        );
+        assert!(text.contains("edgegw_build_info{version="));
+        assert!(text.contains("process_resident_memory_bytes "));
     }
 
     #[test]

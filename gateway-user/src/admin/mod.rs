@@ -3,7 +3,7 @@
 
 mod metrics;
 
-pub use metrics::{Metrics, Recorder, Rejection};
+pub use metrics::{BUCKETS, Metrics, Recorder, Rejection};
 
 use std::{
     convert::Infallible,

@@ -151,6 +151,11 @@ impl Catalog {
         self.apis.get(name)
     }
 
+    /// The query parameters subscription keys arrive in (redacted in logs).
+    pub fn key_query_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.apis.values().map(|a| a.key_query.clone())
+    }
+
     /// Global policies only, for APIs the catalog does not list.
     pub fn unmanaged(&self) -> &Pipeline {
         &self.unmanaged

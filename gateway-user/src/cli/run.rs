@@ -118,7 +118,13 @@ async fn serve(
     let (gateway, state) = registry.build(|s| Gateway::build(&config, s))?;
     registry.commit(state);
     crate::memory::release_freed();
-    let metrics = Arc::new(Metrics::default());
+    // OTLP export: a collector that is down does not stop the start
+    // (exports fail and are counted).
+    let otel = match &config.telemetry.otlp {
+        Some(o) => Some(crate::telemetry::Otel::start(o)?),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::with_otel(otel));
     let admin_state = Arc::new(AdminState {
         metrics: metrics.clone(),
         ready: false.into(),
@@ -155,6 +161,9 @@ async fn serve(
     }
     if let Some(status) = lifecycle.status() {
         admin_state.redis.publish_to(status);
+    }
+    if let (Some(otel), Some(status)) = (otel, lifecycle.status()) {
+        otel.publish_to(status);
     }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
@@ -211,6 +220,10 @@ async fn serve(
         admin_state.ready.store(false, Ordering::Release);
     });
     proxy::serve(listeners, shared, metrics, shutdown, config.drain_timeout).await;
+    // Spans still queued go out (bounded by the export timeout).
+    if let Some(otel) = otel {
+        let _ = tokio::task::spawn_blocking(|| otel.shutdown()).await;
+    }
     // Quota usage not yet reported is kept for the next start.
     if let Some(fleet) = fleet {
         fleet.save();

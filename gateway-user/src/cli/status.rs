@@ -139,6 +139,22 @@ fn render_text(v: &Value) -> String {
         };
         line("redis", format!("{} {state}", s(&redis["url"])));
     }
+    let otlp = &v["telemetry"];
+    if !otlp.is_null() {
+        let n = |k: &str| otlp[k].as_u64().unwrap_or(0);
+        let mut text = format!(
+            "{} spans exported {}, dropped (queue full) {}, failed {}; metric exports failed {}",
+            s(&otlp["endpoint"]),
+            n("spans_exported"),
+            n("spans_dropped"),
+            n("spans_failed"),
+            n("metric_exports_failed")
+        );
+        if !otlp["last_error"].is_null() {
+            text.push_str(&format!("; last error: {}", s(&otlp["last_error"])));
+        }
+        line("otlp", text);
+    }
     for l in v["listeners"].as_array().into_iter().flatten() {
         line("listener", format!("{} {}", s(&l["addr"]), s(&l["name"])));
     }

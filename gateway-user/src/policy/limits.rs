@@ -86,6 +86,11 @@ static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy"
 static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 impl Limit {
+    /// The policy's name (`rate-limit`, `quota-by-key`, ...).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The runtime of `spec`; `place` (scope/section/index) names its
     /// counters, here and fleet-wide.
     pub fn new(spec: &LimitSpec, place: String, staging: &mut Staging) -> Self {

@@ -38,7 +38,7 @@ use gateway_model::policy::{
     Placed, PolicySpec, forward_request::ForwardRequestSpec, set_backend::SetBackendSpec,
 };
 pub use pipeline::{Flow, Pipeline};
-pub use respond::{Answer, refusal};
+pub use respond::{Answer, RefusedBy, refusal};
 pub use retry::Retry;
 pub use scope::{ScopePolicies, compose};
 pub use xdp_state::XdpState;
@@ -70,6 +70,27 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// The policy's name as written in the catalog.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Policy::Limit(l) => l.name(),
+            Policy::IpFilter(_) => "ip-filter",
+            Policy::CheckHeader(_) => "check-header",
+            Policy::Cors(_) => "cors",
+            Policy::SetHeader(_) => "set-header",
+            Policy::SetQuery(_) => "set-query-parameter",
+            Policy::RewriteUri(_) => "rewrite-uri",
+            Policy::Return(_) => "return-response",
+            Policy::SetStatus(_) => "set-status",
+            Policy::ForwardRequest(_) => "forward-request",
+            Policy::ValidateJwt(_) => "validate-jwt",
+            Policy::LimitConcurrency(_) => "limit-concurrency",
+            Policy::SetBackend(_) => "set-backend-service",
+            Policy::Retry(_) => "retry",
+            Policy::Choose(_) => "choose",
+        }
+    }
+
     /// The runtime of a validated policy; `placed.place` names its
     /// counters, which `staging` carries over from the running gateway.
     pub fn build(placed: &Placed, staging: &mut Staging) -> Policy {

@@ -128,7 +128,12 @@ impl Pipeline {
                 Policy::Return(r) => Some(r.response()),
                 Policy::SetStatus(_) | Policy::ForwardRequest(_) | Policy::Retry(_) => None,
             };
-            if let Some(response) = answer {
+            if let Some(mut response) = answer {
+                if response.status().as_u16() >= 400 {
+                    response
+                        .extensions_mut()
+                        .insert(super::RefusedBy(policy.name()));
+                }
                 return Flow::Respond(response);
             }
         }

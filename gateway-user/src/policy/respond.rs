@@ -16,6 +16,12 @@ use hyper::{
 /// A complete response made by the gateway or a policy.
 pub type Answer = Response<Bytes>;
 
+/// Tags a refusal (status 400 or more) with the policy that made it, for
+/// the access log and the request's span (a response extension: it never
+/// goes on the wire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefusedBy(pub &'static str);
+
 /// A refusal in the JSON shape API-management users know:
 /// `{"statusCode": N, "message": "..."}`. Every error the gateway answers,
 /// its own and its policies', has this shape.

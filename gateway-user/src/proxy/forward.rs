@@ -31,7 +31,7 @@ use super::{
 use crate::{
     admin::{Metrics, Rejection},
     config::BackendProtocol,
-    policy::context::ExtraHeaders,
+    policy::{RefusedBy, context::ExtraHeaders},
 };
 
 const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
@@ -94,23 +94,22 @@ where
 {
     let gw = super::gateway::current(shared);
     let in_flight = conn.activity.begin();
-    let trace = Trace::continue_or_start(req.headers());
+    let mut trace = Trace::continue_or_start(req.headers());
+    let otel = metrics.otel();
+    let sampled = otel.is_some_and(|o| o.sampled(trace.trace_bytes(), trace.parent()));
+    if otel.is_some() {
+        trace.decide(sampled);
+    }
     let mut record = Record {
         started: Instant::now(),
-        logged: gw.access_log.enabled().then(|| {
-            Box::new(Logged {
-                time: SystemTime::now(),
-                client_ip: conn.client.ip(),
-                method: req.method().clone(),
-                uri: req.uri().clone(),
-            })
-        }),
+        logged: (gw.access_log.enabled() || sampled).then(|| describe(&gw, conn, &req)),
         api: None,
         operation: None,
         status: 0,
         bytes_in: None,
         backend: None,
         trace,
+        sampled,
         charges: Vec::new(),
     };
     let mut admitted = None;
@@ -129,6 +128,14 @@ where
     {
         Ok(response) => response,
         Err(err) => {
+            if let Some(logged) = &mut record.logged {
+                logged.refused_by = match &err {
+                    ProxyError::BodyTooLarge { .. } => Some(Rejection::BodyTooLarge.name()),
+                    ProxyError::Refused(r) => Some(r.reason.name()),
+                    ProxyError::NotAllowed { .. } => Some(Rejection::MethodNotAllowed.name()),
+                    _ => None,
+                };
+            }
             match &err {
                 ProxyError::BodyTooLarge { .. } => metrics.reject(Rejection::BodyTooLarge),
                 ProxyError::Refused(r) => {
@@ -161,9 +168,38 @@ where
         record,
         gw.access_log.clone(),
         metrics.recorder(),
+        otel,
         in_flight,
     );
     (Response::from_parts(parts, body), more)
+}
+
+/// What the access log and the span say about a request beyond the
+/// metrics (made only when one of them is on).
+fn describe<B>(gw: &Gateway, conn: &Conn, req: &Request<B>) -> Box<Logged> {
+    let headers = req.headers();
+    Box::new(Logged {
+        time: SystemTime::now(),
+        client_ip: conn.client.ip(),
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        query: req
+            .uri()
+            .query()
+            .map(|q| super::redact::query(q, &gw.redact_query)),
+        host: headers.get(header::HOST).cloned().or_else(|| {
+            let authority = req.uri().authority()?;
+            header::HeaderValue::from_str(authority.as_str()).ok()
+        }),
+        version: req.version(),
+        scheme: conn.proto,
+        user_agent: headers.get(header::USER_AGENT).cloned(),
+        subscription: None,
+        product: None,
+        backend: None,
+        backend_status: None,
+        refused_by: None,
+    })
 }
 
 #[expect(clippy::too_many_arguments, reason = "one request's whole context")]
@@ -233,6 +269,8 @@ where
     // API management: subscription key and inbound policies.
     if let Some(catalog) = &gw.catalog {
         let (method, headers) = (req.method().clone(), req.headers_mut());
+        let mut who = gate::Who::default();
+        let described = record.logged.is_some();
         let incoming = gate::Incoming {
             api: &api.name,
             operation: record.operation.as_deref(),
@@ -243,10 +281,19 @@ where
             path: route.rest,
             query: uri.query(),
             xdp: gw.xdp_state.as_ref(),
+            who: described.then_some(&mut who),
         };
-        match gate::admit(catalog, incoming).await {
+        let admission = gate::admit(catalog, incoming).await;
+        if let Some(logged) = &mut record.logged {
+            logged.subscription = who.subscription;
+            logged.product = who.product;
+        }
+        match admission {
             Admission::Respond(answer, headers) => {
                 *policies = headers;
+                if let Some(logged) = &mut record.logged {
+                    logged.refused_by = answer.extensions().get::<RefusedBy>().map(|r| r.0);
+                }
                 return Ok(respond::answer(answer));
             }
             Admission::Forward(mut a, headers) => {
@@ -259,6 +306,9 @@ where
     }
     let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
     let b = chosen.as_deref().unwrap_or(&api.backend);
+    if let Some(logged) = &mut record.logged {
+        logged.backend = Some(b.authority.clone());
+    }
     let mut target = String::with_capacity(b.base_path.len() + rest.len() + query.len() + 1);
     for part in [b.base_path.as_str(), &rest, &query] {
         target.push_str(part);
@@ -336,6 +386,9 @@ where
         Ok(Err(err)) => return Err(classify(err, api_name(), limit)),
         Ok(Ok(answer)) => answer,
     };
+    if let Some(logged) = &mut record.logged {
+        logged.backend_status = Some(answer.response.status().as_u16());
+    }
     if answer.response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // Tunnelled only when the client asked for WebSocket where it is
         // allowed, and the backend switched to just that.

@@ -17,7 +17,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode, header};
 use crate::{
     catalog::{Catalog, State},
     policy::{
-        Answer, Charge, Flow, Pipeline, Retry, Slot, XdpState,
+        Answer, Charge, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
         context::{Ctx, ExtraHeaders, Query},
         refusal,
     },
@@ -36,6 +36,16 @@ pub struct Incoming<'a> {
     pub query: Option<&'a str>,
     /// The XDP program's source state, when XDP is attached.
     pub xdp: Option<&'a XdpState>,
+    /// Filled with the caller's subscription and product when given
+    /// (only when the request is logged or traced).
+    pub who: Option<&'a mut Who>,
+}
+
+/// The subscription and product a request was made under.
+#[derive(Debug, Default)]
+pub struct Who {
+    pub subscription: Option<String>,
+    pub product: Option<String>,
 }
 
 /// A request that goes on to the backend, with the catalog's pipeline
@@ -108,6 +118,10 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
         Some(api) => api.pipeline(req.operation, product),
         None => catalog.unmanaged(),
     };
+    if let Some(who) = req.who {
+        who.subscription = subscription.map(str::to_string);
+        who.product = product.map(|p| catalog.products()[p].name.clone());
+    }
     let mut ctx = Ctx {
         client_ip: req.client_ip,
         method: req.method,
@@ -139,9 +153,10 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
         {
             return Admission::Respond(r, ctx.response_headers);
         }
-        let r = pipeline
+        let mut r = pipeline
             .for_request(&ctx)
             .on_error(refusal(status, &message), |b| b);
+        r.extensions_mut().insert(RefusedBy("subscription-key"));
         return Admission::Respond(r, ctx.response_headers);
     }
     let flow = pipeline.inbound(&mut ctx).await;
@@ -160,11 +175,16 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
             ctx.response_headers,
         ),
         Flow::Respond(r) => {
-            let r = if r.status().as_u16() >= 400 {
+            // The refusing policy's tag outlives what on-error makes.
+            let by = r.extensions().get::<RefusedBy>().copied();
+            let mut r = if r.status().as_u16() >= 400 {
                 pipeline.on_error(r, |b| b)
             } else {
                 r
             };
+            if let Some(by) = by {
+                r.extensions_mut().insert(by);
+            }
             Admission::Respond(r, ctx.response_headers)
         }
     }

@@ -51,6 +51,8 @@ pub struct Gateway {
     pub escalation: Option<Arc<Escalator>>,
     /// XDP's allow/deny/ban state for policies; `None` without XDP.
     pub xdp_state: Option<XdpState>,
+    /// Query parameters the access log and spans redact.
+    pub redact_query: Vec<String>,
     /// The config it was built from (listener addresses cannot change live).
     pub config: Config,
 }
@@ -100,7 +102,13 @@ impl Gateway {
         };
         let xdp_state =
             (config.xdp_mode != XdpMode::Off).then(|| XdpState::new(PinDir::new(&config.iface)));
+        let mut redact_query = vec![super::redact::SUBSCRIPTION_KEY.to_string()];
+        redact_query.extend(config.telemetry.redact_query.iter().cloned());
+        redact_query.extend(catalog.iter().flat_map(Catalog::key_query_names));
+        redact_query.sort();
+        redact_query.dedup();
         Ok(Gateway {
+            redact_query,
             escalation,
             xdp_state,
             catalog,

@@ -266,6 +266,8 @@ impl ClientIp {
 pub struct Trace {
     /// `00-{trace id: 32 hex}-{span id: 16 hex}-{flags: 2 hex}`.
     text: [u8; 55],
+    /// The caller's span (16 hex), when the request continued a trace.
+    parent: Option<[u8; 16]>,
 }
 
 impl Trace {
@@ -276,18 +278,50 @@ impl Trace {
     /// Continues a valid `traceparent` (version 00) or starts a new trace.
     pub fn continue_or_start(headers: &HeaderMap) -> Trace {
         let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
+        let mut parent = None;
         match headers
             .get(&TRACEPARENT)
             .and_then(|v| parse_traceparent(v.as_bytes()))
         {
-            Some((trace, flags)) => {
+            Some((trace, span, flags)) => {
                 text[Self::TRACE].copy_from_slice(trace);
                 text[Self::FLAGS].copy_from_slice(flags);
+                parent = Some(span.try_into().expect("16 hex digits"));
             }
             None => random_hex(&mut text[Self::TRACE]),
         }
         random_hex(&mut text[Self::SPAN]);
-        Trace { text }
+        Trace { text, parent }
+    }
+
+    /// The trace id as bytes.
+    pub fn trace_bytes(&self) -> [u8; 16] {
+        u128::from_str_radix(self.trace_id(), 16)
+            .expect("hex")
+            .to_be_bytes()
+    }
+
+    /// This hop's span id (the backend's parent) as bytes.
+    pub fn span_bytes(&self) -> [u8; 8] {
+        u64::from_str_radix(self.str(Self::SPAN), 16)
+            .expect("hex")
+            .to_be_bytes()
+    }
+
+    /// The caller's span id and sampled flag, when the trace was continued.
+    pub fn parent(&self) -> Option<([u8; 8], bool)> {
+        let span = std::str::from_utf8(self.parent.as_ref()?).ok()?;
+        let span = u64::from_str_radix(span, 16).ok()?.to_be_bytes();
+        let flags = u8::from_str_radix(self.str(Self::FLAGS), 16).ok()?;
+        Some((span, flags & 1 == 1))
+    }
+
+    /// Sets the sampled flag the backend sees, for a trace this hop
+    /// started (a continued trace keeps its caller's flags).
+    pub fn decide(&mut self, sampled: bool) {
+        if self.parent.is_none() {
+            self.text[Self::FLAGS].copy_from_slice(if sampled { b"01" } else { b"00" });
+        }
     }
 
     pub fn trace_id(&self) -> &str {
@@ -311,8 +345,8 @@ impl Trace {
     }
 }
 
-/// The trace id and flags of a valid version 00 `traceparent`.
-fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
+/// The trace id, parent span id and flags of a valid version 00 `traceparent`.
+fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
     let v = v.trim_ascii();
     let hex = |s: &[u8]| s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     let all_zero = |s: &[u8]| s.iter().all(|b| *b == b'0');
@@ -321,7 +355,7 @@ fn parse_traceparent(v: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     let (trace, parent, flags) = (&v[Trace::TRACE], &v[Trace::SPAN], &v[Trace::FLAGS]);
     (hex(trace) && hex(parent) && hex(flags) && !all_zero(trace) && !all_zero(parent))
-        .then_some((trace, flags))
+        .then_some((trace, parent, flags))
 }
 
 /// Fills `out` (a multiple of 16 long) with random lower-case hex digits,

@@ -7,7 +7,8 @@
 //! path, upgrades; then route with `router`, rewrite
 //! `headers`, send through a pooled `backend` client (`h1_client` for
 //! HTTP/1.1), `upgrade` pass-through) → `respond` (JSON errors); `observe`
-//! writes the `access_log` line and metrics when the response ends.
+//! writes the `access_log` line (secrets `redact`ed), metrics and the
+//! OTLP `span` when the response ends.
 //! `gateway` is the reloadable state; `echo` is the demo backend. `workers`
 //! runs connections thread per core.
 
@@ -31,10 +32,12 @@ mod headers;
 mod limits;
 mod names;
 mod observe;
+mod redact;
 mod request_checks;
 mod respond;
 mod router;
 mod server;
+mod span;
 mod spare;
 mod upgrade;
 mod workers;

@@ -14,8 +14,9 @@ use std::{
 
 use bytes::Bytes;
 use hyper::{
-    Method, Uri,
+    Method, Uri, Version,
     body::{Body, Frame, SizeHint},
+    header::HeaderValue,
 };
 
 use super::{BoxError, ProxyBody, access_log::AccessLog, headers::Trace, limits::InFlight};
@@ -62,9 +63,10 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
 /// Everything the access log and metrics need about one request.
 pub struct Record {
     pub started: Instant,
-    /// Only when the access log is on: the rest of the request's
-    /// description costs nothing otherwise (boxed: the record is moved
-    /// with the response, through every layer that returns it).
+    /// Only when the access log is on or the request's span is exported:
+    /// the rest of the request's description costs nothing otherwise
+    /// (boxed: the record is moved with the response, through every
+    /// layer that returns it).
     pub logged: Option<Box<Logged>>,
     pub api: Option<std::sync::Arc<str>>,
     pub operation: Option<std::sync::Arc<str>>,
@@ -74,17 +76,55 @@ pub struct Record {
     pub backend: Option<Duration>,
     /// Its trace id is the request id.
     pub trace: Trace,
+    /// The request's span goes to the OTLP collector.
+    pub sampled: bool,
     /// Bandwidth quotas charged with bytes in + out when the call ends.
     pub charges: Vec<crate::policy::Charge>,
 }
 
-/// What only the access log needs about a request.
+/// What only the access log and the span need about a request.
 pub struct Logged {
     pub time: SystemTime,
     pub client_ip: std::net::IpAddr,
     pub method: Method,
     /// Shares the request's buffer: no copy of the path.
     pub uri: Uri,
+    /// The query with secrets redacted (`redact::query`).
+    pub query: Option<String>,
+    pub host: Option<HeaderValue>,
+    pub version: Version,
+    /// "http" or "https".
+    pub scheme: &'static str,
+    pub user_agent: Option<HeaderValue>,
+    pub subscription: Option<String>,
+    pub product: Option<String>,
+    /// host:port of the backend the request went to.
+    pub backend: Option<String>,
+    /// The backend's status, before outbound policies.
+    pub backend_status: Option<u16>,
+    /// The policy or check that refused the request.
+    pub refused_by: Option<&'static str>,
+}
+
+impl Logged {
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_ref().and_then(|h| h.to_str().ok())
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_ref().and_then(|h| h.to_str().ok())
+    }
+
+    /// `network.protocol.version`.
+    pub fn protocol(&self) -> &'static str {
+        match self.version {
+            Version::HTTP_09 => "0.9",
+            Version::HTTP_10 => "1.0",
+            Version::HTTP_2 => "2",
+            Version::HTTP_3 => "3",
+            _ => "1.1",
+        }
+    }
 }
 
 /// The response body, which emits the record when it is dropped.
@@ -94,6 +134,7 @@ pub struct Observed {
     record: Option<Record>,
     log: AccessLog,
     metrics: Recorder,
+    otel: Option<&'static crate::telemetry::Otel>,
     _in_flight: InFlight,
 }
 
@@ -103,6 +144,7 @@ impl Observed {
         record: Record,
         log: AccessLog,
         metrics: Recorder,
+        otel: Option<&'static crate::telemetry::Otel>,
         in_flight: InFlight,
     ) -> Observed {
         Observed {
@@ -111,6 +153,7 @@ impl Observed {
             record: Some(record),
             log,
             metrics,
+            otel,
             _in_flight: in_flight,
         }
     }
@@ -156,41 +199,98 @@ impl Drop for Observed {
         let operation = r.operation.as_deref().unwrap_or("-");
         self.metrics
             .request(api, operation, r.status, total, r.backend);
-        let Some(logged) = r.logged.filter(|_| self.log.enabled()) else {
+        if let Some(otel) = self.otel {
+            otel.request(api, operation, r.status, total);
+        }
+        let Some(logged) = r.logged.as_deref() else {
             return;
         };
+        if let Some(otel) = self.otel.filter(|_| r.sampled) {
+            otel.submit(super::span::build(
+                &r,
+                logged,
+                bytes_in,
+                self.bytes_out,
+                total,
+            ));
+        }
+        if !self.log.enabled() {
+            return;
+        }
         self.log.write(&Line {
             time: crate::clock::rfc3339_millis(logged.time),
-            client_ip: logged.client_ip,
+            trace_id: r.trace.trace_id(),
+            client_address: logged.client_ip,
             method: logged.method.as_str(),
+            scheme: logged.scheme,
+            host: logged.host(),
             path: logged.uri.path(),
+            query: logged.query.as_deref(),
+            protocol: logged.protocol(),
+            user_agent: logged.user_agent(),
             api: r.api.as_deref(),
             operation: r.operation.as_deref(),
+            subscription: logged.subscription.as_deref(),
+            product: logged.product.as_deref(),
             status: r.status,
+            refused_by: logged.refused_by,
+            backend: logged.backend.as_deref(),
+            backend_status: logged.backend_status,
             bytes_in,
             bytes_out: self.bytes_out,
             duration_ms: millis(total),
             backend_ms: r.backend.map(millis),
-            request_id: r.trace.trace_id(),
         });
     }
 }
 
-/// One access-log line, its fields in the order they are written.
+/// One access-log line, its fields in the order they are written; names
+/// follow the OpenTelemetry HTTP semantic conventions where one exists
+/// (docs/operator-guide.md has the mapping from the names before).
 #[derive(serde::Serialize)]
 struct Line<'a> {
     time: String,
-    client_ip: std::net::IpAddr,
+    trace_id: &'a str,
+    #[serde(rename = "client.address")]
+    client_address: std::net::IpAddr,
+    #[serde(rename = "http.request.method")]
     method: &'a str,
+    #[serde(rename = "url.scheme")]
+    scheme: &'a str,
+    #[serde(rename = "server.address")]
+    host: Option<&'a str>,
+    #[serde(rename = "url.path")]
     path: &'a str,
+    #[serde(rename = "url.query")]
+    query: Option<&'a str>,
+    #[serde(rename = "network.protocol.version")]
+    protocol: &'a str,
+    #[serde(rename = "user_agent.original")]
+    user_agent: Option<&'a str>,
+    #[serde(rename = "edgegw.api")]
     api: Option<&'a str>,
+    #[serde(rename = "edgegw.operation")]
     operation: Option<&'a str>,
+    #[serde(rename = "edgegw.subscription")]
+    subscription: Option<&'a str>,
+    #[serde(rename = "edgegw.product")]
+    product: Option<&'a str>,
+    #[serde(rename = "http.response.status_code")]
     status: u16,
+    #[serde(rename = "edgegw.refused_by")]
+    refused_by: Option<&'a str>,
+    #[serde(rename = "edgegw.backend.address")]
+    backend: Option<&'a str>,
+    #[serde(rename = "edgegw.backend.status_code")]
+    backend_status: Option<u16>,
+    #[serde(rename = "http.request.body.size")]
     bytes_in: u64,
+    #[serde(rename = "http.response.body.size")]
     bytes_out: u64,
+    #[serde(rename = "edgegw.duration_ms")]
     duration_ms: f64,
+    #[serde(rename = "edgegw.backend.duration_ms")]
     backend_ms: Option<f64>,
-    request_id: &'a str,
 }
 
 /// Milliseconds with microsecond precision.
@@ -203,36 +303,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn access_log_line_is_the_json_it_always_was() {
+    fn access_log_line_uses_the_semantic_convention_names() {
         let line = Line {
             time: "2026-11-26T15:30:00.123Z".into(),
-            client_ip: "::1".parse().unwrap(),
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+            client_address: "::1".parse().unwrap(),
             method: "GET",
+            scheme: "https",
+            host: Some("api.example"),
             path: "/orders/\"42\"",
+            query: Some("subscription-key=REDACTED&x=1"),
+            protocol: "2",
+            user_agent: Some("curl/8"),
             api: Some("orders"),
             operation: None,
-            status: 200,
+            subscription: Some("s1"),
+            product: Some("gold"),
+            status: 429,
+            refused_by: Some("rate-limit"),
+            backend: None,
+            backend_status: None,
             bytes_in: 0,
             bytes_out: 23,
             duration_ms: millis(Duration::from_micros(1234)),
             backend_ms: Some(millis(Duration::from_millis(1))),
-            request_id: "4bf92f3577b34da6a3ce929d0e0e4736",
         };
-        // What the log wrote before it was typed: same keys, order, values.
-        let dynamic = serde_json::json!({
+        let want = serde_json::json!({
             "time": "2026-11-26T15:30:00.123Z",
-            "client_ip": "::1",
-            "method": "GET",
-            "path": "/orders/\"42\"",
-            "api": "orders",
-            "operation": null,
-            "status": 200,
-            "bytes_in": 0,
-            "bytes_out": 23,
-            "duration_ms": 1.234,
-            "backend_ms": 1.0,
-            "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "client.address": "::1",
+            "http.request.method": "GET",
+            "url.scheme": "https",
+            "server.address": "api.example",
+            "url.path": "/orders/\"42\"",
+            "url.query": "subscription-key=REDACTED&x=1",
+            "network.protocol.version": "2",
+            "user_agent.original": "curl/8",
+            "edgegw.api": "orders",
+            "edgegw.operation": null,
+            "edgegw.subscription": "s1",
+            "edgegw.product": "gold",
+            "http.response.status_code": 429,
+            "edgegw.refused_by": "rate-limit",
+            "edgegw.backend.address": null,
+            "edgegw.backend.status_code": null,
+            "http.request.body.size": 0,
+            "http.response.body.size": 23,
+            "edgegw.duration_ms": 1.234,
+            "edgegw.backend.duration_ms": 1.0,
         });
-        assert_eq!(serde_json::to_string(&line).unwrap(), dynamic.to_string());
+        assert_eq!(serde_json::to_string(&line).unwrap(), want.to_string());
     }
 }

@@ -36,6 +36,7 @@ mod ops_notify;
 mod ops_privileges;
 mod ops_reload;
 mod ops_status;
+mod ops_telemetry;
 mod proxy_admin;
 mod proxy_backend_h1;
 mod proxy_canonical;

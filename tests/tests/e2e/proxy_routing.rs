@@ -104,8 +104,8 @@ fn most_specific_route_wins_and_headers_are_forwarded() {
         .iter()
         .map(|l| {
             (
-                l["api"].as_str().unwrap_or("-"),
-                l["operation"].as_str().unwrap_or("-"),
+                l["edgegw.api"].as_str().unwrap_or("-"),
+                l["edgegw.operation"].as_str().unwrap_or("-"),
             )
         })
         .collect();
@@ -118,23 +118,23 @@ fn most_specific_route_wins_and_headers_are_forwarded() {
             ("orders-shop", "-"),
         ]
     );
-    assert_eq!(lines[1]["request_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(lines[1]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     for l in &lines {
         for field in [
             "time",
-            "client_ip",
-            "method",
-            "path",
-            "status",
-            "bytes_in",
-            "bytes_out",
-            "duration_ms",
-            "backend_ms",
-            "request_id",
+            "client.address",
+            "http.request.method",
+            "url.path",
+            "http.response.status_code",
+            "http.request.body.size",
+            "http.response.body.size",
+            "edgegw.duration_ms",
+            "edgegw.backend.duration_ms",
+            "trace_id",
         ] {
             assert!(!l[field].is_null(), "{field} missing in {l}");
         }
-        assert!(l["bytes_out"].as_u64().unwrap() > 0, "{l}");
+        assert!(l["http.response.body.size"].as_u64().unwrap() > 0, "{l}");
     }
 }
 
@@ -156,7 +156,7 @@ fn operation_precedence_literal_over_param_over_catch_all() {
         let lines = gw.wait_access_log(i + 1);
         assert_eq!(lines.len(), i + 1);
         let last = lines.last().unwrap();
-        assert_eq!(last["operation"], want, "{method} {path}: {last}");
+        assert_eq!(last["edgegw.operation"], want, "{method} {path}: {last}");
     }
 }
 

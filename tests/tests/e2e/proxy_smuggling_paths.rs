@@ -687,7 +687,12 @@ websocket = true
     assert_eq!(lines.len(), requests);
     let refused = lines
         .iter()
-        .filter(|l| matches!(l["status"].as_u64(), Some(400 | 403 | 405)))
+        .filter(|l| {
+            matches!(
+                l["http.response.status_code"].as_u64(),
+                Some(400 | 403 | 405)
+            )
+        })
         .count();
     assert_eq!(refused as u32, counted.values().sum::<u32>());
 }

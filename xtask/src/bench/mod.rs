@@ -9,6 +9,7 @@ mod choose;
 pub(crate) mod haproxy;
 pub(crate) mod instructions;
 pub(crate) mod jwt;
+mod otlp;
 pub(crate) mod proxy;
 mod state;
 mod sync;
@@ -67,6 +68,8 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             proxy::run(&args)
         }
         "sync" => sync::run(args),
+        // OTLP tracing at ratio 0.01 and 1.0 against off, same run.
+        "otlp" => otlp::run(args),
         // Cluster-wide rate limits in Redis: accuracy over three gateways
         // and the cost against a local limit (`tests/src/bin/cluster_bench.rs`).
         "cluster" => {
@@ -75,7 +78,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         }
         "spray" | "reload" => state::run(target, args),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, cluster, spray, reload"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, otlp, cluster, spray, reload"
         ),
     }
 }

@@ -1,0 +1,145 @@
+//! `cargo xtask bench otlp [--duration SECS] [--connections N] [--rounds N]`:
+//! the cost of OpenTelemetry tracing. Three edgegw, the same plain-HTTP
+//! scenario as `bench proxy --only http`, measured in alternating rounds
+//! in one run: OTLP off, `sampling_ratio = 0.01` and `1.0`, exporting to
+//! an nginx that accepts every OTLP request (a collector that costs the
+//! gateway only what a real one does: the HTTP exchange). Prints each
+//! one's requests/s and CPU per request and the ratios to "off" (target:
+//! 0.01 costs at most 3% of requests/s).
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use anyhow::Context;
+
+use super::proxy::{
+    Measure, Proc, backend, free_port, install_tools, median, nginx, wait_port, with_cpu, wrk_with,
+};
+use crate::build::edgegw_bin;
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let (mut duration, mut connections, mut rounds) = (10u64, 64u64, 3u64);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value: u64 = it
+            .next()
+            .with_context(|| format!("{a} needs a value"))?
+            .parse()
+            .with_context(|| format!("{a} needs a number"))?;
+        match a.as_str() {
+            "--duration" => duration = value,
+            "--connections" => connections = value,
+            "--rounds" => rounds = value.max(1),
+            other => anyhow::bail!(
+                "unknown option {other}; use --duration SECS, --connections N or --rounds N"
+            ),
+        }
+    }
+    install_tools()?;
+    let dir = std::env::temp_dir().join(format!("edgegw-bench-otlp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let result = measure(&dir, duration, connections, rounds);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn measure(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::Result<()> {
+    let (backend_port, _backend) = backend(dir)?;
+    let collector_port = free_port()?;
+    let _collector = nginx(
+        dir,
+        "collector",
+        &format!(
+            "  server {{ listen 127.0.0.1:{collector_port}; client_max_body_size 64m;\n    location /v1/ {{ return 200; }} }}"
+        ),
+    )?;
+    wait_port(collector_port)?;
+    let otlp = |ratio: &str| {
+        format!(
+            "[telemetry.otlp]\nendpoint = \"http://127.0.0.1:{collector_port}\"\nsampling_ratio = {ratio}\nmetrics_interval_ms = 10000\n"
+        )
+    };
+    let variants = [
+        ("off", String::new()),
+        ("0.01", otlp("0.01")),
+        ("1.0", otlp("1.0")),
+    ];
+    let mut gateways = Vec::new();
+    for (label, telemetry) in &variants {
+        let port = free_port()?;
+        let proc = edgegw(dir, label, port, backend_port, telemetry)?;
+        wait_port(port)?;
+        gateways.push((*label, format!("http://127.0.0.1:{port}/b"), proc));
+    }
+    println!(
+        "bench otlp: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds; edgegw with OTLP tracing off, at ratio 0.01 and 1.0 (plus request metrics every 10 s), exporting to an nginx that accepts every export"
+    );
+    for (_, url, _) in &gateways {
+        wrk_with(url, connections, 2, &[])?;
+    }
+    let mut runs: Vec<Vec<Measure>> = gateways.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for ((_, url, proc), r) in gateways.iter().zip(&mut runs) {
+            r.push(with_cpu(proc.0.id(), || {
+                wrk_with(url, connections, duration, &[])
+            })?);
+        }
+    }
+    let medians: Vec<Measure> = runs.into_iter().map(median).collect();
+    println!(
+        "{:<8} {:>12} {:>9} {:>9} {:>7} {:>12}",
+        "tracing", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
+    );
+    for ((label, _, _), m) in gateways.iter().zip(&medians) {
+        println!(
+            "{label:<8} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
+            m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
+        );
+    }
+    let off = &medians[0];
+    for ((label, _, _), m) in gateways.iter().zip(&medians).skip(1) {
+        let target = if *label == "0.01" {
+            " (target >= 0.97x)"
+        } else {
+            ""
+        };
+        println!(
+            "ratio {label}/off: requests/s {:.3}x{target}, p99 {:.2}x, CPU per request {:.2}x",
+            m.rps / off.rps,
+            m.p99_ms / off.p99_ms,
+            m.cpu_us / off.cpu_us
+        );
+    }
+    Ok(())
+}
+
+fn edgegw(
+    dir: &Path,
+    label: &str,
+    port: u16,
+    backend_port: u16,
+    telemetry: &str,
+) -> anyhow::Result<Proc> {
+    let config = dir.join(format!("edgegw-{label}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[gateway]\nlisten = \"127.0.0.1:{port}\"\naccess_log = \"off\"\n[xdp]\nmode = \"off\"\n\
+             [[apis]]\nname = \"bench\"\npath = \"/\"\nbackend = \"http://127.0.0.1:{backend_port}\"\n{telemetry}"
+        ),
+    )?;
+    let child = Command::new(edgegw_bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--runtime-dir")
+        .arg(dir.join(format!("edgegw-{label}.run")))
+        .env("EDGEGW_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting edgegw")?;
+    Ok(Proc(child))
+}
