@@ -77,8 +77,11 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             harness_bin("cluster_bench", args)
         }
         "spray" | "reload" => state::run(target, args),
+        // The policy-expression engine against native key templates, in
+        // process (`tests/src/bin/expr_bench.rs`).
+        "expr" => harness_bin("expr_bench", args),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, otlp, cluster, spray, reload"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, otlp, cluster, spray, reload, expr"
         ),
     }
 }
