@@ -29,6 +29,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod analytics;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

@@ -66,6 +66,9 @@ pub struct Status {
     /// The Redis of cluster rate limits, when `[redis]` is configured.
     #[serde(default)]
     pub redis: Option<RedisView>,
+    /// Request analytics: the outbox and what could not be sent.
+    #[serde(default)]
+    pub analytics: Option<crate::analytics::AnalyticsView>,
 }
 
 /// The Redis link `edgegw status` shows.
@@ -337,6 +340,7 @@ mod tests {
             log_level: "info".into(),
             control_plane: None,
             redis: None,
+            analytics: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub use duration::parse_duration;
 pub use ephemeral::{EphemeralRangeError, ephemeral_ports};
 pub use escalation::Escalation;
 pub use xdp_mode::XdpMode;
+mod analytics;
 mod apis;
 mod bundle;
 mod catalog;
@@ -25,6 +26,7 @@ mod redis;
 mod template;
 pub mod yaml;
 
+pub use analytics::Analytics;
 pub use apis::{
     Api, ApiSection, Backend, BackendProtocol, BackendSection, EncodedSlashes, Operation,
     OperationSection,
@@ -88,6 +90,9 @@ struct FileConfig {
     control_plane: Option<control_plane::ControlPlaneSection>,
     /// Optional Redis that cluster-scoped rate limits count in.
     redis: Option<redis::RedisSection>,
+    /// Request analytics sent to the control plane.
+    #[serde(default)]
+    analytics: analytics::AnalyticsSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,6 +181,8 @@ pub struct Config {
     pub underscores_in_headers: Underscores,
     /// The Redis of cluster-scoped rate limits, if any.
     pub redis: Option<Redis>,
+    /// Request analytics: period and the outbox bound.
+    pub analytics: Analytics,
 }
 
 /// What the proxy does with request headers whose name has a `_`.
@@ -223,6 +230,9 @@ impl Config {
         if let Some(r) = &mut config.redis {
             r.resolve(path);
         }
+        config
+            .analytics
+            .resolve(path, config.control_plane.as_ref());
         Ok(config)
     }
 
@@ -315,7 +325,9 @@ impl Config {
             Some(r) => Some(r.validate().map_err(invalid)?),
             None => None,
         };
+        let analytics = file.analytics.validate().map_err(invalid)?;
         Ok(Config {
+            analytics,
             redis,
             control_plane,
             escalation,

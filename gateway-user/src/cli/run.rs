@@ -121,7 +121,14 @@ async fn serve(
     registry.commit(state);
     crate::memory::release_freed();
     let metrics = Arc::new(Metrics::default());
+    let xdp_pins = (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface));
+    let analytics = Arc::new(crate::analytics::Analytics::new(
+        &config.analytics,
+        metrics.analytics.clone(),
+        xdp_pins.clone(),
+    )?);
     let admin_state = Arc::new(AdminState {
+        analytics: analytics.clone(),
         metrics: metrics.clone(),
         ready: false.into(),
         xdp: (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface)),
@@ -158,6 +165,10 @@ async fn serve(
     if let (Some(link), Some(status)) = (&admin_state.redis, lifecycle.status()) {
         link.publish_to(status);
     }
+    if let Some(status) = lifecycle.status() {
+        analytics.publish_to(status);
+    }
+    tokio::spawn(analytics.clone().run());
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
         tokio::spawn(proxy::echo::serve(echo));
@@ -197,6 +208,7 @@ async fn serve(
             started: std::time::Instant::now(),
             heartbeat_now: Default::default(),
             poll_now: Default::default(),
+            analytics: Some(analytics.clone()),
         }));
     }
     admin_state.ready.store(true, Ordering::Release);
@@ -213,6 +225,8 @@ async fn serve(
         admin_state.ready.store(false, Ordering::Release);
     });
     proxy::serve(listeners, shared, metrics, shutdown, config.drain_timeout).await;
+    // The period in progress goes to the outbox: sent after the restart.
+    analytics.flush();
     // Quota usage not yet reported is kept for the next start.
     if let Some(fleet) = fleet {
         fleet.save();

@@ -107,6 +107,8 @@ where
         }),
         api: None,
         operation: None,
+        product: None,
+        subscription: None,
         status: 0,
         bytes_in: None,
         backend: None,
@@ -244,7 +246,8 @@ where
             query: uri.query(),
             xdp: gw.xdp_state.as_ref(),
         };
-        match gate::admit(catalog, incoming).await {
+        let who = (&mut record.product, &mut record.subscription);
+        match gate::admit(catalog, incoming, who).await {
             Admission::Respond(answer, headers) => {
                 *policies = headers;
                 return Ok(respond::answer(answer));

@@ -63,7 +63,13 @@ pub enum Admission<'c> {
 const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
 const INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
 
-pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c> {
+/// `who` receives the product and subscription of the call (for the
+/// analytics), whatever the outcome.
+pub async fn admit<'c>(
+    catalog: &'c Catalog,
+    req: Incoming<'_>,
+    who: (&mut Option<Arc<str>>, &mut Option<Arc<str>>),
+) -> Admission<'c> {
     let mut query = Query::parse(req.query);
     let (mut subscription, mut product) = (None, None);
     let mut refuse = None;
@@ -104,6 +110,8 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
             None => product = api.open_product,
         }
     }
+    *who.0 = product.map(|p| Arc::from(catalog.products()[p].name.as_str()));
+    *who.1 = subscription.map(Arc::from);
     let pipeline = match managed {
         Some(api) => api.pipeline(req.operation, product),
         None => catalog.unmanaged(),

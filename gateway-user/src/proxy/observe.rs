@@ -68,6 +68,10 @@ pub struct Record {
     pub logged: Option<Box<Logged>>,
     pub api: Option<std::sync::Arc<str>>,
     pub operation: Option<std::sync::Arc<str>>,
+    /// Of an API-management call: the product it went through and the
+    /// subscription whose key it carried.
+    pub product: Option<std::sync::Arc<str>>,
+    pub subscription: Option<std::sync::Arc<str>>,
     pub status: u16,
     /// Counted as the body is read; none for a request without one.
     pub bytes_in: Option<Arc<AtomicU64>>,
@@ -156,6 +160,16 @@ impl Drop for Observed {
         let operation = r.operation.as_deref().unwrap_or("-");
         self.metrics
             .request(api, operation, r.status, total, r.backend);
+        self.metrics.analytics(&crate::analytics::Finished {
+            api: r.api.as_deref(),
+            operation: r.operation.as_deref(),
+            product: r.product.as_deref(),
+            subscription: r.subscription.as_deref(),
+            status: r.status,
+            bytes_in,
+            bytes_out: self.bytes_out,
+            latency: total,
+        });
         let Some(logged) = r.logged.filter(|_| self.log.enabled()) else {
             return;
         };
