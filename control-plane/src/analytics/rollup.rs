@@ -13,6 +13,9 @@ use crate::store::{Conn, DbError};
 
 const HOUR: i64 = 3600;
 
+/// (gateway, hour, api, operation, product, subscription, status class).
+type HourKey = (String, i64, String, String, String, String, u8);
+
 /// What one rollup did, for the log.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Rolled {
@@ -32,8 +35,7 @@ pub fn run(conn: &Conn, settings: &Settings, now: i64) -> Result<Rolled, DbError
          FROM analytics WHERE span = ?1 AND period_start < ?2",
         &[SPAN_SENT.into(), cutoff.into()],
     )?;
-    let mut hours: BTreeMap<(String, i64, String, String, String, String, u8), Row> =
-        BTreeMap::new();
+    let mut hours: BTreeMap<HourKey, Row> = BTreeMap::new();
     for r in &rows {
         let row = Row {
             api: r.text(2)?,

@@ -63,7 +63,7 @@ impl Collector {
     /// Everything recorded since the last `take`, as rows; the maps are
     /// left empty.
     pub fn take(&self) -> Vec<Row> {
-        self.rows(|shard| std::mem::take(shard))
+        self.rows(std::mem::take)
     }
 
     /// Everything recorded since the last `take`, left in place.
