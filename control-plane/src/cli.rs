@@ -85,6 +85,13 @@ pub struct ServeArgs {
     /// Lifetime of gateway tokens, e.g. "30d", "12h".
     #[arg(long, default_value = "30d", value_parser = parse_ttl)]
     pub token_ttl: u64,
+    /// How long request analytics stay at the period gateways send (a
+    /// minute by default) before they are rolled up into hours, e.g. "2d".
+    #[arg(long, default_value = "2d", value_parser = parse_ttl)]
+    pub analytics_minutes_for: u64,
+    /// How long request analytics and XDP drops are kept at all, e.g. "90d".
+    #[arg(long, default_value = "90d", value_parser = parse_ttl)]
+    pub analytics_retention: u64,
     /// OTLP collector (HTTP/protobuf) to export a span per request to,
     /// e.g. http://127.0.0.1:4318.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! `edgegw-cp`: the edgegw control plane.
 #![forbid(unsafe_code)]
 
+mod analytics;
 mod api;
 mod bundle;
 mod cli;

@@ -70,6 +70,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         admin_slots: tokio::sync::Semaphore::new(crate::state::ADMIN_SLOTS),
         gateway_slots: tokio::sync::Semaphore::new(crate::state::GATEWAY_SLOTS),
         document_slots: tokio::sync::Semaphore::new(crate::state::DOCUMENT_SLOTS),
+        analytics: crate::analytics::Settings::new(
+            args.analytics_minutes_for,
+            args.analytics_retention,
+        ),
     });
     // Re-assemble every bundle with this binary (an upgrade may assemble
     // them differently); versions move only where the content changed. If

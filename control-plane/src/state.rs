@@ -30,6 +30,8 @@ pub struct State {
     /// Documents parsed at once (OpenAPI imports): CPU work on the request
     /// alone, kept off the store lanes and to one core.
     pub document_slots: tokio::sync::Semaphore,
+    /// Retention and rollup of request analytics.
+    pub analytics: crate::analytics::Settings,
 }
 
 /// Blocking store tasks running at once, per lane.

@@ -202,6 +202,9 @@ fn route(method: &Method, path: &str) -> &'static str {
         (&Method::GET, ["metrics"]) => "/metrics",
         (_, ["v1", "gateway", "config"]) => "/v1/gateway/config",
         (_, ["v1", "gateway", "heartbeat"]) => "/v1/gateway/heartbeat",
+        (_, ["v1", "gateway", "analytics"]) => "/v1/gateway/analytics",
+        (_, ["v1", "analytics"]) => "/v1/analytics",
+        (_, ["v1", "analytics", "drops"]) => "/v1/analytics/drops",
         (_, ["v1", kind]) => v1(kind, false),
         (_, ["v1", kind, _, ..]) => v1(kind, true),
         _ => "unmatched",
@@ -209,7 +212,7 @@ fn route(method: &Method, path: &str) -> &'static str {
 }
 
 fn v1(kind: &str, one: bool) -> &'static str {
-    const KINDS: [(&str, &str, &str); 11] = [
+    const KINDS: [(&str, &str, &str); 12] = [
         ("apis", "/v1/apis", "/v1/apis/{name}"),
         ("products", "/v1/products", "/v1/products/{name}"),
         (
@@ -233,6 +236,7 @@ fn v1(kind: &str, one: bool) -> &'static str {
         ("usage", "/v1/usage", "/v1/usage/{name}"),
         ("state", "/v1/state", "/v1/state/{name}"),
         ("signing-key", "/v1/signing-key", "/v1/signing-key/{name}"),
+        ("redis", "/v1/redis", "/v1/redis/{name}"),
     ];
     KINDS
         .iter()

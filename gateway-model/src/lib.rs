@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod analytics;
 pub mod catalog;
 pub mod cidr;
 pub mod clock;

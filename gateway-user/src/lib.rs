@@ -32,6 +32,7 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod analytics;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

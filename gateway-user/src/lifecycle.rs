@@ -76,6 +76,7 @@ impl Lifecycle {
             log_level: log.current(),
             control_plane: None,
             redis: None,
+            analytics: None,
             telemetry: None,
         };
         Ok(Lifecycle {

@@ -66,6 +66,9 @@ pub struct Status {
     /// The Redis of cluster rate limits, when `[redis]` is configured.
     #[serde(default)]
     pub redis: Option<RedisView>,
+    /// Request analytics: the outbox and what could not be sent.
+    #[serde(default)]
+    pub analytics: Option<crate::analytics::AnalyticsView>,
     /// The OTLP export, when `[telemetry.otlp]` is configured.
     #[serde(default)]
     pub telemetry: Option<TelemetryView>,
@@ -353,6 +356,7 @@ mod tests {
             log_level: "info".into(),
             control_plane: None,
             redis: None,
+            analytics: None,
             telemetry: None,
         }
     }

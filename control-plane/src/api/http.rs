@@ -12,6 +12,9 @@ pub type Reply = Response<Full<Bytes>>;
 
 /// Largest JSON body accepted.
 pub const MAX_BODY: usize = 1 << 20;
+/// Largest analytics batch accepted (`gateway_model::analytics::MAX_ROWS`
+/// rows of long names).
+pub const MAX_ANALYTICS: usize = 32 << 20;
 /// Largest OpenAPI document accepted: GitHub's own is 13 MB. Parsing is
 /// linear (`gateway_model::config::yaml`), so this also bounds the CPU time of one.
 pub const MAX_IMPORT: usize = 16 << 20;

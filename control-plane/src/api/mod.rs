@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use self::http::Reply;
 use crate::{
+    analytics,
     error::ApiError,
     fleet, longpoll, openapi,
     state::{self, Lane, State, blocking},
@@ -104,8 +105,32 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             .await?;
             Ok(http::json(StatusCode::OK, &fleet))
         }
+        (&Method::POST, ["v1", "gateway", "analytics"]) => {
+            let body = http::read_body(req, http::MAX_ANALYTICS).await?;
+            let fresh = blocking(state, Lane::Gateway, move |s| {
+                let gateway = s
+                    .store
+                    .read(|c| tokens::verify_gateway(c, auth.as_deref()))?;
+                let batch: gateway_model::analytics::Batch =
+                    crate::model::parse("analytics batch", &body)?;
+                let now = crate::clock::now();
+                s.store.write(|tx| {
+                    let fresh = analytics::ingest::record(tx, &gateway, &batch, now)?;
+                    if s.analytics.rollup_due(now) {
+                        let rolled = analytics::rollup::run(tx, &s.analytics, now)?;
+                        tracing::debug!(?rolled, "analytics rolled up");
+                    }
+                    Ok::<_, ApiError>(fresh)
+                })
+            })
+            .await?;
+            Ok(http::json(
+                StatusCode::OK,
+                &json!({"accepted": true, "duplicate": !fresh}),
+            ))
+        }
         (_, ["v1", "gateway", ..]) => Err(ApiError::not_found(
-            "gateway routes are GET /v1/gateway/config and POST /v1/gateway/heartbeat",
+            "gateway routes are GET /v1/gateway/config, POST /v1/gateway/heartbeat and POST /v1/gateway/analytics",
         )),
         (_, ["v1", rest @ ..]) => {
             let limit = if rest == ["apis", "import"] {
@@ -189,6 +214,21 @@ fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["gateways", ..] | ["signing-key", ..] => gateways::handle(state, req, &segs),
+        ["analytics", rest @ ..] => {
+            let answer = match (&req.method, rest) {
+                (&Method::GET, []) => state.store.read(|c| analytics::query::requests(c, req))?,
+                (&Method::GET, ["drops"]) => {
+                    state.store.read(|c| analytics::query::drops(c, req))?
+                }
+                (_, [] | ["drops"]) => return Err(method_not_allowed(req, "GET")),
+                _ => {
+                    return Err(ApiError::not_found(
+                        "analytics routes are GET /v1/analytics and GET /v1/analytics/drops",
+                    ));
+                }
+            };
+            Ok((StatusCode::OK, Some(answer)))
+        }
         _ => resources::handle(state, req, &segs),
     }
 }

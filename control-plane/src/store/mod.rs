@@ -168,6 +168,14 @@ impl Store {
     }
 }
 
+/// A migrated in-memory SQLite store, for unit tests.
+#[cfg(test)]
+pub fn in_memory() -> Store {
+    let mut conn = Connection::open_in_memory().expect("an in-memory database opens");
+    schema::migrate_sqlite(&mut conn).expect("the schema applies");
+    Store::Sqlite(Mutex::new(conn))
+}
+
 fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.display().to_string(),

@@ -122,6 +122,93 @@ const MIGRATIONS: &[Migration] = &[
          batch TEXT NOT NULL
      );"#,
     },
+    // 3: request analytics (`crate::analytics`): rows per gateway, period
+    // start and span ('m' as sent, 'h' rolled up into hours), XDP drops,
+    // the top dropped sources, and the batch ids counted (exactly once).
+    Migration {
+        sqlite: "CREATE TABLE analytics (
+         gateway TEXT NOT NULL,
+         period_start INTEGER NOT NULL,
+         span TEXT NOT NULL,
+         api TEXT NOT NULL,
+         operation TEXT NOT NULL,
+         product TEXT NOT NULL,
+         subscription TEXT NOT NULL,
+         status_class INTEGER NOT NULL,
+         requests INTEGER NOT NULL,
+         errors INTEGER NOT NULL,
+         bytes_in INTEGER NOT NULL,
+         bytes_out INTEGER NOT NULL,
+         latency TEXT NOT NULL,
+         PRIMARY KEY (gateway, period_start, span, api, operation, product, subscription, status_class)
+     );
+     CREATE INDEX analytics_time ON analytics (period_start);
+     CREATE TABLE analytics_drops (
+         gateway TEXT NOT NULL,
+         period_start INTEGER NOT NULL,
+         span TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         packets INTEGER NOT NULL,
+         PRIMARY KEY (gateway, period_start, span, reason)
+     );
+     CREATE INDEX analytics_drops_time ON analytics_drops (period_start);
+     CREATE TABLE analytics_sources (
+         gateway TEXT NOT NULL,
+         period_start INTEGER NOT NULL,
+         source TEXT NOT NULL,
+         packets INTEGER NOT NULL,
+         PRIMARY KEY (gateway, period_start, source)
+     );
+     CREATE INDEX analytics_sources_time ON analytics_sources (period_start);
+     CREATE TABLE analytics_batches (
+         gateway TEXT NOT NULL,
+         id TEXT NOT NULL,
+         received_at INTEGER NOT NULL,
+         PRIMARY KEY (gateway, id)
+     );
+     CREATE INDEX analytics_batches_time ON analytics_batches (received_at);",
+        postgres: r#"CREATE TABLE analytics (
+         gateway TEXT COLLATE "C" NOT NULL,
+         period_start BIGINT NOT NULL,
+         span TEXT COLLATE "C" NOT NULL,
+         api TEXT COLLATE "C" NOT NULL,
+         operation TEXT COLLATE "C" NOT NULL,
+         product TEXT COLLATE "C" NOT NULL,
+         subscription TEXT COLLATE "C" NOT NULL,
+         status_class BIGINT NOT NULL,
+         requests BIGINT NOT NULL,
+         errors BIGINT NOT NULL,
+         bytes_in BIGINT NOT NULL,
+         bytes_out BIGINT NOT NULL,
+         latency TEXT NOT NULL,
+         PRIMARY KEY (gateway, period_start, span, api, operation, product, subscription, status_class)
+     );
+     CREATE INDEX analytics_time ON analytics (period_start);
+     CREATE TABLE analytics_drops (
+         gateway TEXT COLLATE "C" NOT NULL,
+         period_start BIGINT NOT NULL,
+         span TEXT COLLATE "C" NOT NULL,
+         reason TEXT COLLATE "C" NOT NULL,
+         packets BIGINT NOT NULL,
+         PRIMARY KEY (gateway, period_start, span, reason)
+     );
+     CREATE INDEX analytics_drops_time ON analytics_drops (period_start);
+     CREATE TABLE analytics_sources (
+         gateway TEXT COLLATE "C" NOT NULL,
+         period_start BIGINT NOT NULL,
+         source TEXT COLLATE "C" NOT NULL,
+         packets BIGINT NOT NULL,
+         PRIMARY KEY (gateway, period_start, source)
+     );
+     CREATE INDEX analytics_sources_time ON analytics_sources (period_start);
+     CREATE TABLE analytics_batches (
+         gateway TEXT COLLATE "C" NOT NULL,
+         id TEXT COLLATE "C" NOT NULL,
+         received_at BIGINT NOT NULL,
+         PRIMARY KEY (gateway, id)
+     );
+     CREATE INDEX analytics_batches_time ON analytics_batches (received_at);"#,
+    },
 ];
 
 /// The schema version this binary writes.

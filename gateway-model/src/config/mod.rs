@@ -14,6 +14,7 @@ pub use duration::parse_duration;
 pub use ephemeral::{EphemeralRangeError, ephemeral_ports};
 pub use escalation::Escalation;
 pub use xdp_mode::XdpMode;
+mod analytics;
 mod apis;
 mod bundle;
 mod catalog;
@@ -26,6 +27,7 @@ mod telemetry;
 mod template;
 pub mod yaml;
 
+pub use analytics::Analytics;
 pub use apis::{
     Api, ApiSection, Backend, BackendProtocol, BackendSection, EncodedSlashes, Operation,
     OperationSection,
@@ -90,6 +92,9 @@ struct FileConfig {
     control_plane: Option<control_plane::ControlPlaneSection>,
     /// Optional Redis that cluster-scoped rate limits count in.
     redis: Option<redis::RedisSection>,
+    /// Request analytics sent to the control plane.
+    #[serde(default)]
+    analytics: analytics::AnalyticsSection,
     /// Access-log redaction and the optional OTLP collector.
     #[serde(default)]
     telemetry: telemetry::TelemetrySection,
@@ -181,6 +186,8 @@ pub struct Config {
     pub underscores_in_headers: Underscores,
     /// The Redis of cluster-scoped rate limits, if any.
     pub redis: Option<Redis>,
+    /// Request analytics: period and the outbox bound.
+    pub analytics: Analytics,
     /// Access-log redaction and OTLP export.
     pub telemetry: Telemetry,
 }
@@ -230,6 +237,9 @@ impl Config {
         if let Some(r) = &mut config.redis {
             r.resolve(path);
         }
+        config
+            .analytics
+            .resolve(path, config.control_plane.as_ref());
         Ok(config)
     }
 
@@ -322,8 +332,10 @@ impl Config {
             Some(r) => Some(r.validate().map_err(invalid)?),
             None => None,
         };
+        let analytics = file.analytics.validate().map_err(invalid)?;
         let telemetry = file.telemetry.validate().map_err(invalid)?;
         Ok(Config {
+            analytics,
             telemetry,
             redis,
             control_plane,

@@ -174,14 +174,21 @@ pub struct Metrics {
     underscore_headers_dropped: AtomicU64,
     /// The OTLP export, when configured.
     otel: Option<&'static crate::telemetry::Otel>,
+    /// Request analytics, recorded with the metrics of each request.
+    pub analytics: Arc<crate::analytics::Collector>,
 }
 
 /// Records requests into one thread's shard. A request keeps the shard of
 /// the thread it arrived on: cloning this touches a count no other core
 /// writes, unlike the process-wide `Arc<Metrics>`.
-pub struct Recorder(Arc<Mutex<Shard>>);
+pub struct Recorder(Arc<Mutex<Shard>>, crate::analytics::ShardHandle);
 
 impl Recorder {
+    /// Records one finished request in the request analytics.
+    pub fn analytics(&self, finished: &crate::analytics::Finished) {
+        self.1.record(finished);
+    }
+
     /// Records one finished request.
     pub fn request(
         &self,
@@ -242,7 +249,7 @@ impl Metrics {
 
     /// The calling thread's shard, to record requests into later.
     pub fn recorder(&self) -> Recorder {
-        Recorder(self.shards.get_or_default().clone())
+        Recorder(self.shards.get_or_default().clone(), self.analytics.shard())
     }
 
     pub fn reject(&self, why: Rejection) {

@@ -1,5 +1,6 @@
 //! The admin listener: `/healthz` (the process answers), `/readyz` (XDP is
-//! attached and the listeners are bound) and `/metrics` (Prometheus text).
+//! attached and the listeners are bound), `/metrics` (Prometheus text) and
+//! `/analytics` (the analytics period in progress, JSON).
 
 mod metrics;
 
@@ -31,6 +32,9 @@ pub struct AdminState {
     pub sync: Option<Arc<crate::sync::SyncState>>,
     /// The Redis of cluster rate limits: its metrics.
     pub redis: Arc<crate::redis_link::RedisSlot>,
+    /// Request analytics: `/analytics` (the period in progress) and the
+    /// sending counters in `/metrics`.
+    pub analytics: Arc<crate::analytics::Analytics>,
 }
 
 /// Serves the admin endpoints until the task is dropped.
@@ -80,12 +84,18 @@ fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::B
             if let Some(redis) = state.redis.get() {
                 redis.render_metrics(&mut body);
             }
+            state.analytics.render_metrics(&mut body);
             (StatusCode::OK, "text/plain; version=0.0.4", body)
         }
+        "/analytics" => (
+            StatusCode::OK,
+            "application/json",
+            state.analytics.current().to_string(),
+        ),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /healthz, /readyz or /metrics\n".to_string(),
+            "not found: try /healthz, /readyz, /metrics or /analytics\n".to_string(),
         ),
     };
     let mut response = Response::new(Full::new(body.into()));

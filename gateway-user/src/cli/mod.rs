@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand.
 
+mod analytics;
 mod apply;
 mod ban;
 mod bans;
@@ -109,6 +110,16 @@ enum Command {
         #[arg(long)]
         iface: Option<String>,
     },
+    /// Show the running daemon's request analytics of the period in
+    /// progress (the control plane's /v1/analytics is the fleet's view).
+    Analytics {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's runtime directory (default $EDGEGW_RUNTIME_DIR or /run/edgegw).
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
+    },
     /// Show the running daemon: version, uptime, config, XDP, listeners, drop totals.
     Status {
         /// Print JSON instead of text.
@@ -199,6 +210,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             &status_file::runtime_dir(runtime_dir),
         ),
         Command::Detach { iface } => detach::detach(&iface),
+        Command::Analytics { json, runtime_dir } => {
+            analytics::analytics(&status_file::runtime_dir(runtime_dir), json)
+        }
         Command::Status { json, runtime_dir } => {
             status::status(&status_file::runtime_dir(runtime_dir), json)
         }

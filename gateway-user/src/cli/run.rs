@@ -125,7 +125,14 @@ async fn serve(
         None => None,
     };
     let metrics = Arc::new(Metrics::with_otel(otel));
+    let xdp_pins = (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface));
+    let analytics = Arc::new(crate::analytics::Analytics::new(
+        &config.analytics,
+        metrics.analytics.clone(),
+        xdp_pins.clone(),
+    )?);
     let admin_state = Arc::new(AdminState {
+        analytics: analytics.clone(),
         metrics: metrics.clone(),
         ready: false.into(),
         xdp: (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface)),
@@ -165,6 +172,10 @@ async fn serve(
     if let (Some(otel), Some(status)) = (otel, lifecycle.status()) {
         otel.publish_to(status);
     }
+    if let Some(status) = lifecycle.status() {
+        analytics.publish_to(status);
+    }
+    tokio::spawn(analytics.clone().run());
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
         tokio::spawn(proxy::echo::serve(echo));
@@ -204,6 +215,7 @@ async fn serve(
             started: std::time::Instant::now(),
             heartbeat_now: Default::default(),
             poll_now: Default::default(),
+            analytics: Some(analytics.clone()),
         }));
     }
     admin_state.ready.store(true, Ordering::Release);
@@ -220,6 +232,8 @@ async fn serve(
         admin_state.ready.store(false, Ordering::Release);
     });
     proxy::serve(listeners, shared, metrics, shutdown, config.drain_timeout).await;
+    // The period in progress goes to the outbox: sent after the restart.
+    analytics.flush();
     // Spans still queued go out (bounded by the export timeout).
     if let Some(otel) = otel {
         let _ = tokio::task::spawn_blocking(|| otel.shutdown()).await;

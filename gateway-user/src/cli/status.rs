@@ -155,6 +155,24 @@ fn render_text(v: &Value) -> String {
         }
         line("otlp", text);
     }
+    let a = &v["analytics"];
+    if !a.is_null() && !a["outbox_dir"].is_null() {
+        line(
+            "analytics",
+            format!(
+                "outbox {} batches, {} of {} bytes; sent {}, refused {}, dropped (outbox full) {}",
+                s(&a["outbox_batches"]),
+                s(&a["outbox_bytes"]),
+                s(&a["outbox_max_bytes"]),
+                s(&a["sent_batches"]),
+                s(&a["refused_batches"]),
+                s(&a["dropped_batches"]),
+            ),
+        );
+        if !a["last_error"].is_null() {
+            line("analytics err", s(&a["last_error"]));
+        }
+    }
     for l in v["listeners"].as_array().into_iter().flatten() {
         line("listener", format!("{} {}", s(&l["addr"]), s(&l["name"])));
     }

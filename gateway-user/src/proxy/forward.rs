@@ -105,6 +105,8 @@ where
         logged: (gw.access_log.enabled() || sampled).then(|| describe(&gw, conn, &req)),
         api: None,
         operation: None,
+        product: None,
+        subscription: None,
         status: 0,
         bytes_in: None,
         backend: None,
@@ -194,8 +196,6 @@ fn describe<B>(gw: &Gateway, conn: &Conn, req: &Request<B>) -> Box<Logged> {
         version: req.version(),
         scheme: conn.proto,
         user_agent: headers.get(header::USER_AGENT).cloned(),
-        subscription: None,
-        product: None,
         backend: None,
         backend_status: None,
         refused_by: None,
@@ -269,8 +269,6 @@ where
     // API management: subscription key and inbound policies.
     if let Some(catalog) = &gw.catalog {
         let (method, headers) = (req.method().clone(), req.headers_mut());
-        let mut who = gate::Who::default();
-        let described = record.logged.is_some();
         let incoming = gate::Incoming {
             api: &api.name,
             operation: record.operation.as_deref(),
@@ -281,14 +279,9 @@ where
             path: route.rest,
             query: uri.query(),
             xdp: gw.xdp_state.as_ref(),
-            who: described.then_some(&mut who),
         };
-        let admission = gate::admit(catalog, incoming).await;
-        if let Some(logged) = &mut record.logged {
-            logged.subscription = who.subscription;
-            logged.product = who.product;
-        }
-        match admission {
+        let who = (&mut record.product, &mut record.subscription);
+        match gate::admit(catalog, incoming, who).await {
             Admission::Respond(answer, headers) => {
                 *policies = headers;
                 if let Some(logged) = &mut record.logged {

@@ -36,16 +36,6 @@ pub struct Incoming<'a> {
     pub query: Option<&'a str>,
     /// The XDP program's source state, when XDP is attached.
     pub xdp: Option<&'a XdpState>,
-    /// Filled with the caller's subscription and product when given
-    /// (only when the request is logged or traced).
-    pub who: Option<&'a mut Who>,
-}
-
-/// The subscription and product a request was made under.
-#[derive(Debug, Default)]
-pub struct Who {
-    pub subscription: Option<String>,
-    pub product: Option<String>,
 }
 
 /// A request that goes on to the backend, with the catalog's pipeline
@@ -73,7 +63,13 @@ pub enum Admission<'c> {
 const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
 const INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
 
-pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c> {
+/// `who` receives the product and subscription of the call (for the
+/// analytics), whatever the outcome.
+pub async fn admit<'c>(
+    catalog: &'c Catalog,
+    req: Incoming<'_>,
+    who: (&mut Option<Arc<str>>, &mut Option<Arc<str>>),
+) -> Admission<'c> {
     let mut query = Query::parse(req.query);
     let (mut subscription, mut product) = (None, None);
     let mut refuse = None;
@@ -114,14 +110,12 @@ pub async fn admit<'c>(catalog: &'c Catalog, req: Incoming<'_>) -> Admission<'c>
             None => product = api.open_product,
         }
     }
+    *who.0 = product.map(|p| Arc::from(catalog.products()[p].name.as_str()));
+    *who.1 = subscription.map(Arc::from);
     let pipeline = match managed {
         Some(api) => api.pipeline(req.operation, product),
         None => catalog.unmanaged(),
     };
-    if let Some(who) = req.who {
-        who.subscription = subscription.map(str::to_string);
-        who.product = product.map(|p| catalog.products()[p].name.clone());
-    }
     let mut ctx = Ctx {
         client_ip: req.client_ip,
         method: req.method,

@@ -70,6 +70,10 @@ pub struct Record {
     pub logged: Option<Box<Logged>>,
     pub api: Option<std::sync::Arc<str>>,
     pub operation: Option<std::sync::Arc<str>>,
+    /// Of an API-management call: the product it went through and the
+    /// subscription whose key it carried.
+    pub product: Option<std::sync::Arc<str>>,
+    pub subscription: Option<std::sync::Arc<str>>,
     pub status: u16,
     /// Counted as the body is read; none for a request without one.
     pub bytes_in: Option<Arc<AtomicU64>>,
@@ -96,8 +100,6 @@ pub struct Logged {
     /// "http" or "https".
     pub scheme: &'static str,
     pub user_agent: Option<HeaderValue>,
-    pub subscription: Option<String>,
-    pub product: Option<String>,
     /// host:port of the backend the request went to.
     pub backend: Option<String>,
     /// The backend's status, before outbound policies.
@@ -199,6 +201,16 @@ impl Drop for Observed {
         let operation = r.operation.as_deref().unwrap_or("-");
         self.metrics
             .request(api, operation, r.status, total, r.backend);
+        self.metrics.analytics(&crate::analytics::Finished {
+            api: r.api.as_deref(),
+            operation: r.operation.as_deref(),
+            product: r.product.as_deref(),
+            subscription: r.subscription.as_deref(),
+            status: r.status,
+            bytes_in,
+            bytes_out: self.bytes_out,
+            latency: total,
+        });
         if let Some(otel) = self.otel {
             otel.request(api, operation, r.status, total);
         }
@@ -230,8 +242,8 @@ impl Drop for Observed {
             user_agent: logged.user_agent(),
             api: r.api.as_deref(),
             operation: r.operation.as_deref(),
-            subscription: logged.subscription.as_deref(),
-            product: logged.product.as_deref(),
+            subscription: r.subscription.as_deref(),
+            product: r.product.as_deref(),
             status: r.status,
             refused_by: logged.refused_by,
             backend: logged.backend.as_deref(),

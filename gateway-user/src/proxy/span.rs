@@ -31,8 +31,8 @@ pub fn build(r: &Record, l: &Logged, bytes_in: u64, bytes_out: u64, total: Durat
     optional("user_agent.original", l.user_agent());
     optional("edgegw.api", r.api.as_deref());
     optional("edgegw.operation", r.operation.as_deref());
-    optional("edgegw.subscription", l.subscription.as_deref());
-    optional("edgegw.product", l.product.as_deref());
+    optional("edgegw.subscription", r.subscription.as_deref());
+    optional("edgegw.product", r.product.as_deref());
     optional("edgegw.backend.address", l.backend.as_deref());
     optional("edgegw.refused_by", l.refused_by);
     if let Some(status) = l.backend_status {

@@ -58,6 +58,14 @@ pub enum Fetched {
     Unchanged,
 }
 
+/// What became of an analytics batch the control plane answered.
+pub enum Delivery {
+    /// Counted (or, `duplicate`, counted before).
+    Accepted { duplicate: bool },
+    /// Refused for good (e.g. 400): the control plane's message.
+    Refused(String),
+}
+
 pub struct CpClient {
     /// One client per URL (each with its own TLS server name).
     http: Vec<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
@@ -150,6 +158,37 @@ impl CpClient {
                     format!("a heartbeat answer that is not valid JSON: {e}"),
                 )
             })
+    }
+
+    /// `POST /v1/gateway/analytics` with one batch (the outbox's bytes).
+    /// An error leaves the batch to be sent again; a refusal is final.
+    pub async fn analytics(&self, batch: Bytes) -> Result<Delivery, SyncError> {
+        let req =
+            Request::post("/v1/gateway/analytics").header(header::CONTENT_TYPE, "application/json");
+        let (url, status, body) = self.send(req, batch, MARGIN).await?;
+        if status.is_success() {
+            #[derive(Deserialize)]
+            struct Answer {
+                #[serde(default)]
+                duplicate: bool,
+            }
+            let duplicate = serde_json::from_slice::<Answer>(&body).is_ok_and(|a| a.duplicate);
+            return Ok(Delivery::Accepted { duplicate });
+        }
+        let retried = [
+            StatusCode::UNAUTHORIZED,
+            // A control plane without analytics (older): kept for its upgrade.
+            StatusCode::NOT_FOUND,
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::TOO_MANY_REQUESTS,
+        ];
+        if status.is_client_error() && !retried.contains(&status) {
+            let SyncError::Protocol { message, .. } = refused(url, status, &body) else {
+                unreachable!("only 401 is a token error")
+            };
+            return Ok(Delivery::Refused(message));
+        }
+        Err(refused(url, status, &body))
     }
 
     /// Sends `req` (its URI a path) to the current replica; the replica's

@@ -7,8 +7,11 @@
 //!   apply path (`Applier`), backed up, with `backoff` when unreachable;
 //! - `heartbeat`: status, XDP totals and fleet quota usage every few
 //!   seconds and after every applied or rejected bundle;
+//! - `analytics`: the analytics outbox, sent oldest first, each batch
+//!   deleted once the control plane accepted it;
 //! - `state`: what `/readyz` and `edgegw status` show about all this.
 
+pub mod analytics;
 mod backoff;
 pub mod backup;
 pub mod client;
@@ -53,10 +56,15 @@ pub struct Syncer {
     pub heartbeat_now: Notify,
     /// Ends the poll's backoff early (a heartbeat got through again).
     pub poll_now: Notify,
+    /// The node's analytics, whose outbox this gateway sends.
+    pub analytics: Option<Arc<crate::analytics::Analytics>>,
 }
 
 /// Spawns the long-poll and the heartbeat; they run until the process ends.
 pub fn spawn(sync: Arc<Syncer>) {
     tokio::spawn(poll::run(sync.clone()));
+    if let Some(a) = sync.analytics.clone() {
+        tokio::spawn(analytics::run(sync.clone(), a));
+    }
     tokio::spawn(heartbeat::run(sync));
 }

@@ -49,6 +49,7 @@ mod proxy_routing;
 mod proxy_server_h1;
 mod proxy_smuggling_paths;
 mod state_reload;
+mod sync_analytics;
 mod sync_backup;
 mod sync_broken_cp;
 mod sync_dos;
