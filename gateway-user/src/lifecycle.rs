@@ -76,6 +76,7 @@ impl Lifecycle {
             log_level: log.current(),
             control_plane: None,
             redis: None,
+            pools: Vec::new(),
         };
         Ok(Lifecycle {
             log,

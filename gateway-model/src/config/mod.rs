@@ -21,6 +21,7 @@ mod control_plane;
 mod escalation;
 mod limits;
 mod listeners;
+pub mod pool;
 mod redis;
 mod template;
 pub mod yaml;

@@ -31,6 +31,8 @@ pub struct AdminState {
     pub sync: Option<Arc<crate::sync::SyncState>>,
     /// The Redis of cluster rate limits: its metrics.
     pub redis: Option<Arc<crate::redis_link::RedisLink>>,
+    /// The running state, for the backend pools' metrics.
+    pub registry: Option<Arc<crate::state_registry::StateRegistry>>,
 }
 
 /// Serves the admin endpoints until the task is dropped.
@@ -79,6 +81,9 @@ fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::B
             let mut body = state.metrics.render(xdp.as_deref());
             if let Some(redis) = &state.redis {
                 redis.render_metrics(&mut body);
+            }
+            if let Some(registry) = &state.registry {
+                crate::proxy::pool::render_metrics(&crate::proxy::pool::views(registry), &mut body);
             }
             (StatusCode::OK, "text/plain; version=0.0.4", body)
         }

@@ -127,6 +127,7 @@ async fn serve(
         xdp: (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface)),
         sync: managed.as_ref().map(|m| m.state.clone()),
         redis,
+        registry: Some(registry.clone()),
     });
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %config.admin.unwrap(), "admin listener (/healthz, /readyz, /metrics)");
@@ -157,6 +158,9 @@ async fn serve(
     }
     if let (Some(link), Some(status)) = (&admin_state.redis, lifecycle.status()) {
         link.publish_to(status);
+    }
+    if let Some(status) = lifecycle.status() {
+        tokio::spawn(proxy::pool::publish(registry.clone(), status));
     }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");

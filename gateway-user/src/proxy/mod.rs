@@ -31,6 +31,7 @@ mod headers;
 mod limits;
 mod names;
 mod observe;
+pub mod pool;
 mod request_checks;
 mod respond;
 mod router;

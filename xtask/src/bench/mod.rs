@@ -9,6 +9,7 @@ mod choose;
 pub(crate) mod haproxy;
 pub(crate) mod instructions;
 pub(crate) mod jwt;
+mod pool;
 pub(crate) mod proxy;
 mod state;
 mod sync;
@@ -59,6 +60,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "proxy" => proxy::run(args),
         "instructions" => instructions::run(args),
         "choose" => choose::run(args),
+        "pool" => pool::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
         "apim" => {
@@ -72,7 +74,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "cluster" => harness_bin("cluster_bench", args),
         "spray" | "reload" => state::run(target, args),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, cluster, spray, reload"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, sync, cluster, spray, reload"
         ),
     }
 }
