@@ -158,10 +158,13 @@ impl Backends {
         upgrade: bool,
         read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
-        match self.target(backend) {
-            Target::Single(c) => send_on(c, backend, out, body, upgrade, read_timeout).await,
-            Target::Pool(pool) => pool.send(out, body, upgrade, read_timeout).await,
-        }
+        let answer = match self.target(backend) {
+            Target::Single(c) => send_on(c, backend, &out, body, upgrade, read_timeout).await,
+            Target::Pool(pool) => pool.send(&out, body, upgrade, read_timeout).await,
+        };
+        // The head is written: the map's memory serves a later request.
+        super::spare::give_back_map(out.headers);
+        answer
     }
 }
 
@@ -195,11 +198,13 @@ fn pool_state(
     })?)
 }
 
-/// Sends a request with one backend's clients.
+/// Sends a request with one backend's clients. The lean client only
+/// reads `out`, so a pool can send it again without a copy; hyper's
+/// client gets a copy.
 pub(crate) async fn send_on(
     c: &Clients,
     backend: &Backend,
-    out: Outgoing,
+    out: &Outgoing,
     body: RequestBody,
     upgrade: bool,
     read_timeout: Duration,
@@ -214,15 +219,13 @@ pub(crate) async fn send_on(
             body,
             read_timeout,
         )
-        .await;
-        // The head is written: the map's memory serves a later request.
-        super::spare::give_back_map(out.headers);
-        let response = response?;
+        .await?;
         return Ok(Answer {
             response: response.map(BodyExt::boxed),
             upgrade: None,
         });
     }
+    let out = out.clone();
     let client = c.pooled.get_or(|| client(&c.connector, c.protocol));
     let uri: Uri = format!("{}://{}{}", backend.scheme, backend.authority, out.target)
         .parse()

@@ -166,7 +166,7 @@ impl PoolState {
     /// Sends the request to a member; see the module's comment.
     pub async fn send(
         &self,
-        out: Outgoing,
+        out: &Outgoing,
         body: RequestBody,
         upgrade: bool,
         read_timeout: Duration,
@@ -176,11 +176,10 @@ impl PoolState {
         let Some(first) = pool.balancer.pick(&pool.members, pool.now(), None) else {
             return Err(pool.unavailable());
         };
-        let again =
-            (!upgrade && body.is_end_stream() && out.method.is_idempotent()).then(|| out.clone());
+        let replayable = !upgrade && body.is_end_stream() && out.method.is_idempotent();
         let result = pool.attempt(first, out, body, upgrade, read_timeout).await;
-        match (result, again) {
-            (Err(e @ (BackendError::Connect(_) | BackendError::Failed(_))), Some(out)) => {
+        match result {
+            Err(e @ (BackendError::Connect(_) | BackendError::Failed(_))) if replayable => {
                 let Some(next) = pool.balancer.pick(&pool.members, pool.now(), Some(first)) else {
                     return Err(e);
                 };
@@ -191,7 +190,7 @@ impl PoolState {
                     .boxed_unsync();
                 pool.attempt(next, out, empty, false, read_timeout).await
             }
-            (result, _) => result,
+            result => result,
         }
     }
 
@@ -217,7 +216,7 @@ impl Inner {
     async fn attempt(
         &self,
         i: usize,
-        out: Outgoing,
+        out: &Outgoing,
         body: RequestBody,
         upgrade: bool,
         read_timeout: Duration,
