@@ -78,6 +78,7 @@ impl Lifecycle {
             redis: None,
             analytics: None,
             telemetry: None,
+            pools: Vec::new(),
         };
         Ok(Lifecycle {
             log,

@@ -46,6 +46,8 @@ pub enum Kind {
     Concurrency,
     /// A backend's clients and their connection pools.
     Pool,
+    /// A backend pool's members' state and its health-check task.
+    BackendPool,
     /// A JWKS (or OpenID configuration) key cache.
     Jwks,
     /// The L7 → XDP escalation tracker.
@@ -140,6 +142,15 @@ impl StateRegistry {
     /// How many pieces of state of `kind` the running gateway holds.
     pub fn held(&self, kind: Kind) -> usize {
         self.running().keys().filter(|(k, _)| *k == kind).count()
+    }
+
+    /// The running state of `kind` that is a `T`.
+    pub fn each<T: Any + Send + Sync>(&self, kind: Kind) -> Vec<Arc<T>> {
+        self.running()
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .filter_map(|(_, s)| s.clone().downcast::<T>().ok())
+            .collect()
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, Arc<Kept>> {

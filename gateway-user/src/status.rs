@@ -66,6 +66,9 @@ pub struct Status {
     /// The Redis of cluster rate limits, when `[redis]` is configured.
     #[serde(default)]
     pub redis: Option<RedisView>,
+    /// Backend pools and their members' state (refreshed every second).
+    #[serde(default)]
+    pub pools: Vec<crate::proxy::pool::PoolView>,
     /// Request analytics: the outbox and what could not be sent.
     #[serde(default)]
     pub analytics: Option<crate::analytics::AnalyticsView>,
@@ -356,6 +359,7 @@ mod tests {
             log_level: "info".into(),
             control_plane: None,
             redis: None,
+            pools: Vec::new(),
             analytics: None,
             telemetry: None,
         }

@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use http::{Method, Uri};
 use serde::{Deserialize, Serialize};
 
-use super::template::UrlTemplate;
+use super::{pool, template::UrlTemplate};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -56,8 +56,25 @@ pub struct OperationSection {
 pub struct BackendSection {
     /// Name APIs refer to.
     pub name: String,
-    /// Base URL: http:// or https://.
+    /// Base URL: http:// or https://. Leave it out for a pool (`members`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
+    /// A pool: several members sharing the load, instead of `url`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<pool::MemberSection>,
+    /// How a pool's member is chosen: "round-robin" (default, weighted) or
+    /// "least-requests".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<String>,
+    /// Active health checks of each member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<pool::HealthCheckSection>,
+    /// Passive ejection of members failing live traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ejection: Option<pool::EjectionSection>,
+    /// The circuit breaker (per member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<pool::CircuitBreakerSection>,
     /// "http1" (default) or "http2" (prior knowledge on http://, ALPN on https://).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
@@ -125,6 +142,9 @@ pub struct Backend {
     pub ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// Set for a pool (`members`, or a `url` with a health check or a
+    /// circuit breaker): `authority` is then its first member's.
+    pub pool: Option<std::sync::Arc<pool::PoolSpec>>,
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -164,6 +184,11 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
             parse_backend(&BackendSection {
                 name: String::new(),
                 url: api.backend.clone(),
+                members: Vec::new(),
+                balance: None,
+                health_check: None,
+                ejection: None,
+                circuit_breaker: None,
                 protocol: None,
                 ca_file: None,
                 connect_timeout_ms: None,
@@ -243,7 +268,52 @@ fn normalise_prefix(path: &str) -> Result<String, String> {
 }
 
 fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
-    let url = &b.url;
+    let pooled = !b.members.is_empty()
+        || b.balance.is_some()
+        || b.health_check.is_some()
+        || b.ejection.is_some()
+        || b.circuit_breaker.is_some();
+    let single = [pool::MemberSection {
+        url: b.url.clone(),
+        weight: None,
+        priority: None,
+    }];
+    let pool = match (b.url.is_empty(), b.members.is_empty()) {
+        (true, true) => {
+            return Err("has neither url nor members; give it url = \"http://HOST:PORT\" or a list of members".into());
+        }
+        (false, false) => {
+            return Err(
+                "has both url and members; keep one (a pool lists its URLs in members)".into(),
+            );
+        }
+        (_, false) => Some(&b.members[..]),
+        (false, true) => pooled.then_some(&single[..]),
+    };
+    let pool = pool
+        .map(|members| {
+            pool::PoolSections {
+                name: &b.name,
+                members,
+                balance: b.balance.as_deref(),
+                health_check: b.health_check.as_ref(),
+                ejection: b.ejection.as_ref(),
+                circuit_breaker: b.circuit_breaker.as_ref(),
+            }
+            .parse()
+        })
+        .transpose()?;
+    let first;
+    let url = match &pool {
+        Some(p) => {
+            first = format!(
+                "{}://{}{}",
+                p.scheme, p.spec.members[0].authority, p.base_path
+            );
+            &first
+        }
+        None => &b.url,
+    };
     let uri: Uri = url
         .parse()
         .map_err(|_| format!("backend \"{url}\" is not a URL such as \"http://127.0.0.1:9000\""))?;
@@ -294,6 +364,7 @@ fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
             DEFAULT_RESPONSE_TIMEOUT_MS,
             "response_timeout_ms",
         )?,
+        pool: pool.map(|p| p.spec),
     })
 }
 

@@ -22,6 +22,7 @@ mod control_plane;
 mod escalation;
 mod limits;
 mod listeners;
+pub mod pool;
 mod redis;
 mod telemetry;
 mod template;

@@ -51,6 +51,7 @@ impl SetBackendSpec {
                 ca_file: None,
                 connect_timeout: Duration::from_secs(5),
                 response_timeout: Duration::from_secs(60),
+                pool: None,
             }),
         })
     }

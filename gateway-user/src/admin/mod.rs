@@ -35,6 +35,8 @@ pub struct AdminState {
     /// Request analytics: `/analytics` (the period in progress) and the
     /// sending counters in `/metrics`.
     pub analytics: Arc<crate::analytics::Analytics>,
+    /// The running state, for the backend pools' metrics.
+    pub registry: Option<Arc<crate::state_registry::StateRegistry>>,
 }
 
 /// Serves the admin endpoints until the task is dropped.
@@ -85,6 +87,9 @@ fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::B
                 redis.render_metrics(&mut body);
             }
             state.analytics.render_metrics(&mut body);
+            if let Some(registry) = &state.registry {
+                crate::proxy::pool::render_metrics(&crate::proxy::pool::views(registry), &mut body);
+            }
             (StatusCode::OK, "text/plain; version=0.0.4", body)
         }
         "/analytics" => (

@@ -138,6 +138,7 @@ async fn serve(
         xdp: (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface)),
         sync: managed.as_ref().map(|m| m.state.clone()),
         redis,
+        registry: Some(registry.clone()),
     });
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %config.admin.unwrap(), "admin listener (/healthz, /readyz, /metrics)");
@@ -176,6 +177,9 @@ async fn serve(
         analytics.publish_to(status);
     }
     tokio::spawn(analytics.clone().run());
+    if let Some(status) = lifecycle.status() {
+        tokio::spawn(proxy::pool::publish(registry.clone(), status));
+    }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
         tokio::spawn(proxy::echo::serve(echo));

@@ -173,6 +173,25 @@ fn render_text(v: &Value) -> String {
             line("analytics err", s(&a["last_error"]));
         }
     }
+    for pool in v["pools"].as_array().into_iter().flatten() {
+        for m in pool["members"].as_array().into_iter().flatten() {
+            line(
+                "pool member",
+                format!(
+                    "{} {} {} (priority {}, weight {}): {} requests, {} failures, {} ejections, {} breaker trips",
+                    s(&pool["backend"]),
+                    s(&m["member"]),
+                    s(&m["state"]),
+                    m["priority"],
+                    m["weight"],
+                    m["requests"],
+                    m["failures"],
+                    m["ejections"],
+                    m["breaker_trips"]
+                ),
+            );
+        }
+    }
     for l in v["listeners"].as_array().into_iter().flatten() {
         line("listener", format!("{} {}", s(&l["addr"]), s(&l["name"])));
     }

@@ -24,6 +24,7 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, St
         ca_file: None,
         connect_timeout: TIMEOUT,
         response_timeout: TIMEOUT,
+        pool: None,
     };
     let tls = crate::tls::client_config(&backend).map_err(|e| format!("{url}: {e}"))?;
     let mut http = HttpConnector::new();

@@ -17,10 +17,13 @@ use thread_local::ThreadLocal;
 
 use super::backend_error::BackendError;
 use super::{
-    BoxError, ProxyBody, RequestBody, h1_client, h1_server::MalformedBody, headers::Added,
+    BoxError, ProxyBody, RequestBody, h1_client,
+    h1_server::MalformedBody,
+    headers::Added,
+    pool::{self, PoolError, PoolState},
 };
 use crate::{
-    config::{Backend, BackendProtocol},
+    config::{Backend, BackendProtocol, pool::PoolSpec},
     state_registry::{Kind as StateKind, Staging},
     tls,
 };
@@ -75,9 +78,16 @@ pub(crate) struct Clients {
     pooled: ThreadLocal<PooledClient>,
 }
 
+/// How one configured backend is reached: its clients, or a pool of
+/// members (`pool`).
+enum Target {
+    Single(Arc<Clients>),
+    Pool(Arc<PoolState>),
+}
+
 /// The clients of every backend the configuration uses.
 pub struct Backends {
-    clients: Vec<(Backend, Arc<Clients>)>,
+    clients: Vec<(Backend, Target)>,
     by_value: HashMap<Backend, usize, foldhash::fast::RandomState>,
     /// Looked up on every request: the requests name the backends of the
     /// configuration this was built from, so their addresses find them
@@ -85,11 +95,20 @@ pub struct Backends {
     by_address: HashMap<usize, usize, foldhash::fast::RandomState>,
 }
 
+/// Why the backends of a configuration cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendsError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
 impl Backends {
     pub fn new<'a>(
         backends: impl Iterator<Item = &'a Backend>,
         staging: &mut Staging,
-    ) -> Result<Backends, tls::TlsError> {
+    ) -> Result<Backends, BackendsError> {
         let mut this = Backends {
             clients: Vec::new(),
             by_value: HashMap::default(),
@@ -99,9 +118,15 @@ impl Backends {
             let i = match this.by_value.get(b) {
                 Some(&i) => i,
                 None => {
-                    let clients =
-                        staging.try_take(StateKind::Pool, pool_identity(b), || Clients::new(b))?;
-                    this.clients.push((b.clone(), clients));
+                    let target = match &b.pool {
+                        None => Target::Single(staging.try_take(
+                            StateKind::Pool,
+                            pool_identity(b),
+                            || Clients::new(b),
+                        )?),
+                        Some(spec) => Target::Pool(pool_state(b, spec, staging)?),
+                    };
+                    this.clients.push((b.clone(), target));
                     this.by_value.insert(b.clone(), this.clients.len() - 1);
                     this.clients.len() - 1
                 }
@@ -111,7 +136,7 @@ impl Backends {
         Ok(this)
     }
 
-    fn clients(&self, backend: &Backend) -> &Clients {
+    fn target(&self, backend: &Backend) -> &Target {
         let i = self
             .by_address
             .get(&address(backend))
@@ -122,9 +147,9 @@ impl Backends {
         &self.clients[i].1
     }
 
-    /// Sends a request to `backend`; with `upgrade`, the backend may
-    /// switch protocols. A lean client's response body fails when the
-    /// backend falls silent for `read_timeout`.
+    /// Sends a request to `backend` (a member of it, for a pool); with
+    /// `upgrade`, the backend may switch protocols. A lean client's
+    /// response body fails when the backend falls silent for `read_timeout`.
     pub async fn send(
         &self,
         backend: &Backend,
@@ -133,52 +158,99 @@ impl Backends {
         upgrade: bool,
         read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
-        let c = self.clients(backend);
-        if let Some(lean) = c.lean.as_ref().filter(|_| !upgrade) {
-            let response = h1_client::send(
-                lean.local(),
-                &out.method,
-                &out.target,
-                &out.headers,
-                &out.added,
-                body,
-                read_timeout,
-            )
-            .await;
-            // The head is written: the map's memory serves a later request.
-            super::spare::give_back_map(out.headers);
-            let response = response?;
-            return Ok(Answer {
-                response: response.map(BodyExt::boxed),
-                upgrade: None,
-            });
-        }
-        let client = c.pooled.get_or(|| client(&c.connector, c.protocol));
-        let uri: Uri = format!("{}://{}{}", backend.scheme, backend.authority, out.target)
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| BackendError::Failed(e.into()))?;
-        let mut req = Request::new(body);
-        *req.method_mut() = out.method;
-        *req.uri_mut() = uri;
-        *req.version_mut() = match c.protocol {
-            BackendProtocol::Http1 => Version::HTTP_11,
-            BackendProtocol::Http2 => Version::HTTP_2,
+        let answer = match self.target(backend) {
+            Target::Single(c) => send_on(c, backend, &out, body, upgrade, read_timeout).await,
+            Target::Pool(pool) => pool.send(&out, body, upgrade, read_timeout).await,
         };
-        let mut headers = out.headers;
-        // The URI names the backend; hyper answers `Expect: 100-continue`
-        // itself when the body is read.
-        headers.remove(hyper::header::HOST);
-        headers.remove(hyper::header::EXPECT);
-        out.added.apply(&mut headers);
-        *req.headers_mut() = headers;
-        let mut response = client.request(req).await.map_err(pooled_error)?;
-        let upgrade = (upgrade && response.status() == StatusCode::SWITCHING_PROTOCOLS)
-            .then(|| hyper::upgrade::on(&mut response));
-        Ok(Answer {
-            response: response.map(|b| b.map_err(BoxError::from).boxed()),
-            upgrade,
-        })
+        // The head is written: the map's memory serves a later request.
+        super::spare::give_back_map(out.headers);
+        answer
     }
+}
+
+/// A pool's state: its members' clients (shared with any plain backend at
+/// the same address) and the pool kept under its settings.
+fn pool_state(
+    b: &Backend,
+    spec: &Arc<PoolSpec>,
+    staging: &mut Staging,
+) -> Result<Arc<PoolState>, BackendsError> {
+    pool::check_resolvable(&spec.name, spec, &b.scheme)?;
+    let mut members = Vec::with_capacity(spec.members.len());
+    for m in &spec.members {
+        let mut one = b.clone();
+        one.pool = None;
+        one.authority = m.authority.clone();
+        let clients =
+            staging.try_take(StateKind::Pool, pool_identity(&one), || Clients::new(&one))?;
+        members.push((one, clients));
+    }
+    let tls = (b.scheme == "https")
+        .then(|| {
+            let mut config = tls::client_config(b)?;
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Ok::<_, tls::TlsError>(Arc::new(config))
+        })
+        .transpose()?;
+    let identity = PoolState::identity(&pool_identity(b), spec);
+    Ok(staging.try_take(StateKind::BackendPool, identity, || {
+        PoolState::new(spec, members, tls)
+    })?)
+}
+
+/// Sends a request with one backend's clients. The lean client only
+/// reads `out`, so a pool can send it again without a copy; hyper's
+/// client gets a copy.
+pub(crate) async fn send_on(
+    c: &Clients,
+    backend: &Backend,
+    out: &Outgoing,
+    body: RequestBody,
+    upgrade: bool,
+    read_timeout: Duration,
+) -> Result<Answer, BackendError> {
+    if let Some(lean) = c.lean.as_ref().filter(|_| !upgrade) {
+        let response = h1_client::send(
+            lean.local(),
+            &out.method,
+            &out.target,
+            &out.headers,
+            &out.added,
+            body,
+            read_timeout,
+        )
+        .await?;
+        return Ok(Answer {
+            response: response.map(BodyExt::boxed),
+            upgrade: None,
+        });
+    }
+    let out = out.clone();
+    let client = c.pooled.get_or(|| client(&c.connector, c.protocol));
+    let uri: Uri = format!("{}://{}{}", backend.scheme, backend.authority, out.target)
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| BackendError::Failed(e.into()))?;
+    let mut req = Request::new(body);
+    *req.method_mut() = out.method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = match c.protocol {
+        BackendProtocol::Http1 => Version::HTTP_11,
+        BackendProtocol::Http2 => Version::HTTP_2,
+    };
+    let mut headers = out.headers;
+    // The URI names the backend; hyper answers `Expect: 100-continue`
+    // itself when the body is read.
+    headers.remove(hyper::header::HOST);
+    headers.remove(hyper::header::EXPECT);
+    out.added.apply(&mut headers);
+    *req.headers_mut() = headers;
+    let mut response = client.request(req).await.map_err(pooled_error)?;
+    let upgrade = (upgrade && response.status() == StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| hyper::upgrade::on(&mut response));
+    Ok(Answer {
+        response: response.map(|b| b.map_err(BoxError::from).boxed()),
+        upgrade,
+    })
 }
 
 fn address(b: &Backend) -> usize {
@@ -186,7 +258,7 @@ fn address(b: &Backend) -> usize {
 }
 
 impl Clients {
-    fn new(b: &Backend) -> Result<Clients, tls::TlsError> {
+    pub(crate) fn new(b: &Backend) -> Result<Clients, tls::TlsError> {
         let config = tls::client_config(b)?;
         let lean = match b.protocol {
             BackendProtocol::Http2 => None,

@@ -17,4 +17,8 @@ pub enum BackendError {
     BadRequestBody(#[source] BoxError),
     #[error("the backend exchange failed: {0}")]
     Failed(#[source] BoxError),
+    /// A pool has no member available (unhealthy, ejected or its circuit
+    /// breaker open); one may be back in about `retry_after_secs`.
+    #[error("no pool member is available")]
+    Unavailable { retry_after_secs: u64 },
 }

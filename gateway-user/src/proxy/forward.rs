@@ -448,5 +448,9 @@ fn classify(err: BackendError, api: String, limit: u64) -> ProxyError {
             tracing::debug!(error = %e, %api, "backend exchange failed");
             ProxyError::BackendFailed { api }
         }
+        BackendError::Unavailable { retry_after_secs } => ProxyError::BackendUnavailable {
+            api,
+            retry_after_secs,
+        },
     }
 }

@@ -7,7 +7,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::{Router, access_log::AccessLog, backend::Backends, escalate::Escalator};
+use super::{
+    Router,
+    access_log::AccessLog,
+    backend::{Backends, BackendsError},
+    escalate::Escalator,
+};
 use crate::{
     catalog::{Catalog, CatalogError},
     config::{CatalogSource, Config, Limits},
@@ -31,6 +36,8 @@ pub enum GatewayError {
     },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Pool(#[from] super::pool::PoolError),
     #[error(
         "policy at {place}: scope: cluster needs a Redis to count in, and neither this node's config nor the control plane's bundle has one; add [redis] url = \"redis://HOST:PORT\" to the node config (or PUT /v1/redis on the control plane), or use scope: local"
     )]
@@ -87,7 +94,11 @@ impl Gateway {
         let backends = Backends::new(
             config.apis.iter().map(|a| &a.backend).chain(&extra),
             staging,
-        )?;
+        )
+        .map_err(|e| match e {
+            BackendsError::Tls(e) => GatewayError::Tls(e),
+            BackendsError::Pool(e) => GatewayError::Pool(e),
+        })?;
         let escalation = match (&config.escalation, config.xdp_mode) {
             (Some(_), XdpMode::Off) => {
                 tracing::warn!("[escalation] is ignored: XDP is off (xdp.mode or --xdp-mode)");

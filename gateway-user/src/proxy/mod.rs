@@ -33,6 +33,7 @@ mod limits;
 mod names;
 mod observe;
 mod redact;
+pub mod pool;
 mod request_checks;
 mod respond;
 mod router;

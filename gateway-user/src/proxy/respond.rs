@@ -52,6 +52,12 @@ pub enum ProxyError {
     BackendFailed {
         api: String,
     },
+    /// A pool with no member available (circuit breaker open, members
+    /// ejected or unhealthy): 503 with `Retry-After`.
+    BackendUnavailable {
+        api: String,
+        retry_after_secs: u64,
+    },
     /// A backend switched protocols without being asked to (an upgrade
     /// the client did not ask for, or not the one it asked for).
     UnaskedUpgrade {
@@ -79,6 +85,7 @@ impl ProxyError {
             | ProxyError::BackendFailed { .. }
             | ProxyError::UnaskedUpgrade { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::BackendTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BackendUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Refused(r) => r.status,
             ProxyError::BadBody { .. } => StatusCode::BAD_REQUEST,
             ProxyError::NotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -104,6 +111,12 @@ impl ProxyError {
             ProxyError::BackendFailed { api } => {
                 format!("Backend for API {api} failed to answer")
             }
+            ProxyError::BackendUnavailable {
+                api,
+                retry_after_secs,
+            } => format!(
+                "Backend for API {api} is unavailable: no pool member can take requests (circuit breaker open, ejected or failing health checks); retry after {retry_after_secs} s"
+            ),
             ProxyError::UnaskedUpgrade { api } => {
                 format!("Backend for API {api} switched protocols without being asked to")
             }
@@ -119,6 +132,14 @@ impl ProxyError {
             && let Ok(value) = header::HeaderValue::from_str(allow)
         {
             response.headers_mut().insert(header::ALLOW, value);
+        }
+        if let ProxyError::BackendUnavailable {
+            retry_after_secs, ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, (*retry_after_secs).into());
         }
         response
     }

@@ -279,6 +279,7 @@ fn http_client(
         ca_file: cp.ca_file.clone(),
         connect_timeout: CONNECT_TIMEOUT,
         response_timeout: CONNECT_TIMEOUT,
+        pool: None,
     })?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);

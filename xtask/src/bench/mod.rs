@@ -10,6 +10,7 @@ pub(crate) mod haproxy;
 pub(crate) mod instructions;
 pub(crate) mod jwt;
 mod otlp;
+mod pool;
 pub(crate) mod proxy;
 mod state;
 mod sync;
@@ -60,6 +61,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "proxy" => proxy::run(args),
         "instructions" => instructions::run(args),
         "choose" => choose::run(args),
+        "pool" => pool::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
         "apim" => {
@@ -81,7 +83,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         // process (`tests/src/bin/expr_bench.rs`).
         "expr" => harness_bin("expr_bench", args),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, sync, otlp, cluster, spray, reload, expr"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, sync, otlp, cluster, spray, reload, expr"
         ),
     }
 }

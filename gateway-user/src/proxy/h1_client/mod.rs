@@ -13,6 +13,7 @@ mod stream;
 
 pub use body::BackendBody;
 pub use pool::{Local, Pool, Shared};
+pub use stream::Dialer;
 
 use std::time::Duration;
 

@@ -1,0 +1,141 @@
+//! `cargo xtask bench pool [--duration SECS] [--connections N] [--rounds N]`:
+//! the cost of a backend pool on the request path. Two edgegw instances,
+//! same run, alternating rounds: one forwarding to a single nginx backend,
+//! one to a pool of three (weighted round robin, active health checks,
+//! passive ejection and a circuit breaker configured). Prints requests/s
+//! and CPU per request of each, and pool/single ratios (target: CPU per
+//! request within 2%).
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+use super::proxy::{
+    Proc, backend, free_port, install_tools, median, wait_port, with_cpu, wrk_with,
+};
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let (mut duration, mut connections, mut rounds) = (5u64, 64u64, 3u64);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value: u64 = it
+            .next()
+            .with_context(|| format!("{a} needs a value"))?
+            .parse()
+            .with_context(|| format!("{a} needs a number"))?;
+        match a.as_str() {
+            "--duration" => duration = value.max(1),
+            "--connections" => connections = value.max(1),
+            "--rounds" => rounds = value.max(1),
+            other => {
+                bail!("unknown option {other}; use --duration SECS, --connections N or --rounds N")
+            }
+        }
+    }
+    install_tools()?;
+    let dir = std::env::temp_dir().join(format!("edgegw-bench-pool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let result = measure(&dir, duration, connections, rounds);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn start(dir: &std::path::Path, name: &str, port: u16, backend: &str) -> anyhow::Result<Proc> {
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:{port}\"\naccess_log = \"off\"\n[xdp]\nmode = \"off\"\n{backend}\n\
+         [[apis]]\nname = \"bench\"\npath = \"/\"\nbackend = \"b\"\n"
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config)?;
+    let child = Command::new(crate::build::edgegw_bin())
+        .args(["run", "--config"])
+        .arg(&path)
+        .arg("--runtime-dir")
+        .arg(dir.join(format!("{name}.run")))
+        .env("EDGEGW_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting edgegw")?;
+    Ok(Proc(child))
+}
+
+fn measure(
+    dir: &std::path::Path,
+    duration: u64,
+    connections: u64,
+    rounds: u64,
+) -> anyhow::Result<()> {
+    let mut backends = Vec::new();
+    for _ in 0..3 {
+        backends.push(backend(dir)?);
+    }
+    let single = format!(
+        "[[backends]]\nname = \"b\"\nurl = \"http://127.0.0.1:{}\"\n",
+        backends[0].0
+    );
+    let members: Vec<String> = backends
+        .iter()
+        .zip([5, 3, 2])
+        .map(|((port, _), w)| format!("{{ url = \"http://127.0.0.1:{port}\", weight = {w} }}"))
+        .collect();
+    let pool = format!(
+        "[[backends]]\nname = \"b\"\nmembers = [{}]\n[backends.health_check]\npath = \"/\"\ninterval_ms = 1000\ntimeout_ms = 500\n\
+         [backends.circuit_breaker]\nfailure_count = 100\ninterval_secs = 10\ntrip_duration_secs = 5\n",
+        members.join(", ")
+    );
+    let mut proxies = Vec::new();
+    for (name, backend) in [("single", single), ("pool", pool)] {
+        let port = free_port()?;
+        let proc = start(dir, name, port, &backend)?;
+        wait_port(port)?;
+        let url = format!("http://127.0.0.1:{port}/b");
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+            .output()
+            .context("running curl")?;
+        if out.stdout != b"200" {
+            bail!(
+                "{name}: {url} answered {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        proxies.push((name, url, proc));
+    }
+    for (_, url, _) in &proxies {
+        wrk_with(url, connections, 2, &[])?;
+    }
+    let mut runs: Vec<Vec<_>> = vec![Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (i, (_, url, proc)) in proxies.iter().enumerate() {
+            runs[i].push(with_cpu(proc.0.id(), || {
+                wrk_with(url, connections, duration, &[])
+            })?);
+        }
+    }
+    println!(
+        "bench pool: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds; nginx backends"
+    );
+    println!(
+        "{:<8} {:>12} {:>9} {:>9} {:>7} {:>12}",
+        "edgegw", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
+    );
+    let mut medians = Vec::new();
+    for ((name, _, _), ms) in proxies.iter().zip(runs) {
+        let m = median(ms);
+        println!(
+            "{name:<8} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
+            m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
+        );
+        medians.push(m);
+    }
+    let (single, pool) = (&medians[0], &medians[1]);
+    println!(
+        "ratio pool/single: requests/s {:.3}x, CPU per request {:.3}x (target <= 1.02x), p99 {:.2}x",
+        pool.rps / single.rps,
+        pool.cpu_us / single.cpu_us,
+        pool.p99_ms / single.p99_ms
+    );
+    Ok(())
+}
