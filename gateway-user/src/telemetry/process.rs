@@ -50,8 +50,6 @@ impl Process {
         // Fields after the command name, which may hold spaces: state is 3.
         let rest = &stat[stat.rfind(')')? + 2..];
         let field = |n: usize| rest.split_whitespace().nth(n - 3);
-        let utime: f64 = field(14)?.parse().ok()?;
-        let stime: f64 = field(15)?.parse().ok()?;
         let start: f64 = field(22)?.parse().ok()?;
         let rss: u64 = field(24)?.parse().ok()?;
         let boot = std::fs::read_to_string("/proc/stat")
@@ -61,8 +59,13 @@ impl Process {
         let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count();
         let max_fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
             .map_or(0, |(soft, _)| soft);
+        // getrusage counts in microseconds; /proc's utime and stime in
+        // clock ticks (10 ms), which reads 0 for a quiet gateway.
+        let usage =
+            nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
+        let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
         Some(Process {
-            cpu_seconds: (utime + stime) / ticks,
+            cpu_seconds: seconds(usage.user_time()) + seconds(usage.system_time()),
             resident_bytes: rss * page,
             open_fds,
             max_fds,
