@@ -68,10 +68,10 @@ pub struct Status {
     pub redis: Option<RedisView>,
     /// Backend pools and their members' state (refreshed every second).
     #[serde(default)]
-    pub pools: Vec<crate::proxy::pool::PoolView>,
+    pub pools: Vec<PoolView>,
     /// Request analytics: the outbox and what could not be sent.
     #[serde(default)]
-    pub analytics: Option<crate::analytics::AnalyticsView>,
+    pub analytics: Option<AnalyticsView>,
     /// The OTLP export, when `[telemetry.otlp]` is configured.
     #[serde(default)]
     pub telemetry: Option<TelemetryView>,
@@ -87,6 +87,51 @@ pub struct TelemetryView {
     /// Lost in exports that failed (collector down, slow or erroring).
     pub spans_failed: u64,
     pub metric_exports_failed: u64,
+    pub last_error: Option<String>,
+}
+
+/// One pool as `edgegw status` and the heartbeat show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolView {
+    pub backend: String,
+    pub balance: String,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// host:port.
+    pub member: String,
+    pub priority: u32,
+    pub weight: u32,
+    /// "available", "unhealthy", "ejected" or "breaker-open".
+    pub state: String,
+    pub healthy: bool,
+    pub ejected: bool,
+    pub breaker_open: bool,
+    /// Milliseconds until ejection and breaker let it take requests.
+    pub back_in_ms: u64,
+    pub outstanding: u32,
+    pub requests: u64,
+    pub failures: u64,
+    pub ejections: u64,
+    pub breaker_trips: u64,
+    /// Requests sent to it again after another member gave no answer.
+    pub retries: u64,
+}
+
+/// What `edgegw status` and `/metrics` show of the analytics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyticsView {
+    pub period_secs: u64,
+    pub outbox_dir: Option<String>,
+    pub outbox_batches: u64,
+    pub outbox_bytes: u64,
+    pub outbox_max_bytes: u64,
+    pub sent_batches: u64,
+    pub duplicate_batches: u64,
+    pub refused_batches: u64,
+    pub dropped_batches: u64,
     pub last_error: Option<String>,
 }
 

@@ -35,9 +35,13 @@ pub struct AdminState {
     /// Request analytics: `/analytics` (the period in progress) and the
     /// sending counters in `/metrics`.
     pub analytics: Arc<crate::analytics::Analytics>,
-    /// The running state, for the backend pools' metrics.
-    pub registry: Option<Arc<crate::state_registry::StateRegistry>>,
+    /// The backend pools' metrics.
+    pub pool_metrics: Option<PoolMetrics>,
 }
+
+/// Writes the backend pools' Prometheus lines (made by the node, so that
+/// the admin listener does not depend on the proxy, which records into it).
+pub type PoolMetrics = Box<dyn Fn(&mut String) + Send + Sync>;
 
 /// Serves the admin endpoints until the task is dropped.
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
@@ -87,8 +91,8 @@ fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::B
                 redis.render_metrics(&mut body);
             }
             state.analytics.render_metrics(&mut body);
-            if let Some(registry) = &state.registry {
-                crate::proxy::pool::render_metrics(&crate::proxy::pool::views(registry), &mut body);
+            if let Some(pools) = &state.pool_metrics {
+                pools(&mut body);
             }
             (StatusCode::OK, "text/plain; version=0.0.4", body)
         }

@@ -20,7 +20,7 @@ use std::{
 };
 
 use gateway_model::analytics::Batch;
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::Notify;
 
 use crate::{config::Analytics as Settings, datapath::PinDir, status::StatusFile};
@@ -47,20 +47,8 @@ pub struct Analytics {
     status: OnceLock<Arc<StatusFile>>,
 }
 
-/// What `edgegw status` and `/metrics` show of the analytics.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnalyticsView {
-    pub period_secs: u64,
-    pub outbox_dir: Option<String>,
-    pub outbox_batches: u64,
-    pub outbox_bytes: u64,
-    pub outbox_max_bytes: u64,
-    pub sent_batches: u64,
-    pub duplicate_batches: u64,
-    pub refused_batches: u64,
-    pub dropped_batches: u64,
-    pub last_error: Option<String>,
-}
+// The view lives with the status file, which must not depend on analytics.
+pub use crate::status::AnalyticsView;
 
 fn now_secs() -> i64 {
     SystemTime::now()

@@ -138,7 +138,12 @@ async fn serve(
         xdp: (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface)),
         sync: managed.as_ref().map(|m| m.state.clone()),
         redis,
-        registry: Some(registry.clone()),
+        pool_metrics: Some({
+            let registry = registry.clone();
+            Box::new(move |out: &mut String| {
+                proxy::pool::render_metrics(&proxy::pool::views(&registry), out)
+            })
+        }),
     });
     if let Some(listener) = admin_listener {
         tracing::info!(addr = %config.admin.unwrap(), "admin listener (/healthz, /readyz, /metrics)");

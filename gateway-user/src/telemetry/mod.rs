@@ -22,9 +22,14 @@ use opentelemetry::{
 
 use crate::status::{StatusFile, TelemetryView};
 
-/// The latency buckets of the exported duration histogram, in seconds:
-/// the same as `/metrics`.
-pub use crate::admin::BUCKETS;
+/// Upper bounds of the latency buckets, in seconds, of `/metrics` and
+/// the exported duration histogram alike: up to the longest backend
+/// timeout worth configuring (the default is 60 s), so that slow answers
+/// are not all lumped into +Inf.
+pub const BUCKETS: [f64; 18] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0,
+];
 
 pub struct Otel {
     export: Export,

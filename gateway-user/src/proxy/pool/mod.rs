@@ -23,8 +23,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::{Deserialize, Serialize};
-
 use super::{
     RequestBody,
     backend::{Answer, Clients, Outgoing, send_on},
@@ -340,35 +338,8 @@ impl Inner {
     }
 }
 
-/// One pool as `edgegw status` and the heartbeat show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PoolView {
-    pub backend: String,
-    pub balance: String,
-    pub members: Vec<MemberView>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberView {
-    /// host:port.
-    pub member: String,
-    pub priority: u32,
-    pub weight: u32,
-    /// "available", "unhealthy", "ejected" or "breaker-open".
-    pub state: String,
-    pub healthy: bool,
-    pub ejected: bool,
-    pub breaker_open: bool,
-    /// Milliseconds until ejection and breaker let it take requests.
-    pub back_in_ms: u64,
-    pub outstanding: u32,
-    pub requests: u64,
-    pub failures: u64,
-    pub ejections: u64,
-    pub breaker_trips: u64,
-    /// Requests sent to it again after another member gave no answer.
-    pub retries: u64,
-}
+// The views live with the status file, which must not depend on the proxy.
+pub use crate::status::{MemberView, PoolView};
 
 /// The pools in service, by backend name.
 pub fn views(registry: &crate::state_registry::StateRegistry) -> Vec<PoolView> {
