@@ -261,6 +261,29 @@ pub fn admin_ok(
     answer
 }
 
+/// Imports a one-operation OpenAPI document as API `pets` at `/petstore`
+/// (operation `get-pet`, `GET /pets/{id}`) forwarding to `backend`, and
+/// creates subscription `sub-1` to it: its primary key.
+pub fn import_pets_with_a_subscription(cp: &crate::cp::ControlPlane, backend: &str) -> String {
+    const PETS: &str = r#"{"openapi": "3.0.3", "info": {"title": "pets", "version": "1"},
+  "paths": {"/pets/{id}": {"get": {"operationId": "get-pet"}}}}"#;
+    let import = cp.request(
+        "POST",
+        &format!("/v1/apis/import?name=pets&path=/petstore&backend=http://{backend}"),
+        Some(&cp.admin_token),
+        &["Content-Type: application/json"],
+        Some(PETS.as_bytes()),
+    );
+    assert_eq!(import.status, 201, "{}", import.body);
+    let sub = admin_ok(
+        cp,
+        "POST",
+        "/v1/subscriptions",
+        serde_json::json!({"id": "sub-1", "scope": "api:pets"}),
+    );
+    sub["primary_key"].as_str().unwrap().to_string()
+}
+
 /// Registers gateway `name` serving `apis` (and `dos_profile`); its token.
 pub fn register(
     cp: &crate::cp::ControlPlane,

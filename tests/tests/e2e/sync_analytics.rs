@@ -14,7 +14,7 @@ use edgegw_tests::{
     backends::TestBackend,
     cp::{ControlPlane, Db, Store},
     gateway::curl,
-    managed::{ManagedNode, admin_ok, api_doc, register},
+    managed::{ManagedNode, admin_ok, api_doc, import_pets_with_a_subscription, register},
     netns::{NetNs, Veth},
     pins::PinGuard,
     process::{TempDir, edgegw},
@@ -25,9 +25,6 @@ edgegw_tests::on_both_stores!(
     exact_counts_across_two_gateways_and_a_control_plane_outage,
     xdp_drops_reach_the_control_plane_per_gateway_and_reason
 );
-
-const PETS: &str = r#"{"openapi": "3.0.3", "info": {"title": "pets", "version": "1"},
-  "paths": {"/pets/{id}": {"get": {"operationId": "get-pet"}}}}"#;
 
 /// `n` GETs of `url` over one curl (one connection); every status.
 fn calls(url: &str, n: usize, headers: &[&str]) -> Vec<u16> {
@@ -123,24 +120,7 @@ fn exact_counts_across_two_gateways_and_a_control_plane_outage(store: Store) {
         json!({"name": "down", "path": "/down", "backend": "http://127.0.0.1:9",
                "subscription_required": false}),
     );
-    let import = cp.request(
-        "POST",
-        &format!(
-            "/v1/apis/import?name=pets&path=/petstore&backend=http://{}",
-            backend.addr
-        ),
-        Some(&cp.admin_token),
-        &["Content-Type: application/json"],
-        Some(PETS.as_bytes()),
-    );
-    assert_eq!(import.status, 201, "{}", import.body);
-    let sub = admin_ok(
-        &cp,
-        "POST",
-        "/v1/subscriptions",
-        json!({"id": "sub-1", "scope": "api:pets"}),
-    );
-    let key = sub["primary_key"].as_str().unwrap().to_string();
+    let key = import_pets_with_a_subscription(&cp, &backend.addr.to_string());
 
     let mut nodes: Vec<ManagedNode> = ["gw-a", "gw-b"]
         .iter()

@@ -9,7 +9,7 @@ use edgegw_tests::{
     backends::TestBackend,
     cp::{ControlPlane, Store},
     gateway::curl,
-    managed::{ManagedNode, admin_ok, api_doc, register},
+    managed::{ManagedNode, admin_ok, api_doc, import_pets_with_a_subscription, register},
     process::TempDir,
 };
 use serde_json::json;
@@ -17,9 +17,6 @@ use serde_json::json;
 edgegw_tests::on_both_stores!(
     apis_reach_both_gateways_which_keep_serving_without_the_control_plane
 );
-
-const PETS: &str = r#"{"openapi": "3.0.3", "info": {"title": "pets", "version": "1"},
-  "paths": {"/pets/{id}": {"get": {"operationId": "get-pet"}}}}"#;
 
 fn apis_reach_both_gateways_which_keep_serving_without_the_control_plane(store: Store) {
     let tmp = TempDir::new("syncapi");
@@ -31,24 +28,7 @@ fn apis_reach_both_gateways_which_keep_serving_without_the_control_plane(store: 
         "/v1/apis/hello",
         api_doc("hello", "/hello", "v1", json!([])),
     );
-    let import = cp.request(
-        "POST",
-        &format!(
-            "/v1/apis/import?name=pets&path=/petstore&backend=http://{}",
-            backend.addr
-        ),
-        Some(&cp.admin_token),
-        &["Content-Type: application/json"],
-        Some(PETS.as_bytes()),
-    );
-    assert_eq!(import.status, 201, "{}", import.body);
-    let sub = admin_ok(
-        &cp,
-        "POST",
-        "/v1/subscriptions",
-        json!({"id": "sub-1", "scope": "api:pets"}),
-    );
-    let key = sub["primary_key"].as_str().unwrap().to_string();
+    let key = import_pets_with_a_subscription(&cp, &backend.addr.to_string());
 
     let mut nodes: Vec<ManagedNode> = ["gw-a", "gw-b"]
         .iter()

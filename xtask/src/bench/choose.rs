@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 
 use super::{
     apim::start_edgegw,
-    proxy::{backend, free_port, install_tools, median, wait_port, with_cpu, wrk_with},
+    proxy::{backend, free_port, median, wait_port, with_cpu, wrk_with},
 };
 
 const PLAIN: &str = "apis:
@@ -51,30 +51,8 @@ const CHOOSE: &str = "apis:
 ";
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let (mut duration, mut connections, mut rounds) = (5u64, 64u64, 3u64);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value: u64 = it
-            .next()
-            .with_context(|| format!("{a} needs a value"))?
-            .parse()
-            .with_context(|| format!("{a} needs a number"))?;
-        match a.as_str() {
-            "--duration" => duration = value.max(1),
-            "--connections" => connections = value.max(1),
-            "--rounds" => rounds = value.max(1),
-            other => {
-                bail!("unknown option {other}; use --duration SECS, --connections N or --rounds N")
-            }
-        }
-    }
-    install_tools()?;
-    let dir = std::env::temp_dir().join(format!("edgegw-bench-choose-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let result = measure(&dir, duration, connections, rounds);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let (duration, connections, rounds) = super::load_options(args, 5)?;
+    super::in_scratch_dir("choose", |dir| measure(dir, duration, connections, rounds))
 }
 
 fn measure(

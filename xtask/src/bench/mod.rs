@@ -53,6 +53,44 @@ fn harness_bin(name: &str, args: &[String]) -> anyhow::Result<()> {
     )
 }
 
+/// `--duration SECS`, `--connections N` and `--rounds N` of a wrk bench
+/// (each at least 1), after installing the tools it drives.
+fn load_options(args: &[String], duration: u64) -> anyhow::Result<(u64, u64, u64)> {
+    use anyhow::Context;
+    let (mut duration, mut connections, mut rounds) = (duration, 64u64, 3u64);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value: u64 = it
+            .next()
+            .with_context(|| format!("{a} needs a value"))?
+            .parse()
+            .with_context(|| format!("{a} needs a number"))?;
+        match a.as_str() {
+            "--duration" => duration = value.max(1),
+            "--connections" => connections = value.max(1),
+            "--rounds" => rounds = value.max(1),
+            other => {
+                bail!("unknown option {other}; use --duration SECS, --connections N or --rounds N")
+            }
+        }
+    }
+    proxy::install_tools()?;
+    Ok((duration, connections, rounds))
+}
+
+/// Runs `measure` in a fresh scratch folder of bench `name`, removed after.
+fn in_scratch_dir(
+    name: &str,
+    measure: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("edgegw-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let result = measure(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// Runs the named benchmark.
 pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
     // Each benchmark adds an arm here: "xdp", "proxy", ...

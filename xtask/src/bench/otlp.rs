@@ -15,35 +15,13 @@ use std::{
 use anyhow::Context;
 
 use super::proxy::{
-    Measure, Proc, backend, free_port, install_tools, median, nginx, wait_port, with_cpu, wrk_with,
+    Measure, Proc, backend, free_port, median, nginx, wait_port, with_cpu, wrk_with,
 };
 use crate::build::edgegw_bin;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let (mut duration, mut connections, mut rounds) = (10u64, 64u64, 3u64);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value: u64 = it
-            .next()
-            .with_context(|| format!("{a} needs a value"))?
-            .parse()
-            .with_context(|| format!("{a} needs a number"))?;
-        match a.as_str() {
-            "--duration" => duration = value,
-            "--connections" => connections = value,
-            "--rounds" => rounds = value.max(1),
-            other => anyhow::bail!(
-                "unknown option {other}; use --duration SECS, --connections N or --rounds N"
-            ),
-        }
-    }
-    install_tools()?;
-    let dir = std::env::temp_dir().join(format!("edgegw-bench-otlp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let result = measure(&dir, duration, connections, rounds);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let (duration, connections, rounds) = super::load_options(args, 10)?;
+    super::in_scratch_dir("otlp", |dir| measure(dir, duration, connections, rounds))
 }
 
 fn measure(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::Result<()> {
