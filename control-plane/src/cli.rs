@@ -1,7 +1,9 @@
 //! Command line: `serve` runs the control plane, `admin-token create`
-//! adds an admin token to the database (also while `serve` runs).
+//! adds an admin token to the database (also while `serve` runs),
+//! `export` and `apply` read and write a running control plane's catalog
+//! as a folder of YAML files (`crate::declarative`).
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +35,29 @@ pub enum Command {
     AdminToken {
         #[command(subcommand)]
         command: AdminTokenCommand,
+    },
+    /// Write the catalog of a running control plane into DIR, one YAML
+    /// file per resource (secrets as references, never values).
+    Export {
+        /// The folder (created if needed).
+        dir: PathBuf,
+        #[command(flatten)]
+        remote: crate::declarative::client::Remote,
+    },
+    /// Make a running control plane match DIR in one transaction. Exit
+    /// codes: 0 applied or nothing to do, 1 refused (nothing changed),
+    /// 2 a diff is present under --dry-run.
+    Apply {
+        /// The folder, as `export` writes it.
+        dir: PathBuf,
+        /// Print the diff and validate it, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete resources that have no file in DIR.
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        remote: crate::declarative::client::Remote,
     },
 }
 
@@ -151,28 +176,40 @@ pub enum AdminTokenCommand {
     },
 }
 
-pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    use crate::declarative::commands;
     match cli.command {
-        Command::Serve(args) => server::run(args),
-        Command::Healthcheck { url } => crate::healthcheck::run(&url),
-        Command::AdminToken {
-            command: AdminTokenCommand::Create { db, name },
-        } => db.with_store(|store| {
+        Command::Export { dir, remote } => commands::export(&remote, &dir),
+        Command::Apply {
+            dir,
+            dry_run,
+            prune,
+            remote,
+        } => commands::apply(&remote, &dir, dry_run, prune),
+        Command::Serve(args) => done(server::run(args)),
+        Command::Healthcheck { url } => done(crate::healthcheck::run(&url)),
+        Command::AdminToken { command } => done(admin_token(command)),
+    }
+}
+
+fn done(result: anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn admin_token(command: AdminTokenCommand) -> anyhow::Result<()> {
+    match command {
+        AdminTokenCommand::Create { db, name } => db.with_store(|store| {
             let token = store.write(|c| tokens::create_admin(c, &name))?;
             println!("{token}");
             Ok(())
         }),
-        Command::AdminToken {
-            command: AdminTokenCommand::List { db },
-        } => db.with_store(|store| {
+        AdminTokenCommand::List { db } => db.with_store(|store| {
             for (name, created) in store.read(tokens::list_admin)? {
                 println!("{name}\t{}", crate::clock::rfc3339(created));
             }
             Ok(())
         }),
-        Command::AdminToken {
-            command: AdminTokenCommand::Revoke { db, name },
-        } => db.with_store(|store| {
+        AdminTokenCommand::Revoke { db, name } => db.with_store(|store| {
             let revoked = store.write(|c| tokens::revoke_admin(c, &name))?;
             anyhow::ensure!(
                 revoked > 0,

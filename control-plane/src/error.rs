@@ -8,6 +8,9 @@ use hyper::StatusCode;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Where in the request's document the problem is (a JSON pointer),
+    /// when it is in one: the declarative apply maps it to a file's line.
+    pub pointer: Option<String>,
 }
 
 impl ApiError {
@@ -15,7 +18,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            pointer: None,
         }
+    }
+
+    /// The same error, placed at `pointer` in the request's document.
+    pub fn at(mut self, pointer: impl Into<String>) -> ApiError {
+        self.pointer = Some(pointer.into());
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {

@@ -3,9 +3,11 @@
 
 mod analytics;
 mod api;
+mod apply;
 mod bundle;
 mod cli;
 mod clock;
+mod declarative;
 mod error;
 mod fleet;
 mod healthcheck;
@@ -25,7 +27,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     match cli::dispatch(cli::Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // One line, naming the problem and the fix.
             let mut line = err.to_string();

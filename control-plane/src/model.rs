@@ -152,11 +152,16 @@ fn refusal(what: &str, pointer: &str, e: &serde_json::Error) -> ApiError {
     } else {
         format!("{what}: invalid JSON body{at}")
     };
-    ApiError::bad_request(format!(
+    let error = ApiError::bad_request(format!(
         "{what}: {}; {}",
         serde_message(&message),
         fix(&message)
-    ))
+    ));
+    if pointer.is_empty() {
+        error
+    } else {
+        error.at(pointer)
+    }
 }
 
 /// Checks `value` against the shape `T`, naming the JSON pointer of a
@@ -176,6 +181,7 @@ pub fn shape<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result
             serde_message(&message),
             fix(&message)
         ))
+        .at(pointer)
     })
 }
 
@@ -232,7 +238,7 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
         )));
     };
     if !kind.singleton() {
-        check_name(kind.noun(), name)?;
+        check_name(kind.noun(), name).map_err(|e| e.at(format!("/{}", kind.key())))?;
         match doc.get(kind.key()) {
             None => {
                 doc.insert(kind.key().into(), Value::String(name.into()));
@@ -242,7 +248,8 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
                 return Err(ApiError::bad_request(format!(
                     "{what} at /{}: {other} differs from the name in the path; make them equal or omit it",
                     kind.key()
-                )));
+                ))
+                .at(format!("/{}", kind.key())));
             }
         }
     }
@@ -254,14 +261,16 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
                 check_name(
                     &format!("{what} at /operations/{i}/name: operation"),
                     &op.name,
-                )?;
+                )
+                .map_err(|e| e.at(format!("/operations/{i}/name")))?;
             }
             return Ok(serde_json::to_value(api).expect("documents serialise"));
         }
         Kind::Product => {
             let product: ProductDoc = shape(&what, doc.clone())?;
             for (i, api) in product.apis.iter().enumerate() {
-                check_name(&format!("{what} at /apis/{i}: api"), api)?;
+                check_name(&format!("{what} at /apis/{i}: api"), api)
+                    .map_err(|e| e.at(format!("/apis/{i}")))?;
             }
         }
         Kind::NamedValue => {
@@ -303,6 +312,7 @@ fn probe<T: DeserializeOwned>(what: &str, doc: Value) -> Result<(), ApiError> {
                 serde_message(&message),
                 fix(&message)
             ))
+            .at(inner)
         })
 }
 

@@ -7,6 +7,8 @@ mod gateways;
 pub mod http;
 mod resources;
 
+pub use self::resources::new_key;
+
 use std::{convert::Infallible, sync::Arc};
 
 use hyper::{Method, Request, StatusCode, body::Incoming, header};
@@ -133,7 +135,8 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             "gateway routes are GET /v1/gateway/config, POST /v1/gateway/heartbeat and POST /v1/gateway/analytics",
         )),
         (_, ["v1", rest @ ..]) => {
-            let limit = if rest == ["apis", "import"] {
+            // OpenAPI documents and whole catalogs are larger than one resource.
+            let limit = if rest == ["apis", "import"] || rest == ["catalog", "apply"] {
                 http::MAX_IMPORT
             } else {
                 http::MAX_BODY
@@ -214,6 +217,29 @@ fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["gateways", ..] | ["signing-key", ..] => gateways::handle(state, req, &segs),
+        ["catalog"] => match req.method {
+            Method::GET => Ok((StatusCode::OK, Some(crate::apply::export(state)?))),
+            _ => Err(method_not_allowed(req, "GET")),
+        },
+        ["catalog", "apply"] => match req.method {
+            Method::POST => {
+                let flag = |name: &str| -> Result<bool, ApiError> {
+                    match req.query(name).as_deref() {
+                        None | Some("false") => Ok(false),
+                        Some("true") | Some("") => Ok(true),
+                        Some(other) => Err(ApiError::bad_request(format!(
+                            "{name}={other:?}: use {name}=true or leave it out"
+                        ))),
+                    }
+                };
+                let (dry_run, prune) = (flag("dry_run")?, flag("prune")?);
+                match crate::apply::apply(state, &req.body, dry_run, prune) {
+                    Ok(diff) => Ok((StatusCode::OK, Some(diff))),
+                    Err(refusal) => refusal.into_answer(),
+                }
+            }
+            _ => Err(method_not_allowed(req, "POST")),
+        },
         ["analytics", rest @ ..] => {
             let answer = match (&req.method, rest) {
                 (&Method::GET, []) => state.store.read(|c| analytics::query::requests(c, req))?,

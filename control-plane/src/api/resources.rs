@@ -156,7 +156,7 @@ fn singleton(state: &State, req: &AdminRequest, kind: Kind) -> Result<Answer, Ap
 /// A new subscription key: shown once, stored as its SHA-256. Hex, like
 /// the managed product's keys: safe in shells, URLs and headers (a base64
 /// key may start with '-' and read as an option on a command line).
-fn new_key() -> (String, String) {
+pub fn new_key() -> (String, String) {
     let key = gateway_model::keys::to_hex(&tokens::random_bytes(24));
     let hash = gateway_model::keys::to_hex(&gateway_model::keys::hash_key(&key));
     (key, hash)
