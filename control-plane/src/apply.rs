@@ -100,7 +100,9 @@ pub fn export(state: &State) -> Result<Value, ApiError> {
                 } else {
                     doc[kind.key()].as_str().unwrap_or_default().to_string()
                 };
-                out.push(json!({"kind": kind.segment(), "name": name, "body": model::shown(kind, doc)}));
+                out.push(
+                    json!({"kind": kind.segment(), "name": name, "body": model::shown(kind, doc)}),
+                );
             }
         }
         Ok::<_, ApiError>(json!({"revision": revision, "resources": out}))
@@ -264,7 +266,11 @@ fn desired_doc(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError> {
         ))
         .at("/id"));
     }
-    Ok(subscription_doc(&write.id, &write.scope, write.state.as_deref()))
+    Ok(subscription_doc(
+        &write.id,
+        &write.scope,
+        write.state.as_deref(),
+    ))
 }
 
 fn subscription_doc(id: &str, scope: &str, state: Option<&str>) -> Value {
@@ -318,7 +324,9 @@ fn refused_names(problems: &[Problem]) -> BTreeSet<(String, String)> {
 /// being left out (it quotes the refused one's name).
 pub fn follows_from(problem: &Problem, refused: &BTreeSet<(String, String)>) -> bool {
     let quoted: Vec<&str> = problem.message.split('"').skip(1).step_by(2).collect();
-    refused.iter().any(|(_, name)| quoted.contains(&name.as_str()))
+    refused
+        .iter()
+        .any(|(_, name)| quoted.contains(&name.as_str()))
 }
 
 fn plan(
@@ -453,10 +461,17 @@ mod tests {
         let problems = attribute(&e);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].resource.as_deref(), Some("products/gold"));
-        assert!(problems[0].message.starts_with("product \"gold\": api \"nope\""));
+        assert!(
+            problems[0]
+                .message
+                .starts_with("product \"gold\": api \"nope\"")
+        );
         assert_eq!(problems[1].resource.as_deref(), Some("apis/orders"));
         assert!(problems[1].message.ends_with("see the README"));
-        assert_eq!(owner("dos profile \"edge\": bad"), Some("dos-profiles/edge".into()));
+        assert_eq!(
+            owner("dos profile \"edge\": bad"),
+            Some("dos-profiles/edge".into())
+        );
         assert_eq!(owner("gateway \"g\": api \"x\" does not exist"), None);
     }
 

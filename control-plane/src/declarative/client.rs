@@ -71,7 +71,10 @@ impl Remote {
         let token = match &self.token_file {
             Some(file) => std::fs::read_to_string(file)
                 .with_context(|| {
-                    format!("--token-file {}: cannot read it; check the path", file.display())
+                    format!(
+                        "--token-file {}: cannot read it; check the path",
+                        file.display()
+                    )
                 })?
                 .lines()
                 .next()
@@ -150,12 +153,14 @@ impl Client {
                 .await
                 .unwrap_or_else(|_| anyhow::bail!("no answer within {} s", TIMEOUT.as_secs()))
         });
-        let (status, bytes) = answer.with_context(|| format!("{shown}: the control plane did not answer"))?;
+        let (status, bytes) =
+            answer.with_context(|| format!("{shown}: the control plane did not answer"))?;
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("{shown}: answered {status} with a body that is not JSON"))?
+            serde_json::from_slice(&bytes).with_context(|| {
+                format!("{shown}: answered {status} with a body that is not JSON")
+            })?
         };
         Ok((status, value))
     }

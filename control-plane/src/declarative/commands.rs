@@ -23,7 +23,11 @@ use crate::store::Kind;
 pub fn export(remote: &Remote, dir: &Path) -> anyhow::Result<ExitCode> {
     let client = remote.client()?;
     let (status, body) = client.call(Method::GET, "/v1/catalog", None)?;
-    anyhow::ensure!(status == 200, "export refused: {}", client::message(status, &body));
+    anyhow::ensure!(
+        status == 200,
+        "export refused: {}",
+        client::message(status, &body)
+    );
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for resource in body["resources"].as_array().into_iter().flatten() {
@@ -31,7 +35,10 @@ pub fn export(remote: &Remote, dir: &Path) -> anyhow::Result<ExitCode> {
         let kind = Kind::from_segment(segment)
             .with_context(|| format!("the control plane sent an unknown kind \"{segment}\"; use the edgegw-cp of the control plane's version"))?;
         let name = resource["name"].as_str().unwrap_or_default();
-        files.insert(path_of(kind, name), render::file_text(kind, resource["body"].clone()));
+        files.insert(
+            path_of(kind, name),
+            render::file_text(kind, resource["body"].clone()),
+        );
         *counts.entry(kind.segment()).or_default() += 1;
     }
     std::fs::create_dir_all(dir)
@@ -76,10 +83,18 @@ pub fn export(remote: &Remote, dir: &Path) -> anyhow::Result<ExitCode> {
         files.len(),
         dir.display(),
         body["revision"],
-        if summary.is_empty() { "none".to_string() } else { summary.join(", ") }
+        if summary.is_empty() {
+            "none".to_string()
+        } else {
+            summary.join(", ")
+        }
     );
     if !removed.is_empty() {
-        println!("removed {} stale file(s): {}", removed.len(), removed.join(", "));
+        println!(
+            "removed {} stale file(s): {}",
+            removed.len(),
+            removed.join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -125,7 +140,8 @@ pub fn apply(remote: &Remote, dir: &Path, dry_run: bool, prune: bool) -> anyhow:
     if !query.is_empty() {
         path = format!("{path}?{}", query.join("&"));
     }
-    let (status, body) = client.call(Method::POST, &path, Some(&json!({"resources": resources})))?;
+    let (status, body) =
+        client.call(Method::POST, &path, Some(&json!({"resources": resources})))?;
     match status {
         200 if !local => return Ok(report(&body, dry_run, prune)),
         200 => {}
@@ -184,7 +200,9 @@ fn place(docs: &[FileDoc], problem: &Value) -> Problem {
             .rev()
             .find_map(|q| {
                 // The resource's own name is where every message starts.
-                (*q != file.name).then(|| file.doc.line_of_text(q)).flatten()
+                (*q != file.name)
+                    .then(|| file.doc.line_of_text(q))
+                    .flatten()
             })
             .or_else(|| section_line(file, &message))
             .unwrap_or(1),

@@ -106,8 +106,7 @@ pub fn read(dir: &Path) -> anyhow::Result<(Vec<FileDoc>, Vec<Problem>)> {
         } else if is_yaml(&path) {
             match Kind::from_segment(stem).filter(|k| k.singleton()) {
                 Some(kind) => {
-                    if let Some(doc) = parse_file(dir, &path_of(kind, ""), &path, &mut problems)
-                    {
+                    if let Some(doc) = parse_file(dir, &path_of(kind, ""), &path, &mut problems) {
                         docs.push(FileDoc {
                             kind,
                             name: String::new(),
@@ -130,12 +129,7 @@ pub fn read(dir: &Path) -> anyhow::Result<(Vec<FileDoc>, Vec<Problem>)> {
         resolve(dir, file, &mut problems);
     }
     problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    docs.sort_by_key(|d| {
-        (
-            Kind::ALL.iter().position(|k| *k == d.kind),
-            d.name.clone(),
-        )
-    });
+    docs.sort_by_key(|d| (Kind::ALL.iter().position(|k| *k == d.kind), d.name.clone()));
     Ok((docs, problems))
 }
 
@@ -283,7 +277,11 @@ fn resolve(dir: &Path, file: &mut FileDoc, problems: &mut Vec<Problem>) {
     }
     let fix = "write value_from: {env: VARIABLE} or value_from: {file: PATH}";
     let Some(map) = from.as_object().filter(|m| m.len() == 1) else {
-        problem("/value_from", format!("value_from names one source; {fix}"), doc);
+        problem(
+            "/value_from",
+            format!("value_from names one source; {fix}"),
+            doc,
+        );
         return;
     };
     let (source, target) = map.iter().next().expect("one entry");
@@ -346,11 +344,20 @@ mod tests {
     #[test]
     fn every_problem_has_its_file_and_line() {
         let dir = folder(&[
-            ("apis/orders.yaml", "name: orders\npath: /orders\nbackend: [1\n"),
+            (
+                "apis/orders.yaml",
+                "name: orders\npath: /orders\nbackend: [1\n",
+            ),
             ("apis/pets.yaml", "name: cats\npath: /pets\n"),
             ("named-values/token.yaml", "secret: true\nvalue: s3cr3t\n"),
-            ("named-values/from-env.yaml", "secret: true\nvalue_from:\n  env: EDGEGW_TEST_SURELY_UNSET\n"),
-            ("named-values/from-file.yaml", "secret: true\nvalue_from: {file: secret.txt}\n"),
+            (
+                "named-values/from-env.yaml",
+                "secret: true\nvalue_from:\n  env: EDGEGW_TEST_SURELY_UNSET\n",
+            ),
+            (
+                "named-values/from-file.yaml",
+                "secret: true\nvalue_from: {file: secret.txt}\n",
+            ),
             ("secret.txt", "hunter2\n"),
             ("product/x.yaml", "apis: []\n"),
             ("README.md", "not read\n"),
@@ -360,9 +367,20 @@ mod tests {
         assert_eq!(problems.len(), 5, "{lines:#?}");
         assert!(lines[0].starts_with("apis/orders.yaml:"), "{lines:#?}");
         assert!(lines[0].contains(": invalid YAML: "), "{lines:#?}");
-        assert!(lines[1].starts_with("apis/pets.yaml:1: name \"cats\" differs"), "{lines:#?}");
-        assert!(lines[2].starts_with("named-values/from-env.yaml:3: environment variable EDGEGW_TEST_SURELY_UNSET"), "{lines:#?}");
-        assert!(lines[3].starts_with("named-values/token.yaml:2: a secret's value"), "{lines:#?}");
+        assert!(
+            lines[1].starts_with("apis/pets.yaml:1: name \"cats\" differs"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[2].starts_with(
+                "named-values/from-env.yaml:3: environment variable EDGEGW_TEST_SURELY_UNSET"
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[3].starts_with("named-values/token.yaml:2: a secret's value"),
+            "{lines:#?}"
+        );
         assert!(lines[4].starts_with("product/: not a folder"), "{lines:#?}");
         let file = docs.iter().find(|d| d.name == "from-file").unwrap();
         assert_eq!(file.doc.value["value"], "hunter2");

@@ -89,6 +89,13 @@ fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A new folder under the test's directory.
+fn sub(tmp: &TempDir, name: &str) -> PathBuf {
+    let dir = tmp.0.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn revision(cp: &ControlPlane) -> u64 {
     let (status, catalog) = cp.admin("GET", "/v1/catalog", None);
     assert_eq!(status, 200, "{catalog}");
@@ -158,14 +165,14 @@ fn populate(cp: &ControlPlane) {
 
 fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Store) {
     let tmp = TempDir::new("cpapply-rt");
-    let source = ControlPlane::launch(store, &tmp.0.join("a"), &[]);
+    let source = ControlPlane::launch(store, &sub(&tmp, "a"), &[]);
     populate(&source);
 
     let first = tmp.0.join("first");
     let out = cp_cli(&source, "export", &first, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        stdout(&out).contains("exported 12 resources"),
+        stdout(&out).contains("exported 11 resources"),
         "{}",
         text(&out)
     );
@@ -209,11 +216,15 @@ fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Sto
     assert_eq!(files(&again), exported);
 
     // Into an empty control plane: everything created, then the same files.
-    let target = ControlPlane::launch(store, &tmp.0.join("b"), &[]);
+    let target = ControlPlane::launch(store, &sub(&tmp, "b"), &[]);
     let out = cp_cli(&target, "apply", &first, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).contains("created: 11: "), "{}", text(&out));
-    assert!(stdout(&out).contains("applied at revision"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("applied at revision"),
+        "{}",
+        text(&out)
+    );
     let second = tmp.0.join("second");
     let out = cp_cli(&target, "export", &second, &[]);
     assert!(out.status.success(), "{}", text(&out));
@@ -258,16 +269,22 @@ fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Sto
 }
 
 fn api_file(name: &str, path: &str) -> String {
-    format!("name: {name}\npath: {path}\nbackend: http://127.0.0.1:9\nsubscription_required: false\n")
+    format!(
+        "name: {name}\npath: {path}\nbackend: http://127.0.0.1:9\nsubscription_required: false\n"
+    )
 }
 
 fn dry_run_reports_and_prune_deletes(store: Store) {
     let tmp = TempDir::new("cpapply-prune");
-    let cp = ControlPlane::launch(store, &tmp.0.join("cp"), &[]);
+    let cp = ControlPlane::launch(store, &sub(&tmp, "cp"), &[]);
     let dir = tmp.0.join("folder");
     write(&dir, "apis/alpha.yaml", &api_file("alpha", "/alpha"));
     write(&dir, "apis/beta.yaml", &api_file("beta", "/beta"));
-    write(&dir, "README.md", "files other than the layout's are not read\n");
+    write(
+        &dir,
+        "README.md",
+        "files other than the layout's are not read\n",
+    );
     let out = cp_cli(&cp, "apply", &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
@@ -343,7 +360,7 @@ fn dry_run_reports_and_prune_deletes(store: Store) {
 
 fn a_bad_folder_is_refused_whole_with_every_problem_by_file_and_line(store: Store) {
     let tmp = TempDir::new("cpapply-bad");
-    let cp = ControlPlane::launch(store, &tmp.0.join("cp"), &[]);
+    let cp = ControlPlane::launch(store, &sub(&tmp, "cp"), &[]);
     let dir = tmp.0.join("folder");
     // A good API, then one problem of each kind.
     write(&dir, "apis/good.yaml", &api_file("good", "/good"));
@@ -397,12 +414,17 @@ fn a_bad_folder_is_refused_whole_with_every_problem_by_file_and_line(store: Stor
     write(
         &dir,
         "apis/good.yaml",
-        &format!("{}operations:\n  - name: get\n    method: GET\n    url: /x\n    verb: GET\n", api_file("good", "/good")),
+        &format!(
+            "{}operations:\n  - name: get\n    method: GET\n    url: /x\n    verb: GET\n",
+            api_file("good", "/good")
+        ),
     );
     let out = cp_cli(&cp, "apply", &dir, &["--dry-run"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        stderr(&out).starts_with("apis/good.yaml:9: api \"good\" at /operations/0/verb: unknown field `verb`"),
+        stderr(&out).starts_with(
+            "apis/good.yaml:9: api \"good\" at /operations/0/verb: unknown field `verb`"
+        ),
         "{}",
         text(&out)
     );
@@ -410,7 +432,12 @@ fn a_bad_folder_is_refused_whole_with_every_problem_by_file_and_line(store: Stor
 }
 
 /// GET on the gateway with a subscription key until `check` accepts it.
-fn wait_gateway(node: &ManagedNode, path: &str, key: &str, check: impl Fn(u16, &str) -> bool) -> (u16, String) {
+fn wait_gateway(
+    node: &ManagedNode,
+    path: &str,
+    key: &str,
+    check: impl Fn(u16, &str) -> bool,
+) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let answer = curl(&[
@@ -427,7 +454,7 @@ fn wait_gateway(node: &ManagedNode, path: &str, key: &str, check: impl Fn(u16, &
 
 fn a_gateway_serves_what_was_applied(store: Store) {
     let tmp = TempDir::new("cpapply-gw");
-    let cp = ControlPlane::launch(store, &tmp.0.join("cp"), &[]);
+    let cp = ControlPlane::launch(store, &sub(&tmp, "cp"), &[]);
     let backend = TestBackend::echo();
     let dir = tmp.0.join("folder");
     let api = |greeting: &str| {
@@ -488,7 +515,11 @@ fn a_gateway_serves_what_was_applied(store: Store) {
 
     // Suspending the subscription in the folder keeps its keys and
     // refuses its calls.
-    write(&dir, "subscriptions/sub-1.yaml", "scope: product:basic\nstate: suspended\n");
+    write(
+        &dir,
+        "subscriptions/sub-1.yaml",
+        "scope: product:basic\nstate: suspended\n",
+    );
     let out = cp_cli(&cp, "apply", &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let (status, body) = wait_gateway(&node, "/echo/items/7", &key, |s, _| s != 200);

@@ -14,6 +14,7 @@ mod apim_subscriptions;
 mod apim_xdp_state;
 mod cli_errors;
 mod cp_api;
+mod cp_apply;
 mod cp_catalog;
 mod cp_dependencies;
 mod cp_errors;
