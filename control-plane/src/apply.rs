@@ -87,10 +87,12 @@ pub fn resource_id(kind: Kind, name: &str) -> String {
 }
 
 /// `GET /v1/catalog`: every resource as its route shows it (secret values
-/// and key hashes stay inside), in one read, kinds in a fixed order and
-/// names sorted.
+/// and key hashes stay inside), kinds in a fixed order and names sorted.
+/// Read in a write transaction that writes nothing: on PostgreSQL the
+/// statements of a plain read each see the latest commit, and an export
+/// must be one state (no product listing an API deleted meanwhile).
 pub fn export(state: &State) -> Result<Value, ApiError> {
-    state.store.read(|c| {
+    state.store.write(|c| {
         let revision = store::revision(c)?;
         let mut out = Vec::new();
         for kind in Kind::ALL {

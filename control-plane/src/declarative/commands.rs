@@ -157,8 +157,9 @@ pub fn apply(remote: &Remote, dir: &Path, dry_run: bool, prune: bool) -> anyhow:
         }
         _ => anyhow::bail!("apply failed: {}", client::message(status, &body)),
     }
+    problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     for p in &problems {
-        eprintln!("{}", p);
+        eprintln!("{p}");
     }
     eprintln!(
         "edgegw-cp: apply refused: {} problem(s) in {}; nothing was changed",

@@ -209,11 +209,24 @@ fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Sto
         exported[Path::new("subscriptions/billing-only.yaml")],
         "id: billing-only\nscope: api:billing\nstate: suspended\n"
     );
-    // The same state exports the same bytes.
+    // The same state exports the same bytes; the layout's files of
+    // resources that are gone are removed, other files stay.
     let again = tmp.0.join("again");
+    write(&again, "apis/gone.yaml", &api_file("gone", "/gone"));
+    write(&again, "README.md", "the pipeline's notes\n");
     let out = cp_cli(&source, "export", &again, &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(files(&again), exported);
+    assert!(
+        stdout(&out).contains("removed 1 stale file(s): apis/gone.yaml"),
+        "{}",
+        text(&out)
+    );
+    let mut kept = files(&again);
+    assert_eq!(
+        kept.remove(Path::new("README.md")).as_deref(),
+        Some("the pipeline's notes\n")
+    );
+    assert_eq!(kept, exported);
 
     // Into an empty control plane: everything created, then the same files.
     let target = ControlPlane::launch(store, &sub(&tmp, "b"), &[]);
