@@ -61,6 +61,9 @@ pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer
                     state.write(|tx| {
                         references::check_unused(tx, kind, name)?;
                         if resources::delete(tx, kind, name)? {
+                            if kind == Kind::Api {
+                                crate::web::docs::delete(tx, name)?;
+                            }
                             Ok(())
                         } else {
                             Err(not_found(kind, name))
@@ -156,7 +159,7 @@ fn singleton(state: &State, req: &AdminRequest, kind: Kind) -> Result<Answer, Ap
 /// A new subscription key: shown once, stored as its SHA-256. Hex, like
 /// the managed product's keys: safe in shells, URLs and headers (a base64
 /// key may start with '-' and read as an option on a command line).
-fn new_key() -> (String, String) {
+pub fn new_key() -> (String, String) {
     let key = gateway_model::keys::to_hex(&tokens::random_bytes(24));
     let hash = gateway_model::keys::to_hex(&gateway_model::keys::hash_key(&key));
     (key, hash)
@@ -222,8 +225,12 @@ fn put_subscription(
 }
 
 fn regenerate(state: &State, req: &AdminRequest, id: &str) -> Result<Answer, ApiError> {
-    let which = req.query("key").unwrap_or_default();
-    let field = match which.as_str() {
+    regenerate_key(state, id, &req.query("key").unwrap_or_default())
+}
+
+/// A new primary or secondary key for subscription `id`, shown once.
+pub fn regenerate_key(state: &State, id: &str, which: &str) -> Result<Answer, ApiError> {
+    let field = match which {
         "primary" => "primary_key",
         "secondary" => "secondary_key",
         _ => {
