@@ -117,6 +117,14 @@ pub struct ServeArgs {
     /// How long request analytics and XDP drops are kept at all, e.g. "90d".
     #[arg(long, default_value = "90d", value_parser = parse_ttl)]
     pub analytics_retention: u64,
+    /// Lifetime of a web console or portal session (signed in with an
+    /// admin token or a consumer's password), e.g. "8h".
+    #[arg(long, default_value = "8h", value_parser = parse_ttl)]
+    pub session_ttl: u64,
+    /// A gateway base URL (http://HOST:PORT) the developer portal's try-it
+    /// form sends requests through; repeat for several. None: no try-it.
+    #[arg(long = "portal-gateway", value_parser = parse_gateway_url)]
+    pub portal_gateways: Vec<String>,
     /// OTLP collector (HTTP/protobuf) to export a span per request to,
     /// e.g. http://127.0.0.1:4318.
     #[arg(long)]
@@ -145,6 +153,18 @@ impl ServeArgs {
                 )
             })
     }
+}
+
+fn parse_gateway_url(text: &str) -> Result<String, String> {
+    let url: hyper::Uri = text
+        .parse()
+        .map_err(|e| format!("{e}; give a base URL such as http://10.0.0.5:8080"))?;
+    if url.scheme_str() != Some("http") || url.host().is_none() {
+        return Err(
+            "give an http:// base URL of a gateway, such as http://10.0.0.5:8080".to_string(),
+        );
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 fn parse_ttl(text: &str) -> Result<u64, String> {

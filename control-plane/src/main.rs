@@ -20,6 +20,7 @@ mod state;
 mod store;
 mod telemetry;
 mod tokens;
+mod web;
 
 use std::process::ExitCode;
 

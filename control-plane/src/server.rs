@@ -74,6 +74,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.analytics_minutes_for,
             args.analytics_retention,
         ),
+        web: crate::web::Settings::new(args.session_ttl, args.portal_gateways.clone()),
     });
     // Re-assemble every bundle with this binary (an upgrade may assemble
     // them differently); versions move only where the content changed. If
@@ -142,6 +143,11 @@ async fn serve(
     let local = listener.local_addr()?;
     if let Some(hint) = hint {
         tracing::warn!("{hint}");
+    }
+    if !crate::web::assets::built() {
+        tracing::warn!(
+            "this edgegw-cp was built without the web console's pages; /ui and /portal say how to build them (cargo xtask build)"
+        );
     }
     let notifier = Notifier::from_env()?;
     let mut term = signal(SignalKind::terminate())?;

@@ -32,6 +32,8 @@ pub struct State {
     pub document_slots: tokio::sync::Semaphore,
     /// Retention and rollup of request analytics.
     pub analytics: crate::analytics::Settings,
+    /// Browser sessions, sign-in rate limits and the portal's settings.
+    pub web: crate::web::Settings,
 }
 
 /// Blocking store tasks running at once, per lane.

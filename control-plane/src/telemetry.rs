@@ -118,7 +118,7 @@ pub async fn serve(
     if polling {
         telemetry.long_polls.fetch_add(1, Ordering::Relaxed);
     }
-    let Ok(reply) = api::handle(state, req).await;
+    let Ok(reply) = api::handle(state, peer.ip(), req).await;
     if polling {
         telemetry.long_polls.fetch_sub(1, Ordering::Relaxed);
     }
@@ -205,6 +205,11 @@ fn route(method: &Method, path: &str) -> &'static str {
         (_, ["v1", "gateway", "analytics"]) => "/v1/gateway/analytics",
         (_, ["v1", "analytics"]) => "/v1/analytics",
         (_, ["v1", "analytics", "drops"]) => "/v1/analytics/drops",
+        (_, ["v1", "session"]) => "/v1/session",
+        (_, ["v1", "portal", ..]) => "/v1/portal",
+        (_, ["ui", ..]) => "/ui",
+        (_, ["portal", ..]) => "/portal",
+        (_, ["assets", ..]) => "/assets",
         (_, ["v1", kind]) => v1(kind, false),
         (_, ["v1", kind, _, ..]) => v1(kind, true),
         _ => "unmatched",
@@ -212,7 +217,7 @@ fn route(method: &Method, path: &str) -> &'static str {
 }
 
 fn v1(kind: &str, one: bool) -> &'static str {
-    const KINDS: [(&str, &str, &str); 12] = [
+    const KINDS: [(&str, &str, &str); 15] = [
         ("apis", "/v1/apis", "/v1/apis/{name}"),
         ("products", "/v1/products", "/v1/products/{name}"),
         (
@@ -237,6 +242,17 @@ fn v1(kind: &str, one: bool) -> &'static str {
         ("state", "/v1/state", "/v1/state/{name}"),
         ("signing-key", "/v1/signing-key", "/v1/signing-key/{name}"),
         ("redis", "/v1/redis", "/v1/redis/{name}"),
+        (
+            "published-products",
+            "/v1/published-products",
+            "/v1/published-products/{name}",
+        ),
+        ("consumers", "/v1/consumers", "/v1/consumers/{email}"),
+        (
+            "consumer-subscriptions",
+            "/v1/consumer-subscriptions",
+            "/v1/consumer-subscriptions/{id}",
+        ),
     ];
     KINDS
         .iter()
@@ -309,6 +325,18 @@ mod tests {
             (Method::GET, "/v1/whatever-a-scanner-tries/x", "/v1/other"),
             (Method::GET, "/wp-admin", "unmatched"),
             (Method::GET, "/metrics", "/metrics"),
+            (Method::GET, "/ui/anything/at/all", "/ui"),
+            (Method::GET, "/assets/ui-1234.js", "/assets"),
+            (
+                Method::POST,
+                "/v1/portal/subscriptions/x/regenerate",
+                "/v1/portal",
+            ),
+            (
+                Method::DELETE,
+                "/v1/consumers/a@b.c",
+                "/v1/consumers/{email}",
+            ),
         ] {
             assert_eq!(route(&method, path), want, "{method} {path}");
         }

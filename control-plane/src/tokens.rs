@@ -32,7 +32,7 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     bytes
 }
 
-fn sha256_hex(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     digest::digest(&digest::SHA256, text.as_bytes())
         .as_ref()
         .iter()

@@ -86,9 +86,11 @@ pub fn ebpf() -> anyhow::Result<()> {
     .context("building the XDP program")
 }
 
-/// The XDP object, then edgegw and edgegw-cp optimised with a profile of
+/// The web console's pages, the XDP object, then edgegw and edgegw-cp optimised with a profile of
 /// edgegw under a training load (see `pgo`).
 pub fn all() -> anyhow::Result<()> {
+    // The pages edgegw-cp embeds, before it is compiled.
+    crate::console::build()?;
     ebpf()?;
     let profile = crate::pgo::profile()?;
     setup::run(

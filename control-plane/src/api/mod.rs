@@ -5,7 +5,7 @@
 
 mod gateways;
 pub mod http;
-mod resources;
+pub mod resources;
 
 pub use self::resources::new_key;
 
@@ -20,7 +20,7 @@ use crate::{
     error::ApiError,
     fleet, longpoll, openapi,
     state::{self, Lane, State, blocking},
-    tokens,
+    tokens, web,
 };
 
 /// A parsed admin request, handed to the blocking handlers.
@@ -41,11 +41,15 @@ impl AdminRequest {
 /// What an admin handler answers: a status and a JSON body (none for 204).
 pub type Answer = (StatusCode, Option<Value>);
 
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+pub async fn handle(
+    state: Arc<State>,
+    peer: std::net::IpAddr,
+    req: Request<Incoming>,
+) -> Result<Reply, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let answer = route(&state, req).await;
-    Ok(match answer {
+    let answer = route(&state, peer, req).await;
+    let mut reply = match answer {
         Ok(reply) => reply,
         Err(err) => {
             if err.status.is_server_error() {
@@ -55,10 +59,16 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Reply, 
             }
             http::error(&err)
         }
-    })
+    };
+    web::secure(&mut reply);
+    Ok(reply)
 }
 
-async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiError> {
+async fn route(
+    state: &Arc<State>,
+    peer: std::net::IpAddr,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
     let segments: Vec<String> = req
         .uri()
         .path()
@@ -71,9 +81,19 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
+    let creds = web::session::Credentials::from_headers(req.headers());
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (req.method(), segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &json!({"status": "ok"}))),
+        (&Method::GET | &Method::HEAD, []) => Ok(web::root()),
+        (&Method::GET | &Method::HEAD, ["ui" | "portal" | "assets", ..]) => {
+            Ok(web::assets::get(req.uri().path()))
+        }
+        (_, ["v1", "session"]) => web::session_route(state, peer, req).await,
+        (_, ["v1", "portal", rest @ ..]) => {
+            let rest = rest.iter().map(|s| s.to_string()).collect();
+            web::portal::route(state, peer, req, rest).await
+        }
         (&Method::GET, ["v1", "gateway", "config"]) => {
             let wait =
                 longpoll::parse_wait(http::query_param(req.uri().query(), "wait").as_deref())?;
@@ -155,10 +175,12 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
             };
             let (status, value) =
                 if request.method == Method::POST && request.segments == ["apis", "import"] {
-                    import(state, auth, request).await?
+                    import(state, creds, request).await?
                 } else {
                     blocking(state, Lane::Admin, move |s| {
-                        let label = s.store.read(|c| tokens::check_admin(c, auth.as_deref()))?;
+                        let label = s
+                            .store
+                            .read(|c| web::session::admin(c, &creds, &request.method))?;
                         let answer = admin(s, &request);
                         audit(&label, &request, &answer);
                         answer
@@ -183,11 +205,12 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
 /// only the write takes an admin slot.
 async fn import(
     state: &Arc<State>,
-    auth: Option<String>,
+    creds: web::session::Credentials,
     request: AdminRequest,
 ) -> Result<Answer, ApiError> {
     let label = blocking(state, Lane::Admin, move |s| {
-        s.store.read(|c| tokens::check_admin(c, auth.as_deref()))
+        s.store
+            .read(|c| web::session::admin(c, &creds, &Method::POST))
     })
     .await?;
     let query = request.query.clone();
@@ -255,6 +278,10 @@ fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
             };
             Ok((StatusCode::OK, Some(answer)))
         }
+        ["apis", _, "docs"]
+        | ["published-products", ..]
+        | ["consumers", ..]
+        | ["consumer-subscriptions", ..] => web::operator::handle(state, req, &segs),
         _ => resources::handle(state, req, &segs),
     }
 }

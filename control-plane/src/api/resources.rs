@@ -61,6 +61,9 @@ pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer
                     state.write(|tx| {
                         references::check_unused(tx, kind, name)?;
                         if resources::delete(tx, kind, name)? {
+                            if kind == Kind::Api {
+                                crate::web::docs::delete(tx, name)?;
+                            }
                             Ok(())
                         } else {
                             Err(not_found(kind, name))
@@ -222,8 +225,12 @@ fn put_subscription(
 }
 
 fn regenerate(state: &State, req: &AdminRequest, id: &str) -> Result<Answer, ApiError> {
-    let which = req.query("key").unwrap_or_default();
-    let field = match which.as_str() {
+    regenerate_key(state, id, &req.query("key").unwrap_or_default())
+}
+
+/// A new primary or secondary key for subscription `id`, shown once.
+pub fn regenerate_key(state: &State, id: &str, which: &str) -> Result<Answer, ApiError> {
+    let field = match which {
         "primary" => "primary_key",
         "secondary" => "secondary_key",
         _ => {

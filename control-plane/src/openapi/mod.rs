@@ -13,6 +13,7 @@
 //! its policies and key settings (operation policies stay with operations
 //! of the same name).
 
+mod digest;
 mod document;
 mod routes;
 
@@ -34,6 +35,9 @@ pub struct Prepared {
     api: ApiDoc,
     report: Value,
     dry_run: bool,
+    /// The readable digest of the document (`digest`), kept for the docs
+    /// pages.
+    docs: Value,
 }
 
 /// Reads the query and the document, and plans the API: no store access.
@@ -153,10 +157,16 @@ pub fn prepare(query: Option<&str>, body: &[u8]) -> Result<Prepared, ApiError> {
         websocket: false,
         encoded_slashes: None,
     };
+    let docs = if dry_run {
+        Value::Null
+    } else {
+        digest::of(text)
+    };
     Ok(Prepared {
         api,
         report,
         dry_run,
+        docs,
     })
 }
 
@@ -220,6 +230,7 @@ pub fn import(state: &State, prepared: Prepared) -> Result<Answer, ApiError> {
         mut api,
         report,
         dry_run,
+        docs,
     } = prepared;
     let name = api.name.clone();
     let keep_settings = |old: &ApiDoc, api: &mut ApiDoc| {
@@ -248,6 +259,7 @@ pub fn import(state: &State, prepared: Prepared) -> Result<Answer, ApiError> {
             }
             let doc = serde_json::to_value(&api).expect("documents serialise");
             resources::put(tx, Kind::Api, &name, &doc)?;
+            crate::web::docs::put(tx, &name, &docs)?;
             Ok(old.is_none())
         })?
     };

@@ -209,6 +209,72 @@ const MIGRATIONS: &[Migration] = &[
      );
      CREATE INDEX analytics_batches_time ON analytics_batches (received_at);"#,
     },
+    // 4: the web console and developer portal (`crate::web`): browser
+    // sessions (hashed ids, CSRF tokens, expiry), consumer accounts
+    // (argon2 password hashes), which subscriptions consumers made (and
+    // whether an operator must still approve them), the products published
+    // in the portal, and the readable digest of each imported OpenAPI
+    // document.
+    Migration {
+        sqlite: "CREATE TABLE web_sessions (
+         sha256 TEXT PRIMARY KEY,
+         kind TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         csrf TEXT NOT NULL,
+         expires_at INTEGER NOT NULL
+     );
+     CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+     CREATE TABLE consumers (
+         email TEXT PRIMARY KEY,
+         password TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+     );
+     CREATE TABLE consumer_subscriptions (
+         subscription TEXT PRIMARY KEY,
+         consumer TEXT NOT NULL REFERENCES consumers (email) ON DELETE CASCADE,
+         product TEXT NOT NULL,
+         pending INTEGER NOT NULL,
+         created_at INTEGER NOT NULL
+     );
+     CREATE INDEX consumer_subscriptions_consumer ON consumer_subscriptions (consumer);
+     CREATE TABLE published_products (
+         product TEXT PRIMARY KEY,
+         approval_required INTEGER NOT NULL
+     );
+     CREATE TABLE api_docs (
+         api TEXT PRIMARY KEY,
+         body TEXT NOT NULL
+     );",
+        postgres: r#"CREATE TABLE web_sessions (
+         sha256 TEXT PRIMARY KEY,
+         kind TEXT NOT NULL,
+         subject TEXT COLLATE "C" NOT NULL,
+         csrf TEXT NOT NULL,
+         expires_at BIGINT NOT NULL
+     );
+     CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+     CREATE TABLE consumers (
+         email TEXT COLLATE "C" PRIMARY KEY,
+         password TEXT NOT NULL,
+         created_at BIGINT NOT NULL
+     );
+     CREATE TABLE consumer_subscriptions (
+         subscription TEXT COLLATE "C" PRIMARY KEY,
+         consumer TEXT COLLATE "C" NOT NULL REFERENCES consumers (email) ON DELETE CASCADE,
+         product TEXT COLLATE "C" NOT NULL,
+         pending BIGINT NOT NULL,
+         created_at BIGINT NOT NULL
+     );
+     CREATE INDEX consumer_subscriptions_consumer ON consumer_subscriptions (consumer);
+     CREATE TABLE published_products (
+         product TEXT COLLATE "C" PRIMARY KEY,
+         approval_required BIGINT NOT NULL
+     );
+     CREATE TABLE api_docs (
+         api TEXT COLLATE "C" PRIMARY KEY,
+         body TEXT NOT NULL
+     );"#,
+    },
 ];
 
 /// The schema version this binary writes.

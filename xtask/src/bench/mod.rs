@@ -120,8 +120,10 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         // The policy-expression engine against native key templates, in
         // process (`tests/src/bin/expr_bench.rs`).
         "expr" => harness_bin("expr_bench", args),
+        // Bytes of JavaScript and CSS per page of the web console.
+        "console" => crate::console::bench(),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, sync, otlp, cluster, spray, reload, expr"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, sync, otlp, cluster, spray, reload, expr, console"
         ),
     }
 }
