@@ -209,6 +209,15 @@ const MIGRATIONS: &[Migration] = &[
      );
      CREATE INDEX analytics_batches_time ON analytics_batches (received_at);"#,
     },
+    // 4: what a gateway's bundle is without its subscriptions (a hash), and
+    // the change of subscriptions from its previous version, served to a
+    // gateway that holds that version (`crate::bundle`, deltas).
+    Migration {
+        sqlite: "ALTER TABLE gateways ADD COLUMN base_hash TEXT NOT NULL DEFAULT '';
+     ALTER TABLE gateways ADD COLUMN delta TEXT NOT NULL DEFAULT '';",
+        postgres: "ALTER TABLE gateways ADD COLUMN base_hash TEXT NOT NULL DEFAULT '';
+     ALTER TABLE gateways ADD COLUMN delta TEXT NOT NULL DEFAULT '';",
+    },
 ];
 
 /// The schema version this binary writes.
