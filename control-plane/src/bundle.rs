@@ -14,7 +14,9 @@ use gateway_model::{
     catalog::file::{
         ApiFile, CatalogFile, NamedValueFile, OperationFile, ProductFile, SubscriptionFile,
     },
-    config::{ApiSection, BackendSection, Bundle, DosSection, OperationSection, RedisSection},
+    config::{
+        ApiSection, BackendSection, Bundle, BundleDelta, DosSection, OperationSection, RedisSection,
+    },
 };
 use ring::digest;
 use serde::de::DeserializeOwned;
@@ -96,7 +98,7 @@ impl Sources {
         &self,
         only: Option<&[String]>,
         dos: Option<&DosSection>,
-    ) -> Result<Bundle, ApiError> {
+    ) -> Result<Assembled, ApiError> {
         let included = |api: &str| only.is_none_or(|names| names.iter().any(|n| n == api));
         let apis: Vec<&ApiDoc> = self.apis.iter().filter(|a| included(&a.name)).collect();
         let backends = self
@@ -119,7 +121,7 @@ impl Sources {
             .filter(|s| s.scope.strip_prefix("api:").is_none_or(included))
             .cloned()
             .collect();
-        let catalog = CatalogFile {
+        let mut catalog = CatalogFile {
             named_values: self.named_values.clone(),
             policies: self.policies.clone(),
             apis: apis
@@ -127,17 +129,85 @@ impl Sources {
                 .map(|a| catalog_entry(a))
                 .collect::<Result<_, _>>()?,
             products,
-            subscriptions,
+            subscriptions: Vec::new(),
         };
-        Ok(Bundle {
+        let raw = |c: &CatalogFile| serde_json::value::to_raw_value(c).expect("catalogs serialise");
+        let mut content = Bundle {
             version: 0,
             apis: apis.iter().map(|a| gateway_section(a)).collect(),
             backends,
-            catalog: Some(serde_json::value::to_raw_value(&catalog).expect("catalogs serialise")),
+            catalog: Some(raw(&catalog)),
             dos: dos.cloned(),
             redis: self.redis.clone(),
+        };
+        let base_hash = sha256_hex(&versioned(0, &content));
+        catalog.subscriptions = subscriptions;
+        content.catalog = Some(raw(&catalog));
+        Ok(Assembled {
+            content,
+            base_hash,
+            subscriptions: catalog.subscriptions,
         })
     }
+}
+
+/// A gateway's bundle content (version 0), with what a delta needs.
+struct Assembled {
+    content: Bundle,
+    /// Hash of `content` without the catalog's subscriptions: when it is
+    /// unchanged, a gateway is sent only the change of subscriptions.
+    base_hash: String,
+    subscriptions: Vec<SubscriptionFile>,
+}
+
+/// The most subscriptions a delta carries; a larger change is sent as a
+/// whole bundle (it costs the gateway a rebuild either way).
+const MAX_DELTA: usize = 1000;
+
+/// The change of subscriptions from `gw`'s current bundle to `new`, as
+/// served JSON, when nothing else changed; empty otherwise. The old
+/// subscriptions are read once per old bundle (`old_lists`): gateways with
+/// the same assignment share it.
+fn delta_for(
+    conn: &Conn,
+    gw: &gateways::Gateway,
+    revision: u64,
+    new: &Assembled,
+    old_lists: &mut HashMap<String, Vec<SubscriptionFile>>,
+) -> Result<String, ApiError> {
+    if gw.version == 0 || gw.base_hash.is_empty() || gw.base_hash != new.base_hash {
+        return Ok(String::new());
+    }
+    if !old_lists.contains_key(&gw.bundle_hash) {
+        /// Only the subscriptions of a stored bundle; the rest is skipped.
+        #[derive(serde::Deserialize)]
+        struct Old {
+            catalog: Option<OldCatalog>,
+        }
+        #[derive(serde::Deserialize)]
+        struct OldCatalog {
+            #[serde(default)]
+            subscriptions: Vec<SubscriptionFile>,
+        }
+        let Some((_, text)) = gateways::bundle(conn, &gw.name)? else {
+            return Ok(String::new());
+        };
+        let Ok(old) = serde_json::from_str::<Old>(&text) else {
+            return Ok(String::new());
+        };
+        let list = old.catalog.map(|c| c.subscriptions).unwrap_or_default();
+        old_lists.insert(gw.bundle_hash.clone(), list);
+    }
+    let delta = BundleDelta::between(
+        gw.version,
+        revision,
+        &old_lists[&gw.bundle_hash],
+        &new.subscriptions,
+    );
+    if delta.upsert.len() + delta.delete.len() > MAX_DELTA {
+        return Ok(String::new());
+    }
+    Ok(serde_json::to_string(&delta).expect("deltas serialise"))
 }
 
 /// The name the global policies are stored under.
@@ -239,7 +309,7 @@ pub fn refresh(conn: &Conn, revision: u64) -> Result<(), ApiError> {
         }
         Ok(hash)
     };
-    check("", &sources.assemble(None, None)?)?;
+    check("", &sources.assemble(None, None)?.content)?;
     for (name, profile) in &sources.dos_profiles {
         let only_dos = Bundle {
             dos: Some(profile.clone()),
@@ -248,7 +318,8 @@ pub fn refresh(conn: &Conn, revision: u64) -> Result<(), ApiError> {
         check(&format!("dos profile \"{name}\": "), &only_dos)?;
     }
     // Many gateways share an assignment: assemble each one once.
-    let mut assembled: HashMap<(Vec<String>, Option<String>), (String, Bundle)> = HashMap::new();
+    let mut assembled: HashMap<(Vec<String>, Option<String>), (String, Assembled)> = HashMap::new();
+    let mut old_lists = HashMap::new();
     for gw in gateways::list(conn)? {
         let at = format!("gateway \"{}\": ", gw.name);
         let key = (gw.apis.clone(), gw.dos_profile.clone());
@@ -268,19 +339,20 @@ pub fn refresh(conn: &Conn, revision: u64) -> Result<(), ApiError> {
                 })?),
                 None => None,
             };
-            let content = sources.assemble(Some(&gw.apis), dos)?;
-            let hash = check(&at, &content)?;
-            assembled.insert(key.clone(), (hash, content));
+            let new = sources.assemble(Some(&gw.apis), dos)?;
+            let hash = check(&at, &new.content)?;
+            assembled.insert(key.clone(), (hash, new));
         }
-        let (hash, content) = &assembled[&key];
+        let (hash, new) = &assembled[&key];
         if *hash != gw.bundle_hash {
-            gateways::set_bundle(
-                conn,
-                &gw.name,
+            let delta = delta_for(conn, &gw, revision, new, &mut old_lists)?;
+            let bundle = gateways::NewBundle {
                 hash,
-                &versioned(revision, content),
-                revision,
-            )?;
+                base_hash: &new.base_hash,
+                text: &versioned(revision, &new.content),
+                delta: &delta,
+            };
+            gateways::set_bundle(conn, &gw.name, &bundle, revision)?;
         }
     }
     Ok(())

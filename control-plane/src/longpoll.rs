@@ -17,6 +17,9 @@ use crate::{
 pub enum Answer {
     /// 200 with the bundle and its version as ETag.
     Bundle { version: u64, body: String },
+    /// 200 with the change of subscriptions from the gateway's version
+    /// (`BundleDelta`, served as `DELTA_CONTENT_TYPE`).
+    Delta { version: u64, body: String },
     /// 304: unchanged during `wait`.
     NotModified { version: u64 },
 }
@@ -46,10 +49,13 @@ pub fn parse_etag(value: &str) -> Option<u64> {
         .ok()
 }
 
+/// `accepts_delta`: the gateway takes a change of subscriptions in place
+/// of the whole bundle (it said so in `Accept`).
 pub async fn config(
     state: &Arc<State>,
     gateway: String,
     known: Option<u64>,
+    accepts_delta: bool,
     wait: Duration,
 ) -> Result<Answer, ApiError> {
     // Subscribed before the first read: a write committed in between still
@@ -69,6 +75,11 @@ pub async fn config(
         })
         .await?;
         if known != Some(version) {
+            if let (true, Some(known)) = (accepts_delta, known)
+                && let Some(answer) = delta_from(state, &gateway, known).await?
+            {
+                return Ok(answer);
+            }
             let name = gateway.clone();
             let (version, body) = blocking(state, Lane::Gateway, move |s| {
                 s.store
@@ -89,4 +100,29 @@ pub async fn config(
             _ = tokio::time::sleep_until(deadline) => return Ok(Answer::NotModified { version }),
         }
     }
+}
+
+/// The gateway's stored delta, if it leads from `known` to its version.
+async fn delta_from(
+    state: &Arc<State>,
+    gateway: &str,
+    known: u64,
+) -> Result<Option<Answer>, ApiError> {
+    let name = gateway.to_string();
+    let delta = blocking(state, Lane::Gateway, move |s| {
+        Ok(s.store.read(|c| gateways::delta(c, &name))?)
+    })
+    .await?;
+    #[derive(serde::Deserialize)]
+    struct Versions {
+        from: u64,
+        version: u64,
+    }
+    Ok(delta.and_then(|body| {
+        let v: Versions = serde_json::from_str(&body).ok()?;
+        (v.from == known).then_some(Answer::Delta {
+            version: v.version,
+            body,
+        })
+    }))
 }

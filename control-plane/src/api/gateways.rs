@@ -167,6 +167,7 @@ fn register(
                         dos_profile: write.dos_profile.clone(),
                         token_id: token_id.clone(),
                         bundle_hash: String::new(),
+                        base_hash: String::new(),
                         version: 0,
                     },
                 )?;

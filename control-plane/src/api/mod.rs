@@ -11,6 +11,7 @@ pub use self::resources::new_key;
 
 use std::{convert::Infallible, sync::Arc};
 
+use gateway_model::config::DELTA_CONTENT_TYPE;
 use hyper::{Method, Request, StatusCode, body::Incoming, header};
 use serde_json::{Value, json};
 
@@ -102,18 +103,34 @@ async fn route(
                 .get(header::IF_NONE_MATCH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(longpoll::parse_etag);
+            let accepts_delta = req
+                .headers()
+                .get_all(header::ACCEPT)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.contains(DELTA_CONTENT_TYPE));
             let gateway = blocking(state, Lane::Gateway, move |s| {
                 s.store.read(|c| tokens::verify_gateway(c, auth.as_deref()))
             })
             .await?;
-            Ok(match longpoll::config(state, gateway, known, wait).await? {
-                longpoll::Answer::Bundle { version, body } => {
-                    http::tagged(http::text(StatusCode::OK, body), version)
-                }
-                longpoll::Answer::NotModified { version } => {
-                    http::tagged(http::empty(StatusCode::NOT_MODIFIED), version)
-                }
-            })
+            Ok(
+                match longpoll::config(state, gateway, known, accepts_delta, wait).await? {
+                    longpoll::Answer::Bundle { version, body } => {
+                        http::tagged(http::text(StatusCode::OK, body), version)
+                    }
+                    longpoll::Answer::Delta { version, body } => {
+                        let mut reply = http::text(StatusCode::OK, body);
+                        reply.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            header::HeaderValue::from_static(DELTA_CONTENT_TYPE),
+                        );
+                        http::tagged(reply, version)
+                    }
+                    longpoll::Answer::NotModified { version } => {
+                        http::tagged(http::empty(StatusCode::NOT_MODIFIED), version)
+                    }
+                },
+            )
         }
         (&Method::POST, ["v1", "gateway", "heartbeat"]) => {
             let body = http::read_body(req, http::MAX_BODY).await?;

@@ -17,6 +17,9 @@ pub struct Gateway {
     pub token_id: String,
     #[serde(skip)]
     pub bundle_hash: String,
+    /// Hash of the bundle without its subscriptions.
+    #[serde(skip)]
+    pub base_hash: String,
     /// The bundle version this gateway should run.
     pub version: u64,
 }
@@ -31,7 +34,7 @@ pub struct GatewayStatus {
     pub last_seen: i64,
 }
 
-const COLUMNS: &str = "name, apis, dos_profile, token_id, bundle_hash, version";
+const COLUMNS: &str = "name, apis, dos_profile, token_id, bundle_hash, version, base_hash";
 
 fn from_row(r: &Row) -> Result<Gateway, DbError> {
     Ok(Gateway {
@@ -41,6 +44,7 @@ fn from_row(r: &Row) -> Result<Gateway, DbError> {
         token_id: r.text(3)?,
         bundle_hash: r.text(4)?,
         version: r.int(5)? as u64,
+        base_hash: r.text(6)?,
     })
 }
 
@@ -102,24 +106,40 @@ pub fn set_token_id(conn: &Conn, name: &str, token_id: &str) -> Result<(), DbErr
     .map(drop)
 }
 
+/// A gateway's bundle as of one write.
+pub struct NewBundle<'a> {
+    pub hash: &'a str,
+    pub base_hash: &'a str,
+    pub text: &'a str,
+    /// Its change of subscriptions from the previous version, when that
+    /// is all that changed (JSON of `BundleDelta`), or empty.
+    pub delta: &'a str,
+}
+
 /// Records a new bundle (its content changed at `version`).
-pub fn set_bundle(
-    conn: &Conn,
-    name: &str,
-    hash: &str,
-    bundle: &str,
-    version: u64,
-) -> Result<(), DbError> {
+pub fn set_bundle(conn: &Conn, name: &str, new: &NewBundle, version: u64) -> Result<(), DbError> {
     conn.execute(
-        "UPDATE gateways SET bundle_hash = ?2, bundle = ?3, version = ?4 WHERE name = ?1",
+        "UPDATE gateways SET bundle_hash = ?2, bundle = ?3, version = ?4, base_hash = ?5, delta = ?6
+         WHERE name = ?1",
         &[
             name.into(),
-            hash.into(),
-            bundle.into(),
+            new.hash.into(),
+            new.text.into(),
             (version as i64).into(),
+            new.base_hash.into(),
+            new.delta.into(),
         ],
     )
     .map(drop)
+}
+
+/// The change of subscriptions into a gateway's current version, if that
+/// version differs from the previous one by subscriptions alone.
+pub fn delta(conn: &Conn, name: &str) -> Result<Option<String>, DbError> {
+    conn.query_opt("SELECT delta FROM gateways WHERE name = ?1", &[name.into()])?
+        .map(|r| r.text(0))
+        .transpose()
+        .map(|d| d.filter(|d| !d.is_empty()))
 }
 
 /// The version and bundle text a gateway should run.

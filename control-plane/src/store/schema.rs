@@ -274,6 +274,14 @@ const MIGRATIONS: &[Migration] = &[
          api TEXT COLLATE "C" PRIMARY KEY,
          body TEXT NOT NULL
      );"#,
+    // 5: what a gateway's bundle is without its subscriptions (a hash), and
+    // the change of subscriptions from its previous version, served to a
+    // gateway that holds that version (`crate::bundle`, deltas).
+    Migration {
+        sqlite: "ALTER TABLE gateways ADD COLUMN base_hash TEXT NOT NULL DEFAULT '';
+     ALTER TABLE gateways ADD COLUMN delta TEXT NOT NULL DEFAULT '';",
+        postgres: "ALTER TABLE gateways ADD COLUMN base_hash TEXT NOT NULL DEFAULT '';
+     ALTER TABLE gateways ADD COLUMN delta TEXT NOT NULL DEFAULT '';",
     },
 ];
 

@@ -115,7 +115,7 @@ pub struct ProductFile {
     pub policies: Option<Value>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionFile {
     /// Unique id, used by `rate-limit` counters and in logs.

@@ -13,9 +13,9 @@ mod named_values;
 mod subscriptions;
 
 pub use named_values::NamedValues;
-pub use subscriptions::{Scope, State, Subscription, Subscriptions};
+pub use subscriptions::{Keyed, Scope, State, Subscription, Subscriptions};
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use http::header::HeaderName;
 
@@ -71,7 +71,8 @@ pub struct CatalogApi {
 #[derive(Debug, Default)]
 pub struct Catalog {
     pub named_values: NamedValues,
-    pub subscriptions: Subscriptions,
+    /// Shared, not copied, by the runtime that swaps in changed sets.
+    pub subscriptions: Arc<Subscriptions>,
     pub products: Vec<Product>,
     pub apis: Vec<CatalogApi>,
     /// Global policies: the outermost scope.
@@ -108,6 +109,87 @@ impl Catalog {
                     .collect(),
             })
         }
+    }
+}
+
+impl Catalog {
+    /// A subscription of this catalog's file, validated against its
+    /// products and APIs; every problem, each with its place.
+    pub fn subscription(&self, s: &file::SubscriptionFile) -> Result<Keyed, Vec<String>> {
+        // Named only when there is a problem: 100,000 subscriptions are common.
+        let at = || format!("subscription \"{}\"", s.id);
+        let mut problems = Vec::new();
+        let scope = match s.scope.split_once(':') {
+            None if s.scope == "all" => Some(Scope::All),
+            Some(("product", p)) if self.products.iter().any(|x| x.name == p) => {
+                Some(Scope::Product(p.into()))
+            }
+            Some(("api", a)) if self.apis.iter().any(|x| x.name == a) => Some(Scope::Api(a.into())),
+            _ => {
+                problems.push(format!(
+                    "{}: scope \"{}\" must be \"all\", \"product:NAME\" or \"api:NAME\" of a product or API in this catalog",
+                    at(),
+                    s.scope
+                ));
+                None
+            }
+        };
+        let state = match s.state.as_deref() {
+            None | Some("active") => Some(State::Active),
+            Some("suspended") => Some(State::Suspended),
+            Some("expired") => Some(State::Expired),
+            Some(other) => {
+                problems.push(format!(
+                    "{}: state \"{other}\" is unknown; use active, suspended or expired",
+                    at()
+                ));
+                None
+            }
+        };
+        let mut keys = Vec::new();
+        for (field, hex) in [
+            ("primary_key_sha256", Some(&s.primary_key_sha256)),
+            ("secondary_key_sha256", s.secondary_key_sha256.as_ref()),
+        ] {
+            match hex.map(|h| parse_hex(h)) {
+                None => {}
+                Some(Ok(k)) => keys.push(k),
+                Some(Err(m)) => problems.push(format!("{}: {field}: {m}", at())),
+            }
+        }
+        match (scope, state) {
+            (Some(scope), Some(state)) if problems.is_empty() => Ok((
+                Subscription {
+                    id: s.id.as_str().into(),
+                    scope,
+                    state,
+                },
+                keys,
+            )),
+            _ => Err(problems),
+        }
+    }
+
+    /// `current` with a control plane's change of subscriptions applied,
+    /// each new one validated as a whole catalog's would be: the products,
+    /// APIs and policies stay as they are, so nothing else is rebuilt.
+    pub fn patched_subscriptions(
+        &self,
+        current: &Subscriptions,
+        change: &crate::config::BundleDelta,
+    ) -> Result<Subscriptions, String> {
+        let mut problems = Vec::new();
+        let mut upserts = Vec::with_capacity(change.upsert.len());
+        for s in &change.upsert {
+            match self.subscription(s) {
+                Ok(keyed) => upserts.push(keyed),
+                Err(found) => problems.extend(found),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        current.patched(upserts, &change.delete)
     }
 }
 
@@ -199,60 +281,18 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
         });
     }
 
+    let mut subscriptions = Subscriptions::default();
     for s in &file.subscriptions {
-        // Named only when there is a problem: 100,000 subscriptions are common.
-        let at = || format!("subscription \"{}\"", s.id);
-        let scope = match s.scope.split_once(':') {
-            None if s.scope == "all" => Some(Scope::All),
-            Some(("product", p)) if catalog.products.iter().any(|x| x.name == p) => {
-                Some(Scope::Product(p.into()))
-            }
-            Some(("api", a)) if catalog.apis.iter().any(|x| x.name == a) => {
-                Some(Scope::Api(a.into()))
-            }
-            _ => {
-                problems.push(format!(
-                    "{}: scope \"{}\" must be \"all\", \"product:NAME\" or \"api:NAME\" of a product or API in this catalog",
-                    at(),
-                    s.scope
-                ));
-                None
-            }
-        };
-        let state = match s.state.as_deref() {
-            None | Some("active") => Some(State::Active),
-            Some("suspended") => Some(State::Suspended),
-            Some("expired") => Some(State::Expired),
-            Some(other) => {
-                problems.push(format!(
-                    "{}: state \"{other}\" is unknown; use active, suspended or expired",
-                    at()
-                ));
-                None
-            }
-        };
-        let mut keys = Vec::new();
-        for (field, hex) in [
-            ("primary_key_sha256", Some(&s.primary_key_sha256)),
-            ("secondary_key_sha256", s.secondary_key_sha256.as_ref()),
-        ] {
-            match hex.map(|h| parse_hex(h)) {
-                None => {}
-                Some(Ok(k)) => keys.push(k),
-                Some(Err(m)) => problems.push(format!("{}: {field}: {m}", at())),
-            }
-        }
-        if let (Some(scope), Some(state)) = (scope, state) {
-            let sub = Subscription {
-                id: s.id.clone(),
-                scope,
-                state,
-            };
-            if let Err(m) = catalog.subscriptions.insert(sub, &keys) {
-                problems.push(format!("{}: {m}", at()));
-            }
+        let checked = catalog.subscription(s).and_then(|(sub, keys)| {
+            subscriptions
+                .insert(sub, &keys)
+                .map_err(|m| vec![format!("subscription \"{}\": {m}", s.id)])
+        });
+        if let Err(found) = checked {
+            problems.extend(found);
         }
     }
+    catalog.subscriptions = Arc::new(subscriptions);
     catalog
 }
 

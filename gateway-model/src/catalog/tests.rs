@@ -70,7 +70,7 @@ fn validates_a_good_catalog() {
     let apis = gateway_apis();
     let c = Catalog::parse("catalog.yaml", &good(), Some(&apis)).unwrap();
     assert_eq!(c.subscriptions.len(), 3);
-    assert_eq!(c.subscriptions.find("a2").unwrap().id, "alice");
+    assert_eq!(&*c.subscriptions.find("a2").unwrap().id, "alice");
     let bob = c.subscriptions.find("b1").unwrap();
     assert_eq!(bob.state, State::Suspended);
     let orders = &c.apis[0];

@@ -19,6 +19,7 @@ mod apis;
 mod bundle;
 mod catalog;
 mod control_plane;
+mod delta;
 mod escalation;
 mod limits;
 mod listeners;
@@ -35,6 +36,7 @@ pub use apis::{
 };
 pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
+pub use delta::{BundleDelta, DELTA_CONTENT_TYPE};
 pub use limits::Limits;
 pub use listeners::{Certificate, TlsListener};
 pub use redis::{Redis, RedisSection};

@@ -16,7 +16,8 @@ use std::{collections::HashMap, path::Path, sync::Arc};
 /// never from the caller.
 type Names<T> = HashMap<String, T, foldhash::fast::RandomState>;
 
-use gateway_model::catalog as model;
+use arc_swap::ArcSwap;
+use gateway_model::{catalog as model, config::BundleDelta};
 use hyper::header::HeaderName;
 
 use crate::{
@@ -64,6 +65,10 @@ pub struct Catalog {
     /// The validated catalog (named values, products, subscriptions),
     /// shared with the configuration it came from, not copied.
     model: Arc<model::Catalog>,
+    /// The model's subscriptions at first; a control plane's change of
+    /// subscriptions swaps in a new set without rebuilding anything else
+    /// (`apply_subscriptions`).
+    subscriptions: ArcSwap<Subscriptions>,
     apis: Names<ManagedApi>,
     /// Global policies, for APIs the catalog does not list.
     unmanaged: Arc<Pipeline>,
@@ -133,13 +138,27 @@ impl Catalog {
         }
         Catalog {
             unmanaged: Arc::new(Pipeline::new(&[&global])),
+            subscriptions: ArcSwap::new(catalog.subscriptions.clone()),
             model: catalog,
             apis,
         }
     }
 
-    pub fn subscriptions(&self) -> &Subscriptions {
-        &self.model.subscriptions
+    /// The subscriptions in force (a short-lived guard: read, then drop).
+    pub fn subscriptions(&self) -> arc_swap::Guard<Arc<Subscriptions>> {
+        self.subscriptions.load()
+    }
+
+    /// The subscriptions in force with a control plane's change applied,
+    /// validated as the whole catalog's would be.
+    pub fn patched_subscriptions(&self, delta: &BundleDelta) -> Result<Subscriptions, String> {
+        self.model
+            .patched_subscriptions(&self.subscriptions.load(), delta)
+    }
+
+    /// Puts `next` in force for the calls that start from now on.
+    pub fn swap_subscriptions(&self, next: Subscriptions) {
+        self.subscriptions.store(Arc::new(next));
     }
 
     pub fn products(&self) -> &[Product] {

@@ -14,7 +14,7 @@ use std::{
 use super::xdp;
 use crate::{
     admin::Metrics,
-    config::{Bundle, Config, DosPolicy},
+    config::{Bundle, BundleDelta, Config, DosPolicy},
     datapath::PinDir,
     proxy::{Gateway, SharedGateway},
     state_registry::StateRegistry,
@@ -211,6 +211,53 @@ impl Applier for Live {
                 Err(message)
             }
         }
+    }
+
+    fn apply_delta(&self, text: &str) -> Result<(u64, Arc<str>), String> {
+        let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let started = std::time::Instant::now();
+        let delta = BundleDelta::parse(text).map_err(|e| e.to_string())?;
+        let current = inputs
+            .bundle
+            .as_ref()
+            .ok_or("no configuration from the control plane is in force")?;
+        if current.version != delta.from {
+            return Err(format!(
+                "it applies to version {}, and version {} is in force",
+                delta.from, current.version
+            ));
+        }
+        let gateway = self.gateway.load();
+        let catalog = gateway
+            .catalog
+            .as_ref()
+            .ok_or("the configuration in force has no catalog")?;
+        // Validated before the swap, so that a refusal changes nothing.
+        catalog.swap_subscriptions(catalog.patched_subscriptions(&delta)?);
+        let took = started.elapsed();
+        // After the swap (it is not needed to serve): the whole bundle, for
+        // the backup and for SIGHUP. The version matched, so it cannot fail
+        // short of a bug; if it does, the whole bundle is asked for.
+        let whole: Arc<str> = delta
+            .apply_to_text(&current.text)
+            .map_err(|e| e.to_string())?
+            .into();
+        inputs.bundle = Some(CurrentBundle {
+            version: delta.version,
+            text: whole.clone(),
+        });
+        self.metrics.reloaded(true);
+        if let Some(status) = &self.status {
+            status.record_reload("control-plane", Ok(whole.as_bytes()));
+        }
+        tracing::info!(
+            version = delta.version,
+            upserted = delta.upsert.len(),
+            deleted = delta.delete.len(),
+            took_ms = took.as_millis() as u64,
+            "subscriptions from the control plane applied"
+        );
+        Ok((delta.version, whole))
     }
 
     fn version(&self) -> Option<u64> {

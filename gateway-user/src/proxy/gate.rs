@@ -84,12 +84,17 @@ pub async fn admit<'c>(
         query.remove(&api.key_query);
         match key.filter(|k| !k.is_empty()) {
             Some(key) => {
-                let found = catalog.subscriptions().find(&key);
-                match found.and_then(|s| Some((s, catalog.grants(s, req.api)?))) {
+                // Read out of the set in force and let go at once: a
+                // control plane's change may swap the set meanwhile.
+                let found = catalog.subscriptions().find(&key).and_then(|s| {
+                    let via = catalog.grants(s, req.api)?;
+                    Some((s.id.clone(), s.state, via))
+                });
+                match found {
                     None => refuse = Some((StatusCode::UNAUTHORIZED, INVALID.to_string())),
-                    Some((sub, via)) => {
-                        if sub.state != State::Active {
-                            let state = if sub.state == State::Suspended {
+                    Some((id, state, via)) => {
+                        if state != State::Active {
+                            let state = if state == State::Suspended {
                                 "suspended"
                             } else {
                                 "expired"
@@ -99,7 +104,7 @@ pub async fn admit<'c>(
                                 format!("Access denied: the subscription is {state}."),
                             ));
                         }
-                        subscription = Some(sub.id.as_str());
+                        subscription = Some(id);
                         product = via;
                     }
                 }
@@ -111,7 +116,7 @@ pub async fn admit<'c>(
         }
     }
     *who.0 = product.map(|p| Arc::from(catalog.products()[p].name.as_str()));
-    *who.1 = subscription.map(Arc::from);
+    *who.1 = subscription.clone();
     let pipeline = match managed {
         Some(api) => api.pipeline(req.operation, product),
         None => catalog.unmanaged(),
@@ -125,7 +130,7 @@ pub async fn admit<'c>(
         api: req.api,
         operation: req.operation,
         params: req.params,
-        subscription,
+        subscription: subscription.as_deref(),
         product: product.map(|p| catalog.products()[p].name.as_str()),
         response_headers: ExtraHeaders::default(),
         jwt_claims: None,

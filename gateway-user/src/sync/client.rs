@@ -26,7 +26,7 @@ use hyper_util::{
 };
 use serde::Deserialize;
 
-use crate::config::{Backend, BackendProtocol, ControlPlane};
+use crate::config::{Backend, BackendProtocol, ControlPlane, DELTA_CONTENT_TYPE};
 use crate::fleet::FleetTotal;
 
 /// Largest answer accepted from the control plane.
@@ -54,6 +54,9 @@ pub enum SyncError {
 pub enum Fetched {
     /// A bundle with another version than ours: its JSON text.
     Changed(String),
+    /// A change of subscriptions from our version (`config::BundleDelta`):
+    /// its JSON text.
+    Delta(String),
     /// The wait ran out with no change (304).
     Unchanged,
 }
@@ -131,10 +134,19 @@ impl CpClient {
         if let Some(v) = seen {
             req = req.header(header::IF_NONE_MATCH, format!("\"{v}\""));
         }
-        let (url, status, body) = self.send(req, Bytes::new(), wait + MARGIN).await?;
+        // Changes of subscriptions alone may come as a delta from `seen`.
+        req = req.header(
+            header::ACCEPT,
+            format!("application/json, {DELTA_CONTENT_TYPE}"),
+        );
+        let (url, status, content_type, body) = self.send(req, Bytes::new(), wait + MARGIN).await?;
+        let is_delta = content_type.as_deref() == Some(DELTA_CONTENT_TYPE);
         match status {
             StatusCode::OK => String::from_utf8(body.to_vec())
-                .map(Fetched::Changed)
+                .map(|text| match is_delta {
+                    true => Fetched::Delta(text),
+                    false => Fetched::Changed(text),
+                })
                 .map_err(|_| protocol(url, "a configuration that is not UTF-8 text".into())),
             StatusCode::NOT_MODIFIED => Ok(Fetched::Unchanged),
             other => Err(refused(url, other, &body)),
@@ -146,7 +158,7 @@ impl CpClient {
         let req =
             Request::post("/v1/gateway/heartbeat").header(header::CONTENT_TYPE, "application/json");
         let bytes = Bytes::from(serde_json::to_vec(body).expect("heartbeat serialises"));
-        let (url, status, body) = self.send(req, bytes, MARGIN).await?;
+        let (url, status, _, body) = self.send(req, bytes, MARGIN).await?;
         if status != StatusCode::OK {
             return Err(refused(url, status, &body));
         }
@@ -165,7 +177,7 @@ impl CpClient {
     pub async fn analytics(&self, batch: Bytes) -> Result<Delivery, SyncError> {
         let req =
             Request::post("/v1/gateway/analytics").header(header::CONTENT_TYPE, "application/json");
-        let (url, status, body) = self.send(req, batch, MARGIN).await?;
+        let (url, status, _, body) = self.send(req, batch, MARGIN).await?;
         if status.is_success() {
             #[derive(Deserialize)]
             struct Answer {
@@ -199,18 +211,18 @@ impl CpClient {
         req: hyper::http::request::Builder,
         body: Bytes,
         deadline: Duration,
-    ) -> Result<(&str, StatusCode, Bytes), SyncError> {
+    ) -> Result<(&str, StatusCode, Option<String>, Bytes), SyncError> {
         let index = self.current();
         let url = self.urls[index].as_str();
         let answer = self.exchange(index, req, body, deadline).await;
         match &answer {
             Err(e @ SyncError::Unreachable { .. }) => self.move_on(index, e),
-            Ok((status, _)) if status.is_server_error() => {
+            Ok((status, _, _)) if status.is_server_error() => {
                 self.move_on(index, &protocol(url, format!("status {}", status.as_u16())))
             }
             _ => {}
         }
-        answer.map(|(status, body)| (url, status, body))
+        answer.map(|(status, content_type, body)| (url, status, content_type, body))
     }
 
     async fn exchange(
@@ -219,7 +231,7 @@ impl CpClient {
         req: hyper::http::request::Builder,
         body: Bytes,
         deadline: Duration,
-    ) -> Result<(StatusCode, Bytes), SyncError> {
+    ) -> Result<(StatusCode, Option<String>, Bytes), SyncError> {
         let url = self.urls[index].as_str();
         let token = read_token(&self.token_file)?;
         let path = req.uri_ref().map(|u| u.to_string()).unwrap_or_default();
@@ -238,6 +250,11 @@ impl CpClient {
                 .await
                 .map_err(|e| unreachable(url, &e))?;
             let status = response.status();
+            let content_type = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
             let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
@@ -248,7 +265,7 @@ impl CpClient {
                     )
                 })?
                 .to_bytes();
-            Ok((status, body))
+            Ok((status, content_type, body))
         };
         tokio::time::timeout(deadline, exchange)
             .await

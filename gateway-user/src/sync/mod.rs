@@ -35,6 +35,10 @@ pub trait Applier: Send + Sync {
     /// Validates the bundle `text` with the node's file and swaps it in
     /// whole; its version, or the one-line reason it was rejected.
     fn apply_bundle(&self, text: &str) -> Result<u64, String>;
+    /// Applies a change of subscriptions (`config::BundleDelta`) to the
+    /// bundle in force; the new version and the whole bundle's text (for
+    /// the backup), or why not (then the whole bundle is asked for).
+    fn apply_delta(&self, text: &str) -> Result<(u64, Arc<str>), String>;
     /// Version of the bundle in force.
     fn version(&self) -> Option<u64>;
 }

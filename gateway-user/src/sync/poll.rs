@@ -40,6 +40,24 @@ pub async fn run(sync: Arc<Syncer>) {
                 }
                 continue;
             }
+            Ok(Fetched::Delta(text)) => {
+                sync.heartbeat_now.notify_one();
+                match sync.applier.apply_delta(&text) {
+                    Ok((version, whole)) => {
+                        applied(&sync, version, &whole);
+                        seen = Some(version);
+                        backoff.reset();
+                    }
+                    // The whole bundle is asked for instead, and judged.
+                    Err(reason) => {
+                        tracing::warn!(
+                            "a change of subscriptions from the control plane was not applied ({reason}); asking for the whole configuration"
+                        );
+                        seen = None;
+                    }
+                }
+                continue;
+            }
             Ok(Fetched::Unchanged) => {
                 backoff.reset();
                 sync.state.update(|v| {
@@ -97,18 +115,7 @@ fn apply(sync: &Syncer, text: &str) -> Option<u64> {
     let served = crate::config::Bundle::parse(text).ok().map(|b| b.version);
     match sync.applier.apply_bundle(text) {
         Ok(version) => {
-            let cp = &sync.cp;
-            if let Err(e) = backup::store(&cp.backup_dir, version, text, cp.backup_generations) {
-                tracing::error!("{e}");
-            }
-            sync.state.update(|v| {
-                v.url = sync.client.url().to_string();
-                v.version = Some(version);
-                v.source = "control-plane".into();
-                v.last_sync_at = Some(now_secs());
-                v.last_sync_error = None;
-                v.token_error = None;
-            });
+            applied(sync, version, text);
             Some(version)
         }
         Err(reason) => {
@@ -128,6 +135,22 @@ fn apply(sync: &Syncer, text: &str) -> Option<u64> {
             served
         }
     }
+}
+
+/// Backs up the bundle `text` now in force and records it in the state.
+fn applied(sync: &Syncer, version: u64, text: &str) {
+    let cp = &sync.cp;
+    if let Err(e) = backup::store(&cp.backup_dir, version, text, cp.backup_generations) {
+        tracing::error!("{e}");
+    }
+    sync.state.update(|v| {
+        v.url = sync.client.url().to_string();
+        v.version = Some(version);
+        v.source = "control-plane".into();
+        v.last_sync_at = Some(now_secs());
+        v.last_sync_error = None;
+        v.token_error = None;
+    });
 }
 
 fn version_text(v: Option<u64>) -> String {

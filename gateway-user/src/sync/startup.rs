@@ -73,6 +73,9 @@ pub async fn first_bundle(
                 Err(e) => last = format!("its configuration was rejected: {e}"),
             },
             Ok(Ok(Fetched::Unchanged)) => last = "it answered 304 to a first request".into(),
+            Ok(Ok(Fetched::Delta(_))) => {
+                last = "it answered a change of subscriptions to a first request".into()
+            }
             Ok(Err(SyncError::Unreachable { message, .. })) => last = message,
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => {

@@ -9,11 +9,14 @@
 //!   Sources are loopback addresses 127.16.0.0 + i, bound by the client;
 //!   each connection makes 4 keep-alive calls, then closes (with a reset,
 //!   so no TIME_WAIT piles up on either side). Alternating rounds, median.
-//! - `reload [--subscriptions N] [--rounds N]`: a catalog of N
-//!   subscriptions (default 100000) on a running gateway; one subscription
-//!   is added and SIGHUP sent. Prints the daemon's own apply time (its
-//!   `took_ms`), the time from the signal until the new key is accepted,
-//!   and the resident memory before and after.
+//! - `reload [--subscriptions N] [--rounds N] [--via file|cp|both]`: a
+//!   catalog of N subscriptions (default 100000) on a running gateway; one
+//!   subscription is added. `file`: to the node's catalog file, then
+//!   SIGHUP (a whole reload). `cp`: through the control plane's REST API,
+//!   which sends the gateway a delta (`docs/sync-protocol.md`). Prints the
+//!   daemon's own apply time (its `took_ms`), the time from the signal or
+//!   the write until the new key is accepted, and the resident memory
+//!   before, at its peak during the apply, and after.
 //!
 //! Prints numbers and ratios; asserts nothing about speed.
 #![forbid(unsafe_code)]
@@ -55,7 +58,22 @@ fn main() {
     println!("edgegw binary: {}", edgegw_bin().display());
     match args.first().map(String::as_str) {
         Some("spray") => spray(&args),
-        Some("reload") => reload(&args),
+        Some("reload") => {
+            let via = args
+                .iter()
+                .position(|a| a == "--via")
+                .and_then(|i| args.get(i + 1))
+                .map_or("both", String::as_str);
+            match via {
+                "file" => reload(&args),
+                "cp" => reload_cp(&args),
+                "both" => {
+                    reload(&args);
+                    reload_cp(&args);
+                }
+                other => panic!("--via {other}: use file, cp or both"),
+            }
+        }
         other => panic!("state_bench: unknown mode {other:?}; use spray or reload"),
     }
 }
@@ -407,4 +425,161 @@ fn reload(args: &[String]) {
         mib(last) - mib(rss_start),
         transient / 1024.0
     );
+}
+
+/// One subscription added through the control plane (a delta) to a
+/// gateway synced with N of them. The N are written straight into the
+/// control plane's SQLite file (one write each through the API would
+/// rebuild every bundle N times), then one write makes the bundles.
+fn reload_cp(args: &[String]) {
+    use edgegw_tests::{
+        cp::ControlPlane,
+        managed::{ManagedNode, admin_ok, register},
+    };
+    let n = arg(args, "--subscriptions", 100_000) as usize;
+    let rounds = arg(args, "--rounds", 5) as usize;
+    let tmp = TempDir::new("bdelta");
+    let mut cp = ControlPlane::start(&tmp.0);
+    let api = serde_json::json!({
+        "name": "bench", "path": "/b", "backend": "http://127.0.0.1:9",
+        "policies": {"inbound": [{"return-response": {"status_code": 200, "body": "ok"}}]}
+    });
+    admin_ok(&cp, "PUT", "/v1/apis/bench", api);
+    cp.stop();
+    let db = rusqlite::Connection::open(tmp.0.join("cp.db")).expect("the control plane's database");
+    db.execute_batch("BEGIN").unwrap();
+    {
+        let mut insert = db
+            .prepare("INSERT INTO resources (kind, name, body) VALUES ('subscriptions', ?1, ?2)")
+            .unwrap();
+        for i in 0..n {
+            let body = serde_json::json!({
+                "id": format!("s{i:08}"), "scope": "api:bench",
+                "primary_key_sha256": hex_sha256(&key(i)),
+            });
+            insert
+                .execute(rusqlite::params![format!("s{i:08}"), body.to_string()])
+                .unwrap();
+        }
+    }
+    db.execute_batch("UPDATE meta SET value = value + 1 WHERE key = 'revision'; COMMIT")
+        .unwrap();
+    drop(db);
+    cp.restart();
+    let registered = Instant::now();
+    let token = register(&cp, "bench-gw", &["bench"], None);
+    let register_ms = registered.elapsed().as_secs_f64() * 1000.0;
+    let mut node = ManagedNode::of("bdelta-gw", &cp, &token, "");
+    std::fs::write(
+        &node.config,
+        std::fs::read_to_string(&node.config)
+            .unwrap()
+            .replace("startup_timeout_secs = 5", "startup_timeout_secs = 60"),
+    )
+    .unwrap();
+    node.start();
+    let url = format!("http://127.0.0.1:{}/b", node.port);
+    let with_key = |key: &str| curl(&["-H", &format!("Ocp-Apim-Subscription-Key: {key}"), &url]).0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while with_key(&key(0)) != 200 {
+        assert!(Instant::now() < deadline, "{}", node.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = node.daemon.as_ref().unwrap().child.id();
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_start = rss_kib(pid);
+    const DELTA_LOG: &str = "subscriptions from the control plane applied";
+    let mut rows = Vec::new();
+    for round in 0..rounds {
+        let rss_before = rss_kib(pid);
+        let peak_known = reset_peak(pid);
+        let logged = node.log().matches(DELTA_LOG).count();
+        let written = Instant::now();
+        let sub = admin_ok(
+            &cp,
+            "POST",
+            "/v1/subscriptions",
+            serde_json::json!({"id": format!("new-{round}"), "scope": "api:bench"}),
+        );
+        let write_ms = written.elapsed().as_secs_f64() * 1000.0;
+        let new_key = sub["primary_key"].as_str().unwrap().to_string();
+        while with_key(&new_key) != 200 {
+            assert!(
+                written.elapsed() < Duration::from_secs(60),
+                "{}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let seen = written.elapsed();
+        while node.log().matches(DELTA_LOG).count() <= logged {
+            assert!(
+                written.elapsed() < Duration::from_secs(60),
+                "the change did not come as a delta: {}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let took = node
+            .log()
+            .lines()
+            .rev()
+            .find(|l| l.contains(DELTA_LOG))
+            .and_then(|l| {
+                let rest = &l[l.find("took_ms")? + "took_ms".len()..];
+                let digits: String = rest
+                    .chars()
+                    .skip_while(|c| !c.is_ascii_digit())
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse::<u64>().ok()
+            })
+            .expect("took_ms in the delta's log line");
+        let peak = status_kib(pid, "VmHWM:").filter(|_| peak_known);
+        std::thread::sleep(Duration::from_secs(1));
+        rows.push((took, write_ms, seen, rss_before, peak, rss_kib(pid)));
+    }
+    println!(
+        "bench reload --via cp: one subscription added through the control plane to a gateway \
+         synced with {n}, {rounds} rounds (first bundle made in {register_ms:.0} ms)"
+    );
+    println!(
+        "{:<6} {:>9} {:>12} {:>17} {:>12} {:>16} {:>12}",
+        "round",
+        "apply ms",
+        "cp write ms",
+        "write->served ms",
+        "RSS before",
+        "peak in apply",
+        "RSS after"
+    );
+    let mib = |k: u64| k as f64 / 1024.0;
+    for (i, (took, write, seen, before, peak, after)) in rows.iter().enumerate() {
+        let peak = peak.map_or("n/a".to_string(), |p| format!("{:.1} MiB", mib(p)));
+        println!(
+            "{i:<6} {took:>9} {write:>12.1} {:>17.1} {:>8.1} MiB {peak:>16} {:>8.1} MiB",
+            seen.as_secs_f64() * 1000.0,
+            mib(*before),
+            mib(*after)
+        );
+    }
+    let took = median(rows.iter().map(|r| r.0 as f64).collect());
+    let write = median(rows.iter().map(|r| r.1).collect());
+    let seen = median(rows.iter().map(|r| r.2.as_secs_f64() * 1000.0).collect());
+    let transient = rows
+        .iter()
+        .filter_map(|r| Some(r.4? as f64 - r.3 as f64))
+        .fold(f64::NAN, f64::max);
+    let last = rows.last().map_or(rss_start, |r| r.5);
+    println!(
+        "median apply {took:.0} ms on the gateway (target < 50 ms), control plane write {write:.0} ms, \
+         write to served {seen:.1} ms; gateway memory {:.1} MiB at start, {:.1} MiB after {rounds} \
+         changes ({:+.1} MiB); largest peak during an apply {:+.1} MiB over the RSS before it",
+        mib(rss_start),
+        mib(last),
+        mib(last) - mib(rss_start),
+        transient / 1024.0
+    );
+    node.stop();
+    cp.stop();
 }

@@ -67,7 +67,7 @@ fn replicas_starting_together_migrate_once() {
             &database.name,
             "SELECT count(*), max(version) FROM edgegw_schema"
         ),
-        "1|4"
+        "1|5"
     );
     assert_eq!(
         server.psql(&database.name, "SELECT count(*) FROM admin_tokens"),

@@ -54,6 +54,7 @@ mod state_reload;
 mod sync_analytics;
 mod sync_backup;
 mod sync_broken_cp;
+mod sync_deltas;
 mod sync_dos;
 mod sync_errors;
 mod sync_failover;
