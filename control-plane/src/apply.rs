@@ -180,11 +180,17 @@ pub fn apply(state: &State, body: &[u8], dry_run: bool, prune: bool) -> Result<V
         write(tx, &docs, &diff)?;
         let revision = store::bump_revision(tx)?;
         if let Err(e) = bundle::refresh(tx, revision) {
-            problems.extend(
-                attribute(&e)
-                    .into_iter()
-                    .filter(|p| !follows_from(p, &refused)),
-            );
+            // The whole check stops at the first API it refuses: each API
+            // on its own adds the others' problems.
+            let mut found = attribute(&e);
+            for text in bundle::api_problems(tx).map_err(Stop::Failed)? {
+                for p in attribute(&ApiError::invalid(text)) {
+                    if !found.iter().any(|f| f.message == p.message) {
+                        found.push(p);
+                    }
+                }
+            }
+            problems.extend(found.into_iter().filter(|p| !follows_from(p, &refused)));
         }
         if !problems.is_empty() {
             return Err(Stop::Refused(std::mem::take(&mut problems)));

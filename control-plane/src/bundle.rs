@@ -151,6 +151,7 @@ impl Sources {
     }
 }
 
+<<<<<<< HEAD
 /// A gateway's bundle content (version 0), with what a delta needs.
 struct Assembled {
     content: Bundle,
@@ -208,6 +209,34 @@ fn delta_for(
         return Ok(String::new());
     }
     Ok(serde_json::to_string(&delta).expect("deltas serialise"))
+=======
+/// Every API checked on its own, with its policies, the backends and the
+/// named values: the gateway's validation stops at the first API it
+/// refuses, while a declarative apply lists every problem. Each message as
+/// `refresh` words it.
+pub fn api_problems(conn: &Conn) -> Result<Vec<String>, ApiError> {
+    let sources = Sources::load(conn)?;
+    let mut out = Vec::new();
+    for api in &sources.apis {
+        let catalog = CatalogFile {
+            named_values: sources.named_values.clone(),
+            policies: None,
+            apis: vec![catalog_entry(api)?],
+            products: Vec::new(),
+            subscriptions: Vec::new(),
+        };
+        let bundle = Bundle {
+            apis: vec![gateway_section(api)],
+            backends: sources.backends.clone(),
+            catalog: Some(serde_json::value::to_raw_value(&catalog).expect("catalogs serialise")),
+            ..Bundle::default()
+        };
+        if let Err(e) = bundle.check() {
+            out.push(one_origin(&e.to_string()));
+        }
+    }
+    Ok(out)
+>>>>>>> wip-apply
 }
 
 /// The name the global policies are stored under.

@@ -421,8 +421,10 @@ fn a_bad_folder_is_refused_whole_with_every_problem_by_file_and_line(store: Stor
     assert_eq!(cp.admin("GET", "/v1/apis", None).1, json!([]));
     assert_eq!(cp.admin("GET", "/v1/backends", None).1, json!([]));
 
-    // An unknown field found by the control plane, on its own, is also
-    // refused with its line; --dry-run of a refused folder exits 1 too.
+    // Problems the control plane finds (shapes, then the gateway's own
+    // validation, which stops at the first API it refuses) are all listed
+    // too, each API checked on its own; --dry-run of a refused folder
+    // exits 1 as well.
     let dir = tmp.0.join("folder2");
     write(
         &dir,
@@ -432,15 +434,48 @@ fn a_bad_folder_is_refused_whole_with_every_problem_by_file_and_line(store: Stor
             api_file("good", "/good")
         ),
     );
+    write(
+        &dir,
+        "apis/one.yaml",
+        "path: one\nbackend: http://127.0.0.1:9\n",
+    );
+    write(
+        &dir,
+        "apis/three.yaml",
+        "path: /three\nbackend: http://127.0.0.1:9\npolicies:\n  inbound:\n    - rate-limt: {calls: 1}\n",
+    );
+    write(
+        &dir,
+        "apis/two.yaml",
+        "path: /two\nbackend: not-a-backend\n",
+    );
     let out = cp_cli(&cp, "apply", &dir, &["--dry-run"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let lines: Vec<&str> = std::str::from_utf8(&out.stderr).unwrap().lines().collect();
+    assert_eq!(lines.len(), 5, "{}", text(&out));
     assert!(
-        stderr(&out).starts_with(
+        lines[0].starts_with(
             "apis/good.yaml:9: api \"good\" at /operations/0/verb: unknown field `verb`"
         ),
         "{}",
         text(&out)
     );
+    assert!(
+        lines[1].starts_with("apis/one.yaml:1: api \"one\""),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        lines[2].starts_with("apis/three.yaml:5: api \"three\"") && lines[2].contains("rate-limt"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        lines[3].starts_with("apis/two.yaml:2: api \"two\"") && lines[3].contains("not-a-backend"),
+        "{}",
+        text(&out)
+    );
+    assert!(lines[4].contains("4 problem(s)"), "{}", text(&out));
     assert_eq!(cp.admin("GET", "/v1/apis", None).1, json!([]));
 }
 
