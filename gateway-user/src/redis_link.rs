@@ -1,5 +1,7 @@
 //! The node's Redis, where cluster-scoped rate limits (`scope: cluster`)
-//! lease their budget (`policy/cluster_limit.rs`). The settings come from
+//! lease their budget (`policy/cluster_limit.rs`) and external response
+//! caches keep their entries (`policy/cache`; while Redis is down they
+//! are bypassed). The settings come from
 //! the node's `[redis]` or, without one, from the control plane's bundle;
 //! `RedisSlot` holds the link in use, a build asks it for the link of its
 //! settings (the same link while they are unchanged, a new one when they
