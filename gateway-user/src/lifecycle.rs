@@ -79,6 +79,7 @@ impl Lifecycle {
             analytics: None,
             telemetry: None,
             pools: Vec::new(),
+            cache: None,
         };
         Ok(Lifecycle {
             log,

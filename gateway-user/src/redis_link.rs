@@ -1,5 +1,7 @@
 //! The node's Redis, where cluster-scoped rate limits (`scope: cluster`)
-//! lease their budget (`policy/cluster_limit.rs`). The settings come from
+//! lease their budget (`policy/cluster_limit.rs`) and external response
+//! caches keep their entries (`policy/cache`; while Redis is down they
+//! are bypassed). The settings come from
 //! the node's `[redis]` or, without one, from the control plane's bundle;
 //! `RedisSlot` holds the link in use, a build asks it for the link of its
 //! settings (the same link while they are unchanged, a new one when they
@@ -76,6 +78,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Warnings while Redis stays down are at most this often.
 const LOG_EVERY_MS: u64 = 10_000;
+
+/// Redis is down, erred or did not answer within the command timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
 
 pub struct RedisLink {
     /// The settings it was made from: a build with the same keeps it.
@@ -218,6 +224,52 @@ impl RedisLink {
         }
     }
 
+    /// `GET key` for the response cache: `Err` when Redis is down, errs or
+    /// does not answer in time (the caller bypasses the cache).
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, Unavailable> {
+        self.command(redis::cmd("GET").arg(key)).await
+    }
+
+    /// `SET key value PX ttl`; `false` when Redis could not store it.
+    pub async fn set_bytes(&self, key: &str, value: &[u8], ttl: Duration) -> bool {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        self.command::<()>(&cmd).await.is_ok()
+    }
+
+    /// `DEL key`; `false` when Redis could not be asked.
+    pub async fn delete(&self, key: &str) -> bool {
+        self.command::<()>(redis::cmd("DEL").arg(key)).await.is_ok()
+    }
+
+    /// One command, within the command timeout; a failure marks Redis
+    /// down (no later request waits on it until a ping succeeds).
+    async fn command<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Unavailable> {
+        if !self.up() {
+            return Err(Unavailable);
+        }
+        let mut conn = self.manager.clone();
+        let answer =
+            tokio::time::timeout(self.command_timeout, cmd.query_async::<T>(&mut conn)).await;
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if !e.is_timeout() => {
+                self.down(e.to_string());
+                Err(Unavailable)
+            }
+            Ok(Err(_)) | Err(_) => {
+                self.down(format!(
+                    "no answer within {} ms (redis.command_timeout_ms)",
+                    self.command_timeout.as_millis()
+                ));
+                Err(Unavailable)
+            }
+        }
+    }
+
     /// One call of a cluster limit counted locally (Redis down).
     pub fn count_fallback(&self) {
         self.fallback_calls.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +282,7 @@ impl RedisLink {
             tracing::error!(
                 url = %self.url,
                 %error,
-                "Redis failed: cluster rate limits now count locally on this gateway (each gateway admits up to the limit) until Redis answers again; check that Redis runs and [redis] url"
+                "Redis failed: cluster rate limits now count locally on this gateway (each gateway admits up to the limit) and external response caches are bypassed until Redis answers again; check that Redis runs and [redis] url"
             );
             self.failed.notify_one();
         }

@@ -52,7 +52,12 @@ pub enum Kind {
     Jwks,
     /// The L7 → XDP escalation tracker.
     Escalation,
+    /// The in-memory response cache and the cache policies' counters.
+    Cache,
 }
+
+/// `limits.cache_memory_bytes` when no configuration set it (unit tests).
+const DEFAULT_CACHE_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
 
 type Shared = Arc<dyn Any + Send + Sync>;
 
@@ -96,6 +101,10 @@ pub struct Staging {
     redis: PendingLink,
     /// Places of cluster rate limits built without a Redis to count in.
     without_redis: Vec<String>,
+    /// Places of `caching_type: external` cache policies built without one.
+    cache_without_redis: Vec<String>,
+    /// `limits.cache_memory_bytes` of the configuration being built.
+    cache_memory_bytes: u64,
 }
 
 impl StateRegistry {
@@ -125,6 +134,8 @@ impl StateRegistry {
                 slot: self.redis.clone(),
             },
             without_redis: Vec::new(),
+            cache_without_redis: Vec::new(),
+            cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
         };
         let built = build(&mut staging)?;
         Ok((built, Staged(staging.next, staging.redis)))
@@ -170,6 +181,8 @@ impl Staging {
                 slot: Arc::default(),
             },
             without_redis: Vec::new(),
+            cache_without_redis: Vec::new(),
+            cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
         }
     }
 
@@ -198,6 +211,26 @@ impl Staging {
     /// The first cluster rate limit built without a Redis, if any.
     pub fn first_without_redis(&self) -> Option<&str> {
         self.without_redis.first().map(String::as_str)
+    }
+
+    /// A cache policy at `place` must cache in Redis and found none: the
+    /// build must fail.
+    pub fn cache_lacks_redis(&mut self, place: &str) {
+        self.cache_without_redis.push(place.to_string());
+    }
+
+    /// The first `caching_type: external` policy built without a Redis.
+    pub fn first_cache_without_redis(&self) -> Option<&str> {
+        self.cache_without_redis.first().map(String::as_str)
+    }
+
+    /// The bound of the in-memory response cache this build uses.
+    pub fn set_cache_memory_bytes(&mut self, bytes: u64) {
+        self.cache_memory_bytes = bytes;
+    }
+
+    pub fn cache_memory_bytes(&self) -> u64 {
+        self.cache_memory_bytes
     }
 
     /// The fleet counters call quotas count against, if any.

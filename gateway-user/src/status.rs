@@ -69,6 +69,9 @@ pub struct Status {
     /// Backend pools and their members' state (refreshed every second).
     #[serde(default)]
     pub pools: Vec<PoolView>,
+    /// The response cache, when a cache policy is in service.
+    #[serde(default)]
+    pub cache: Option<CacheView>,
     /// Request analytics: the outbox and what could not be sent.
     #[serde(default)]
     pub analytics: Option<AnalyticsView>,
@@ -88,6 +91,21 @@ pub struct TelemetryView {
     pub spans_failed: u64,
     pub metric_exports_failed: u64,
     pub last_error: Option<String>,
+}
+
+/// What `edgegw status` shows of the response cache (`policy/cache`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheView {
+    pub memory_bytes: u64,
+    pub memory_capacity_bytes: u64,
+    pub memory_entries: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub stores: u64,
+    pub evictions: u64,
+    pub bypassed: u64,
+    /// Of `bypassed`: because Redis was down or hung.
+    pub bypassed_redis_down: u64,
 }
 
 /// One pool as `edgegw status` and the heartbeat show it.
@@ -405,6 +423,7 @@ mod tests {
             control_plane: None,
             redis: None,
             pools: Vec::new(),
+            cache: None,
             analytics: None,
             telemetry: None,
         }

@@ -25,6 +25,10 @@ pub(super) struct LimitsSection {
     /// floods are. Default: the kernel's `net.core.somaxconn`, which also
     /// caps it. Read at start.
     listen_backlog: Option<u32>,
+    /// Bytes the in-memory response cache (`cache-lookup`/`cache-store`,
+    /// `cache-*-value` with `caching_type: internal`) may hold; the least
+    /// used entries are evicted past it. At least 65536; default 64 MiB.
+    cache_memory_bytes: u64,
 }
 
 impl Default for LimitsSection {
@@ -37,6 +41,7 @@ impl Default for LimitsSection {
             idle_timeout_secs: 60,
             max_connections: 10_000,
             listen_backlog: None,
+            cache_memory_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -51,6 +56,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub listen_backlog: u32,
+    /// Bound of the in-memory response cache, in bytes.
+    pub cache_memory_bytes: u64,
 }
 
 impl LimitsSection {
@@ -79,6 +86,12 @@ impl LimitsSection {
                 ));
             }
         };
+        if self.cache_memory_bytes < 65536 {
+            return Err(format!(
+                "limits.cache_memory_bytes: {} is below the minimum 65536; write e.g. cache_memory_bytes = 67108864 (64 MiB)",
+                self.cache_memory_bytes
+            ));
+        }
         Ok(Limits {
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
@@ -87,6 +100,7 @@ impl LimitsSection {
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             max_connections: self.max_connections,
             listen_backlog,
+            cache_memory_bytes: self.cache_memory_bytes,
         })
     }
 }

@@ -12,6 +12,11 @@
 //! `KNOWN` and a variant of `PolicySpec`; then its runtime file in
 //! gateway-user and its arm in `Policy::build` there.
 
+pub mod cache_lookup;
+pub mod cache_lookup_value;
+pub mod cache_remove_value;
+pub mod cache_store;
+pub mod cache_store_value;
 pub mod check_header;
 pub mod choose;
 pub mod concurrency;
@@ -84,6 +89,11 @@ pub enum PolicySpec {
     /// `choose` / `when` / `otherwise` (parsed in `parse.rs`: its branches
     /// need the section and named values).
     Choose(Box<choose::ChooseSpec>),
+    CacheLookup(cache_lookup::CacheLookupSpec),
+    CacheStore(cache_store::CacheStoreSpec),
+    CacheLookupValue(cache_lookup_value::CacheLookupValueSpec),
+    CacheStoreValue(cache_store_value::CacheStoreValueSpec),
+    CacheRemoveValue(cache_remove_value::CacheRemoveValueSpec),
 }
 
 type Parser = fn(&'static str, serde_yaml::Value) -> Result<PolicySpec, String>;
@@ -146,6 +156,21 @@ pub const KNOWN: &[(&str, &[Section], Parser)] = {
         }),
         ("retry", &[Backend], |_, a| {
             retry::RetrySpec::parse(a).map(PolicySpec::Retry)
+        }),
+        ("cache-lookup", &[Inbound], |_, a| {
+            cache_lookup::CacheLookupSpec::parse(a).map(PolicySpec::CacheLookup)
+        }),
+        ("cache-store", &[Outbound], |_, a| {
+            cache_store::CacheStoreSpec::parse(a).map(PolicySpec::CacheStore)
+        }),
+        ("cache-lookup-value", &[Inbound], |_, a| {
+            cache_lookup_value::CacheLookupValueSpec::parse(a).map(PolicySpec::CacheLookupValue)
+        }),
+        ("cache-store-value", &[Inbound], |_, a| {
+            cache_store_value::CacheStoreValueSpec::parse(a).map(PolicySpec::CacheStoreValue)
+        }),
+        ("cache-remove-value", &[Inbound], |_, a| {
+            cache_remove_value::CacheRemoveValueSpec::parse(a).map(PolicySpec::CacheRemoveValue)
         }),
     ]
 };

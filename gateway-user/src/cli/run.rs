@@ -141,7 +141,8 @@ async fn serve(
         pool_metrics: Some({
             let registry = registry.clone();
             Box::new(move |out: &mut String| {
-                proxy::pool::render_metrics(&proxy::pool::views(&registry), out)
+                proxy::pool::render_metrics(&proxy::pool::views(&registry), out);
+                crate::policy::cache::render_metrics(&registry, out);
             })
         }),
     });
@@ -183,7 +184,8 @@ async fn serve(
     }
     tokio::spawn(analytics.clone().run());
     if let Some(status) = lifecycle.status() {
-        tokio::spawn(proxy::pool::publish(registry.clone(), status));
+        tokio::spawn(proxy::pool::publish(registry.clone(), status.clone()));
+        tokio::spawn(crate::policy::cache::publish(registry.clone(), status));
     }
     if let Some(echo) = echo {
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");

@@ -173,6 +173,24 @@ fn render_text(v: &Value) -> String {
             line("analytics err", s(&a["last_error"]));
         }
     }
+    let c = &v["cache"];
+    if !c.is_null() {
+        line(
+            "cache",
+            format!(
+                "{} hits, {} misses, {} stores, {} evictions, {} bypassed ({} Redis down); memory {} of {} bytes, {} entries",
+                c["hits"],
+                c["misses"],
+                c["stores"],
+                c["evictions"],
+                c["bypassed"],
+                c["bypassed_redis_down"],
+                c["memory_bytes"],
+                c["memory_capacity_bytes"],
+                c["memory_entries"]
+            ),
+        );
+    }
     for pool in v["pools"].as_array().into_iter().flatten() {
         for m in pool["members"].as_array().into_iter().flatten() {
             line(

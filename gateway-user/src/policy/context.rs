@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub charges: Vec<super::limits::Charge>,
     /// The XDP program's allow/deny/ban state, when XDP is attached.
     pub xdp: Option<&'a super::XdpState>,
+    /// Left by `cache-lookup` on a miss, for `cache-store`.
+    pub cache: Option<Box<super::cache::Pending>>,
 }
 
 #[cfg(test)]
@@ -61,6 +63,7 @@ impl<'a> Ctx<'a> {
             slots: Vec::new(),
             charges: Vec::new(),
             xdp: None,
+            cache: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! a spec by the model (`gateway_model::policy`); here each policy is a
 //! small type in its own file, built from its spec by `Policy::build`.
 
+pub mod cache;
 mod check_header;
 mod choose;
 mod cluster_limit;
@@ -67,6 +68,11 @@ pub enum Policy {
     Retry(retry::Retry),
     /// `choose` / `when` / `otherwise`.
     Choose(Box<choose::Choose>),
+    CacheLookup(cache::CacheLookup),
+    CacheStore(cache::CacheStore),
+    CacheLookupValue(cache::CacheLookupValue),
+    CacheStoreValue(cache::CacheStoreValue),
+    CacheRemoveValue(cache::CacheRemoveValue),
 }
 
 impl Policy {
@@ -88,6 +94,11 @@ impl Policy {
             Policy::SetBackend(_) => "set-backend-service",
             Policy::Retry(_) => "retry",
             Policy::Choose(_) => "choose",
+            Policy::CacheLookup(_) => "cache-lookup",
+            Policy::CacheStore(_) => "cache-store",
+            Policy::CacheLookupValue(_) => "cache-lookup-value",
+            Policy::CacheStoreValue(_) => "cache-store-value",
+            Policy::CacheRemoveValue(_) => "cache-remove-value",
         }
     }
 
@@ -116,6 +127,19 @@ impl Policy {
             PolicySpec::SetBackend(s) => Policy::SetBackend(s.clone()),
             PolicySpec::Retry(s) => Policy::Retry(retry::Retry::new(s)),
             PolicySpec::Choose(s) => Policy::Choose(Box::new(choose::Choose::new(s, staging))),
+            PolicySpec::CacheLookup(s) => {
+                Policy::CacheLookup(cache::CacheLookup::new(s, &placed.place, staging))
+            }
+            PolicySpec::CacheStore(s) => Policy::CacheStore(cache::CacheStore::new(s)),
+            PolicySpec::CacheLookupValue(s) => {
+                Policy::CacheLookupValue(cache::CacheLookupValue::new(s, &placed.place, staging))
+            }
+            PolicySpec::CacheStoreValue(s) => {
+                Policy::CacheStoreValue(cache::CacheStoreValue::new(s, &placed.place, staging))
+            }
+            PolicySpec::CacheRemoveValue(s) => {
+                Policy::CacheRemoveValue(cache::CacheRemoveValue::new(s, &placed.place, staging))
+            }
         }
     }
 }

@@ -126,7 +126,25 @@ impl Pipeline {
                     None
                 }
                 Policy::Return(r) => Some(r.response()),
-                Policy::SetStatus(_) | Policy::ForwardRequest(_) | Policy::Retry(_) => None,
+                // Boxed only when it waits on Redis.
+                Policy::CacheLookup(c) if c.is_external() => Box::pin(c.lookup(ctx)).await,
+                Policy::CacheLookup(c) => c.lookup_memory(ctx),
+                Policy::CacheLookupValue(v) => {
+                    Box::pin(v.apply(ctx)).await;
+                    None
+                }
+                Policy::CacheStoreValue(v) => {
+                    Box::pin(v.apply(ctx)).await;
+                    None
+                }
+                Policy::CacheRemoveValue(v) => {
+                    Box::pin(v.apply(ctx)).await;
+                    None
+                }
+                Policy::SetStatus(_)
+                | Policy::ForwardRequest(_)
+                | Policy::Retry(_)
+                | Policy::CacheStore(_) => None,
             };
             if let Some(mut response) = answer {
                 if response.status().as_u16() >= 400 {
@@ -152,6 +170,14 @@ impl Pipeline {
     pub fn retry(&self) -> Option<&super::Retry> {
         self.backend.iter().rev().find_map(|p| match &**p {
             Policy::Retry(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// The `cache-store` policy of the outbound section, if any.
+    pub fn cache_store(&self) -> Option<&super::cache::CacheStore> {
+        self.outbound.iter().rev().find_map(|p| match &**p {
+            Policy::CacheStore(c) => Some(c),
             _ => None,
         })
     }

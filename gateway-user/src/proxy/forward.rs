@@ -325,6 +325,7 @@ where
         upgrade::ask_backend(&mut headers);
     }
     let added = Added::new(conn.client_ip, conn.proto, host, trace);
+    let method = parts.method.clone();
     let out = Outgoing {
         method: parts.method,
         target,
@@ -399,7 +400,10 @@ where
     strip_hop_by_hop(&mut parts.headers);
     let response = Response::from_parts(parts, body);
     Ok(match admitted {
-        Some(a) => a.finish(response, respond::full),
+        Some(a) => {
+            let response = a.finish(response, respond::full);
+            a.cache_store(&method, response, |tee| tee.boxed())
+        }
         None => response,
     })
 }

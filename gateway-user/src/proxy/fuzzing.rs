@@ -24,6 +24,7 @@ pub fn limits(max_header_bytes: usize) -> Limits {
         idle_timeout: std::time::Duration::from_secs(60),
         max_connections: 10,
         listen_backlog: 128,
+        cache_memory_bytes: 1 << 20,
     }
 }
 

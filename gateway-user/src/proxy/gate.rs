@@ -18,6 +18,7 @@ use crate::{
     catalog::{Catalog, State},
     policy::{
         Answer, Charge, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
+        cache::{Pending, Tee},
         context::{Ctx, ExtraHeaders, Query},
         refusal,
     },
@@ -49,6 +50,8 @@ pub struct Admitted<'c> {
     pub backend: Option<Arc<crate::config::Backend>>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
     pub charges: Vec<Charge>,
+    /// A `cache-lookup` miss: the response may be stored.
+    cache: Option<Box<Pending>>,
     _slots: Vec<Slot>,
 }
 
@@ -138,6 +141,7 @@ pub async fn admit<'c>(
         slots: Vec::new(),
         charges: Vec::new(),
         xdp: req.xdp,
+        cache: None,
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
@@ -169,6 +173,7 @@ pub async fn admit<'c>(
                 query: ctx.query,
                 backend: ctx.backend,
                 charges: ctx.charges,
+                cache: ctx.cache,
                 _slots: ctx.slots,
             },
             ctx.response_headers,
@@ -194,6 +199,24 @@ impl Admitted<'_> {
     /// the body of a response `return-response` puts in its place).
     pub fn finish<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
         self.pipeline.outbound(response, body)
+    }
+
+    /// The response, its body copied into the cache as it streams (the
+    /// copying body made into a `B` by `wrap`) when a `cache-lookup`
+    /// missed and `cache-store` may store it.
+    pub fn cache_store<B>(
+        &mut self,
+        method: &Method,
+        response: Response<B>,
+        wrap: impl FnOnce(Tee<B>) -> B,
+    ) -> Response<B>
+    where
+        B: hyper::body::Body<Data = Bytes> + Unpin,
+    {
+        match (self.cache.take(), self.pipeline.cache_store()) {
+            (Some(pending), Some(store)) => store.store(pending, method, response).map(wrap),
+            _ => response,
+        }
     }
 
     /// An error the gateway answers (backend down, too slow), through the

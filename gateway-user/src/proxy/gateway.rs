@@ -42,6 +42,10 @@ pub enum GatewayError {
         "policy at {place}: scope: cluster needs a Redis to count in, and neither this node's config nor the control plane's bundle has one; add [redis] url = \"redis://HOST:PORT\" to the node config (or PUT /v1/redis on the control plane), or use scope: local"
     )]
     ClusterLimitWithoutRedis { place: String },
+    #[error(
+        "policy at {place}: caching_type: external needs a Redis to cache in, and neither this node's config nor the control plane's bundle has one; add [redis] url = \"redis://HOST:PORT\" to the node config (or PUT /v1/redis on the control plane), or use caching_type: internal or prefer-external"
+    )]
+    CacheWithoutRedis { place: String },
     #[error(transparent)]
     Redis(#[from] crate::redis_link::RedisSetupError),
 }
@@ -69,6 +73,7 @@ impl Gateway {
     /// `staging` (the running state carried over, or fresh).
     pub fn build(config: &Config, staging: &mut Staging) -> Result<Gateway, GatewayError> {
         staging.use_redis(config.redis.as_ref())?;
+        staging.set_cache_memory_bytes(config.limits.cache_memory_bytes);
         let tls = match &config.tls {
             Some(t) => Some(tls::server_config(t)?),
             None => None,
@@ -85,6 +90,11 @@ impl Gateway {
             Some(CatalogSource::Bundled(model)) => Some(Catalog::build(model.clone(), staging)),
             None => None,
         };
+        if let Some(place) = staging.first_cache_without_redis() {
+            return Err(GatewayError::CacheWithoutRedis {
+                place: place.to_string(),
+            });
+        }
         if let Some(place) = staging.first_without_redis() {
             return Err(GatewayError::ClusterLimitWithoutRedis {
                 place: place.to_string(),

@@ -78,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         slots: Vec::new(),
         charges: Vec::new(),
         xdp: None,
+        cache: None,
     };
 
     // The expression engine's context for the same request.

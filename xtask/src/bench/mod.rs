@@ -5,6 +5,7 @@
 //! that does not move with the load on the machine.
 
 pub(crate) mod apim;
+mod cache;
 mod choose;
 pub(crate) mod haproxy;
 pub(crate) mod instructions;
@@ -100,6 +101,8 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "instructions" => instructions::run(args),
         "choose" => choose::run(args),
         "pool" => pool::run(args),
+        // Cache hits against nginx's proxy_cache.
+        "cache" => cache::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
         "apim" => {
@@ -123,7 +126,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         // Bytes of JavaScript and CSS per page of the web console.
         "console" => crate::console::bench(),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, sync, otlp, cluster, spray, reload, expr, console"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, sync, otlp, cluster, spray, reload, expr, console"
         ),
     }
 }
