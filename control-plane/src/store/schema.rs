@@ -274,6 +274,7 @@ const MIGRATIONS: &[Migration] = &[
          api TEXT COLLATE "C" PRIMARY KEY,
          body TEXT NOT NULL
      );"#,
+    },
     // 5: what a gateway's bundle is without its subscriptions (a hash), and
     // the change of subscriptions from its previous version, served to a
     // gateway that holds that version (`crate::bundle`, deltas).
