@@ -151,7 +151,6 @@ impl Sources {
     }
 }
 
-<<<<<<< HEAD
 /// A gateway's bundle content (version 0), with what a delta needs.
 struct Assembled {
     content: Bundle,
@@ -209,7 +208,8 @@ fn delta_for(
         return Ok(String::new());
     }
     Ok(serde_json::to_string(&delta).expect("deltas serialise"))
-=======
+}
+
 /// Every API checked on its own, with its policies, the backends and the
 /// named values: the gateway's validation stops at the first API it
 /// refuses, while a declarative apply lists every problem. Each message as
@@ -236,7 +236,6 @@ pub fn api_problems(conn: &Conn) -> Result<Vec<String>, ApiError> {
         }
     }
     Ok(out)
->>>>>>> wip-apply
 }
 
 /// The name the global policies are stored under.
