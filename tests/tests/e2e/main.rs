@@ -15,6 +15,7 @@ mod apim_xdp_state;
 mod cli_errors;
 mod cp_api;
 mod cp_catalog;
+mod cp_console;
 mod cp_dependencies;
 mod cp_errors;
 mod cp_hostile_documents;
