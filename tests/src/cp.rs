@@ -312,6 +312,14 @@ impl ControlPlane {
         let _ = self.daemon.child.wait();
     }
 
+    /// Stops it and starts it again on the same port and database with
+    /// other extra `serve` arguments.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.stop();
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+        self.restart();
+    }
+
     /// Starts it again on the same port and database after `stop`/`kill`.
     pub fn restart(&mut self) {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();

@@ -21,6 +21,7 @@
 
 pub mod apim;
 pub mod backends;
+pub mod browser;
 pub mod certs;
 pub mod cp;
 pub mod gateway;

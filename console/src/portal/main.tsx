@@ -86,7 +86,9 @@ function Products() {
 
 function TryIt({ docs, op, gateways }: { docs: Docs; op: DocsOperation; gateways: string[] }) {
   const [open, setOpen] = useState(false);
-  const [gateway, setGateway] = useState(gateways[0] ?? "");
+  const [chosen, setGateway] = useState("");
+  // The list may arrive after the form opened: the first one until chosen.
+  const gateway = chosen || gateways[0] || "";
   const [path, setPath] = useState(docs.path.replace(/\/$/, "") + op.path);
   const [key, setKey] = useState("");
   const [answer, setAnswer] = useState<any>(null);

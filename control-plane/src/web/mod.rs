@@ -118,7 +118,7 @@ pub async fn session_route(
                     tracing::info!(admin = %session.subject, %peer, "console sign-in");
                     Ok(with_cookie(
                         http::json(StatusCode::CREATED, &session.shown()),
-                        session::cookie(Some(&id), ttl),
+                        session::cookie(Some(&id)),
                     ))
                 }
                 Err(e) => {
@@ -144,7 +144,7 @@ pub async fn session_route(
             let Some(id) = creds.session.clone() else {
                 return Ok(with_cookie(
                     http::empty(StatusCode::NO_CONTENT),
-                    session::cookie(None, 0),
+                    session::cookie(None),
                 ));
             };
             blocking(state, Lane::Admin, move |s| {
@@ -159,7 +159,7 @@ pub async fn session_route(
             .await?;
             Ok(with_cookie(
                 http::empty(StatusCode::NO_CONTENT),
-                session::cookie(None, 0),
+                session::cookie(None),
             ))
         }
         _ => Err(ApiError::new(

@@ -112,7 +112,7 @@ pub async fn route(
             match opened {
                 Ok((id, session)) => Ok(with_cookie(
                     http::json(StatusCode::CREATED, &session.shown()),
-                    session::cookie(Some(&id), ttl),
+                    session::cookie(Some(&id)),
                 )),
                 Err(e) => {
                     if e.status == StatusCode::UNAUTHORIZED {

@@ -250,12 +250,13 @@ pub fn consumer(conn: &Conn, creds: &Credentials, method: &Method) -> Result<Str
     Ok(session.subject)
 }
 
-/// `Set-Cookie` for a new session, or (`None`) one that clears it.
-pub fn cookie(id: Option<&str>, ttl: u64) -> String {
+/// `Set-Cookie` for a new session, or (`None`) one that clears it. The
+/// cookie itself lasts while the browser runs: the server's expiry ends
+/// the session, so an expired one is answered with a message that says so
+/// rather than looking like no sign-in at all.
+pub fn cookie(id: Option<&str>) -> String {
     match id {
-        Some(id) => {
-            format!("{COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={ttl}")
-        }
+        Some(id) => format!("{COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Strict"),
         None => format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
     }
 }

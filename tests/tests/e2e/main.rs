@@ -17,6 +17,7 @@ mod cli_errors;
 mod cp_api;
 mod cp_apply;
 mod cp_catalog;
+mod cp_console;
 mod cp_dependencies;
 mod cp_errors;
 mod cp_hostile_documents;
