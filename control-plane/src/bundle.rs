@@ -128,6 +128,8 @@ impl Sources {
                 .collect::<Result<_, _>>()?,
             products,
             subscriptions,
+            // Named certificates live in a node's catalog file only.
+            certificates: Vec::new(),
         };
         Ok(Bundle {
             version: 0,

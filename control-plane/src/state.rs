@@ -32,7 +32,14 @@ pub struct State {
     pub document_slots: tokio::sync::Semaphore,
     /// Retention and rollup of request analytics.
     pub analytics: crate::analytics::Settings,
+    /// `--tls-client-ca`: the gateway endpoints need a client certificate.
+    pub gateway_certs_required: bool,
 }
+
+/// Whether the request's connection presented a client certificate that
+/// chains to `--tls-client-ca` (a request extension set per connection).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientCertVerified(pub bool);
 
 /// Blocking store tasks running at once, per lane.
 pub const ADMIN_SLOTS: usize = 2;

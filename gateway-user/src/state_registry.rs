@@ -96,6 +96,8 @@ pub struct Staging {
     redis: PendingLink,
     /// Places of cluster rate limits built without a Redis to count in.
     without_redis: Vec<String>,
+    /// The catalog's named certificates, for `validate-client-certificate`.
+    certificates: Arc<[gateway_model::catalog::NamedCertificate]>,
 }
 
 impl StateRegistry {
@@ -125,6 +127,7 @@ impl StateRegistry {
                 slot: self.redis.clone(),
             },
             without_redis: Vec::new(),
+            certificates: Arc::new([]),
         };
         let built = build(&mut staging)?;
         Ok((built, Staged(staging.next, staging.redis)))
@@ -170,7 +173,17 @@ impl Staging {
                 slot: Arc::default(),
             },
             without_redis: Vec::new(),
+            certificates: Arc::new([]),
         }
+    }
+
+    /// The catalog's named certificates, for the policies built next.
+    pub fn use_certificates(&mut self, certificates: &[gateway_model::catalog::NamedCertificate]) {
+        self.certificates = certificates.into();
+    }
+
+    pub fn certificates(&self) -> &[gateway_model::catalog::NamedCertificate] {
+        &self.certificates
     }
 
     /// Cluster rate limits of this build count in the Redis of `config`

@@ -70,6 +70,18 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Result<Reply, ApiE
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if state.gateway_certs_required
+        && matches!(segs.as_slice(), ["v1", "gateway", ..])
+        && !req
+            .extensions()
+            .get::<crate::state::ClientCertVerified>()
+            .is_some_and(|v| v.0)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this control plane requires gateways to present a client certificate signed by its --tls-client-ca; set client_cert and client_key in the gateway's [control_plane] section",
+        ));
+    }
     match (req.method(), segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &json!({"status": "ok"}))),
         (&Method::GET, ["v1", "gateway", "config"]) => {

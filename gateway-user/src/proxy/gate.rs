@@ -29,6 +29,8 @@ pub struct Incoming<'a> {
     pub operation: Option<&'a str>,
     pub params: &'a [(String, String)],
     pub client_ip: IpAddr,
+    /// The certificate the client presented on the TLS connection.
+    pub client_cert: Option<&'a crate::client_cert::ClientCert>,
     pub method: &'a Method,
     pub headers: &'a mut HeaderMap,
     /// Path after the API prefix.
@@ -47,6 +49,8 @@ pub struct Admitted<'c> {
     pub query: Query,
     /// Set by `set-backend-service`.
     pub backend: Option<Arc<crate::config::Backend>>,
+    /// Set by `authentication-certificate`.
+    pub client_identity: Option<crate::config::ClientIdentity>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
     pub charges: Vec<Charge>,
     _slots: Vec<Slot>,
@@ -118,6 +122,7 @@ pub async fn admit<'c>(
     };
     let mut ctx = Ctx {
         client_ip: req.client_ip,
+        client_cert: req.client_cert,
         method: req.method,
         headers: req.headers,
         path: req.path.to_string(),
@@ -130,6 +135,7 @@ pub async fn admit<'c>(
         response_headers: ExtraHeaders::default(),
         jwt_claims: None,
         backend: None,
+        client_identity: None,
         slots: Vec::new(),
         charges: Vec::new(),
         xdp: req.xdp,
@@ -163,6 +169,7 @@ pub async fn admit<'c>(
                 path: ctx.path,
                 query: ctx.query,
                 backend: ctx.backend,
+                client_identity: ctx.client_identity,
                 charges: ctx.charges,
                 _slots: ctx.slots,
             },

@@ -9,6 +9,7 @@ mod choose;
 pub(crate) mod haproxy;
 pub(crate) mod instructions;
 pub(crate) mod jwt;
+mod mtls;
 mod otlp;
 mod pool;
 pub(crate) mod proxy;
@@ -100,6 +101,8 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "instructions" => instructions::run(args),
         "choose" => choose::run(args),
         "pool" => pool::run(args),
+        // TLS with client certificates against nginx's ssl_verify_client.
+        "mtls" => mtls::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
         "apim" => {
