@@ -130,6 +130,8 @@ impl Sources {
                 .collect::<Result<_, _>>()?,
             products,
             subscriptions: Vec::new(),
+            // Named certificates live in a node's catalog file only.
+            certificates: Vec::new(),
         };
         let raw = |c: &CatalogFile| serde_json::value::to_raw_value(c).expect("catalogs serialise");
         let mut content = Bundle {
@@ -224,6 +226,7 @@ pub fn api_problems(conn: &Conn) -> Result<Vec<String>, ApiError> {
             apis: vec![catalog_entry(api)?],
             products: Vec::new(),
             subscriptions: Vec::new(),
+            certificates: Vec::new(),
         };
         let bundle = Bundle {
             apis: vec![gateway_section(api)],

@@ -107,6 +107,13 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS (with --tls-cert).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CAs gateways' client certificates chain to
+    /// (mutual TLS, with --tls-cert): the gateway endpoints
+    /// (`/v1/gateway/...`) then refuse a request without such a
+    /// certificate (403), beside the token; a certificate that does not
+    /// chain is refused in the handshake. Re-read on SIGHUP.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Lifetime of gateway tokens, e.g. "30d", "12h".
     #[arg(long, default_value = "30d", value_parser = parse_ttl)]
     pub token_ttl: u64,

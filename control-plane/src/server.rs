@@ -45,7 +45,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .init();
     let otlp = args.otlp()?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(acceptor(cert, key, args.tls_client_ca.as_deref())?),
         _ => None,
     };
     // PostgreSQL's driver runs on the server's runtime from the start.
@@ -75,6 +75,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.analytics_retention,
         ),
         web: crate::web::Settings::new(args.session_ttl, args.portal_gateways.clone()),
+        gateway_certs_required: args.tls_client_ca.is_some(),
     });
     // Re-assemble every bundle with this binary (an upgrade may assemble
     // them differently); versions move only where the content changed. If
@@ -101,12 +102,56 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     served
 }
 
-/// The certificate and key files SIGHUP re-reads.
-fn tls_files(args: &ServeArgs) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
-    Some((args.tls_cert.clone()?, args.tls_key.clone()?))
+/// The certificate, key and client CA files SIGHUP re-reads.
+type TlsFiles = (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Option<std::path::PathBuf>,
+);
+
+fn tls_files(args: &ServeArgs) -> Option<TlsFiles> {
+    Some((
+        args.tls_cert.clone()?,
+        args.tls_key.clone()?,
+        args.tls_client_ca.clone(),
+    ))
 }
 
-fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+/// Client certificates verified against `ca` (when given); connections
+/// without one are accepted (the gateway endpoints refuse their requests).
+fn client_verifier(
+    ca: Option<&Path>,
+) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    let Some(ca) = ca else {
+        return Ok(rustls::server::WebPkiClientVerifier::no_client_auth());
+    };
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("--tls-client-ca {}: cannot read it; give a PEM file of the CA certificates gateways' certificates chain to", ca.display()))?;
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "--tls-client-ca {}: no CERTIFICATE block; give a PEM file of the CA certificates gateways' certificates chain to",
+        ca.display()
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        roots.add(c).with_context(|| {
+            format!(
+                "--tls-client-ca {}: a CA certificate is unusable",
+                ca.display()
+            )
+        })?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .allow_unauthenticated()
+    .build()
+    .with_context(|| format!("--tls-client-ca {}", ca.display()))
+}
+
+fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<TlsAcceptor> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading certificate file {}", cert.display()))?;
@@ -122,7 +167,7 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     ))
     .with_safe_default_protocol_versions()
     .context("TLS protocol versions")?
-    .with_no_client_auth()
+    .with_client_cert_verifier(client_verifier(client_ca)?)
     .with_single_cert(certs, key)
     .context("the TLS key does not match the certificate")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -134,7 +179,7 @@ async fn serve(
     telemetry: Arc<Telemetry>,
     listen: std::net::SocketAddr,
     mut tls: Option<TlsAcceptor>,
-    tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    tls_files: Option<TlsFiles>,
     hint: Option<String>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
@@ -182,17 +227,23 @@ async fn serve(
         let telemetry = telemetry.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                telemetry::serve(telemetry.clone(), state.clone(), peer, req)
-            });
+            let service = move |verified: bool| {
+                service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(crate::state::ClientCertVerified(verified));
+                    telemetry::serve(telemetry.clone(), state.clone(), peer, req)
+                })
+            };
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // A fleet may hold its long-polls on one HTTP/2 connection.
             builder.http2().max_concurrent_streams(MAX_STREAMS);
             let served = match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(stream) => {
+                        // The verifier refused certificates that do not chain.
+                        let verified = stream.get_ref().1.peer_certificates().is_some();
                         builder
-                            .serve_connection(TokioIo::new(stream), service)
+                            .serve_connection(TokioIo::new(stream), service(verified))
                             .await
                     }
                     Err(e) => {
@@ -202,7 +253,7 @@ async fn serve(
                 },
                 None => {
                     builder
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection(TokioIo::new(stream), service(false))
                         .await
                 }
             };
@@ -218,15 +269,12 @@ async fn serve(
 
 /// Replaces the acceptor with one built from the files as they are now;
 /// new connections get the new certificate, open ones keep theirs.
-fn reload_tls(
-    tls: &mut Option<TlsAcceptor>,
-    files: Option<&(std::path::PathBuf, std::path::PathBuf)>,
-) {
-    let Some((cert, key)) = files else {
+fn reload_tls(tls: &mut Option<TlsAcceptor>, files: Option<&TlsFiles>) {
+    let Some((cert, key, client_ca)) = files else {
         tracing::info!("SIGHUP: nothing to reload (no TLS; the configuration is the database)");
         return;
     };
-    match acceptor(cert, key) {
+    match acceptor(cert, key, client_ca.as_deref()) {
         Ok(acceptor) => {
             *tls = Some(acceptor);
             tracing::info!(cert = %cert.display(), "SIGHUP: TLS certificate reloaded");

@@ -34,7 +34,14 @@ pub struct State {
     pub analytics: crate::analytics::Settings,
     /// Browser sessions, sign-in rate limits and the portal's settings.
     pub web: crate::web::Settings,
+    /// `--tls-client-ca`: the gateway endpoints need a client certificate.
+    pub gateway_certs_required: bool,
 }
+
+/// Whether the request's connection presented a client certificate that
+/// chains to `--tls-client-ca` (a request extension set per connection).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientCertVerified(pub bool);
 
 /// Blocking store tasks running at once, per lane.
 pub const ADMIN_SLOTS: usize = 2;

@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod catalog;
+pub mod cert;
 pub mod cidr;
 pub mod clock;
 pub mod config;

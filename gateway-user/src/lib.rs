@@ -35,6 +35,7 @@ pub mod admin;
 pub mod analytics;
 pub mod catalog;
 pub mod cli;
+pub mod client_cert;
 pub mod clock;
 pub mod config;
 // Unsafe only in `datapath::sys` (bpf(2)) and `datapath::kernel_log`.

@@ -105,6 +105,8 @@ pub struct Staging {
     cache_without_redis: Vec<String>,
     /// `limits.cache_memory_bytes` of the configuration being built.
     cache_memory_bytes: u64,
+    /// The catalog's named certificates, for `validate-client-certificate`.
+    certificates: Arc<[gateway_model::catalog::NamedCertificate]>,
 }
 
 impl StateRegistry {
@@ -136,6 +138,7 @@ impl StateRegistry {
             without_redis: Vec::new(),
             cache_without_redis: Vec::new(),
             cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
+            certificates: Arc::new([]),
         };
         let built = build(&mut staging)?;
         Ok((built, Staged(staging.next, staging.redis)))
@@ -183,7 +186,17 @@ impl Staging {
             without_redis: Vec::new(),
             cache_without_redis: Vec::new(),
             cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
+            certificates: Arc::new([]),
         }
+    }
+
+    /// The catalog's named certificates, for the policies built next.
+    pub fn use_certificates(&mut self, certificates: &[gateway_model::catalog::NamedCertificate]) {
+        self.certificates = certificates.into();
+    }
+
+    pub fn certificates(&self) -> &[gateway_model::catalog::NamedCertificate] {
+        &self.certificates
     }
 
     /// Cluster rate limits of this build count in the Redis of `config`

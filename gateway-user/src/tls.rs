@@ -1,17 +1,25 @@
 //! TLS for the HTTPS listener (certificates chosen by SNI, TLS 1.2 and 1.3,
-//! ALPN h2 and http/1.1) and for https:// backends (a configurable CA).
+//! ALPN h2 and http/1.1, client certificates per certificate) and for
+//! https:// backends (a configurable CA).
 
 use std::{collections::HashMap, path::Path, sync::Arc};
 
 use rustls::{
     ClientConfig, RootCertStore, ServerConfig,
     crypto::CryptoProvider,
-    server::{ClientHello, ResolvesServerCert},
+    server::{Acceptor, ClientHello, ResolvesServerCert, danger::ClientCertVerifier},
     sign::CertifiedKey,
 };
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, pem::PemObject,
+};
+use tokio::net::TcpStream;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor, server::TlsStream};
 
-use crate::config::{Backend, TlsListener};
+use crate::{
+    client_cert::{ClientCert, Requested, Trust},
+    config::{Backend, CertSource, Certificate, ClientAuth, ClientIdentity, TlsListener},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -27,7 +35,18 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
     #[error("{0}; use a DNS name or an IP address in the backend URL")]
     ServerName(String),
+    /// A client-certificate setting: `setting` names it, `fix` says what to do.
+    #[error("{setting} {path}: {message}; {fix}")]
+    Setting {
+        setting: String,
+        path: String,
+        message: String,
+        fix: &'static str,
+    },
 }
+
+const CA_FIX: &str = "give a PEM file of the CA certificates client certificates chain to";
+const CRL_FIX: &str = "give CRL files (PEM or DER) issued by the CAs of client_ca_file";
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -68,39 +87,209 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
-/// The server side of the HTTPS listener.
-pub fn server_config(listener: &TlsListener) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = provider();
-    let mut by_name = HashMap::new();
-    let mut default = None;
-    for c in &listener.certificates {
-        let chain = load_certs(&c.cert)?;
-        let key =
-            PrivateKeyDer::from_pem_file(&c.key).map_err(|e| pem_error("key file", &c.key, e))?;
-        let signing = provider
-            .key_provider
-            .load_private_key(key)
-            .map_err(|e| TlsError::Key {
-                path: c.key.display().to_string(),
-                message: format!("unusable private key: {e}"),
-            })?;
-        let certified = Arc::new(CertifiedKey::new(chain, signing));
-        certified.keys_match().map_err(|e| TlsError::Key {
-            path: c.cert.display().to_string(),
-            message: format!("does not match key {}: {e}", c.key.display()),
-        })?;
-        for name in &c.server_names {
-            by_name.insert(name.clone(), certified.clone());
-        }
-        default.get_or_insert(certified);
+/// The server side of the HTTPS listener: one rustls config when no
+/// certificate asks for client certificates (SNI picks the certificate in
+/// the handshake), else one per certificate, picked by SNI before the
+/// handshake (each has its own client-certificate verifier and CAs).
+pub struct ServerTls {
+    shared: Option<Arc<ServerConfig>>,
+    per_certificate: Vec<(Arc<ServerConfig>, Arc<Trust>)>,
+    by_name: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ServerTls({} certificate(s))",
+            self.per_certificate.len().max(1)
+        )
     }
-    let default = default.expect("config validation requires a certificate");
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { by_name, default }));
+}
+
+impl ServerTls {
+    /// The TLS handshake, and the client's certificate if it sent one.
+    pub async fn accept(
+        &self,
+        stream: TcpStream,
+    ) -> std::io::Result<(TlsStream<TcpStream>, Option<Arc<ClientCert>>)> {
+        if let Some(config) = &self.shared {
+            let tls = TlsAcceptor::from(config.clone()).accept(stream).await?;
+            return Ok((tls, None));
+        }
+        let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
+        let chosen = start
+            .client_hello()
+            .server_name()
+            .and_then(|name| self.by_name.get(&name.to_ascii_lowercase()))
+            .copied()
+            .unwrap_or(0);
+        let (config, trust) = &self.per_certificate[chosen];
+        let tls = start.into_stream(config.clone()).await?;
+        let cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| ClientCert::new(chain, trust))
+            .map(Arc::new);
+        Ok((tls, cert))
+    }
+}
+
+fn certified_key(
+    provider: &CryptoProvider,
+    c: &Certificate,
+) -> Result<Arc<CertifiedKey>, TlsError> {
+    let chain = load_certs(&c.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&c.key).map_err(|e| pem_error("key file", &c.key, e))?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsError::Key {
+            path: c.key.display().to_string(),
+            message: format!("unusable private key: {e}"),
+        })?;
+    let certified = Arc::new(CertifiedKey::new(chain, signing));
+    certified.keys_match().map_err(|e| TlsError::Key {
+        path: c.cert.display().to_string(),
+        message: format!("does not match key {}: {e}", c.key.display()),
+    })?;
+    Ok(certified)
+}
+
+fn server_builder(
+    provider: Arc<CryptoProvider>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    resolver: Arc<SniResolver>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let mut config = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    }
+    .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The server side of the HTTPS listener; every file is read and checked
+/// here (at start, on reload and by `edgegw config validate`).
+pub fn server_config(listener: &TlsListener) -> Result<Arc<ServerTls>, TlsError> {
+    let provider = provider();
+    let mut by_name = HashMap::new();
+    let mut keys = Vec::new();
+    for (i, c) in listener.certificates.iter().enumerate() {
+        let certified = certified_key(&provider, c)?;
+        for name in &c.server_names {
+            by_name.entry(name.clone()).or_insert(i);
+        }
+        keys.push(certified);
+    }
+    if listener.certificates.iter().all(|c| c.client_auth.is_off()) {
+        let resolver = SniResolver {
+            by_name: by_name
+                .iter()
+                .map(|(n, &i)| (n.clone(), keys[i].clone()))
+                .collect(),
+            default: keys[0].clone(),
+        };
+        return Ok(Arc::new(ServerTls {
+            shared: Some(server_builder(provider, None, Arc::new(resolver))?),
+            per_certificate: Vec::new(),
+            by_name: HashMap::new(),
+        }));
+    }
+    let mut per_certificate = Vec::new();
+    for (i, (c, key)) in listener.certificates.iter().zip(keys).enumerate() {
+        let (verifier, trust) = client_verifier(i, &c.client_auth)?;
+        let resolver = SniResolver {
+            by_name: HashMap::new(),
+            default: key,
+        };
+        per_certificate.push((
+            server_builder(provider.clone(), verifier, Arc::new(resolver))?,
+            Arc::new(trust),
+        ));
+    }
+    Ok(Arc::new(ServerTls {
+        shared: None,
+        per_certificate,
+        by_name,
+    }))
+}
+
+/// The handshake's verifier and the trust kept for policies, for the
+/// `i`th listener certificate.
+fn client_verifier(
+    i: usize,
+    auth: &ClientAuth,
+) -> Result<(Option<Arc<dyn ClientCertVerifier>>, Trust), TlsError> {
+    let setting = |name: &str| format!("tls.certificates[{i}].{name}");
+    let (ca_file, crl_files, require) = match auth {
+        ClientAuth::Off => return Ok((None, Trust::default())),
+        ClientAuth::Request { ca_file, crl_files } => (ca_file.as_deref(), crl_files, false),
+        ClientAuth::Require { ca_file, crl_files } => (Some(ca_file.as_path()), crl_files, true),
+    };
+    let cas = match ca_file {
+        Some(path) => load_certs(path).map_err(|e| TlsError::Setting {
+            setting: setting("client_ca_file"),
+            path: path.display().to_string(),
+            message: match e {
+                TlsError::Pem { message, .. } => message,
+                other => other.to_string(),
+            },
+            fix: CA_FIX,
+        })?,
+        None => Vec::new(),
+    };
+    let mut crls = Vec::new();
+    for path in crl_files {
+        let bad = |message: String| TlsError::Setting {
+            setting: setting("client_crl_files"),
+            path: path.display().to_string(),
+            message,
+            fix: CRL_FIX,
+        };
+        crls.extend(load_crls(path).map_err(bad)?);
+        // Each file on its own, so that the error names the file.
+        crate::client_cert::verifier(&cas, crls[crls.len() - 1..].to_vec(), false)
+            .map_err(|m| bad(format!("not a usable CRL ({m})")))?;
+    }
+    let ca_path = ca_file.map(|p| p.display().to_string()).unwrap_or_default();
+    let trust = Trust::new(&cas, crls.clone(), require).map_err(|message| TlsError::Setting {
+        setting: setting("client_ca_file"),
+        path: ca_path.clone(),
+        message,
+        fix: CA_FIX,
+    })?;
+    let verifier: Arc<dyn ClientCertVerifier> = if require {
+        crate::client_cert::verifier(&cas, crls, true).map_err(|message| TlsError::Setting {
+            setting: setting("client_ca_file"),
+            path: ca_path,
+            message,
+            fix: CA_FIX,
+        })?
+    } else {
+        Arc::new(Requested::new(&cas))
+    };
+    Ok((Some(verifier), trust))
+}
+
+/// The CRLs of a file: PEM blocks, or one DER CRL.
+fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.starts_with(b"-----BEGIN") {
+        let crls = CertificateRevocationListDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("bad PEM ({e})"))?;
+        if crls.is_empty() {
+            return Err("no X509 CRL block".into());
+        }
+        Ok(crls)
+    } else {
+        Ok(vec![CertificateRevocationListDer::from(bytes)])
+    }
 }
 
 /// The system's CA certificates, found where the distribution keeps them
@@ -138,8 +327,32 @@ pub fn client_config(backend: &Backend) -> Result<ClientConfig, TlsError> {
             }
         }
     }
-    Ok(ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    Ok(match &backend.client_identity {
+        None => builder.with_no_client_auth(),
+        Some(id) => {
+            let (chain, key) = client_identity(id)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsError::Key {
+                    path: id.key.display().to_string(),
+                    message: format!("the client key does not fit its certificate: {e}"),
+                })?
+        }
+    })
+}
+
+/// The certificate chain and key a client presents (mutual TLS).
+fn client_identity(
+    id: &ClientIdentity,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain = match &id.cert {
+        CertSource::File(path) => load_certs(path)?,
+        CertSource::Der(der) => vec![CertificateDer::from(der.to_vec())],
+    };
+    let key = PrivateKeyDer::from_pem_file(&id.key)
+        .map_err(|e| pem_error("client key file", &id.key, e))?;
+    Ok((chain, key))
 }

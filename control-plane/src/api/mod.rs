@@ -84,6 +84,18 @@ async fn route(
         .map(String::from);
     let creds = web::session::Credentials::from_headers(req.headers());
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if state.gateway_certs_required
+        && matches!(segs.as_slice(), ["v1", "gateway", ..])
+        && !req
+            .extensions()
+            .get::<crate::state::ClientCertVerified>()
+            .is_some_and(|v| v.0)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this control plane requires gateways to present a client certificate signed by its --tls-client-ca; set client_cert and client_key in the gateway's [control_plane] section",
+        ));
+    }
     match (req.method(), segs.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &json!({"status": "ok"}))),
         (&Method::GET | &Method::HEAD, []) => Ok(web::root()),

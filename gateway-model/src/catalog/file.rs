@@ -24,6 +24,26 @@ pub struct CatalogFile {
     /// Who may call: scope, hashed keys, state.
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionFile>,
+    /// Named certificates `validate-client-certificate` refers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateFile>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFile {
+    /// Referenced as `certificate-id` / `issuer-certificate-id`.
+    pub id: String,
+    /// The certificate, PEM (its first CERTIFICATE block).
+    pub pem: String,
+    /// A CA certificate: client certificates chaining to it pass
+    /// `validate-trust` (as API Management's CA certificates).
+    #[serde(default)]
+    pub ca: bool,
+    /// PEM private key file on the node, for `authentication-certificate`
+    /// (the key never travels in the catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

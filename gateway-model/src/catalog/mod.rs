@@ -8,10 +8,12 @@
 //! configuration; the catalog refers to them by name. The gateway composes
 //! the policy pipelines from this (`gateway-user/src/catalog`).
 
+mod certificates;
 pub mod file;
 mod named_values;
 mod subscriptions;
 
+pub use certificates::{NamedCertificate, find_with_key};
 pub use named_values::NamedValues;
 pub use subscriptions::{Keyed, Scope, State, Subscription, Subscriptions};
 
@@ -77,6 +79,8 @@ pub struct Catalog {
     pub apis: Vec<CatalogApi>,
     /// Global policies: the outermost scope.
     pub global: ScopePolicies,
+    /// Named certificates (`validate-client-certificate`).
+    pub certificates: Vec<NamedCertificate>,
 }
 
 impl Catalog {
@@ -200,6 +204,7 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
             problems.push(m);
         }
     }
+    catalog.certificates = certificates::parse(&file.certificates, problems);
     let named = &catalog.named_values;
     catalog.global = parse_scope(file.policies.as_ref(), "global policies", named, problems);
 
@@ -293,6 +298,13 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
         }
     }
     catalog.subscriptions = Arc::new(subscriptions);
+    let scopes =
+        std::iter::once(&catalog.global)
+            .chain(catalog.products.iter().map(|p| &p.policies))
+            .chain(catalog.apis.iter().flat_map(|a| {
+                std::iter::once(&a.policies).chain(a.operations.iter().map(|(_, s)| s))
+            }));
+    certificates::check_references(scopes, &catalog.certificates, problems);
     catalog
 }
 

@@ -82,6 +82,13 @@ pub struct BackendSection {
     /// (https only; default: the system bundle).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// PEM certificate (chain) presented to a backend that asks for a
+    /// client certificate (https only; with `client_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
     /// Milliseconds to establish the connection (502 when it fails).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connect_timeout_ms: Option<u64>,
@@ -145,6 +152,26 @@ pub struct Backend {
     /// Set for a pool (`members`, or a `url` with a health check or a
     /// circuit breaker): `authority` is then its first member's.
     pub pool: Option<std::sync::Arc<pool::PoolSpec>>,
+    /// The client certificate presented to it (mutual TLS), if any.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+/// A client certificate and its key, presented to a backend or the
+/// control plane that asks for one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientIdentity {
+    pub cert: CertSource,
+    /// PEM private key file.
+    pub key: PathBuf,
+}
+
+/// Where a client certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CertSource {
+    /// A PEM file (the chain, leaf first).
+    File(PathBuf),
+    /// A catalog certificate (`authentication-certificate`), DER.
+    Der(std::sync::Arc<[u8]>),
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -191,6 +218,8 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
                 circuit_breaker: None,
                 protocol: None,
                 ca_file: None,
+                client_cert: None,
+                client_key: None,
                 connect_timeout_ms: None,
                 response_timeout_ms: None,
             })
@@ -344,6 +373,24 @@ fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
             "ca_file is set but backend \"{url}\" is not https://"
         ));
     }
+    let client_identity = match (&b.client_cert, &b.client_key) {
+        (None, None) => None,
+        (Some(_), Some(_)) if scheme != "https" => {
+            return Err(format!(
+                "client_cert is set but backend \"{url}\" is not https://; a client certificate is only presented over TLS"
+            ));
+        }
+        (Some(cert), Some(key)) => Some(ClientIdentity {
+            cert: CertSource::File(cert.clone()),
+            key: key.clone(),
+        }),
+        (Some(_), None) => {
+            return Err("client_cert needs client_key, the PEM file of its private key".into());
+        }
+        (None, Some(_)) => {
+            return Err("client_key needs client_cert, the PEM file of the certificate".into());
+        }
+    };
     let ms = |v: Option<u64>, default: u64, field: &str| match v.unwrap_or(default) {
         0 => Err(format!("{field} must be greater than 0")),
         v => Ok(Duration::from_millis(v)),
@@ -365,6 +412,7 @@ fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
             "response_timeout_ms",
         )?,
         pool: pool.map(|p| p.spec),
+        client_identity,
     })
 }
 

@@ -28,6 +28,14 @@ pub(super) struct ControlPlaneSection {
     /// the system trust store.
     #[serde(default)]
     ca_file: Option<PathBuf>,
+    /// PEM certificate (chain) this gateway presents to a control plane
+    /// that requires client certificates (`edgegw-cp serve
+    /// --tls-client-ca`); with `client_key`. The token is still sent.
+    #[serde(default)]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    #[serde(default)]
+    client_key: Option<PathBuf>,
     /// Where applied configurations are kept for a start without the
     /// control plane.
     #[serde(default = "default_backup_dir")]
@@ -72,6 +80,8 @@ pub struct ControlPlane {
     pub urls: Vec<String>,
     pub token_file: PathBuf,
     pub ca_file: Option<PathBuf>,
+    /// The client certificate presented to the control plane, if any.
+    pub client_identity: Option<super::ClientIdentity>,
     pub backup_dir: PathBuf,
     pub backup_generations: usize,
     pub heartbeat: Duration,
@@ -133,7 +143,27 @@ impl ControlPlaneSection {
                 ));
             }
         }
+        let client_identity = match (&self.client_cert, &self.client_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(super::ClientIdentity {
+                cert: super::CertSource::File(cert.clone()),
+                key: key.clone(),
+            }),
+            (Some(_), None) => {
+                return Err(
+                    "control_plane.client_cert needs client_key, the PEM file of its private key"
+                        .into(),
+                );
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "control_plane.client_key needs client_cert, the PEM file of the certificate"
+                        .into(),
+                );
+            }
+        };
         Ok(ControlPlane {
+            client_identity,
             url: urls[0].clone(),
             urls,
             token_file: self.token_file.clone(),
@@ -168,6 +198,12 @@ impl ControlPlane {
         self.backup_dir = super::catalog::resolve(&self.backup_dir, config);
         if let Some(ca) = &self.ca_file {
             self.ca_file = Some(super::catalog::resolve(ca, config));
+        }
+        if let Some(id) = &mut self.client_identity {
+            id.key = super::catalog::resolve(&id.key, config);
+            if let super::CertSource::File(f) = &id.cert {
+                id.cert = super::CertSource::File(super::catalog::resolve(f, config));
+            }
         }
     }
 }
@@ -256,6 +292,10 @@ mod tests {
                 "url and urls both given",
             ),
             ("token_file = \"t\"", "give the control plane's url"),
+            (
+                "url = \"https://cp\"\ntoken_file = \"t\"\nclient_cert = \"c.pem\"",
+                "control_plane.client_cert needs client_key",
+            ),
         ] {
             let err = parse(&format!("[control_plane]\n{rest}\n")).unwrap_err();
             assert!(err.contains(want), "{want}: {err}");

@@ -31,14 +31,14 @@ pub mod yaml;
 
 pub use analytics::Analytics;
 pub use apis::{
-    Api, ApiSection, Backend, BackendProtocol, BackendSection, EncodedSlashes, Operation,
-    OperationSection,
+    Api, ApiSection, Backend, BackendProtocol, BackendSection, CertSource, ClientIdentity,
+    EncodedSlashes, Operation, OperationSection,
 };
 pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
 pub use delta::{BundleDelta, DELTA_CONTENT_TYPE};
 pub use limits::Limits;
-pub use listeners::{Certificate, TlsListener};
+pub use listeners::{Certificate, ClientAuth, TlsListener};
 pub use redis::{Redis, RedisSection};
 pub use telemetry::{Otlp, Telemetry};
 pub use template::UrlTemplate;

@@ -10,6 +10,7 @@
 //! | `{header:NAME}` | the request header NAME ("" when absent) |
 //! | `{query:NAME}` | the query parameter NAME ("" when absent) |
 //! | `{jwt:CLAIM}` or `{claim:CLAIM}` | a claim of the token `validate-jwt` accepted earlier in the section ("" otherwise) |
+//! | `{client_cert:FIELD}` | a field of the client's TLS certificate ("" without one): `thumbprint`, `serial_number`, `subject`, `issuer`, `common_name`, `dns_name` (the first), `issuer_thumbprint`, `not_before`, `not_after` (Unix seconds) |
 //!
 //! Parsed here; rendered per request by the gateway's `policy/template.rs`.
 //! `{{` and `}}` are a literal brace. Conditions of `choose`
@@ -31,6 +32,43 @@ pub enum Part {
     Header(HeaderName),
     Query(String),
     Jwt(String),
+    ClientCert(CertField),
+}
+
+/// A field of the client certificate (`{client_cert:FIELD}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertField {
+    Thumbprint,
+    SerialNumber,
+    Subject,
+    Issuer,
+    CommonName,
+    DnsName,
+    IssuerThumbprint,
+    NotBefore,
+    NotAfter,
+}
+
+impl CertField {
+    const NAMES: [(&str, CertField); 9] = [
+        ("thumbprint", CertField::Thumbprint),
+        ("serial_number", CertField::SerialNumber),
+        ("subject", CertField::Subject),
+        ("issuer", CertField::Issuer),
+        ("common_name", CertField::CommonName),
+        ("dns_name", CertField::DnsName),
+        ("issuer_thumbprint", CertField::IssuerThumbprint),
+        ("not_before", CertField::NotBefore),
+        ("not_after", CertField::NotAfter),
+    ];
+
+    fn parse(name: &str) -> Option<CertField> {
+        let name = name.replace('-', "_");
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,9 +112,12 @@ impl KeyTemplate {
     /// Whether it names a header, query parameter or claim (which may be
     /// absent: what `exists` tests).
     pub fn may_be_absent(&self) -> bool {
-        self.0
-            .iter()
-            .any(|p| matches!(p, Part::Header(_) | Part::Query(_) | Part::Jwt(_)))
+        self.0.iter().any(|p| {
+            matches!(
+                p,
+                Part::Header(_) | Part::Query(_) | Part::Jwt(_) | Part::ClientCert(_)
+            )
+        })
     }
 
     /// Whether the rendered key includes the client's IP address.
@@ -103,13 +144,23 @@ fn placeholder(name: &str, text: &str) -> Result<Part, String> {
         },
         Some(("query", q)) if !q.is_empty() => Part::Query(q.into()),
         Some(("jwt" | "claim", c)) if !c.is_empty() => Part::Jwt(c.into()),
+        Some(("client_cert", f)) => match CertField::parse(f) {
+            Some(f) => Part::ClientCert(f),
+            None => {
+                let known: Vec<&str> = CertField::NAMES.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "key template \"{text}\": unknown client certificate field \"{f}\"; use {}",
+                    known.join(", ")
+                ));
+            }
+        },
         Some(_) => return Err(unknown(name, text)),
     })
 }
 
 fn unknown(name: &str, text: &str) -> String {
     format!(
-        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, method, path, header:NAME, query:NAME or jwt:CLAIM"
+        "key template \"{text}\": unknown placeholder \"{{{name}}}\"; use client_ip, subscription_id, product, api, operation, method, path, header:NAME, query:NAME, jwt:CLAIM or client_cert:FIELD"
     )
 }
 
@@ -127,5 +178,14 @@ mod tests {
         assert!(KeyTemplate::parse("{header:}").is_err());
         assert!(KeyTemplate::parse("").is_err());
         assert!(KeyTemplate::parse("a}").is_err());
+        assert!(
+            KeyTemplate::parse("{client_cert:thumbprnt}")
+                .unwrap_err()
+                .contains("unknown client certificate field \"thumbprnt\"")
+        );
+        assert_eq!(
+            KeyTemplate::parse("{client_cert:serial-number}").unwrap().0,
+            [Part::ClientCert(CertField::SerialNumber)]
+        );
     }
 }

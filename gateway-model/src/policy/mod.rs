@@ -17,6 +17,7 @@ pub mod cache_lookup_value;
 pub mod cache_remove_value;
 pub mod cache_store;
 pub mod cache_store_value;
+pub mod authentication_certificate;
 pub mod check_header;
 pub mod choose;
 pub mod concurrency;
@@ -33,6 +34,7 @@ pub mod rewrite_uri;
 pub mod set_backend;
 pub mod set_header;
 pub mod set_query;
+pub mod validate_client_certificate;
 pub mod validate_jwt;
 
 pub use parse::{Placed, ScopePolicies, Step, parse_scope};
@@ -83,6 +85,8 @@ pub enum PolicySpec {
     SetStatus(respond::SetStatusSpec),
     ForwardRequest(forward_request::ForwardRequestSpec),
     ValidateJwt(Box<validate_jwt::ValidateJwtSpec>),
+    ValidateClientCertificate(Box<validate_client_certificate::ValidateClientCertificateSpec>),
+    AuthenticationCertificate(authentication_certificate::AuthenticationCertificateSpec),
     LimitConcurrency(concurrency::LimitConcurrencySpec),
     SetBackend(set_backend::SetBackendSpec),
     Retry(retry::RetrySpec),
@@ -147,6 +151,14 @@ pub const KNOWN: &[(&str, &[Section], Parser)] = {
         }),
         ("validate-jwt", &[Inbound], |_, a| {
             validate_jwt::ValidateJwtSpec::parse(a).map(|j| PolicySpec::ValidateJwt(Box::new(j)))
+        }),
+        ("validate-client-certificate", &[Inbound], |_, a| {
+            validate_client_certificate::ValidateClientCertificateSpec::parse(a)
+                .map(|v| PolicySpec::ValidateClientCertificate(Box::new(v)))
+        }),
+        ("authentication-certificate", &[Inbound], |_, a| {
+            authentication_certificate::AuthenticationCertificateSpec::parse(a)
+                .map(PolicySpec::AuthenticationCertificate)
         }),
         ("limit-concurrency", &[Inbound], |_, a| {
             concurrency::LimitConcurrencySpec::parse(a).map(PolicySpec::LimitConcurrency)

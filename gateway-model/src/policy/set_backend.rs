@@ -52,6 +52,7 @@ impl SetBackendSpec {
                 connect_timeout: Duration::from_secs(5),
                 response_timeout: Duration::from_secs(60),
                 pool: None,
+                client_identity: None,
             }),
         })
     }

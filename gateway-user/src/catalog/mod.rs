@@ -96,6 +96,7 @@ impl Catalog {
 
     /// Composes the pipelines of a validated catalog.
     pub fn build(catalog: Arc<model::Catalog>, staging: &mut Staging) -> Catalog {
+        staging.use_certificates(&catalog.certificates);
         let global = ScopePolicies::build(&catalog.global, staging);
         let product_scopes: Vec<ScopePolicies> = catalog
             .products
@@ -178,6 +179,26 @@ impl Catalog {
     /// Global policies only, for APIs the catalog does not list.
     pub fn unmanaged(&self) -> &Pipeline {
         &self.unmanaged
+    }
+
+    /// Every client certificate an `authentication-certificate` policy
+    /// may present.
+    pub fn client_identities(&self) -> Vec<crate::config::ClientIdentity> {
+        let mut out: Vec<crate::config::ClientIdentity> = Vec::new();
+        let pipelines = self
+            .apis
+            .values()
+            .flat_map(|a| a.pipelines.iter().chain(a.operations.values().flatten()))
+            .flatten()
+            .chain(std::iter::once(&self.unmanaged));
+        for pipeline in pipelines {
+            for id in pipeline.client_identities() {
+                if !out.contains(id) {
+                    out.push(id.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Every backend a `set-backend-service` policy may switch to.

@@ -37,10 +37,11 @@ subscriptions:
 #[test]
 fn grants_follow_the_subscription_scope() {
     let c = catalog();
-    let alice = c.subscriptions().find("a1").unwrap();
+    let subscriptions = c.subscriptions();
+    let alice = subscriptions.find("a1").unwrap();
     assert_eq!(c.grants(alice, "orders"), Some(Some(0)));
     assert_eq!(c.grants(alice, "status"), None);
-    let ops = c.subscriptions().find("o1").unwrap();
+    let ops = subscriptions.find("o1").unwrap();
     assert_eq!(c.grants(ops, "status"), Some(None));
 }
 

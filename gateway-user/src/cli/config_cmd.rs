@@ -7,6 +7,10 @@ use crate::config::Config;
 
 pub fn validate(file: &Path) -> anyhow::Result<()> {
     let config = Config::load(file)?;
+    // Certificates, keys, client CAs and CRLs: read and checked as a start would.
+    if let Some(tls) = &config.tls {
+        crate::tls::server_config(tls)?;
+    }
     println!(
         "{}: valid: {} API(s), listen {}, XDP {} on {}",
         file.display(),

@@ -11,6 +11,8 @@ use hyper::{
 /// The request as it goes through the inbound section.
 pub struct Ctx<'a> {
     pub client_ip: IpAddr,
+    /// The certificate the client presented on the TLS connection.
+    pub client_cert: Option<&'a crate::client_cert::ClientCert>,
     pub method: &'a Method,
     pub headers: &'a mut HeaderMap,
     /// The path after the API prefix, as it will be appended to the
@@ -31,6 +33,8 @@ pub struct Ctx<'a> {
     pub jwt_claims: Option<serde_json::Map<String, serde_json::Value>>,
     /// The backend `set-backend-service` chose instead of the API's.
     pub backend: Option<std::sync::Arc<crate::config::Backend>>,
+    /// The client certificate `authentication-certificate` presents to it.
+    pub client_identity: Option<crate::config::ClientIdentity>,
     /// `limit-concurrency` slots, held until the response headers.
     pub slots: Vec<super::concurrency::Slot>,
     /// Bandwidth quotas the call's body bytes are charged to when it ends.
@@ -48,6 +52,7 @@ impl<'a> Ctx<'a> {
     pub fn test(method: &'a Method, headers: &'a mut HeaderMap) -> Ctx<'a> {
         Ctx {
             client_ip: "10.0.0.1".parse().unwrap(),
+            client_cert: None,
             method,
             headers,
             path: "/".into(),
@@ -60,6 +65,7 @@ impl<'a> Ctx<'a> {
             response_headers: ExtraHeaders::default(),
             jwt_claims: None,
             backend: None,
+            client_identity: None,
             slots: Vec::new(),
             charges: Vec::new(),
             xdp: None,

@@ -25,6 +25,7 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, St
         connect_timeout: TIMEOUT,
         response_timeout: TIMEOUT,
         pool: None,
+        client_identity: None,
     };
     let tls = crate::tls::client_config(&backend).map_err(|e| format!("{url}: {e}"))?;
     let mut http = HttpConnector::new();

@@ -29,6 +29,7 @@ mod scope;
 mod set_header;
 mod set_query;
 pub mod template;
+mod validate_client_certificate;
 pub mod xdp_state;
 
 pub use concurrency::Slot;
@@ -62,6 +63,9 @@ pub enum Policy {
     /// Read by the forwarder: nothing to build.
     ForwardRequest(ForwardRequestSpec),
     ValidateJwt(Box<jwt::ValidateJwt>),
+    ValidateClientCertificate(Box<validate_client_certificate::ValidateClientCertificate>),
+    /// The client certificate backend requests present (data only).
+    AuthenticationCertificate(crate::config::ClientIdentity),
     LimitConcurrency(concurrency::LimitConcurrency),
     /// Read by the router: nothing to build.
     SetBackend(SetBackendSpec),
@@ -90,6 +94,8 @@ impl Policy {
             Policy::SetStatus(_) => "set-status",
             Policy::ForwardRequest(_) => "forward-request",
             Policy::ValidateJwt(_) => "validate-jwt",
+            Policy::ValidateClientCertificate(_) => "validate-client-certificate",
+            Policy::AuthenticationCertificate(_) => "authentication-certificate",
             Policy::LimitConcurrency(_) => "limit-concurrency",
             Policy::SetBackend(_) => "set-backend-service",
             Policy::Retry(_) => "retry",
@@ -120,6 +126,21 @@ impl Policy {
             PolicySpec::ForwardRequest(s) => Policy::ForwardRequest(s.clone()),
             PolicySpec::ValidateJwt(s) => {
                 Policy::ValidateJwt(Box::new(jwt::ValidateJwt::new(s, staging)))
+            }
+            PolicySpec::ValidateClientCertificate(s) => Policy::ValidateClientCertificate(
+                Box::new(validate_client_certificate::ValidateClientCertificate::new(
+                    s,
+                    staging.certificates(),
+                )),
+            ),
+            PolicySpec::AuthenticationCertificate(s) => {
+                // The model checked that it exists and has a key file.
+                let c = gateway_model::catalog::find_with_key(staging.certificates(), s)
+                    .expect("checked when the catalog was validated");
+                Policy::AuthenticationCertificate(crate::config::ClientIdentity {
+                    cert: crate::config::CertSource::Der(c.der.as_slice().into()),
+                    key: c.key_file.clone().unwrap_or_default(),
+                })
             }
             PolicySpec::LimitConcurrency(s) => Policy::LimitConcurrency(
                 concurrency::LimitConcurrency::new(s, &placed.place, staging),

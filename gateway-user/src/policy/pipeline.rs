@@ -101,6 +101,7 @@ impl Pipeline {
                 // otherwise be part of, and copied with, every request's
                 // future, JWT or not.
                 Policy::ValidateJwt(j) => Box::pin(j.check(ctx)).await,
+                Policy::ValidateClientCertificate(v) => v.check(ctx.client_cert),
                 Policy::LimitConcurrency(l) => match l.acquire() {
                     Some(slot) => {
                         ctx.slots.push(slot);
@@ -110,6 +111,10 @@ impl Pipeline {
                 },
                 Policy::SetBackend(b) => {
                     ctx.backend = Some(b.backend.clone());
+                    None
+                }
+                Policy::AuthenticationCertificate(id) => {
+                    ctx.client_identity = Some(id.clone());
                     None
                 }
                 Policy::Cors(c) => c.apply(ctx),
@@ -198,6 +203,23 @@ impl Pipeline {
     pub fn backends(&self) -> Vec<&crate::config::Backend> {
         let mut out = Vec::new();
         set_backends(&self.inbound, &mut out);
+        out
+    }
+
+    /// Client certificates `authentication-certificate` may present
+    /// (backend clients with them are built with the gateway).
+    pub fn client_identities(&self) -> Vec<&crate::config::ClientIdentity> {
+        fn walk<'a>(policies: &'a [Arc<Policy>], out: &mut Vec<&'a crate::config::ClientIdentity>) {
+            for policy in policies {
+                match &**policy {
+                    Policy::AuthenticationCertificate(id) => out.push(id),
+                    Policy::Choose(c) => c.branches().for_each(|b| walk(b, out)),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.inbound, &mut out);
         out
     }
 

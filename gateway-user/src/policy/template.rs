@@ -5,7 +5,7 @@
 use std::{borrow::Cow, fmt::Write};
 
 pub use gateway_model::policy::key_template::KeyTemplate;
-use gateway_model::policy::key_template::Part;
+use gateway_model::policy::key_template::{CertField, Part};
 
 use super::context::Ctx;
 
@@ -30,6 +30,11 @@ impl Render for KeyTemplate {
                 .jwt_claims
                 .as_ref()
                 .is_some_and(|c| c.contains_key(claim)),
+            Part::ClientCert(field) => ctx.client_cert.is_some_and(|c| match field {
+                CertField::DnsName => !c.info.dns_names.is_empty(),
+                CertField::IssuerThumbprint => c.issuer_thumbprint.is_some(),
+                _ => true,
+            }),
             _ => true,
         })
     }
@@ -56,6 +61,16 @@ impl Render for KeyTemplate {
                     Some(other) => out.push_str(&other.to_string()),
                     None => {}
                 },
+                Part::ClientCert(CertField::NotBefore) => {
+                    if let Some(c) = ctx.client_cert {
+                        let _ = write!(out, "{}", c.info.not_before);
+                    }
+                }
+                Part::ClientCert(CertField::NotAfter) => {
+                    if let Some(c) = ctx.client_cert {
+                        let _ = write!(out, "{}", c.info.not_after);
+                    }
+                }
                 _ => unreachable!("borrowed() renders every other part"),
             }
         }
@@ -78,7 +93,26 @@ fn borrowed<'c>(part: &'c Part, ctx: &'c Ctx) -> Option<&'c str> {
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default(),
+        Part::ClientCert(field) => cert_field(*field, ctx)?,
         Part::ClientIp | Part::Query(_) | Part::Jwt(_) => return None,
+    })
+}
+
+/// A text field of the client certificate ("" without one); `None` for
+/// the numeric ones, which are rendered.
+fn cert_field<'c>(field: CertField, ctx: &'c Ctx) -> Option<&'c str> {
+    let Some(c) = ctx.client_cert else {
+        return (!matches!(field, CertField::NotBefore | CertField::NotAfter)).then_some("");
+    };
+    Some(match field {
+        CertField::Thumbprint => &c.info.thumbprint,
+        CertField::SerialNumber => &c.info.serial_number,
+        CertField::Subject => &c.info.subject,
+        CertField::Issuer => &c.info.issuer,
+        CertField::CommonName => &c.info.common_name,
+        CertField::DnsName => c.info.dns_names.first().map_or("", String::as_str),
+        CertField::IssuerThumbprint => c.issuer_thumbprint.as_deref().unwrap_or_default(),
+        CertField::NotBefore | CertField::NotAfter => return None,
     })
 }
 

@@ -61,8 +61,21 @@ fn pool_identity(b: &Backend) -> String {
         let sum = gateway_model::keys::to_hex(&sha2::Sha256::digest(contents));
         format!("{} sha256:{sum}", path.display())
     });
+    // A client certificate's files by contents too (renewed in place).
+    let client = b.client_identity.as_ref().map(|id| {
+        let cert = match &id.cert {
+            crate::config::CertSource::File(p) => std::fs::read(p).unwrap_or_default(),
+            crate::config::CertSource::Der(der) => der.to_vec(),
+        };
+        let key = std::fs::read(&id.key).unwrap_or_default();
+        let sum = sha2::Sha256::new()
+            .chain_update(cert)
+            .chain_update(key)
+            .finalize();
+        format!("{:?} sha256:{}", id.key, gateway_model::keys::to_hex(&sum))
+    });
     format!(
-        "{}://{} {:?} connect={:?} ca={ca:?}",
+        "{}://{} {:?} connect={:?} ca={ca:?} client={client:?}",
         b.scheme, b.authority, b.protocol, b.connect_timeout
     )
 }

@@ -45,6 +45,8 @@ pub struct Conn {
     /// "http" or "https".
     pub proto: &'static str,
     pub activity: Arc<Activity>,
+    /// The certificate the client presented on the TLS connection.
+    pub client_cert: Option<Arc<crate::client_cert::ClientCert>>,
 }
 
 /// Headers for the client's response kept out of its map: its
@@ -274,6 +276,7 @@ where
             operation: record.operation.as_deref(),
             params: &route.params,
             client_ip: conn.client.ip(),
+            client_cert: conn.client_cert.as_deref(),
             method: &method,
             headers,
             path: route.rest,
@@ -297,7 +300,16 @@ where
             }
         }
     }
-    let chosen = admitted.as_ref().and_then(|a| a.backend.clone());
+    let mut chosen = admitted.as_ref().and_then(|a| a.backend.clone());
+    // `authentication-certificate`: the same backend with its certificate
+    // (built with the gateway, `Gateway::build`).
+    if let Some(id) = admitted.as_mut().and_then(|a| a.client_identity.take()) {
+        let base = chosen.as_deref().unwrap_or(&api.backend);
+        chosen = Some(Arc::new(crate::config::Backend {
+            client_identity: Some(id),
+            ..base.clone()
+        }));
+    }
     let b = chosen.as_deref().unwrap_or(&api.backend);
     if let Some(logged) = &mut record.logged {
         logged.backend = Some(b.authority.clone());

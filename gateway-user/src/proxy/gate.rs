@@ -30,6 +30,8 @@ pub struct Incoming<'a> {
     pub operation: Option<&'a str>,
     pub params: &'a [(String, String)],
     pub client_ip: IpAddr,
+    /// The certificate the client presented on the TLS connection.
+    pub client_cert: Option<&'a crate::client_cert::ClientCert>,
     pub method: &'a Method,
     pub headers: &'a mut HeaderMap,
     /// Path after the API prefix.
@@ -48,6 +50,8 @@ pub struct Admitted<'c> {
     pub query: Query,
     /// Set by `set-backend-service`.
     pub backend: Option<Arc<crate::config::Backend>>,
+    /// Set by `authentication-certificate`.
+    pub client_identity: Option<crate::config::ClientIdentity>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
     pub charges: Vec<Charge>,
     /// A `cache-lookup` miss: the response may be stored.
@@ -126,6 +130,7 @@ pub async fn admit<'c>(
     };
     let mut ctx = Ctx {
         client_ip: req.client_ip,
+        client_cert: req.client_cert,
         method: req.method,
         headers: req.headers,
         path: req.path.to_string(),
@@ -138,6 +143,7 @@ pub async fn admit<'c>(
         response_headers: ExtraHeaders::default(),
         jwt_claims: None,
         backend: None,
+        client_identity: None,
         slots: Vec::new(),
         charges: Vec::new(),
         xdp: req.xdp,
@@ -172,6 +178,7 @@ pub async fn admit<'c>(
                 path: ctx.path,
                 query: ctx.query,
                 backend: ctx.backend,
+                client_identity: ctx.client_identity,
                 charges: ctx.charges,
                 cache: ctx.cache,
                 _slots: ctx.slots,

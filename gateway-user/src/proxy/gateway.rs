@@ -54,7 +54,7 @@ pub struct Gateway {
     pub router: Router,
     pub backends: Backends,
     pub limits: Limits,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<tls::ServerTls>>,
     pub access_log: AccessLog,
     /// API management; `None` without a `[catalog]`: plain proxying.
     pub catalog: Option<Catalog>,
@@ -100,7 +100,29 @@ impl Gateway {
                 place: place.to_string(),
             });
         }
-        let extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
+        let mut extra = catalog.as_ref().map(Catalog::backends).unwrap_or_default();
+        // Each backend a request may go to, with each certificate an
+        // `authentication-certificate` may present to it.
+        let identities = catalog
+            .as_ref()
+            .map(Catalog::client_identities)
+            .unwrap_or_default();
+        if !identities.is_empty() {
+            let bases: Vec<crate::config::Backend> = config
+                .apis
+                .iter()
+                .map(|a| a.backend.clone())
+                .chain(extra.iter().cloned())
+                .collect();
+            for id in identities {
+                for b in &bases {
+                    extra.push(crate::config::Backend {
+                        client_identity: Some(id.clone()),
+                        ..b.clone()
+                    });
+                }
+            }
+        }
         let backends = Backends::new(
             config.apis.iter().map(|a| &a.backend).chain(&extra),
             staging,

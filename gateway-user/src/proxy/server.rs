@@ -25,7 +25,6 @@ use tokio::{
     net::{TcpListener, TcpSocket, TcpStream},
     sync::{OwnedSemaphorePermit, Semaphore},
 };
-use tokio_rustls::TlsAcceptor;
 
 use super::{
     BoxError, SharedGateway,
@@ -98,7 +97,7 @@ pub async fn serve(
         let gw = shared.load_full();
         let acceptor = match (tls, &gw.tls) {
             (false, _) => None,
-            (true, Some(config)) => Some(TlsAcceptor::from(config.clone())),
+            (true, Some(server_tls)) => Some(server_tls.clone()),
             (true, None) => continue,
         };
         let conn = Conn {
@@ -106,6 +105,7 @@ pub async fn serve(
             client_ip: ClientIp::new(client.ip()),
             proto: if tls { "https" } else { "http" },
             activity: Activity::new(),
+            client_cert: None,
         };
         workers.spawn(connection(
             stream,
@@ -145,8 +145,8 @@ async fn accept_tls(
 #[expect(clippy::too_many_arguments, reason = "one connection's whole context")]
 async fn connection(
     stream: std::net::TcpStream,
-    acceptor: Option<TlsAcceptor>,
-    conn: Conn,
+    acceptor: Option<Arc<crate::tls::ServerTls>>,
+    mut conn: Conn,
     limits: Limits,
     shared: SharedGateway,
     metrics: Arc<Metrics>,
@@ -166,7 +166,8 @@ async fn connection(
         // The handshake gets the header read timeout too (slow TLS clients).
         Some(acceptor) => {
             match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
+                Ok(Ok((tls, client_cert))) => {
+                    conn.client_cert = client_cert;
                     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let io = Tracked::new(tls, activity);
                     serve_http(io, h2, conn, &limits, shared, &metrics, drain).await;

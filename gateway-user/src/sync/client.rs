@@ -297,6 +297,7 @@ fn http_client(
         connect_timeout: CONNECT_TIMEOUT,
         response_timeout: CONNECT_TIMEOUT,
         pool: None,
+        client_identity: cp.client_identity.clone(),
     })?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);

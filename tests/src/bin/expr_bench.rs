@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
     };
     let ctx = Ctx {
         client_ip: IpAddr::from([10, 0, 0, 1]),
+        client_cert: None,
         method: &method,
         headers: &mut native_headers,
         path: "/orders/42".into(),
@@ -75,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         response_headers: ExtraHeaders::default(),
         jwt_claims: Some(claims_map),
         backend: None,
+        client_identity: None,
         slots: Vec::new(),
         charges: Vec::new(),
         xdp: None,

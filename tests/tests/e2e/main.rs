@@ -47,6 +47,7 @@ mod proxy_config_errors;
 mod proxy_framing;
 mod proxy_lifecycle;
 mod proxy_limits;
+mod proxy_mtls;
 mod proxy_pools;
 mod proxy_protocols;
 mod proxy_routing;

@@ -10,6 +10,7 @@ mod choose;
 pub(crate) mod haproxy;
 pub(crate) mod instructions;
 pub(crate) mod jwt;
+mod mtls;
 mod otlp;
 mod pool;
 pub(crate) mod proxy;
@@ -103,6 +104,8 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "pool" => pool::run(args),
         // Cache hits against nginx's proxy_cache.
         "cache" => cache::run(args),
+        // TLS with client certificates against nginx's ssl_verify_client.
+        "mtls" => mtls::run(args),
         // Kept as an alias: the apim scenario of `bench proxy` and the
         // catalog's memory and load time.
         "apim" => {
@@ -126,7 +129,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         // Bytes of JavaScript and CSS per page of the web console.
         "console" => crate::console::bench(),
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, sync, otlp, cluster, spray, reload, expr, console"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, mtls, sync, otlp, cluster, spray, reload, expr, console"
         ),
     }
 }
