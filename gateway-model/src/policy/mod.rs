@@ -17,6 +17,7 @@ pub mod choose;
 pub mod concurrency;
 pub mod condition;
 pub mod cors;
+pub mod expr;
 pub mod forward_request;
 pub mod ip_filter;
 pub mod key_template;
@@ -176,7 +177,28 @@ impl PolicySpec {
             serde_yaml::Value::Null => serde_yaml::Value::Mapping(Default::default()),
             a => a,
         };
-        parse(name, args).map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
+        let spec = parse(name, args).map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))?;
+        if section != Section::Inbound && spec.uses_expressions() {
+            return Err(format!(
+                "policy \"{name}\": policy expressions run in the inbound section only yet; move it to inbound or write a literal value"
+            ));
+        }
+        Ok(spec)
+    }
+
+    /// Whether a setting is computed per request by a policy expression.
+    pub fn uses_expressions(&self) -> bool {
+        match self {
+            PolicySpec::Limit(l) => l.key_expression.is_some(),
+            PolicySpec::SetHeader(h) => h.expression.is_some(),
+            PolicySpec::Choose(c) => {
+                c.whens.iter().any(|(cond, list)| {
+                    matches!(cond, condition::Condition::Expression(_))
+                        || list.iter().any(|p| p.spec.uses_expressions())
+                }) || c.otherwise.iter().any(|p| p.spec.uses_expressions())
+            }
+            _ => false,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gateway_model::policy::{Placed, choose::ChooseSpec, condition::Condition};
 
-use super::{Policy, condition::Holds, context::Ctx};
+use super::{Answer, Policy, condition::Holds, context::Ctx, expr};
 use crate::state_registry::Staging;
 
 #[derive(Debug)]
@@ -32,12 +32,21 @@ impl Choose {
         }
     }
 
-    /// The policies of the branch that runs for this request.
-    pub fn pick(&self, ctx: &Ctx) -> &[Arc<Policy>] {
-        self.whens
-            .iter()
-            .find(|(c, _)| c.holds(ctx))
-            .map_or(&self.otherwise, |(_, p)| p)
+    /// The policies of the branch that runs for this request; the
+    /// failure answer when a condition's expression failed.
+    pub fn pick(&self, ctx: &Ctx) -> Result<&[Arc<Policy>], Answer> {
+        for (c, policies) in &self.whens {
+            let holds = match c {
+                Condition::Expression(e) => {
+                    expr::holds(e, ctx).map_err(|err| expr::failure("choose", e, &err))?
+                }
+                c => c.holds(ctx),
+            };
+            if holds {
+                return Ok(policies);
+            }
+        }
+        Ok(&self.otherwise)
     }
 
     /// The policies of every branch.
@@ -81,11 +90,15 @@ mod tests {
         );
         let method = hyper::Method::GET;
         let mut headers = hyper::HeaderMap::new();
-        assert!(c.pick(&Ctx::test(&method, &mut headers)).is_empty());
+        assert!(
+            c.pick(&Ctx::test(&method, &mut headers))
+                .unwrap()
+                .is_empty()
+        );
         headers.insert("x-tier", "silver".parse().unwrap());
-        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).len(), 2);
+        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).unwrap().len(), 2);
         headers.insert("x-tier", "gold".parse().unwrap());
-        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).len(), 1);
+        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).unwrap().len(), 1);
         assert_eq!(c.branches().count(), 3);
     }
 }

@@ -15,6 +15,7 @@ mod condition;
 pub mod context;
 mod cors;
 pub mod counters;
+mod expr;
 mod fetch;
 mod ip_filter;
 pub(crate) mod jwt;

@@ -88,10 +88,13 @@ impl Pipeline {
                 }
             };
             let answer = match &**policy {
-                Policy::Choose(c) => {
-                    outer.push(std::mem::replace(&mut current, c.pick(ctx).iter()));
-                    None
-                }
+                Policy::Choose(c) => match c.pick(ctx) {
+                    Ok(branch) => {
+                        outer.push(std::mem::replace(&mut current, branch.iter()));
+                        None
+                    }
+                    Err(failed) => Some(failed),
+                },
                 // Boxed, as validate-jwt: a cluster limit may wait on Redis.
                 Policy::Limit(l) if l.is_cluster() => Box::pin(l.check_cluster(ctx)).await,
                 Policy::Limit(l) => l.check(ctx),
@@ -113,10 +116,7 @@ impl Pipeline {
                     None
                 }
                 Policy::Cors(c) => c.apply(ctx),
-                Policy::SetHeader(h) => {
-                    h.apply(ctx.headers);
-                    None
-                }
+                Policy::SetHeader(h) => h.run(ctx),
                 Policy::SetQuery(q) => {
                     q.apply(&mut ctx.query);
                     None
@@ -199,7 +199,9 @@ fn decide(policies: &[Arc<Policy>], ctx: &Ctx) -> Vec<Arc<Policy>> {
     let mut out = Vec::with_capacity(policies.len());
     for policy in policies {
         match &**policy {
-            Policy::Choose(c) => out.extend(decide(c.pick(ctx), ctx)),
+            // Conditions of these sections never fail: expressions are
+            // loaded in the inbound section only.
+            Policy::Choose(c) => out.extend(decide(c.pick(ctx).unwrap_or_default(), ctx)),
             _ => out.push(policy.clone()),
         }
     }
