@@ -34,11 +34,11 @@ impl Choose {
 
     /// The policies of the branch that runs for this request; the
     /// failure answer when a condition's expression failed.
-    pub fn pick(&self, ctx: &Ctx) -> Result<&[Arc<Policy>], Answer> {
+    pub fn pick(&self, ctx: &Ctx) -> Result<&[Arc<Policy>], Box<Answer>> {
         for (c, policies) in &self.whens {
             let holds = match c {
                 Condition::Expression(e) => {
-                    expr::holds(e, ctx).map_err(|err| expr::failure("choose", e, &err))?
+                    expr::holds(e, ctx).map_err(|err| Box::new(expr::failure("choose", e, &err)))?
                 }
                 c => c.holds(ctx),
             };

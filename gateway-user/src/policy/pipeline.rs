@@ -93,7 +93,7 @@ impl Pipeline {
                         outer.push(std::mem::replace(&mut current, branch.iter()));
                         None
                     }
-                    Err(failed) => Some(failed),
+                    Err(failed) => Some(*failed),
                 },
                 // Boxed, as validate-jwt: a cluster limit may wait on Redis.
                 Policy::Limit(l) if l.is_cluster() => Box::pin(l.check_cluster(ctx)).await,
