@@ -19,7 +19,8 @@ enum Kind {
     SecondsAsMs,
     /// `true` or `false`.
     Bool,
-    /// A counter key: a literal (taken as is) or an expression.
+    /// A counter key or condition: a literal (taken as is) or an
+    /// expression.
     Key,
     /// Accepted by APIM, not by edgegw yet: refused with the reason.
     NotYet(&'static str),
@@ -261,13 +262,7 @@ const ELEMENTS: &[Element] = &[
         xml: "retry",
         policy: "retry",
         attrs: &[
-            (
-                "condition",
-                "",
-                NotYet(
-                    "retries on an expression are not supported yet; edgegw retries on 502, 503 and 504, remove it",
-                ),
-            ),
+            ("condition", "condition", Key),
             ("count", "count", Int),
             ("interval", "interval_ms", SecondsAsMs),
             ("max-interval", "max_interval_ms", SecondsAsMs),

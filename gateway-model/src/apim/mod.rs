@@ -171,10 +171,10 @@ fn choose(
 ) -> Option<ChooseSpec> {
     let before = r.problem_count();
     r.attributes(node, &[]);
-    if section != Section::Inbound {
+    if section == Section::Backend {
         r.problem(
             node,
-            "policy expressions run in the inbound section only yet; move the <choose> to <inbound>".into(),
+            "<choose> in the backend section is not supported yet; decide in <inbound> (e.g. with set-backend-service) or in <outbound>".into(),
         );
         return None;
     }

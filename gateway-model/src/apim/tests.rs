@@ -118,7 +118,17 @@ fn every_documented_element_translates() {
         (
             "backend",
             r#"<retry count="3" interval="1" max-interval="4"><forward-request timeout="10" /></retry>"#,
-            |s| matches!(s, PolicySpec::Retry(r) if r.count == 3 && r.interval.as_millis() == 1000),
+            |s| matches!(s, PolicySpec::Retry(r) if r.count == 3 && r.interval.as_millis() == 1000 && r.condition.is_none()),
+        ),
+        (
+            "backend",
+            r#"<retry condition="@(context.Response.StatusCode &gt;= 500)" count="2" interval="0" />"#,
+            |s| matches!(s, PolicySpec::Retry(r) if r.condition.is_some()),
+        ),
+        (
+            "on-error",
+            r#"<choose><when condition='@(context.LastError.Source == "rate-limit")'><set-header name="x-src" exists-action="override"><value>@(context.LastError.Reason)</value></set-header></when></choose>"#,
+            |s| matches!(s, PolicySpec::Choose(c) if c.whens.len() == 1),
         ),
         (
             "inbound",
@@ -248,8 +258,8 @@ fn every_problem_is_one_line_with_its_place() {
             "api \"a\": policy XML line 1, column 34: <when> attribute \"condition\": the expression is of type int, a condition must be bool",
         ),
         (
-            "<policies><outbound><choose><when condition=\"@(true)\" /></choose></outbound></policies>",
-            "api \"a\": policy XML line 1, column 21: <choose>: policy expressions run in the inbound section only yet",
+            "<policies><backend><choose><when condition=\"@(true)\" /></choose></backend></policies>",
+            "api \"a\": policy XML line 1, column 20: <choose>: <choose> in the backend section is not supported yet",
         ),
         (
             "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" retry-after-header-name=\"x\" /></inbound></policies>",

@@ -177,13 +177,7 @@ impl PolicySpec {
             serde_yaml::Value::Null => serde_yaml::Value::Mapping(Default::default()),
             a => a,
         };
-        let spec = parse(name, args).map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))?;
-        if section != Section::Inbound && spec.uses_expressions() {
-            return Err(format!(
-                "policy \"{name}\": policy expressions run in the inbound section only yet; move it to inbound or write a literal value"
-            ));
-        }
-        Ok(spec)
+        parse(name, args).map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
     }
 
     /// Whether a setting is computed per request by a policy expression.
@@ -191,6 +185,7 @@ impl PolicySpec {
         match self {
             PolicySpec::Limit(l) => l.key_expression.is_some(),
             PolicySpec::SetHeader(h) => h.expression.is_some(),
+            PolicySpec::Retry(r) => r.condition.is_some(),
             PolicySpec::Choose(c) => {
                 c.whens.iter().any(|(cond, list)| {
                     matches!(cond, condition::Condition::Expression(_))

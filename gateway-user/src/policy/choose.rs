@@ -6,7 +6,12 @@ use std::sync::Arc;
 
 use gateway_model::policy::{Placed, choose::ChooseSpec, condition::Condition};
 
-use super::{Answer, Policy, condition::Holds, context::Ctx, expr};
+use super::{
+    Answer, Policy,
+    condition::Holds,
+    context::Ctx,
+    expr::{self, Facts, Later},
+};
 use crate::state_registry::Staging;
 
 #[derive(Debug)]
@@ -43,6 +48,32 @@ impl Choose {
                 c => c.holds(ctx),
             };
             if holds {
+                return Ok(policies);
+            }
+        }
+        Ok(&self.otherwise)
+    }
+
+    /// Whether a condition or a branch's policy is a policy expression.
+    pub fn uses_expressions(&self) -> bool {
+        self.whens.iter().any(|(c, list)| {
+            matches!(c, Condition::Expression(_)) || list.iter().any(|p| p.uses_expressions())
+        }) || self.otherwise.iter().any(|p| p.uses_expressions())
+    }
+
+    /// `pick` in outbound and on-error, where conditions see the response
+    /// and `context.LastError` (`env`). Native conditions were decided on
+    /// the request already (`Pipeline::for_request`): such a `choose` is
+    /// not run here.
+    pub fn pick_later(&self, env: Option<(&Facts, Later)>) -> Result<&[Arc<Policy>], Box<Answer>> {
+        for (c, policies) in &self.whens {
+            let Condition::Expression(e) = c else {
+                continue;
+            };
+            let failed = |err| Box::new(expr::failure("choose", e, &err));
+            let (facts, later) =
+                env.ok_or_else(|| failed(expr::message(e, "no request to read")))?;
+            if expr::holds_with(e, facts, Some(later)).map_err(failed)? {
                 return Ok(policies);
             }
         }

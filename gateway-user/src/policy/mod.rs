@@ -15,7 +15,7 @@ mod condition;
 pub mod context;
 mod cors;
 pub mod counters;
-mod expr;
+pub mod expr;
 mod fetch;
 mod ip_filter;
 pub(crate) mod jwt;
@@ -89,6 +89,17 @@ impl Policy {
             Policy::SetBackend(_) => "set-backend-service",
             Policy::Retry(_) => "retry",
             Policy::Choose(_) => "choose",
+        }
+    }
+
+    /// Whether it holds a policy expression (for the later sections: their
+    /// requests keep a snapshot for it).
+    pub fn uses_expressions(&self) -> bool {
+        match self {
+            Policy::SetHeader(h) => h.uses_expressions(),
+            Policy::Choose(c) => c.uses_expressions(),
+            Policy::Retry(r) => r.condition().is_some(),
+            _ => false,
         }
     }
 

@@ -11,7 +11,12 @@ use std::sync::Arc;
 use edgegw_policy_expr::Expression;
 use gateway_model::policy::set_header::{Action, SetHeaderSpec};
 
-use super::{context::Ctx, expr, per_thread::PerThread, respond::Answer};
+use super::{
+    context::Ctx,
+    expr::{self, Facts, Later},
+    per_thread::PerThread,
+    respond::Answer,
+};
 
 pub struct SetHeader {
     name: PerThread<HeaderName>,
@@ -61,7 +66,30 @@ impl SetHeader {
         self.set(headers, self.value.as_ref().map(|v| v.get()));
     }
 
-    fn set(&self, headers: &mut HeaderMap, value: Option<&HeaderValue>) {
+    /// Whether its value is computed by an expression.
+    pub fn uses_expressions(&self) -> bool {
+        self.expression.is_some()
+    }
+
+    /// In outbound and on-error: the value to set, an expression's
+    /// evaluated against the request and the response (`env`).
+    pub fn value_later(
+        &self,
+        env: Option<(&Facts, Later)>,
+    ) -> Result<Option<HeaderValue>, Box<Answer>> {
+        let Some(e) = &self.expression else {
+            return Ok(self.value.as_ref().map(|v| v.get().clone()));
+        };
+        let failed = |err| Box::new(expr::failure("set-header", e, &err));
+        let (facts, later) = env.ok_or_else(|| failed(expr::message(e, "no request to read")))?;
+        let text = expr::eval_with(e, facts, Some(later), |v| v.to_string()).map_err(failed)?;
+        HeaderValue::try_from(text)
+            .map(Some)
+            .map_err(|_| failed(expr::message(e, "the value is not valid in a header")))
+    }
+
+    /// Sets (or deletes) the header with `value`.
+    pub fn set(&self, headers: &mut HeaderMap, value: Option<&HeaderValue>) {
         let name = self.name.get();
         match (value, self.action) {
             (_, Action::Delete) | (None, _) => {

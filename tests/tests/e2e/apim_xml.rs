@@ -358,3 +358,108 @@ fn xml_policies_put_to_the_control_plane_are_served_by_its_gateways() {
     assert_eq!((r.status, r.body.as_str()), (200, "served from xml"));
     node.stop();
 }
+
+/// A backend that answers `status` to its first `failures` requests, then
+/// 200; its port and request counter.
+fn flaky_backend(
+    failures: usize,
+    status: &'static str,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::{
+        io::{Read, Write},
+        sync::atomic::Ordering,
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let status = if n < failures { status } else { "200 OK" };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (port, hits)
+}
+
+const FLAKY: &str = r#"<policies>
+  <inbound><base /></inbound>
+  <backend>
+    <retry condition="@(context.Response.StatusCode == 500)" count="3" interval="0">
+      <forward-request timeout="5" />
+    </retry>
+  </backend>
+  <outbound>
+    <set-header name="x-status" exists-action="override">
+      <value>@(context.Response.StatusCode.ToString() + " " + context.Request.Method)</value>
+    </set-header>
+  </outbound>
+</policies>"#;
+
+const LIMITED: &str = r#"<policies>
+  <inbound>
+    <rate-limit calls="1" renewal-period="600" />
+  </inbound>
+  <on-error>
+    <choose>
+      <when condition='@(context.LastError.Source == "rate-limit")'>
+        <set-header name="x-error" exists-action="override">
+          <value>@(context.LastError.Source + "/" + context.LastError.Reason + "/" + context.Response.StatusCode)</value>
+        </set-header>
+      </when>
+      <otherwise>
+        <set-header name="x-error" exists-action="override">
+          <value>other</value>
+        </set-header>
+      </otherwise>
+    </choose>
+  </on-error>
+</policies>"#;
+
+#[test]
+fn retry_conditions_and_on_error_read_the_response_and_last_error() {
+    use std::sync::atomic::Ordering;
+    // 500 is not among the statuses retried by default: only the
+    // condition on context.Response.StatusCode resends.
+    let (flaky, flaky_hits) = flaky_backend(2, "500 Internal Server Error");
+    let (failing, failing_hits) = flaky_backend(100, "503 Service Unavailable");
+    let apis = format!(
+        "[[apis]]\nname = \"flaky\"\npath = \"/flaky\"\nbackend = \"http://127.0.0.1:{flaky}\"\n\
+         [[apis]]\nname = \"failing\"\npath = \"/failing\"\nbackend = \"http://127.0.0.1:{failing}\"\n\
+         [[apis]]\nname = \"limited\"\npath = \"/limited\"\nbackend = \"http://127.0.0.1:{flaky}\"\n"
+    );
+    let catalog = format!(
+        "apis:\n  - name: flaky\n    subscription_required: false\n    policies: |\n{}\
+         \x20 - name: failing\n    subscription_required: false\n    policies: |\n{}\
+         \x20 - name: limited\n    subscription_required: false\n    policies: |\n{}",
+        block(FLAKY, 6),
+        block(FLAKY, 6),
+        block(LIMITED, 6),
+    );
+    let gw = ApimGateway::start("apimxmlretry", &apis, &catalog);
+    let r = fetch(&[&gw.url("/flaky/x")]);
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    assert_eq!(flaky_hits.load(Ordering::SeqCst), 3, "two 500s, then 200");
+    assert_eq!(r.header("x-status"), Some("200 GET"));
+    // The condition does not hold for 503: sent once.
+    let r = fetch(&[&gw.url("/failing/x")]);
+    assert_eq!(r.status, 503);
+    assert_eq!(failing_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(r.header("x-status"), Some("503 GET"));
+
+    // on-error's choose reads context.LastError.Source.
+    assert_eq!(fetch(&[&gw.url("/limited/x")]).status, 200);
+    let r = fetch(&[&gw.url("/limited/x")]);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(
+        r.header("x-error"),
+        Some("rate-limit/RateLimitExceeded/429")
+    );
+}
