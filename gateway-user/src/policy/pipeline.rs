@@ -75,8 +75,9 @@ impl Pipeline {
 
     /// The request as inbound left it, for the expressions of the later
     /// sections; `None` (nothing copied) when they have none.
-    pub fn snapshot(&self, ctx: &Ctx) -> Option<Snapshot> {
-        self.late_expressions.then(|| Snapshot::of(ctx))
+    /// Boxed: requests without one carry a pointer's worth.
+    pub fn snapshot(&self, ctx: &Ctx) -> Option<Box<Snapshot>> {
+        self.late_expressions.then(|| Box::new(Snapshot::of(ctx)))
     }
 
     /// No policies.

@@ -52,7 +52,7 @@ pub struct Admitted<'c> {
     pub charges: Vec<Charge>,
     /// The request as inbound left it, for the later sections' policy
     /// expressions (`None` when they have none).
-    snapshot: Option<Snapshot>,
+    snapshot: Option<Box<Snapshot>>,
     _slots: Vec<Slot>,
 }
 
@@ -154,7 +154,7 @@ pub async fn admit<'c>(
         let mut r = refusal(status, &message);
         r.extensions_mut().insert(RefusedBy("subscription-key"));
         let pipeline = pipeline.for_request(&ctx);
-        let mut r = pipeline.on_error(r, |b| b, pipeline.snapshot(&ctx).as_ref());
+        let mut r = pipeline.on_error(r, |b| b, pipeline.snapshot(&ctx).as_deref());
         r.extensions_mut().insert(RefusedBy("subscription-key"));
         return Admission::Respond(r, ctx.response_headers);
     }
@@ -179,7 +179,7 @@ pub async fn admit<'c>(
             // The refusing policy's tag outlives what on-error makes.
             let by = r.extensions().get::<RefusedBy>().copied();
             let mut r = if r.status().as_u16() >= 400 {
-                pipeline.on_error(r, |b| b, snapshot.as_ref())
+                pipeline.on_error(r, |b| b, snapshot.as_deref())
             } else {
                 r
             };
@@ -196,14 +196,14 @@ impl Admitted<'_> {
     /// the body of a response `return-response` puts in its place).
     pub fn finish<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
         self.pipeline
-            .outbound(response, body, self.snapshot.as_ref())
+            .outbound(response, body, self.snapshot.as_deref())
     }
 
     /// An error the gateway answers (backend down, too slow), through the
     /// on-error section.
     pub fn on_error<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
         self.pipeline
-            .on_error(response, body, self.snapshot.as_ref())
+            .on_error(response, body, self.snapshot.as_deref())
     }
 
     /// The `retry` policy of the backend section, if any.
@@ -214,7 +214,7 @@ impl Admitted<'_> {
     /// Whether `retry` sends the request again after this answer of the
     /// backend (its condition sees the request as inbound left it).
     pub fn retries(&self, retry: &Retry, status: StatusCode, headers: &HeaderMap) -> bool {
-        let facts = self.snapshot.as_ref().map(Snapshot::facts);
+        let facts = self.snapshot.as_deref().map(Snapshot::facts);
         retry.retries(status, headers, facts.as_ref())
     }
 
