@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analytics;
+pub mod apim;
 pub mod catalog;
 pub mod cert;
 pub mod cidr;

@@ -145,7 +145,13 @@ fn singleton(state: &State, req: &AdminRequest, kind: Kind) -> Result<Answer, Ap
             }
         }
         Method::PUT => {
-            let body: Value = model::parse(kind.noun(), &req.body)?;
+            // The global policies may be an APIM `<policies>` XML document.
+            let body: Value = match std::str::from_utf8(&req.body) {
+                Ok(text) if kind == Kind::Policies && gateway_model::apim::is_xml(text) => {
+                    Value::String(text.to_string())
+                }
+                _ => model::parse(kind.noun(), &req.body)?,
+            };
             put(state, kind, GLOBAL, body, false)
         }
         Method::DELETE => {

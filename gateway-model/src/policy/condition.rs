@@ -22,6 +22,8 @@ pub enum Condition {
     Not(Box<Condition>),
     And(Box<Condition>, Box<Condition>),
     Or(Box<Condition>, Box<Condition>),
+    /// A boolean policy expression (`<when condition="@(...)">`).
+    Expression(std::sync::Arc<edgegw_policy_expr::Expression>),
 }
 
 #[derive(Clone, Debug)]

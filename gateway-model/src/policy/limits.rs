@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use super::key_template::KeyTemplate;
+use super::{expr::Text, key_template::KeyTemplate};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -26,9 +26,13 @@ struct File {
     bandwidth: Option<u64>,
     /// Seconds.
     renewal_period: u64,
-    /// By-key forms only: what is counted, in the key template language.
+    /// By-key forms only: what is counted, in the key template language,
+    /// or a policy expression (`@(...)`).
+    #[serde(default, deserialize_with = "super::expr::text")]
+    counter_key: Option<Text>,
+    /// Calls counted per request (APIM's `increment-count`): 1.
     #[serde(default)]
-    counter_key: Option<String>,
+    increment_count: Option<u64>,
     /// Bound on distinct counted keys (default 100000).
     #[serde(default)]
     max_keys: Option<usize>,
@@ -64,7 +68,7 @@ impl Scope {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LimitSpec {
     pub kind: Kind,
     /// The policy name, also the name in the `RateLimit` headers.
@@ -76,6 +80,9 @@ pub struct LimitSpec {
     pub period: Duration,
     /// By-key forms: what is counted.
     pub key: Option<KeyTemplate>,
+    /// By-key forms: what is counted, computed by a policy expression
+    /// (then `key` is `None`).
+    pub key_expression: Option<std::sync::Arc<edgegw_policy_expr::Expression>>,
     /// Bound on distinct counted keys; the gateway's default when unset.
     pub max_keys: Option<usize>,
     /// Where the calls are counted (rate limits may be cluster-wide).
@@ -118,8 +125,16 @@ impl LimitSpec {
         if f.renewal_period == 0 {
             return Err("renewal_period must be at least 1 second".into());
         }
+        if f.increment_count.is_some_and(|n| n != 1) {
+            return Err("increment_count other than 1 is not supported yet; remove it".into());
+        }
+        let mut key_expression = None;
         let key = match (by_key, f.counter_key) {
-            (true, Some(k)) => Some(KeyTemplate::parse(&k)?),
+            (true, Some(Text::Literal(k))) => Some(KeyTemplate::parse(&k)?),
+            (true, Some(Text::Expr(e))) => {
+                key_expression = Some(e);
+                None
+            }
             (true, None) => {
                 return Err("counter_key is required, e.g. counter_key: \"{client_ip}\"".into());
             }
@@ -137,6 +152,7 @@ impl LimitSpec {
             bytes,
             period: Duration::from_secs(f.renewal_period),
             key,
+            key_expression,
             max_keys: f.max_keys,
             scope,
         })

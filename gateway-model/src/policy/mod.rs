@@ -12,17 +12,18 @@
 //! `KNOWN` and a variant of `PolicySpec`; then its runtime file in
 //! gateway-user and its arm in `Policy::build` there.
 
+pub mod authentication_certificate;
 pub mod cache_lookup;
 pub mod cache_lookup_value;
 pub mod cache_remove_value;
 pub mod cache_store;
 pub mod cache_store_value;
-pub mod authentication_certificate;
 pub mod check_header;
 pub mod choose;
 pub mod concurrency;
 pub mod condition;
 pub mod cors;
+pub mod expr;
 pub mod forward_request;
 pub mod ip_filter;
 pub mod key_template;
@@ -214,6 +215,22 @@ impl PolicySpec {
             a => a,
         };
         parse(name, args).map_err(|m| format!("policy \"{name}\": {}", one_line(&m)))
+    }
+
+    /// Whether a setting is computed per request by a policy expression.
+    pub fn uses_expressions(&self) -> bool {
+        match self {
+            PolicySpec::Limit(l) => l.key_expression.is_some(),
+            PolicySpec::SetHeader(h) => h.expression.is_some(),
+            PolicySpec::Retry(r) => r.condition.is_some(),
+            PolicySpec::Choose(c) => {
+                c.whens.iter().any(|(cond, list)| {
+                    matches!(cond, condition::Condition::Expression(_))
+                        || list.iter().any(|p| p.spec.uses_expressions())
+                }) || c.otherwise.iter().any(|p| p.spec.uses_expressions())
+            }
+            _ => false,
+        }
     }
 }
 

@@ -46,6 +46,11 @@ impl ScopePolicies {
         self.sections[section.index()].as_deref()
     }
 
+    /// Sets a section's steps (the XML reader's way in).
+    pub(crate) fn set_section(&mut self, section: Section, steps: Vec<Step>) {
+        self.sections[section.index()] = Some(steps);
+    }
+
     /// Every policy of the scope, `choose` branches not included.
     pub fn policies(&self) -> impl Iterator<Item = &Arc<Placed>> {
         self.sections
@@ -69,9 +74,14 @@ pub fn parse_scope(
 ) -> ScopePolicies {
     let mut out = ScopePolicies::default();
     let Some(value) = value else { return out };
+    if let Value::String(text) = value
+        && crate::apim::is_xml(text)
+    {
+        return crate::apim::parse_scope(text, at, named, problems);
+    }
     let Value::Mapping(map) = value else {
         problems.push(format!(
-            "{at}: policies must be a map of sections (inbound, backend, outbound, on-error)"
+            "{at}: policies must be a map of sections (inbound, backend, outbound, on-error) or a <policies> XML document"
         ));
         return out;
     };

@@ -24,10 +24,16 @@ struct File {
     /// Cap on the wait (default 30000).
     #[serde(default)]
     max_interval_ms: Option<u64>,
+    /// A boolean policy expression over `context.Response` (APIM's
+    /// `condition`): retry while it holds, instead of `status_codes`.
+    #[serde(default)]
+    condition: Option<Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RetrySpec {
+    /// Retry while this holds (then `statuses` is not used).
+    pub condition: Option<std::sync::Arc<edgegw_policy_expr::Expression>>,
     pub statuses: Vec<StatusCode>,
     /// Extra attempts after the first (1 to 10).
     pub count: u32,
@@ -51,7 +57,19 @@ impl RetrySpec {
             .into_iter()
             .map(super::status)
             .collect::<Result<_, _>>()?;
+        let condition = match &f.condition {
+            None => None,
+            Some(v) => match super::expr::text_of(v, Some(&edgegw_policy_expr::Ty::Bool))? {
+                super::expr::Text::Expr(e) => Some(e),
+                super::expr::Text::Literal(l) => {
+                    return Err(format!(
+                        "condition \"{l}\" is not a policy expression; write e.g. \"@(context.Response.StatusCode >= 500)\""
+                    ));
+                }
+            },
+        };
         Ok(RetrySpec {
+            condition,
             statuses,
             count: f.count,
             interval: Duration::from_millis(f.interval_ms),

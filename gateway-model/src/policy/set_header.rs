@@ -5,14 +5,17 @@ use http::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_yaml::Value;
 
+use super::expr::Text;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     /// Header name.
     name: String,
-    /// Value (named values are substituted); not needed for "delete".
-    #[serde(default, deserialize_with = "super::scalar")]
-    value: Option<String>,
+    /// Value (named values are substituted), or a policy expression; not
+    /// needed for "delete".
+    #[serde(default, deserialize_with = "super::expr::text")]
+    value: Option<Text>,
     /// "override" (default), "skip" (only when absent), "append", "delete".
     #[serde(default)]
     exists_action: Option<String>,
@@ -26,11 +29,13 @@ pub enum Action {
     Delete,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct SetHeaderSpec {
     pub name: HeaderName,
-    /// `None` for `Delete`.
+    /// `None` for `Delete` and for a value computed by `expression`.
     pub value: Option<HeaderValue>,
+    /// The value, computed per request.
+    pub expression: Option<std::sync::Arc<edgegw_policy_expr::Expression>>,
     pub action: Action,
 }
 
@@ -57,17 +62,23 @@ impl SetHeaderSpec {
                 ));
             }
         };
+        let mut expression = None;
         let value =
-            match (&f.value, action) {
+            match (f.value, action) {
                 (_, Action::Delete) => None,
                 (None, _) => return Err("value is required unless exists_action is delete".into()),
-                (Some(v), _) => Some(HeaderValue::from_str(v).map_err(|_| {
+                (Some(Text::Expr(e)), _) => {
+                    expression = Some(e);
+                    None
+                }
+                (Some(Text::Literal(v)), _) => Some(HeaderValue::from_str(&v).map_err(|_| {
                     format!("value of header \"{}\" is not valid in a header", f.name)
                 })?),
             };
         Ok(SetHeaderSpec {
             name,
             value,
+            expression,
             action,
         })
     }

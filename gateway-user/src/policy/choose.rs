@@ -6,7 +6,12 @@ use std::sync::Arc;
 
 use gateway_model::policy::{Placed, choose::ChooseSpec, condition::Condition};
 
-use super::{Policy, condition::Holds, context::Ctx};
+use super::{
+    Answer, Policy,
+    condition::Holds,
+    context::Ctx,
+    expr::{self, Facts, Later},
+};
 use crate::state_registry::Staging;
 
 #[derive(Debug)]
@@ -32,12 +37,47 @@ impl Choose {
         }
     }
 
-    /// The policies of the branch that runs for this request.
-    pub fn pick(&self, ctx: &Ctx) -> &[Arc<Policy>] {
-        self.whens
-            .iter()
-            .find(|(c, _)| c.holds(ctx))
-            .map_or(&self.otherwise, |(_, p)| p)
+    /// The policies of the branch that runs for this request; the
+    /// failure answer when a condition's expression failed.
+    pub fn pick(&self, ctx: &Ctx) -> Result<&[Arc<Policy>], Box<Answer>> {
+        for (c, policies) in &self.whens {
+            let holds = match c {
+                Condition::Expression(e) => {
+                    expr::holds(e, ctx).map_err(|err| Box::new(expr::failure("choose", e, &err)))?
+                }
+                c => c.holds(ctx),
+            };
+            if holds {
+                return Ok(policies);
+            }
+        }
+        Ok(&self.otherwise)
+    }
+
+    /// Whether a condition or a branch's policy is a policy expression.
+    pub fn uses_expressions(&self) -> bool {
+        self.whens.iter().any(|(c, list)| {
+            matches!(c, Condition::Expression(_)) || list.iter().any(|p| p.uses_expressions())
+        }) || self.otherwise.iter().any(|p| p.uses_expressions())
+    }
+
+    /// `pick` in outbound and on-error, where conditions see the response
+    /// and `context.LastError` (`env`). Native conditions were decided on
+    /// the request already (`Pipeline::for_request`): such a `choose` is
+    /// not run here.
+    pub fn pick_later(&self, env: Option<(&Facts, Later)>) -> Result<&[Arc<Policy>], Box<Answer>> {
+        for (c, policies) in &self.whens {
+            let Condition::Expression(e) = c else {
+                continue;
+            };
+            let failed = |err| Box::new(expr::failure("choose", e, &err));
+            let (facts, later) =
+                env.ok_or_else(|| failed(expr::message(e, "no request to read")))?;
+            if expr::holds_with(e, facts, Some(later)).map_err(failed)? {
+                return Ok(policies);
+            }
+        }
+        Ok(&self.otherwise)
     }
 
     /// The policies of every branch.
@@ -81,11 +121,15 @@ mod tests {
         );
         let method = hyper::Method::GET;
         let mut headers = hyper::HeaderMap::new();
-        assert!(c.pick(&Ctx::test(&method, &mut headers)).is_empty());
+        assert!(
+            c.pick(&Ctx::test(&method, &mut headers))
+                .unwrap()
+                .is_empty()
+        );
         headers.insert("x-tier", "silver".parse().unwrap());
-        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).len(), 2);
+        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).unwrap().len(), 2);
         headers.insert("x-tier", "gold".parse().unwrap());
-        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).len(), 1);
+        assert_eq!(c.pick(&Ctx::test(&method, &mut headers)).unwrap().len(), 1);
         assert_eq!(c.branches().count(), 3);
     }
 }

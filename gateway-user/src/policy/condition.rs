@@ -30,6 +30,10 @@ impl Holds for Condition {
             Condition::Not(c) => !c.holds(ctx),
             Condition::And(a, b) => a.holds(ctx) && b.holds(ctx),
             Condition::Or(a, b) => a.holds(ctx) || b.holds(ctx),
+            // Evaluated with its failure by `Choose::pick`; the model
+            // loads expression conditions in the inbound section only,
+            // where `pick` runs, so this is not reached.
+            Condition::Expression(e) => super::expr::holds(e, ctx).unwrap_or(false),
         }
     }
 }

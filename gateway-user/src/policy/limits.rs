@@ -49,6 +49,8 @@ pub struct Limit {
     allowance: Allowance,
     period: Duration,
     key: Option<KeyTemplate>,
+    /// The key, computed by a policy expression.
+    key_expression: Option<Arc<edgegw_policy_expr::Expression>>,
     counters: Arc<Counters>,
     /// `RateLimit-Policy` values, rendered once.
     policy_headers: Vec<PerThread<HeaderValue>>,
@@ -103,7 +105,11 @@ impl Limit {
         let max_keys = spec.max_keys.unwrap_or(DEFAULT_MAX_KEYS);
         // The settings that shape the counters: a reload keeps the counters
         // of a policy whose place and identity are unchanged.
-        let identity = format!("{name}|{allowance:?}|{w}|{:?}|{max_keys}", spec.key);
+        let key = match &spec.key_expression {
+            Some(e) => format!("{:?}", e.source()),
+            None => format!("{:?}", spec.key),
+        };
+        let identity = format!("{name}|{allowance:?}|{w}|{key}|{max_keys}");
         let policy_headers = [
             spec.calls.map(|q| format!("\"{name}\";q={q};w={w}")),
             spec.bytes
@@ -135,6 +141,7 @@ impl Limit {
             allowance,
             period: spec.period,
             key: spec.key.clone(),
+            key_expression: spec.key_expression.clone(),
             // Reloads carry the counters of an unchanged policy over
             // (`state_registry`); a changed one starts afresh.
             counters: staging.take(StateKind::Limit, format!("{place}|{identity}"), || {
@@ -161,9 +168,13 @@ impl Limit {
         if let Some(early) = self.xdp_standing(ctx) {
             return early;
         }
-        let key = match &self.key {
-            Some(t) => t.render(ctx),
-            None => match ctx.subscription {
+        let key = match (&self.key, &self.key_expression) {
+            (_, Some(e)) => match super::expr::text(e, ctx) {
+                Ok(k) => k.into(),
+                Err(err) => return Some(super::expr::failure(self.name, e, &err)),
+            },
+            (Some(t), None) => t.render(ctx),
+            (None, None) => match ctx.subscription {
                 Some(id) => format!("s:{id}").into(),
                 None => format!("ip:{}", ctx.client_ip).into(),
             },
@@ -190,9 +201,13 @@ impl Limit {
         if let Some(early) = self.xdp_standing(ctx) {
             return early;
         }
-        let key: String = match &self.key {
-            Some(t) => t.render(ctx).into_owned(),
-            None => match ctx.subscription {
+        let key: String = match (&self.key, &self.key_expression) {
+            (_, Some(e)) => match super::expr::text(e, ctx) {
+                Ok(k) => k,
+                Err(err) => return Some(super::expr::failure(self.name, e, &err)),
+            },
+            (Some(t), None) => t.render(ctx).into_owned(),
+            (None, None) => match ctx.subscription {
                 Some(id) => format!("s:{id}"),
                 None => format!("ip:{}", ctx.client_ip),
             },
@@ -212,9 +227,10 @@ impl Limit {
     /// `Some` when that decides the call.
     #[inline]
     fn xdp_standing(&self, ctx: &Ctx) -> Option<Option<Answer>> {
-        let by_ip = match &self.key {
-            Some(t) => t.uses_client_ip(),
-            None => ctx.subscription.is_none(),
+        let by_ip = match (&self.key, &self.key_expression) {
+            (_, Some(_)) => false,
+            (Some(t), None) => t.uses_client_ip(),
+            (None, None) => ctx.subscription.is_none(),
         };
         if by_ip && let Some(xdp) = ctx.xdp {
             match xdp.standing(ctx.client_ip) {

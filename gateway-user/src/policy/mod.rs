@@ -16,6 +16,7 @@ mod condition;
 pub mod context;
 mod cors;
 pub mod counters;
+pub mod expr;
 mod fetch;
 mod ip_filter;
 pub(crate) mod jwt;
@@ -105,6 +106,17 @@ impl Policy {
             Policy::CacheLookupValue(_) => "cache-lookup-value",
             Policy::CacheStoreValue(_) => "cache-store-value",
             Policy::CacheRemoveValue(_) => "cache-remove-value",
+        }
+    }
+
+    /// Whether it holds a policy expression (for the later sections: their
+    /// requests keep a snapshot for it).
+    pub fn uses_expressions(&self) -> bool {
+        match self {
+            Policy::SetHeader(h) => h.uses_expressions(),
+            Policy::Choose(c) => c.uses_expressions(),
+            Policy::Retry(r) => r.condition().is_some(),
+            _ => false,
         }
     }
 

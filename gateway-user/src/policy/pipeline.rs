@@ -11,7 +11,10 @@ use bytes::Bytes;
 use hyper::Response;
 
 use super::{
-    Answer, Policy, ScopePolicies, Section, compose, concurrency::LimitConcurrency, context::Ctx,
+    Answer, Policy, ScopePolicies, Section, compose,
+    concurrency::LimitConcurrency,
+    context::Ctx,
+    expr::{Facts, Failed, Later, Snapshot},
 };
 
 /// Whether the request goes on, or is answered here.
@@ -28,6 +31,9 @@ pub struct Pipeline {
     on_error: Vec<Arc<Policy>>,
     /// Whether backend, outbound or on-error hold a `choose`.
     conditional: bool,
+    /// Whether backend, outbound or on-error hold a policy expression
+    /// (then requests keep a `Snapshot` for them).
+    late_expressions: bool,
 }
 
 impl Pipeline {
@@ -39,10 +45,13 @@ impl Pipeline {
             outbound: compose(scopes, Section::Outbound),
             on_error: compose(scopes, Section::OnError),
             conditional: false,
+            late_expressions: false,
         };
-        pipeline.conditional = [&pipeline.backend, &pipeline.outbound, &pipeline.on_error]
+        let later = [&pipeline.backend, &pipeline.outbound, &pipeline.on_error];
+        pipeline.conditional = later
             .iter()
             .any(|s| s.iter().any(|p| matches!(**p, Policy::Choose(_))));
+        pipeline.late_expressions = later.iter().any(|s| s.iter().any(|p| p.uses_expressions()));
         pipeline
     }
 
@@ -60,7 +69,15 @@ impl Pipeline {
             outbound: decide(&self.outbound, ctx),
             on_error: decide(&self.on_error, ctx),
             conditional: false,
+            late_expressions: self.late_expressions,
         })
+    }
+
+    /// The request as inbound left it, for the expressions of the later
+    /// sections; `None` (nothing copied) when they have none.
+    /// Boxed: requests without one carry a pointer's worth.
+    pub fn snapshot(&self, ctx: &Ctx) -> Option<Box<Snapshot>> {
+        self.late_expressions.then(|| Box::new(Snapshot::of(ctx)))
     }
 
     /// No policies.
@@ -70,6 +87,7 @@ impl Pipeline {
         outbound: Vec::new(),
         on_error: Vec::new(),
         conditional: false,
+        late_expressions: false,
     };
 
     pub async fn inbound(&self, ctx: &mut Ctx<'_>) -> Flow {
@@ -88,10 +106,13 @@ impl Pipeline {
                 }
             };
             let answer = match &**policy {
-                Policy::Choose(c) => {
-                    outer.push(std::mem::replace(&mut current, c.pick(ctx).iter()));
-                    None
-                }
+                Policy::Choose(c) => match c.pick(ctx) {
+                    Ok(branch) => {
+                        outer.push(std::mem::replace(&mut current, branch.iter()));
+                        None
+                    }
+                    Err(failed) => Some(*failed),
+                },
                 // Boxed, as validate-jwt: a cluster limit may wait on Redis.
                 Policy::Limit(l) if l.is_cluster() => Box::pin(l.check_cluster(ctx)).await,
                 Policy::Limit(l) => l.check(ctx),
@@ -118,10 +139,7 @@ impl Pipeline {
                     None
                 }
                 Policy::Cors(c) => c.apply(ctx),
-                Policy::SetHeader(h) => {
-                    h.apply(ctx.headers);
-                    None
-                }
+                Policy::SetHeader(h) => h.run(ctx),
                 Policy::SetQuery(q) => {
                     q.apply(&mut ctx.query);
                     None
@@ -188,14 +206,26 @@ impl Pipeline {
     }
 
     /// Runs the outbound section on a backend response; `body` makes the
-    /// body of a response that `return-response` puts in its place.
-    pub fn outbound<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
-        run_response(&self.outbound, response, body)
+    /// body of a response that `return-response` puts in its place;
+    /// `snapshot` is what its expressions see of the request.
+    pub fn outbound<B>(
+        &self,
+        response: Response<B>,
+        body: impl FnOnce(Bytes) -> B,
+        snapshot: Option<&Snapshot>,
+    ) -> Response<B> {
+        run_response(&self.outbound, response, body, snapshot, false)
     }
 
-    /// Runs the on-error section on an error the gateway answers.
-    pub fn on_error<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
-        run_response(&self.on_error, response, body)
+    /// Runs the on-error section on an error the gateway answers (its
+    /// expressions see the failure as `context.LastError`).
+    pub fn on_error<B>(
+        &self,
+        response: Response<B>,
+        body: impl FnOnce(Bytes) -> B,
+        snapshot: Option<&Snapshot>,
+    ) -> Response<B> {
+        run_response(&self.on_error, response, body, snapshot, true)
     }
 
     /// Backends `set-backend-service` may switch to (their clients are
@@ -242,12 +272,16 @@ fn set_backends<'a>(policies: &'a [Arc<Policy>], out: &mut Vec<&'a crate::config
 }
 
 /// The policies of a section with each `choose` replaced by the branch
-/// `ctx` takes.
+/// `ctx` takes; a `choose` with policy expressions stays, decided when the
+/// section runs (its conditions may read the response).
 fn decide(policies: &[Arc<Policy>], ctx: &Ctx) -> Vec<Arc<Policy>> {
     let mut out = Vec::with_capacity(policies.len());
     for policy in policies {
         match &**policy {
-            Policy::Choose(c) => out.extend(decide(c.pick(ctx), ctx)),
+            Policy::Choose(c) if !c.uses_expressions() => {
+                // Native conditions never fail.
+                out.extend(decide(c.pick(ctx).unwrap_or_default(), ctx))
+            }
             _ => out.push(policy.clone()),
         }
     }
@@ -258,27 +292,74 @@ fn run_response<B>(
     policies: &[Arc<Policy>],
     response: Response<B>,
     make_body: impl FnOnce(Bytes) -> B,
+    snapshot: Option<&Snapshot>,
+    on_error: bool,
 ) -> Response<B> {
     let (mut parts, body) = response.into_parts();
+    let failed =
+        (on_error && snapshot.is_some()).then(|| Failed::of(&parts.extensions, parts.status));
     let mut returned = None;
-    for policy in policies {
-        match &**policy {
-            Policy::SetHeader(h) => h.apply(&mut parts.headers),
-            Policy::SetStatus(s) => s.apply(&mut parts),
-            // A returned response replaces status, headers and body.
-            Policy::Return(r) => {
-                let (p, b) = r.response().into_parts();
-                parts = p;
-                returned = Some(b);
-            }
-            _ => {}
-        }
+    let facts = snapshot.map(Snapshot::facts);
+    let env = facts.as_ref().map(|f| (f, failed.as_ref()));
+    if let Err(answer) = run_on(policies, &mut parts, &mut returned, env) {
+        let (p, b) = answer.into_parts();
+        parts = p;
+        returned = Some(b);
     }
     let body = match returned {
         Some(bytes) => make_body(bytes),
         None => body,
     };
     Response::from_parts(parts, body)
+}
+
+/// What the later sections' expressions see: the request (`env`) and the
+/// response as it is now.
+fn later<'a>(
+    env: Option<(&'a Facts<'a>, Option<&'a Failed>)>,
+    parts: &'a hyper::http::response::Parts,
+) -> Option<(&'a Facts<'a>, Later<'a>)> {
+    env.map(|(facts, failed)| {
+        (
+            facts,
+            Later {
+                status: parts.status.as_u16(),
+                headers: &parts.headers,
+                last_error: failed,
+            },
+        )
+    })
+}
+
+/// Runs `policies` on a response's head; a failed expression's answer
+/// as the error (it replaces the response; logged where it failed).
+fn run_on(
+    policies: &[Arc<Policy>],
+    parts: &mut hyper::http::response::Parts,
+    returned: &mut Option<Bytes>,
+    env: Option<(&Facts, Option<&Failed>)>,
+) -> Result<(), Box<Answer>> {
+    for policy in policies {
+        match &**policy {
+            Policy::SetHeader(h) => {
+                let value = h.value_later(later(env, parts))?;
+                h.set(&mut parts.headers, value.as_ref());
+            }
+            Policy::SetStatus(s) => s.apply(parts),
+            // A returned response replaces status, headers and body.
+            Policy::Return(r) => {
+                let (p, b) = r.response().into_parts();
+                *parts = p;
+                *returned = Some(b);
+            }
+            Policy::Choose(c) => {
+                let branch = c.pick_later(later(env, parts))?;
+                run_on(branch, parts, returned, env)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

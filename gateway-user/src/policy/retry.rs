@@ -5,13 +5,18 @@
 //! Only requests without a body are retried: a streamed body cannot be
 //! sent twice.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
+use edgegw_policy_expr::Expression;
 use gateway_model::policy::retry::RetrySpec;
-use hyper::StatusCode;
+use hyper::{HeaderMap, StatusCode};
+
+use super::expr::{self, Facts, Later};
 
 #[derive(Debug)]
 pub struct Retry {
+    /// APIM's `condition`: retry while it holds (instead of `statuses`).
+    condition: Option<Arc<Expression>>,
     statuses: Vec<StatusCode>,
     count: u32,
     interval: Duration,
@@ -22,6 +27,7 @@ pub struct Retry {
 impl Retry {
     pub fn new(spec: &RetrySpec) -> Self {
         Retry {
+            condition: spec.condition.clone(),
             statuses: spec.statuses.clone(),
             count: spec.count,
             interval: spec.interval,
@@ -32,6 +38,33 @@ impl Retry {
 
     pub fn retries_status(&self, status: StatusCode) -> bool {
         self.statuses.contains(&status)
+    }
+
+    pub fn condition(&self) -> Option<&Expression> {
+        self.condition.as_deref()
+    }
+
+    /// Whether the backend's answer calls for another attempt: the
+    /// condition, evaluated with the answer as `context.Response`, or the
+    /// listed statuses. A condition that fails to evaluate stops the
+    /// retries (logged with its policy, line and column).
+    pub fn retries(&self, status: StatusCode, headers: &HeaderMap, facts: Option<&Facts>) -> bool {
+        let Some(e) = &self.condition else {
+            return self.retries_status(status);
+        };
+        let later = Later {
+            status: status.as_u16(),
+            headers,
+            last_error: None,
+        };
+        match facts.map(|f| expr::holds_with(e, f, Some(later))) {
+            Some(Ok(holds)) => holds,
+            Some(Err(err)) => {
+                expr::log_failure("retry", e, &err);
+                false
+            }
+            None => false,
+        }
     }
 
     /// The wait before retry number `n` (0-based).

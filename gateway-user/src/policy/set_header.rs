@@ -6,13 +6,23 @@ use hyper::{
     header::{HeaderName, HeaderValue},
 };
 
+use std::sync::Arc;
+
+use edgegw_policy_expr::Expression;
 use gateway_model::policy::set_header::{Action, SetHeaderSpec};
 
-use super::per_thread::PerThread;
+use super::{
+    context::Ctx,
+    expr::{self, Facts, Later},
+    per_thread::PerThread,
+    respond::Answer,
+};
 
 pub struct SetHeader {
     name: PerThread<HeaderName>,
     value: Option<PerThread<HeaderValue>>,
+    /// The value, computed per request (inbound only).
+    expression: Option<Arc<Expression>>,
     action: Action,
 }
 
@@ -28,25 +38,72 @@ impl SetHeader {
         SetHeader {
             name: PerThread::new(spec.name.clone()),
             value: spec.value.clone().map(PerThread::new),
+            expression: spec.expression.clone(),
             action: spec.action,
         }
     }
 
+    /// In the inbound section: a value computed by an expression is
+    /// evaluated first; its failure is the answer.
+    pub fn run(&self, ctx: &mut Ctx) -> Option<Answer> {
+        let Some(e) = &self.expression else {
+            self.apply(ctx.headers);
+            return None;
+        };
+        let failed = |err| Some(expr::failure("set-header", e, &err));
+        let value = match expr::text(e, ctx) {
+            Ok(text) => match HeaderValue::try_from(text) {
+                Ok(v) => v,
+                Err(_) => return failed(expr::message(e, "the value is not valid in a header")),
+            },
+            Err(err) => return failed(err),
+        };
+        self.set(ctx.headers, Some(&value));
+        None
+    }
+
     pub fn apply(&self, headers: &mut HeaderMap) {
+        self.set(headers, self.value.as_ref().map(|v| v.get()));
+    }
+
+    /// Whether its value is computed by an expression.
+    pub fn uses_expressions(&self) -> bool {
+        self.expression.is_some()
+    }
+
+    /// In outbound and on-error: the value to set, an expression's
+    /// evaluated against the request and the response (`env`).
+    pub fn value_later(
+        &self,
+        env: Option<(&Facts, Later)>,
+    ) -> Result<Option<HeaderValue>, Box<Answer>> {
+        let Some(e) = &self.expression else {
+            return Ok(self.value.as_ref().map(|v| v.get().clone()));
+        };
+        let failed = |err| Box::new(expr::failure("set-header", e, &err));
+        let (facts, later) = env.ok_or_else(|| failed(expr::message(e, "no request to read")))?;
+        let text = expr::eval_with(e, facts, Some(later), |v| v.to_string()).map_err(failed)?;
+        HeaderValue::try_from(text)
+            .map(Some)
+            .map_err(|_| failed(expr::message(e, "the value is not valid in a header")))
+    }
+
+    /// Sets (or deletes) the header with `value`.
+    pub fn set(&self, headers: &mut HeaderMap, value: Option<&HeaderValue>) {
         let name = self.name.get();
-        match (&self.value, self.action) {
+        match (value, self.action) {
             (_, Action::Delete) | (None, _) => {
                 headers.remove(name);
             }
             (Some(v), Action::Override) => {
-                headers.insert(name.clone(), v.get().clone());
+                headers.insert(name.clone(), v.clone());
             }
             (Some(v), Action::Append) => {
-                headers.append(name.clone(), v.get().clone());
+                headers.append(name.clone(), v.clone());
             }
             (Some(v), Action::Skip) => {
                 if !headers.contains_key(name) {
-                    headers.insert(name.clone(), v.get().clone());
+                    headers.insert(name.clone(), v.clone());
                 }
             }
         }

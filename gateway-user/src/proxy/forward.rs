@@ -377,10 +377,13 @@ where
                 let send = Box::pin(gw.backends.send(b, out.clone(), empty_body(), false, wait));
                 deadline::within(wait, send)
             };
-            let again = |r: &Result<Result<Answer, BackendError>, _>| match r {
-                Ok(Ok(answer)) => retry.retries_status(answer.response.status()),
-                Ok(Err(e)) => matches!(e, BackendError::Connect(_)),
-                Err(_) => false,
+            let again = |r: &Result<Result<Answer, BackendError>, _>| match (r, admitted.as_ref()) {
+                (Ok(Ok(answer)), Some(a)) => {
+                    a.retries(retry, answer.response.status(), answer.response.headers())
+                }
+                (Ok(Ok(answer)), None) => retry.retries_status(answer.response.status()),
+                (Ok(Err(e)), _) => matches!(e, BackendError::Connect(_)),
+                (Err(_), _) => false,
             };
             retry.run(attempt, again).await
         }

@@ -20,6 +20,7 @@ use crate::{
         Answer, Charge, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
         cache::{Pending, Tee},
         context::{Ctx, ExtraHeaders, Query},
+        expr::Snapshot,
         refusal,
     },
 };
@@ -56,6 +57,9 @@ pub struct Admitted<'c> {
     pub charges: Vec<Charge>,
     /// A `cache-lookup` miss: the response may be stored.
     cache: Option<Box<Pending>>,
+    /// The request as inbound left it, for the later sections' policy
+    /// expressions (`None` when they have none).
+    snapshot: Option<Box<Snapshot>>,
     _slots: Vec<Slot>,
 }
 
@@ -162,15 +166,17 @@ pub async fn admit<'c>(
         {
             return Admission::Respond(r, ctx.response_headers);
         }
-        let mut r = pipeline
-            .for_request(&ctx)
-            .on_error(refusal(status, &message), |b| b);
+        let mut r = refusal(status, &message);
+        r.extensions_mut().insert(RefusedBy("subscription-key"));
+        let pipeline = pipeline.for_request(&ctx);
+        let mut r = pipeline.on_error(r, |b| b, pipeline.snapshot(&ctx).as_deref());
         r.extensions_mut().insert(RefusedBy("subscription-key"));
         return Admission::Respond(r, ctx.response_headers);
     }
     let flow = pipeline.inbound(&mut ctx).await;
     // `choose` of the later sections is decided on the request as it is now.
     let pipeline = pipeline.for_request(&ctx);
+    let snapshot = pipeline.snapshot(&ctx);
     match flow {
         Flow::Continue => Admission::Forward(
             Admitted {
@@ -181,6 +187,7 @@ pub async fn admit<'c>(
                 client_identity: ctx.client_identity,
                 charges: ctx.charges,
                 cache: ctx.cache,
+                snapshot,
                 _slots: ctx.slots,
             },
             ctx.response_headers,
@@ -189,7 +196,7 @@ pub async fn admit<'c>(
             // The refusing policy's tag outlives what on-error makes.
             let by = r.extensions().get::<RefusedBy>().copied();
             let mut r = if r.status().as_u16() >= 400 {
-                pipeline.on_error(r, |b| b)
+                pipeline.on_error(r, |b| b, snapshot.as_deref())
             } else {
                 r
             };
@@ -205,7 +212,8 @@ impl Admitted<'_> {
     /// The backend's response, through the outbound section (`body` makes
     /// the body of a response `return-response` puts in its place).
     pub fn finish<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
-        self.pipeline.outbound(response, body)
+        self.pipeline
+            .outbound(response, body, self.snapshot.as_deref())
     }
 
     /// The response, its body copied into the cache as it streams (the
@@ -229,12 +237,20 @@ impl Admitted<'_> {
     /// An error the gateway answers (backend down, too slow), through the
     /// on-error section.
     pub fn on_error<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
-        self.pipeline.on_error(response, body)
+        self.pipeline
+            .on_error(response, body, self.snapshot.as_deref())
     }
 
     /// The `retry` policy of the backend section, if any.
     pub fn retry(&self) -> Option<&Retry> {
         self.pipeline.retry()
+    }
+
+    /// Whether `retry` sends the request again after this answer of the
+    /// backend (its condition sees the request as inbound left it).
+    pub fn retries(&self, retry: &Retry, status: StatusCode, headers: &HeaderMap) -> bool {
+        let facts = self.snapshot.as_deref().map(Snapshot::facts);
+        retry.retries(status, headers, facts.as_ref())
     }
 
     /// The backend timeout set by `forward-request`, if any.

@@ -13,6 +13,7 @@ mod apim_limits;
 mod apim_policies;
 mod apim_subscriptions;
 mod apim_xdp_state;
+mod apim_xml;
 mod cli_errors;
 mod cp_api;
 mod cp_apply;

@@ -1,0 +1,730 @@
+//! Every policy element edgegw runs, under its APIM name, attributes and
+//! child elements as Microsoft's policy reference documents them, read
+//! into the settings of the same policy's YAML form.
+
+use roxmltree::Node;
+use serde_yaml::{Mapping, Value};
+
+use super::reader::Reader;
+use crate::policy::expr;
+
+/// How an attribute's value is read.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Literal text.
+    Text,
+    /// A whole number.
+    Int,
+    /// Seconds, given to the YAML form in milliseconds.
+    SecondsAsMs,
+    /// `true` or `false`.
+    Bool,
+    /// A counter key or condition: a literal (taken as is) or an
+    /// expression.
+    Key,
+    /// Accepted by APIM, not by edgegw yet: refused with the reason.
+    NotYet(&'static str),
+}
+
+use Kind::*;
+
+/// An attribute: its APIM name, the YAML setting it becomes, how it reads.
+type Attr = (&'static str, &'static str, Kind);
+
+/// One element: its APIM name, the YAML policy, its attributes, and what
+/// reads its child elements (into the same settings).
+struct Element {
+    xml: &'static str,
+    policy: &'static str,
+    attrs: &'static [Attr],
+    children: Option<fn(&mut Reader, Node, &mut Mapping)>,
+}
+
+const HEADERS_NOT_YET: Kind = NotYet(
+    "custom header and variable names for the limit's state are not supported yet; remove it (edgegw sends Retry-After and the IETF RateLimit headers)",
+);
+const INCREMENT_NOT_YET: Kind = NotYet(
+    "every call is counted when it arrives; counting on a condition is not supported yet, remove it",
+);
+const LIMIT_ATTRS: &[Attr] = &[
+    ("calls", "calls", Int),
+    ("renewal-period", "renewal_period", Int),
+    ("retry-after-header-name", "", HEADERS_NOT_YET),
+    ("retry-after-variable-name", "", HEADERS_NOT_YET),
+    ("remaining-calls-header-name", "", HEADERS_NOT_YET),
+    ("remaining-calls-variable-name", "", HEADERS_NOT_YET),
+    ("total-calls-header-name", "", HEADERS_NOT_YET),
+];
+const ELEMENTS: &[Element] = &[
+    Element {
+        xml: "rate-limit",
+        policy: "rate-limit",
+        attrs: LIMIT_ATTRS,
+        children: Some(per_api_limits),
+    },
+    Element {
+        xml: "rate-limit-by-key",
+        policy: "rate-limit-by-key",
+        attrs: &[
+            ("calls", "calls", Int),
+            ("renewal-period", "renewal_period", Int),
+            ("counter-key", "counter_key", Key),
+            ("increment-condition", "", INCREMENT_NOT_YET),
+            ("increment-count", "increment_count", Int),
+            ("retry-after-header-name", "", HEADERS_NOT_YET),
+            ("retry-after-variable-name", "", HEADERS_NOT_YET),
+            ("remaining-calls-header-name", "", HEADERS_NOT_YET),
+            ("remaining-calls-variable-name", "", HEADERS_NOT_YET),
+            ("total-calls-header-name", "", HEADERS_NOT_YET),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "quota",
+        policy: "quota",
+        attrs: &[
+            ("calls", "calls", Int),
+            ("bandwidth", "bandwidth", Int),
+            ("renewal-period", "renewal_period", Int),
+        ],
+        children: Some(per_api_limits),
+    },
+    Element {
+        xml: "quota-by-key",
+        policy: "quota-by-key",
+        attrs: &[
+            ("calls", "calls", Int),
+            ("bandwidth", "bandwidth", Int),
+            ("renewal-period", "renewal_period", Int),
+            ("counter-key", "counter_key", Key),
+            ("increment-condition", "", INCREMENT_NOT_YET),
+            (
+                "first-period-start",
+                "",
+                NotYet("quota periods start when the policy is loaded; remove it"),
+            ),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "limit-concurrency",
+        policy: "limit-concurrency",
+        attrs: &[("key", "", Text), ("max-count", "max_count", Int)],
+        children: None,
+    },
+    Element {
+        xml: "ip-filter",
+        policy: "ip-filter",
+        attrs: &[("action", "action", Text)],
+        children: Some(ip_filter),
+    },
+    Element {
+        xml: "check-header",
+        policy: "check-header",
+        attrs: &[
+            ("name", "name", Text),
+            ("failed-check-httpcode", "failed_check_httpcode", Int),
+            (
+                "failed-check-error-message",
+                "failed_check_error_message",
+                Text,
+            ),
+            ("ignore-case", "ignore_case", Bool),
+        ],
+        children: Some(check_header),
+    },
+    Element {
+        xml: "validate-jwt",
+        policy: "validate-jwt",
+        attrs: &[
+            ("header-name", "header_name", Text),
+            ("query-parameter-name", "query_parameter_name", Text),
+            (
+                "failed-validation-httpcode",
+                "failed_validation_httpcode",
+                Int,
+            ),
+            (
+                "failed-validation-error-message",
+                "failed_validation_error_message",
+                Text,
+            ),
+            ("require-expiration-time", "require_expiration_time", Bool),
+            ("clock-skew", "clock_skew", Int),
+            ("require-signed-tokens", "", Text),
+            (
+                "require-scheme",
+                "",
+                NotYet("the token is read after \"Bearer \" from the header; remove it"),
+            ),
+            (
+                "token-value",
+                "",
+                NotYet("the token comes from header-name or query-parameter-name; use one of them"),
+            ),
+            (
+                "output-token-variable-name",
+                "",
+                NotYet("variables are not supported yet; remove it"),
+            ),
+        ],
+        children: Some(validate_jwt),
+    },
+    Element {
+        xml: "cors",
+        policy: "cors",
+        attrs: &[
+            ("allow-credentials", "allow_credentials", Bool),
+            (
+                "terminate-unmatched-request",
+                "",
+                NotYet(
+                    "unmatched preflight requests are always answered without CORS headers; remove it",
+                ),
+            ),
+        ],
+        children: Some(cors),
+    },
+    Element {
+        xml: "set-header",
+        policy: "set-header",
+        attrs: &[
+            ("name", "name", Text),
+            ("exists-action", "exists_action", Text),
+        ],
+        children: Some(one_value),
+    },
+    Element {
+        xml: "set-query-parameter",
+        policy: "set-query-parameter",
+        attrs: &[
+            ("name", "name", Text),
+            ("exists-action", "exists_action", Text),
+        ],
+        children: Some(one_value),
+    },
+    Element {
+        xml: "rewrite-uri",
+        policy: "rewrite-uri",
+        attrs: &[
+            ("template", "template", Text),
+            ("copy-unmatched-params", "copy_unmatched_params", Bool),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "set-backend-service",
+        policy: "set-backend-service",
+        attrs: &[
+            ("base-url", "base_url", Text),
+            (
+                "backend-id",
+                "",
+                NotYet("backends by id are not supported yet; give base-url"),
+            ),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "forward-request",
+        policy: "forward-request",
+        attrs: &[
+            ("timeout", "timeout", Int),
+            (
+                "follow-redirects",
+                "",
+                NotYet("redirects are passed to the client; remove it"),
+            ),
+            (
+                "buffer-request-body",
+                "",
+                NotYet("bodies are streamed; remove it"),
+            ),
+            (
+                "buffer-response",
+                "",
+                NotYet("bodies are streamed; remove it"),
+            ),
+            (
+                "fail-on-error-status-code",
+                "",
+                NotYet("backend error statuses are passed to outbound; remove it"),
+            ),
+            (
+                "http-version",
+                "",
+                NotYet("the backend's protocol is set on the backend; remove it"),
+            ),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "retry",
+        policy: "retry",
+        attrs: &[
+            ("condition", "condition", Key),
+            ("count", "count", Int),
+            ("interval", "interval_ms", SecondsAsMs),
+            ("max-interval", "max_interval_ms", SecondsAsMs),
+            (
+                "delta",
+                "",
+                NotYet("waits are fixed or doubled (give max-interval); remove it"),
+            ),
+            (
+                "first-fast-retry",
+                "",
+                NotYet("the first retry waits interval; remove it"),
+            ),
+        ],
+        children: Some(retry),
+    },
+    Element {
+        xml: "mock-response",
+        policy: "mock-response",
+        attrs: &[
+            ("status-code", "status_code", Int),
+            ("content-type", "content_type", Text),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "return-response",
+        policy: "return-response",
+        attrs: &[(
+            "response-variable-name",
+            "",
+            NotYet(
+                "variables are not supported yet; write <set-status>, <set-header> and <set-body> inside",
+            ),
+        )],
+        children: Some(return_response),
+    },
+    Element {
+        xml: "set-status",
+        policy: "set-status",
+        // The reason phrase is the status's standard one (HTTP/2 has none).
+        attrs: &[("code", "code", Int), ("reason", "", Text)],
+        children: None,
+    },
+];
+
+/// Elements refused with a line of their own: built elsewhere, or later.
+const NOT_YET: &[(&str, &str)] = &[
+    ("cache-lookup", "response caching is not supported yet"),
+    ("cache-store", "response caching is not supported yet"),
+    ("cache-lookup-value", "value caching is not supported yet"),
+    ("cache-store-value", "value caching is not supported yet"),
+    (
+        "validate-client-certificate",
+        "client certificates are not supported yet",
+    ),
+    ("set-variable", "variables are not supported yet"),
+    ("include-fragment", "policy fragments are not supported yet"),
+    ("set-method", "set-method is not supported yet"),
+    (
+        "set-body",
+        "set-body outside return-response is not supported yet",
+    ),
+    ("find-and-replace", "find-and-replace is not supported yet"),
+    (
+        "authentication-basic",
+        "authentication-basic is not supported yet",
+    ),
+    ("trace", "trace is not supported yet"),
+];
+
+/// The YAML policy name and settings of a policy element; `None` when
+/// it has problems (reported).
+pub(super) fn translate(r: &mut Reader, node: Node) -> Option<(&'static str, Value)> {
+    let name = node.tag_name().name();
+    if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == name) {
+        r.problem(node, format!("{why}; remove it"));
+        return None;
+    }
+    let Some(element) = ELEMENTS.iter().find(|e| e.xml == name) else {
+        let known: Vec<&str> = ELEMENTS.iter().map(|e| e.xml).chain(["choose"]).collect();
+        r.problem(
+            node,
+            format!("unknown policy element; edgegw runs: {}", known.join(", ")),
+        );
+        return None;
+    };
+    let before = r.problem_count();
+    let allowed: Vec<&str> = element.attrs.iter().map(|a| a.0).collect();
+    r.attributes(node, &allowed);
+    let mut args = Mapping::new();
+    for &(xml, field, kind) in element.attrs {
+        if let Some(value) = attribute(r, node, xml, kind)
+            && !field.is_empty()
+        {
+            args.insert(field.into(), value);
+        }
+    }
+    if name == "validate-jwt"
+        && node
+            .attribute("require-signed-tokens")
+            .is_some_and(|v| v != "true")
+    {
+        r.attr_problem(
+            node,
+            "require-signed-tokens",
+            "edgegw accepts signed tokens only; remove it or write \"true\"".into(),
+        );
+    }
+    if name == "forward-request" && !args.contains_key("timeout") {
+        // APIM's default.
+        args.insert("timeout".into(), 300.into());
+    }
+    match element.children {
+        Some(read) => read(r, node, &mut args),
+        None => r.no_children(node),
+    }
+    (r.problem_count() == before).then_some((element.policy, Value::Mapping(args)))
+}
+
+/// An attribute's settings value; `None` when absent or refused.
+fn attribute(r: &mut Reader, node: Node, name: &str, kind: Kind) -> Option<Value> {
+    let attr = node.attributes().find(|a| a.name() == name)?;
+    if let NotYet(why) = kind {
+        r.attr_problem(node, name, format!("not supported yet: {why}"));
+        return None;
+    }
+    if matches!(kind, Key) && edgegw_policy_expr::is_expression(attr.value()) {
+        let (line, column) = r.position(attr.range_value().start);
+        let text = r.attr(node, name)?;
+        return Some(expr::located(&text, line, column));
+    }
+    let text = r.literal(node, name)?;
+    let number = |r: &mut Reader| match text.trim().parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            r.attr_problem(
+                node,
+                name,
+                format!("\"{text}\" is not a whole number; write e.g. {name}=\"10\""),
+            );
+            None
+        }
+    };
+    Some(match kind {
+        Int => number(r)?.into(),
+        SecondsAsMs => number(r)?.saturating_mul(1000).into(),
+        Bool => match text.trim().to_ascii_lowercase().as_str() {
+            "true" => true.into(),
+            "false" => false.into(),
+            _ => {
+                r.attr_problem(node, name, format!("\"{text}\" is not true or false"));
+                return None;
+            }
+        },
+        // A literal key is literal text: braces are not placeholders.
+        Key => text.replace('{', "{{").replace('}', "}}").into(),
+        Text | NotYet(_) => text.into(),
+    })
+}
+
+/// Rewrites a YAML setting's name in a policy's message to the APIM
+/// attribute the document used.
+pub(super) fn xml_names(element: &str, policy: &str, message: &str) -> String {
+    let mut out = message.replace(&format!("policy \"{policy}\": "), "");
+    if let Some(e) = ELEMENTS.iter().find(|e| e.xml == element) {
+        for (xml, field, _) in e.attrs {
+            if !field.is_empty() && xml != field {
+                out = out.replace(field, xml);
+            }
+        }
+    }
+    out
+}
+
+/// `<api name="..."><operation .../></api>` limits per API: not yet.
+fn per_api_limits(r: &mut Reader, node: Node, _: &mut Mapping) {
+    for child in r.children(node, &["api"]) {
+        r.problem(
+            child,
+            "per-API and per-operation limits inside one policy are not supported yet; write a rate-limit in each API's or operation's policies".into(),
+        );
+    }
+}
+
+fn texts(r: &mut Reader, parent: Node, name: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for child in r.children(parent, &[name]) {
+        r.attributes(child, &[]);
+        if let Some(t) = r.text(child) {
+            out.push(t.into());
+        }
+    }
+    out
+}
+
+fn ip_filter(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let mut addresses = Vec::new();
+    for child in r.children(node, &["address", "address-range"]) {
+        if child.tag_name().name() == "address" {
+            r.attributes(child, &[]);
+            addresses.extend(r.text(child).map(Value::from));
+        } else {
+            r.attributes(child, &["from", "to"]);
+            r.no_children(child);
+            match (r.literal(child, "from"), r.literal(child, "to")) {
+                (Some(from), Some(to)) => addresses.push(format!("{from}-{to}").into()),
+                _ => r.problem(child, "needs from=\"...\" and to=\"...\" addresses".into()),
+            }
+        }
+    }
+    args.insert("addresses".into(), Value::Sequence(addresses));
+}
+
+fn check_header(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let values = texts(r, node, "value");
+    args.insert("values".into(), Value::Sequence(values));
+}
+
+/// `<value>` of set-header and set-query-parameter: one, which may be an
+/// expression.
+fn one_value(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let children = r.children(node, &["value"]);
+    if children.len() > 1 {
+        r.problem(
+            children[1],
+            "only one <value> is supported yet; write one set-header with exists-action=\"append\" per value".into(),
+        );
+        return;
+    }
+    if let Some(child) = children.first() {
+        r.attributes(*child, &[]);
+        let value = if node.tag_name().name() == "set-header" {
+            text_or_expression(r, *child)
+        } else {
+            literal_text(r, *child)
+        };
+        if let Some(v) = value {
+            args.insert("value".into(), v);
+        }
+    }
+}
+
+/// An element's text where an expression is not accepted yet.
+fn literal_text(r: &mut Reader, node: Node) -> Option<Value> {
+    let text = r.text(node)?;
+    if edgegw_policy_expr::is_expression(&text) {
+        r.problem(
+            node,
+            "policy expressions are not supported here yet; write a literal value".into(),
+        );
+        return None;
+    }
+    Some(text.into())
+}
+
+/// An element's text: a literal, or an expression located where it is.
+fn text_or_expression(r: &mut Reader, node: Node) -> Option<Value> {
+    let text = r.text(node)?;
+    if edgegw_policy_expr::is_expression(&text) {
+        let start = node
+            .children()
+            .find(|c| c.is_text() && !c.text().unwrap_or_default().trim().is_empty())
+            .map_or(node.range().start, |c| {
+                let raw = c.text().unwrap_or_default();
+                c.range().start + (raw.len() - raw.trim_start().len())
+            });
+        let (line, column) = r.position(start);
+        return Some(expr::located(&text, line, column));
+    }
+    Some(text.into())
+}
+
+fn cors(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let lists = [
+        ("allowed-origins", "origin", "allowed_origins"),
+        ("allowed-methods", "method", "allowed_methods"),
+        ("allowed-headers", "header", "allowed_headers"),
+        ("expose-headers", "header", "expose_headers"),
+    ];
+    let names: Vec<&str> = lists.iter().map(|l| l.0).collect();
+    for child in r.children(node, &names) {
+        let Some((_, item, field)) = lists.iter().find(|l| l.0 == child.tag_name().name()) else {
+            continue;
+        };
+        if *field == "allowed_methods" {
+            r.attributes(child, &["preflight-result-max-age"]);
+            if let Some(v) = attribute(r, child, "preflight-result-max-age", Int) {
+                args.insert("preflight_result_max_age".into(), v);
+            }
+        } else {
+            r.attributes(child, &[]);
+        }
+        let values = texts(r, child, item);
+        args.insert((*field).into(), Value::Sequence(values));
+    }
+}
+
+fn validate_jwt(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let children = r.children(
+        node,
+        &[
+            "openid-config",
+            "issuer-signing-keys",
+            "decryption-keys",
+            "audiences",
+            "issuers",
+            "required-claims",
+        ],
+    );
+    for child in children {
+        match child.tag_name().name() {
+            "openid-config" => {
+                r.attributes(child, &["url"]);
+                r.no_children(child);
+                if args.contains_key("openid_config_url") {
+                    r.problem(
+                        child,
+                        "only one <openid-config> is supported yet; keep one".into(),
+                    );
+                } else if let Some(url) = r.literal(child, "url") {
+                    args.insert("openid_config_url".into(), url.into());
+                } else {
+                    r.problem(
+                        child,
+                        "needs url=\"https://.../.well-known/openid-configuration\"".into(),
+                    );
+                }
+            }
+            "issuer-signing-keys" => {
+                r.attributes(child, &[]);
+                let mut keys = Vec::new();
+                for key in r.children(child, &["key"]) {
+                    keys.extend(signing_key(r, key));
+                }
+                args.insert("signing_keys".into(), Value::Sequence(keys));
+            }
+            "decryption-keys" => r.problem(
+                child,
+                "encrypted tokens are not supported yet; remove it".into(),
+            ),
+            "audiences" => {
+                r.attributes(child, &[]);
+                let v = texts(r, child, "audience");
+                args.insert("audiences".into(), Value::Sequence(v));
+            }
+            "issuers" => {
+                r.attributes(child, &[]);
+                let v = texts(r, child, "issuer");
+                args.insert("issuers".into(), Value::Sequence(v));
+            }
+            _ => {
+                r.attributes(child, &[]);
+                let mut claims = Vec::new();
+                for claim in r.children(child, &["claim"]) {
+                    claims.extend(required_claim(r, claim));
+                }
+                args.insert("required_claims".into(), Value::Sequence(claims));
+            }
+        }
+    }
+}
+
+/// `<key>BASE64</key>`: a symmetric (HS256) key, as APIM writes them.
+fn signing_key(r: &mut Reader, key: Node) -> Option<Value> {
+    use base64::Engine;
+    r.attributes(key, &["id"]);
+    let text = r.text(key)?;
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text.trim()) else {
+        r.problem(
+            key,
+            "is not base64; give the symmetric key base64-encoded (RSA keys: use <openid-config>)"
+                .into(),
+        );
+        return None;
+    };
+    let Ok(secret) = String::from_utf8(bytes) else {
+        r.problem(key, "binary symmetric keys are not supported yet; use a key that is UTF-8 text once decoded".into());
+        return None;
+    };
+    let mut map = Mapping::new();
+    map.insert("alg".into(), "HS256".into());
+    map.insert("secret".into(), secret.into());
+    if let Some(id) = r.literal(key, "id") {
+        map.insert("kid".into(), id.into());
+    }
+    Some(Value::Mapping(map))
+}
+
+/// `<claim name="..." match="any|all"><value>...</value></claim>`.
+fn required_claim(r: &mut Reader, claim: Node) -> Option<Value> {
+    r.attributes(claim, &["name", "match", "separator"]);
+    let Some(name) = r.literal(claim, "name") else {
+        r.problem(claim, "needs name=\"CLAIM\"".into());
+        return None;
+    };
+    let values = texts(r, claim, "value");
+    let matching = claim.attribute("match").unwrap_or("all");
+    if values.len() > 1 && matching != "any" {
+        r.problem(
+            claim,
+            "match=\"all\" with several values is not supported yet; write match=\"any\" or one value".into(),
+        );
+        return None;
+    }
+    if claim.attribute("separator").is_some() {
+        r.attr_problem(claim, "separator", "not supported yet; remove it".into());
+        return None;
+    }
+    let mut map = Mapping::new();
+    map.insert("name".into(), name.into());
+    map.insert("values".into(), Value::Sequence(values));
+    Some(Value::Mapping(map))
+}
+
+/// `<retry>` holds the policies it repeats: only `forward-request` is
+/// meaningful there; it is read by the caller as a sibling.
+fn retry(r: &mut Reader, node: Node, _: &mut Mapping) {
+    for child in r.children(node, &["forward-request"]) {
+        let _ = child;
+    }
+}
+
+/// `<return-response>` with `<set-status>`, `<set-header>` and
+/// `<set-body>` inside.
+fn return_response(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let mut headers = Mapping::new();
+    for child in r.children(node, &["set-status", "set-header", "set-body"]) {
+        match child.tag_name().name() {
+            "set-status" => {
+                r.attributes(child, &["code", "reason"]);
+                r.no_children(child);
+                if let Some(code) = attribute(r, child, "code", Int) {
+                    args.insert("status_code".into(), code);
+                }
+            }
+            "set-header" => {
+                r.attributes(child, &["name", "exists-action"]);
+                let Some(name) = r.literal(child, "name") else {
+                    r.problem(child, "needs name=\"HEADER\"".into());
+                    continue;
+                };
+                let values = texts(r, child, "value");
+                match values.as_slice() {
+                    [v] if name.eq_ignore_ascii_case("content-type") => {
+                        args.insert("content_type".into(), v.clone());
+                    }
+                    [v] => {
+                        headers.insert(name.into(), v.clone());
+                    }
+                    _ => r.problem(child, "give exactly one <value>".into()),
+                }
+            }
+            _ => {
+                r.attributes(child, &[]);
+                if let Some(body) = literal_text(r, child) {
+                    args.insert("body".into(), body);
+                }
+            }
+        }
+    }
+    if !headers.is_empty() {
+        args.insert("headers".into(), Value::Mapping(headers));
+    }
+}

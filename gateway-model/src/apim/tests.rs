@@ -1,0 +1,303 @@
+//! The translator, table-driven: documents written from Microsoft's
+//! policy reference, and what each becomes or why it is refused.
+
+use super::*;
+use crate::policy::{Step, set_header::Action};
+
+fn named() -> NamedValues {
+    let mut named = NamedValues::default();
+    named.insert("calls", "7", false).unwrap();
+    named.insert("tier", "gold", false).unwrap();
+    named
+}
+
+fn parse(inbound: &str, section: &str) -> (ScopePolicies, Vec<String>) {
+    let text = format!("<policies>\n<{section}>\n{inbound}\n</{section}>\n</policies>");
+    let mut problems = Vec::new();
+    let scope = parse_scope(&text, "api \"a\"", &named(), &mut problems);
+    (scope, problems)
+}
+
+fn spec(scope: &ScopePolicies, section: Section, i: usize) -> &PolicySpec {
+    match &scope.section(section).expect("section")[i] {
+        Step::Policy(p) => &p.spec,
+        Step::Base => panic!("base at {i}"),
+    }
+}
+
+#[test]
+fn every_documented_element_translates() {
+    // (section, document, policy it becomes, check)
+    type Check = fn(&PolicySpec) -> bool;
+    let cases: &[(&str, &str, Check)] = &[
+        (
+            "inbound",
+            r#"<rate-limit calls="{{calls}}" renewal-period="60" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.calls == Some(7) && l.period.as_secs() == 60 && l.key.is_none()),
+        ),
+        (
+            "inbound",
+            r#"<rate-limit-by-key calls="5" renewal-period="30" counter-key='@(String.Concat(context.Subscription.Id, "-x"))' increment-count="1" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.key_expression.is_some() && l.key.is_none()),
+        ),
+        (
+            "inbound",
+            r#"<rate-limit-by-key calls="5" renewal-period="30" counter-key="{literal}" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.key.as_ref().is_some_and(|k| format!("{k:?}").contains("Text(\"{literal}\")"))),
+        ),
+        (
+            "inbound",
+            r#"<quota calls="100" bandwidth="40" renewal-period="3600" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.bytes == Some(40 * 1024)),
+        ),
+        (
+            "inbound",
+            r#"<quota-by-key calls="10" renewal-period="60" counter-key="@(context.Request.IpAddress)" />"#,
+            |s| matches!(s, PolicySpec::Limit(_)),
+        ),
+        (
+            "inbound",
+            r#"<limit-concurrency key="all" max-count="3" />"#,
+            |s| matches!(s, PolicySpec::LimitConcurrency(l) if l.max == 3),
+        ),
+        (
+            "inbound",
+            r#"<ip-filter action="allow"><address>10.0.0.1</address><address-range from="10.1.0.1" to="10.1.0.9" /></ip-filter>"#,
+            |s| matches!(s, PolicySpec::IpFilter(f) if f.allow && f.ranges.len() == 2),
+        ),
+        (
+            "inbound",
+            r#"<check-header name="x-tier" failed-check-httpcode="403" failed-check-error-message="no" ignore-case="true"><value>{{tier}}</value><value>silver</value></check-header>"#,
+            |s| matches!(s, PolicySpec::CheckHeader(c) if c.status == 403 && c.values == ["gold", "silver"] && c.ignore_case),
+        ),
+        (
+            "inbound",
+            r#"<validate-jwt header-name="Authorization" failed-validation-httpcode="401" failed-validation-error-message="Unauthorized" require-expiration-time="true" require-signed-tokens="true" clock-skew="5">
+                 <issuer-signing-keys><key>c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0</key></issuer-signing-keys>
+                 <audiences><audience>api://a</audience></audiences>
+                 <issuers><issuer>https://issuer</issuer></issuers>
+                 <required-claims><claim name="role" match="any"><value>admin</value><value>ops</value></claim></required-claims>
+               </validate-jwt>"#,
+            |s| matches!(s, PolicySpec::ValidateJwt(j) if j.inline.len() == 1 && j.claims.skew == 5 && j.claims.required[0].1.len() == 2),
+        ),
+        (
+            "inbound",
+            r#"<cors allow-credentials="false"><allowed-origins><origin>*</origin></allowed-origins><allowed-methods preflight-result-max-age="300"><method>GET</method></allowed-methods><allowed-headers><header>*</header></allowed-headers><expose-headers><header>x-a</header></expose-headers></cors>"#,
+            |s| matches!(s, PolicySpec::Cors(c) if c.any_origin && c.max_age == Some(300) && c.expose == ["x-a"]),
+        ),
+        (
+            "inbound",
+            r#"<set-header name="x-sub" exists-action="override"><value>@(context.Subscription.Id)</value></set-header>"#,
+            |s| matches!(s, PolicySpec::SetHeader(h) if h.expression.is_some() && h.action == Action::Override),
+        ),
+        (
+            "outbound",
+            r#"<set-header name="x-powered-by" exists-action="delete" />"#,
+            |s| matches!(s, PolicySpec::SetHeader(h) if h.action == Action::Delete),
+        ),
+        (
+            "inbound",
+            r#"<set-query-parameter name="v" exists-action="append"><value>2</value></set-query-parameter>"#,
+            |s| matches!(s, PolicySpec::SetQuery(q) if q.action == "append"),
+        ),
+        (
+            "inbound",
+            r#"<rewrite-uri template="/v2/{id}" copy-unmatched-params="false" />"#,
+            |s| matches!(s, PolicySpec::RewriteUri(r) if r.path == "/v2/{id}" && !r.copy_query),
+        ),
+        (
+            "inbound",
+            r#"<set-backend-service base-url="http://10.0.0.5:8080/api" />"#,
+            |s| matches!(s, PolicySpec::SetBackend(_)),
+        ),
+        (
+            "backend",
+            r#"<forward-request />"#,
+            |s| matches!(s, PolicySpec::ForwardRequest(f) if f.timeout.as_secs() == 300),
+        ),
+        (
+            "backend",
+            r#"<retry count="3" interval="1" max-interval="4"><forward-request timeout="10" /></retry>"#,
+            |s| matches!(s, PolicySpec::Retry(r) if r.count == 3 && r.interval.as_millis() == 1000 && r.condition.is_none()),
+        ),
+        (
+            "backend",
+            r#"<retry condition="@(context.Response.StatusCode &gt;= 500)" count="2" interval="0" />"#,
+            |s| matches!(s, PolicySpec::Retry(r) if r.condition.is_some()),
+        ),
+        (
+            "on-error",
+            r#"<choose><when condition='@(context.LastError.Source == "rate-limit")'><set-header name="x-src" exists-action="override"><value>@(context.LastError.Reason)</value></set-header></when></choose>"#,
+            |s| matches!(s, PolicySpec::Choose(c) if c.whens.len() == 1),
+        ),
+        (
+            "inbound",
+            r#"<mock-response status-code="201" content-type="application/json" />"#,
+            |s| matches!(s, PolicySpec::Return(r) if r.status == 201),
+        ),
+        (
+            "inbound",
+            r#"<return-response><set-status code="418" reason="teapot" /><set-header name="Content-Type" exists-action="override"><value>text/plain</value></set-header><set-header name="x-a"><value>1</value></set-header><set-body>short and stout</set-body></return-response>"#,
+            |s| matches!(s, PolicySpec::Return(r) if r.status == 418 && r.content_type == "text/plain" && r.body == "short and stout" && r.headers["x-a"] == "1"),
+        ),
+        (
+            "outbound",
+            r#"<set-status code="202" reason="Accepted" />"#,
+            |s| matches!(s, PolicySpec::SetStatus(s) if s.0 == 202),
+        ),
+        (
+            "inbound",
+            r#"<choose><when condition='@(context.Request.Headers.GetValueOrDefault("x-tier", "") == "gold")'><set-header name="x-gold" exists-action="override"><value>1</value></set-header></when><otherwise /></choose>"#,
+            |s| matches!(s, PolicySpec::Choose(c) if c.whens.len() == 1 && c.otherwise.is_empty()),
+        ),
+    ];
+    for (section, doc, check) in cases {
+        let (scope, problems) = parse(doc, section);
+        assert!(problems.is_empty(), "{doc}: {problems:#?}");
+        let section = Section::ALL
+            .into_iter()
+            .find(|s| s.name() == *section)
+            .unwrap();
+        assert!(
+            check(spec(&scope, section, 0)),
+            "{doc}: {:?}",
+            spec(&scope, section, 0)
+        );
+    }
+}
+
+#[test]
+fn retry_keeps_the_forward_request_it_wraps() {
+    let (scope, problems) = parse(
+        r#"<retry count="2"><forward-request timeout="9" /></retry>"#,
+        "backend",
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    let steps = scope.section(Section::Backend).unwrap();
+    assert_eq!(steps.len(), 2);
+    assert!(
+        matches!(spec(&scope, Section::Backend, 1), PolicySpec::ForwardRequest(f) if f.timeout.as_secs() == 9)
+    );
+}
+
+#[test]
+fn base_and_sections() {
+    let text = "<policies><inbound><base /><rate-limit calls=\"1\" renewal-period=\"1\" /></inbound><backend><base /></backend><outbound /><on-error><base /></on-error></policies>";
+    let mut problems = Vec::new();
+    let scope = parse_scope(text, "global policies", &named(), &mut problems);
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(matches!(
+        scope.section(Section::Inbound).unwrap()[0],
+        Step::Base
+    ));
+    assert!(scope.section(Section::Outbound).unwrap().is_empty());
+    let Step::Policy(p) = &scope.section(Section::Inbound).unwrap()[1] else {
+        panic!()
+    };
+    assert_eq!(p.place, "global policies/inbound/1");
+}
+
+#[test]
+fn every_problem_is_one_line_with_its_place() {
+    // (document, the start of the one expected problem)
+    let cases: &[(&str, &str)] = &[
+        (
+            "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\"></inbound></policies>",
+            "api \"a\": policy XML line 1, column 61: malformed XML: expected 'rate-limit' tag",
+        ),
+        (
+            "<policy />",
+            "api \"a\": policy XML line 1, column 1: <policy>: the document's root is <policy>",
+        ),
+        (
+            "<policies><inbound><rate-limt calls=\"1\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <rate-limt>: unknown policy element; edgegw runs: rate-limit, ",
+        ),
+        (
+            "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" counter=\"x\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 61: <rate-limit> attribute \"counter\": unknown attribute; remove it or use one of: calls, ",
+        ),
+        (
+            "<policies><inbound><rate-limit calls=\"x\" renewal-period=\"1\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 32: <rate-limit> attribute \"calls\": \"x\" is not a whole number",
+        ),
+        (
+            "<policies><inbound><rate-limit calls=\"1\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <rate-limit>: missing field `renewal-period`",
+        ),
+        (
+            "<policies><inbound><rate-limit-by-key calls=\"1\" renewal-period=\"1\" counter-key=\"@(context.Request.Method &gt; 3)\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <rate-limit-by-key>: line 1, column 83: `(context.Request.Method > 3)`: `>` cannot compare string with int",
+        ),
+        (
+            "<policies><inbound><set-status code=\"200\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <set-status>: policy \"set-status\" cannot run in the inbound section",
+        ),
+        (
+            "<policies><inbound><cache-lookup vary-by-developer=\"false\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <cache-lookup>: response caching is not supported yet",
+        ),
+        (
+            "<policies><inbound><validate-client-certificate /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <validate-client-certificate>: client certificates are not supported yet",
+        ),
+        (
+            "<policies><inbound><set-header name=\"x\"><value>{{nope}}</value></set-header></inbound></policies>",
+            "api \"a\": policy XML line 1, column 41: <value>: unknown named value \"{{nope}}\"",
+        ),
+        (
+            "<policies><inbound><base /><base /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 28: <base>: <base /> appears twice",
+        ),
+        (
+            "<policies><inbond /></policies>",
+            "api \"a\": policy XML line 1, column 11: <inbond>: unknown element inside <policies>; use inbound, backend, outbound, on-error",
+        ),
+        (
+            "<policies><inbound><choose><when condition=\"@(1 + 1)\" /></choose></inbound></policies>",
+            "api \"a\": policy XML line 1, column 34: <when> attribute \"condition\": the expression is of type int, a condition must be bool",
+        ),
+        (
+            "<policies><backend><choose><when condition=\"@(true)\" /></choose></backend></policies>",
+            "api \"a\": policy XML line 1, column 20: <choose>: <choose> in the backend section is not supported yet",
+        ),
+        (
+            "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" retry-after-header-name=\"x\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 61: <rate-limit> attribute \"retry-after-header-name\": not supported yet",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (doc, want) in cases {
+        let mut problems = Vec::new();
+        parse_scope(doc, "api \"a\"", &named(), &mut problems);
+        if problems.len() != 1 || !problems[0].starts_with(want) || problems[0].contains('\n') {
+            wrong.push(format!("{doc}:\n got {problems:?}\nwant {want}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+#[test]
+fn problems_are_collected_not_stopped_at() {
+    let (_, problems) = parse(
+        "<rate-limt />\n<set-header name=\"bad name\"><value>v</value></set-header>\n<quota calls=\"0\" renewal-period=\"1\" />",
+        "inbound",
+    );
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(
+        problems[0].contains("line 3, column 1: <rate-limt>"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1]
+            .contains("line 4, column 1: <set-header>: \"bad name\" is not a valid header name"),
+        "{}",
+        problems[1]
+    );
+    assert!(
+        problems[2].contains("line 5, column 1: <quota>: calls must be at least 1"),
+        "{}",
+        problems[2]
+    );
+}
