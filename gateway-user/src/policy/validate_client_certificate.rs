@@ -27,8 +27,11 @@ pub struct ValidateClientCertificate {
     catalog_cas: Option<Verifier>,
     /// Per identity: its `certificate-id` thumbprint, and its
     /// `issuer-certificate-id` certificate as a chain verifier.
-    named: Vec<(Option<String>, Option<(CertInfo, Verifier)>)>,
+    named: Vec<(Option<String>, Option<Issuer>)>,
 }
+
+/// An `issuer-certificate-id` certificate and the verifier of chains to it.
+type Issuer = (CertInfo, Verifier);
 
 /// A chain verifier (rustls' own type is not `Debug`).
 struct Verifier(Arc<dyn ClientCertVerifier>);
