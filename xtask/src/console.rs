@@ -29,8 +29,18 @@ pub fn build() -> anyhow::Result<()> {
         )
         .context("npm ci in console/ (cargo xtask setup installs Node.js and npm)")?;
     }
+    let first = !dir.join("dist").exists();
     setup::run(Command::new("npm").current_dir(&dir).args(["run", "build"]))
-        .context("building the web console (npm run build in console/)")
+        .context("building the web console (npm run build in console/)")?;
+    if first {
+        // Cargo tracks each embedded file, but not the folder's appearing:
+        // an edgegw-cp compiled before it would otherwise stay without pages.
+        let assets = root().join("control-plane/src/web/assets.rs");
+        std::fs::File::open(&assets)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+            .with_context(|| format!("touching {}", assets.display()))?;
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench console`: builds the pages, then for each page the

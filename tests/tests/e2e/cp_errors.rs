@@ -167,9 +167,14 @@ fn an_invalid_write_is_refused_with_the_gateways_message_and_changes_nothing(sto
     bad["policies"] = json!({"inbound": [{"rate-limt": {"calls": 5, "renewal_period": 60}}]});
     let (status, body) = cp.admin("PUT", "/v1/apis/orders", Some(&bad));
     assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        message(&body),
-        "control plane configuration: catalog: api \"orders\": inbound: unknown policy \"rate-limt\"; known policies: rate-limit, rate-limit-by-key, quota, quota-by-key, ip-filter, check-header, cors, set-header, set-query-parameter, rewrite-uri, mock-response, return-response, set-status, forward-request, validate-jwt, limit-concurrency, set-backend-service, retry, choose"
+    // The gateway's own list of policies follows; it grows with the gateway.
+    let refused = message(&body);
+    let known = refused
+        .strip_prefix("control plane configuration: catalog: api \"orders\": inbound: unknown policy \"rate-limt\"; known policies: ")
+        .unwrap_or_else(|| panic!("{refused}"));
+    assert!(
+        known.starts_with("rate-limit, rate-limit-by-key, quota, "),
+        "{refused}"
     );
     // An unassigned API is validated too (the virtual all-APIs bundle).
     let mut clash = api("/orders", "x");

@@ -126,15 +126,18 @@ fn counters_and_pooled_connections_survive_sighup_and_a_changed_limit_restarts()
 
 /// The managed API: a rate limit of `calls` and a quota of 20, forwarded
 /// to `backend`.
-fn managed_api(backend: &TestBackend, calls: u64) -> serde_json::Value {
+fn managed_api(backend: &TestBackend, calls: u64, generation: &str) -> serde_json::Value {
     json!({
         "path": "/limited",
         "backend": format!("http://{}", backend.addr),
         "subscription_required": false,
-        "policies": {"inbound": [
-            {"rate-limit": {"calls": calls, "renewal_period": 600}},
-            {"quota": {"calls": 20, "renewal_period": 3600}},
-        ]},
+        "policies": {
+            "inbound": [
+                {"rate-limit": {"calls": calls, "renewal_period": 600}},
+                {"quota": {"calls": 20, "renewal_period": 3600}},
+            ],
+            "outbound": [{"set-header": {"name": "x-generation", "value": generation}}],
+        },
     })
 }
 
@@ -143,7 +146,12 @@ fn counters_and_pooled_connections_survive_a_control_plane_write() {
     let backend = TestBackend::echo();
     let tmp = TempDir::new("state-cp");
     let cp = ControlPlane::start(&tmp.0);
-    admin_ok(&cp, "PUT", "/v1/apis/limited", managed_api(&backend, 10));
+    admin_ok(
+        &cp,
+        "PUT",
+        "/v1/apis/limited",
+        managed_api(&backend, 10, "one"),
+    );
     let token = register(&cp, "gw-state", &["limited"], None);
     let mut node = ManagedNode::of("state-cp-gw", &cp, &token, "");
     node.start();
@@ -155,16 +163,16 @@ fn counters_and_pooled_connections_survive_a_control_plane_write() {
         pooled.insert(peer);
     }
 
-    // One subscription more: a new bundle, the same counters and pools.
-    let applied = "configuration from the control plane applied";
-    let before = node.log().matches(applied).count();
+    // One subscription more arrives as a delta: the same counters and pools.
+    let delta = "subscriptions from the control plane applied";
+    let before = node.log().matches(delta).count();
     let (status, sub) = cp.admin(
         "POST",
         "/v1/subscriptions",
         Some(&json!({"id": "newcomer", "scope": "api:limited"})),
     );
     assert_eq!(status, 201, "{sub}");
-    wait_logged(|| node.log(), applied, before);
+    wait_logged(|| node.log(), delta, before);
     let key = sub["primary_key"].as_str().unwrap();
     let with_key = fetch(&[&url, "-H", &format!("Ocp-Apim-Subscription-Key: {key}")]);
     assert_eq!(with_key.status, 200, "the new subscription is served");
@@ -172,12 +180,39 @@ fn counters_and_pooled_connections_survive_a_control_plane_write() {
     assert_eq!((rate, quota), (1, 11));
     assert!(pooled.contains(&peer), "{peer} is not one of {pooled:?}");
 
+    // An unrelated API change is a whole new bundle: the counts continue,
+    // the connections stay.
+    let applied = "configuration from the control plane applied";
+    let before = node.log().matches(applied).count();
+    admin_ok(
+        &cp,
+        "PUT",
+        "/v1/apis/limited",
+        managed_api(&backend, 10, "two"),
+    );
+    wait_logged(|| node.log(), applied, before);
+    let a = fetch(&[&url]);
+    assert_eq!(a.header("x-generation"), Some("two"));
+    assert_eq!(
+        (remaining(&a, "rate-limit"), remaining(&a, "quota")),
+        (0, 10)
+    );
+    assert!(
+        pooled.contains(a.header("x-echo-peer").unwrap()),
+        "{pooled:?}"
+    );
+
     // A changed limit from the control plane takes effect, counting afresh.
     let before = node.log().matches(applied).count();
-    admin_ok(&cp, "PUT", "/v1/apis/limited", managed_api(&backend, 30));
+    admin_ok(
+        &cp,
+        "PUT",
+        "/v1/apis/limited",
+        managed_api(&backend, 30, "three"),
+    );
     wait_logged(|| node.log(), applied, before);
     let (rate, quota, peer) = call(&url);
-    assert_eq!((rate, quota), (29, 10));
+    assert_eq!((rate, quota), (29, 9));
     assert!(pooled.contains(&peer), "{peer} is not one of {pooled:?}");
     node.stop();
 }
