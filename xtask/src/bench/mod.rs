@@ -126,8 +126,13 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         // The policy-expression engine against native key templates, in
         // process (`tests/src/bin/expr_bench.rs`).
         "expr" => harness_bin("expr_bench", args),
-        // Bytes of JavaScript and CSS per page of the web console.
-        "console" => crate::console::bench(),
+        // Bytes of JavaScript and CSS per page of the web console, then
+        // the fleet page's first render with 1000 gateways in chromium
+        // (`tests/src/bin/console_bench.rs`).
+        "console" => {
+            crate::console::bench()?;
+            harness_bin("console_bench", args)
+        }
         other => bail!(
             "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, mtls, sync, otlp, cluster, spray, reload, expr, console"
         ),
