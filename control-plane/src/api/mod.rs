@@ -100,7 +100,11 @@ async fn route(
         (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &json!({"status": "ok"}))),
         (&Method::GET | &Method::HEAD, []) => Ok(web::root()),
         (&Method::GET | &Method::HEAD, ["ui" | "portal" | "assets", ..]) => {
-            Ok(web::assets::get(req.uri().path()))
+            let accept = req.headers().get(hyper::header::ACCEPT_ENCODING);
+            Ok(web::assets::get(
+                req.uri().path(),
+                accept.and_then(|v| v.to_str().ok()),
+            ))
         }
         (_, ["v1", "session"]) => web::session_route(state, peer, req).await,
         (_, ["v1", "portal", rest @ ..]) => {

@@ -3,7 +3,14 @@
 //! without them still compiles (`allow_missing`) and answers every page
 //! with one line saying how to build them.
 
+use std::{
+    collections::HashMap,
+    io::Write,
+    sync::{LazyLock, Mutex},
+};
+
 use bytes::Bytes;
+use flate2::{Compression, write::GzEncoder};
 use http_body_util::Full;
 use hyper::{Response, StatusCode, header};
 use rust_embed::RustEmbed;
@@ -17,8 +24,9 @@ struct Assets;
 
 const MISSING: &str = "<!doctype html><title>edgegw-cp</title><p>This edgegw-cp was built without its web console: run <code>cargo xtask build</code> (or <code>npm ci &amp;&amp; npm run build</code> in <code>console/</code>, then rebuild edgegw-cp).</p>\n";
 
-/// The page or asset at `path` (`/ui...`, `/portal...`, `/assets/...`).
-pub fn get(path: &str) -> Reply {
+/// The page or asset at `path` (`/ui...`, `/portal...`, `/assets/...`),
+/// gzip-compressed when `accept_encoding` allows it and the file is text.
+pub fn get(path: &str, accept_encoding: Option<&str>) -> Reply {
     let file = if path == "/ui" || path.starts_with("/ui/") {
         "ui/index.html".to_string()
     } else if path == "/portal" || path.starts_with("/portal/") {
@@ -29,9 +37,11 @@ pub fn get(path: &str) -> Reply {
     match Assets::get(&file) {
         Some(found) => {
             let html = file.ends_with(".html");
-            Response::builder()
+            let kind = content_type(&file);
+            let compress = compressible(kind) && accepts_gzip(accept_encoding.unwrap_or_default());
+            let mut reply = Response::builder()
                 .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, content_type(&file))
+                .header(header::CONTENT_TYPE, kind)
                 .header(
                     header::CACHE_CONTROL,
                     // Asset names carry a hash of their content.
@@ -40,9 +50,17 @@ pub fn get(path: &str) -> Reply {
                     } else {
                         "public, max-age=31536000, immutable"
                     },
-                )
-                .body(Full::new(Bytes::from(found.data.into_owned())))
-                .expect("static parts are valid")
+                );
+            if compressible(kind) {
+                reply = reply.header(header::VARY, "accept-encoding");
+            }
+            let body = if compress {
+                reply = reply.header(header::CONTENT_ENCODING, "gzip");
+                gzipped(&file, &found.data)
+            } else {
+                Bytes::from(found.data.into_owned())
+            };
+            reply.body(Full::new(body)).expect("static parts are valid")
         }
         None if file.ends_with("index.html") => Response::builder()
             .status(StatusCode::SERVICE_UNAVAILABLE)
@@ -53,6 +71,40 @@ pub fn get(path: &str) -> Reply {
             "no asset {path}; the console's pages are under /ui and /portal"
         ))),
     }
+}
+
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("image/svg")
+}
+
+/// Whether an `Accept-Encoding` value takes gzip: a `gzip` (or `*`)
+/// entry whose quality is not zero (RFC 9110 §12.5.3).
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|entry| {
+        let mut parts = entry.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
+}
+
+/// `file` gzip-compressed, once per process: the files never change.
+fn gzipped(file: &str, data: &[u8]) -> Bytes {
+    static DONE: LazyLock<Mutex<HashMap<String, Bytes>>> = LazyLock::new(Default::default);
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    done.entry(file.to_string())
+        .or_insert_with(|| {
+            let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+            gz.write_all(data).expect("writing to memory");
+            Bytes::from(gz.finish().expect("writing to memory"))
+        })
+        .clone()
 }
 
 /// Whether the assets were built into this binary.
@@ -71,5 +123,28 @@ fn content_type(file: &str) -> &'static str {
         "json" => "application/json",
         "woff2" => "font/woff2",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn accept_encoding_takes_gzip_unless_refused() {
+        for (value, gzip) in [
+            ("gzip", true),
+            ("gzip, deflate, br, zstd", true),
+            ("br;q=1.0, GZIP;q=0.5", true),
+            ("*", true),
+            ("gzip;q=0", false),
+            ("gzip; q=0.0", false),
+            ("identity", false),
+            ("br, deflate", false),
+            ("", false),
+            ("x-gzip-not", false),
+        ] {
+            assert_eq!(accepts_gzip(value), gzip, "{value:?}");
+        }
     }
 }

@@ -396,6 +396,22 @@ fn bad_input_gets_a_clear_message_and_changes_nothing() {
             "{path}"
         );
     }
+
+    // Text is sent gzip-compressed to clients that take it (chromium ran
+    // every page above that way), and as it is to those that do not.
+    for (accept, encoding) in [
+        ("Accept-Encoding: gzip, deflate, br", Some("gzip")),
+        ("Accept-Encoding: gzip;q=0, br", None),
+        ("Accept-Encoding: identity", None),
+    ] {
+        let answer = cp.request("GET", "/ui/", None, &[accept], None);
+        assert_eq!(answer.status, 200, "{accept}");
+        assert_eq!(answer.header("content-encoding"), encoding, "{accept}");
+        assert_eq!(answer.header("vary"), Some("accept-encoding"), "{accept}");
+        if encoding.is_none() {
+            assert!(answer.body.contains("<script"), "{accept}: {}", answer.body);
+        }
+    }
 }
 
 edgegw_tests::on_both_stores!(portal_api_keeps_each_consumer_to_their_own);
