@@ -1,0 +1,62 @@
+//! The benches' traffic generator: `edgegw_flood` run with
+//! BPF_PROG_TEST_RUN live frames out of a veth end, each a 64-byte UDP
+//! frame with a random IPv4 source in 10.0.0.0/8, as fast as one CPU sends
+//! them (about 3 Mpps here). Used by `xdp_bench` (drop rates) and
+//! `flood_gen` (the flood of `cargo xtask bench proxy --only flood`).
+
+use std::time::{Duration, Instant};
+
+use aya::{
+    Ebpf,
+    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
+};
+
+use crate::packets::{ETH_IPV4, PROTO_UDP, ether, ipv4, udp};
+
+/// Frames per BPF_PROG_TEST_RUN call: the flood stops at most one call
+/// after `secs`.
+const PER_CALL: u32 = 1_000_000;
+
+/// Floods out of `iface` in the namespace at `ns_path` for `secs`; returns
+/// the number of frames transmitted.
+pub fn flood(ns_path: &str, iface: &str, secs: Duration) -> u64 {
+    let path = ns_path.to_string();
+    let iface = iface.to_string();
+    std::thread::spawn(move || {
+        let netns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let ifindex = nix::net::if_::if_nametoindex(iface.as_str()).expect("if_nametoindex");
+        let mut ebpf = Ebpf::load(edgegw::EBPF_OBJECT).unwrap();
+        let prog: &mut Xdp = ebpf
+            .program_mut("edgegw_flood")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        edgegw::datapath::load_program(prog).expect("loading edgegw_flood");
+        let frame = ether(
+            ETH_IPV4,
+            &[],
+            &ipv4([10, 0, 0, 1], PROTO_UDP, &udp(9, &[0; 18])),
+        );
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
+        // rx_queue_index, egress_ifindex.
+        let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
+        let ctx: Vec<u8> = md.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let (start, mut sent) = (Instant::now(), 0u64);
+        while start.elapsed() < secs {
+            let opts = TestRunOptions {
+                data_in: Some(&frame),
+                ctx_in: Some(&ctx),
+                repeat: PER_CALL,
+                attrs: TestRunAttrs::new().xdp_live_frames(256),
+                ..Default::default()
+            };
+            prog.test_run(opts)
+                .expect("BPF_PROG_TEST_RUN with live frames");
+            sent += PER_CALL as u64;
+        }
+        sent
+    })
+    .join()
+    .unwrap()
+}
