@@ -1,6 +1,7 @@
 //! `flood_gen --netns PATH --iface NAME --secs N`: floods out of a veth
 //! end (see `edgegw_tests::flood`) for at most N seconds (1 to 600), then
-//! prints "sent FRAMES frames in SECS s". Started by `cargo xtask bench
+//! prints "sent FRAMES frames in SECS s by GENERATOR" (see
+//! `edgegw_tests::flood`). Started by `cargo xtask bench
 //! proxy --only flood` beside the legitimate client.
 
 #![forbid(unsafe_code)]
@@ -23,9 +24,11 @@ fn main() {
         std::process::exit(2);
     };
     let start = Instant::now();
-    let sent = edgegw_tests::flood::flood(&netns, &iface, Duration::from_secs(secs.clamp(1, 600)));
+    let flood = edgegw_tests::flood::flood(&netns, &iface, Duration::from_secs(secs.clamp(1, 600)));
     println!(
-        "sent {sent} frames in {:.3} s",
-        start.elapsed().as_secs_f64()
+        "sent {} frames in {:.3} s by {}",
+        flood.sent,
+        start.elapsed().as_secs_f64(),
+        flood.generator
     );
 }

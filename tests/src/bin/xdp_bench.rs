@@ -174,7 +174,7 @@ fn per_packet_cost(baseline: Option<&[u8]>) {
 /// Runs `edgegw_flood` in `ns` out of `iface` for FLOOD_SECS; returns the
 /// number of frames it transmitted.
 fn flood(ns_path: &str, iface: &str) -> u64 {
-    edgegw_tests::flood::flood(ns_path, iface, Duration::from_secs(FLOOD_SECS))
+    edgegw_tests::flood::flood(ns_path, iface, Duration::from_secs(FLOOD_SECS)).sent
 }
 
 /// Frames dropped per second while `edgegw_flood` runs, read by `counter`.

@@ -4,8 +4,9 @@
 //! backend (on the sink's loopback); in the source namespace, wrk as a
 //! client from an allowed address (192.0.2.1) running the plain HTTP
 //! scenario, and, at the same time, the XDP bench's generator (`flood_gen`:
-//! random sources in 10.0.0.0/8, 64-byte UDP, as fast as one CPU sends)
-//! flooding the same veth. Four cases in interleaved rounds:
+//! random sources in 10.0.0.0/8, 64-byte UDP, as fast as one CPU sends;
+//! from an AF_PACKET socket where the kernel refuses XDP live frames, as
+//! the output says) flooding the same veth. Four cases in interleaved rounds:
 //!
 //! - edgegw's XDP program on the sink's veth (native), denying 10.0.0.0/8,
 //!   without and with the flood;
@@ -146,7 +147,11 @@ pub(super) fn run(duration: u64, connections: u64, rounds: u64) -> anyhow::Resul
             .current_dir(root())
             .args(["build", "--release", "--quiet", "-p", "edgegw-tests"])
             .args(["--bin", "flood_gen"])
-            .env("EDGEGW_EBPF_OBJECT", ebpf_object()),
+            // The object the caller names (a worktree has none of its own).
+            .env(
+                "EDGEGW_EBPF_OBJECT",
+                std::env::var_os("EDGEGW_EBPF_OBJECT").unwrap_or_else(|| ebpf_object().into()),
+            ),
     )?;
     let pid = std::process::id();
     let path = Testbed {
@@ -222,6 +227,7 @@ fn measure(
     });
     let url = format!("http://{SERVER}:{EDGEGW_PORT}/b");
     let client = path.source.wrapper();
+    let mut generators = std::collections::BTreeSet::new();
     for _ in 0..rounds {
         for dropper in [Dropper::Xdp, Dropper::Nftables] {
             let edgegw = Edgegw::start(dir, path, dropper)?;
@@ -238,7 +244,9 @@ fn measure(
                     wrk_in(&client, &url, connections, duration, &[])
                 })?;
                 if let Some(g) = generator {
-                    case.offered.push(g.rate()?);
+                    let (rate, how) = g.rate()?;
+                    case.offered.push(rate);
+                    generators.insert(how);
                 }
                 case.runs.push(m);
             }
@@ -246,7 +254,11 @@ fn measure(
         }
     }
     println!(
-        "bench proxy flood: wrk from an allowed source ({CLIENT}) over a veth pair into a namespace, {connections} connections, {duration} s per run, median of {rounds} interleaved rounds; flood: edgegw_flood (BPF_PROG_TEST_RUN live frames, random sources in 10.0.0.0/8, 64-byte UDP) into the same veth"
+        "bench proxy flood: wrk from an allowed source ({CLIENT}) over a veth pair into a namespace, {connections} connections, {duration} s per run, median of {rounds} interleaved rounds; flood: 64-byte UDP from random sources in 10.0.0.0/8 into the same veth, as fast as the generator sends"
+    );
+    println!(
+        "flood generator: {}",
+        generators.into_iter().collect::<Vec<_>>().join(", ")
     );
     let width = 20;
     println!(
@@ -425,20 +437,22 @@ impl Generator {
         Ok(Generator { proc: Proc(child) })
     }
 
-    /// Waits for the generator's end; the frames per second it sent.
-    fn rate(mut self) -> anyhow::Result<f64> {
+    /// Waits for the generator's end; the frames per second it sent, and
+    /// how (`edgegw_tests::flood`).
+    fn rate(mut self) -> anyhow::Result<(f64, String)> {
         use std::io::Read;
         let mut text = String::new();
         if let Some(mut out) = self.proc.0.stdout.take() {
             out.read_to_string(&mut text)?;
         }
         let _ = self.proc.0.wait();
-        // "sent FRAMES frames in SECS s"
+        // "sent FRAMES frames in SECS s by GENERATOR"
         let words: Vec<&str> = text.split_whitespace().collect();
         match words[..] {
-            ["sent", frames, "frames", "in", secs, "s"] => {
-                Ok(frames.parse::<f64>()? / secs.parse::<f64>()?)
-            }
+            ["sent", frames, "frames", "in", secs, "s", "by", generator] => Ok((
+                frames.parse::<f64>()? / secs.parse::<f64>()?,
+                generator.to_string(),
+            )),
             _ => bail!("flood_gen: unexpected output {text:?}"),
         }
     }
