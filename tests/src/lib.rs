@@ -6,7 +6,8 @@
 //! - `process`: the real `edgegw` binary, started as a process (optionally
 //!   inside a namespace) and stopped by pid on drop.
 //! - `packets`: frame builders for the BPF_PROG_TEST_RUN fixtures; `wire`:
-//!   crafted frames sent and watched on a real interface (AF_PACKET).
+//!   crafted frames sent and watched on a real interface (AF_PACKET);
+//!   `flood`: the benches' XDP traffic generator on a veth end.
 //! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl,
 //!   on SQLite or on `postgres`: a private PostgreSQL server per test binary.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
@@ -24,6 +25,7 @@ pub mod backends;
 pub mod browser;
 pub mod certs;
 pub mod cp;
+pub mod flood;
 pub mod gateway;
 pub mod lan;
 pub mod managed;

@@ -106,8 +106,16 @@ fn bind_to(fd: &OwnedFd, ifindex: u32, proto: u16) {
 
 impl RawSocket {
     pub fn open(ns: &NetNs, iface: &str) -> RawSocket {
-        let iface = iface.to_string();
-        ns.run_in(move || {
+        RawSocket::open_at(&ns.path(), iface)
+    }
+
+    /// The same for the namespace at `ns_path` (/run/netns/NAME).
+    pub fn open_at(ns_path: &str, iface: &str) -> RawSocket {
+        let (path, iface) = (ns_path.to_string(), iface.to_string());
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("setns {path}: {e}"));
             let ifindex = nix::net::if_::if_nametoindex(iface.as_str())
                 .unwrap_or_else(|e| panic!("interface {iface}: {e}"));
             let fd = socket(
@@ -120,6 +128,18 @@ impl RawSocket {
             bind_to(&fd, ifindex, ETH_P_ALL.to_be());
             RawSocket { fd }
         })
+        .join()
+        .expect("thread in namespace panicked")
+    }
+
+    /// Sends `frame` unless the interface's queue is full (ENOBUFS):
+    /// whether it went out. For floods, which outrun the queue.
+    pub fn try_send(&self, frame: &[u8]) -> bool {
+        match send(self.fd.as_raw_fd(), frame, MsgFlags::empty()) {
+            Ok(n) => n == frame.len(),
+            Err(nix::errno::Errno::ENOBUFS | nix::errno::Errno::EAGAIN) => false,
+            Err(e) => panic!("send: {e}"),
+        }
     }
 
     pub fn send(&self, frame: &[u8]) {

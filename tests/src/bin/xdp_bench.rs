@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use aya::{
     Ebpf,
-    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode},
+    programs::{TestRun, TestRunOptions, Xdp, XdpMode},
 };
 use edgegw_tests::{
     netns::{NetNs, Veth},
@@ -174,46 +174,7 @@ fn per_packet_cost(baseline: Option<&[u8]>) {
 /// Runs `edgegw_flood` in `ns` out of `iface` for FLOOD_SECS; returns the
 /// number of frames it transmitted.
 fn flood(ns_path: &str, iface: &str) -> u64 {
-    let path = ns_path.to_string();
-    let iface = iface.to_string();
-    std::thread::spawn(move || {
-        let netns = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let ifindex = nix::net::if_::if_nametoindex(iface.as_str()).expect("if_nametoindex");
-        let mut ebpf = Ebpf::load(edgegw::EBPF_OBJECT).unwrap();
-        let prog: &mut Xdp = ebpf
-            .program_mut("edgegw_flood")
-            .unwrap()
-            .try_into()
-            .unwrap();
-        edgegw::datapath::load_program(prog).expect("loading edgegw_flood");
-        let frame = ether(
-            ETH_IPV4,
-            &[],
-            &ipv4([10, 0, 0, 1], PROTO_UDP, &udp(9, &[0; 18])),
-        );
-        // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
-        // rx_queue_index, egress_ifindex.
-        let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
-        let ctx: Vec<u8> = md.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        let per_call = 1_000_000u32;
-        let (start, mut sent) = (Instant::now(), 0u64);
-        while start.elapsed() < Duration::from_secs(FLOOD_SECS) {
-            let opts = TestRunOptions {
-                data_in: Some(&frame),
-                ctx_in: Some(&ctx),
-                repeat: per_call,
-                attrs: TestRunAttrs::new().xdp_live_frames(256),
-                ..Default::default()
-            };
-            prog.test_run(opts)
-                .expect("BPF_PROG_TEST_RUN with live frames");
-            sent += per_call as u64;
-        }
-        sent
-    })
-    .join()
-    .unwrap()
+    edgegw_tests::flood::flood(ns_path, iface, Duration::from_secs(FLOOD_SECS)).sent
 }
 
 /// Frames dropped per second while `edgegw_flood` runs, read by `counter`.

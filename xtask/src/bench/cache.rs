@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use super::proxy::{Proc, backend, free_port, median, nginx, wait_port, with_cpu, wrk_with};
+use super::proxy::{Proc, backend, free_port, nginx, wait_port, wrk_with};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (duration, connections, rounds) = super::load_options(args, 5)?;
@@ -103,33 +103,13 @@ fn measure(
         }
         urls.push(url);
     }
-    for url in &urls {
-        wrk_with(url, connections, 2, &[])?;
-    }
-    let mut runs: Vec<Vec<_>> = vec![Vec::new(), Vec::new()];
-    for _ in 0..rounds {
-        for (i, (_, _, proc)) in proxies.iter().enumerate() {
-            runs[i].push(with_cpu(proc.0.id(), || {
-                wrk_with(&urls[i], connections, duration, &[])
-            })?);
-        }
-    }
     println!(
         "bench cache: every request a cache hit; wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds; nginx backend"
     );
-    println!(
-        "{:<8} {:>12} {:>9} {:>9} {:>7} {:>12}",
-        "proxy", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
-    );
-    let mut medians = Vec::new();
-    for ((name, _, _), ms) in proxies.iter().zip(runs) {
-        let m = median(ms);
-        println!(
-            "{name:<8} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
-            m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
-        );
-        medians.push(m);
-    }
+    let contenders: Vec<(&str, u32)> = proxies.iter().map(|(n, _, p)| (*n, p.0.id())).collect();
+    let medians = super::alternating_rounds("proxy", &contenders, duration, rounds, |i, secs| {
+        wrk_with(&urls[i], connections, secs, &[])
+    })?;
     let (ours, nginx) = (&medians[0], &medians[1]);
     println!(
         "ratio edgegw/nginx proxy_cache: requests/s {:.3}x (target >= 1.0x), CPU efficiency (nginx CPU per request / edgegw's) {:.3}x (target >= 1.0x), p99 {:.2}x",

@@ -7,6 +7,7 @@
 pub(crate) mod apim;
 mod cache;
 mod choose;
+mod flood;
 pub(crate) mod haproxy;
 pub(crate) mod instructions;
 pub(crate) mod jwt;
@@ -78,6 +79,48 @@ fn load_options(args: &[String], duration: u64) -> anyhow::Result<(u64, u64, u64
     }
     proxy::install_tools()?;
     Ok((duration, connections, rounds))
+}
+
+/// Measures contenders (a name and the pid whose CPU time is counted) in
+/// alternating rounds, so that load from elsewhere on the machine hits all
+/// alike: `load(i, secs)` loads contender `i` for `secs`; first 2 s each
+/// to warm up (pools, TLS state, page cache), then `rounds` rounds of
+/// `duration`. Prints the median round of each as a table under `title`
+/// and returns the medians in the order given.
+fn alternating_rounds(
+    title: &str,
+    contenders: &[(&str, u32)],
+    duration: u64,
+    rounds: u64,
+    load: impl Fn(usize, u64) -> anyhow::Result<proxy::Measure>,
+) -> anyhow::Result<Vec<proxy::Measure>> {
+    for i in 0..contenders.len() {
+        load(i, 2)?;
+    }
+    let mut runs: Vec<Vec<proxy::Measure>> = contenders.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, ((_, pid), r)) in contenders.iter().zip(&mut runs).enumerate() {
+            r.push(proxy::with_cpu(*pid, || load(i, duration))?);
+        }
+    }
+    let width = contenders
+        .iter()
+        .map(|(name, _)| name.len())
+        .chain([title.len()])
+        .max()
+        .unwrap_or(0);
+    println!(
+        "{title:<width$} {:>12} {:>9} {:>9} {:>7} {:>12}",
+        "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
+    );
+    let medians: Vec<proxy::Measure> = runs.into_iter().map(proxy::median).collect();
+    for ((name, _), m) in contenders.iter().zip(&medians) {
+        println!(
+            "{name:<width$} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
+            m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
+        );
+    }
+    Ok(medians)
 }
 
 /// Runs `measure` in a fresh scratch folder of bench `name`, removed after.

@@ -15,9 +15,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::proxy::{
-    Measure, Peer, Proc, backend, free_port, median, nginx, nginx_proxy, wait_port, with_cpu,
-};
+use super::proxy::{Measure, Peer, Proc, backend, free_port, nginx, nginx_proxy, wait_port};
 use crate::setup;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -237,36 +235,19 @@ fn measure(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::
     println!(
         "bench mtls: ab -E (client certificate), {connections} connections, {duration} s per run, median of {rounds} alternating rounds; nginx backend"
     );
-    println!(
-        "{:<22} {:>12} {:>9} {:>9} {:>7} {:>12}",
-        "", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
-    );
     for (label, keep_alive) in [("keep-alive", true), ("handshake per request", false)] {
-        let mut runs: Vec<Vec<Measure>> = vec![Vec::new(), Vec::new()];
-        for (_, url, _) in &peers {
-            ab(dir, url, connections, 1, keep_alive)?;
-        }
-        for _ in 0..rounds {
-            for (i, (_, url, proc)) in peers.iter().enumerate() {
-                runs[i].push(with_cpu(proc.0.id(), || {
-                    ab(dir, url, connections, duration, keep_alive)
-                })?);
-            }
-        }
-        let mut medians = Vec::new();
-        for ((name, _, _), ms) in peers.iter().zip(runs) {
-            let m = median(ms);
-            println!(
-                "{:<22} {:>12.0} {:>9.1} {:>9.1} {:>7} {:>12.1}",
-                format!("{name} {label}"),
-                m.rps,
-                m.p50_ms,
-                m.p99_ms,
-                m.errors,
-                m.cpu_us
-            );
-            medians.push(m);
-        }
+        let names: Vec<String> = peers
+            .iter()
+            .map(|(n, _, _)| format!("{n} {label}"))
+            .collect();
+        let contenders: Vec<(&str, u32)> = names
+            .iter()
+            .zip(&peers)
+            .map(|(n, (_, _, p))| (n.as_str(), p.0.id()))
+            .collect();
+        let medians = super::alternating_rounds("", &contenders, duration, rounds, |i, secs| {
+            ab(dir, &peers[i].1, connections, secs, keep_alive)
+        })?;
         let (e, n) = (&medians[0], &medians[1]);
         println!(
             "ratio edgegw/nginx, {label}: requests/s {:.3}x (target >= 1.0x), CPU per request {:.3}x, p99 {:.2}x",

@@ -14,9 +14,7 @@ use std::{
 
 use anyhow::Context;
 
-use super::proxy::{
-    Measure, Proc, backend, free_port, median, nginx, wait_port, with_cpu, wrk_with,
-};
+use super::proxy::{Proc, backend, free_port, nginx, wait_port, wrk_with};
 use crate::build::edgegw_bin;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -55,28 +53,11 @@ fn measure(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::
     println!(
         "bench otlp: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds; edgegw with OTLP tracing off, at ratio 0.01 and 1.0 (plus request metrics every 10 s), exporting to an nginx that accepts every export"
     );
-    for (_, url, _) in &gateways {
-        wrk_with(url, connections, 2, &[])?;
-    }
-    let mut runs: Vec<Vec<Measure>> = gateways.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for ((_, url, proc), r) in gateways.iter().zip(&mut runs) {
-            r.push(with_cpu(proc.0.id(), || {
-                wrk_with(url, connections, duration, &[])
-            })?);
-        }
-    }
-    let medians: Vec<Measure> = runs.into_iter().map(median).collect();
-    println!(
-        "{:<8} {:>12} {:>9} {:>9} {:>7} {:>12}",
-        "tracing", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
-    );
-    for ((label, _, _), m) in gateways.iter().zip(&medians) {
-        println!(
-            "{label:<8} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
-            m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
-        );
-    }
+    let contenders: Vec<(&str, u32)> = gateways.iter().map(|(n, _, p)| (*n, p.0.id())).collect();
+    let medians =
+        super::alternating_rounds("tracing", &contenders, duration, rounds, |i, secs| {
+            wrk_with(&gateways[i].1, connections, secs, &[])
+        })?;
     let off = &medians[0];
     for ((label, _, _), m) in gateways.iter().zip(&medians).skip(1) {
         let target = if *label == "0.01" {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use super::proxy::{Proc, backend, free_port, median, wait_port, with_cpu, wrk_with};
+use super::proxy::{Proc, backend, free_port, wait_port, wrk_with};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (duration, connections, rounds) = super::load_options(args, 5)?;
@@ -79,33 +79,13 @@ fn measure(
         }
         proxies.push((name, url, proc));
     }
-    for (_, url, _) in &proxies {
-        wrk_with(url, connections, 2, &[])?;
-    }
-    let mut runs: Vec<Vec<_>> = vec![Vec::new(), Vec::new()];
-    for _ in 0..rounds {
-        for (i, (_, url, proc)) in proxies.iter().enumerate() {
-            runs[i].push(with_cpu(proc.0.id(), || {
-                wrk_with(url, connections, duration, &[])
-            })?);
-        }
-    }
     println!(
         "bench pool: wrk, {connections} connections, {duration} s per run, median of {rounds} alternating rounds; nginx backends"
     );
-    println!(
-        "{:<8} {:>12} {:>9} {:>9} {:>7} {:>12}",
-        "edgegw", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
-    );
-    let mut medians = Vec::new();
-    for ((name, _, _), ms) in proxies.iter().zip(runs) {
-        let m = median(ms);
-        println!(
-            "{name:<8} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
-            m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
-        );
-        medians.push(m);
-    }
+    let contenders: Vec<(&str, u32)> = proxies.iter().map(|(n, _, p)| (*n, p.0.id())).collect();
+    let medians = super::alternating_rounds("edgegw", &contenders, duration, rounds, |i, secs| {
+        wrk_with(&proxies[i].1, connections, secs, &[])
+    })?;
     let (single, pool) = (&medians[0], &medians[1]);
     println!(
         "ratio pool/single: requests/s {:.3}x, CPU per request {:.3}x (target <= 1.02x), p99 {:.2}x",

@@ -119,9 +119,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         rounds,
         only,
     };
-    let result = measure_all(&dir, &run).and_then(|()| {
+    // The flood scenario has proxies of its own, in namespaces.
+    let result = if run.only.as_deref() == Some("flood") {
+        Ok(())
+    } else {
+        measure_all(&dir, &run)
+    }
+    .and_then(|()| {
         if run.wants("apim") {
             super::apim::catalog_cost(&dir, subscriptions as usize)
+        } else {
+            Ok(())
+        }
+    })
+    .and_then(|()| {
+        if run.wants("flood") {
+            super::flood::run(duration.max(1), connections.max(1), rounds)
         } else {
             Ok(())
         }
@@ -130,21 +143,47 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     result
 }
 
-/// nginx-light, haproxy, wrk and openssl; the Debian packages must not
+/// nginx-light, haproxy, wrk, h2load (nghttp2-client) and openssl; the Debian packages must not
 /// start a system nginx on port 80 (or a system HAProxy), so service starts
 /// are refused while installing.
 pub(crate) fn install_tools() -> anyhow::Result<()> {
-    setup::ensure_packages_without_services(&["nginx-light", "haproxy", "wrk", "openssl"])
+    setup::ensure_packages_without_services(&[
+        "nginx-light",
+        "haproxy",
+        "wrk",
+        "nghttp2-client",
+        "openssl",
+    ])
 }
 
 /// A self-signed P-256 certificate for localhost and its key, written into
 /// `dir` as cert.pem and key.pem (openssl).
 pub(crate) fn self_signed(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    self_signed_key(dir, "", &["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+}
+
+/// The same with an RSA 2048 key, as rsa-cert.pem and rsa-key.pem.
+fn self_signed_rsa(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    self_signed_key(dir, "rsa-", &["rsa:2048"])
+}
+
+/// A self-signed certificate for localhost with a new key of `newkey`
+/// (openssl's `-newkey` and its options), as PREFIXcert.pem and
+/// PREFIXkey.pem.
+fn self_signed_key(
+    dir: &Path,
+    prefix: &str,
+    newkey: &[&str],
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (cert, key) = (
+        dir.join(format!("{prefix}cert.pem")),
+        dir.join(format!("{prefix}key.pem")),
+    );
     setup::run(
         Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args(["req", "-x509", "-newkey"])
+            .args(newkey)
+            .args(["-nodes", "-days", "1"])
             .args(["-subj", "/CN=localhost", "-keyout"])
             .arg(&key)
             .arg("-out")
@@ -173,15 +212,16 @@ pub(crate) fn wait_port(port: u16) -> anyhow::Result<()> {
 /// free port; it stops when the returned process drops.
 pub(super) fn backend(dir: &Path) -> anyhow::Result<(u16, Proc)> {
     let port = free_port()?;
-    let proc = nginx(
-        dir,
-        "backend",
-        &format!(
-            "  server {{ listen 127.0.0.1:{port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
-        ),
-    )?;
+    let proc = nginx(dir, "backend", &backend_http(port))?;
     wait_port(port)?;
     Ok((port, proc))
+}
+
+/// The backend's `http` body: 23 bytes on 127.0.0.1:`port`.
+pub(super) fn backend_http(port: u16) -> String {
+    format!(
+        "  server {{ listen 127.0.0.1:{port} reuseport backlog=4096; keepalive_requests 100000;\n    location / {{ return 200 \"hello from the backend\\n\"; }} }}"
+    )
 }
 
 pub(super) fn nginx(dir: &Path, name: &str, http: &str) -> anyhow::Result<Proc> {
@@ -309,7 +349,7 @@ pub(super) fn nginx_proxy(backend_port: u16, server_head: &str, peer: Peer) -> S
     )
 }
 
-const SCENARIOS: [&str; 6] = ["http", "tls", "handshake", "h2", "apim", "jwt"];
+const SCENARIOS: [&str; 7] = ["http", "tls", "handshake", "h2", "apim", "jwt", "flood"];
 
 struct Run {
     duration: u64,
@@ -333,45 +373,31 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
     } = *run;
     let (cert, key) = self_signed(dir)?;
     let (backend_port, _backend) = backend(dir)?;
-
-    // One nginx per peer configuration, each serving plain and TLS.
-    let mut peers = Vec::new();
-    for peer in Peer::ALL {
-        let (np, nt) = (free_port()?, free_port()?);
-        let proc = nginx(
+    let Proxies {
+        peers,
+        haproxy: (haproxy, hp, ht),
+        edgegw: (edgegw_proc, ep, et),
+    } = start_proxies(dir, "", backend_port, &Peer::ALL, &cert, &key)?;
+    // The same three again with an RSA 2048 certificate, for handshakes.
+    let rsa = if run.wants("handshake") {
+        let (cert, key) = self_signed_rsa(dir)?;
+        Some(start_proxies(
             dir,
-            &format!("proxy-{}", peer.label()),
-            &nginx_proxy(
-                backend_port,
-                &format!(
-                    "listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl http2 backlog=4096;\n\
-                     ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;",
-                    c = cert.display(),
-                    k = key.display()
-                ),
-                peer,
-            ),
-        )?;
-        wait_port(np)?;
-        wait_port(nt)?;
-        peers.push((peer, np, nt, proc));
-    }
-
-    let (hp, ht) = (free_port()?, free_port()?);
-    let pem = super::haproxy::pem(dir, &cert, &key)?;
-    let haproxy = super::haproxy::start(
-        dir,
-        "proxy-haproxy",
-        &super::haproxy::proxy_config(backend_port, hp, Some((ht, &pem))),
-        &[],
-    )?;
-    wait_port(hp)?;
-    wait_port(ht)?;
-
-    let (ep, et) = (free_port()?, free_port()?);
-    let edgegw_proc = edgegw(dir, ep, et, backend_port, &cert, &key)?;
-    wait_port(ep)?;
-    wait_port(et)?;
+            "rsa-",
+            backend_port,
+            &[Peer::Same],
+            &cert,
+            &key,
+        )?)
+    } else {
+        None
+    };
+    // A gRPC-shaped message for the h2 POST: a 5-byte frame header (not
+    // compressed, length 16) and 16 bytes of protobuf fields.
+    let grpc_body = dir.join("grpc-body");
+    let mut message = vec![0u8, 0, 0, 0, 16];
+    message.extend_from_slice(b"\x0a\x0ehello, gateway");
+    std::fs::write(&grpc_body, &message)?;
     let apim = if run.wants("apim") {
         Some(super::apim::start(dir, backend_port)?)
     } else {
@@ -388,10 +414,6 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
     );
     println!(
         "peers: \"nginx\" writes the same headers as edgegw (X-Forwarded-Host, Forwarded, a new traceparent, X-Request-Id, and for apim the RateLimit headers); \"nginx-lean\" writes only X-Forwarded-For/-Proto (the earlier comparison, for reference)"
-    );
-    println!(
-        "{:<10} {:<10} {:>12} {:>9} {:>9} {:>7} {:>12}",
-        "scenario", "proxy", "requests/s", "p50 ms", "p99 ms", "errors", "CPU us/req"
     );
     let e_pid = edgegw_proc.0.id();
     let with_scheme = |scheme: &str, pick: fn(&(Peer, u16, u16, Proc)) -> u16, ha: u16| {
@@ -421,14 +443,14 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             edgegw: edgegw_at(format!("http://127.0.0.1:{ep}/b")),
             peers: with_scheme("http", |p| p.1, hp),
             header: None,
-            h2: false,
+            load: Load::Wrk,
         },
         Scenario {
             name: "tls",
             edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
             peers: with_scheme("https", |p| p.2, ht),
             header: None,
-            h2: false,
+            load: Load::Wrk,
         },
         // A new TLS 1.3 connection (full handshake, ECDSA P-256) for every
         // request: wrk reconnects after each `Connection: close` and does
@@ -438,7 +460,16 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
             peers: with_scheme("https", |p| p.2, ht),
             header: Some("Connection: close"),
-            h2: false,
+            load: Load::Wrk,
+        },
+        // The same, resuming the session of the previous connection (TLS
+        // 1.3 tickets): `openssl s_time -reuse`.
+        Scenario {
+            name: "handshake-resumed",
+            edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
+            peers: with_scheme("https", |p| p.2, ht),
+            header: None,
+            load: Load::Resumed,
         },
         // HTTP/2 over TLS (ALPN), many streams per connection: h2load.
         Scenario {
@@ -446,16 +477,64 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             edgegw: edgegw_at(format!("https://127.0.0.1:{et}/b")),
             peers: with_scheme("https", |p| p.2, ht),
             header: None,
-            h2: true,
+            load: Load::H2 { body: None },
+        },
+        // The same with a gRPC-shaped unary call: POST, content-type
+        // application/grpc, `te: trailers` and a small framed message.
+        Scenario {
+            name: "h2-grpc",
+            edgegw: edgegw_at(format!("https://127.0.0.1:{et}/bench.Echo/Say")),
+            peers: with_scheme("https", |p| p.2, ht)
+                .into_iter()
+                .map(|t| Target {
+                    url: t.url.replace("/b", "/bench.Echo/Say"),
+                    ..t
+                })
+                .collect(),
+            header: None,
+            load: Load::H2 {
+                body: Some(&grpc_body),
+            },
         },
     ];
+    if let Some(rsa) = &rsa {
+        let mut peers: Vec<Target> = rsa
+            .peers
+            .iter()
+            .map(|p| Target {
+                label: p.0.label(),
+                url: format!("https://127.0.0.1:{}/b", p.2),
+                pid: p.3.0.id(),
+            })
+            .collect();
+        peers.push(Target {
+            label: "haproxy",
+            url: format!("https://127.0.0.1:{}/b", rsa.haproxy.2),
+            pid: rsa.haproxy.0.0.id(),
+        });
+        // After the ECDSA handshakes: the same with RSA 2048.
+        scenarios.insert(
+            3,
+            Scenario {
+                name: "handshake-rsa",
+                edgegw: Target {
+                    label: "edgegw",
+                    url: format!("https://127.0.0.1:{}/b", rsa.edgegw.2),
+                    pid: rsa.edgegw.0.0.id(),
+                },
+                peers,
+                header: Some("Connection: close"),
+                load: Load::Wrk,
+            },
+        );
+    }
     if let Some(a) = &apim {
         scenarios.push(Scenario {
             name: "apim",
             edgegw: a.edgegw.clone(),
             peers: a.peers.clone(),
             header: Some(a.key_header.as_str()),
-            h2: false,
+            load: Load::Wrk,
         });
     }
     if let Some(j) = &jwt {
@@ -467,11 +546,14 @@ fn measure_all(dir: &Path, run: &Run) -> anyhow::Result<()> {
             edgegw: j.edgegw.clone(),
             peers: j.peers.clone(),
             header: Some(j.header.as_str()),
-            h2: false,
+            load: Load::Wrk,
         });
     }
     for scenario in scenarios {
-        if run.wants(scenario.name) {
+        // `--only handshake` also runs handshake-rsa and -resumed, `--only
+        // h2` h2-grpc.
+        let family = scenario.name.split('-').next().unwrap_or(scenario.name);
+        if run.wants(family) {
             measure(&scenario, connections, duration, rounds)?;
         }
     }
@@ -493,9 +575,88 @@ struct Scenario<'a> {
     peers: Vec<Target>,
     /// An extra request header ("Name: value").
     header: Option<&'a str>,
-    /// Load with h2load (HTTP/2, `H2_STREAMS` streams on each connection)
-    /// instead of wrk.
-    h2: bool,
+    load: Load<'a>,
+}
+
+/// The client of a scenario.
+enum Load<'a> {
+    /// wrk: HTTP/1.1, `--connections` connections.
+    Wrk,
+    /// h2load: HTTP/2, `H2_STREAMS` streams on each connection; with a
+    /// body, gRPC-shaped POSTs of it.
+    H2 { body: Option<&'a Path> },
+    /// `openssl s_time -reuse`: a new connection per request resuming the
+    /// previous session.
+    Resumed,
+}
+
+/// Clients of the "handshake-resumed" scenario (each one connection at a
+/// time).
+const RESUME_CLIENTS: u64 = 4;
+
+/// edgegw, the nginx `peers` and HAProxy serving plain and TLS with one
+/// certificate: each with its process and ports (plain, TLS).
+struct Proxies {
+    peers: Vec<(Peer, u16, u16, Proc)>,
+    haproxy: (Proc, u16, u16),
+    edgegw: (Proc, u16, u16),
+}
+
+/// Starts `Proxies` with `cert` and `key` (file names prefixed with
+/// `prefix`) in front of the backend.
+fn start_proxies(
+    dir: &Path,
+    prefix: &str,
+    backend_port: u16,
+    nginx_peers: &[Peer],
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<Proxies> {
+    // One nginx per peer configuration, each serving plain and TLS.
+    let mut peers = Vec::new();
+    for &peer in nginx_peers {
+        let (np, nt) = (free_port()?, free_port()?);
+        let proc = nginx(
+            dir,
+            &format!("{prefix}proxy-{}", peer.label()),
+            &nginx_proxy(
+                backend_port,
+                &format!(
+                    "listen 127.0.0.1:{np} backlog=4096; listen 127.0.0.1:{nt} ssl http2 backlog=4096;\n\
+                     ssl_certificate {c}; ssl_certificate_key {k}; ssl_protocols TLSv1.2 TLSv1.3;",
+                    c = cert.display(),
+                    k = key.display()
+                ),
+                peer,
+            ),
+        )?;
+        wait_port(np)?;
+        wait_port(nt)?;
+        peers.push((peer, np, nt, proc));
+    }
+
+    let (hp, ht) = (free_port()?, free_port()?);
+    let sub = dir.join(format!("{prefix}haproxy"));
+    std::fs::create_dir_all(&sub)?;
+    let pem = super::haproxy::pem(&sub, cert, key)?;
+    let haproxy = super::haproxy::start(
+        dir,
+        &format!("{prefix}proxy-haproxy"),
+        &super::haproxy::proxy_config(backend_port, hp, Some((ht, &pem))),
+        &[],
+    )?;
+    wait_port(hp)?;
+    wait_port(ht)?;
+
+    let (ep, et) = (free_port()?, free_port()?);
+    let edgegw_proc = edgegw(dir, prefix, ep, et, backend_port, cert, key)?;
+    wait_port(ep)?;
+    wait_port(et)?;
+    Ok(Proxies {
+        peers,
+        haproxy: (haproxy, hp, ht),
+        edgegw: (edgegw_proc, ep, et),
+    })
 }
 
 /// Concurrent streams per connection in the "h2" scenario.
@@ -508,31 +669,22 @@ const H2_CONNECTIONS: u64 = 8;
 fn measure(s: &Scenario, connections: u64, duration: u64, rounds: u64) -> anyhow::Result<()> {
     let headers: Vec<&str> = s.header.into_iter().collect();
     let all: Vec<&Target> = std::iter::once(&s.edgegw).chain(&s.peers).collect();
-    let load = |url: &str, secs: u64| {
-        if s.h2 {
-            h2load(url, secs)
-        } else {
-            wrk_with(url, connections, secs, &headers)
-        }
+    let load = |url: &str, secs: u64| match s.load {
+        Load::Wrk => wrk_with(url, connections, secs, &headers),
+        Load::H2 { body } => h2load(url, secs, body),
+        Load::Resumed => s_time_resumed(url, secs),
     };
-    // Warm each (pools, TLS session state, page cache) before measuring.
-    for t in &all {
-        load(&t.url, 2)?;
-    }
-    let mut runs: Vec<Vec<Measure>> = all.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for (t, r) in all.iter().zip(&mut runs) {
-            r.push(with_cpu(t.pid, || load(&t.url, duration))?);
-        }
-    }
-    let medians: Vec<Measure> = runs.into_iter().map(median).collect();
-    let name = s.name;
-    for (t, m) in all.iter().zip(&medians) {
+    if let Load::Resumed = s.load {
         println!(
-            "{name:<10} {:<10} {:>12.0} {:>9.3} {:>9.3} {:>7} {:>12.1}",
-            t.label, m.rps, m.p50_ms, m.p99_ms, m.errors, m.cpu_us
+            "{}: openssl s_time -reuse, {RESUME_CLIENTS} clients; p50 and p99 hold the mean time per connection, errors the connections not resumed",
+            s.name
         );
     }
+    let contenders: Vec<(&str, u32)> = all.iter().map(|t| (t.label, t.pid)).collect();
+    let medians = super::alternating_rounds(s.name, &contenders, duration, rounds, |i, secs| {
+        load(&all[i].url, secs)
+    })?;
+    let name = s.name;
     let e = &medians[0];
     for (t, n) in s.peers.iter().zip(&medians[1..]) {
         let (rps_target, p99_target, cpu_target) = match t.label {
@@ -562,13 +714,14 @@ pub(super) fn median(mut runs: Vec<Measure>) -> Measure {
 
 fn edgegw(
     dir: &Path,
+    prefix: &str,
     port: u16,
     tls_port: u16,
     backend_port: u16,
     cert: &Path,
     key: &Path,
 ) -> anyhow::Result<Proc> {
-    let config: PathBuf = dir.join("edgegw.toml");
+    let config: PathBuf = dir.join(format!("{prefix}edgegw.toml"));
     std::fs::write(
         &config,
         format!(
@@ -583,7 +736,7 @@ fn edgegw(
         .args(["run", "--config"])
         .arg(&config)
         .arg("--runtime-dir")
-        .arg(dir.join("edgegw.run"))
+        .arg(dir.join(format!("{prefix}edgegw.run")))
         .env("EDGEGW_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -592,15 +745,71 @@ fn edgegw(
     Ok(Proc(child))
 }
 
+/// `RESUME_CLIENTS` × `openssl s_time -reuse` against the TLS `url` for
+/// `secs`: each client connects, sends `GET path HTTP/1.0`, reads the
+/// answer and reconnects, resuming its previous session. s_time prints an
+/// "r" for each resumed connection.
+fn s_time_resumed(url: &str, secs: u64) -> anyhow::Result<Measure> {
+    let rest = url.strip_prefix("https://").context("an https URL")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let start = Instant::now();
+    let clients: Vec<Child> = (0..RESUME_CLIENTS)
+        .map(|_| {
+            Command::new("openssl")
+                .args(["s_time", "-connect", host, "-reuse", "-www", path])
+                .args(["-time", &secs.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("running openssl s_time")
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let (mut connections, mut resumed) = (0u64, 0u64);
+    for client in clients {
+        let out = client.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "N connections in T real seconds, B bytes read per connection"
+        let n: u64 = text
+            .lines()
+            .find(|l| l.contains(" connections in ") && l.contains("real seconds"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no connection count in s_time output:\n{text}"))?;
+        connections += n;
+        resumed += text
+            .lines()
+            .filter(|l| !l.is_empty() && l.bytes().all(|b| b"r*t3".contains(&b)))
+            .map(|l| l.bytes().filter(|&b| b == b'r').count() as u64)
+            .sum::<u64>();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mean_ms = elapsed * 1000.0 * RESUME_CLIENTS as f64 / connections.max(1) as f64;
+    Ok(Measure {
+        rps: connections as f64 / elapsed,
+        p50_ms: mean_ms,
+        p99_ms: mean_ms,
+        errors: connections.saturating_sub(resumed),
+        requests: connections,
+        cpu_us: 0.0,
+    })
+}
+
 /// h2load: HTTP/2 over TLS, `H2_CONNECTIONS` connections of `H2_STREAMS`
-/// concurrent streams, for `secs`. h2load reports no percentiles: p50 and
-/// p99 hold its mean time per request.
-fn h2load(url: &str, secs: u64) -> anyhow::Result<Measure> {
-    let out = Command::new("h2load")
-        .args(["-t", "2", "-c", &H2_CONNECTIONS.to_string()])
-        .args(["-m", &H2_STREAMS.to_string(), "-D", &secs.to_string(), url])
-        .output()
-        .context("running h2load")?;
+/// concurrent streams, for `secs`; with `body`, gRPC-shaped POSTs of it.
+/// h2load reports no percentiles: p50 and p99 hold its mean time per
+/// request.
+fn h2load(url: &str, secs: u64, body: Option<&Path>) -> anyhow::Result<Measure> {
+    let mut cmd = Command::new("h2load");
+    cmd.args(["-t", "2", "-c", &H2_CONNECTIONS.to_string()])
+        .args(["-m", &H2_STREAMS.to_string(), "-D", &secs.to_string()]);
+    if let Some(body) = body {
+        cmd.arg("-d").arg(body).args([
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+        ]);
+    }
+    let out = cmd.arg(url).output().context("running h2load")?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
@@ -625,6 +834,18 @@ fn h2load(url: &str, secs: u64) -> anyhow::Result<Measure> {
             .find_map(|kv| kv.strip_suffix(what)?.trim().parse().ok())
             .unwrap_or(0)
     };
+    // "status codes: 100 2xx, 0 3xx, 0 4xx, 0 5xx": an answer other than
+    // 2xx (a refused POST, say) is an error, not a request served.
+    let not_2xx: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("status codes: "))
+        .map(|l| {
+            l.split(", ")
+                .filter(|kv| !kv.ends_with(" 2xx"))
+                .filter_map(|kv| kv.split_whitespace().next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
     // "time for request:   1.2ms  20.3ms  3.4ms  1.1ms  80.00%" (min max mean sd)
     let mean = text
         .lines()
@@ -635,7 +856,7 @@ fn h2load(url: &str, secs: u64) -> anyhow::Result<Measure> {
         rps,
         p50_ms: mean,
         p99_ms: mean,
-        errors: count(" failed") + count(" errored") + count(" timeout"),
+        errors: count(" failed") + count(" errored") + count(" timeout") + not_2xx,
         requests: count(" succeeded"),
         cpu_us: 0.0,
     })
@@ -648,7 +869,19 @@ pub(super) fn wrk_with(
     secs: u64,
     headers: &[&str],
 ) -> anyhow::Result<Measure> {
-    let out = Command::new("wrk")
+    wrk_in(&[], url, connections, secs, headers)
+}
+
+/// `wrk` started by `wrapper` (`nsenter` into a namespace, say) when that
+/// is not empty.
+pub(super) fn wrk_in(
+    wrapper: &[String],
+    url: &str,
+    connections: u64,
+    secs: u64,
+    headers: &[&str],
+) -> anyhow::Result<Measure> {
+    let out = wrapped(wrapper, "wrk")
         .args(headers.iter().flat_map(|h| ["-H", h]))
         .args([
             "-t",
