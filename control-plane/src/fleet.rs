@@ -18,6 +18,9 @@ const MAX_DELTA: u64 = 1 << 40;
 /// The longest counter name accepted.
 const MAX_COUNTER: usize = 1024;
 
+/// The most pool members a heartbeat may report.
+const MAX_POOL_MEMBERS: usize = 4096;
+
 /// The longest batch id accepted.
 const MAX_BATCH: usize = 128;
 
@@ -36,6 +39,10 @@ pub struct Heartbeat {
     /// XDP per-reason counter totals; null without XDP.
     #[serde(default)]
     xdp: Option<Value>,
+    /// Each backend pool's members and their state (available, ejected,
+    /// breaker open, recent failures); absent from older gateways.
+    #[serde(default)]
+    pools: Vec<gateway_model::pool_status::PoolView>,
     /// Quota usage deltas since the last acknowledged heartbeat.
     #[serde(default)]
     usage: Vec<UsageDelta>,
@@ -96,12 +103,19 @@ pub fn record(conn: &Conn, gateway: &str, hb: Heartbeat) -> Result<Value, ApiErr
             "batch must be 1 to {MAX_BATCH} characters"
         )));
     }
+    let members: usize = hb.pools.iter().map(|p| p.members.len()).sum();
+    if members > MAX_POOL_MEMBERS {
+        return Err(ApiError::bad_request(format!(
+            "pools: {members} members; at most {MAX_POOL_MEMBERS} are reported"
+        )));
+    }
     let status = json!({
         "version": hb.version,
         "uptime_secs": hb.uptime_secs,
         "healthy": hb.healthy,
         "last_sync_error": hb.last_sync_error,
         "xdp": hb.xdp,
+        "pools": hb.pools,
     });
     gateways::set_status(conn, gateway, &status)?;
     let now = clock::now();

@@ -16,3 +16,4 @@ pub mod config;
 pub mod keys;
 pub mod notify;
 pub mod policy;
+pub mod pool_status;

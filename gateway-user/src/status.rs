@@ -108,35 +108,9 @@ pub struct CacheView {
     pub bypassed_redis_down: u64,
 }
 
-/// One pool as `edgegw status` and the heartbeat show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PoolView {
-    pub backend: String,
-    pub balance: String,
-    pub members: Vec<MemberView>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberView {
-    /// host:port.
-    pub member: String,
-    pub priority: u32,
-    pub weight: u32,
-    /// "available", "unhealthy", "ejected" or "breaker-open".
-    pub state: String,
-    pub healthy: bool,
-    pub ejected: bool,
-    pub breaker_open: bool,
-    /// Milliseconds until ejection and breaker let it take requests.
-    pub back_in_ms: u64,
-    pub outstanding: u32,
-    pub requests: u64,
-    pub failures: u64,
-    pub ejections: u64,
-    pub breaker_trips: u64,
-    /// Requests sent to it again after another member gave no answer.
-    pub retries: u64,
-}
+/// Pools as `edgegw status` and the heartbeat show them (shared with the
+/// control plane, which shows what heartbeats report).
+pub use gateway_model::pool_status::{MemberView, PoolView};
 
 /// What `edgegw status` and `/metrics` show of the analytics.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 // The fleet (health, version against the desired one, last seen, last
-// sync error, XDP drops) and the analytics charts.
+// sync error, XDP drops, backend pool members) and the analytics charts.
 import { useEffect, useState } from "preact/hooks";
 import { ago, api } from "../api";
 import { Message, Table, useLoad } from "../common";
@@ -10,6 +10,21 @@ function drops(xdp: Record<string, number> | null | undefined): number | null {
   return Object.entries(xdp)
     .filter(([reason]) => reason !== "passed")
     .reduce((sum, [, n]) => sum + n, 0);
+}
+
+/** Each pool's available members, and those that are not with their state. */
+function pools(list: any[] | null | undefined): string {
+  if (!list || list.length === 0) return "—";
+  return list
+    .map((p) => {
+      const members: any[] = p.members ?? [];
+      const up = members.filter((m) => m.state === "available").length;
+      const down = members
+        .filter((m) => m.state !== "available")
+        .map((m) => `${m.member} ${m.state}${m.recent_failures ? ` (${m.recent_failures} failures)` : ""}`);
+      return `${p.backend}: ${up}/${members.length} available${down.length ? "; " + down.join(", ") : ""}`;
+    })
+    .join(" · ");
 }
 
 export function FleetPage() {
@@ -26,7 +41,7 @@ export function FleetPage() {
       <Message error={gws.error} />
       <Table
         id="fleet"
-        head={["Gateway", "Health", "Version / desired", "Last seen", "Last sync error", "XDP drops", "APIs"]}
+        head={["Gateway", "Health", "Version / desired", "Last seen", "Last sync error", "XDP drops", "Backend pools", "APIs"]}
         rows={(gws.data ?? []).map((g) => {
           const hb = g.heartbeat;
           const health = !hb ? "never seen" : hb.healthy ? "healthy" : "unhealthy";
@@ -42,6 +57,7 @@ export function FleetPage() {
             ago(hb?.last_seen_secs_ago),
             hb?.last_sync_error ? <span class="warn">{hb.last_sync_error}</span> : "—",
             d === null ? "no XDP" : String(d),
+            <span data-testid={`pools-${g.name}`}>{pools(hb?.pools)}</span>,
             (g.apis ?? []).join(", "),
           ];
         })}

@@ -15,6 +15,10 @@ use super::ControlPlane;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AnalyticsSection {
+    /// Whether requests are aggregated and sent (default true). Off: no
+    /// per-request analytics work, no outbox, no batches; read at start.
+    #[serde(default)]
+    enabled: Option<bool>,
     /// Seconds per aggregation period (default 60: one batch a minute).
     /// Shorter periods are for tests and demos.
     #[serde(default)]
@@ -32,6 +36,8 @@ pub(super) struct AnalyticsSection {
 /// Validated `[analytics]` settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Analytics {
+    /// Off: nothing is recorded, rolled, written or sent.
+    pub enabled: bool,
     pub period: Duration,
     /// Set for a managed gateway (from `outbox_dir` or the default).
     pub outbox_dir: Option<PathBuf>,
@@ -62,6 +68,7 @@ impl AnalyticsSection {
             return Err("analytics.outbox_dir: empty; give a directory or leave it out".into());
         }
         Ok(Analytics {
+            enabled: self.enabled.unwrap_or(true),
             period: Duration::from_secs(period),
             outbox_dir: self.outbox_dir.clone(),
             outbox_max_bytes: max,
@@ -82,6 +89,7 @@ impl Analytics {
     /// default next to the backups of a managed gateway.
     pub(super) fn resolve(&mut self, config: &Path, cp: Option<&ControlPlane>) {
         self.outbox_dir = match (&self.outbox_dir, cp) {
+            _ if !self.enabled => None,
             (Some(dir), _) => Some(super::catalog::resolve(dir, config)),
             (None, Some(cp)) => Some(
                 cp.backup_dir
@@ -103,6 +111,7 @@ mod tests {
     fn defaults_and_bad_values() {
         let c = Config::parse("t.toml", BASE).unwrap();
         assert_eq!(c.analytics.period.as_secs(), 60);
+        assert!(c.analytics.enabled);
         assert_eq!(c.analytics.outbox_max_bytes, 64 << 20);
         let err = |rest: &str| {
             Config::parse("t.toml", &format!("{BASE}[analytics]\n{rest}\n"))
@@ -113,6 +122,9 @@ mod tests {
         assert!(err("period_secs = 0").contains("analytics.period_secs"));
         assert!(err("outbox_max_bytes = 10").contains("analytics.outbox_max_bytes: 10"));
         assert!(err("bogus = 1").contains("bogus"));
+        assert!(err("enabled = \"no\"").contains("enabled"));
+        let c = Config::parse("t.toml", &format!("{BASE}[analytics]\nenabled = false\n")).unwrap();
+        assert!(!c.analytics.enabled);
         let c = Config::parse("t.toml", &format!("{BASE}[analytics]\nperiod_secs = 2\n")).unwrap();
         assert_eq!(c.analytics.period.as_secs(), 2);
     }

@@ -170,19 +170,20 @@ pub struct Metrics {
     underscore_headers_dropped: AtomicU64,
     /// The OTLP export, when configured.
     otel: Option<&'static crate::telemetry::Otel>,
-    /// Request analytics, recorded with the metrics of each request.
-    pub analytics: Arc<crate::analytics::Collector>,
+    /// Request analytics, recorded with the metrics of each request;
+    /// `None` when `[analytics] enabled = false`.
+    pub analytics: Option<Arc<crate::analytics::Collector>>,
 }
 
 /// Records requests into one thread's shard. A request keeps the shard of
 /// the thread it arrived on: cloning this touches a count no other core
 /// writes, unlike the process-wide `Arc<Metrics>`.
-pub struct Recorder(Arc<Mutex<Shard>>, crate::analytics::ShardHandle);
+pub struct Recorder(Arc<Mutex<Shard>>, Option<crate::analytics::ShardHandle>);
 
 impl Recorder {
-    /// Records one finished request in the request analytics.
-    pub fn analytics(&self, finished: &crate::analytics::Finished) {
-        self.1.record(finished);
+    /// The request analytics to record a finished request in, if on.
+    pub fn analytics(&self) -> Option<&crate::analytics::ShardHandle> {
+        self.1.as_ref()
     }
 
     /// Records one finished request.
@@ -217,10 +218,12 @@ fn status_class(status: u16) -> usize {
 }
 
 impl Metrics {
-    /// Metrics that are also exported over OTLP by `otel`.
-    pub fn with_otel(otel: Option<&'static crate::telemetry::Otel>) -> Metrics {
+    /// Metrics that are also exported over OTLP by `otel`, with request
+    /// analytics recorded when `analytics` is on.
+    pub fn new(otel: Option<&'static crate::telemetry::Otel>, analytics: bool) -> Metrics {
         Metrics {
             otel,
+            analytics: analytics.then(Default::default),
             ..Metrics::default()
         }
     }
@@ -245,7 +248,10 @@ impl Metrics {
 
     /// The calling thread's shard, to record requests into later.
     pub fn recorder(&self) -> Recorder {
-        Recorder(self.shards.get_or_default().clone(), self.analytics.shard())
+        Recorder(
+            self.shards.get_or_default().clone(),
+            self.analytics.as_ref().map(|a| a.shard()),
+        )
     }
 
     pub fn reject(&self, why: Rejection) {

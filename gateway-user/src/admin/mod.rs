@@ -33,8 +33,8 @@ pub struct AdminState {
     /// The Redis of cluster rate limits: its metrics.
     pub redis: Arc<crate::redis_link::RedisSlot>,
     /// Request analytics: `/analytics` (the period in progress) and the
-    /// sending counters in `/metrics`.
-    pub analytics: Arc<crate::analytics::Analytics>,
+    /// sending counters in `/metrics`; `None` when turned off.
+    pub analytics: Option<Arc<crate::analytics::Analytics>>,
     /// The backend pools' metrics.
     pub pool_metrics: Option<PoolMetrics>,
 }
@@ -42,6 +42,10 @@ pub struct AdminState {
 /// Writes the backend pools' Prometheus lines (made by the node, so that
 /// the admin listener does not depend on the proxy, which records into it).
 pub type PoolMetrics = Box<dyn Fn(&mut String) + Send + Sync>;
+
+/// The answer of `/analytics` when analytics are turned off.
+pub const ANALYTICS_OFF: &str =
+    "request analytics are off ([analytics] enabled = false); remove that line to turn them on\n";
 
 /// Serves the admin endpoints until the task is dropped.
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
@@ -90,17 +94,26 @@ fn answer(state: &AdminState, req: &Request<Incoming>) -> Response<Full<bytes::B
             if let Some(redis) = state.redis.get() {
                 redis.render_metrics(&mut body);
             }
-            state.analytics.render_metrics(&mut body);
+            if let Some(analytics) = &state.analytics {
+                analytics.render_metrics(&mut body);
+            }
             if let Some(pools) = &state.pool_metrics {
                 pools(&mut body);
             }
             (StatusCode::OK, "text/plain; version=0.0.4", body)
         }
-        "/analytics" => (
-            StatusCode::OK,
-            "application/json",
-            state.analytics.current().to_string(),
-        ),
+        "/analytics" => match &state.analytics {
+            Some(analytics) => (
+                StatusCode::OK,
+                "application/json",
+                analytics.current().to_string(),
+            ),
+            None => (
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                ANALYTICS_OFF.to_string(),
+            ),
+        },
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",

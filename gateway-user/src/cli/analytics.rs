@@ -43,10 +43,12 @@ fn get(addr: &str, path: &str) -> anyhow::Result<String> {
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
     let (head, body) = text.split_once("\r\n\r\n").context("no HTTP answer")?;
+    // The body of a refusal says why (e.g. analytics turned off).
     anyhow::ensure!(
         head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-        "answered {}",
-        head.lines().next().unwrap_or_default()
+        "answered {}: {}",
+        head.lines().next().unwrap_or_default(),
+        body.trim()
     );
     Ok(body.to_string())
 }

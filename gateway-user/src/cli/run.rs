@@ -124,13 +124,17 @@ async fn serve(
         Some(o) => Some(crate::telemetry::Otel::start(o)?),
         None => None,
     };
-    let metrics = Arc::new(Metrics::with_otel(otel));
+    let metrics = Arc::new(Metrics::new(otel, config.analytics.enabled));
     let xdp_pins = (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface));
-    let analytics = Arc::new(crate::analytics::Analytics::new(
-        &config.analytics,
-        metrics.analytics.clone(),
-        xdp_pins.clone(),
-    )?);
+    // Off: no collector, roller, outbox or sender at all.
+    let analytics = match &metrics.analytics {
+        Some(collector) => Some(Arc::new(crate::analytics::Analytics::new(
+            &config.analytics,
+            collector.clone(),
+            xdp_pins.clone(),
+        )?)),
+        None => None,
+    };
     let admin_state = Arc::new(AdminState {
         analytics: analytics.clone(),
         metrics: metrics.clone(),
@@ -179,10 +183,12 @@ async fn serve(
     if let (Some(otel), Some(status)) = (otel, lifecycle.status()) {
         otel.publish_to(status);
     }
-    if let Some(status) = lifecycle.status() {
-        analytics.publish_to(status);
+    if let Some(analytics) = &analytics {
+        if let Some(status) = lifecycle.status() {
+            analytics.publish_to(status);
+        }
+        tokio::spawn(analytics.clone().run());
     }
-    tokio::spawn(analytics.clone().run());
     if let Some(status) = lifecycle.status() {
         tokio::spawn(proxy::pool::publish(registry.clone(), status.clone()));
         tokio::spawn(crate::policy::cache::publish(registry.clone(), status));
@@ -191,6 +197,7 @@ async fn serve(
         tracing::info!(addr = %config.demo_backend.unwrap(), "demo echo backend listening");
         tokio::spawn(proxy::echo::serve(echo));
     }
+    let pool_registry = registry.clone();
     let shared: SharedGateway = Arc::new(arc_swap::ArcSwap::from_pointee(gateway));
     let live = Arc::new(Live::new(
         shared.clone(),
@@ -226,7 +233,8 @@ async fn serve(
             started: std::time::Instant::now(),
             heartbeat_now: Default::default(),
             poll_now: Default::default(),
-            analytics: Some(analytics.clone()),
+            analytics: analytics.clone(),
+            pools: Box::new(move || proxy::pool::views(&pool_registry)),
         }));
     }
     admin_state.ready.store(true, Ordering::Release);
@@ -244,7 +252,9 @@ async fn serve(
     });
     proxy::serve(listeners, shared, metrics, shutdown, config.drain_timeout).await;
     // The period in progress goes to the outbox: sent after the restart.
-    analytics.flush();
+    if let Some(analytics) = &analytics {
+        analytics.flush();
+    }
     // Spans still queued go out (bounded by the export timeout).
     if let Some(otel) = otel {
         let _ = tokio::task::spawn_blocking(|| otel.shutdown()).await;

@@ -201,16 +201,18 @@ impl Drop for Observed {
         let operation = r.operation.as_deref().unwrap_or("-");
         self.metrics
             .request(api, operation, r.status, total, r.backend);
-        self.metrics.analytics(&crate::analytics::Finished {
-            api: r.api.as_deref(),
-            operation: r.operation.as_deref(),
-            product: r.product.as_deref(),
-            subscription: r.subscription.as_deref(),
-            status: r.status,
-            bytes_in,
-            bytes_out: self.bytes_out,
-            latency: total,
-        });
+        if let Some(analytics) = self.metrics.analytics() {
+            analytics.record(&crate::analytics::Finished {
+                api: r.api.as_deref(),
+                operation: r.operation.as_deref(),
+                product: r.product.as_deref(),
+                subscription: r.subscription.as_deref(),
+                status: r.status,
+                bytes_in,
+                bytes_out: self.bytes_out,
+                latency: total,
+            });
+        }
         if let Some(otel) = self.otel {
             otel.request(api, operation, r.status, total);
         }

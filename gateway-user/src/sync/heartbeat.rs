@@ -1,5 +1,6 @@
 //! Heartbeats (`POST /v1/gateway/heartbeat`): configuration version,
-//! uptime, health, last sync error, XDP per-reason totals and the fleet
+//! uptime, health, last sync error, XDP per-reason totals, the state of
+//! each backend pool member and the fleet
 //! quota deltas; every `heartbeat_secs` and right after each applied or
 //! rejected bundle. The fleet totals of the answer replace the known ones;
 //! an unanswered batch is sent again with its id (`fleet`); the quota
@@ -31,6 +32,7 @@ async fn send(sync: &Syncer) {
         "healthy": view.last_sync_error.is_none() && view.token_error.is_none(),
         "last_sync_error": view.token_error.or(view.last_sync_error),
         "xdp": sync.xdp.as_ref().and_then(xdp_totals),
+        "pools": (sync.pools)(),
         "usage": batch.usage,
         "batch": batch.id,
     });

@@ -62,7 +62,13 @@ pub struct Syncer {
     pub poll_now: Notify,
     /// The node's analytics, whose outbox this gateway sends.
     pub analytics: Option<Arc<crate::analytics::Analytics>>,
+    /// The backend pools' state, reported with each heartbeat.
+    pub pools: PoolViews,
 }
+
+/// The backend pools in service, as the heartbeat reports them (made by
+/// the node: sync does not depend on the proxy).
+pub type PoolViews = Box<dyn Fn() -> Vec<crate::status::PoolView> + Send + Sync>;
 
 /// Spawns the long-poll and the heartbeat; they run until the process ends.
 pub fn spawn(sync: Arc<Syncer>) {

@@ -445,3 +445,120 @@ fn bad_pool_settings_are_one_line_at_load_and_a_reload_changes_nothing() {
     let mut client = Client::new(gw.port);
     assert_eq!(client.get("/p/x").member, "kept");
 }
+
+/// A managed gateway with a pool from the control plane (`/v1/backends`):
+/// its heartbeat reports each member's state, and the control plane shows
+/// it in `GET /v1/gateways/{name}` (and the list): all available, then a
+/// member killed under traffic is ejected (with its recent failures) and
+/// taken out by the health checks, then back once restarted.
+#[test]
+fn member_state_reaches_the_control_plane_with_the_heartbeat() {
+    use edgegw_tests::{
+        cp::{ControlPlane, Store},
+        managed::{ManagedNode, admin_ok, register},
+    };
+    use serde_json::{Value, json};
+    let (a, mut b) = (
+        MemberProcess::start("a", free_port(), false),
+        MemberProcess::start("b", free_port(), false),
+    );
+    let tmp = TempDir::new("pool-hb");
+    let cp = ControlPlane::launch(Store::Sqlite, &tmp.0, &[]);
+    admin_ok(
+        &cp,
+        "PUT",
+        "/v1/backends/pool",
+        json!({"name": "pool", "members": [{"url": a.url()}, {"url": b.url()}],
+               "connect_timeout_ms": 500,
+               "health_check": {"path": "/healthz", "interval_ms": 300, "timeout_ms": 200,
+                                "healthy_threshold": 2, "unhealthy_threshold": 2},
+               "ejection": {"consecutive_failures": 2, "base_ms": 30000, "max_ms": 60000}}),
+    );
+    admin_ok(
+        &cp,
+        "PUT",
+        "/v1/apis/p",
+        json!({"name": "p", "path": "/p", "backend": "pool", "subscription_required": false}),
+    );
+    let token = register(&cp, "gw-pool", &["p"], None);
+    let mut node = ManagedNode::of("gw-pool", &cp, &token, "");
+    node.start();
+    let got = node.wait_for("/p/x", 20, |s, _| s == 200);
+    assert_eq!(got.0, 200, "{}", node.log());
+
+    // The member `m` of the pool as the control plane shows gateway
+    // `gw-pool`, once `pred` holds (heartbeats come every second).
+    let shown = |m: &MemberProcess, what: &str, pred: &dyn Fn(&Value) -> bool| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, gw) = cp.admin("GET", "/v1/gateways/gw-pool", None);
+            assert_eq!(status, 200, "{gw}");
+            let member = gw["heartbeat"]["pools"]
+                .as_array()
+                .and_then(|p| p.iter().find(|p| p["backend"] == "pool"))
+                .and_then(|p| p["members"].as_array())
+                .and_then(|ms| {
+                    ms.iter()
+                        .find(|x| x["member"] == m.authority().as_str())
+                        .cloned()
+                });
+            if let Some(member) = member.filter(|v| pred(v)) {
+                return member;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the control plane never showed {} {what}: {gw}\n{}",
+                m.name,
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    for m in [&a, &b] {
+        let v = shown(m, "available", &|v| v["state"] == "available");
+        assert_eq!(v["healthy"], true, "{v}");
+        assert_eq!(v["ejected"], false, "{v}");
+        assert_eq!(v["breaker_open"], false, "{v}");
+    }
+
+    // b dies; traffic finds out first (ejection, its failures counted),
+    // then the health checks.
+    b.kill();
+    let mut client = Client::new(node.port);
+    for _ in 0..20 {
+        assert_eq!(client.get("/p/after").status, 200, "retried on a");
+    }
+    let v = shown(&b, "ejected", &|v| v["ejected"] == true);
+    assert!(v["failures"].as_u64().unwrap() >= 2, "{v}");
+    assert!(v["ejections"].as_u64().unwrap() >= 1, "{v}");
+    let v = shown(&b, "unhealthy", &|v| v["state"] == "unhealthy");
+    assert_eq!(v["healthy"], false, "{v}");
+    assert_eq!(
+        shown(&a, "available", &|v| v["state"] == "available")["healthy"],
+        true
+    );
+    // The list of gateways shows the same.
+    let (status, list) = cp.admin("GET", "/v1/gateways", None);
+    assert_eq!(status, 200);
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "gw-pool")
+        .cloned()
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        listed["heartbeat"]["pools"][0]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["member"] == b.authority().as_str() && m["healthy"] == false),
+        "{listed}"
+    );
+
+    // Restarted on the same port: the checks bring it back.
+    b.spawn(false);
+    let v = shown(&b, "available again", &|v| v["state"] == "available");
+    assert_eq!(v["healthy"], true, "{v}");
+    node.stop();
+}

@@ -519,3 +519,93 @@ fn xdp_drops_reach_the_control_plane_per_gateway_and_reason(store: Store) {
         node.stop();
     });
 }
+
+/// `[analytics] enabled = false`: two gateways under the same load, one
+/// with analytics on as the witness that batches do flow; the one turned
+/// off sends none (while its heartbeats go on), keeps no outbox, and says
+/// so through `/analytics` and `edgegw analytics`.
+#[test]
+fn analytics_turned_off_send_no_batches() {
+    let tmp = TempDir::new("syncanoff");
+    let cp = ControlPlane::launch(Store::Sqlite, &tmp.0, &[]);
+    admin_ok(
+        &cp,
+        "PUT",
+        "/v1/apis/hello",
+        api_doc("hello", "/hello", "hi", json!([])),
+    );
+    let mut on = ManagedNode::of(
+        "gw-on",
+        &cp,
+        &register(&cp, "gw-on", &["hello"], None),
+        "[analytics]\nperiod_secs = 1\n",
+    );
+    let mut off = ManagedNode::of(
+        "gw-off",
+        &cp,
+        &register(&cp, "gw-off", &["hello"], None),
+        "[analytics]\nenabled = false\nperiod_secs = 1\n",
+    );
+    for node in [&mut on, &mut off] {
+        node.start();
+        node.wait_body("/hello", "hi", 20);
+    }
+    let by_gateway = || {
+        totals(
+            &query(&cp, "group_by=gateway&from=-1h&to=now"),
+            &["gateway"],
+        )
+    };
+    // Several periods of load on both; the witness's batches arrive.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = by_gateway();
+    while !seen.iter().any(|(g, n)| g == "gw-on" && *n >= 40) && Instant::now() < deadline {
+        for node in [&on, &off] {
+            let url = format!("http://127.0.0.1:{}/hello", node.port);
+            assert_eq!(calls(&url, 10, &[]), vec![200; 10]);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        seen = by_gateway();
+    }
+    assert!(
+        seen.iter().any(|(g, n)| g == "gw-on" && *n >= 40),
+        "the witness's batches arrive: {seen:?}\n{}",
+        on.log()
+    );
+    // Periods of the switched-off gateway would have been sent by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let seen = by_gateway();
+    assert!(
+        seen.iter().all(|(g, _)| g != "gw-off"),
+        "no batch from the gateway with analytics off: {seen:?}"
+    );
+    // Its heartbeats still reach the control plane.
+    let (status, gw) = cp.admin("GET", "/v1/gateways/gw-off", None);
+    assert_eq!(status, 200, "{gw}");
+    assert!(!gw["heartbeat"]["last_seen"].is_null(), "{gw}");
+
+    let s = off.status();
+    assert!(s["analytics"].is_null(), "{s}");
+    assert!(
+        !off.dir.0.join("analytics").exists(),
+        "no outbox when analytics are off"
+    );
+    assert!(on.dir.0.join("analytics").exists(), "the witness has one");
+    let (status, body) = curl(&[&format!("http://127.0.0.1:{}/analytics", off.admin_port)]);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("[analytics] enabled = false"), "{body}");
+    let runtime = off.runtime_dir.to_str().unwrap().to_string();
+    let out = edgegw(&["analytics", "--runtime-dir", &runtime]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("request analytics are off"), "{err}");
+    let (_, metrics) = curl(&[&format!("http://127.0.0.1:{}/metrics", off.admin_port)]);
+    assert!(!metrics.contains("edgegw_analytics_"), "{metrics}");
+    // The request metrics are still recorded.
+    assert!(
+        metrics.contains("edgegw_requests_total{api=\"hello\""),
+        "{metrics}"
+    );
+    on.stop();
+    off.stop();
+}

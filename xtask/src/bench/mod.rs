@@ -4,6 +4,7 @@
 //! instructions per request of the same scenarios under valgrind, a figure
 //! that does not move with the load on the machine.
 
+mod analytics;
 pub(crate) mod apim;
 mod cache;
 mod choose;
@@ -159,6 +160,8 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
         "sync" => sync::run(args),
         // OTLP tracing at ratio 0.01 and 1.0 against off, same run.
         "otlp" => otlp::run(args),
+        // Request analytics on (the default) against off, same run.
+        "analytics" => analytics::run(args),
         // Cluster-wide rate limits in Redis: accuracy over three gateways
         // and the cost against a local limit (`tests/src/bin/cluster_bench.rs`).
         "cluster" => {
@@ -177,7 +180,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             harness_bin("console_bench", args)
         }
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, mtls, sync, otlp, cluster, spray, reload, expr, console"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, mtls, sync, otlp, analytics, cluster, spray, reload, expr, console"
         ),
     }
 }

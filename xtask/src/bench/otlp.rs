@@ -75,7 +75,9 @@ fn measure(dir: &Path, duration: u64, connections: u64, rounds: u64) -> anyhow::
     Ok(())
 }
 
-fn edgegw(
+/// An edgegw serving the plain-HTTP bench API, with `extra` appended to
+/// its configuration (also used by `bench analytics`).
+pub(super) fn edgegw(
     dir: &Path,
     label: &str,
     port: u16,

@@ -25,7 +25,7 @@ pub struct Member {
     /// Consecutive passed (positive) or failed (negative) checks.
     pub check_streak: std::sync::atomic::AtomicI32,
     /// Consecutive failures on live traffic.
-    consecutive_failures: AtomicU32,
+    pub consecutive_failures: AtomicU32,
     /// Until when it is ejected (pool clock ms; 0: not ejected).
     ejected_until: AtomicU64,
     /// Ejections in a row, doubling each one's length; reset by a success

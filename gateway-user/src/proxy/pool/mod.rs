@@ -328,6 +328,7 @@ impl Inner {
                         outstanding: m.outstanding.load(Ordering::Relaxed),
                         requests: m.requests.load(Ordering::Relaxed),
                         failures: m.failures.load(Ordering::Relaxed),
+                        recent_failures: m.consecutive_failures.load(Ordering::Relaxed),
                         ejections: m.ejections.load(Ordering::Relaxed),
                         breaker_trips: m.breaker.trips.load(Ordering::Relaxed),
                         retries: m.retries.load(Ordering::Relaxed),
