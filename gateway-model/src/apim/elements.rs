@@ -22,6 +22,8 @@ enum Kind {
     /// A counter key or condition: a literal (taken as is) or an
     /// expression.
     Key,
+    /// Literal text (taken as is) or an expression.
+    TextOrExpr,
     /// Accepted by APIM, not by edgegw yet: refused with the reason.
     NotYet(&'static str),
 }
@@ -307,6 +309,12 @@ const ELEMENTS: &[Element] = &[
         attrs: &[("code", "code", Int), ("reason", "", Text)],
         children: None,
     },
+    Element {
+        xml: "set-variable",
+        policy: "set-variable",
+        attrs: &[("name", "name", Text), ("value", "value", TextOrExpr)],
+        children: None,
+    },
 ];
 
 /// Elements refused with a line of their own: built elsewhere, or later.
@@ -319,7 +327,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "validate-client-certificate",
         "client certificates are not supported yet",
     ),
-    ("set-variable", "variables are not supported yet"),
     ("include-fragment", "policy fragments are not supported yet"),
     ("set-method", "set-method is not supported yet"),
     (
@@ -390,7 +397,7 @@ fn attribute(r: &mut Reader, node: Node, name: &str, kind: Kind) -> Option<Value
         r.attr_problem(node, name, format!("not supported yet: {why}"));
         return None;
     }
-    if matches!(kind, Key) && edgegw_policy_expr::is_expression(attr.value()) {
+    if matches!(kind, Key | TextOrExpr) && edgegw_policy_expr::is_expression(attr.value()) {
         let (line, column) = r.position(attr.range_value().start);
         let text = r.attr(node, name)?;
         return Some(expr::located(&text, line, column));
@@ -420,7 +427,7 @@ fn attribute(r: &mut Reader, node: Node, name: &str, kind: Kind) -> Option<Value
         },
         // A literal key is literal text: braces are not placeholders.
         Key => text.replace('{', "{{").replace('}', "}}").into(),
-        Text | NotYet(_) => text.into(),
+        Text | TextOrExpr | NotYet(_) => text.into(),
     })
 }
 

@@ -57,6 +57,16 @@ fn every_documented_element_translates() {
         ),
         (
             "inbound",
+            r#"<set-variable name="tier" value='@(context.Request.Headers.GetValueOrDefault("x-tier", "basic"))' />"#,
+            |s| matches!(s, PolicySpec::SetVariable(v) if v.name == "tier" && v.value.is_expression()),
+        ),
+        (
+            "outbound",
+            r#"<set-variable name="label" value="{{tier}}" />"#,
+            |s| matches!(s, PolicySpec::SetVariable(v) if v.value == crate::policy::expr::Text::Literal("gold".into())),
+        ),
+        (
+            "inbound",
             r#"<limit-concurrency key="all" max-count="3" />"#,
             |s| matches!(s, PolicySpec::LimitConcurrency(l) if l.max == 3),
         ),
@@ -264,6 +274,14 @@ fn every_problem_is_one_line_with_its_place() {
         (
             "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" retry-after-header-name=\"x\" /></inbound></policies>",
             "api \"a\": policy XML line 1, column 61: <rate-limit> attribute \"retry-after-header-name\": not supported yet",
+        ),
+        (
+            "<policies><inbound><set-variable name=\"v\" value=\"1\" scope=\"x\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 53: <set-variable> attribute \"scope\": unknown attribute; remove it or use one of: name, value",
+        ),
+        (
+            "<policies><inbound><set-variable name=\"v\" value=\"@(context.Request.Method * 2)\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <set-variable>: line 1, column 52: `(context.Request.Method * 2)`:",
         ),
     ];
     let mut wrong = Vec::new();

@@ -35,6 +35,7 @@ pub mod rewrite_uri;
 pub mod set_backend;
 pub mod set_header;
 pub mod set_query;
+pub mod set_variable;
 pub mod validate_client_certificate;
 pub mod validate_jwt;
 
@@ -99,6 +100,7 @@ pub enum PolicySpec {
     CacheLookupValue(cache_lookup_value::CacheLookupValueSpec),
     CacheStoreValue(cache_store_value::CacheStoreValueSpec),
     CacheRemoveValue(cache_remove_value::CacheRemoveValueSpec),
+    SetVariable(set_variable::SetVariableSpec),
 }
 
 type Parser = fn(&'static str, serde_yaml::Value) -> Result<PolicySpec, String>;
@@ -185,6 +187,9 @@ pub const KNOWN: &[(&str, &[Section], Parser)] = {
         ("cache-remove-value", &[Inbound], |_, a| {
             cache_remove_value::CacheRemoveValueSpec::parse(a).map(PolicySpec::CacheRemoveValue)
         }),
+        ("set-variable", &[Inbound, Outbound, OnError], |_, a| {
+            set_variable::SetVariableSpec::parse(a).map(PolicySpec::SetVariable)
+        }),
     ]
 };
 
@@ -223,6 +228,7 @@ impl PolicySpec {
             PolicySpec::Limit(l) => l.key_expression.is_some(),
             PolicySpec::SetHeader(h) => h.expression.is_some(),
             PolicySpec::Retry(r) => r.condition.is_some(),
+            PolicySpec::SetVariable(v) => v.value.is_expression(),
             PolicySpec::Choose(c) => {
                 c.whens.iter().any(|(cond, list)| {
                     matches!(cond, condition::Condition::Expression(_))

@@ -43,6 +43,8 @@ pub struct Ctx<'a> {
     pub xdp: Option<&'a super::XdpState>,
     /// Left by `cache-lookup` on a miss, for `cache-store`.
     pub cache: Option<Box<super::cache::Pending>>,
+    /// Set by `set-variable`: `context.Variables` of policy expressions.
+    pub variables: edgegw_policy_expr::Variables<'static>,
 }
 
 #[cfg(test)]
@@ -70,6 +72,7 @@ impl<'a> Ctx<'a> {
             charges: Vec::new(),
             xdp: None,
             cache: None,
+            variables: Default::default(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! What edgegw knows of the request fills the context: method, headers,
 //! client IP, the path after the API prefix and the query, the matched
 //! URL template parameters, the subscription, product, API and operation
-//! names. Variables are empty (no `set-variable` yet). `Response` is the
+//! names; `Variables` are those `set-variable` set so far. `Response` is the
 //! response's status and headers in outbound and on-error (and the
 //! backend's answer for `retry`), null in inbound; `LastError` is filled
 //! in on-error (Source: the failed or refusing policy, Reason, Message).
@@ -43,6 +43,7 @@ pub struct Facts<'a> {
     pub params: &'a [(String, String)],
     pub subscription: Option<&'a str>,
     pub product: Option<&'a str>,
+    pub variables: &'a Variables<'static>,
 }
 
 impl<'a> Facts<'a> {
@@ -58,6 +59,7 @@ impl<'a> Facts<'a> {
             params: ctx.params,
             subscription: ctx.subscription,
             product: ctx.product,
+            variables: &ctx.variables,
         }
     }
 }
@@ -77,6 +79,7 @@ pub struct Snapshot {
     params: Vec<(String, String)>,
     subscription: Option<String>,
     product: Option<String>,
+    variables: Variables<'static>,
 }
 
 impl Snapshot {
@@ -92,10 +95,21 @@ impl Snapshot {
             params: ctx.params.to_vec(),
             subscription: ctx.subscription.map(String::from),
             product: ctx.product.map(String::from),
+            variables: ctx.variables.clone(),
         }
     }
 
+    /// The variables inbound left, for the later sections to go on from.
+    pub fn variables(&self) -> &Variables<'static> {
+        &self.variables
+    }
+
     pub fn facts(&self) -> Facts<'_> {
+        self.facts_with(&self.variables)
+    }
+
+    /// The facts with the variables as a later section has them now.
+    pub fn facts_with<'a>(&'a self, variables: &'a Variables<'static>) -> Facts<'a> {
         Facts {
             method: &self.method,
             headers: &self.headers,
@@ -107,6 +121,7 @@ impl Snapshot {
             params: &self.params,
             subscription: self.subscription.as_deref(),
             product: self.product.as_deref(),
+            variables,
         }
     }
 }
@@ -164,7 +179,6 @@ pub fn eval_with<R>(
         query: &query,
         query_string: &query_string,
     };
-    let variables = Variables::new();
     let reason = later.and_then(|l| StatusCode::from_u16(l.status).ok()?.canonical_reason());
     let context = Context {
         request: Request {
@@ -200,7 +214,7 @@ pub fn eval_with<R>(
             ..Operation::default()
         }),
         user: None,
-        variables: &variables,
+        variables: facts.variables,
         last_error: later.and_then(|l| l.last_error).map(|f| LastError {
             source: f.source,
             reason: f.reason,

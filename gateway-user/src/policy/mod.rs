@@ -29,6 +29,7 @@ mod rewrite_uri;
 mod scope;
 mod set_header;
 mod set_query;
+mod set_variable;
 pub mod template;
 mod validate_client_certificate;
 pub mod xdp_state;
@@ -78,6 +79,7 @@ pub enum Policy {
     CacheLookupValue(cache::CacheLookupValue),
     CacheStoreValue(cache::CacheStoreValue),
     CacheRemoveValue(cache::CacheRemoveValue),
+    SetVariable(set_variable::SetVariable),
 }
 
 impl Policy {
@@ -106,6 +108,7 @@ impl Policy {
             Policy::CacheLookupValue(_) => "cache-lookup-value",
             Policy::CacheStoreValue(_) => "cache-store-value",
             Policy::CacheRemoveValue(_) => "cache-remove-value",
+            Policy::SetVariable(_) => "set-variable",
         }
     }
 
@@ -116,6 +119,7 @@ impl Policy {
             Policy::SetHeader(h) => h.uses_expressions(),
             Policy::Choose(c) => c.uses_expressions(),
             Policy::Retry(r) => r.condition().is_some(),
+            Policy::SetVariable(v) => v.uses_expressions(),
             _ => false,
         }
     }
@@ -173,6 +177,7 @@ impl Policy {
             PolicySpec::CacheRemoveValue(s) => {
                 Policy::CacheRemoveValue(cache::CacheRemoveValue::new(s, &placed.place, staging))
             }
+            PolicySpec::SetVariable(s) => Policy::SetVariable(set_variable::SetVariable::new(s)),
         }
     }
 }

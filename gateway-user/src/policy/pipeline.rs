@@ -16,6 +16,7 @@ use super::{
     context::Ctx,
     expr::{Facts, Failed, Later, Snapshot},
 };
+use edgegw_policy_expr::Variables;
 
 /// Whether the request goes on, or is answered here.
 pub enum Flow {
@@ -149,6 +150,13 @@ impl Pipeline {
                     None
                 }
                 Policy::Return(r) => Some(r.response()),
+                Policy::SetVariable(v) => match v.value(&Facts::of(ctx), None) {
+                    Ok(value) => {
+                        ctx.variables.insert(v.name().into(), value);
+                        None
+                    }
+                    Err(failed) => Some(*failed),
+                },
                 // Boxed only when it waits on Redis.
                 Policy::CacheLookup(c) if c.is_external() => Box::pin(c.lookup(ctx)).await,
                 Policy::CacheLookup(c) => c.lookup_memory(ctx),
@@ -214,7 +222,13 @@ impl Pipeline {
         body: impl FnOnce(Bytes) -> B,
         snapshot: Option<&Snapshot>,
     ) -> Response<B> {
-        run_response(&self.outbound, response, body, snapshot, false)
+        run_response(
+            &self.outbound,
+            Some(&self.on_error),
+            response,
+            body,
+            snapshot,
+        )
     }
 
     /// Runs the on-error section on an error the gateway answers (its
@@ -225,7 +239,7 @@ impl Pipeline {
         body: impl FnOnce(Bytes) -> B,
         snapshot: Option<&Snapshot>,
     ) -> Response<B> {
-        run_response(&self.on_error, response, body, snapshot, true)
+        run_response(&self.on_error, None, response, body, snapshot)
     }
 
     /// Backends `set-backend-service` may switch to (their clients are
@@ -288,23 +302,45 @@ fn decide(policies: &[Arc<Policy>], ctx: &Ctx) -> Vec<Arc<Policy>> {
     out
 }
 
+/// Runs a later section's `policies` on a response; `on_error` is the
+/// on-error section when they are outbound's: as in APIM, an outbound
+/// policy that fails hands its error response to on-error, which sees
+/// the failure as `context.LastError`. `policies` are on-error's own
+/// when `on_error` is `None`.
 fn run_response<B>(
     policies: &[Arc<Policy>],
+    on_error: Option<&[Arc<Policy>]>,
     response: Response<B>,
     make_body: impl FnOnce(Bytes) -> B,
     snapshot: Option<&Snapshot>,
-    on_error: bool,
 ) -> Response<B> {
     let (mut parts, body) = response.into_parts();
-    let failed =
-        (on_error && snapshot.is_some()).then(|| Failed::of(&parts.extensions, parts.status));
+    // Copied from inbound's (nothing to copy when none were set).
+    let mut variables = snapshot.map(|s| s.variables().clone()).unwrap_or_default();
     let mut returned = None;
-    let facts = snapshot.map(Snapshot::facts);
-    let env = facts.as_ref().map(|f| (f, failed.as_ref()));
-    if let Err(answer) = run_on(policies, &mut parts, &mut returned, env) {
+    let failed = (on_error.is_none() && snapshot.is_some())
+        .then(|| Failed::of(&parts.extensions, parts.status));
+    let env = Env {
+        snapshot,
+        failed: failed.as_ref(),
+    };
+    if let Err(answer) = run_on(policies, &mut parts, &mut returned, &env, &mut variables) {
         let (p, b) = answer.into_parts();
         parts = p;
         returned = Some(b);
+        if let Some(on_error) = on_error {
+            let failed = snapshot.map(|_| Failed::of(&parts.extensions, parts.status));
+            let env = Env {
+                snapshot,
+                failed: failed.as_ref(),
+            };
+            // A failure in on-error itself: its 500 stands.
+            if let Err(answer) = run_on(on_error, &mut parts, &mut returned, &env, &mut variables) {
+                let (p, b) = answer.into_parts();
+                parts = p;
+                returned = Some(b);
+            }
+        }
     }
     let body = match returned {
         Some(bytes) => make_body(bytes),
@@ -313,22 +349,37 @@ fn run_response<B>(
     Response::from_parts(parts, body)
 }
 
-/// What the later sections' expressions see: the request (`env`) and the
-/// response as it is now.
-fn later<'a>(
-    env: Option<(&'a Facts<'a>, Option<&'a Failed>)>,
-    parts: &'a hyper::http::response::Parts,
-) -> Option<(&'a Facts<'a>, Later<'a>)> {
-    env.map(|(facts, failed)| {
-        (
-            facts,
-            Later {
-                status: parts.status.as_u16(),
-                headers: &parts.headers,
-                last_error: failed,
-            },
-        )
-    })
+/// What the later sections' expressions see besides the response: the
+/// request as inbound left it, and in on-error the failure.
+struct Env<'a> {
+    snapshot: Option<&'a Snapshot>,
+    failed: Option<&'a Failed>,
+}
+
+impl Env<'_> {
+    /// Runs `with` on the facts (the variables as they are now) and the
+    /// response as it is now; `None` when the pipeline keeps no snapshot.
+    fn later<R>(
+        &self,
+        variables: &Variables<'static>,
+        parts: &hyper::http::response::Parts,
+        with: impl FnOnce(Option<(&Facts, Later)>) -> R,
+    ) -> R {
+        match self.snapshot {
+            Some(s) => {
+                let facts = s.facts_with(variables);
+                with(Some((
+                    &facts,
+                    Later {
+                        status: parts.status.as_u16(),
+                        headers: &parts.headers,
+                        last_error: self.failed,
+                    },
+                )))
+            }
+            None => with(None),
+        }
+    }
 }
 
 /// Runs `policies` on a response's head; a failed expression's answer
@@ -337,12 +388,13 @@ fn run_on(
     policies: &[Arc<Policy>],
     parts: &mut hyper::http::response::Parts,
     returned: &mut Option<Bytes>,
-    env: Option<(&Facts, Option<&Failed>)>,
+    env: &Env,
+    variables: &mut Variables<'static>,
 ) -> Result<(), Box<Answer>> {
     for policy in policies {
         match &**policy {
             Policy::SetHeader(h) => {
-                let value = h.value_later(later(env, parts))?;
+                let value = env.later(variables, parts, |l| h.value_later(l))?;
                 h.set(&mut parts.headers, value.as_ref());
             }
             Policy::SetStatus(s) => s.apply(parts),
@@ -353,8 +405,12 @@ fn run_on(
                 *returned = Some(b);
             }
             Policy::Choose(c) => {
-                let branch = c.pick_later(later(env, parts))?;
-                run_on(branch, parts, returned, env)?;
+                let branch = env.later(variables, parts, |l| c.pick_later(l))?;
+                run_on(branch, parts, returned, env, variables)?;
+            }
+            Policy::SetVariable(v) => {
+                let value = env.later(variables, parts, |l| v.value_later(l))?;
+                variables.insert(v.name().into(), value);
             }
             _ => {}
         }

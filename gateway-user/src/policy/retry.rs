@@ -11,7 +11,10 @@ use edgegw_policy_expr::Expression;
 use gateway_model::policy::retry::RetrySpec;
 use hyper::{HeaderMap, StatusCode};
 
-use super::expr::{self, Facts, Later};
+use super::{
+    expr::{self, Facts, Later},
+    respond::Answer,
+};
 
 #[derive(Debug)]
 pub struct Retry {
@@ -47,10 +50,16 @@ impl Retry {
     /// Whether the backend's answer calls for another attempt: the
     /// condition, evaluated with the answer as `context.Response`, or the
     /// listed statuses. A condition that fails to evaluate stops the
-    /// retries (logged with its policy, line and column).
-    pub fn retries(&self, status: StatusCode, headers: &HeaderMap, facts: Option<&Facts>) -> bool {
+    /// retries with its error (500, for the on-error section, as in APIM;
+    /// logged with its policy, line and column).
+    pub fn retries(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        facts: Option<&Facts>,
+    ) -> Result<bool, Box<Answer>> {
         let Some(e) = &self.condition else {
-            return self.retries_status(status);
+            return Ok(self.retries_status(status));
         };
         let later = Later {
             status: status.as_u16(),
@@ -58,12 +67,9 @@ impl Retry {
             last_error: None,
         };
         match facts.map(|f| expr::holds_with(e, f, Some(later))) {
-            Some(Ok(holds)) => holds,
-            Some(Err(err)) => {
-                expr::log_failure("retry", e, &err);
-                false
-            }
-            None => false,
+            Some(Ok(holds)) => Ok(holds),
+            Some(Err(err)) => Err(Box::new(expr::failure("retry", e, &err))),
+            None => Ok(false),
         }
     }
 

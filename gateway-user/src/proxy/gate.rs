@@ -152,6 +152,7 @@ pub async fn admit<'c>(
         charges: Vec::new(),
         xdp: req.xdp,
         cache: None,
+        variables: Default::default(),
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
@@ -248,7 +249,13 @@ impl Admitted<'_> {
 
     /// Whether `retry` sends the request again after this answer of the
     /// backend (its condition sees the request as inbound left it).
-    pub fn retries(&self, retry: &Retry, status: StatusCode, headers: &HeaderMap) -> bool {
+    /// A condition that fails is the error to answer (through on-error).
+    pub fn retries(
+        &self,
+        retry: &Retry,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Result<bool, Box<Answer>> {
         let facts = self.snapshot.as_deref().map(Snapshot::facts);
         retry.retries(status, headers, facts.as_ref())
     }

@@ -81,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         charges: Vec::new(),
         xdp: None,
         cache: None,
+        variables: Default::default(),
     };
 
     // The expression engine's context for the same request.

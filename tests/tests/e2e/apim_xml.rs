@@ -463,3 +463,100 @@ fn retry_conditions_and_on_error_read_the_response_and_last_error() {
         Some("rate-limit/RateLimitExceeded/429")
     );
 }
+
+const VARIABLES: &str = r#"<policies>
+  <inbound>
+    <set-variable name="tier" value='@(context.Request.Headers.GetValueOrDefault("x-tier", "basic"))' />
+    <set-variable name="n" value='@(int.Parse(context.Request.Headers.GetValueOrDefault("x-n", "1")))' />
+    <set-variable name="label" value="edge" />
+    <set-header name="x-vars" exists-action="override">
+      <value>@((string)context.Variables["label"] + "/" + context.Variables.GetValueOrDefault&lt;string&gt;("tier") + "/" + ((int)context.Variables["n"] * 2) + "/" + context.Variables.ContainsKey("none"))</value>
+    </set-header>
+  </inbound>
+  <outbound>
+    <set-variable name="status" value="@(context.Response.StatusCode)" />
+    <set-header name="x-out" exists-action="override">
+      <value>@(context.Variables.GetValueOrDefault&lt;string&gt;("tier", "") + "-" + (int)context.Variables["status"])</value>
+    </set-header>
+    <set-header name="x-fail" exists-action="override">
+      <value>@(context.Request.Headers.GetValueOrDefault("x-break", "") == "yes" ? int.Parse("nope").ToString() : "fine")</value>
+    </set-header>
+  </outbound>
+  <on-error>
+    <set-header name="x-error" exists-action="override">
+      <value>@(context.LastError.Source + "/" + context.LastError.Reason + "/" + context.Variables.GetValueOrDefault&lt;string&gt;("tier", ""))</value>
+    </set-header>
+  </on-error>
+</policies>"#;
+
+const RETRY_FAILS: &str = r#"<policies>
+  <backend>
+    <retry condition='@(int.Parse(context.Request.Headers.GetValueOrDefault("x-n", "x")) > context.Response.StatusCode)' count="2" interval="0">
+      <forward-request timeout="5" />
+    </retry>
+  </backend>
+  <on-error>
+    <set-header name="x-error" exists-action="override">
+      <value>@(context.LastError.Source + "/" + context.LastError.Reason)</value>
+    </set-header>
+  </on-error>
+</policies>"#;
+
+#[test]
+fn variables_live_per_request_and_late_failures_run_on_error() {
+    let backend = TestBackend::echo();
+    let apis = format!(
+        "[[apis]]\nname = \"vars\"\npath = \"/vars\"\nbackend = \"http://{0}\"\n\
+         [[apis]]\nname = \"retrying\"\npath = \"/retrying\"\nbackend = \"http://{0}\"\n",
+        backend.addr
+    );
+    let catalog = format!(
+        "apis:\n  - name: vars\n    subscription_required: false\n    policies: |\n{}\
+         \x20 - name: retrying\n    subscription_required: false\n    policies: |\n{}",
+        block(VARIABLES, 6),
+        block(RETRY_FAILS, 6),
+    );
+    let gw = ApimGateway::start("apimxmlvars", &apis, &catalog);
+    // set-variable in inbound, read by inbound and outbound expressions
+    // (GetValueOrDefault<T>, ContainsKey, indexer, casts).
+    let r = fetch(&["-H", "x-tier: gold", "-H", "x-n: 4", &gw.url("/vars/a")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["headers"]["x-vars"], "edge/gold/8/False");
+    assert_eq!(r.header("x-out"), Some("gold-200"));
+    assert_eq!(r.header("x-fail"), Some("fine"));
+    // Variables are per request: the next one starts without them.
+    let r = fetch(&[&gw.url("/vars/b")]);
+    assert_eq!(r.json()["headers"]["x-vars"], "edge/basic/2/False");
+    assert_eq!(r.header("x-out"), Some("basic-200"));
+
+    // An outbound expression that fails: on-error runs with
+    // context.LastError filled (and the variables set so far).
+    let r = fetch(&[
+        "-H",
+        "x-tier: gold",
+        "-H",
+        "x-break: yes",
+        &gw.url("/vars/c"),
+    ]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        r.header("x-error"),
+        Some("set-header/ExpressionValueEvaluationFailure/gold")
+    );
+    assert_eq!(r.header("x-out"), None, "outbound stopped where it failed");
+
+    // A failing retry condition in the backend section: on-error too,
+    // the backend asked once.
+    let before = backend.hits();
+    let r = fetch(&[&gw.url("/retrying/x")]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(
+        r.header("x-error"),
+        Some("retry/ExpressionValueEvaluationFailure")
+    );
+    assert_eq!(backend.hits(), before + 1);
+    let r = fetch(&["-H", "x-n: 1", &gw.url("/retrying/x")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let log = gw.gw.daemon.log_text();
+    assert!(log.contains("Expression evaluation failed"), "{log}");
+}
