@@ -128,6 +128,18 @@ impl From<DbError> for Stop {
 /// `POST /v1/catalog/apply`.
 pub fn apply(state: &State, body: &[u8], dry_run: bool, prune: bool) -> Result<Value, Refusal> {
     let desired: Desired = model::parse("catalog", body).map_err(Refusal::Error)?;
+    apply_resources(state, desired.resources, dry_run, prune)
+}
+
+/// Makes the store match `resources` in one transaction (the APIOps
+/// import's way in as well as `apply`'s).
+pub fn apply_resources(
+    state: &State,
+    resources: Vec<DesiredResource>,
+    dry_run: bool,
+    prune: bool,
+) -> Result<Value, Refusal> {
+    let desired = Desired { resources };
     let mut problems = Vec::new();
     let mut docs: BTreeMap<(usize, String), (Kind, String, Value)> = BTreeMap::new();
     for resource in desired.resources {
@@ -140,7 +152,7 @@ pub fn apply(state: &State, body: &[u8], dry_run: bool, prune: bool) -> Result<V
                 resource: None,
                 pointer: None,
                 message: format!(
-                    "unknown kind \"{}\"; kinds are apis, products, subscriptions, named-values, backends, policies, dos-profiles, redis",
+                    "unknown kind \"{}\"; kinds are apis, products, subscriptions, named-values, fragments, backends, policies, dos-profiles, redis",
                     resource.kind
                 ),
             });

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gateway_model::{
     catalog::file::{
-        ApiFile, CatalogFile, NamedValueFile, OperationFile, ProductFile, SubscriptionFile,
+        ApiFile, CatalogFile, FragmentFile, NamedValueFile, OperationFile, ProductFile,
+        SubscriptionFile,
     },
     config::{
         ApiSection, BackendSection, Bundle, BundleDelta, DosSection, OperationSection, RedisSection,
@@ -35,6 +36,7 @@ struct Sources {
     products: Vec<ProductFile>,
     subscriptions: Vec<SubscriptionFile>,
     named_values: Vec<NamedValueFile>,
+    fragments: Vec<FragmentFile>,
     backends: Vec<BackendSection>,
     policies: Option<serde_yaml::Value>,
     dos_profiles: BTreeMap<String, DosSection>,
@@ -83,6 +85,7 @@ impl Sources {
             products: all(conn, Kind::Product)?,
             subscriptions: all(conn, Kind::Subscription)?,
             named_values: all(conn, Kind::NamedValue)?,
+            fragments: all(conn, Kind::Fragment)?,
             backends: all(conn, Kind::Backend)?,
             policies,
             dos_profiles,
@@ -123,6 +126,7 @@ impl Sources {
             .collect();
         let mut catalog = CatalogFile {
             named_values: self.named_values.clone(),
+            fragments: self.fragments.clone(),
             policies: self.policies.clone(),
             apis: apis
                 .iter()
@@ -222,6 +226,7 @@ pub fn api_problems(conn: &Conn) -> Result<Vec<String>, ApiError> {
     for api in &sources.apis {
         let catalog = CatalogFile {
             named_values: sources.named_values.clone(),
+            fragments: sources.fragments.clone(),
             policies: None,
             apis: vec![catalog_entry(api)?],
             products: Vec::new(),

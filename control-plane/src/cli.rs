@@ -1,7 +1,8 @@
 //! Command line: `serve` runs the control plane, `admin-token create`
 //! adds an admin token to the database (also while `serve` runs),
 //! `export` and `apply` read and write a running control plane's catalog
-//! as a folder of YAML files (`crate::declarative`).
+//! as a folder of YAML files (`crate::declarative`), `import apim` reads
+//! an APIOps extractor folder into it (`crate::apiops`).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -56,6 +57,30 @@ pub enum Command {
         /// Delete resources that have no file in DIR.
         #[arg(long)]
         prune: bool,
+        #[command(flatten)]
+        remote: crate::declarative::client::Remote,
+    },
+    /// Import from another product's configuration into a running
+    /// control plane.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// An Azure API Management APIOps extractor folder, in one
+    /// transaction. Exit codes: 0 imported, 1 refused (nothing created).
+    Apim {
+        /// The folder the extractor wrote (apis/, products/, policy.xml ...).
+        dir: PathBuf,
+        /// Report what would be imported, create nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import what is valid, leave out what is refused.
+        #[arg(long)]
+        partial: bool,
         #[command(flatten)]
         remote: crate::declarative::client::Remote,
     },
@@ -213,6 +238,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             prune,
             remote,
         } => commands::apply(&remote, &dir, dry_run, prune),
+        Command::Import {
+            source:
+                ImportSource::Apim {
+                    dir,
+                    dry_run,
+                    partial,
+                    remote,
+                },
+        } => crate::apiops::command::import_apim(&remote, &dir, dry_run, partial),
         Command::Serve(args) => done(server::run(args)),
         Command::Healthcheck { url } => done(crate::healthcheck::run(&url)),
         Command::AdminToken { command } => done(admin_token(command)),

@@ -3,6 +3,7 @@
 
 mod analytics;
 mod api;
+mod apiops;
 mod apply;
 mod bundle;
 mod cli;

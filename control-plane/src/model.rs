@@ -240,6 +240,13 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
     {
         return Ok(body);
     }
+    // A `<fragment>` document sent as is becomes the fragment's policies.
+    let body = match body {
+        Value::String(text) if kind == Kind::Fragment && gateway_model::apim::is_xml(&text) => {
+            serde_json::json!({"name": name, "policies": text})
+        }
+        other => other,
+    };
     let Value::Object(mut doc) = body else {
         return Err(ApiError::bad_request(format!(
             "{what}: the body must be a JSON object"
@@ -286,6 +293,20 @@ pub fn normalise(kind: Kind, name: &str, body: Value) -> Result<Value, ApiError>
         }
         Kind::Policies => {
             shape::<PoliciesDoc>(&what, doc.clone())?;
+        }
+        Kind::Fragment => {
+            let fragment: FragmentDoc = shape(&what, doc.clone())?;
+            if !matches!(&fragment.policies, Value::Array(_))
+                && !fragment
+                    .policies
+                    .as_str()
+                    .is_some_and(gateway_model::apim::is_xml)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{what} at /policies: must be a <fragment> XML document or a list of policies"
+                ))
+                .at("/policies"));
+            }
         }
         // Its meaning (URL, files, timeouts) is checked with the bundles.
         Kind::Redis => probe::<RedisSection>(&what, doc.clone())?,
@@ -340,6 +361,22 @@ struct NamedValueDoc {
     /// Secret values are never returned nor logged.
     #[serde(default)]
     secret: bool,
+}
+
+/// A policy fragment: policies `include-fragment` expands in place.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "read for its shape; the document is stored as sent"
+)]
+struct FragmentDoc {
+    name: String,
+    /// What it is for.
+    #[serde(default)]
+    description: Option<String>,
+    /// A `<fragment>` XML document or a list of policies.
+    policies: Value,
 }
 
 /// A product: a bundle of APIs that subscriptions are granted to.

@@ -83,5 +83,8 @@ fn referrer(conn: &Conn, kind: Kind, name: &str) -> Result<Option<String>, ApiEr
             found
         }
         Kind::Subscription | Kind::Policies | Kind::Redis => None,
+        // An included fragment cannot go: the bundles it leaves refuse
+        // (422 naming the include-fragment and its scope).
+        Kind::Fragment => None,
     })
 }

@@ -189,7 +189,10 @@ async fn route(
         )),
         (_, ["v1", rest @ ..]) => {
             // OpenAPI documents and whole catalogs are larger than one resource.
-            let limit = if rest == ["apis", "import"] || rest == ["catalog", "apply"] {
+            let limit = if rest == ["apis", "import"]
+                || rest == ["catalog", "apply"]
+                || rest == ["import", "apim"]
+            {
                 http::MAX_IMPORT
             } else {
                 http::MAX_BODY
@@ -293,6 +296,21 @@ fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
                     Ok(diff) => Ok((StatusCode::OK, Some(diff))),
                     Err(refusal) => refusal.into_answer(),
                 }
+            }
+            _ => Err(method_not_allowed(req, "POST")),
+        },
+        ["import", "apim"] => match req.method {
+            Method::POST => {
+                let flag = |name: &str| -> Result<bool, ApiError> {
+                    match req.query(name).as_deref() {
+                        None | Some("false") => Ok(false),
+                        Some("true") | Some("") => Ok(true),
+                        Some(other) => Err(ApiError::bad_request(format!(
+                            "{name}={other:?}: use {name}=true or leave it out"
+                        ))),
+                    }
+                };
+                crate::apiops::import(state, &req.body, flag("dry_run")?, flag("partial")?)
             }
             _ => Err(method_not_allowed(req, "POST")),
         },

@@ -54,7 +54,13 @@ pub fn handle(state: &State, req: &AdminRequest, segs: &[&str]) -> Result<Answer
                     Ok((StatusCode::OK, Some(model::shown(kind, doc))))
                 }
                 Method::PUT => {
-                    let body: Value = model::parse(kind.noun(), &req.body)?;
+                    // A fragment may be sent as its `<fragment>` XML document.
+                    let body: Value = match std::str::from_utf8(&req.body) {
+                        Ok(text) if kind == Kind::Fragment && gateway_model::apim::is_xml(text) => {
+                            Value::String(text.to_string())
+                        }
+                        _ => model::parse(kind.noun(), &req.body)?,
+                    };
                     put(state, kind, name, body, false)
                 }
                 Method::DELETE => {
@@ -83,7 +89,7 @@ fn kind_of(segment: &str) -> Result<Kind, ApiError> {
         .filter(|k| !k.singleton())
         .ok_or_else(|| {
             ApiError::not_found(format!(
-                "no resource \"{segment}\"; resources are apis, products, subscriptions, named-values, backends, policies, dos-profiles, redis, gateways"
+                "no resource \"{segment}\"; resources are apis, products, subscriptions, named-values, fragments, backends, policies, dos-profiles, redis, gateways"
             ))
         })
 }

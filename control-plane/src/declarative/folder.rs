@@ -77,7 +77,7 @@ pub fn read(dir: &Path) -> anyhow::Result<(Vec<FileDoc>, Vec<Problem>)> {
     })?;
     let mut docs = Vec::new();
     let mut problems = Vec::new();
-    let layout = "apis/, products/, subscriptions/, named-values/, backends/, dos-profiles/, policies.yaml, redis.yaml";
+    let layout = "apis/, products/, subscriptions/, named-values/, fragments/, backends/, dos-profiles/, policies.yaml, redis.yaml";
     for path in top {
         if hidden(&path) {
             continue;

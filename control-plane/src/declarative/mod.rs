@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! DIR/apis/NAME.yaml  products/  subscriptions/ID.yaml  named-values/
-//!     backends/  dos-profiles/  policies.yaml  redis.yaml
+//!     fragments/  backends/  dos-profiles/  policies.yaml  redis.yaml
 //! ```
 
 pub mod client;

@@ -170,6 +170,22 @@ pub fn prepare(query: Option<&str>, body: &[u8]) -> Result<Prepared, ApiError> {
     })
 }
 
+/// The operations of an OpenAPI 3.0 or 3.1 document (JSON or YAML), as
+/// `POST /v1/apis/import` plans them: the APIOps import's specifications.
+pub fn operations_of(text: &str) -> Result<Vec<crate::model::OperationDoc>, String> {
+    let (doc, _): (Document, _) =
+        yaml::parse(text).map_err(|e| format!("OpenAPI document ({}): {e}", e.format.name()))?;
+    check_version(&doc).map_err(|e| e.message)?;
+    let plan = routes::plan(&doc);
+    if plan.operations.is_empty() {
+        return Err(
+            "the OpenAPI document has no operations under \"paths\" that the gateway can route"
+                .into(),
+        );
+    }
+    Ok(plan.operations)
+}
+
 /// The OpenAPI version, when it is one the import reads (3.0 or 3.1).
 fn check_version(doc: &Document) -> Result<String, ApiError> {
     if let Some(swagger) = &doc.swagger {

@@ -1,5 +1,5 @@
 //! Catalog resources (APIs, products, subscriptions, named values,
-//! backends, the global policies, DoS profiles) as JSON documents keyed by
+//! backends, the global policies, DoS profiles, policy fragments) as JSON documents keyed by
 //! kind and name. Documents are validated before they are written (see
 //! `crate::validate`), so what is stored always assembles into valid
 //! bundles.
@@ -18,16 +18,19 @@ pub enum Kind {
     Backend,
     Policies,
     DosProfile,
+    /// A policy fragment (`include-fragment`).
+    Fragment,
     /// The Redis of cluster rate limits, in every bundle (one document).
     Redis,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Api,
         Kind::Product,
         Kind::Subscription,
         Kind::NamedValue,
+        Kind::Fragment,
         Kind::Backend,
         Kind::Policies,
         Kind::DosProfile,
@@ -49,6 +52,7 @@ impl Kind {
             Kind::Backend => "backends",
             Kind::Policies => "policies",
             Kind::DosProfile => "dos-profiles",
+            Kind::Fragment => "fragments",
             Kind::Redis => "redis",
         }
     }
@@ -71,6 +75,7 @@ impl Kind {
             Kind::Backend => "backend",
             Kind::Policies => "policies",
             Kind::DosProfile => "dos profile",
+            Kind::Fragment => "fragment",
             Kind::Redis => "redis",
         }
     }

@@ -39,17 +39,14 @@ pub fn is_xml(text: &str) -> bool {
     text.trim_start().starts_with('<')
 }
 
-/// Parses a `<policies>` document of one scope; `at` names the scope for
-/// messages (`api "orders"`), problems go to `problems`.
-pub fn parse_scope(
-    text: &str,
+/// The XML document of `text`; `None` when malformed (reported).
+fn document<'t>(
+    text: &'t str,
     at: &str,
-    named: &NamedValues,
     problems: &mut Vec<String>,
-) -> ScopePolicies {
-    let mut out = ScopePolicies::default();
-    let doc = match roxmltree::Document::parse(text) {
-        Ok(doc) => doc,
+) -> Option<roxmltree::Document<'t>> {
+    match roxmltree::Document::parse(text) {
+        Ok(doc) => Some(doc),
         Err(e) => {
             let pos = e.pos();
             // roxmltree ends its message with the position given first.
@@ -61,8 +58,22 @@ pub fn parse_scope(
                 "{at}: policy XML line {}, column {}: malformed XML: {message}; fix the document (attribute values in quotes, & written &amp;, < written &lt;)",
                 pos.row, pos.col
             ));
-            return out;
+            None
         }
+    }
+}
+
+/// Parses a `<policies>` document of one scope; `at` names the scope for
+/// messages (`api "orders"`), problems go to `problems`.
+pub fn parse_scope(
+    text: &str,
+    at: &str,
+    named: &NamedValues,
+    problems: &mut Vec<String>,
+) -> ScopePolicies {
+    let mut out = ScopePolicies::default();
+    let Some(doc) = document(text, at, problems) else {
+        return out;
     };
     let mut r = Reader::new(&doc, at, named, problems);
     let root = doc.root_element();
@@ -114,6 +125,93 @@ pub fn parse_scope(
     out
 }
 
+/// The policies of a `<fragment>` document included at `place` of
+/// `section`; `at` names the fragment for messages.
+pub(crate) fn parse_fragment(
+    text: &str,
+    at: &str,
+    section: Section,
+    place: &str,
+    named: &NamedValues,
+    problems: &mut Vec<String>,
+) -> Vec<Arc<Placed>> {
+    let Some(doc) = document(text, at, problems) else {
+        return Vec::new();
+    };
+    let mut r = Reader::new(&doc, at, named, problems);
+    let root = doc.root_element();
+    if root.tag_name().name() != "fragment" {
+        r.problem(
+            root,
+            format!(
+                "the fragment's root is <{}>; a policy fragment is <fragment> holding policies",
+                root.tag_name().name()
+            ),
+        );
+        return Vec::new();
+    }
+    r.attributes(root, &[]);
+    let mut out = Vec::new();
+    for (i, node) in r.children(root, &[]).into_iter().enumerate() {
+        if node.tag_name().name() == "base" {
+            r.problem(
+                node,
+                "<base /> cannot be in a fragment; put it in the scope that includes it".into(),
+            );
+            continue;
+        }
+        out.extend(policies(&mut r, node, section, format!("{place}/{i}")));
+    }
+    out
+}
+
+/// Checks that a fragment's document is well-formed with a `<fragment>`
+/// root: its policies are checked where it is included.
+pub(crate) fn check_fragment(text: &str, at: &str, problems: &mut Vec<String>) {
+    let Some(doc) = document(text, at, problems) else {
+        return;
+    };
+    let root = doc.root_element();
+    if root.tag_name().name() != "fragment" {
+        let (line, column) = {
+            let p = doc.text_pos_at(root.range().start);
+            (p.row, p.col)
+        };
+        problems.push(format!(
+            "{at}: policy XML line {line}, column {column}: <{}>: a policy fragment's root is <fragment>; put its policies inside <fragment>...</fragment>",
+            root.tag_name().name()
+        ));
+    }
+}
+
+/// `<include-fragment fragment-id="name" />`: the fragment's policies.
+fn include_fragment(
+    r: &mut Reader,
+    node: roxmltree::Node,
+    section: Section,
+    place: &str,
+) -> Vec<Arc<Placed>> {
+    r.attributes(node, &["fragment-id"]);
+    r.no_children(node);
+    let Some(id) = r.literal(node, "fragment-id") else {
+        if node.attribute("fragment-id").is_none() {
+            r.problem(
+                node,
+                "needs fragment-id=\"NAME\", the name of a policy fragment".into(),
+            );
+        }
+        return Vec::new();
+    };
+    let (at, named) = (r.at(), r.named());
+    match crate::policy::expand_fragment(&id, section, named, at, place, r.problems()) {
+        Ok(list) => list,
+        Err(m) => {
+            r.attr_problem(node, "fragment-id", m);
+            Vec::new()
+        }
+    }
+}
+
 /// The policies of one element: itself (a `choose` with its branches),
 /// and for `<retry>` the `<forward-request>` it wraps, which sets the
 /// backend section's timeout as a sibling would.
@@ -123,6 +221,9 @@ fn policies(
     section: Section,
     place: String,
 ) -> Vec<Arc<Placed>> {
+    if node.tag_name().name() == "include-fragment" {
+        return include_fragment(r, node, section, &place);
+    }
     let mut out: Vec<_> = policy(r, node, section, place.clone())
         .into_iter()
         .collect();

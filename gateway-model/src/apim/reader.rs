@@ -31,6 +31,21 @@ impl<'d, 'p> Reader<'d, 'p> {
         }
     }
 
+    /// The scope's name for messages (`api "orders"`).
+    pub fn at(&self) -> &'d str {
+        self.at
+    }
+
+    /// Named values and fragments the document may refer to.
+    pub fn named(&self) -> &'d NamedValues {
+        self.named
+    }
+
+    /// Where problems go: a fragment's document reports into the same list.
+    pub fn problems(&mut self) -> &mut Vec<String> {
+        self.problems
+    }
+
     pub fn problem_count(&self) -> usize {
         self.problems.len()
     }

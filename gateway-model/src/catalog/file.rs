@@ -24,6 +24,9 @@ pub struct CatalogFile {
     /// Who may call: scope, hashed keys, state.
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionFile>,
+    /// Policy fragments `include-fragment` expands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fragments: Vec<FragmentFile>,
     /// Named certificates `validate-client-certificate` refers to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateFile>,
@@ -44,6 +47,19 @@ pub struct CertificateFile {
     /// (the key never travels in the catalog).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FragmentFile {
+    /// Referenced as `include-fragment` `fragment-id`.
+    pub name: String,
+    /// What it is for (shown, not interpreted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its policies: an APIM `<fragment>` XML document, or a list of
+    /// policies as a section takes them (without `base`).
+    pub policies: Value,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -10,10 +10,12 @@
 
 mod certificates;
 pub mod file;
+mod fragments;
 mod named_values;
 mod subscriptions;
 
 pub use certificates::{NamedCertificate, find_with_key};
+pub use fragments::{Expansion, Fragments};
 pub use named_values::NamedValues;
 pub use subscriptions::{Keyed, Scope, State, Subscription, Subscriptions};
 
@@ -201,6 +203,25 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
     let mut catalog = Catalog::default();
     for nv in &file.named_values {
         if let Err(m) = catalog.named_values.insert(&nv.name, &nv.value, nv.secret) {
+            problems.push(m);
+        }
+    }
+    for f in &file.fragments {
+        let at = format!("fragment \"{}\"", f.name);
+        match &f.policies {
+            serde_yaml::Value::String(text) if crate::apim::is_xml(text) => {
+                crate::apim::check_fragment(text, &at, problems);
+            }
+            serde_yaml::Value::Sequence(_) => {}
+            _ => problems.push(format!(
+                "{at}: policies must be a <fragment> XML document or a list of policies"
+            )),
+        }
+        if let Err(m) = catalog
+            .named_values
+            .fragments
+            .insert(&f.name, f.policies.clone())
+        {
             problems.push(m);
         }
     }

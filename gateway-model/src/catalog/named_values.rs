@@ -1,4 +1,6 @@
-//! Named values: `{{name}}` in policy settings, replaced at load time.
+//! Named values: `{{name}}` in policy settings, replaced at load time;
+//! with them, the policy fragments `include-fragment` expands (what a
+//! policy document refers to by name, resolved when it is loaded).
 
 use std::collections::HashMap;
 
@@ -6,6 +8,8 @@ use std::collections::HashMap;
 #[derive(Default)]
 pub struct NamedValues {
     values: HashMap<String, NamedValue>,
+    /// Policy fragments, by name.
+    pub fragments: super::fragments::Fragments,
 }
 
 struct NamedValue {

@@ -138,3 +138,90 @@ fn unknown_apis_are_reported_only_against_a_gateway() {
         .to_string();
     assert!(err.contains("api \"ghost\": no API of that name"), "{err}");
 }
+
+/// A fragment (XML or the native list) expands in place at any scope and
+/// in choose branches; each inclusion has its own place.
+#[test]
+fn fragments_expand_at_every_scope() {
+    let text = r#"
+fragments:
+  - name: stamp
+    policies: |
+      <fragment>
+        <set-header name="x-stamp" exists-action="override"><value>on</value></set-header>
+        <include-fragment fragment-id="inner" />
+      </fragment>
+  - name: inner
+    policies:
+      - set-header: {name: x-inner, value: "yes"}
+policies: |
+  <policies><inbound><include-fragment fragment-id="stamp" /></inbound></policies>
+apis:
+  - name: orders
+    policies:
+      inbound:
+        - base
+        - include-fragment: {fragment-id: stamp}
+        - choose:
+            - when: "'a' == 'a'"
+              policies: [{include-fragment: inner}]
+"#;
+    let catalog = Catalog::parse("c.yaml", text, Some(&gateway_apis())).unwrap();
+    let places: Vec<&str> = catalog
+        .global
+        .policies()
+        .map(|p| p.place.as_str())
+        .collect();
+    assert_eq!(
+        places,
+        [
+            "global policies/inbound/0/fragment stamp/0",
+            "global policies/inbound/0/fragment stamp/1/fragment inner/0"
+        ]
+    );
+    let api: Vec<&str> = catalog.apis[0]
+        .policies
+        .policies()
+        .map(|p| p.place.as_str())
+        .collect();
+    assert_eq!(api.len(), 3, "{api:?}");
+    assert_eq!(api[0], "api orders/inbound/1/fragment stamp/0");
+}
+
+/// A cycle or a missing fragment is refused in one line naming the chain.
+#[test]
+fn fragment_cycles_and_missing_fragments_are_refused() {
+    let text = r#"
+fragments:
+  - name: a
+    policies: '<fragment><include-fragment fragment-id="b" /></fragment>'
+  - name: b
+    policies: [{include-fragment: a}]
+  - name: c
+    policies: '<fragment><include-fragment fragment-id="nope" /></fragment>'
+  - name: bad
+    policies: '<fragment><set-header name="x"</fragment>'
+apis:
+  - name: orders
+    policies: '<policies><inbound><include-fragment fragment-id="a" /><include-fragment fragment-id="c" /></inbound></policies>'
+"#;
+    let Err(CatalogError::Invalid { problems }) =
+        Catalog::parse("c.yaml", text, Some(&gateway_apis()))
+    else {
+        panic!("refused")
+    };
+    let all = problems.join("\n");
+    assert!(
+        all.contains("fragment \"a\" includes itself (chain a -> b -> a)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("fragment \"nope\" does not exist (chain c -> nope)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("c.yaml: fragment \"bad\": policy XML line 1"),
+        "{all}"
+    );
+    assert_eq!(problems.len(), 3, "{all}");
+}

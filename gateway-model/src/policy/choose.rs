@@ -137,12 +137,13 @@ fn policies(
     };
     let mut out = Vec::with_capacity(list.len());
     for (i, step) in list.iter().enumerate() {
-        match parse::step_of(step, section, named, at, format!("{place}/{i}"), problems) {
-            Some(parse::Step::Policy(p)) => out.push(p),
-            Some(parse::Step::Base) => problems.push(format!(
-                "{at}: \"base\" cannot be inside choose; put it in the section itself"
-            )),
-            None => {}
+        for step in parse::steps_of(step, section, named, at, format!("{place}/{i}"), problems) {
+            match step {
+                parse::Step::Policy(p) => out.push(p),
+                parse::Step::Base => problems.push(format!(
+                    "{at}: \"base\" cannot be inside choose; put it in the section itself"
+                )),
+            }
         }
     }
     out

@@ -39,6 +39,7 @@ pub mod set_variable;
 pub mod validate_client_certificate;
 pub mod validate_jwt;
 
+pub(crate) use parse::expand_fragment;
 pub use parse::{Placed, ScopePolicies, Step, parse_scope};
 
 /// Where in the request's life a policy runs.

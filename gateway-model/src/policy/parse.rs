@@ -107,13 +107,11 @@ pub fn parse_scope(
         // The place names fleet-wide quota counters: stable across gateways.
         let place = at.replace('"', "").replace(": ", "/");
         for (i, step) in list.iter().enumerate() {
-            match step_of(step, section, named, &at, format!("{place}/{i}"), problems) {
-                Some(Step::Base) => {
+            for step in steps_of(step, section, named, &at, format!("{place}/{i}"), problems) {
+                if let Step::Base = step {
                     bases += 1;
-                    parsed.push(Step::Base);
                 }
-                Some(step) => parsed.push(step),
-                None => {}
+                parsed.push(step);
             }
         }
         if bases > 1 {
@@ -124,6 +122,84 @@ pub fn parse_scope(
         out.sections[section.index()] = Some(parsed);
     }
     out
+}
+
+/// The steps of one entry: the entry itself, or the policies of the
+/// fragment an `include-fragment` entry names.
+pub(super) fn steps_of(
+    step: &Value,
+    section: Section,
+    named: &NamedValues,
+    at: &str,
+    place: String,
+    problems: &mut Vec<String>,
+) -> Vec<Step> {
+    let Value::Mapping(m) = step else {
+        return step_of(step, section, named, at, place, problems)
+            .into_iter()
+            .collect();
+    };
+    let Some(args) = m.get("include-fragment").filter(|_| m.len() == 1) else {
+        return step_of(step, section, named, at, place, problems)
+            .into_iter()
+            .collect();
+    };
+    let id = match args {
+        Value::String(id) => Some(id.as_str()),
+        Value::Mapping(a) if a.len() == 1 => a.get("fragment-id").and_then(Value::as_str),
+        _ => None,
+    };
+    let Some(id) = id else {
+        problems.push(format!(
+            "{at}: include-fragment takes the fragment's name: `include-fragment: {{fragment-id: NAME}}`"
+        ));
+        return Vec::new();
+    };
+    match expand_fragment(id, section, named, at, &place, problems) {
+        Ok(list) => list.into_iter().map(Step::Policy).collect(),
+        Err(m) => {
+            problems.push(format!("{at}: include-fragment: {m}"));
+            Vec::new()
+        }
+    }
+}
+
+/// The policies of fragment `id` included at `place` in `section`; `Err`
+/// (for the caller to place) when it does not exist or includes itself.
+/// Problems of its policies are reported under `fragment "id"`.
+pub(crate) fn expand_fragment(
+    id: &str,
+    section: Section,
+    named: &NamedValues,
+    at: &str,
+    place: &str,
+    problems: &mut Vec<String>,
+) -> Result<Vec<Arc<Placed>>, String> {
+    let expansion = named.fragments.enter(id)?;
+    let at = format!("{at}: fragment \"{id}\"");
+    let place = format!("{place}/fragment {id}");
+    let mut out = Vec::new();
+    match expansion.body {
+        Value::String(text) if crate::apim::is_xml(text) => {
+            out = crate::apim::parse_fragment(text, &at, section, &place, named, problems);
+        }
+        Value::Sequence(list) => {
+            for (i, step) in list.iter().enumerate() {
+                for step in steps_of(step, section, named, &at, format!("{place}/{i}"), problems) {
+                    match step {
+                        Step::Policy(p) => out.push(p),
+                        Step::Base => problems.push(format!(
+                            "{at}: \"base\" cannot be in a fragment; put it in the scope that includes it"
+                        )),
+                    }
+                }
+            }
+        }
+        _ => problems.push(format!(
+            "{at}: policies must be a <fragment> XML document or a list of policies"
+        )),
+    }
+    Ok(out)
 }
 
 /// One entry of a section (or of a `choose` branch); problems go to

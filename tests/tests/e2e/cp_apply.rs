@@ -149,8 +149,12 @@ fn populate(cp: &ControlPlane) {
         json!({"scope": "api:billing", "state": "suspended"}),
     );
     put(
+        "/v1/fragments/stamp",
+        json!({"policies": "<fragment>\n  <set-header name=\"x-stamp\" exists-action=\"override\"><value>{{region}}</value></set-header>\n</fragment>\n"}),
+    );
+    put(
         "/v1/policies",
-        json!({"inbound": [{"set-header": {"name": "x-region", "value": "{{region}}"}}]}),
+        json!({"inbound": [{"set-header": {"name": "x-region", "value": "{{region}}"}}, {"include-fragment": "stamp"}]}),
     );
     put(
         "/v1/dos-profiles/strict",
@@ -172,7 +176,7 @@ fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Sto
     let out = cp_cli(&source, "export", &first, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        stdout(&out).contains("exported 11 resources"),
+        stdout(&out).contains("exported 12 resources"),
         "{}",
         text(&out)
     );
@@ -185,6 +189,7 @@ fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Sto
             "apis/orders.yaml",
             "backends/orders-be.yaml",
             "dos-profiles/strict.yaml",
+            "fragments/stamp.yaml",
             "named-values/backend-token.yaml",
             "named-values/region.yaml",
             "policies.yaml",
@@ -232,7 +237,7 @@ fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Sto
     let target = ControlPlane::launch(store, &sub(&tmp, "b"), &[]);
     let out = cp_cli(&target, "apply", &first, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout(&out).contains("created: 11: "), "{}", text(&out));
+    assert!(stdout(&out).contains("created: 12: "), "{}", text(&out));
     assert!(
         stdout(&out).contains("applied at revision"),
         "{}",
@@ -258,7 +263,7 @@ fn export_then_apply_into_an_empty_control_plane_gives_the_same_files(store: Sto
         "{}",
         text(&out)
     );
-    assert!(stdout(&out).contains("unchanged: 11: "), "{}", text(&out));
+    assert!(stdout(&out).contains("unchanged: 12: "), "{}", text(&out));
     assert_eq!(revision(&target), before);
 
     // Without the secret's variable, apply is refused at its line.

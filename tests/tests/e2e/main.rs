@@ -16,6 +16,7 @@ mod apim_xdp_state;
 mod apim_xml;
 mod cli_errors;
 mod cp_api;
+mod cp_apiops;
 mod cp_apply;
 mod cp_catalog;
 mod cp_console;
