@@ -282,16 +282,7 @@ fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
         },
         ["catalog", "apply"] => match req.method {
             Method::POST => {
-                let flag = |name: &str| -> Result<bool, ApiError> {
-                    match req.query(name).as_deref() {
-                        None | Some("false") => Ok(false),
-                        Some("true") | Some("") => Ok(true),
-                        Some(other) => Err(ApiError::bad_request(format!(
-                            "{name}={other:?}: use {name}=true or leave it out"
-                        ))),
-                    }
-                };
-                let (dry_run, prune) = (flag("dry_run")?, flag("prune")?);
+                let (dry_run, prune) = (flag(req, "dry_run")?, flag(req, "prune")?);
                 match crate::apply::apply(state, &req.body, dry_run, prune) {
                     Ok(diff) => Ok((StatusCode::OK, Some(diff))),
                     Err(refusal) => refusal.into_answer(),
@@ -300,18 +291,12 @@ fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
             _ => Err(method_not_allowed(req, "POST")),
         },
         ["import", "apim"] => match req.method {
-            Method::POST => {
-                let flag = |name: &str| -> Result<bool, ApiError> {
-                    match req.query(name).as_deref() {
-                        None | Some("false") => Ok(false),
-                        Some("true") | Some("") => Ok(true),
-                        Some(other) => Err(ApiError::bad_request(format!(
-                            "{name}={other:?}: use {name}=true or leave it out"
-                        ))),
-                    }
-                };
-                crate::apiops::import(state, &req.body, flag("dry_run")?, flag("partial")?)
-            }
+            Method::POST => crate::apiops::import(
+                state,
+                &req.body,
+                flag(req, "dry_run")?,
+                flag(req, "partial")?,
+            ),
             _ => Err(method_not_allowed(req, "POST")),
         },
         ["analytics", rest @ ..] => {
@@ -338,6 +323,17 @@ fn admin(state: &State, req: &AdminRequest) -> Result<Answer, ApiError> {
 }
 
 /// 405 naming what the route allows.
+/// A `?name=true` switch of a write (`dry_run`, `prune`, `partial`).
+fn flag(req: &AdminRequest, name: &str) -> Result<bool, ApiError> {
+    match req.query(name).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") | Some("") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name}={other:?}: use {name}=true or leave it out"
+        ))),
+    }
+}
+
 pub fn method_not_allowed(req: &AdminRequest, allowed: &str) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
