@@ -372,21 +372,7 @@ fn reload(args: &[String]) {
         while daemon.log_text().matches("configuration reloaded").count() <= logged {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let took = daemon
-            .log_text()
-            .lines()
-            .rev()
-            .find(|l| l.contains("configuration reloaded"))
-            .and_then(|l| {
-                let rest = &l[l.find("took_ms")? + "took_ms".len()..];
-                let digits: String = rest
-                    .chars()
-                    .skip_while(|c| !c.is_ascii_digit())
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                digits.parse::<u64>().ok()
-            })
-            .expect("took_ms in the reload log line");
+        let took = took_ms(&daemon.log_text(), "configuration reloaded");
         let peak = status_kib(pid, "VmHWM:").filter(|_| peak_known);
         std::thread::sleep(Duration::from_secs(1));
         rows.push((took, seen, rss_before, peak, rss_kib(pid)));
@@ -520,21 +506,7 @@ fn reload_cp(args: &[String]) {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        let took = node
-            .log()
-            .lines()
-            .rev()
-            .find(|l| l.contains(DELTA_LOG))
-            .and_then(|l| {
-                let rest = &l[l.find("took_ms")? + "took_ms".len()..];
-                let digits: String = rest
-                    .chars()
-                    .skip_while(|c| !c.is_ascii_digit())
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                digits.parse::<u64>().ok()
-            })
-            .expect("took_ms in the delta's log line");
+        let took = took_ms(&node.log(), DELTA_LOG);
         let peak = status_kib(pid, "VmHWM:").filter(|_| peak_known);
         std::thread::sleep(Duration::from_secs(1));
         rows.push((took, write_ms, seen, rss_before, peak, rss_kib(pid)));
@@ -582,4 +554,21 @@ fn reload_cp(args: &[String]) {
     );
     node.stop();
     cp.stop();
+}
+
+/// The daemon's own `took_ms` in the last log line containing `line`.
+fn took_ms(log: &str, line: &str) -> u64 {
+    log.lines()
+        .rev()
+        .find(|l| l.contains(line))
+        .and_then(|l| {
+            let rest = &l[l.find("took_ms")? + "took_ms".len()..];
+            let digits: String = rest
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no took_ms in the last {line:?} log line"))
 }
