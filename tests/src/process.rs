@@ -157,12 +157,30 @@ impl Drop for Daemon {
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released).
+///
+/// Ports come from 20000-31999, below the kernel's ephemeral range
+/// (32768-60999 by default): a port from that range can be taken between
+/// this call and the daemon's bind by any outgoing connection of the tests
+/// running in parallel (a curl, a backend's client). Each port is handed
+/// out once per process, in turn from a start that differs per process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id() % COUNT,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}-{}", FIRST + COUNT - 1)
 }
 
 /// Waits until something accepts on `addr`.
