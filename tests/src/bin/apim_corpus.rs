@@ -1,4 +1,4 @@
-//! `cargo xtask corpus apim DIR`: how much of a corpus of real APIM policy
+//! `cargo xtask corpus DIR [--report FILE]`: how much of a corpus of real APIM policy
 //! documents edgegw imports and runs (issue 29's target: 85%).
 //!
 //! Every `*.xml` under DIR whose root is `<policies>` or `<fragment>` is a
