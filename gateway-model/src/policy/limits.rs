@@ -33,6 +33,12 @@ struct File {
     /// Calls counted per request (APIM's `increment-count`): 1.
     #[serde(default)]
     increment_count: Option<u64>,
+    /// A boolean policy expression (APIM's `increment-condition`): a call
+    /// is counted only when it holds, evaluated once the response is
+    /// known (`context.Response`); calls are still refused while the
+    /// counted ones have used the allowance up.
+    #[serde(default)]
+    increment_condition: Option<Value>,
     /// Bound on distinct counted keys (default 100000).
     #[serde(default)]
     max_keys: Option<usize>,
@@ -83,6 +89,8 @@ pub struct LimitSpec {
     /// By-key forms: what is counted, computed by a policy expression
     /// (then `key` is `None`).
     pub key_expression: Option<std::sync::Arc<edgegw_policy_expr::Expression>>,
+    /// Count a call only when this holds over its response.
+    pub increment_condition: Option<std::sync::Arc<edgegw_policy_expr::Expression>>,
     /// Bound on distinct counted keys; the gateway's default when unset.
     pub max_keys: Option<usize>,
     /// Where the calls are counted (rate limits may be cluster-wide).
@@ -128,6 +136,23 @@ impl LimitSpec {
         if f.increment_count.is_some_and(|n| n != 1) {
             return Err("increment_count other than 1 is not supported yet; remove it".into());
         }
+        let increment_condition = match &f.increment_condition {
+            None => None,
+            Some(v) => match super::expr::text_of(v, Some(&edgegw_policy_expr::Ty::Bool))? {
+                Text::Expr(e) => Some(e),
+                Text::Literal(l) => {
+                    return Err(format!(
+                        "increment_condition \"{l}\" is not a policy expression; write e.g. \"@(context.Response.StatusCode < 400)\""
+                    ));
+                }
+            },
+        };
+        if increment_condition.is_some() && scope == Scope::Cluster {
+            return Err(
+                "increment_condition is not supported with scope: cluster yet; remove one of them"
+                    .into(),
+            );
+        }
         let mut key_expression = None;
         let key = match (by_key, f.counter_key) {
             (true, Some(Text::Literal(k))) => Some(KeyTemplate::parse(&k)?),
@@ -153,6 +178,7 @@ impl LimitSpec {
             period: Duration::from_secs(f.renewal_period),
             key,
             key_expression,
+            increment_condition,
             max_keys: f.max_keys,
             scope,
         })
@@ -195,6 +221,40 @@ mod tests {
                 LimitSpec::parse("rate-limit", Kind::RateLimit, by_key, yaml(bad)).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn increment_condition_is_a_boolean_expression() {
+        let ok = LimitSpec::parse(
+            "rate-limit-by-key",
+            Kind::RateLimit,
+            true,
+            yaml("{calls: 5, renewal_period: 60, counter_key: x, increment_condition: '@(context.Response.StatusCode < 400)'}"),
+        )
+        .unwrap();
+        assert!(ok.increment_condition.is_some());
+        for (bad, why) in [
+            ("increment_condition: 'yes'", "is not a policy expression"),
+            (
+                "increment_condition: '@(context.Response.StatusCode)'",
+                "must be bool",
+            ),
+            (
+                "increment_condition: '@(true)', scope: cluster",
+                "not supported with scope: cluster",
+            ),
+        ] {
+            let e = LimitSpec::parse(
+                "rate-limit-by-key",
+                Kind::RateLimit,
+                true,
+                yaml(&format!(
+                    "{{calls: 5, renewal_period: 60, counter_key: x, {bad}}}"
+                )),
+            )
+            .unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 

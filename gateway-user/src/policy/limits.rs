@@ -31,6 +31,7 @@ use super::{
     cluster_limit::ClusterLimit,
     context::{Ctx, ExtraHeaders},
     counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
+    expr::{Facts, Later},
     per_thread::PerThread,
     respond::{Answer, refusal},
     template::{KeyTemplate, Render},
@@ -51,6 +52,8 @@ pub struct Limit {
     key: Option<KeyTemplate>,
     /// The key, computed by a policy expression.
     key_expression: Option<Arc<edgegw_policy_expr::Expression>>,
+    /// Count a call only when this holds over its response (`Deferred`).
+    increment_condition: Option<Arc<edgegw_policy_expr::Expression>>,
     counters: Arc<Counters>,
     /// `RateLimit-Policy` values, rendered once.
     policy_headers: Vec<PerThread<HeaderValue>>,
@@ -81,6 +84,40 @@ pub struct Charge {
 impl Charge {
     pub fn add(&self, bytes: u64) {
         self.counters.charge(&self.key, self.window, bytes);
+    }
+}
+
+/// A call a limit with an increment condition admitted: counted once
+/// its response is known, when the condition holds over it (APIM's
+/// `increment-condition`).
+pub struct Deferred {
+    name: &'static str,
+    condition: Arc<edgegw_policy_expr::Expression>,
+    counters: Arc<Counters>,
+    /// Call quotas of a managed gateway: the fleet counter and its period.
+    fleet: Option<(Arc<Fleet>, String, u64)>,
+    key: String,
+}
+
+impl Deferred {
+    /// Counts the call when the condition holds over the response. A
+    /// condition that fails is logged and the call counted: a failure is
+    /// never a free call.
+    pub fn settle(&self, facts: &Facts, later: Later) {
+        let holds =
+            super::expr::holds_with(&self.condition, facts, Some(later)).unwrap_or_else(|err| {
+                super::expr::log_failure(self.name, &self.condition, &err);
+                true
+            });
+        if !holds {
+            return;
+        }
+        match &self.fleet {
+            Some((fleet, counter, period)) => {
+                fleet.add(counter, *period, crate::clock::now_secs());
+            }
+            None => self.counters.add(&self.key, Instant::now()),
+        }
     }
 }
 
@@ -142,6 +179,7 @@ impl Limit {
             period: spec.period,
             key: spec.key.clone(),
             key_expression: spec.key_expression.clone(),
+            increment_condition: spec.increment_condition.clone(),
             // Reloads carry the counters of an unchanged policy over
             // (`state_registry`); a changed one starts afresh.
             counters: staging.take(StateKind::Limit, format!("{place}|{identity}"), || {
@@ -179,7 +217,12 @@ impl Limit {
                 None => format!("ip:{}", ctx.client_ip).into(),
             },
         };
-        let decision = self.count(&key);
+        let counting = self.increment_condition.is_none();
+        let decision = self.count(&key, counting);
+        let deferred = match (&self.increment_condition, decision) {
+            (Some(condition), Decision::Allowed { .. }) => Some(self.deferred(condition, &key)),
+            _ => None,
+        };
         // The key borrows the request: owned only for a bandwidth charge.
         let charged = matches!(
             decision,
@@ -189,6 +232,7 @@ impl Limit {
             }
         )
         .then(|| key.into_owned());
+        ctx.deferred.extend(deferred);
         self.answer(ctx, decision, charged)
     }
 
@@ -316,16 +360,26 @@ impl Limit {
 }
 
 impl Limit {
-    /// One call of `key`: call quotas of a managed gateway count
-    /// fleet-wide (`fleet`); rate limits and bandwidth quotas count on
-    /// this gateway.
-    fn count(&self, key: &str) -> Decision {
+    /// One call of `key` (only checked, not counted, unless `counting`):
+    /// call quotas of a managed gateway count fleet-wide (`fleet`); rate
+    /// limits and bandwidth quotas count on this gateway.
+    fn count(&self, key: &str, counting: bool) -> Decision {
         let (Some(fleet), Some(calls)) = (&self.fleet, self.allowance.calls) else {
-            return self.counters.hit(key, Instant::now());
+            return if counting {
+                self.counters.hit(key, Instant::now())
+            } else {
+                self.counters.peek(key, Instant::now())
+            };
         };
-        let counter = format!("{}|{key}", self.place);
+        let counter = self.fleet_counter(key);
         let now = crate::clock::now_secs();
-        match fleet.hit(&counter, calls, self.period.as_secs(), now) {
+        let period = self.period.as_secs();
+        let decision = if counting {
+            fleet.hit(&counter, calls, period, now)
+        } else {
+            fleet.peek(&counter, calls, period, now)
+        };
+        match decision {
             FleetDecision::Allowed { remaining, reset } => Decision::Allowed {
                 remaining: Some(remaining),
                 remaining_bytes: None,
@@ -336,6 +390,27 @@ impl Limit {
                 retry_after: Duration::from_secs(retry_after),
                 exhausted: Exhausted::Calls,
             },
+        }
+    }
+}
+
+impl Limit {
+    fn fleet_counter(&self, key: &str) -> String {
+        format!("{}|{key}", self.place)
+    }
+
+    /// The later count of a call admitted under `key`.
+    fn deferred(&self, condition: &Arc<edgegw_policy_expr::Expression>, key: &str) -> Deferred {
+        Deferred {
+            name: self.name,
+            condition: condition.clone(),
+            counters: self.counters.clone(),
+            fleet: self
+                .fleet
+                .as_ref()
+                .filter(|_| self.allowance.calls.is_some())
+                .map(|f| (f.clone(), self.fleet_counter(key), self.period.as_secs())),
+            key: key.to_string(),
         }
     }
 }
@@ -409,6 +484,48 @@ mod tests {
         assert_eq!(headers["ratelimit"], "\"rate-limit\";r=0;t=60");
         assert_eq!(check(&l, Some("a"), "t").0, Some(429));
         assert_eq!(check(&l, Some("b"), "t").0, None);
+    }
+
+    #[test]
+    fn increment_condition_counts_only_calls_whose_response_satisfies_it() {
+        let l = parse(
+            "rate-limit-by-key",
+            Kind::RateLimit,
+            true,
+            yaml(
+                "{calls: 2, renewal_period: 60, counter_key: '{header:x-tenant}', \
+                 increment_condition: '@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 400)'}",
+            ),
+        )
+        .unwrap();
+        let method = hyper::Method::GET;
+        let none = HeaderMap::new();
+        // Each call admitted leaves one deferred count; a 500 settles
+        // without counting, a 200 counts.
+        let call = |status: u16| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-tenant", "t".parse().unwrap());
+            let mut ctx = Ctx::test(&method, &mut headers);
+            let refused = l.check(&mut ctx).map(|r| r.status().as_u16());
+            let facts = Facts::of(&ctx);
+            for d in &ctx.deferred {
+                d.settle(
+                    &facts,
+                    Later {
+                        status,
+                        headers: &none,
+                        last_error: None,
+                    },
+                );
+            }
+            (refused, ctx.deferred.len())
+        };
+        for _ in 0..5 {
+            assert_eq!(call(500), (None, 1));
+        }
+        assert_eq!(call(200), (None, 1));
+        assert_eq!(call(204), (None, 1));
+        assert_eq!(call(200), (Some(429), 0));
     }
 
     #[test]
