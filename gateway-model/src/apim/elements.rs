@@ -42,17 +42,26 @@ struct Element {
     children: Option<fn(&mut Reader, Node, &mut Mapping)>,
 }
 
-const HEADERS_NOT_YET: Kind = NotYet(
-    "custom header and variable names for the limit's state are not supported yet; remove it (edgegw sends Retry-After and the IETF RateLimit headers)",
-);
 const LIMIT_ATTRS: &[Attr] = &[
     ("calls", "calls", Int),
     ("renewal-period", "renewal_period", Int),
-    ("retry-after-header-name", "", HEADERS_NOT_YET),
-    ("retry-after-variable-name", "", HEADERS_NOT_YET),
-    ("remaining-calls-header-name", "", HEADERS_NOT_YET),
-    ("remaining-calls-variable-name", "", HEADERS_NOT_YET),
-    ("total-calls-header-name", "", HEADERS_NOT_YET),
+    ("retry-after-header-name", "retry_after_header_name", Text),
+    (
+        "retry-after-variable-name",
+        "retry_after_variable_name",
+        Text,
+    ),
+    (
+        "remaining-calls-header-name",
+        "remaining_calls_header_name",
+        Text,
+    ),
+    (
+        "remaining-calls-variable-name",
+        "remaining_calls_variable_name",
+        Text,
+    ),
+    ("total-calls-header-name", "total_calls_header_name", Text),
 ];
 const ELEMENTS: &[Element] = &[
     Element {
@@ -70,11 +79,23 @@ const ELEMENTS: &[Element] = &[
             ("counter-key", "counter_key", Key),
             ("increment-condition", "increment_condition", TextOrExpr),
             ("increment-count", "increment_count", Int),
-            ("retry-after-header-name", "", HEADERS_NOT_YET),
-            ("retry-after-variable-name", "", HEADERS_NOT_YET),
-            ("remaining-calls-header-name", "", HEADERS_NOT_YET),
-            ("remaining-calls-variable-name", "", HEADERS_NOT_YET),
-            ("total-calls-header-name", "", HEADERS_NOT_YET),
+            ("retry-after-header-name", "retry_after_header_name", Text),
+            (
+                "retry-after-variable-name",
+                "retry_after_variable_name",
+                Text,
+            ),
+            (
+                "remaining-calls-header-name",
+                "remaining_calls_header_name",
+                Text,
+            ),
+            (
+                "remaining-calls-variable-name",
+                "remaining_calls_variable_name",
+                Text,
+            ),
+            ("total-calls-header-name", "total_calls_header_name", Text),
         ],
         children: None,
     },
@@ -244,7 +265,7 @@ const ELEMENTS: &[Element] = &[
         xml: "rewrite-uri",
         policy: "rewrite-uri",
         attrs: &[
-            ("template", "template", Text),
+            ("template", "template", TextOrExpr),
             ("copy-unmatched-params", "copy_unmatched_params", Bool),
         ],
         children: None,
@@ -591,12 +612,7 @@ fn one_value(r: &mut Reader, node: Node, args: &mut Mapping) {
     }
     if let Some(child) = children.first() {
         r.attributes(*child, &[]);
-        let value = if node.tag_name().name() == "set-header" {
-            text_or_expression(r, *child)
-        } else {
-            literal_text(r, *child)
-        };
-        if let Some(v) = value {
+        if let Some(v) = text_or_expression(r, *child) {
             args.insert("value".into(), v);
         }
     }

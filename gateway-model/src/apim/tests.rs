@@ -42,6 +42,16 @@ fn every_documented_element_translates() {
         ),
         (
             "inbound",
+            r#"<rate-limit calls="3" renewal-period="60" retry-after-header-name="x-wait" retry-after-variable-name="wait" remaining-calls-header-name="x-left" remaining-calls-variable-name="left" total-calls-header-name="x-total" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.state_names.retry_after_header.as_ref().is_some_and(|h| h == "x-wait") && l.state_names.retry_after_variable.as_deref() == Some("wait") && l.state_names.remaining_calls_header.as_ref().is_some_and(|h| h == "x-left") && l.state_names.remaining_calls_variable.as_deref() == Some("left") && l.state_names.total_calls_header.as_ref().is_some_and(|h| h == "x-total")),
+        ),
+        (
+            "inbound",
+            r#"<rate-limit-by-key calls="5" renewal-period="30" counter-key="k" remaining-calls-header-name="x-left" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.state_names.remaining_calls_header.is_some()),
+        ),
+        (
+            "inbound",
             r#"<rate-limit-by-key calls="5" renewal-period="30" counter-key="{literal}" />"#,
             |s| matches!(s, PolicySpec::Limit(l) if l.key.as_ref().is_some_and(|k| format!("{k:?}").contains("Text(\"{literal}\")"))),
         ),
@@ -112,8 +122,18 @@ fn every_documented_element_translates() {
         ),
         (
             "inbound",
+            r#"<set-query-parameter name="tenant" exists-action="override"><value>@(context.Subscription.Id)</value></set-query-parameter>"#,
+            |s| matches!(s, PolicySpec::SetQuery(q) if q.value.as_ref().is_some_and(|v| v.is_expression())),
+        ),
+        (
+            "inbound",
             r#"<rewrite-uri template="/v2/{id}" copy-unmatched-params="false" />"#,
             |s| matches!(s, PolicySpec::RewriteUri(r) if r.path == "/v2/{id}" && !r.copy_query),
+        ),
+        (
+            "inbound",
+            r#"<rewrite-uri template='@("/v2/" + context.Request.MatchedParameters["id"])' />"#,
+            |s| matches!(s, PolicySpec::RewriteUri(r) if r.expression.is_some() && r.copy_query),
         ),
         (
             "inbound",
@@ -302,6 +322,10 @@ fn every_problem_is_one_line_with_its_place() {
             "api \"a\": policy XML line 1, column 20: <rate-limit-by-key>: line 1, column 105: `@(context.Response.StatusCode)`: the expression is of type int, here it must be bool",
         ),
         (
+            "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" retry-after-header-name=\"x wait\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <rate-limit>: retry-after-header-name \"x wait\" is not a valid header name; write e.g. X-Limit-State",
+        ),
+        (
             "<policies><inbound><set-header name=\"x\"><value>{{nope}}</value></set-header></inbound></policies>",
             "api \"a\": policy XML line 1, column 41: <value>: unknown named value \"{{nope}}\"",
         ),
@@ -322,8 +346,8 @@ fn every_problem_is_one_line_with_its_place() {
             "api \"a\": policy XML line 1, column 20: <choose>: <choose> in the backend section is not supported yet",
         ),
         (
-            "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" retry-after-header-name=\"x\" /></inbound></policies>",
-            "api \"a\": policy XML line 1, column 61: <rate-limit> attribute \"retry-after-header-name\": not supported yet",
+            "<policies><inbound><quota-by-key calls=\"1\" renewal-period=\"1\" counter-key=\"k\" first-period-start=\"x\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 79: <quota-by-key> attribute \"first-period-start\": not supported yet",
         ),
         (
             "<policies><inbound><set-variable name=\"v\" value=\"1\" scope=\"x\" /></inbound></policies>",

@@ -42,6 +42,17 @@ struct File {
     /// Bound on distinct counted keys (default 100000).
     #[serde(default)]
     max_keys: Option<usize>,
+    /// APIM's names for the limit's state (`StateNames`).
+    #[serde(default)]
+    retry_after_header_name: Option<String>,
+    #[serde(default)]
+    retry_after_variable_name: Option<String>,
+    #[serde(default)]
+    remaining_calls_header_name: Option<String>,
+    #[serde(default)]
+    remaining_calls_variable_name: Option<String>,
+    #[serde(default)]
+    total_calls_header_name: Option<String>,
     /// Rate limits only: `local` (default, counted on each gateway) or
     /// `cluster` (counted across the gateways sharing the node's `[redis]`).
     #[serde(default)]
@@ -95,6 +106,63 @@ pub struct LimitSpec {
     pub max_keys: Option<usize>,
     /// Where the calls are counted (rate limits may be cluster-wide).
     pub scope: Scope,
+    /// Extra headers and policy variables that carry the limit's state.
+    pub state_names: StateNames,
+}
+
+/// Where APIM's `retry-after-*`, `remaining-calls-*` and
+/// `total-calls-header-name` put the limit's state, besides the
+/// `Retry-After` and IETF `RateLimit` headers edgegw always sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateNames {
+    /// Refused calls: the seconds until the window renews.
+    pub retry_after_header: Option<http::HeaderName>,
+    /// Refused calls: the same seconds, an `int` in `context.Variables`.
+    pub retry_after_variable: Option<String>,
+    /// Admitted calls: the calls left in the window.
+    pub remaining_calls_header: Option<http::HeaderName>,
+    /// Admitted calls: the same number, an `int` in `context.Variables`.
+    pub remaining_calls_variable: Option<String>,
+    /// Every call: the calls allowed per window.
+    pub total_calls_header: Option<http::HeaderName>,
+}
+
+impl StateNames {
+    fn parse(f: &File) -> Result<StateNames, String> {
+        let header = |setting: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|n| {
+                    http::HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| {
+                        format!(
+                            "{setting} \"{n}\" is not a valid header name; write e.g. X-Limit-State"
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let variable = |setting: &str, v: &Option<String>| match v.as_deref().map(str::trim) {
+            Some("") => Err(format!(
+                "{setting} is empty; name the variable or remove it"
+            )),
+            other => Ok(other.map(str::to_string)),
+        };
+        Ok(StateNames {
+            retry_after_header: header("retry_after_header_name", &f.retry_after_header_name)?,
+            retry_after_variable: variable(
+                "retry_after_variable_name",
+                &f.retry_after_variable_name,
+            )?,
+            remaining_calls_header: header(
+                "remaining_calls_header_name",
+                &f.remaining_calls_header_name,
+            )?,
+            remaining_calls_variable: variable(
+                "remaining_calls_variable_name",
+                &f.remaining_calls_variable_name,
+            )?,
+            total_calls_header: header("total_calls_header_name", &f.total_calls_header_name)?,
+        })
+    }
 }
 
 impl LimitSpec {
@@ -129,6 +197,16 @@ impl LimitSpec {
                 Kind::RateLimit => "calls is required, e.g. calls: 100".into(),
                 Kind::Quota => "calls or bandwidth (KiB) is required, e.g. calls: 10000".into(),
             });
+        }
+        let state_names = StateNames::parse(&f)?;
+        if f.calls.is_none()
+            && (state_names.remaining_calls_header.is_some()
+                || state_names.remaining_calls_variable.is_some()
+                || state_names.total_calls_header.is_some())
+        {
+            return Err(
+                "remaining_calls_* and total_calls_header_name count calls; give calls too".into(),
+            );
         }
         if f.renewal_period == 0 {
             return Err("renewal_period must be at least 1 second".into());
@@ -181,6 +259,7 @@ impl LimitSpec {
             increment_condition,
             max_keys: f.max_keys,
             scope,
+            state_names,
         })
     }
 }
@@ -252,6 +331,53 @@ mod tests {
                 yaml(&format!(
                     "{{calls: 5, renewal_period: 60, counter_key: x, {bad}}}"
                 )),
+            )
+            .unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn state_names_are_header_and_variable_names() {
+        let s = LimitSpec::parse(
+            "rate-limit",
+            Kind::RateLimit,
+            false,
+            yaml(
+                "{calls: 5, renewal_period: 60, retry_after_header_name: X-Wait, \
+                 retry_after_variable_name: wait, remaining_calls_header_name: X-Left, \
+                 remaining_calls_variable_name: left, total_calls_header_name: X-Total}",
+            ),
+        )
+        .unwrap()
+        .state_names;
+        assert_eq!(s.retry_after_header.unwrap(), "x-wait");
+        assert_eq!(s.retry_after_variable.as_deref(), Some("wait"));
+        assert_eq!(s.remaining_calls_header.unwrap(), "x-left");
+        assert_eq!(s.remaining_calls_variable.as_deref(), Some("left"));
+        assert_eq!(s.total_calls_header.unwrap(), "x-total");
+        for (kind, bad, why) in [
+            (
+                Kind::RateLimit,
+                "calls: 5, retry_after_header_name: 'a b'",
+                "\"a b\" is not a valid header name",
+            ),
+            (
+                Kind::RateLimit,
+                "calls: 5, remaining_calls_variable_name: ' '",
+                "remaining_calls_variable_name is empty",
+            ),
+            (
+                Kind::Quota,
+                "bandwidth: 5, total_calls_header_name: X-T",
+                "give calls too",
+            ),
+        ] {
+            let e = LimitSpec::parse(
+                "rate-limit",
+                kind,
+                false,
+                yaml(&format!("{{renewal_period: 60, {bad}}}")),
             )
             .unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");

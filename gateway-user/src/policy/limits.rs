@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gateway_model::policy::limits::{Kind, LimitSpec, Scope};
+use gateway_model::policy::limits::{Kind, LimitSpec, Scope, StateNames};
 use hyper::{
     StatusCode,
     header::{HeaderName, HeaderValue},
@@ -65,6 +65,9 @@ pub struct Limit {
     fleet: Option<Arc<Fleet>>,
     /// `scope: cluster`: counted in the node's Redis first.
     cluster: Option<Box<ClusterLimit>>,
+    /// APIM's extra headers and variables for the limit's state; boxed,
+    /// most limits have none.
+    state_names: Option<Box<StateNames>>,
 }
 
 impl std::fmt::Debug for Limit {
@@ -193,6 +196,8 @@ impl Limit {
                 .fleet()
                 .filter(|_| spec.kind == Kind::Quota && spec.bytes.is_none())
                 .cloned(),
+            state_names: (spec.state_names != StateNames::default())
+                .then(|| Box::new(spec.state_names.clone())),
         }
     }
 
@@ -310,6 +315,9 @@ impl Limit {
                 let t = ceil_secs(reset);
                 if let Some(r) = remaining {
                     append_state(&mut ctx.response_headers, name, "", r, t);
+                    if let Some(n) = &self.state_names {
+                        self.name_state(n, ctx, Some(r), None);
+                    }
                 }
                 if let (Some(r), Some(key)) = (remaining_bytes, charged) {
                     append_state(&mut ctx.response_headers, name, "-bandwidth", r, t);
@@ -331,6 +339,9 @@ impl Limit {
                     Exhausted::Bandwidth => "-bandwidth",
                 };
                 append_state(&mut ctx.response_headers, name, suffix, 0, secs);
+                if let Some(n) = &self.state_names {
+                    self.name_state(n, ctx, None, Some(secs));
+                }
                 let (status, message) = match (self.kind, exhausted) {
                     (Kind::RateLimit, _) => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -395,6 +406,33 @@ impl Limit {
 }
 
 impl Limit {
+    /// The limit's state under APIM's names: the calls left on an
+    /// admitted call, the seconds to wait on a refused one.
+    fn name_state(&self, n: &StateNames, ctx: &mut Ctx, remaining: Option<u64>, wait: Option<u64>) {
+        let int = |v: u64| edgegw_policy_expr::Value::Int(i32::try_from(v).unwrap_or(i32::MAX));
+        if let (Some(h), Some(calls)) = (&n.total_calls_header, self.allowance.calls) {
+            ctx.response_headers
+                .append(h.clone(), HeaderValue::from(calls));
+        }
+        if let Some(r) = remaining {
+            if let Some(h) = &n.remaining_calls_header {
+                ctx.response_headers.append(h.clone(), HeaderValue::from(r));
+            }
+            if let Some(v) = &n.remaining_calls_variable {
+                ctx.variables.insert(v.clone(), int(r));
+            }
+        }
+        if let Some(secs) = wait {
+            if let Some(h) = &n.retry_after_header {
+                ctx.response_headers
+                    .append(h.clone(), HeaderValue::from(secs));
+            }
+            if let Some(v) = &n.retry_after_variable {
+                ctx.variables.insert(v.clone(), int(secs));
+            }
+        }
+    }
+
     fn fleet_counter(&self, key: &str) -> String {
         format!("{}|{key}", self.place)
     }
@@ -484,6 +522,49 @@ mod tests {
         assert_eq!(headers["ratelimit"], "\"rate-limit\";r=0;t=60");
         assert_eq!(check(&l, Some("a"), "t").0, Some(429));
         assert_eq!(check(&l, Some("b"), "t").0, None);
+    }
+
+    #[test]
+    fn state_names_carry_remaining_total_and_wait() {
+        let l = parse(
+            "rate-limit",
+            Kind::RateLimit,
+            false,
+            yaml(
+                "{calls: 2, renewal_period: 60, retry_after_header_name: x-wait, \
+                 retry_after_variable_name: wait, remaining_calls_header_name: x-left, \
+                 remaining_calls_variable_name: left, total_calls_header_name: x-total}",
+            ),
+        )
+        .unwrap();
+        let method = hyper::Method::GET;
+        let call = || {
+            let mut headers = HeaderMap::new();
+            let mut ctx = Ctx {
+                subscription: Some("s"),
+                ..Ctx::test(&method, &mut headers)
+            };
+            let status = l.check(&mut ctx).map(|r| r.status().as_u16());
+            let int = |name: &str| match ctx.variables.get(name) {
+                Some(edgegw_policy_expr::Value::Int(n)) => Some(*n),
+                _ => None,
+            };
+            let vars = (int("left"), int("wait"));
+            (status, ctx.response_headers.to_map(), vars)
+        };
+        let (status, h, vars) = call();
+        assert_eq!(status, None);
+        assert_eq!(h["x-left"], "1");
+        assert_eq!(h["x-total"], "2");
+        assert!(!h.contains_key("x-wait"));
+        assert_eq!(vars, (Some(1), None));
+        assert_eq!(call().2, (Some(0), None));
+        let (status, h, vars) = call();
+        assert_eq!(status, Some(429));
+        assert!((1..=60).contains(&h["x-wait"].to_str().unwrap().parse::<u64>().unwrap()));
+        assert_eq!(h["x-total"], "2");
+        assert!(!h.contains_key("x-left"));
+        assert!(vars.0.is_none() && vars.1.is_some_and(|w| (1..=60).contains(&w)));
     }
 
     #[test]

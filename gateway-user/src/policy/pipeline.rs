@@ -142,14 +142,8 @@ impl Pipeline {
                 }
                 Policy::Cors(c) => c.apply(ctx),
                 Policy::SetHeader(h) => h.run(ctx),
-                Policy::SetQuery(q) => {
-                    q.apply(&mut ctx.query);
-                    None
-                }
-                Policy::RewriteUri(r) => {
-                    r.apply(ctx);
-                    None
-                }
+                Policy::SetQuery(q) => q.run(ctx),
+                Policy::RewriteUri(r) => r.run(ctx),
                 Policy::Return(r) => Some(r.response()),
                 Policy::SetVariable(v) => match v.value(&Facts::of(ctx), None) {
                     Ok(value) => {

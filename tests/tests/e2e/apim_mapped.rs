@@ -2,7 +2,8 @@
 //! attribute names, translated and enforced through the real `edgegw`:
 //! `increment-condition` on the by-key limits (counted once the response
 //! is known), response caching with `cache-lookup` / `cache-store`
-//! (`apim_cache.rs`), and expressions with bare `<` and `&&`.
+//! (`apim_cache.rs`), and the limits' `retry-after-*`, `remaining-calls-*`
+//! and `total-calls-header-name`.
 
 use std::{
     io::{Read, Write},
@@ -95,4 +96,52 @@ fn increment_condition_counts_only_the_calls_whose_response_satisfies_it() {
     assert!(r.header("retry-after").is_some());
     // Without the condition the 500s count: the third call is refused.
     assert_eq!(statuses("all"), [500, 500, 429, 429, 429, 429]);
+}
+
+/// APIM's names for a limit's state: headers on the answer, and
+/// variables that outbound and on-error read.
+const STATE_NAMES: &str = r#"<policies>
+  <inbound>
+    <rate-limit calls="2" renewal-period="600" retry-after-header-name="x-wait"
+        retry-after-variable-name="wait" remaining-calls-header-name="x-left"
+        remaining-calls-variable-name="left" total-calls-header-name="x-total" />
+  </inbound>
+  <outbound>
+    <set-header name="x-left-var" exists-action="override">
+      <value>@(context.Variables.GetValueOrDefault<int>("left", -1).ToString())</value>
+    </set-header>
+  </outbound>
+  <on-error>
+    <set-header name="x-wait-var" exists-action="override">
+      <value>@(context.Variables.GetValueOrDefault<int>("wait", -1).ToString())</value>
+    </set-header>
+  </on-error>
+</policies>"#;
+
+#[test]
+fn limit_state_names_put_remaining_total_and_wait_where_apim_puts_them() {
+    let (port, _) = failing_first(0);
+    let apis = format!(
+        "[[apis]]\nname = \"named\"\npath = \"/named\"\nbackend = \"http://127.0.0.1:{port}\"\n"
+    );
+    let catalog = format!(
+        "apis:\n  - name: named\n    subscription_required: false\n    policies: |\n{}",
+        block(STATE_NAMES, 6),
+    );
+    let gw = ApimGateway::start("apimstate", &apis, &catalog);
+    for left in ["1", "0"] {
+        let r = fetch(&[&gw.url("/named/a")]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("x-left"), Some(left));
+        assert_eq!(r.header("x-left-var"), Some(left));
+        assert_eq!(r.header("x-total"), Some("2"));
+        assert_eq!(r.header("x-wait"), None);
+    }
+    let r = fetch(&[&gw.url("/named/a")]);
+    assert_eq!(r.status, 429, "{}", r.body);
+    let wait: u64 = r.header("x-wait").unwrap().parse().unwrap();
+    assert!((1..=600).contains(&wait), "{wait}");
+    assert_eq!(r.header("retry-after"), Some(wait.to_string().as_str()));
+    assert_eq!(r.header("x-wait-var"), Some(wait.to_string().as_str()));
+    assert_eq!(r.header("x-total"), Some("2"));
 }
