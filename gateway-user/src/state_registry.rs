@@ -54,6 +54,8 @@ pub enum Kind {
     Escalation,
     /// The in-memory response cache and the cache policies' counters.
     Cache,
+    /// The token cache of the node's `[identity]`.
+    Identity,
 }
 
 /// `limits.cache_memory_bytes` when no configuration set it (unit tests).
@@ -107,6 +109,10 @@ pub struct Staging {
     cache_memory_bytes: u64,
     /// The catalog's named certificates, for `validate-client-certificate`.
     certificates: Arc<[gateway_model::catalog::NamedCertificate]>,
+    /// The node's `[identity]`, for `authentication-managed-identity`.
+    identity: Option<gateway_model::config::Identity>,
+    /// Places of `authentication-managed-identity` built without one.
+    without_identity: Vec<String>,
 }
 
 impl StateRegistry {
@@ -139,6 +145,8 @@ impl StateRegistry {
             cache_without_redis: Vec::new(),
             cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
             certificates: Arc::new([]),
+            identity: None,
+            without_identity: Vec::new(),
         };
         let built = build(&mut staging)?;
         Ok((built, Staged(staging.next, staging.redis)))
@@ -187,6 +195,8 @@ impl Staging {
             cache_without_redis: Vec::new(),
             cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
             certificates: Arc::new([]),
+            identity: None,
+            without_identity: Vec::new(),
         }
     }
 
@@ -235,6 +245,25 @@ impl Staging {
     /// The first `caching_type: external` policy built without a Redis.
     pub fn first_cache_without_redis(&self) -> Option<&str> {
         self.cache_without_redis.first().map(String::as_str)
+    }
+
+    /// The node's `[identity]`, for the policies built next.
+    pub fn use_identity(&mut self, identity: Option<&gateway_model::config::Identity>) {
+        self.identity = identity.cloned();
+    }
+
+    pub fn identity(&self) -> Option<&gateway_model::config::Identity> {
+        self.identity.as_ref()
+    }
+
+    /// An `authentication-managed-identity` at `place` found no
+    /// `[identity]`: the build must fail.
+    pub fn lacks_identity(&mut self, place: &str) {
+        self.without_identity.push(place.to_string());
+    }
+
+    pub fn first_without_identity(&self) -> Option<&str> {
+        self.without_identity.first().map(String::as_str)
     }
 
     /// The bound of the in-memory response cache this build uses.

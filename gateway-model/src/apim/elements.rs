@@ -359,6 +359,25 @@ const ELEMENTS: &[Element] = &[
         children: Some(return_response),
     },
     Element {
+        xml: "authentication-managed-identity",
+        policy: "authentication-managed-identity",
+        // `authentication-provider="WorkloadIdentity"` is how APIM's
+        // self-hosted gateway says "the workload's identity": the node's
+        // `[identity]` is that identity either way.
+        attrs: &[
+            ("resource", "resource", Text),
+            ("client-id", "client_id", Text),
+            (
+                "output-token-variable-name",
+                "output_token_variable_name",
+                Text,
+            ),
+            ("ignore-error", "ignore_error", Bool),
+            ("authentication-provider", "", Text),
+        ],
+        children: None,
+    },
+    Element {
         xml: "set-status",
         policy: "set-status",
         // The reason phrase is the status's standard one (HTTP/2 has none).

@@ -21,6 +21,7 @@ mod catalog;
 mod control_plane;
 mod delta;
 mod escalation;
+mod identity;
 mod limits;
 mod listeners;
 pub mod pool;
@@ -37,6 +38,7 @@ pub use apis::{
 pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
 pub use delta::{BundleDelta, DELTA_CONTENT_TYPE};
+pub use identity::{Credential, Identity, IdentitySection};
 pub use limits::Limits;
 pub use listeners::{Certificate, ClientAuth, TlsListener};
 pub use redis::{Redis, RedisSection};
@@ -95,6 +97,8 @@ struct FileConfig {
     control_plane: Option<control_plane::ControlPlaneSection>,
     /// Optional Redis that cluster-scoped rate limits count in.
     redis: Option<redis::RedisSection>,
+    /// Optional OAuth 2.0 client of `authentication-managed-identity`.
+    identity: Option<identity::IdentitySection>,
     /// Request analytics sent to the control plane.
     #[serde(default)]
     analytics: analytics::AnalyticsSection,
@@ -189,6 +193,8 @@ pub struct Config {
     pub underscores_in_headers: Underscores,
     /// The Redis of cluster-scoped rate limits, if any.
     pub redis: Option<Redis>,
+    /// The gateway's own OAuth 2.0 client, if any.
+    pub identity: Option<Identity>,
     /// Request analytics: period and the outbox bound.
     pub analytics: Analytics,
     /// Access-log redaction and OTLP export.
@@ -239,6 +245,9 @@ impl Config {
         }
         if let Some(r) = &mut config.redis {
             r.resolve(path);
+        }
+        if let Some(i) = &mut config.identity {
+            i.resolve(path);
         }
         config
             .analytics
@@ -335,12 +344,17 @@ impl Config {
             Some(r) => Some(r.validate().map_err(invalid)?),
             None => None,
         };
+        let identity = match &file.identity {
+            Some(i) => Some(i.validate().map_err(invalid)?),
+            None => None,
+        };
         let analytics = file.analytics.validate().map_err(invalid)?;
         let telemetry = file.telemetry.validate().map_err(invalid)?;
         Ok(Config {
             analytics,
             telemetry,
             redis,
+            identity,
             control_plane,
             escalation,
             detach_on_exit: file.xdp.detach_on_exit,

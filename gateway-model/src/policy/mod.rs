@@ -13,6 +13,7 @@
 //! gateway-user and its arm in `Policy::build` there.
 
 pub mod authentication_certificate;
+pub mod authentication_managed_identity;
 pub mod cache_lookup;
 pub mod cache_lookup_value;
 pub mod cache_remove_value;
@@ -90,6 +91,9 @@ pub enum PolicySpec {
     ValidateJwt(Box<validate_jwt::ValidateJwtSpec>),
     ValidateClientCertificate(Box<validate_client_certificate::ValidateClientCertificateSpec>),
     AuthenticationCertificate(authentication_certificate::AuthenticationCertificateSpec),
+    AuthenticationManagedIdentity(
+        authentication_managed_identity::AuthenticationManagedIdentitySpec,
+    ),
     LimitConcurrency(concurrency::LimitConcurrencySpec),
     SetBackend(set_backend::SetBackendSpec),
     Retry(retry::RetrySpec),
@@ -163,6 +167,10 @@ pub const KNOWN: &[(&str, &[Section], Parser)] = {
         ("authentication-certificate", &[Inbound], |_, a| {
             authentication_certificate::AuthenticationCertificateSpec::parse(a)
                 .map(PolicySpec::AuthenticationCertificate)
+        }),
+        ("authentication-managed-identity", &[Inbound], |_, a| {
+            authentication_managed_identity::AuthenticationManagedIdentitySpec::parse(a)
+                .map(PolicySpec::AuthenticationManagedIdentity)
         }),
         ("limit-concurrency", &[Inbound], |_, a| {
             concurrency::LimitConcurrencySpec::parse(a).map(PolicySpec::LimitConcurrency)

@@ -1,10 +1,11 @@
-//! Small HTTP(S) GETs of JSON documents (JWKS, OpenID configuration), with
-//! a timeout and a size cap; HTTPS trusts the system CA bundle.
+//! Small HTTP(S) requests for JSON documents (JWKS, OpenID configuration,
+//! OAuth 2.0 tokens), with a timeout and a size cap; HTTPS trusts the
+//! system CA bundle.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -15,7 +16,37 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BYTES: usize = 1 << 20;
 
 pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
-    let uri: hyper::Uri = url.parse().map_err(|_| format!("\"{url}\" is not a URL"))?;
+    let request = hyper::Request::get(url)
+        .body(Full::default())
+        .map_err(|_| format!("\"{url}\" is not a URL"))?;
+    send_json(url, request).await
+}
+
+/// POSTs `form` as `application/x-www-form-urlencoded` (an OAuth 2.0
+/// token request) and reads the JSON answer.
+pub async fn post_form_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<T, String> {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let request = hyper::Request::post(url)
+        .header(
+            hyper::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(hyper::header::ACCEPT, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|_| format!("\"{url}\" is not a URL"))?;
+    send_json(url, request).await
+}
+
+async fn send_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<T, String> {
+    let uri = request.uri().clone();
     let backend = crate::config::Backend {
         scheme: uri.scheme_str().unwrap_or("http").into(),
         authority: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
@@ -36,18 +67,29 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, St
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
-    let response = tokio::time::timeout(TIMEOUT, client.get(uri))
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let response = tokio::time::timeout(TIMEOUT, client.request(request))
         .await
         .map_err(|_| format!("{url}: no answer within {TIMEOUT:?}"))?
         .map_err(|e| format!("{url}: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url}: status {}", response.status()));
-    }
+    let status = response.status();
     let body = Limited::new(response.into_body(), MAX_BYTES)
         .collect()
         .await
         .map_err(|e| format!("{url}: {e}"))?
         .to_bytes();
+    if !status.is_success() {
+        // An OAuth error answer says why (`error_description`).
+        let why = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                let d = v.get("error_description").or_else(|| v.get("error"))?;
+                d.as_str()
+                    .map(|d| d.lines().next().unwrap_or_default().to_string())
+            })
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        return Err(format!("{url}: status {status}{why}"));
+    }
     serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }

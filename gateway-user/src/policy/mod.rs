@@ -21,6 +21,7 @@ mod fetch;
 mod ip_filter;
 pub(crate) mod jwt;
 mod limits;
+mod managed_identity;
 mod per_thread;
 mod pipeline;
 mod respond;
@@ -80,6 +81,7 @@ pub enum Policy {
     CacheStoreValue(cache::CacheStoreValue),
     CacheRemoveValue(cache::CacheRemoveValue),
     SetVariable(set_variable::SetVariable),
+    AuthenticationManagedIdentity(Box<managed_identity::ManagedIdentity>),
 }
 
 impl Policy {
@@ -109,6 +111,7 @@ impl Policy {
             Policy::CacheStoreValue(_) => "cache-store-value",
             Policy::CacheRemoveValue(_) => "cache-remove-value",
             Policy::SetVariable(_) => "set-variable",
+            Policy::AuthenticationManagedIdentity(_) => "authentication-managed-identity",
         }
     }
 
@@ -178,6 +181,23 @@ impl Policy {
                 Policy::CacheRemoveValue(cache::CacheRemoveValue::new(s, &placed.place, staging))
             }
             PolicySpec::SetVariable(s) => Policy::SetVariable(set_variable::SetVariable::new(s)),
+            PolicySpec::AuthenticationManagedIdentity(s) => {
+                // One token cache per identity, kept across reloads.
+                let tokens = match staging.identity().cloned() {
+                    Some(identity) => Some(staging.take(
+                        crate::state_registry::Kind::Identity,
+                        format!("{identity:?}"),
+                        || managed_identity::Tokens::new(identity),
+                    )),
+                    None => {
+                        staging.lacks_identity(&placed.place);
+                        None
+                    }
+                };
+                Policy::AuthenticationManagedIdentity(Box::new(
+                    managed_identity::ManagedIdentity::new(s, tokens),
+                ))
+            }
         }
     }
 }

@@ -167,6 +167,8 @@ impl Pipeline {
                     Box::pin(v.apply(ctx)).await;
                     None
                 }
+                // Boxed: it may wait on the token endpoint.
+                Policy::AuthenticationManagedIdentity(m) => Box::pin(m.apply(ctx)).await,
                 Policy::SetStatus(_)
                 | Policy::ForwardRequest(_)
                 | Policy::Retry(_)

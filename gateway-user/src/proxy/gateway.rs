@@ -46,6 +46,10 @@ pub enum GatewayError {
         "policy at {place}: caching_type: external needs a Redis to cache in, and neither this node's config nor the control plane's bundle has one; add [redis] url = \"redis://HOST:PORT\" to the node config (or PUT /v1/redis on the control plane), or use caching_type: internal or prefer-external"
     )]
     CacheWithoutRedis { place: String },
+    #[error(
+        "policy at {place}: authentication-managed-identity needs the gateway's own identity, and this node's config has none; add [identity] with token_url, client_id and client_secret_file (or federated_token_file), or remove the policy"
+    )]
+    ManagedIdentityWithoutIdentity { place: String },
     #[error(transparent)]
     Redis(#[from] crate::redis_link::RedisSetupError),
 }
@@ -74,6 +78,7 @@ impl Gateway {
     pub fn build(config: &Config, staging: &mut Staging) -> Result<Gateway, GatewayError> {
         staging.use_redis(config.redis.as_ref())?;
         staging.set_cache_memory_bytes(config.limits.cache_memory_bytes);
+        staging.use_identity(config.identity.as_ref());
         let tls = match &config.tls {
             Some(t) => Some(tls::server_config(t)?),
             None => None,
@@ -90,6 +95,11 @@ impl Gateway {
             Some(CatalogSource::Bundled(model)) => Some(Catalog::build(model.clone(), staging)),
             None => None,
         };
+        if let Some(place) = staging.first_without_identity() {
+            return Err(GatewayError::ManagedIdentityWithoutIdentity {
+                place: place.to_string(),
+            });
+        }
         if let Some(place) = staging.first_cache_without_redis() {
             return Err(GatewayError::CacheWithoutRedis {
                 place: place.to_string(),

@@ -29,7 +29,7 @@ use std::{
 };
 
 use edgegw_tests::{
-    backends::TestBackend,
+    backends::{RawBackend, TestBackend},
     cp::{ControlPlane, cp_bin},
     managed::{ManagedNode, register},
     process::TempDir,
@@ -349,7 +349,21 @@ fn main() {
     if !apis.is_empty() {
         let names: Vec<&str> = apis.iter().map(|(_, a)| a.as_str()).collect();
         let token = register(&cp, "corpus", &names, None);
-        let mut node = ManagedNode::of("apim-corpus", &cp, &token, "");
+        // The node's own identity, for documents that authenticate with
+        // the managed identity: a token endpoint that grants every request.
+        let body = r#"{"token_type":"Bearer","expires_in":3600,"access_token":"corpus-token"}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let token_endpoint = RawBackend::start(Box::leak(answer.into_boxed_str()).as_bytes());
+        let secret = tmp.write("identity-secret", "corpus-secret");
+        let identity = format!(
+            "[identity]\ntoken_url = \"http://{}/token\"\nclient_id = \"corpus\"\nclient_secret_file = \"{}\"\n",
+            token_endpoint.addr,
+            secret.display()
+        );
+        let mut node = ManagedNode::of("apim-corpus", &cp, &token, &identity);
         node.start();
         // The last API imported is served once the whole catalog is.
         let last = &apis.last().unwrap().1;

@@ -1,0 +1,209 @@
+//! `authentication-managed-identity`: a token for the backend from the
+//! gateway's `[identity]` (OAuth 2.0 client credentials), cached per
+//! scope and client id until a minute before it expires. One request at
+//! a time asks the token endpoint for a given cache; the others wait for
+//! its answer instead of asking again.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use edgegw_policy_expr::Value;
+use gateway_model::{
+    config::{Credential, Identity},
+    policy::authentication_managed_identity::AuthenticationManagedIdentitySpec,
+};
+use hyper::{
+    HeaderMap, StatusCode,
+    header::{AUTHORIZATION, HeaderValue},
+};
+use serde::Deserialize as _;
+
+use super::{
+    context::Ctx,
+    expr::Failed,
+    fetch,
+    respond::{Answer, refusal},
+};
+
+const POLICY: &str = "authentication-managed-identity";
+/// Tokens are renewed this long before they expire.
+const EARLY: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct ManagedIdentity {
+    spec: AuthenticationManagedIdentitySpec,
+    scope: String,
+    /// `None`: the node has no `[identity]` (refused at load).
+    tokens: Option<Arc<Tokens>>,
+}
+
+impl ManagedIdentity {
+    pub fn new(spec: &AuthenticationManagedIdentitySpec, tokens: Option<Arc<Tokens>>) -> Self {
+        ManagedIdentity {
+            scope: spec.scope(),
+            spec: spec.clone(),
+            tokens,
+        }
+    }
+
+    /// Sets `Authorization: Bearer <token>` (or the output variable);
+    /// a token that cannot be had is the answer, unless `ignore_error`.
+    pub async fn apply(&self, ctx: &mut Ctx<'_>) -> Option<Answer> {
+        let token = match &self.tokens {
+            Some(t) => t.get(&self.scope, self.spec.client_id.as_deref()).await,
+            None => Err("this gateway has no [identity] section".into()),
+        };
+        let token = match token {
+            Ok(t) => t,
+            Err(why) => {
+                tracing::warn!(policy = POLICY, resource = %self.spec.resource, "{why}");
+                if self.spec.ignore_error {
+                    return None;
+                }
+                let mut answer =
+                    refusal(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+                answer.extensions_mut().insert(Failed {
+                    source: POLICY,
+                    reason: "TokenAcquisitionFailure",
+                    message: format!("Could not obtain a token for {}: {why}", self.spec.resource),
+                });
+                return Some(answer);
+            }
+        };
+        match &self.spec.output_variable {
+            Some(name) => {
+                ctx.variables
+                    .insert(name.clone(), Value::string(token.to_string()));
+            }
+            None => set_bearer(ctx.headers, &token),
+        }
+        None
+    }
+}
+
+fn set_bearer(headers: &mut HeaderMap, token: &str) {
+    // `Tokens::fetch` keeps only tokens valid in a header.
+    if let Ok(v) = HeaderValue::try_from(format!("Bearer {token}")) {
+        headers.insert(AUTHORIZATION, v);
+    }
+}
+
+/// The token cache of one `[identity]`, shared by every policy using it.
+pub struct Tokens {
+    identity: Identity,
+    cached: Mutex<HashMap<(String, String), (Arc<str>, Instant)>>,
+    /// Held while asking the endpoint, so that concurrent misses ask once.
+    asking: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("token_url", &self.identity.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    /// Seconds; Entra ID's v1 endpoint writes it as a string.
+    #[serde(default, deserialize_with = "number_or_text")]
+    expires_in: Option<u64>,
+}
+
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Number(u64),
+        Text(String),
+    }
+    Ok(match Option::<N>::deserialize(d)? {
+        Some(N::Number(n)) => Some(n),
+        Some(N::Text(t)) => t.trim().parse().ok(),
+        None => None,
+    })
+}
+
+impl Tokens {
+    pub fn new(identity: Identity) -> Tokens {
+        Tokens {
+            identity,
+            cached: Mutex::default(),
+            asking: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    fn fresh(&self, key: &(String, String)) -> Option<Arc<str>> {
+        let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        cached
+            .get(key)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// A token for `scope`, for `client_id` (default: the identity's).
+    pub async fn get(&self, scope: &str, client_id: Option<&str>) -> Result<Arc<str>, String> {
+        let client = client_id.unwrap_or(&self.identity.client_id);
+        let key = (scope.to_string(), client.to_string());
+        if let Some(t) = self.fresh(&key) {
+            return Ok(t);
+        }
+        let _asking = self.asking.lock().await;
+        // Another request may have fetched it while this one waited.
+        if let Some(t) = self.fresh(&key) {
+            return Ok(t);
+        }
+        let (token, lifetime) = self.fetch(scope, client).await?;
+        let until = Instant::now() + lifetime.saturating_sub(EARLY);
+        self.cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (token.clone(), until));
+        Ok(token)
+    }
+
+    async fn fetch(&self, scope: &str, client: &str) -> Result<(Arc<str>, Duration), String> {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| format!("[identity] {}: {e}", p.display()))
+        };
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_id", client.to_string()),
+            ("scope", scope.to_string()),
+        ];
+        match &self.identity.credential {
+            Credential::SecretFile(p) => form.push(("client_secret", read(p)?)),
+            Credential::FederatedTokenFile(p) => {
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ));
+                form.push(("client_assertion", read(p)?));
+            }
+        }
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer: TokenAnswer = fetch::post_form_json(&self.identity.token_url, &pairs).await?;
+        let token = answer.access_token;
+        if token.is_empty() || HeaderValue::try_from(format!("Bearer {token}")).is_err() {
+            return Err(format!(
+                "{}: the access_token is empty or not valid in a header",
+                self.identity.token_url
+            ));
+        }
+        // Without expires_in, OAuth leaves the lifetime to the server:
+        // keep it briefly.
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(300));
+        Ok((token.into(), lifetime))
+    }
+}
