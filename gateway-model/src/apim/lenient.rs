@@ -10,7 +10,10 @@
 //! value or in element text has `<`, `>`, `&` and the attribute's quote
 //! written as entities, so that the parser hands the expression back
 //! exactly as written. Entities already in an expression stay as they are.
-//! Lines are kept (columns after an escaped character shift).
+//! Line breaks in an expression attribute are kept too (XML would make
+//! them spaces, and a `// comment` would swallow the rest of the block):
+//! each is read back followed by one space. Lines are kept (columns after
+//! an escaped character shift).
 
 use std::borrow::Cow;
 
@@ -224,6 +227,11 @@ fn escape(expr: &str, quote: Option<u8>, out: &mut String) {
             },
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            // XML turns a line break in an attribute value into a space,
+            // which would end a `//` comment's line nowhere; a character
+            // reference survives. The break itself stays (read back as a
+            // space after it) so that lines keep their numbers.
+            '\n' if quote.is_some() => out.push_str("&#10;\n"),
             '"' if quote == Some(b'"') => out.push_str("&quot;"),
             '\'' if quote == Some(b'\'') => out.push_str("&apos;"),
             c => out.push(c),
@@ -317,6 +325,26 @@ return s; /* } */ }</v>"#,
         // (it panicked on a char boundary).
         let doc = "<p a=\"@(&\u{69e}\u{69e})\"/>";
         assert_eq!(escape_expressions(doc), "<p a=\"@(&amp;\u{69e}\u{69e})\"/>");
+    }
+
+    #[test]
+    fn line_breaks_in_expression_attributes_survive() {
+        // A `//` comment ends at its line break, which XML would have
+        // turned into a space; CRLF files too.
+        for (doc, want) in [
+            (
+                "<v value=\"@{\n// c\nreturn 1; }\"/>",
+                "@{\n // c\n return 1; }",
+            ),
+            (
+                "<v value=\"@{\r\n// c\r\nreturn 1; }\"/>",
+                "@{ \n // c \n return 1; }",
+            ),
+            // Literal values are XML's business: normalised as usual.
+            ("<v value=\"a\nb\"/>", "a b"),
+        ] {
+            assert_eq!(read_back(doc).1, [want], "{doc:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `cargo xtask corpus apim DIR`: how much of a corpus of real APIM policy
+//! `cargo xtask corpus DIR [--report FILE]`: how much of a corpus of real APIM policy
 //! documents edgegw imports and runs (issue 29's target: 85%).
 //!
 //! Every `*.xml` under DIR whose root is `<policies>` or `<fragment>` is a
@@ -137,17 +137,36 @@ fn attribute_values(text: &str, attribute: &str) -> BTreeSet<String> {
 }
 
 /// The `{{name}}` named values `text` uses.
-fn named_values(text: &str) -> BTreeSet<String> {
+/// The named values `{{name}}` a document uses, each with a value of the
+/// kind the place it is used in needs (its owner's real value would be
+/// one): a URL in `base-url`, an address in `ip-filter`, a path in a
+/// `rewrite-uri` template, a host after `://`, else a word.
+fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
     text.match_indices("{{")
         .filter_map(|(i, _)| {
             let rest = &text[i + 2..];
             let end = rest.find("}}")?;
             let name = rest[..end].trim();
-            (!name.is_empty()
+            let valid = !name.is_empty()
                 && name
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
-            .then(|| name.to_string())
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            let before = text[..i].trim_end_matches(char::is_whitespace);
+            let value = if before.ends_with("base-url=\"") || before.ends_with("base-url='") {
+                format!("http://{backend}")
+            } else if before.ends_with("://") {
+                backend.to_string()
+            } else if before.ends_with("<address>")
+                || before.ends_with("from=\"")
+                || before.ends_with("to=\"")
+            {
+                "10.0.0.1".to_string()
+            } else if before.ends_with("template=\"") {
+                "/".to_string()
+            } else {
+                "corpus-value".to_string()
+            };
+            valid.then(|| (name.to_string(), value))
         })
         .collect()
 }
@@ -196,11 +215,11 @@ fn folder_for(doc: &Document, all: &[Document], api: &str, backend: &str, into: 
         }
     }
     for text in &texts {
-        for name in named_values(text) {
+        for (name, value) in named_values(text, backend) {
             write(
                 into,
                 &format!("namedValues/{name}/namedValueInformation.json"),
-                &json!({"properties": {"displayName": name, "value": "corpus-value", "secret": false}})
+                &json!({"properties": {"displayName": name, "value": value, "secret": false}})
                     .to_string(),
             );
         }
