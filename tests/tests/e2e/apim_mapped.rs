@@ -145,3 +145,56 @@ fn limit_state_names_put_remaining_total_and_wait_where_apim_puts_them() {
     assert_eq!(r.header("x-wait-var"), Some(wait.to_string().as_str()));
     assert_eq!(r.header("x-total"), Some("2"));
 }
+
+/// Expressions where APIM's documents put them: a `rewrite-uri` template
+/// built from a URL template parameter and a header, a
+/// `set-query-parameter` value from a header; a failing one answers 500
+/// through on-error.
+const COMPUTED_URL: &str = r#"<policies>
+  <inbound>
+    <rewrite-uri template='@("/v2/items/" + context.Request.MatchedParameters["id"] + "?region=" + context.Request.Headers.GetValueOrDefault("x-region", "none"))' />
+    <set-query-parameter name="caller" exists-action="override">
+      <value>@(context.Request.Headers.GetValueOrDefault("x-caller", "anonymous") + " & co")</value>
+    </set-query-parameter>
+    <set-query-parameter name="n" exists-action="append">
+      <value>@((int.Parse(context.Request.Headers.GetValueOrDefault("x-n", "x")) + 1).ToString())</value>
+    </set-query-parameter>
+  </inbound>
+  <on-error>
+    <set-header name="x-failed" exists-action="override"><value>@(context.LastError.Source)</value></set-header>
+  </on-error>
+</policies>"#;
+
+#[test]
+fn expressions_compute_the_rewritten_url_and_query_values() {
+    let backend = edgegw_tests::backends::TestBackend::echo();
+    let apis = format!(
+        "[[apis]]\nname = \"url\"\npath = \"/url\"\nbackend = \"http://{}\"\n\
+         [[apis.operations]]\nname = \"item\"\nmethod = \"GET\"\nurl = \"/items/{{id}}\"\n",
+        backend.addr
+    );
+    let catalog = format!(
+        "apis:\n  - name: url\n    subscription_required: false\n    policies: |\n{}",
+        block(COMPUTED_URL, 6),
+    );
+    let gw = ApimGateway::start("apimurl", &apis, &catalog);
+    let r = fetch(&[
+        "-H",
+        "x-region: eu",
+        "-H",
+        "x-caller: ann",
+        "-H",
+        "x-n: 41",
+        &gw.url("/url/items/7?keep=1"),
+    ]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let echo = r.json();
+    assert_eq!(echo["path"], "/v2/items/7");
+    assert_eq!(echo["query"], "keep=1&region=eu&caller=ann%20%26%20co&n=42");
+    // int.Parse of "x" fails: 500 through on-error, nothing forwarded.
+    let hits = backend.hits();
+    let r = fetch(&["-H", "x-n: x", &gw.url("/url/items/8")]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.header("x-failed"), Some("set-query-parameter"));
+    assert_eq!(backend.hits(), hits);
+}
