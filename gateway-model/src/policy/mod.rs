@@ -230,6 +230,8 @@ impl PolicySpec {
             PolicySpec::SetHeader(h) => h.expression.is_some(),
             PolicySpec::Retry(r) => r.condition.is_some(),
             PolicySpec::SetVariable(v) => v.value.is_expression(),
+            PolicySpec::SetQuery(q) => q.value.as_ref().is_some_and(|v| v.is_expression()),
+            PolicySpec::RewriteUri(r) => r.expression.is_some(),
             PolicySpec::Choose(c) => {
                 c.whens.iter().any(|(cond, list)| {
                     matches!(cond, condition::Condition::Expression(_))

@@ -161,6 +161,7 @@ where
     record.status = response.status().as_u16();
     if let Some(a) = &mut admitted {
         record.charges = std::mem::take(&mut a.charges);
+        a.settle(response.status(), response.headers());
     }
     let more = More { trace, policies };
     if let Some(escalator) = &gw.escalation {

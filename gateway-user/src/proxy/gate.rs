@@ -17,10 +17,10 @@ use hyper::{HeaderMap, Method, Response, StatusCode, header};
 use crate::{
     catalog::{Catalog, State},
     policy::{
-        Answer, Charge, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
+        Answer, Charge, Deferred, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
         cache::{Pending, Tee},
         context::{Ctx, ExtraHeaders, Query},
-        expr::Snapshot,
+        expr::{Facts, Later, Snapshot},
         refusal,
     },
 };
@@ -55,6 +55,8 @@ pub struct Admitted<'c> {
     pub client_identity: Option<crate::config::ClientIdentity>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
     pub charges: Vec<Charge>,
+    /// Calls counted when the response is known (`settle`).
+    deferred: Vec<Deferred>,
     /// A `cache-lookup` miss: the response may be stored.
     cache: Option<Box<Pending>>,
     /// The request as inbound left it, for the later sections' policy
@@ -150,6 +152,7 @@ pub async fn admit<'c>(
         client_identity: None,
         slots: Vec::new(),
         charges: Vec::new(),
+        deferred: Vec::new(),
         xdp: req.xdp,
         cache: None,
         variables: Default::default(),
@@ -187,6 +190,7 @@ pub async fn admit<'c>(
                 backend: ctx.backend,
                 client_identity: ctx.client_identity,
                 charges: ctx.charges,
+                deferred: ctx.deferred,
                 cache: ctx.cache,
                 snapshot,
                 _slots: ctx.slots,
@@ -204,12 +208,38 @@ pub async fn admit<'c>(
             if let Some(by) = by {
                 r.extensions_mut().insert(by);
             }
+            let later = Later {
+                status: r.status().as_u16(),
+                headers: r.headers(),
+                last_error: None,
+            };
+            for d in &ctx.deferred {
+                d.settle(&Facts::of(&ctx), later);
+            }
             Admission::Respond(r, ctx.response_headers)
         }
     }
 }
 
 impl Admitted<'_> {
+    /// Counts the calls of limits with an increment condition that holds
+    /// over the response the client gets.
+    pub fn settle(&mut self, status: StatusCode, headers: &HeaderMap) {
+        let deferred = std::mem::take(&mut self.deferred);
+        let Some(snapshot) = self.snapshot.as_deref() else {
+            return;
+        };
+        let facts = snapshot.facts();
+        let later = Later {
+            status: status.as_u16(),
+            headers,
+            last_error: None,
+        };
+        for d in &deferred {
+            d.settle(&facts, later);
+        }
+    }
+
     /// The backend's response, through the outbound section (`body` makes
     /// the body of a response `return-response` puts in its place).
     pub fn finish<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
