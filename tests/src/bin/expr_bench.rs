@@ -79,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         client_identity: None,
         slots: Vec::new(),
         charges: Vec::new(),
+        deferred: Vec::new(),
         xdp: None,
         cache: None,
         variables: Default::default(),
