@@ -17,8 +17,12 @@ pub struct PoolView {
 /// One member of a pool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberView {
-    /// host:port.
+    /// host:port as configured.
     pub member: String,
+    /// The address it resolved to that this entry is (each address of a
+    /// host name is a member of its own); absent from older gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     pub priority: u32,
     pub weight: u32,
     /// "available", "unhealthy", "ejected" or "breaker-open".

@@ -109,13 +109,20 @@ impl std::fmt::Debug for ServerTls {
 
 impl ServerTls {
     /// The TLS handshake, and the client's certificate if it sent one.
+    /// A refused handshake ends with a graceful close (`refused`).
     pub async fn accept(
         &self,
         stream: TcpStream,
     ) -> std::io::Result<(TlsStream<TcpStream>, Option<Arc<ClientCert>>)> {
         if let Some(config) = &self.shared {
-            let tls = TlsAcceptor::from(config.clone()).accept(stream).await?;
-            return Ok((tls, None));
+            let tls = TlsAcceptor::from(config.clone())
+                .accept(stream)
+                .into_fallible()
+                .await;
+            return match tls {
+                Ok(tls) => Ok((tls, None)),
+                Err((err, io)) => Err(refused(err, io).await),
+            };
         }
         let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
         let chosen = start
@@ -125,7 +132,10 @@ impl ServerTls {
             .copied()
             .unwrap_or(0);
         let (config, trust) = &self.per_certificate[chosen];
-        let tls = start.into_stream(config.clone()).await?;
+        let tls = match start.into_stream(config.clone()).into_fallible().await {
+            Ok(tls) => tls,
+            Err((err, io)) => return Err(refused(err, io).await),
+        };
         let cert = tls
             .get_ref()
             .1
@@ -134,6 +144,31 @@ impl ServerTls {
             .map(Arc::new);
         Ok((tls, cert))
     }
+}
+
+/// How long a refused handshake's connection is read from before it is
+/// closed.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Closes the connection of a refused handshake so that the client reads
+/// the alert (rustls wrote it already): the write side is shut (a FIN
+/// after the alert), then what the client still sends is read and
+/// dropped, briefly. Closing with unread bytes (a TLS 1.3 client may have
+/// sent its request right after its certificate) would answer a reset,
+/// and a client that gets it may never read the alert.
+async fn refused(err: std::io::Error, mut io: TcpStream) -> std::io::Error {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = io.shutdown().await;
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = io.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    err
 }
 
 fn certified_key(

@@ -48,11 +48,44 @@ listen = "127.0.0.1:{admin_port}"
 
     /// `start`, with extra environment variables for the daemon.
     pub fn start_with_env(tag: &str, rest: &str, env: &[(&str, &str)]) -> TestGateway {
+        Self::start_as(tag, rest, env, None)
+    }
+
+    /// `start`, the daemon seeing `hosts` as its `/etc/hosts`: it runs in a
+    /// mount namespace of its own with the file bound over the system's,
+    /// which stays untouched. Rewriting `hosts` in place changes what the
+    /// daemon's names resolve to.
+    pub fn start_with_hosts(
+        tag: &str,
+        rest: &str,
+        env: &[(&str, &str)],
+        hosts: &std::path::Path,
+    ) -> TestGateway {
+        Self::start_as(tag, rest, env, Some(hosts))
+    }
+
+    fn start_as(
+        tag: &str,
+        rest: &str,
+        env: &[(&str, &str)],
+        hosts: Option<&std::path::Path>,
+    ) -> TestGateway {
         let tmp = TempDir::new(tag);
         let (port, admin_port) = (free_port(), free_port());
         let text = format!("{}{rest}", Self::base_config(&tmp, port, admin_port));
         let config = tmp.write("edgegw.toml", &text);
-        let mut cmd = Command::new(edgegw_bin());
+        let mut cmd = match hosts {
+            None => Command::new(edgegw_bin()),
+            Some(hosts) => {
+                let mut unshare = Command::new("unshare");
+                unshare
+                    .args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg("mount --bind \"$0\" /etc/hosts && exec \"$@\"")
+                    .arg(hosts)
+                    .arg(edgegw_bin());
+                unshare
+            }
+        };
         cmd.args(["run", "--config", config.to_str().unwrap()])
             .env("EDGEGW_LOG", "info")
             .envs(env.iter().copied());

@@ -75,6 +75,10 @@ pub struct BackendSection {
     /// The circuit breaker (per member).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<pool::CircuitBreakerSection>,
+    /// Milliseconds between resolutions of a pool's host names (default
+    /// 30000): every address a name resolves to is a member of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_interval_ms: Option<u64>,
     /// "http1" (default) or "http2" (prior knowledge on http://, ALPN on https://).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
@@ -216,6 +220,7 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
                 health_check: None,
                 ejection: None,
                 circuit_breaker: None,
+                resolve_interval_ms: None,
                 protocol: None,
                 ca_file: None,
                 client_cert: None,
@@ -301,7 +306,8 @@ fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
         || b.balance.is_some()
         || b.health_check.is_some()
         || b.ejection.is_some()
-        || b.circuit_breaker.is_some();
+        || b.circuit_breaker.is_some()
+        || b.resolve_interval_ms.is_some();
     let single = [pool::MemberSection {
         url: b.url.clone(),
         weight: None,
@@ -328,6 +334,7 @@ fn parse_backend(b: &BackendSection) -> Result<Backend, String> {
                 health_check: b.health_check.as_ref(),
                 ejection: b.ejection.as_ref(),
                 circuit_breaker: b.circuit_breaker.as_ref(),
+                resolve_interval_ms: b.resolve_interval_ms,
             }
             .parse()
         })

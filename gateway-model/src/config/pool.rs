@@ -153,6 +153,8 @@ pub struct PoolSpec {
     pub health_check: Option<HealthCheck>,
     pub ejection: Ejection,
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// How often members' host names are resolved again.
+    pub resolve_interval: Duration,
 }
 
 /// What a pooled `[[backends]]` entry adds to a plain one.
@@ -163,6 +165,7 @@ pub(super) struct PoolSections<'a> {
     pub health_check: Option<&'a HealthCheckSection>,
     pub ejection: Option<&'a EjectionSection>,
     pub circuit_breaker: Option<&'a CircuitBreakerSection>,
+    pub resolve_interval_ms: Option<u64>,
 }
 
 /// The scheme and path every member shares, and the pool.
@@ -263,6 +266,12 @@ impl PoolSections<'_> {
         let health_check = self.health_check.map(health_check).transpose()?;
         let ejection = ejection(self.ejection)?;
         let circuit_breaker = self.circuit_breaker.map(breaker).transpose()?;
+        let resolve_interval = millis(
+            "resolve_interval_ms",
+            self.resolve_interval_ms,
+            30_000,
+            86_400_000,
+        )?;
         let (scheme, base_path) = shared.expect("one member at least");
         Ok(Parsed {
             scheme,
@@ -274,6 +283,7 @@ impl PoolSections<'_> {
                 health_check,
                 ejection,
                 circuit_breaker,
+                resolve_interval,
             }),
         })
     }
@@ -436,6 +446,7 @@ mod tests {
             health_check: None,
             ejection: None,
             circuit_breaker: None,
+            resolve_interval_ms: None,
         }
         .parse()
     }

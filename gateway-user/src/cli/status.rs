@@ -193,10 +193,15 @@ fn render_text(v: &Value) -> String {
     }
     for pool in v["pools"].as_array().into_iter().flatten() {
         for m in pool["members"].as_array().into_iter().flatten() {
+            // A host name's member: which of its addresses this is.
+            let at = match m["address"].as_str() {
+                Some(a) if a != s(&m["member"]) => format!(" at {a}"),
+                _ => String::new(),
+            };
             line(
                 "pool member",
                 format!(
-                    "{} {} {} (priority {}, weight {}): {} requests, {} failures, {} ejections, {} breaker trips",
+                    "{} {}{at} {} (priority {}, weight {}): {} requests, {} failures, {} ejections, {} breaker trips",
                     s(&pool["backend"]),
                     s(&m["member"]),
                     s(&m["state"]),

@@ -154,7 +154,11 @@ impl Pipeline {
                 },
                 // Boxed only when it waits on Redis.
                 Policy::CacheLookup(c) if c.is_external() => Box::pin(c.lookup(ctx)).await,
-                Policy::CacheLookup(c) => c.lookup_memory(ctx),
+                Policy::CacheLookup(c) => match c.lookup_memory(ctx) {
+                    Ok(answer) => answer,
+                    // Another request's miss of the key is on its way.
+                    Err(wait) => Box::pin(c.after(ctx, wait)).await,
+                },
                 Policy::CacheLookupValue(v) => {
                     Box::pin(v.apply(ctx)).await;
                     None

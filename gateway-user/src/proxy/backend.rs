@@ -4,7 +4,7 @@
 //! connections per thread: a proxy worker (see `workers`) reuses only the
 //! backend connections it opened, which live on its own runtime.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use http_body_util::BodyExt;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version, upgrade::OnUpgrade};
@@ -20,7 +20,8 @@ use super::{
     BoxError, ProxyBody, RequestBody, h1_client,
     h1_server::MalformedBody,
     headers::Added,
-    pool::{self, PoolError, PoolState},
+    pool::{PoolError, PoolState},
+    resolve::Resolve,
 };
 use crate::{
     config::{Backend, BackendProtocol, pool::PoolSpec},
@@ -28,7 +29,8 @@ use crate::{
     tls,
 };
 
-type PooledClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+type Connector = HttpsConnector<HttpConnector<Resolve>>;
+type PooledClient = Client<Connector, RequestBody>;
 
 /// How long an idle pooled connection to a backend is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
@@ -86,7 +88,7 @@ fn pool_identity(b: &Backend) -> String {
 pub(crate) struct Clients {
     lean: Option<h1_client::Shared>,
     /// TLS settings built once, for every thread's client.
-    connector: HttpsConnector<HttpConnector>,
+    connector: Connector,
     protocol: BackendProtocol,
     pooled: ThreadLocal<PooledClient>,
 }
@@ -135,7 +137,7 @@ impl Backends {
                         None => Target::Single(staging.try_take(
                             StateKind::Pool,
                             pool_identity(b),
-                            || Clients::new(b),
+                            || Clients::new(b, None),
                         )?),
                         Some(spec) => Target::Pool(pool_state(b, spec, staging)?),
                     };
@@ -181,23 +183,13 @@ impl Backends {
     }
 }
 
-/// A pool's state: its members' clients (shared with any plain backend at
-/// the same address) and the pool kept under its settings.
+/// A pool's state, kept under its settings; its members' clients are its
+/// own (one per address of each member's host name, see `pool`).
 fn pool_state(
     b: &Backend,
     spec: &Arc<PoolSpec>,
     staging: &mut Staging,
 ) -> Result<Arc<PoolState>, BackendsError> {
-    pool::check_resolvable(&spec.name, spec, &b.scheme)?;
-    let mut members = Vec::with_capacity(spec.members.len());
-    for m in &spec.members {
-        let mut one = b.clone();
-        one.pool = None;
-        one.authority = m.authority.clone();
-        let clients =
-            staging.try_take(StateKind::Pool, pool_identity(&one), || Clients::new(&one))?;
-        members.push((one, clients));
-    }
     let tls = (b.scheme == "https")
         .then(|| {
             let mut config = tls::client_config(b)?;
@@ -207,7 +199,7 @@ fn pool_state(
         .transpose()?;
     let identity = PoolState::identity(&pool_identity(b), spec);
     Ok(staging.try_take(StateKind::BackendPool, identity, || {
-        PoolState::new(spec, members, tls)
+        PoolState::new(spec, b, tls)
     })?)
 }
 
@@ -271,7 +263,9 @@ fn address(b: &Backend) -> usize {
 }
 
 impl Clients {
-    pub(crate) fn new(b: &Backend) -> Result<Clients, tls::TlsError> {
+    /// `pinned`: connect to this address only (one address of a pool
+    /// member's host name), whatever `b`'s host resolves to.
+    pub(crate) fn new(b: &Backend, pinned: Option<SocketAddr>) -> Result<Clients, tls::TlsError> {
         let config = tls::client_config(b)?;
         let lean = match b.protocol {
             BackendProtocol::Http2 => None,
@@ -282,16 +276,17 @@ impl Clients {
                     lean.alpn_protocols = vec![b"http/1.1".to_vec()];
                     Arc::new(lean)
                 });
-                let pool =
-                    h1_client::Pool::new(&b.authority, tls, b.connect_timeout).map_err(|why| {
+                let pool = h1_client::Pool::new(&b.authority, tls, b.connect_timeout)
+                    .map_err(|why| {
                         tls::TlsError::ServerName(format!("backend {}: {why}", b.authority))
-                    })?;
+                    })?
+                    .pinned(pinned);
                 Some(h1_client::Shared::new(pool))
             }
         };
         Ok(Clients {
             lean,
-            connector: connector(b, config),
+            connector: connector(b, config, pinned),
             protocol: b.protocol,
             pooled: ThreadLocal::new(),
         })
@@ -316,8 +311,8 @@ fn pooled_error(err: hyper_util::client::legacy::Error) -> BackendError {
     }
 }
 
-fn connector(b: &Backend, tls: rustls::ClientConfig) -> HttpsConnector<HttpConnector> {
-    let mut http = HttpConnector::new();
+fn connector(b: &Backend, tls: rustls::ClientConfig, pinned: Option<SocketAddr>) -> Connector {
+    let mut http = HttpConnector::new_with_resolver(Resolve::new(pinned));
     http.set_nodelay(true);
     http.enforce_http(false);
     http.set_connect_timeout(Some(b.connect_timeout));
@@ -330,7 +325,7 @@ fn connector(b: &Backend, tls: rustls::ClientConfig) -> HttpsConnector<HttpConne
     }
 }
 
-fn client(connector: &HttpsConnector<HttpConnector>, protocol: BackendProtocol) -> PooledClient {
+fn client(connector: &Connector, protocol: BackendProtocol) -> PooledClient {
     let mut builder = Client::builder(TokioExecutor::new());
     builder
         .pool_idle_timeout(POOL_IDLE)

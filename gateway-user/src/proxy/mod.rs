@@ -35,6 +35,7 @@ mod observe;
 pub mod pool;
 mod redact;
 mod request_checks;
+mod resolve;
 mod respond;
 mod router;
 mod server;

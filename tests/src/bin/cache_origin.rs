@@ -3,7 +3,8 @@
 //! counting the requests it served, so a test tells a cached answer (an
 //! old serial) from a fresh one. The query shapes the response:
 //! `cc=VALUE` sets `Cache-Control`, `cookie=1` adds `Set-Cookie`,
-//! `status=N` answers N, `size=N` pads the body to N bytes. `/__hits`
+//! `status=N` answers N, `size=N` pads the body to N bytes, `delay=MS`
+//! answers that many milliseconds late (counted at once). `/__hits`
 //! tells how many requests it served (itself excluded).
 
 use std::{
@@ -86,7 +87,18 @@ fn main() {
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let response = answer(&served, &req);
-                    async move { Ok::<_, Infallible>(response) }
+                    let delay = req
+                        .uri()
+                        .query()
+                        .unwrap_or_default()
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("delay="))
+                        .and_then(|ms| ms.parse().ok())
+                        .unwrap_or(0);
+                    async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)

@@ -1,5 +1,5 @@
 //! A backend process for the pool tests: `pool_member --port P --name N
-//! [--fail]`. Every answer carries `x-member: N`; `/healthz` answers 200;
+//! [--host IP] [--fail]` (host 127.0.0.1 unless given). Every answer carries `x-member: N`; `/healthz` answers 200;
 //! other paths answer 200 with the name, or 500 while failing. Its own
 //! `/__fail` and `/__ok` switch the mode, `/__hits` tells how many
 //! requests (health checks excluded) it served. A process of its own, so
@@ -56,12 +56,14 @@ fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut port, mut name, mut failing) = (None, None, false);
+    let mut host: std::net::IpAddr = [127, 0, 0, 1].into();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse::<u16>().ok()),
             "--name" => name = args.next(),
+            "--host" => host = args.next().and_then(|h| h.parse().ok()).expect("--host IP"),
             "--fail" => failing = true,
-            other => panic!("unknown argument {other}; use --port P --name N [--fail]"),
+            other => panic!("unknown argument {other}; use --port P --name N [--host IP] [--fail]"),
         }
     }
     let port = port.expect("--port P");
@@ -75,7 +77,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let listener = TcpListener::bind((host, port)).await.unwrap();
         println!("listening on {}", listener.local_addr().unwrap());
         loop {
             let Ok((stream, _)) = listener.accept().await else {

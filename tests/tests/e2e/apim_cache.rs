@@ -474,6 +474,60 @@ fn a_reload_keeps_the_in_memory_cache() {
     assert_eq!(origin.hits(), 2);
 }
 
+/// `n` requests for `path` at once (alice's key), their answers.
+fn at_once(gw: &ApimGateway, path: &str, n: usize) -> Vec<Answer> {
+    let url = gw.url(path);
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| get(&url, "alice-key", &[])))
+            .collect();
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn concurrent_misses_of_one_key_make_one_backend_request() {
+    let origin = Origin::start();
+    let gw = ApimGateway::start(
+        "cache-coalesce",
+        &origin.apis(&["pets", "shared", "private", "values", "forget"]),
+        &catalog(""),
+    );
+    // Ten clients at once for one key the origin answers 1.5 s late: one
+    // request reaches it, the others wait for its answer and get the
+    // entry it left.
+    let answers = at_once(&gw, "/shared/slow?delay=1500", 10);
+    assert_eq!(origin.hits(), 1, "one backend request for one key");
+    let first = serial(&answers[0]);
+    for a in &answers {
+        assert_eq!((a.status, serial(a)), (200, first), "{}", a.body);
+    }
+    let misses = answers.iter().filter(|a| x_cache(a) == "MISS").count();
+    assert_eq!(
+        misses,
+        1,
+        "{:?}",
+        answers.iter().map(x_cache).collect::<Vec<_>>()
+    );
+    let m = gw.gw.metrics();
+    let waited = metric_value(&m, "edgegw_cache_coalesced_total");
+    assert!((1.0..=9.0).contains(&waited), "{m}");
+
+    // An answer that is never stored (no-store): the waiters go to the
+    // origin themselves once the first answer is out, each answered.
+    let answers = at_once(&gw, "/shared/ns?cc=no-store&delay=500", 4);
+    let mut serials: Vec<u64> = answers.iter().map(serial).collect();
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), 4, "each its own answer: {serials:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == 200 && x_cache(a) != "HIT")
+    );
+    assert_eq!(origin.hits(), 5);
+}
+
 #[test]
 fn bad_cache_settings_are_refused_with_one_line() {
     let dir = TempDir::new("cache-bad");

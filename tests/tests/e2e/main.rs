@@ -53,6 +53,7 @@ mod proxy_lifecycle;
 mod proxy_limits;
 mod proxy_mtls;
 mod proxy_pools;
+mod proxy_pools_dns;
 mod proxy_protocols;
 mod proxy_routing;
 mod proxy_server_h1;

@@ -181,7 +181,7 @@ fn pool_config(members: &[(&MemberProcess, u32, u32)], extra: &str) -> String {
 
 fn member_metric(gw: &TestGateway, series: &str, m: &MemberProcess) -> f64 {
     gw.metric(&format!(
-        "edgegw_pool_member_{series}{{backend=\"pool\",member=\"{}\"}}",
+        "edgegw_pool_member_{series}{{backend=\"pool\",member=\"{0}\",address=\"{0}\"}}",
         m.authority()
     ))
 }

@@ -10,6 +10,9 @@
 //! take (not GET/HEAD; `Authorization` without
 //! `allow_private_response_caching`; Redis down) get `x-cache: BYPASS`.
 //! HEAD reads the entries GET stored; HEAD responses are not stored.
+//! A miss while another request that missed the same key is on its way
+//! waits for that one's answer (`coalesce`): answered from the entry
+//! (`HIT`), or a miss of its own if none was stored.
 //!
 //! Never stored: `Cache-Control: no-store`; without
 //! `allow_private_response_caching`, `Cache-Control: private` and
@@ -35,6 +38,7 @@ use hyper::{
 
 use super::{
     Store,
+    coalesce::{self, Flight, Joined},
     entry::{Stored, now_ms},
     redis_response_key,
     state::{Bypass, Item, NotStored, Place},
@@ -66,6 +70,16 @@ pub struct Pending {
     downstream: Downstream,
     must_revalidate: bool,
     allow_private: bool,
+    /// Held by the first request to miss the key until its answer is
+    /// stored (or is not to be): others wait on it.
+    flight: Option<Flight>,
+}
+
+/// A miss behind another request's miss of the same key: wait for it
+/// (`CacheLookup::after`).
+pub struct Wait {
+    key: String,
+    leader: tokio::sync::watch::Receiver<()>,
 }
 
 impl CacheLookup {
@@ -84,50 +98,106 @@ impl CacheLookup {
 
     /// The cached answer, or `None` (the request goes on, marked).
     pub async fn lookup(&self, ctx: &mut Ctx<'_>) -> Option<Answer> {
-        let Some(redis) = &self.store.redis else {
-            return self.lookup_memory(ctx);
-        };
         let key = self.key(ctx)?;
-        let state = &self.store.state;
-        let found = match redis.get_bytes(&redis_response_key(&key)).await {
-            Ok(found) => found.and_then(Stored::decode),
-            Err(_) => {
-                state.bypass(Bypass::RedisDown);
-                ctx.response_headers.append(X_CACHE, BYPASS);
-                return None;
-            }
+        let Ok(found) = self.find(&key, ctx.method).await else {
+            return self.redis_down(ctx);
         };
-        match found.filter(|s| s.expires_ms > now_ms()) {
-            Some(stored) => {
-                state.hit(Place::Redis);
-                Some(self.answer(&stored, ctx.method))
+        match self.found(ctx, key, found) {
+            Ok(answer) => answer,
+            Err(wait) => self.after(ctx, wait).await,
+        }
+    }
+
+    /// `lookup` in this gateway's memory: at once, unless another
+    /// request's miss of the key is on its way (then `after`).
+    pub fn lookup_memory(&self, ctx: &mut Ctx<'_>) -> Result<Option<Answer>, Wait> {
+        let Some(key) = self.key(ctx) else {
+            return Ok(None);
+        };
+        let found = self.find_memory(&key, ctx.method);
+        self.found(ctx, key, found)
+    }
+
+    /// Waits for the leader's answer to be stored, then looks once more:
+    /// a hit, or a miss of this request's own (not waiting again).
+    pub async fn after(&self, ctx: &mut Ctx<'_>, wait: Wait) -> Option<Answer> {
+        coalesce::wait(wait.leader).await;
+        let Ok(found) = self.find(&wait.key, ctx.method).await else {
+            return self.redis_down(ctx);
+        };
+        let state = &self.store.state;
+        match found {
+            Some(answer) => {
+                state.hit(self.place());
+                Some(answer)
             }
             None => {
-                state.miss(Place::Redis);
-                self.missed(ctx, key);
+                state.miss(self.place());
+                self.missed(ctx, wait.key, None);
                 None
             }
         }
     }
 
-    /// `lookup` in this gateway's memory.
-    pub fn lookup_memory(&self, ctx: &mut Ctx<'_>) -> Option<Answer> {
-        let key = self.key(ctx)?;
+    /// A hit (counted); else the first miss of the key leads (goes on to
+    /// the backend), a later one waits (`Err`).
+    fn found(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: String,
+        found: Option<Answer>,
+    ) -> Result<Option<Answer>, Wait> {
         let state = &self.store.state;
-        match state.get(&key) {
-            Some(Item::Response(stored)) => {
-                state.hit(Place::Memory);
-                Some(self.answer(&stored, ctx.method))
+        if let Some(answer) = found {
+            state.hit(self.place());
+            return Ok(Some(answer));
+        }
+        match state.join(&key) {
+            Joined::Leader(flight) => {
+                state.miss(self.place());
+                self.missed(ctx, key, Some(flight));
+                Ok(None)
             }
-            _ => {
-                state.miss(Place::Memory);
-                self.missed(ctx, key);
-                None
-            }
+            Joined::Follower(leader) => Err(Wait { key, leader }),
         }
     }
 
-    fn missed(&self, ctx: &mut Ctx<'_>, key: String) {
+    /// The fresh entry's answer; `Err` when Redis failed.
+    async fn find(&self, key: &str, method: &Method) -> Result<Option<Answer>, ()> {
+        let Some(redis) = &self.store.redis else {
+            return Ok(self.find_memory(key, method));
+        };
+        let found = redis
+            .get_bytes(&redis_response_key(key))
+            .await
+            .map_err(|_| ())?;
+        Ok(found
+            .and_then(Stored::decode)
+            .filter(|s| s.expires_ms > now_ms())
+            .map(|stored| self.answer(&stored, method)))
+    }
+
+    fn find_memory(&self, key: &str, method: &Method) -> Option<Answer> {
+        match self.store.state.get(key) {
+            Some(Item::Response(stored)) => Some(self.answer(&stored, method)),
+            _ => None,
+        }
+    }
+
+    fn redis_down(&self, ctx: &mut Ctx<'_>) -> Option<Answer> {
+        self.store.state.bypass(Bypass::RedisDown);
+        ctx.response_headers.append(X_CACHE, BYPASS);
+        None
+    }
+
+    fn place(&self) -> Place {
+        match self.store.redis {
+            Some(_) => Place::Redis,
+            None => Place::Memory,
+        }
+    }
+
+    fn missed(&self, ctx: &mut Ctx<'_>, key: String, flight: Option<Flight>) {
         ctx.response_headers.append(X_CACHE, MISS);
         ctx.cache = Some(Box::new(Pending {
             key,
@@ -135,6 +205,7 @@ impl CacheLookup {
             downstream: self.spec.downstream,
             must_revalidate: self.spec.must_revalidate,
             allow_private: self.spec.allow_private,
+            flight,
         }));
     }
 
@@ -287,7 +358,9 @@ impl CacheStore {
                 self.spec.duration.as_secs(),
             );
         }
-        let Pending { key, store, .. } = *pending;
+        let Pending {
+            key, store, flight, ..
+        } = *pending;
         let saving = saving.map(|max| {
             let mut headers = parts.headers.clone();
             // Written from the body by whoever answers from the entry.
@@ -306,6 +379,7 @@ impl CacheStore {
                 buf: BytesMut::new(),
                 max,
                 ttl: self.spec.duration,
+                flight,
             })
         });
         Response::from_parts(parts, Tee::new(body, saving))
@@ -366,6 +440,9 @@ struct Saving {
     buf: BytesMut,
     max: usize,
     ttl: Duration,
+    /// The leader's flight (see `coalesce`): ends when this is stored or
+    /// dropped.
+    flight: Option<Flight>,
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Tee<B> {
@@ -449,12 +526,15 @@ impl Saving {
             }
             Some(redis) => {
                 let (key, ttl) = (redis_response_key(&self.key), self.ttl);
+                let flight = self.flight.take();
                 tokio::spawn(async move {
                     if redis.set_bytes(&key, &stored.encode(), ttl).await {
                         state.stored(Place::Redis);
                     } else {
                         state.bypass(Bypass::RedisDown);
                     }
+                    // Waiters look again once the entry is there.
+                    drop(flight);
                 });
             }
         }

@@ -12,7 +12,11 @@
 //! request is served from the backend as if there were no cache, counted
 //! as a bypass (`edgegw_cache_bypass_total{reason="redis_down"}`); no
 //! request waits on a Redis known to be down (`redis_link`).
+//!
+//! Concurrent misses of one key make one backend request: the others wait
+//! for its answer to be stored (`coalesce`).
 
+mod coalesce;
 mod entry;
 mod lookup;
 mod state;
@@ -21,7 +25,7 @@ mod value;
 use std::sync::Arc;
 
 use gateway_model::policy::cache_lookup::CachingType;
-pub use lookup::{CacheLookup, CacheStore, Pending, Tee};
+pub use lookup::{CacheLookup, CacheStore, Pending, Tee, Wait};
 pub use state::{CacheState, CacheView};
 pub use value::{CacheLookupValue, CacheRemoveValue, CacheStoreValue};
 

@@ -18,7 +18,10 @@ use std::{
 
 use bytes::Bytes;
 
-use super::entry::{Stored, now_ms};
+use super::{
+    coalesce::{Flights, Joined},
+    entry::{Stored, now_ms},
+};
 pub use crate::status::CacheView;
 
 /// What a key holds in memory.
@@ -101,12 +104,16 @@ struct Counters {
     stores: [AtomicU64; 2],
     bypass: [AtomicU64; 3],
     not_stored: [AtomicU64; 5],
+    /// Requests that waited on another's miss of the same key.
+    coalesced: AtomicU64,
 }
 
 pub struct CacheState {
     memory: Memory,
     evictions: Arc<AtomicU64>,
     counters: Counters,
+    /// Misses on their way to the backend (see `coalesce`).
+    flights: Arc<Flights>,
 }
 
 impl CacheState {
@@ -122,6 +129,7 @@ impl CacheState {
             memory: Memory::with_options(options, Weight, Default::default(), evictions.clone()),
             evictions: evictions.0,
             counters: Counters::default(),
+            flights: Arc::default(),
         }
     }
 
@@ -154,6 +162,15 @@ impl CacheState {
 
     pub fn remove(&self, key: &str) {
         self.memory.remove(key);
+    }
+
+    /// After a miss of `key`: lead its fetch, or wait on the leader's.
+    pub fn join(&self, key: &str) -> Joined {
+        let joined = self.flights.join(key);
+        if matches!(joined, Joined::Follower(_)) {
+            self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+        }
+        joined
     }
 
     pub fn hit(&self, place: Place) {
@@ -254,6 +271,11 @@ impl CacheState {
                 get(count)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP edgegw_cache_coalesced_total Requests that missed while another request for the same key was on its way to the backend, and waited for its answer.\n# TYPE edgegw_cache_coalesced_total counter\nedgegw_cache_coalesced_total {}",
+            get(&c.coalesced)
+        );
         let _ = writeln!(
             out,
             "# HELP edgegw_cache_evictions_total Entries the in-memory cache's byte bound pushed out.\n# TYPE edgegw_cache_evictions_total counter\nedgegw_cache_evictions_total {}\n\

@@ -52,6 +52,12 @@ impl Pool {
         })
     }
 
+    /// Connects to `address` only (see `Dialer::pinned`).
+    pub fn pinned(mut self, address: Option<std::net::SocketAddr>) -> Pool {
+        self.dialer = self.dialer.pinned(address);
+        self
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }

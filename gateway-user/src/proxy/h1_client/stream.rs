@@ -26,6 +26,9 @@ pub enum Stream {
 pub struct Dialer {
     /// `host:port`, the port added when the URL left it out.
     address: String,
+    /// Set for one address of a host name (a pool member of its own):
+    /// dialled instead of resolving `address`.
+    pinned: Option<SocketAddr>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     timeout: Duration,
 }
@@ -51,9 +54,17 @@ impl Dialer {
         };
         Ok(Dialer {
             address: with_port(authority, default_port),
+            pinned: None,
             tls,
             timeout,
         })
+    }
+
+    /// Dials `address` only, whatever the host name resolves to; the name
+    /// still goes in TLS's server name.
+    pub fn pinned(mut self, address: Option<SocketAddr>) -> Dialer {
+        self.pinned = address;
+        self
     }
 
     /// A new connection (trying each resolved address in turn), with its
@@ -70,7 +81,8 @@ impl Dialer {
     }
 
     async fn dial_untimed(&self) -> io::Result<Stream> {
-        let addrs: Vec<SocketAddr> = match self.address.parse::<SocketAddr>() {
+        let addrs: Vec<SocketAddr> = match self.pinned.ok_or(()).or_else(|()| self.address.parse())
+        {
             Ok(addr) => vec![addr],
             Err(_) => tokio::net::lookup_host(&self.address).await?.collect(),
         };

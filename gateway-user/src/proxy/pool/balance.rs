@@ -4,7 +4,7 @@
 //! or the fewest requests awaiting their answer relative to weight.
 
 use std::sync::{
-    Mutex,
+    Arc, Mutex,
     atomic::{AtomicUsize, Ordering},
 };
 
@@ -30,7 +30,7 @@ impl Balancer {
 
     /// The member for the next request, skipping `exclude` (a member that
     /// just failed it); `None` when no member is available.
-    pub fn pick(&self, members: &[Member], now: u64, exclude: Option<usize>) -> Option<usize> {
+    pub fn pick(&self, members: &[Arc<Member>], now: u64, exclude: Option<usize>) -> Option<usize> {
         let usable = |i: usize| Some(i) != exclude && members[i].available(now);
         // Members are sorted by priority: walk the groups in order.
         let mut from = 0;
@@ -54,7 +54,7 @@ impl Balancer {
 
     fn round_robin(
         &self,
-        members: &[Member],
+        members: &[Arc<Member>],
         group: std::ops::Range<usize>,
         usable: impl Fn(usize) -> bool,
     ) -> usize {
@@ -74,7 +74,7 @@ impl Balancer {
 
     fn least_requests(
         &self,
-        members: &[Member],
+        members: &[Arc<Member>],
         group: std::ops::Range<usize>,
         usable: impl Fn(usize) -> bool,
     ) -> usize {
@@ -104,13 +104,13 @@ mod tests {
     use super::*;
     use crate::proxy::pool::member::tests::member;
 
-    fn members(spec: &[(u32, u32)]) -> Vec<Member> {
+    fn members(spec: &[(u32, u32)]) -> Vec<Arc<Member>> {
         spec.iter()
             .map(|&(weight, priority)| {
                 let mut m = member();
                 m.weight = weight;
                 m.priority = priority;
-                m
+                Arc::new(m)
             })
             .collect()
     }

@@ -12,18 +12,18 @@ use std::{
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Inner, member::Member};
+use super::member::Member;
 use crate::{config::pool::HealthCheck, proxy::h1_client::Dialer};
 
-/// Checks member `i` forever (the pool's state aborts it when dropped).
-pub async fn run(pool: Arc<Inner>, i: usize, check: HealthCheck, dialer: Dialer) {
-    let member = &pool.members[i];
+/// Checks a member forever (the pool aborts it when the member leaves or
+/// the pool is dropped).
+pub async fn run(pool: Arc<str>, member: Arc<Member>, check: HealthCheck, dialer: Dialer) {
     let mut tick = tokio::time::interval(check.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let result = probe(member, &dialer, &check).await;
-        judge(&pool.name, member, &check, result);
+        let result = probe(&member, &dialer, &check).await;
+        judge(&pool, &member, &check, result);
     }
 }
 
@@ -82,14 +82,14 @@ fn judge(pool: &str, m: &Member, check: &HealthCheck, result: Result<u16, String
     let healthy = m.healthy.load(Ordering::Relaxed);
     if !healthy && streak >= check.healthy_threshold as i32 {
         m.restored();
-        tracing::info!(backend = pool, member = %m.authority, "pool member passed its health checks: back in service");
+        tracing::info!(backend = pool, member = %m.authority, address = %m.address, "pool member passed its health checks: back in service");
     } else if healthy && -streak >= check.unhealthy_threshold as i32 {
         m.healthy.store(false, Ordering::Relaxed);
         let why = match result {
             Ok(status) => format!("status {status}"),
             Err(e) => e,
         };
-        tracing::warn!(backend = pool, member = %m.authority, reason = %why, "pool member failed its health checks: out of service");
+        tracing::warn!(backend = pool, member = %m.authority, address = %m.address, reason = %why, "pool member failed its health checks: out of service");
     }
 }
 

@@ -1,10 +1,15 @@
 //! One member's state: health (active checks), passive ejection, its
 //! circuit breaker, requests awaiting their answer, and counts for status
 //! and metrics. Shared by every worker thread; atomics on the request path.
+//! A member is one address: a configured member whose host name resolves
+//! to several is several of these (see `addresses`).
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    },
 };
 
 use super::breaker::Breaker;
@@ -14,7 +19,10 @@ use crate::{
 };
 
 pub struct Member {
+    /// host:port as configured (the `Host` header and TLS server name).
     pub authority: String,
+    /// The one address its connections go to.
+    pub address: SocketAddr,
     pub weight: u32,
     pub priority: u32,
     /// The member as a plain backend (its address, the pool's settings).
@@ -42,11 +50,13 @@ pub struct Member {
 impl Member {
     pub(crate) fn new(
         m: &crate::config::pool::Member,
+        address: SocketAddr,
         backend: Backend,
         clients: Arc<Clients>,
     ) -> Member {
         Member {
             authority: m.authority.clone(),
+            address,
             weight: m.weight,
             priority: m.priority,
             backend,
@@ -143,8 +153,8 @@ pub(crate) mod tests {
         .apis[0]
             .backend
             .clone();
-        let clients = Arc::new(Clients::new(&backend).unwrap());
-        Member::new(&spec, backend, clients)
+        let clients = Arc::new(Clients::new(&backend, None).unwrap());
+        Member::new(&spec, "127.0.0.1:9".parse().unwrap(), backend, clients)
     }
 
     #[test]

@@ -6,22 +6,29 @@
 //! `member`. An idempotent request without a body that got no answer from
 //! one member (connect failure or a dropped connection) is sent once more
 //! to another. With no member available the proxy answers 503 with
-//! `Retry-After`.
+//! `Retry-After`. A member is one address: a host name that resolves to
+//! several is a member per address, each with the configured weight, and
+//! names are resolved again every `resolve_interval` (`addresses`).
 //!
-//! The pool's state (and its health-check task) is kept across reloads by
+//! The pool's state (and its tasks) is kept across reloads by
 //! the state registry, under the backend's identity and the pool's
 //! settings: an unchanged pool keeps its members' state.
 
+mod addresses;
 mod balance;
 mod breaker;
 mod health;
 mod member;
 
 use std::{
+    collections::HashMap,
     fmt::Write,
-    sync::{Arc, atomic::Ordering},
-    time::{Duration, Instant},
+    net::SocketAddr,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::Duration,
 };
+
+use arc_swap::ArcSwap;
 
 use super::{
     RequestBody,
@@ -29,7 +36,10 @@ use super::{
     backend_error::BackendError,
     h1_client::Dialer,
 };
-use crate::config::{Backend, pool::PoolSpec};
+use crate::{
+    clock::coarse_monotonic,
+    config::{Backend, pool::PoolSpec},
+};
 use balance::Balancer;
 use member::Member;
 
@@ -43,72 +53,61 @@ pub enum PoolError {
         member: String,
         why: String,
     },
-    #[error("backend \"{backend}\": health check of member \"{member}\": {why}")]
-    HealthCheck {
+    #[error("backend \"{backend}\": member \"{member}\": {why}")]
+    Member {
         backend: String,
         member: String,
         why: String,
     },
 }
 
-/// A pool in service: its members' state and the health-check task,
-/// aborted when the last gateway using the pool lets it go.
+/// A pool in service: its members' state and its tasks (health checks,
+/// re-resolution), aborted when the last gateway using the pool lets it go.
 pub struct PoolState {
     inner: Arc<Inner>,
-    /// One health-check task per member.
-    checkers: Vec<tokio::task::AbortHandle>,
+    /// The task resolving the members' host names again, if any is a name.
+    resolver: Option<tokio::task::AbortHandle>,
 }
 
 pub struct Inner {
     /// The `[[backends]]` name.
-    pub name: String,
+    pub name: Arc<str>,
     spec: Arc<PoolSpec>,
-    pub members: Vec<Member>,
+    /// The members in service, one per address; replaced whole when a
+    /// re-resolution finds addresses appearing or gone.
+    set: ArcSwap<MemberSet>,
+    /// The pool's backend: each member is a copy with its own authority.
+    base: Backend,
+    /// TLS settings of the health checks (https pools).
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// Each member's health-check task, by member and address.
+    checkers: Mutex<HashMap<(String, SocketAddr), tokio::task::AbortHandle>>,
+    /// The pool's clock: milliseconds since this (coarse monotonic) time;
+    /// ejections and breakers count in seconds, and a request reads it
+    /// twice.
+    epoch: Duration,
+}
+
+/// The members and the balancer's state over them.
+pub struct MemberSet {
+    pub members: Vec<Arc<Member>>,
     balancer: Balancer,
-    /// The pool's clock: milliseconds since this instant.
-    epoch: Instant,
 }
 
 impl Drop for PoolState {
     fn drop(&mut self) {
-        for task in &self.checkers {
+        if let Some(task) = &self.resolver {
+            task.abort();
+        }
+        let checkers = self
+            .inner
+            .checkers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for task in checkers.values() {
             task.abort();
         }
     }
-}
-
-/// Every member must resolve when the configuration loads: a typo is
-/// refused then, not found by the first request.
-pub fn check_resolvable(name: &str, spec: &PoolSpec, scheme: &str) -> Result<(), PoolError> {
-    use std::net::ToSocketAddrs;
-    let port = if scheme == "https" { 443 } else { 80 };
-    for m in &spec.members {
-        let address = if m.authority.rsplit_once(':').is_some_and(|(h, p)| {
-            !h.ends_with(':') && p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty()
-        }) {
-            m.authority.clone()
-        } else {
-            format!("{}:{port}", m.authority)
-        };
-        match address.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Err(PoolError::Unresolvable {
-                    backend: name.into(),
-                    member: m.authority.clone(),
-                    why: "no address".into(),
-                });
-            }
-            Err(e) => {
-                return Err(PoolError::Unresolvable {
-                    backend: name.into(),
-                    member: m.authority.clone(),
-                    why: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 impl PoolState {
@@ -117,48 +116,62 @@ impl PoolState {
         format!("{connections} {spec:?}")
     }
 
-    /// `members`: each member as a plain backend and its clients. Starts
-    /// the health-check task on the current runtime, if any.
+    /// `base`: the pool's backend. Every member must resolve now: a typo
+    /// is refused when the configuration loads, not found by the first
+    /// request. Starts the health checks and the re-resolution on the
+    /// current runtime, if any.
     pub(crate) fn new(
         spec: &Arc<PoolSpec>,
-        members: Vec<(Backend, Arc<Clients>)>,
+        base: &Backend,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<PoolState, PoolError> {
-        let inner = Arc::new(Inner {
-            name: spec.name.clone(),
+        let mut inner = Inner {
+            name: spec.name.as_str().into(),
             spec: spec.clone(),
-            members: spec
-                .members
-                .iter()
-                .zip(members)
-                .map(|(m, (backend, clients))| Member::new(m, backend, clients))
-                .collect(),
-            balancer: Balancer::new(spec.balance, spec.members.len()),
-            epoch: Instant::now(),
-        });
-        let mut checkers = Vec::new();
-        if let (Some(check), Ok(runtime)) =
-            (&spec.health_check, tokio::runtime::Handle::try_current())
-        {
-            let dialers = spec
-                .members
-                .iter()
-                .map(|m| {
-                    Dialer::new(&m.authority, tls.clone(), check.timeout).map_err(|why| {
-                        PoolError::HealthCheck {
-                            backend: spec.name.clone(),
-                            member: m.authority.clone(),
-                            why,
-                        }
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            for (i, dialer) in dialers.into_iter().enumerate() {
-                let task = runtime.spawn(health::run(inner.clone(), i, check.clone(), dialer));
-                checkers.push(task.abort_handle());
+            set: ArcSwap::from_pointee(MemberSet::new(spec, Vec::new())),
+            base: base.clone(),
+            tls,
+            checkers: Mutex::new(HashMap::new()),
+            epoch: coarse_monotonic(),
+        };
+        let mut members = Vec::new();
+        let mut names = false;
+        for m in &spec.members {
+            let address = addresses::with_port(&m.authority, &base.scheme);
+            let resolved = match addresses::literal(&address) {
+                Some(one) => vec![one],
+                None => {
+                    names = true;
+                    addresses::resolve_blocking(&address).map_err(|e| PoolError::Unresolvable {
+                        backend: spec.name.clone(),
+                        member: m.authority.clone(),
+                        why: e.to_string(),
+                    })?
+                }
+            };
+            if resolved.is_empty() {
+                return Err(PoolError::Unresolvable {
+                    backend: spec.name.clone(),
+                    member: m.authority.clone(),
+                    why: "no address".into(),
+                });
+            }
+            for at in resolved {
+                members.push(Arc::new(inner.member(m, at)?));
             }
         }
-        Ok(PoolState { inner, checkers })
+        inner.set = ArcSwap::from_pointee(MemberSet::new(spec, members));
+        let inner = Arc::new(inner);
+        let mut resolver = None;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _entered = runtime.enter();
+            inner.check(&inner.set.load().members);
+            if names {
+                let task = runtime.spawn(re_resolve(inner.clone()));
+                resolver = Some(task.abort_handle());
+            }
+        }
+        Ok(PoolState { inner, resolver })
     }
 
     /// Sends the request to a member; see the module's comment.
@@ -169,31 +182,61 @@ impl PoolState {
         upgrade: bool,
         read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
+        use http_body_util::BodyExt;
         use hyper::body::Body;
         let pool = &*self.inner;
-        let Some(first) = pool.balancer.pick(&pool.members, pool.now(), None) else {
+        let Some(mut member) = pool.pick(None) else {
             return Err(pool.unavailable());
         };
         let replayable = !upgrade && body.is_end_stream() && out.method.is_idempotent();
-        let result = pool.attempt(first, out, body, upgrade, read_timeout).await;
-        match result {
-            Err(e @ (BackendError::Connect(_) | BackendError::Failed(_))) if replayable => {
-                let Some(next) = pool.balancer.pick(&pool.members, pool.now(), Some(first)) else {
-                    return Err(e);
-                };
-                pool.members[next].retries.fetch_add(1, Ordering::Relaxed);
-                use http_body_util::BodyExt;
-                let empty = http_body_util::Empty::<bytes::Bytes>::new()
+        let mut body = Some(body);
+        // One attempt, and one more on another member: a loop, so that the
+        // request's future holds one attempt's.
+        loop {
+            let first = body.is_some();
+            let sent = body.take().unwrap_or_else(|| {
+                http_body_util::Empty::<bytes::Bytes>::new()
                     .map_err(|never| match never {})
-                    .boxed_unsync();
-                pool.attempt(next, out, empty, false, read_timeout).await
+                    .boxed_unsync()
+            });
+            let result = pool
+                .attempt(&member, out, sent, upgrade, read_timeout)
+                .await;
+            match result {
+                Err(BackendError::Connect(_) | BackendError::Failed(_)) if replayable && first => {
+                    let Some(next) = pool.pick(Some(&member)) else {
+                        return result;
+                    };
+                    next.retries.fetch_add(1, Ordering::Relaxed);
+                    member = next;
+                }
+                result => return result,
             }
-            result => result,
         }
     }
 
     pub fn view(&self) -> PoolView {
         self.inner.view()
+    }
+}
+
+impl MemberSet {
+    fn new(spec: &PoolSpec, members: Vec<Arc<Member>>) -> MemberSet {
+        MemberSet {
+            balancer: Balancer::new(spec.balance, members.len()),
+            members,
+        }
+    }
+}
+
+/// Resolves the members' host names every `resolve_interval`.
+async fn re_resolve(pool: Arc<Inner>) {
+    let mut tick = tokio::time::interval(pool.spec.resolve_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        pool.refresh().await;
     }
 }
 
@@ -208,30 +251,146 @@ impl Drop for InFlight<'_> {
 
 impl Inner {
     fn now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        coarse_monotonic().saturating_sub(self.epoch).as_millis() as u64
+    }
+
+    /// The member for the next request, other than `exclude`.
+    fn pick(&self, exclude: Option<&Arc<Member>>) -> Option<Arc<Member>> {
+        let set = self.set.load();
+        let skip = exclude.and_then(|x| set.members.iter().position(|m| Arc::ptr_eq(m, x)));
+        let i = set.balancer.pick(&set.members, self.now(), skip)?;
+        Some(set.members[i].clone())
+    }
+
+    /// A member for one address of configured member `m`.
+    fn member(&self, m: &crate::config::pool::Member, at: SocketAddr) -> Result<Member, PoolError> {
+        let mut one = self.base.clone();
+        one.pool = None;
+        one.authority = m.authority.clone();
+        let clients = Clients::new(&one, Some(at)).map_err(|e| PoolError::Member {
+            backend: self.spec.name.clone(),
+            member: m.authority.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(Member::new(m, at, one, Arc::new(clients)))
+    }
+
+    /// Starts the health checks of `members` (on the current runtime).
+    fn check(&self, members: &[Arc<Member>]) {
+        let Some(check) = &self.spec.health_check else {
+            return;
+        };
+        let mut checkers = self.checkers.lock().unwrap_or_else(|e| e.into_inner());
+        for m in members {
+            let dialer = match Dialer::new(&m.authority, self.tls.clone(), check.timeout) {
+                Ok(d) => d.pinned(Some(m.address)),
+                Err(why) => {
+                    tracing::warn!(backend = %self.name, member = %m.authority, reason = %why, "pool member cannot be health-checked");
+                    continue;
+                }
+            };
+            let task = tokio::spawn(health::run(
+                self.name.clone(),
+                m.clone(),
+                check.clone(),
+                dialer,
+            ));
+            if let Some(old) =
+                checkers.insert((m.authority.clone(), m.address), task.abort_handle())
+            {
+                old.abort();
+            }
+        }
+    }
+
+    /// Resolves every member's host name again: an address that appeared
+    /// becomes a member (healthy until its checks say otherwise), one that
+    /// is gone leaves with its state; the others keep theirs. A name that
+    /// fails to resolve keeps its last addresses.
+    async fn refresh(&self) {
+        let current = self.set.load_full();
+        let mut next: Vec<Arc<Member>> = Vec::with_capacity(current.members.len());
+        let mut added = Vec::new();
+        let mut changed = false;
+        for m in &self.spec.members {
+            let had = current
+                .members
+                .iter()
+                .filter(|x| x.authority == m.authority);
+            let address = addresses::with_port(&m.authority, &self.base.scheme);
+            let resolved = if addresses::literal(&address).is_some() {
+                Err(None)
+            } else {
+                match addresses::resolve(&address).await {
+                    Ok(all) if !all.is_empty() => Ok(all),
+                    Ok(_) => Err(Some("no address".to_string())),
+                    Err(e) => Err(Some(e.to_string())),
+                }
+            };
+            let resolved = match resolved {
+                Ok(all) => all,
+                Err(why) => {
+                    if let Some(why) = why {
+                        tracing::warn!(backend = %self.name, member = %m.authority, reason = %why, "pool member's host name did not resolve; keeping its last addresses");
+                    }
+                    next.extend(had.cloned());
+                    continue;
+                }
+            };
+            for gone in had.clone().filter(|x| !resolved.contains(&x.address)) {
+                tracing::info!(backend = %self.name, member = %m.authority, address = %gone.address, "pool member's address is gone: out of the pool");
+                changed = true;
+            }
+            for at in resolved {
+                if let Some(kept) = had.clone().find(|x| x.address == at) {
+                    next.push(kept.clone());
+                    continue;
+                }
+                match self.member(m, at) {
+                    Ok(new) => {
+                        tracing::info!(backend = %self.name, member = %m.authority, address = %at, "pool member's host name has a new address: in the pool");
+                        let new = Arc::new(new);
+                        added.push(new.clone());
+                        next.push(new);
+                        changed = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(backend = %self.name, reason = %e, "pool member's new address left out")
+                    }
+                }
+            }
+        }
+        if !changed {
+            return;
+        }
+        {
+            let mut checkers = self.checkers.lock().unwrap_or_else(|e| e.into_inner());
+            checkers.retain(|(authority, at), task| {
+                let stays = next
+                    .iter()
+                    .any(|m| m.authority == *authority && m.address == *at);
+                if !stays {
+                    task.abort();
+                }
+                stays
+            });
+        }
+        self.check(&added);
+        self.set.store(Arc::new(MemberSet::new(&self.spec, next)));
     }
 
     async fn attempt(
         &self,
-        i: usize,
+        m: &Member,
         out: &Outgoing,
         body: RequestBody,
         upgrade: bool,
         read_timeout: Duration,
     ) -> Result<Answer, BackendError> {
-        let m = &self.members[i];
         m.requests.fetch_add(1, Ordering::Relaxed);
         m.outstanding.fetch_add(1, Ordering::Relaxed);
         let in_flight = InFlight(m);
-        let result = Box::pin(send_on(
-            &m.clients,
-            &m.backend,
-            out,
-            body,
-            upgrade,
-            read_timeout,
-        ))
-        .await;
+        let result = send_on(&m.clients, &m.backend, out, body, upgrade, read_timeout).await;
         drop(in_flight);
         let now = self.now();
         let breaker = self.spec.circuit_breaker.as_ref();
@@ -264,7 +423,7 @@ impl Inner {
 
     fn failed(&self, m: &Member, now: u64) {
         if m.failed(&self.spec.ejection, now) {
-            tracing::warn!(backend = %self.name, member = %m.authority, for_ms = m.back_in(now), "pool member ejected after consecutive failures");
+            tracing::warn!(backend = %self.name, member = %m.authority, address = %m.address, for_ms = m.back_in(now), "pool member ejected after consecutive failures");
         }
     }
 
@@ -276,7 +435,7 @@ impl Inner {
         after: Option<Duration>,
     ) {
         if m.breaker.failure(rule, now, after) {
-            tracing::warn!(backend = %self.name, member = %m.authority, for_ms = m.breaker.remaining(now), "circuit breaker tripped");
+            tracing::warn!(backend = %self.name, member = %m.authority, address = %m.address, for_ms = m.breaker.remaining(now), "circuit breaker tripped");
         }
     }
 
@@ -284,6 +443,8 @@ impl Inner {
     fn unavailable(&self) -> BackendError {
         let now = self.now();
         let soonest = self
+            .set
+            .load()
             .members
             .iter()
             .filter(|m| m.healthy.load(Ordering::Relaxed))
@@ -300,9 +461,11 @@ impl Inner {
     fn view(&self) -> PoolView {
         let now = self.now();
         PoolView {
-            backend: self.name.clone(),
+            backend: self.name.to_string(),
             balance: format!("{:?}", self.spec.balance),
             members: self
+                .set
+                .load()
                 .members
                 .iter()
                 .map(|m| {
@@ -318,6 +481,7 @@ impl Inner {
                     };
                     MemberView {
                         member: m.authority.clone(),
+                        address: Some(m.address.to_string()),
                         priority: m.priority,
                         weight: m.weight,
                         state: state.into(),
@@ -436,9 +600,10 @@ pub fn render_metrics(pools: &[PoolView], out: &mut String) {
             for m in &pool.members {
                 let _ = writeln!(
                     out,
-                    "edgegw_pool_member_{name}{{backend=\"{}\",member=\"{}\"}} {}",
+                    "edgegw_pool_member_{name}{{backend=\"{}\",member=\"{}\",address=\"{}\"}} {}",
                     escape(&pool.backend),
                     escape(&m.member),
+                    escape(m.address.as_deref().unwrap_or_default()),
                     value(m)
                 );
             }
