@@ -7,6 +7,7 @@
 //! a spec by the model (`gateway_model::policy`); here each policy is a
 //! small type in its own file, built from its spec by `Policy::build`.
 
+pub mod body;
 pub mod cache;
 mod check_header;
 mod choose;
@@ -21,6 +22,7 @@ mod fetch;
 mod ip_filter;
 pub(crate) mod jwt;
 mod limits;
+mod liquid;
 mod per_thread;
 mod pipeline;
 mod respond;
@@ -31,6 +33,7 @@ mod set_header;
 mod set_query;
 mod set_variable;
 pub mod template;
+pub mod trace;
 mod validate_client_certificate;
 pub mod xdp_state;
 
@@ -80,6 +83,16 @@ pub enum Policy {
     CacheStoreValue(cache::CacheStoreValue),
     CacheRemoveValue(cache::CacheRemoveValue),
     SetVariable(set_variable::SetVariable),
+    /// Data only: the method, or the expression giving it.
+    SetMethod(gateway_model::policy::set_method::SetMethodSpec),
+    /// Data only (`body` runs it).
+    SetBody(gateway_model::policy::set_body::SetBodySpec),
+    /// Data only (`body` runs it).
+    FindAndReplace(gateway_model::policy::find_and_replace::FindAndReplaceSpec),
+    /// The `Authorization` header the backend request carries.
+    AuthenticationBasic(hyper::header::HeaderValue),
+    /// Data only (`trace` runs it).
+    Trace(gateway_model::policy::trace::TraceSpec),
 }
 
 impl Policy {
@@ -109,6 +122,11 @@ impl Policy {
             Policy::CacheStoreValue(_) => "cache-store-value",
             Policy::CacheRemoveValue(_) => "cache-remove-value",
             Policy::SetVariable(_) => "set-variable",
+            Policy::SetMethod(_) => "set-method",
+            Policy::SetBody(_) => "set-body",
+            Policy::FindAndReplace(_) => "find-and-replace",
+            Policy::AuthenticationBasic(_) => "authentication-basic",
+            Policy::Trace(_) => "trace",
         }
     }
 
@@ -120,6 +138,12 @@ impl Policy {
             Policy::Choose(c) => c.uses_expressions(),
             Policy::Retry(r) => r.condition().is_some(),
             Policy::SetVariable(v) => v.uses_expressions(),
+            // Their Liquid templates and expressions see the request.
+            Policy::SetBody(b) => {
+                !matches!(b.body, gateway_model::policy::set_body::Body::Literal(_))
+            }
+            Policy::FindAndReplace(f) => f.uses_expressions(),
+            Policy::Trace(t) => t.message.is_expression(),
             _ => false,
         }
     }
@@ -178,6 +202,11 @@ impl Policy {
                 Policy::CacheRemoveValue(cache::CacheRemoveValue::new(s, &placed.place, staging))
             }
             PolicySpec::SetVariable(s) => Policy::SetVariable(set_variable::SetVariable::new(s)),
+            PolicySpec::SetMethod(s) => Policy::SetMethod(s.clone()),
+            PolicySpec::SetBody(s) => Policy::SetBody(s.clone()),
+            PolicySpec::FindAndReplace(s) => Policy::FindAndReplace(s.clone()),
+            PolicySpec::AuthenticationBasic(s) => Policy::AuthenticationBasic(s.header.clone()),
+            PolicySpec::Trace(s) => Policy::Trace(s.clone()),
         }
     }
 }

@@ -18,10 +18,12 @@ use crate::{
     catalog::{Catalog, State},
     policy::{
         Answer, Charge, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
+        body::{BodyStream, RequestBody},
         cache::{Pending, Tee},
         context::{Ctx, ExtraHeaders, Query},
         expr::Snapshot,
         refusal,
+        trace::{Event, Traces},
     },
 };
 
@@ -40,6 +42,10 @@ pub struct Incoming<'a> {
     pub query: Option<&'a str>,
     /// The XDP program's source state, when XDP is attached.
     pub xdp: Option<&'a XdpState>,
+    /// The request body, read only if a body policy needs it (`None`:
+    /// the request has none), and how much of it may be read.
+    pub body: Option<BodyStream<'a>>,
+    pub body_limit: u64,
 }
 
 /// A request that goes on to the backend, with the catalog's pipeline
@@ -55,6 +61,13 @@ pub struct Admitted<'c> {
     pub client_identity: Option<crate::config::ClientIdentity>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
     pub charges: Vec<Charge>,
+    /// Set by `set-method`.
+    pub method: Option<Method>,
+    /// The body `set-body` or `find-and-replace` made (or read): sent in
+    /// place of the client's stream.
+    pub body: Option<Bytes>,
+    /// What inbound `trace` policies wrote.
+    pub traces: Vec<crate::policy::trace::Event>,
     /// A `cache-lookup` miss: the response may be stored.
     cache: Option<Box<Pending>>,
     /// The request as inbound left it, for the later sections' policy
@@ -153,6 +166,9 @@ pub async fn admit<'c>(
         xdp: req.xdp,
         cache: None,
         variables: Default::default(),
+        set_method: None,
+        body: RequestBody::new(req.body.map(|b| b as BodyStream), req.body_limit),
+        traces: Vec::new(),
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
@@ -165,14 +181,14 @@ pub async fn admit<'c>(
             && status == StatusCode::UNAUTHORIZED
             && let Flow::Respond(r) = pipeline.inbound(&mut ctx).await
         {
-            return Admission::Respond(r, ctx.response_headers);
+            return Admission::Respond(with_traces(r, ctx.traces), ctx.response_headers);
         }
         let mut r = refusal(status, &message);
         r.extensions_mut().insert(RefusedBy("subscription-key"));
         let pipeline = pipeline.for_request(&ctx);
         let mut r = pipeline.on_error(r, |b| b, pipeline.snapshot(&ctx).as_deref());
         r.extensions_mut().insert(RefusedBy("subscription-key"));
-        return Admission::Respond(r, ctx.response_headers);
+        return Admission::Respond(with_traces(r, ctx.traces), ctx.response_headers);
     }
     let flow = pipeline.inbound(&mut ctx).await;
     // `choose` of the later sections is decided on the request as it is now.
@@ -187,6 +203,9 @@ pub async fn admit<'c>(
                 backend: ctx.backend,
                 client_identity: ctx.client_identity,
                 charges: ctx.charges,
+                method: ctx.set_method,
+                body: ctx.body.bytes,
+                traces: ctx.traces,
                 cache: ctx.cache,
                 snapshot,
                 _slots: ctx.slots,
@@ -204,12 +223,41 @@ pub async fn admit<'c>(
             if let Some(by) = by {
                 r.extensions_mut().insert(by);
             }
-            Admission::Respond(r, ctx.response_headers)
+            Admission::Respond(with_traces(r, ctx.traces), ctx.response_headers)
         }
     }
 }
 
+/// The answer with inbound's `trace` events before those the on-error
+/// section left on it.
+fn with_traces(mut r: Answer, inbound: Vec<Event>) -> Answer {
+    if inbound.is_empty() {
+        return r;
+    }
+    let later = r.extensions_mut().remove::<Traces>().unwrap_or_default();
+    let mut all = inbound;
+    all.extend(later.0);
+    r.extensions_mut().insert(Traces(all));
+    r
+}
+
 impl Admitted<'_> {
+    /// `finish` on a response whose body was read into memory (when
+    /// `reads_response_body`).
+    pub fn finish_buffered<B>(
+        &self,
+        response: Response<Bytes>,
+        body: impl FnOnce(Bytes) -> B,
+    ) -> Response<B> {
+        self.pipeline
+            .outbound_buffered(response, body, self.snapshot.as_deref())
+    }
+
+    /// Whether outbound needs the response body in memory.
+    pub fn reads_response_body(&self) -> bool {
+        self.pipeline.reads_response_body()
+    }
+
     /// The backend's response, through the outbound section (`body` makes
     /// the body of a response `return-response` puts in its place).
     pub fn finish<B>(&self, response: Response<B>, body: impl FnOnce(Bytes) -> B) -> Response<B> {
