@@ -79,6 +79,10 @@ pub struct Admitted<'c> {
 /// Either way, with the headers the inbound section left for the client's
 /// response: added after the outbound or on-error section ran (policies
 /// there do not see them), by whoever writes the response.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per request and taken apart at once; boxing would allocate per request"
+)]
 pub enum Admission<'c> {
     Forward(Admitted<'c>, ExtraHeaders),
     Respond(Answer, ExtraHeaders),
