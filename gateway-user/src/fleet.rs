@@ -177,6 +177,33 @@ impl Fleet {
 
     /// Counts one call of `counter` against `calls` per `period` seconds.
     pub fn hit(&self, counter: &str, calls: u64, period: u64, now: u64) -> FleetDecision {
+        self.decide(counter, calls, period, now, true)
+    }
+
+    /// Whether a call would be admitted, without counting it (`add`
+    /// counts it once its response is known).
+    pub fn peek(&self, counter: &str, calls: u64, period: u64, now: u64) -> FleetDecision {
+        self.decide(counter, calls, period, now, false)
+    }
+
+    /// Counts one call admitted earlier by `peek`.
+    pub fn add(&self, counter: &str, period: u64, now: u64) {
+        let period = period.max(1);
+        let window = now - now % period;
+        let mut counters = self.lock();
+        let entry = counters.entry((counter.to_string(), window)).or_default();
+        entry.period = period;
+        entry.unreported += 1;
+    }
+
+    fn decide(
+        &self,
+        counter: &str,
+        calls: u64,
+        period: u64,
+        now: u64,
+        counting: bool,
+    ) -> FleetDecision {
         let period = period.max(1);
         let window = now - now % period;
         let reset = window + period - now;
@@ -188,7 +215,9 @@ impl Fleet {
         if used >= calls {
             return FleetDecision::Denied { retry_after: reset };
         }
-        entry.unreported += 1;
+        if counting {
+            entry.unreported += 1;
+        }
         FleetDecision::Allowed {
             remaining: calls - used - 1,
             reset,

@@ -16,7 +16,6 @@ use std::{
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
-    metrics::{Temporality, data::ResourceMetrics, exporter::PushMetricExporter},
     trace::{SpanData, SpanExporter},
 };
 
@@ -61,7 +60,7 @@ impl Counts {
         };
     }
 
-    fn failed(&self, error: String) {
+    pub(crate) fn failed(&self, error: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
     }
 
@@ -121,43 +120,5 @@ impl<E: SpanExporter> SpanExporter for Spans<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
-    }
-}
-
-/// The metric exporter, counting failures.
-#[derive(Debug)]
-pub struct Metrics<E> {
-    inner: E,
-    counts: Arc<Counts>,
-}
-
-impl<E> Metrics<E> {
-    pub fn new(inner: E, counts: Arc<Counts>) -> Self {
-        Metrics { inner, counts }
-    }
-}
-
-impl<E: PushMetricExporter> PushMetricExporter for Metrics<E> {
-    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let result = self.inner.export(metrics).await;
-        if let Err(e) = &result {
-            self.counts
-                .metric_exports_failed
-                .fetch_add(1, Ordering::Relaxed);
-            self.counts.failed(e.to_string());
-        }
-        result
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn temporality(&self) -> Temporality {
-        self.inner.temporality()
     }
 }

@@ -6,7 +6,8 @@
 //! exports them from a thread of its own, and a span that finds the
 //! bounded queue full is dropped and counted (`Counts`). Exports that
 //! fail (collector down, slow or answering errors) are counted too.
-//! Metrics go out through the SDK's periodic reader.
+//! Metrics are the caller's own counts, read and pushed periodically
+//! (`metrics`): recording them costs the request path nothing here.
 //!
 //! The SDK's exporter threads have no tokio runtime; `client::OnRuntime`
 //! runs each HTTP export on the process's runtime instead.
@@ -15,8 +16,13 @@
 
 mod client;
 mod counting;
+pub mod metrics;
 
-use std::{collections::HashMap, sync::Arc, time::SystemTime};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::{Duration, SystemTime},
+};
 
 pub use counting::Counts;
 use gateway_model::config::Otlp;
@@ -29,14 +35,11 @@ use opentelemetry::{
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
     Resource,
-    metrics::{PeriodicReader, SdkMeterProvider},
     trace::{
         BatchConfigBuilder, BatchSpanProcessor, Sampler, SamplingDecision, ShouldSample, SpanData,
         SpanEvents, SpanLinks, SpanProcessor,
     },
 };
-
-pub use opentelemetry::metrics::Meter;
 
 #[derive(Debug, thiserror::Error)]
 #[error("telemetry.otlp: cannot set up the exporter for {endpoint}: {message}")]
@@ -49,9 +52,18 @@ pub struct SetupError {
 pub struct Export {
     processor: BatchSpanProcessor,
     sampler: Sampler,
-    meters: SdkMeterProvider,
     counts: Arc<Counts>,
     endpoint: String,
+    /// What `export_metrics` needs, kept from the settings.
+    runtime: tokio::runtime::Handle,
+    metrics_url: String,
+    headers: Vec<(String, String)>,
+    export_timeout: Duration,
+    metrics_interval: Duration,
+    resource: Resource,
+    started: SystemTime,
+    /// Set once the caller hands over its metrics.
+    metrics: OnceLock<Arc<metrics::Push>>,
 }
 
 /// One ended server span, as the caller knows it.
@@ -99,7 +111,7 @@ impl Export {
             ))
             .with_endpoint(config.traces_url())
             .with_timeout(config.export_timeout)
-            .with_headers(headers.clone())
+            .with_headers(headers)
             .build()
             .map_err(|e| fail(e.to_string()))?;
         let mut processor =
@@ -114,30 +126,22 @@ impl Export {
                 .build();
         processor.set_resource(&resource);
 
-        let metrics = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_http_client(client::OnRuntime::new(runtime, config.export_timeout))
-            .with_endpoint(config.metrics_url())
-            .with_timeout(config.export_timeout)
-            .with_headers(headers)
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
-        let reader = PeriodicReader::builder(counting::Metrics::new(metrics, counts.clone()))
-            .with_interval(config.metrics_interval)
-            .build();
-        let meters = SdkMeterProvider::builder()
-            .with_resource(resource)
-            .with_reader(reader)
-            .build();
         let sampler =
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sampling_ratio)));
         counts.set_capacity(config.queue_size);
         Ok(Export {
             processor,
             sampler,
-            meters,
             counts,
             endpoint: config.endpoint.clone(),
+            runtime,
+            metrics_url: config.metrics_url(),
+            headers: config.headers.clone(),
+            export_timeout: config.export_timeout,
+            metrics_interval: config.metrics_interval,
+            resource,
+            started: SystemTime::now(),
+            metrics: OnceLock::new(),
         })
     }
 
@@ -151,10 +155,26 @@ impl Export {
         &self.counts
     }
 
-    /// A meter to make instruments with.
-    pub fn meter(&self, name: &'static str) -> Meter {
-        use opentelemetry::metrics::MeterProvider;
-        self.meters.meter(name)
+    /// Exports what `collect` reads every `metrics_interval` (and at
+    /// shutdown), as metrics of `scope`; once per process.
+    pub fn export_metrics(
+        &self,
+        scope: &opentelemetry::InstrumentationScope,
+        collect: metrics::Collect,
+    ) {
+        let push = Arc::new(metrics::Push {
+            client: client::OnRuntime::new(self.runtime.clone(), self.export_timeout),
+            url: self.metrics_url.clone(),
+            headers: self.headers.clone(),
+            resource: (&self.resource).into(),
+            scope: (scope, None).into(),
+            start: self.started,
+            collect,
+            counts: self.counts.clone(),
+        });
+        if self.metrics.set(push.clone()).is_ok() {
+            self.runtime.spawn(push.run(self.metrics_interval));
+        }
     }
 
     /// Parent-based ratio sampling: a request that continues a trace
@@ -218,10 +238,13 @@ impl Export {
         });
     }
 
-    /// Sends what is queued and stops the threads (at exit).
+    /// Sends what is queued and the metrics' last values, and stops the
+    /// threads (at exit; blocks, so not on an async task).
     pub fn shutdown(&self) {
         let _ = self.processor.shutdown();
-        let _ = self.meters.shutdown();
+        if let Some(push) = self.metrics.get() {
+            self.runtime.block_on(push.send());
+        }
     }
 
     /// The Prometheus text of the export's counters.

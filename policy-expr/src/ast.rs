@@ -187,6 +187,16 @@ pub enum ExprKind {
         param: String,
         body: Box<Expr>,
     },
+    /// `new JObject(...)`, `new JProperty(name, value)`, `new JArray(...)`.
+    New {
+        class: String,
+        args: Vec<Arg>,
+    },
+    /// `new T[] { a, b }` or `new[] { a, b }`.
+    NewArray {
+        elem: Option<TypeName>,
+        items: Vec<Expr>,
+    },
 }
 
 /// A call argument: `x`, `name: x`, `out var x`, `out T x` or `out x`.

@@ -19,6 +19,8 @@ pub enum Class {
     JToken,
     StringComparison,
     Formatting,
+    WebUtility,
+    Uri,
 }
 
 impl Class {
@@ -40,6 +42,8 @@ impl Class {
             "JToken" => Class::JToken,
             "StringComparison" => Class::StringComparison,
             "Formatting" => Class::Formatting,
+            "WebUtility" => Class::WebUtility,
+            "Uri" => Class::Uri,
             _ => return None,
         })
     }
@@ -62,6 +66,8 @@ impl Class {
             Class::JToken => "JToken",
             Class::StringComparison => "StringComparison",
             Class::Formatting => "Formatting",
+            Class::WebUtility => "WebUtility",
+            Class::Uri => "Uri",
         }
     }
 
@@ -85,8 +91,20 @@ impl Class {
                 "Ordinal, OrdinalIgnoreCase, InvariantCulture, InvariantCultureIgnoreCase, CurrentCulture, CurrentCultureIgnoreCase"
             }
             Class::Formatting => "None, Indented",
+            Class::WebUtility => "UrlEncode, UrlDecode, HtmlEncode, HtmlDecode",
+            Class::Uri => "EscapeDataString, UnescapeDataString",
         }
     }
+}
+
+/// Namespaces a type may be qualified with (`System.Text.Encoding.UTF8`,
+/// `System.Net.WebUtility.UrlEncode(...)`): the name after one of these
+/// is looked up as if it stood alone.
+pub fn is_namespace(name: &str) -> bool {
+    matches!(
+        name,
+        "System" | "Text" | "Net" | "Newtonsoft" | "Json" | "Linq" | "Collections" | "Generic"
+    )
 }
 
 /// `StringComparison.*` as a flag: whether case is ignored.

@@ -5,7 +5,7 @@
 
 use crate::{
     ast::{Arg, ArgValue, BinOp, Expr, ExprKind, Source, Span, Stmt, TypeName, UnOp},
-    builtins::{Class, comparison},
+    builtins::{Class, comparison, is_namespace},
     error::LoadError,
     ir::{Arith, Body, Cmp, DatePart, Func, IrStmt, Linq, Node, Num, Trim, TryFunc, Unit},
     model::{self, Kind, Member, Prop},
@@ -70,6 +70,38 @@ pub fn check(src: &Source) -> R<Checked> {
     })
 }
 
+/// Refuses a value JSON cannot hold (a context object, a dictionary).
+fn json_able(e: &Expr, t: &Ty) -> R<()> {
+    let ok = match t {
+        Ty::Null
+        | Ty::Object
+        | Ty::Bool
+        | Ty::Int
+        | Ty::Long
+        | Ty::Double
+        | Ty::Char
+        | Ty::Str
+        | Ty::DateTime
+        | Ty::TimeSpan
+        | Ty::Guid
+        | Ty::JObject
+        | Ty::JArray
+        | Ty::JToken
+        | Ty::JProperty => true,
+        Ty::Array(el) => **el != Ty::JProperty,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            e,
+            format!("{t} cannot be a JSON value"),
+            "pass text, a number, a bool, JSON or an array of them",
+        ))
+    }
+}
+
 fn stmt_span(s: &Stmt) -> Span {
     match s {
         Stmt::Decl { span, .. } | Stmt::Assign { span, .. } | Stmt::If { span, .. } => *span,
@@ -103,6 +135,8 @@ enum Res {
     Val(Node, Ty, bool),
     Model(Kind, bool),
     Static(Class),
+    /// `System`, `System.Text`, ...: a qualifier before a type.
+    Namespace(String),
 }
 
 #[derive(Default)]
@@ -307,6 +341,11 @@ impl Checker {
                 format!("`{}` is a type, not a value", c.name()),
                 format!("use one of its members: {}", c.members()),
             )),
+            Res::Namespace(n) => Err(err(
+                e,
+                format!("`{n}` is a namespace, not a value"),
+                "name a type after it, e.g. System.Text.Encoding.UTF8",
+            )),
         }
     }
 
@@ -329,6 +368,8 @@ impl Checker {
                     Res::Val(Node::Local(*slot), ty.clone(), false)
                 } else if let Some(c) = Class::from_ident(name) {
                     Res::Static(c)
+                } else if is_namespace(name) {
+                    Res::Namespace(name.clone())
                 } else {
                     let hint = match name.as_str() {
                         "Regex" => "regular expressions are outside the supported surface; use StartsWith, Contains, Split, IndexOf or Substring".to_string(),
@@ -473,6 +514,45 @@ impl Checker {
                 }
                 Res::Val(Node::Cast(want.clone(), Box::new(n), s), want, false)
             }
+            ExprKind::New { class, args } => {
+                let (n, t) = self.new_object(e, class, args)?;
+                Res::Val(n, t, false)
+            }
+            ExprKind::NewArray { elem, items } => {
+                let mut typed = Vec::with_capacity(items.len());
+                for x in items {
+                    let (n, t) = self.expr(x)?;
+                    typed.push((x, n, t));
+                }
+                let el = match elem {
+                    Some(tn) => Ty::from_name(tn),
+                    None => {
+                        let mut ty = typed.first().map(|(_, _, t)| t.clone());
+                        for (x, _, t) in &typed[1.min(typed.len())..] {
+                            ty = ty.as_ref().and_then(|u| Ty::unify(u, t));
+                            if ty.is_none() {
+                                return Err(err(
+                                    x,
+                                    format!("the items of `new[]` differ in type ({t})"),
+                                    "name the type: new string[] { ... }",
+                                ));
+                            }
+                        }
+                        ty.ok_or_else(|| {
+                            err(e, "`new[] { }` has no type", "name it: new string[] { }")
+                        })?
+                    }
+                };
+                let nodes = typed
+                    .into_iter()
+                    .map(|(x, n, t)| self.convert(x, n, &t, &el))
+                    .collect::<R<Vec<_>>>()?;
+                Res::Val(
+                    call(Func::NewArray, None, nodes, false, s),
+                    Ty::Array(Box::new(el)),
+                    false,
+                )
+            }
             ExprKind::Lambda { .. } => {
                 return Err(err(
                     e,
@@ -593,6 +673,19 @@ impl Checker {
     /// `recv.name` without a call: properties.
     fn member(&mut self, e: &Expr, recv: &Expr, r: Res, name: &str, ns: bool, s: Span) -> R<Res> {
         match r {
+            Res::Namespace(space) => {
+                if let Some(c) = Class::from_ident(name) {
+                    Ok(Res::Static(c))
+                } else if is_namespace(name) {
+                    Ok(Res::Namespace(format!("{space}.{name}")))
+                } else {
+                    Err(err(
+                        e,
+                        format!("`{space}.{name}` is outside the supported surface"),
+                        "types known here: string, int, long, bool, double, Convert, Encoding, DateTime, TimeSpan, Guid, Math, JObject, JArray, JToken, StringComparison, Formatting, WebUtility, Uri",
+                    ))
+                }
+            }
             Res::Model(kind, safe) => match model::member(kind, name) {
                 Some(Member::Object(k)) => Ok(Res::Model(k, safe || ns)),
                 Some(Member::Leaf(prop, ty)) => Ok(Res::Val(
@@ -723,6 +816,58 @@ impl Checker {
 
     /// Checks arguments against parameter types; `optional` trailing ones
     /// may be left out.
+    /// `new JProperty(name, value)`, `new JObject(properties...)`,
+    /// `new JArray(items...)`.
+    fn new_object(&mut self, e: &Expr, class: &str, args: &[Arg]) -> R<(Node, Ty)> {
+        let s = e.span;
+        let got = self.args_plain(args)?;
+        match class {
+            "JProperty" => {
+                let [(kn, kt, kx), (vn, vt, vx)]: [_; 2] =
+                    got.try_into().map_err(|got: Vec<_>| {
+                        err(
+                            e,
+                            format!("new JProperty takes 2 arguments, {} given", got.len()),
+                            "write new JProperty(\"name\", value)",
+                        )
+                    })?;
+                let name = self.convert(&kx, kn, &kt, &Ty::Str)?;
+                json_able(&vx, &vt)?;
+                let node = call(Func::NewJProperty, None, vec![name, vn], false, s);
+                Ok((node, Ty::JProperty))
+            }
+            "JObject" => {
+                let mut nodes = Vec::with_capacity(got.len());
+                for (n, t, x) in got {
+                    if t != Ty::JProperty {
+                        return Err(err(
+                            &x,
+                            format!("new JObject takes JProperty arguments, not {t}"),
+                            "write new JObject(new JProperty(\"name\", value), ...)",
+                        ));
+                    }
+                    nodes.push(n);
+                }
+                Ok((call(Func::NewJObject, None, nodes, false, s), Ty::JObject))
+            }
+            _ => {
+                let mut nodes = Vec::with_capacity(got.len());
+                for (n, t, x) in got {
+                    if t == Ty::JProperty {
+                        return Err(err(
+                            &x,
+                            "a JArray cannot hold a JProperty",
+                            "put the property in a new JObject(...) first",
+                        ));
+                    }
+                    json_able(&x, &t)?;
+                    nodes.push(n);
+                }
+                Ok((call(Func::NewJArray, None, nodes, false, s), Ty::JArray))
+            }
+        }
+    }
+
     fn sig(&mut self, e: &Expr, args: &[Arg], params: &[Ty], optional: usize) -> R<Vec<Node>> {
         let got = self.args_plain(args)?;
         if got.len() > params.len() || got.len() + optional < params.len() {
@@ -759,6 +904,11 @@ impl Checker {
         let str_ = || Ty::Str;
         let targ = |i: usize| targs.get(i).map(Ty::from_name);
         match r {
+            Res::Namespace(space) => Err(err(
+                e,
+                format!("`{space}.{name}` is outside the supported surface"),
+                "call a method of a type, e.g. System.Net.WebUtility.UrlEncode(text)",
+            )),
             Res::Static(class) => {
                 let v = |n: Node, t: Ty| Ok(Res::Val(n, t, false));
                 match (class, name) {
@@ -920,6 +1070,22 @@ impl Checker {
                     (Class::Math, "Pow") => {
                         let a = self.sig(e, args, &[Ty::Double, Ty::Double], 0)?;
                         v(call(Func::Pow, None, a, false, s), Ty::Double)
+                    }
+                    (
+                        Class::WebUtility,
+                        "UrlEncode" | "UrlDecode" | "HtmlEncode" | "HtmlDecode",
+                    )
+                    | (Class::Uri, "EscapeDataString" | "UnescapeDataString") => {
+                        let f = match name {
+                            "UrlEncode" => Func::UrlEncode,
+                            "UrlDecode" => Func::UrlDecode,
+                            "HtmlEncode" => Func::HtmlEncode,
+                            "HtmlDecode" => Func::HtmlDecode,
+                            "EscapeDataString" => Func::EscapeDataString,
+                            _ => Func::UnescapeDataString,
+                        };
+                        let a = self.sig(e, args, &[str_()], 0)?;
+                        v(call(f, None, a, false, s), Ty::Str)
                     }
                     (Class::JObject | Class::JArray | Class::JToken, "Parse") => {
                         let t = class_ty(class);

@@ -2,6 +2,7 @@
 //! numbers, dates, time spans and GUIDs, DateTime format strings,
 //! `string.Format` and Newtonsoft's JSON text.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use std::fmt::Write;
 
 use time::{Duration, OffsetDateTime};
@@ -299,8 +300,159 @@ pub fn string_format(
     Ok(out)
 }
 
+/// `WebUtility.UrlEncode`: letters, digits and `-_.!*()` stay, a space is
+/// `+`, every other UTF-8 byte `%XX` (upper-case hex).
+pub fn url_encode(text: &str) -> String {
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'!')
+        .remove(b'*')
+        .remove(b'(')
+        .remove(b')')
+        .remove(b' ');
+    utf8_percent_encode(text, KEEP)
+        .to_string()
+        .replace(' ', "+")
+}
+
+/// `WebUtility.UrlDecode`: `+` is a space, `%XX` a byte; invalid UTF-8
+/// becomes U+FFFD.
+pub fn url_decode(text: &str) -> String {
+    percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `Uri.EscapeDataString`: RFC 3986's unreserved characters stay.
+pub fn escape_data_string(text: &str) -> String {
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(text, KEEP).to_string()
+}
+
+/// `Uri.UnescapeDataString` (`+` stays `+`).
+pub fn unescape_data_string(text: &str) -> String {
+    percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+/// `WebUtility.HtmlEncode`: `< > & " '` and U+00A0..U+00FF as entities,
+/// characters past the Basic Multilingual Plane as numeric references.
+pub fn html_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\u{a0}'..='\u{ff}' | '\u{10000}'.. => {
+                out.push_str(&format!("&#{};", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `WebUtility.HtmlDecode` for numeric references and the entities
+/// `HtmlEncode` writes (plus `&apos;` and `&nbsp;`); others stay as text.
+pub fn html_decode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let c = match &rest[1..end] {
+                "lt" => '<',
+                "gt" => '>',
+                "amp" => '&',
+                "quot" => '"',
+                "apos" => '\'',
+                "nbsp" => '\u{a0}',
+                n => {
+                    let code = match n.strip_prefix("#x").or_else(|| n.strip_prefix("#X")) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => n.strip_prefix('#')?.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn url_and_html_encoding_as_dotnet() {
+        // (input, UrlEncode, EscapeDataString, HtmlEncode), as .NET gives them.
+        let cases = [
+            (
+                "a b&c=d/e",
+                "a+b%26c%3Dd%2Fe",
+                "a%20b%26c%3Dd%2Fe",
+                "a b&amp;c=d/e",
+            ),
+            ("-_.!*()~", "-_.!*()%7E", "-_.%21%2A%28%29~", "-_.!*()~"),
+            (
+                "<p class='x'>\"",
+                "%3Cp+class%3D%27x%27%3E%22",
+                "%3Cp%20class%3D%27x%27%3E%22",
+                "&lt;p class=&#39;x&#39;&gt;&quot;",
+            ),
+            (
+                "é€😀",
+                "%C3%A9%E2%82%AC%F0%9F%98%80",
+                "%C3%A9%E2%82%AC%F0%9F%98%80",
+                "&#233;€&#128512;",
+            ),
+            ("", "", "", ""),
+        ];
+        for (text, url, data, html) in cases {
+            assert_eq!(super::url_encode(text), url, "UrlEncode {text:?}");
+            assert_eq!(
+                super::escape_data_string(text),
+                data,
+                "EscapeDataString {text:?}"
+            );
+            assert_eq!(super::html_encode(text), html, "HtmlEncode {text:?}");
+            assert_eq!(super::url_decode(url), text, "UrlDecode {url:?}");
+            assert_eq!(
+                super::unescape_data_string(data),
+                text,
+                "UnescapeDataString {data:?}"
+            );
+            assert_eq!(super::html_decode(html), text, "HtmlDecode {html:?}");
+        }
+        // Decoding leaves what is not an escape alone.
+        assert_eq!(super::url_decode("100%"), "100%");
+        assert_eq!(super::unescape_data_string("a+b"), "a+b");
+        assert_eq!(
+            super::html_decode("a & b &unknown; &#x41;"),
+            "a & b &unknown; A"
+        );
+    }
     use super::*;
     use crate::value::Value;
 

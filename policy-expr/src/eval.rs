@@ -547,6 +547,70 @@ impl<'a> Eval<'a, '_> {
                 Value::Bytes(b) => Value::string(String::from_utf8_lossy(b).into_owned()),
                 _ => return Err(null_arg()),
             },
+            Func::UrlEncode
+            | Func::UrlDecode
+            | Func::HtmlEncode
+            | Func::HtmlDecode
+            | Func::EscapeDataString
+            | Func::UnescapeDataString => {
+                let Some(text) = s(&args[0]) else {
+                    // WebUtility gives null for null; Uri throws.
+                    return match func {
+                        Func::EscapeDataString | Func::UnescapeDataString => Err(null_arg()),
+                        _ => Ok(Value::Null),
+                    };
+                };
+                Value::string(match func {
+                    Func::UrlEncode => dotnet::url_encode(text),
+                    Func::UrlDecode => dotnet::url_decode(text),
+                    Func::HtmlEncode => dotnet::html_encode(text),
+                    Func::HtmlDecode => dotnet::html_decode(text),
+                    Func::EscapeDataString => dotnet::escape_data_string(text),
+                    _ => dotnet::unescape_data_string(text),
+                })
+            }
+            Func::NewJProperty => {
+                let Some(name) = s(&args[0]) else {
+                    return Err(null_arg());
+                };
+                let mut m = serde_json::Map::new();
+                m.insert(name.to_string(), to_json(&args[1]));
+                Value::Json(Arc::new(serde_json::Value::Object(m)))
+            }
+            Func::NewJObject => {
+                let mut m = serde_json::Map::new();
+                for p in args.iter() {
+                    let Value::Json(p) = p else {
+                        return Err(null_arg());
+                    };
+                    for (k, v) in p.as_object().into_iter().flatten() {
+                        if m.insert(k.clone(), v.clone()).is_some() {
+                            return fail(
+                                span,
+                                format!(
+                                    "Can not add property {k} to Newtonsoft.Json.Linq.JObject. Property with the same name already exists on object."
+                                ),
+                            );
+                        }
+                    }
+                }
+                Value::Json(Arc::new(serde_json::Value::Object(m)))
+            }
+            Func::NewJArray => {
+                let mut items = Vec::new();
+                for a in args.iter() {
+                    // Like Newtonsoft, an enumerable argument adds its items.
+                    match a {
+                        Value::Array(xs) => items.extend(xs.iter().map(to_json)),
+                        Value::Json(j) if j.is_array() => {
+                            items.extend(j.as_array().into_iter().flatten().cloned())
+                        }
+                        v => items.push(to_json(v)),
+                    }
+                }
+                Value::Json(Arc::new(serde_json::Value::Array(items)))
+            }
+            Func::NewArray => Value::Array(Arc::new(args.iter_mut().map(std::mem::take).collect())),
             Func::UtcNow => Value::DateTime(OffsetDateTime::now_utc()),
             Func::DtFormat => {
                 let Value::DateTime(d) = recv else {
@@ -923,6 +987,23 @@ fn int(v: &Value<'_>) -> i32 {
 
 fn len32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// A value as a JSON token, as Newtonsoft's `JToken.FromObject` gives it
+/// for the types of the surface.
+fn to_json(v: &Value<'_>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Long(i) => J::from(*i),
+        Value::Double(d) => serde_json::Number::from_f64(*d).map_or(J::Null, J::Number),
+        Value::Json(j) => (**j).clone(),
+        Value::Array(xs) => J::Array(xs.iter().map(to_json).collect()),
+        Value::Bytes(b) => J::String(STANDARD.encode(b.as_slice())),
+        other => J::String(other.to_string()),
+    }
 }
 
 fn json_type(v: &serde_json::Value) -> &'static str {

@@ -155,6 +155,22 @@ pub enum Func {
     ArrIndex,
     // bodies
     BodyAs(crate::model::BodyOf, Ty),
+    // construction
+    /// `new JProperty(name, value)`: a one-member object.
+    NewJProperty,
+    /// `new JObject(properties...)`
+    NewJObject,
+    /// `new JArray(items...)`; one array argument gives its items.
+    NewJArray,
+    /// `new T[] { ... }`
+    NewArray,
+    // URLs and HTML
+    UrlEncode,
+    UrlDecode,
+    HtmlEncode,
+    HtmlDecode,
+    EscapeDataString,
+    UnescapeDataString,
 }
 
 /// Functions that return a bool and set an `out` variable.

@@ -119,6 +119,15 @@ fn expr_depth(e: &Expr) -> u32 {
         ExprKind::Index { recv, index } => expr_depth(recv).max(expr_depth(index)),
         ExprKind::Unary(_, x) | ExprKind::Cast(_, x) => expr_depth(x),
         ExprKind::Lambda { body, .. } => expr_depth(body),
+        ExprKind::New { args, .. } => args
+            .iter()
+            .map(|a| match &a.value {
+                ArgValue::Expr(x) => expr_depth(x),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0),
+        ExprKind::NewArray { items, .. } => items.iter().map(expr_depth).max().unwrap_or(0),
         ExprKind::Binary(_, a, b) => expr_depth(a).max(expr_depth(b)),
         ExprKind::Cond(a, b, c) => expr_depth(a).max(expr_depth(b)).max(expr_depth(c)),
         _ => 0,
@@ -672,14 +681,7 @@ impl Parser {
                 "true" => ExprKind::Bool(true),
                 "false" => ExprKind::Bool(false),
                 "null" => ExprKind::Null,
-                "new" => {
-                    return Err(LoadError::new(
-                        span,
-                        "new",
-                        "`new` is outside the supported surface",
-                        "build JSON with JObject.Parse(\"...\") and text with String.Concat or string.Format",
-                    ));
-                }
+                "new" => self.new_expr(span)?,
                 _ => ExprKind::Name(word),
             },
             Tok::LParen => {
@@ -706,6 +708,51 @@ impl Parser {
             }
         };
         Ok(Expr { kind, span })
+    }
+}
+
+impl Parser {
+    /// After `new`: `JObject(...)`, `JProperty(...)`, `JArray(...)`,
+    /// `T[] { ... }` or `[] { ... }`.
+    fn new_expr(&mut self, span: Span) -> R<ExprKind> {
+        let refuse = |what: &str| {
+            LoadError::new(
+                span,
+                &format!("new {what}"),
+                "`new` makes only JObject, JProperty, JArray and arrays (`new string[] { ... }`) in the supported surface",
+                "build JSON with new JObject(new JProperty(\"name\", value)) or JObject.Parse(\"...\") and text with String.Concat or string.Format",
+            )
+        };
+        let elem = match self.peek() {
+            Some(Tok::LBracket) => None,
+            Some(Tok::Ident(word)) => {
+                let word = word.clone();
+                self.pos += 1;
+                if matches!(word.as_str(), "JObject" | "JProperty" | "JArray")
+                    && self.eat(&Tok::LParen)
+                {
+                    let args = self.args()?;
+                    return Ok(ExprKind::New { class: word, args });
+                }
+                match TypeName::from_ident(&word) {
+                    Some(t) if self.peek() == Some(&Tok::LBracket) => Some(t),
+                    _ => return Err(refuse(&word)),
+                }
+            }
+            _ => return Err(refuse("")),
+        };
+        self.expect(&Tok::LBracket, "`[`")?;
+        self.expect(&Tok::RBracket, "`]`")?;
+        self.expect(&Tok::LBrace, "`{`")?;
+        let mut items = Vec::new();
+        while !self.eat(&Tok::RBrace) {
+            items.push(self.expr()?);
+            if !self.eat(&Tok::Comma) {
+                self.expect(&Tok::RBrace, "`,` or `}`")?;
+                break;
+            }
+        }
+        Ok(ExprKind::NewArray { elem, items })
     }
 }
 

@@ -157,6 +157,29 @@ fn write_expr(out: &mut String, e: &Expr) {
             write_expr(out, body);
             out.push(')');
         }
+        ExprKind::New { class, args } => {
+            write!(out, "new {class}(").expect("writing to a String");
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                arg(out, a);
+            }
+            out.push(')');
+        }
+        ExprKind::NewArray { elem, items } => {
+            match elem {
+                Some(t) => write!(out, "new {t}[] {{ ").expect("writing to a String"),
+                None => out.push_str("new[] { "),
+            }
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_expr(out, x);
+            }
+            out.push_str(" }");
+        }
     }
 }
 

@@ -22,6 +22,8 @@ pub enum Ty {
     JObject,
     JArray,
     JToken,
+    /// `new JProperty(name, value)`: an argument of `new JObject(...)`.
+    JProperty,
     Jwt,
     /// `byte[]`
     Bytes,
@@ -103,7 +105,7 @@ impl Ty {
         match (self, want) {
             (Ty::Null, w) => w.nullable(),
             (Ty::Int, Ty::Long | Ty::Double) | (Ty::Long, Ty::Double) => true,
-            (Ty::JObject | Ty::JArray, Ty::JToken) => true,
+            (Ty::JObject | Ty::JArray | Ty::JProperty, Ty::JToken) => true,
             (Ty::Array(a), Ty::Array(b)) => a.fits(b),
             _ => false,
         }
@@ -153,6 +155,7 @@ impl fmt::Display for Ty {
             Ty::JObject => f.write_str("JObject"),
             Ty::JArray => f.write_str("JArray"),
             Ty::JToken => f.write_str("JToken"),
+            Ty::JProperty => f.write_str("JProperty"),
             Ty::Jwt => f.write_str("Jwt"),
             Ty::Bytes => f.write_str("byte[]"),
             Ty::Array(e) => write!(f, "{e}[]"),

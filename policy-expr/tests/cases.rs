@@ -592,6 +592,57 @@ fn json() {
                 "@(context.Request.Body.As<string>().StartsWith(\"{\"))",
                 b(true),
             ),
+            // Built with `new`, as real documents do.
+            (
+                "@(new JObject(new JProperty(\"id\", 7), new JProperty(\"name\", context.Request.Method), new JProperty(\"ok\", true), new JProperty(\"none\", null)).ToString(Formatting.None))",
+                s("{\"id\":7,\"name\":\"POST\",\"ok\":true,\"none\":null}"),
+            ),
+            ("@(new JObject().ToString(Formatting.None))", s("{}")),
+            (
+                "@(new JArray(1, \"a\", new JObject(new JProperty(\"b\", 2.5))).ToString(Formatting.None))",
+                s("[1,\"a\",{\"b\":2.5}]"),
+            ),
+            ("@(new JArray(\"a,b\".Split(','))[1].ToString())", s("b")),
+            (
+                "@(new JObject(new JProperty(\"items\", new JArray(1, 2)))[\"items\"].Count)",
+                i(2),
+            ),
+            ("@(\"a;b,c\".Split(new char[] { ';', ',' }).Length)", i(3)),
+            (
+                "@(string.Join(\"-\", new string[] { \"x\", \"y\" }))",
+                s("x-y"),
+            ),
+            ("@(new[] { 3, 1, 2 }.OrderBy(x => x).First())", i(1)),
+        ],
+    );
+}
+
+#[test]
+fn qualified_names_and_url_html_encoding() {
+    let f = common::Fixture::new();
+    run_table(
+        &f,
+        &[
+            (
+                "@(System.Text.Encoding.UTF8.GetString(System.Convert.FromBase64String(\"aGk=\")))",
+                s("hi"),
+            ),
+            (
+                "@(context.Request.Method.Equals(\"post\", System.StringComparison.OrdinalIgnoreCase))",
+                b(true),
+            ),
+            (
+                "@(System.Net.WebUtility.UrlEncode(\"a b&c\"))",
+                s("a+b%26c"),
+            ),
+            (
+                "@(System.Net.WebUtility.UrlDecode(\"a+b%26c\"))",
+                s("a b&c"),
+            ),
+            ("@(WebUtility.HtmlEncode(\"<b>'\"))", s("&lt;b&gt;&#39;")),
+            ("@(System.Uri.EscapeDataString(\"a b/c\"))", s("a%20b%2Fc")),
+            ("@(Uri.UnescapeDataString(\"a%20b\"))", s("a b")),
+            ("@(System.Net.WebUtility.UrlEncode(null) == null)", b(true)),
         ],
     );
 }
@@ -759,7 +810,24 @@ fn refusals() {
             "regular expressions are outside the supported surface",
         ),
         ("@($\"a{1}\")", (1, 3), "String.Concat"),
-        ("@(new JObject())", (1, 3), "JObject.Parse"),
+        ("@(new Random())", (1, 3), "new JObject(new JProperty"),
+        (
+            "@(new JObject(\"a\"))",
+            (1, 15),
+            "new JObject(new JProperty",
+        ),
+        (
+            "@(new JArray(new JProperty(\"a\", 1)))",
+            (1, 14),
+            "new JObject(...) first",
+        ),
+        ("@(new[] { 1, \"a\" })", (1, 14), "new string[]"),
+        ("@(System.IO.File)", (1, 3), "outside the supported surface"),
+        (
+            "@(new JProperty(\"a\", context.Request))",
+            (1, 22),
+            "use one of its members",
+        ),
         (
             "@{ foreach (var h in context.Request.Headers) { } return 1; }",
             (1, 4),
@@ -866,6 +934,11 @@ fn runtime_failures() {
             "Attempted to divide by zero.",
         ),
         ("@(JObject.Parse(\"{oops\"))", "Error parsing JSON"),
+        (
+            "@(new JObject(new JProperty(\"a\", 1), new JProperty(\"a\", 2)))",
+            "Property with the same name already exists",
+        ),
+        ("@(Uri.EscapeDataString(null))", "Value cannot be null."),
         ("@(JObject.Parse(\"[1]\"))", "JArray"),
         ("@(context.Response.Body.As<JObject>())", "JArray"),
         ("@(\"abc\".Substring(5))", "Index and length"),

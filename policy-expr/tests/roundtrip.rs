@@ -118,6 +118,13 @@ fn expr() -> impl Strategy<Value = Expr> {
             (inner.clone(), inner.clone(), inner.clone()).prop_map(move |(c, x, y)| e(ExprKind::Cond(b(c), b(x), b(y)))),
             (type_name(), inner.clone()).prop_map(move |(t, x)| e(ExprKind::Cast(t, b(x)))),
             (name(), inner.clone()).prop_map(move |(p, x)| e(ExprKind::Lambda { param: p, body: b(x) })),
+            (prop::sample::select(vec!["JObject", "JProperty", "JArray"]), prop::collection::vec(inner.clone(), 0..3))
+                .prop_map(move |(c, xs)| e(ExprKind::New {
+                    class: c.to_string(),
+                    args: xs.into_iter().map(|x| Arg { name: None, value: ArgValue::Expr(x) }).collect()
+                })),
+            (proptest::option::of(type_name().prop_filter("one rank", |t| !matches!(t, TypeName::Array(_)))), prop::collection::vec(inner.clone(), 0..3))
+                .prop_map(move |(t, xs)| e(ExprKind::NewArray { elem: t, items: xs })),
         ]
     })
 }

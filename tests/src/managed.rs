@@ -122,7 +122,16 @@ startup_timeout_secs = 5
 
     /// A GET on the gateway's listener: status and body.
     pub fn get(&self, path: &str) -> (u16, String) {
-        curl(&[&format!("http://127.0.0.1:{}{path}", self.port)])
+        self.get_keyed(path, None)
+    }
+
+    /// GET `path`, with subscription key `key` when given.
+    pub fn get_keyed(&self, path: &str, key: Option<&str>) -> (u16, String) {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        match key {
+            Some(key) => curl(&["-H", &format!("Ocp-Apim-Subscription-Key: {key}"), &url]),
+            None => curl(&[&url]),
+        }
     }
 
     /// Polls `path` until `check` accepts the answer, up to `secs`;
@@ -133,9 +142,20 @@ startup_timeout_secs = 5
         secs: u64,
         check: impl Fn(u16, &str) -> bool,
     ) -> (u16, String) {
+        self.wait_keyed(path, None, secs, check)
+    }
+
+    /// `wait_for` with subscription key `key` on each request.
+    pub fn wait_keyed(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        secs: u64,
+        check: impl Fn(u16, &str) -> bool,
+    ) -> (u16, String) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let (status, body) = self.get(path);
+            let (status, body) = self.get_keyed(path, key);
             if check(status, &body) || Instant::now() > deadline {
                 return (status, body);
             }

@@ -35,6 +35,7 @@ pub const TARGETS: &[&str] = &[
     "key_template",
     "catalog",
     "policy_expr",
+    "apim_lenient",
 ];
 
 /// Seconds each target runs unless told otherwise.

@@ -51,6 +51,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// How much of a corpus of real APIM policy documents edgegw imports
+    /// and runs: `corpus DIR [--report FILE]` (tests/src/bin/apim_corpus.rs).
+    Corpus {
+        /// The corpus folder, then --report FILE for a Markdown table.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Build target/dist/edgegw-<version>-x86_64-linux.tar.gz: binaries,
     /// unit files, default configuration, install.sh.
     Dist,
@@ -118,6 +125,13 @@ fn main() -> anyhow::Result<()> {
                 build::all()?;
             }
             bench::run(&target, &args)
+        }
+        Command::Corpus { args } => {
+            setup::ensure()?;
+            if std::env::var_os("EDGEGW_BIN").is_none() {
+                build::all()?;
+            }
+            bench::harness_bin("apim_corpus", &args)
         }
         Command::Dist => {
             setup::ensure()?;

@@ -243,7 +243,8 @@ fn json_file(out: &mut Read, file: &str, text: &str, resource: &str) -> Option<V
 
 /// A policy XML file's text, checked to be well-formed XML.
 fn xml(out: &mut Read, file: &str, text: &str, resource: &str) -> Option<String> {
-    match roxmltree::Document::parse(text) {
+    // As the gateway reads it: expressions may hold `<`, `&` and quotes.
+    match roxmltree::Document::parse(&gateway_model::apim::escape_expressions(text)) {
         Ok(_) => Some(text.to_string()),
         Err(e) => {
             let pos = e.pos();

@@ -42,20 +42,26 @@ struct Element {
     children: Option<fn(&mut Reader, Node, &mut Mapping)>,
 }
 
-const HEADERS_NOT_YET: Kind = NotYet(
-    "custom header and variable names for the limit's state are not supported yet; remove it (edgegw sends Retry-After and the IETF RateLimit headers)",
-);
-const INCREMENT_NOT_YET: Kind = NotYet(
-    "every call is counted when it arrives; counting on a condition is not supported yet, remove it",
-);
 const LIMIT_ATTRS: &[Attr] = &[
     ("calls", "calls", Int),
     ("renewal-period", "renewal_period", Int),
-    ("retry-after-header-name", "", HEADERS_NOT_YET),
-    ("retry-after-variable-name", "", HEADERS_NOT_YET),
-    ("remaining-calls-header-name", "", HEADERS_NOT_YET),
-    ("remaining-calls-variable-name", "", HEADERS_NOT_YET),
-    ("total-calls-header-name", "", HEADERS_NOT_YET),
+    ("retry-after-header-name", "retry_after_header_name", Text),
+    (
+        "retry-after-variable-name",
+        "retry_after_variable_name",
+        Text,
+    ),
+    (
+        "remaining-calls-header-name",
+        "remaining_calls_header_name",
+        Text,
+    ),
+    (
+        "remaining-calls-variable-name",
+        "remaining_calls_variable_name",
+        Text,
+    ),
+    ("total-calls-header-name", "total_calls_header_name", Text),
 ];
 const ELEMENTS: &[Element] = &[
     Element {
@@ -71,13 +77,25 @@ const ELEMENTS: &[Element] = &[
             ("calls", "calls", Int),
             ("renewal-period", "renewal_period", Int),
             ("counter-key", "counter_key", Key),
-            ("increment-condition", "", INCREMENT_NOT_YET),
+            ("increment-condition", "increment_condition", TextOrExpr),
             ("increment-count", "increment_count", Int),
-            ("retry-after-header-name", "", HEADERS_NOT_YET),
-            ("retry-after-variable-name", "", HEADERS_NOT_YET),
-            ("remaining-calls-header-name", "", HEADERS_NOT_YET),
-            ("remaining-calls-variable-name", "", HEADERS_NOT_YET),
-            ("total-calls-header-name", "", HEADERS_NOT_YET),
+            ("retry-after-header-name", "retry_after_header_name", Text),
+            (
+                "retry-after-variable-name",
+                "retry_after_variable_name",
+                Text,
+            ),
+            (
+                "remaining-calls-header-name",
+                "remaining_calls_header_name",
+                Text,
+            ),
+            (
+                "remaining-calls-variable-name",
+                "remaining_calls_variable_name",
+                Text,
+            ),
+            ("total-calls-header-name", "total_calls_header_name", Text),
         ],
         children: None,
     },
@@ -99,7 +117,7 @@ const ELEMENTS: &[Element] = &[
             ("bandwidth", "bandwidth", Int),
             ("renewal-period", "renewal_period", Int),
             ("counter-key", "counter_key", Key),
-            ("increment-condition", "", INCREMENT_NOT_YET),
+            ("increment-condition", "increment_condition", TextOrExpr),
             (
                 "first-period-start",
                 "",
@@ -119,6 +137,44 @@ const ELEMENTS: &[Element] = &[
         policy: "ip-filter",
         attrs: &[("action", "action", Text)],
         children: Some(ip_filter),
+    },
+    Element {
+        xml: "cache-lookup",
+        policy: "cache-lookup",
+        attrs: &[
+            ("vary-by-developer", "vary_by_developer", Bool),
+            ("vary-by-developer-groups", "vary_by_developer_groups", Bool),
+            ("caching-type", "caching_type", Text),
+            ("downstream-caching-type", "downstream_caching_type", Text),
+            ("must-revalidate", "must_revalidate", Bool),
+            (
+                "allow-private-response-caching",
+                "allow_private_response_caching",
+                Bool,
+            ),
+        ],
+        children: Some(cache_lookup),
+    },
+    Element {
+        xml: "cache-store",
+        policy: "cache-store",
+        attrs: &[
+            ("duration", "duration", Int),
+            ("cache-response", "cache_response", Bool),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "validate-client-certificate",
+        policy: "validate-client-certificate",
+        attrs: &[
+            ("validate-revocation", "validate-revocation", Bool),
+            ("validate-trust", "validate-trust", Bool),
+            ("validate-not-before", "validate-not-before", Bool),
+            ("validate-not-after", "validate-not-after", Bool),
+            ("ignore-error", "ignore-error", Bool),
+        ],
+        children: Some(client_identities),
     },
     Element {
         xml: "check-header",
@@ -209,7 +265,7 @@ const ELEMENTS: &[Element] = &[
         xml: "rewrite-uri",
         policy: "rewrite-uri",
         attrs: &[
-            ("template", "template", Text),
+            ("template", "template", TextOrExpr),
             ("copy-unmatched-params", "copy_unmatched_params", Bool),
         ],
         children: None,
@@ -364,14 +420,8 @@ const ELEMENTS: &[Element] = &[
 
 /// Elements refused with a line of their own: built elsewhere, or later.
 const NOT_YET: &[(&str, &str)] = &[
-    ("cache-lookup", "response caching is not supported yet"),
-    ("cache-store", "response caching is not supported yet"),
     ("cache-lookup-value", "value caching is not supported yet"),
     ("cache-store-value", "value caching is not supported yet"),
-    (
-        "validate-client-certificate",
-        "client certificates are not supported yet",
-    ),
     ("include-fragment", "policy fragments are not supported yet"),
 ];
 
@@ -470,7 +520,10 @@ fn attribute(r: &mut Reader, node: Node, name: &str, kind: Kind) -> Option<Value
 pub(super) fn xml_names(element: &str, policy: &str, message: &str) -> String {
     let mut out = message.replace(&format!("policy \"{policy}\": "), "");
     if let Some(e) = ELEMENTS.iter().find(|e| e.xml == element) {
-        for (xml, field, _) in e.attrs {
+        // Longest first: `vary_by_developer` is a prefix of another field.
+        let mut attrs: Vec<&Attr> = e.attrs.iter().collect();
+        attrs.sort_by_key(|a| std::cmp::Reverse(a.1.len()));
+        for (xml, field, _) in attrs {
             if !field.is_empty() && xml != field {
                 out = out.replace(field, xml);
             }
@@ -523,6 +576,63 @@ fn check_header(r: &mut Reader, node: Node, args: &mut Mapping) {
     args.insert("values".into(), Value::Sequence(values));
 }
 
+/// `<vary-by-header>` and `<vary-by-query-parameter>` of `<cache-lookup>`,
+/// one name each (query parameters may also be `;`-separated).
+fn cache_lookup(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let (headers, query) = ("vary-by-header", "vary-by-query-parameter");
+    let mut lists = (Vec::new(), Vec::new());
+    for child in r.children(node, &[headers, query]) {
+        r.attributes(child, &[]);
+        let Some(text) = r.text(child) else { continue };
+        match child.tag_name().name() {
+            n if n == headers => lists.0.push(Value::from(text)),
+            _ => lists.1.push(Value::from(text)),
+        }
+    }
+    args.insert("vary_by_header".into(), Value::Sequence(lists.0));
+    args.insert("vary_by_query_parameter".into(), Value::Sequence(lists.1));
+}
+
+/// `<identities><identity thumbprint="..." .../></identities>` of
+/// `<validate-client-certificate>`: every attribute as documented.
+fn client_identities(r: &mut Reader, node: Node, args: &mut Mapping) {
+    const IDENTITY: &[&str] = &[
+        "thumbprint",
+        "serial-number",
+        "common-name",
+        "subject",
+        "dns-name",
+        "issuer-subject",
+        "issuer-thumbprint",
+        "issuer-certificate-id",
+        "certificate-id",
+    ];
+    let mut identities = Vec::new();
+    for list in r.children(node, &["identities"]) {
+        r.attributes(list, &[]);
+        for identity in r.children(list, &["identity"]) {
+            r.attributes(identity, IDENTITY);
+            r.no_children(identity);
+            let mut map = Mapping::new();
+            for name in IDENTITY {
+                if let Some(v) = r.literal(identity, name) {
+                    map.insert((*name).into(), v.into());
+                }
+            }
+            if map.is_empty() {
+                r.problem(
+                    identity,
+                    format!("needs at least one of: {}", IDENTITY.join(", ")),
+                );
+            }
+            identities.push(Value::Mapping(map));
+        }
+    }
+    if !identities.is_empty() {
+        args.insert("identities".into(), Value::Sequence(identities));
+    }
+}
+
 /// `<value>` of set-header and set-query-parameter: one, which may be an
 /// expression.
 fn one_value(r: &mut Reader, node: Node, args: &mut Mapping) {
@@ -536,12 +646,7 @@ fn one_value(r: &mut Reader, node: Node, args: &mut Mapping) {
     }
     if let Some(child) = children.first() {
         r.attributes(*child, &[]);
-        let value = if node.tag_name().name() == "set-header" {
-            text_or_expression(r, *child)
-        } else {
-            literal_text(r, *child)
-        };
-        if let Some(v) = value {
+        if let Some(v) = text_or_expression(r, *child) {
             args.insert("value".into(), v);
         }
     }

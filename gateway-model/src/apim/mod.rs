@@ -22,6 +22,7 @@
 //! column; any problem refuses the whole document.
 
 mod elements;
+mod lenient;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,7 @@ use crate::{
     catalog::NamedValues,
     policy::{Placed, PolicySpec, ScopePolicies, Section, Step, choose::ChooseSpec},
 };
+pub use lenient::escape_expressions;
 use reader::Reader;
 
 /// Whether a scope's `policies` text is an XML document rather than YAML.
@@ -72,7 +74,8 @@ pub fn parse_scope(
     problems: &mut Vec<String>,
 ) -> ScopePolicies {
     let mut out = ScopePolicies::default();
-    let Some(doc) = document(text, at, problems) else {
+    let text = escape_expressions(text);
+    let Some(doc) = document(&text, at, problems) else {
         return out;
     };
     let mut r = Reader::new(&doc, at, named, problems);
@@ -135,7 +138,8 @@ pub(crate) fn parse_fragment(
     named: &NamedValues,
     problems: &mut Vec<String>,
 ) -> Vec<Arc<Placed>> {
-    let Some(doc) = document(text, at, problems) else {
+    let text = escape_expressions(text);
+    let Some(doc) = document(&text, at, problems) else {
         return Vec::new();
     };
     let mut r = Reader::new(&doc, at, named, problems);
@@ -168,7 +172,8 @@ pub(crate) fn parse_fragment(
 /// Checks that a fragment's document is well-formed with a `<fragment>`
 /// root: its policies are checked where it is included.
 pub(crate) fn check_fragment(text: &str, at: &str, problems: &mut Vec<String>) {
-    let Some(doc) = document(text, at, problems) else {
+    let text = escape_expressions(text);
+    let Some(doc) = document(&text, at, problems) else {
         return;
     };
     let root = doc.root_element();

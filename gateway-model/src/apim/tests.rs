@@ -42,6 +42,16 @@ fn every_documented_element_translates() {
         ),
         (
             "inbound",
+            r#"<rate-limit calls="3" renewal-period="60" retry-after-header-name="x-wait" retry-after-variable-name="wait" remaining-calls-header-name="x-left" remaining-calls-variable-name="left" total-calls-header-name="x-total" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.state_names.retry_after_header.as_ref().is_some_and(|h| h == "x-wait") && l.state_names.retry_after_variable.as_deref() == Some("wait") && l.state_names.remaining_calls_header.as_ref().is_some_and(|h| h == "x-left") && l.state_names.remaining_calls_variable.as_deref() == Some("left") && l.state_names.total_calls_header.as_ref().is_some_and(|h| h == "x-total")),
+        ),
+        (
+            "inbound",
+            r#"<rate-limit-by-key calls="5" renewal-period="30" counter-key="k" remaining-calls-header-name="x-left" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.state_names.remaining_calls_header.is_some()),
+        ),
+        (
+            "inbound",
             r#"<rate-limit-by-key calls="5" renewal-period="30" counter-key="{literal}" />"#,
             |s| matches!(s, PolicySpec::Limit(l) if l.key.as_ref().is_some_and(|k| format!("{k:?}").contains("Text(\"{literal}\")"))),
         ),
@@ -112,8 +122,18 @@ fn every_documented_element_translates() {
         ),
         (
             "inbound",
+            r#"<set-query-parameter name="tenant" exists-action="override"><value>@(context.Subscription.Id)</value></set-query-parameter>"#,
+            |s| matches!(s, PolicySpec::SetQuery(q) if q.value.as_ref().is_some_and(|v| v.is_expression())),
+        ),
+        (
+            "inbound",
             r#"<rewrite-uri template="/v2/{id}" copy-unmatched-params="false" />"#,
             |s| matches!(s, PolicySpec::RewriteUri(r) if r.path == "/v2/{id}" && !r.copy_query),
+        ),
+        (
+            "inbound",
+            r#"<rewrite-uri template='@("/v2/" + context.Request.MatchedParameters["id"])' />"#,
+            |s| matches!(s, PolicySpec::RewriteUri(r) if r.expression.is_some() && r.copy_query),
         ),
         (
             "inbound",
@@ -149,6 +169,40 @@ fn every_documented_element_translates() {
             "inbound",
             r#"<return-response><set-status code="418" reason="teapot" /><set-header name="Content-Type" exists-action="override"><value>text/plain</value></set-header><set-header name="x-a"><value>1</value></set-header><set-body>short and stout</set-body></return-response>"#,
             |s| matches!(s, PolicySpec::Return(r) if r.status == 418 && r.content_type == "text/plain" && r.body == "short and stout" && r.headers["x-a"] == "1"),
+        ),
+        (
+            "inbound",
+            r#"<rate-limit-by-key calls="2" renewal-period="60" counter-key="@(context.Request.IpAddress)" increment-condition="@(context.Response.StatusCode >= 200 &amp;&amp; context.Response.StatusCode &lt; 400)" />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.increment_condition.is_some()),
+        ),
+        (
+            "inbound",
+            r#"<quota-by-key calls="10" renewal-period="60" counter-key="k" increment-condition='@(context.Response.StatusCode == 200)' />"#,
+            |s| matches!(s, PolicySpec::Limit(l) if l.increment_condition.is_some()),
+        ),
+        (
+            "inbound",
+            r#"<cache-lookup vary-by-developer="true" vary-by-developer-groups="false" downstream-caching-type="private" must-revalidate="false" caching-type="internal" allow-private-response-caching="true">
+                 <vary-by-header>Accept</vary-by-header>
+                 <vary-by-header>Accept-Charset</vary-by-header>
+                 <vary-by-query-parameter>page;size</vary-by-query-parameter>
+               </cache-lookup>"#,
+            |s| matches!(s, PolicySpec::CacheLookup(c) if c.vary_by_developer && !c.must_revalidate && c.allow_private && c.vary_by_header.len() == 2 && c.vary_by_query == ["page", "size"]),
+        ),
+        (
+            "outbound",
+            r#"<cache-store duration="3600" cache-response="true" />"#,
+            |s| matches!(s, PolicySpec::CacheStore(c) if c.duration.as_secs() == 3600 && c.cache_response),
+        ),
+        (
+            "inbound",
+            r#"<validate-client-certificate validate-revocation="false" validate-trust="true" validate-not-before="true" validate-not-after="true" ignore-error="false">
+                 <identities>
+                   <identity thumbprint="9F2CAB7E1D3C4B5A69788796A5B4C3D2E1F00112" />
+                   <identity common-name="device-42" issuer-subject="CN=Partner CA" />
+                 </identities>
+               </validate-client-certificate>"#,
+            |s| matches!(s, PolicySpec::ValidateClientCertificate(v) if !v.validate_revocation && v.identities.len() == 2 && v.identities[1].common_name.as_deref() == Some("device-42")),
         ),
         (
             "outbound",
@@ -245,11 +299,31 @@ fn every_problem_is_one_line_with_its_place() {
         ),
         (
             "<policies><inbound><cache-lookup vary-by-developer=\"false\" /></inbound></policies>",
-            "api \"a\": policy XML line 1, column 20: <cache-lookup>: response caching is not supported yet",
+            "api \"a\": policy XML line 1, column 20: <cache-lookup>: missing field `vary-by-developer-groups`",
         ),
         (
-            "<policies><inbound><validate-client-certificate /></inbound></policies>",
-            "api \"a\": policy XML line 1, column 20: <validate-client-certificate>: client certificates are not supported yet",
+            "<policies><inbound><cache-lookup vary-by-developer=\"false\" vary-by-developer-groups=\"false\"><vary-by-custom>x</vary-by-custom></cache-lookup></inbound></policies>",
+            "api \"a\": policy XML line 1, column 93: <vary-by-custom>: unknown element inside <cache-lookup>; use vary-by-header, vary-by-query-parameter",
+        ),
+        (
+            "<policies><outbound><cache-store duration=\"0\" /></outbound></policies>",
+            "api \"a\": policy XML line 1, column 21: <cache-store>: duration 0 is not a number of seconds",
+        ),
+        (
+            "<policies><inbound><validate-client-certificate><identities><identity /></identities></validate-client-certificate></inbound></policies>",
+            "api \"a\": policy XML line 1, column 61: <identity>: needs at least one of: thumbprint, ",
+        ),
+        (
+            "<policies><inbound><validate-client-certificate><identities><identity thumbprint=\"AB\" name=\"x\" /></identities></validate-client-certificate></inbound></policies>",
+            "api \"a\": policy XML line 1, column 87: <identity> attribute \"name\": unknown attribute; remove it or use one of: thumbprint, ",
+        ),
+        (
+            "<policies><inbound><rate-limit-by-key calls=\"1\" renewal-period=\"1\" counter-key=\"k\" increment-condition=\"@(context.Response.StatusCode)\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <rate-limit-by-key>: line 1, column 105: `@(context.Response.StatusCode)`: the expression is of type int, here it must be bool",
+        ),
+        (
+            "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" retry-after-header-name=\"x wait\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 20: <rate-limit>: retry-after-header-name \"x wait\" is not a valid header name; write e.g. X-Limit-State",
         ),
         (
             "<policies><inbound><set-header name=\"x\"><value>{{nope}}</value></set-header></inbound></policies>",
@@ -272,8 +346,8 @@ fn every_problem_is_one_line_with_its_place() {
             "api \"a\": policy XML line 1, column 20: <choose>: <choose> in the backend section is not supported yet",
         ),
         (
-            "<policies><inbound><rate-limit calls=\"1\" renewal-period=\"1\" retry-after-header-name=\"x\" /></inbound></policies>",
-            "api \"a\": policy XML line 1, column 61: <rate-limit> attribute \"retry-after-header-name\": not supported yet",
+            "<policies><inbound><quota-by-key calls=\"1\" renewal-period=\"1\" counter-key=\"k\" first-period-start=\"x\" /></inbound></policies>",
+            "api \"a\": policy XML line 1, column 79: <quota-by-key> attribute \"first-period-start\": not supported yet",
         ),
         (
             "<policies><inbound><set-variable name=\"v\" value=\"1\" scope=\"x\" /></inbound></policies>",

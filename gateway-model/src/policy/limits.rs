@@ -33,9 +33,26 @@ struct File {
     /// Calls counted per request (APIM's `increment-count`): 1.
     #[serde(default)]
     increment_count: Option<u64>,
+    /// A boolean policy expression (APIM's `increment-condition`): a call
+    /// is counted only when it holds, evaluated once the response is
+    /// known (`context.Response`); calls are still refused while the
+    /// counted ones have used the allowance up.
+    #[serde(default)]
+    increment_condition: Option<Value>,
     /// Bound on distinct counted keys (default 100000).
     #[serde(default)]
     max_keys: Option<usize>,
+    /// APIM's names for the limit's state (`StateNames`).
+    #[serde(default)]
+    retry_after_header_name: Option<String>,
+    #[serde(default)]
+    retry_after_variable_name: Option<String>,
+    #[serde(default)]
+    remaining_calls_header_name: Option<String>,
+    #[serde(default)]
+    remaining_calls_variable_name: Option<String>,
+    #[serde(default)]
+    total_calls_header_name: Option<String>,
     /// Rate limits only: `local` (default, counted on each gateway) or
     /// `cluster` (counted across the gateways sharing the node's `[redis]`).
     #[serde(default)]
@@ -83,10 +100,69 @@ pub struct LimitSpec {
     /// By-key forms: what is counted, computed by a policy expression
     /// (then `key` is `None`).
     pub key_expression: Option<std::sync::Arc<edgegw_policy_expr::Expression>>,
+    /// Count a call only when this holds over its response.
+    pub increment_condition: Option<std::sync::Arc<edgegw_policy_expr::Expression>>,
     /// Bound on distinct counted keys; the gateway's default when unset.
     pub max_keys: Option<usize>,
     /// Where the calls are counted (rate limits may be cluster-wide).
     pub scope: Scope,
+    /// Extra headers and policy variables that carry the limit's state.
+    pub state_names: StateNames,
+}
+
+/// Where APIM's `retry-after-*`, `remaining-calls-*` and
+/// `total-calls-header-name` put the limit's state, besides the
+/// `Retry-After` and IETF `RateLimit` headers edgegw always sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateNames {
+    /// Refused calls: the seconds until the window renews.
+    pub retry_after_header: Option<http::HeaderName>,
+    /// Refused calls: the same seconds, an `int` in `context.Variables`.
+    pub retry_after_variable: Option<String>,
+    /// Admitted calls: the calls left in the window.
+    pub remaining_calls_header: Option<http::HeaderName>,
+    /// Admitted calls: the same number, an `int` in `context.Variables`.
+    pub remaining_calls_variable: Option<String>,
+    /// Every call: the calls allowed per window.
+    pub total_calls_header: Option<http::HeaderName>,
+}
+
+impl StateNames {
+    fn parse(f: &File) -> Result<StateNames, String> {
+        let header = |setting: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|n| {
+                    http::HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| {
+                        format!(
+                            "{setting} \"{n}\" is not a valid header name; write e.g. X-Limit-State"
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let variable = |setting: &str, v: &Option<String>| match v.as_deref().map(str::trim) {
+            Some("") => Err(format!(
+                "{setting} is empty; name the variable or remove it"
+            )),
+            other => Ok(other.map(str::to_string)),
+        };
+        Ok(StateNames {
+            retry_after_header: header("retry_after_header_name", &f.retry_after_header_name)?,
+            retry_after_variable: variable(
+                "retry_after_variable_name",
+                &f.retry_after_variable_name,
+            )?,
+            remaining_calls_header: header(
+                "remaining_calls_header_name",
+                &f.remaining_calls_header_name,
+            )?,
+            remaining_calls_variable: variable(
+                "remaining_calls_variable_name",
+                &f.remaining_calls_variable_name,
+            )?,
+            total_calls_header: header("total_calls_header_name", &f.total_calls_header_name)?,
+        })
+    }
 }
 
 impl LimitSpec {
@@ -122,11 +198,38 @@ impl LimitSpec {
                 Kind::Quota => "calls or bandwidth (KiB) is required, e.g. calls: 10000".into(),
             });
         }
+        let state_names = StateNames::parse(&f)?;
+        if f.calls.is_none()
+            && (state_names.remaining_calls_header.is_some()
+                || state_names.remaining_calls_variable.is_some()
+                || state_names.total_calls_header.is_some())
+        {
+            return Err(
+                "remaining_calls_* and total_calls_header_name count calls; give calls too".into(),
+            );
+        }
         if f.renewal_period == 0 {
             return Err("renewal_period must be at least 1 second".into());
         }
         if f.increment_count.is_some_and(|n| n != 1) {
             return Err("increment_count other than 1 is not supported yet; remove it".into());
+        }
+        let increment_condition = match &f.increment_condition {
+            None => None,
+            Some(v) => match super::expr::text_of(v, Some(&edgegw_policy_expr::Ty::Bool))? {
+                Text::Expr(e) => Some(e),
+                Text::Literal(l) => {
+                    return Err(format!(
+                        "increment_condition \"{l}\" is not a policy expression; write e.g. \"@(context.Response.StatusCode < 400)\""
+                    ));
+                }
+            },
+        };
+        if increment_condition.is_some() && scope == Scope::Cluster {
+            return Err(
+                "increment_condition is not supported with scope: cluster yet; remove one of them"
+                    .into(),
+            );
         }
         let mut key_expression = None;
         let key = match (by_key, f.counter_key) {
@@ -153,8 +256,10 @@ impl LimitSpec {
             period: Duration::from_secs(f.renewal_period),
             key,
             key_expression,
+            increment_condition,
             max_keys: f.max_keys,
             scope,
+            state_names,
         })
     }
 }
@@ -195,6 +300,87 @@ mod tests {
                 LimitSpec::parse("rate-limit", Kind::RateLimit, by_key, yaml(bad)).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn increment_condition_is_a_boolean_expression() {
+        let ok = LimitSpec::parse(
+            "rate-limit-by-key",
+            Kind::RateLimit,
+            true,
+            yaml("{calls: 5, renewal_period: 60, counter_key: x, increment_condition: '@(context.Response.StatusCode < 400)'}"),
+        )
+        .unwrap();
+        assert!(ok.increment_condition.is_some());
+        for (bad, why) in [
+            ("increment_condition: 'yes'", "is not a policy expression"),
+            (
+                "increment_condition: '@(context.Response.StatusCode)'",
+                "must be bool",
+            ),
+            (
+                "increment_condition: '@(true)', scope: cluster",
+                "not supported with scope: cluster",
+            ),
+        ] {
+            let e = LimitSpec::parse(
+                "rate-limit-by-key",
+                Kind::RateLimit,
+                true,
+                yaml(&format!(
+                    "{{calls: 5, renewal_period: 60, counter_key: x, {bad}}}"
+                )),
+            )
+            .unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn state_names_are_header_and_variable_names() {
+        let s = LimitSpec::parse(
+            "rate-limit",
+            Kind::RateLimit,
+            false,
+            yaml(
+                "{calls: 5, renewal_period: 60, retry_after_header_name: X-Wait, \
+                 retry_after_variable_name: wait, remaining_calls_header_name: X-Left, \
+                 remaining_calls_variable_name: left, total_calls_header_name: X-Total}",
+            ),
+        )
+        .unwrap()
+        .state_names;
+        assert_eq!(s.retry_after_header.unwrap(), "x-wait");
+        assert_eq!(s.retry_after_variable.as_deref(), Some("wait"));
+        assert_eq!(s.remaining_calls_header.unwrap(), "x-left");
+        assert_eq!(s.remaining_calls_variable.as_deref(), Some("left"));
+        assert_eq!(s.total_calls_header.unwrap(), "x-total");
+        for (kind, bad, why) in [
+            (
+                Kind::RateLimit,
+                "calls: 5, retry_after_header_name: 'a b'",
+                "\"a b\" is not a valid header name",
+            ),
+            (
+                Kind::RateLimit,
+                "calls: 5, remaining_calls_variable_name: ' '",
+                "remaining_calls_variable_name is empty",
+            ),
+            (
+                Kind::Quota,
+                "bandwidth: 5, total_calls_header_name: X-T",
+                "give calls too",
+            ),
+        ] {
+            let e = LimitSpec::parse(
+                "rate-limit",
+                kind,
+                false,
+                yaml(&format!("{{renewal_period: 60, {bad}}}")),
+            )
+            .unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 

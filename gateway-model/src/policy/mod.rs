@@ -260,6 +260,8 @@ impl PolicySpec {
             PolicySpec::SetBody(b) => matches!(b.body, set_body::Body::Expr(_)),
             PolicySpec::FindAndReplace(f) => f.uses_expressions(),
             PolicySpec::Trace(t) => t.message.is_expression(),
+            PolicySpec::SetQuery(q) => q.value.as_ref().is_some_and(|v| v.is_expression()),
+            PolicySpec::RewriteUri(r) => r.expression.is_some(),
             PolicySpec::Choose(c) => {
                 c.whens.iter().any(|(cond, list)| {
                     matches!(cond, condition::Condition::Expression(_))

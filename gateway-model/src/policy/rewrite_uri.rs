@@ -1,15 +1,22 @@
 //! `rewrite-uri`: replaces the path sent to the backend with a template
-//! filled from the operation's URL template parameters.
+//! filled from the operation's URL template parameters, or with what a
+//! policy expression computes per request.
 
+use std::sync::Arc;
+
+use edgegw_policy_expr::Expression;
 use serde::Deserialize;
 use serde_yaml::Value;
+
+use super::expr::Text;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     /// New path, with `{param}` from the operation's URL template; may end
-    /// with a query string whose parameters are added.
-    template: String,
+    /// with a query string whose parameters are added. Or a policy
+    /// expression whose text is such a path (taken as is).
+    template: Value,
     /// Whether the client's query parameters are kept (default true).
     #[serde(default = "yes")]
     copy_unmatched_params: bool,
@@ -19,10 +26,13 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RewriteUriSpec {
-    /// The path template, `{param}` placeholders included.
+    /// The path template, `{param}` placeholders included (empty when
+    /// `expression` computes the path).
     pub path: String,
+    /// Computes path and query per request.
+    pub expression: Option<Arc<Expression>>,
     /// The template's query string, if any (its parameters are added).
     pub query: Option<String>,
     pub copy_query: bool,
@@ -31,15 +41,28 @@ pub struct RewriteUriSpec {
 impl RewriteUriSpec {
     pub fn parse(args: Value) -> Result<Self, String> {
         let f: File = super::settings(args)?;
-        if !f.template.starts_with('/') {
-            return Err(format!("template \"{}\" must start with '/'", f.template));
+        let template =
+            match super::expr::text_of(&f.template, None).map_err(|e| format!("template: {e}"))? {
+                Text::Literal(t) => t,
+                Text::Expr(e) => {
+                    return Ok(RewriteUriSpec {
+                        path: String::new(),
+                        expression: Some(e),
+                        query: None,
+                        copy_query: f.copy_unmatched_params,
+                    });
+                }
+            };
+        if !template.starts_with('/') {
+            return Err(format!("template \"{template}\" must start with '/'"));
         }
-        let (path, query) = match f.template.split_once('?') {
+        let (path, query) = match template.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
-            None => (f.template.clone(), None),
+            None => (template.clone(), None),
         };
         Ok(RewriteUriSpec {
             path,
+            expression: None,
             query,
             copy_query: f.copy_unmatched_params,
         })

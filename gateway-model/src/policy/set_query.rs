@@ -4,24 +4,28 @@
 use serde::Deserialize;
 use serde_yaml::Value;
 
+use super::expr::Text;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     /// Parameter name.
     name: String,
-    /// Value (encoded for the URL by the gateway); not needed for "delete".
-    #[serde(default, deserialize_with = "super::scalar")]
-    value: Option<String>,
+    /// Value (encoded for the URL by the gateway), or a policy expression
+    /// evaluated per request; not needed for "delete".
+    #[serde(default, deserialize_with = "super::expr::text")]
+    value: Option<Text>,
     /// "override" (default), "skip", "append", "delete".
     #[serde(default)]
     exists_action: Option<String>,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct SetQuerySpec {
     pub name: String,
-    /// As written (not yet encoded); `None` only for "delete".
-    pub value: Option<String>,
+    /// As written (not yet encoded) or an expression; `None` only for
+    /// "delete".
+    pub value: Option<Text>,
     /// "override", "skip", "append" or "delete".
     pub action: String,
 }

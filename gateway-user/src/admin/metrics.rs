@@ -90,12 +90,13 @@ impl Rejection {
     }
 }
 
-/// The latency buckets, shared with the OTLP export (which `Metrics`
-/// records into, so they are defined there).
+/// The latency buckets, shared with the OTLP export (defined there).
 pub use crate::telemetry::BUCKETS;
 
+/// Durations observed into `BUCKETS`: a count per bucket (one past the
+/// last bound is counted in `count` only), the total count and sum.
 #[derive(Clone, Default)]
-struct Histogram {
+pub struct Histogram {
     counts: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
@@ -119,6 +120,20 @@ impl Histogram {
         self.sum += other.sum;
     }
 
+    /// Observations per bucket of `BUCKETS`, not cumulative.
+    pub fn bucket_counts(&self) -> &[u64; BUCKETS.len()] {
+        &self.counts
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Seconds.
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
         for (bound, n) in BUCKETS.iter().zip(self.counts) {
@@ -131,30 +146,55 @@ impl Histogram {
     }
 }
 
+/// The durations of one operation's requests per status code (their
+/// counts are the histograms' counts); a handful of codes, searched in
+/// order.
+type ByStatus = Vec<(u16, Histogram)>;
+
 /// Counters and histograms of one API.
 #[derive(Clone, Default)]
 struct PerApi {
-    /// operation -> count per status class (1xx..5xx).
-    requests: BTreeMap<String, [u64; 5]>,
-    total: Histogram,
+    /// operation -> status code -> durations.
+    requests: BTreeMap<String, ByStatus>,
     backend: Histogram,
 }
 
 impl PerApi {
     fn add(&mut self, other: &PerApi) {
-        for (op, classes) in &other.requests {
+        for (op, statuses) in &other.requests {
             let sum = self.requests.entry(op.clone()).or_default();
-            for (n, m) in sum.iter_mut().zip(classes) {
-                *n += m;
+            for (status, h) in statuses {
+                match sum.iter_mut().find(|(s, _)| s == status) {
+                    Some((_, mine)) => mine.add(h),
+                    None => sum.push((*status, h.clone())),
+                }
             }
         }
-        self.total.add(&other.total);
         self.backend.add(&other.backend);
+    }
+
+    /// The request durations of every operation and status.
+    fn total(&self) -> Histogram {
+        let mut total = Histogram::default();
+        for (_, h) in self.requests.values().flatten() {
+            total.add(h);
+        }
+        total
     }
 }
 
+/// Requests of one API and operation answered with one status code, since
+/// the start: what `/metrics` shows summed by status class and the OTLP
+/// export sends as it is.
+pub struct RequestSeries {
+    pub api: String,
+    pub operation: String,
+    pub status: u16,
+    pub durations: Histogram,
+}
+
 /// api -> its series; looked up by `&str`, so the hot path allocates only
-/// the first time an API or operation is seen on a thread.
+/// the first time an API, operation or status is seen on a thread.
 type Shard = BTreeMap<String, PerApi>;
 
 #[derive(Default)]
@@ -168,7 +208,7 @@ pub struct Metrics {
     reloads_failed: AtomicU64,
     /// Request headers with `_` in their name, not forwarded.
     underscore_headers_dropped: AtomicU64,
-    /// The OTLP export, when configured.
+    /// The OTLP export, when configured (its counts go into `/metrics`).
     otel: Option<&'static crate::telemetry::Otel>,
     /// Request analytics, recorded with the metrics of each request;
     /// `None` when `[analytics] enabled = false`.
@@ -201,10 +241,17 @@ impl Recorder {
         }
         let per_api = apis.get_mut(api).expect("inserted above");
         if !per_api.requests.contains_key(operation) {
-            per_api.requests.insert(operation.into(), [0; 5]);
+            per_api.requests.insert(operation.into(), ByStatus::new());
         }
-        per_api.requests.get_mut(operation).expect("inserted above")[status_class(status)] += 1;
-        per_api.total.observe(total);
+        let statuses = per_api.requests.get_mut(operation).expect("inserted above");
+        match statuses.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, durations)) => durations.observe(total),
+            None => {
+                let mut durations = Histogram::default();
+                durations.observe(total);
+                statuses.push((status, durations));
+            }
+        }
         if let Some(b) = backend {
             per_api.backend.observe(b);
         }
@@ -218,8 +265,9 @@ fn status_class(status: u16) -> usize {
 }
 
 impl Metrics {
-    /// Metrics that are also exported over OTLP by `otel`, with request
-    /// analytics recorded when `analytics` is on.
+    /// Metrics whose request series `otel` also exports (it reads them
+    /// through `requests`), with request analytics recorded when
+    /// `analytics` is on.
     pub fn new(otel: Option<&'static crate::telemetry::Otel>, analytics: bool) -> Metrics {
         Metrics {
             otel,
@@ -298,6 +346,25 @@ impl Metrics {
         sum
     }
 
+    /// Every (api, operation, status) series so far, summed over threads
+    /// (read when the OTLP export collects).
+    pub fn requests(&self) -> Vec<RequestSeries> {
+        let mut series = Vec::new();
+        for (api, m) in self.per_api() {
+            for (operation, statuses) in m.requests {
+                for (status, durations) in statuses {
+                    series.push(RequestSeries {
+                        api: api.clone(),
+                        operation: operation.clone(),
+                        status,
+                        durations,
+                    });
+                }
+            }
+        }
+        series
+    }
+
     /// The Prometheus text exposition; `xdp` holds the datapath counters
     /// when XDP is attached.
     pub fn render(&self, xdp: Option<&[(Reason, ReasonTotals)]>) -> String {
@@ -306,9 +373,13 @@ impl Metrics {
             let apis = self.per_api();
             out.push_str("# HELP edgegw_requests_total Requests answered, by API, operation and status class.\n# TYPE edgegw_requests_total counter\n");
             for (api, m) in apis.iter() {
-                for (op, classes) in &m.requests {
+                for (op, statuses) in &m.requests {
+                    let mut classes = [0u64; 5];
+                    for (status, h) in statuses {
+                        classes[status_class(*status)] += h.count;
+                    }
                     for (class, n) in STATUS_CLASSES.iter().zip(classes) {
-                        if *n > 0 {
+                        if n > 0 {
                             let _ = writeln!(
                                 out,
                                 "edgegw_requests_total{{api=\"{}\",operation=\"{}\",status=\"{class}\"}} {n}",
@@ -322,7 +393,7 @@ impl Metrics {
             out.push_str("# HELP edgegw_request_duration_seconds Time from request head to the end of the response.\n# TYPE edgegw_request_duration_seconds histogram\n");
             for (api, m) in apis.iter() {
                 let labels = format!("api=\"{}\"", escape(api));
-                m.total
+                m.total()
                     .render(&mut out, "edgegw_request_duration_seconds", &labels);
             }
             out.push_str("# HELP edgegw_backend_duration_seconds Time until the backend's response head.\n# TYPE edgegw_backend_duration_seconds histogram\n");
@@ -436,6 +507,34 @@ mod tests {
         );
         assert!(text.contains("edgegw_build_info{version="));
         assert!(text.contains("process_resident_memory_bytes "));
+    }
+
+    #[test]
+    fn requests_are_kept_per_status_code_and_shown_per_class() {
+        let m = Metrics::default();
+        for (status, ms) in [(200, 1), (200, 3), (204, 1), (404, 700)] {
+            m.request("orders", "get", status, Duration::from_millis(ms), None);
+        }
+        let series: Vec<(String, String, u16, u64)> = m
+            .requests()
+            .into_iter()
+            .map(|s| (s.api, s.operation, s.status, s.durations.count()))
+            .collect();
+        let orders = |status, n| ("orders".to_string(), "get".to_string(), status, n);
+        assert_eq!(series, [orders(200, 2), orders(204, 1), orders(404, 1)]);
+        let ok = &m.requests()[0].durations;
+        // 1 ms and 3 ms: the buckets up to 1 ms and up to 5 ms.
+        assert_eq!(ok.bucket_counts()[1], 1);
+        assert_eq!(ok.bucket_counts()[3], 1);
+        assert!((ok.sum() - 0.004).abs() < 1e-9);
+        let text = m.render(None);
+        for line in [
+            "edgegw_requests_total{api=\"orders\",operation=\"get\",status=\"2xx\"} 3",
+            "edgegw_requests_total{api=\"orders\",operation=\"get\",status=\"4xx\"} 1",
+            "edgegw_request_duration_seconds_count{api=\"orders\"} 4",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 
     #[test]

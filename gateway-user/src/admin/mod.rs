@@ -4,7 +4,7 @@
 
 mod metrics;
 
-pub use metrics::{BUCKETS, Metrics, Recorder, Rejection};
+pub use metrics::{BUCKETS, Metrics, Recorder, Rejection, RequestSeries};
 
 use std::{
     convert::Infallible,

@@ -125,6 +125,9 @@ async fn serve(
         None => None,
     };
     let metrics = Arc::new(Metrics::new(otel, config.analytics.enabled));
+    if let Some(otel) = otel {
+        otel.export_requests(metrics.clone());
+    }
     let xdp_pins = (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface));
     // Off: no collector, roller, outbox or sender at all.
     let analytics = match &metrics.analytics {

@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub slots: Vec<super::concurrency::Slot>,
     /// Bandwidth quotas the call's body bytes are charged to when it ends.
     pub charges: Vec<super::limits::Charge>,
+    /// Calls of limits with an increment condition, counted once the
+    /// response is known.
+    pub deferred: Vec<super::limits::Deferred>,
     /// The XDP program's allow/deny/ban state, when XDP is attached.
     pub xdp: Option<&'a super::XdpState>,
     /// Left by `cache-lookup` on a miss, for `cache-store`.
@@ -84,6 +87,7 @@ impl<'a> Ctx<'a> {
             client_identity: None,
             slots: Vec::new(),
             charges: Vec::new(),
+            deferred: Vec::new(),
             xdp: None,
             cache: None,
             variables: Default::default(),

@@ -102,8 +102,54 @@ impl Counters {
         self.count(window, now)
     }
 
+    /// Whether a call of `key` would be admitted, without counting it
+    /// (a limit with an increment condition counts it later, `add`).
+    pub fn peek(&self, key: &str, now: Instant) -> Decision {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        match windows.get_mut(key) {
+            Some(window) => self.decide(window, now, false),
+            None => self.decide(
+                &mut Window {
+                    start: now,
+                    count: 0,
+                    bytes: 0,
+                },
+                now,
+                false,
+            ),
+        }
+    }
+
+    /// Counts one call of `key` that was admitted earlier (`peek`); the
+    /// window may have renewed meanwhile.
+    pub fn add(&self, key: &str, now: Instant) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if !windows.contains_key(key) && windows.len() >= self.max_keys {
+            self.make_room(&mut windows, now);
+        }
+        let window = windows.entry(key.to_string()).or_insert(Window {
+            start: now,
+            count: 0,
+            bytes: 0,
+        });
+        if now.duration_since(window.start) >= self.period {
+            *window = Window {
+                start: now,
+                count: 0,
+                bytes: 0,
+            };
+        }
+        window.count = window.count.saturating_add(1);
+    }
+
     /// One call in `window`: the check and the increment.
     fn count(&self, window: &mut Window, now: Instant) -> Decision {
+        self.decide(window, now, true)
+    }
+
+    /// The check, and the increment when `counting`; remaining calls are
+    /// reported as if this call counted.
+    fn decide(&self, window: &mut Window, now: Instant, counting: bool) -> Decision {
         let mut elapsed = now.duration_since(window.start);
         if elapsed >= self.period {
             window.start = now;
@@ -122,9 +168,12 @@ impl Counters {
         if self.limit.bytes.is_some_and(|b| window.bytes >= b) {
             return denied(Exhausted::Bandwidth);
         }
-        window.count += 1;
+        let used = window.count + 1;
+        if counting {
+            window.count = used;
+        }
         Decision::Allowed {
-            remaining: self.limit.calls.map(|c| c - window.count),
+            remaining: self.limit.calls.map(|c| c.saturating_sub(used)),
             remaining_bytes: self.limit.bytes.map(|b| b - window.bytes),
             reset,
             window: window.start,
@@ -176,6 +225,49 @@ mod tests {
             calls: Some(n),
             bytes: None,
         }
+    }
+
+    #[test]
+    fn peek_admits_without_counting_and_add_counts_later() {
+        let c = Counters::new(calls(2), Duration::from_secs(10), 10);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert!(matches!(
+                c.peek("a", t0),
+                Decision::Allowed {
+                    remaining: Some(1),
+                    ..
+                }
+            ));
+        }
+        c.add("a", t0);
+        assert!(matches!(
+            c.peek("a", t0),
+            Decision::Allowed {
+                remaining: Some(0),
+                ..
+            }
+        ));
+        c.add("a", t0);
+        assert!(matches!(c.peek("a", t0), Decision::Denied { .. }));
+        // A call admitted in an ended window counts in the new one.
+        let later = t0 + Duration::from_secs(11);
+        assert!(matches!(
+            c.peek("a", later),
+            Decision::Allowed {
+                remaining: Some(1),
+                ..
+            }
+        ));
+        c.add("a", later);
+        assert!(matches!(
+            c.peek("a", later),
+            Decision::Allowed {
+                remaining: Some(0),
+                ..
+            }
+        ));
+        assert_eq!(c.keys(), 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gateway_model::policy::limits::{Kind, LimitSpec, Scope};
+use gateway_model::policy::limits::{Kind, LimitSpec, Scope, StateNames};
 use hyper::{
     StatusCode,
     header::{HeaderName, HeaderValue},
@@ -31,6 +31,7 @@ use super::{
     cluster_limit::ClusterLimit,
     context::{Ctx, ExtraHeaders},
     counters::{Allowance, Counters, DEFAULT_MAX_KEYS, Decision, Exhausted, ceil_secs},
+    expr::{Facts, Later},
     per_thread::PerThread,
     respond::{Answer, refusal},
     template::{KeyTemplate, Render},
@@ -51,6 +52,8 @@ pub struct Limit {
     key: Option<KeyTemplate>,
     /// The key, computed by a policy expression.
     key_expression: Option<Arc<edgegw_policy_expr::Expression>>,
+    /// Count a call only when this holds over its response (`Deferred`).
+    increment_condition: Option<Arc<edgegw_policy_expr::Expression>>,
     counters: Arc<Counters>,
     /// `RateLimit-Policy` values, rendered once.
     policy_headers: Vec<PerThread<HeaderValue>>,
@@ -62,6 +65,9 @@ pub struct Limit {
     fleet: Option<Arc<Fleet>>,
     /// `scope: cluster`: counted in the node's Redis first.
     cluster: Option<Box<ClusterLimit>>,
+    /// APIM's extra headers and variables for the limit's state; boxed,
+    /// most limits have none.
+    state_names: Option<Box<StateNames>>,
 }
 
 impl std::fmt::Debug for Limit {
@@ -81,6 +87,40 @@ pub struct Charge {
 impl Charge {
     pub fn add(&self, bytes: u64) {
         self.counters.charge(&self.key, self.window, bytes);
+    }
+}
+
+/// A call a limit with an increment condition admitted: counted once
+/// its response is known, when the condition holds over it (APIM's
+/// `increment-condition`).
+pub struct Deferred {
+    name: &'static str,
+    condition: Arc<edgegw_policy_expr::Expression>,
+    counters: Arc<Counters>,
+    /// Call quotas of a managed gateway: the fleet counter and its period.
+    fleet: Option<(Arc<Fleet>, String, u64)>,
+    key: String,
+}
+
+impl Deferred {
+    /// Counts the call when the condition holds over the response. A
+    /// condition that fails is logged and the call counted: a failure is
+    /// never a free call.
+    pub fn settle(&self, facts: &Facts, later: Later) {
+        let holds =
+            super::expr::holds_with(&self.condition, facts, Some(later)).unwrap_or_else(|err| {
+                super::expr::log_failure(self.name, &self.condition, &err);
+                true
+            });
+        if !holds {
+            return;
+        }
+        match &self.fleet {
+            Some((fleet, counter, period)) => {
+                fleet.add(counter, *period, crate::clock::now_secs());
+            }
+            None => self.counters.add(&self.key, Instant::now()),
+        }
     }
 }
 
@@ -142,6 +182,7 @@ impl Limit {
             period: spec.period,
             key: spec.key.clone(),
             key_expression: spec.key_expression.clone(),
+            increment_condition: spec.increment_condition.clone(),
             // Reloads carry the counters of an unchanged policy over
             // (`state_registry`); a changed one starts afresh.
             counters: staging.take(StateKind::Limit, format!("{place}|{identity}"), || {
@@ -155,6 +196,8 @@ impl Limit {
                 .fleet()
                 .filter(|_| spec.kind == Kind::Quota && spec.bytes.is_none())
                 .cloned(),
+            state_names: (spec.state_names != StateNames::default())
+                .then(|| Box::new(spec.state_names.clone())),
         }
     }
 
@@ -179,7 +222,12 @@ impl Limit {
                 None => format!("ip:{}", ctx.client_ip).into(),
             },
         };
-        let decision = self.count(&key);
+        let counting = self.increment_condition.is_none();
+        let decision = self.count(&key, counting);
+        let deferred = match (&self.increment_condition, decision) {
+            (Some(condition), Decision::Allowed { .. }) => Some(self.deferred(condition, &key)),
+            _ => None,
+        };
         // The key borrows the request: owned only for a bandwidth charge.
         let charged = matches!(
             decision,
@@ -189,6 +237,7 @@ impl Limit {
             }
         )
         .then(|| key.into_owned());
+        ctx.deferred.extend(deferred);
         self.answer(ctx, decision, charged)
     }
 
@@ -266,6 +315,9 @@ impl Limit {
                 let t = ceil_secs(reset);
                 if let Some(r) = remaining {
                     append_state(&mut ctx.response_headers, name, "", r, t);
+                    if let Some(n) = &self.state_names {
+                        self.name_state(n, ctx, Some(r), None);
+                    }
                 }
                 if let (Some(r), Some(key)) = (remaining_bytes, charged) {
                     append_state(&mut ctx.response_headers, name, "-bandwidth", r, t);
@@ -287,6 +339,9 @@ impl Limit {
                     Exhausted::Bandwidth => "-bandwidth",
                 };
                 append_state(&mut ctx.response_headers, name, suffix, 0, secs);
+                if let Some(n) = &self.state_names {
+                    self.name_state(n, ctx, None, Some(secs));
+                }
                 let (status, message) = match (self.kind, exhausted) {
                     (Kind::RateLimit, _) => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -316,16 +371,26 @@ impl Limit {
 }
 
 impl Limit {
-    /// One call of `key`: call quotas of a managed gateway count
-    /// fleet-wide (`fleet`); rate limits and bandwidth quotas count on
-    /// this gateway.
-    fn count(&self, key: &str) -> Decision {
+    /// One call of `key` (only checked, not counted, unless `counting`):
+    /// call quotas of a managed gateway count fleet-wide (`fleet`); rate
+    /// limits and bandwidth quotas count on this gateway.
+    fn count(&self, key: &str, counting: bool) -> Decision {
         let (Some(fleet), Some(calls)) = (&self.fleet, self.allowance.calls) else {
-            return self.counters.hit(key, Instant::now());
+            return if counting {
+                self.counters.hit(key, Instant::now())
+            } else {
+                self.counters.peek(key, Instant::now())
+            };
         };
-        let counter = format!("{}|{key}", self.place);
+        let counter = self.fleet_counter(key);
         let now = crate::clock::now_secs();
-        match fleet.hit(&counter, calls, self.period.as_secs(), now) {
+        let period = self.period.as_secs();
+        let decision = if counting {
+            fleet.hit(&counter, calls, period, now)
+        } else {
+            fleet.peek(&counter, calls, period, now)
+        };
+        match decision {
             FleetDecision::Allowed { remaining, reset } => Decision::Allowed {
                 remaining: Some(remaining),
                 remaining_bytes: None,
@@ -336,6 +401,54 @@ impl Limit {
                 retry_after: Duration::from_secs(retry_after),
                 exhausted: Exhausted::Calls,
             },
+        }
+    }
+}
+
+impl Limit {
+    /// The limit's state under APIM's names: the calls left on an
+    /// admitted call, the seconds to wait on a refused one.
+    fn name_state(&self, n: &StateNames, ctx: &mut Ctx, remaining: Option<u64>, wait: Option<u64>) {
+        let int = |v: u64| edgegw_policy_expr::Value::Int(i32::try_from(v).unwrap_or(i32::MAX));
+        if let (Some(h), Some(calls)) = (&n.total_calls_header, self.allowance.calls) {
+            ctx.response_headers
+                .append(h.clone(), HeaderValue::from(calls));
+        }
+        if let Some(r) = remaining {
+            if let Some(h) = &n.remaining_calls_header {
+                ctx.response_headers.append(h.clone(), HeaderValue::from(r));
+            }
+            if let Some(v) = &n.remaining_calls_variable {
+                ctx.variables.insert(v.clone(), int(r));
+            }
+        }
+        if let Some(secs) = wait {
+            if let Some(h) = &n.retry_after_header {
+                ctx.response_headers
+                    .append(h.clone(), HeaderValue::from(secs));
+            }
+            if let Some(v) = &n.retry_after_variable {
+                ctx.variables.insert(v.clone(), int(secs));
+            }
+        }
+    }
+
+    fn fleet_counter(&self, key: &str) -> String {
+        format!("{}|{key}", self.place)
+    }
+
+    /// The later count of a call admitted under `key`.
+    fn deferred(&self, condition: &Arc<edgegw_policy_expr::Expression>, key: &str) -> Deferred {
+        Deferred {
+            name: self.name,
+            condition: condition.clone(),
+            counters: self.counters.clone(),
+            fleet: self
+                .fleet
+                .as_ref()
+                .filter(|_| self.allowance.calls.is_some())
+                .map(|f| (f.clone(), self.fleet_counter(key), self.period.as_secs())),
+            key: key.to_string(),
         }
     }
 }
@@ -409,6 +522,92 @@ mod tests {
         assert_eq!(headers["ratelimit"], "\"rate-limit\";r=0;t=60");
         assert_eq!(check(&l, Some("a"), "t").0, Some(429));
         assert_eq!(check(&l, Some("b"), "t").0, None);
+    }
+
+    #[test]
+    fn state_names_carry_remaining_total_and_wait() {
+        let l = parse(
+            "rate-limit",
+            Kind::RateLimit,
+            false,
+            yaml(
+                "{calls: 2, renewal_period: 60, retry_after_header_name: x-wait, \
+                 retry_after_variable_name: wait, remaining_calls_header_name: x-left, \
+                 remaining_calls_variable_name: left, total_calls_header_name: x-total}",
+            ),
+        )
+        .unwrap();
+        let method = hyper::Method::GET;
+        let call = || {
+            let mut headers = HeaderMap::new();
+            let mut ctx = Ctx {
+                subscription: Some("s"),
+                ..Ctx::test(&method, &mut headers)
+            };
+            let status = l.check(&mut ctx).map(|r| r.status().as_u16());
+            let int = |name: &str| match ctx.variables.get(name) {
+                Some(edgegw_policy_expr::Value::Int(n)) => Some(*n),
+                _ => None,
+            };
+            let vars = (int("left"), int("wait"));
+            (status, ctx.response_headers.to_map(), vars)
+        };
+        let (status, h, vars) = call();
+        assert_eq!(status, None);
+        assert_eq!(h["x-left"], "1");
+        assert_eq!(h["x-total"], "2");
+        assert!(!h.contains_key("x-wait"));
+        assert_eq!(vars, (Some(1), None));
+        assert_eq!(call().2, (Some(0), None));
+        let (status, h, vars) = call();
+        assert_eq!(status, Some(429));
+        assert!((1..=60).contains(&h["x-wait"].to_str().unwrap().parse::<u64>().unwrap()));
+        assert_eq!(h["x-total"], "2");
+        assert!(!h.contains_key("x-left"));
+        assert!(vars.0.is_none() && vars.1.is_some_and(|w| (1..=60).contains(&w)));
+    }
+
+    #[test]
+    fn increment_condition_counts_only_calls_whose_response_satisfies_it() {
+        let l = parse(
+            "rate-limit-by-key",
+            Kind::RateLimit,
+            true,
+            yaml(
+                "{calls: 2, renewal_period: 60, counter_key: '{header:x-tenant}', \
+                 increment_condition: '@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 400)'}",
+            ),
+        )
+        .unwrap();
+        let method = hyper::Method::GET;
+        let none = HeaderMap::new();
+        // Each call admitted leaves one deferred count; a 500 settles
+        // without counting, a 200 counts.
+        let call = |status: u16| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-tenant", "t".parse().unwrap());
+            let mut ctx = Ctx::test(&method, &mut headers);
+            let refused = l.check(&mut ctx).map(|r| r.status().as_u16());
+            let facts = Facts::of(&ctx);
+            for d in &ctx.deferred {
+                d.settle(
+                    &facts,
+                    Later {
+                        status,
+                        headers: &none,
+                        last_error: None,
+                        body: None,
+                    },
+                );
+            }
+            (refused, ctx.deferred.len())
+        };
+        for _ in 0..5 {
+            assert_eq!(call(500), (None, 1));
+        }
+        assert_eq!(call(200), (None, 1));
+        assert_eq!(call(204), (None, 1));
+        assert_eq!(call(200), (Some(429), 0));
     }
 
     #[test]

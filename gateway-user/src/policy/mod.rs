@@ -39,7 +39,7 @@ pub mod xdp_state;
 
 pub use concurrency::Slot;
 pub use gateway_model::policy::Section;
-pub use limits::Charge;
+pub use limits::{Charge, Deferred};
 
 use gateway_model::policy::{
     Placed, PolicySpec, forward_request::ForwardRequestSpec, set_backend::SetBackendSpec,

@@ -84,10 +84,11 @@ impl Pipeline {
     }
 
     /// The request as inbound left it, for the expressions of the later
-    /// sections; `None` (nothing copied) when they have none.
+    /// sections and the increment conditions of the limits that admitted
+    /// it; `None` (nothing copied) when there are none.
     /// Boxed: requests without one carry a pointer's worth.
     pub fn snapshot(&self, ctx: &Ctx) -> Option<Box<Snapshot>> {
-        self.late_expressions.then(|| Box::new(Snapshot::of(ctx)))
+        (self.late_expressions || !ctx.deferred.is_empty()).then(|| Box::new(Snapshot::of(ctx)))
     }
 
     /// No policies.
@@ -151,14 +152,8 @@ impl Pipeline {
                 }
                 Policy::Cors(c) => c.apply(ctx),
                 Policy::SetHeader(h) => h.run(ctx),
-                Policy::SetQuery(q) => {
-                    q.apply(&mut ctx.query);
-                    None
-                }
-                Policy::RewriteUri(r) => {
-                    r.apply(ctx);
-                    None
-                }
+                Policy::SetQuery(q) => q.run(ctx),
+                Policy::RewriteUri(r) => r.run(ctx),
                 Policy::Return(r) => Some(r.response()),
                 Policy::SetVariable(v) => match v.value(&Facts::of(ctx), None) {
                     Ok(value) => {

@@ -2,13 +2,22 @@
 //! backend's base path) with a template filled from the operation's URL
 //! template parameters: `template: /v2/orders/{id}`.
 
+use std::sync::Arc;
+
+use edgegw_policy_expr::Expression;
 use gateway_model::policy::rewrite_uri::RewriteUriSpec;
 
-use super::context::{Ctx, Query};
+use super::{
+    context::{Ctx, Query},
+    expr,
+    respond::Answer,
+};
 
 #[derive(Debug)]
 pub struct RewriteUri {
     path: String,
+    /// Computes `path?query` per request instead of the template.
+    expression: Option<Arc<Expression>>,
     query: Query,
     copy_query: bool,
 }
@@ -17,6 +26,7 @@ impl RewriteUri {
     pub fn new(spec: &RewriteUriSpec) -> Self {
         RewriteUri {
             path: spec.path.clone(),
+            expression: spec.expression.clone(),
             query: spec
                 .query
                 .as_deref()
@@ -25,9 +35,38 @@ impl RewriteUri {
         }
     }
 
+    /// Rewrites the path (and query); an expression that fails, or whose
+    /// text is not a path, answers 500 (through on-error).
+    pub fn run(&self, ctx: &mut Ctx) -> Option<Answer> {
+        let Some(e) = &self.expression else {
+            self.apply(ctx);
+            return None;
+        };
+        let text = match expr::text(e, ctx) {
+            Ok(t) if t.starts_with('/') => t,
+            Ok(t) => {
+                let err = expr::message(e, &format!("the new URL \"{t}\" does not start with '/'"));
+                return Some(expr::failure("rewrite-uri", e, &err));
+            }
+            Err(err) => return Some(expr::failure("rewrite-uri", e, &err)),
+        };
+        let (path, query) = match text.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (text.as_str(), None),
+        };
+        ctx.path = path.to_string();
+        if !self.copy_query {
+            ctx.query = Query::default();
+        }
+        if let Some(q) = query {
+            ctx.query.0.extend(Query::parse(Some(q)).0);
+        }
+        None
+    }
+
     /// Fills the template; a parameter the operation does not have is an
     /// empty string.
-    pub fn apply(&self, ctx: &mut Ctx) {
+    fn apply(&self, ctx: &mut Ctx) {
         let mut out = String::with_capacity(self.path.len());
         let mut rest = self.path.as_str();
         while let Some(start) = rest.find('{') {
@@ -83,5 +122,20 @@ mod tests {
             (ctx.path.as_str(), ctx.query.to_suffix().as_str()),
             ("/x", "")
         );
+        // An expression computes path and query per request.
+        ctx.query = Query::parse(Some("a=1"));
+        let e = r(
+            "{template: '@(\"/v3/\" + context.Request.MatchedParameters[\"id\"] + \"?via=\" + context.Request.Method)'}",
+        )
+        .unwrap();
+        assert!(e.run(&mut ctx).is_none());
+        assert_eq!(
+            (ctx.path.as_str(), ctx.query.to_suffix().as_str()),
+            ("/v3/42", "?a=1&via=GET")
+        );
+        // Not a path: 500, the request unchanged.
+        let bad = r("{template: '@(context.Request.Method)'}").unwrap();
+        assert_eq!(bad.run(&mut ctx).map(|a| a.status().as_u16()), Some(500));
+        assert_eq!(ctx.path, "/v3/42");
     }
 }

@@ -170,6 +170,7 @@ where
     }
     if let Some(a) = &mut admitted {
         record.charges = std::mem::take(&mut a.charges);
+        a.settle(response.status(), response.headers());
     }
     let more = More { trace, policies };
     if let Some(escalator) = &gw.escalation {

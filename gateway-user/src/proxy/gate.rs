@@ -17,11 +17,11 @@ use hyper::{HeaderMap, Method, Response, StatusCode, header};
 use crate::{
     catalog::{Catalog, State},
     policy::{
-        Answer, Charge, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
+        Answer, Charge, Deferred, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
         body::{BodyStream, RequestBody},
         cache::{Pending, Tee},
         context::{Ctx, ExtraHeaders, Query},
-        expr::Snapshot,
+        expr::{Facts, Later, Snapshot},
         refusal,
         trace::{Event, Traces},
     },
@@ -68,6 +68,8 @@ pub struct Admitted<'c> {
     pub body: Option<Bytes>,
     /// What inbound `trace` policies wrote.
     pub traces: Vec<crate::policy::trace::Event>,
+    /// Calls counted when the response is known (`settle`).
+    deferred: Vec<Deferred>,
     /// A `cache-lookup` miss: the response may be stored.
     cache: Option<Box<Pending>>,
     /// The request as inbound left it, for the later sections' policy
@@ -167,6 +169,7 @@ pub async fn admit<'c>(
         client_identity: None,
         slots: Vec::new(),
         charges: Vec::new(),
+        deferred: Vec::new(),
         xdp: req.xdp,
         cache: None,
         variables: Default::default(),
@@ -210,6 +213,7 @@ pub async fn admit<'c>(
                 method: ctx.set_method,
                 body: ctx.body.bytes,
                 traces: ctx.traces,
+                deferred: ctx.deferred,
                 cache: ctx.cache,
                 snapshot,
                 _slots: ctx.slots,
@@ -226,6 +230,15 @@ pub async fn admit<'c>(
             };
             if let Some(by) = by {
                 r.extensions_mut().insert(by);
+            }
+            let later = Later {
+                status: r.status().as_u16(),
+                headers: r.headers(),
+                last_error: None,
+                body: None,
+            };
+            for d in &ctx.deferred {
+                d.settle(&Facts::of(&ctx), later);
             }
             Admission::Respond(with_traces(r, ctx.traces), ctx.response_headers)
         }
@@ -246,6 +259,25 @@ fn with_traces(mut r: Answer, inbound: Vec<Event>) -> Answer {
 }
 
 impl Admitted<'_> {
+    /// Counts the calls of limits with an increment condition that holds
+    /// over the response the client gets.
+    pub fn settle(&mut self, status: StatusCode, headers: &HeaderMap) {
+        let deferred = std::mem::take(&mut self.deferred);
+        let Some(snapshot) = self.snapshot.as_deref() else {
+            return;
+        };
+        let facts = snapshot.facts();
+        let later = Later {
+            status: status.as_u16(),
+            headers,
+            last_error: None,
+            body: None,
+        };
+        for d in &deferred {
+            d.settle(&facts, later);
+        }
+    }
+
     /// `finish` on a response whose body was read into memory (when
     /// `reads_response_body`).
     pub fn finish_buffered<B>(

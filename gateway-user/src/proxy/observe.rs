@@ -215,9 +215,6 @@ impl Drop for Observed {
                 latency: total,
             });
         }
-        if let Some(otel) = self.otel {
-            otel.request(api, operation, r.status, total);
-        }
         let Some(logged) = r.logged.as_deref() else {
             return;
         };

@@ -3,6 +3,9 @@
 //! and request metrics, through `edgegw_otlp`; plus the process metrics
 //! and build information of `/metrics` (`process`).
 //!
+//! The request metrics are the counts `/metrics` keeps (`admin::Metrics`),
+//! read when the export collects: a request records itself once, there.
+//!
 //! One `Otel` lives for the whole process (leaked once at start: every
 //! request reads it without touching a reference count).
 
@@ -13,14 +16,17 @@ use std::{
     time::Duration,
 };
 
-use edgegw_otlp::{Export, ServerSpan, SetupError};
-use gateway_model::config::Otlp;
-use opentelemetry::{
-    InstrumentationScope, KeyValue,
-    metrics::{Counter, Histogram},
+use edgegw_otlp::{
+    Export, ServerSpan, SetupError,
+    metrics::{Data, HistogramPoint, Metric},
 };
+use gateway_model::config::Otlp;
+use opentelemetry::{InstrumentationScope, KeyValue};
 
-use crate::status::{StatusFile, TelemetryView};
+use crate::{
+    admin::{Metrics, RequestSeries},
+    status::{StatusFile, TelemetryView},
+};
 
 /// Upper bounds of the latency buckets, in seconds, of `/metrics` and
 /// the exported duration histogram alike: up to the longest backend
@@ -34,25 +40,12 @@ pub const BUCKETS: [f64; 18] = [
 pub struct Otel {
     export: Export,
     scope: InstrumentationScope,
-    requests: Counter<u64>,
-    duration: Histogram<f64>,
 }
 
 impl Otel {
     /// Starts the export (inside the runtime); lives until the process ends.
     pub fn start(config: &Otlp) -> Result<&'static Otel, SetupError> {
         let export = Export::start(config, "edgegw", env!("CARGO_PKG_VERSION"))?;
-        let meter = export.meter("edgegw");
-        let requests = meter
-            .u64_counter("http.server.requests")
-            .with_description("Requests answered, by API, operation and status code.")
-            .build();
-        let duration = meter
-            .f64_histogram("http.server.request.duration")
-            .with_unit("s")
-            .with_description("Time from request head to the end of the response.")
-            .with_boundaries(BUCKETS.to_vec())
-            .build();
         let scope = InstrumentationScope::builder("edgegw")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
@@ -60,12 +53,7 @@ impl Otel {
             endpoint = export.endpoint(),
             "exporting traces and metrics over OTLP"
         );
-        Ok(Box::leak(Box::new(Otel {
-            export,
-            scope,
-            requests,
-            duration,
-        })))
+        Ok(Box::leak(Box::new(Otel { export, scope })))
     }
 
     /// Whether this request's span is exported (parent-based ratio).
@@ -78,15 +66,12 @@ impl Otel {
         self.export.submit(span, &self.scope);
     }
 
-    /// Records one finished request in the exported metrics.
-    pub fn request(&self, api: &str, operation: &str, status: u16, total: Duration) {
-        let attributes = [
-            KeyValue::new("edgegw.api", api.to_string()),
-            KeyValue::new("edgegw.operation", operation.to_string()),
-            KeyValue::new("http.response.status_code", i64::from(status)),
-        ];
-        self.requests.add(1, &attributes);
-        self.duration.record(total.as_secs_f64(), &attributes);
+    /// Exports the request counts and durations of `metrics`.
+    pub fn export_requests(&self, metrics: Arc<Metrics>) {
+        self.export.export_metrics(
+            &self.scope,
+            Box::new(move || request_metrics(metrics.requests())),
+        );
     }
 
     /// `edgegw_otlp_*` series for `/metrics`.
@@ -126,4 +111,44 @@ impl Otel {
             last_error: c.last_error(),
         }
     }
+}
+
+/// `http.server.requests` and `http.server.request.duration` by API,
+/// operation and status code.
+fn request_metrics(series: Vec<RequestSeries>) -> Vec<Metric> {
+    let mut counts = Vec::with_capacity(series.len());
+    let mut durations = Vec::with_capacity(series.len());
+    for s in series {
+        let attributes = vec![
+            KeyValue::new("edgegw.api", s.api),
+            KeyValue::new("edgegw.operation", s.operation),
+            KeyValue::new("http.response.status_code", i64::from(s.status)),
+        ];
+        counts.push((attributes.clone(), s.durations.count()));
+        durations.push((
+            attributes,
+            HistogramPoint {
+                bucket_counts: s.durations.bucket_counts().to_vec(),
+                count: s.durations.count(),
+                sum: s.durations.sum(),
+            },
+        ));
+    }
+    vec![
+        Metric {
+            name: "http.server.requests",
+            description: "Requests answered, by API, operation and status code.",
+            unit: "",
+            data: Data::Counter(counts),
+        },
+        Metric {
+            name: "http.server.request.duration",
+            description: "Time from request head to the end of the response.",
+            unit: "s",
+            data: Data::Histogram {
+                bounds: &BUCKETS,
+                points: durations,
+            },
+        },
+    ]
 }

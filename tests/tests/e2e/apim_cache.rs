@@ -556,3 +556,48 @@ fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// APIM's own `cache-lookup` / `cache-store`, attribute and child names
+/// as Microsoft documents them.
+const XML_CACHE: &str = r#"<policies>
+  <inbound>
+    <base />
+    <cache-lookup vary-by-developer="false" vary-by-developer-groups="false" caching-type="internal" downstream-caching-type="public" must-revalidate="false">
+      <vary-by-header>Accept</vary-by-header>
+      <vary-by-query-parameter>page</vary-by-query-parameter>
+    </cache-lookup>
+  </inbound>
+  <outbound>
+    <base />
+    <cache-store duration="60" />
+  </outbound>
+</policies>"#;
+
+#[test]
+fn apim_cache_lookup_and_cache_store_documents_answer_from_the_cache() {
+    let origin = Origin::start();
+    let doc: String = XML_CACHE.lines().map(|l| format!("      {l}\n")).collect();
+    let catalog =
+        format!("apis:\n  - name: xml\n    subscription_required: false\n    policies: |\n{doc}");
+    let gw = ApimGateway::start("cache-xml", &origin.apis(&["xml"]), &catalog);
+    let first = fetch(&[&gw.url("/xml/a?page=1")]);
+    assert_eq!(
+        (first.status, x_cache(&first)),
+        (200, "MISS"),
+        "{}",
+        first.body
+    );
+    // A hit: the same serial, public with the entry's remaining time.
+    let again = fetch(&[&gw.url("/xml/a?page=1&utm=x")]);
+    assert_eq!((x_cache(&again), serial(&again)), ("HIT", serial(&first)));
+    let cc = again.header("cache-control").unwrap();
+    assert!(
+        cc.starts_with("public, max-age=") && !cc.contains("must-revalidate"),
+        "{cc}"
+    );
+    // vary-by-query-parameter and vary-by-header are part of the key.
+    assert_eq!(x_cache(&fetch(&[&gw.url("/xml/a?page=2")])), "MISS");
+    let json = fetch(&["-H", "Accept: application/json", &gw.url("/xml/a?page=1")]);
+    assert_eq!(x_cache(&json), "MISS");
+    assert_eq!(origin.hits(), 3);
+}

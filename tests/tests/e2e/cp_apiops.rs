@@ -11,13 +11,11 @@
 use std::{
     path::Path,
     process::{Command, Output},
-    time::{Duration, Instant},
 };
 
 use edgegw_tests::{
     backends::TestBackend,
     cp::{ControlPlane, Store, cp_bin},
-    gateway::curl,
     managed::{ManagedNode, admin_ok, register},
     process::TempDir,
 };
@@ -197,26 +195,6 @@ fn apiops_folder(dir: &Path, backend: &str) {
     );
 }
 
-fn call(
-    node: &ManagedNode,
-    path: &str,
-    key: &str,
-    want: impl Fn(u16, &str) -> bool,
-) -> (u16, String) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = curl(&[
-            "-H",
-            &format!("Ocp-Apim-Subscription-Key: {key}"),
-            &format!("http://127.0.0.1:{}{path}", node.port),
-        ]);
-        if want(answer.0, &answer.1) || Instant::now() > deadline {
-            return answer;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn an_apiops_folder_is_imported_and_served(store: Store) {
     let tmp = TempDir::new("cpapiops-ok");
     let cp = ControlPlane::launch(store, &sub(&tmp, "cp"), &[]);
@@ -294,14 +272,14 @@ fn an_apiops_folder_is_imported_and_served(store: Store) {
     node.start();
 
     // get-order: the fragment at the global scope and at the operation's.
-    let (status, body) = call(&node, "/orders/7", &key, |s, _| s == 200);
+    let (status, body) = node.wait_keyed("/orders/7", Some(&key), 30, |s, _| s == 200);
     assert_eq!(status, 200, "{body}\n{}", node.log());
     let echoed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echoed["query"], "stamp=edge&stamp=edge", "{body}");
     assert_eq!(echoed["headers"]["x-key"], "k3y", "{body}");
     assert_eq!(echoed["headers"]["x-product"], "starter", "{body}");
     // billing: the global inclusion only, and its operation's policy.
-    let (status, body) = call(&node, "/billing/invoices/3", &key, |s, _| s == 200);
+    let (status, body) = node.wait_keyed("/billing/invoices/3", Some(&key), 30, |s, _| s == 200);
     assert_eq!(status, 200, "{body}");
     let echoed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echoed["headers"]["x-op"], "invoice", "{body}");
@@ -309,7 +287,11 @@ fn an_apiops_folder_is_imported_and_served(store: Store) {
     assert_eq!(echoed["headers"].get("x-key"), None, "{body}");
     // The product requires a key; an operation not in the specification is 404.
     assert_eq!(node.get("/orders/7").0, 401);
-    assert_eq!(call(&node, "/billing/other", &key, |s, _| s == 404).0, 404);
+    assert_eq!(
+        node.wait_keyed("/billing/other", Some(&key), 30, |s, _| s == 404)
+            .0,
+        404
+    );
 
     // Importing the same folder again changes nothing.
     let out = import(&cp, &dir, &[]);

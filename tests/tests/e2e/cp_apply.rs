@@ -11,13 +11,11 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Command, Output},
-    time::{Duration, Instant},
 };
 
 use edgegw_tests::{
     backends::TestBackend,
     cp::{ControlPlane, Store, cp_bin},
-    gateway::curl,
     managed::{ManagedNode, admin_ok, register},
     process::TempDir,
 };
@@ -484,27 +482,6 @@ fn a_bad_folder_is_refused_whole_with_every_problem_by_file_and_line(store: Stor
     assert_eq!(cp.admin("GET", "/v1/apis", None).1, json!([]));
 }
 
-/// GET on the gateway with a subscription key until `check` accepts it.
-fn wait_gateway(
-    node: &ManagedNode,
-    path: &str,
-    key: &str,
-    check: impl Fn(u16, &str) -> bool,
-) -> (u16, String) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = curl(&[
-            "-H",
-            &format!("Ocp-Apim-Subscription-Key: {key}"),
-            &format!("http://127.0.0.1:{}{path}", node.port),
-        ]);
-        if check(answer.0, &answer.1) || Instant::now() > deadline {
-            return answer;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn a_gateway_serves_what_was_applied(store: Store) {
     let tmp = TempDir::new("cpapply-gw");
     let cp = ControlPlane::launch(store, &sub(&tmp, "cp"), &[]);
@@ -544,7 +521,7 @@ fn a_gateway_serves_what_was_applied(store: Store) {
     let token = register(&cp, "edge", &["echo"], None);
     let mut node = ManagedNode::of("cpapply-node", &cp, &token, "");
     node.start();
-    let (status, body) = wait_gateway(&node, "/echo/items/7", &key, |s, _| s == 200);
+    let (status, body) = node.wait_keyed("/echo/items/7", Some(&key), 30, |s, _| s == 200);
     assert_eq!(status, 200, "{body}\n{}", node.log());
     let echoed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echoed["headers"]["x-greeting"], "hello", "{body}");
@@ -561,7 +538,7 @@ fn a_gateway_serves_what_was_applied(store: Store) {
         "{}",
         text(&out)
     );
-    let (status, body) = wait_gateway(&node, "/echo/items/7", &key, |s, b| {
+    let (status, body) = node.wait_keyed("/echo/items/7", Some(&key), 30, |s, b| {
         s == 200 && b.contains("bonjour")
     });
     assert_eq!(status, 200, "{body}\n{}", node.log());
@@ -575,12 +552,12 @@ fn a_gateway_serves_what_was_applied(store: Store) {
     );
     let out = cp_cli(&cp, "apply", &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (status, body) = wait_gateway(&node, "/echo/items/7", &key, |s, _| s != 200);
+    let (status, body) = node.wait_keyed("/echo/items/7", Some(&key), 30, |s, _| s != 200);
     assert!(status == 401 || status == 403, "{status} {body}");
     write(&dir, "subscriptions/sub-1.yaml", "scope: product:basic\n");
     let out = cp_cli(&cp, "apply", &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (status, body) = wait_gateway(&node, "/echo/items/7", &key, |s, _| s == 200);
+    let (status, body) = node.wait_keyed("/echo/items/7", Some(&key), 30, |s, _| s == 200);
     assert_eq!(status, 200, "the key survived both applies: {body}");
     node.stop();
 }

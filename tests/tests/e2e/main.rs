@@ -11,6 +11,7 @@ mod apim_cluster_limits;
 mod apim_escalation;
 mod apim_jwt;
 mod apim_limits;
+mod apim_mapped;
 mod apim_policies;
 mod apim_subscriptions;
 mod apim_xdp_state;

@@ -29,6 +29,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::{
     collector::{metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest},
     common::v1::{AnyValue, KeyValue, any_value::Value},
+    metrics::v1::{AggregationTemporality as Temporality, Metric, metric::Data, number_data_point},
     trace::v1::Span,
 };
 use prost::Message;
@@ -73,12 +74,29 @@ const FAIL: u16 = 500;
 /// Holds the export for 5 s before answering 200.
 const HANG: u16 = 0;
 
+/// (API, operation, status code) of a request series.
+type SeriesKey = (String, String, u16);
+
+/// The request metrics of the latest export that carried them.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Requests {
+    /// `http.server.requests`.
+    counts: BTreeMap<SeriesKey, u64>,
+    /// `http.server.request.duration`: count, and the sum of its buckets.
+    durations: BTreeMap<SeriesKey, (u64, u64)>,
+}
+
+/// What the receiver got.
+#[derive(Default)]
+struct Received {
+    spans: Vec<Got>,
+    requests: Requests,
+}
+
 /// A real OTLP/HTTP receiver on a free loopback port.
 struct Collector {
     addr: SocketAddr,
-    spans: Arc<Mutex<Vec<Got>>>,
-    /// Metric name -> exports that carried it.
-    metrics: Arc<Mutex<BTreeMap<String, usize>>>,
+    got: Arc<Mutex<Received>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -89,26 +107,25 @@ impl Collector {
             .enable_all()
             .build()
             .unwrap();
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let metrics = Arc::new(Mutex::new(BTreeMap::new()));
+        let got = Arc::new(Mutex::new(Received::default()));
         let answer = Arc::new(AtomicU16::new(answer));
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let (s, m) = (spans.clone(), metrics.clone());
+        let g = got.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (s, m, answer) = (s.clone(), m.clone(), answer.clone());
+                let (g, answer) = (g.clone(), answer.clone());
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let (s, m, answer) = (s.clone(), m.clone(), answer.clone());
+                    let (g, answer) = (g.clone(), answer.clone());
                     async move {
                         let path = req.uri().path().to_string();
                         let body = req.into_body().collect().await?.to_bytes();
-                        receive(&path, &body, &s, &m);
+                        receive(&path, &body, &mut g.lock().unwrap());
                         let status = match answer.load(Ordering::Relaxed) {
                             HANG => {
                                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -134,8 +151,7 @@ impl Collector {
         });
         Collector {
             addr,
-            spans,
-            metrics,
+            got,
             _runtime: runtime,
         }
     }
@@ -145,7 +161,7 @@ impl Collector {
     }
 
     fn spans(&self) -> Vec<Got> {
-        self.spans.lock().unwrap().clone()
+        self.got.lock().unwrap().spans.clone()
     }
 
     /// Waits (up to 15 s) for `n` spans.
@@ -160,26 +176,30 @@ impl Collector {
         }
     }
 
-    /// Waits (up to 15 s) until an export carried metric `name`.
-    fn wait_metric(&self, name: &str) -> bool {
+    /// Waits (up to 15 s) until an export carries exactly these request
+    /// counts (and fails the test otherwise); returns what it carried.
+    fn wait_requests(&self, want: &[(&str, &str, u16, u64)]) -> Requests {
+        let want: BTreeMap<SeriesKey, u64> = want
+            .iter()
+            .map(|(api, op, status, n)| ((api.to_string(), op.to_string(), *status), *n))
+            .collect();
         let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if self.metrics.lock().unwrap().contains_key(name) {
-                return true;
+        loop {
+            let got = self.got.lock().unwrap().requests.clone();
+            if got.counts == want {
+                return got;
             }
+            assert!(
+                Instant::now() < deadline,
+                "request metrics exported: {got:#?}\nwanted counts: {want:#?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        false
     }
 }
 
 /// Decodes one export as a collector does.
-fn receive(
-    path: &str,
-    body: &[u8],
-    spans: &Mutex<Vec<Got>>,
-    metrics: &Mutex<BTreeMap<String, usize>>,
-) {
+fn receive(path: &str, body: &[u8], got: &mut Received) {
     match path {
         "/v1/traces" => {
             let req = ExportTraceServiceRequest::decode(body).expect("OTLP trace protobuf");
@@ -191,7 +211,7 @@ fn receive(
                     .unwrap_or_default();
                 for ss in rs.scope_spans {
                     for span in ss.spans {
-                        spans.lock().unwrap().push(Got {
+                        got.spans.push(Got {
                             service: service.clone(),
                             span,
                         });
@@ -204,12 +224,51 @@ fn receive(
             for rm in req.resource_metrics {
                 for sm in rm.scope_metrics {
                     for m in sm.metrics {
-                        *metrics.lock().unwrap().entry(m.name).or_default() += 1;
+                        requests(&m, &mut got.requests);
                     }
                 }
             }
         }
         other => panic!("unexpected OTLP path {other}"),
+    }
+}
+
+/// Takes the request metrics' points (cumulative: each export carries
+/// every series so far, and replaces what an earlier one said).
+fn requests(m: &Metric, into: &mut Requests) {
+    let key = |attributes: &[KeyValue]| -> SeriesKey {
+        let get = |k| attribute(attributes, k).unwrap_or_else(|| panic!("{k} missing: {m:?}"));
+        (
+            get("edgegw.api"),
+            get("edgegw.operation"),
+            get("http.response.status_code").parse().unwrap(),
+        )
+    };
+    match (m.name.as_str(), &m.data) {
+        ("http.server.requests", Some(Data::Sum(sum))) => {
+            assert!(sum.is_monotonic, "{m:?}");
+            assert_eq!(sum.aggregation_temporality, Temporality::Cumulative as i32);
+            into.counts = sum
+                .data_points
+                .iter()
+                .map(|p| match p.value {
+                    Some(number_data_point::Value::AsInt(n)) => (key(&p.attributes), n as u64),
+                    _ => panic!("an integer count: {p:?}"),
+                })
+                .collect();
+        }
+        ("http.server.request.duration", Some(Data::Histogram(h))) => {
+            assert_eq!(h.aggregation_temporality, Temporality::Cumulative as i32);
+            into.durations = h
+                .data_points
+                .iter()
+                .map(|p| {
+                    assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1, "{p:?}");
+                    (key(&p.attributes), (p.count, p.bucket_counts.iter().sum()))
+                })
+                .collect();
+        }
+        (name, data) => panic!("unexpected metric {name}: {data:?}"),
     }
 }
 
@@ -336,9 +395,19 @@ fn one_span_per_request_with_the_backends_trace_and_http_attributes() {
         ])
     );
 
-    // Request metrics go out through the periodic reader too.
-    assert!(collector.wait_metric("http.server.request.duration"));
-    assert!(collector.wait_metric("http.server.requests"));
+    // Request metrics: exactly the requests made, per API, operation and
+    // status, each with its durations.
+    let want = [
+        ("orders", "get-order", 200, 2),
+        ("orders", "get-order", 401, 1),
+        ("limited", "-", 200, 1),
+        ("limited", "-", 429, 1),
+    ];
+    let got = collector.wait_requests(&want);
+    assert_eq!(got.counts.len(), want.len(), "{got:#?}");
+    for (key, n) in &got.counts {
+        assert_eq!(got.durations.get(key), Some(&(*n, *n)), "{got:#?}");
+    }
 
     // The access log: semantic-convention names, the key redacted.
     let lines = gw.gw.wait_access_log(5);
@@ -449,7 +518,7 @@ fn ratio_zero_exports_no_new_trace_but_follows_a_sampled_caller() {
         );
     }
     // Metrics arrive: the exporter works, it just has no spans to send.
-    assert!(collector.wait_metric("http.server.request.duration"));
+    collector.wait_requests(&[("orders", "-", 200, 20)]);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(collector.spans().len(), 0, "{:#?}", collector.spans());
 

@@ -30,7 +30,7 @@ use crate::{
 /// Runs the measuring binary `name` of the test crate (`tests/src/bin/`),
 /// which shares the test harness, with the paths of the built binaries
 /// (EDGEGW_BIN and EDGEGW_CP_BIN, when set, name other builds).
-fn harness_bin(name: &str, args: &[String]) -> anyhow::Result<()> {
+pub fn harness_bin(name: &str, args: &[String]) -> anyhow::Result<()> {
     setup::run(
         cargo()
             .current_dir(root())
