@@ -82,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         xdp: None,
         cache: None,
         variables: Default::default(),
+        deferred: Vec::new(),
         set_method: None,
         body: Default::default(),
         traces: Vec::new(),
