@@ -52,7 +52,7 @@ impl TestBackend {
     /// The echo backend over HTTP/1.1 and HTTP/2 (prior knowledge).
     ///
     /// - default: a JSON description of the request (method, path, query,
-    ///   headers, body_bytes);
+    ///   headers, body_bytes, body as text);
     /// - `?delay_ms=N`: answers after N ms;
     /// - every answer names the connection it came on: `x-echo-peer`, the
     ///   client's address and port;
@@ -189,11 +189,12 @@ async fn echo(req: Request<Incoming>) -> Response<Body> {
         return stream_echo(req);
     }
     let (parts, body) = req.into_parts();
-    let body_bytes = body
+    let body = body
         .collect()
         .await
-        .map(|b| b.to_bytes().len())
-        .unwrap_or(0);
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body_bytes = body.len();
     let headers: serde_json::Map<String, serde_json::Value> = parts
         .headers
         .iter()
@@ -206,6 +207,7 @@ async fn echo(req: Request<Incoming>) -> Response<Body> {
         "query": parts.uri.query(),
         "headers": headers,
         "body_bytes": body_bytes,
+        "body": String::from_utf8_lossy(&body),
     });
     let mut response = Response::new(Full::new(Bytes::from(answer.to_string())).boxed());
     response

@@ -222,8 +222,8 @@ const ELEMENTS: &[Element] = &[
             ),
             (
                 "output-token-variable-name",
-                "",
-                NotYet("variables are not supported yet; remove it"),
+                "output_token_variable_name",
+                Text,
             ),
         ],
         children: Some(validate_jwt),
@@ -390,6 +390,51 @@ const ELEMENTS: &[Element] = &[
         attrs: &[("name", "name", Text), ("value", "value", TextOrExpr)],
         children: None,
     },
+    Element {
+        xml: "set-method",
+        policy: "set-method",
+        attrs: &[],
+        children: Some(set_method),
+    },
+    Element {
+        xml: "set-body",
+        policy: "set-body",
+        attrs: &[
+            ("template", "template", Text),
+            (
+                "xsi-nil",
+                "",
+                NotYet("bodies are not converted between XML and JSON; remove it"),
+            ),
+            (
+                "parse-date",
+                "",
+                NotYet("dates in JSON bodies are copied as written; remove it"),
+            ),
+        ],
+        children: Some(set_body),
+    },
+    Element {
+        xml: "find-and-replace",
+        policy: "find-and-replace",
+        attrs: &[("from", "from", TextOrExpr), ("to", "to", TextOrExpr)],
+        children: None,
+    },
+    Element {
+        xml: "authentication-basic",
+        policy: "authentication-basic",
+        attrs: &[
+            ("username", "username", Text),
+            ("password", "password", Text),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "trace",
+        policy: "trace",
+        attrs: &[("source", "source", Text), ("severity", "severity", Text)],
+        children: Some(trace),
+    },
 ];
 
 /// Elements refused with a line of their own: built elsewhere, or later.
@@ -397,17 +442,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("cache-lookup-value", "value caching is not supported yet"),
     ("cache-store-value", "value caching is not supported yet"),
     ("include-fragment", "policy fragments are not supported yet"),
-    ("set-method", "set-method is not supported yet"),
-    (
-        "set-body",
-        "set-body outside return-response is not supported yet",
-    ),
-    ("find-and-replace", "find-and-replace is not supported yet"),
-    (
-        "authentication-basic",
-        "authentication-basic is not supported yet",
-    ),
-    ("trace", "trace is not supported yet"),
 ];
 
 /// The YAML policy name and settings of a policy element; `None` when
@@ -857,5 +891,54 @@ fn return_response(r: &mut Reader, node: Node, args: &mut Mapping) {
     }
     if !headers.is_empty() {
         args.insert("headers".into(), Value::Mapping(headers));
+    }
+}
+
+/// `<set-method>METHOD</set-method>`: a literal or an expression.
+fn set_method(r: &mut Reader, node: Node, args: &mut Mapping) {
+    if let Some(v) = text_or_expression(r, node) {
+        args.insert("method".into(), v);
+    }
+}
+
+/// `<set-body>`: its text, an expression, or (with template="liquid") a
+/// template kept as written.
+fn set_body(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let liquid = args.get("template").and_then(Value::as_str) == Some("liquid");
+    let value = if liquid {
+        Some(r.template_text(node).into())
+    } else {
+        text_or_expression(r, node)
+    };
+    if let Some(v) = value {
+        args.insert("value".into(), v);
+    }
+}
+
+/// `<trace>` with `<message>` and `<metadata name="" value="" />`.
+fn trace(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let mut metadata = Vec::new();
+    for child in r.children(node, &["message", "metadata"]) {
+        if child.tag_name().name() == "message" {
+            r.attributes(child, &[]);
+            if let Some(v) = text_or_expression(r, child) {
+                args.insert("message".into(), v);
+            }
+        } else {
+            r.attributes(child, &["name", "value"]);
+            r.no_children(child);
+            match (r.literal(child, "name"), r.literal(child, "value")) {
+                (Some(name), Some(value)) => {
+                    let mut m = Mapping::new();
+                    m.insert("name".into(), name.into());
+                    m.insert("value".into(), value.into());
+                    metadata.push(Value::Mapping(m));
+                }
+                _ => r.problem(child, "needs name=\"...\" and value=\"...\"".into()),
+            }
+        }
+    }
+    if !metadata.is_empty() {
+        args.insert("metadata".into(), Value::Sequence(metadata));
     }
 }

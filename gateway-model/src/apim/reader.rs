@@ -200,6 +200,23 @@ impl<'d, 'p> Reader<'d, 'p> {
             .ok()
     }
 
+    /// A Liquid template's text: the element's content as written (child
+    /// elements included, e.g. a SOAP envelope), with the named values
+    /// that exist substituted; other `{{...}}` are the template's own.
+    pub fn template_text(&self, node: Node) -> String {
+        let raw = if node.children().any(|c| c.is_element()) {
+            let first = node.first_child().map_or(0, |c| c.range().start);
+            let last = node.last_child().map_or(first, |c| c.range().end);
+            self.doc.input_text()[first..last].to_string()
+        } else {
+            node.children()
+                .filter(|c| c.is_text())
+                .filter_map(|c| c.text())
+                .collect()
+        };
+        self.named.substitute_known(raw.trim())
+    }
+
     fn substitute(&self, text: &str) -> Result<String, String> {
         self.named.substitute(text)
     }

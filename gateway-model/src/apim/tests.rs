@@ -393,3 +393,111 @@ fn problems_are_collected_not_stopped_at() {
         problems[2]
     );
 }
+
+#[test]
+fn body_method_auth_and_trace_elements_translate() {
+    use crate::policy::{set_body::Body, set_method::SetMethodSpec};
+    let (scope, problems) = parse(
+        r#"<set-method>POST</set-method>
+<set-method>@(context.Request.Headers.GetValueOrDefault("x-m", "GET"))</set-method>
+<set-body>plain text</set-body>
+<set-body>@(context.Request.Body.As&lt;JObject&gt;(preserveContent: true).ToString())</set-body>
+<set-body template="liquid"><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><Name>{{body.name}}</Name><T>{{tier}}</T></soap:Envelope></set-body>
+<find-and-replace from="sad" to="" />
+<authentication-basic username="{{tier}}" password="pw" />
+<trace source="api" severity="error"><message>@(context.Request.Method)</message><metadata name="a" value="{{tier}}" /></trace>
+<validate-jwt header-name="Authorization" output-token-variable-name="jwt"><issuer-signing-keys><key>c2VjcmV0</key></issuer-signing-keys></validate-jwt>"#,
+        "inbound",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let s = |i| spec(&scope, Section::Inbound, i);
+    assert!(matches!(s(0), PolicySpec::SetMethod(SetMethodSpec::Literal(m)) if m == "POST"));
+    assert!(matches!(
+        s(1),
+        PolicySpec::SetMethod(SetMethodSpec::Expr(_))
+    ));
+    assert!(
+        matches!(s(2), PolicySpec::SetBody(b) if matches!(&b.body, Body::Literal(l) if l == "plain text"))
+    );
+    assert!(matches!(s(3), PolicySpec::SetBody(b) if b.reads_body));
+    let PolicySpec::SetBody(liquid) = s(4) else {
+        panic!()
+    };
+    let Body::Liquid(t) = &liquid.body else {
+        panic!()
+    };
+    let mut globals = liquid::Object::new();
+    let mut body = liquid::Object::new();
+    body.insert("name".into(), liquid::model::Value::scalar("ada"));
+    globals.insert("body".into(), liquid::model::Value::Object(body));
+    // The child elements are kept; the named value is substituted.
+    assert_eq!(
+        t.render(&globals).unwrap(),
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><Name>ada</Name><T>gold</T></soap:Envelope>"#
+    );
+    assert!(
+        matches!(s(5), PolicySpec::FindAndReplace(f) if f.to == crate::policy::expr::Text::Literal(String::new()))
+    );
+    assert!(matches!(s(6), PolicySpec::AuthenticationBasic(a) if a.header == "Basic Z29sZDpwdw=="));
+    assert!(
+        matches!(s(7), PolicySpec::Trace(t) if t.message.is_expression() && t.metadata == vec![("a".to_string(), "gold".to_string())])
+    );
+    assert!(
+        matches!(s(8), PolicySpec::ValidateJwt(j) if j.output_variable.as_deref() == Some("jwt"))
+    );
+
+    // Outbound too.
+    let (_, problems) = parse(
+        r#"<set-body template="liquid">{{context.Response.StatusCode}}</set-body><find-and-replace from="a" to="b" /><trace source="s"><message>m</message></trace>"#,
+        "outbound",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn bad_body_method_auth_and_trace_elements_are_refused_on_their_line() {
+    for (doc, want) in [
+        (
+            "<set-method>P O</set-method>",
+            "\"P O\" is not an HTTP method",
+        ),
+        (
+            "<set-body template=\"liquid\">{% if x %}open</set-body>",
+            "Liquid template: ",
+        ),
+        (
+            "<set-body template=\"mustache\">x</set-body>",
+            "only template is liquid",
+        ),
+        (
+            "<set-body parse-date=\"false\">x</set-body>",
+            "attribute \"parse-date\": not supported yet",
+        ),
+        ("<find-and-replace to=\"x\" />", "from is required"),
+        (
+            "<authentication-basic username=\"a:b\" password=\"p\" />",
+            "cannot carry",
+        ),
+        (
+            "<trace source=\"s\" severity=\"loud\"><message>m</message></trace>",
+            "severity \"loud\"",
+        ),
+        (
+            "<trace source=\"s\"><message>m</message><metadata name=\"a\" /></trace>",
+            "needs name=\"...\" and value=\"...\"",
+        ),
+    ] {
+        let (_, problems) = parse(doc, "inbound");
+        assert_eq!(problems.len(), 1, "{doc}: {problems:?}");
+        assert!(
+            problems[0].contains(want) && problems[0].contains("line 3"),
+            "{doc}: {problems:?}"
+        );
+        assert!(!problems[0].contains('\n'), "{problems:?}");
+    }
+    let (_, problems) = parse("<set-method>GET</set-method>", "outbound");
+    assert!(
+        problems[0].contains("cannot run in the outbound section"),
+        "{problems:?}"
+    );
+}

@@ -49,6 +49,26 @@ impl NamedValues {
         Ok(())
     }
 
+    /// Replaces every `{{name}}` of a defined named value in `text` and
+    /// leaves other `{{...}}` as written: a Liquid template's own output
+    /// tags (`{{body.name}}`) share the syntax.
+    pub fn substitute_known(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            out.push_str(&rest[..start]);
+            match self.values.get(after[..end].trim()) {
+                Some(v) => out.push_str(&v.value),
+                None => out.push_str(&rest[start..start + 2 + end + 2]),
+            }
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// Replaces every `{{name}}` in `text`; an unknown name is an error
     /// naming it.
     pub fn substitute(&self, text: &str) -> Result<String, String> {

@@ -12,6 +12,7 @@
 //! `KNOWN` and a variant of `PolicySpec`; then its runtime file in
 //! gateway-user and its arm in `Policy::build` there.
 
+pub mod authentication_basic;
 pub mod authentication_certificate;
 pub mod authentication_managed_identity;
 pub mod cache_lookup;
@@ -25,6 +26,7 @@ pub mod concurrency;
 pub mod condition;
 pub mod cors;
 pub mod expr;
+pub mod find_and_replace;
 pub mod forward_request;
 pub mod ip_filter;
 pub mod key_template;
@@ -34,9 +36,12 @@ pub mod respond;
 pub mod retry;
 pub mod rewrite_uri;
 pub mod set_backend;
+pub mod set_body;
 pub mod set_header;
+pub mod set_method;
 pub mod set_query;
 pub mod set_variable;
+pub mod trace;
 pub mod validate_client_certificate;
 pub mod validate_jwt;
 
@@ -106,6 +111,11 @@ pub enum PolicySpec {
     CacheStoreValue(cache_store_value::CacheStoreValueSpec),
     CacheRemoveValue(cache_remove_value::CacheRemoveValueSpec),
     SetVariable(set_variable::SetVariableSpec),
+    SetMethod(set_method::SetMethodSpec),
+    SetBody(set_body::SetBodySpec),
+    FindAndReplace(find_and_replace::FindAndReplaceSpec),
+    AuthenticationBasic(authentication_basic::AuthenticationBasicSpec),
+    Trace(trace::TraceSpec),
 }
 
 type Parser = fn(&'static str, serde_yaml::Value) -> Result<PolicySpec, String>;
@@ -199,6 +209,22 @@ pub const KNOWN: &[(&str, &[Section], Parser)] = {
         ("set-variable", &[Inbound, Outbound, OnError], |_, a| {
             set_variable::SetVariableSpec::parse(a).map(PolicySpec::SetVariable)
         }),
+        ("set-method", &[Inbound], |_, a| {
+            set_method::SetMethodSpec::parse(a).map(PolicySpec::SetMethod)
+        }),
+        ("set-body", &[Inbound, Outbound, OnError], |_, a| {
+            set_body::SetBodySpec::parse(a).map(PolicySpec::SetBody)
+        }),
+        ("find-and-replace", &[Inbound, Outbound, OnError], |_, a| {
+            find_and_replace::FindAndReplaceSpec::parse(a).map(PolicySpec::FindAndReplace)
+        }),
+        ("authentication-basic", &[Inbound], |_, a| {
+            authentication_basic::AuthenticationBasicSpec::parse(a)
+                .map(PolicySpec::AuthenticationBasic)
+        }),
+        ("trace", &[Inbound, Outbound, OnError], |_, a| {
+            trace::TraceSpec::parse(a).map(PolicySpec::Trace)
+        }),
     ]
 };
 
@@ -238,6 +264,10 @@ impl PolicySpec {
             PolicySpec::SetHeader(h) => h.expression.is_some(),
             PolicySpec::Retry(r) => r.condition.is_some(),
             PolicySpec::SetVariable(v) => v.value.is_expression(),
+            PolicySpec::SetMethod(m) => matches!(m, set_method::SetMethodSpec::Expr(_)),
+            PolicySpec::SetBody(b) => matches!(b.body, set_body::Body::Expr(_)),
+            PolicySpec::FindAndReplace(f) => f.uses_expressions(),
+            PolicySpec::Trace(t) => t.message.is_expression(),
             PolicySpec::SetQuery(q) => q.value.as_ref().is_some_and(|v| v.is_expression()),
             PolicySpec::RewriteUri(r) => r.expression.is_some(),
             PolicySpec::Choose(c) => {

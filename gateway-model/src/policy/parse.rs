@@ -224,7 +224,7 @@ pub(super) fn step_of(
         Value::Mapping(m) if m.len() == 1 => {
             let (name, args) = m.iter().next().expect("one entry");
             let name = name.as_str().unwrap_or_default();
-            substitute(args.clone(), named)
+            substitute_args(name, args, named)
                 .map_err(|e| format!("policy \"{name}\": {e}"))
                 .and_then(|args| PolicySpec::parse(name, section, args))
         }
@@ -234,6 +234,20 @@ pub(super) fn step_of(
         .map_err(|m| problems.push(format!("{at}: {m}")))
         .ok()
         .map(|spec| Step::Policy(Arc::new(Placed { place, spec })))
+}
+
+/// The settings with named values substituted; a Liquid `set-body`
+/// keeps the `{{...}}` that are not named values (its own output tags).
+fn substitute_args(name: &str, args: &Value, named: &NamedValues) -> Result<Value, String> {
+    if name == "set-body"
+        && args.get("template").and_then(Value::as_str) == Some("liquid")
+        && let Some(Value::String(text)) = args.get("value")
+    {
+        let mut args = args.clone();
+        args["value"] = Value::String(named.substitute_known(text));
+        return Ok(args);
+    }
+    substitute(args.clone(), named)
 }
 
 /// Replaces `{{name}}` in every string of the settings.

@@ -27,6 +27,10 @@ struct File {
     /// Message when validation fails.
     #[serde(default)]
     failed_validation_error_message: Option<String>,
+    /// A variable that receives the validated token (a `Jwt` for policy
+    /// expressions: `(Jwt)context.Variables["name"]`).
+    #[serde(default)]
+    output_token_variable_name: Option<String>,
     /// Whether `exp` is required (default true).
     #[serde(default = "yes")]
     require_expiration_time: bool,
@@ -137,6 +141,8 @@ pub struct ValidateJwtSpec {
     pub claims: ClaimRules,
     pub inline: Vec<InlineKey>,
     pub remote: Option<RemoteKeys>,
+    /// The variable the validated token is stored in.
+    pub output_variable: Option<String>,
 }
 
 // Secrets of inline keys are never shown.
@@ -171,6 +177,12 @@ impl ValidateJwtSpec {
         if inline.is_empty() && remote.is_none() {
             return Err("no keys: give signing_keys, jwks_url or openid_config_url".into());
         }
+        if f.output_token_variable_name
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err("output_token_variable_name is empty; give the variable's name".into());
+        }
         Ok(ValidateJwtSpec {
             header: f.header_name.unwrap_or_else(|| "authorization".into()),
             query: f.query_parameter_name,
@@ -191,6 +203,7 @@ impl ValidateJwtSpec {
             },
             inline,
             remote,
+            output_variable: f.output_token_variable_name,
         })
     }
 }

@@ -48,6 +48,20 @@ pub struct Ctx<'a> {
     pub cache: Option<Box<super::cache::Pending>>,
     /// Set by `set-variable`: `context.Variables` of policy expressions.
     pub variables: edgegw_policy_expr::Variables<'static>,
+    /// The method `set-method` sends to the backend.
+    pub set_method: Option<Method>,
+    /// The request body, for `set-body` and `find-and-replace`.
+    pub body: super::body::RequestBody<'a>,
+    /// What `trace` policies wrote.
+    pub traces: Vec<super::trace::Event>,
+}
+
+impl Ctx<'_> {
+    /// The method as the backend will get it: after `set-method`, what
+    /// `context.Request.Method` reads, as in APIM.
+    pub fn current_method(&self) -> &Method {
+        self.set_method.as_ref().unwrap_or(self.method)
+    }
 }
 
 #[cfg(test)]
@@ -77,6 +91,9 @@ impl<'a> Ctx<'a> {
             xdp: None,
             cache: None,
             variables: Default::default(),
+            set_method: None,
+            body: Default::default(),
+            traces: Vec::new(),
         }
     }
 }

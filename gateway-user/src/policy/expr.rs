@@ -44,12 +44,14 @@ pub struct Facts<'a> {
     pub subscription: Option<&'a str>,
     pub product: Option<&'a str>,
     pub variables: &'a Variables<'static>,
+    /// The request body, when a body policy read it (inbound only).
+    pub body: Option<&'a [u8]>,
 }
 
 impl<'a> Facts<'a> {
     pub fn of(ctx: &'a Ctx) -> Facts<'a> {
         Facts {
-            method: ctx.method.as_str(),
+            method: ctx.current_method().as_str(),
             headers: ctx.headers,
             client_ip: ctx.client_ip,
             path: &ctx.path,
@@ -60,6 +62,7 @@ impl<'a> Facts<'a> {
             subscription: ctx.subscription,
             product: ctx.product,
             variables: &ctx.variables,
+            body: ctx.body.bytes.as_deref(),
         }
     }
 }
@@ -85,7 +88,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn of(ctx: &Ctx) -> Snapshot {
         Snapshot {
-            method: ctx.method.as_str().to_string(),
+            method: ctx.current_method().as_str().to_string(),
             headers: ctx.headers.clone(),
             client_ip: ctx.client_ip,
             path: ctx.path.clone(),
@@ -96,6 +99,24 @@ impl Snapshot {
             subscription: ctx.subscription.map(String::from),
             product: ctx.product.map(String::from),
             variables: ctx.variables.clone(),
+        }
+    }
+
+    /// A request with nothing known: what literal settings of the later
+    /// sections are made with when the pipeline keeps no snapshot.
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            method: String::new(),
+            headers: HeaderMap::new(),
+            client_ip: IpAddr::from([0, 0, 0, 0]),
+            path: String::new(),
+            query: Query::default(),
+            api: String::new(),
+            operation: None,
+            params: Vec::new(),
+            subscription: None,
+            product: None,
+            variables: Variables::default(),
         }
     }
 
@@ -122,6 +143,7 @@ impl Snapshot {
             subscription: self.subscription.as_deref(),
             product: self.product.as_deref(),
             variables,
+            body: None,
         }
     }
 }
@@ -133,6 +155,8 @@ pub struct Later<'a> {
     pub status: u16,
     pub headers: &'a HeaderMap,
     pub last_error: Option<&'a Failed>,
+    /// The response body, when a body policy read or set it.
+    pub body: Option<&'a [u8]>,
 }
 
 /// Evaluates `e` against the request's context and hands its value to
@@ -187,14 +211,14 @@ pub fn eval_with<R>(
             original_url: url,
             headers: facts.headers,
             ip_address: &ip,
-            body: None,
+            body: facts.body,
             matched_parameters: facts.params,
         },
         response: later.map(|l| Response {
             status_code: i32::from(l.status),
             status_reason: reason.unwrap_or_default(),
             headers: l.headers,
-            body: None,
+            body: l.body,
         }),
         subscription: facts.subscription.map(|id| Subscription {
             id,

@@ -596,6 +596,7 @@ mod tests {
                         status,
                         headers: &none,
                         last_error: None,
+                        body: None,
                     },
                 );
             }

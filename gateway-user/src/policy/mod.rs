@@ -7,6 +7,7 @@
 //! a spec by the model (`gateway_model::policy`); here each policy is a
 //! small type in its own file, built from its spec by `Policy::build`.
 
+pub mod body;
 pub mod cache;
 mod check_header;
 mod choose;
@@ -21,6 +22,7 @@ mod fetch;
 mod ip_filter;
 pub(crate) mod jwt;
 mod limits;
+mod liquid;
 mod managed_identity;
 mod per_thread;
 mod pipeline;
@@ -32,6 +34,7 @@ mod set_header;
 mod set_query;
 mod set_variable;
 pub mod template;
+pub mod trace;
 mod validate_client_certificate;
 pub mod xdp_state;
 
@@ -82,6 +85,16 @@ pub enum Policy {
     CacheRemoveValue(cache::CacheRemoveValue),
     SetVariable(set_variable::SetVariable),
     AuthenticationManagedIdentity(Box<managed_identity::ManagedIdentity>),
+    /// Data only: the method, or the expression giving it.
+    SetMethod(gateway_model::policy::set_method::SetMethodSpec),
+    /// Data only (`body` runs it).
+    SetBody(gateway_model::policy::set_body::SetBodySpec),
+    /// Data only (`body` runs it).
+    FindAndReplace(gateway_model::policy::find_and_replace::FindAndReplaceSpec),
+    /// The `Authorization` header the backend request carries.
+    AuthenticationBasic(hyper::header::HeaderValue),
+    /// Data only (`trace` runs it).
+    Trace(gateway_model::policy::trace::TraceSpec),
 }
 
 impl Policy {
@@ -112,6 +125,11 @@ impl Policy {
             Policy::CacheRemoveValue(_) => "cache-remove-value",
             Policy::SetVariable(_) => "set-variable",
             Policy::AuthenticationManagedIdentity(_) => "authentication-managed-identity",
+            Policy::SetMethod(_) => "set-method",
+            Policy::SetBody(_) => "set-body",
+            Policy::FindAndReplace(_) => "find-and-replace",
+            Policy::AuthenticationBasic(_) => "authentication-basic",
+            Policy::Trace(_) => "trace",
         }
     }
 
@@ -123,6 +141,12 @@ impl Policy {
             Policy::Choose(c) => c.uses_expressions(),
             Policy::Retry(r) => r.condition().is_some(),
             Policy::SetVariable(v) => v.uses_expressions(),
+            // Their Liquid templates and expressions see the request.
+            Policy::SetBody(b) => {
+                !matches!(b.body, gateway_model::policy::set_body::Body::Literal(_))
+            }
+            Policy::FindAndReplace(f) => f.uses_expressions(),
+            Policy::Trace(t) => t.message.is_expression(),
             _ => false,
         }
     }
@@ -198,6 +222,11 @@ impl Policy {
                     managed_identity::ManagedIdentity::new(s, tokens),
                 ))
             }
+            PolicySpec::SetMethod(s) => Policy::SetMethod(s.clone()),
+            PolicySpec::SetBody(s) => Policy::SetBody(s.clone()),
+            PolicySpec::FindAndReplace(s) => Policy::FindAndReplace(s.clone()),
+            PolicySpec::AuthenticationBasic(s) => Policy::AuthenticationBasic(s.header.clone()),
+            PolicySpec::Trace(s) => Policy::Trace(s.clone()),
         }
     }
 }

@@ -17,6 +17,7 @@ use super::{
     expr::{Facts, Failed, Later, Snapshot},
 };
 use edgegw_policy_expr::Variables;
+use gateway_model::policy::set_method::{self, SetMethodSpec};
 
 /// Whether the request goes on, or is answered here.
 pub enum Flow {
@@ -35,6 +36,9 @@ pub struct Pipeline {
     /// Whether backend, outbound or on-error hold a policy expression
     /// (then requests keep a `Snapshot` for them).
     late_expressions: bool,
+    /// Whether outbound or on-error reads the response body
+    /// (`set-body` from it, `find-and-replace`): then it is buffered.
+    reads_response_body: bool,
 }
 
 impl Pipeline {
@@ -47,12 +51,16 @@ impl Pipeline {
             on_error: compose(scopes, Section::OnError),
             conditional: false,
             late_expressions: false,
+            reads_response_body: false,
         };
         let later = [&pipeline.backend, &pipeline.outbound, &pipeline.on_error];
         pipeline.conditional = later
             .iter()
             .any(|s| s.iter().any(|p| matches!(**p, Policy::Choose(_))));
         pipeline.late_expressions = later.iter().any(|s| s.iter().any(|p| p.uses_expressions()));
+        pipeline.reads_response_body = [&pipeline.outbound, &pipeline.on_error]
+            .iter()
+            .any(|s| s.iter().any(|p| super::body::reads_response(p)));
         pipeline
     }
 
@@ -71,6 +79,7 @@ impl Pipeline {
             on_error: decide(&self.on_error, ctx),
             conditional: false,
             late_expressions: self.late_expressions,
+            reads_response_body: self.reads_response_body,
         })
     }
 
@@ -90,6 +99,7 @@ impl Pipeline {
         on_error: Vec::new(),
         conditional: false,
         late_expressions: false,
+        reads_response_body: false,
     };
 
     pub async fn inbound(&self, ctx: &mut Ctx<'_>) -> Flow {
@@ -173,6 +183,22 @@ impl Pipeline {
                 }
                 // Boxed: it may wait on the token endpoint.
                 Policy::AuthenticationManagedIdentity(m) => Box::pin(m.apply(ctx)).await,
+                Policy::SetMethod(m) => set_method(m, ctx),
+                Policy::AuthenticationBasic(header) => {
+                    ctx.headers
+                        .insert(hyper::header::AUTHORIZATION, header.clone());
+                    None
+                }
+                // Boxed: reading a body waits on the client.
+                Policy::SetBody(b) => Box::pin(super::body::set_request(b, ctx)).await,
+                Policy::FindAndReplace(f) => Box::pin(super::body::replace_request(f, ctx)).await,
+                Policy::Trace(t) => match super::trace::event(t, &Facts::of(ctx), None) {
+                    Ok(event) => {
+                        ctx.traces.push(event);
+                        None
+                    }
+                    Err(failed) => Some(*failed),
+                },
                 Policy::SetStatus(_)
                 | Policy::ForwardRequest(_)
                 | Policy::Retry(_)
@@ -188,6 +214,11 @@ impl Pipeline {
             }
         }
         Flow::Continue
+    }
+
+    /// Whether outbound or on-error need the response body in memory.
+    pub fn reads_response_body(&self) -> bool {
+        self.reads_response_body
     }
 
     /// The backend response timeout set by `forward-request`, if any.
@@ -229,7 +260,27 @@ impl Pipeline {
             response,
             body,
             snapshot,
+            None,
         )
+    }
+
+    /// `outbound` on a response whose body was read into memory (when
+    /// `reads_response_body`).
+    pub fn outbound_buffered<B>(
+        &self,
+        response: Response<Bytes>,
+        body: impl FnOnce(Bytes) -> B,
+        snapshot: Option<&Snapshot>,
+    ) -> Response<B> {
+        let (parts, bytes) = response.into_parts();
+        let (parts, returned) = run_parts(
+            &self.outbound,
+            Some(&self.on_error),
+            parts,
+            snapshot,
+            Some(bytes),
+        );
+        Response::from_parts(parts, body(returned.unwrap_or_default()))
     }
 
     /// Runs the on-error section on an error the gateway answers (its
@@ -240,7 +291,7 @@ impl Pipeline {
         body: impl FnOnce(Bytes) -> B,
         snapshot: Option<&Snapshot>,
     ) -> Response<B> {
-        run_response(&self.on_error, None, response, body, snapshot)
+        run_response(&self.on_error, None, response, body, snapshot, None)
     }
 
     /// Backends `set-backend-service` may switch to (their clients are
@@ -286,6 +337,24 @@ fn set_backends<'a>(policies: &'a [Arc<Policy>], out: &mut Vec<&'a crate::config
     }
 }
 
+/// `set-method`: the method the backend gets; an expression's value is
+/// checked as a literal is when loaded.
+fn set_method(spec: &SetMethodSpec, ctx: &mut Ctx) -> Option<Answer> {
+    let method = match spec {
+        SetMethodSpec::Literal(m) => m.clone(),
+        SetMethodSpec::Expr(e) => {
+            let method = super::expr::text(e, ctx)
+                .and_then(|t| set_method::method(&t).map_err(|m| super::expr::message(e, &m)));
+            match method {
+                Ok(m) => m,
+                Err(err) => return Some(super::expr::failure("set-method", e, &err)),
+            }
+        }
+    };
+    ctx.set_method = Some(method);
+    None
+}
+
 /// The policies of a section with each `choose` replaced by the branch
 /// `ctx` takes; a `choose` with policy expressions stays, decided when the
 /// section runs (its conditions may read the response).
@@ -314,21 +383,48 @@ fn run_response<B>(
     response: Response<B>,
     make_body: impl FnOnce(Bytes) -> B,
     snapshot: Option<&Snapshot>,
+    buffered: Option<Bytes>,
 ) -> Response<B> {
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
+    let (parts, returned) = run_parts(policies, on_error, parts, snapshot, buffered);
+    let body = match returned {
+        Some(bytes) => make_body(bytes),
+        None => body,
+    };
+    Response::from_parts(parts, body)
+}
+
+/// `run_response` on the response's head and, when it was read or
+/// replaced, its body (`buffered` in, the body to send out); a changed
+/// body's length is set in `Content-Length`.
+fn run_parts(
+    policies: &[Arc<Policy>],
+    on_error: Option<&[Arc<Policy>]>,
+    mut parts: hyper::http::response::Parts,
+    snapshot: Option<&Snapshot>,
+    buffered: Option<Bytes>,
+) -> (hyper::http::response::Parts, Option<Bytes>) {
     // Copied from inbound's (nothing to copy when none were set).
     let mut variables = snapshot.map(|s| s.variables().clone()).unwrap_or_default();
-    let mut returned = None;
+    let mut returned = buffered;
+    let mut traces = Vec::new();
     let failed = (on_error.is_none() && snapshot.is_some())
         .then(|| Failed::of(&parts.extensions, parts.status));
     let env = Env {
         snapshot,
         failed: failed.as_ref(),
     };
-    if let Err(answer) = run_on(policies, &mut parts, &mut returned, &env, &mut variables) {
+    let mut out = Out {
+        returned: &mut returned,
+        variables: &mut variables,
+        traces: &mut traces,
+        changed: false,
+    };
+    if let Err(answer) = run_on(policies, &mut parts, &mut out, &env) {
         let (p, b) = answer.into_parts();
         parts = p;
-        returned = Some(b);
+        *out.returned = Some(b);
+        out.changed = false;
         if let Some(on_error) = on_error {
             let failed = snapshot.map(|_| Failed::of(&parts.extensions, parts.status));
             let env = Env {
@@ -336,18 +432,33 @@ fn run_response<B>(
                 failed: failed.as_ref(),
             };
             // A failure in on-error itself: its 500 stands.
-            if let Err(answer) = run_on(on_error, &mut parts, &mut returned, &env, &mut variables) {
+            if let Err(answer) = run_on(on_error, &mut parts, &mut out, &env) {
                 let (p, b) = answer.into_parts();
                 parts = p;
-                returned = Some(b);
+                *out.returned = Some(b);
+                out.changed = false;
             }
         }
     }
-    let body = match returned {
-        Some(bytes) => make_body(bytes),
-        None => body,
-    };
-    Response::from_parts(parts, body)
+    if out.changed
+        && let Some(b) = out.returned.as_ref()
+    {
+        super::body::set_length(&mut parts.headers, b.len());
+    }
+    if !traces.is_empty() {
+        parts.extensions.insert(super::trace::Traces(traces));
+    }
+    (parts, returned)
+}
+
+/// What a later section's policies change besides the head.
+struct Out<'a> {
+    /// The body to send, when read or replaced.
+    returned: &'a mut Option<Bytes>,
+    variables: &'a mut Variables<'static>,
+    traces: &'a mut Vec<super::trace::Event>,
+    /// Whether `set-body` or `find-and-replace` changed `returned`.
+    changed: bool,
 }
 
 /// What the later sections' expressions see besides the response: the
@@ -364,6 +475,7 @@ impl Env<'_> {
         &self,
         variables: &Variables<'static>,
         parts: &hyper::http::response::Parts,
+        body: Option<&[u8]>,
         with: impl FnOnce(Option<(&Facts, Later)>) -> R,
     ) -> R {
         match self.snapshot {
@@ -375,6 +487,7 @@ impl Env<'_> {
                         status: parts.status.as_u16(),
                         headers: &parts.headers,
                         last_error: self.failed,
+                        body,
                     },
                 )))
             }
@@ -388,14 +501,14 @@ impl Env<'_> {
 fn run_on(
     policies: &[Arc<Policy>],
     parts: &mut hyper::http::response::Parts,
-    returned: &mut Option<Bytes>,
+    out: &mut Out,
     env: &Env,
-    variables: &mut Variables<'static>,
 ) -> Result<(), Box<Answer>> {
     for policy in policies {
+        let body = out.returned.as_deref();
         match &**policy {
             Policy::SetHeader(h) => {
-                let value = env.later(variables, parts, |l| h.value_later(l))?;
+                let value = env.later(out.variables, parts, body, |l| h.value_later(l))?;
                 h.set(&mut parts.headers, value.as_ref());
             }
             Policy::SetStatus(s) => s.apply(parts),
@@ -403,15 +516,42 @@ fn run_on(
             Policy::Return(r) => {
                 let (p, b) = r.response().into_parts();
                 *parts = p;
-                *returned = Some(b);
+                *out.returned = Some(b);
+                out.changed = false;
             }
             Policy::Choose(c) => {
-                let branch = env.later(variables, parts, |l| c.pick_later(l))?;
-                run_on(branch, parts, returned, env, variables)?;
+                let branch = env.later(out.variables, parts, body, |l| c.pick_later(l))?;
+                run_on(branch, parts, out, env)?;
             }
             Policy::SetVariable(v) => {
-                let value = env.later(variables, parts, |l| v.value_later(l))?;
-                variables.insert(v.name().into(), value);
+                let value = env.later(out.variables, parts, body, |l| v.value_later(l))?;
+                out.variables.insert(v.name().into(), value);
+            }
+            Policy::SetBody(b) => {
+                let new = env.later(out.variables, parts, body, |l| match l {
+                    Some((facts, later)) => super::body::make(b, facts, Some(later)),
+                    None => super::body::make(b, &Snapshot::empty().facts(), None),
+                })?;
+                *out.returned = Some(new);
+                out.changed = true;
+            }
+            Policy::FindAndReplace(f) => {
+                let current = out.returned.clone().unwrap_or_default();
+                let new = env.later(out.variables, parts, Some(&current[..]), |l| match l {
+                    Some((facts, later)) => super::body::replace(f, &current, facts, Some(later)),
+                    None => super::body::replace(f, &current, &Snapshot::empty().facts(), None),
+                })?;
+                if let Some(new) = new {
+                    *out.returned = Some(new);
+                    out.changed = true;
+                }
+            }
+            Policy::Trace(t) => {
+                let event = env.later(out.variables, parts, body, |l| match l {
+                    Some((facts, later)) => super::trace::event(t, facts, Some(later)),
+                    None => super::trace::event(t, &Snapshot::empty().facts(), None),
+                })?;
+                out.traces.push(event);
             }
             _ => {}
         }
@@ -426,6 +566,33 @@ mod tests {
 
     fn pipeline(text: &str) -> Arc<Pipeline> {
         Arc::new(Pipeline::new(&[&scope(text)]))
+    }
+
+    #[test]
+    fn outbound_body_policies_change_the_body_and_its_length() {
+        let p = pipeline(
+            "outbound:\n  - find-and-replace: {from: a, to: bbb}\n  - trace: {source: s, message: m}\n",
+        );
+        assert!(p.reads_response_body());
+        let mut response = Response::new(Bytes::from("a-a"));
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_LENGTH, 3.into());
+        let out = p.outbound_buffered(response, |b| b, None);
+        assert_eq!(out.body(), "bbb-bbb");
+        assert_eq!(out.headers()[hyper::header::CONTENT_LENGTH], "7");
+        let traces = out
+            .extensions()
+            .get::<super::super::trace::Traces>()
+            .unwrap();
+        assert_eq!(traces.0[0].message, "m");
+
+        // A literal set-body needs no read; the body is replaced anyway.
+        let p = pipeline("outbound:\n  - set-body: {value: new}\n");
+        assert!(!p.reads_response_body());
+        let out = p.outbound(Response::new(Bytes::from("old body")), |b| b, None);
+        assert_eq!(out.body().as_ref(), b"new");
+        assert_eq!(out.headers()[hyper::header::CONTENT_LENGTH], "3");
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl Retry {
             status: status.as_u16(),
             headers,
             last_error: None,
+            body: None,
         };
         match facts.map(|f| expr::holds_with(e, f, Some(later))) {
             Some(Ok(holds)) => Ok(holds),

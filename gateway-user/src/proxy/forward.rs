@@ -159,6 +159,15 @@ where
         }
     };
     record.status = response.status().as_u16();
+    let mut response = response;
+    // Outbound and on-error `trace` events, after inbound's.
+    if let Some(traces) = response
+        .extensions_mut()
+        .remove::<crate::policy::trace::Traces>()
+        && let Some(logged) = &mut record.logged
+    {
+        logged.traces.extend(traces.0);
+    }
     if let Some(a) = &mut admitted {
         record.charges = std::mem::take(&mut a.charges);
         a.settle(response.status(), response.headers());
@@ -202,6 +211,7 @@ fn describe<B>(gw: &Gateway, conn: &Conn, req: &Request<B>) -> Box<Logged> {
         backend: None,
         backend_status: None,
         refused_by: None,
+        traces: Vec::new(),
     })
 }
 
@@ -271,7 +281,15 @@ where
     let mut query = Cow::Borrowed(query_suffix(&uri));
     // API management: subscription key and inbound policies.
     if let Some(catalog) = &gw.catalog {
-        let (method, headers) = (req.method().clone(), req.headers_mut());
+        // Apart, so that a body policy may read the body while the
+        // headers are changed.
+        let (mut parts, mut body) = req.into_parts();
+        let has_body = !body.is_end_stream();
+        // A fn pointer: a fn item would carry its `Into` bound into the
+        // request future, whose Send check cannot prove it.
+        let convert: fn(B::Error) -> BoxError = into_box::<B::Error>;
+        let mut stream = (&mut body).map_err(convert);
+        let method = parts.method.clone();
         let incoming = gate::Incoming {
             api: &api.name,
             operation: record.operation.as_deref(),
@@ -279,13 +297,17 @@ where
             client_ip: conn.client.ip(),
             client_cert: conn.client_cert.as_deref(),
             method: &method,
-            headers,
+            headers: &mut parts.headers,
             path: route.rest,
             query: uri.query(),
             xdp: gw.xdp_state.as_ref(),
+            body: has_body.then_some(&mut stream as crate::policy::body::BodyStream),
+            body_limit: limit,
         };
         let who = (&mut record.product, &mut record.subscription);
-        match gate::admit(catalog, incoming, who).await {
+        let admission = gate::admit(catalog, incoming, who).await;
+        req = Request::from_parts(parts, body);
+        match admission {
             Admission::Respond(answer, headers) => {
                 *policies = headers;
                 if let Some(logged) = &mut record.logged {
@@ -295,6 +317,9 @@ where
             }
             Admission::Forward(mut a, headers) => {
                 *policies = headers;
+                if let Some(logged) = &mut record.logged {
+                    logged.traces = std::mem::take(&mut a.traces);
+                }
                 rest = Cow::Owned(std::mem::take(&mut a.path));
                 query = Cow::Owned(a.query.to_suffix());
                 *admitted = Some(a);
@@ -330,22 +355,40 @@ where
     // Allowed here (`after_routing`) and after the policies ran.
     let upgrading = checked.upgrade == Asked::WebSocket && b.protocol == BackendProtocol::Http1;
     let on_client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
-    let body_empty = req.body().is_end_stream();
+    // A body `set-body` or `find-and-replace` made goes in place of the
+    // client's (which, if read, was read whole).
+    let replaced = admitted.as_mut().and_then(|a| a.body.take());
+    let body_empty = match &replaced {
+        Some(bytes) => bytes.is_empty(),
+        None => req.body().is_end_stream(),
+    };
     let (parts, body) = req.into_parts();
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
+    if let Some(bytes) = &replaced {
+        crate::policy::body::set_length(&mut headers, bytes.len());
+    }
     if upgrading {
         upgrade::ask_backend(&mut headers);
     }
     let added = Added::new(conn.client_ip, conn.proto, host, trace);
     let method = parts.method.clone();
     let out = Outgoing {
-        method: parts.method,
+        // `set-method`'s, or the client's.
+        method: admitted
+            .as_mut()
+            .and_then(|a| a.method.take())
+            .unwrap_or(parts.method),
         target,
         headers,
         added,
     };
-    let body = if body_empty {
+    let body = if let Some(bytes) = replaced.filter(|b| !b.is_empty()) {
+        drop(body);
+        http_body_util::Full::new(bytes)
+            .map_err(|never| -> BoxError { match never {} })
+            .boxed_unsync()
+    } else if body_empty {
         // Nothing to count or limit: no counter, no boxed wrapper.
         drop(body);
         empty_body()
@@ -435,6 +478,20 @@ where
     strip_hop_by_hop(&mut parts.headers);
     let response = Response::from_parts(parts, body);
     Ok(match admitted {
+        Some(a) if a.reads_response_body() => {
+            // Read whole for outbound's body policies, within the limit.
+            let (parts, body) = response.into_parts();
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            let bytes = match crate::policy::body::read_limited(body, limit).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    tracing::debug!(error = ?e, api = %api.name, "backend body not read for outbound policies");
+                    return Err(ProxyError::BackendFailed { api: api_name() });
+                }
+            };
+            let response = a.finish_buffered(Response::from_parts(parts, bytes), respond::full);
+            a.cache_store(&method, response, |tee| tee.boxed())
+        }
         Some(a) => {
             let response = a.finish(response, respond::full);
             a.cache_store(&method, response, |tee| tee.boxed())
@@ -459,6 +516,11 @@ fn refused(gw: &Gateway, r: Refusal, host: Option<&str>, path: &str) -> ProxyErr
 /// path may come from a `rewrite-uri` template).
 fn valid_target(target: &str) -> bool {
     target.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A body error as the proxy's boxed error.
+fn into_box<E: Into<BoxError>>(e: E) -> BoxError {
+    e.into()
 }
 
 fn empty_body() -> super::RequestBody {

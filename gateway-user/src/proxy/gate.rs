@@ -18,10 +18,12 @@ use crate::{
     catalog::{Catalog, State},
     policy::{
         Answer, Charge, Deferred, Flow, Pipeline, RefusedBy, Retry, Slot, XdpState,
+        body::{BodyStream, RequestBody},
         cache::{Pending, Tee},
         context::{Ctx, ExtraHeaders, Query},
         expr::{Facts, Later, Snapshot},
         refusal,
+        trace::{Event, Traces},
     },
 };
 
@@ -40,6 +42,10 @@ pub struct Incoming<'a> {
     pub query: Option<&'a str>,
     /// The XDP program's source state, when XDP is attached.
     pub xdp: Option<&'a XdpState>,
+    /// The request body, read only if a body policy needs it (`None`:
+    /// the request has none), and how much of it may be read.
+    pub body: Option<BodyStream<'a>>,
+    pub body_limit: u64,
 }
 
 /// A request that goes on to the backend, with the catalog's pipeline
@@ -55,6 +61,13 @@ pub struct Admitted<'c> {
     pub client_identity: Option<crate::config::ClientIdentity>,
     /// Bandwidth quotas to charge with the call's body bytes when it ends.
     pub charges: Vec<Charge>,
+    /// Set by `set-method`.
+    pub method: Option<Method>,
+    /// The body `set-body` or `find-and-replace` made (or read): sent in
+    /// place of the client's stream.
+    pub body: Option<Bytes>,
+    /// What inbound `trace` policies wrote.
+    pub traces: Vec<crate::policy::trace::Event>,
     /// Calls counted when the response is known (`settle`).
     deferred: Vec<Deferred>,
     /// A `cache-lookup` miss: the response may be stored.
@@ -68,6 +81,10 @@ pub struct Admitted<'c> {
 /// Either way, with the headers the inbound section left for the client's
 /// response: added after the outbound or on-error section ran (policies
 /// there do not see them), by whoever writes the response.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per request and taken apart at once; boxing would allocate per request"
+)]
 pub enum Admission<'c> {
     Forward(Admitted<'c>, ExtraHeaders),
     Respond(Answer, ExtraHeaders),
@@ -156,6 +173,9 @@ pub async fn admit<'c>(
         xdp: req.xdp,
         cache: None,
         variables: Default::default(),
+        set_method: None,
+        body: RequestBody::new(req.body.map(|b| b as BodyStream), req.body_limit),
+        traces: Vec::new(),
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
@@ -168,14 +188,14 @@ pub async fn admit<'c>(
             && status == StatusCode::UNAUTHORIZED
             && let Flow::Respond(r) = pipeline.inbound(&mut ctx).await
         {
-            return Admission::Respond(r, ctx.response_headers);
+            return Admission::Respond(with_traces(r, ctx.traces), ctx.response_headers);
         }
         let mut r = refusal(status, &message);
         r.extensions_mut().insert(RefusedBy("subscription-key"));
         let pipeline = pipeline.for_request(&ctx);
         let mut r = pipeline.on_error(r, |b| b, pipeline.snapshot(&ctx).as_deref());
         r.extensions_mut().insert(RefusedBy("subscription-key"));
-        return Admission::Respond(r, ctx.response_headers);
+        return Admission::Respond(with_traces(r, ctx.traces), ctx.response_headers);
     }
     let flow = pipeline.inbound(&mut ctx).await;
     // `choose` of the later sections is decided on the request as it is now.
@@ -190,6 +210,9 @@ pub async fn admit<'c>(
                 backend: ctx.backend,
                 client_identity: ctx.client_identity,
                 charges: ctx.charges,
+                method: ctx.set_method,
+                body: ctx.body.bytes,
+                traces: ctx.traces,
                 deferred: ctx.deferred,
                 cache: ctx.cache,
                 snapshot,
@@ -212,13 +235,27 @@ pub async fn admit<'c>(
                 status: r.status().as_u16(),
                 headers: r.headers(),
                 last_error: None,
+                body: None,
             };
             for d in &ctx.deferred {
                 d.settle(&Facts::of(&ctx), later);
             }
-            Admission::Respond(r, ctx.response_headers)
+            Admission::Respond(with_traces(r, ctx.traces), ctx.response_headers)
         }
     }
+}
+
+/// The answer with inbound's `trace` events before those the on-error
+/// section left on it.
+fn with_traces(mut r: Answer, inbound: Vec<Event>) -> Answer {
+    if inbound.is_empty() {
+        return r;
+    }
+    let later = r.extensions_mut().remove::<Traces>().unwrap_or_default();
+    let mut all = inbound;
+    all.extend(later.0);
+    r.extensions_mut().insert(Traces(all));
+    r
 }
 
 impl Admitted<'_> {
@@ -234,10 +271,27 @@ impl Admitted<'_> {
             status: status.as_u16(),
             headers,
             last_error: None,
+            body: None,
         };
         for d in &deferred {
             d.settle(&facts, later);
         }
+    }
+
+    /// `finish` on a response whose body was read into memory (when
+    /// `reads_response_body`).
+    pub fn finish_buffered<B>(
+        &self,
+        response: Response<Bytes>,
+        body: impl FnOnce(Bytes) -> B,
+    ) -> Response<B> {
+        self.pipeline
+            .outbound_buffered(response, body, self.snapshot.as_deref())
+    }
+
+    /// Whether outbound needs the response body in memory.
+    pub fn reads_response_body(&self) -> bool {
+        self.pipeline.reads_response_body()
     }
 
     /// The backend's response, through the outbound section (`body` makes

@@ -106,6 +106,8 @@ pub struct Logged {
     pub backend_status: Option<u16>,
     /// The policy or check that refused the request.
     pub refused_by: Option<&'static str>,
+    /// What `trace` policies wrote.
+    pub traces: Vec<crate::policy::trace::Event>,
 }
 
 impl Logged {
@@ -251,6 +253,7 @@ impl Drop for Observed {
             bytes_out: self.bytes_out,
             duration_ms: millis(total),
             backend_ms: r.backend.map(millis),
+            trace: &logged.traces,
         });
     }
 }
@@ -302,6 +305,9 @@ struct Line<'a> {
     duration_ms: f64,
     #[serde(rename = "edgegw.backend.duration_ms")]
     backend_ms: Option<f64>,
+    /// `trace` policies' events, when any wrote.
+    #[serde(rename = "edgegw.trace", skip_serializing_if = "<[_]>::is_empty")]
+    trace: &'a [crate::policy::trace::Event],
 }
 
 /// Milliseconds with microsecond precision.
@@ -338,6 +344,7 @@ mod tests {
             bytes_out: 23,
             duration_ms: millis(Duration::from_micros(1234)),
             backend_ms: Some(millis(Duration::from_millis(1))),
+            trace: &[],
         };
         let want = serde_json::json!({
             "time": "2026-11-26T15:30:00.123Z",

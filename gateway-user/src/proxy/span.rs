@@ -35,6 +35,13 @@ pub fn build(r: &Record, l: &Logged, bytes_in: u64, bytes_out: u64, total: Durat
     optional("edgegw.product", r.product.as_deref());
     optional("edgegw.backend.address", l.backend.as_deref());
     optional("edgegw.refused_by", l.refused_by);
+    if !l.traces.is_empty() {
+        let lines = l.traces.iter().map(|t| t.line().into()).collect();
+        attributes.push(KeyValue::new(
+            "edgegw.trace",
+            opentelemetry::Value::Array(opentelemetry::Array::String(lines)),
+        ));
+    }
     if let Some(status) = l.backend_status {
         attributes.push(KeyValue::new(
             "edgegw.backend.status_code",

@@ -83,6 +83,9 @@ fn main() -> anyhow::Result<()> {
         xdp: None,
         cache: None,
         variables: Default::default(),
+        set_method: None,
+        body: Default::default(),
+        traces: Vec::new(),
     };
 
     // The expression engine's context for the same request.

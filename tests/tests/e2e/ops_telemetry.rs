@@ -791,3 +791,61 @@ fn bad_telemetry_settings_are_refused_in_one_line() {
         assert_one_line_error(&out, wanted);
     }
 }
+
+/// APIM's `trace` policy: its events are the span's `edgegw.trace`
+/// attribute, one line each, inbound's and outbound's in order.
+#[test]
+fn trace_policy_events_are_a_span_attribute() {
+    let collector = Collector::start(OK);
+    let backend = TestBackend::echo();
+    let gw = ApimGateway::start(
+        "otel-trace-policy",
+        &format!(
+            "[[apis]]\nname = \"orders\"\npath = \"/orders\"\nbackend = \"http://{}\"\n{}",
+            backend.addr,
+            otlp_section(&collector.endpoint(), "")
+        ),
+        "apis:\n  - name: orders\n    subscription_required: false\n    policies: |\n\
+         \x20     <policies>\n\
+         \x20       <inbound>\n\
+         \x20         <trace source=\"orders-api\" severity=\"information\">\n\
+         \x20           <message>@(\"got \" + context.Request.Method)</message>\n\
+         \x20           <metadata name=\"path\" value=\"in\" />\n\
+         \x20         </trace>\n\
+         \x20       </inbound>\n\
+         \x20       <outbound>\n\
+         \x20         <trace source=\"orders-api\" severity=\"error\">\n\
+         \x20           <message>@(\"status \" + context.Response.StatusCode)</message>\n\
+         \x20         </trace>\n\
+         \x20       </outbound>\n\
+         \x20     </policies>\n",
+    );
+    assert_eq!(curl(&["-X", "DELETE", &gw.url("/orders/1")]).0, 200);
+    let spans = collector.wait_spans(1);
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    let lines: Vec<String> = spans[0]
+        .span
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "edgegw.trace")
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::ArrayValue(a) => Some(
+                a.values
+                    .iter()
+                    .filter_map(|v| match v.value.as_ref()? {
+                        Value::StringValue(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no edgegw.trace array in {:?}", spans[0].span));
+    assert_eq!(
+        lines,
+        [
+            "orders-api [information] got DELETE path=in",
+            "orders-api [error] status 200"
+        ]
+    );
+}

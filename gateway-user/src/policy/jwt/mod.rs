@@ -30,6 +30,8 @@ pub struct ValidateJwt {
     constraints: Constraints,
     inline: Vec<Key>,
     remote: Option<Remote>,
+    /// `output-token-variable-name`: the variable that receives the token.
+    output: Option<String>,
 }
 
 struct Remote {
@@ -84,13 +86,21 @@ impl ValidateJwt {
             },
             inline,
             remote,
+            output: spec.output_variable.clone(),
         }
     }
 
     pub async fn check(&self, ctx: &mut Ctx<'_>) -> Option<respond::Answer> {
         match self.validate(ctx).await {
-            Ok(claims) => {
+            Ok((claims, token)) => {
                 ctx.jwt_claims = Some(claims);
+                // A `Jwt` for expressions (`(Jwt)context.Variables["jwt"]`).
+                if let Some(name) = &self.output
+                    && let Some(jwt) = edgegw_policy_expr::Jwt::decode(&token)
+                {
+                    let value = edgegw_policy_expr::Value::Jwt(Arc::new(jwt));
+                    ctx.variables.insert(name.clone(), value);
+                }
                 None
             }
             Err(reason) => {
@@ -100,7 +110,8 @@ impl ValidateJwt {
         }
     }
 
-    async fn validate(&self, ctx: &Ctx<'_>) -> Result<Map<String, Json>, String> {
+    /// The token's claims, and the token.
+    async fn validate(&self, ctx: &Ctx<'_>) -> Result<(Map<String, Json>, String), String> {
         let token = match &self.query {
             Some(q) => ctx.query.get(q),
             None => ctx
@@ -121,7 +132,7 @@ impl ValidateJwt {
         };
         self.constraints
             .check(&claims, jsonwebtoken::get_current_timestamp())?;
-        Ok(claims)
+        Ok((claims, token))
     }
 
     /// Verifies with the fetched keys; when none verifies (an unknown key
