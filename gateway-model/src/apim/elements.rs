@@ -210,11 +210,8 @@ const ELEMENTS: &[Element] = &[
             ("require-expiration-time", "require_expiration_time", Bool),
             ("clock-skew", "clock_skew", Int),
             ("require-signed-tokens", "", Text),
-            (
-                "require-scheme",
-                "",
-                NotYet("the token is read after \"Bearer \" from the header; remove it"),
-            ),
+            // The token is read after "Bearer ": checked below.
+            ("require-scheme", "", Text),
             (
                 "token-value",
                 "",
@@ -480,6 +477,17 @@ pub(super) fn translate(r: &mut Reader, node: Node) -> Option<(&'static str, Val
             node,
             "require-signed-tokens",
             "edgegw accepts signed tokens only; remove it or write \"true\"".into(),
+        );
+    }
+    if name == "validate-jwt"
+        && node
+            .attribute("require-scheme")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("bearer"))
+    {
+        r.attr_problem(
+            node,
+            "require-scheme",
+            "edgegw reads the token after \"Bearer \"; remove it or write \"Bearer\"".into(),
         );
     }
     if name == "forward-request" && !args.contains_key("timeout") {

@@ -501,3 +501,49 @@ fn bad_body_method_auth_and_trace_elements_are_refused_on_their_line() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn validate_jwt_require_scheme_is_bearer_or_refused() {
+    let key = "<issuer-signing-keys><key>c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0</key></issuer-signing-keys>";
+    for scheme in ["Bearer", "bearer"] {
+        let (_, problems) = parse(
+            &format!(
+                r#"<validate-jwt header-name="Authorization" require-scheme="{scheme}">{key}</validate-jwt>"#
+            ),
+            "inbound",
+        );
+        assert!(problems.is_empty(), "{scheme}: {problems:?}");
+    }
+    let (_, problems) = parse(
+        &format!(
+            r#"<validate-jwt header-name="Authorization" require-scheme="Basic">{key}</validate-jwt>"#
+        ),
+        "inbound",
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0]
+            .contains("attribute \"require-scheme\": edgegw reads the token after \"Bearer \""),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn authentication_managed_identity_translates() {
+    let (scope, problems) = parse(
+        r#"<authentication-managed-identity resource="https://storage.azure.com/" client-id="app" output-token-variable-name="t" ignore-error="true" authentication-provider="WorkloadIdentity" />"#,
+        "inbound",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    match spec(&scope, Section::Inbound, 0) {
+        PolicySpec::AuthenticationManagedIdentity(m) => {
+            assert_eq!(m.scope(), "https://storage.azure.com/.default");
+            assert_eq!(m.client_id.as_deref(), Some("app"));
+            assert_eq!(m.output_variable.as_deref(), Some("t"));
+            assert!(m.ignore_error);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, problems) = parse("<authentication-managed-identity />", "inbound");
+    assert!(problems[0].contains("resource"), "{problems:?}");
+}
