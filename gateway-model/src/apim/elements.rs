@@ -935,11 +935,14 @@ fn trace(r: &mut Reader, node: Node, args: &mut Mapping) {
         } else {
             r.attributes(child, &["name", "value"]);
             r.no_children(child);
-            match (r.literal(child, "name"), r.literal(child, "value")) {
+            match (
+                r.literal(child, "name"),
+                attribute(r, child, "value", TextOrExpr),
+            ) {
                 (Some(name), Some(value)) => {
                     let mut m = Mapping::new();
                     m.insert("name".into(), name.into());
-                    m.insert("value".into(), value.into());
+                    m.insert("value".into(), value);
                     metadata.push(Value::Mapping(m));
                 }
                 _ => r.problem(child, "needs name=\"...\" and value=\"...\"".into()),

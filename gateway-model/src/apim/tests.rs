@@ -405,7 +405,7 @@ fn body_method_auth_and_trace_elements_translate() {
 <set-body template="liquid"><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><Name>{{body.name}}</Name><T>{{tier}}</T></soap:Envelope></set-body>
 <find-and-replace from="sad" to="" />
 <authentication-basic username="{{tier}}" password="pw" />
-<trace source="api" severity="error"><message>@(context.Request.Method)</message><metadata name="a" value="{{tier}}" /></trace>
+<trace source="api" severity="error"><message>@(context.Request.Method)</message><metadata name="a" value="{{tier}}" /><metadata name="m" value="@(context.Request.Method)" /></trace>
 <validate-jwt header-name="Authorization" output-token-variable-name="jwt"><issuer-signing-keys><key>c2VjcmV0</key></issuer-signing-keys></validate-jwt>"#,
         "inbound",
     );
@@ -440,7 +440,7 @@ fn body_method_auth_and_trace_elements_translate() {
     );
     assert!(matches!(s(6), PolicySpec::AuthenticationBasic(a) if a.header == "Basic Z29sZDpwdw=="));
     assert!(
-        matches!(s(7), PolicySpec::Trace(t) if t.message.is_expression() && t.metadata == vec![("a".to_string(), "gold".to_string())])
+        matches!(s(7), PolicySpec::Trace(t) if t.message.is_expression() && t.metadata[0] == ("a".to_string(), crate::policy::expr::Text::Literal("gold".into())) && t.metadata[1].1.is_expression())
     );
     assert!(
         matches!(s(8), PolicySpec::ValidateJwt(j) if j.output_variable.as_deref() == Some("jwt"))

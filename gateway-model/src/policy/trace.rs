@@ -27,8 +27,9 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct MetaFile {
     name: String,
-    #[serde(deserialize_with = "super::scalar")]
-    value: Option<String>,
+    /// Literal text or a policy expression.
+    #[serde(default, deserialize_with = "super::expr::text")]
+    value: Option<Text>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +54,7 @@ pub struct TraceSpec {
     pub source: String,
     pub severity: Severity,
     pub message: Text,
-    pub metadata: Vec<(String, String)>,
+    pub metadata: Vec<(String, Text)>,
 }
 
 impl TraceSpec {
@@ -80,7 +81,7 @@ impl TraceSpec {
             if m.name.trim().is_empty() {
                 return Err("metadata: a name is empty; give each entry a name".into());
             }
-            metadata.push((m.name, m.value.unwrap_or_default()));
+            metadata.push((m.name, m.value.unwrap_or(Text::Literal(String::new()))));
         }
         Ok(TraceSpec {
             source: f.source,
@@ -103,7 +104,10 @@ mod tests {
     fn settings_and_refusals() {
         let t = parse("{source: s, message: hi, metadata: [{name: a, value: 1}]}").unwrap();
         assert_eq!(t.severity, Severity::Verbose);
-        assert_eq!(t.metadata, vec![("a".to_string(), "1".to_string())]);
+        assert_eq!(
+            t.metadata,
+            vec![("a".to_string(), Text::Literal("1".into()))]
+        );
         assert!(
             parse("{source: s, severity: error, message: '@(context.Request.Method)'}")
                 .unwrap()

@@ -45,11 +45,20 @@ pub fn event(spec: &TraceSpec, facts: &Facts, later: Option<Later>) -> Result<Ev
         Text::Expr(e) => expr::eval_with(e, facts, later, |v| v.to_string())
             .map_err(|err| Box::new(expr::failure("trace", e, &err)))?,
     };
+    let mut metadata = BTreeMap::new();
+    for (name, value) in &spec.metadata {
+        let value = match value {
+            Text::Literal(l) => l.clone(),
+            Text::Expr(e) => expr::eval_with(e, facts, later, |v| v.to_string())
+                .map_err(|err| Box::new(expr::failure("trace", e, &err)))?,
+        };
+        metadata.insert(name.clone(), value);
+    }
     Ok(Event {
         source: spec.source.clone(),
         severity: spec.severity.name(),
         message,
-        metadata: spec.metadata.iter().cloned().collect(),
+        metadata,
     })
 }
 
@@ -59,21 +68,22 @@ mod tests {
     use crate::policy::context::Ctx;
 
     #[test]
-    fn literal_and_expression_messages() {
+    fn literal_and_expression_messages_and_metadata() {
         let spec = |s: &str| TraceSpec::parse(serde_yaml::from_str(s).unwrap()).unwrap();
         let method = hyper::Method::PUT;
         let mut headers = hyper::HeaderMap::new();
         let ctx = Ctx::test(&method, &mut headers);
         let e = event(
-            &spec("{source: shop, severity: error, message: '@(\"m=\" + context.Request.Method)', metadata: [{name: k, value: v}]}"),
+            &spec("{source: shop, severity: error, message: '@(\"m=\" + context.Request.Method)', metadata: [{name: k, value: v}, {name: m, value: '@(context.Request.Method.ToLower())'}]}"),
             &Facts::of(&ctx),
             None,
         )
         .unwrap();
         assert_eq!(e.message, "m=PUT");
-        assert_eq!(e.line(), "shop [error] m=PUT k=v");
+        assert_eq!(e.line(), "shop [error] m=PUT k=v m=put");
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["metadata"]["k"], "v");
+        assert_eq!(json["metadata"]["m"], "put");
         let failed = event(
             &spec("{source: s, message: '@(int.Parse(\"x\"))'}"),
             &Facts::of(&ctx),
