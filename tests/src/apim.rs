@@ -111,3 +111,22 @@ pub fn fetch(args: &[&str]) -> Answer {
         body: body.to_string(),
     }
 }
+
+/// `xml` indented by `indent` spaces, to sit under a YAML block scalar
+/// (`policies: |`) in a catalog.
+pub fn block(xml: &str, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    xml.lines().map(|l| format!("{pad}{l}\n")).collect()
+}
+
+/// Polls `done` every 100 ms for up to 20 s; panics naming `what`.
+pub fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

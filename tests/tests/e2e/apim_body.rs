@@ -4,7 +4,7 @@
 //! backend that answers with what it received; the YAML forms too.
 
 use edgegw_tests::{
-    apim::{ApimGateway, fetch},
+    apim::{ApimGateway, block, fetch},
     backends::TestBackend,
 };
 
@@ -14,11 +14,6 @@ fn apis(backend: &TestBackend) -> String {
          [[apis.operations]]\nname = \"any\"\nmethod = \"*\"\nurl = \"/*\"\n",
         backend.addr
     )
-}
-
-fn block(xml: &str, indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    xml.lines().map(|l| format!("{pad}{l}\n")).collect()
 }
 
 const API: &str = r#"<policies>

@@ -11,7 +11,7 @@ use std::{
 };
 
 use edgegw_tests::{
-    apim::{Answer, ApimGateway, fetch, hash_key},
+    apim::{Answer, ApimGateway, fetch, hash_key, wait_until},
     gateway::{TestGateway, metric_value},
     process::{Daemon, TempDir, edgegw, edgegw_bin, free_port, wait_port},
     redis::{PASSWORD, RedisServer},
@@ -601,14 +601,6 @@ fn bad_cache_settings_are_refused_with_one_line() {
         .find(|l| l.contains("caching_type: external needs a Redis"))
         .unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("add [redis] url"), "{line}");
-}
-
-fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// APIM's own `cache-lookup` / `cache-store`, attribute and child names

@@ -5,7 +5,7 @@
 //! per request; bad documents refused whole with their line and column.
 
 use edgegw_tests::{
-    apim::{ApimGateway, fetch, hash_key},
+    apim::{ApimGateway, block, fetch, hash_key},
     backends::TestBackend,
     cp::ControlPlane,
     managed::{ManagedNode, admin_ok, register},
@@ -20,14 +20,6 @@ fn apis(backend: &TestBackend) -> String {
          [[apis.operations]]\nname = \"other\"\nmethod = \"*\"\nurl = \"/*\"\n",
         backend.addr
     )
-}
-
-/// Indents an XML document under a YAML block scalar.
-fn block(xml: &str, indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    xml.lines()
-        .map(|l| format!("{pad}{l}\n"))
-        .collect::<String>()
 }
 
 const GLOBAL: &str = r#"<policies>
