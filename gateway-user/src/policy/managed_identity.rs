@@ -91,10 +91,13 @@ fn set_bearer(headers: &mut HeaderMap, token: &str) {
     }
 }
 
+/// Tokens by (scope, client id): the token and when it stops being used.
+type Cached = HashMap<(String, String), (Arc<str>, Instant)>;
+
 /// The token cache of one `[identity]`, shared by every policy using it.
 pub struct Tokens {
     identity: Identity,
-    cached: Mutex<HashMap<(String, String), (Arc<str>, Instant)>>,
+    cached: Mutex<Cached>,
     /// Held while asking the endpoint, so that concurrent misses ask once.
     asking: tokio::sync::Mutex<()>,
 }
