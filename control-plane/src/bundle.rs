@@ -104,12 +104,10 @@ impl Sources {
     ) -> Result<Assembled, ApiError> {
         let included = |api: &str| only.is_none_or(|names| names.iter().any(|n| n == api));
         let apis: Vec<&ApiDoc> = self.apis.iter().filter(|a| included(&a.name)).collect();
-        let backends = self
-            .backends
-            .iter()
-            .filter(|b| only.is_none() || apis.iter().any(|a| a.backend == b.name))
-            .cloned()
-            .collect();
+        // Every named backend, not only the APIs' own: a policy may send
+        // a request to any of them (`set-backend-service backend-id`), and
+        // a node refuses a catalog naming a backend it does not have.
+        let backends = self.backends.clone();
         let products = self
             .products
             .iter()

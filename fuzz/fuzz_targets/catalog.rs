@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let message = if pick & 1 == 0 {
-        Catalog::parse("fuzz.yaml", text, None)
+        Catalog::parse("fuzz.yaml", text, None, None)
             .err()
             .map(|e| e.to_string())
     } else {

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let catalog = format!(
         "apis:\n  - name: a\n    policies:\n      inbound:\n        - choose:\n            - when: {quoted}\n              policies:\n                - set-header: {{name: x-a, value: b}}\n"
     );
-    if let Err(e) = Catalog::parse("fuzz.yaml", &catalog, None) {
+    if let Err(e) = Catalog::parse("fuzz.yaml", &catalog, None, None) {
         assert!(!e.to_string().is_empty());
     }
 });

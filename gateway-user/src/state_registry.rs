@@ -109,6 +109,8 @@ pub struct Staging {
     cache_memory_bytes: u64,
     /// The catalog's named certificates, for `validate-client-certificate`.
     certificates: Arc<[gateway_model::catalog::NamedCertificate]>,
+    /// The gateway's named backends (`set-backend-service backend-id`).
+    backends: Vec<(String, Arc<crate::config::Backend>)>,
     /// The node's `[identity]`, for `authentication-managed-identity`.
     identity: Option<gateway_model::config::Identity>,
     /// Places of `authentication-managed-identity` built without one.
@@ -145,6 +147,7 @@ impl StateRegistry {
             cache_without_redis: Vec::new(),
             cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
             certificates: Arc::new([]),
+            backends: Vec::new(),
             identity: None,
             without_identity: Vec::new(),
         };
@@ -195,6 +198,7 @@ impl Staging {
             cache_without_redis: Vec::new(),
             cache_memory_bytes: DEFAULT_CACHE_MEMORY_BYTES,
             certificates: Arc::new([]),
+            backends: Vec::new(),
             identity: None,
             without_identity: Vec::new(),
         }
@@ -203,6 +207,22 @@ impl Staging {
     /// The catalog's named certificates, for the policies built next.
     pub fn use_certificates(&mut self, certificates: &[gateway_model::catalog::NamedCertificate]) {
         self.certificates = certificates.into();
+    }
+
+    /// The gateway's named backends, for the policies built next.
+    pub fn use_backends(&mut self, backends: &[crate::config::NamedBackend]) {
+        self.backends = backends
+            .iter()
+            .map(|(n, b)| (n.clone(), Arc::new(b.clone())))
+            .collect();
+    }
+
+    /// The named backend `name`, if the gateway has it.
+    pub fn backend(&self, name: &str) -> Option<Arc<crate::config::Backend>> {
+        self.backends
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.clone())
     }
 
     pub fn certificates(&self) -> &[gateway_model::catalog::NamedCertificate] {

@@ -272,11 +272,9 @@ const ELEMENTS: &[Element] = &[
         policy: "set-backend-service",
         attrs: &[
             ("base-url", "base_url", Text),
-            (
-                "backend-id",
-                "",
-                NotYet("backends by id are not supported yet; give base-url"),
-            ),
+            ("backend-id", "backend_id", Text),
+            // APIM writes id="apim-generated-policy"; it names nothing.
+            ("id", "", Text),
         ],
         children: None,
     },

@@ -141,6 +141,11 @@ fn every_documented_element_translates() {
             |s| matches!(s, PolicySpec::SetBackend(_)),
         ),
         (
+            "inbound",
+            r#"<set-backend-service id="apim-generated-policy" backend-id="orders-v2" />"#,
+            |s| matches!(s, PolicySpec::SetBackend(b) if matches!(&b.target, crate::policy::set_backend::Target::Named(n) if n == "orders-v2")),
+        ),
+        (
             "backend",
             r#"<forward-request />"#,
             |s| matches!(s, PolicySpec::ForwardRequest(f) if f.timeout.as_secs() == 300),

@@ -8,6 +8,7 @@
 //! configuration; the catalog refers to them by name. The gateway composes
 //! the policy pipelines from this (`gateway-user/src/catalog`).
 
+mod backends;
 mod certificates;
 pub mod file;
 mod fragments;
@@ -25,6 +26,7 @@ use http::header::HeaderName;
 
 use crate::{
     config::Api,
+    config::NamedBackend,
     keys::parse_hex,
     policy::{ScopePolicies, parse_scope},
 };
@@ -83,28 +85,42 @@ pub struct Catalog {
     pub global: ScopePolicies,
     /// Named certificates (`validate-client-certificate`).
     pub certificates: Vec<NamedCertificate>,
+    /// The gateway's named backends `set-backend-service backend-id`
+    /// picks from (empty when validated without them).
+    pub backends: Vec<NamedBackend>,
 }
 
 impl Catalog {
     /// Reads and validates a catalog; with `apis` (the gateway's), API and
     /// operation names are checked against them.
-    pub fn load(path: &Path, apis: Option<&[Api]>) -> Result<Catalog, CatalogError> {
+    /// `apis` and `backends`, when given, are the gateway's: references to
+    /// others are refused.
+    pub fn load(
+        path: &Path,
+        apis: Option<&[Api]>,
+        backends: Option<&[NamedBackend]>,
+    ) -> Result<Catalog, CatalogError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
             path: shown.clone(),
             source,
         })?;
-        Self::parse(&shown, &text, apis)
+        Self::parse(&shown, &text, apis, backends)
     }
 
-    pub fn parse(path: &str, text: &str, apis: Option<&[Api]>) -> Result<Catalog, CatalogError> {
+    pub fn parse(
+        path: &str,
+        text: &str,
+        apis: Option<&[Api]>,
+        backends: Option<&[NamedBackend]>,
+    ) -> Result<Catalog, CatalogError> {
         let file: file::CatalogFile =
             crate::config::yaml::from_str(text).map_err(|e| CatalogError::Parse {
                 path: path.into(),
                 message: e.to_string(),
             })?;
         let mut problems = Vec::new();
-        let catalog = validate(file, apis, &mut problems);
+        let catalog = validate(file, apis, backends, &mut problems);
         if problems.is_empty() {
             Ok(catalog)
         } else {
@@ -199,7 +215,12 @@ impl Catalog {
     }
 }
 
-fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<String>) -> Catalog {
+fn validate(
+    file: file::CatalogFile,
+    known: Option<&[Api]>,
+    backends: Option<&[NamedBackend]>,
+    problems: &mut Vec<String>,
+) -> Catalog {
     let mut catalog = Catalog::default();
     for nv in &file.named_values {
         if let Err(m) = catalog.named_values.insert(&nv.name, &nv.value, nv.secret) {
@@ -325,7 +346,12 @@ fn validate(file: file::CatalogFile, known: Option<&[Api]>, problems: &mut Vec<S
             .chain(catalog.apis.iter().flat_map(|a| {
                 std::iter::once(&a.policies).chain(a.operations.iter().map(|(_, s)| s))
             }));
-    certificates::check_references(scopes, &catalog.certificates, problems);
+    let scopes: Vec<&ScopePolicies> = scopes.collect();
+    certificates::check_references(scopes.iter().copied(), &catalog.certificates, problems);
+    if let Some(backends) = backends {
+        backends::check_references(scopes.into_iter(), backends, problems);
+        catalog.backends = backends.to_vec();
+    }
     catalog
 }
 

@@ -68,7 +68,7 @@ subscriptions:
 #[test]
 fn validates_a_good_catalog() {
     let apis = gateway_apis();
-    let c = Catalog::parse("catalog.yaml", &good(), Some(&apis)).unwrap();
+    let c = Catalog::parse("catalog.yaml", &good(), Some(&apis), None).unwrap();
     assert_eq!(c.subscriptions.len(), 3);
     assert_eq!(&*c.subscriptions.find("a2").unwrap().id, "alice");
     let bob = c.subscriptions.find("b1").unwrap();
@@ -100,7 +100,7 @@ fn reports_every_problem_with_its_place() {
         .replace("apis: [status]", "apis: [status, nope]")
         .replace("state: suspended", "state: paused")
         .replace("scope: all", "scope: everything");
-    let err = Catalog::parse("catalog.yaml", &text, Some(&apis)).unwrap_err();
+    let err = Catalog::parse("catalog.yaml", &text, Some(&apis), None).unwrap_err();
     let CatalogError::Invalid { problems } = err else {
         panic!("{err}")
     };
@@ -122,7 +122,7 @@ fn reports_every_problem_with_its_place() {
 
 #[test]
 fn structure_errors_name_the_file_and_line() {
-    let err = Catalog::parse("catalog.yaml", "apis:\n  - nme: x\n", None)
+    let err = Catalog::parse("catalog.yaml", "apis:\n  - nme: x\n", None, None)
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("catalog.yaml: "), "{err}");
@@ -132,8 +132,8 @@ fn structure_errors_name_the_file_and_line() {
 #[test]
 fn unknown_apis_are_reported_only_against_a_gateway() {
     let text = "apis:\n  - name: ghost\n";
-    assert!(Catalog::parse("c.yaml", text, None).is_ok());
-    let err = Catalog::parse("c.yaml", text, Some(&gateway_apis()))
+    assert!(Catalog::parse("c.yaml", text, None, None).is_ok());
+    let err = Catalog::parse("c.yaml", text, Some(&gateway_apis()), None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("api \"ghost\": no API of that name"), "{err}");
@@ -166,7 +166,7 @@ apis:
             - when: "'a' == 'a'"
               policies: [{include-fragment: inner}]
 "#;
-    let catalog = Catalog::parse("c.yaml", text, Some(&gateway_apis())).unwrap();
+    let catalog = Catalog::parse("c.yaml", text, Some(&gateway_apis()), None).unwrap();
     let places: Vec<&str> = catalog
         .global
         .policies()
@@ -206,7 +206,7 @@ apis:
     policies: '<policies><inbound><include-fragment fragment-id="a" /><include-fragment fragment-id="c" /></inbound></policies>'
 "#;
     let Err(CatalogError::Invalid { problems }) =
-        Catalog::parse("c.yaml", text, Some(&gateway_apis()))
+        Catalog::parse("c.yaml", text, Some(&gateway_apis()), None)
     else {
         panic!("refused")
     };

@@ -181,8 +181,16 @@ pub enum CertSource {
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 const DEFAULT_RESPONSE_TIMEOUT_MS: u64 = 60_000;
 
-/// Validates the APIs and the backends they use.
-pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<Vec<Api>, String> {
+/// A `[[backends]]` entry (or one the control plane serves), by the name
+/// APIs and `set-backend-service backend-id` refer to.
+pub type NamedBackend = (String, Backend);
+
+/// Validates the APIs and the backends they use; also gives the named
+/// backends back, for policies that pick one by name.
+pub(super) fn build(
+    apis: &[ApiSection],
+    backends: &[BackendSection],
+) -> Result<(Vec<Api>, Vec<NamedBackend>), String> {
     let mut named = Vec::with_capacity(backends.len());
     for b in backends {
         if b.name.is_empty() || named.iter().any(|(n, _): &(String, Backend)| *n == b.name) {
@@ -281,7 +289,7 @@ pub(super) fn build(apis: &[ApiSection], backends: &[BackendSection]) -> Result<
             encoded_slashes,
         });
     }
-    Ok(out)
+    Ok((out, named))
 }
 
 fn normalise_prefix(path: &str) -> Result<String, String> {

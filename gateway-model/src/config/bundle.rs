@@ -56,6 +56,7 @@ pub struct Bundle {
 /// A bundle's parts, validated.
 struct Managed {
     apis: Vec<super::Api>,
+    backends: Vec<super::NamedBackend>,
     dos: Option<DosPolicy>,
     /// The catalog, validated against `apis`.
     catalog: Option<Arc<Catalog>>,
@@ -82,7 +83,7 @@ impl Bundle {
             path: ORIGIN.into(),
             message,
         };
-        let apis = apis::build(&self.apis, &self.backends).map_err(invalid)?;
+        let (apis, backends) = apis::build(&self.apis, &self.backends).map_err(invalid)?;
         let dos = match &self.dos {
             Some(section) => Some(DosPolicy::try_from(section).map_err(invalid)?),
             None => None,
@@ -90,8 +91,8 @@ impl Bundle {
         let catalog = match &self.catalog {
             Some(raw) => {
                 let origin = format!("{ORIGIN}: catalog");
-                let catalog =
-                    Catalog::parse(&origin, raw.get(), Some(&apis)).map_err(|e| match e {
+                let catalog = Catalog::parse(&origin, raw.get(), Some(&apis), Some(&backends))
+                    .map_err(|e| match e {
                         CatalogError::Invalid { problems } => ConfigError::Invalid {
                             path: ORIGIN.into(),
                             message: problems.join("; "),
@@ -112,6 +113,7 @@ impl Bundle {
         };
         Ok(Managed {
             apis,
+            backends,
             dos,
             catalog,
             redis,
@@ -125,12 +127,14 @@ impl Config {
     pub fn with_bundle(&self, bundle: &Bundle) -> Result<Config, ConfigError> {
         let Managed {
             apis,
+            backends,
             dos,
             catalog,
             redis,
         } = bundle.validated()?;
         Ok(Config {
             apis,
+            backends,
             dos,
             catalog: catalog.map(CatalogSource::Bundled),
             redis: self.redis.clone().or(redis),

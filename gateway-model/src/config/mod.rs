@@ -33,7 +33,7 @@ pub mod yaml;
 pub use analytics::Analytics;
 pub use apis::{
     Api, ApiSection, Backend, BackendProtocol, BackendSection, CertSource, ClientIdentity,
-    EncodedSlashes, Operation, OperationSection,
+    EncodedSlashes, NamedBackend, Operation, OperationSection,
 };
 pub use bundle::Bundle;
 pub use control_plane::ControlPlane;
@@ -178,6 +178,8 @@ pub struct Config {
     pub iface: String,
     pub xdp_mode: XdpMode,
     pub apis: Vec<Api>,
+    /// Named backends (`set-backend-service backend-id`).
+    pub backends: Vec<NamedBackend>,
     pub demo_backend: Option<SocketAddr>,
     pub detach_on_exit: bool,
     pub dos: Option<DosPolicy>,
@@ -279,7 +281,7 @@ impl Config {
                 file.xdp.iface
             )));
         }
-        let apis = apis::build(&file.apis, &file.backends).map_err(invalid)?;
+        let (apis, backends) = apis::build(&file.apis, &file.backends).map_err(invalid)?;
         let tls = match &file.tls {
             Some(t) => Some(t.validate().map_err(invalid)?),
             None => None,
@@ -365,6 +367,7 @@ impl Config {
             iface: file.xdp.iface,
             xdp_mode,
             apis,
+            backends,
             demo_backend,
             tls,
             limits,

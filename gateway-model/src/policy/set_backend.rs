@@ -1,6 +1,6 @@
 //! `set-backend-service`: sends the request to another backend base URL
-//! (the path after the API prefix is appended to it, as for the API's own
-//! backend).
+//! or to one of the gateway's named backends (`backend_id`; the path after
+//! the API prefix is appended to it, as for the API's own backend).
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,18 +14,43 @@ use crate::config::{Backend, BackendProtocol};
 #[serde(deny_unknown_fields)]
 struct File {
     /// Backend base URL: http:// or https://.
-    base_url: String,
+    #[serde(default)]
+    base_url: Option<String>,
+    /// The name of a `[[backends]]` entry (checked against the gateway's
+    /// backends when the catalog is validated with them).
+    #[serde(default)]
+    backend_id: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Target {
+    Url(Arc<Backend>),
+    Named(String),
 }
 
 #[derive(Clone, Debug)]
 pub struct SetBackendSpec {
-    pub backend: Arc<Backend>,
+    pub target: Target,
 }
 
 impl SetBackendSpec {
     pub fn parse(args: Value) -> Result<Self, String> {
         let f: File = super::settings(args)?;
-        let url = &f.base_url;
+        let url = match (f.base_url, f.backend_id) {
+            (Some(url), None) => url,
+            (None, Some(id)) if !id.is_empty() => {
+                return Ok(SetBackendSpec {
+                    target: Target::Named(id),
+                });
+            }
+            _ => {
+                return Err(
+                    "give either base_url (a URL) or backend_id (a named backend), one of them"
+                        .into(),
+                );
+            }
+        };
+        let url = &url;
         let uri: Uri = url.parse().map_err(|_| {
             format!("base_url \"{url}\" is not a URL such as \"http://10.0.0.5:8080/api\"")
         })?;
@@ -43,7 +68,7 @@ impl SetBackendSpec {
             return Err(format!("base_url \"{url}\" must not have a query string"));
         }
         Ok(SetBackendSpec {
-            backend: Arc::new(Backend {
+            target: Target::Url(Arc::new(Backend {
                 scheme: scheme.into(),
                 authority,
                 base_path: uri.path().trim_end_matches('/').into(),
@@ -53,7 +78,7 @@ impl SetBackendSpec {
                 response_timeout: Duration::from_secs(60),
                 pool: None,
                 client_identity: None,
-            }),
+            })),
         })
     }
 }
@@ -65,9 +90,9 @@ mod tests {
     #[test]
     fn parses_base_urls() {
         let p = |t: &str| SetBackendSpec::parse(serde_yaml::from_str(t).unwrap());
-        let b = p("{base_url: 'http://10.0.0.5:8080/api/'}")
-            .unwrap()
-            .backend;
+        let Target::Url(b) = p("{base_url: 'http://10.0.0.5:8080/api/'}").unwrap().target else {
+            panic!("a URL")
+        };
         assert_eq!(
             (b.authority.as_str(), b.base_path.as_str()),
             ("10.0.0.5:8080", "/api")
@@ -75,5 +100,16 @@ mod tests {
         assert!(p("{base_url: 'ftp://x'}").is_err());
         assert!(p("{base_url: 'http://x/?a=1'}").is_err());
         assert!(p("{url: 'http://x'}").is_err());
+    }
+
+    #[test]
+    fn parses_backend_ids() {
+        let p = |t: &str| SetBackendSpec::parse(serde_yaml::from_str(t).unwrap());
+        assert!(
+            matches!(p("{backend_id: orders}").unwrap().target, Target::Named(n) if n == "orders")
+        );
+        assert!(p("{backend_id: orders, base_url: 'http://x'}").is_err());
+        assert!(p("{backend_id: ''}").is_err());
+        assert!(p("{}").is_err());
     }
 }

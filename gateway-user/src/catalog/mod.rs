@@ -21,7 +21,7 @@ use gateway_model::{catalog as model, config::BundleDelta};
 use hyper::header::HeaderName;
 
 use crate::{
-    config::Api,
+    config::{Api, NamedBackend},
     policy::{Pipeline, ScopePolicies},
     state_registry::Staging,
 };
@@ -75,28 +75,33 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Reads, validates and builds a catalog; with `apis` (the gateway's),
-    /// API and operation names are checked against them.
+    /// Reads, validates and builds a catalog; with `apis` and `backends`
+    /// (the gateway's), API, operation and backend names are checked
+    /// against them.
     pub fn load(
         path: &Path,
         apis: Option<&[Api]>,
+        backends: Option<&[NamedBackend]>,
         staging: &mut Staging,
     ) -> Result<Catalog, CatalogError> {
-        model::Catalog::load(path, apis).map(|c| Catalog::build(Arc::new(c), staging))
+        model::Catalog::load(path, apis, backends).map(|c| Catalog::build(Arc::new(c), staging))
     }
 
     pub fn parse(
         path: &str,
         text: &str,
         apis: Option<&[Api]>,
+        backends: Option<&[NamedBackend]>,
         staging: &mut Staging,
     ) -> Result<Catalog, CatalogError> {
-        model::Catalog::parse(path, text, apis).map(|c| Catalog::build(Arc::new(c), staging))
+        model::Catalog::parse(path, text, apis, backends)
+            .map(|c| Catalog::build(Arc::new(c), staging))
     }
 
     /// Composes the pipelines of a validated catalog.
     pub fn build(catalog: Arc<model::Catalog>, staging: &mut Staging) -> Catalog {
         staging.use_certificates(&catalog.certificates);
+        staging.use_backends(&catalog.backends);
         let global = ScopePolicies::build(&catalog.global, staging);
         let product_scopes: Vec<ScopePolicies> = catalog
             .products

@@ -29,6 +29,7 @@ subscriptions:
         "catalog.yaml",
         &text,
         None,
+        None,
         &mut crate::state_registry::Staging::fresh(),
     )
     .unwrap()

@@ -58,11 +58,14 @@ fn one_line(input: impl Read) -> anyhow::Result<String> {
 /// Validates a catalog, alone or against a gateway configuration; prints
 /// every problem on its own line.
 pub fn validate(file: &Path, config: Option<&Path>) -> anyhow::Result<()> {
-    let apis = match config {
-        Some(c) => Some(Config::load(c)?.apis),
-        None => None,
+    let (apis, backends) = match config {
+        Some(c) => {
+            let c = Config::load(c)?;
+            (Some(c.apis), Some(c.backends))
+        }
+        None => (None, None),
     };
-    match Catalog::load(file, apis.as_deref()) {
+    match Catalog::load(file, apis.as_deref(), backends.as_deref()) {
         Ok(c) => {
             println!(
                 "{}: valid ({} products, {} subscriptions)",

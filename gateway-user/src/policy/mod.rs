@@ -43,7 +43,7 @@ pub use gateway_model::policy::Section;
 pub use limits::{Charge, Deferred};
 
 use gateway_model::policy::{
-    Placed, PolicySpec, forward_request::ForwardRequestSpec, set_backend::SetBackendSpec,
+    Placed, PolicySpec, forward_request::ForwardRequestSpec, set_backend::Target,
 };
 pub use pipeline::{Flow, Pipeline};
 pub use respond::{Answer, RefusedBy, refusal};
@@ -74,7 +74,7 @@ pub enum Policy {
     AuthenticationCertificate(crate::config::ClientIdentity),
     LimitConcurrency(concurrency::LimitConcurrency),
     /// Read by the router: nothing to build.
-    SetBackend(SetBackendSpec),
+    SetBackend(std::sync::Arc<crate::config::Backend>),
     Retry(retry::Retry),
     /// `choose` / `when` / `otherwise`.
     Choose(Box<choose::Choose>),
@@ -188,7 +188,13 @@ impl Policy {
             PolicySpec::LimitConcurrency(s) => Policy::LimitConcurrency(
                 concurrency::LimitConcurrency::new(s, &placed.place, staging),
             ),
-            PolicySpec::SetBackend(s) => Policy::SetBackend(s.clone()),
+            PolicySpec::SetBackend(s) => Policy::SetBackend(match &s.target {
+                Target::Url(b) => b.clone(),
+                // The model checked the id against the gateway's backends.
+                Target::Named(id) => staging
+                    .backend(id)
+                    .expect("checked when the catalog was validated"),
+            }),
             PolicySpec::Retry(s) => Policy::Retry(retry::Retry::new(s)),
             PolicySpec::Choose(s) => Policy::Choose(Box::new(choose::Choose::new(s, staging))),
             PolicySpec::CacheLookup(s) => {

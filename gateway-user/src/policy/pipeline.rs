@@ -143,7 +143,7 @@ impl Pipeline {
                     None => Some(LimitConcurrency::refusal()),
                 },
                 Policy::SetBackend(b) => {
-                    ctx.backend = Some(b.backend.clone());
+                    ctx.backend = Some(b.clone());
                     None
                 }
                 Policy::AuthenticationCertificate(id) => {
@@ -330,7 +330,7 @@ impl Pipeline {
 fn set_backends<'a>(policies: &'a [Arc<Policy>], out: &mut Vec<&'a crate::config::Backend>) {
     for policy in policies {
         match &**policy {
-            Policy::SetBackend(b) => out.push(&b.backend),
+            Policy::SetBackend(b) => out.push(b),
             Policy::Choose(c) => c.branches().for_each(|b| set_backends(b, out)),
             _ => {}
         }

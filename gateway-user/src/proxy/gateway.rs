@@ -89,9 +89,12 @@ impl Gateway {
                 source,
             })?;
         let catalog = match &config.catalog {
-            Some(CatalogSource::File(path)) => {
-                Some(Catalog::load(path, Some(&config.apis), staging)?)
-            }
+            Some(CatalogSource::File(path)) => Some(Catalog::load(
+                path,
+                Some(&config.apis),
+                Some(&config.backends),
+                staging,
+            )?),
             Some(CatalogSource::Bundled(model)) => Some(Catalog::build(model.clone(), staging)),
             None => None,
         };
