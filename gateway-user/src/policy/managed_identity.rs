@@ -2,7 +2,9 @@
 //! gateway's `[identity]` (OAuth 2.0 client credentials), cached per
 //! scope and client id until a minute before it expires. One request at
 //! a time asks the token endpoint for a given cache; the others wait for
-//! its answer instead of asking again.
+//! its answer instead of asking again. A failure is remembered for a few
+//! seconds, so that an endpoint that is down or hangs costs one request
+//! (and its timeout) per scope, not a queue of them.
 
 use std::{
     collections::HashMap,
@@ -31,6 +33,8 @@ use super::{
 const POLICY: &str = "authentication-managed-identity";
 /// Tokens are renewed this long before they expire.
 const EARLY: Duration = Duration::from_secs(60);
+/// How long a failed token request answers for the next ones.
+const FAILED_FOR: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct ManagedIdentity {
@@ -91,8 +95,9 @@ fn set_bearer(headers: &mut HeaderMap, token: &str) {
     }
 }
 
-/// A token by (scope, client id), with when it stops being used.
-type Cached = HashMap<(String, String), (Arc<str>, Instant)>;
+/// A token (or why there is none) by (scope, client id), with when it
+/// stops being used.
+type Cached = HashMap<(String, String), (Result<Arc<str>, Arc<str>>, Instant)>;
 
 /// The token cache of one `[identity]`, shared by every policy using it.
 pub struct Tokens {
@@ -145,12 +150,12 @@ impl Tokens {
         &self.identity
     }
 
-    fn fresh(&self, key: &(String, String)) -> Option<Arc<str>> {
+    fn fresh(&self, key: &(String, String)) -> Option<Result<Arc<str>, String>> {
         let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         cached
             .get(key)
             .filter(|(_, until)| Instant::now() < *until)
-            .map(|(t, _)| t.clone())
+            .map(|(t, _)| t.clone().map_err(|why| format!("{why} (a moment ago)")))
     }
 
     /// A token for `scope`, for `client_id` (default: the identity's).
@@ -158,20 +163,24 @@ impl Tokens {
         let client = client_id.unwrap_or(&self.identity.client_id);
         let key = (scope.to_string(), client.to_string());
         if let Some(t) = self.fresh(&key) {
-            return Ok(t);
+            return t;
         }
         let _asking = self.asking.lock().await;
-        // Another request may have fetched it while this one waited.
+        // Another request may have asked while this one waited.
         if let Some(t) = self.fresh(&key) {
-            return Ok(t);
+            return t;
         }
-        let (token, lifetime) = self.fetch(scope, client).await?;
-        let until = Instant::now() + lifetime.saturating_sub(EARLY);
+        let fetched = self.fetch(scope, client).await;
+        let now = Instant::now();
+        let (kept, until): (Result<Arc<str>, Arc<str>>, Instant) = match fetched {
+            Ok((token, lifetime)) => (Ok(token), now + lifetime.saturating_sub(EARLY)),
+            Err(why) => (Err(why.into()), now + FAILED_FOR),
+        };
         self.cached
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, (token.clone(), until));
-        Ok(token)
+            .insert(key, (kept.clone(), until));
+        kept.map_err(|why| why.to_string())
     }
 
     async fn fetch(&self, scope: &str, client: &str) -> Result<(Arc<str>, Duration), String> {
