@@ -104,10 +104,6 @@ impl Sources {
     ) -> Result<Assembled, ApiError> {
         let included = |api: &str| only.is_none_or(|names| names.iter().any(|n| n == api));
         let apis: Vec<&ApiDoc> = self.apis.iter().filter(|a| included(&a.name)).collect();
-        // Every named backend, not only the APIs' own: a policy may send
-        // a request to any of them (`set-backend-service backend-id`), and
-        // a node refuses a catalog naming a backend it does not have.
-        let backends = self.backends.clone();
         let products = self
             .products
             .iter()
@@ -135,6 +131,24 @@ impl Sources {
             // Named certificates live in a node's catalog file only.
             certificates: Vec::new(),
         };
+        // The APIs' own backends and those a policy of this bundle names
+        // (`set-backend-service backend-id`): a node refuses a catalog
+        // naming a backend it does not have, and is not sent the others.
+        let mut referenced = HashSet::new();
+        backend_ids(
+            &serde_json::to_value(&catalog).expect("catalogs serialise"),
+            &mut referenced,
+        );
+        let backends = self
+            .backends
+            .iter()
+            .filter(|b| {
+                only.is_none()
+                    || referenced.contains(b.name.as_str())
+                    || apis.iter().any(|a| a.backend == b.name)
+            })
+            .cloned()
+            .collect();
         let raw = |c: &CatalogFile| serde_json::value::to_raw_value(c).expect("catalogs serialise");
         let mut content = Bundle {
             version: 0,
@@ -298,6 +312,40 @@ fn catalog_entry(api: &ApiDoc) -> Result<ApiFile, ApiError> {
     })
 }
 
+/// Every backend a policy in `doc` names: `backend_id` settings of
+/// YAML policies and `backend-id` attributes in APIM XML text.
+fn backend_ids(doc: &Value, out: &mut HashSet<String>) {
+    match doc {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("backend_id", Value::String(id)) => {
+                        out.insert(id.clone());
+                    }
+                    _ => backend_ids(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| backend_ids(v, out)),
+        Value::String(text) => {
+            for (at, _) in text.match_indices("backend-id") {
+                let rest = text[at + "backend-id".len()..].trim_start();
+                let Some(rest) = rest.strip_prefix('=').map(str::trim_start) else {
+                    continue;
+                };
+                let mut chars = rest.chars();
+                let Some(quote @ ('"' | '\'')) = chars.next() else {
+                    continue;
+                };
+                if let Some((id, _)) = chars.as_str().split_once(quote) {
+                    out.insert(id.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The bundle's text at `version`, as served.
 fn versioned(version: u64, bundle: &Bundle) -> String {
     let bundle = Bundle {
@@ -395,6 +443,27 @@ pub fn refresh(conn: &Conn, revision: u64) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Backend names a policy sends requests to, in YAML and in APIM XML
+    /// with either quote and spaces around `=`; other text names none.
+    #[test]
+    fn backend_ids_are_found_in_yaml_and_xml_policies() {
+        let cases: &[(Value, &[&str])] = &[
+            (serde_json::json!({"set-backend-service": {"backend_id": "a"}}), &["a"]),
+            (serde_json::json!([{"inbound": [{"x": {"backend_id": "b"}}]}]), &["b"]),
+            (serde_json::json!("<set-backend-service backend-id=\"c\" />"), &["c"]),
+            (serde_json::json!("<set-backend-service backend-id = 'd' /><set-backend-service backend-id=\"e\"/>"), &["d", "e"]),
+            (serde_json::json!("<set-backend-service base-url=\"http://x\" />"), &[]),
+            (serde_json::json!("backend-id is mentioned; backend-id= unquoted"), &[]),
+            (serde_json::json!({"note": "backend-id=\"f"}), &[]),
+        ];
+        for (doc, want) in cases {
+            let mut got = HashSet::new();
+            backend_ids(doc, &mut got);
+            let want: HashSet<String> = want.iter().map(|s| s.to_string()).collect();
+            assert_eq!(got, want, "{doc}");
+        }
+    }
 
     /// The per-API request settings reach the gateway's `[[apis]]` entry:
     /// without them a managed gateway would refuse every WebSocket.

@@ -264,6 +264,41 @@ fn catalog_resources_are_placed_into_the_bundles_of_their_gateways(store: Store)
         .gateway(&token, "GET", "/v1/gateway/config", &[], None)
         .json();
     assert!(last["catalog"].get("policies").is_none());
+
+    // A backend a policy of the gateway's API names by id (APIM XML)
+    // joins its bundle; one named only by another gateway's API does not.
+    ok(
+        &cp,
+        "PUT",
+        "/v1/backends/mirror-be",
+        json!({"url": "http://127.0.0.1:9010"}),
+    );
+    ok(
+        &cp,
+        "PUT",
+        "/v1/apis/billing",
+        json!({"path": "/billing", "backend": "http://127.0.0.1:9002",
+               "policies": "<policies><inbound><set-backend-service backend-id=\"unused-be\" /></inbound></policies>"}),
+    );
+    ok(
+        &cp,
+        "PUT",
+        "/v1/apis/orders",
+        json!({
+            "path": "/orders", "backend": "orders-be",
+            "policies": "<policies><inbound><base /><set-backend-service backend-id=\"mirror-be\" /></inbound></policies>"
+        }),
+    );
+    let last = cp
+        .gateway(&token, "GET", "/v1/gateway/config", &[], None)
+        .json();
+    let names: Vec<&str> = last["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mirror-be", "orders-be"], "{last}");
 }
 
 fn the_store_survives_a_restart_and_a_crash(store: Store) {
