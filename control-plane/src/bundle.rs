@@ -449,12 +449,32 @@ mod tests {
     #[test]
     fn backend_ids_are_found_in_yaml_and_xml_policies() {
         let cases: &[(Value, &[&str])] = &[
-            (serde_json::json!({"set-backend-service": {"backend_id": "a"}}), &["a"]),
-            (serde_json::json!([{"inbound": [{"x": {"backend_id": "b"}}]}]), &["b"]),
-            (serde_json::json!("<set-backend-service backend-id=\"c\" />"), &["c"]),
-            (serde_json::json!("<set-backend-service backend-id = 'd' /><set-backend-service backend-id=\"e\"/>"), &["d", "e"]),
-            (serde_json::json!("<set-backend-service base-url=\"http://x\" />"), &[]),
-            (serde_json::json!("backend-id is mentioned; backend-id= unquoted"), &[]),
+            (
+                serde_json::json!({"set-backend-service": {"backend_id": "a"}}),
+                &["a"],
+            ),
+            (
+                serde_json::json!([{"inbound": [{"x": {"backend_id": "b"}}]}]),
+                &["b"],
+            ),
+            (
+                serde_json::json!("<set-backend-service backend-id=\"c\" />"),
+                &["c"],
+            ),
+            (
+                serde_json::json!(
+                    "<set-backend-service backend-id = 'd' /><set-backend-service backend-id=\"e\"/>"
+                ),
+                &["d", "e"],
+            ),
+            (
+                serde_json::json!("<set-backend-service base-url=\"http://x\" />"),
+                &[],
+            ),
+            (
+                serde_json::json!("backend-id is mentioned; backend-id= unquoted"),
+                &[],
+            ),
             (serde_json::json!({"note": "backend-id=\"f"}), &[]),
         ];
         for (doc, want) in cases {

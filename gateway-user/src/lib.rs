@@ -58,6 +58,9 @@ pub mod redis_link;
 pub mod state_registry;
 pub mod status;
 pub mod sync;
+
+/// The error of a body stream, the proxy's and the policies'.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub mod telemetry;
 pub mod tls;
 pub mod watchdog;

@@ -9,7 +9,8 @@
 //!   crafted frames sent and watched on a real interface (AF_PACKET);
 //!   `flood`: the benches' XDP traffic generator on a veth end.
 //! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl,
-//!   on SQLite or on `postgres`: a private PostgreSQL server per test binary.
+//!   on SQLite or on `postgres`: a private PostgreSQL server per test binary;
+//!   `cp_client`: a keep-alive client of it for the benches.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests; `scripted`: a backend answering
 //!   with exact bytes (framings, odd closes, malformed heads).
@@ -25,6 +26,7 @@ pub mod backends;
 pub mod browser;
 pub mod certs;
 pub mod cp;
+pub mod cp_client;
 pub mod flood;
 pub mod gateway;
 pub mod lan;

@@ -2,6 +2,8 @@
 //! in the same transaction as the counts, so a batch sent again (its
 //! answer lost, or the gateway restarted before deleting it) adds nothing.
 
+use std::collections::BTreeMap;
+
 use gateway_model::analytics::{Batch, Histogram, Row};
 
 use super::SPAN_SENT;
@@ -28,9 +30,7 @@ pub fn record(conn: &Conn, gateway: &str, batch: &Batch, now: i64) -> Result<boo
         tracing::info!(gateway, batch = %batch.id, "analytics batch already counted; not counted twice");
         return Ok(false);
     }
-    for row in &batch.rows {
-        add_row(conn, gateway, batch.start, SPAN_SENT, row)?;
-    }
+    add_rows(conn, gateway, batch.start, SPAN_SENT, &batch.rows)?;
     for d in &batch.drops {
         add_drops(conn, gateway, batch.start, SPAN_SENT, &d.reason, d.packets)?;
     }
@@ -51,66 +51,113 @@ pub fn record(conn: &Conn, gateway: &str, batch: &Batch, now: i64) -> Result<boo
     Ok(true)
 }
 
-/// Adds a row to the stored one with the same key (histograms merged).
-pub fn add_row(
+/// (api, operation, product, subscription, status class).
+type RowKey = (String, String, String, String, u8);
+
+/// The most rows one statement writes (13 parameters each: well inside
+/// SQLite's and PostgreSQL's parameter limits).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Adds `rows` of one gateway and period to the stored ones with the same
+/// keys (histograms merged): the stored rows of the period are read in
+/// one query, merged in memory and written back in few multi-row
+/// statements — a batch costs a handful of round trips to the store, not
+/// two per row.
+pub fn add_rows(
     conn: &Conn,
     gateway: &str,
     start: i64,
     span: &str,
-    row: &Row,
+    rows: &[Row],
 ) -> Result<(), DbError> {
-    let class = i64::from(row.status_class);
-    let key: [Param; 8] = [
-        gateway.into(),
-        start.into(),
-        span.into(),
-        row.api.as_str().into(),
-        row.operation.as_str().into(),
-        row.product.as_str().into(),
-        row.subscription.as_str().into(),
-        class.into(),
-    ];
-    const WHERE: &str = "gateway = ?1 AND period_start = ?2 AND span = ?3 AND api = ?4
-         AND operation = ?5 AND product = ?6 AND subscription = ?7 AND status_class = ?8";
-    let stored = conn.query_opt(
-        &format!(
-            "SELECT requests, errors, bytes_in, bytes_out, latency FROM analytics WHERE {WHERE}"
-        ),
-        &key,
-    )?;
-    let mut merged = row.clone();
-    if let Some(r) = &stored {
-        merged.merge(&Row {
-            requests: r.int(0)? as u64,
-            errors: r.int(1)? as u64,
-            bytes_in: r.int(2)? as u64,
-            bytes_out: r.int(3)? as u64,
-            latency: Histogram::from_text(&r.text(4)?).unwrap_or_default(),
-            ..Row::default()
-        });
+    if rows.is_empty() {
+        return Ok(());
     }
-    let latency = merged.latency.to_text();
-    let mut params = key.to_vec();
-    params.extend::<[Param; 5]>([
-        (merged.requests as i64).into(),
-        (merged.errors as i64).into(),
-        (merged.bytes_in as i64).into(),
-        (merged.bytes_out as i64).into(),
-        latency.as_str().into(),
-    ]);
-    if stored.is_some() {
+    let key_of = |r: &Row| -> RowKey {
+        (
+            r.api.clone(),
+            r.operation.clone(),
+            r.product.clone(),
+            r.subscription.clone(),
+            r.status_class,
+        )
+    };
+    let mut merged: BTreeMap<RowKey, Row> = BTreeMap::new();
+    for row in rows {
+        merged
+            .entry(key_of(row))
+            .and_modify(|m| m.merge(row))
+            .or_insert_with(|| row.clone());
+    }
+    let stored = conn.query(
+        "SELECT api, operation, product, subscription, status_class,
+                requests, errors, bytes_in, bytes_out, latency
+         FROM analytics WHERE gateway = ?1 AND period_start = ?2 AND span = ?3",
+        &[gateway.into(), start.into(), span.into()],
+    )?;
+    for r in &stored {
+        let key: RowKey = (
+            r.text(0)?,
+            r.text(1)?,
+            r.text(2)?,
+            r.text(3)?,
+            r.int(4)? as u8,
+        );
+        if let Some(m) = merged.get_mut(&key) {
+            m.merge(&Row {
+                requests: r.int(5)? as u64,
+                errors: r.int(6)? as u64,
+                bytes_in: r.int(7)? as u64,
+                bytes_out: r.int(8)? as u64,
+                latency: Histogram::from_text(&r.text(9)?).unwrap_or_default(),
+                ..Row::default()
+            });
+        }
+    }
+    let rows: Vec<&Row> = merged.values().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let latencies: Vec<String> = chunk.iter().map(|r| r.latency.to_text()).collect();
+        let mut params: Vec<Param> = Vec::with_capacity(chunk.len() * 13);
+        let mut values = Vec::with_capacity(chunk.len());
+        for (row, latency) in chunk.iter().zip(&latencies) {
+            let at = params.len();
+            values.push(format!(
+                "({})",
+                (1..=13)
+                    .map(|i| format!("?{}", at + i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            params.extend::<[Param; 13]>([
+                gateway.into(),
+                start.into(),
+                span.into(),
+                row.api.as_str().into(),
+                row.operation.as_str().into(),
+                row.product.as_str().into(),
+                row.subscription.as_str().into(),
+                i64::from(row.status_class).into(),
+                (row.requests as i64).into(),
+                (row.errors as i64).into(),
+                (row.bytes_in as i64).into(),
+                (row.bytes_out as i64).into(),
+                latency.as_str().into(),
+            ]);
+        }
+        // The merged totals replace what was read above, in the same
+        // transaction.
         conn.execute(
             &format!(
-                "UPDATE analytics SET requests = ?9, errors = ?10, bytes_in = ?11, bytes_out = ?12,
-                 latency = ?13 WHERE {WHERE}"
+                "INSERT INTO analytics (gateway, period_start, span, api, operation, product,
+                     subscription, status_class, requests, errors, bytes_in, bytes_out, latency)
+                 VALUES {}
+                 ON CONFLICT (gateway, period_start, span, api, operation, product,
+                     subscription, status_class) DO UPDATE SET
+                     requests = excluded.requests, errors = excluded.errors,
+                     bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out,
+                     latency = excluded.latency",
+                values.join(", ")
             ),
-            &params,
-        )?;
-    } else {
-        conn.execute(
-            "INSERT INTO analytics (gateway, period_start, span, api, operation, product,
-                 subscription, status_class, requests, errors, bytes_in, bytes_out, latency)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             &params,
         )?;
     }
@@ -234,6 +281,46 @@ mod tests {
             add(&batch("k-60-1", 60, 1)),
             Ok(true),
             "the refused id was not recorded"
+        );
+    }
+
+    /// More rows than one statement writes, a key twice in one batch, and
+    /// a second batch of the period merging into the stored rows.
+    #[test]
+    fn large_batches_are_written_whole_and_repeated_keys_merge() {
+        let store = store::in_memory();
+        let mut big = batch("big", 120, 1);
+        let row = big.rows[0].clone();
+        big.rows = (0..(ROWS_PER_STATEMENT * 2 + 7))
+            .map(|i| Row {
+                subscription: format!("s{i}"),
+                ..row.clone()
+            })
+            .collect();
+        big.rows.push(row.clone());
+        big.rows.push(Row {
+            subscription: "s0".into(),
+            ..row.clone()
+        });
+        store.write(|c| record(c, "gw-a", &big, 1000)).unwrap();
+        let mut again = batch("again", 120, 1);
+        again.rows[0].subscription = "s0".into();
+        store.write(|c| record(c, "gw-a", &again, 1000)).unwrap();
+        let (rows, total, s0) = store
+            .read(|c| {
+                let n = |sql: &str| -> Result<i64, DbError> { c.query_one(sql, &[])?.int(0) };
+                Ok::<_, DbError>((
+                    n("SELECT count(*) FROM analytics")?,
+                    n("SELECT sum(requests) FROM analytics")?,
+                    n("SELECT requests FROM analytics WHERE subscription = 's0'")?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(rows as usize, ROWS_PER_STATEMENT * 2 + 8);
+        assert_eq!(total as usize, big.rows.len() + 1);
+        assert_eq!(
+            s0, 3,
+            "once in each row of s0 and once from the second batch"
         );
     }
 

@@ -64,8 +64,22 @@ pub fn run(conn: &Conn, settings: &Settings, now: i64) -> Result<Rolled, DbError
             .or_insert(row);
         done.rows_merged += 1;
     }
-    for ((gateway, hour, ..), row) in &hours {
-        ingest::add_row(conn, gateway, *hour, SPAN_HOUR, row)?;
+    // One write per gateway and hour (the map is ordered by them).
+    let mut group: Option<(String, i64)> = None;
+    let mut of_group = Vec::new();
+    for ((gateway, hour, ..), row) in hours {
+        if group
+            .as_ref()
+            .is_some_and(|(g, h)| (g, *h) != (&gateway, hour))
+        {
+            let (g, h) = group.take().expect("checked");
+            ingest::add_rows(conn, &g, h, SPAN_HOUR, &std::mem::take(&mut of_group))?;
+        }
+        group = Some((gateway, hour));
+        of_group.push(row);
+    }
+    if let Some((g, h)) = group {
+        ingest::add_rows(conn, &g, h, SPAN_HOUR, &of_group)?;
     }
     let drops = conn.query(
         "SELECT gateway, period_start, reason, packets FROM analytics_drops

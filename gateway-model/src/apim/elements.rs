@@ -677,19 +677,6 @@ fn one_value(r: &mut Reader, node: Node, args: &mut Mapping) {
     }
 }
 
-/// An element's text where an expression is not accepted yet.
-fn literal_text(r: &mut Reader, node: Node) -> Option<Value> {
-    let text = r.text(node)?;
-    if edgegw_policy_expr::is_expression(&text) {
-        r.problem(
-            node,
-            "policy expressions are not supported here yet; write a literal value".into(),
-        );
-        return None;
-    }
-    Some(text.into())
-}
-
 /// An element's text: a literal, or an expression located where it is.
 fn text_or_expression(r: &mut Reader, node: Node) -> Option<Value> {
     let text = r.text(node)?;
@@ -858,7 +845,8 @@ fn retry(r: &mut Reader, node: Node, _: &mut Mapping) {
 }
 
 /// `<return-response>` with `<set-status>`, `<set-header>` and
-/// `<set-body>` inside.
+/// `<set-body>` inside; header values and the body may be expressions,
+/// the body a Liquid template.
 fn return_response(r: &mut Reader, node: Node, args: &mut Mapping) {
     let mut headers = Mapping::new();
     for child in r.children(node, &["set-status", "set-header", "set-body"]) {
@@ -876,20 +864,40 @@ fn return_response(r: &mut Reader, node: Node, args: &mut Mapping) {
                     r.problem(child, "needs name=\"HEADER\"".into());
                     continue;
                 };
-                let values = texts(r, child, "value");
-                match values.as_slice() {
-                    [v] if name.eq_ignore_ascii_case("content-type") => {
-                        args.insert("content_type".into(), v.clone());
+                let mut values = Vec::new();
+                for value in r.children(child, &["value"]) {
+                    r.attributes(value, &[]);
+                    values.extend(text_or_expression(r, value));
+                }
+                match values.pop() {
+                    Some(Value::String(v))
+                        if values.is_empty() && name.eq_ignore_ascii_case("content-type") =>
+                    {
+                        args.insert("content_type".into(), v.into());
                     }
-                    [v] => {
-                        headers.insert(name.into(), v.clone());
+                    Some(v) if values.is_empty() => {
+                        headers.insert(name.into(), v);
                     }
                     _ => r.problem(child, "give exactly one <value>".into()),
                 }
             }
             _ => {
-                r.attributes(child, &[]);
-                if let Some(body) = literal_text(r, child) {
+                r.attributes(child, &["template"]);
+                let liquid = match r.literal(child, "template").as_deref() {
+                    None => false,
+                    Some(t) if t.eq_ignore_ascii_case("liquid") => true,
+                    Some(t) => {
+                        r.problem(
+                            child,
+                            format!("template=\"{t}\" is unknown; use template=\"liquid\" or none"),
+                        );
+                        continue;
+                    }
+                };
+                if liquid {
+                    args.insert("body".into(), r.template_text(child).into());
+                    args.insert("body_template".into(), "liquid".into());
+                } else if let Some(body) = text_or_expression(r, child) {
                     args.insert("body".into(), body);
                 }
             }

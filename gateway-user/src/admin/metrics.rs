@@ -346,6 +346,11 @@ impl Metrics {
         sum
     }
 
+    /// The request series as OTLP metrics (read when the export collects).
+    pub fn otlp(&self) -> Vec<edgegw_otlp::metrics::Metric> {
+        super::otlp::request_metrics(self.requests())
+    }
+
     /// Every (api, operation, status) series so far, summed over threads
     /// (read when the OTLP export collects).
     pub fn requests(&self) -> Vec<RequestSeries> {

@@ -3,6 +3,7 @@
 //! `/analytics` (the analytics period in progress, JSON).
 
 mod metrics;
+mod otlp;
 
 pub use metrics::{BUCKETS, Metrics, Recorder, Rejection, RequestSeries};
 

@@ -126,7 +126,8 @@ async fn serve(
     };
     let metrics = Arc::new(Metrics::new(otel, config.analytics.enabled));
     if let Some(otel) = otel {
-        otel.export_requests(metrics.clone());
+        let metrics = metrics.clone();
+        otel.export_metrics(Box::new(move || metrics.otlp()));
     }
     let xdp_pins = (config.xdp_mode != XdpMode::Off).then(|| PinDir::new(&config.iface));
     // Off: no collector, roller, outbox or sender at all.

@@ -22,7 +22,7 @@ use super::{
 
 /// The client's body as the inbound section sees it.
 pub type BodyStream<'a> =
-    &'a mut (dyn hyper::body::Body<Data = Bytes, Error = crate::proxy::BoxError> + Send + Unpin);
+    &'a mut (dyn hyper::body::Body<Data = Bytes, Error = crate::BoxError> + Send + Unpin);
 
 /// The request body for the inbound policies that read or replace it:
 /// the client's stream, read once when a policy needs it.
@@ -119,6 +119,7 @@ where
 pub fn reads_response(spec: &super::Policy) -> bool {
     match spec {
         super::Policy::SetBody(b) => b.reads_body,
+        super::Policy::Return(r) => r.reads_body(),
         super::Policy::FindAndReplace(_) => true,
         super::Policy::Choose(c) => c.branches().any(|b| b.iter().any(|p| reads_response(p))),
         _ => false,
@@ -232,7 +233,7 @@ mod tests {
         let method = hyper::Method::POST;
         let mut headers = HeaderMap::new();
         let mut stream = http_body_util::Full::new(Bytes::from("sad and sad"))
-            .map_err(|never| -> crate::proxy::BoxError { match never {} });
+            .map_err(|never| -> crate::BoxError { match never {} });
         let mut ctx = Ctx {
             body: RequestBody::new(Some(&mut stream), 64),
             ..Ctx::test(&method, &mut headers)
@@ -249,7 +250,7 @@ mod tests {
 
         // Over the limit: 413, nothing forwarded.
         let mut big = http_body_util::Full::new(Bytes::from(vec![b'x'; 65]))
-            .map_err(|never| -> crate::proxy::BoxError { match never {} });
+            .map_err(|never| -> crate::BoxError { match never {} });
         let mut headers = HeaderMap::new();
         let mut ctx = Ctx {
             body: RequestBody::new(Some(&mut big), 64),

@@ -147,6 +147,7 @@ impl Policy {
             }
             Policy::FindAndReplace(f) => f.uses_expressions(),
             Policy::Trace(t) => t.message.is_expression(),
+            Policy::Return(r) => r.uses_expressions(),
             _ => false,
         }
     }

@@ -154,7 +154,8 @@ impl Pipeline {
                 Policy::SetHeader(h) => h.run(ctx),
                 Policy::SetQuery(q) => q.run(ctx),
                 Policy::RewriteUri(r) => r.run(ctx),
-                Policy::Return(r) => Some(r.response()),
+                // Boxed: making the body may wait on the client's.
+                Policy::Return(r) => Some(Box::pin(r.run(ctx)).await),
                 Policy::SetVariable(v) => match v.value(&Facts::of(ctx), None) {
                     Ok(value) => {
                         ctx.variables.insert(v.name().into(), value);
@@ -514,7 +515,11 @@ fn run_on(
             Policy::SetStatus(s) => s.apply(parts),
             // A returned response replaces status, headers and body.
             Policy::Return(r) => {
-                let (p, b) = r.response().into_parts();
+                let answer = env.later(out.variables, parts, body, |l| match l {
+                    Some((facts, later)) => r.made(facts, Some(later)),
+                    None => r.made(&Snapshot::empty().facts(), None),
+                })?;
+                let (p, b) = answer.into_parts();
                 *parts = p;
                 *out.returned = Some(b);
                 out.changed = false;

@@ -7,6 +7,11 @@
 
 use bytes::Bytes;
 use gateway_model::policy::respond::ReturnResponseSpec;
+
+use super::{
+    context::Ctx,
+    expr::{self, Facts, Later},
+};
 use hyper::{
     HeaderMap, Response, StatusCode,
     header::{self, HeaderValue},
@@ -43,29 +48,68 @@ fn build(status: StatusCode, content_type: &str, body: Bytes, headers: &HeaderMa
 /// `return-response` and `mock-response`: answer without the backend.
 #[derive(Debug)]
 pub struct ReturnResponse {
-    status: StatusCode,
-    content_type: String,
+    spec: ReturnResponseSpec,
+    /// The body as written, shared by every answer.
     body: Bytes,
-    headers: HeaderMap,
 }
 
 impl ReturnResponse {
     pub fn new(spec: &ReturnResponseSpec) -> Self {
         ReturnResponse {
-            status: spec.status,
-            content_type: spec.content_type.clone(),
+            spec: spec.clone(),
             body: Bytes::from(spec.body.clone()),
-            headers: spec.headers.clone(),
         }
     }
 
+    pub fn uses_expressions(&self) -> bool {
+        self.spec.uses_expressions()
+    }
+
+    /// Whether making the body reads the current body (the request's in
+    /// inbound, the response's later).
+    pub fn reads_body(&self) -> bool {
+        self.spec.reads_body()
+    }
+
+    /// In inbound: the answer, its body and expressions made from the
+    /// request (read first when the body needs it); a failed expression's
+    /// answer instead.
+    pub async fn run(&self, ctx: &mut Ctx<'_>) -> Answer {
+        if !self.uses_expressions() {
+            return self.response();
+        }
+        if self.reads_body()
+            && let Err(answer) = ctx.body.read().await
+        {
+            return answer;
+        }
+        self.made(&Facts::of(ctx), None)
+            .unwrap_or_else(|failed| *failed)
+    }
+
+    /// The answer with what expressions make, evaluated with `facts` (and
+    /// in outbound and on-error the response as it is, `later`).
+    pub fn made(&self, facts: &Facts, later: Option<Later>) -> Result<Answer, Box<Answer>> {
+        let body = match &self.spec.made_body {
+            Some(b) => super::body::make(b, facts, later)?,
+            None => self.body.clone(),
+        };
+        let s = &self.spec;
+        let mut answer = build(s.status, &s.content_type, body, &s.headers);
+        for (name, e) in &self.spec.header_expressions {
+            let failed = |err| Box::new(expr::failure("return-response", e, &err));
+            let text = expr::eval_with(e, facts, later, |v| v.to_string()).map_err(failed)?;
+            let value = HeaderValue::try_from(text)
+                .map_err(|_| failed(expr::message(e, "the value is not valid in a header")))?;
+            answer.headers_mut().insert(name.clone(), value);
+        }
+        Ok(answer)
+    }
+
+    /// The answer as written (no expressions).
     pub fn response(&self) -> Answer {
-        build(
-            self.status,
-            &self.content_type,
-            self.body.clone(),
-            &self.headers,
-        )
+        let s = &self.spec;
+        build(s.status, &s.content_type, self.body.clone(), &s.headers)
     }
 }
 

@@ -51,8 +51,9 @@ pub use server::{Listeners, bind, serve};
 use bytes::Bytes;
 use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
 
-/// The error of a body stream.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error of a body stream (defined at the crate root: policies stream
+/// bodies too, and do not depend on the proxy).
+pub use crate::BoxError;
 
 /// Body type of every response the proxy writes.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;

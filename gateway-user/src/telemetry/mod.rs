@@ -3,8 +3,9 @@
 //! and request metrics, through `edgegw_otlp`; plus the process metrics
 //! and build information of `/metrics` (`process`).
 //!
-//! The request metrics are the counts `/metrics` keeps (`admin::Metrics`),
-//! read when the export collects: a request records itself once, there.
+//! The request metrics are the counts `/metrics` keeps, read when the
+//! export collects (`admin::Metrics::otlp`): a request records itself
+//! once, there.
 //!
 //! One `Otel` lives for the whole process (leaked once at start: every
 //! request reads it without touching a reference count).
@@ -16,17 +17,11 @@ use std::{
     time::Duration,
 };
 
-use edgegw_otlp::{
-    Export, ServerSpan, SetupError,
-    metrics::{Data, HistogramPoint, Metric},
-};
+use edgegw_otlp::{Export, ServerSpan, SetupError, metrics::Collect};
 use gateway_model::config::Otlp;
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::InstrumentationScope;
 
-use crate::{
-    admin::{Metrics, RequestSeries},
-    status::{StatusFile, TelemetryView},
-};
+use crate::status::{StatusFile, TelemetryView};
 
 /// Upper bounds of the latency buckets, in seconds, of `/metrics` and
 /// the exported duration histogram alike: up to the longest backend
@@ -66,12 +61,10 @@ impl Otel {
         self.export.submit(span, &self.scope);
     }
 
-    /// Exports the request counts and durations of `metrics`.
-    pub fn export_requests(&self, metrics: Arc<Metrics>) {
-        self.export.export_metrics(
-            &self.scope,
-            Box::new(move || request_metrics(metrics.requests())),
-        );
+    /// Exports the metrics `collect` reads when the export collects (the
+    /// request counts of `/metrics`: `admin::Metrics::otlp`).
+    pub fn export_metrics(&self, collect: Collect) {
+        self.export.export_metrics(&self.scope, collect);
     }
 
     /// `edgegw_otlp_*` series for `/metrics`.
@@ -111,44 +104,4 @@ impl Otel {
             last_error: c.last_error(),
         }
     }
-}
-
-/// `http.server.requests` and `http.server.request.duration` by API,
-/// operation and status code.
-fn request_metrics(series: Vec<RequestSeries>) -> Vec<Metric> {
-    let mut counts = Vec::with_capacity(series.len());
-    let mut durations = Vec::with_capacity(series.len());
-    for s in series {
-        let attributes = vec![
-            KeyValue::new("edgegw.api", s.api),
-            KeyValue::new("edgegw.operation", s.operation),
-            KeyValue::new("http.response.status_code", i64::from(s.status)),
-        ];
-        counts.push((attributes.clone(), s.durations.count()));
-        durations.push((
-            attributes,
-            HistogramPoint {
-                bucket_counts: s.durations.bucket_counts().to_vec(),
-                count: s.durations.count(),
-                sum: s.durations.sum(),
-            },
-        ));
-    }
-    vec![
-        Metric {
-            name: "http.server.requests",
-            description: "Requests answered, by API, operation and status code.",
-            unit: "",
-            data: Data::Counter(counts),
-        },
-        Metric {
-            name: "http.server.request.duration",
-            description: "Time from request head to the end of the response.",
-            unit: "s",
-            data: Data::Histogram {
-                bounds: &BUCKETS,
-                points: durations,
-            },
-        },
-    ]
 }

@@ -31,17 +31,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use edgegw_tests::{
     cp::{ControlPlane, Store},
+    cp_client::{self, connect, send, usage},
     managed::{ManagedNode, admin_ok, api_doc, register},
     process::TempDir,
 };
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, client::conn::http1::SendRequest};
-use hyper_util::rt::TokioIo;
-use nix::unistd::{SysconfVar, sysconf};
-use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
 use serde_json::json;
 
 /// The managed product's self-hosted gateway configuration poll.
@@ -240,76 +235,6 @@ impl KeepAlive {
 
 // ---- 2. a fleet of long-polling gateways -----------------------------
 
-/// Resident memory (KiB) and CPU seconds (user + system) of `pid`.
-fn usage(pid: u32) -> (u64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may hold spaces), 1-based from 3.
-    let rest: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
-    let hz = sysconf(SysconfVar::CLK_TCK)
-        .expect("sysconf(_SC_CLK_TCK)")
-        .expect("_SC_CLK_TCK has a value") as f64;
-    (rss, ticks as f64 / hz)
-}
-
-type Sender = SendRequest<Full<Bytes>>;
-
-async fn connect(addr: std::net::SocketAddr, tls: tokio_rustls::TlsConnector) -> Sender {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let stream = tls.connect(name, tcp).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
-async fn send(
-    sender: &mut Sender,
-    method: &str,
-    path: &str,
-    token: &str,
-    headers: &[(&str, String)],
-    body: String,
-) -> (u16, HashMap<String, String>, Bytes) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "127.0.0.1")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        req = req.header(*name, value);
-    }
-    sender.ready().await.unwrap();
-    let response = sender
-        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, body)
-}
-
 fn fleet(store: Store, gateways: u64, hold: Duration) {
     let tmp = TempDir::new("bfleet");
     let cp = ControlPlane::launch(store, &tmp.0, &[]);
@@ -321,18 +246,7 @@ fn fleet(store: Store, gateways: u64, hold: Duration) {
         api_doc("bench", "/bench", "v0", json!([])),
     );
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", cp.port).parse().unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(cp.ca_file()).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tls = cp_client::tls(&cp);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

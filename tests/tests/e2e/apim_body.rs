@@ -1,4 +1,5 @@
-//! set-method, set-body (literal, expression, Liquid), find-and-replace,
+//! set-method, set-body (literal, expression, Liquid), return-response with
+//! bodies and headers made per request, find-and-replace,
 //! authentication-basic and trace, written as Microsoft's policy
 //! reference documents them, run by a real gateway against a real echo
 //! backend that answers with what it received; the YAML forms too.
@@ -260,5 +261,107 @@ fn validated_token_is_a_variable_for_expressions() {
         sign(b"another-secret-of-32-bytes-long!")
     );
     assert_eq!(fetch(&["-H", &bad, &gw.url("/shop/me")]).status, 401);
+    assert_eq!(backend.hits(), 1);
+}
+
+/// `return-response` as APIM documents write it: header values and the
+/// body made by expressions or a Liquid template from the request, and
+/// in outbound from the backend's response; a failing expression is the
+/// usual 500.
+const RETURN: &str = r#"<policies>
+  <inbound>
+    <base />
+    <choose>
+      <when condition='@(context.Request.Headers.GetValueOrDefault("x-case", "") == "expr")'>
+        <return-response>
+          <set-status code="201" reason="Created" />
+          <set-header name="Content-Type" exists-action="override">
+            <value>application/json</value>
+          </set-header>
+          <set-header name="x-method" exists-action="override">
+            <value>@(context.Request.Method.ToLower())</value>
+          </set-header>
+          <set-body>@(new JObject(
+              new JProperty("path", context.Request.Url.Path),
+              new JProperty("name", context.Request.Body.As<JObject>(preserveContent: true)["name"].ToString())
+            ).ToString())</set-body>
+        </return-response>
+      </when>
+      <when condition='@(context.Request.Headers.GetValueOrDefault("x-case", "") == "liquid")'>
+        <return-response>
+          <set-header name="Content-Type"><value>text/plain</value></set-header>
+          <set-body template="liquid">hello {{body.name}} via {{context.Request.Method}}</set-body>
+        </return-response>
+      </when>
+      <when condition='@(context.Request.Headers.GetValueOrDefault("x-case", "") == "fail")'>
+        <return-response>
+          <set-header name="x-bad"><value>@(context.Request.Headers["x-missing"].ToString())</value></set-header>
+        </return-response>
+      </when>
+    </choose>
+  </inbound>
+  <outbound>
+    <base />
+    <choose>
+      <when condition='@(context.Request.Headers.GetValueOrDefault("x-out", "") == "wrap")'>
+        <return-response>
+          <set-status code="202" reason="Accepted" />
+          <set-header name="x-backend-status"><value>@(context.Response.StatusCode.ToString())</value></set-header>
+          <set-body>@("backend said " + context.Response.StatusCode.ToString())</set-body>
+        </return-response>
+      </when>
+    </choose>
+  </outbound>
+</policies>"#;
+
+#[test]
+fn return_response_makes_its_headers_and_body_per_request() {
+    let backend = TestBackend::echo();
+    let catalog = format!(
+        "apis:\n  - name: shop\n    subscription_required: false\n    policies: |\n{}",
+        block(RETURN, 6),
+    );
+    let gw = ApimGateway::start("apimreturn", &apis(&backend), &catalog);
+    let url = gw.url("/shop/orders");
+
+    let r = fetch(&[
+        "-H",
+        "x-case: expr",
+        "--data-binary",
+        r#"{"name": "ada"}"#,
+        &url,
+    ]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-method"), Some("post"));
+    assert_eq!(
+        r.json(),
+        // Url.Path: the path after the API's prefix, as the backend gets it.
+        serde_json::json!({"path": "/orders", "name": "ada"})
+    );
+
+    let r = fetch(&[
+        "-H",
+        "x-case: liquid",
+        "-X",
+        "PUT",
+        "--data-binary",
+        r#"{"name": "bo"}"#,
+        &url,
+    ]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.body, "hello bo via PUT");
+
+    let r = fetch(&["-H", "x-case: fail", &url]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.header("x-bad").is_none());
+
+    // Outbound: the backend's answer replaced by one made from it.
+    let r = fetch(&["-H", "x-out: wrap", &url]);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.header("x-backend-status"), Some("200"));
+    assert_eq!(r.body, "backend said 200");
+    // Only the outbound call reached the backend.
     assert_eq!(backend.hits(), 1);
 }

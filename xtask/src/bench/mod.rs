@@ -158,6 +158,9 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             proxy::run(&args)
         }
         "sync" => sync::run(args),
+        // The control plane's analytics ingest rate and storage per
+        // gateway-day (`tests/src/bin/ingest_bench.rs`).
+        "ingest" => harness_bin("ingest_bench", args),
         // OTLP tracing at ratio 0.01 and 1.0 against off, same run.
         "otlp" => otlp::run(args),
         // Request analytics on (the default) against off, same run.
@@ -180,7 +183,7 @@ pub fn run(target: &str, args: &[String]) -> anyhow::Result<()> {
             harness_bin("console_bench", args)
         }
         other => bail!(
-            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, mtls, sync, otlp, analytics, cluster, spray, reload, expr, console"
+            "unknown benchmark \"{other}\"; available: xdp, proxy, instructions, apim, choose, pool, cache, mtls, sync, ingest, otlp, analytics, cluster, spray, reload, expr, console"
         ),
     }
 }
