@@ -11,6 +11,7 @@
 //! - `cp`: the real `edgegw-cp` control plane over HTTPS, driven with curl,
 //!   on SQLite or on `postgres`: a private PostgreSQL server per test binary;
 //!   `cp_client`: a keep-alive client of it for the benches.
+//! - `bench_args`: the measuring binaries' options.
 //! - `backends`, `certs`, `gateway`: real backends, test certificates and a
 //!   configured daemon for the proxy tests; `scripted`: a backend answering
 //!   with exact bytes (framings, odd closes, malformed heads).
@@ -23,6 +24,7 @@
 
 pub mod apim;
 pub mod backends;
+pub mod bench_args;
 pub mod browser;
 pub mod certs;
 pub mod cp;

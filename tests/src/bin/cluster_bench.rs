@@ -19,21 +19,11 @@ use std::{
 };
 
 use edgegw_tests::{
+    bench_args,
     gateway::{curl, metric_value},
     process::{Daemon, TempDir, edgegw_bin, free_port, wait_port},
     redis::{PASSWORD, RedisServer},
 };
-
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
-        })
-        .unwrap_or(default)
-}
 
 /// A gateway (XDP and access log off) answering every call itself after
 /// the limit, so the figures are the proxy's and the limit's alone.
@@ -159,10 +149,10 @@ fn wait_for_window_room(room: u64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let duration = Duration::from_secs(arg(&args, "--duration", 5));
-    let rounds = arg(&args, "--rounds", 3).max(1);
-    let connections = arg(&args, "--connections", 32);
-    let limit = arg(&args, "--limit", 30_000);
+    let duration = Duration::from_secs(bench_args::number(&args, "--duration", 5));
+    let rounds = bench_args::number(&args, "--rounds", 3).max(1);
+    let connections = bench_args::number(&args, "--connections", 32);
+    let limit = bench_args::number(&args, "--limit", 30_000);
     println!("edgegw binary: {}", edgegw_bin().display());
     let dir = TempDir::new("cluster-bench");
     let redis = RedisServer::start(&dir.0, free_port());

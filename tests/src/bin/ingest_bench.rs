@@ -24,24 +24,14 @@
 use std::time::Instant;
 
 use edgegw_tests::{
-    cp::{ControlPlane, Db, Store},
+    bench_args,
+    cp::{ControlPlane, Db},
     cp_client::{self, connect, send, usage},
     postgres,
     process::TempDir,
 };
 use gateway_model::analytics::{Batch, DroppedSource, Drops, Histogram, Row};
 use serde_json::json;
-
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
-        })
-        .unwrap_or(default)
-}
 
 /// Batch `minute` of gateway `gw`: `rows` keys, the same every minute (a
 /// steady fleet), with counts that vary; its request total.
@@ -130,21 +120,31 @@ fn stored_bytes(db: &Db) -> u64 {
     }
 }
 
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The requests `GET /v1/analytics` (`range`, grouped by gateway) counts.
+fn requests_counted(cp: &ControlPlane, range: &str) -> u64 {
+    let (status, answer) = cp.admin("GET", range, None);
+    assert_eq!(status, 200, "{answer}");
+    answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requests"].as_u64().unwrap())
+        .sum()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let gateways = arg(&args, "--gateways", 20).max(1);
-    let minutes = arg(&args, "--minutes", 60).clamp(1, 1440) as i64;
-    let rows = arg(&args, "--rows", 100).clamp(1, 20_000);
-    let store = match args
-        .iter()
-        .position(|a| a == "--store")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-    {
-        None | Some("sqlite") => Store::Sqlite,
-        Some("postgres") => Store::Postgres,
-        Some(other) => panic!("--store {other}: use sqlite or postgres"),
-    };
+    let gateways = bench_args::number(&args, "--gateways", 20).max(1);
+    let minutes = bench_args::number(&args, "--minutes", 60).clamp(1, 1440) as i64;
+    let rows = bench_args::number(&args, "--rows", 100).clamp(1, 20_000);
+    let store = bench_args::store(&args);
     let tmp = TempDir::new("bingest");
     let mut cp = ControlPlane::launch(store, &tmp.0, &[]);
     let tokens: Vec<String> = (0..gateways)
@@ -153,10 +153,7 @@ fn main() {
     // Minutes ending at the last hour but one: kept at minute resolution
     // by the default --analytics-minutes-for (2d) while ingesting, and
     // wholly before the rollup's cutoff with 1h.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     let first = (now / 3600 - 1) * 3600 - minutes * 60;
     let before = stored_bytes(&cp.db);
     let pid = cp.daemon.child.id();
@@ -203,21 +200,17 @@ fn main() {
     let (rss, cpu_after) = usage(pid);
     let after = stored_bytes(&cp.db);
 
+    // From the start of the first minute's hour: a rolled-up hour counts
+    // where it starts.
     let range = format!(
-        "/v1/analytics?group_by=gateway&from={first}&to={}",
+        "/v1/analytics?group_by=gateway&from={}&to={}",
+        first / 3600 * 3600,
         first + minutes * 60
     );
-    let (status, answer) = cp.admin("GET", &range, None);
-    assert_eq!(status, 200, "{answer}");
-    let counted: u64 = answer["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["requests"].as_u64().unwrap())
-        .sum();
     assert_eq!(
-        counted, sent_requests,
-        "every request counted once: {answer}"
+        requests_counted(&cp, &range),
+        sent_requests,
+        "every request counted once"
     );
 
     let batches = (gateways * minutes as u64) as f64;
@@ -248,14 +241,7 @@ fn main() {
     // Rolled into hours: restart with a one-hour minute resolution; the
     // first batch after the restart runs the rollup.
     cp.restart_with(&["--analytics-minutes-for", "1h"]);
-    let (status, answer) = cp.admin("GET", &range, None);
-    assert_eq!(status, 200, "{answer}");
-    let now_minute = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
+    let now_minute = unix_now() / 60 * 60;
     let trigger = json!({"id": "bench-trigger", "start": now_minute, "period_secs": 60});
     let answer = cp.gateway(
         &tokens[0],
@@ -266,17 +252,10 @@ fn main() {
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
     let rolled = stored_bytes(&cp.db);
-    let (status, answer) = cp.admin("GET", &range, None);
-    assert_eq!(status, 200, "{answer}");
-    let recounted: u64 = answer["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["requests"].as_u64().unwrap())
-        .sum();
     assert_eq!(
-        recounted, sent_requests,
-        "the rollup keeps every count: {answer}"
+        requests_counted(&cp, &range),
+        sent_requests,
+        "the rollup keeps every count"
     );
     let hours = (minutes as f64 / 60.0).ceil();
     let per_hour = rolled.saturating_sub(before) as f64 / (gateways as f64 * hours);

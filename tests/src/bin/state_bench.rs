@@ -33,6 +33,7 @@ use std::{
 };
 
 use edgegw_tests::{
+    bench_args,
     gateway::curl,
     process::{Daemon, TempDir, edgegw_bin, free_port, wait_port},
 };
@@ -41,17 +42,6 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpSocket,
 };
-
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
-        })
-        .unwrap_or(default)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -149,10 +139,10 @@ const PLAIN_CATALOG: &str = "apis:
 const CALLS_PER_CONNECTION: usize = 4;
 
 fn spray(args: &[String]) {
-    let sources = arg(args, "--sources", 200_000) as u32;
-    let duration = Duration::from_secs(arg(args, "--duration", 5));
-    let rounds = arg(args, "--rounds", 3);
-    let connections = arg(args, "--connections", 32) as usize;
+    let sources = bench_args::number(args, "--sources", 200_000) as u32;
+    let duration = Duration::from_secs(bench_args::number(args, "--duration", 5));
+    let rounds = bench_args::number(args, "--rounds", 3);
+    let connections = bench_args::number(args, "--connections", 32) as usize;
     let tmp = TempDir::new("bspray");
     let plain_tmp = TempDir::new("bspray-plain");
     let (_limited, port, _) = gateway(&tmp, SPRAY_CATALOG);
@@ -332,8 +322,8 @@ fn subscriptions_catalog(n: usize) -> String {
 }
 
 fn reload(args: &[String]) {
-    let n = arg(args, "--subscriptions", 100_000) as usize;
-    let rounds = arg(args, "--rounds", 5) as usize;
+    let n = bench_args::number(args, "--subscriptions", 100_000) as usize;
+    let rounds = bench_args::number(args, "--rounds", 5) as usize;
     let tmp = TempDir::new("breload");
     let (daemon, port, file) = gateway(&tmp, &subscriptions_catalog(n));
     let url = format!("http://127.0.0.1:{port}/b");
@@ -422,8 +412,8 @@ fn reload_cp(args: &[String]) {
         cp::ControlPlane,
         managed::{ManagedNode, admin_ok, register},
     };
-    let n = arg(args, "--subscriptions", 100_000) as usize;
-    let rounds = arg(args, "--rounds", 5) as usize;
+    let n = bench_args::number(args, "--subscriptions", 100_000) as usize;
+    let rounds = bench_args::number(args, "--rounds", 5) as usize;
     let tmp = TempDir::new("bdelta");
     let mut cp = ControlPlane::start(&tmp.0);
     let api = serde_json::json!({

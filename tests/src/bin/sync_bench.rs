@@ -32,6 +32,7 @@ use std::{
 };
 
 use edgegw_tests::{
+    bench_args,
     cp::{ControlPlane, Store},
     cp_client::{self, connect, send, usage},
     managed::{ManagedNode, admin_ok, api_doc, register},
@@ -42,32 +43,12 @@ use serde_json::json;
 /// The managed product's self-hosted gateway configuration poll.
 const PEER_POLL: Duration = Duration::from_secs(10);
 
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
-        })
-        .unwrap_or(default)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let changes = arg(&args, "--changes", 60).max(50);
-    let gateways = arg(&args, "--gateways", 1000);
-    let hold = arg(&args, "--hold-secs", 20);
-    let store = match args
-        .iter()
-        .position(|a| a == "--store")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-    {
-        None | Some("sqlite") => Store::Sqlite,
-        Some("postgres") => Store::Postgres,
-        Some(other) => panic!("--store {other}: use sqlite or postgres"),
-    };
+    let changes = bench_args::number(&args, "--changes", 60).max(50);
+    let gateways = bench_args::number(&args, "--gateways", 1000);
+    let hold = bench_args::number(&args, "--hold-secs", 20);
+    let store = bench_args::store(&args);
     println!("control plane store: {store:?}");
     propagation(store, changes);
     fleet(store, gateways, Duration::from_secs(hold));
