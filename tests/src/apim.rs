@@ -9,7 +9,7 @@ use std::{
 
 use crate::{
     gateway::TestGateway,
-    process::{TempDir, edgegw_bin},
+    process::{Daemon, TempDir, edgegw_bin, free_port},
 };
 
 /// A gateway whose `[catalog]` points at `catalog` (written in its own
@@ -110,6 +110,28 @@ pub fn fetch(args: &[&str]) -> Answer {
         headers,
         body: body.to_string(),
     }
+}
+
+/// Starts `edgegw run` with `rest` (APIs, backends) and the catalog file
+/// `catalog`, which it must refuse: waits for it to exit and answers its
+/// log.
+pub fn refused_start(tmp: &TempDir, rest: &str, catalog: &std::path::Path) -> String {
+    let (port, admin) = (free_port(), free_port());
+    let text = format!(
+        "{}{rest}[catalog]\nfile = \"{}\"\n",
+        TestGateway::base_config(tmp, port, admin),
+        catalog.display()
+    );
+    let config = tmp.write("edgegw.toml", &text);
+    let mut cmd = Command::new(edgegw_bin());
+    cmd.args(["run", "--config", config.to_str().unwrap(), "--runtime-dir"])
+        .arg(tmp.0.join("run"));
+    let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
+    wait_until(
+        || daemon.child.try_wait().unwrap().is_some(),
+        "edgegw refuses",
+    );
+    daemon.log_text()
 }
 
 /// `xml` indented by `indent` spaces, to sit under a YAML block scalar

@@ -3,15 +3,10 @@
 //! (`certificate-id`, `issuer-certificate-id`); those with `ca: true` are
 //! trust anchors for `validate-trust`, beside the listener's CA bundle.
 
-use std::sync::Arc;
-
 use super::file::CertificateFile;
 use crate::{
     cert::{CertInfo, pem_certificates},
-    policy::{
-        Placed, PolicySpec, ScopePolicies,
-        authentication_certificate::AuthenticationCertificateSpec,
-    },
+    policy::{Placed, PolicySpec, authentication_certificate::AuthenticationCertificateSpec},
 };
 
 /// One named certificate, parsed.
@@ -57,14 +52,14 @@ pub(super) fn parse(
     out
 }
 
-/// Every `validate-client-certificate` must name certificates the
-/// catalog has.
-pub(super) fn check_references<'a>(
-    scopes: impl Iterator<Item = &'a ScopePolicies>,
+/// Every `validate-client-certificate` and `authentication-certificate`
+/// must name certificates the catalog has.
+pub(super) fn check_references(
+    placed: &[&Placed],
     named: &[NamedCertificate],
     problems: &mut Vec<String>,
 ) {
-    fn walk(p: &Arc<Placed>, named: &[NamedCertificate], problems: &mut Vec<String>) {
+    for p in placed {
         match &p.spec {
             PolicySpec::ValidateClientCertificate(v) => {
                 for id in v.certificate_ids() {
@@ -81,18 +76,7 @@ pub(super) fn check_references<'a>(
                     problems.push(format!("{}: authentication-certificate: {m}", p.place));
                 }
             }
-            PolicySpec::Choose(c) => c
-                .whens
-                .iter()
-                .flat_map(|(_, ps)| ps)
-                .chain(&c.otherwise)
-                .for_each(|p| walk(p, named, problems)),
             _ => {}
-        }
-    }
-    for scope in scopes {
-        for p in scope.policies() {
-            walk(p, named, problems);
         }
     }
 }

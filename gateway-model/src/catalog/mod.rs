@@ -28,7 +28,7 @@ use crate::{
     config::Api,
     config::NamedBackend,
     keys::parse_hex,
-    policy::{ScopePolicies, parse_scope},
+    policy::{Placed, PolicySpec, ScopePolicies, parse_scope},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -346,13 +346,29 @@ fn validate(
             .chain(catalog.apis.iter().flat_map(|a| {
                 std::iter::once(&a.policies).chain(a.operations.iter().map(|(_, s)| s))
             }));
-    let scopes: Vec<&ScopePolicies> = scopes.collect();
-    certificates::check_references(scopes.iter().copied(), &catalog.certificates, problems);
+    let mut placed = Vec::new();
+    for scope in scopes {
+        for p in scope.policies() {
+            every_policy(p, &mut placed);
+        }
+    }
+    certificates::check_references(&placed, &catalog.certificates, problems);
     if let Some(backends) = backends {
-        backends::check_references(scopes.into_iter(), backends, problems);
+        backends::check_references(&placed, backends, problems);
         catalog.backends = backends.to_vec();
     }
     catalog
+}
+
+/// `p` and, for a `choose`, every policy of its branches, into `out`:
+/// what the checks of references to named things read.
+fn every_policy<'a>(p: &'a Arc<Placed>, out: &mut Vec<&'a Placed>) {
+    out.push(p);
+    if let PolicySpec::Choose(c) = &p.spec {
+        for p in c.whens.iter().flat_map(|(_, ps)| ps).chain(&c.otherwise) {
+            every_policy(p, out);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::{
 };
 
 use edgegw_tests::{
-    apim::{Answer, ApimGateway, fetch, hash_key, wait_until},
+    apim::{Answer, ApimGateway, fetch, hash_key, refused_start, wait_until},
     gateway::{TestGateway, metric_value},
     process::{Daemon, TempDir, edgegw, edgegw_bin, free_port, wait_port},
     redis::{PASSWORD, RedisServer},
@@ -579,23 +579,7 @@ fn bad_cache_settings_are_refused_with_one_line() {
     let origin = Origin::start();
     let cat = dir.write("catalog.yaml", SHARED_CATALOG);
     let tmp = TempDir::new("cache-nored");
-    let (port, admin) = (free_port(), free_port());
-    let text = format!(
-        "{}{}[catalog]\nfile = \"{}\"\n",
-        TestGateway::base_config(&tmp, port, admin),
-        origin.apis(&["pets"]),
-        cat.display()
-    );
-    let config = tmp.write("edgegw.toml", &text);
-    let mut cmd = Command::new(edgegw_bin());
-    cmd.args(["run", "--config", config.to_str().unwrap(), "--runtime-dir"])
-        .arg(tmp.0.join("run"));
-    let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
-    wait_until(
-        || daemon.child.try_wait().unwrap().is_some(),
-        "edgegw refuses",
-    );
-    let log = daemon.log_text();
+    let log = refused_start(&tmp, &origin.apis(&["pets"]), &cat);
     let line = log
         .lines()
         .find(|l| l.contains("caching_type: external needs a Redis"))

@@ -6,13 +6,10 @@
 //! `context.LastError` filled, or is skipped with `ignore-error`; a node
 //! without `[identity]` refuses such a catalog at start.
 
-use std::process::Command;
-
 use edgegw_tests::{
-    apim::{ApimGateway, fetch, wait_until},
+    apim::{ApimGateway, fetch, refused_start},
     backends::{RawBackend, TestBackend},
-    gateway::TestGateway,
-    process::{Daemon, TempDir, edgegw_bin, free_port},
+    process::TempDir,
 };
 
 /// An answer of the token endpoint (fixed bytes, as `RawBackend` wants).
@@ -210,23 +207,7 @@ fn a_node_without_identity_refuses_the_catalog_at_start() {
     let backend = TestBackend::echo();
     let tmp = TempDir::new("msi-none");
     let cat = tmp.write("catalog.yaml", CATALOG);
-    let (port, admin) = (free_port(), free_port());
-    let text = format!(
-        "{}{}[catalog]\nfile = \"{}\"\n",
-        TestGateway::base_config(&tmp, port, admin),
-        apis(&backend),
-        cat.display()
-    );
-    let config = tmp.write("edgegw.toml", &text);
-    let mut cmd = Command::new(edgegw_bin());
-    cmd.args(["run", "--config", config.to_str().unwrap(), "--runtime-dir"])
-        .arg(tmp.0.join("run"));
-    let mut daemon = Daemon::spawn(cmd, tmp.0.join("daemon.log"));
-    wait_until(
-        || daemon.child.try_wait().unwrap().is_some(),
-        "edgegw refuses",
-    );
-    let log = daemon.log_text();
+    let log = refused_start(&tmp, &apis(&backend), &cat);
     let line = log
         .lines()
         .find(|l| l.contains("authentication-managed-identity needs the gateway's own identity"))
