@@ -758,6 +758,10 @@ impl Checker {
                         Func::JwtClaims,
                         Ty::Dict(Box::new(Ty::Array(Box::new(Ty::Str)))),
                     ),
+                    (Ty::Response, "StatusCode") => prop(Func::ResponseStatus, Ty::Int),
+                    (Ty::Response, "StatusReason") => prop(Func::ResponseReason, Ty::Str),
+                    (Ty::Response, "Headers") => prop(Func::ResponseHeaders, Ty::Headers),
+                    (Ty::Response, "Body") => prop(Func::ResponseBody, Ty::ResponseBody),
                     (Ty::DateTime, p) if date_part(p).is_some() => {
                         prop(Func::DtPart(date_part(p).expect("checked")), Ty::Int)
                     }
@@ -771,9 +775,8 @@ impl Checker {
                             print::expr(recv)
                         ),
                         format!(
-                            "cast it first, e.g. `((string){}).{name}` or `((Jwt){}).{name}`",
-                            print::expr(recv),
-                            print::expr(recv)
+                            "cast it first, e.g. `((string){r}).{name}`, `((Jwt){r}).{name}` or `((IResponse){r}).{name}`",
+                            r = print::expr(recv),
                         ),
                     )),
                     _ => Err(err(
@@ -902,7 +905,6 @@ impl Checker {
     ) -> R<Res> {
         let s = e.span;
         let str_ = || Ty::Str;
-        let targ = |i: usize| targs.get(i).map(Ty::from_name);
         match r {
             Res::Namespace(space) => Err(err(
                 e,
@@ -1100,32 +1102,7 @@ impl Checker {
                 }
             }
             Res::Model(Kind::Body(of), safe) if name == "As" => {
-                let t = targ(0)
-                    .filter(|t| matches!(t, Ty::Str | Ty::JObject | Ty::JArray | Ty::JToken));
-                let Some(t) = t else {
-                    return Err(err(
-                        e,
-                        "Body.As needs the type to read the body as",
-                        "write As<string>(), As<JObject>(), As<JArray>() or As<JToken>()",
-                    ));
-                };
-                for a in args {
-                    match (&a.name, &a.value) {
-                        (Some(n), ArgValue::Expr(x)) if n == "preserveContent" => {
-                            self.expect(x, &Ty::Bool)?;
-                        }
-                        (None, ArgValue::Expr(x)) if args.len() == 1 => {
-                            self.expect(x, &Ty::Bool)?;
-                        }
-                        _ => {
-                            return Err(err(
-                                e,
-                                "Body.As takes only preserveContent",
-                                "write As<string>(preserveContent: true)",
-                            ));
-                        }
-                    }
-                }
+                let t = self.body_as(e, targs, args)?;
                 Ok(Res::Val(
                     call(Func::BodyAs(of, t.clone()), None, vec![], safe || ns, s),
                     t,
@@ -1209,6 +1186,39 @@ impl Checker {
         Ok((plain, out))
     }
 
+    /// The type `Body.As<T>(preserveContent: b)` reads the body as.
+    fn body_as(&mut self, e: &Expr, targs: &[TypeName], args: &[Arg]) -> R<Ty> {
+        let t = targs
+            .first()
+            .map(Ty::from_name)
+            .filter(|t| matches!(t, Ty::Str | Ty::JObject | Ty::JArray | Ty::JToken));
+        let Some(t) = t else {
+            return Err(err(
+                e,
+                "Body.As needs the type to read the body as",
+                "write As<string>(), As<JObject>(), As<JArray>() or As<JToken>()",
+            ));
+        };
+        for a in args {
+            match (&a.name, &a.value) {
+                (Some(n), ArgValue::Expr(x)) if n == "preserveContent" => {
+                    self.expect(x, &Ty::Bool)?;
+                }
+                (None, ArgValue::Expr(x)) if args.len() == 1 => {
+                    self.expect(x, &Ty::Bool)?;
+                }
+                _ => {
+                    return Err(err(
+                        e,
+                        "Body.As takes only preserveContent",
+                        "write As<string>(preserveContent: true)",
+                    ));
+                }
+            }
+        }
+        Ok(t)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn value_method(
         &mut self,
@@ -1234,6 +1244,10 @@ impl Checker {
             Ok(Res::Val(call(f, Some(n.clone()), a, ns, s), out, ns))
         };
         match (&t, name) {
+            (Ty::ResponseBody, "As") => {
+                let out = self.body_as(e, targs, args)?;
+                v(Func::ResponseBodyAs(out.clone()), vec![], out)
+            }
             (_, "ToString") if t != Ty::Void => {
                 let a = match &t {
                     Ty::DateTime => {
@@ -1759,6 +1773,8 @@ fn members_of(t: &Ty) -> String {
             "TotalMilliseconds, TotalSeconds, TotalMinutes, TotalHours, TotalDays, ToString"
         }
         Ty::Pair(_) => "Key, Value",
+        Ty::Response => "StatusCode, StatusReason, Headers, Body",
+        Ty::ResponseBody => "As<string>(), As<JObject>(), As<JArray>(), As<JToken>()",
         Ty::Guid => "ToString(format)",
         _ => "ToString",
     };

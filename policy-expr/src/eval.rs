@@ -906,24 +906,44 @@ impl<'a> Eval<'a, '_> {
                 let body = match of {
                     BodyOf::Request => self.ctx.request.body,
                     BodyOf::Response => self.ctx.response.and_then(|r| r.body),
-                }
-                .unwrap_or_default();
-                match ty {
-                    Ty::Str => Value::Str(String::from_utf8_lossy(body)),
-                    _ => {
-                        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-                            EvalError::new(
-                                span,
-                                format!(
-                                    "Unexpected character encountered while parsing value: {e}"
-                                ),
-                            )
-                        })?;
-                        json_kind(ty, v, span)?
-                    }
+                };
+                body_as(body.unwrap_or_default(), ty, span)?
+            }
+            Func::ResponseBodyAs(ty) => match &recv {
+                Value::Response(r) => body_as(&r.body, ty, span)?.into_owned(),
+                _ => return Err(EvalError::null(span)),
+            },
+            Func::ResponseStatus | Func::ResponseReason | Func::ResponseHeaders => {
+                let Value::Response(r) = recv else {
+                    return Err(EvalError::null(span));
+                };
+                match func {
+                    Func::ResponseStatus => Value::Int(r.status),
+                    Func::ResponseReason => Value::string(r.reason.clone()),
+                    _ => Value::Dict(Dict::ResponseHeaders(r)),
                 }
             }
+            Func::ResponseBody => match recv {
+                Value::Response(r) => Value::Response(r),
+                _ => return Err(EvalError::null(span)),
+            },
         })
+    }
+}
+
+/// A body read `As<T>()`: text, or JSON of the kind asked for.
+fn body_as<'a>(body: &'a [u8], ty: &Ty, span: Span) -> R<Value<'a>> {
+    match ty {
+        Ty::Str => Ok(Value::Str(String::from_utf8_lossy(body))),
+        _ => {
+            let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+                EvalError::new(
+                    span,
+                    format!("Unexpected character encountered while parsing value: {e}"),
+                )
+            })?;
+            json_kind(ty, v, span)
+        }
     }
 }
 
@@ -1039,6 +1059,7 @@ fn check_type<'a>(ty: &Ty, v: Value<'a>, span: Span) -> R<Value<'a>> {
         (Ty::Str, Value::Str(_)) | (Ty::Bool, Value::Bool(_)) | (Ty::Int, Value::Int(_)) => true,
         (Ty::Long, Value::Long(_) | Value::Int(_)) | (Ty::Double, Value::Double(_)) => true,
         (Ty::Jwt, Value::Jwt(_))
+        | (Ty::Response, Value::Response(_))
         | (Ty::Guid, Value::Guid(_))
         | (Ty::DateTime, Value::DateTime(_)) => true,
         (t, Value::Json(_)) if t.is_json() => true,
@@ -1083,6 +1104,7 @@ fn type_name(v: &Value<'_>) -> &'static str {
         Value::Guid(_) => "System.Guid",
         Value::Json(j) => json_type(j),
         Value::Jwt(_) => "Jwt",
+        Value::Response(_) => "IResponse",
         Value::Bytes(_) => "System.Byte[]",
         Value::Array(_) => "System.String[]",
         Value::Pair(_) => "KeyValuePair",
@@ -1120,6 +1142,7 @@ fn cast<'a>(ty: &Ty, v: Value<'a>, span: Span) -> R<Value<'a>> {
         }
         (Ty::Bool, Value::Bool(b)) => Value::Bool(b),
         (Ty::Jwt, Value::Jwt(j)) => Value::Jwt(j),
+        (Ty::Response, Value::Response(r)) => Value::Response(r),
         (Ty::JObject | Ty::JArray | Ty::JToken, Value::Json(j)) => {
             let ok = match ty {
                 Ty::JObject => j.is_object(),
@@ -1468,6 +1491,12 @@ fn dict_get<'a>(d: &Dict<'a>, key: &str, as_text: bool) -> Option<Value<'a>> {
         }
         Dict::Pairs(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| Value::str(v)),
         Dict::Variables(vars) => vars.get(key).map(lend),
+        Dict::ResponseHeaders(r) => if as_text {
+            header_text(&r.headers, key)
+        } else {
+            header_values(&r.headers, key)
+        }
+        .map(Value::into_owned),
         Dict::Claims(j) => {
             let values = j.claim_values(key)?;
             Some(if as_text {
@@ -1507,6 +1536,18 @@ pub(crate) fn dict_entries<'a>(d: &Dict<'a>) -> Vec<Value<'a>> {
         Dict::Variables(vars) => vars
             .iter()
             .map(|(k, v)| pair(Value::str(k), v.clone()))
+            .collect(),
+        Dict::ResponseHeaders(r) => r
+            .headers
+            .keys()
+            .map(|k| {
+                pair(
+                    Value::string(k.as_str().into()),
+                    header_values(&r.headers, k.as_str())
+                        .unwrap_or_default()
+                        .into_owned(),
+                )
+            })
             .collect(),
         Dict::Claims(j) => j
             .claims

@@ -155,6 +155,13 @@ pub enum Func {
     ArrIndex,
     // bodies
     BodyAs(crate::model::BodyOf, Ty),
+    // responses kept by send-request (IResponse)
+    ResponseStatus,
+    ResponseReason,
+    ResponseHeaders,
+    /// `r.Body`: the response itself, typed as its body.
+    ResponseBody,
+    ResponseBodyAs(Ty),
     // construction
     /// `new JProperty(name, value)`: a one-member object.
     NewJProperty,

@@ -37,7 +37,7 @@ pub use model::{
     User, Variables,
 };
 pub use types::Ty;
-pub use value::{Dict, Value};
+pub use value::{Dict, KeptResponse, Value};
 
 /// A loaded policy expression.
 #[derive(Clone, Debug)]

@@ -25,6 +25,10 @@ pub enum Ty {
     /// `new JProperty(name, value)`: an argument of `new JObject(...)`.
     JProperty,
     Jwt,
+    /// `IResponse`: a response kept in a variable (`send-request`).
+    Response,
+    /// The `Body` of an `IResponse`: read with `As<T>()`.
+    ResponseBody,
     /// `byte[]`
     Bytes,
     Array(Box<Ty>),
@@ -63,6 +67,7 @@ impl Ty {
             TypeName::TimeSpan => Ty::TimeSpan,
             TypeName::Guid => Ty::Guid,
             TypeName::Jwt => Ty::Jwt,
+            TypeName::IResponse => Ty::Response,
             TypeName::JObject => Ty::JObject,
             TypeName::JArray => Ty::JArray,
             TypeName::JToken => Ty::JToken,
@@ -157,6 +162,8 @@ impl fmt::Display for Ty {
             Ty::JToken => f.write_str("JToken"),
             Ty::JProperty => f.write_str("JProperty"),
             Ty::Jwt => f.write_str("Jwt"),
+            Ty::Response => f.write_str("IResponse"),
+            Ty::ResponseBody => f.write_str("IMessageBody"),
             Ty::Bytes => f.write_str("byte[]"),
             Ty::Array(e) => write!(f, "{e}[]"),
             Ty::Headers => f.write_str("IReadOnlyDictionary<string, string[]>"),

@@ -23,6 +23,8 @@ pub enum Value<'a> {
     /// JObject, JArray or JToken.
     Json(Arc<serde_json::Value>),
     Jwt(Arc<Jwt>),
+    /// A response `send-request` kept (`IResponse`).
+    Response(Arc<KeptResponse>),
     Bytes(Arc<Vec<u8>>),
     Array(Arc<Vec<Value<'a>>>),
     /// A key and its value while enumerating a dictionary.
@@ -39,6 +41,17 @@ pub enum Dict<'a> {
     Pairs(&'a [(String, String)]),
     Variables(&'a crate::Variables<'a>),
     Claims(Arc<Jwt>),
+    /// The headers of a kept response.
+    ResponseHeaders(Arc<KeptResponse>),
+}
+
+/// A whole response: what `send-request` keeps in its variable.
+#[derive(Debug)]
+pub struct KeptResponse {
+    pub status: i32,
+    pub reason: String,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
 }
 
 impl<'a> Value<'a> {
@@ -84,6 +97,7 @@ impl<'a> Value<'a> {
             Value::Guid(g) => Value::Guid(g),
             Value::Json(j) => Value::Json(j),
             Value::Jwt(j) => Value::Jwt(j),
+            Value::Response(r) => Value::Response(r),
             Value::Bytes(b) => Value::Bytes(b),
             Value::Array(a) => {
                 Value::Array(Arc::new(a.iter().map(|v| v.clone().into_owned()).collect()))
@@ -125,6 +139,7 @@ impl PartialEq for Value<'_> {
             (Bytes(a), Bytes(b)) => a == b,
             (Array(a), Array(b)) => a == b,
             (Jwt(a), Jwt(b)) => Arc::ptr_eq(a, b),
+            (Response(a), Response(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -166,6 +181,7 @@ impl fmt::Display for Value<'_> {
             Value::Guid(g) => f.write_str(&crate::dotnet::guid_to_string(*g)),
             Value::Json(j) => f.write_str(&crate::dotnet::json_to_string(j, true)),
             Value::Jwt(_) => f.write_str("Jwt"),
+            Value::Response(_) => f.write_str("IResponse"),
             Value::Bytes(_) => f.write_str("System.Byte[]"),
             Value::Array(_) => f.write_str("System.String[]"),
             Value::Pair(p) => write!(f, "[{}, {}]", p.0, p.1),

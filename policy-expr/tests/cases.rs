@@ -293,7 +293,7 @@ fn context_model() {
                 i(9),
             ),
             ("@(context.Variables.ContainsKey(\"nope\"))", b(false)),
-            ("@(context.Variables.Count)", i(5)),
+            ("@(context.Variables.Count)", i(6)),
         ],
     );
 }
@@ -683,6 +683,45 @@ fn jwt() {
     run_table(&f, &table);
 }
 
+/// A response `send-request` kept in a variable, read as APIM's samples
+/// read their token answers.
+#[test]
+fn kept_response() {
+    let f = common::Fixture::new();
+    let r = "((IResponse)context.Variables[\"tokenResponse\"])";
+    let cases: Vec<(String, Value<'static>)> = vec![
+        (format!("@({r}.StatusCode)"), i(200)),
+        (format!("@({r}.StatusReason)"), s("OK")),
+        (format!("@({r}.StatusCode == 200 && {r}.Body != null)"), b(true)),
+        (
+            format!("@({r}.Body.As<JObject>()[\"access_token\"].ToString())"),
+            s("abc"),
+        ),
+        (
+            format!("@((int){r}.Body.As<JObject>(preserveContent: true)[\"expires_in\"])"),
+            i(3599),
+        ),
+        (format!("@({r}.Body.As<string>().Length)"), i(40)),
+        (
+            format!("@({r}.Headers.GetValueOrDefault(\"Content-Type\", \"\"))"),
+            s("application/json"),
+        ),
+        (format!("@({r}.Headers.Any(h => h.Key == \"content-type\"))"), b(true)),
+        (
+            "@(context.Variables.GetValueOrDefault<IResponse>(\"tokenResponse\").StatusCode)"
+                .into(),
+            i(200),
+        ),
+        (
+            "@{ var resp = (IResponse)context.Variables[\"tokenResponse\"]; var body = resp.Body.As<JObject>(); return (string)body[\"access_token\"]; }".into(),
+            s("abc"),
+        ),
+    ];
+    let table: Vec<(&str, Value<'static>)> =
+        cases.iter().map(|(t, v)| (t.as_str(), v.clone())).collect();
+    run_table(&f, &table);
+}
+
 #[test]
 fn linq() {
     let f = common::Fixture::new();
@@ -925,6 +964,10 @@ fn runtime_failures() {
             "Unable to cast object of type 'System.String' to type 'int'",
         ),
         ("@((Jwt)context.Variables[\"count\"])", "Unable to cast"),
+        (
+            "@(((IResponse)context.Variables[\"jwt\"]).StatusCode)",
+            "Unable to cast object of type 'Jwt' to type 'IResponse'",
+        ),
         (
             "@(context.Variables[\"nope\"])",
             "The given key 'nope' was not present in the dictionary.",

@@ -17,6 +17,9 @@ use crate::{
 
 /// A gateway node: files on disk, and the daemon when it runs.
 pub struct ManagedNode {
+    // Declared first so it is dropped first: a stopping node writes its
+    // backup, which must happen before `dir` is removed.
+    pub daemon: Option<Daemon>,
     pub dir: TempDir,
     pub port: u16,
     pub admin_port: u16,
@@ -24,7 +27,6 @@ pub struct ManagedNode {
     pub token_file: PathBuf,
     pub backup_dir: PathBuf,
     pub runtime_dir: PathBuf,
-    pub daemon: Option<Daemon>,
     runs: u32,
 }
 

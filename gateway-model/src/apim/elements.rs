@@ -165,6 +165,34 @@ const ELEMENTS: &[Element] = &[
         children: None,
     },
     Element {
+        xml: "cache-lookup-value",
+        policy: "cache-lookup-value",
+        attrs: &[
+            ("key", "key", Key),
+            ("variable-name", "variable_name", Text),
+            ("default-value", "default_value", Text),
+            ("caching-type", "caching_type", Text),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "cache-store-value",
+        policy: "cache-store-value",
+        attrs: &[
+            ("key", "key", Key),
+            ("value", "value", Key),
+            ("duration", "duration", Int),
+            ("caching-type", "caching_type", Text),
+        ],
+        children: None,
+    },
+    Element {
+        xml: "cache-remove-value",
+        policy: "cache-remove-value",
+        attrs: &[("key", "key", Key), ("caching-type", "caching_type", Text)],
+        children: None,
+    },
+    Element {
         xml: "validate-client-certificate",
         policy: "validate-client-certificate",
         attrs: &[
@@ -319,16 +347,8 @@ const ELEMENTS: &[Element] = &[
             ("count", "count", Int),
             ("interval", "interval_ms", SecondsAsMs),
             ("max-interval", "max_interval_ms", SecondsAsMs),
-            (
-                "delta",
-                "",
-                NotYet("waits are fixed or doubled (give max-interval); remove it"),
-            ),
-            (
-                "first-fast-retry",
-                "",
-                NotYet("the first retry waits interval; remove it"),
-            ),
+            ("delta", "delta_ms", SecondsAsMs),
+            ("first-fast-retry", "first_fast_retry", Bool),
         ],
         children: Some(retry),
     },
@@ -425,6 +445,23 @@ const ELEMENTS: &[Element] = &[
         children: None,
     },
     Element {
+        xml: "send-request",
+        policy: "send-request",
+        attrs: &[
+            ("mode", "mode", Text),
+            ("response-variable-name", "response_variable_name", Text),
+            ("timeout", "timeout", Int),
+            ("ignore-error", "ignore_error", Bool),
+        ],
+        children: Some(send_request),
+    },
+    Element {
+        xml: "send-one-way-request",
+        policy: "send-request",
+        attrs: &[("mode", "mode", Text), ("timeout", "timeout", Int)],
+        children: Some(send_request),
+    },
+    Element {
         xml: "trace",
         policy: "trace",
         attrs: &[("source", "source", Text), ("severity", "severity", Text)],
@@ -433,11 +470,7 @@ const ELEMENTS: &[Element] = &[
 ];
 
 /// Elements refused with a line of their own: built elsewhere, or later.
-const NOT_YET: &[(&str, &str)] = &[
-    ("cache-lookup-value", "value caching is not supported yet"),
-    ("cache-store-value", "value caching is not supported yet"),
-    ("include-fragment", "policy fragments are not supported yet"),
-];
+const NOT_YET: &[(&str, &str)] = &[("include-fragment", "policy fragments are not supported yet")];
 
 /// The YAML policy name and settings of a policy element; `None` when
 /// it has problems (reported).
@@ -905,6 +938,89 @@ fn return_response(r: &mut Reader, node: Node, args: &mut Mapping) {
     }
     if !headers.is_empty() {
         args.insert("headers".into(), Value::Mapping(headers));
+    }
+}
+
+/// `<send-request>` / `<send-one-way-request>` with `<set-url>`,
+/// `<set-method>`, `<set-header>` (one header setting per `<value>`) and
+/// `<set-body>` inside.
+fn send_request(r: &mut Reader, node: Node, args: &mut Mapping) {
+    if node.tag_name().name() == "send-one-way-request" {
+        args.insert("one_way".into(), true.into());
+    }
+    let mut headers = Vec::new();
+    let known = [
+        "set-url",
+        "set-method",
+        "set-header",
+        "set-body",
+        "authentication-certificate",
+        "authentication-managed-identity",
+        "proxy",
+    ];
+    for child in r.children(node, &known) {
+        match child.tag_name().name() {
+            "set-url" => {
+                r.attributes(child, &[]);
+                if let Some(v) = text_or_expression(r, child) {
+                    args.insert("url".into(), v);
+                }
+            }
+            "set-method" => {
+                r.attributes(child, &[]);
+                if let Some(v) = text_or_expression(r, child) {
+                    args.insert("method".into(), v);
+                }
+            }
+            "set-header" => {
+                r.attributes(child, &["name", "exists-action"]);
+                let Some(name) = r.literal(child, "name") else {
+                    r.problem(child, "needs name=\"HEADER\"".into());
+                    continue;
+                };
+                let action = r.literal(child, "exists-action");
+                let values = r.children(child, &["value"]);
+                let header = |value: Option<Value>, action: Option<&str>| {
+                    let mut h = Mapping::new();
+                    h.insert("name".into(), name.clone().into());
+                    if let Some(v) = value {
+                        h.insert("value".into(), v);
+                    }
+                    if let Some(a) = action {
+                        h.insert("exists_action".into(), a.into());
+                    }
+                    Value::Mapping(h)
+                };
+                if values.is_empty() {
+                    headers.push(header(None, action.as_deref()));
+                }
+                for (i, value) in values.into_iter().enumerate() {
+                    r.attributes(value, &[]);
+                    let v = text_or_expression(r, value);
+                    // Every value after the first is one more line.
+                    let action = if i == 0 { action.as_deref() } else { Some("append") };
+                    headers.push(header(v, action));
+                }
+            }
+            "set-body" => {
+                r.attributes(child, &["template"]);
+                let mut body = Mapping::new();
+                if let Some(t) = r.literal(child, "template") {
+                    body.insert("template".into(), t.to_ascii_lowercase().into());
+                    body.insert("value".into(), r.template_text(child).into());
+                } else if let Some(v) = text_or_expression(r, child) {
+                    body.insert("value".into(), v);
+                }
+                args.insert("body".into(), Value::Mapping(body));
+            }
+            other => r.problem(
+                child,
+                format!("<{other}> inside a request of its own is not supported yet; put the credential in a <set-header> (e.g. Authorization) instead"),
+            ),
+        }
+    }
+    if !headers.is_empty() {
+        args.insert("headers".into(), Value::Sequence(headers));
     }
 }
 

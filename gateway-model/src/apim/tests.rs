@@ -161,6 +161,15 @@ fn every_documented_element_translates() {
             |s| matches!(s, PolicySpec::Retry(r) if r.condition.is_some()),
         ),
         (
+            "backend",
+            r#"<retry count="4" interval="1" delta="2" max-interval="20" first-fast-retry="true" />"#,
+            |s| {
+                matches!(s, PolicySpec::Retry(r) if r.first_fast_retry
+                && r.waits == crate::policy::retry::Waits::Exponential { delta: std::time::Duration::from_secs(2) }
+                && [1, 2, 3].map(|n| r.wait(n).as_secs()) == [0, 7, 15])
+            },
+        ),
+        (
             "on-error",
             r#"<choose><when condition='@(context.LastError.Source == "rate-limit")'><set-header name="x-src" exists-action="override"><value>@(context.LastError.Reason)</value></set-header></when></choose>"#,
             |s| matches!(s, PolicySpec::Choose(c) if c.whens.len() == 1),

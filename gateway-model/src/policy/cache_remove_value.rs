@@ -1,24 +1,25 @@
 //! `cache-remove-value` (inbound): removes the entry `cache-store-value`
-//! stored under `key` (a key template).
+//! stored under `key` (a key template or a policy expression).
 
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use super::{cache_lookup::CachingType, key_template::KeyTemplate};
+use super::{cache_lookup::CachingType, expr::Text, key_template::KeyText};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    /// The entry's key, in the key template language.
-    key: String,
+    /// The entry's key: a key template or a policy expression.
+    #[serde(default, deserialize_with = "super::expr::text")]
+    key: Option<Text>,
     /// internal, external or prefer-external (default).
     #[serde(default)]
     caching_type: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CacheRemoveValueSpec {
-    pub key: KeyTemplate,
+    pub key: KeyText,
     pub caching_type: CachingType,
 }
 
@@ -26,7 +27,7 @@ impl CacheRemoveValueSpec {
     pub fn parse(args: Value) -> Result<Self, String> {
         let f: File = super::settings(args)?;
         Ok(CacheRemoveValueSpec {
-            key: super::cache_lookup_value::key(&f.key)?,
+            key: super::cache_lookup_value::key(f.key)?,
             caching_type: CachingType::parse(f.caching_type.as_deref())?,
         })
     }

@@ -1,22 +1,24 @@
-//! `cache-store-value` (inbound): stores `value` (a key template:
-//! `{header:x-token}`) under `key` for `duration` seconds, in the cache
-//! `caching_type` names; `cache-lookup-value` reads it back.
+//! `cache-store-value` (inbound): stores `value` (a key template such as
+//! `{header:x-token}`, or a policy expression of any type) under `key`
+//! for `duration` seconds, in the cache `caching_type` names;
+//! `cache-lookup-value` reads it back.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use super::{cache_lookup::CachingType, key_template::KeyTemplate};
+use super::{cache_lookup::CachingType, expr::Text, key_template::KeyText};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    /// The entry's key, in the key template language.
-    key: String,
-    /// The value, in the key template language.
-    #[serde(deserialize_with = "super::scalar")]
-    value: Option<String>,
+    /// The entry's key: a key template or a policy expression.
+    #[serde(default, deserialize_with = "super::expr::text")]
+    key: Option<Text>,
+    /// The value: a key template or a policy expression.
+    #[serde(default, deserialize_with = "super::expr::text")]
+    value: Option<Text>,
     /// Seconds the entry is kept (1 to a year).
     duration: Value,
     /// internal, external or prefer-external (default).
@@ -24,10 +26,18 @@ struct File {
     caching_type: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What is stored: text of the key template language, or an expression's
+/// value (its type kept, so a stored number is read back as one).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoredValue {
+    Template(super::key_template::KeyTemplate),
+    Expr(std::sync::Arc<edgegw_policy_expr::Expression>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct CacheStoreValueSpec {
-    pub key: KeyTemplate,
-    pub value: KeyTemplate,
+    pub key: KeyText,
+    pub value: StoredValue,
     pub duration: Duration,
     pub caching_type: CachingType,
 }
@@ -35,12 +45,18 @@ pub struct CacheStoreValueSpec {
 impl CacheStoreValueSpec {
     pub fn parse(args: Value) -> Result<Self, String> {
         let f: File = super::settings(args)?;
-        let value = f
+        let value = match f
             .value
-            .ok_or("value is required, e.g. value: \"{header:x-token}\"")?;
+            .ok_or("value is required, e.g. value: \"{header:x-token}\"")?
+        {
+            Text::Expr(e) => StoredValue::Expr(e),
+            Text::Literal(l) => {
+                StoredValue::Template(super::cache_lookup_value::template(&l, "value")?)
+            }
+        };
         Ok(CacheStoreValueSpec {
-            key: super::cache_lookup_value::key(&f.key)?,
-            value: KeyTemplate::parse(&value).map_err(|e| format!("value: {e}"))?,
+            key: super::cache_lookup_value::key(f.key)?,
+            value,
             duration: super::cache_lookup::duration(&f.duration)?,
             caching_type: CachingType::parse(f.caching_type.as_deref())?,
         })
@@ -59,20 +75,17 @@ mod tests {
             (s.duration.as_secs(), s.caching_type),
             (10, CachingType::Internal)
         );
-        assert!(
-            parse("{key: k, value: v}")
-                .unwrap_err()
-                .contains("duration")
-        );
-        assert!(
-            parse("{key: k, value: v, duration: 1d}")
-                .unwrap_err()
-                .contains("write e.g.")
-        );
-        assert!(
-            parse("{key: k, value: '{x}', duration: 1}")
-                .unwrap_err()
-                .contains("value:")
-        );
+        let s = parse("{key: k, value: '@(context.Request.Headers.Count)', duration: 10}").unwrap();
+        assert!(matches!(s.value, StoredValue::Expr(_)));
+        for (yaml, says) in [
+            ("{key: k, value: v}", "duration"),
+            ("{key: k, value: v, duration: 1d}", "write e.g."),
+            ("{key: k, value: '{x}', duration: 1}", "value:"),
+            ("{key: k, duration: 1}", "value is required"),
+            ("{key: k, value: '@(nope)', duration: 1}", "nope"),
+        ] {
+            let err = parse(yaml).unwrap_err();
+            assert!(err.contains(says), "{yaml}: {err}");
+        }
     }
 }

@@ -16,7 +16,34 @@
 //! `{{` and `}}` are a literal brace. Conditions of `choose`
 //! (`condition.rs`) use the same placeholders as operands.
 
+use std::sync::Arc;
+
+use edgegw_policy_expr::Expression;
 use http::header::HeaderName;
+
+use super::expr::Text;
+
+/// A key given as a template or (APIM) as a policy expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyText {
+    Template(KeyTemplate),
+    Expr(Arc<Expression>),
+}
+
+impl KeyText {
+    /// `what` names the setting in errors.
+    pub fn parse(text: Text, what: &str) -> Result<KeyText, String> {
+        match text {
+            Text::Expr(e) => Ok(KeyText::Expr(e)),
+            Text::Literal(l) if l.trim().is_empty() => Err(format!(
+                "{what} is empty; write e.g. {what}: \"user-{{subscription}}\""
+            )),
+            Text::Literal(l) => KeyTemplate::parse(&l)
+                .map(KeyText::Template)
+                .map_err(|e| format!("{what}: {e}")),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Part {

@@ -35,6 +35,7 @@ mod parse;
 pub mod respond;
 pub mod retry;
 pub mod rewrite_uri;
+pub mod send_request;
 pub mod set_backend;
 pub mod set_body;
 pub mod set_header;
@@ -116,6 +117,7 @@ pub enum PolicySpec {
     FindAndReplace(find_and_replace::FindAndReplaceSpec),
     AuthenticationBasic(authentication_basic::AuthenticationBasicSpec),
     Trace(trace::TraceSpec),
+    SendRequest(Box<send_request::SendRequestSpec>),
 }
 
 type Parser = fn(&'static str, serde_yaml::Value) -> Result<PolicySpec, String>;
@@ -225,6 +227,9 @@ pub const KNOWN: &[(&str, &[Section], Parser)] = {
         ("trace", &[Inbound, Outbound, OnError], |_, a| {
             trace::TraceSpec::parse(a).map(PolicySpec::Trace)
         }),
+        ("send-request", &[Inbound], |_, a| {
+            send_request::SendRequestSpec::parse(a).map(|s| PolicySpec::SendRequest(Box::new(s)))
+        }),
     ]
 };
 
@@ -270,6 +275,14 @@ impl PolicySpec {
             PolicySpec::Trace(t) => t.message.is_expression(),
             PolicySpec::SetQuery(q) => q.value.as_ref().is_some_and(|v| v.is_expression()),
             PolicySpec::RewriteUri(r) => r.expression.is_some(),
+            PolicySpec::SendRequest(s) => {
+                s.url.is_expression()
+                    || matches!(s.method, Some(set_method::SetMethodSpec::Expr(_)))
+                    || s.headers.iter().any(|h| h.expression.is_some())
+                    || s.body
+                        .as_ref()
+                        .is_some_and(|b| !matches!(b.body, set_body::Body::Literal(_)))
+            }
             PolicySpec::Choose(c) => {
                 c.whens.iter().any(|(cond, list)| {
                     matches!(cond, condition::Condition::Expression(_))

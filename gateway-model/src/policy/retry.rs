@@ -21,6 +21,13 @@ struct File {
     /// Double the wait after every attempt.
     #[serde(default)]
     exponential: bool,
+    /// APIM's `delta`: with it, waits grow linearly (interval + n x
+    /// delta), or exponentially when `max_interval_ms` is given too.
+    #[serde(default)]
+    delta_ms: Option<u64>,
+    /// The first retry is sent at once, without waiting.
+    #[serde(default)]
+    first_fast_retry: bool,
     /// Cap on the wait (default 30000).
     #[serde(default)]
     max_interval_ms: Option<u64>,
@@ -38,8 +45,40 @@ pub struct RetrySpec {
     /// Extra attempts after the first (1 to 10).
     pub count: u32,
     pub interval: Duration,
-    pub exponential: bool,
+    pub waits: Waits,
     pub max_interval: Duration,
+    pub first_fast_retry: bool,
+}
+
+/// How the wait before each retry grows, as APIM's `retry` documents it
+/// (`n` is the retry's number, from 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waits {
+    /// `interval` every time.
+    Fixed,
+    /// `interval`, doubled after every retry.
+    Doubling,
+    /// `interval + (n - 1) x delta`.
+    Linear { delta: Duration },
+    /// `interval + (2^n - 1) x delta` (APIM's, without its random ±20%).
+    Exponential { delta: Duration },
+}
+
+impl RetrySpec {
+    /// The wait before retry number `n` (from 1), capped by `max_interval`.
+    pub fn wait(&self, n: u32) -> Duration {
+        if n == 1 && self.first_fast_retry {
+            return Duration::ZERO;
+        }
+        let k = n.saturating_sub(1).min(20);
+        let wait = match self.waits {
+            Waits::Fixed => self.interval,
+            Waits::Doubling => self.interval * (1u32 << k),
+            Waits::Linear { delta } => self.interval + delta * k,
+            Waits::Exponential { delta } => self.interval + delta * ((1u32 << (k + 1)) - 1),
+        };
+        wait.min(self.max_interval)
+    }
 }
 
 impl RetrySpec {
@@ -68,13 +107,27 @@ impl RetrySpec {
                 }
             },
         };
+        let waits = match (f.delta_ms, f.exponential, f.max_interval_ms) {
+            (Some(_), true, _) => {
+                return Err("give delta_ms or exponential, not both: delta_ms with max_interval_ms is already exponential".into());
+            }
+            (Some(d), false, None) => Waits::Linear {
+                delta: Duration::from_millis(d),
+            },
+            (Some(d), false, Some(_)) => Waits::Exponential {
+                delta: Duration::from_millis(d),
+            },
+            (None, true, _) => Waits::Doubling,
+            (None, false, _) => Waits::Fixed,
+        };
         Ok(RetrySpec {
             condition,
             statuses,
             count: f.count,
             interval: Duration::from_millis(f.interval_ms),
-            exponential: f.exponential,
+            waits,
             max_interval: Duration::from_millis(f.max_interval_ms.unwrap_or(30_000)),
+            first_fast_retry: f.first_fast_retry,
         })
     }
 }

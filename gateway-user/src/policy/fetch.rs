@@ -1,12 +1,12 @@
-//! Small HTTP(S) requests for JSON documents (JWKS, OpenID configuration,
-//! OAuth 2.0 tokens), with a timeout and a size cap; HTTPS trusts the
-//! system CA bundle.
+//! Requests the gateway sends itself: small JSON documents (JWKS, OpenID
+//! configuration, OAuth 2.0 tokens) and `send-request`'s, each with a
+//! timeout and a size cap; HTTPS trusts the system CA bundle.
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnectorBuilder;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
@@ -42,32 +42,82 @@ pub async fn post_form_json<T: serde::de::DeserializeOwned>(
     send_json(url, request).await
 }
 
+/// An HTTP and HTTPS connector; HTTPS trusts the system CA bundle.
+fn connector(connect_timeout: Duration) -> Result<HttpsConnector<HttpConnector>, String> {
+    let backend = crate::config::Backend {
+        scheme: "https".into(),
+        authority: String::new(),
+        base_path: String::new(),
+        protocol: crate::config::BackendProtocol::Http1,
+        ca_file: None,
+        connect_timeout,
+        response_timeout: connect_timeout,
+        pool: None,
+        client_identity: None,
+    };
+    let tls = crate::tls::client_config(&backend).map_err(|e| format!("TLS client: {e}"))?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    Ok(HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
+}
+
+type Shared = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The client of the requests policies send (`send-request`): built once,
+/// so its connections are kept for the next request.
+fn shared() -> Result<&'static Shared, String> {
+    static CLIENT: OnceLock<Result<Shared, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            connector(Duration::from_secs(10))
+                .map(|c| Client::builder(TokioExecutor::new()).build(c))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Sends `request` and reads its whole answer, of at most `max` bytes,
+/// within `timeout`; the error says what failed, in one line.
+pub async fn send(
+    request: hyper::Request<Full<Bytes>>,
+    timeout: Duration,
+    max: usize,
+) -> Result<hyper::Response<Bytes>, String> {
+    let client = shared()?;
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            why
+        })?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, max)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok(hyper::Response::from_parts(parts, body))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+}
+
 async fn send_json<T: serde::de::DeserializeOwned>(
     url: &str,
     request: hyper::Request<Full<Bytes>>,
 ) -> Result<T, String> {
-    let uri = request.uri().clone();
-    let backend = crate::config::Backend {
-        scheme: uri.scheme_str().unwrap_or("http").into(),
-        authority: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
-        base_path: String::new(),
-        protocol: crate::config::BackendProtocol::Http1,
-        ca_file: None,
-        connect_timeout: TIMEOUT,
-        response_timeout: TIMEOUT,
-        pool: None,
-        client_identity: None,
-    };
-    let tls = crate::tls::client_config(&backend).map_err(|e| format!("{url}: {e}"))?;
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(TIMEOUT));
-    let https = HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+    let client: Client<_, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(connector(TIMEOUT)?);
     let response = tokio::time::timeout(TIMEOUT, client.request(request))
         .await
         .map_err(|_| format!("{url}: no answer within {TIMEOUT:?}"))?

@@ -30,6 +30,7 @@ mod respond;
 mod retry;
 mod rewrite_uri;
 mod scope;
+mod send_request;
 mod set_header;
 mod set_query;
 mod set_variable;
@@ -95,6 +96,7 @@ pub enum Policy {
     AuthenticationBasic(hyper::header::HeaderValue),
     /// Data only (`trace` runs it).
     Trace(gateway_model::policy::trace::TraceSpec),
+    SendRequest(Box<send_request::SendRequest>),
 }
 
 impl Policy {
@@ -130,6 +132,7 @@ impl Policy {
             Policy::FindAndReplace(_) => "find-and-replace",
             Policy::AuthenticationBasic(_) => "authentication-basic",
             Policy::Trace(_) => "trace",
+            Policy::SendRequest(_) => "send-request",
         }
     }
 
@@ -234,6 +237,9 @@ impl Policy {
             PolicySpec::FindAndReplace(s) => Policy::FindAndReplace(s.clone()),
             PolicySpec::AuthenticationBasic(s) => Policy::AuthenticationBasic(s.header.clone()),
             PolicySpec::Trace(s) => Policy::Trace(s.clone()),
+            PolicySpec::SendRequest(s) => {
+                Policy::SendRequest(Box::new(send_request::SendRequest::new(s)))
+            }
         }
     }
 }

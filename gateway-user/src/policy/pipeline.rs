@@ -170,20 +170,12 @@ impl Pipeline {
                     // Another request's miss of the key is on its way.
                     Err(wait) => Box::pin(c.after(ctx, wait)).await,
                 },
-                Policy::CacheLookupValue(v) => {
-                    Box::pin(v.apply(ctx)).await;
-                    None
-                }
-                Policy::CacheStoreValue(v) => {
-                    Box::pin(v.apply(ctx)).await;
-                    None
-                }
-                Policy::CacheRemoveValue(v) => {
-                    Box::pin(v.apply(ctx)).await;
-                    None
-                }
+                Policy::CacheLookupValue(v) => Box::pin(v.apply(ctx)).await,
+                Policy::CacheStoreValue(v) => Box::pin(v.apply(ctx)).await,
+                Policy::CacheRemoveValue(v) => Box::pin(v.apply(ctx)).await,
                 // Boxed: it may wait on the token endpoint.
                 Policy::AuthenticationManagedIdentity(m) => Box::pin(m.apply(ctx)).await,
+                Policy::SendRequest(s) => Box::pin(s.run(ctx)).await,
                 Policy::SetMethod(m) => set_method(m, ctx),
                 Policy::AuthenticationBasic(header) => {
                     ctx.headers

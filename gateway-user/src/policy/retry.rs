@@ -1,7 +1,7 @@
 //! `retry` (backend section): sends the request again while the backend's
 //! answer matches the condition (listed statuses, or a refused connection),
-//! up to `count` more times, waiting `interval_ms` between attempts
-//! (doubled each time with `exponential`, capped by `max_interval_ms`).
+//! up to `count` more times, waiting as the spec says (fixed, doubling,
+//! linear or exponential, capped by `max_interval_ms`).
 //! Only requests without a body are retried: a streamed body cannot be
 //! sent twice.
 
@@ -22,9 +22,7 @@ pub struct Retry {
     condition: Option<Arc<Expression>>,
     statuses: Vec<StatusCode>,
     count: u32,
-    interval: Duration,
-    exponential: bool,
-    max_interval: Duration,
+    spec: RetrySpec,
 }
 
 impl Retry {
@@ -33,9 +31,7 @@ impl Retry {
             condition: spec.condition.clone(),
             statuses: spec.statuses.clone(),
             count: spec.count,
-            interval: spec.interval,
-            exponential: spec.exponential,
-            max_interval: spec.max_interval,
+            spec: spec.clone(),
         }
     }
 
@@ -76,12 +72,7 @@ impl Retry {
 
     /// The wait before retry number `n` (0-based).
     fn wait(&self, n: u32) -> Duration {
-        let factor = if self.exponential {
-            1u32 << n.min(16)
-        } else {
-            1
-        };
-        (self.interval * factor).min(self.max_interval)
+        self.spec.wait(n + 1)
     }
 
     /// Runs `attempt` until `again` says no or the retries are used up.
@@ -117,6 +108,32 @@ mod tests {
         let waits: Vec<u64> = (0..5).map(|n| r.wait(n).as_millis() as u64).collect();
         assert_eq!(waits, [100, 200, 400, 500, 500]);
         assert_eq!(retry("{count: 2, interval_ms: 7}").wait(3).as_millis(), 7);
+        // APIM's delta: linear alone, exponential with max-interval; the
+        // first retry at once with first_fast_retry.
+        let waits = |args: &str| -> Vec<u64> {
+            let r = retry(args);
+            (0..5).map(|n| r.wait(n).as_millis() as u64).collect()
+        };
+        for (args, want) in [
+            (
+                "{count: 5, interval_ms: 100, delta_ms: 50}",
+                [100, 150, 200, 250, 300],
+            ),
+            (
+                "{count: 5, interval_ms: 100, delta_ms: 50, max_interval_ms: 1000}",
+                [150, 250, 450, 850, 1000],
+            ),
+            (
+                "{count: 5, interval_ms: 100, delta_ms: 50, first_fast_retry: true}",
+                [0, 150, 200, 250, 300],
+            ),
+            (
+                "{count: 5, interval_ms: 100, first_fast_retry: true}",
+                [0, 100, 100, 100, 100],
+            ),
+        ] {
+            assert_eq!(waits(args), want, "{args}");
+        }
         assert!(r.retries_status(StatusCode::SERVICE_UNAVAILABLE));
         assert!(!r.retries_status(StatusCode::INTERNAL_SERVER_ERROR));
     }

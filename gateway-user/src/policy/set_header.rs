@@ -77,12 +77,29 @@ impl SetHeader {
         &self,
         env: Option<(&Facts, Later)>,
     ) -> Result<Option<HeaderValue>, Box<Answer>> {
+        match (&self.expression, env) {
+            (Some(e), None) => Err(Box::new(expr::failure(
+                "set-header",
+                e,
+                &expr::message(e, "no request to read"),
+            ))),
+            (_, Some((facts, later))) => self.value_with(facts, Some(later)),
+            (None, None) => Ok(self.value.as_ref().map(|v| v.get().clone())),
+        }
+    }
+
+    /// The value to set: the literal, or the expression's against `facts`
+    /// (and `later` past inbound).
+    pub fn value_with(
+        &self,
+        facts: &Facts,
+        later: Option<Later>,
+    ) -> Result<Option<HeaderValue>, Box<Answer>> {
         let Some(e) = &self.expression else {
             return Ok(self.value.as_ref().map(|v| v.get().clone()));
         };
         let failed = |err| Box::new(expr::failure("set-header", e, &err));
-        let (facts, later) = env.ok_or_else(|| failed(expr::message(e, "no request to read")))?;
-        let text = expr::eval_with(e, facts, Some(later), |v| v.to_string()).map_err(failed)?;
+        let text = expr::eval_with(e, facts, later, |v| v.to_string()).map_err(failed)?;
         HeaderValue::try_from(text)
             .map(Some)
             .map_err(|_| failed(expr::message(e, "the value is not valid in a header")))

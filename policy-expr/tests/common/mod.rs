@@ -58,6 +58,17 @@ impl Fixture {
             "jwt".into(),
             Value::Jwt(Arc::new(Jwt::decode(&token(CLAIMS)).unwrap())),
         );
+        let mut token_headers = HeaderMap::new();
+        token_headers.insert("content-type", HeaderValue::from_static("application/json"));
+        variables.insert(
+            "tokenResponse".into(),
+            Value::Response(Arc::new(edgegw_policy_expr::KeptResponse {
+                status: 200,
+                reason: "OK".into(),
+                headers: token_headers,
+                body: br#"{"access_token":"abc","expires_in":3599}"#.to_vec(),
+            })),
+        );
         variables.insert(
             "payload".into(),
             Value::Json(Arc::new(

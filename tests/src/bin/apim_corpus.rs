@@ -32,7 +32,8 @@ use edgegw_tests::{
     backends::{RawBackend, TestBackend},
     cp::{ControlPlane, cp_bin},
     managed::{ManagedNode, register},
-    process::TempDir,
+    process::{TempDir, free_port},
+    redis::{PASSWORD, RedisServer},
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -299,6 +300,19 @@ fn main() {
     let cp_dir = tmp.0.join("cp");
     std::fs::create_dir_all(&cp_dir).unwrap();
     let cp = ControlPlane::start(&cp_dir);
+    // A Redis for the cluster's external cache and limits, as an APIM
+    // instance with an external cache has.
+    let redis_dir = tmp.0.join("redis");
+    std::fs::create_dir_all(&redis_dir).unwrap();
+    let redis = RedisServer::start(&redis_dir, free_port());
+    let password = tmp.write("redis-password", PASSWORD);
+    let redis_doc = json!({"url": format!("redis://127.0.0.1:{}", redis.port),
+        "password_file": password.display().to_string()});
+    let (status, answer) = cp.admin("PUT", "/v1/redis", Some(&redis_doc));
+    assert!(
+        matches!(status, 200 | 201),
+        "PUT /v1/redis: {status} {answer}"
+    );
     let backend = TestBackend::echo();
     let backend_addr = backend.addr.to_string();
 

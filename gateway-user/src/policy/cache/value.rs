@@ -1,14 +1,18 @@
 //! `cache-store-value`, `cache-lookup-value`, `cache-remove-value`: plain
-//! values under keys of the key template language, in memory or Redis.
-//! The looked-up value goes into the request header `header_name` (the
-//! native stand-in for API Management's `variable-name` until policy
-//! variables exist). Redis down: a lookup takes its default, a store or
-//! removal is skipped; both counted as bypasses.
+//! values under keys (key templates or policy expressions), in memory or
+//! Redis. A looked-up value goes into a policy variable (APIM's
+//! `variable-name`) or a request header. Redis down: a lookup takes its
+//! default, a store or removal is skipped; both counted as bypasses.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
+use edgegw_policy_expr::Value;
 use gateway_model::policy::{
-    cache_lookup_value::CacheLookupValueSpec, cache_remove_value::CacheRemoveValueSpec,
-    cache_store_value::CacheStoreValueSpec,
+    cache_lookup_value::{CacheLookupValueSpec, Target},
+    cache_remove_value::CacheRemoveValueSpec,
+    cache_store_value::{CacheStoreValueSpec, StoredValue},
+    key_template::KeyText,
 };
 use hyper::header::HeaderValue;
 
@@ -19,13 +23,69 @@ use super::{
     state::{Bypass, Item, Place},
 };
 use crate::{
-    policy::{context::Ctx, template::Render},
+    policy::{context::Ctx, expr, respond::Answer, template::Render},
     state_registry::Staging,
 };
 
 /// Memory key of a value (responses' keys start with `r\0`).
 fn memory_key(key: &str) -> String {
     format!("v\0{key}")
+}
+
+/// The entry's key for this request; a failed expression is the answer.
+fn key<'c>(
+    key: &'c KeyText,
+    ctx: &'c Ctx,
+    policy: &'static str,
+) -> Result<Cow<'c, str>, Box<Answer>> {
+    match key {
+        KeyText::Template(t) => Ok(t.render(ctx)),
+        KeyText::Expr(e) => expr::text(e, ctx)
+            .map(Cow::Owned)
+            .map_err(|err| Box::new(expr::failure(policy, e, &err))),
+    }
+}
+
+/// Stored bytes of a value: text as it is (a header can take it), other
+/// types behind a tag (`\0` never starts a header value) so a lookup
+/// into a variable gives the type back.
+fn encode(v: &Value) -> Bytes {
+    let tagged = |tag: char, text: String| Bytes::from(format!("\0{tag}{text}"));
+    match v {
+        Value::Null => tagged('n', String::new()),
+        Value::Bool(b) => tagged('b', b.to_string()),
+        Value::Int(i) => tagged('i', i.to_string()),
+        Value::Long(i) => tagged('l', i.to_string()),
+        Value::Double(d) => tagged('d', d.to_string()),
+        Value::Json(j) => tagged('j', j.to_string()),
+        other => Bytes::from(other.to_string()),
+    }
+}
+
+/// The value of stored bytes (see `encode`); unknown tags are text.
+fn decode(bytes: &[u8]) -> Value<'static> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let typed = match bytes {
+        [0, b'n', ..] => Some(Value::Null),
+        [0, b'b', rest @ ..] => Some(Value::Bool(rest == b"true")),
+        [0, b'i', rest @ ..] => text(rest).parse().ok().map(Value::Int),
+        [0, b'l', rest @ ..] => text(rest).parse().ok().map(Value::Long),
+        [0, b'd', rest @ ..] => text(rest).parse().ok().map(Value::Double),
+        [0, b'j', rest @ ..] => serde_json::from_slice(rest)
+            .ok()
+            .map(|j| Value::Json(std::sync::Arc::new(j))),
+        _ => None,
+    };
+    typed.unwrap_or_else(|| Value::string(text(bytes)))
+}
+
+/// Stored bytes as a header value: a tagged value's text.
+fn header_value(bytes: Bytes) -> Option<HeaderValue> {
+    let bytes = match bytes.as_ref() {
+        [0, _, ..] => bytes.slice(2..),
+        _ => bytes,
+    };
+    HeaderValue::from_maybe_shared(bytes).ok()
 }
 
 #[derive(Debug)]
@@ -42,9 +102,19 @@ impl CacheStoreValue {
         }
     }
 
-    pub async fn apply(&self, ctx: &Ctx<'_>) {
-        let key = self.spec.key.render(ctx);
-        let value = Bytes::from(self.spec.value.render(ctx).into_owned());
+    pub async fn apply(&self, ctx: &Ctx<'_>) -> Option<Answer> {
+        const POLICY: &str = "cache-store-value";
+        let key = match key(&self.spec.key, ctx, POLICY) {
+            Ok(k) => k,
+            Err(failed) => return Some(*failed),
+        };
+        let value = match &self.spec.value {
+            StoredValue::Template(t) => Bytes::from(t.render(ctx).into_owned()),
+            StoredValue::Expr(e) => match expr::eval(e, ctx, encode) {
+                Ok(v) => v,
+                Err(err) => return Some(expr::failure(POLICY, e, &err)),
+            },
+        };
         let state = &self.store.state;
         match &self.store.redis {
             None => {
@@ -63,6 +133,7 @@ impl CacheStoreValue {
                 }
             }
         }
+        None
     }
 }
 
@@ -80,9 +151,17 @@ impl CacheLookupValue {
         }
     }
 
-    pub async fn apply(&self, ctx: &mut Ctx<'_>) {
-        let key = self.spec.key.render(ctx).into_owned();
+    pub async fn apply(&self, ctx: &mut Ctx<'_>) -> Option<Answer> {
+        let key = match key(&self.spec.key, ctx, "cache-lookup-value") {
+            Ok(k) => k.into_owned(),
+            Err(failed) => return Some(*failed),
+        };
         let state = &self.store.state;
+        let place = if self.store.redis.is_some() {
+            Place::Redis
+        } else {
+            Place::Memory
+        };
         let found = match &self.store.redis {
             None => match state.get(&memory_key(&key)) {
                 Some(Item::Value { value, .. }) => Some(value),
@@ -92,32 +171,45 @@ impl CacheLookupValue {
                 Ok(found) => found.map(Bytes::from),
                 Err(_) => {
                     state.bypass(Bypass::RedisDown);
-                    if let Some(d) = &self.spec.default {
-                        ctx.headers.insert(self.spec.header.clone(), d.clone());
-                    }
-                    return;
+                    self.miss(ctx);
+                    return None;
                 }
             },
         };
-        let place = if self.store.redis.is_some() {
-            Place::Redis
-        } else {
-            Place::Memory
-        };
-        let value = match found.and_then(|v| HeaderValue::from_maybe_shared(v).ok()) {
+        match found {
             Some(v) => {
                 state.hit(place);
-                v
+                match &self.spec.target {
+                    Target::Variable(name, _) => {
+                        ctx.variables.insert(name.clone(), decode(&v));
+                    }
+                    Target::Header(name, _) => match header_value(v) {
+                        Some(v) => {
+                            ctx.headers.insert(name.clone(), v);
+                        }
+                        None => self.miss(ctx),
+                    },
+                }
             }
             None => {
                 state.miss(place);
-                match &self.spec.default {
-                    Some(d) => d.clone(),
-                    None => return,
-                }
+                self.miss(ctx);
             }
-        };
-        ctx.headers.insert(self.spec.header.clone(), value);
+        }
+        None
+    }
+
+    /// No value for the key: the default, if one is given.
+    fn miss(&self, ctx: &mut Ctx) {
+        match &self.spec.target {
+            Target::Variable(name, Some(d)) => {
+                ctx.variables.insert(name.clone(), d.clone());
+            }
+            Target::Header(name, Some(d)) => {
+                ctx.headers.insert(name.clone(), d.clone());
+            }
+            _ => {}
+        }
     }
 }
 
@@ -135,8 +227,11 @@ impl CacheRemoveValue {
         }
     }
 
-    pub async fn apply(&self, ctx: &Ctx<'_>) {
-        let key = self.spec.key.render(ctx);
+    pub async fn apply(&self, ctx: &Ctx<'_>) -> Option<Answer> {
+        let key = match key(&self.spec.key, ctx, "cache-remove-value") {
+            Ok(k) => k,
+            Err(failed) => return Some(*failed),
+        };
         match &self.store.redis {
             None => self.store.state.remove(&memory_key(&key)),
             Some(redis) => {
@@ -145,5 +240,30 @@ impl CacheRemoveValue {
                 }
             }
         }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_values_keep_their_type() {
+        let json = Value::Json(std::sync::Arc::new(serde_json::json!({"a": [1, "x"]})));
+        for v in [
+            Value::string("plain text".into()),
+            Value::Int(-7),
+            Value::Long(1 << 40),
+            Value::Bool(true),
+            Value::Double(2.5),
+            Value::Null,
+            json,
+        ] {
+            assert_eq!(decode(&encode(&v)), v, "{v:?}");
+        }
+        // A header gets a typed value's text; text is text.
+        assert_eq!(header_value(encode(&Value::Int(42))).unwrap(), "42");
+        assert_eq!(header_value(Bytes::from("abc")).unwrap(), "abc");
     }
 }
