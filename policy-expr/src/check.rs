@@ -1109,6 +1109,12 @@ impl Checker {
                     safe || ns,
                 ))
             }
+            // `Url.ToUri()`: the same URL as a System.Uri (Host, Port,
+            // Scheme, AbsolutePath, AbsoluteUri).
+            Res::Model(Kind::Url(u), safe) if name == "ToUri" => {
+                self.sig(e, args, &[], 0)?;
+                Ok(Res::Model(Kind::Url(u), safe || ns))
+            }
             Res::Model(Kind::Url(u), safe) if name == "ToString" => {
                 self.sig(e, args, &[], 0)?;
                 Ok(Res::Val(

@@ -226,6 +226,7 @@ impl Kind {
                 "Query",
                 "QueryString",
                 "ToString()",
+                "ToUri()",
             ],
             Kind::Body(_) => &[
                 "As<string>()",
@@ -333,7 +334,9 @@ pub fn member(kind: Kind, name: &str) -> Option<Member> {
         (Kind::Url(u), "Scheme") => Leaf(Prop::UrlScheme(u), s()),
         (Kind::Url(u), "Host") => Leaf(Prop::UrlHost(u), s()),
         (Kind::Url(u), "Port") => Leaf(Prop::UrlPort(u), Ty::Int),
-        (Kind::Url(u), "Path") => Leaf(Prop::UrlPath(u), s()),
+        // `ToUri()` gives a System.Uri: its AbsolutePath is the path.
+        (Kind::Url(u), "Path" | "AbsolutePath") => Leaf(Prop::UrlPath(u), s()),
+        (Kind::Url(u), "AbsoluteUri") => Leaf(Prop::UrlText(u), s()),
         (Kind::Url(u), "Query") => Leaf(Prop::UrlQuery(u), Ty::Dict(Box::new(Ty::Str))),
         (Kind::Url(u), "QueryString") => Leaf(Prop::UrlQueryString(u), s()),
         (Kind::Response, "StatusCode") => Leaf(Prop::StatusCode, Ty::Int),

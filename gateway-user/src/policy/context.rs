@@ -18,6 +18,9 @@ pub struct Ctx<'a> {
     /// The path after the API prefix, as it will be appended to the
     /// backend's base path (`rewrite-uri` changes it).
     pub path: String,
+    /// The path (API prefix included) and query the client sent, before
+    /// any policy: `context.Request.OriginalUrl`.
+    pub original: (&'a str, Option<&'a str>),
     pub query: Query,
     pub api: &'a str,
     pub operation: Option<&'a str>,
@@ -75,6 +78,7 @@ impl<'a> Ctx<'a> {
             method,
             headers,
             path: "/".into(),
+            original: ("/a/", None),
             query: Query::default(),
             api: "a",
             operation: None,

@@ -38,6 +38,8 @@ pub struct Facts<'a> {
     pub client_ip: IpAddr,
     pub path: &'a str,
     pub query: &'a Query,
+    /// The client's path and query (`OriginalUrl`).
+    pub original: (&'a str, Option<&'a str>),
     pub api: &'a str,
     pub operation: Option<&'a str>,
     pub params: &'a [(String, String)],
@@ -56,6 +58,7 @@ impl<'a> Facts<'a> {
             client_ip: ctx.client_ip,
             path: &ctx.path,
             query: &ctx.query,
+            original: ctx.original,
             api: ctx.api,
             operation: ctx.operation,
             params: ctx.params,
@@ -77,6 +80,7 @@ pub struct Snapshot {
     client_ip: IpAddr,
     path: String,
     query: Query,
+    original: (String, Option<String>),
     api: String,
     operation: Option<String>,
     params: Vec<(String, String)>,
@@ -93,6 +97,7 @@ impl Snapshot {
             client_ip: ctx.client_ip,
             path: ctx.path.clone(),
             query: ctx.query.clone(),
+            original: (ctx.original.0.to_string(), ctx.original.1.map(String::from)),
             api: ctx.api.to_string(),
             operation: ctx.operation.map(String::from),
             params: ctx.params.to_vec(),
@@ -111,6 +116,7 @@ impl Snapshot {
             client_ip: IpAddr::from([0, 0, 0, 0]),
             path: String::new(),
             query: Query::default(),
+            original: (String::new(), None),
             api: String::new(),
             operation: None,
             params: Vec::new(),
@@ -137,6 +143,7 @@ impl Snapshot {
             client_ip: self.client_ip,
             path: &self.path,
             query: &self.query,
+            original: (&self.original.0, self.original.1.as_deref()),
             api: &self.api,
             operation: self.operation.as_deref(),
             params: &self.params,
@@ -174,17 +181,7 @@ pub fn eval_with<R>(
     with: impl FnOnce(&Value) -> R,
 ) -> Result<R, EvalError> {
     let ip = facts.client_ip.to_string();
-    let query: Vec<(String, String)> = facts
-        .query
-        .0
-        .iter()
-        .map(|(n, v)| {
-            (
-                percent_decode(n),
-                percent_decode(v.as_deref().unwrap_or_default()),
-            )
-        })
-        .collect();
+    let query = decoded(facts.query);
     let query_string = facts.query.to_suffix();
     let host = facts
         .headers
@@ -203,12 +200,23 @@ pub fn eval_with<R>(
         query: &query,
         query_string: &query_string,
     };
+    // As the client sent it: before `rewrite-uri` and `set-query-parameter`,
+    // with the API's prefix.
+    let original_query = Query::parse(facts.original.1);
+    let original_pairs = decoded(&original_query);
+    let original_string = original_query.to_suffix();
+    let original_url = Url {
+        path: facts.original.0,
+        query: &original_pairs,
+        query_string: &original_string,
+        ..url
+    };
     let reason = later.and_then(|l| StatusCode::from_u16(l.status).ok()?.canonical_reason());
     let context = Context {
         request: Request {
             method: facts.method,
             url,
-            original_url: url,
+            original_url,
             headers: facts.headers,
             ip_address: &ip,
             body: facts.body,
@@ -255,6 +263,20 @@ pub fn eval_with<R>(
     };
     let value = e.eval(&context)?;
     Ok(with(&value))
+}
+
+/// A query's parameters, decoded, in order.
+fn decoded(query: &Query) -> Vec<(String, String)> {
+    query
+        .0
+        .iter()
+        .map(|(n, v)| {
+            (
+                percent_decode(n),
+                percent_decode(v.as_deref().unwrap_or_default()),
+            )
+        })
+        .collect()
 }
 
 /// The expression's value as text (.NET's `ToString()`).

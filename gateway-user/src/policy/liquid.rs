@@ -11,7 +11,7 @@ use hyper::{HeaderMap, StatusCode};
 use liquid::model::{Object, Value};
 
 use super::{
-    context::percent_decode,
+    context::{Query, percent_decode},
     expr::{Facts, Failed, Later},
     respond::{Answer, refusal},
 };
@@ -54,17 +54,6 @@ fn object<const N: usize>(fields: [(&'static str, Value); N]) -> Value {
 
 /// The template's globals: `context` and `body`.
 pub fn globals(facts: &Facts, later: Option<Later>) -> Object {
-    let query: Object = facts
-        .query
-        .0
-        .iter()
-        .map(|(n, v)| {
-            (
-                percent_decode(n).into(),
-                text(percent_decode(v.as_deref().unwrap_or_default())),
-            )
-        })
-        .collect();
     let host = facts
         .headers
         .get(hyper::header::HOST)
@@ -74,22 +63,36 @@ pub fn globals(facts: &Facts, later: Option<Later>) -> Object {
         Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<i64>().unwrap_or(80)),
         _ => (host, 80),
     };
-    let url = object([
-        ("Scheme", text("http")),
-        ("Host", text(host)),
-        ("Port", Value::scalar(port)),
-        ("Path", text(facts.path)),
-        ("Query", Value::Object(query)),
-        ("QueryString", text(facts.query.to_suffix())),
-    ]);
+    let url = |path: &str, query: &Query| {
+        let params: Object = query
+            .0
+            .iter()
+            .map(|(n, v)| {
+                (
+                    percent_decode(n).into(),
+                    text(percent_decode(v.as_deref().unwrap_or_default())),
+                )
+            })
+            .collect();
+        object([
+            ("Scheme", text("http")),
+            ("Host", text(host)),
+            ("Port", Value::scalar(port)),
+            ("Path", text(path)),
+            ("Query", Value::Object(params)),
+            ("QueryString", text(query.to_suffix())),
+        ])
+    };
+    let original = url(facts.original.0, &Query::parse(facts.original.1));
+    let url = url(facts.path, facts.query);
     let params: Object = facts
         .params
         .iter()
         .map(|(n, v)| (n.clone().into(), text(v.clone())))
         .collect();
     let request = object([
-        ("Url", url.clone()),
-        ("OriginalUrl", url),
+        ("Url", url),
+        ("OriginalUrl", original),
         ("Method", text(facts.method)),
         ("IpAddress", text(facts.client_ip.to_string())),
         ("MatchedParameters", Value::Object(params)),

@@ -300,6 +300,7 @@ where
             headers: &mut parts.headers,
             path: route.rest,
             query: uri.query(),
+            original_path: uri.path(),
             xdp: gw.xdp_state.as_ref(),
             body: has_body.then_some(&mut stream as crate::policy::body::BodyStream),
             body_limit: limit,

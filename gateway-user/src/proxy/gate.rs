@@ -40,6 +40,9 @@ pub struct Incoming<'a> {
     /// Path after the API prefix.
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// The whole path as the client sent it (canonical), API prefix
+    /// included: `context.Request.OriginalUrl`.
+    pub original_path: &'a str,
     /// The XDP program's source state, when XDP is attached.
     pub xdp: Option<&'a XdpState>,
     /// The request body, read only if a body policy needs it (`None`:
@@ -157,6 +160,7 @@ pub async fn admit<'c>(
         method: req.method,
         headers: req.headers,
         path: req.path.to_string(),
+        original: (req.original_path, req.query),
         query,
         api: req.api,
         operation: req.operation,

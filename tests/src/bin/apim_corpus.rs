@@ -47,16 +47,22 @@ struct Document {
 
 impl Document {
     /// A fragment's name: its APIOps folder's name, else the file's stem.
+    /// A corpus may keep a repository's paths flattened into file names
+    /// with `__` between folders (`policyFragments__name__policy.xml`).
     fn fragment_name(&self) -> String {
         let stem = self.source.file_stem().unwrap().to_string_lossy();
-        let name = if stem == "policy" {
-            self.source
-                .parent()
-                .and_then(Path::file_name)
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default()
-        } else {
-            stem.to_string()
+        let parent = self
+            .source
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let parts: Vec<&str> = stem.split("__").collect();
+        let name = match parts.as_slice() {
+            ["policy"] => parent.as_str(),
+            [.., folder, "policy"] => folder,
+            [.., last] => last,
+            [] => "",
         };
         name.replace(' ', "-")
     }
@@ -137,37 +143,58 @@ fn attribute_values(text: &str, attribute: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The `{{name}}` named values `text` uses.
 /// The named values `{{name}}` a document uses, each with a value of the
 /// kind the place it is used in needs (its owner's real value would be
 /// one): a URL in `base-url`, an address in `ip-filter`, a path in a
 /// `rewrite-uri` template, a host after `://`, else a word.
 fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
-    text.match_indices("{{")
-        .filter_map(|(i, _)| {
-            let rest = &text[i + 2..];
-            let end = rest.find("}}")?;
-            let name = rest[..end].trim();
-            let valid = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-            let before = text[..i].trim_end_matches(char::is_whitespace);
-            let value = if before.ends_with("base-url=\"") || before.ends_with("base-url='") {
-                format!("http://{backend}")
-            } else if before.ends_with("://") {
-                backend.to_string()
-            } else if before.ends_with("<address>")
-                || before.ends_with("from=\"")
-                || before.ends_with("to=\"")
-            {
-                "10.0.0.1".to_string()
-            } else if before.ends_with("template=\"") {
-                "/".to_string()
-            } else {
-                "corpus-value".to_string()
+    // Of the places a value is used, the most demanding decides its kind.
+    let mut kinds: BTreeMap<String, u8> = BTreeMap::new();
+    for (i, _) in text.match_indices("{{") {
+        let rest = &text[i + 2..];
+        let Some(end) = rest.find("}}") else {
+            continue;
+        };
+        let name = rest[..end].trim();
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid {
+            continue;
+        }
+        let before = text[..i].trim_end_matches(char::is_whitespace);
+        let kind = if ["base-url=\"", "base-url='", "<set-url>", "url=\"", "url='"]
+            .iter()
+            .any(|p| before.ends_with(p))
+        {
+            4 // a URL
+        } else if before.ends_with("://") {
+            3 // a host
+        } else if before.ends_with("<address>")
+            || before.ends_with("from=\"")
+            || before.ends_with("to=\"")
+        {
+            2 // an address
+        } else if before.ends_with("template=\"") {
+            1 // a path
+        } else {
+            0 // a word
+        };
+        let k = kinds.entry(name.to_string()).or_default();
+        *k = (*k).max(kind);
+    }
+    kinds
+        .into_iter()
+        .map(|(name, kind)| {
+            let value = match kind {
+                4 => format!("http://{backend}"),
+                3 => backend.to_string(),
+                2 => "10.0.0.1".to_string(),
+                1 => "/".to_string(),
+                _ => "corpus-value".to_string(),
             };
-            valid.then(|| (name.to_string(), value))
+            (name, value)
         })
         .collect()
 }
@@ -204,8 +231,16 @@ fn folder_for(doc: &Document, all: &[Document], api: &str, backend: &str, into: 
             "openapi: 3.0.1\ninfo: {title: corpus, version: '1'}\npaths:\n  /:\n    get:\n      operationId: get-root\n      responses: {'200': {description: ok}}\n",
         );
         write(into, &format!("apis/{api}/policy.xml"), &doc.text);
-        // The fragments it includes, from the same source.
-        for name in attribute_values(&doc.text, "fragment-id") {
+    }
+    // The fragments it includes, and those they include, from the same
+    // source (repository).
+    let mut included = BTreeSet::new();
+    let mut next = 0;
+    while next < texts.len() {
+        for name in attribute_values(&texts[next].clone(), "fragment-id") {
+            if !included.insert(name.clone()) {
+                continue;
+            }
             if let Some(f) = all
                 .iter()
                 .find(|f| f.fragment && f.origin() == doc.origin() && f.fragment_name() == name)
@@ -214,16 +249,17 @@ fn folder_for(doc: &Document, all: &[Document], api: &str, backend: &str, into: 
                 texts.push(f.text.clone());
             }
         }
+        next += 1;
+    }
+    for (name, value) in named_values(&texts.join("\n"), backend) {
+        write(
+            into,
+            &format!("namedValues/{name}/namedValueInformation.json"),
+            &json!({"properties": {"displayName": name, "value": value, "secret": false}})
+                .to_string(),
+        );
     }
     for text in &texts {
-        for (name, value) in named_values(text, backend) {
-            write(
-                into,
-                &format!("namedValues/{name}/namedValueInformation.json"),
-                &json!({"properties": {"displayName": name, "value": value, "secret": false}})
-                    .to_string(),
-            );
-        }
         for id in attribute_values(text, "backend-id") {
             if !id.starts_with('@') {
                 write(

@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         method: &method,
         headers: &mut native_headers,
         path: "/orders/42".into(),
+        original: ("/orders/orders/42", None),
         query: Query::default(),
         api: "orders",
         operation: Some("get-order"),

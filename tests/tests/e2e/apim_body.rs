@@ -365,3 +365,53 @@ fn return_response_makes_its_headers_and_body_per_request() {
     // Only the outbound call reached the backend.
     assert_eq!(backend.hits(), 1);
 }
+
+/// `context.Request.OriginalUrl` is the URL the client sent (the API's
+/// prefix and the original query included) while `Url` is the one the
+/// backend gets after `rewrite-uri` and `set-query-parameter`; `ToUri()`
+/// reads it as a System.Uri, as real documents do.
+#[test]
+fn original_url_is_what_the_client_sent() {
+    let backend = TestBackend::echo();
+    let policy = r#"<policies>
+  <inbound>
+    <base />
+    <rewrite-uri template="/v2/items" copy-unmatched-params="true" />
+    <set-query-parameter name="added" exists-action="override"><value>1</value></set-query-parameter>
+    <set-header name="x-original" exists-action="override">
+      <value>@(context.Request.OriginalUrl.Path + context.Request.OriginalUrl.QueryString)</value>
+    </set-header>
+    <set-header name="x-url" exists-action="override">
+      <value>@(context.Request.Url.Path + context.Request.Url.QueryString)</value>
+    </set-header>
+    <set-header name="x-original-host" exists-action="override">
+      <value>@(context.Request.OriginalUrl.ToUri().Host + " " + context.Request.OriginalUrl.ToUri().AbsolutePath)</value>
+    </set-header>
+    <set-header name="x-original-q" exists-action="override">
+      <value>@(context.Request.OriginalUrl.Query.GetValueOrDefault("q", "none") + "/" + context.Request.OriginalUrl.Query.GetValueOrDefault("added", "none"))</value>
+    </set-header>
+  </inbound>
+</policies>"#;
+    let catalog = format!(
+        "apis:\n  - name: shop\n    subscription_required: false\n    policies: |\n{}",
+        block(policy, 6),
+    );
+    let gw = ApimGateway::start("apimorig", &apis(&backend), &catalog);
+    let r = fetch(&[
+        "-H",
+        "host: shop.example:8080",
+        &gw.url("/shop/orders/7?q=a%20b"),
+    ]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = r.json();
+    let header = |name: &str| {
+        seen["headers"][name]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("x-original"), "/shop/orders/7?q=a%20b");
+    assert_eq!(header("x-url"), "/v2/items?q=a%20b&added=1");
+    assert_eq!(header("x-original-host"), "shop.example /shop/orders/7");
+    assert_eq!(header("x-original-q"), "a b/none");
+}

@@ -15,6 +15,7 @@ mod apim_limits;
 mod apim_managed_identity;
 mod apim_mapped;
 mod apim_policies;
+mod apim_send_request;
 mod apim_subscriptions;
 mod apim_xdp_state;
 mod apim_xml;
