@@ -21,6 +21,8 @@ pub enum Class {
     Formatting,
     WebUtility,
     Uri,
+    Regex,
+    RegexOptions,
 }
 
 impl Class {
@@ -44,6 +46,8 @@ impl Class {
             "Formatting" => Class::Formatting,
             "WebUtility" => Class::WebUtility,
             "Uri" => Class::Uri,
+            "Regex" => Class::Regex,
+            "RegexOptions" => Class::RegexOptions,
             _ => return None,
         })
     }
@@ -68,6 +72,8 @@ impl Class {
             Class::Formatting => "Formatting",
             Class::WebUtility => "WebUtility",
             Class::Uri => "Uri",
+            Class::Regex => "Regex",
+            Class::RegexOptions => "RegexOptions",
         }
     }
 
@@ -93,6 +99,10 @@ impl Class {
             Class::Formatting => "None, Indented",
             Class::WebUtility => "UrlEncode, UrlDecode, HtmlEncode, HtmlDecode",
             Class::Uri => "EscapeDataString, UnescapeDataString",
+            Class::Regex => "IsMatch, Match, Replace",
+            Class::RegexOptions => {
+                "None, IgnoreCase, Multiline, Singleline, IgnorePatternWhitespace, Compiled, CultureInvariant"
+            }
         }
     }
 }
@@ -103,7 +113,15 @@ impl Class {
 pub fn is_namespace(name: &str) -> bool {
     matches!(
         name,
-        "System" | "Text" | "Net" | "Newtonsoft" | "Json" | "Linq" | "Collections" | "Generic"
+        "System"
+            | "Text"
+            | "Net"
+            | "Newtonsoft"
+            | "Json"
+            | "Linq"
+            | "Collections"
+            | "Generic"
+            | "RegularExpressions"
     )
 }
 

@@ -372,13 +372,12 @@ impl Checker {
                     Res::Namespace(name.clone())
                 } else {
                     let hint = match name.as_str() {
-                        "Regex" => "regular expressions are outside the supported surface; use StartsWith, Contains, Split, IndexOf or Substring".to_string(),
                         "JsonConvert" => "use JObject.Parse(text) and .ToString()".to_string(),
                         _ => {
                             let locals: Vec<&str> =
                                 self.scope.iter().map(|(n, ..)| n.as_str()).collect();
                             format!(
-                                "names known here: context, {}string, int, long, bool, double, Convert, Encoding, DateTime, TimeSpan, Guid, Math, JObject, JArray, JToken, StringComparison, Formatting",
+                                "names known here: context, {}string, int, long, bool, double, Convert, Encoding, DateTime, TimeSpan, Guid, Math, JObject, JArray, JToken, StringComparison, Formatting, Regex, RegexOptions",
                                 if locals.is_empty() {
                                     String::new()
                                 } else {
@@ -438,6 +437,21 @@ impl Checker {
                     Ty::Bytes => (Func::ArrIndex, Ty::Int, Ty::Int),
                     Ty::Headers => (Func::DictIndex, Ty::Str, Ty::Array(Box::new(Ty::Str))),
                     Ty::Dict(v) => (Func::DictIndex, Ty::Str, (**v).clone()),
+                    Ty::RegexGroups => {
+                        let (k, kt) = self.expr(index)?;
+                        if kt != Ty::Str && kt != Ty::Int {
+                            return Err(err(
+                                index,
+                                format!("a group is found by its number or name, not {kt}"),
+                                "write m.Groups[1] or m.Groups[\"name\"]",
+                            ));
+                        }
+                        return Ok(Res::Val(
+                            call(Func::MatchGroup, Some(rn), vec![k], safe, s),
+                            Ty::RegexGroup,
+                            safe,
+                        ));
+                    }
                     Ty::JObject | Ty::JToken | Ty::JArray => {
                         let (k, kt) = self.expr(index)?;
                         if kt != Ty::Str && kt != Ty::Int {
@@ -717,6 +731,10 @@ impl Checker {
                         lit(Value::Bool(comparison(n).unwrap_or(false))),
                         Ty::Comparison,
                     ),
+                    (Class::RegexOptions, n) if crate::regex::option(n).is_some() => v(
+                        lit(Value::Int(crate::regex::option(n).unwrap_or(0))),
+                        Ty::RegexOptions,
+                    ),
                     (Class::Formatting, "None") => v(lit(Value::Bool(false)), Ty::Formatting),
                     (Class::Formatting, "Indented") => v(lit(Value::Bool(true)), Ty::Formatting),
                     (Class::Int, "MaxValue") => v(lit(Value::Int(i32::MAX)), Ty::Int),
@@ -758,6 +776,11 @@ impl Checker {
                         Func::JwtClaims,
                         Ty::Dict(Box::new(Ty::Array(Box::new(Ty::Str)))),
                     ),
+                    (Ty::RegexMatch | Ty::RegexGroup, "Success") => {
+                        prop(Func::MatchSuccess, Ty::Bool)
+                    }
+                    (Ty::RegexMatch | Ty::RegexGroup, "Value") => prop(Func::MatchValue, Ty::Str),
+                    (Ty::RegexMatch, "Groups") => prop(Func::MatchGroups, Ty::RegexGroups),
                     (Ty::Response, "StatusCode") => prop(Func::ResponseStatus, Ty::Int),
                     (Ty::Response, "StatusReason") => prop(Func::ResponseReason, Ty::Str),
                     (Ty::Response, "Headers") => prop(Func::ResponseHeaders, Ty::Headers),
@@ -1088,6 +1111,39 @@ impl Checker {
                         };
                         let a = self.sig(e, args, &[str_()], 0)?;
                         v(call(f, None, a, false, s), Ty::Str)
+                    }
+                    (Class::Regex, "IsMatch" | "Match" | "Replace") => {
+                        let replace = name == "Replace";
+                        let mut params = vec![str_(), str_()];
+                        if replace {
+                            params.push(str_());
+                        }
+                        params.extend([Ty::RegexOptions, Ty::TimeSpan]);
+                        let a = self.sig(e, args, &params, 2)?;
+                        let options = match a.get(if replace { 3 } else { 2 }) {
+                            None => Some(0),
+                            Some(Node::Lit(Value::Int(f))) => Some(*f),
+                            Some(_) => None,
+                        };
+                        // A literal pattern is compiled (and refused) now.
+                        let pattern = match (&a[1], options) {
+                            (Node::Str(p), Some(o)) => {
+                                Some(crate::regex::Pattern::compile(p, o).map_err(|m| {
+                                    err(
+                                        e,
+                                        m,
+                                        "write the pattern without look-around and back-references",
+                                    )
+                                })?)
+                            }
+                            _ => None,
+                        };
+                        let (f, t) = match name {
+                            "IsMatch" => (Func::RegexIsMatch(pattern), Ty::Bool),
+                            "Match" => (Func::RegexMatch(pattern), Ty::RegexMatch),
+                            _ => (Func::RegexReplace(pattern), Ty::Str),
+                        };
+                        v(call(f, None, a, false, s), t)
                     }
                     (Class::JObject | Class::JArray | Class::JToken, "Parse") => {
                         let t = class_ty(class);
@@ -1780,6 +1836,8 @@ fn members_of(t: &Ty) -> String {
         }
         Ty::Pair(_) => "Key, Value",
         Ty::Response => "StatusCode, StatusReason, Headers, Body",
+        Ty::RegexMatch => "Success, Value, Groups",
+        Ty::RegexGroup => "Success, Value",
         Ty::ResponseBody => "As<string>(), As<JObject>(), As<JArray>(), As<JToken>()",
         Ty::Guid => "ToString(format)",
         _ => "ToString",

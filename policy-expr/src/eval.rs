@@ -923,6 +923,43 @@ impl<'a> Eval<'a, '_> {
                     _ => Value::Dict(Dict::ResponseHeaders(r)),
                 }
             }
+            Func::RegexIsMatch(p) | Func::RegexMatch(p) | Func::RegexReplace(p) => {
+                let input = s(&args[0]).ok_or_else(null_arg)?;
+                let compiled;
+                let pattern = match p {
+                    Some(p) => p,
+                    None => {
+                        let replace = matches!(func, Func::RegexReplace(_));
+                        let options = args.get(if replace { 3 } else { 2 }).map_or(0, int);
+                        let text = s(&args[1]).ok_or_else(null_arg)?;
+                        compiled = crate::regex::Pattern::compile(text, options)
+                            .map_err(|m| EvalError::new(span, m))?;
+                        &compiled
+                    }
+                };
+                match func {
+                    Func::RegexIsMatch(_) => Value::Bool(pattern.is_match(input)),
+                    Func::RegexMatch(_) => Value::Match(Arc::new(pattern.first(input))),
+                    _ => {
+                        let with = s(&args[2]).ok_or_else(null_arg)?;
+                        Value::string(pattern.replace(input, with))
+                    }
+                }
+            }
+            Func::MatchSuccess | Func::MatchValue | Func::MatchGroups | Func::MatchGroup => {
+                let Value::Match(m) = &recv else {
+                    return Err(EvalError::null(span));
+                };
+                match func {
+                    Func::MatchSuccess => Value::Bool(m.success()),
+                    Func::MatchValue => Value::string(m.value().to_string()),
+                    Func::MatchGroups => Value::Match(m.clone()),
+                    _ => Value::Match(Arc::new(match &args[0] {
+                        Value::Int(i) => m.group(usize::try_from(*i).ok(), None),
+                        other => m.group(None, other.as_str()),
+                    })),
+                }
+            }
             Func::ResponseBody => match recv {
                 Value::Response(r) => Value::Response(r),
                 _ => return Err(EvalError::null(span)),
@@ -1104,6 +1141,7 @@ fn type_name(v: &Value<'_>) -> &'static str {
         Value::Guid(_) => "System.Guid",
         Value::Json(j) => json_type(j),
         Value::Jwt(_) => "Jwt",
+        Value::Match(_) => "System.Text.RegularExpressions.Match",
         Value::Response(_) => "IResponse",
         Value::Bytes(_) => "System.Byte[]",
         Value::Array(_) => "System.String[]",

@@ -155,6 +155,14 @@ pub enum Func {
     ArrIndex,
     // bodies
     BodyAs(crate::model::BodyOf, Ty),
+    // Regex (a literal pattern is compiled at load)
+    RegexIsMatch(Option<crate::regex::Pattern>),
+    RegexMatch(Option<crate::regex::Pattern>),
+    RegexReplace(Option<crate::regex::Pattern>),
+    MatchSuccess,
+    MatchValue,
+    MatchGroups,
+    MatchGroup,
     // responses kept by send-request (IResponse)
     ResponseStatus,
     ResponseReason,

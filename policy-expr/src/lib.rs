@@ -27,6 +27,7 @@ mod lexer;
 pub mod model;
 pub mod parser;
 pub mod print;
+mod regex;
 mod types;
 mod value;
 

@@ -49,6 +49,14 @@ pub enum Ty {
     Formatting,
     /// `Encoding.UTF8`
     Encoding,
+    /// `RegexOptions.*` (flags, as an int).
+    RegexOptions,
+    /// A `Regex.Match` result.
+    RegexMatch,
+    /// Its `Groups`.
+    RegexGroups,
+    /// One group.
+    RegexGroup,
     /// A statement with no value.
     Void,
 }
@@ -174,6 +182,10 @@ impl fmt::Display for Ty {
             Ty::Comparison => f.write_str("StringComparison"),
             Ty::Formatting => f.write_str("Formatting"),
             Ty::Encoding => f.write_str("Encoding"),
+            Ty::RegexOptions => f.write_str("RegexOptions"),
+            Ty::RegexMatch => f.write_str("Match"),
+            Ty::RegexGroups => f.write_str("GroupCollection"),
+            Ty::RegexGroup => f.write_str("Group"),
             Ty::Void => f.write_str("void"),
         }
     }

@@ -23,6 +23,8 @@ pub enum Value<'a> {
     /// JObject, JArray or JToken.
     Json(Arc<serde_json::Value>),
     Jwt(Arc<Jwt>),
+    /// A `Regex.Match` result, or one of its groups.
+    Match(Arc<crate::regex::Found>),
     /// A response `send-request` kept (`IResponse`).
     Response(Arc<KeptResponse>),
     Bytes(Arc<Vec<u8>>),
@@ -98,6 +100,7 @@ impl<'a> Value<'a> {
             Value::Json(j) => Value::Json(j),
             Value::Jwt(j) => Value::Jwt(j),
             Value::Response(r) => Value::Response(r),
+            Value::Match(m) => Value::Match(m),
             Value::Bytes(b) => Value::Bytes(b),
             Value::Array(a) => {
                 Value::Array(Arc::new(a.iter().map(|v| v.clone().into_owned()).collect()))
@@ -140,6 +143,7 @@ impl PartialEq for Value<'_> {
             (Array(a), Array(b)) => a == b,
             (Jwt(a), Jwt(b)) => Arc::ptr_eq(a, b),
             (Response(a), Response(b)) => Arc::ptr_eq(a, b),
+            (Match(a), Match(b)) => a == b,
             _ => false,
         }
     }
@@ -182,6 +186,7 @@ impl fmt::Display for Value<'_> {
             Value::Json(j) => f.write_str(&crate::dotnet::json_to_string(j, true)),
             Value::Jwt(_) => f.write_str("Jwt"),
             Value::Response(_) => f.write_str("IResponse"),
+            Value::Match(m) => f.write_str(m.value()),
             Value::Bytes(_) => f.write_str("System.Byte[]"),
             Value::Array(_) => f.write_str("System.String[]"),
             Value::Pair(p) => write!(f, "[{}, {}]", p.0, p.1),

@@ -722,6 +722,44 @@ fn kept_response() {
     run_table(&f, &table);
 }
 
+/// `Regex` as real documents use it, with .NET's outcomes.
+#[test]
+fn regex() {
+    let f = common::Fixture::new();
+    run_table(
+        &f,
+        &[
+            (
+                "@(Regex.IsMatch(context.Request.Url.Path, @\"^/ORDERS/\\d+$\", RegexOptions.IgnoreCase))",
+                b(true),
+            ),
+            (
+                "@(Regex.IsMatch(context.Request.Url.Path, @\"^/ORDERS\"))",
+                b(false),
+            ),
+            (
+                "@(Regex.Match(\"public, max-age=60\", @\"max-age=(?<maxAge>\\d+)\").Groups[\"maxAge\"]?.Value)",
+                s("60"),
+            ),
+            (
+                "@(Regex.Match(\"a=1&idSession=xyz&b\", @\"idSession=([^&]+)\").Groups[1].Value)",
+                s("xyz"),
+            ),
+            ("@(Regex.Match(\"abc\", \"z\").Success)", b(false)),
+            ("@(Regex.Match(\"abc\", \"b.\").Value)", s("bc")),
+            (
+                "@(System.Text.RegularExpressions.Regex.Replace(\"a@b c@d\", @\"(\\w)@(\\w)\", \"$2.$1\"))",
+                s("b.a d.c"),
+            ),
+            // A pattern made per request is compiled when it runs.
+            (
+                "@{ var pattern = \"^\" + \"gold\" + \"$\"; return Regex.IsMatch(context.Request.Headers.GetValueOrDefault(\"X-Tier\", \"\"), pattern, RegexOptions.IgnoreCase, TimeSpan.FromMilliseconds(50)); }",
+                b(true),
+            ),
+        ],
+    );
+}
+
 #[test]
 fn linq() {
     let f = common::Fixture::new();
@@ -844,9 +882,14 @@ fn refusals() {
             "cannot compare string with int",
         ),
         (
-            "@(Regex.Match(\"a\", \"b\"))",
+            "@(Regex.IsMatch(\"a\", \"(?<=x)a\"))",
             (1, 3),
-            "regular expressions are outside the supported surface",
+            "look-around, including look-ahead and look-behind, is not supported",
+        ),
+        (
+            "@(Regex.Match(\"a\", \"a\").Groups[true])",
+            (1, 32),
+            "a group is found by its number or name, not bool",
         ),
         ("@($\"a{1}\")", (1, 3), "String.Concat"),
         ("@(new Random())", (1, 3), "new JObject(new JProperty"),

@@ -7,7 +7,8 @@
 //! around the document: a policy document as an API's `policy.xml` (one
 //! `GET /` operation), a fragment under `policyFragments/`, with the
 //! fragments it includes from the same source folder, a named value for
-//! every `{{name}}` it uses and a backend for every `backend-id`. The real
+//! every `{{name}}` it uses (and for every Terraform `${name}` of a
+//! document kept as a template) and a backend for every `backend-id`. The real
 //! `edgegw-cp import apim --dry-run` judges each folder: imported, or
 //! refused with its first reason.
 //!
@@ -125,7 +126,7 @@ fn documents(dir: &Path) -> Vec<Document> {
         let source = path.strip_prefix(dir).unwrap().to_path_buf();
         docs.push(Document {
             source,
-            text,
+            text: rendered(&text),
             fragment,
         });
     }
@@ -203,6 +204,31 @@ fn write(dir: &Path, file: &str, text: &str) {
     let path = dir.join(file);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
+}
+
+/// `text` with Terraform's `${name}` placeholders (documents kept as
+/// `templatefile` templates) turned into named values `{{name}}`, which
+/// get a value of the kind their place needs like any other: what
+/// rendering the template for a deployment would have given.
+fn rendered(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if name_len > 0 && after[name_len..].starts_with('}') {
+            out.push_str(&format!("{{{{{}}}}}", &after[..name_len]));
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str("${");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The folder the extractor would have written around document `doc`, as
