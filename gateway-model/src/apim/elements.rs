@@ -254,6 +254,36 @@ const ELEMENTS: &[Element] = &[
         children: Some(validate_jwt),
     },
     Element {
+        xml: "validate-azure-ad-token",
+        policy: "validate-jwt",
+        attrs: &[
+            ("tenant-id", "", Text),
+            ("header-name", "header_name", Text),
+            ("query-parameter-name", "query_parameter_name", Text),
+            (
+                "failed-validation-httpcode",
+                "failed_validation_httpcode",
+                Int,
+            ),
+            (
+                "failed-validation-error-message",
+                "failed_validation_error_message",
+                Text,
+            ),
+            (
+                "output-token-variable-name",
+                "output_token_variable_name",
+                Text,
+            ),
+            (
+                "token-value",
+                "",
+                NotYet("the token comes from header-name or query-parameter-name; use one of them"),
+            ),
+        ],
+        children: Some(validate_azure_ad_token),
+    },
+    Element {
         xml: "cors",
         policy: "cors",
         attrs: &[
@@ -815,6 +845,89 @@ fn validate_jwt(r: &mut Reader, node: Node, args: &mut Mapping) {
             }
         }
     }
+}
+
+/// `<validate-azure-ad-token tenant-id>`: `validate-jwt` against the
+/// tenant's Microsoft Entra ID keys (its OpenID configuration), with the
+/// tenant's v1 and v2 issuers; `<backend-application-ids>` and
+/// `<audiences>` are the accepted audiences (an application ID also as
+/// `api://ID`), `<client-application-ids>` the accepted `azp`/`appid`.
+fn validate_azure_ad_token(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let tenant = r.literal(node, "tenant-id").map(|t| t.trim().to_string());
+    match tenant {
+        Some(t) if is_tenant_id(&t) => {
+            args.insert(
+                "openid_config_url".into(),
+                format!("https://login.microsoftonline.com/{t}/v2.0/.well-known/openid-configuration")
+                    .into(),
+            );
+            args.insert(
+                "issuers".into(),
+                Value::Sequence(vec![
+                    format!("https://login.microsoftonline.com/{t}/v2.0").into(),
+                    format!("https://sts.windows.net/{t}/").into(),
+                ]),
+            );
+        }
+        Some(t) => r.attr_problem(
+            node,
+            "tenant-id",
+            format!("\"{t}\" is not a tenant ID; give the directory's ID (a GUID), which the token's issuer is checked against"),
+        ),
+        None => r.problem(node, "needs tenant-id=\"TENANT-GUID\"".into()),
+    }
+    let mut audiences = Vec::new();
+    let children = r.children(
+        node,
+        &[
+            "client-application-ids",
+            "backend-application-ids",
+            "audiences",
+            "required-claims",
+            "decryption-keys",
+        ],
+    );
+    for child in children {
+        r.attributes(child, &[]);
+        match child.tag_name().name() {
+            "client-application-ids" => {
+                let ids = texts(r, child, "application-id");
+                args.insert("client_application_ids".into(), Value::Sequence(ids));
+            }
+            "backend-application-ids" => {
+                for id in texts(r, child, "application-id") {
+                    if let Some(id) = id.as_str() {
+                        audiences.push(Value::from(format!("api://{id}")));
+                    }
+                    audiences.push(id);
+                }
+            }
+            "audiences" => audiences.extend(texts(r, child, "audience")),
+            "required-claims" => {
+                let mut claims = Vec::new();
+                for claim in r.children(child, &["claim"]) {
+                    claims.extend(required_claim(r, claim));
+                }
+                args.insert("required_claims".into(), Value::Sequence(claims));
+            }
+            _ => r.problem(
+                child,
+                "encrypted tokens are not supported yet; remove it".into(),
+            ),
+        }
+    }
+    if !audiences.is_empty() {
+        args.insert("audiences".into(), Value::Sequence(audiences));
+    }
+}
+
+/// A directory (tenant) ID: a GUID.
+fn is_tenant_id(t: &str) -> bool {
+    let parts: Vec<&str> = t.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// `<key>BASE64</key>`: a symmetric (HS256) key, as APIM writes them.

@@ -561,3 +561,65 @@ fn authentication_managed_identity_translates() {
     let (_, problems) = parse("<authentication-managed-identity />", "inbound");
     assert!(problems[0].contains("resource"), "{problems:?}");
 }
+
+#[test]
+fn validate_azure_ad_token_is_validate_jwt_against_the_tenant() {
+    let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let (scope, problems) = parse(
+        &format!(
+            r#"<validate-azure-ad-token tenant-id="{tenant}" output-token-variable-name="jwt">
+  <client-application-ids><application-id>11111111-2222-3333-4444-555555555555</application-id></client-application-ids>
+  <backend-application-ids><application-id>backend-app</application-id></backend-application-ids>
+  <audiences><audience>https://orders.example</audience></audiences>
+  <required-claims><claim name="roles" match="any"><value>reader</value></claim></required-claims>
+</validate-azure-ad-token>"#
+        ),
+        "inbound",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let PolicySpec::ValidateJwt(j) = spec(&scope, Section::Inbound, 0) else {
+        panic!("not validate-jwt");
+    };
+    let remote = j.remote.as_ref().unwrap();
+    assert!(remote.openid);
+    assert_eq!(
+        remote.url,
+        format!("https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration")
+    );
+    assert_eq!(
+        j.claims.issuers,
+        [
+            format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+            format!("https://sts.windows.net/{tenant}/")
+        ]
+    );
+    assert_eq!(
+        j.claims.audiences,
+        ["api://backend-app", "backend-app", "https://orders.example"]
+    );
+    assert_eq!(
+        j.claims.client_applications,
+        ["11111111-2222-3333-4444-555555555555"]
+    );
+    assert_eq!(j.claims.required.len(), 1);
+    assert_eq!(j.output_variable.as_deref(), Some("jwt"));
+    for (doc, want) in [
+        (
+            "<validate-azure-ad-token tenant-id=\"contoso.onmicrosoft.com\" />",
+            "is not a tenant ID",
+        ),
+        ("<validate-azure-ad-token />", "needs tenant-id"),
+        (
+            &format!(
+                "<validate-azure-ad-token tenant-id=\"{tenant}\"><decryption-keys /></validate-azure-ad-token>"
+            ),
+            "encrypted tokens",
+        ),
+    ] {
+        let (_, problems) = parse(doc, "inbound");
+        assert!(
+            problems.len() == 1 && problems[0].contains(want),
+            "{doc}: {problems:?}"
+        );
+    }
+}

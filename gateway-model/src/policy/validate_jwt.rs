@@ -46,6 +46,10 @@ struct File {
     /// Claims that must be present, optionally with one of the values.
     #[serde(default)]
     required_claims: Vec<ClaimFile>,
+    /// Accepted client applications (Microsoft Entra ID): the token's
+    /// `azp` (v2 tokens) or `appid` (v1) must be one of them.
+    #[serde(default)]
+    client_application_ids: Vec<String>,
     /// Inline keys.
     #[serde(default)]
     signing_keys: Vec<KeyFile>,
@@ -125,6 +129,8 @@ pub struct ClaimRules {
     pub audiences: Vec<String>,
     /// Claims that must be present, with one of the values when given.
     pub required: Vec<(String, Vec<String>)>,
+    /// Accepted client applications: `azp` or `appid` must be one.
+    pub client_applications: Vec<String>,
     pub require_exp: bool,
     /// Seconds of tolerance on `exp` and `nbf`.
     pub skew: u64,
@@ -198,6 +204,7 @@ impl ValidateJwtSpec {
                     .into_iter()
                     .map(|c| (c.name, c.values))
                     .collect(),
+                client_applications: f.client_application_ids,
                 require_exp: f.require_expiration_time,
                 skew: f.clock_skew,
             },

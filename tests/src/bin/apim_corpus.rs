@@ -147,7 +147,8 @@ fn attribute_values(text: &str, attribute: &str) -> BTreeSet<String> {
 /// The named values `{{name}}` a document uses, each with a value of the
 /// kind the place it is used in needs (its owner's real value would be
 /// one): a URL in `base-url`, an address in `ip-filter`, a path in a
-/// `rewrite-uri` template, a host after `://`, else a word.
+/// `rewrite-uri` template, a host after `://`, a GUID in `tenant-id`,
+/// else a word.
 fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
     // Of the places a value is used, the most demanding decides its kind.
     let mut kinds: BTreeMap<String, u8> = BTreeMap::new();
@@ -165,7 +166,9 @@ fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
             continue;
         }
         let before = text[..i].trim_end_matches(char::is_whitespace);
-        let kind = if ["base-url=\"", "base-url='", "<set-url>", "url=\"", "url='"]
+        let kind = if before.ends_with("tenant-id=\"") {
+            5 // a directory ID
+        } else if ["base-url=\"", "base-url='", "<set-url>", "url=\"", "url='"]
             .iter()
             .any(|p| before.ends_with(p))
         {
@@ -189,6 +192,7 @@ fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
         .into_iter()
         .map(|(name, kind)| {
             let value = match kind {
+                5 => "00000000-0000-0000-0000-000000000001".to_string(),
                 4 => format!("http://{backend}"),
                 3 => backend.to_string(),
                 2 => "10.0.0.1".to_string(),

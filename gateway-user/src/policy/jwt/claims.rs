@@ -16,6 +16,9 @@ pub struct Constraints {
     /// Claims that must be present (not null), with one of the values when
     /// values are given.
     pub required: Vec<(String, Vec<String>)>,
+    /// Accepted client applications (Entra ID): when not empty, `azp`
+    /// (v2 tokens) or else `appid` (v1) is required and must be one.
+    pub client_applications: Vec<String>,
     /// Whether `exp` is required.
     pub require_exp: bool,
     /// Seconds of tolerance on `exp` and `nbf`.
@@ -59,6 +62,16 @@ impl Constraints {
                 .any(|a| self.audiences.iter().any(|w| w == a))
             {
                 return Err("no accepted audience in aud".into());
+            }
+        }
+        if !self.client_applications.is_empty() {
+            let client = ["azp", "appid"]
+                .iter()
+                .find_map(|c| claims.get(*c).filter(|v| !v.is_null()));
+            match client {
+                None => return Err("claim azp (or appid) missing".into()),
+                Some(Value::String(id)) if self.client_applications.contains(id) => {}
+                Some(other) => return Err(format!("client application {other} not accepted")),
             }
         }
         for (name, values) in &self.required {
@@ -110,13 +123,14 @@ mod tests {
                 ("scope".into(), vec!["read".into()]),
                 ("sub".into(), vec![]),
             ],
+            client_applications: vec!["app1".into()],
             require_exp: true,
             skew: 5,
         }
     }
 
     fn good() -> Value {
-        json!({"iss": "iss1", "aud": "api1", "scope": "read write", "sub": "u1", "exp": NOW + 60})
+        json!({"iss": "iss1", "aud": "api1", "scope": "read write", "sub": "u1", "azp": "app1", "exp": NOW + 60})
     }
 
     /// Every constrained claim × absent, wrong, right.
@@ -154,6 +168,11 @@ mod tests {
             ("nbf", Some(json!("now")), false),
             ("nbf", Some(json!(n + 60)), false),
             ("nbf", Some(json!(n + 3)), true),
+            ("azp", None, false),
+            ("azp", Some(Value::Null), false),
+            ("azp", Some(json!("other")), false),
+            ("azp", Some(json!(["app1"])), false),
+            ("azp", Some(json!("app1")), true),
         ];
         for (claim, value, ok) in table {
             let mut claims = good();
@@ -166,6 +185,13 @@ mod tests {
             let result = c.check(claims.as_object().unwrap(), NOW);
             assert_eq!(result.is_ok(), *ok, "{claim} = {value:?}: {result:?}");
         }
+        // A v1 token names its client in appid.
+        let mut v1 = good();
+        v1.as_object_mut().unwrap().remove("azp");
+        v1["appid"] = json!("app1");
+        assert_eq!(c.check(v1.as_object().unwrap(), NOW), Ok(()));
+        v1["appid"] = json!("app2");
+        assert!(c.check(v1.as_object().unwrap(), NOW).is_err());
     }
 
     #[test]

@@ -81,6 +81,7 @@ impl ValidateJwt {
                 issuers: claims.issuers.clone(),
                 audiences: claims.audiences.clone(),
                 required: claims.required.clone(),
+                client_applications: claims.client_applications.clone(),
                 require_exp: claims.require_exp,
                 skew: claims.skew,
             },
