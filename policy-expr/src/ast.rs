@@ -241,6 +241,22 @@ pub enum Stmt {
         span: Span,
     },
     Return(Expr, Span),
+    /// `try { } catch [(Exception [name])] { }`: any failure of the body
+    /// runs the handler, with the message in `name`.
+    Try {
+        body: Vec<Stmt>,
+        name: Option<String>,
+        handler: Vec<Stmt>,
+        span: Span,
+    },
+    /// `foreach (var x in e) { }` over anything LINQ enumerates.
+    Foreach {
+        ty: Option<TypeName>,
+        name: String,
+        source: Expr,
+        body: Vec<Stmt>,
+        span: Span,
+    },
 }
 
 /// A whole policy expression.

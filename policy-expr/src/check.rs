@@ -104,7 +104,11 @@ fn json_able(e: &Expr, t: &Ty) -> R<()> {
 
 fn stmt_span(s: &Stmt) -> Span {
     match s {
-        Stmt::Decl { span, .. } | Stmt::Assign { span, .. } | Stmt::If { span, .. } => *span,
+        Stmt::Decl { span, .. }
+        | Stmt::Assign { span, .. }
+        | Stmt::If { span, .. }
+        | Stmt::Try { span, .. }
+        | Stmt::Foreach { span, .. } => *span,
         Stmt::Return(_, span) => *span,
         Stmt::Expr(e) => e.span,
     }
@@ -119,6 +123,7 @@ fn returns(stmts: &[Stmt]) -> bool {
             otherwise: Some(o),
             ..
         } => returns(then) && returns(o),
+        Stmt::Try { body, handler, .. } => returns(body) && returns(handler),
         _ => false,
     })
 }
@@ -287,6 +292,57 @@ impl Checker {
                 let (node, ty) = self.expr(e)?;
                 self.returns.push((ty, *span));
                 IrStmt::Return(node)
+            }
+            Stmt::Try {
+                body,
+                name,
+                handler,
+                span,
+            } => {
+                let body = self.block(body)?;
+                let depth = self.scope.len();
+                let slot = match name {
+                    Some(n) => Some(self.declare(n, Ty::Exception, *span)?),
+                    None => None,
+                };
+                let handler = self.block(handler)?;
+                self.scope.truncate(depth);
+                IrStmt::Try(body, slot, handler)
+            }
+            Stmt::Foreach {
+                ty,
+                name,
+                source,
+                body,
+                span,
+            } => {
+                let (items, t) = self.expr(source)?;
+                let Some(element) = t.element() else {
+                    return Err(err(
+                        source,
+                        format!("{t} cannot be enumerated"),
+                        "loop over an array, a dictionary, headers or JSON",
+                    ));
+                };
+                let var_ty = match ty {
+                    None => element,
+                    Some(tn) => {
+                        let want = Ty::from_name(tn);
+                        if !element.fits(&want) {
+                            return Err(err(
+                                source,
+                                format!("its elements are {element}, not {want}"),
+                                format!("write `foreach (var {name} in ...)`"),
+                            ));
+                        }
+                        want
+                    }
+                };
+                let depth = self.scope.len();
+                let slot = self.declare(name, var_ty, *span)?;
+                let body = self.block(body)?;
+                self.scope.truncate(depth);
+                IrStmt::Foreach(slot, items, body)
             }
         })
     }
@@ -781,6 +837,8 @@ impl Checker {
                     }
                     (Ty::RegexMatch | Ty::RegexGroup, "Value") => prop(Func::MatchValue, Ty::Str),
                     (Ty::RegexMatch, "Groups") => prop(Func::MatchGroups, Ty::RegexGroups),
+                    // A caught exception is kept as its message.
+                    (Ty::Exception, "Message") => prop(Func::ToString, Ty::Str),
                     (Ty::Response, "StatusCode") => prop(Func::ResponseStatus, Ty::Int),
                     (Ty::Response, "StatusReason") => prop(Func::ResponseReason, Ty::Str),
                     (Ty::Response, "Headers") => prop(Func::ResponseHeaders, Ty::Headers),

@@ -73,6 +73,35 @@ impl<'a> Eval<'a, '_> {
                     }
                 }
                 IrStmt::Return(n) => return Ok(Some(self.node(n)?)),
+                IrStmt::Try(body, slot, handler) => match self.block(body) {
+                    Ok(Some(v)) => return Ok(Some(v)),
+                    Ok(None) => {}
+                    Err(failure) => {
+                        if let Some(slot) = slot {
+                            let message = failure
+                                .message
+                                .strip_prefix("Expression evaluation failed. ")
+                                .unwrap_or(&failure.message)
+                                .to_string();
+                            self.locals[usize::from(*slot)] = Value::string(message);
+                        }
+                        if let Some(v) = self.block(handler)? {
+                            return Ok(Some(v));
+                        }
+                    }
+                },
+                IrStmt::Foreach(slot, items, body) => {
+                    let items = self.node(items)?;
+                    if items.is_null() {
+                        return Err(EvalError::null(Span::default()));
+                    }
+                    for item in elements(&items) {
+                        self.locals[usize::from(*slot)] = item;
+                        if let Some(v) = self.block(body)? {
+                            return Ok(Some(v));
+                        }
+                    }
+                }
             }
         }
         Ok(None)

@@ -251,6 +251,10 @@ pub enum IrStmt {
     Expr(Node),
     If(Node, Vec<IrStmt>, Vec<IrStmt>),
     Return(Node),
+    /// The body; on a failure the handler, the message in the slot.
+    Try(Vec<IrStmt>, Option<u16>, Vec<IrStmt>),
+    /// Each element of the node in the slot, then the body.
+    Foreach(u16, Node, Vec<IrStmt>),
 }
 
 #[derive(Clone, Debug, PartialEq)]

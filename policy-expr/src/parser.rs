@@ -149,6 +149,8 @@ fn stmts_depth(stmts: &[Stmt]) -> u32 {
                 let o = otherwise.as_deref().map_or(0, stmts_depth);
                 1 + expr_depth(cond).max(stmts_depth(then)).max(o)
             }
+            Stmt::Try { body, handler, .. } => 1 + stmts_depth(body).max(stmts_depth(handler)),
+            Stmt::Foreach { source, body, .. } => 1 + expr_depth(source).max(stmts_depth(body)),
         })
         .max()
         .unwrap_or(0)
@@ -316,13 +318,94 @@ impl Parser {
                         self.pos += 1;
                         out.push(self.decl(None, span)?);
                     }
-                    "for" | "foreach" | "while" | "do" | "switch" | "try" | "throw" | "goto"
-                    | "break" | "continue" | "using" => {
+                    "try" => {
+                        self.pos += 1;
+                        let body = self.braced("try")?;
+                        if !self.is_ident(0, "catch") {
+                            return Err(LoadError::new(
+                                self.span(),
+                                &self.describe(),
+                                "`try` needs its `catch`",
+                                "write `catch (Exception e) { ... }`; `finally` is outside the supported surface",
+                            ));
+                        }
+                        self.pos += 1;
+                        let mut name = None;
+                        if self.eat(&Tok::LParen) {
+                            let ty = self.ident("an exception type")?;
+                            if !ty.ends_with("Exception") {
+                                return Err(LoadError::new(
+                                    span,
+                                    &ty,
+                                    format!("`catch ({ty})` is not an exception type"),
+                                    "write `catch (Exception e)`",
+                                ));
+                            }
+                            if !self.eat(&Tok::RParen) {
+                                name = Some(self.ident("the exception's name")?);
+                                self.expect(&Tok::RParen, "`)`")?;
+                            }
+                        }
+                        let handler = self.braced("catch")?;
+                        if self.is_ident(0, "finally") || self.is_ident(0, "catch") {
+                            return Err(LoadError::new(
+                                self.span(),
+                                &self.describe(),
+                                "only one `catch` and no `finally` are supported",
+                                "catch every failure in one `catch (Exception e)`",
+                            ));
+                        }
+                        out.push(Stmt::Try {
+                            body,
+                            name,
+                            handler,
+                            span,
+                        });
+                    }
+                    "foreach" => {
+                        self.pos += 1;
+                        self.expect(&Tok::LParen, "`(`")?;
+                        let ty = if self.is_ident(0, "var") {
+                            self.pos += 1;
+                            None
+                        } else {
+                            Some(self.decl_type().ok_or_else(|| {
+                                LoadError::new(
+                                    self.span(),
+                                    &self.describe(),
+                                    "expected the loop variable's type",
+                                    "write `foreach (var x in items)`",
+                                )
+                            })?)
+                        };
+                        let name = self.ident("the loop variable")?;
+                        if !self.is_ident(0, "in") {
+                            return Err(LoadError::new(
+                                self.span(),
+                                &self.describe(),
+                                "expected `in`",
+                                "write `foreach (var x in items)`",
+                            ));
+                        }
+                        self.pos += 1;
+                        let source = self.expr()?;
+                        self.expect(&Tok::RParen, "`)`")?;
+                        let body = self.block_or_stmt()?;
+                        out.push(Stmt::Foreach {
+                            ty,
+                            name,
+                            source,
+                            body,
+                            span,
+                        });
+                    }
+                    "for" | "while" | "do" | "switch" | "throw" | "goto" | "break" | "continue"
+                    | "using" => {
                         return Err(LoadError::new(
                             span,
                             &word,
                             format!("`{word}` statements are outside the supported surface"),
-                            "use if/else, return and LINQ (Where, Select, Any, All, First, Count) instead",
+                            "use if/else, foreach, try/catch, return and LINQ (Where, Select, Any, All, First, Count) instead",
                         ));
                     }
                     _ => {
@@ -353,6 +436,19 @@ impl Parser {
         }
         self.depth -= 1;
         Ok(())
+    }
+
+    /// A `{ }` block after `what`.
+    fn braced(&mut self, what: &str) -> R<Vec<Stmt>> {
+        if !matches!(self.peek(), Some(Tok::LBrace)) {
+            return Err(LoadError::new(
+                self.span(),
+                &self.describe(),
+                format!("`{what}` needs a block"),
+                format!("write `{what} {{ ... }}`"),
+            ));
+        }
+        self.block_or_stmt()
     }
 
     /// `T name` or `T[] name` at the cursor: consumes the type.

@@ -63,6 +63,37 @@ fn stmt(out: &mut String, s: &Stmt, depth: usize) {
             }
             out.push('\n');
         }
+        Stmt::Try {
+            body,
+            name,
+            handler,
+            ..
+        } => {
+            out.push_str("try ");
+            block(out, body, depth);
+            match name {
+                Some(n) => write!(out, " catch (Exception {n}) "),
+                None => write!(out, " catch "),
+            }
+            .expect("writing to a String");
+            block(out, handler, depth);
+            out.push('\n');
+        }
+        Stmt::Foreach {
+            ty,
+            name,
+            source,
+            body,
+            ..
+        } => {
+            match ty {
+                Some(t) => write!(out, "foreach ({t} {name} in {}) ", expr(source)),
+                None => write!(out, "foreach (var {name} in {}) ", expr(source)),
+            }
+            .expect("writing to a String");
+            block(out, body, depth);
+            out.push('\n');
+        }
     }
 }
 

@@ -57,6 +57,8 @@ pub enum Ty {
     RegexGroups,
     /// One group.
     RegexGroup,
+    /// A caught exception (`catch (Exception e)`): its `Message`.
+    Exception,
     /// A statement with no value.
     Void,
 }
@@ -186,6 +188,7 @@ impl fmt::Display for Ty {
             Ty::RegexMatch => f.write_str("Match"),
             Ty::RegexGroups => f.write_str("GroupCollection"),
             Ty::RegexGroup => f.write_str("Group"),
+            Ty::Exception => f.write_str("Exception"),
             Ty::Void => f.write_str("void"),
         }
     }

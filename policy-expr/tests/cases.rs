@@ -760,6 +760,41 @@ fn regex() {
     );
 }
 
+/// `try`/`catch` and `foreach`, as real documents write them.
+#[test]
+fn try_catch_and_foreach() {
+    let f = common::Fixture::new();
+    run_table(
+        &f,
+        &[
+            (
+                "@{ try { var json = JObject.Parse(\"{oops\"); return (string)json[\"id\"]; } catch { return \"fallback\"; } }",
+                s("fallback"),
+            ),
+            (
+                "@{ try { return int.Parse(\"x\").ToString(); } catch (Exception e) { return e.Message; } }",
+                s("The input string 'x' was not in a correct format."),
+            ),
+            (
+                "@{ string r = \"none\"; try { r = (string)context.Variables[\"maxAge\"]; } catch (Exception) { r = \"failed\"; } return r; }",
+                s("120"),
+            ),
+            (
+                "@{ var names = \"\"; foreach (var h in context.Request.Headers) { if (h.Key.StartsWith(\"x-\")) { names = names + h.Key + \";\"; } } return names; }",
+                s("x-tier;"),
+            ),
+            (
+                "@{ int sum = 0; foreach (int n in new int[] { 1, 2, 3 }) { sum = sum + n; } return sum; }",
+                i(6),
+            ),
+            (
+                "@{ foreach (var p in ((JObject)context.Variables[\"payload\"])) { if (p.Key == \"name\") { return (string)p.Value; } } return \"none\"; }",
+                s("x"),
+            ),
+        ],
+    );
+}
+
 #[test]
 fn linq() {
     let f = common::Fixture::new();
@@ -882,6 +917,16 @@ fn refusals() {
             "cannot compare string with int",
         ),
         (
+            "@{ try { return 1; } finally { } }",
+            (1, 22),
+            "`try` needs its `catch`",
+        ),
+        (
+            "@{ foreach (var c in 5) { } return 1; }",
+            (1, 22),
+            "int cannot be enumerated",
+        ),
+        (
             "@(Regex.IsMatch(\"a\", \"(?<=x)a\"))",
             (1, 3),
             "look-around, including look-ahead and look-behind, is not supported",
@@ -911,9 +956,9 @@ fn refusals() {
             "use one of its members",
         ),
         (
-            "@{ foreach (var h in context.Request.Headers) { } return 1; }",
+            "@{ while (true) { } return 1; }",
             (1, 4),
-            "LINQ",
+            "`while` statements are outside the supported surface",
         ),
         (
             "@{ var x = 1; }",

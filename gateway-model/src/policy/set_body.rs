@@ -89,16 +89,102 @@ impl SetBodySpec {
 
 /// A Liquid template, parsed; its error on one line.
 pub fn liquid(text: &str) -> Result<liquid::Template, String> {
-    LIQUID.parse(text).map_err(|e| {
+    LIQUID.parse(&filter_names(text)).map_err(|e| {
         let text = e.to_string();
         let one: Vec<&str> = text.split_whitespace().collect();
         format!("Liquid template: {}", one.join(" "))
     })
 }
 
+/// APIM's Liquid (DotLiquid) names filters in C#'s case (`Replace`,
+/// `Default`, `DividedBy`); the `liquid` crate in Shopify's (`replace`,
+/// `default`, `divided_by`). A filter name after `|` inside `{{ }}` or
+/// `{% %}` that starts with a capital is written the crate's way; text
+/// outside tags is left as it is.
+fn filter_names(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('|') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_tag = false;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        out.push(c);
+        let next = text[i + c.len_utf8()..].chars().next();
+        match (c, next) {
+            ('{', Some('{' | '%')) if !in_tag => in_tag = true,
+            ('}' | '%', Some('}')) if in_tag => in_tag = false,
+            ('|', _) if in_tag => {
+                while let Some((_, ' ')) = chars.peek() {
+                    out.push(' ');
+                    chars.next();
+                }
+                let start = chars.peek().map_or(text.len(), |(j, _)| *j);
+                let len = text[start..]
+                    .find(|c: char| !c.is_ascii_alphanumeric())
+                    .unwrap_or(text.len() - start);
+                let name = &text[start..start + len];
+                if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    out.push_str(&snake_case(name));
+                    for _ in 0..name.chars().count() {
+                        chars.next();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out.into()
+}
+
+/// `DividedBy` -> `divided_by`; DotLiquid's `TruncateWords` is the
+/// crate's `truncatewords`.
+fn snake_case(name: &str) -> String {
+    if name == "TruncateWords" {
+        return "truncatewords".into();
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotliquid_filter_names_become_the_crate_s() {
+        for (apim, crate_form) in [
+            (
+                "{{ body.a | Replace: 'x', 'y' }}",
+                "{{ body.a | replace: 'x', 'y' }}",
+            ),
+            (
+                "{{ n | DividedBy: 2 | Default: 0 }}|Keep",
+                "{{ n | divided_by: 2 | default: 0 }}|Keep",
+            ),
+            ("{% assign t = s |Upcase %}", "{% assign t = s |upcase %}"),
+            ("{{ s | TruncateWords: 3 }}", "{{ s | truncatewords: 3 }}"),
+            (
+                "{{ s | upcase }} A | Replace",
+                "{{ s | upcase }} A | Replace",
+            ),
+            ("no tags | Here", "no tags | Here"),
+        ] {
+            assert_eq!(filter_names(apim), crate_form, "{apim}");
+        }
+        let t = liquid("{{ 'a-b' | Replace: '-', '+' | Upcase }}").unwrap();
+        assert_eq!(t.render(&liquid::Object::new()).unwrap(), "A+B");
+    }
 
     fn parse(s: &str) -> Result<SetBodySpec, String> {
         SetBodySpec::parse(serde_yaml::from_str(s).unwrap())
