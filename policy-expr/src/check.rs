@@ -1625,6 +1625,19 @@ impl Checker {
                         }
                         want
                     }
+                    // C# infers `T` of `GetValueOrDefault<T>(key, T default)`
+                    // from the default: `Variables.GetValueOrDefault("a", "")`
+                    // is a string.
+                    None if value_ty == Ty::Object => match args.get(1) {
+                        Some(Arg {
+                            name: None,
+                            value: ArgValue::Expr(d),
+                        }) => match self.expr(d)?.1 {
+                            Ty::Null | Ty::Void => Ty::Object,
+                            t => t,
+                        },
+                        _ => Ty::Object,
+                    },
                     None => value_ty,
                 };
                 let a = self.sig(e, args, &[str_(), out.clone()], 1)?;

@@ -760,6 +760,34 @@ fn regex() {
     );
 }
 
+/// `Variables.GetValueOrDefault(name, default)` is of the default's type,
+/// as C# infers it.
+#[test]
+fn variable_defaults_give_their_type() {
+    let f = common::Fixture::new();
+    run_table(
+        &f,
+        &[
+            (
+                "@(context.Variables.GetValueOrDefault(\"maxAge\", \"\").Length)",
+                i(3),
+            ),
+            (
+                "@(context.Variables.GetValueOrDefault(\"nope\", \"a,b\").Contains(\",\"))",
+                b(true),
+            ),
+            (
+                "@(context.Variables.GetValueOrDefault(\"count\", 0) + 1)",
+                i(4),
+            ),
+            (
+                "@(context.Variables.GetValueOrDefault(\"nope\", 5) * 2)",
+                i(10),
+            ),
+        ],
+    );
+}
+
 /// `try`/`catch` and `foreach`, as real documents write them.
 #[test]
 fn try_catch_and_foreach() {

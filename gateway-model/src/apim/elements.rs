@@ -346,16 +346,9 @@ const ELEMENTS: &[Element] = &[
                 "",
                 NotYet("redirects are passed to the client; remove it"),
             ),
-            (
-                "buffer-request-body",
-                "",
-                NotYet("bodies are streamed; remove it"),
-            ),
-            (
-                "buffer-response",
-                "",
-                NotYet("bodies are streamed; remove it"),
-            ),
+            ("buffer-request-body", "buffer_request_body", Bool),
+            // Responses stream either way; buffering them changes no answer.
+            ("buffer-response", "", Bool),
             (
                 "fail-on-error-status-code",
                 "",

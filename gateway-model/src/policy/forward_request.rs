@@ -1,5 +1,7 @@
-//! `forward-request` (backend section): how the request is sent; here the
-//! time the backend has to send its response headers (504 after).
+//! `forward-request` (backend section): how the request is sent: the time
+//! the backend has to send its response headers (504 after), and whether
+//! the client's body is read into memory first so that `retry` can send
+//! it again (`buffer_request_body`; a streamed body is sent once).
 
 use std::time::Duration;
 
@@ -11,11 +13,16 @@ use serde_yaml::Value;
 struct File {
     /// Seconds until the response headers must arrive.
     timeout: u64,
+    /// Read the body whole (up to the gateway's body limit) so a retry
+    /// can resend it.
+    #[serde(default)]
+    buffer_request_body: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardRequestSpec {
     pub timeout: Duration,
+    pub buffer_request_body: bool,
 }
 
 impl ForwardRequestSpec {
@@ -26,6 +33,7 @@ impl ForwardRequestSpec {
         }
         Ok(ForwardRequestSpec {
             timeout: Duration::from_secs(f.timeout),
+            buffer_request_body: f.buffer_request_body,
         })
     }
 }

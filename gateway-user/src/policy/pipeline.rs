@@ -222,6 +222,15 @@ impl Pipeline {
         })
     }
 
+    /// Whether `forward-request` asks for the client's body in memory
+    /// (so a retry can send it again).
+    pub fn buffers_request_body(&self) -> bool {
+        self.backend.iter().rev().any(|p| match &**p {
+            Policy::ForwardRequest(f) => f.buffer_request_body,
+            _ => false,
+        })
+    }
+
     /// The `retry` policy of the backend section, if any.
     pub fn retry(&self) -> Option<&super::Retry> {
         self.backend.iter().rev().find_map(|p| match &**p {

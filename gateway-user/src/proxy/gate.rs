@@ -348,6 +348,12 @@ impl Admitted<'_> {
         retry.retries(status, headers, facts.as_ref())
     }
 
+    /// Whether the body is read into memory before it is sent, so that
+    /// `retry` can send it again (`forward-request buffer_request_body`).
+    pub fn buffers_body(&self) -> bool {
+        self.pipeline.retry().is_some() && self.pipeline.buffers_request_body()
+    }
+
     /// The backend timeout set by `forward-request`, if any.
     pub fn timeout(&self) -> Option<std::time::Duration> {
         self.pipeline.forward_timeout()

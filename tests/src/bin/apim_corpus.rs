@@ -180,8 +180,8 @@ fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
             || before.ends_with("to=\"")
         {
             2 // an address
-        } else if before.ends_with("template=\"") {
-            1 // a path
+        } else if before.ends_with("template=\"") || before.ends_with('\\') {
+            1 // a path (also after a pattern's `\`: `^\{{base}}$` is `^\/base$`)
         } else {
             0 // a word
         };

@@ -545,8 +545,8 @@ fn bad_cache_settings_are_refused_with_one_line() {
             "vary_by_developer_groups",
         ),
         (
-            "{cache-lookup-value: {key: k, variable_name: v}}",
-            "write header_name",
+            "{cache-lookup-value: {key: k, variable_name: v, header_name: x-v}}",
+            "give variable_name or header_name, not both",
         ),
     ] {
         let cat = dir.write(

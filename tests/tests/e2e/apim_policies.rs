@@ -378,3 +378,77 @@ apis:
     assert_eq!(fetch(&["-d", "payload", &gw.url("/posted/x")]).status, 503);
     assert_eq!(posted_hits.load(Ordering::SeqCst), 1);
 }
+
+/// A backend that answers 503 to its first `failures` requests, then 200,
+/// keeping every request body it received.
+fn recording_flaky_backend(
+    failures: usize,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let n = {
+                let mut all = kept.lock().unwrap();
+                all.push(String::from_utf8_lossy(&body).into_owned());
+                all.len()
+            };
+            let status = if n <= failures {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (port, bodies)
+}
+
+/// APIM's `<forward-request buffer-request-body="true" />`: the body is
+/// read whole first, so `retry` sends the same body every time.
+#[test]
+fn a_buffered_body_is_sent_again_on_retry() {
+    let (port, bodies) = recording_flaky_backend(2);
+    let apis = format!(
+        "[[apis]]\nname = \"orders\"\npath = \"/orders\"\nbackend = \"http://127.0.0.1:{port}\"\n"
+    );
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <backend>
+    <retry condition="@(context.Response.StatusCode == 503)" count="3" interval="0">
+      <forward-request timeout="10" buffer-request-body="true" buffer-response="false" />
+    </retry>
+  </backend>
+</policies>"#;
+    let catalog = format!(
+        "apis:\n  - name: orders\n    subscription_required: false\n    policies: |\n{}",
+        edgegw_tests::apim::block(policy, 6)
+    );
+    let gw = ApimGateway::start("retrybody", &apis, &catalog);
+    let r = fetch(&["--data-binary", "order #1", &gw.url("/orders/x")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        *bodies.lock().unwrap(),
+        ["order #1", "order #1", "order #1"]
+    );
+}
