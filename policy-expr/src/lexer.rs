@@ -4,7 +4,10 @@
 
 use logos::Logos;
 
-use crate::{ast::Span, error::LoadError};
+use crate::{
+    ast::{BinOp, Span},
+    error::LoadError,
+};
 
 #[derive(Logos, Clone, Debug, PartialEq)]
 #[logos(skip r"[ \t\r\n\f]+")]
@@ -91,9 +94,19 @@ pub enum Tok {
     Percent,
     #[token("=")]
     Assign,
+    /// `+=`, `-=`, `*=`, `/=` (statements only).
+    #[token("+=", |_| BinOp::Add)]
+    #[token("-=", |_| BinOp::Sub)]
+    #[token("*=", |_| BinOp::Mul)]
+    #[token("/=", |_| BinOp::Div)]
+    CompoundAssign(BinOp),
+    /// `++` and `--` (statements only: `i++;`).
+    #[token("++", |_| BinOp::Add)]
+    #[token("--", |_| BinOp::Sub)]
+    Step(BinOp),
     /// Operators C# has and the surface does not: refused by the parser
     /// with the alternative.
-    #[regex(r"\+\+|--|\+=|-=|\*=|/=|&|\||\^|~|<<|>>|\?\?=")]
+    #[regex(r"&|\||\^|~|<<|>>|\?\?=")]
     Unsupported,
 }
 

@@ -411,6 +411,38 @@ impl Parser {
                     _ => {
                         if let Some(ty) = self.decl_type() {
                             out.push(self.decl(Some(ty), span)?);
+                        } else if let Some(Tok::CompoundAssign(op) | Tok::Step(op)) =
+                            self.peek_at(1).cloned()
+                        {
+                            // `x += e;` and `x++;` are `x = x + e;`, `x = x + 1;`.
+                            let step = matches!(self.peek_at(1), Some(Tok::Step(_)));
+                            self.pos += 2;
+                            let name_span = span;
+                            let rhs = if step {
+                                Expr {
+                                    kind: ExprKind::Int(1),
+                                    span: name_span,
+                                }
+                            } else {
+                                self.expr()?
+                            };
+                            self.expect(&Tok::Semi, "`;`")?;
+                            let value = Expr {
+                                kind: ExprKind::Binary(
+                                    op,
+                                    Box::new(Expr {
+                                        kind: ExprKind::Name(word.clone()),
+                                        span: name_span,
+                                    }),
+                                    Box::new(rhs),
+                                ),
+                                span: name_span,
+                            };
+                            out.push(Stmt::Assign {
+                                name: word,
+                                value,
+                                span,
+                            });
                         } else if matches!(self.peek_at(1), Some(Tok::Assign)) {
                             self.pos += 2;
                             let value = self.expr()?;
@@ -545,6 +577,17 @@ impl Parser {
             let Some((op, l, r)) = self.peek().and_then(binop) else {
                 if let Some(Tok::Unsupported) = self.peek() {
                     return Err(unsupported_op(self));
+                }
+                if let Some(Tok::CompoundAssign(_) | Tok::Step(_)) = self.peek() {
+                    return Err(LoadError::new(
+                        self.span(),
+                        &self.describe(),
+                        format!(
+                            "`{}` updates a variable only as a statement",
+                            self.describe()
+                        ),
+                        "write it on its own: `x += 1;` or `x++;`",
+                    ));
                 }
                 break;
             };
@@ -906,6 +949,12 @@ fn unsupported_op(p: &Parser) -> LoadError {
 fn describe(tok: &Tok) -> String {
     let text = match tok {
         Tok::Ident(s) | Tok::Integer(s) | Tok::Double(s) => return s.clone(),
+        Tok::CompoundAssign(BinOp::Add) => "+=",
+        Tok::CompoundAssign(BinOp::Sub) => "-=",
+        Tok::CompoundAssign(BinOp::Mul) => "*=",
+        Tok::CompoundAssign(_) => "/=",
+        Tok::Step(BinOp::Add) => "++",
+        Tok::Step(_) => "--",
         Tok::Str(Some(s)) | Tok::Verbatim(s) => return format!("{s:?}"),
         Tok::Char(Some(c)) => return format!("'{c}'"),
         Tok::Str(None) | Tok::Char(None) | Tok::Comment => "literal",

@@ -816,6 +816,14 @@ fn try_catch_and_foreach() {
                 i(6),
             ),
             (
+                "@{ int sum = 10; int count = 0; foreach (var n in new[] { 1, 2, 3 }) { sum += n; sum -= 1; count++; } sum *= 2; count--; return sum + count * 100; }",
+                i(226),
+            ),
+            (
+                "@{ var text = \"a\"; text += \"b\" + context.Request.Method; return text; }",
+                s("abPOST"),
+            ),
+            (
                 "@{ foreach (var p in ((JObject)context.Variables[\"payload\"])) { if (p.Key == \"name\") { return (string)p.Value; } } return \"none\"; }",
                 s("x"),
             ),
@@ -982,6 +990,16 @@ fn refusals() {
             "@(new JProperty(\"a\", context.Request))",
             (1, 22),
             "use one of its members",
+        ),
+        (
+            "@(context.Request.Headers.Count += 1)",
+            (1, 33),
+            "`+=` updates a variable only as a statement",
+        ),
+        (
+            "@{ var n = 1; n += \"x\"; return n; }",
+            (1, 15),
+            "this is string where int is expected",
         ),
         (
             "@{ while (true) { } return 1; }",
