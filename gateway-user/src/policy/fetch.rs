@@ -68,8 +68,8 @@ fn connector(connect_timeout: Duration) -> Result<HttpsConnector<HttpConnector>,
 
 type Shared = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// The client of the requests policies send (`send-request`): built once,
-/// so its connections are kept for the next request.
+/// The client of every request the gateway sends itself: built once, so
+/// its connections are kept for the next request.
 fn shared() -> Result<&'static Shared, String> {
     static CLIENT: OnceLock<Result<Shared, String>> = OnceLock::new();
     CLIENT
@@ -116,18 +116,11 @@ async fn send_json<T: serde::de::DeserializeOwned>(
     url: &str,
     request: hyper::Request<Full<Bytes>>,
 ) -> Result<T, String> {
-    let client: Client<_, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(connector(TIMEOUT)?);
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
-        .await
-        .map_err(|_| format!("{url}: no answer within {TIMEOUT:?}"))?
-        .map_err(|e| format!("{url}: {e}"))?;
-    let status = response.status();
-    let body = Limited::new(response.into_body(), MAX_BYTES)
-        .collect()
+    let (parts, body) = send(request, TIMEOUT, MAX_BYTES)
         .await
         .map_err(|e| format!("{url}: {e}"))?
-        .to_bytes();
+        .into_parts();
+    let status = parts.status;
     if !status.is_success() {
         // An OAuth error answer says why (`error_description`).
         let why = serde_json::from_slice::<serde_json::Value>(&body)

@@ -342,19 +342,28 @@ fn set_backends<'a>(policies: &'a [Arc<Policy>], out: &mut Vec<&'a crate::config
 /// `set-method`: the method the backend gets; an expression's value is
 /// checked as a literal is when loaded.
 fn set_method(spec: &SetMethodSpec, ctx: &mut Ctx) -> Option<Answer> {
-    let method = match spec {
-        SetMethodSpec::Literal(m) => m.clone(),
-        SetMethodSpec::Expr(e) => {
-            let method = super::expr::text(e, ctx)
-                .and_then(|t| set_method::method(&t).map_err(|m| super::expr::message(e, &m)));
-            match method {
-                Ok(m) => m,
-                Err(err) => return Some(super::expr::failure("set-method", e, &err)),
-            }
+    match method_of(spec, ctx, "set-method") {
+        Ok(m) => {
+            ctx.set_method = Some(m);
+            None
         }
-    };
-    ctx.set_method = Some(method);
-    None
+        Err(failed) => Some(*failed),
+    }
+}
+
+/// The method a `set-method` setting gives for this request (`policy`'s,
+/// for its failure): a literal, or an expression's text checked as one.
+pub(super) fn method_of(
+    spec: &SetMethodSpec,
+    ctx: &Ctx,
+    policy: &'static str,
+) -> Result<hyper::Method, Box<Answer>> {
+    match spec {
+        SetMethodSpec::Literal(m) => Ok(m.clone()),
+        SetMethodSpec::Expr(e) => super::expr::text(e, ctx)
+            .and_then(|t| set_method::method(&t).map_err(|m| super::expr::message(e, &m)))
+            .map_err(|err| Box::new(super::expr::failure(policy, e, &err))),
+    }
 }
 
 /// The policies of a section with each `choose` replaced by the branch

@@ -10,7 +10,6 @@ use edgegw_policy_expr::{KeptResponse as Kept, Value};
 use gateway_model::policy::{
     expr::Text,
     send_request::{SendRequestSpec, check_url},
-    set_method::{self, SetMethodSpec},
 };
 use http_body_util::Full;
 use hyper::{HeaderMap, Method, StatusCode, header};
@@ -20,6 +19,7 @@ use super::{
     context::Ctx,
     expr::{self, Facts, Failed},
     fetch,
+    pipeline::method_of,
     respond::{Answer, refusal},
     set_header::SetHeader,
 };
@@ -31,6 +31,8 @@ const MAX_ANSWER: usize = 8 << 20;
 #[derive(Debug)]
 pub struct SendRequest {
     spec: SendRequestSpec,
+    /// A literal URL, parsed once (checked when the spec was loaded).
+    url: Option<hyper::Uri>,
     headers: Vec<SetHeader>,
 }
 
@@ -45,6 +47,10 @@ enum Failure {
 impl SendRequest {
     pub fn new(spec: &SendRequestSpec) -> Self {
         SendRequest {
+            url: match &spec.url {
+                Text::Literal(u) => check_url(u).ok(),
+                Text::Expr(_) => None,
+            },
             headers: spec.headers.iter().map(SetHeader::new).collect(),
             spec: spec.clone(),
         }
@@ -86,26 +92,22 @@ impl SendRequest {
     /// nothing, then the URL, method, headers and body the spec gives.
     fn request(&self, ctx: &Ctx) -> Result<hyper::Request<Full<Bytes>>, Failure> {
         let facts = Facts::of(ctx);
-        let url = match &self.spec.url {
-            Text::Literal(u) => u.clone(),
-            Text::Expr(e) => expr::text(e, ctx)
-                .map_err(|err| Failure::Expression(Box::new(expr::failure(POLICY, e, &err))))?,
-        };
-        let uri = check_url(&url).map_err(|why| Failure::Request("InvalidUrl", why))?;
-        let mut method = if self.spec.copy {
-            ctx.current_method().clone()
-        } else {
-            Method::GET
-        };
-        match &self.spec.method {
-            None => {}
-            Some(SetMethodSpec::Literal(m)) => method = m.clone(),
-            Some(SetMethodSpec::Expr(e)) => {
-                method = expr::text(e, ctx)
-                    .and_then(|t| set_method::method(&t).map_err(|m| expr::message(e, &m)))
+        let uri = match (&self.url, &self.spec.url) {
+            (Some(uri), _) => uri.clone(),
+            (None, Text::Expr(e)) => {
+                let url = expr::text(e, ctx)
                     .map_err(|err| Failure::Expression(Box::new(expr::failure(POLICY, e, &err))))?;
+                check_url(&url).map_err(|why| Failure::Request("InvalidUrl", why))?
             }
-        }
+            (None, Text::Literal(u)) => {
+                check_url(u).map_err(|why| Failure::Request("InvalidUrl", why))?
+            }
+        };
+        let method = match &self.spec.method {
+            Some(spec) => method_of(spec, ctx, POLICY).map_err(Failure::Expression)?,
+            None if self.spec.copy => ctx.current_method().clone(),
+            None => Method::GET,
+        };
         let mut headers = if self.spec.copy {
             copied(ctx.headers)
         } else {
