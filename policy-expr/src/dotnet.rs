@@ -254,8 +254,45 @@ pub fn json_to_string(v: &serde_json::Value, indented: bool) -> String {
     }
 }
 
-/// `string.Format`: `{0}`, `{1}`, ... replaced by the arguments, `{0:F}`
-/// formats (dates and GUIDs), `{{` and `}}` literal braces.
+/// An integer by a standard numeric format: `D4` (zero-padded), `X`/`x`
+/// (hexadecimal), `N0` (thousands separators); others are refused.
+fn number_format(n: i64, format: &str) -> Result<String, &'static str> {
+    const BAD: &str = "Format specifier was invalid.";
+    let (kind, digits) = format.split_at(format.len().min(1));
+    let digits: usize = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().map_err(|_| BAD)?
+    };
+    Ok(match kind {
+        "D" | "d" => {
+            let sign = if n < 0 { "-" } else { "" };
+            format!("{sign}{:0digits$}", n.unsigned_abs())
+        }
+        "X" => format!("{n:0digits$X}"),
+        "x" => format!("{n:0digits$x}"),
+        "N" | "n" if digits == 0 => {
+            let plain = n.unsigned_abs().to_string();
+            let mut grouped = String::new();
+            for (i, c) in plain.chars().enumerate() {
+                if i > 0 && (plain.len() - i) % 3 == 0 {
+                    grouped.push(',');
+                }
+                grouped.push(c);
+            }
+            if n < 0 {
+                format!("-{grouped}")
+            } else {
+                grouped
+            }
+        }
+        _ => return Err(BAD),
+    })
+}
+
+/// `string.Format`: `{0}`, `{1}`, ... replaced by the arguments,
+/// `{0,5}`/`{0,-5}` padded, `{0:F}` formats (dates, GUIDs, integers),
+/// `{{` and `}}` literal braces.
 pub fn string_format(
     format: &str,
     args: &[crate::value::Value<'_>],
@@ -279,18 +316,31 @@ pub fn string_format(
                     Some((i, s)) => (i, Some(s)),
                     None => (inner.as_str(), None),
                 };
+                let (index, width) = match index.split_once(',') {
+                    Some((i, w)) => (i, w.trim().parse::<i32>().map_err(|_| BAD)?),
+                    None => (index, 0),
+                };
                 let index: usize = index.trim().parse().map_err(|_| BAD)?;
                 let arg = args.get(index).ok_or(
                     "Index (zero based) must be greater than or equal to zero and less than the size of the argument list.",
                 )?;
-                match (arg, spec) {
+                let text = match (arg, spec) {
                     (crate::value::Value::DateTime(d), Some(f)) => {
-                        out.push_str(&datetime_format(*d, f).map_err(|_| BAD)?)
+                        datetime_format(*d, f).map_err(|_| BAD)?
                     }
-                    (crate::value::Value::Guid(g), Some(f)) => {
-                        out.push_str(&guid_format(*g, f).ok_or(BAD)?)
-                    }
-                    (v, _) => write!(out, "{v}").expect("writing to a String"),
+                    (crate::value::Value::Guid(g), Some(f)) => guid_format(*g, f).ok_or(BAD)?,
+                    (crate::value::Value::Int(n), Some(f)) => number_format(i64::from(*n), f)?,
+                    (crate::value::Value::Long(n), Some(f)) => number_format(*n, f)?,
+                    (v, _) => v.to_string(),
+                };
+                // `{0,5}` pads on the left to 5 characters, `{0,-5}` on the right.
+                let pad = (width.unsigned_abs() as usize).saturating_sub(text.chars().count());
+                if width > 0 {
+                    out.extend(std::iter::repeat_n(' ', pad));
+                }
+                out.push_str(&text);
+                if width < 0 {
+                    out.extend(std::iter::repeat_n(' ', pad));
                 }
             }
             '}' => return Err(BAD),
@@ -522,6 +572,23 @@ mod tests {
         assert!(string_format("{3}", &args).is_err());
         assert!(string_format("{x}", &args).is_err());
         assert!(string_format("a}b", &args).is_err());
+        // Alignment and integer formats (outputs of .NET's String.Format).
+        let n = [Value::Int(42), Value::Long(-1234567)];
+        let cases = [
+            ("[{0,5}]", "[   42]"),
+            ("[{0,-5}]", "[42   ]"),
+            ("{0:D5}", "00042"),
+            ("{1:D9}", "-001234567"),
+            ("{0:X}", "2A"),
+            ("{0:x4}", "002a"),
+            ("{1:N0}", "-1,234,567"),
+            ("[{0,6:D3}]", "[   042]"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(string_format(f, &n).unwrap(), want, "{f}");
+        }
+        assert!(string_format("{0:Q}", &n).is_err());
+        assert!(string_format("{0,x}", &n).is_err());
     }
 
     #[test]

@@ -32,10 +32,12 @@ pub enum Tok {
     Verbatim(String),
     #[regex(r"'([^'\\\n]|\\u[0-9a-fA-F]{4}|\\.)'", |l| unescape(&l.slice()[1..l.slice().len() - 1]).and_then(|s| one_char(&s)))]
     Char(Option<char>),
-    /// Interpolated strings are outside the surface; lexed so that the
-    /// refusal can say what to write instead.
-    #[regex(r#"\$@?"([^"\\\n]|\\.)*""#)]
-    Interpolated,
+    /// `$"..."` (and `$@"..."`): the text between the quotes, holes as
+    /// written, and whether it is verbatim (`interpolate.rs`).
+    #[token("$\"", |l| interpolated(l, false))]
+    #[token("$@\"", |l| interpolated(l, true))]
+    #[token("@$\"", |l| interpolated(l, true))]
+    Interpolated((String, bool)),
     #[token("(")]
     LParen,
     #[token(")")]
@@ -140,8 +142,14 @@ fn verbatim(lex: &mut logos::Lexer<Tok>) -> Option<String> {
     None
 }
 
+fn interpolated(lex: &mut logos::Lexer<Tok>, verbatim: bool) -> Option<(String, bool)> {
+    let (text, len) = crate::interpolate::scan(lex.remainder(), verbatim)?;
+    lex.bump(len);
+    Some((text, verbatim))
+}
+
 /// Decodes C#'s simple escapes; `None` for one the surface does not know.
-fn unescape(s: &str) -> Option<String> {
+pub fn unescape(s: &str) -> Option<String> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -212,7 +220,7 @@ pub fn tokens(src: &str, base: (u32, u32)) -> Result<Vec<(Tok, Span)>, LoadError
             Ok(tok) => out.push((tok, span)),
             Err(()) => {
                 let what = slice.chars().next().unwrap_or(' ');
-                let hint = if what == '"' || what == '\'' {
+                let hint = if what == '"' || what == '\'' || what == '$' {
                     "close the literal on the same line"
                 } else {
                     "remove it; the expression language is the C# subset listed in the README"
@@ -253,6 +261,13 @@ mod tests {
         );
         assert!(t("\"\\q\"").unwrap_err().problem.contains("escape"));
         assert!(t("#").unwrap_err().problem.contains("unexpected character"));
-        assert_eq!(t("$\"a{b}\"").unwrap(), [Tok::Interpolated]);
+        assert_eq!(
+            t("$\"a{b}\" $@\"x\ny\"").unwrap(),
+            [
+                Tok::Interpolated(("a{b}".into(), false)),
+                Tok::Interpolated(("x\ny".into(), true))
+            ]
+        );
+        assert!(t("$\"open").is_err());
     }
 }

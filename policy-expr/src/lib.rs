@@ -21,6 +21,7 @@ mod check;
 mod dotnet;
 mod error;
 mod eval;
+mod interpolate;
 mod ir;
 mod jwt;
 mod lexer;

@@ -6,7 +6,8 @@
 use crate::{
     ast::{Arg, ArgValue, BinOp, Expr, ExprKind, Source, Span, Stmt, TypeName, UnOp},
     error::LoadError,
-    lexer::{Tok, tokens},
+    interpolate,
+    lexer::{Lines, Tok, tokens, unescape},
 };
 
 /// How deep a tree may nest: deeper is refused. Counted on the tree, so
@@ -828,14 +829,7 @@ impl Parser {
                 self.expect(&Tok::RParen, "`)`")?;
                 return Ok(e);
             }
-            Tok::Interpolated => {
-                return Err(LoadError::new(
-                    span,
-                    "$\"",
-                    "interpolated strings are outside the supported surface",
-                    "write String.Concat(\"a\", x) or string.Format(\"a{0}\", x)",
-                ));
-            }
+            Tok::Interpolated((raw, verbatim)) => self.interpolated(&raw, verbatim, span)?,
             other => {
                 self.pos -= 1;
                 return Err(LoadError::new(
@@ -851,6 +845,103 @@ impl Parser {
 }
 
 impl Parser {
+    /// `$"a{x}b{y:F2}"` as `string.Format("a{0}b{1:F2}", x, y)`; without
+    /// holes, the text.
+    fn interpolated(&mut self, raw: &str, verbatim: bool, span: Span) -> R<ExprKind> {
+        let bad =
+            |problem: &str, hint: &str| LoadError::new(span, &format!("$\"{raw}\""), problem, hint);
+        let parts =
+            interpolate::parts(raw).map_err(|p| bad(p, "write `{{` and `}}` for braces"))?;
+        let decode = |text: &str| {
+            if verbatim {
+                Some(text.replace("\"\"", "\""))
+            } else {
+                unescape(text)
+            }
+        };
+        // Where the text starts: after `$"`, or `$@"`.
+        let base = (span.line, span.column + if verbatim { 3 } else { 2 });
+        let lines = Lines::new(raw);
+        let (mut format, mut args) = (String::new(), Vec::new());
+        for part in parts {
+            match part {
+                interpolate::Part::Text(text) => {
+                    format.push_str(&decode(text).ok_or_else(|| {
+                        bad(
+                            "unknown escape sequence",
+                            "use \\n, \\r, \\t, \\\\, \\\", \\' or \\uXXXX",
+                        )
+                    })?);
+                }
+                interpolate::Part::Hole { expr, at, spec } => {
+                    let at = lines.span(raw, at).offset(base);
+                    let toks = tokens(expr, (at.line, at.column))?;
+                    let end = toks.last().map_or(at, |t| t.1);
+                    let mut inner = Parser {
+                        toks,
+                        pos: 0,
+                        end,
+                        depth: self.depth,
+                    };
+                    let e = inner.expr().map_err(|e| {
+                        if spec.starts_with(':') && expr.contains('?') {
+                            bad(
+                                "a `:` in a hole starts its format",
+                                "write a conditional in a hole in parentheses: {(a ? b : c)}",
+                            )
+                        } else {
+                            e
+                        }
+                    })?;
+                    if let Some((_, span)) = inner.toks.get(inner.pos) {
+                        return Err(LoadError::new(
+                            *span,
+                            &inner.describe(),
+                            "unexpected text in an interpolation hole",
+                            "write a conditional in a hole in parentheses: {(a ? b : c)}",
+                        ));
+                    }
+                    format.push_str(&format!("{{{}{spec}}}", args.len()));
+                    args.push(Arg {
+                        name: None,
+                        value: ArgValue::Expr(e),
+                    });
+                }
+            }
+        }
+        if args.is_empty() {
+            return Ok(ExprKind::Str(format.replace("{{", "{").replace("}}", "}")));
+        }
+        let text = Expr {
+            kind: ExprKind::Str(format),
+            span,
+        };
+        args.insert(
+            0,
+            Arg {
+                name: None,
+                value: ArgValue::Expr(text),
+            },
+        );
+        let string = Expr {
+            kind: ExprKind::Name("string".into()),
+            span,
+        };
+        let callee = Expr {
+            kind: ExprKind::Member {
+                recv: Box::new(string),
+                name: "Format".into(),
+                type_args: Vec::new(),
+                null_safe: false,
+            },
+            span,
+        };
+        Ok(ExprKind::Call {
+            callee: Box::new(callee),
+            args,
+        })
+    }
+
     /// After `new`: `JObject(...)`, `JProperty(...)`, `JArray(...)`,
     /// `T[] { ... }` or `[] { ... }`.
     fn new_expr(&mut self, span: Span) -> R<ExprKind> {
@@ -958,7 +1049,7 @@ fn describe(tok: &Tok) -> String {
         Tok::Str(Some(s)) | Tok::Verbatim(s) => return format!("{s:?}"),
         Tok::Char(Some(c)) => return format!("'{c}'"),
         Tok::Str(None) | Tok::Char(None) | Tok::Comment => "literal",
-        Tok::Interpolated => "$\"...\"",
+        Tok::Interpolated(_) => "$\"...\"",
         Tok::LParen => "(",
         Tok::RParen => ")",
         Tok::LBrace => "{",

@@ -392,6 +392,19 @@ fn strings() {
             ("@(\"7\".PadLeft(3, '0'))", s("007")),
             ("@(string.Format(\"{0}-{1}\", \"a\", 2))", s("a-2")),
             ("@(string.Format(\"{{{0}}}\", \"x\"))", s("{x}")),
+            // Interpolated strings mean what string.Format does.
+            ("@($\"id={context.Subscription.Id}!\")", s("id=sub-1!")),
+            (
+                "@($\"{{{1 + 2}}} {\"a\\\"b\"} {(true ? 1 : 2)}\")",
+                s("{3} a\"b 1"),
+            ),
+            ("@($\"[{7,3}][{7:D3}]\\t\")", s("[  7][007]\t")),
+            ("@($@\"a\"\"{\"b\".ToUpper()}\\n\")", s("a\"B\\n")),
+            ("@($\"plain {{x}}\")", s("plain {x}")),
+            (
+                "@($\"{context.Request.Headers.GetValueOrDefault(\"a\", \"b\")}\".Length)",
+                i(1),
+            ),
             ("@(String.Concat(\"a\", \"b\", 3))", s("ab3")),
             (
                 "@(String.Concat(context.Subscription.Id, \"-x\"))",
@@ -972,7 +985,10 @@ fn refusals() {
             (1, 32),
             "a group is found by its number or name, not bool",
         ),
-        ("@($\"a{1}\")", (1, 3), "String.Concat"),
+        ("@($\"a}\")", (1, 3), "write `{{` and `}}` for braces"),
+        ("@($\"a{ }\")", (1, 3), "an empty hole"),
+        ("@($\"a{x ? 1 : 2}\")", (1, 3), "starts its format"),
+        ("@($\"a{1 2}\")", (1, 9), "in parentheses"),
         ("@(new Random())", (1, 3), "new JObject(new JProperty"),
         (
             "@(new JObject(\"a\"))",
