@@ -233,6 +233,12 @@ pub enum Stmt {
         value: Expr,
         span: Span,
     },
+    /// `x["a"][0] = e;`: changes the JSON in local `x` at that place.
+    SetIndex {
+        target: Expr,
+        value: Expr,
+        span: Span,
+    },
     Expr(Expr),
     If {
         cond: Expr,

@@ -16,6 +16,8 @@ use crate::{
 
 type R<T> = Result<T, LoadError>;
 
+mod json_edit;
+
 /// A checked expression: what the evaluator runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checked {
@@ -39,6 +41,7 @@ pub fn check(src: &Source) -> R<Checked> {
             (Body::Expr(node), ty)
         }
         Source::Block(stmts) => {
+            c.edited = json_edit::edited(stmts);
             let ir = c.block(stmts)?;
             if !returns(stmts) {
                 let span = stmts.last().map_or(Span::new(1, 1), stmt_span);
@@ -106,6 +109,7 @@ fn stmt_span(s: &Stmt) -> Span {
     match s {
         Stmt::Decl { span, .. }
         | Stmt::Assign { span, .. }
+        | Stmt::SetIndex { span, .. }
         | Stmt::If { span, .. }
         | Stmt::Try { span, .. }
         | Stmt::Foreach { span, .. } => *span,
@@ -149,6 +153,8 @@ struct Checker {
     scope: Vec<(String, u16, Ty)>,
     next: u16,
     returns: Vec<(Ty, Span)>,
+    /// Locals whose JSON the block changes (`json_edit`).
+    edited: std::collections::HashSet<String>,
 }
 
 fn lit(v: Value<'static>) -> Node {
@@ -248,6 +254,7 @@ impl Checker {
                     (Some(tn), None) => (lit(Value::Null), Ty::from_name(tn)),
                     (None, None) => unreachable!("the parser requires an initial value for var"),
                 };
+                self.refuse_shared(name, init.as_ref(), &t, *span)?;
                 let slot = self.declare(name, t, *span)?;
                 IrStmt::Set(slot, node)
             }
@@ -262,9 +269,18 @@ impl Checker {
                     ));
                 };
                 let node = self.expect(value, &ty)?;
+                self.refuse_shared(name, Some(value), &ty, *span)?;
                 IrStmt::Set(slot, node)
             }
+            Stmt::SetIndex {
+                target,
+                value,
+                span,
+            } => self.set_index(target, value, *span)?,
             Stmt::Expr(e) => {
+                if let Some(edit) = self.edit_stmt(e)? {
+                    return Ok(edit);
+                }
                 if !matches!(e.kind, ExprKind::Call { .. }) {
                     return Err(err(
                         e,
@@ -338,6 +354,7 @@ impl Checker {
                         want
                     }
                 };
+                self.refuse_shared(name, None, &var_ty, *span)?;
                 let depth = self.scope.len();
                 let slot = self.declare(name, var_ty, *span)?;
                 let body = self.block(body)?;

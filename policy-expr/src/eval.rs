@@ -12,7 +12,7 @@ use crate::{
     ast::Span,
     dotnet,
     error::EvalError,
-    ir::{Arith, Body, Cmp, DatePart, Func, IrStmt, Linq, Node, Num, Trim, TryFunc, Unit},
+    ir::{Arith, Body, Cmp, DatePart, Func, IrEdit, IrStmt, Linq, Node, Num, Trim, TryFunc, Unit},
     jwt::Jwt,
     model::{self, BodyOf, Context},
     types::Ty,
@@ -90,6 +90,12 @@ impl<'a> Eval<'a, '_> {
                         }
                     }
                 },
+                IrStmt::EditJson {
+                    slot,
+                    path,
+                    edit,
+                    span,
+                } => self.edit_json(*slot, path, edit, *span)?,
                 IrStmt::Foreach(slot, items, body) => {
                     let items = self.node(items)?;
                     if items.is_null() {
@@ -105,6 +111,41 @@ impl<'a> Eval<'a, '_> {
             }
         }
         Ok(None)
+    }
+
+    /// `x["a"] = v;`, `x.Add(...)`, `x.Remove(...)` on local `slot`.
+    fn edit_json(&mut self, slot: u16, path: &'a [Node], edit: &'a IrEdit, span: Span) -> R<()> {
+        use crate::json_edit::{Edit, Key, apply};
+        let mut keys = Vec::with_capacity(path.len());
+        for n in path {
+            keys.push(match self.node(n)? {
+                Value::Int(i) => Key::At(i),
+                Value::Str(s) => Key::Name(s.into_owned()),
+                _ => return Err(EvalError::null(span)),
+            });
+        }
+        let edit = match edit {
+            IrEdit::Set(v) => Edit::Set(to_json(&self.node(v)?)),
+            IrEdit::Add(name, v) => {
+                let name = match name {
+                    Some(n) => match self.node(n)? {
+                        Value::Str(s) => Some(s.into_owned()),
+                        _ => return Err(EvalError::null(span)),
+                    },
+                    None => None,
+                };
+                Edit::Add(name, to_json(&self.node(v)?))
+            }
+            IrEdit::RemoveName(n) => match self.node(n)? {
+                Value::Str(s) => Edit::RemoveName(s.into_owned()),
+                _ => return Err(EvalError::null(span)),
+            },
+            IrEdit::RemoveSelf => Edit::RemoveSelf,
+        };
+        let Value::Json(json) = &mut self.locals[usize::from(slot)] else {
+            return Err(EvalError::null(span));
+        };
+        apply(Arc::make_mut(json), &keys, edit).or_else(|e| fail(span, e))
     }
 
     fn node(&mut self, n: &'a Node) -> R<Value<'a>> {

@@ -255,6 +255,22 @@ pub enum IrStmt {
     Try(Vec<IrStmt>, Option<u16>, Vec<IrStmt>),
     /// Each element of the node in the slot, then the body.
     Foreach(u16, Node, Vec<IrStmt>),
+    /// A change to the JSON in a local, at the place the keys lead to.
+    EditJson {
+        slot: u16,
+        path: Vec<Node>,
+        edit: IrEdit,
+        span: Span,
+    },
+}
+
+/// What `EditJson` does there (`json_edit::Edit`, values still to evaluate).
+#[derive(Clone, Debug, PartialEq)]
+pub enum IrEdit {
+    Set(Node),
+    Add(Option<Node>, Node),
+    RemoveName(Node),
+    RemoveSelf,
 }
 
 #[derive(Clone, Debug, PartialEq)]

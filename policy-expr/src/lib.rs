@@ -23,6 +23,7 @@ mod error;
 mod eval;
 mod interpolate;
 mod ir;
+mod json_edit;
 mod jwt;
 mod lexer;
 pub mod model;

@@ -141,6 +141,7 @@ fn stmts_depth(stmts: &[Stmt]) -> u32 {
         .map(|s| match s {
             Stmt::Decl { init, .. } => init.as_ref().map_or(1, |e| 1 + expr_depth(e)),
             Stmt::Assign { value: e, .. } | Stmt::Expr(e) | Stmt::Return(e, _) => 1 + expr_depth(e),
+            Stmt::SetIndex { target, value, .. } => 1 + expr_depth(target).max(expr_depth(value)),
             Stmt::If {
                 cond,
                 then,
@@ -454,21 +455,32 @@ impl Parser {
                                 span,
                             });
                         } else {
-                            let e = self.expr()?;
-                            self.expect(&Tok::Semi, "`;`")?;
-                            out.push(Stmt::Expr(e));
+                            out.push(self.expr_stmt(span)?);
                         }
                     }
                 }
             }
-            _ => {
-                let e = self.expr()?;
-                self.expect(&Tok::Semi, "`;`")?;
-                out.push(Stmt::Expr(e));
-            }
+            _ => out.push(self.expr_stmt(span)?),
         }
         self.depth -= 1;
         Ok(())
+    }
+
+    /// A call as a statement, or an assignment to an indexer: `x["a"] = e;`.
+    fn expr_stmt(&mut self, span: Span) -> R<Stmt> {
+        let e = self.expr()?;
+        let stmt = if self.eat(&Tok::Assign) {
+            let value = self.expr()?;
+            Stmt::SetIndex {
+                target: e,
+                value,
+                span,
+            }
+        } else {
+            Stmt::Expr(e)
+        };
+        self.expect(&Tok::Semi, "`;`")?;
+        Ok(stmt)
     }
 
     /// A `{ }` block after `what`.

@@ -47,6 +47,9 @@ fn stmt(out: &mut String, s: &Stmt, depth: usize) {
         Stmt::Assign { name, value, .. } => {
             writeln!(out, "{name} = {};", expr(value)).expect("writing to a String")
         }
+        Stmt::SetIndex { target, value, .. } => {
+            writeln!(out, "{} = {};", expr(target), expr(value)).expect("writing to a String")
+        }
         Stmt::Expr(e) => writeln!(out, "{};", expr(e)).expect("writing to a String"),
         Stmt::Return(e, _) => writeln!(out, "return {};", expr(e)).expect("writing to a String"),
         Stmt::If {

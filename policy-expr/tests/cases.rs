@@ -626,6 +626,21 @@ fn json() {
                 s("x-y"),
             ),
             ("@(new[] { 3, 1, 2 }.OrderBy(x => x).First())", i(1)),
+            // Changing JSON in a variable, as the AI-gateway samples do.
+            (
+                "@{ var body = JObject.Parse(\"{\\\"model\\\":\\\"a\\\",\\\"messages\\\":[{\\\"role\\\":\\\"user\\\"}]}\"); body[\"model\"] = \"gpt-4o\"; body[\"messages\"][0][\"role\"] = \"system\"; body[\"stream_options\"] = new JObject(new JProperty(\"include_usage\", true)); body.Add(\"n\", 2); body.Add(new JProperty(\"p\", 1)); body[\"messages\"].Add(new JObject(new JProperty(\"role\", \"x\"))); body.Remove(\"n\"); body[\"model\"].Remove(); return body.ToString(Formatting.None); }",
+                s(
+                    "{\"messages\":[{\"role\":\"system\"},{\"role\":\"x\"}],\"stream_options\":{\"include_usage\":true},\"p\":1}",
+                ),
+            ),
+            (
+                "@{ JArray a = new JArray(1); a[0] = context.Request.Method; a.Add(2.5); return a.ToString(Formatting.None); }",
+                s("[\"POST\",2.5]"),
+            ),
+            (
+                "@{ var a = JObject.Parse(\"{}\"); try { a[\"x\"][\"y\"] = 1; return \"no\"; } catch (Exception e) { return e.Message; } }",
+                s("Object reference not set to an instance of an object."),
+            ),
         ],
     );
 }
@@ -1061,6 +1076,42 @@ fn refusals() {
         ("@(\"\\q\")", (1, 3), "unknown escape"),
         ("@(1) + 2", (1, 1), "not closed"),
         ("@(context.Request.Body.As<int>())", (1, 3), "As<string>()"),
+        // JSON is changed only where no other name shares it.
+        (
+            "@{ var a = JObject.Parse(\"{}\"); var b = a; b[\"x\"] = 1; return a.ToString(); }",
+            (1, 41),
+            "`b` is changed below but takes JSON that something else holds",
+        ),
+        (
+            "@{ var a = JObject.Parse(\"{}\"); var b = a[\"x\"]; a[\"x\"] = 1; return b.ToString(); }",
+            (1, 41),
+            "`b` would share the JSON of `a`, which is changed",
+        ),
+        (
+            "@{ var a = JArray.Parse(\"[{}]\"); foreach (var x in a) { x[\"y\"] = 1; } return a.ToString(); }",
+            (1, 34),
+            "`x` is a foreach variable",
+        ),
+        (
+            "@{ var body = (JObject)context.Variables[\"payload\"]; body[\"x\"] = 1; return body.ToString(); }",
+            (1, 15),
+            "takes JSON that something else holds",
+        ),
+        (
+            "@{ context.Request.Body.As<JObject>()[\"x\"] = 1; return 1; }",
+            (1, 4),
+            "only JSON held in a local variable can be changed",
+        ),
+        (
+            "@{ var s = \"a\"; s[0] = 'b'; return s; }",
+            (1, 17),
+            "`s` holds string, not JSON",
+        ),
+        (
+            "@{ var a = new JArray(); a.Add(1, 2, 3); return a; }",
+            (1, 26),
+            "Add takes other arguments",
+        ),
         ("@(Math.Sqrt(4))", (1, 3), "Min, Max, Abs"),
         (
             "@{ var a = 1; var a = 2; return a; }",
