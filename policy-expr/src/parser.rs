@@ -518,7 +518,22 @@ impl Parser {
     fn decl(&mut self, ty: Option<TypeName>, span: Span) -> R<Stmt> {
         let name = self.ident("a variable name")?;
         let init = if self.eat(&Tok::Assign) {
-            Some(self.expr()?)
+            match &ty {
+                // `string[] a = { "x", "y" };` is `new string[] { ... }`.
+                Some(TypeName::Array(elem)) if self.peek() == Some(&Tok::LBrace) => {
+                    let at = self.span();
+                    self.pos += 1;
+                    let items = self.array_items()?;
+                    Some(Expr {
+                        kind: ExprKind::NewArray {
+                            elem: Some((**elem).clone()),
+                            items,
+                        },
+                        span: at,
+                    })
+                }
+                _ => Some(self.expr()?),
+            }
         } else if ty.is_none() {
             return Err(LoadError::new(
                 span,
@@ -986,6 +1001,12 @@ impl Parser {
         self.expect(&Tok::LBracket, "`[`")?;
         self.expect(&Tok::RBracket, "`]`")?;
         self.expect(&Tok::LBrace, "`{`")?;
+        let items = self.array_items()?;
+        Ok(ExprKind::NewArray { elem, items })
+    }
+
+    /// An array's items after its `{`, through the `}`.
+    fn array_items(&mut self) -> R<Vec<Expr>> {
         let mut items = Vec::new();
         while !self.eat(&Tok::RBrace) {
             items.push(self.expr()?);
@@ -994,7 +1015,7 @@ impl Parser {
                 break;
             }
         }
-        Ok(ExprKind::NewArray { elem, items })
+        Ok(items)
     }
 }
 

@@ -626,6 +626,10 @@ fn json() {
                 s("x-y"),
             ),
             ("@(new[] { 3, 1, 2 }.OrderBy(x => x).First())", i(1)),
+            (
+                "@{ string[] allowed = { \"GET\", \"POST\", }; int[] none = {}; return allowed.Contains(context.Request.Method) && none.Length == 0; }",
+                b(true),
+            ),
             // Changing JSON in a variable, as the AI-gateway samples do.
             (
                 "@{ var body = JObject.Parse(\"{\\\"model\\\":\\\"a\\\",\\\"messages\\\":[{\\\"role\\\":\\\"user\\\"}]}\"); body[\"model\"] = \"gpt-4o\"; body[\"messages\"][0][\"role\"] = \"system\"; body[\"stream_options\"] = new JObject(new JProperty(\"include_usage\", true)); body.Add(\"n\", 2); body.Add(new JProperty(\"p\", 1)); body[\"messages\"].Add(new JObject(new JProperty(\"role\", \"x\"))); body.Remove(\"n\"); body[\"model\"].Remove(); return body.ToString(Formatting.None); }",
