@@ -27,6 +27,9 @@ pub struct ManagedNode {
     pub token_file: PathBuf,
     pub backup_dir: PathBuf,
     pub runtime_dir: PathBuf,
+    /// Extra environment for the daemon (e.g. `SSL_CERT_FILE` to trust a
+    /// test CA for backends).
+    pub env: Vec<(String, String)>,
     runs: u32,
 }
 
@@ -82,6 +85,7 @@ startup_timeout_secs = 5
             backup_dir,
             runtime_dir,
             daemon: None,
+            env: Vec::new(),
             runs: 0,
         }
     }
@@ -97,7 +101,8 @@ startup_timeout_secs = 5
             "--runtime-dir",
         ])
         .arg(&self.runtime_dir)
-        .env("EDGEGW_LOG", "info");
+        .env("EDGEGW_LOG", "info")
+        .envs(self.env.iter().map(|(k, v)| (k, v)));
         let log = self.dir.0.join(format!("daemon-{}.log", self.runs));
         self.daemon.insert(Daemon::spawn(cmd, log))
     }

@@ -63,6 +63,49 @@ const LIMIT_ATTRS: &[Attr] = &[
     ),
     ("total-calls-header-name", "total_calls_header_name", Text),
 ];
+const TOKEN_LIMIT_ATTRS: &[Attr] = &[
+    ("counter-key", "counter_key", Key),
+    ("tokens-per-minute", "tokens_per_minute", Int),
+    ("token-quota", "token_quota", Int),
+    ("token-quota-period", "token_quota_period", Text),
+    ("estimate-prompt-tokens", "estimate_prompt_tokens", Bool),
+    ("retry-after-header-name", "retry_after_header_name", Text),
+    (
+        "retry-after-variable-name",
+        "retry_after_variable_name",
+        Text,
+    ),
+    (
+        "remaining-tokens-header-name",
+        "remaining_tokens_header_name",
+        Text,
+    ),
+    (
+        "remaining-tokens-variable-name",
+        "remaining_tokens_variable_name",
+        Text,
+    ),
+    (
+        "remaining-quota-tokens-header-name",
+        "remaining_quota_tokens_header_name",
+        Text,
+    ),
+    (
+        "remaining-quota-tokens-variable-name",
+        "remaining_quota_tokens_variable_name",
+        Text,
+    ),
+    (
+        "tokens-consumed-header-name",
+        "tokens_consumed_header_name",
+        Text,
+    ),
+    (
+        "tokens-consumed-variable-name",
+        "tokens_consumed_variable_name",
+        Text,
+    ),
+];
 const ELEMENTS: &[Element] = &[
     Element {
         xml: "rate-limit",
@@ -489,6 +532,31 @@ const ELEMENTS: &[Element] = &[
         policy: "trace",
         attrs: &[("source", "source", Text), ("severity", "severity", Text)],
         children: Some(trace),
+    },
+    // The AI gateway's policies: one policy under both of APIM's names.
+    Element {
+        xml: "llm-token-limit",
+        policy: "llm-token-limit",
+        attrs: TOKEN_LIMIT_ATTRS,
+        children: None,
+    },
+    Element {
+        xml: "azure-openai-token-limit",
+        policy: "llm-token-limit",
+        attrs: TOKEN_LIMIT_ATTRS,
+        children: None,
+    },
+    Element {
+        xml: "llm-emit-token-metric",
+        policy: "llm-emit-token-metric",
+        attrs: &[("namespace", "namespace", Text)],
+        children: Some(token_metric_dimensions),
+    },
+    Element {
+        xml: "azure-openai-emit-token-metric",
+        policy: "llm-emit-token-metric",
+        attrs: &[("namespace", "namespace", Text)],
+        children: Some(token_metric_dimensions),
     },
 ];
 
@@ -1152,6 +1220,28 @@ fn set_body(r: &mut Reader, node: Node, args: &mut Mapping) {
 }
 
 /// `<trace>` with `<message>` and `<metadata name="" value="" />`.
+/// `<dimension name="..." [value="..."] />` children.
+fn token_metric_dimensions(r: &mut Reader, node: Node, args: &mut Mapping) {
+    let mut dimensions = Vec::new();
+    for child in r.children(node, &["dimension"]) {
+        r.attributes(child, &["name", "value"]);
+        r.no_children(child);
+        let Some(name) = r.literal(child, "name") else {
+            r.problem(child, "needs name=\"...\"".into());
+            continue;
+        };
+        let mut m = Mapping::new();
+        m.insert("name".into(), name.into());
+        if let Some(value) = attribute(r, child, "value", TextOrExpr) {
+            m.insert("value".into(), value);
+        }
+        dimensions.push(Value::Mapping(m));
+    }
+    if !dimensions.is_empty() {
+        args.insert("dimensions".into(), Value::Sequence(dimensions));
+    }
+}
+
 fn trace(r: &mut Reader, node: Node, args: &mut Mapping) {
     let mut metadata = Vec::new();
     for child in r.children(node, &["message", "metadata"]) {

@@ -25,6 +25,7 @@ pub mod choose;
 pub mod concurrency;
 pub mod condition;
 pub mod cors;
+pub mod emit_token_metric;
 pub mod expr;
 pub mod find_and_replace;
 pub mod forward_request;
@@ -42,6 +43,7 @@ pub mod set_header;
 pub mod set_method;
 pub mod set_query;
 pub mod set_variable;
+pub mod token_limit;
 pub mod trace;
 pub mod validate_client_certificate;
 pub mod validate_jwt;
@@ -118,6 +120,8 @@ pub enum PolicySpec {
     AuthenticationBasic(authentication_basic::AuthenticationBasicSpec),
     Trace(trace::TraceSpec),
     SendRequest(Box<send_request::SendRequestSpec>),
+    TokenLimit(Box<token_limit::TokenLimitSpec>),
+    EmitTokenMetric(emit_token_metric::EmitTokenMetricSpec),
 }
 
 type Parser = fn(&'static str, serde_yaml::Value) -> Result<PolicySpec, String>;
@@ -229,6 +233,12 @@ pub const KNOWN: &[(&str, &[Section], Parser)] = {
         }),
         ("send-request", &[Inbound], |_, a| {
             send_request::SendRequestSpec::parse(a).map(|s| PolicySpec::SendRequest(Box::new(s)))
+        }),
+        ("llm-token-limit", &[Inbound], |_, a| {
+            token_limit::TokenLimitSpec::parse(a).map(|t| PolicySpec::TokenLimit(Box::new(t)))
+        }),
+        ("llm-emit-token-metric", &[Inbound], |_, a| {
+            emit_token_metric::EmitTokenMetricSpec::parse(a).map(PolicySpec::EmitTokenMetric)
         }),
     ]
 };

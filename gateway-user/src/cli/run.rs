@@ -151,6 +151,7 @@ async fn serve(
             Box::new(move |out: &mut String| {
                 proxy::pool::render_metrics(&proxy::pool::views(&registry), out);
                 crate::policy::cache::render_metrics(&registry, out);
+                crate::policy::tokens::metrics::render(out);
             })
         }),
     });

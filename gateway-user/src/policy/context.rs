@@ -57,6 +57,9 @@ pub struct Ctx<'a> {
     pub body: super::body::RequestBody<'a>,
     /// What `trace` policies wrote.
     pub traces: Vec<super::trace::Event>,
+    /// The call's language-model tokens, charged and counted once its
+    /// answer reports them (`llm-token-limit`, `llm-emit-token-metric`).
+    pub tokens: Option<Box<super::tokens::Meter>>,
 }
 
 impl Ctx<'_> {
@@ -98,6 +101,7 @@ impl<'a> Ctx<'a> {
             set_method: None,
             body: Default::default(),
             traces: Vec::new(),
+            tokens: None,
         }
     }
 }

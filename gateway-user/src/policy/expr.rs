@@ -90,6 +90,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A variable set after inbound (`llm-token-limit`'s tokens consumed).
+    pub fn set_variable(&mut self, name: String, value: edgegw_policy_expr::Value<'static>) {
+        self.variables.insert(name, value);
+    }
+
     pub fn of(ctx: &Ctx) -> Snapshot {
         Snapshot {
             method: ctx.current_method().as_str().to_string(),

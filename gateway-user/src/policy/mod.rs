@@ -35,6 +35,7 @@ mod set_header;
 mod set_query;
 mod set_variable;
 pub mod template;
+pub mod tokens;
 pub mod trace;
 mod validate_client_certificate;
 pub mod xdp_state;
@@ -97,6 +98,8 @@ pub enum Policy {
     /// Data only (`trace` runs it).
     Trace(gateway_model::policy::trace::TraceSpec),
     SendRequest(Box<send_request::SendRequest>),
+    TokenLimit(Box<tokens::TokenLimit>),
+    EmitTokenMetric(Box<tokens::EmitTokenMetric>),
 }
 
 impl Policy {
@@ -133,6 +136,8 @@ impl Policy {
             Policy::AuthenticationBasic(_) => "authentication-basic",
             Policy::Trace(_) => "trace",
             Policy::SendRequest(_) => "send-request",
+            Policy::TokenLimit(_) => "llm-token-limit",
+            Policy::EmitTokenMetric(_) => "llm-emit-token-metric",
         }
     }
 
@@ -239,6 +244,12 @@ impl Policy {
             PolicySpec::Trace(s) => Policy::Trace(s.clone()),
             PolicySpec::SendRequest(s) => {
                 Policy::SendRequest(Box::new(send_request::SendRequest::new(s)))
+            }
+            PolicySpec::TokenLimit(s) => {
+                Policy::TokenLimit(Box::new(tokens::TokenLimit::new(s, &placed.place, staging)))
+            }
+            PolicySpec::EmitTokenMetric(s) => {
+                Policy::EmitTokenMetric(Box::new(tokens::EmitTokenMetric::new(s)))
             }
         }
     }

@@ -176,6 +176,9 @@ impl Pipeline {
                 // Boxed: it may wait on the token endpoint.
                 Policy::AuthenticationManagedIdentity(m) => Box::pin(m.apply(ctx)).await,
                 Policy::SendRequest(s) => Box::pin(s.run(ctx)).await,
+                // Boxed: counting the prompt reads the client's body.
+                Policy::TokenLimit(t) => Box::pin(t.check(ctx)).await,
+                Policy::EmitTokenMetric(e) => e.apply(ctx),
                 Policy::SetMethod(m) => set_method(m, ctx),
                 Policy::AuthenticationBasic(header) => {
                     ctx.headers

@@ -505,9 +505,14 @@ where
     }
     let (mut parts, body) = answer.response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let response = Response::from_parts(parts, body);
     Ok(match admitted {
-        Some(a) if a.reads_response_body() => {
+        Some(a) if a.reads_response_body(content_type.as_deref()) => {
             // Read whole for outbound's body policies, within the limit.
             let (parts, body) = response.into_parts();
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -518,11 +523,19 @@ where
                     return Err(ProxyError::BackendFailed { api: api_name() });
                 }
             };
+            a.count_tokens(content_type.as_deref(), &bytes, policies);
             let response = a.finish_buffered(Response::from_parts(parts, bytes), respond::full);
             a.cache_store(&method, response, |tee| tee.boxed())
         }
         Some(a) => {
             let response = a.finish(response, respond::full);
+            // The answer's tokens are read as it streams to the client.
+            let response = match a.take_meter() {
+                Some(meter) => response.map(|b| {
+                    crate::policy::tokens::Metered::new(b, meter, content_type.as_deref()).boxed()
+                }),
+                None => response,
+            };
             a.cache_store(&method, response, |tee| tee.boxed())
         }
         None => response,

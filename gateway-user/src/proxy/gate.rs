@@ -75,6 +75,8 @@ pub struct Admitted<'c> {
     deferred: Vec<Deferred>,
     /// A `cache-lookup` miss: the response may be stored.
     cache: Option<Box<Pending>>,
+    /// The call's language-model tokens, counted from the answer.
+    tokens: Option<Box<crate::policy::tokens::Meter>>,
     /// The request as inbound left it, for the later sections' policy
     /// expressions (`None` when they have none).
     snapshot: Option<Box<Snapshot>>,
@@ -180,6 +182,7 @@ pub async fn admit<'c>(
         set_method: None,
         body: RequestBody::new(req.body.map(|b| b as BodyStream), req.body_limit),
         traces: Vec::new(),
+        tokens: None,
     };
     // Browsers send CORS preflights without keys: the pipeline may answer
     // them (the cors policy) before the key is required.
@@ -219,6 +222,7 @@ pub async fn admit<'c>(
                 traces: ctx.traces,
                 deferred: ctx.deferred,
                 cache: ctx.cache,
+                tokens: ctx.tokens,
                 snapshot,
                 _slots: ctx.slots,
             },
@@ -293,9 +297,45 @@ impl Admitted<'_> {
             .outbound_buffered(response, body, self.snapshot.as_deref())
     }
 
-    /// Whether outbound needs the response body in memory.
-    pub fn reads_response_body(&self) -> bool {
+    /// Whether outbound needs the response body in memory: for its body
+    /// policies, or for the tokens of an answer that a `tokens-consumed`
+    /// header or variable reports.
+    pub fn reads_response_body(&self, content_type: Option<&str>) -> bool {
         self.pipeline.reads_response_body()
+            || self
+                .tokens
+                .as_ref()
+                .is_some_and(|m| m.needs_answer_read(content_type))
+    }
+
+    /// Counts the tokens of an answer read whole (`reads_response_body`),
+    /// before outbound: its policies see the `tokens-consumed` variable,
+    /// and the header goes into `extra`.
+    pub fn count_tokens(
+        &mut self,
+        content_type: Option<&str>,
+        body: &[u8],
+        extra: &mut ExtraHeaders,
+    ) {
+        let Some(meter) = self.tokens.take() else {
+            return;
+        };
+        let (consumed, header, variable) = meter.settle_buffered(content_type, body);
+        if let Some(h) = header {
+            extra.append(h, hyper::header::HeaderValue::from(consumed));
+        }
+        if let (Some(v), Some(snapshot)) = (variable, self.snapshot.as_deref_mut()) {
+            snapshot.set_variable(
+                v,
+                edgegw_policy_expr::Value::Int(i32::try_from(consumed).unwrap_or(i32::MAX)),
+            );
+        }
+    }
+
+    /// The rest of the call's token accounting, done as its answer streams
+    /// (`Metered`).
+    pub fn take_meter(&mut self) -> Option<Box<crate::policy::tokens::Meter>> {
+        self.tokens.take()
     }
 
     /// The backend's response, through the outbound section (`body` makes

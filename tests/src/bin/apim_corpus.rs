@@ -31,6 +31,7 @@ use std::{
 
 use edgegw_tests::{
     backends::{RawBackend, TestBackend},
+    certs::TestCa,
     cp::{ControlPlane, cp_bin},
     managed::{ManagedNode, register},
     process::{TempDir, free_port},
@@ -147,11 +148,12 @@ fn attribute_values(text: &str, attribute: &str) -> BTreeSet<String> {
 /// The named values `{{name}}` a document uses, each with a value of the
 /// kind the place it is used in needs (its owner's real value would be
 /// one): a URL in `base-url`, an address in `ip-filter`, a path in a
-/// `rewrite-uri` template, a host after `://`, a GUID in `tenant-id`,
-/// else a word.
-fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
+/// `rewrite-uri` template, a host after `://` (the TLS echo's after
+/// `https://`), a GUID in `tenant-id`, else a word.
+fn named_values(text: &str, backend: &Backends) -> BTreeMap<String, String> {
     // Of the places a value is used, the most demanding decides its kind.
     let mut kinds: BTreeMap<String, u8> = BTreeMap::new();
+    let mut tls_hosts = BTreeSet::new();
     for (i, _) in text.match_indices("{{") {
         let rest = &text[i + 2..];
         let Some(end) = rest.find("}}") else {
@@ -174,6 +176,9 @@ fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
         {
             4 // a URL
         } else if before.ends_with("://") {
+            if before.ends_with("https://") {
+                tls_hosts.insert(name.to_string());
+            }
             3 // a host
         } else if before.ends_with("<address>")
             || before.ends_with("from=\"")
@@ -193,8 +198,9 @@ fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
         .map(|(name, kind)| {
             let value = match kind {
                 5 => "00000000-0000-0000-0000-000000000001".to_string(),
-                4 => format!("http://{backend}"),
-                3 => backend.to_string(),
+                4 => format!("http://{}", backend.plain),
+                3 if tls_hosts.contains(&name) => backend.tls.clone(),
+                3 => backend.plain.clone(),
                 2 => "10.0.0.1".to_string(),
                 1 => "/".to_string(),
                 _ => "corpus-value".to_string(),
@@ -202,6 +208,12 @@ fn named_values(text: &str, backend: &str) -> BTreeMap<String, String> {
             (name, value)
         })
         .collect()
+}
+
+/// The echo backends' addresses (`host:port`).
+struct Backends {
+    plain: String,
+    tls: String,
 }
 
 fn write(dir: &Path, file: &str, text: &str) {
@@ -237,7 +249,7 @@ fn rendered(text: &str) -> String {
 
 /// The folder the extractor would have written around document `doc`, as
 /// API `api` at path `api` (policy documents), backed by `backend`.
-fn folder_for(doc: &Document, all: &[Document], api: &str, backend: &str, into: &Path) {
+fn folder_for(doc: &Document, all: &[Document], api: &str, backend: &Backends, into: &Path) {
     let mut texts = vec![doc.text.clone()];
     if doc.fragment {
         write(
@@ -250,7 +262,7 @@ fn folder_for(doc: &Document, all: &[Document], api: &str, backend: &str, into: 
             into,
             &format!("apis/{api}/apiInformation.json"),
             &json!({"properties": {
-                "displayName": api, "path": api, "serviceUrl": format!("http://{backend}"),
+                "displayName": api, "path": api, "serviceUrl": format!("http://{}", backend.plain),
                 "subscriptionRequired": false, "protocols": ["http", "https"]
             }})
             .to_string(),
@@ -295,7 +307,8 @@ fn folder_for(doc: &Document, all: &[Document], api: &str, backend: &str, into: 
                 write(
                     into,
                     &format!("backends/{id}/backendInformation.json"),
-                    &json!({"properties": {"url": format!("http://{backend}")}}).to_string(),
+                    &json!({"properties": {"url": format!("http://{}", backend.plain)}})
+                        .to_string(),
                 );
             }
         }
@@ -379,8 +392,15 @@ fn main() {
         matches!(status, 200 | 201),
         "PUT /v1/redis: {status} {answer}"
     );
-    let backend = TestBackend::echo();
-    let backend_addr = backend.addr.to_string();
+    // An echo for plain HTTP, and one behind TLS with a certificate of a
+    // CA the node trusts, for documents that forward to `https://{{host}}`.
+    let plain = TestBackend::echo();
+    let ca = TestCa::new(&tmp.0);
+    let tls = TestBackend::echo_tls(&ca.leaf(&tmp.0, "echo", &["127.0.0.1"]));
+    let backend_addr = Backends {
+        plain: plain.addr.to_string(),
+        tls: tls.addr.to_string(),
+    };
 
     // Phase 1: each document alone, dry run.
     let mut outcomes = Vec::new();
@@ -444,6 +464,8 @@ fn main() {
             secret.display()
         );
         let mut node = ManagedNode::of("apim-corpus", &cp, &token, &identity);
+        node.env
+            .push(("SSL_CERT_FILE".into(), ca.pem_path.display().to_string()));
         node.start();
         // The last API imported is served once the whole catalog is.
         let last = &apis.last().unwrap().1;

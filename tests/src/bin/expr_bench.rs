@@ -87,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         set_method: None,
         body: Default::default(),
         traces: Vec::new(),
+        tokens: None,
     };
 
     // The expression engine's context for the same request.

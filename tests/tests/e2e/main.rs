@@ -3,6 +3,7 @@
 //! binaries through the harness in `edgegw_tests`. One binary instead of
 //! one per file saves linking the gateway some fifty times.
 
+mod apim_ai_gateway;
 mod apim_backend_id;
 mod apim_body;
 mod apim_cache;
