@@ -23,6 +23,7 @@ pub enum Class {
     Uri,
     Regex,
     RegexOptions,
+    StringSplitOptions,
 }
 
 impl Class {
@@ -48,6 +49,7 @@ impl Class {
             "Uri" => Class::Uri,
             "Regex" => Class::Regex,
             "RegexOptions" => Class::RegexOptions,
+            "StringSplitOptions" => Class::StringSplitOptions,
             _ => return None,
         })
     }
@@ -74,6 +76,7 @@ impl Class {
             Class::Uri => "Uri",
             Class::Regex => "Regex",
             Class::RegexOptions => "RegexOptions",
+            Class::StringSplitOptions => "StringSplitOptions",
         }
     }
 
@@ -103,8 +106,19 @@ impl Class {
             Class::RegexOptions => {
                 "None, IgnoreCase, Multiline, Singleline, IgnorePatternWhitespace, Compiled, CultureInvariant"
             }
+            Class::StringSplitOptions => "None, RemoveEmptyEntries, TrimEntries",
         }
     }
+}
+
+/// `StringSplitOptions.*` as .NET's flags.
+pub fn split_option(name: &str) -> Option<i32> {
+    Some(match name {
+        "None" => 0,
+        "RemoveEmptyEntries" => 1,
+        "TrimEntries" => 2,
+        _ => return None,
+    })
 }
 
 /// Namespaces a type may be qualified with (`System.Text.Encoding.UTF8`,

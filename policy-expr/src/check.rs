@@ -450,7 +450,7 @@ impl Checker {
                             let locals: Vec<&str> =
                                 self.scope.iter().map(|(n, ..)| n.as_str()).collect();
                             format!(
-                                "names known here: context, {}string, int, long, bool, double, Convert, Encoding, DateTime, TimeSpan, Guid, Math, JObject, JArray, JToken, StringComparison, Formatting, Regex, RegexOptions",
+                                "names known here: context, {}string, int, long, bool, double, Convert, Encoding, DateTime, TimeSpan, Guid, Math, JObject, JArray, JToken, StringComparison, StringSplitOptions, Formatting, Regex, RegexOptions",
                                 if locals.is_empty() {
                                     String::new()
                                 } else {
@@ -804,6 +804,14 @@ impl Checker {
                         lit(Value::Bool(comparison(n).unwrap_or(false))),
                         Ty::Comparison,
                     ),
+                    (Class::StringSplitOptions, n)
+                        if crate::builtins::split_option(n).is_some() =>
+                    {
+                        v(
+                            lit(Value::Int(crate::builtins::split_option(n).unwrap_or(0))),
+                            Ty::SplitOptions,
+                        )
+                    }
                     (Class::RegexOptions, n) if crate::regex::option(n).is_some() => v(
                         lit(Value::Int(crate::regex::option(n).unwrap_or(0))),
                         Ty::RegexOptions,
@@ -1487,7 +1495,17 @@ impl Checker {
                 )
             }
             (Ty::Str, "Split") => {
-                let got = self.args_plain(args)?;
+                let mut got = self.args_plain(args)?;
+                // Trailing StringSplitOptions and count, as .NET's overloads.
+                let options = got.last().is_some_and(|g| g.1 == Ty::SplitOptions);
+                let mut tail = Vec::new();
+                if options {
+                    tail.push(got.pop().expect("checked").0);
+                }
+                let count = got.len() > 1 && got.last().is_some_and(|g| g.1 == Ty::Int);
+                if count {
+                    tail.insert(0, got.pop().expect("checked").0);
+                }
                 if got.is_empty() {
                     return Err(err(
                         e,
@@ -1496,17 +1514,25 @@ impl Checker {
                     ));
                 }
                 for (_, at, x) in &got {
-                    if !matches!(at, Ty::Char | Ty::Str) && *at != Ty::Array(Box::new(Ty::Char)) {
+                    let seps = [
+                        Ty::Char,
+                        Ty::Str,
+                        Ty::Array(Box::new(Ty::Char)),
+                        Ty::Array(Box::new(Ty::Str)),
+                    ];
+                    if !seps.contains(at) {
                         return Err(err(
                             x,
                             format!("Split takes separators (char or string), not {at}"),
-                            "write Split(',') or Split(' ', ',')",
+                            "write Split(',') or Split(new[] { \";\" }, StringSplitOptions.RemoveEmptyEntries)",
                         ));
                     }
                 }
+                let mut nodes: Vec<Node> = got.into_iter().map(|g| g.0).collect();
+                nodes.extend(tail);
                 v(
-                    Func::Split,
-                    got.into_iter().map(|g| g.0).collect(),
+                    Func::Split { count, options },
+                    nodes,
                     Ty::Array(Box::new(Ty::Str)),
                 )
             }

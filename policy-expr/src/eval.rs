@@ -496,10 +496,29 @@ impl<'a> Eval<'a, '_> {
                 };
                 Value::Int(at.map_or(-1, |b| len32(text[..b].chars().count())))
             }
-            Func::Split => {
+            Func::Split { count, options } => {
                 let text = s(&recv).unwrap_or_default();
+                let mut rest = &args[..];
+                let flags = if *options {
+                    let (last, before) = rest.split_last().expect("checked");
+                    rest = before;
+                    int(last)
+                } else {
+                    0
+                };
+                let limit = if *count {
+                    let (last, before) = rest.split_last().expect("checked");
+                    rest = before;
+                    let n = int(last);
+                    if n < 0 {
+                        return fail(span, "Count cannot be less than zero. (Parameter 'count')");
+                    }
+                    Some(n as usize)
+                } else {
+                    None
+                };
                 let mut seps: Vec<String> = Vec::new();
-                for a in args.iter() {
+                for a in rest {
                     match a {
                         Value::Char(c) => seps.push(c.to_string()),
                         Value::Str(t) => seps.push(t.to_string()),
@@ -508,7 +527,7 @@ impl<'a> Eval<'a, '_> {
                     }
                 }
                 Value::Array(Arc::new(
-                    split(text, &seps)
+                    split(text, &seps, limit, flags & 1 != 0, flags & 2 != 0)
                         .into_iter()
                         .map(|p| Value::string(p.to_string()))
                         .collect(),
@@ -1534,14 +1553,35 @@ fn rfind(text: &str, needle: &str, ic: bool) -> Option<usize> {
 }
 
 /// `Split` with several separators, empties kept (as .NET without options).
-fn split<'t>(text: &'t str, seps: &[String]) -> Vec<&'t str> {
+/// `string.Split` as .NET does it: at most `limit` pieces (the last keeps
+/// the rest), empty ones dropped with `remove_empty`, each trimmed with
+/// `trim` (RemoveEmptyEntries, TrimEntries).
+fn split<'t>(
+    text: &'t str,
+    seps: &[String],
+    limit: Option<usize>,
+    remove_empty: bool,
+    trim: bool,
+) -> Vec<&'t str> {
     let mut out = Vec::new();
+    if limit == Some(0) {
+        return out;
+    }
+    let mut keep = |piece: &'t str, out: &mut Vec<&'t str>| {
+        let piece = if trim { piece.trim() } else { piece };
+        if !(remove_empty && piece.is_empty()) {
+            out.push(piece);
+        }
+    };
     let mut start = 0;
     let mut i = 0;
     'scan: while i < text.len() {
+        if limit.is_some_and(|l| out.len() + 1 >= l) {
+            break;
+        }
         for sep in seps.iter().filter(|s| !s.is_empty()) {
             if text[i..].starts_with(sep.as_str()) {
-                out.push(&text[start..i]);
+                keep(&text[start..i], &mut out);
                 i += sep.len();
                 start = i;
                 continue 'scan;
@@ -1549,7 +1589,7 @@ fn split<'t>(text: &'t str, seps: &[String]) -> Vec<&'t str> {
         }
         i += text[i..].chars().next().map_or(1, char::len_utf8);
     }
-    out.push(&text[start..]);
+    keep(&text[start..], &mut out);
     out
 }
 

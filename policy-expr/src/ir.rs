@@ -95,7 +95,11 @@ pub enum Func {
     StrEquals,
     IndexOf,
     LastIndexOf,
-    Split,
+    /// Separators, then a count and flags when these are set.
+    Split {
+        count: bool,
+        options: bool,
+    },
     Substring,
     Replace,
     CharAt,

@@ -51,6 +51,8 @@ pub enum Ty {
     Encoding,
     /// `RegexOptions.*` (flags, as an int).
     RegexOptions,
+    /// `StringSplitOptions.*` (flags, as an int).
+    SplitOptions,
     /// A `Regex.Match` result.
     RegexMatch,
     /// Its `Groups`.
@@ -185,6 +187,7 @@ impl fmt::Display for Ty {
             Ty::Formatting => f.write_str("Formatting"),
             Ty::Encoding => f.write_str("Encoding"),
             Ty::RegexOptions => f.write_str("RegexOptions"),
+            Ty::SplitOptions => f.write_str("StringSplitOptions"),
             Ty::RegexMatch => f.write_str("Match"),
             Ty::RegexGroups => f.write_str("GroupCollection"),
             Ty::RegexGroup => f.write_str("Group"),

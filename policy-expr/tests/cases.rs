@@ -411,6 +411,28 @@ fn strings() {
                 s("sub-1-x"),
             ),
             ("@(string.Join(\",\", \"a\", \"b\"))", s("a,b")),
+            // Split's overloads with a count and StringSplitOptions (.NET's results).
+            (
+                "@(\"a,,b\".Split(new[] { ',' }, StringSplitOptions.RemoveEmptyEntries).Length)",
+                i(2),
+            ),
+            (
+                "@(\"a, b ,c\".Split(',', StringSplitOptions.TrimEntries)[1])",
+                s("b"),
+            ),
+            (
+                "@(\"x/model/gpt/4\".Split(new[] { \"model/\" }, 2, StringSplitOptions.None)[1])",
+                s("gpt/4"),
+            ),
+            ("@(\"a,b,c\".Split(',', 2)[1])", s("b,c")),
+            (
+                "@(\",a,,b\".Split(new char[] { ',' }, 2, StringSplitOptions.RemoveEmptyEntries)[1])",
+                s(",b"),
+            ),
+            (
+                "@(\"a;;b\".Split(new string[] { \";;\" }, StringSplitOptions.None).Length)",
+                i(2),
+            ),
             (
                 "@(string.Join(\"|\", context.Request.Headers[\"Accept\"]))",
                 s("text/html|application/json"),
