@@ -58,7 +58,56 @@ pub enum TypeName {
     JObject,
     JArray,
     JToken,
+    /// `SHA256`, `HMACSHA256`, ... (System.Security.Cryptography).
+    Hash(HashKind),
+    /// `byte[]`
+    Bytes,
     Array(Box<TypeName>),
+}
+
+/// The hash algorithms of System.Security.Cryptography the surface has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashKind {
+    Sha1,
+    Sha256,
+    Sha512,
+    HmacSha1,
+    HmacSha256,
+    HmacSha512,
+}
+
+impl HashKind {
+    pub fn from_ident(name: &str) -> Option<HashKind> {
+        Some(match name {
+            "SHA1" => HashKind::Sha1,
+            "SHA256" => HashKind::Sha256,
+            "SHA512" => HashKind::Sha512,
+            "HMACSHA1" => HashKind::HmacSha1,
+            "HMACSHA256" => HashKind::HmacSha256,
+            "HMACSHA512" => HashKind::HmacSha512,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HashKind::Sha1 => "SHA1",
+            HashKind::Sha256 => "SHA256",
+            HashKind::Sha512 => "SHA512",
+            HashKind::HmacSha1 => "HMACSHA1",
+            HashKind::HmacSha256 => "HMACSHA256",
+            HashKind::HmacSha512 => "HMACSHA512",
+        }
+    }
+
+    /// Whether it takes a key (`new HMACSHA256(key)`); the others are made
+    /// with `SHA256.Create()`.
+    pub fn keyed(self) -> bool {
+        matches!(
+            self,
+            HashKind::HmacSha1 | HashKind::HmacSha256 | HashKind::HmacSha512
+        )
+    }
 }
 
 impl TypeName {
@@ -79,7 +128,7 @@ impl TypeName {
             "JObject" => TypeName::JObject,
             "JArray" => TypeName::JArray,
             "JToken" => TypeName::JToken,
-            _ => return None,
+            other => TypeName::Hash(HashKind::from_ident(other)?),
         })
     }
 }
@@ -102,6 +151,8 @@ impl fmt::Display for TypeName {
             TypeName::JObject => "JObject",
             TypeName::JArray => "JArray",
             TypeName::JToken => "JToken",
+            TypeName::Hash(k) => k.name(),
+            TypeName::Bytes => "byte[]",
             TypeName::Array(inner) => return write!(f, "{inner}[]"),
         })
     }

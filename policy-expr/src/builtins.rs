@@ -24,6 +24,8 @@ pub enum Class {
     Regex,
     RegexOptions,
     StringSplitOptions,
+    /// `SHA256.Create()`, ...
+    Hash(crate::ast::HashKind),
 }
 
 impl Class {
@@ -50,7 +52,7 @@ impl Class {
             "Regex" => Class::Regex,
             "RegexOptions" => Class::RegexOptions,
             "StringSplitOptions" => Class::StringSplitOptions,
-            _ => return None,
+            other => Class::Hash(crate::ast::HashKind::from_ident(other)?),
         })
     }
 
@@ -77,6 +79,7 @@ impl Class {
             Class::Regex => "Regex",
             Class::RegexOptions => "RegexOptions",
             Class::StringSplitOptions => "StringSplitOptions",
+            Class::Hash(k) => k.name(),
         }
     }
 
@@ -107,6 +110,9 @@ impl Class {
                 "None, IgnoreCase, Multiline, Singleline, IgnorePatternWhitespace, Compiled, CultureInvariant"
             }
             Class::StringSplitOptions => "None, RemoveEmptyEntries, TrimEntries",
+            Class::Hash(_) => {
+                "Create (SHA1, SHA256, SHA512); HMACs are made with new HMACSHA256(key)"
+            }
         }
     }
 }
@@ -136,6 +142,8 @@ pub fn is_namespace(name: &str) -> bool {
             | "Collections"
             | "Generic"
             | "RegularExpressions"
+            | "Security"
+            | "Cryptography"
     )
 }
 

@@ -959,6 +959,23 @@ impl Checker {
                 }
                 Ok((call(Func::NewJObject, None, nodes, false, s), Ty::JObject))
             }
+            sha if crate::ast::HashKind::from_ident(sha).is_some_and(|k| !k.keyed()) => Err(err(
+                e,
+                format!("{sha} is made with {sha}.Create()"),
+                format!("write {sha}.Create().ComputeHash(bytes)"),
+            )),
+            hmac if crate::ast::HashKind::from_ident(hmac).is_some_and(|k| k.keyed()) => {
+                let kind = crate::ast::HashKind::from_ident(hmac).expect("matched");
+                let [(n, t, x)]: [_; 1] = got.try_into().map_err(|_| {
+                    err(
+                        e,
+                        format!("new {hmac} takes its key"),
+                        format!("write new {hmac}(Convert.FromBase64String(key)) or new {hmac}(Encoding.UTF8.GetBytes(key))"),
+                    )
+                })?;
+                // The hasher is its key.
+                Ok((self.convert(&x, n, &t, &Ty::Bytes)?, Ty::Hash(kind)))
+            }
             _ => {
                 let mut nodes = Vec::with_capacity(got.len());
                 for (n, t, x) in got {
@@ -1105,6 +1122,13 @@ impl Checker {
                         };
                         let a = self.sig(e, args, &[Ty::Object], 0)?;
                         v(call(Func::ConvertTo(t.clone()), None, a, false, s), t)
+                    }
+                    (Class::Hash(k), "Create") if !k.keyed() => {
+                        self.sig(e, args, &[], 0)?;
+                        v(
+                            lit(Value::Bytes(std::sync::Arc::new(Vec::new()))),
+                            Ty::Hash(k),
+                        )
                     }
                     (Class::Guid, "NewGuid") => {
                         self.sig(e, args, &[], 0)?;
@@ -1633,6 +1657,10 @@ impl Checker {
                         "write a.Subtract(b)",
                     )),
                 }
+            }
+            (Ty::Hash(k), "ComputeHash") => {
+                let a = self.sig(e, args, &[Ty::Bytes], 0)?;
+                v(Func::ComputeHash(*k), a, Ty::Bytes)
             }
             (Ty::JObject | Ty::JToken | Ty::JArray, "Value") => {
                 let Some(want) = targs.first().map(Ty::from_name).filter(json_scalar) else {

@@ -759,6 +759,12 @@ impl<'a> Eval<'a, '_> {
                 Value::Double(d.as_seconds_f64() / unit_secs(*unit))
             }
             Func::NewGuid => Value::Guid(dotnet::new_guid()),
+            Func::ComputeHash(kind) => {
+                let (Value::Bytes(key), Value::Bytes(data)) = (&recv, &args[0]) else {
+                    return Err(EvalError::null(span));
+                };
+                Value::Bytes(Arc::new(crate::digest::compute(*kind, key, data)))
+            }
             Func::GuidFormat => {
                 let Value::Guid(g) = recv else {
                     return Err(EvalError::null(span));
@@ -1567,7 +1573,7 @@ fn split<'t>(
     if limit == Some(0) {
         return out;
     }
-    let mut keep = |piece: &'t str, out: &mut Vec<&'t str>| {
+    let keep = |piece: &'t str, out: &mut Vec<&'t str>| {
         let piece = if trim { piece.trim() } else { piece };
         if !(remove_empty && piece.is_empty()) {
             out.push(piece);

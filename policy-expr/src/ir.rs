@@ -95,6 +95,8 @@ pub enum Func {
     StrEquals,
     IndexOf,
     LastIndexOf,
+    /// The digest of the argument by the receiver's algorithm (its key).
+    ComputeHash(crate::ast::HashKind),
     /// Separators, then a count and flags when these are set.
     Split {
         count: bool,

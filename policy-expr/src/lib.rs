@@ -18,6 +18,7 @@
 pub mod ast;
 mod builtins;
 mod check;
+mod digest;
 mod dotnet;
 mod error;
 mod eval;

@@ -401,6 +401,35 @@ impl Parser {
                             span,
                         });
                     }
+                    // `using (var h = ...) { }`: the variable, then the body
+                    // (nothing here needs disposing).
+                    "using" if self.peek_at(1) == Some(&Tok::LParen) => {
+                        self.pos += 2;
+                        let ty = if self.is_ident(0, "var") {
+                            self.pos += 1;
+                            None
+                        } else {
+                            Some(self.decl_type().ok_or_else(|| {
+                                LoadError::new(
+                                    self.span(),
+                                    &self.describe(),
+                                    "expected a declaration",
+                                    "write using (var name = value) { ... }",
+                                )
+                            })?)
+                        };
+                        let name = self.ident("a variable name")?;
+                        self.expect(&Tok::Assign, "`=`")?;
+                        let init = self.expr()?;
+                        self.expect(&Tok::RParen, "`)`")?;
+                        out.push(Stmt::Decl {
+                            ty,
+                            name,
+                            init: Some(init),
+                            span,
+                        });
+                        self.stmt_into(out)?;
+                    }
                     "for" | "while" | "do" | "switch" | "throw" | "goto" | "break" | "continue"
                     | "using" => {
                         return Err(LoadError::new(
@@ -498,20 +527,53 @@ impl Parser {
 
     /// `T name` or `T[] name` at the cursor: consumes the type.
     fn decl_type(&mut self) -> Option<TypeName> {
+        let start = self.pos;
+        self.skip_namespaces();
+        let found = self.type_here();
+        if found.is_none() {
+            self.pos = start;
+        }
+        found
+    }
+
+    /// A type name (with `[]`) before a variable's name, at the cursor.
+    fn type_here(&mut self) -> Option<TypeName> {
         let Some(Tok::Ident(word)) = self.peek() else {
             return None;
         };
+        let array = matches!(
+            (self.peek_at(1), self.peek_at(2), self.peek_at(3)),
+            (
+                Some(Tok::LBracket),
+                Some(Tok::RBracket),
+                Some(Tok::Ident(_))
+            )
+        );
+        if word == "byte" && array {
+            self.pos += 3;
+            return Some(TypeName::Bytes);
+        }
         let ty = TypeName::from_ident(word)?;
-        match (self.peek_at(1), self.peek_at(2), self.peek_at(3)) {
-            (Some(Tok::Ident(_)), _, _) => {
+        match self.peek_at(1) {
+            Some(Tok::Ident(_)) => {
                 self.pos += 1;
                 Some(ty)
             }
-            (Some(Tok::LBracket), Some(Tok::RBracket), Some(Tok::Ident(_))) => {
+            _ if array => {
                 self.pos += 3;
                 Some(TypeName::Array(Box::new(ty)))
             }
             _ => None,
+        }
+    }
+
+    /// Past `System.Security.Cryptography.` and the like before a type.
+    fn skip_namespaces(&mut self) {
+        while let (Some(Tok::Ident(word)), Some(Tok::Dot)) = (self.peek(), self.peek_at(1)) {
+            if !crate::builtins::is_namespace(word) {
+                break;
+            }
+            self.pos += 2;
         }
     }
 
@@ -980,6 +1042,7 @@ impl Parser {
                 "build JSON with new JObject(new JProperty(\"name\", value)) or JObject.Parse(\"...\") and text with String.Concat or string.Format",
             )
         };
+        self.skip_namespaces();
         let elem = match self.peek() {
             Some(Tok::LBracket) => None,
             Some(Tok::Ident(word)) => {
@@ -990,6 +1053,9 @@ impl Parser {
                 {
                     let args = self.args()?;
                     return Ok(ExprKind::New { class: word, args });
+                }
+                if crate::ast::HashKind::from_ident(&word).is_some() {
+                    return self.new_hash(word, span);
                 }
                 match TypeName::from_ident(&word) {
                     Some(t) if self.peek() == Some(&Tok::LBracket) => Some(t),
@@ -1003,6 +1069,35 @@ impl Parser {
         self.expect(&Tok::LBrace, "`{`")?;
         let items = self.array_items()?;
         Ok(ExprKind::NewArray { elem, items })
+    }
+
+    /// `new HMACSHA256(key)` or `new HMACSHA256 { Key = key }` (one
+    /// argument either way).
+    fn new_hash(&mut self, class: String, span: Span) -> R<ExprKind> {
+        if self.eat(&Tok::LParen) {
+            let args = self.args()?;
+            return Ok(ExprKind::New { class, args });
+        }
+        if self.eat(&Tok::LBrace)
+            && self.is_ident(0, "Key")
+            && self.peek_at(1) == Some(&Tok::Assign)
+        {
+            self.pos += 2;
+            let key = self.expr()?;
+            self.eat(&Tok::Comma);
+            self.expect(&Tok::RBrace, "`}`")?;
+            let args = vec![Arg {
+                name: None,
+                value: ArgValue::Expr(key),
+            }];
+            return Ok(ExprKind::New { class, args });
+        }
+        Err(LoadError::new(
+            span,
+            &format!("new {class}"),
+            "expected the key",
+            format!("write new {class}(keyBytes)"),
+        ))
     }
 
     /// An array's items after its `{`, through the `}`.

@@ -53,6 +53,8 @@ pub enum Ty {
     RegexOptions,
     /// `StringSplitOptions.*` (flags, as an int).
     SplitOptions,
+    /// A hash algorithm (its key, for HMACs, is the value).
+    Hash(crate::ast::HashKind),
     /// A `Regex.Match` result.
     RegexMatch,
     /// Its `Groups`.
@@ -83,6 +85,8 @@ impl Ty {
             TypeName::JObject => Ty::JObject,
             TypeName::JArray => Ty::JArray,
             TypeName::JToken => Ty::JToken,
+            TypeName::Hash(k) => Ty::Hash(*k),
+            TypeName::Bytes => Ty::Bytes,
             TypeName::Array(inner) if **inner == TypeName::Char => Ty::Array(Box::new(Ty::Char)),
             TypeName::Array(inner) => Ty::Array(Box::new(Ty::from_name(inner))),
         }
@@ -188,6 +192,7 @@ impl fmt::Display for Ty {
             Ty::Encoding => f.write_str("Encoding"),
             Ty::RegexOptions => f.write_str("RegexOptions"),
             Ty::SplitOptions => f.write_str("StringSplitOptions"),
+            Ty::Hash(k) => f.write_str(k.name()),
             Ty::RegexMatch => f.write_str("Match"),
             Ty::RegexGroups => f.write_str("GroupCollection"),
             Ty::RegexGroup => f.write_str("Group"),

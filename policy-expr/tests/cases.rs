@@ -648,6 +648,20 @@ fn json() {
                 s("x-y"),
             ),
             ("@(new[] { 3, 1, 2 }.OrderBy(x => x).First())", i(1)),
+            // System.Security.Cryptography as SAS-token, PKCE and signing
+            // samples use it (digests from Python's hashlib and hmac).
+            (
+                "@(Convert.ToBase64String(new System.Security.Cryptography.HMACSHA256(Encoding.UTF8.GetBytes(\"Jefe\")).ComputeHash(Encoding.UTF8.GetBytes(\"what do ya want for nothing?\"))))",
+                s("W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="),
+            ),
+            (
+                "@{ using (var sha256 = System.Security.Cryptography.SHA256.Create()) { var hash = sha256.ComputeHash(System.Text.Encoding.UTF8.GetBytes(\"abc\")); return Convert.ToBase64String(hash); } }",
+                s("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="),
+            ),
+            (
+                "@{ System.Security.Cryptography.HMACSHA1 hasher = new System.Security.Cryptography.HMACSHA1 { Key = Encoding.UTF8.GetBytes(\"k\") }; byte[] sig = hasher.ComputeHash(Encoding.UTF8.GetBytes(\"abc\")); return Convert.ToBase64String(sig); }",
+                s("+b7wkf4A2fUShZODbbqZ4ZPwgXQ="),
+            ),
             (
                 "@{ string[] allowed = { \"GET\", \"POST\", }; int[] none = {}; return allowed.Contains(context.Request.Method) && none.Length == 0; }",
                 b(true),
@@ -1031,6 +1045,21 @@ fn refusals() {
         ("@($\"a{x ? 1 : 2}\")", (1, 3), "starts its format"),
         ("@($\"a{1 2}\")", (1, 9), "in parentheses"),
         ("@(new Random())", (1, 3), "new JObject(new JProperty"),
+        (
+            "@(new HMACSHA256().ComputeHash(Encoding.UTF8.GetBytes(\"x\")))",
+            (1, 3),
+            "takes its key",
+        ),
+        (
+            "@(new SHA256(\"x\"))",
+            (1, 3),
+            "is made with SHA256.Create()",
+        ),
+        (
+            "@(SHA256.Create().ComputeHash(\"abc\"))",
+            (1, 31),
+            "encode it: Encoding.UTF8.GetBytes(text)",
+        ),
         (
             "@(new JObject(\"a\"))",
             (1, 15),
