@@ -168,7 +168,20 @@ fn named_values(text: &str, backend: &Backends) -> BTreeMap<String, String> {
             continue;
         }
         let before = text[..i].trim_end_matches(char::is_whitespace);
-        let kind = if before.ends_with("tenant-id=\"") {
+        let numeric = [
+            "calls=\"",
+            "count=\"",
+            "interval=\"",
+            "renewal-period=\"",
+            "tokens-per-minute=\"",
+            "max-interval=\"",
+            "delta=\"",
+            "timeout=\"",
+            "duration=\"",
+        ];
+        let kind = if numeric.iter().any(|p| before.ends_with(p)) {
+            6 // a number
+        } else if before.ends_with("tenant-id=\"") {
             5 // a directory ID
         } else if ["base-url=\"", "base-url='", "<set-url>", "url=\"", "url='"]
             .iter()
@@ -197,6 +210,7 @@ fn named_values(text: &str, backend: &Backends) -> BTreeMap<String, String> {
         .into_iter()
         .map(|(name, kind)| {
             let value = match kind {
+                6 => "10".to_string(),
                 5 => "00000000-0000-0000-0000-000000000001".to_string(),
                 4 => format!("http://{}", backend.plain),
                 3 if tls_hosts.contains(&name) => backend.tls.clone(),
@@ -222,11 +236,51 @@ fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// `text` with Terraform's `${name}` placeholders (documents kept as
-/// `templatefile` templates) turned into named values `{{name}}`, which
-/// get a value of the kind their place needs like any other: what
-/// rendering the template for a deployment would have given.
+/// `text` as a deployment renders its template: placeholders become
+/// named values (or ids), which get a value of the kind their place needs
+/// like any other.
 fn rendered(text: &str) -> String {
+    bicep_rendered(&terraform_rendered(text))
+}
+
+/// Bicep's `replace(policy, '{name}', value)` placeholders, a whole
+/// attribute value `"{name}"`: a backend's or fragment's id becomes that
+/// name, any other attribute a named value `{{name}}`. (A `rewrite-uri`
+/// template's `{id}` is a URL parameter and stays.)
+fn bicep_rendered(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("=\"{") {
+        let (head, tail) = rest.split_at(i);
+        let attr = head
+            .rsplit(|c: char| c.is_whitespace() || c == '<')
+            .next()
+            .unwrap_or("");
+        let inner = &tail[3..];
+        let name_len = inner
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(inner.len());
+        out.push_str(head);
+        if attr != "template" && name_len > 0 && inner[name_len..].starts_with("}\"") {
+            let name = &inner[..name_len];
+            if matches!(attr, "backend-id" | "fragment-id") {
+                out.push_str(&format!("=\"{name}\""));
+            } else {
+                out.push_str(&format!("=\"{{{{{name}}}}}\""));
+            }
+            rest = &inner[name_len + 2..];
+        } else {
+            out.push_str("=\"{");
+            rest = inner;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Terraform's `${name}` placeholders (documents kept as `templatefile`
+/// templates) as named values `{{name}}`.
+fn terraform_rendered(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("${") {
