@@ -1187,6 +1187,11 @@ fn send_request(r: &mut Reader, node: Node, args: &mut Mapping) {
                 }
                 args.insert("body".into(), Value::Mapping(body));
             }
+            "authentication-managed-identity" => {
+                if let Some((_, settings)) = translate(r, child) {
+                    args.insert("authentication_managed_identity".into(), settings);
+                }
+            }
             other => r.problem(
                 child,
                 format!("<{other}> inside a request of its own is not supported yet; put the credential in a <set-header> (e.g. Authorization) instead"),

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::{
+    authentication_managed_identity::AuthenticationManagedIdentitySpec,
     expr::Text,
     set_body::SetBodySpec,
     set_header::SetHeaderSpec,
@@ -52,6 +53,10 @@ struct File {
     /// Send without waiting for the answer.
     #[serde(default)]
     one_way: bool,
+    /// `authentication-managed-identity` settings: the node's identity's
+    /// token in this request's `Authorization`.
+    #[serde(default)]
+    authentication_managed_identity: Option<Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -65,6 +70,7 @@ pub struct SendRequestSpec {
     pub timeout: Duration,
     pub ignore_error: bool,
     pub one_way: bool,
+    pub identity: Option<AuthenticationManagedIdentitySpec>,
 }
 
 /// What `send-request` waits at most: APIM's limit.
@@ -117,7 +123,21 @@ impl SendRequestSpec {
             }
             (v, _) => v,
         };
+        let identity = f
+            .authentication_managed_identity
+            .map(|v| {
+                AuthenticationManagedIdentitySpec::parse(v)
+                    .map_err(|e| format!("authentication_managed_identity: {e}"))
+            })
+            .transpose()?;
+        if identity
+            .as_ref()
+            .is_some_and(|i| i.output_variable.is_some())
+        {
+            return Err("authentication_managed_identity: output_token_variable_name has no place in a request of its own; remove it (the token goes into this request's Authorization)".into());
+        }
         Ok(SendRequestSpec {
+            identity,
             copy,
             url,
             method,
@@ -167,6 +187,8 @@ mod tests {
             (s.timeout.as_secs(), s.variable.as_deref()),
             (20, Some("r"))
         );
+        let s = parse("{url: 'http://h/', authentication_managed_identity: {resource: 'https://vault.azure.net'}}").unwrap();
+        assert_eq!(s.identity.unwrap().resource, "https://vault.azure.net");
         let s = parse("{mode: copy, url: '@(\"http://h/\" + context.Request.Method)'}").unwrap();
         assert!(s.copy && s.url.is_expression() && s.variable.is_none());
         for (yaml, says) in [
@@ -187,6 +209,14 @@ mod tests {
                 "one-way",
             ),
             ("{url: 'http://h/', url2: x}", "unknown field"),
+            (
+                "{url: 'http://h/', authentication_managed_identity: {}}",
+                "authentication_managed_identity: missing field `resource`",
+            ),
+            (
+                "{url: 'http://h/', authentication_managed_identity: {resource: r, output_token_variable_name: t}}",
+                "has no place in a request of its own",
+            ),
             ("{url: '@(context.Nope)'}", "Nope"),
         ] {
             let err = parse(yaml).unwrap_err();

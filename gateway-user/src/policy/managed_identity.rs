@@ -53,13 +53,36 @@ impl ManagedIdentity {
         }
     }
 
+    /// The node's token for the resource.
+    pub async fn token(&self) -> Result<Arc<str>, String> {
+        match &self.tokens {
+            Some(t) => t.get(&self.scope, self.spec.client_id.as_deref()).await,
+            None => Err("this gateway has no [identity] section".into()),
+        }
+    }
+
+    /// A request of `send-request`'s own, with the token as its Bearer
+    /// header; without one (logged) when `ignore_error`.
+    pub async fn authorize(&self, headers: &mut HeaderMap) -> Result<(), String> {
+        match self.token().await {
+            Ok(token) => set_bearer(headers, &token),
+            Err(why) if self.spec.ignore_error => {
+                tracing::warn!(policy = POLICY, resource = %self.spec.resource, "{why}");
+            }
+            Err(why) => {
+                return Err(format!(
+                    "Could not obtain a token for {}: {why}",
+                    self.spec.resource
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Sets `Authorization: Bearer <token>` (or the output variable);
     /// a token that cannot be had is the answer, unless `ignore_error`.
     pub async fn apply(&self, ctx: &mut Ctx<'_>) -> Option<Answer> {
-        let token = match &self.tokens {
-            Some(t) => t.get(&self.scope, self.spec.client_id.as_deref()).await,
-            None => Err("this gateway has no [identity] section".into()),
-        };
+        let token = self.token().await;
         let token = match token {
             Ok(t) => t,
             Err(why) => {

@@ -102,6 +102,25 @@ pub enum Policy {
     EmitTokenMetric(Box<tokens::EmitTokenMetric>),
 }
 
+/// The token cache of the node's `[identity]` (one per identity, kept
+/// across reloads); a node without one refuses the catalog (`lacks_identity`).
+fn identity_tokens(
+    placed: &Placed,
+    staging: &mut Staging,
+) -> Option<std::sync::Arc<managed_identity::Tokens>> {
+    match staging.identity().cloned() {
+        Some(identity) => Some(staging.take(
+            crate::state_registry::Kind::Identity,
+            format!("{identity:?}"),
+            || managed_identity::Tokens::new(identity),
+        )),
+        None => {
+            staging.lacks_identity(&placed.place);
+            None
+        }
+    }
+}
+
 impl Policy {
     /// The policy's name as written in the catalog.
     pub fn name(&self) -> &'static str {
@@ -221,20 +240,8 @@ impl Policy {
             }
             PolicySpec::SetVariable(s) => Policy::SetVariable(set_variable::SetVariable::new(s)),
             PolicySpec::AuthenticationManagedIdentity(s) => {
-                // One token cache per identity, kept across reloads.
-                let tokens = match staging.identity().cloned() {
-                    Some(identity) => Some(staging.take(
-                        crate::state_registry::Kind::Identity,
-                        format!("{identity:?}"),
-                        || managed_identity::Tokens::new(identity),
-                    )),
-                    None => {
-                        staging.lacks_identity(&placed.place);
-                        None
-                    }
-                };
                 Policy::AuthenticationManagedIdentity(Box::new(
-                    managed_identity::ManagedIdentity::new(s, tokens),
+                    managed_identity::ManagedIdentity::new(s, identity_tokens(placed, staging)),
                 ))
             }
             PolicySpec::SetMethod(s) => Policy::SetMethod(s.clone()),
@@ -243,7 +250,10 @@ impl Policy {
             PolicySpec::AuthenticationBasic(s) => Policy::AuthenticationBasic(s.header.clone()),
             PolicySpec::Trace(s) => Policy::Trace(s.clone()),
             PolicySpec::SendRequest(s) => {
-                Policy::SendRequest(Box::new(send_request::SendRequest::new(s)))
+                let identity = s.identity.as_ref().map(|i| {
+                    managed_identity::ManagedIdentity::new(i, identity_tokens(placed, staging))
+                });
+                Policy::SendRequest(Box::new(send_request::SendRequest::new(s, identity)))
             }
             PolicySpec::TokenLimit(s) => {
                 Policy::TokenLimit(Box::new(tokens::TokenLimit::new(s, &placed.place, staging)))

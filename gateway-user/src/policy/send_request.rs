@@ -34,6 +34,8 @@ pub struct SendRequest {
     /// A literal URL, parsed once (checked when the spec was loaded).
     url: Option<hyper::Uri>,
     headers: Vec<SetHeader>,
+    /// `authentication-managed-identity` inside: the node's token.
+    identity: Option<super::managed_identity::ManagedIdentity>,
 }
 
 /// Why the request was not sent or not answered.
@@ -45,8 +47,12 @@ enum Failure {
 }
 
 impl SendRequest {
-    pub fn new(spec: &SendRequestSpec) -> Self {
+    pub fn new(
+        spec: &SendRequestSpec,
+        identity: Option<super::managed_identity::ManagedIdentity>,
+    ) -> Self {
         SendRequest {
+            identity,
             url: match &spec.url {
                 Text::Literal(u) => check_url(u).ok(),
                 Text::Expr(_) => None,
@@ -61,11 +67,16 @@ impl SendRequest {
         if reads_body && let Err(answer) = ctx.body.read().await {
             return Some(answer);
         }
-        let request = match self.request(ctx) {
+        let mut request = match self.request(ctx) {
             Ok(r) => r,
             Err(Failure::Expression(answer)) => return Some(*answer),
             Err(Failure::Request(reason, why)) => return self.failed(ctx, reason, why),
         };
+        if let Some(identity) = &self.identity
+            && let Err(why) = identity.authorize(request.headers_mut()).await
+        {
+            return self.failed(ctx, "TokenAcquisitionFailure", why);
+        }
         let url = request.uri().to_string();
         if self.spec.one_way {
             let timeout = self.spec.timeout;

@@ -76,6 +76,20 @@ const CATALOG: &str = r#"apis:
           </set-header>
         </inbound>
       </policies>
+  - name: lookup
+    subscription_required: false
+    policies: |
+      <policies>
+        <inbound>
+          <send-request mode="new" response-variable-name="seen" timeout="10">
+            <set-url>@(context.Request.Headers.GetValueOrDefault("x-echo", ""))</set-url>
+            <authentication-managed-identity resource="https://storage.azure.com/" />
+          </send-request>
+          <set-header name="x-seen" exists-action="override">
+            <value>@((string)((IResponse)context.Variables["seen"]).Body.As<JObject>()["headers"]["authorization"])</value>
+          </set-header>
+        </inbound>
+      </policies>
   - name: lenient
     subscription_required: false
     policies: |
@@ -87,7 +101,7 @@ const CATALOG: &str = r#"apis:
 "#;
 
 fn apis(backend: &TestBackend) -> String {
-    ["storage", "variable", "lenient"]
+    ["storage", "variable", "lookup", "lenient"]
         .iter()
         .map(|n| {
             format!(
@@ -159,6 +173,16 @@ fn tokens_are_fetched_once_and_sent_as_bearer_or_kept_in_a_variable() {
         fields.contains(&("scope".into(), "api://backend-app/.default".into())),
         "{fields:?}"
     );
+
+    // Inside send-request: that request carries the token (the one
+    // already fetched for its scope), the client's request does not.
+    let echo = format!("http://{}/lookup", backend.addr);
+    let r = fetch(&["-H", &format!("x-echo: {echo}"), &gw.url("/lookup/x")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let headers = &r.json()["headers"];
+    assert_eq!(headers["x-seen"], "Bearer eyJ0eXAi.gateway-token.sig");
+    assert!(headers.get("authorization").is_none(), "{headers}");
+    assert!(token.take().is_empty(), "the cached token was used");
 }
 
 #[test]
