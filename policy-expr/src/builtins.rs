@@ -24,6 +24,7 @@ pub enum Class {
     Regex,
     RegexOptions,
     StringSplitOptions,
+    BitConverter,
     /// `SHA256.Create()`, ...
     Hash(crate::ast::HashKind),
 }
@@ -52,6 +53,7 @@ impl Class {
             "Regex" => Class::Regex,
             "RegexOptions" => Class::RegexOptions,
             "StringSplitOptions" => Class::StringSplitOptions,
+            "BitConverter" => Class::BitConverter,
             other => Class::Hash(crate::ast::HashKind::from_ident(other)?),
         })
     }
@@ -79,6 +81,7 @@ impl Class {
             Class::Regex => "Regex",
             Class::RegexOptions => "RegexOptions",
             Class::StringSplitOptions => "StringSplitOptions",
+            Class::BitConverter => "BitConverter",
             Class::Hash(k) => k.name(),
         }
     }
@@ -110,6 +113,7 @@ impl Class {
                 "None, IgnoreCase, Multiline, Singleline, IgnorePatternWhitespace, Compiled, CultureInvariant"
             }
             Class::StringSplitOptions => "None, RemoveEmptyEntries, TrimEntries",
+            Class::BitConverter => "ToString",
             Class::Hash(_) => {
                 "Create (SHA1, SHA256, SHA512); HMACs are made with new HMACSHA256(key)"
             }

@@ -1123,6 +1123,10 @@ impl Checker {
                         let a = self.sig(e, args, &[Ty::Object], 0)?;
                         v(call(Func::ConvertTo(t.clone()), None, a, false, s), t)
                     }
+                    (Class::BitConverter, "ToString") => {
+                        let a = self.sig(e, args, &[Ty::Bytes], 0)?;
+                        v(call(Func::BitConverterToString, None, a, false, s), Ty::Str)
+                    }
                     (Class::Hash(k), "Create") if !k.keyed() => {
                         self.sig(e, args, &[], 0)?;
                         v(

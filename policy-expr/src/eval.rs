@@ -759,6 +759,13 @@ impl<'a> Eval<'a, '_> {
                 Value::Double(d.as_seconds_f64() / unit_secs(*unit))
             }
             Func::NewGuid => Value::Guid(dotnet::new_guid()),
+            Func::BitConverterToString => {
+                let Value::Bytes(bytes) = &args[0] else {
+                    return Err(EvalError::null(span));
+                };
+                let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+                Value::string(hex.join("-"))
+            }
             Func::ComputeHash(kind) => {
                 let (Value::Bytes(key), Value::Bytes(data)) = (&recv, &args[0]) else {
                     return Err(EvalError::null(span));

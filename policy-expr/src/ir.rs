@@ -95,6 +95,8 @@ pub enum Func {
     StrEquals,
     IndexOf,
     LastIndexOf,
+    /// `BitConverter.ToString(bytes)`: `0A-1B-...`.
+    BitConverterToString,
     /// The digest of the argument by the receiver's algorithm (its key).
     ComputeHash(crate::ast::HashKind),
     /// Separators, then a count and flags when these are set.

@@ -648,6 +648,14 @@ fn json() {
                 s("x-y"),
             ),
             ("@(new[] { 3, 1, 2 }.OrderBy(x => x).First())", i(1)),
+            (
+                "@(BitConverter.ToString(System.Security.Cryptography.SHA256.Create().ComputeHash(Encoding.UTF8.GetBytes(\"abc\"))).Replace(\"-\", \"\").ToLowerInvariant())",
+                s("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            ),
+            (
+                "@(BitConverter.ToString(Encoding.UTF8.GetBytes(\"\\n:\")))",
+                s("0A-3A"),
+            ),
             // System.Security.Cryptography as SAS-token, PKCE and signing
             // samples use it (digests from Python's hashlib and hmac).
             (

@@ -1248,6 +1248,13 @@ fn token_metric_dimensions(r: &mut Reader, node: Node, args: &mut Mapping) {
 }
 
 fn trace(r: &mut Reader, node: Node, args: &mut Mapping) {
+    // The older form: the message as the element's text.
+    if !node.children().any(|c| c.is_element()) {
+        if let Some(v) = text_or_expression(r, node) {
+            args.insert("message".into(), v);
+        }
+        return;
+    }
     let mut metadata = Vec::new();
     for child in r.children(node, &["message", "metadata"]) {
         if child.tag_name().name() == "message" {

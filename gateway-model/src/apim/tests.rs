@@ -466,6 +466,18 @@ fn body_method_auth_and_trace_elements_translate() {
         "outbound",
     );
     assert!(problems.is_empty(), "{problems:?}");
+    // The older trace form: the message as its text.
+    let (scope, problems) = parse(
+        "<trace source=\"OnError\">\n  On Error\n</trace><trace source=\"e\">@(context.LastError.Message)</trace>",
+        "on-error",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(
+        matches!(spec(&scope, Section::OnError, 0), PolicySpec::Trace(t) if t.message == crate::policy::expr::Text::Literal("On Error".into()))
+    );
+    assert!(
+        matches!(spec(&scope, Section::OnError, 1), PolicySpec::Trace(t) if t.message.is_expression())
+    );
 }
 
 #[test]
