@@ -959,6 +959,25 @@ impl Checker {
                 }
                 Ok((call(Func::NewJObject, None, nodes, false, s), Ty::JObject))
             }
+            "Random" => {
+                // A seed is taken and not used: .NET's sequence for it is
+                // not reproduced, and the samples seed with a hash code
+                // (itself random per process).
+                match got.as_slice() {
+                    [] => {}
+                    [(_, t, x)] if t.fits(&Ty::Int) => {
+                        let _ = x;
+                    }
+                    _ => {
+                        return Err(err(
+                            e,
+                            "new Random takes no argument or a seed (int)",
+                            "write new Random().Next(0, n)",
+                        ));
+                    }
+                }
+                Ok((lit(Value::Int(0)), Ty::Random))
+            }
             sha if crate::ast::HashKind::from_ident(sha).is_some_and(|k| !k.keyed()) => Err(err(
                 e,
                 format!("{sha} is made with {sha}.Create()"),
@@ -1661,6 +1680,18 @@ impl Checker {
                         "write a.Subtract(b)",
                     )),
                 }
+            }
+            (Ty::Random, "Next") => {
+                let a = self.sig(e, args, &[Ty::Int, Ty::Int], 2)?;
+                v(Func::RandomNext, a, Ty::Int)
+            }
+            (Ty::Random, "NextDouble") => {
+                let a = self.sig(e, args, &[], 0)?;
+                v(Func::RandomDouble, a, Ty::Double)
+            }
+            (Ty::Str | Ty::Guid, "GetHashCode") => {
+                let a = self.sig(e, args, &[], 0)?;
+                v(Func::HashCode, a, Ty::Int)
             }
             (Ty::Hash(k), "ComputeHash") => {
                 let a = self.sig(e, args, &[Ty::Bytes], 0)?;

@@ -229,6 +229,16 @@ pub fn guid_to_string(g: u128) -> String {
 }
 
 /// A random (version 4) GUID, as `Guid.NewGuid()`.
+/// A random number from the OS's generator (the time if it cannot be
+/// reached, as for GUIDs).
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    }
+    u64::from_le_bytes(bytes)
+}
+
 pub fn new_guid() -> u128 {
     let mut bytes = [0u8; 16];
     // The OS's generator only fails when it cannot be reached at all;

@@ -759,6 +759,40 @@ impl<'a> Eval<'a, '_> {
                 Value::Double(d.as_seconds_f64() / unit_secs(*unit))
             }
             Func::NewGuid => Value::Guid(dotnet::new_guid()),
+            Func::RandomNext => {
+                let (min, max) = match args.len() {
+                    0 => (0, i32::MAX),
+                    1 => (0, int(&args[0])),
+                    _ => (int(&args[0]), int(&args[1])),
+                };
+                if min > max {
+                    return fail(
+                        span,
+                        "'minValue' cannot be greater than maxValue. (Parameter 'minValue')",
+                    );
+                }
+                if max < 0 {
+                    return fail(
+                        span,
+                        "'maxValue' must be greater than or equal to zero. (Parameter 'maxValue')",
+                    );
+                }
+                let span_len = (i64::from(max) - i64::from(min)) as u64;
+                Value::Int(if span_len == 0 {
+                    min
+                } else {
+                    (i64::from(min) + (dotnet::random_u64() % span_len) as i64) as i32
+                })
+            }
+            Func::RandomDouble => {
+                Value::Double((dotnet::random_u64() >> 11) as f64 / (1u64 << 53) as f64)
+            }
+            Func::HashCode => {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                recv.to_string().hash(&mut h);
+                Value::Int(h.finish() as i32)
+            }
             Func::BitConverterToString => {
                 let Value::Bytes(bytes) = &args[0] else {
                     return Err(EvalError::null(span));

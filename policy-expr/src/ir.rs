@@ -95,6 +95,11 @@ pub enum Func {
     StrEquals,
     IndexOf,
     LastIndexOf,
+    /// `Random.Next([min,] [max])`: from the OS's generator.
+    RandomNext,
+    RandomDouble,
+    /// `GetHashCode()` of text or a GUID: a hash (.NET's differs per process too).
+    HashCode,
     /// `BitConverter.ToString(bytes)`: `0A-1B-...`.
     BitConverterToString,
     /// The digest of the argument by the receiver's algorithm (its key).

@@ -1038,7 +1038,7 @@ impl Parser {
             LoadError::new(
                 span,
                 &format!("new {what}"),
-                "`new` makes only JObject, JProperty, JArray and arrays (`new string[] { ... }`) in the supported surface",
+                "`new` makes only JObject, JProperty, JArray, Random, HMACs and arrays (`new string[] { ... }`) in the supported surface",
                 "build JSON with new JObject(new JProperty(\"name\", value)) or JObject.Parse(\"...\") and text with String.Concat or string.Format",
             )
         };
@@ -1048,7 +1048,7 @@ impl Parser {
             Some(Tok::Ident(word)) => {
                 let word = word.clone();
                 self.pos += 1;
-                if matches!(word.as_str(), "JObject" | "JProperty" | "JArray")
+                if matches!(word.as_str(), "JObject" | "JProperty" | "JArray" | "Random")
                     && self.eat(&Tok::LParen)
                 {
                     let args = self.args()?;

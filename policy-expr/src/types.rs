@@ -53,6 +53,8 @@ pub enum Ty {
     RegexOptions,
     /// `StringSplitOptions.*` (flags, as an int).
     SplitOptions,
+    /// `new Random()` (the value is nothing: every call draws afresh).
+    Random,
     /// A hash algorithm (its key, for HMACs, is the value).
     Hash(crate::ast::HashKind),
     /// A `Regex.Match` result.
@@ -193,6 +195,7 @@ impl fmt::Display for Ty {
             Ty::RegexOptions => f.write_str("RegexOptions"),
             Ty::SplitOptions => f.write_str("StringSplitOptions"),
             Ty::Hash(k) => f.write_str(k.name()),
+            Ty::Random => f.write_str("Random"),
             Ty::RegexMatch => f.write_str("Match"),
             Ty::RegexGroups => f.write_str("GroupCollection"),
             Ty::RegexGroup => f.write_str("Group"),

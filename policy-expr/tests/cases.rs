@@ -656,6 +656,10 @@ fn json() {
                 "@(BitConverter.ToString(Encoding.UTF8.GetBytes(\"\\n:\")))",
                 s("0A-3A"),
             ),
+            (
+                "@{ var r = new Random(); var a = r.Next(3, 5); var b = new System.Random(context.RequestId.GetHashCode()).Next(2); var d = r.NextDouble(); return a >= 3 && a < 5 && b >= 0 && b < 2 && d >= 0 && d < 1 && r.Next(7, 7) == 7; }",
+                b(true),
+            ),
             // System.Security.Cryptography as SAS-token, PKCE and signing
             // samples use it (digests from Python's hashlib and hmac).
             (
@@ -1052,7 +1056,13 @@ fn refusals() {
         ("@($\"a{ }\")", (1, 3), "an empty hole"),
         ("@($\"a{x ? 1 : 2}\")", (1, 3), "starts its format"),
         ("@($\"a{1 2}\")", (1, 9), "in parentheses"),
-        ("@(new Random())", (1, 3), "new JObject(new JProperty"),
+        (
+            "@(new Uri(\"http://a/\"))",
+            (1, 3),
+            "new JObject(new JProperty",
+        ),
+        ("@(new Random(\"x\"))", (1, 3), "a seed (int)"),
+        ("@(new Random().Next(1, 2, 3))", (1, 3), "Next"),
         (
             "@(new HMACSHA256().ComputeHash(Encoding.UTF8.GetBytes(\"x\")))",
             (1, 3),
