@@ -285,7 +285,7 @@ fn number_format(n: i64, format: &str) -> Result<String, &'static str> {
             let plain = n.unsigned_abs().to_string();
             let mut grouped = String::new();
             for (i, c) in plain.chars().enumerate() {
-                if i > 0 && (plain.len() - i) % 3 == 0 {
+                if i > 0 && (plain.len() - i).is_multiple_of(3) {
                     grouped.push(',');
                 }
                 grouped.push(c);
