@@ -367,19 +367,10 @@ impl Parser {
                     "foreach" => {
                         self.pos += 1;
                         self.expect(&Tok::LParen, "`(`")?;
-                        let ty = if self.is_ident(0, "var") {
-                            self.pos += 1;
-                            None
-                        } else {
-                            Some(self.decl_type().ok_or_else(|| {
-                                LoadError::new(
-                                    self.span(),
-                                    &self.describe(),
-                                    "expected the loop variable's type",
-                                    "write `foreach (var x in items)`",
-                                )
-                            })?)
-                        };
+                        let ty = self.var_or_type(
+                            "expected the loop variable's type",
+                            "write `foreach (var x in items)`",
+                        )?;
                         let name = self.ident("the loop variable")?;
                         if !self.is_ident(0, "in") {
                             return Err(LoadError::new(
@@ -405,19 +396,10 @@ impl Parser {
                     // (nothing here needs disposing).
                     "using" if self.peek_at(1) == Some(&Tok::LParen) => {
                         self.pos += 2;
-                        let ty = if self.is_ident(0, "var") {
-                            self.pos += 1;
-                            None
-                        } else {
-                            Some(self.decl_type().ok_or_else(|| {
-                                LoadError::new(
-                                    self.span(),
-                                    &self.describe(),
-                                    "expected a declaration",
-                                    "write using (var name = value) { ... }",
-                                )
-                            })?)
-                        };
+                        let ty = self.var_or_type(
+                            "expected a declaration",
+                            "write using (var name = value) { ... }",
+                        )?;
                         let name = self.ident("a variable name")?;
                         self.expect(&Tok::Assign, "`=`")?;
                         let init = self.expr()?;
@@ -526,6 +508,19 @@ impl Parser {
     }
 
     /// `T name` or `T[] name` at the cursor: consumes the type.
+    /// `var` (`None`) or a type before a variable's name; else the
+    /// refusal with `problem` and `hint`.
+    fn var_or_type(&mut self, problem: &str, hint: &str) -> R<Option<TypeName>> {
+        if self.is_ident(0, "var") {
+            self.pos += 1;
+            return Ok(None);
+        }
+        match self.decl_type() {
+            Some(ty) => Ok(Some(ty)),
+            None => Err(LoadError::new(self.span(), &self.describe(), problem, hint)),
+        }
+    }
+
     fn decl_type(&mut self) -> Option<TypeName> {
         let start = self.pos;
         self.skip_namespaces();

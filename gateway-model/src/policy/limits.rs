@@ -127,25 +127,32 @@ pub struct StateNames {
     pub total_calls_header: Option<http::HeaderName>,
 }
 
+/// A `*_header_name` setting of a limit's state.
+pub(super) fn header(
+    setting: &str,
+    v: &Option<String>,
+) -> Result<Option<http::HeaderName>, String> {
+    v.as_deref()
+        .map(|n| {
+            http::HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| {
+                format!("{setting} \"{n}\" is not a valid header name; write e.g. X-Limit-State")
+            })
+        })
+        .transpose()
+}
+
+/// A `*_variable_name` setting of a limit's state.
+pub(super) fn variable(setting: &str, v: &Option<String>) -> Result<Option<String>, String> {
+    match v.as_deref().map(str::trim) {
+        Some("") => Err(format!(
+            "{setting} is empty; name the variable or remove it"
+        )),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
 impl StateNames {
     fn parse(f: &File) -> Result<StateNames, String> {
-        let header = |setting: &str, v: &Option<String>| {
-            v.as_deref()
-                .map(|n| {
-                    http::HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| {
-                        format!(
-                            "{setting} \"{n}\" is not a valid header name; write e.g. X-Limit-State"
-                        )
-                    })
-                })
-                .transpose()
-        };
-        let variable = |setting: &str, v: &Option<String>| match v.as_deref().map(str::trim) {
-            Some("") => Err(format!(
-                "{setting} is empty; name the variable or remove it"
-            )),
-            other => Ok(other.map(str::to_string)),
-        };
         Ok(StateNames {
             retry_after_header: header("retry_after_header_name", &f.retry_after_header_name)?,
             retry_after_variable: variable(

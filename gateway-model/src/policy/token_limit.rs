@@ -10,7 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use super::{expr::Text, key_template::KeyTemplate};
+use super::{
+    expr::Text,
+    key_template::KeyTemplate,
+    limits::{header, variable},
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,23 +122,6 @@ impl TokenLimitSpec {
                     .into(),
             );
         }
-        let header = |setting: &str, v: &Option<String>| {
-            v.as_deref()
-                .map(|n| {
-                    http::HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| {
-                        format!(
-                            "{setting} \"{n}\" is not a valid header name; write e.g. x-tokens-left"
-                        )
-                    })
-                })
-                .transpose()
-        };
-        let variable = |setting: &str, v: &Option<String>| match v.as_deref().map(str::trim) {
-            Some("") => Err(format!(
-                "{setting} is empty; name the variable or remove it"
-            )),
-            other => Ok(other.map(str::to_string)),
-        };
         let names = TokenStateNames {
             retry_after_header: header("retry_after_header_name", &f.retry_after_header_name)?,
             retry_after_variable: variable(
