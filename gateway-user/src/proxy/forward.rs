@@ -31,7 +31,11 @@ use super::{
 use crate::{
     admin::{Metrics, Rejection},
     config::BackendProtocol,
-    policy::{RefusedBy, context::ExtraHeaders},
+    policy::{
+        RefusedBy,
+        context::ExtraHeaders,
+        tokens::{Metered, usage::Scanner},
+    },
 };
 
 const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
@@ -505,14 +509,9 @@ where
     }
     let (mut parts, body) = answer.response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let response = Response::from_parts(parts, body);
     Ok(match admitted {
-        Some(a) if a.reads_response_body(content_type.as_deref()) => {
+        Some(a) if a.reads_response_body(content_type(response.headers())) => {
             // Read whole for outbound's body policies, within the limit.
             let (parts, body) = response.into_parts();
             let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -523,7 +522,7 @@ where
                     return Err(ProxyError::BackendFailed { api: api_name() });
                 }
             };
-            a.count_tokens(content_type.as_deref(), &bytes, policies);
+            a.count_tokens(content_type(&parts.headers), &bytes, policies);
             let response = a.finish_buffered(Response::from_parts(parts, bytes), respond::full);
             a.cache_store(&method, response, |tee| tee.boxed())
         }
@@ -531,15 +530,22 @@ where
             let response = a.finish(response, respond::full);
             // The answer's tokens are read as it streams to the client.
             let response = match a.take_meter() {
-                Some(meter) => response.map(|b| {
-                    crate::policy::tokens::Metered::new(b, meter, content_type.as_deref()).boxed()
-                }),
+                Some(meter) => {
+                    let scanner = Scanner::for_type(content_type(response.headers()));
+                    response.map(|b| Metered::new(b, meter, scanner).boxed())
+                }
                 None => response,
             };
             a.cache_store(&method, response, |tee| tee.boxed())
         }
         None => response,
     })
+}
+
+fn content_type(headers: &hyper::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The error answering a refusal; a 405 lists, in `Allow`, the methods

@@ -177,8 +177,7 @@ impl TokenLimit {
                     ..
                 } => {
                     let remaining = remaining_bytes.unwrap_or(w.limit);
-                    if let Some(n) = estimated.filter(|&n| n > remaining) {
-                        let _ = n;
+                    if estimated.is_some_and(|n| n > remaining) {
                         return Some(self.refuse(ctx, quota, ceil_secs(reset)));
                     }
                     left[i] = Some(remaining - estimated.unwrap_or(0));
@@ -392,10 +391,11 @@ pub struct Metered<B> {
 }
 
 impl<B> Metered<B> {
-    pub fn new(inner: B, meter: Box<Meter>, content_type: Option<&str>) -> Metered<B> {
+    /// `scanner` made for the answer's content type.
+    pub fn new(inner: B, meter: Box<Meter>, scanner: Scanner) -> Metered<B> {
         Metered {
             inner,
-            scanner: Some(Scanner::for_type(content_type)),
+            scanner: Some(scanner),
             meter: Some(meter),
         }
     }
