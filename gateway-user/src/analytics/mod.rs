@@ -171,8 +171,15 @@ impl Analytics {
     }
 
     pub fn set_error(&self, message: String) {
-        tracing::warn!("{message}");
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+        {
+            let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+            // A failure repeated on every retry is logged once; status
+            // keeps showing it.
+            if last.as_deref() != Some(message.as_str()) {
+                tracing::warn!("{message}");
+            }
+            *last = Some(message);
+        }
         self.publish();
     }
 
